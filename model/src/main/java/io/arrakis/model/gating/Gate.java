@@ -1,0 +1,52 @@
+package io.arrakis.model.gating;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** The router of one MoE layer: logits = X·Gᵀ on ND4J, then softmax and top-k ({@link TopK}). */
+public final class Gate {
+  private final INDArray weightT; // [d, E], laid out once so each call is one plain GEMM
+  private final int experts;
+  private final int topK;
+  private final boolean renormalize;
+
+  /**
+   * @param weight the gate's weight [E, d] as stored in the model
+   */
+  public Gate(INDArray weight, int topK, boolean renormalize) {
+    if (weight.rank() != 2 || weight.dataType() != DataType.FLOAT) {
+      throw new IllegalArgumentException("gate weight must be a FLOAT matrix [E, d]");
+    }
+    try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+      this.weightT = weight.transpose().dup('c');
+    }
+    this.experts = (int) weight.size(0);
+    this.topK = topK;
+    this.renormalize = renormalize;
+  }
+
+  public int experts() {
+    return experts;
+  }
+
+  public int hiddenSize() {
+    return (int) weightT.size(0);
+  }
+
+  public int topK() {
+    return topK;
+  }
+
+  /** Logits [T, E] for hidden states {@code x} [T, d] (allocated in the active workspace, if any). */
+  public INDArray logits(INDArray x) {
+    return x.mmul(weightT);
+  }
+
+  /** Routes the tokens of {@code x} [T, d]. */
+  public Routing route(INDArray x) {
+    int tokens = (int) x.size(0);
+    float[] logits = logits(x).data().asFloat();
+    return TopK.route(logits, tokens, experts, topK, renormalize);
+  }
+}

@@ -1,0 +1,61 @@
+package io.arrakis.model.tensor;
+
+import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.Tensor;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.BooleanIndexing;
+import org.nd4j.linalg.indexing.conditions.Conditions;
+
+/**
+ * Checks on tensors arriving over the wire, before any work is done with them. Every message names
+ * the field at fault.
+ */
+public final class TensorChecks {
+  private TensorChecks() {}
+
+  /**
+   * Checks hidden states [T, d]: FLOAT32 or BFLOAT16, rank 2, 1 ≤ T ≤ maxTokens, d = hiddenSize and a
+   * byte count that matches.
+   *
+   * @return T
+   */
+  public static int checkActivations(String field, Tensor t, int hiddenSize, int maxTokens)
+      throws TensorCheckException {
+    if (t.getDtype() != DType.FLOAT32 && t.getDtype() != DType.BFLOAT16) {
+      throw invalid(field + ".dtype must be FLOAT32 or BFLOAT16, got " + t.getDtypeValue() + " (" + t.getDtype() + ")");
+    }
+    if (t.getShapeCount() != 2) {
+      throw invalid(field + ".shape must be [tokens, " + hiddenSize + "], got rank " + t.getShapeCount() + " "
+          + t.getShapeList());
+    }
+    long tokens = t.getShape(0);
+    long width = t.getShape(1);
+    if (tokens <= 0) {
+      throw invalid(field + ".shape[0] (tokens) must be positive, got " + tokens);
+    }
+    if (width != hiddenSize) {
+      throw invalid(field + ".shape[1] must equal the hidden size " + hiddenSize + ", got " + width);
+    }
+    if (tokens > maxTokens) {
+      throw new TensorCheckException(
+          field + ".shape[0] = " + tokens + " tokens exceeds the limit of " + maxTokens + " per call", true);
+    }
+    long expected = tokens * width * TensorCodec.elementSize(t.getDtype());
+    if (t.getData().size() != expected) {
+      throw invalid(field + ".data holds " + t.getData().size() + " bytes but shape " + t.getShapeList() + " of "
+          + t.getDtype() + " needs " + expected);
+    }
+    return (int) tokens;
+  }
+
+  /** Checks that a decoded array holds no NaN or infinity. */
+  public static void checkFinite(String field, INDArray array) throws TensorCheckException {
+    if (BooleanIndexing.or(array, Conditions.notFinite())) {
+      throw invalid(field + " contains NaN or infinite values");
+    }
+  }
+
+  private static TensorCheckException invalid(String message) {
+    return new TensorCheckException(message, false);
+  }
+}

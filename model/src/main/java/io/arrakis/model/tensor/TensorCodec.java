@@ -1,0 +1,96 @@
+package io.arrakis.model.tensor;
+
+import com.google.protobuf.UnsafeByteOperations;
+import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Wire tensors ({@link Tensor}) to and from ND4J arrays and Java arrays. Data moves in bulk copies;
+ * a tensor is checked with {@link TensorChecks} before it is decoded.
+ */
+public final class TensorCodec {
+  private TensorCodec() {}
+
+  /** Bytes per element of a wire dtype; 0 for DTYPE_UNSPECIFIED or an unknown value. */
+  public static int elementSize(DType dtype) {
+    return switch (dtype) {
+      case FLOAT32, INT32 -> 4;
+      case BFLOAT16 -> 2;
+      case INT64 -> 8;
+      default -> 0;
+    };
+  }
+
+  /** A FLOAT32 or BFLOAT16 wire tensor as a FLOAT32 array (allocated in the active workspace, if any). */
+  public static INDArray decodeFloat(Tensor tensor) {
+    DataType type = switch (tensor.getDtype()) {
+      case FLOAT32 -> DataType.FLOAT;
+      case BFLOAT16 -> DataType.BFLOAT16;
+      default -> throw new IllegalArgumentException("expected FLOAT32 or BFLOAT16, got " + tensor.getDtype());
+    };
+    long[] shape = tensor.getShapeList().stream().mapToLong(Long::longValue).toArray();
+    return NdArrays.fromBytesAsFloat(tensor.getData().asReadOnlyByteBuffer(), type, shape);
+  }
+
+  /** A FLOAT32 array as a wire tensor; the bytes are copied once out of native memory. */
+  public static Tensor encodeFloat(INDArray array) {
+    if (array.dataType() != DataType.FLOAT) {
+      throw new IllegalArgumentException("expected a FLOAT array, got " + array.dataType());
+    }
+    return Tensor.newBuilder()
+        .setDtype(DType.FLOAT32)
+        .addAllShape(java.util.Arrays.stream(array.shape()).boxed().toList())
+        .setData(UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(array)))
+        .build();
+  }
+
+  /** A row-major float[] of shape [rows, cols] as a FLOAT32 tensor. */
+  public static Tensor encodeFloat(float[] data, long rows, long cols) {
+    ByteBuffer buf = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    buf.asFloatBuffer().put(data);
+    return Tensor.newBuilder()
+        .setDtype(DType.FLOAT32)
+        .addShape(rows)
+        .addShape(cols)
+        .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
+        .build();
+  }
+
+  /** A row-major int[] of shape [rows, cols] as an INT32 tensor. */
+  public static Tensor encodeInt(int[] data, long rows, long cols) {
+    ByteBuffer buf = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    buf.asIntBuffer().put(data);
+    return Tensor.newBuilder()
+        .setDtype(DType.INT32)
+        .addShape(rows)
+        .addShape(cols)
+        .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
+        .build();
+  }
+
+  /** A FLOAT32 tensor's elements (row-major); for tests and small tensors. */
+  public static float[] floats(Tensor tensor) {
+    requireDtype(tensor, DType.FLOAT32);
+    float[] out = new float[tensor.getData().size() / 4];
+    tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out);
+    return out;
+  }
+
+  /** An INT32 tensor's elements (row-major). */
+  public static int[] ints(Tensor tensor) {
+    requireDtype(tensor, DType.INT32);
+    int[] out = new int[tensor.getData().size() / 4];
+    tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out);
+    return out;
+  }
+
+  private static void requireDtype(Tensor tensor, DType dtype) {
+    if (tensor.getDtype() != dtype) {
+      throw new IllegalArgumentException("expected " + dtype + ", got " + tensor.getDtype());
+    }
+  }
+}
