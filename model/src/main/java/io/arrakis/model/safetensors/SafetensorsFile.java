@@ -1,6 +1,7 @@
 package io.arrakis.model.safetensors;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -31,7 +32,8 @@ public final class SafetensorsFile implements AutoCloseable {
   /** Larger headers are refused rather than read into memory (the reference implementation uses 100 MB). */
   public static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  // text after the header object (other than the writer's space padding) makes the header invalid
+  private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final Path path;
   private final FileChannel channel;

@@ -52,6 +52,9 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
     long offset = 0;
     for (Entry e : entries) {
+      if (header.has(e.name())) {
+        throw new IllegalArgumentException("tensor '" + e.name() + "' declared twice (or named like the metadata)");
+      }
       ObjectNode t = header.putObject(e.name());
       t.put("dtype", e.dtype().name());
       var shape = t.putArray("shape");
