@@ -1,5 +1,6 @@
 package io.arrakis.model.kernel;
 
+import io.arrakis.model.tensor.NdArrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Swish;
@@ -56,10 +57,22 @@ public final class ExpertKernel {
 
   /** The expert's output [n, d] for tokens {@code x} [n, d] (allocated in the active workspace, if any). */
   public INDArray apply(INDArray x) {
-    INDArray a = x.mmul(w1t);
-    INDArray b = x.mmul(w3t);
+    long m = x.size(0);
+    INDArray y = Nd4j.create(DataType.FLOAT, m, hiddenSize());
+    applyInto(NdArrays.denseC(x.castTo(DataType.FLOAT)), Nd4j.create(DataType.FLOAT, m, ffnSize()),
+        Nd4j.create(DataType.FLOAT, m, ffnSize()), y);
+    return y;
+  }
+
+  /**
+   * The expert's output for tokens {@code x} [m, d] written into {@code y} [m, d], using {@code a}
+   * and {@code b} [m, ff] as scratch; allocates nothing.
+   */
+  void applyInto(INDArray x, INDArray a, INDArray b, INDArray y) {
+    Nd4j.gemm(x, w1t, a, false, false, 1.0, 0.0);
+    Nd4j.gemm(x, w3t, b, false, false, 1.0, 0.0);
     Nd4j.exec(new Swish(a, a));
     a.muli(b);
-    return a.mmul(w2t);
+    Nd4j.gemm(a, w2t, y, false, false, 1.0, 0.0);
   }
 }

@@ -38,7 +38,7 @@ public final class ReferenceMoe {
   /** The layer's output and routing for {@code x} [T, d]. */
   public Result forward(INDArray x) {
     Routing routing = gate.route(x);
-    return new Result(MoeCombiner.combine(x, plan(routing, experts)), routing);
+    return new Result(MoeCombiner.combineOnce(x, plan(routing, experts)), routing);
   }
 
   /** Groups a routing into one work item per chosen expert, ascending expert id. */

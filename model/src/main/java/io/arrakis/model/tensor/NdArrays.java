@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -76,10 +77,13 @@ public final class NdArrays {
     return nio.slice().limit((int) bytes).asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  /** The array itself when it is a dense c-order array at offset 0, else a c-order copy. */
+  /**
+   * The array itself when its elements lie densely in c order from the start of its buffer (a view
+   * of leading rows does), else a c-order copy.
+   */
   public static INDArray denseC(INDArray array) {
-    boolean dense = array.ordering() == 'c' && !array.isView() && array.data().offset() == 0
-        && array.elementWiseStride() == 1;
+    boolean dense = array.ordering() == 'c' && array.offset() == 0 && array.data().offset() == 0
+        && Shape.hasDefaultStridesForShape(array);
     return dense ? array : array.dup('c');
   }
 

@@ -1,10 +1,9 @@
 package io.arrakis.model.tensor;
 
+import java.nio.FloatBuffer;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.BooleanIndexing;
-import org.nd4j.linalg.indexing.conditions.Conditions;
 
 /**
  * Checks on tensors arriving over the wire, before any work is done with them. Every message names
@@ -48,10 +47,16 @@ public final class TensorChecks {
     return (int) tokens;
   }
 
-  /** Checks that a decoded array holds no NaN or infinity. */
+  /**
+   * Checks that a decoded FLOAT array (dense, c-order) holds no NaN or infinity. Reads the native
+   * buffer directly: an ND4J reduction here would leave native garbage on every call.
+   */
   public static void checkFinite(String field, INDArray array) throws TensorCheckException {
-    if (BooleanIndexing.or(array, Conditions.notFinite())) {
-      throw invalid(field + " contains NaN or infinite values");
+    FloatBuffer values = NdArrays.view(array).asFloatBuffer();
+    for (int i = 0, n = values.limit(); i < n; i++) {
+      if (!Float.isFinite(values.get(i))) {
+        throw invalid(field + " contains NaN or infinite values (first at element " + i + ")");
+      }
     }
   }
 

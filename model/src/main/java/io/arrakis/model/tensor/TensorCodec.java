@@ -36,6 +36,21 @@ public final class TensorCodec {
     return NdArrays.fromBytesAsFloat(tensor.getData().asReadOnlyByteBuffer(), type, shape);
   }
 
+  /**
+   * Writes a FLOAT32 or BFLOAT16 wire tensor of {@code dst}'s shape into {@code dst} (FLOAT, dense
+   * c-order): one bulk copy for FLOAT32, one native cast for BFLOAT16.
+   */
+  public static void decodeFloatInto(Tensor tensor, INDArray dst) {
+    if (dst.dataType() != DataType.FLOAT || dst.ordering() != 'c' || dst.offset() != 0) {
+      throw new IllegalArgumentException("decodeFloatInto needs a FLOAT c-order array at offset 0");
+    }
+    if (tensor.getDtype() == DType.FLOAT32) {
+      dst.data().asNio().order(ByteOrder.LITTLE_ENDIAN).put(tensor.getData().asReadOnlyByteBuffer());
+    } else {
+      dst.assign(decodeFloat(tensor));
+    }
+  }
+
   /** A FLOAT32 array as a wire tensor; the bytes are copied once out of native memory. */
   public static Tensor encodeFloat(INDArray array) {
     if (array.dataType() != DataType.FLOAT) {

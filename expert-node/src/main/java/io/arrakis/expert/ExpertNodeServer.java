@@ -1,0 +1,102 @@
+package io.arrakis.expert;
+
+import io.arrakis.expert.compute.ComputeExecutor;
+import io.arrakis.expert.grpc.ExpertService;
+import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.proto.v1.ExpertGrpc;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An expert node's gRPC server: the Expert service, grpc.health.v1 (NOT_SERVING until the weights
+ * are loaded and again while draining) and server reflection. Takes a {@link ServerBuilder} so tests
+ * can run it on any transport.
+ */
+public final class ExpertNodeServer {
+  private static final Logger log = LoggerFactory.getLogger(ExpertNodeServer.class);
+
+  private final ExpertNodeSettings settings;
+  private final ExpertStore store;
+  private final ComputeExecutor executor;
+  private final HealthStatusManager health = new HealthStatusManager();
+  private final Server server;
+
+  public ExpertNodeServer(ServerBuilder<?> builder, ExpertNodeSettings settings, ExpertStore store) {
+    this.settings = settings;
+    this.store = store;
+    this.executor = new ComputeExecutor(settings.computeThreads(), settings.queueCapacity());
+    ExpertService service = new ExpertService(
+        settings.nodeId(), store, executor, settings.maxBatchTokens(), describeDevice(settings.computeThreads()));
+    this.server = builder
+        .maxInboundMessageSize(settings.maxMessageBytes())
+        .addService(service)
+        .addService(health.getHealthService())
+        .addService(ProtoReflectionServiceV1.newInstance())
+        .build();
+    setHealth(ServingStatus.NOT_SERVING);
+  }
+
+  /** Starts listening; health answers NOT_SERVING until {@link #markServing()}. */
+  public ExpertNodeServer start() throws IOException {
+    server.start();
+    log.info("expert node {} listening on port {}", settings.nodeId(), port());
+    return this;
+  }
+
+  /** Reports SERVING once the node's experts are loaded. */
+  public void markServing() {
+    setHealth(ServingStatus.SERVING);
+    log.info("expert node {} serving {} experts", settings.nodeId(), store.held().size());
+  }
+
+  public int port() {
+    return server.getPort();
+  }
+
+  public ExpertStore store() {
+    return store;
+  }
+
+  /**
+   * Staged shutdown: NOT_SERVING for the drain delay while still taking calls, then stop taking
+   * calls, let in-flight batches finish within the grace period, then cut off what is left.
+   */
+  public void shutdown() throws InterruptedException {
+    setHealth(ServingStatus.NOT_SERVING);
+    Thread.sleep(settings.drainDelay().toMillis());
+    Duration grace = settings.shutdownGrace();
+    server.shutdown();
+    if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+      log.warn("in-flight calls did not finish within {}; cancelling them", grace);
+      server.shutdownNow();
+      server.awaitTermination(5, TimeUnit.SECONDS);
+    }
+    executor.shutdown(Duration.ofSeconds(5));
+    health.enterTerminalState();
+    log.info("expert node {} stopped", settings.nodeId());
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.awaitTermination();
+  }
+
+  private void setHealth(ServingStatus status) {
+    health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, status);
+    health.setStatus(ExpertGrpc.SERVICE_NAME, status);
+  }
+
+  private static String describeDevice(int threads) {
+    var env = Nd4j.getExecutioner().getEnvironmentInformation();
+    return "cpu (nd4j " + env.getProperty("backend", "?") + ", blas " + env.getProperty("blas.vendor", "?") + ", "
+        + threads + " compute threads)";
+  }
+}

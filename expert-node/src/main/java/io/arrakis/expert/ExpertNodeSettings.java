@@ -1,0 +1,67 @@
+package io.arrakis.expert;
+
+import com.typesafe.config.Config;
+import java.time.Duration;
+
+/**
+ * The expert node's settings, read once from HOCON ({@code arrakis.expert} in reference.conf, with
+ * environment overrides).
+ */
+public record ExpertNodeSettings(
+    String nodeId,
+    int port,
+    int metricsPort,
+    int computeThreads,
+    int queueCapacity,
+    int maxBatchTokens,
+    int maxMessageBytes,
+    Duration drainDelay,
+    Duration shutdownGrace) {
+
+  public ExpertNodeSettings {
+    if (computeThreads <= 0) {
+      computeThreads = Runtime.getRuntime().availableProcessors();
+    }
+    if (queueCapacity < 0 || maxBatchTokens <= 0 || maxMessageBytes <= 0) {
+      throw new IllegalArgumentException("queue-capacity, max-batch-tokens and max-message-bytes must be positive");
+    }
+  }
+
+  public static ExpertNodeSettings from(Config root) {
+    Config c = root.getConfig("arrakis.expert");
+    return new ExpertNodeSettings(
+        c.getString("node-id"),
+        c.getInt("port"),
+        c.getInt("metrics-port"),
+        c.getInt("compute-threads"),
+        c.getInt("queue-capacity"),
+        c.getInt("max-batch-tokens"),
+        Math.toIntExact(c.getBytes("max-message-bytes")),
+        c.getDuration("drain-delay"),
+        c.getDuration("shutdown-grace"));
+  }
+
+  public ExpertNodeSettings withNodeId(String id) {
+    return new ExpertNodeSettings(id, port, metricsPort, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+  }
+
+  public ExpertNodeSettings withPort(int p) {
+    return new ExpertNodeSettings(nodeId, p, metricsPort, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+  }
+
+  public ExpertNodeSettings withMetricsPort(int p) {
+    return new ExpertNodeSettings(nodeId, port, p, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+  }
+
+  public ExpertNodeSettings withComputeThreads(int n) {
+    return new ExpertNodeSettings(nodeId, port, metricsPort, n, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+  }
+
+  public ExpertNodeSettings withQueueCapacity(int n) {
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, n, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+  }
+
+  public ExpertNodeSettings withDrainDelay(Duration d) {
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, d, shutdownGrace);
+  }
+}

@@ -1,0 +1,155 @@
+package io.arrakis.expert.grpc;
+
+import io.arrakis.expert.compute.BatchComputer;
+import io.arrakis.expert.compute.BatchValidator;
+import io.arrakis.expert.compute.ComputeExecutor;
+import io.arrakis.expert.compute.PreparedBatch;
+import io.arrakis.expert.store.ExpertId;
+import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.model.tensor.TensorCheckException;
+import io.arrakis.proto.v1.ComputeRequest;
+import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.proto.v1.DescribeRequest;
+import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.proto.v1.ExpertRef;
+import io.arrakis.proto.v1.LoadExpertsRequest;
+import io.arrakis.proto.v1.LoadExpertsResponse;
+import io.arrakis.proto.v1.NodeDescription;
+import io.arrakis.proto.v1.UnloadExpertsRequest;
+import io.arrakis.proto.v1.UnloadExpertsResponse;
+import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Expert service: checks each Compute call on the transport thread, then computes it on the
+ * bounded compute executor. A client's mistake is INVALID_ARGUMENT (RESOURCE_EXHAUSTED past a size
+ * limit or a full queue), never UNKNOWN.
+ */
+public final class ExpertService extends ExpertGrpc.ExpertImplBase {
+  private static final Logger log = LoggerFactory.getLogger(ExpertService.class);
+
+  private final String nodeId;
+  private final ExpertStore store;
+  private final BatchValidator validator;
+  private final ComputeExecutor executor;
+  private final int maxBatchTokens;
+  private final String device;
+  private final BatchComputer computer = new BatchComputer();
+
+  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens, String device) {
+    this.nodeId = nodeId;
+    this.store = store;
+    this.validator = new BatchValidator(store, maxBatchTokens);
+    this.executor = executor;
+    this.maxBatchTokens = maxBatchTokens;
+    this.device = device;
+  }
+
+  @Override
+  public void compute(ComputeRequest request, StreamObserver<ComputeResponse> out) {
+    PreparedBatch batch;
+    try {
+      batch = validator.prepare(request);
+    } catch (TensorCheckException e) {
+      out.onError(statusOf(e).asRuntimeException());
+      return;
+    }
+    Context context = Context.current();
+    try {
+      executor.execute(context.wrap(() -> run(batch, context, out)));
+    } catch (RejectedExecutionException e) {
+      out.onError(Status.RESOURCE_EXHAUSTED
+          .withDescription("expert node " + nodeId + " is at capacity: " + executor.threads() + " batches computing and "
+              + executor.queueCapacity() + " waiting")
+          .asRuntimeException());
+    }
+  }
+
+  private void run(PreparedBatch batch, Context context, StreamObserver<ComputeResponse> out) {
+    if (context.isCancelled()) {
+      return; // the caller gave up (deadline or cancel) while the batch waited: skip the work
+    }
+    try {
+      out.onNext(computer.compute(batch));
+      out.onCompleted();
+    } catch (TensorCheckException e) {
+      out.onError(statusOf(e).asRuntimeException());
+    } catch (RuntimeException e) {
+      log.error("batch {} failed", batch.batchId(), e);
+      out.onError(Status.INTERNAL.withDescription("compute failed on " + nodeId + ": " + e).asRuntimeException());
+    }
+  }
+
+  @Override
+  public void describe(DescribeRequest request, StreamObserver<NodeDescription> out) {
+    out.onNext(NodeDescription.newBuilder()
+        .setNodeId(nodeId)
+        .addAllExperts(refs(store.held()))
+        .setDevice(device)
+        .setHiddenSize(store.hiddenSize())
+        .setComputeThreads(executor.threads())
+        .setQueueCapacity(executor.queueCapacity())
+        .setMaxBatchTokens(maxBatchTokens)
+        .build());
+    out.onCompleted();
+  }
+
+  @Override
+  public void loadExperts(LoadExpertsRequest request, StreamObserver<LoadExpertsResponse> out) {
+    List<ExpertId> ids;
+    try {
+      ids = checked(request.getExpertsList());
+    } catch (IllegalArgumentException e) {
+      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return;
+    }
+    try {
+      store.load(ids);
+    } catch (Exception e) {
+      log.error("loading {} failed", ids, e);
+      out.onError(Status.INTERNAL.withDescription("loading experts failed on " + nodeId + ": " + e.getMessage())
+          .asRuntimeException());
+      return;
+    }
+    out.onNext(LoadExpertsResponse.newBuilder().addAllExperts(refs(store.held())).build());
+    out.onCompleted();
+  }
+
+  @Override
+  public void unloadExperts(UnloadExpertsRequest request, StreamObserver<UnloadExpertsResponse> out) {
+    store.unload(request.getExpertsList().stream().map(ExpertId::of).toList());
+    out.onNext(UnloadExpertsResponse.newBuilder().addAllExperts(refs(store.held())).build());
+    out.onCompleted();
+  }
+
+  private List<ExpertId> checked(List<ExpertRef> refs) {
+    List<ExpertId> ids = new ArrayList<>();
+    for (int i = 0; i < refs.size(); i++) {
+      ExpertId id = ExpertId.of(refs.get(i));
+      if (!store.model().isMoeLayer(id.layer())) {
+        throw new IllegalArgumentException("experts[" + i + "].layer " + id.layer() + " is not an MoE layer "
+            + store.model().moeLayers());
+      }
+      if (id.expert() >= store.model().config().numExperts()) {
+        throw new IllegalArgumentException("experts[" + i + "].expert " + id.expert() + " is out of range 0.."
+            + (store.model().config().numExperts() - 1));
+      }
+      ids.add(id);
+    }
+    return ids;
+  }
+
+  private static List<ExpertRef> refs(List<ExpertId> ids) {
+    return ids.stream().map(ExpertId::toProto).toList();
+  }
+
+  private static Status statusOf(TensorCheckException e) {
+    return (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT).withDescription(e.getMessage());
+  }
+}

@@ -1,0 +1,67 @@
+package io.arrakis.expert;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** An expert node in its own JVM, started from the test classpath; stopped with SIGTERM on close. */
+final class NodeProcess implements AutoCloseable {
+  final Process process;
+  final int port;
+  final Path log;
+
+  private NodeProcess(Process process, int port, Path log) {
+    this.process = process;
+    this.port = port;
+    this.log = log;
+  }
+
+  static NodeProcess start(Path workDir, List<String> jvmArgs, String... args) throws IOException, InterruptedException {
+    Path portFile = workDir.resolve("port");
+    Path log = workDir.resolve("node.log");
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(jvmArgs);
+    cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("org.bytedeco.javacpp.cachedir",
+        Path.of(System.getProperty("user.home"), ".cache", "arrakis", "javacpp").toString()));
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add("io.arrakis.expert.cli.ExpertNodeMain");
+    cmd.addAll(List.of(args));
+    cmd.addAll(List.of("--port", "0", "--port-file", portFile.toString()));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().put("OMP_NUM_THREADS", "1");
+    Process p = pb.start();
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (!Files.exists(portFile)) {
+      if (!p.isAlive() || System.nanoTime() > deadline) {
+        p.destroyForcibly();
+        throw new IllegalStateException("expert node did not start; its log:\n" + Files.readString(log));
+      }
+      Thread.sleep(50);
+    }
+    return new NodeProcess(p, Integer.parseInt(Files.readString(portFile).trim()), log);
+  }
+
+  /** Resident memory of the process, from /proc. */
+  long rssBytes() throws IOException {
+    for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
+      if (line.startsWith("VmRSS:")) {
+        return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+      }
+    }
+    throw new IllegalStateException("no VmRSS for pid " + process.pid());
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    process.destroy();
+    if (!process.waitFor(30, TimeUnit.SECONDS)) {
+      process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+}
