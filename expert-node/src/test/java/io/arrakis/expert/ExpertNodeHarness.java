@@ -1,7 +1,7 @@
 package io.arrakis.expert;
 
 import com.typesafe.config.ConfigFactory;
-import io.arrakis.expert.store.ExpertId;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.proto.v1.ExpertGrpc;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
-import io.arrakis.expert.store.ExpertId;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertSpec;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.moe.ReferenceMoe;

@@ -1,6 +1,6 @@
 package io.arrakis.expert.compute;
 
-import io.arrakis.expert.store.ExpertId;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.kernel.ExpertWork;

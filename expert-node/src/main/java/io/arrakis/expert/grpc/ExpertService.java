@@ -4,7 +4,7 @@ import io.arrakis.expert.compute.BatchComputer;
 import io.arrakis.expert.compute.BatchValidator;
 import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.compute.PreparedBatch;
-import io.arrakis.expert.store.ExpertId;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.ComputeRequest;

@@ -1,5 +1,6 @@
 package io.arrakis.expert.store;
 
+import io.arrakis.model.placement.ExpertId;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;

@@ -1,5 +1,7 @@
 package io.arrakis.expert.store;
 
+import io.arrakis.model.placement.ExpertId;
+
 import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.moe.MoeModel;
 import java.io.IOException;

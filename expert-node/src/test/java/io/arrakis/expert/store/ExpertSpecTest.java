@@ -1,5 +1,7 @@
 package io.arrakis.expert.store;
 
+import io.arrakis.model.placement.ExpertId;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,4 +1,4 @@
-package io.arrakis.expert.store;
+package io.arrakis.model.placement;
 
 import io.arrakis.proto.v1.ExpertRef;
 
