@@ -1,0 +1,40 @@
+package io.arrakis.router;
+
+import io.arrakis.model.placement.Placement;
+import io.arrakis.router.dispatch.ExpertClient;
+import io.arrakis.router.dispatch.GrpcExpertClient;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/** One gRPC channel per expert node address, closed together on shutdown. */
+public final class ExpertChannels implements AutoCloseable {
+  private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
+  private final int maxMessageBytes;
+
+  public ExpertChannels(int maxMessageBytes) {
+    this.maxMessageBytes = maxMessageBytes;
+  }
+
+  public ExpertClient client(Placement.Node node) {
+    if (node.address() == null) {
+      throw new IllegalArgumentException("node '" + node.id() + "' has no address");
+    }
+    return new GrpcExpertClient(channels.computeIfAbsent(node.address(), a -> NettyChannelBuilder.forTarget(a)
+        .usePlaintext()
+        .maxInboundMessageSize(maxMessageBytes)
+        .build()));
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    channels.values().forEach(ManagedChannel::shutdown);
+    for (ManagedChannel c : channels.values()) {
+      if (!c.awaitTermination(5, TimeUnit.SECONDS)) {
+        c.shutdownNow();
+      }
+    }
+  }
+}

@@ -1,0 +1,111 @@
+package io.arrakis.router;
+
+import com.typesafe.config.Config;
+import io.arrakis.model.gating.Gate;
+import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.Placement;
+import io.arrakis.proto.v1.ModelInfo;
+import io.arrakis.router.dispatch.ExpertClient;
+import io.arrakis.router.grpc.ClusterService;
+import io.arrakis.router.grpc.InferenceService;
+import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.stats.LoadStats;
+import io.arrakis.router.stats.RouterTelemetry;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A router node: the Inference and Cluster services over the Pekko actors, grpc.health.v1 and
+ * server reflection. Takes a {@link ServerBuilder} and the way to reach expert nodes, so tests can
+ * run it on any transport.
+ */
+public final class RouterServer {
+  private static final Logger log = LoggerFactory.getLogger(RouterServer.class);
+
+  private final RouterSettings settings;
+  private final ActorSystem<RouterGuardian.Command> system;
+  private final HealthStatusManager health = new HealthStatusManager();
+  private final Server server;
+
+  /**
+   * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
+   */
+  public RouterServer(ServerBuilder<?> builder, RouterSettings settings, Config config, MoeModel model,
+      Placement placement, Function<Placement.Node, ExpertClient> clients, MeterRegistry registry) throws IOException {
+    this.settings = settings;
+    var cfg = model.config();
+    placement.checkCovers(model.moeLayers(), cfg.numExperts());
+    Map<Integer, Gate> gates = new TreeMap<>();
+    for (int layer : model.moeLayers()) {
+      gates.put(layer, model.gate(layer));
+    }
+    RouterTelemetry telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
+    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(), settings.nodeLimits(), clients, telemetry);
+    this.system = ActorSystem.create(RouterGuardian.create(setup, placement), "arrakis-router", config);
+    ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    this.server = builder
+        .maxInboundMessageSize(settings.maxMessageBytes())
+        .addService(new InferenceService(system, info, settings.maxRequestTokens(), settings.defaultDeadline(), telemetry))
+        .addService(new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry))
+        .addService(health.getHealthService())
+        .addService(ProtoReflectionServiceV1.newInstance())
+        .build();
+    health.setStatus("", ServingStatus.NOT_SERVING);
+  }
+
+  /** Starts listening and reports SERVING. */
+  public RouterServer start() throws IOException {
+    server.start();
+    health.setStatus("", ServingStatus.SERVING);
+    health.setStatus("arrakis.v1.Inference", ServingStatus.SERVING);
+    log.info("router {} listening on port {}", settings.nodeId(), port());
+    return this;
+  }
+
+  public int port() {
+    return server.getPort();
+  }
+
+  /**
+   * Staged shutdown: NOT_SERVING for the drain delay while still answering, then stop taking calls,
+   * let in-flight calls finish within the grace period, then cut off what is left and stop the actors.
+   */
+  public void shutdown() throws InterruptedException {
+    health.setStatus("", ServingStatus.NOT_SERVING);
+    health.setStatus("arrakis.v1.Inference", ServingStatus.NOT_SERVING);
+    Thread.sleep(settings.drainDelay().toMillis());
+    server.shutdown();
+    Duration grace = settings.shutdownGrace();
+    if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+      log.warn("in-flight calls did not finish within {}; cancelling them", grace);
+      server.shutdownNow();
+      server.awaitTermination(5, TimeUnit.SECONDS);
+    }
+    health.enterTerminalState();
+    system.terminate();
+    try {
+      system.getWhenTerminated().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+      log.warn("actor system did not stop cleanly: {}", e.toString());
+    }
+    log.info("router {} stopped", settings.nodeId());
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.awaitTermination();
+  }
+}

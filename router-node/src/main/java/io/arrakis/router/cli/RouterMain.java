@@ -1,0 +1,119 @@
+package io.arrakis.router.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.Placement;
+import io.arrakis.model.placement.PlacementJson;
+import io.arrakis.router.ExpertChannels;
+import io.arrakis.router.RouterServer;
+import io.arrakis.router.RouterSettings;
+import io.arrakis.telemetry.MetricsServer;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code arrakis router}: runs one router node until SIGTERM. */
+@Command(
+    name = "arrakis router",
+    mixinStandardHelpOptions = true,
+    description = "Run a router node: the public Inference API; gates tokens and fans them out to the expert nodes of a placement.")
+public final class RouterMain implements Callable<Integer> {
+  private static final Logger log = LoggerFactory.getLogger(RouterMain.class);
+
+  @Option(names = "--model", required = true, description = "Model directory (config.json + model*.safetensors); only the gates are read.")
+  Path model;
+
+  @Option(names = "--placement", required = true,
+      description = "Placement JSON: which expert node (id, address host:port) holds which experts.")
+  Path placement;
+
+  @Option(names = "--port", description = "gRPC port, 0 = any free port (default: arrakis.router.port, 50051).")
+  Integer port;
+
+  @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind (default: ${DEFAULT-VALUE}).")
+  String host;
+
+  @Option(names = "--node-id", description = "This router's id (default: arrakis.router.node-id).")
+  String nodeId;
+
+  @Option(names = "--metrics-port", description = "Prometheus metrics HTTP port, 0 = off (default: arrakis.router.metrics-port).")
+  Integer metricsPort;
+
+  @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
+  Path portFile;
+
+  public static void main(String[] args) {
+    int code = execute(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  /** Runs the command line; a bad argument or file prints one line, not a stack trace. */
+  public static int execute(String... args) {
+    CommandLine cli = new CommandLine(new RouterMain());
+    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+      log.debug("router failed to start", e);
+      cmd.getErr().println("error: " + e.getMessage());
+      return 1;
+    });
+    return cli.execute(args);
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    Config config = ConfigFactory.load();
+    RouterSettings settings = RouterSettings.from(config);
+    if (port != null) {
+      settings = settings.withPort(port);
+    }
+    if (nodeId != null) {
+      settings = settings.withNodeId(nodeId);
+    }
+    if (metricsPort != null) {
+      settings = settings.withMetricsPort(metricsPort);
+    }
+    Placement p = PlacementJson.read(placement);
+    for (Placement.Node n : p.nodes()) {
+      if (n.address() == null) {
+        throw new IllegalArgumentException(placement + ": node '" + n.id() + "' has no address (host:port)");
+      }
+    }
+    MoeModel moe = MoeModel.open(model);
+    PrometheusMeterRegistry registry = MetricsServer.newRegistry();
+    MetricsServer metrics = settings.metricsPort() > 0 ? MetricsServer.start(registry, host, settings.metricsPort()) : null;
+    ExpertChannels channels = new ExpertChannels(settings.maxMessageBytes());
+    RouterServer server = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port())),
+        settings, config, moe, p, channels::client, registry).start();
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        server.shutdown();
+        channels.close();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      if (metrics != null) {
+        metrics.close();
+      }
+    }, "shutdown"));
+    if (portFile != null) {
+      Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
+      Files.writeString(tmp, Integer.toString(server.port()));
+      Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+    System.out.println("router " + settings.nodeId() + " serving on " + host + ":" + server.port()
+        + " (placement version " + p.version() + ", " + p.nodes().size() + " expert nodes)");
+    server.awaitTermination();
+    return 0;
+  }
+}

@@ -1,0 +1,109 @@
+package io.arrakis.router.grpc;
+
+import io.arrakis.model.placement.ExpertId;
+import io.arrakis.model.placement.Placement;
+import io.arrakis.proto.v1.ClusterGrpc;
+import io.arrakis.proto.v1.ExpertLoad;
+import io.arrakis.proto.v1.GetLoadStatsRequest;
+import io.arrakis.proto.v1.GetPlacementRequest;
+import io.arrakis.proto.v1.LoadStats;
+import io.arrakis.proto.v1.NodeLoad;
+import io.arrakis.proto.v1.PlacementNode;
+import io.arrakis.proto.v1.SetPlacementResponse;
+import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.stats.LoadStats.Snapshot;
+import io.arrakis.router.stats.RouterTelemetry;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+
+/**
+ * The admin {@code Cluster} service: the placement in use, switching to a new one (checked against
+ * the model first), and load since a point in time.
+ */
+public final class ClusterService extends ClusterGrpc.ClusterImplBase {
+  private static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
+
+  private final ActorSystem<RouterGuardian.Command> system;
+  private final List<Integer> moeLayers;
+  private final int numExperts;
+  private final RouterTelemetry telemetry;
+
+  public ClusterService(ActorSystem<RouterGuardian.Command> system, List<Integer> moeLayers, int numExperts,
+      RouterTelemetry telemetry) {
+    this.system = system;
+    this.moeLayers = moeLayers;
+    this.numExperts = numExperts;
+    this.telemetry = telemetry;
+  }
+
+  @Override
+  public void getPlacement(GetPlacementRequest request, StreamObserver<io.arrakis.proto.v1.Placement> out) {
+    AskPattern.<RouterGuardian.Command, Placement>ask(system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
+        .whenComplete((p, failure) -> reply(out, p == null ? null : toProto(p), failure));
+  }
+
+  @Override
+  public void setPlacement(io.arrakis.proto.v1.Placement request, StreamObserver<SetPlacementResponse> out) {
+    Placement placement;
+    try {
+      placement = fromProto(request);
+      placement.checkCovers(moeLayers, numExperts);
+      for (Placement.Node n : placement.nodes()) {
+        if (n.address() == null) {
+          throw new IllegalArgumentException("node '" + n.id() + "' has no address (host:port)");
+        }
+      }
+    } catch (IllegalArgumentException e) {
+      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return;
+    }
+    AskPattern.<RouterGuardian.Command, Placement>ask(system, r -> new RouterGuardian.ApplyPlacement(placement, r),
+            ASK_TIMEOUT, system.scheduler())
+        .whenComplete((p, failure) -> reply(out,
+            p == null ? null : SetPlacementResponse.newBuilder().setVersion(p.version()).build(), failure));
+  }
+
+  @Override
+  public void getLoadStats(GetLoadStatsRequest request, StreamObserver<LoadStats> out) {
+    Snapshot s = telemetry.load().since(request.getSinceUnixMs());
+    LoadStats.Builder b = LoadStats.newBuilder().setSinceUnixMs(s.sinceMillis()).setUntilUnixMs(s.untilMillis());
+    s.expertTokens().forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+    s.nodeTokensAndBatches().forEach((id, v) ->
+        b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
+    out.onNext(b.build());
+    out.onCompleted();
+  }
+
+  private static <T> void reply(StreamObserver<T> out, T value, Throwable failure) {
+    if (failure != null) {
+      out.onError(Status.UNAVAILABLE.withDescription("router did not answer: " + failure).asRuntimeException());
+    } else {
+      out.onNext(value);
+      out.onCompleted();
+    }
+  }
+
+  static io.arrakis.proto.v1.Placement toProto(Placement p) {
+    io.arrakis.proto.v1.Placement.Builder b = io.arrakis.proto.v1.Placement.newBuilder().setVersion(p.version());
+    for (Placement.Node n : p.nodes()) {
+      PlacementNode.Builder nb = PlacementNode.newBuilder().setId(n.id()).setAddress(n.address() == null ? "" : n.address());
+      n.experts().forEach(e -> nb.addExperts(e.toProto()));
+      b.addNodes(nb);
+    }
+    return b.build();
+  }
+
+  static Placement fromProto(io.arrakis.proto.v1.Placement p) {
+    List<Placement.Node> nodes = new ArrayList<>();
+    for (PlacementNode n : p.getNodesList()) {
+      nodes.add(new Placement.Node(n.getId(), n.getAddress().isEmpty() ? null : n.getAddress(),
+          n.getExpertsList().stream().map(ExpertId::of).toList()));
+    }
+    return new Placement(p.getVersion(), nodes);
+  }
+}

@@ -1,0 +1,99 @@
+package io.arrakis.router.stats;
+
+import io.arrakis.model.placement.ExpertId;
+import io.grpc.Status;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * What the router measures: Prometheus meters (tokens per expert, tokens and batches per node,
+ * batch sizes, latencies, queue depths, errors by status) and the {@link LoadStats} the Cluster
+ * service reports. Meters are created once per key and cached, since every request touches them.
+ */
+public final class RouterTelemetry {
+  private final MeterRegistry registry;
+  private final LoadStats load;
+  private final Timer requestLatency;
+  private final DistributionSummary requestTokens;
+  private final Map<ExpertId, Counter> expertTokens = new ConcurrentHashMap<>();
+  private final Map<String, NodeMeters> nodes = new ConcurrentHashMap<>();
+  private final Map<Status.Code, Counter> errors = new ConcurrentHashMap<>();
+
+  public RouterTelemetry(MeterRegistry registry, LoadStats load) {
+    this.registry = registry;
+    this.load = load;
+    this.requestLatency = Timer.builder("arrakis_router_request_latency").description("Forward latency at the router")
+        .publishPercentileHistogram().register(registry);
+    this.requestTokens = DistributionSummary.builder("arrakis_router_request_tokens").description("Tokens per Forward")
+        .publishPercentileHistogram().register(registry);
+  }
+
+  public LoadStats load() {
+    return load;
+  }
+
+  /** A request's routed tokens per expert (each (token, expert) pair counts once). */
+  public void routed(Map<ExpertId, Long> tokensPerExpert) {
+    tokensPerExpert.forEach((e, n) -> expertTokens.computeIfAbsent(e, k -> Counter.builder("arrakis_router_expert_tokens")
+        .description("Tokens routed to each expert").tag("layer", Integer.toString(k.layer()))
+        .tag("expert", Integer.toString(k.expert())).register(registry)).increment(n));
+    load.recordExperts(tokensPerExpert);
+  }
+
+  public void requestEnded(int tokens, long nanos, Status.Code code) {
+    requestTokens.record(tokens);
+    requestLatency.record(nanos, TimeUnit.NANOSECONDS);
+    if (code != Status.Code.OK) {
+      error(code);
+    }
+  }
+
+  /** A Forward refused before any work (bad input, overload). */
+  public void error(Status.Code code) {
+    errors.computeIfAbsent(code, c -> Counter.builder("arrakis_router_errors").description("Failed Forward calls by status")
+        .tag("status", c.name()).register(registry)).increment();
+  }
+
+  public void batchSent(String nodeId, long tokens) {
+    NodeMeters m = node(nodeId);
+    m.batchTokens.record(tokens);
+    m.tokens.increment(tokens);
+    m.batches.increment();
+    load.recordBatch(nodeId, tokens);
+  }
+
+  public void callEnded(String nodeId, long tokens, long nanos, Status.Code code) {
+    node(nodeId).latency.record(nanos, TimeUnit.NANOSECONDS);
+    if (code != Status.Code.OK) {
+      Counter.builder("arrakis_router_node_errors").tag("node", nodeId).tag("status", code.name()).register(registry)
+          .increment();
+    }
+  }
+
+  /** Slices waiting in a node's dispatcher. */
+  public void registerQueue(String nodeId, Supplier<Number> depth) {
+    Gauge.builder("arrakis_router_node_queue_depth", depth).description("Slices waiting for a call to the node")
+        .tag("node", nodeId).strongReference(true).register(registry);
+  }
+
+  private NodeMeters node(String nodeId) {
+    return nodes.computeIfAbsent(nodeId, id -> new NodeMeters(
+        Counter.builder("arrakis_router_node_tokens").description("Tokens sent to each expert node").tag("node", id)
+            .register(registry),
+        Counter.builder("arrakis_router_node_batches").description("Compute calls to each expert node").tag("node", id)
+            .register(registry),
+        DistributionSummary.builder("arrakis_router_node_batch_tokens").description("Tokens per Compute call")
+            .tag("node", id).publishPercentileHistogram().register(registry),
+        Timer.builder("arrakis_router_node_call_latency").description("Compute call latency").tag("node", id)
+            .publishPercentileHistogram().register(registry)));
+  }
+
+  private record NodeMeters(Counter tokens, Counter batches, DistributionSummary batchTokens, Timer latency) {}
+}

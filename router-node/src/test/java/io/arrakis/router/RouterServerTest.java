@@ -1,0 +1,270 @@
+package io.arrakis.router;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.google.protobuf.ByteString;
+import com.typesafe.config.ConfigFactory;
+import io.arrakis.model.gating.Routing;
+import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.moe.ReferenceMoe;
+import io.arrakis.model.placement.Placement;
+import io.arrakis.model.placement.Strategies;
+import io.arrakis.model.tensor.NdArrays;
+import io.arrakis.model.tensor.TensorCodec;
+import io.arrakis.model.testing.Fixtures;
+import io.arrakis.proto.v1.ClusterGrpc;
+import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.ForwardRequest;
+import io.arrakis.proto.v1.ForwardResponse;
+import io.arrakis.proto.v1.GetLoadStatsRequest;
+import io.arrakis.proto.v1.GetModelRequest;
+import io.arrakis.proto.v1.GetPlacementRequest;
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.arrakis.proto.v1.LoadStats;
+import io.arrakis.proto.v1.ModelInfo;
+import io.arrakis.proto.v1.Tensor;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** The router end to end over loopback gRPC, with experts computed in this JVM. */
+class RouterServerTest {
+  RouterServer router;
+  ManagedChannel channel;
+  MoeModel model;
+  final Map<String, InProcessExpert> experts = new HashMap<>();
+
+  void start(String fixture, Placement placement) throws Exception {
+    model = MoeModel.open(Fixtures.dir(fixture));
+    RouterSettings settings = RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
+    router = new RouterServer(NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0)), settings, ConfigFactory.load(), model, placement,
+        node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), new SimpleMeterRegistry()).start();
+    channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    if (channel != null) {
+      channel.shutdownNow();
+    }
+    if (router != null) {
+      router.shutdown();
+    }
+    experts.values().forEach(InProcessExpert::close);
+    if (model != null) {
+      model.close();
+    }
+  }
+
+  InferenceGrpc.InferenceBlockingStub inference() {
+    return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+  }
+
+  static Placement placement(String kind, int nodes, int replicas, MoeModel m) {
+    return Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts());
+  }
+
+  @ParameterizedTest
+  @CsvSource({
+      "mixtral-tiny, contiguous, 1", "mixtral-tiny, round-robin, 1", "mixtral-tiny, round-robin, 2",
+      "qwen-style-bf16, contiguous, 1", "qwen-style-bf16, round-robin, 2"})
+  void forwardMatchesTheIndependentFixtures(String fixture, String strategy, int replicas) throws Exception {
+    Path dir = Fixtures.dir(fixture);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement(strategy, 3, replicas, probe);
+    probe.close();
+    start(fixture, p);
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    long[] shape = Fixtures.shape(dir.resolve("input.safetensors"), "hidden_states");
+    for (int layer : model.moeLayers()) {
+      Path expected = dir.resolve("expected-layer" + layer + ".safetensors");
+      ForwardResponse r = inference().forward(request("fx", layer, x, shape[0], shape[1], true));
+      float[] want = Fixtures.floats(expected, "output");
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want))
+          .as("layer %d max |diff|", layer).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
+      assertThat(TensorCodec.ints(r.getTopkIds())).containsExactly(Fixtures.ints(expected, "topk_ids"));
+      float[] wantW = Fixtures.floats(expected, "topk_weights");
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getTopkWeights()), wantW)).isLessThanOrEqualTo(1e-5f);
+      assertThat(r.getRequestId()).isEqualTo("fx");
+    }
+  }
+
+  @Test
+  void eachTokenCrossesToANodeOncePerLayer() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("contiguous", 3, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    ForwardResponse r = inference().forward(request("once", 0, x, 32, 64, true));
+    int[] ids = TensorCodec.ints(r.getTopkIds());
+    int expectedRows = 0;
+    for (int t = 0; t < 32; t++) {
+      Set<String> nodes = new HashSet<>();
+      for (int j = 0; j < 2; j++) {
+        nodes.addAll(p.holders(new io.arrakis.model.placement.ExpertId(0, ids[t * 2 + j])));
+      }
+      expectedRows += nodes.size();
+    }
+    long sentRows = experts.values().stream().flatMap(e -> e.calls.stream())
+        .mapToLong(c -> c.getHiddenStates().getShape(0)).sum();
+    assertThat(sentRows).isEqualTo(expectedRows).isLessThan(32 * 2);
+  }
+
+  @Test
+  void concurrentClientsGetExactlyTheirOwnRows() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("round-robin", 3, 2, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    ReferenceMoe reference = ReferenceMoe.load(model, 1);
+    var stub = InferenceGrpc.newFutureStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+    List<float[]> inputs = new ArrayList<>();
+    List<com.google.common.util.concurrent.ListenableFuture<ForwardResponse>> calls = new ArrayList<>();
+    for (int c = 0; c < 64; c++) {
+      int tokens = 1 + (c * 7) % 64;
+      float[] x = new float[tokens * 64];
+      java.util.Random rnd = new java.util.Random(c);
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) rnd.nextGaussian();
+      }
+      inputs.add(x);
+      calls.add(stub.forward(request("client-" + c, 1, x, tokens, 64, false)));
+    }
+    for (int c = 0; c < 64; c++) {
+      ForwardResponse r = calls.get(c).get(60, TimeUnit.SECONDS);
+      assertThat(r.getRequestId()).isEqualTo("client-" + c);
+      float[] x = inputs.get(c);
+      INDArray want = reference.forward(Nd4j.create(x, new long[] {x.length / 64, 64}, 'c')).output();
+      float[] wantF = want.data().asFloat();
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), wantF))
+          .as("client %d", c).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(wantF));
+    }
+    // concurrent requests were merged: fewer calls than slices
+    long calls3 = experts.values().stream().mapToLong(e -> e.calls.size()).sum();
+    assertThat(calls3).isLessThan(64L * 3);
+  }
+
+  @Test
+  void badRequestsAreRefusedNamingTheFieldAndTheRouterServesOnAfterwards() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("contiguous", 2, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    float[] x = new float[2 * 64];
+    ForwardRequest good = request("ok", 0, x, 2, 64, false);
+    expectStatus(good.toBuilder().setLayer(7).build(), Status.Code.INVALID_ARGUMENT, "layer 7 is not an MoE layer");
+    expectStatus(request("d", 0, new float[2 * 63], 2, 63, false), Status.Code.INVALID_ARGUMENT, "hidden_states");
+    expectStatus(with(good, t -> t.setDtype(DType.INT32)), Status.Code.INVALID_ARGUMENT, "hidden_states");
+    expectStatus(with(good, t -> t.setData(ByteString.copyFrom(new byte[7]))), Status.Code.INVALID_ARGUMENT, "hidden_states.data");
+    expectStatus(with(good, t -> t.clearShape().addShape(2)), Status.Code.INVALID_ARGUMENT, "hidden_states");
+    float[] nan = new float[2 * 64];
+    nan[5] = Float.NaN;
+    expectStatus(request("nan", 0, nan, 2, 64, false), Status.Code.INVALID_ARGUMENT, "NaN");
+    expectStatus(request("big", 0, new float[5000 * 64], 5000, 64, false), Status.Code.RESOURCE_EXHAUSTED, "5000 tokens");
+    assertThat(inference().forward(good).getOutput().getShapeList()).containsExactly(2L, 64L);
+  }
+
+  @Test
+  void aFailingNodeFailsTheRequestsThatNeedItWithUnavailableNamingIt() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("contiguous", 2, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    experts.get("expert-1").down = true;
+    expectStatus(request("down", 0, x, 32, 64, false), Status.Code.UNAVAILABLE, "expert node expert-1");
+  }
+
+  @Test
+  void adminCallsReportModelPlacementLoadAndHealth() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("round-robin", 2, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    ModelInfo info = inference().getModel(GetModelRequest.getDefaultInstance());
+    assertThat(info.getHiddenSize()).isEqualTo(64);
+    assertThat(info.getTopK()).isEqualTo(2);
+    assertThat(info.getMoeLayersList()).containsExactly(0, 1);
+    var cluster = ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    assertThat(cluster.getPlacement(GetPlacementRequest.getDefaultInstance()).getNodesCount()).isEqualTo(2);
+
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("a", 0, x, 32, 64, false));
+    inference().forward(request("b", 1, x, 32, 64, false));
+    LoadStats stats = cluster.getLoadStats(GetLoadStatsRequest.getDefaultInstance());
+    assertThat(stats.getExpertsList().stream().mapToLong(e -> e.getTokens()).sum()).isEqualTo(2 * 32 * 2);
+    long nodeTokens = stats.getNodesList().stream().mapToLong(n -> n.getTokens()).sum();
+    long sent = experts.values().stream().flatMap(e -> e.calls.stream()).mapToLong(c -> c.getHiddenStates().getShape(0)).sum();
+    assertThat(nodeTokens).isEqualTo(sent);
+
+    assertThat(HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus())
+        .isEqualTo(ServingStatus.SERVING);
+  }
+
+  @Test
+  void setPlacementRefusesOneThatLeavesAnExpertOut() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("round-robin", 2, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    var cluster = ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    var current = cluster.getPlacement(GetPlacementRequest.getDefaultInstance());
+    var missing = current.toBuilder().setVersion(2).setNodes(1, current.getNodes(1).toBuilder().clearExperts().addAllExperts(
+        current.getNodes(1).getExpertsList().subList(1, current.getNodes(1).getExpertsCount()))).build();
+    assertThatThrownBy(() -> cluster.setPlacement(missing))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+          assertThat(e.getStatus().getDescription()).contains("no node holds expert 0:1");
+        });
+  }
+
+  void expectStatus(ForwardRequest req, Status.Code code, String message) {
+    assertThatThrownBy(() -> inference().forward(req))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(code);
+          assertThat(e.getStatus().getDescription()).contains(message);
+        });
+  }
+
+  static ForwardRequest with(ForwardRequest r, UnaryOperator<Tensor.Builder> change) {
+    return r.toBuilder().setHiddenStates(change.apply(r.getHiddenStates().toBuilder())).build();
+  }
+
+  static ForwardRequest request(String id, int layer, float[] x, long tokens, long d, boolean routing) {
+    return ForwardRequest.newBuilder().setRequestId(id).setLayer(layer).setReturnRouting(routing)
+        .setHiddenStates(TensorCodec.encodeFloat(x, tokens, d)).build();
+  }
+}

@@ -1,0 +1,222 @@
+package io.arrakis.router.dispatch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import io.arrakis.proto.v1.ComputeRequest;
+import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.Tensor;
+import io.arrakis.router.plan.NodeSlice;
+import io.arrakis.router.plan.ReplicaLoad;
+import io.arrakis.router.stats.LoadStats;
+import io.arrakis.router.stats.RouterTelemetry;
+import io.grpc.Status;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/** The dispatcher's batching rules, against a node whose calls the test completes by hand. */
+class NodeDispatcherTest {
+  static final ActorTestKit testKit = ActorTestKit.create();
+  static final int D = 2;
+
+  @AfterAll
+  static void stop() {
+    testKit.shutdownTestKit();
+  }
+
+  /** Records each call; the test answers it. */
+  static final class HandNode implements ExpertClient {
+    record Call(ComputeRequest request, CompletableFuture<ComputeResponse> answer) {}
+
+    final LinkedBlockingQueue<Call> calls = new LinkedBlockingQueue<>();
+
+    @Override
+    public CompletionStage<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
+      Call c = new Call(request, new CompletableFuture<>());
+      calls.add(c);
+      return c.answer();
+    }
+
+    Call next() throws InterruptedException {
+      Call c = calls.poll(5, TimeUnit.SECONDS);
+      assertThat(c).as("a call to the node").isNotNull();
+      return c;
+    }
+
+    void assertNoCall() throws InterruptedException {
+      assertThat(calls.poll(200, TimeUnit.MILLISECONDS)).as("no further call").isNull();
+    }
+
+    /** Answers with partial sums whose row i is (batch row i) * 10. */
+    static void answer(Call c) {
+      int n = (int) c.request().getHiddenStates().getShape(0);
+      ByteBuffer b = ByteBuffer.allocate(n * D * 4).order(ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < n * D; i++) {
+        b.putFloat(10f * i);
+      }
+      c.answer().complete(ComputeResponse.newBuilder().setBatchId(c.request().getBatchId())
+          .setPartialSums(Tensor.newBuilder().setDtype(DType.FLOAT32).addShape(n).addShape(D).setData(ByteString.copyFrom(b.array())))
+          .build());
+    }
+  }
+
+  final HandNode node = new HandNode();
+  final TestProbe<NodeDispatcher.SliceReply> replies = testKit.createTestProbe();
+
+  ActorRef<NodeDispatcher.Command> dispatcher(int maxInFlight, int maxBatchTokens) {
+    return testKit.spawn(NodeDispatcher.create("expert-0", node, new NodeDispatcher.Limits(maxInFlight, maxBatchTokens), D,
+        new ReplicaLoad(), new RouterTelemetry(new SimpleMeterRegistry(), new LoadStats(Clock.systemUTC()))));
+  }
+
+  static NodeSlice slice(int tokens, int expert) {
+    int[] ts = new int[tokens];
+    int[] rows = new int[tokens];
+    float[] w = new float[tokens];
+    for (int i = 0; i < tokens; i++) {
+      ts[i] = i;
+      rows[i] = i;
+      w[i] = 1f;
+    }
+    return new NodeSlice("expert-0", 0, ts, ByteString.copyFrom(new byte[tokens * D * 4]),
+        List.of(new NodeSlice.ExpertRows(expert, rows, w)));
+  }
+
+  NodeDispatcher.Submit submit(NodeSlice s) {
+    return new NodeDispatcher.Submit(s, System.nanoTime() + Duration.ofSeconds(30).toNanos(), replies.ref());
+  }
+
+  @Test
+  void anIdleNodeGetsASliceAtOnce() throws Exception {
+    var d = dispatcher(1, 100);
+    d.tell(submit(slice(3, 0)));
+    HandNode.Call c = node.next();
+    assertThat(c.request().getHiddenStates().getShapeList()).containsExactly(3L, (long) D);
+  }
+
+  @Test
+  void slicesAccumulateWhileTheNodeIsBusyAndGoOutTogether() throws Exception {
+    var d = dispatcher(1, 100);
+    d.tell(submit(slice(2, 0)));
+    HandNode.Call first = node.next();
+    d.tell(submit(slice(3, 1)));
+    d.tell(submit(slice(4, 1)));
+    node.assertNoCall();
+    HandNode.answer(first);
+    HandNode.Call merged = node.next();
+    assertThat(merged.request().getHiddenStates().getShape(0)).isEqualTo(7);
+    // one assignment for expert 1 across both slices, rows offset into the stacked batch
+    assertThat(merged.request().getAssignmentsList()).hasSize(1);
+    assertThat(merged.request().getAssignments(0).getRowsList()).containsExactly(0, 1, 2, 3, 4, 5, 6);
+  }
+
+  @Test
+  void theTokenCapSplitsBatchesButASingleLargeSliceStillGoes() throws Exception {
+    var d = dispatcher(1, 5);
+    d.tell(submit(slice(8, 0)));
+    HandNode.Call big = node.next();
+    assertThat(big.request().getHiddenStates().getShape(0)).isEqualTo(8);
+    d.tell(submit(slice(3, 0)));
+    d.tell(submit(slice(3, 0)));
+    HandNode.answer(big);
+    HandNode.Call a = node.next();
+    assertThat(a.request().getHiddenStates().getShape(0)).isEqualTo(3);
+    HandNode.answer(a);
+    HandNode.Call b = node.next();
+    assertThat(b.request().getHiddenStates().getShape(0)).isEqualTo(3);
+  }
+
+  @Test
+  void noMoreThanMaxInFlightCallsAreOut() throws Exception {
+    var d = dispatcher(2, 1);
+    for (int i = 0; i < 5; i++) {
+      d.tell(submit(slice(1, 0)));
+    }
+    HandNode.Call a = node.next();
+    HandNode.Call b = node.next();
+    node.assertNoCall();
+    HandNode.answer(a);
+    node.next();
+    node.assertNoCall();
+    HandNode.answer(b);
+    node.next();
+  }
+
+  @Test
+  void aFailedCallFailsExactlyTheSlicesInIt() throws Exception {
+    var d = dispatcher(1, 100);
+    NodeSlice first = slice(1, 0);
+    d.tell(submit(first));
+    HandNode.Call c1 = node.next();
+    NodeSlice second = slice(2, 0);
+    NodeSlice third = slice(3, 0);
+    d.tell(submit(second));
+    d.tell(submit(third));
+    HandNode.answer(c1);
+    assertThat(replies.expectMessageClass(NodeDispatcher.SliceDone.class).slice()).isSameAs(first);
+    HandNode.Call c2 = node.next();
+    c2.answer().completeExceptionally(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
+    List<NodeDispatcher.SliceReply> failed = replies.receiveSeveralMessages(2);
+    assertThat(failed).allSatisfy(r -> {
+      assertThat(r).isInstanceOf(NodeDispatcher.SliceFailed.class);
+      Status s = ((NodeDispatcher.SliceFailed) r).status();
+      assertThat(s.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+      assertThat(s.getDescription()).contains("expert-0").contains("connection refused");
+    });
+    assertThat(failed).extracting(NodeDispatcher.SliceReply::slice).containsExactlyInAnyOrder(second, third);
+    // the node still serves later work
+    d.tell(submit(slice(1, 0)));
+    HandNode.answer(node.next());
+    replies.expectMessageClass(NodeDispatcher.SliceDone.class);
+  }
+
+  @Test
+  void eachSliceGetsItsOwnRowsOfTheAnswer() throws Exception {
+    var d = dispatcher(1, 100);
+    d.tell(submit(slice(1, 0)));
+    HandNode.Call first = node.next();
+    d.tell(submit(slice(2, 0)));
+    d.tell(submit(slice(1, 0)));
+    HandNode.answer(first);
+    replies.expectMessageClass(NodeDispatcher.SliceDone.class);
+    HandNode.answer(node.next());
+    List<NodeDispatcher.SliceReply> got = replies.receiveSeveralMessages(2);
+    float[] a = floats(((NodeDispatcher.SliceDone) got.get(0)).partialSums());
+    float[] b = floats(((NodeDispatcher.SliceDone) got.get(1)).partialSums());
+    assertThat(a).containsExactly(0f, 10f, 20f, 30f);
+    assertThat(b).containsExactly(40f, 50f);
+  }
+
+  @Test
+  void aSliceWhoseDeadlinePassedWhileQueuedIsFailedNotSent() throws Exception {
+    var d = dispatcher(1, 100);
+    d.tell(submit(slice(1, 0)));
+    HandNode.Call first = node.next();
+    d.tell(new NodeDispatcher.Submit(slice(1, 0), System.nanoTime() + Duration.ofMillis(50).toNanos(), replies.ref()));
+    Thread.sleep(100);
+    HandNode.answer(first);
+    replies.expectMessageClass(NodeDispatcher.SliceDone.class);
+    NodeDispatcher.SliceFailed late = replies.expectMessageClass(NodeDispatcher.SliceFailed.class);
+    assertThat(late.status().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+    node.assertNoCall();
+  }
+
+  static float[] floats(ByteString b) {
+    float[] out = new float[b.size() / 4];
+    b.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out);
+    return out;
+  }
+}
