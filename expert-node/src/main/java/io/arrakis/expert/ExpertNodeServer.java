@@ -1,14 +1,18 @@
 package io.arrakis.expert;
 
 import io.arrakis.expert.compute.ComputeExecutor;
+import io.arrakis.expert.grpc.ErrorCounter;
 import io.arrakis.expert.grpc.ExpertService;
+import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -19,7 +23,8 @@ import org.slf4j.LoggerFactory;
 /**
  * An expert node's gRPC server: the Expert service, grpc.health.v1 (NOT_SERVING until the weights
  * are loaded and again while draining) and server reflection. Takes a {@link ServerBuilder} so tests
- * can run it on any transport.
+ * can run it on any transport, and the {@link MeterRegistry} to record into, so that serving the
+ * meters (or not) is the caller's business.
  */
 public final class ExpertNodeServer {
   private static final Logger log = LoggerFactory.getLogger(ExpertNodeServer.class);
@@ -30,15 +35,23 @@ public final class ExpertNodeServer {
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
 
+  /** A node whose meters record nothing. */
   public ExpertNodeServer(ServerBuilder<?> builder, ExpertNodeSettings settings, ExpertStore store) {
+    this(builder, settings, store, ExpertMetrics.off());
+  }
+
+  public ExpertNodeServer(ServerBuilder<?> builder, ExpertNodeSettings settings, ExpertStore store, MeterRegistry registry) {
     this.settings = settings;
     this.store = store;
     this.executor = new ComputeExecutor(settings.computeThreads(), settings.queueCapacity());
+    var config = store.model().config();
+    ExpertMetrics metrics = new ExpertMetrics(
+        registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
     ExpertService service = new ExpertService(
-        settings.nodeId(), store, executor, settings.maxBatchTokens(), describeDevice(settings.computeThreads()));
+        settings.nodeId(), store, executor, settings.maxBatchTokens(), describeDevice(settings.computeThreads()), metrics);
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(service)
+        .addService(ServerInterceptors.intercept(service, new ErrorCounter(metrics)))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build();

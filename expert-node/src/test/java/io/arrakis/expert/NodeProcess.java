@@ -23,19 +23,9 @@ final class NodeProcess implements AutoCloseable {
   static NodeProcess start(Path workDir, List<String> jvmArgs, String... args) throws IOException, InterruptedException {
     Path portFile = workDir.resolve("port");
     Path log = workDir.resolve("node.log");
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(jvmArgs);
-    cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("org.bytedeco.javacpp.cachedir",
-        Path.of(System.getProperty("user.home"), ".cache", "arrakis", "javacpp").toString()));
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add("io.arrakis.expert.cli.ExpertNodeMain");
-    cmd.addAll(List.of(args));
+    List<String> cmd = command(jvmArgs, args);
     cmd.addAll(List.of("--port", "0", "--port-file", portFile.toString()));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-    pb.environment().put("OMP_NUM_THREADS", "1");
-    Process p = pb.start();
+    Process p = processBuilder(cmd, log).start();
     long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (!Files.exists(portFile)) {
       if (!p.isAlive() || System.nanoTime() > deadline) {
@@ -45,6 +35,38 @@ final class NodeProcess implements AutoCloseable {
       Thread.sleep(50);
     }
     return new NodeProcess(p, Integer.parseInt(Files.readString(portFile).trim()), log);
+  }
+
+  /** What a node that exits by itself (a start-up error) printed, stdout and stderr together. */
+  record Exited(int code, String output) {}
+
+  static Exited runToExit(Path workDir, String... args) throws IOException, InterruptedException {
+    Path log = workDir.resolve("node.log");
+    Process p = processBuilder(command(List.of(), args), log).start();
+    if (!p.waitFor(60, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IllegalStateException("expert node did not exit; its log:\n" + Files.readString(log));
+    }
+    return new Exited(p.exitValue(), Files.readString(log));
+  }
+
+  private static List<String> command(List<String> jvmArgs, String... args) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(jvmArgs);
+    cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("org.bytedeco.javacpp.cachedir",
+        Path.of(System.getProperty("user.home"), ".cache", "arrakis", "javacpp").toString()));
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add("io.arrakis.expert.cli.ExpertNodeMain");
+    cmd.addAll(List.of(args));
+    return cmd;
+  }
+
+  private static ProcessBuilder processBuilder(List<String> cmd, Path log) {
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().put("OMP_NUM_THREADS", "1");
+    return pb;
   }
 
   /** Resident memory of the process, from /proc. */

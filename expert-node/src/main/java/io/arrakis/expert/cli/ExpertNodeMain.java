@@ -3,13 +3,20 @@ package io.arrakis.expert.cli;
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.expert.ExpertNodeServer;
 import io.arrakis.expert.ExpertNodeSettings;
-import io.arrakis.expert.store.ExpertSpec;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.ExpertId;
+import io.arrakis.telemetry.MetricsServer;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,14 +35,19 @@ public final class ExpertNodeMain implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Model directory (config.json + model*.safetensors).")
   Path model;
 
-  @Option(names = "--experts", defaultValue = "all",
-      description = "Experts to hold: LAYERS:EXPERTS items, e.g. 0:0-3,1:* or all (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--experts",
+      description = "Experts to hold: LAYERS:EXPERTS items, e.g. 0:0-3,1:* or all (default: all, unless --placement is given).")
   String experts;
+
+  @Option(names = "--placement",
+      description = "Placement JSON file: hold the experts it lists for this node's id (instead of --experts).")
+  Path placement;
 
   @Option(names = "--port", description = "gRPC port, 0 = any free port (default: arrakis.expert.port, 50061).")
   Integer port;
 
-  @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--host", defaultValue = "127.0.0.1",
+      description = "Address to bind, for gRPC and metrics (default: ${DEFAULT-VALUE}).")
   String host;
 
   @Option(names = "--node-id", description = "This node's id in the placement (default: arrakis.expert.node-id).")
@@ -44,27 +56,58 @@ public final class ExpertNodeMain implements Callable<Integer> {
   @Option(names = "--threads", description = "Compute threads (default: one per core).")
   Integer threads;
 
-  @Option(names = "--metrics-port", description = "Prometheus metrics HTTP port, 0 = off.")
+  @Option(names = "--metrics-port",
+      description = "Serve Prometheus metrics on http://HOST:PORT/metrics; 0 = off (default: arrakis.expert.metrics-port, 0).")
   Integer metricsPort;
 
   @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
   Path portFile;
 
   public static void main(String[] args) {
-    CommandLine cli = new CommandLine(new ExpertNodeMain());
-    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-      log.error("expert node failed to start: {}", e.getMessage(), e);
-      cmd.getErr().println("error: " + e.getMessage());
-      return 1;
-    });
-    int code = cli.execute(args);
+    int code = execute(args);
     if (code != 0) {
       System.exit(code);
     }
+    // on success the node has stopped after SIGTERM, from within the shutdown hook: System.exit
+    // here would block on that hook, so just return
+  }
+
+  /** Runs the command line; returns the exit code (1 for an error, printed as one line). */
+  public static int execute(String... args) {
+    return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+  }
+
+  static int execute(PrintWriter out, PrintWriter err, String... args) {
+    CommandLine cli = new CommandLine(new ExpertNodeMain()).setOut(out).setErr(err);
+    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+      // the message says what is wrong with the input; a stack trace would bury it, so it goes to
+      // the debug log only (ARRAKIS_LOG_LEVEL=DEBUG)
+      log.debug("expert node failed to start", e);
+      cmd.getErr().println("error: " + oneLine(e));
+      return 1;
+    });
+    return cli.execute(args);
   }
 
   @Override
   public Integer call() throws Exception {
+    ExpertSelection selection = new ExpertSelection(experts, placement);
+    ExpertNodeSettings settings = settings();
+    MoeModel moe = MoeModel.open(model);
+    List<ExpertId> ids;
+    try {
+      ids = selection.resolve(settings.nodeId(), moe.moeLayers(), moe.config().numExperts());
+    } catch (IOException | RuntimeException e) {
+      moe.close();
+      throw e;
+    }
+    // the model stays open until the JVM exits: compute threads may still read it while the
+    // shutdown hook drains
+    serve(settings, moe, ids);
+    return 0;
+  }
+
+  private ExpertNodeSettings settings() {
     ExpertNodeSettings settings = ExpertNodeSettings.from(ConfigFactory.load());
     if (port != null) {
       settings = settings.withPort(port);
@@ -78,16 +121,32 @@ public final class ExpertNodeMain implements Callable<Integer> {
     if (metricsPort != null) {
       settings = settings.withMetricsPort(metricsPort);
     }
-    MoeModel moe = MoeModel.open(model);
-    var ids = ExpertSpec.parse(experts, moe.moeLayers(), moe.config().numExperts());
+    return settings;
+  }
+
+  /** Serves until SIGTERM: health says NOT_SERVING until the experts are loaded. */
+  private void serve(ExpertNodeSettings settings, MoeModel moe, List<ExpertId> ids) throws Exception {
+    // one registry either way, recorded into always and served only with a metrics port, so the
+    // node has no "metrics off" branch
+    PrometheusMeterRegistry registry = MetricsServer.newRegistry();
+    AutoCloseable metrics = serveMetrics(registry, settings.metricsPort());
     ExpertStore store = new ExpertStore(moe);
-    ExpertNodeServer server = new ExpertNodeServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port())), settings, store).start();
+    ExpertNodeServer server;
+    try {
+      server = new ExpertNodeServer(
+          NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port())), settings, store, registry).start();
+    } catch (IOException | RuntimeException e) {
+      metrics.close();
+      throw e;
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         server.shutdown();
+        metrics.close(); // after the drain, so that scrapes see it
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
+      } catch (Exception e) {
+        log.warn("closing the metrics server failed", e);
       }
     }, "shutdown"));
     store.load(ids);
@@ -95,9 +154,31 @@ public final class ExpertNodeMain implements Callable<Integer> {
     if (portFile != null) {
       Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
       Files.writeString(tmp, Integer.toString(server.port()));
-      Files.move(tmp, portFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE);
     }
     server.awaitTermination();
-    return 0;
+  }
+
+  private AutoCloseable serveMetrics(PrometheusMeterRegistry registry, int metricsPort) throws IOException {
+    if (metricsPort <= 0) {
+      return () -> {};
+    }
+    try {
+      return MetricsServer.start(registry, host, metricsPort);
+    } catch (IOException e) {
+      // a bind error's message names neither the address nor what it was for
+      throw new IOException("cannot serve metrics on " + host + ":" + metricsPort + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** An exception as one line of text, saying what it is about even when its message does not. */
+  static String oneLine(Throwable e) {
+    String message = e.getMessage();
+    if (e instanceof NoSuchFileException) {
+      message = "no such file: " + message; // its message is the bare path
+    } else if (message == null || message.isBlank()) {
+      message = e.toString();
+    }
+    return message.strip().replaceAll("\\s*\\R\\s*", " ");
   }
 }

@@ -32,10 +32,13 @@ public final class BatchValidator {
       throw invalid("assignments is empty: nothing to compute");
     }
     List<ExpertWork> work = new ArrayList<>(req.getAssignmentsCount());
+    List<ExpertId> experts = new ArrayList<>(req.getAssignmentsCount());
     for (int a = 0; a < req.getAssignmentsCount(); a++) {
-      work.add(prepare(a, req.getAssignments(a), tokens));
+      Assignment assignment = req.getAssignments(a);
+      work.add(prepare(a, assignment, tokens));
+      experts.add(new ExpertId(assignment.getLayer(), assignment.getExpert()));
     }
-    return new PreparedBatch(req.getBatchId(), req.getHiddenStates(), tokens, work);
+    return new PreparedBatch(req.getBatchId(), req.getHiddenStates(), tokens, work, experts);
   }
 
   private ExpertWork prepare(int index, Assignment a, int tokens) throws TensorCheckException {

@@ -4,6 +4,7 @@ import io.arrakis.expert.compute.BatchComputer;
 import io.arrakis.expert.compute.BatchValidator;
 import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.compute.PreparedBatch;
+import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.tensor.TensorCheckException;
@@ -29,7 +30,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The Expert service: checks each Compute call on the transport thread, then computes it on the
  * bounded compute executor. A client's mistake is INVALID_ARGUMENT (RESOURCE_EXHAUSTED past a size
- * limit or a full queue), never UNKNOWN.
+ * limit or a full queue), never UNKNOWN. Failed calls are counted where they close ({@link
+ * ErrorCounter}); what only the service sees (queue wait, compute time, tokens) is recorded here.
  */
 public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private static final Logger log = LoggerFactory.getLogger(ExpertService.class);
@@ -40,15 +42,18 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private final ComputeExecutor executor;
   private final int maxBatchTokens;
   private final String device;
+  private final ExpertMetrics metrics;
   private final BatchComputer computer = new BatchComputer();
 
-  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens, String device) {
+  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens, String device,
+      ExpertMetrics metrics) {
     this.nodeId = nodeId;
     this.store = store;
     this.validator = new BatchValidator(store, maxBatchTokens);
     this.executor = executor;
     this.maxBatchTokens = maxBatchTokens;
     this.device = device;
+    this.metrics = metrics;
   }
 
   @Override
@@ -61,8 +66,9 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
       return;
     }
     Context context = Context.current();
+    long enqueued = System.nanoTime();
     try {
-      executor.execute(context.wrap(() -> run(batch, context, out)));
+      executor.execute(context.wrap(() -> run(batch, enqueued, context, out)));
     } catch (RejectedExecutionException e) {
       out.onError(Status.RESOURCE_EXHAUSTED
           .withDescription("expert node " + nodeId + " is at capacity: " + executor.threads() + " batches computing and "
@@ -71,12 +77,17 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
     }
   }
 
-  private void run(PreparedBatch batch, Context context, StreamObserver<ComputeResponse> out) {
+  private void run(PreparedBatch batch, long enqueued, Context context, StreamObserver<ComputeResponse> out) {
+    long started = System.nanoTime();
+    metrics.dequeued(started - enqueued);
     if (context.isCancelled()) {
+      metrics.abandoned();
       return; // the caller gave up (deadline or cancel) while the batch waited: skip the work
     }
     try {
-      out.onNext(computer.compute(batch));
+      ComputeResponse response = computer.compute(batch);
+      metrics.computed(batch, System.nanoTime() - started);
+      out.onNext(response);
       out.onCompleted();
     } catch (TensorCheckException e) {
       out.onError(statusOf(e).asRuntimeException());
