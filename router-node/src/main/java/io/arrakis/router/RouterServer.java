@@ -5,6 +5,7 @@ import io.arrakis.model.gating.Gate;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.proto.v1.ModelInfo;
+import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.grpc.ClusterService;
 import io.arrakis.router.grpc.InferenceService;
@@ -59,7 +60,8 @@ public final class RouterServer {
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(new InferenceService(system, info, settings.maxRequestTokens(), settings.defaultDeadline(), telemetry))
+        .addService(new InferenceService(system, info, settings.maxRequestTokens(), settings.defaultDeadline(), telemetry,
+            new TokenLimiter(settings.admission())))
         .addService(new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())

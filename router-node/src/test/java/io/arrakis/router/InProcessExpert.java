@@ -34,6 +34,8 @@ final class InProcessExpert implements ExpertClient {
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   final List<ComputeRequest> calls = new CopyOnWriteArrayList<>();
   volatile boolean down;
+  /** While set, calls wait for it (a busy node). */
+  volatile java.util.concurrent.CountDownLatch hold;
 
   InProcessExpert(Placement.Node node, MoeModel model) {
     this.node = node;
@@ -46,7 +48,22 @@ final class InProcessExpert implements ExpertClient {
     if (down) {
       return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
     }
-    return CompletableFuture.supplyAsync(() -> run(request), executor);
+    java.util.concurrent.CountDownLatch h = hold;
+    return CompletableFuture.supplyAsync(() -> {
+      if (h != null) {
+        try {
+          h.await(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      return run(request);
+    }, executor);
+  }
+
+  @Override
+  public CompletionStage<Boolean> serving(Duration timeout) {
+    return CompletableFuture.completedFuture(!down);
   }
 
   private ComputeResponse run(ComputeRequest request) {

@@ -60,8 +60,11 @@ class RouterServerTest {
   final Map<String, InProcessExpert> experts = new HashMap<>();
 
   void start(String fixture, Placement placement) throws Exception {
+    start(fixture, placement, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO));
+  }
+
+  void start(String fixture, Placement placement, RouterSettings settings) throws Exception {
     model = MoeModel.open(Fixtures.dir(fixture));
-    RouterSettings settings = RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
     router = new RouterServer(NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0)), settings, ConfigFactory.load(), model, placement,
         node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), new SimpleMeterRegistry()).start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
@@ -204,6 +207,47 @@ class RouterServerTest {
     inference().forward(request("warm", 0, x, 32, 64, false));
     experts.get("expert-1").down = true;
     expectStatus(request("down", 0, x, 32, 64, false), Status.Code.UNAVAILABLE, "expert node expert-1");
+  }
+
+  @Test
+  void withReplicasANodeFailureIsRetriedElsewhereAndTheAnswerStaysCorrect() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("round-robin", 3, 2, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p);
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    experts.get("expert-1").down = true;
+    float[] want = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
+    for (int i = 0; i < 5; i++) {
+      ForwardResponse r = inference().forward(request("r" + i, 0, x, 32, 64, false));
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
+    }
+  }
+
+  @Test
+  void pastTheAdmissionLimitCallsAreRefusedAtOnceWithResourceExhausted() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("contiguous", 1, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO)
+        .withAdmission(io.arrakis.router.admission.TokenLimiter.Settings.fixed(40)));
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    java.util.concurrent.CountDownLatch busy = new java.util.concurrent.CountDownLatch(1);
+    experts.get("expert-0").hold = busy;
+    var admitted = InferenceGrpc.newFutureStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+        .forward(request("first", 0, x, 32, 64, false));
+    Thread.sleep(200);
+    long start = System.nanoTime();
+    expectStatus(request("second", 0, x, 32, 64, false), Status.Code.RESOURCE_EXHAUSTED, "router is at capacity");
+    long refusedMillis = (System.nanoTime() - start) / 1_000_000;
+    assertThat(refusedMillis).as("refusal time (ms)").isLessThan(1000); // a generous bound: no queueing
+    busy.countDown();
+    assertThat(admitted.get(30, TimeUnit.SECONDS).getRequestId()).isEqualTo("first");
+    experts.get("expert-0").hold = null;
+    assertThat(inference().forward(request("third", 0, x, 32, 64, false)).getRequestId()).isEqualTo("third");
   }
 
   @Test

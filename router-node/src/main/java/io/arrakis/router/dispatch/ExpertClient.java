@@ -12,4 +12,7 @@ import java.util.concurrent.CompletionStage;
  */
 public interface ExpertClient {
   CompletionStage<ComputeResponse> compute(ComputeRequest request, Duration timeout);
+
+  /** Whether the node's grpc.health.v1 status is SERVING; false (not a failure) when it cannot be reached. */
+  CompletionStage<Boolean> serving(Duration timeout);
 }

@@ -7,6 +7,9 @@ import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -15,9 +18,31 @@ import java.util.concurrent.TimeUnit;
 /** An expert node over gRPC; every call carries the deadline it is given. */
 public final class GrpcExpertClient implements ExpertClient {
   private final ExpertGrpc.ExpertFutureStub stub;
+  private final HealthGrpc.HealthFutureStub health;
 
   public GrpcExpertClient(ManagedChannel channel) {
     this.stub = ExpertGrpc.newFutureStub(channel);
+    this.health = HealthGrpc.newFutureStub(channel);
+  }
+
+  @Override
+  public CompletionStage<Boolean> serving(Duration timeout) {
+    CompletableFuture<Boolean> out = new CompletableFuture<>();
+    Futures.addCallback(
+        health.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).check(HealthCheckRequest.getDefaultInstance()),
+        new FutureCallback<>() {
+          @Override
+          public void onSuccess(HealthCheckResponse result) {
+            out.complete(result.getStatus() == HealthCheckResponse.ServingStatus.SERVING);
+          }
+
+          @Override
+          public void onFailure(Throwable t) {
+            out.complete(false);
+          }
+        },
+        MoreExecutors.directExecutor());
+    return out;
   }
 
   @Override

@@ -3,6 +3,7 @@ package io.arrakis.router.dispatch;
 import com.google.protobuf.ByteString;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.router.plan.NodeHealth;
 import io.arrakis.router.plan.NodeSlice;
 import io.arrakis.router.plan.ReplicaLoad;
 import io.arrakis.router.stats.RouterTelemetry;
@@ -23,6 +24,10 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * arrives while fewer than {@code maxInFlight} calls are out is sent at once; otherwise slices
  * accumulate and go out together, up to {@code maxBatchTokens} per call (a single larger slice goes
  * alone), when a call returns. A failed call fails exactly the slices in it.
+ *
+ * <p>It also keeps its node's place in the rotation: a health check every {@code healthInterval}
+ * takes the node out when it stops answering SERVING (dead, or draining before shutdown) and back
+ * when it answers again; a call failing with UNAVAILABLE takes it out at once.
  */
 public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Command> {
 
@@ -37,6 +42,10 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private record CallEnded(List<Submit> batch, long startNanos, ComputeResponse response, Throwable failure)
       implements Command {}
 
+  private record CheckHealth() implements Command {}
+
+  private record HealthChecked(boolean serving) implements Command {}
+
   /** The answer for one slice. */
   public sealed interface SliceReply {
     NodeSlice slice();
@@ -46,12 +55,22 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
 
   public record SliceFailed(NodeSlice slice, Status status) implements SliceReply {}
 
-  /** Per-node batching limits. */
-  public record Limits(int maxInFlight, int maxBatchTokens) {
+  /**
+   * Per-node batching limits and health checking.
+   *
+   * @param callTimeout longest a single Compute call may take (shorter when the client's deadline is
+   *     nearer), so that a hung node leaves time to retry elsewhere
+   */
+  public record Limits(int maxInFlight, int maxBatchTokens, Duration callTimeout, Duration healthInterval,
+      Duration healthTimeout) {
     public Limits {
       if (maxInFlight < 1 || maxBatchTokens < 1) {
         throw new IllegalArgumentException("max in-flight calls and max batch tokens must be positive");
       }
+    }
+
+    public Limits(int maxInFlight, int maxBatchTokens) {
+      this(maxInFlight, maxBatchTokens, Duration.ofSeconds(10), Duration.ofMillis(500), Duration.ofSeconds(1));
     }
   }
 
@@ -61,25 +80,33 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private final int hidden;
   private final ReplicaLoad load;
   private final RouterTelemetry telemetry;
+  private final NodeHealth health;
   private final ArrayDeque<Submit> pending = new ArrayDeque<>();
   private int inFlight;
+  private boolean checking;
   private long batchSeq;
   private boolean draining;
 
-  public static Behavior<Command> create(
-      String nodeId, ExpertClient client, Limits limits, int hidden, ReplicaLoad load, RouterTelemetry telemetry) {
-    return Behaviors.setup(ctx -> new NodeDispatcher(ctx, nodeId, client, limits, hidden, load, telemetry));
+  /** Where a dispatcher reports: outstanding tokens, rotation, meters. */
+  public record Shared(ReplicaLoad load, NodeHealth health, RouterTelemetry telemetry) {}
+
+  public static Behavior<Command> create(String nodeId, ExpertClient client, Limits limits, int hidden, Shared shared) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      timers.startTimerWithFixedDelay(new CheckHealth(), limits.healthInterval());
+      return new NodeDispatcher(ctx, nodeId, client, limits, hidden, shared);
+    }));
   }
 
   private NodeDispatcher(ActorContext<Command> ctx, String nodeId, ExpertClient client, Limits limits, int hidden,
-      ReplicaLoad load, RouterTelemetry telemetry) {
+      Shared shared) {
     super(ctx);
     this.nodeId = nodeId;
     this.client = client;
     this.limits = limits;
     this.hidden = hidden;
-    this.load = load;
-    this.telemetry = telemetry;
+    this.load = shared.load();
+    this.health = shared.health();
+    this.telemetry = shared.telemetry();
     telemetry.registerQueue(nodeId, pending::size);
   }
 
@@ -89,6 +116,8 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
         .onMessage(Submit.class, this::onSubmit)
         .onMessage(CallEnded.class, this::onCallEnded)
         .onMessage(Drain.class, this::onDrain)
+        .onMessage(CheckHealth.class, this::onCheckHealth)
+        .onMessage(HealthChecked.class, this::onHealthChecked)
         .build();
   }
 
@@ -108,6 +137,9 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     if (ended.failure() != null) {
       Status s = Status.fromThrowable(ended.failure());
       failure = s.withDescription("expert node " + nodeId + ": " + s.getDescription());
+      if (s.getCode() == Status.Code.UNAVAILABLE && health.markDown(nodeId)) {
+        getContext().getLog().warn("expert node {} out of rotation: {}", nodeId, s);
+      }
     } else {
       try {
         partials = BatchAssembler.split(ended.response(), slices, hidden);
@@ -124,6 +156,25 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     }
     sendWhatFits();
     return stopIfDrained();
+  }
+
+  private Behavior<Command> onCheckHealth(CheckHealth m) {
+    if (!checking) {
+      checking = true;
+      getContext().pipeToSelf(client.serving(limits.healthTimeout()),
+          (serving, failure) -> new HealthChecked(failure == null && serving));
+    }
+    return this;
+  }
+
+  private Behavior<Command> onHealthChecked(HealthChecked m) {
+    checking = false;
+    if (m.serving() && health.markUp(nodeId)) {
+      getContext().getLog().info("expert node {} back in rotation", nodeId);
+    } else if (!m.serving() && health.markDown(nodeId)) {
+      getContext().getLog().warn("expert node {} out of rotation: health check not SERVING", nodeId);
+    }
+    return this;
   }
 
   private Behavior<Command> onDrain(Drain d) {
@@ -170,7 +221,8 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private void send(List<Submit> batch) {
     inFlight++;
     long now = System.nanoTime();
-    long deadline = batch.stream().mapToLong(Submit::deadlineNanos).max().orElseThrow();
+    long deadline = Math.min(batch.stream().mapToLong(Submit::deadlineNanos).max().orElseThrow(),
+        now + limits.callTimeout().toNanos());
     ComputeRequest request = BatchAssembler.assemble(nodeId + "-" + (++batchSeq), batch.stream().map(Submit::slice).toList(), hidden);
     telemetry.batchSent(nodeId, request.getHiddenStates().getShape(0));
     getContext().pipeToSelf(client.compute(request, Duration.ofNanos(deadline - now)),

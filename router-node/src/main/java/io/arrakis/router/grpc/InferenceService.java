@@ -9,6 +9,7 @@ import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.ModelInfo;
+import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.request.ForwardJob;
 import io.arrakis.router.request.ForwardOutcome;
 import io.arrakis.router.request.RouterGuardian;
@@ -38,9 +39,11 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   private final int maxRequestTokens;
   private final Duration defaultDeadline;
   private final RouterTelemetry telemetry;
+  private final TokenLimiter admission;
 
   public InferenceService(ActorSystem<RouterGuardian.Command> system, ModelInfo model, int maxRequestTokens,
-      Duration defaultDeadline, RouterTelemetry telemetry) {
+      Duration defaultDeadline, RouterTelemetry telemetry, TokenLimiter admission) {
+    this.admission = admission;
     this.system = system;
     this.model = model;
     this.moeLayers = model.getMoeLayersList();
@@ -81,12 +84,20 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
       out.onError(s.asRuntimeException());
       return;
     }
+    if (!admission.tryAcquire(tokens)) {
+      Status s = Status.RESOURCE_EXHAUSTED.withDescription("router is at capacity: " + admission.inFlight()
+          + " tokens in flight, limit " + admission.limit() + "; retry later");
+      telemetry.error(s.getCode());
+      out.onError(s.asRuntimeException());
+      return;
+    }
     Deadline deadline = Context.current().getDeadline();
     long remaining = deadline != null ? deadline.timeRemaining(TimeUnit.NANOSECONDS) : defaultDeadline.toNanos();
     ForwardJob job = new ForwardJob(request, tokens, start + remaining, start);
     AskPattern.<RouterGuardian.Command, ForwardOutcome>ask(system, r -> new RouterGuardian.Forward(job, r),
             Duration.ofNanos(Math.max(0, remaining)).plus(ASK_MARGIN), system.scheduler())
         .whenComplete((outcome, failure) -> {
+          admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
           if (failure != null) {
             out.onError(Status.INTERNAL.withDescription("request " + request.getRequestId() + " got no answer: " + failure)
                 .asRuntimeException());
@@ -97,6 +108,15 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
             out.onError(((ForwardOutcome.Failed) outcome).status().asRuntimeException());
           }
         });
+  }
+
+  /** Failures that say the cluster lacks capacity, which make an adaptive limit back off. */
+  private static boolean overloaded(ForwardOutcome outcome) {
+    if (outcome instanceof ForwardOutcome.Failed f) {
+      Status.Code c = f.status().getCode();
+      return c == Status.Code.RESOURCE_EXHAUSTED || c == Status.Code.DEADLINE_EXCEEDED;
+    }
+    return outcome == null;
   }
 
   @Override

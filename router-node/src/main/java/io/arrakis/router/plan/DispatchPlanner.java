@@ -7,60 +7,97 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Turns one request's routing into one slice per expert node. Each (token, expert) pair goes to one
- * replica of the expert: a node this token already goes to when it holds the expert (so a token
- * crosses to a node once), else the holder with the fewest outstanding tokens, counting what this
- * request has already put on each node. Ties go to the holder listed first.
+ * replica of the expert in rotation: a node this token already goes to when it holds the expert (so
+ * a token crosses to a node once), else the holder with the fewest outstanding tokens, counting what
+ * this request has already put on each node. Ties go to the holder listed first.
  */
 public final class DispatchPlanner {
   private final Map<ExpertId, List<String>> holders;
   private final ReplicaLoad load;
+  private final NodeHealth health;
 
-  public DispatchPlanner(Map<ExpertId, List<String>> holders, ReplicaLoad load) {
+  public DispatchPlanner(Map<ExpertId, List<String>> holders, ReplicaLoad load, NodeHealth health) {
     this.holders = holders;
     this.load = load;
+    this.health = health;
   }
 
   /**
    * @param rows the request's hidden states, FLOAT32 little-endian [T, d]
    * @param hidden d
    * @return slices in node-id order
+   * @throws NoReplicaException when no node in rotation holds an expert the routing chose
    */
   public List<NodeSlice> plan(int layer, Routing routing, ByteString rows, int hidden) {
+    List<Pair> pairs = new ArrayList<>(routing.tokens() * routing.k());
+    for (int t = 0; t < routing.tokens(); t++) {
+      for (int r = 0; r < routing.k(); r++) {
+        pairs.add(new Pair(t, routing.expert(t, r), routing.weight(t, r)));
+      }
+    }
+    return assign(layer, pairs, Set.of(), rows, hidden, 0);
+  }
+
+  /**
+   * Slices that redo a failed slice's work on other replicas, never on {@code failedNode}.
+   *
+   * @throws NoReplicaException when no other node in rotation holds one of its experts
+   */
+  public List<NodeSlice> replan(NodeSlice failed, String failedNode, ByteString rows, int hidden) {
+    List<Pair> pairs = new ArrayList<>();
+    for (NodeSlice.ExpertRows e : failed.experts()) {
+      for (int i = 0; i < e.rows().length; i++) {
+        pairs.add(new Pair(failed.tokens()[e.rows()[i]], e.expert(), e.weights()[i]));
+      }
+    }
+    pairs.sort((a, b) -> a.token() != b.token() ? Integer.compare(a.token(), b.token()) : 0);
+    return assign(failed.layer(), pairs, Set.of(failedNode), rows, hidden, failed.attempt() + 1);
+  }
+
+  /** Pairs must come grouped by token, tokens ascending. */
+  private List<NodeSlice> assign(int layer, List<Pair> pairs, Set<String> exclude, ByteString rows, int hidden,
+      int attempt) {
     Map<String, Long> tally = new HashMap<>();
     Map<String, NodeBuilder> byNode = new TreeMap<>();
-    List<String> chosenForToken = new ArrayList<>(routing.k());
-    for (int t = 0; t < routing.tokens(); t++) {
-      chosenForToken.clear();
-      for (int r = 0; r < routing.k(); r++) {
-        int expert = routing.expert(t, r);
-        String node = choose(new ExpertId(layer, expert), chosenForToken, tally);
-        if (!chosenForToken.contains(node)) {
-          chosenForToken.add(node);
-          tally.merge(node, 1L, Long::sum);
-        }
-        byNode.computeIfAbsent(node, NodeBuilder::new).add(t, expert, routing.weight(t, r));
+    Set<ExpertId> unserved = new TreeSet<>();
+    List<String> chosenForToken = new ArrayList<>();
+    int token = -1;
+    for (Pair p : pairs) {
+      if (p.token() != token) {
+        token = p.token();
+        chosenForToken.clear();
       }
+      ExpertId expert = new ExpertId(layer, p.expert());
+      String node = choose(expert, chosenForToken, tally, exclude);
+      if (node == null) {
+        unserved.add(expert);
+        continue;
+      }
+      if (!chosenForToken.contains(node)) {
+        chosenForToken.add(node);
+        tally.merge(node, 1L, Long::sum);
+      }
+      byNode.computeIfAbsent(node, NodeBuilder::new).add(p.token(), p.expert(), p.weight());
+    }
+    if (!unserved.isEmpty()) {
+      throw new NoReplicaException(layer, unserved);
     }
     int rowBytes = hidden * Float.BYTES;
     List<NodeSlice> out = new ArrayList<>(byNode.size());
     for (NodeBuilder b : byNode.values()) {
-      out.add(b.build(layer, rows, rowBytes));
+      out.add(b.build(layer, rows, rowBytes, attempt));
     }
     return out;
   }
 
-  private String choose(ExpertId expert, List<String> chosenForToken, Map<String, Long> tally) {
-    List<String> candidates = holders.get(expert);
-    if (candidates == null || candidates.isEmpty()) {
-      throw new IllegalStateException("no node holds expert " + expert);
-    }
-    if (candidates.size() == 1) {
-      return candidates.get(0);
-    }
+  private String choose(ExpertId expert, List<String> chosenForToken, Map<String, Long> tally, Set<String> exclude) {
+    List<String> candidates = holders.getOrDefault(expert, List.of());
     for (String node : chosenForToken) {
       if (candidates.contains(node)) {
         return node;
@@ -69,6 +106,9 @@ public final class DispatchPlanner {
     String best = null;
     long bestLoad = Long.MAX_VALUE;
     for (String node : candidates) {
+      if (exclude.contains(node) || !health.inRotation(node)) {
+        continue;
+      }
       long l = load.outstanding(node) + tally.getOrDefault(node, 0L);
       if (l < bestLoad) {
         best = node;
@@ -77,6 +117,8 @@ public final class DispatchPlanner {
     }
     return best;
   }
+
+  private record Pair(int token, int expert, float weight) {}
 
   private record Pick(int row, float weight) {}
 
@@ -97,20 +139,19 @@ public final class DispatchPlanner {
       byExpert.computeIfAbsent(expert, e -> new ArrayList<>()).add(new Pick(tokens.size() - 1, weight));
     }
 
-    NodeSlice build(int layer, ByteString rows, int rowBytes) {
+    NodeSlice build(int layer, ByteString rows, int rowBytes, int attempt) {
       int[] ts = tokens.stream().mapToInt(Integer::intValue).toArray();
-      ByteString sliceRows = gather(rows, ts, rowBytes);
       List<NodeSlice.ExpertRows> experts = new ArrayList<>(byExpert.size());
-      byExpert.forEach((expert, pairs) -> {
-        int[] r = new int[pairs.size()];
-        float[] w = new float[pairs.size()];
+      byExpert.forEach((expert, picks) -> {
+        int[] r = new int[picks.size()];
+        float[] w = new float[picks.size()];
         for (int i = 0; i < r.length; i++) {
-          r[i] = pairs.get(i).row();
-          w[i] = pairs.get(i).weight();
+          r[i] = picks.get(i).row();
+          w[i] = picks.get(i).weight();
         }
         experts.add(new NodeSlice.ExpertRows(expert, r, w));
       });
-      return new NodeSlice(nodeId, layer, ts, sliceRows, experts);
+      return new NodeSlice(nodeId, layer, ts, gather(rows, ts, rowBytes), experts, attempt);
     }
 
     /** The rows of {@code tokens}, sharing the request's bytes where they run consecutively. */

@@ -12,8 +12,9 @@ import java.util.List;
  * @param tokens the request's token indices, ascending; slice row i is token tokens[i]
  * @param rows those tokens' hidden states, FLOAT32 little-endian, row i = tokens[i]
  * @param experts per expert, the slice rows it computes and their gate weights
+ * @param attempt 0 for the first try, 1 for the retry on other replicas after a failure
  */
-public record NodeSlice(String nodeId, int layer, int[] tokens, ByteString rows, List<ExpertRows> experts) {
+public record NodeSlice(String nodeId, int layer, int[] tokens, ByteString rows, List<ExpertRows> experts, int attempt) {
 
   /** Rows of a slice that one expert computes, with the gate weight of each. */
   public record ExpertRows(int expert, int[] rows, float[] weights) {}

@@ -12,6 +12,7 @@ import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.router.dispatch.NodeDispatcher;
+import io.arrakis.router.plan.NoReplicaException;
 import io.arrakis.router.plan.NodeSlice;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.grpc.Status;
@@ -33,6 +34,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * One per Forward call: checks the values, gates, plans one slice per node, hands the slices to the
  * node dispatchers, adds the partial sums in node-id order and replies exactly once — with the
  * output, with the first failure, or with DEADLINE_EXCEEDED when the client's deadline passes.
+ * A slice that fails with UNAVAILABLE or DEADLINE_EXCEEDED is retried once on other replicas of its
+ * experts, within the client's deadline.
  */
 public final class RequestCoordinator {
 
@@ -46,9 +49,12 @@ public final class RequestCoordinator {
   private final RoutingTable table;
   private final RouterTelemetry telemetry;
   private final ActorRef<ForwardOutcome> replyTo;
+  /** Answers by (node id, arrival): the order in which partial sums are added. */
   private final Map<String, NodeDispatcher.SliceDone> done = new TreeMap<>();
   private Routing routing;
-  private int expected;
+  private ByteString rows;
+  private ActorRef<NodeDispatcher.SliceReply> adapter;
+  private int outstanding;
 
   private RequestCoordinator(ForwardJob job, RoutingTable table, RouterTelemetry telemetry, ActorRef<ForwardOutcome> replyTo) {
     this.job = job;
@@ -74,30 +80,53 @@ public final class RequestCoordinator {
     }
     routing = table.gates().get(layer).route(x);
     telemetry.routed(tokensPerExpert(layer, routing));
-    ByteString rows = req.getHiddenStates().getDtype() == DType.FLOAT32
+    rows = req.getHiddenStates().getDtype() == DType.FLOAT32
         ? req.getHiddenStates().getData()
         : UnsafeByteOperations.unsafeWrap(io.arrakis.model.tensor.NdArrays.toBytes(x));
-    List<NodeSlice> slices = table.planner().plan(layer, routing, rows, table.hidden());
-    ActorRef<NodeDispatcher.SliceReply> adapter = ctx.messageAdapter(NodeDispatcher.SliceReply.class, Reply::new);
-    for (NodeSlice s : slices) {
-      table.dispatchers().get(s.nodeId()).tell(new NodeDispatcher.Submit(s, job.deadlineNanos(), adapter));
+    adapter = ctx.messageAdapter(NodeDispatcher.SliceReply.class, Reply::new);
+    try {
+      submit(table.planner().plan(layer, routing, rows, table.hidden()));
+    } catch (NoReplicaException e) {
+      return fail(Status.UNAVAILABLE.withDescription(e.getMessage()));
     }
-    expected = slices.size();
     timers.startSingleTimer(new DeadlinePassed(), Duration.ofNanos(Math.max(0, job.deadlineNanos() - System.nanoTime())));
     return Behaviors.receive(Command.class)
         .onMessage(Reply.class, this::onReply)
         .onMessage(DeadlinePassed.class, m -> fail(Status.DEADLINE_EXCEEDED.withDescription(
-            "deadline passed with " + (expected - done.size()) + " of " + expected + " expert nodes still to answer")))
+            "deadline passed with " + outstanding + " expert node calls still to answer")))
         .build();
   }
 
+  private void submit(List<NodeSlice> slices) {
+    for (NodeSlice s : slices) {
+      table.dispatchers().get(s.nodeId()).tell(new NodeDispatcher.Submit(s, job.deadlineNanos(), adapter));
+    }
+    outstanding += slices.size();
+  }
+
   private Behavior<Command> onReply(Reply m) {
+    outstanding--;
     if (m.reply() instanceof NodeDispatcher.SliceFailed f) {
-      return fail(f.status());
+      return retryable(f) ? retry(f) : fail(f.status());
     }
     NodeDispatcher.SliceDone d = (NodeDispatcher.SliceDone) m.reply();
-    done.put(d.slice().nodeId(), d);
-    return done.size() < expected ? Behaviors.same() : succeed();
+    done.put(d.slice().nodeId() + "#" + done.size(), d);
+    return outstanding > 0 ? Behaviors.same() : succeed();
+  }
+
+  private boolean retryable(NodeDispatcher.SliceFailed f) {
+    Status.Code code = f.status().getCode();
+    return f.slice().attempt() == 0 && (code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED)
+        && job.deadlineNanos() - System.nanoTime() > 0;
+  }
+
+  private Behavior<Command> retry(NodeDispatcher.SliceFailed f) {
+    try {
+      submit(table.planner().replan(f.slice(), f.slice().nodeId(), rows, table.hidden()));
+    } catch (NoReplicaException e) {
+      return fail(Status.UNAVAILABLE.withDescription(e.getMessage() + " (" + f.status().getDescription() + ")"));
+    }
+    return Behaviors.same();
   }
 
   private Behavior<Command> succeed() {

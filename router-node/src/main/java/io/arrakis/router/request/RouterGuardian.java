@@ -5,6 +5,7 @@ import io.arrakis.model.placement.Placement;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.router.plan.DispatchPlanner;
+import io.arrakis.router.plan.NodeHealth;
 import io.arrakis.router.plan.ReplicaLoad;
 import io.arrakis.router.stats.RouterTelemetry;
 import java.util.HashMap;
@@ -42,6 +43,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
 
   private final Setup setup;
   private final ReplicaLoad load = new ReplicaLoad();
+  private final NodeHealth health = new NodeHealth();
   private final Map<String, ActorRef<NodeDispatcher.Command>> dispatchers = new HashMap<>();
   private final Map<String, String> addresses = new HashMap<>();
   private RoutingTable table;
@@ -90,8 +92,8 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       ActorRef<NodeDispatcher.Command> d = dispatchers.get(node.id());
       if (d == null || !String.valueOf(node.address()).equals(addresses.get(node.id()))) {
         d = getContext().spawnAnonymous(
-            NodeDispatcher.create(node.id(), setup.clients().apply(node), setup.limits(), setup.hidden(), load,
-                setup.telemetry()),
+            NodeDispatcher.create(node.id(), setup.clients().apply(node), setup.limits(), setup.hidden(),
+                new NodeDispatcher.Shared(load, health, setup.telemetry())),
             DispatcherSelector.fromConfig(COMPUTE_DISPATCHER));
       }
       next.put(node.id(), d);
@@ -106,6 +108,6 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     addresses.clear();
     placement.nodes().forEach(n -> addresses.put(n.id(), String.valueOf(n.address())));
     table = new RoutingTable(placement, setup.gates(), setup.hidden(),
-        new DispatchPlanner(placement.holdersByExpert(), load), Map.copyOf(next));
+        new DispatchPlanner(placement.holdersByExpert(), load, health), Map.copyOf(next));
   }
 }

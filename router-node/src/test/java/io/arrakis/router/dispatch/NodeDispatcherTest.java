@@ -7,6 +7,7 @@ import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
+import io.arrakis.router.plan.NodeHealth;
 import io.arrakis.router.plan.NodeSlice;
 import io.arrakis.router.plan.ReplicaLoad;
 import io.arrakis.router.stats.LoadStats;
@@ -51,6 +52,13 @@ class NodeDispatcherTest {
       return c.answer();
     }
 
+    volatile boolean serving = true;
+
+    @Override
+    public CompletionStage<Boolean> serving(Duration timeout) {
+      return CompletableFuture.completedFuture(serving);
+    }
+
     Call next() throws InterruptedException {
       Call c = calls.poll(5, TimeUnit.SECONDS);
       assertThat(c).as("a call to the node").isNotNull();
@@ -76,10 +84,11 @@ class NodeDispatcherTest {
 
   final HandNode node = new HandNode();
   final TestProbe<NodeDispatcher.SliceReply> replies = testKit.createTestProbe();
+  final NodeHealth health = new NodeHealth();
 
   ActorRef<NodeDispatcher.Command> dispatcher(int maxInFlight, int maxBatchTokens) {
     return testKit.spawn(NodeDispatcher.create("expert-0", node, new NodeDispatcher.Limits(maxInFlight, maxBatchTokens), D,
-        new ReplicaLoad(), new RouterTelemetry(new SimpleMeterRegistry(), new LoadStats(Clock.systemUTC()))));
+        new NodeDispatcher.Shared(new ReplicaLoad(), health, new RouterTelemetry(new SimpleMeterRegistry(), new LoadStats(Clock.systemUTC())))));
   }
 
   static NodeSlice slice(int tokens, int expert) {
@@ -92,7 +101,7 @@ class NodeDispatcherTest {
       w[i] = 1f;
     }
     return new NodeSlice("expert-0", 0, ts, ByteString.copyFrom(new byte[tokens * D * 4]),
-        List.of(new NodeSlice.ExpertRows(expert, rows, w)));
+        List.of(new NodeSlice.ExpertRows(expert, rows, w)), 0);
   }
 
   NodeDispatcher.Submit submit(NodeSlice s) {
@@ -212,6 +221,33 @@ class NodeDispatcherTest {
     NodeDispatcher.SliceFailed late = replies.expectMessageClass(NodeDispatcher.SliceFailed.class);
     assertThat(late.status().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
     node.assertNoCall();
+  }
+
+  @Test
+  void aNodeThatStopsServingLeavesTheRotationAndComesBack() throws Exception {
+    dispatcher(1, 100);
+    node.serving = false;
+    awaitRotation(false);
+    node.serving = true;
+    awaitRotation(true);
+  }
+
+  @Test
+  void aCallFailingUnavailableTakesTheNodeOutAtOnce() throws Exception {
+    var d = dispatcher(1, 100);
+    d.tell(submit(slice(1, 0)));
+    node.serving = false; // keep the health check from putting it back during the test
+    node.next().answer().completeExceptionally(Status.UNAVAILABLE.asRuntimeException());
+    replies.expectMessageClass(NodeDispatcher.SliceFailed.class);
+    assertThat(health.inRotation("expert-0")).isFalse();
+  }
+
+  void awaitRotation(boolean in) throws InterruptedException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+    while (health.inRotation("expert-0") != in) {
+      assertThat(System.nanoTime()).as("rotation %s within 2 s", in).isLessThan(deadline);
+      Thread.sleep(20);
+    }
   }
 
   static float[] floats(ByteString b) {

@@ -27,7 +27,7 @@ class DispatchPlannerTest {
     int tokens = 1 + rnd.nextInt(40);
     Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 1 + rnd.nextInt(3), List.of(0), experts);
     Routing routing = randomRouting(rnd, tokens, k, experts);
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad())
+    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
         .plan(0, routing, rows(tokens), D);
 
     Map<Integer, Integer> pairsSeen = new HashMap<>();
@@ -43,9 +43,9 @@ class DispatchPlannerTest {
         }
       }
       // the slice's bytes are its tokens' rows, in order
-      ByteBuffer b = s.rows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+      java.nio.FloatBuffer b = s.rows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
       for (int i = 0; i < s.size(); i++) {
-        assertThat(b.getFloat(i * D * 4)).isEqualTo((float) s.tokens()[i]);
+        assertThat(b.get(i * D)).isEqualTo((float) s.tokens()[i]);
       }
     }
     for (int t = 0; t < tokens; t++) {
@@ -57,7 +57,7 @@ class DispatchPlannerTest {
   void aTokenWhoseExpertsShareANodeCrossesOnce() {
     Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
     Routing routing = new Routing(1, 2, new int[] {0, 1}, new float[] {0.6f, 0.4f});
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad()).plan(0, routing, rows(1), D);
+    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth()).plan(0, routing, rows(1), D);
     assertThat(slices).hasSize(1);
     assertThat(slices.get(0).tokens()).containsExactly(0);
     assertThat(slices.get(0).experts()).hasSize(2);
@@ -69,7 +69,7 @@ class DispatchPlannerTest {
     ReplicaLoad load = new ReplicaLoad();
     load.add("expert-0", 100);
     Routing routing = new Routing(1, 1, new int[] {1}, new float[] {1f});
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), load).plan(0, routing, rows(1), D);
+    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), load, new NodeHealth()).plan(0, routing, rows(1), D);
     assertThat(slices).extracting(NodeSlice::nodeId).containsExactly("expert-1");
   }
 
@@ -80,9 +80,37 @@ class DispatchPlannerTest {
     int[] ids = new int[tokens];
     float[] w = new float[tokens];
     java.util.Arrays.fill(w, 1f);
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad())
+    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
         .plan(0, new Routing(tokens, 1, ids, w), rows(tokens), D);
     assertThat(slices).extracting(NodeSlice::size).containsExactly(5, 5);
+  }
+
+  @Test
+  void aRetryGoesToOtherReplicasOnly() {
+    Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 2, List.of(0), 6);
+    Random rnd = new Random(3);
+    Routing routing = randomRouting(rnd, 20, 2, 6);
+    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
+    List<NodeSlice> first = planner.plan(0, routing, rows(20), D);
+    NodeSlice failed = first.get(0);
+    List<NodeSlice> retry = planner.replan(failed, failed.nodeId(), rows(20), D);
+    assertThat(retry).extracting(NodeSlice::nodeId).doesNotContain(failed.nodeId());
+    assertThat(retry).allSatisfy(s -> assertThat(s.attempt()).isEqualTo(1));
+    int pairs = retry.stream().flatMap(s -> s.experts().stream()).mapToInt(e -> e.rows().length).sum();
+    assertThat(pairs).isEqualTo(failed.experts().stream().mapToInt(e -> e.rows().length).sum());
+  }
+
+  @Test
+  void nodesOutOfRotationGetNoWorkAndAnExpertWithNoneLeftIsNamed() {
+    Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
+    NodeHealth health = new NodeHealth();
+    health.markDown("expert-1");
+    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), health);
+    assertThat(planner.plan(0, new Routing(1, 1, new int[] {1}, new float[] {1f}), rows(1), D))
+        .extracting(NodeSlice::nodeId).containsExactly("expert-0");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () -> planner.plan(0, new Routing(2, 1, new int[] {2, 3}, new float[] {1f, 1f}), rows(2), D))
+        .isInstanceOf(NoReplicaException.class).hasMessage("no serving expert node holds layer 0 experts 2, 3");
   }
 
   static int rankOf(Routing routing, int token, int expert) {
