@@ -5,6 +5,7 @@ import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.dispatch.GrpcExpertClient;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -13,19 +14,22 @@ import java.util.concurrent.TimeUnit;
 public final class ExpertChannels implements AutoCloseable {
   private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
   private final int maxMessageBytes;
+  private final SslContext tls;
 
-  public ExpertChannels(int maxMessageBytes) {
+  /** @param tls mutual-TLS client context, or null for plaintext */
+  public ExpertChannels(int maxMessageBytes, SslContext tls) {
     this.maxMessageBytes = maxMessageBytes;
+    this.tls = tls;
   }
 
   public ExpertClient client(Placement.Node node) {
     if (node.address() == null) {
       throw new IllegalArgumentException("node '" + node.id() + "' has no address");
     }
-    return new GrpcExpertClient(channels.computeIfAbsent(node.address(), a -> NettyChannelBuilder.forTarget(a)
-        .usePlaintext()
-        .maxInboundMessageSize(maxMessageBytes)
-        .build()));
+    return new GrpcExpertClient(channels.computeIfAbsent(node.address(), a -> {
+      NettyChannelBuilder b = NettyChannelBuilder.forTarget(a).maxInboundMessageSize(maxMessageBytes);
+      return (tls == null ? b.usePlaintext() : b.sslContext(tls)).build();
+    }));
   }
 
   @Override

@@ -64,8 +64,12 @@ class RouterServerTest {
   }
 
   void start(String fixture, Placement placement, RouterSettings settings) throws Exception {
+    start(fixture, placement, settings, NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0)));
+  }
+
+  void start(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
     model = MoeModel.open(Fixtures.dir(fixture));
-    router = new RouterServer(NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0)), settings, ConfigFactory.load(), model, placement,
+    router = new RouterServer(transport, settings, ConfigFactory.load(), model, placement,
         node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), new SimpleMeterRegistry()).start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
   }
@@ -248,6 +252,26 @@ class RouterServerTest {
     assertThat(admitted.get(30, TimeUnit.SECONDS).getRequestId()).isEqualTo("first");
     experts.get("expert-0").hold = null;
     assertThat(inference().forward(request("third", 0, x, 32, 64, false)).getRequestId()).isEqualTo("third");
+  }
+
+  @Test
+  void withABearerTokenConfiguredCallsWithoutItAreUnauthenticated() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    MoeModel probe = MoeModel.open(dir);
+    Placement p = placement("contiguous", 1, 1, probe);
+    probe.close();
+    start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO),
+        NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+            .intercept(new io.arrakis.security.BearerTokenInterceptor("tok-123")));
+    ForwardRequest req = request("auth", 0, new float[64], 1, 64, false);
+    expectStatus(req, Status.Code.UNAUTHENTICATED, "missing");
+    assertThatThrownBy(() -> inference().withCallCredentials(new io.arrakis.security.BearerToken("wrong")).forward(req))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
+    assertThat(inference().withCallCredentials(new io.arrakis.security.BearerToken("tok-123")).forward(req).getRequestId())
+        .isEqualTo("auth");
+    assertThat(HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus())
+        .isEqualTo(ServingStatus.SERVING);
   }
 
   @Test

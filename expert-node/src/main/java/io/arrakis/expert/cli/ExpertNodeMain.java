@@ -6,6 +6,8 @@ import io.arrakis.expert.ExpertNodeSettings;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
+import io.arrakis.security.TlsFiles;
+import io.arrakis.security.Transport;
 import io.arrakis.telemetry.MetricsServer;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -59,6 +61,13 @@ public final class ExpertNodeMain implements Callable<Integer> {
   @Option(names = "--metrics-port",
       description = "Serve Prometheus metrics on http://HOST:PORT/metrics; 0 = off (default: arrakis.expert.metrics-port, 0).")
   Integer metricsPort;
+
+  @Option(names = "--tls-dir", description = "Serve with TLS using ca.crt, expert.crt and expert.key from this directory "
+      + "(./arrakis certs), and accept only callers with a certificate signed by that CA (mutual TLS).")
+  Path tlsDir;
+
+  @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
+  boolean insecurePlaintext;
 
   @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
   Path portFile;
@@ -133,8 +142,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
     ExpertStore store = new ExpertStore(moe);
     ExpertNodeServer server;
     try {
-      server = new ExpertNodeServer(
-          NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port())), settings, store, registry).start();
+      server = new ExpertNodeServer(transport(settings), settings, store, registry).start();
     } catch (IOException | RuntimeException e) {
       metrics.close();
       throw e;
@@ -157,6 +165,15 @@ public final class ExpertNodeMain implements Callable<Integer> {
       Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE);
     }
     server.awaitTermination();
+  }
+
+  private NettyServerBuilder transport(ExpertNodeSettings settings) throws IOException {
+    NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
+    if (tlsDir != null) {
+      return b.sslContext(TlsFiles.in(tlsDir, "expert").server(true));
+    }
+    log.warn(Transport.checkPlaintext(host, insecurePlaintext));
+    return b;
   }
 
   private AutoCloseable serveMetrics(PrometheusMeterRegistry registry, int metricsPort) throws IOException {

@@ -8,6 +8,9 @@ import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.router.ExpertChannels;
 import io.arrakis.router.RouterServer;
 import io.arrakis.router.RouterSettings;
+import io.arrakis.security.BearerTokenInterceptor;
+import io.arrakis.security.TlsFiles;
+import io.arrakis.security.Transport;
 import io.arrakis.telemetry.MetricsServer;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -48,6 +51,17 @@ public final class RouterMain implements Callable<Integer> {
 
   @Option(names = "--metrics-port", description = "Prometheus metrics HTTP port, 0 = off (default: arrakis.router.metrics-port).")
   Integer metricsPort;
+
+  @Option(names = "--tls-dir", description = "TLS from this directory (./arrakis certs): serve the public API with "
+      + "router.crt/router.key and call expert nodes with mutual TLS, trusting only ca.crt.")
+  Path tlsDir;
+
+  @Option(names = "--auth-token-file", description = "Require 'authorization: Bearer TOKEN' on the Inference and "
+      + "Cluster services, TOKEN being this file's content (health checks and reflection stay open).")
+  Path authTokenFile;
+
+  @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
+  boolean insecurePlaintext;
 
   @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
   Path portFile;
@@ -92,9 +106,20 @@ public final class RouterMain implements Callable<Integer> {
     MoeModel moe = MoeModel.open(model);
     PrometheusMeterRegistry registry = MetricsServer.newRegistry();
     MetricsServer metrics = settings.metricsPort() > 0 ? MetricsServer.start(registry, host, settings.metricsPort()) : null;
-    ExpertChannels channels = new ExpertChannels(settings.maxMessageBytes());
-    RouterServer server = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port())),
-        settings, config, moe, p, channels::client, registry).start();
+    NettyServerBuilder transport = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
+    ExpertChannels channels;
+    if (tlsDir != null) {
+      TlsFiles tls = TlsFiles.in(tlsDir, "router");
+      transport.sslContext(tls.server(false));
+      channels = new ExpertChannels(settings.maxMessageBytes(), tls.client());
+    } else {
+      log.warn(Transport.checkPlaintext(host, insecurePlaintext));
+      channels = new ExpertChannels(settings.maxMessageBytes(), null);
+    }
+    if (authTokenFile != null) {
+      transport.intercept(new BearerTokenInterceptor(Files.readString(authTokenFile)));
+    }
+    RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         server.shutdown();
