@@ -6,6 +6,7 @@ import io.arrakis.expert.grpc.ExpertService;
 import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.security.MalformedRequests;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
@@ -51,7 +52,7 @@ public final class ExpertNodeServer {
         settings.nodeId(), store, executor, settings.maxBatchTokens(), describeDevice(settings.computeThreads()), metrics);
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(ServerInterceptors.intercept(service, new ErrorCounter(metrics)))
+        .addService(ServerInterceptors.intercept(MalformedRequests.invalidArgument(service.bindService()), new ErrorCounter(metrics)))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build();

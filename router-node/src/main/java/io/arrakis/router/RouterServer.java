@@ -12,6 +12,7 @@ import io.arrakis.router.grpc.InferenceService;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
+import io.arrakis.security.MalformedRequests;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -60,9 +61,10 @@ public final class RouterServer {
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(new InferenceService(system, info, settings.maxRequestTokens(), settings.defaultDeadline(), telemetry,
-            new TokenLimiter(settings.admission())))
-        .addService(new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry))
+        .addService(MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
+            settings.defaultDeadline(), telemetry, new TokenLimiter(settings.admission())).bindService()))
+        .addService(MalformedRequests.invalidArgument(
+            new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry).bindService()))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build();

@@ -54,37 +54,32 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** The router end to end over loopback gRPC, with experts computed in this JVM. */
 class RouterServerTest {
+  RouterHarness harness;
   RouterServer router;
   ManagedChannel channel;
   MoeModel model;
-  final Map<String, InProcessExpert> experts = new HashMap<>();
+  Map<String, InProcessExpert> experts;
 
   void start(String fixture, Placement placement) throws Exception {
-    start(fixture, placement, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO));
+    start(fixture, placement, RouterHarness.settings());
   }
 
   void start(String fixture, Placement placement, RouterSettings settings) throws Exception {
-    start(fixture, placement, settings, NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0)));
+    start(fixture, placement, settings, RouterHarness.loopback());
   }
 
   void start(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
-    model = MoeModel.open(Fixtures.dir(fixture));
-    router = new RouterServer(transport, settings, ConfigFactory.load(), model, placement,
-        node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), new SimpleMeterRegistry()).start();
-    channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+    harness = new RouterHarness(fixture, placement, settings, transport);
+    router = harness.router;
+    channel = harness.channel;
+    model = harness.model;
+    experts = harness.experts;
   }
 
   @AfterEach
   void stop() throws Exception {
-    if (channel != null) {
-      channel.shutdownNow();
-    }
-    if (router != null) {
-      router.shutdown();
-    }
-    experts.values().forEach(InProcessExpert::close);
-    if (model != null) {
-      model.close();
+    if (harness != null) {
+      harness.close();
     }
   }
 

@@ -1,0 +1,59 @@
+package io.arrakis.router;
+
+import com.typesafe.config.ConfigFactory;
+import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.Placement;
+import io.arrakis.model.placement.Strategies;
+import io.arrakis.model.testing.Fixtures;
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** A router over loopback gRPC with experts computed in this JVM ({@link InProcessExpert}). */
+final class RouterHarness implements AutoCloseable {
+  final MoeModel model;
+  final RouterServer router;
+  final ManagedChannel channel;
+  final Map<String, InProcessExpert> experts = new HashMap<>();
+
+  RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
+    model = MoeModel.open(Fixtures.dir(fixture));
+    router = new RouterServer(transport, settings, ConfigFactory.load(), model, placement,
+        node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), new SimpleMeterRegistry()).start();
+    channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+  }
+
+  static RouterSettings settings() {
+    return RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
+  }
+
+  static NettyServerBuilder loopback() {
+    return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0));
+  }
+
+  /** A placement of the fixture's model by strategy. */
+  static Placement placement(String fixture, String kind, int nodes, int replicas) throws Exception {
+    try (MoeModel m = MoeModel.open(Fixtures.dir(fixture))) {
+      return Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts());
+    }
+  }
+
+  InferenceGrpc.InferenceBlockingStub inference() {
+    return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+  }
+
+  @Override
+  public void close() throws Exception {
+    channel.shutdownNow();
+    router.shutdown();
+    experts.values().forEach(InProcessExpert::close);
+    model.close();
+  }
+}
