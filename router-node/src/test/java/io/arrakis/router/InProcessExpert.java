@@ -33,6 +33,8 @@ final class InProcessExpert implements ExpertClient {
   private final MoeModel model;
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   final List<ComputeRequest> calls = new CopyOnWriteArrayList<>();
+  /** What the node holds: its placement's experts at first, then as LoadExperts/UnloadExperts say. */
+  final java.util.Set<ExpertId> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
   volatile boolean down;
   /** While set, calls wait for it (a busy node). */
   volatile java.util.concurrent.CountDownLatch hold;
@@ -40,6 +42,19 @@ final class InProcessExpert implements ExpertClient {
   InProcessExpert(Placement.Node node, MoeModel model) {
     this.node = node;
     this.model = model;
+    held.addAll(node.experts());
+  }
+
+  @Override
+  public CompletionStage<Void> load(List<ExpertId> experts, Duration timeout) {
+    held.addAll(experts);
+    return CompletableFuture.completedFuture(null);
+  }
+
+  @Override
+  public CompletionStage<Void> unload(List<ExpertId> experts, Duration timeout) {
+    held.removeAll(experts);
+    return CompletableFuture.completedFuture(null);
   }
 
   @Override
@@ -72,8 +87,9 @@ final class InProcessExpert implements ExpertClient {
       List<ExpertWork> work = new ArrayList<>();
       for (Assignment a : request.getAssignmentsList()) {
         ExpertId id = new ExpertId(a.getLayer(), a.getExpert());
-        if (!node.experts().contains(id)) {
-          throw new AssertionError(node.id() + " was sent expert " + id + " it does not hold");
+        if (!held.contains(id)) {
+          throw Status.INVALID_ARGUMENT.withDescription(node.id() + " was sent expert " + id + " it does not hold")
+              .asRuntimeException();
         }
         float[] w = new float[a.getWeightsCount()];
         for (int i = 0; i < w.length; i++) {

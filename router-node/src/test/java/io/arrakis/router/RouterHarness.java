@@ -41,8 +41,13 @@ final class RouterHarness implements AutoCloseable {
   /** A placement of the fixture's model by strategy. */
   static Placement placement(String fixture, String kind, int nodes, int replicas) throws Exception {
     try (MoeModel m = MoeModel.open(Fixtures.dir(fixture))) {
-      return Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts());
+      return withAddresses(Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts()));
     }
+  }
+
+  /** Placements name where each node is; in-process nodes get a made-up address. */
+  static Placement withAddresses(Placement p) {
+    return new Placement(p.version(), p.nodes().stream().map(n -> n.withAddress("in-process/" + n.id())).toList());
   }
 
   InferenceGrpc.InferenceBlockingStub inference() {

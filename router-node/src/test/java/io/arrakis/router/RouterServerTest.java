@@ -88,7 +88,8 @@ class RouterServerTest {
   }
 
   static Placement placement(String kind, int nodes, int replicas, MoeModel m) {
-    return Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts());
+    return RouterHarness.withAddresses(
+        Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts()));
   }
 
   @ParameterizedTest
@@ -267,6 +268,72 @@ class RouterServerTest {
         .isEqualTo("auth");
     assertThat(HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus())
         .isEqualTo(ServingStatus.SERVING);
+  }
+
+  @Test
+  void fivePlacementChangesUnderLoadFailNoRequestAndKeepAnswersCorrect() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 3, 1));
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    float[] want = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
+    java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ConcurrentLinkedQueue<String> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
+    List<Thread> clients = new ArrayList<>();
+    for (int c = 0; c < 4; c++) {
+      Thread t = new Thread(() -> {
+        while (running.get()) {
+          try {
+            ForwardResponse r = inference().forward(request("load", 0, x, 32, 64, false));
+            if (Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want) > 1e-4f * Fixtures.maxAbs(want)) {
+              failures.add("wrong output");
+            }
+            ok.incrementAndGet();
+          } catch (StatusRuntimeException e) {
+            failures.add(e.getStatus().toString());
+          }
+        }
+      });
+      t.start();
+      clients.add(t);
+    }
+    var cluster = ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+    String[][] rollouts = {{"round-robin", "1"}, {"round-robin", "2"}, {"contiguous", "2"}, {"round-robin", "3"}, {"contiguous", "1"}};
+    Placement last = null;
+    for (int v = 0; v < rollouts.length; v++) {
+      Thread.sleep(150);
+      Placement base = RouterHarness.placement(Fixtures.MIXTRAL_TINY, rollouts[v][0], 3, Integer.parseInt(rollouts[v][1]));
+      last = new Placement(v + 2, base.nodes());
+      var applied = cluster.setPlacement(io.arrakis.router.grpc.ClusterServiceAccess.toProto(last));
+      assertThat(applied.getVersion()).isEqualTo(v + 2);
+    }
+    Thread.sleep(300);
+    running.set(false);
+    for (Thread t : clients) {
+      t.join(30_000);
+    }
+    assertThat(failures).isEmpty();
+    assertThat(ok.get()).isGreaterThan(20);
+    assertThat(cluster.getPlacement(GetPlacementRequest.getDefaultInstance()).getVersion()).isEqualTo(6);
+    // once the old placements' requests are done, each node holds exactly what the last placement says
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    for (Placement.Node n : last.nodes()) {
+      while (!experts.get(n.id()).held.equals(new HashSet<>(n.experts())) && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(experts.get(n.id()).held).containsExactlyInAnyOrderElementsOf(n.experts());
+    }
+  }
+
+  @Test
+  void anOlderPlacementVersionIsRefused() throws Exception {
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1));
+    var cluster = ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    var same = cluster.getPlacement(GetPlacementRequest.getDefaultInstance());
+    assertThatThrownBy(() -> cluster.setPlacement(same)).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+      assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+      assertThat(e.getStatus().getDescription()).contains("not newer");
+    });
   }
 
   @Test

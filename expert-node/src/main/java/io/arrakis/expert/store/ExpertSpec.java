@@ -7,7 +7,7 @@ import java.util.TreeSet;
 
 /**
  * Parses which experts a node holds: comma-separated items {@code LAYERS:EXPERTS}, each side an
- * index, a range {@code a-b} or {@code *}; {@code all} means every expert of every MoE layer.
+ * index, a range {@code a-b} or {@code *}; {@code all} means every expert of every MoE layer, {@code none} no expert (until LoadExperts).
  * Examples: {@code all}, {@code 0:0-3}, {@code *:4-7}, {@code 0:1,1:2-5}.
  */
 public final class ExpertSpec {
@@ -19,6 +19,9 @@ public final class ExpertSpec {
     String s = spec.trim();
     if (s.equals("all")) {
       s = "*:*";
+    }
+    if (s.equals("none")) {
+      return List.of(); // a node that waits for LoadExperts (re-placement, scaling up)
     }
     for (String item : s.split(",")) {
       String[] parts = item.trim().split(":");

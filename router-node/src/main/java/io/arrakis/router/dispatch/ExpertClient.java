@@ -2,7 +2,9 @@ package io.arrakis.router.dispatch;
 
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.model.placement.ExpertId;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -12,6 +14,12 @@ import java.util.concurrent.CompletionStage;
  */
 public interface ExpertClient {
   CompletionStage<ComputeResponse> compute(ComputeRequest request, Duration timeout);
+
+  /** Makes the node load these experts (no-op for those it holds); completes when they are ready. */
+  CompletionStage<Void> load(List<ExpertId> experts, Duration timeout);
+
+  /** Makes the node drop these experts. */
+  CompletionStage<Void> unload(List<ExpertId> experts, Duration timeout);
 
   /** Whether the node's grpc.health.v1 status is SERVING; false (not a failure) when it cannot be reached. */
   CompletionStage<Boolean> serving(Duration timeout);

@@ -3,7 +3,11 @@ package io.arrakis.router.dispatch;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
+import com.google.common.util.concurrent.ListenableFuture;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.proto.v1.ComputeRequest;
+import io.arrakis.proto.v1.LoadExpertsRequest;
+import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.grpc.ManagedChannel;
@@ -12,6 +16,7 @@ import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.List;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 
@@ -23,6 +28,34 @@ public final class GrpcExpertClient implements ExpertClient {
   public GrpcExpertClient(ManagedChannel channel) {
     this.stub = ExpertGrpc.newFutureStub(channel);
     this.health = HealthGrpc.newFutureStub(channel);
+  }
+
+  @Override
+  public CompletionStage<Void> load(List<ExpertId> experts, Duration timeout) {
+    return done(stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).loadExperts(
+        LoadExpertsRequest.newBuilder().addAllExperts(experts.stream().map(ExpertId::toProto).toList()).build()));
+  }
+
+  @Override
+  public CompletionStage<Void> unload(List<ExpertId> experts, Duration timeout) {
+    return done(stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).unloadExperts(
+        UnloadExpertsRequest.newBuilder().addAllExperts(experts.stream().map(ExpertId::toProto).toList()).build()));
+  }
+
+  private static <T> CompletionStage<Void> done(ListenableFuture<T> call) {
+    CompletableFuture<Void> out = new CompletableFuture<>();
+    Futures.addCallback(call, new FutureCallback<>() {
+      @Override
+      public void onSuccess(T result) {
+        out.complete(null);
+      }
+
+      @Override
+      public void onFailure(Throwable t) {
+        out.completeExceptionally(t);
+      }
+    }, MoreExecutors.directExecutor());
+    return out;
   }
 
   @Override

@@ -10,6 +10,7 @@ import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.NodeLoad;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.proto.v1.SetPlacementResponse;
+import io.arrakis.router.request.PlacementOutcome;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats.Snapshot;
 import io.arrakis.router.stats.RouterTelemetry;
@@ -27,6 +28,8 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
  */
 public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
+  /** Loading experts reads weights from disk; give it time. */
+  private static final Duration ROLLOUT_TIMEOUT = Duration.ofMinutes(3);
 
   private final ActorSystem<RouterGuardian.Command> system;
   private final List<Integer> moeLayers;
@@ -62,10 +65,18 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
       out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
     }
-    AskPattern.<RouterGuardian.Command, Placement>ask(system, r -> new RouterGuardian.ApplyPlacement(placement, r),
-            ASK_TIMEOUT, system.scheduler())
-        .whenComplete((p, failure) -> reply(out,
-            p == null ? null : SetPlacementResponse.newBuilder().setVersion(p.version()).build(), failure));
+    AskPattern.<RouterGuardian.Command, PlacementOutcome>ask(system, r -> new RouterGuardian.ApplyPlacement(placement, r),
+            ROLLOUT_TIMEOUT, system.scheduler())
+        .whenComplete((outcome, failure) -> {
+          if (outcome instanceof PlacementOutcome.Refused refused) {
+            out.onError(refused.status().asRuntimeException());
+          } else {
+            reply(out, outcome == null ? null : SetPlacementResponse.newBuilder()
+                .setVersion(((PlacementOutcome.Applied) outcome).version())
+                .setExpertsLoaded(((PlacementOutcome.Applied) outcome).loaded())
+                .setExpertsUnloaded(((PlacementOutcome.Applied) outcome).unloading()).build(), failure);
+          }
+        });
   }
 
   @Override

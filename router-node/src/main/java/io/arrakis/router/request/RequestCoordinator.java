@@ -70,6 +70,7 @@ public final class RequestCoordinator {
   }
 
   private Behavior<Command> start(ActorContext<Command> ctx, TimerScheduler<Command> timers) {
+    table.active().incrementAndGet();
     ForwardRequest req = job.request();
     int layer = req.getLayer();
     INDArray x = TensorCodec.decodeFloat(req.getHiddenStates());
@@ -157,6 +158,7 @@ public final class RequestCoordinator {
   }
 
   private Behavior<Command> reply(ForwardOutcome outcome, Status.Code code) {
+    table.active().decrementAndGet();
     replyTo.tell(outcome);
     telemetry.requestEnded(job.tokens(), System.nanoTime() - job.startNanos(), code);
     return Behaviors.stopped();

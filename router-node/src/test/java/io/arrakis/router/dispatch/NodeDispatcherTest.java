@@ -55,6 +55,16 @@ class NodeDispatcherTest {
     volatile boolean serving = true;
 
     @Override
+    public CompletionStage<Void> load(List<io.arrakis.model.placement.ExpertId> experts, Duration timeout) {
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public CompletionStage<Void> unload(List<io.arrakis.model.placement.ExpertId> experts, Duration timeout) {
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
     public CompletionStage<Boolean> serving(Duration timeout) {
       return CompletableFuture.completedFuture(serving);
     }
