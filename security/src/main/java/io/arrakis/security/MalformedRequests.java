@@ -10,10 +10,13 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Makes a service answer INVALID_ARGUMENT when a request's bytes are not a valid message of its
@@ -29,21 +32,27 @@ public final class MalformedRequests {
   private MalformedRequests() {}
 
   public static ServerServiceDefinition invalidArgument(ServerServiceDefinition service) {
-    ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(service.getServiceDescriptor().getName());
+    List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
     for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
-      add(b, m);
+      methods.add(guard(m));
     }
+    // keep the schema descriptor: server reflection lists services by it
+    ServiceDescriptor.Builder d = ServiceDescriptor.newBuilder(service.getServiceDescriptor().getName())
+        .setSchemaDescriptor(service.getServiceDescriptor().getSchemaDescriptor());
+    methods.forEach(m -> d.addMethod(m.getMethodDescriptor()));
+    ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(d.build());
+    methods.forEach(b::addMethod);
     return b.build();
   }
 
-  private static <Q, R> void add(ServerServiceDefinition.Builder b, ServerMethodDefinition<Q, R> m) {
+  private static <Q, R> ServerMethodDefinition<Q, R> guard(ServerMethodDefinition<Q, R> m) {
     MethodDescriptor<Q, R> d = m.getMethodDescriptor();
     if (!(d.getRequestMarshaller() instanceof MethodDescriptor.PrototypeMarshaller<Q> proto)
         || !(proto.getMessagePrototype() instanceof Message)) {
-      b.addMethod(m);
-      return;
+      return m;
     }
-    b.addMethod(d.toBuilder().setRequestMarshaller(marking(proto, d.getFullMethodName())).build(), guarded(m.getServerCallHandler()));
+    return ServerMethodDefinition.create(d.toBuilder().setRequestMarshaller(marking(proto, d.getFullMethodName())).build(),
+        guarded(m.getServerCallHandler()));
   }
 
   @SuppressWarnings("unchecked")
