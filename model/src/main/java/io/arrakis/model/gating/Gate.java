@@ -1,5 +1,6 @@
 package io.arrakis.model.gating;
 
+import io.arrakis.model.tensor.NdArrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -38,9 +39,15 @@ public final class Gate {
     return topK;
   }
 
-  /** Logits [T, E] for hidden states {@code x} [T, d] (allocated in the active workspace, if any). */
+  /**
+   * Logits [T, E] for hidden states {@code x} [T, d] (allocated in the active workspace, if any).
+   * A plain GEMM into a new array: ND4J's mmul op leaves several native temporaries per call for the
+   * garbage collector, which a router calling this per request would pile up.
+   */
   public INDArray logits(INDArray x) {
-    return x.mmul(weightT);
+    INDArray out = Nd4j.create(DataType.FLOAT, x.size(0), experts);
+    Nd4j.gemm(NdArrays.denseC(x.castTo(DataType.FLOAT)), weightT, out, false, false, 1.0, 0.0);
+    return out;
   }
 
   /** Routes the tokens of {@code x} [T, d]. */
