@@ -1,0 +1,69 @@
+package io.arrakis.loadtest.cli;
+
+import io.arrakis.loadtest.cluster.ClusterException;
+import java.io.PrintWriter;
+import java.nio.file.NoSuchFileException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * {@code ./arrakis demo|up|status|down|loadtest}: the local cluster and the load tester. The
+ * launcher passes the command name as the first argument.
+ */
+@Command(
+    name = "arrakis",
+    mixinStandardHelpOptions = true,
+    description = "Run a local Arrakis cluster and drive load against a router.",
+    subcommands = {DemoCommand.class, UpCommand.class, StatusCommand.class, DownCommand.class, LoadtestCommand.class})
+public final class ArrakisCli implements Runnable {
+  /** Exit code of a command stopped by Ctrl-C or an interrupt, as shells report SIGINT. */
+  static final int INTERRUPTED = 130;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "missing command: demo, up, status, down or loadtest");
+  }
+
+  public static void main(String[] args) {
+    System.exit(execute(args));
+  }
+
+  public static int execute(String... args) {
+    return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+  }
+
+  /** Runs a command line; every error is one line {@code error: …} (plus a log tail where one explains it), exit 1. */
+  public static int execute(PrintWriter out, PrintWriter err, String... args) {
+    CommandLine cli = new CommandLine(new ArrakisCli()).setOut(out).setErr(err);
+    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+      if (e instanceof InterruptedException) {
+        cmd.getErr().println("error: interrupted");
+        return INTERRUPTED;
+      }
+      cmd.getErr().println("error: " + oneLine(e));
+      if (e instanceof ClusterException c && !c.detail().isEmpty()) {
+        cmd.getErr().println(c.detail());
+      }
+      return 1;
+    });
+    cli.setParameterExceptionHandler((e, a) -> {
+      e.getCommandLine().getErr().println("error: " + oneLine(e) + " (see '"
+          + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+      return 1;
+    });
+    return cli.execute(args);
+  }
+
+  /** An exception as one line, saying what it is about even when its message does not. */
+  static String oneLine(Throwable e) {
+    String message = e.getMessage();
+    if (e instanceof NoSuchFileException) {
+      message = "no such file: " + message;
+    } else if (message == null || message.isBlank()) {
+      message = e.toString();
+    }
+    return message.strip().replaceAll("\\s*\\R\\s*", " ");
+  }
+}

@@ -1,0 +1,45 @@
+package io.arrakis.loadtest.cli;
+
+import io.arrakis.model.synthetic.GeneratorOptions;
+import io.arrakis.model.synthetic.SyntheticModelGenerator;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * The demo's model: 4 layers of 16 experts, hidden 512, ffn 1024, top-2, Zipf skew 1.0, fixed
+ * seed. Made once; generated into a temporary folder and moved in place, so that an interrupted
+ * generation never leaves a half model behind.
+ */
+final class DemoModel {
+  static final GeneratorOptions OPTIONS = new GeneratorOptions(4, 16, 512, 1024, 2, true, false, 1.0, 20240601L);
+
+  private DemoModel() {}
+
+  static Path ensure(Path dir, PrintWriter err) throws IOException {
+    if (Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve("model.safetensors"))) {
+      return dir;
+    }
+    err.printf("generating the demo model in %s (once): %d layers x %d experts, hidden %d, ffn %d, top-%d, skew %.1f ...%n",
+        dir, OPTIONS.layers(), OPTIONS.experts(), OPTIONS.hidden(), OPTIONS.ffn(), OPTIONS.topK(), OPTIONS.skew());
+    Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+    deleteTree(tmp);
+    SyntheticModelGenerator.generate(tmp, OPTIONS);
+    deleteTree(dir);
+    Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+    return dir;
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var files = Files.walk(dir)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+package io.arrakis.loadtest.cli;
+
+import io.arrakis.loadtest.cluster.LocalCluster;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * While armed, a JVM exit (Ctrl-C, SIGTERM) stops the cluster of a state folder: the node
+ * processes run in their own session, so the terminal's signal never reaches them, and a command
+ * that leaves must not leave them behind unless it means to (as {@code up} does once the cluster
+ * is up). Closing disarms it.
+ */
+final class StopOnExit implements AutoCloseable {
+  private final Thread hook;
+
+  StopOnExit(Path stateDir, String what) {
+    this.hook = new Thread(() -> stopQuietly(stateDir, what, new PrintWriter(System.err, true)), "stop-on-exit");
+    Runtime.getRuntime().addShutdownHook(hook);
+  }
+
+  @Override
+  public void close() {
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException shuttingDown) {
+      // the JVM is exiting: the hook runs (or ran) anyway
+    }
+  }
+
+  /** Stops the cluster recorded in {@code stateDir}, if any; never throws, as it runs on the way out. */
+  static void stopQuietly(Path stateDir, String what, PrintWriter err) {
+    try {
+      Optional<LocalCluster> c = LocalCluster.attach(stateDir, RunningClusters.STOP_GRACE);
+      if (c.isPresent()) {
+        boolean alive = c.get().anyAlive();
+        if (alive) {
+          err.println("stopping the " + what + " ...");
+        }
+        c.get().stop();
+        if (alive) {
+          err.println("stopped the " + what);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      err.println("error: could not stop the " + what + " in " + stateDir + ": " + ArrakisCli.oneLine(e));
+    }
+  }
+}

@@ -1,0 +1,103 @@
+package io.arrakis.loadtest.cluster;
+
+import io.arrakis.model.placement.Strategies;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * What {@link LocalCluster#start} starts.
+ *
+ * @param model model directory served by every process
+ * @param nodes expert nodes; null with a placement file (the file says how many)
+ * @param replicas distinct nodes holding each expert (strategy placements only)
+ * @param strategy how experts are dealt out when no placement file is given
+ * @param placementFile a placement to use instead of a strategy; its addresses are replaced
+ * @param routerPort the router's gRPC port, 0 = any free port
+ * @param metricsPortBase router metrics on this port, expert node i on base + 1 + i; 0 = off
+ * @param computeThreads compute threads per expert node; null = the node's default (one per core)
+ * @param stateDir where the state file, placements, port files and logs go
+ * @param jvmOptions options for every child JVM (e.g. -Xmx1g)
+ * @param startTimeout how long all processes together may take to report SERVING
+ * @param stopGrace how long processes get after SIGTERM before SIGKILL
+ */
+public record ClusterOptions(
+    Path model,
+    Integer nodes,
+    int replicas,
+    Strategies.Kind strategy,
+    Path placementFile,
+    int routerPort,
+    int metricsPortBase,
+    Integer computeThreads,
+    Path stateDir,
+    List<String> jvmOptions,
+    Duration startTimeout,
+    Duration stopGrace) {
+
+  public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(120);
+  public static final Duration DEFAULT_STOP_GRACE = Duration.ofSeconds(15);
+  /** Heap and, through JavaCPP's default, the native-memory cap of each child JVM. */
+  public static final List<String> DEFAULT_JVM_OPTIONS = List.of("-Xmx1g");
+
+  public ClusterOptions {
+    if (model == null || stateDir == null) {
+      throw new IllegalArgumentException("a cluster needs a model directory and a state directory");
+    }
+    if (placementFile == null && (nodes == null || nodes < 1)) {
+      throw new IllegalArgumentException("--nodes must be at least 1, got " + nodes);
+    }
+    if (replicas < 1) {
+      throw new IllegalArgumentException("--replicas must be at least 1, got " + replicas);
+    }
+    if (placementFile != null && replicas != 1) {
+      throw new IllegalArgumentException("--replicas applies to strategies; a placement file says the replicas itself");
+    }
+    if (nodes != null && replicas > nodes) {
+      throw new IllegalArgumentException("--replicas " + replicas + " needs at least " + replicas + " nodes, got --nodes " + nodes);
+    }
+    if (routerPort < 0 || routerPort > 65535) {
+      throw new IllegalArgumentException("--port must be in 0..65535, got " + routerPort);
+    }
+    if (metricsPortBase < 0 || metricsPortBase > 65000) {
+      throw new IllegalArgumentException("metrics port base must be in 0..65000, got " + metricsPortBase);
+    }
+    if (computeThreads != null && computeThreads < 1) {
+      throw new IllegalArgumentException("compute threads must be at least 1, got " + computeThreads);
+    }
+    strategy = strategy == null ? Strategies.Kind.CONTIGUOUS : strategy;
+    jvmOptions = List.copyOf(jvmOptions == null ? DEFAULT_JVM_OPTIONS : jvmOptions);
+    startTimeout = startTimeout == null ? DEFAULT_START_TIMEOUT : startTimeout;
+    stopGrace = stopGrace == null ? DEFAULT_STOP_GRACE : stopGrace;
+  }
+
+  /** N nodes, contiguous, one replica, router on any free port, default timeouts. */
+  public static ClusterOptions of(Path model, int nodes, Path stateDir) {
+    return new ClusterOptions(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, 0, null, stateDir, null, null, null);
+  }
+
+  public ClusterOptions withStrategy(Strategies.Kind kind, int replicas) {
+    return new ClusterOptions(model, nodes, replicas, kind, placementFile, routerPort, metricsPortBase, computeThreads,
+        stateDir, jvmOptions, startTimeout, stopGrace);
+  }
+
+  public ClusterOptions withRouterPort(int port) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, port, metricsPortBase, computeThreads,
+        stateDir, jvmOptions, startTimeout, stopGrace);
+  }
+
+  public ClusterOptions withJvmOptions(List<String> options) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
+        stateDir, options, startTimeout, stopGrace);
+  }
+
+  public ClusterOptions withComputeThreads(Integer threads) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, threads,
+        stateDir, jvmOptions, startTimeout, stopGrace);
+  }
+
+  public ClusterOptions withStartTimeout(Duration timeout) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
+        stateDir, jvmOptions, timeout, stopGrace);
+  }
+}
