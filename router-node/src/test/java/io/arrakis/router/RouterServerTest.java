@@ -356,8 +356,9 @@ class RouterServerTest {
     LoadStats stats = cluster.getLoadStats(GetLoadStatsRequest.getDefaultInstance());
     assertThat(stats.getExpertsList().stream().mapToLong(e -> e.getTokens()).sum()).isEqualTo(2 * 32 * 2);
     long nodeTokens = stats.getNodesList().stream().mapToLong(n -> n.getTokens()).sum();
-    long sent = experts.values().stream().flatMap(e -> e.calls.stream()).mapToLong(c -> c.getHiddenStates().getShape(0)).sum();
-    assertThat(nodeTokens).isEqualTo(sent);
+    long pairs = experts.values().stream().flatMap(e -> e.calls.stream())
+        .flatMap(c -> c.getAssignmentsList().stream()).mapToLong(a -> a.getRowsCount()).sum();
+    assertThat(nodeTokens).as("node load counts token-expert pairs").isEqualTo(pairs).isEqualTo(2 * 32 * 2);
 
     assertThat(HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus())
         .isEqualTo(ServingStatus.SERVING);

@@ -224,7 +224,8 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     long deadline = Math.min(batch.stream().mapToLong(Submit::deadlineNanos).max().orElseThrow(),
         now + limits.callTimeout().toNanos());
     ComputeRequest request = BatchAssembler.assemble(nodeId + "-" + (++batchSeq), batch.stream().map(Submit::slice).toList(), hidden);
-    telemetry.batchSent(nodeId, request.getHiddenStates().getShape(0));
+    telemetry.batchSent(nodeId, request.getHiddenStates().getShape(0),
+        request.getAssignmentsList().stream().mapToLong(a -> a.getRowsCount()).sum());
     getContext().pipeToSelf(client.compute(request, Duration.ofNanos(deadline - now)),
         (response, failure) -> new CallEnded(batch, now, response, failure));
   }

@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Tokens per expert and tokens and batches per node, kept in one-second buckets for the last
+ * Tokens per expert, and token-expert pairs and Compute calls per node, kept in one-second buckets for the last
  * {@link #WINDOW_SECONDS} seconds and as totals since start, so that a caller can ask for the load
  * since any point in time (older than the window: since start).
  */

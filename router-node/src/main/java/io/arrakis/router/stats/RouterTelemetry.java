@@ -61,12 +61,18 @@ public final class RouterTelemetry {
         .tag("status", c.name()).register(registry)).increment();
   }
 
-  public void batchSent(String nodeId, long tokens) {
+  /**
+   * A Compute call went out.
+   *
+   * @param rows tokens in the call (each token once)
+   * @param pairs token-expert pairs in it: the node's work, and what its load counts
+   */
+  public void batchSent(String nodeId, long rows, long pairs) {
     NodeMeters m = node(nodeId);
-    m.batchTokens.record(tokens);
-    m.tokens.increment(tokens);
+    m.batchTokens.record(rows);
+    m.tokens.increment(pairs);
     m.batches.increment();
-    load.recordBatch(nodeId, tokens);
+    load.recordBatch(nodeId, pairs);
   }
 
   public void callEnded(String nodeId, long tokens, long nanos, Status.Code code) {
@@ -85,7 +91,7 @@ public final class RouterTelemetry {
 
   private NodeMeters node(String nodeId) {
     return nodes.computeIfAbsent(nodeId, id -> new NodeMeters(
-        Counter.builder("arrakis_router_node_tokens").description("Tokens sent to each expert node").tag("node", id)
+        Counter.builder("arrakis_router_node_tokens").description("Token-expert pairs sent to each expert node").tag("node", id)
             .register(registry),
         Counter.builder("arrakis_router_node_batches").description("Compute calls to each expert node").tag("node", id)
             .register(registry),
