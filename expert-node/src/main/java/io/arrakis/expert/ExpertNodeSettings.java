@@ -12,6 +12,7 @@ public record ExpertNodeSettings(
     int port,
     int metricsPort,
     int computeThreads,
+    int blasThreads,
     int queueCapacity,
     int maxBatchTokens,
     int maxMessageBytes,
@@ -34,6 +35,7 @@ public record ExpertNodeSettings(
         c.getInt("port"),
         c.getInt("metrics-port"),
         c.getInt("compute-threads"),
+        c.getInt("blas-threads"),
         c.getInt("queue-capacity"),
         c.getInt("max-batch-tokens"),
         Math.toIntExact(c.getBytes("max-message-bytes")),
@@ -42,26 +44,26 @@ public record ExpertNodeSettings(
   }
 
   public ExpertNodeSettings withNodeId(String id) {
-    return new ExpertNodeSettings(id, port, metricsPort, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(id, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
   }
 
   public ExpertNodeSettings withPort(int p) {
-    return new ExpertNodeSettings(nodeId, p, metricsPort, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, p, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
   }
 
   public ExpertNodeSettings withMetricsPort(int p) {
-    return new ExpertNodeSettings(nodeId, port, p, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, p, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
   }
 
   public ExpertNodeSettings withComputeThreads(int n) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, n, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, metricsPort, n, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
   }
 
   public ExpertNodeSettings withQueueCapacity(int n) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, n, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, n, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
   }
 
   public ExpertNodeSettings withDrainDelay(Duration d) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, queueCapacity, maxBatchTokens, maxMessageBytes, d, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, d, shutdownGrace);
   }
 }

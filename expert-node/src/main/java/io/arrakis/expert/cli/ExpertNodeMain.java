@@ -4,6 +4,7 @@ import com.typesafe.config.ConfigFactory;
 import io.arrakis.expert.ExpertNodeServer;
 import io.arrakis.expert.ExpertNodeSettings;
 import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.security.TlsFiles;
@@ -135,6 +136,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
 
   /** Serves until SIGTERM: health says NOT_SERVING until the experts are loaded. */
   private void serve(ExpertNodeSettings settings, MoeModel moe, List<ExpertId> ids) throws Exception {
+    Blas.threads(settings.blasThreads());
     // one registry either way, recorded into always and served only with a metrics port, so the
     // node has no "metrics off" branch
     PrometheusMeterRegistry registry = MetricsServer.newRegistry();

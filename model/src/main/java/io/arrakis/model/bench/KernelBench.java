@@ -2,6 +2,7 @@ package io.arrakis.model.bench;
 
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.gating.Routing;
+import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.kernel.ExpertWork;
 import io.arrakis.model.kernel.MoeCombiner;

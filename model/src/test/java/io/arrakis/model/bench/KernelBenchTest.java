@@ -3,6 +3,7 @@ package io.arrakis.model.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.arrakis.model.kernel.Blas;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
