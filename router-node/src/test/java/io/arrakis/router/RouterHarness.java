@@ -24,9 +24,14 @@ final class RouterHarness implements AutoCloseable {
   final Map<String, InProcessExpert> experts = new HashMap<>();
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
+    this(fixture, placement, settings, transport, new SimpleMeterRegistry());
+  }
+
+  RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
+      io.micrometer.core.instrument.MeterRegistry registry) throws Exception {
     model = MoeModel.open(Fixtures.dir(fixture));
     router = new RouterServer(transport, settings, ConfigFactory.load(), model, placement,
-        node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), new SimpleMeterRegistry()).start();
+        node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), registry).start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
   }
 
