@@ -1,20 +1,24 @@
 package io.arrakis.loadtest.cli;
 
+import io.arrakis.loadtest.bench.BenchCommand;
 import io.arrakis.loadtest.cluster.ClusterException;
+import io.arrakis.loadtest.placement.PlacementCommand;
 import java.io.PrintWriter;
 import java.nio.file.NoSuchFileException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * {@code ./arrakis demo|up|status|down|loadtest}: the local cluster and the load tester. The
+ * {@code ./arrakis demo|up|status|down|loadtest|placement|bench}: the local cluster, the load tester,
+ * placement planning and rollout, and benchmarks. The
  * launcher passes the command name as the first argument.
  */
 @Command(
     name = "arrakis",
     mixinStandardHelpOptions = true,
     description = "Run a local Arrakis cluster and drive load against a router.",
-    subcommands = {DemoCommand.class, UpCommand.class, StatusCommand.class, DownCommand.class, LoadtestCommand.class})
+    subcommands = {DemoCommand.class, UpCommand.class, StatusCommand.class, DownCommand.class, LoadtestCommand.class,
+        PlacementCommand.class, BenchCommand.class})
 public final class ArrakisCli implements Runnable {
   /** Exit code of a command stopped by Ctrl-C or an interrupt, as shells report SIGINT. */
   static final int INTERRUPTED = 130;
@@ -23,7 +27,7 @@ public final class ArrakisCli implements Runnable {
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "missing command: demo, up, status, down or loadtest");
+    throw new CommandLine.ParameterException(spec.commandLine(), "missing command: demo, up, status, down, loadtest, placement or bench");
   }
 
   public static void main(String[] args) {

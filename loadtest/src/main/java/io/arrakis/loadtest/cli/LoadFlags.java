@@ -6,17 +6,21 @@ import java.time.Duration;
 import java.util.List;
 import picocli.CommandLine.Option;
 
-/** The closed-loop load options shared by {@code loadtest} and {@code demo}. */
+/** The load options shared by {@code loadtest} and {@code demo}. */
 final class LoadFlags {
   @Option(names = "--duration", paramLabel = "DURATION", converter = DurationConverter.class,
       description = "How long to send load, after the warm-up (e.g. 30s, 2m).")
   Duration duration;
 
-  @Option(names = "--concurrency", paramLabel = "N", description = "Concurrent callers, each with one call in flight.")
+  @Option(names = "--concurrency", paramLabel = "N", description = "Closed loop: concurrent callers, each with one call in flight.")
   Integer concurrency;
 
   @Option(names = "--tokens", paramLabel = "T", description = "Tokens per request: a count (16) or a uniform range (1-64).")
   String tokens;
+
+  @Option(names = "--tokens-dist", paramLabel = "SPEC",
+      description = "Tokens per request as a distribution: fixed:T or uniform:MIN-MAX (instead of --tokens).")
+  String tokensDist;
 
   @Option(names = "--warmup", paramLabel = "DURATION", converter = DurationConverter.class,
       description = "Load sent first and not counted, so that every process's JIT has settled.")
@@ -45,8 +49,12 @@ final class LoadFlags {
         throw new IllegalArgumentException("--layer must be a layer number or all, got '" + layer + "'");
       }
     }
+    if (tokens != null && tokensDist != null) {
+      throw new IllegalArgumentException("give --tokens or --tokens-dist, not both");
+    }
+    String tokenSpec = tokensDist != null ? tokensDist : tokens != null ? tokens : defaultTokens;
     return new LoadOptions(target, duration != null ? duration : defaultDuration, warmup != null ? warmup : defaultWarmup,
-        concurrency != null ? concurrency : defaultConcurrency, TokenCounts.parse(tokens != null ? tokens : defaultTokens),
+        concurrency != null ? concurrency : defaultConcurrency, TokenCounts.parse(tokenSpec),
         layers, deadline, LoadOptions.DEFAULT_POOL_SIZE, seed);
   }
 }

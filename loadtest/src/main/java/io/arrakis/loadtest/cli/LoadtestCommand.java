@@ -5,7 +5,9 @@ import io.arrakis.loadtest.load.ClosedLoopDriver;
 import io.arrakis.loadtest.load.InputBias;
 import io.arrakis.loadtest.load.LoadOptions;
 import io.arrakis.loadtest.load.LoadResult;
+import io.arrakis.loadtest.load.OpenLoopDriver;
 import io.arrakis.loadtest.load.ProgressLine;
+import io.arrakis.loadtest.report.HtmlReport;
 import io.arrakis.loadtest.report.JsonReport;
 import io.arrakis.loadtest.report.TextReport;
 import java.io.PrintWriter;
@@ -18,12 +20,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code arrakis loadtest}: closed-loop load against a router, with a report. */
+/** {@code arrakis loadtest}: closed- or open-loop load against a router, with a report. */
 @Command(name = "loadtest", mixinStandardHelpOptions = true,
-    description = "Drive closed-loop load (N concurrent callers) against a router and report throughput, latency "
-        + "and load per expert node. The target defaults to the local cluster's router. "
+    description = "Drive load against a router and report throughput, latency and load per expert node: closed loop "
+        + "(--concurrency N callers) or open loop (--rate R: Poisson arrivals, latency from each call's scheduled "
+        + "time). The target defaults to the local cluster's router. "
         + "Defaults: --duration 30s --warmup 2s --concurrency 8 --tokens 16.")
 final class LoadtestCommand implements Callable<Integer> {
+  /** Past this one sender thread cannot keep the schedule on any machine this runs on. */
+  private static final double MAX_RATE = 100_000;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--target", paramLabel = "HOST:PORT", description = "Router HOST:PORT (default: the router of 'arrakis up').")
@@ -36,6 +42,13 @@ final class LoadtestCommand implements Callable<Integer> {
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the report as JSON to this file.")
   Path json;
 
+  @Option(names = "--html", paramLabel = "FILE", description = "Also write a self-contained HTML page with charts.")
+  Path html;
+
+  @Option(names = "--rate", paramLabel = "R",
+      description = "Open loop: R requests per second on average (Poisson), instead of --concurrency.")
+  Double rate;
+
   @Option(names = "--state-dir", paramLabel = "DIR", description = "State folder of the local cluster (default: $ARRAKIS_HOME/.arrakis/cluster).")
   Path stateDir;
 
@@ -45,6 +58,12 @@ final class LoadtestCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    if (rate != null && load.concurrency != null) {
+      throw new IllegalArgumentException("give --rate (open loop) or --concurrency (closed loop), not both");
+    }
+    if (rate != null && !(rate > 0 && rate <= MAX_RATE)) {
+      throw new IllegalArgumentException("--rate must be between 0 and " + (long) MAX_RATE + " requests per second, got " + rate);
+    }
     Optional<LocalCluster> local = RunningClusters.running(stateDir != null ? stateDir : Home.fromEnvironment().clusterState())
         .filter(c -> c.state().router() != null && c.routerPort() > 0);
     String to = target;
@@ -58,12 +77,18 @@ final class LoadtestCommand implements Callable<Integer> {
     }
     LoadOptions options = load.options(to, Duration.ofSeconds(30), Duration.ofSeconds(2), 8, "16");
     float[] bias = modelDir == null ? null : InputBias.read(modelDir);
-    LoadResult result = new ClosedLoopDriver(options, bias).run(ProgressLine.stderr());
+    LoadResult result = rate == null
+        ? new ClosedLoopDriver(options, bias).run(ProgressLine.stderr())
+        : new OpenLoopDriver(options, rate, bias).run(ProgressLine.stderr());
     out.print(TextReport.render(result));
     out.flush();
     if (json != null) {
       JsonReport.write(result, json);
       err.println("wrote " + json);
+    }
+    if (html != null) {
+      HtmlReport.write(result, html);
+      err.println("wrote " + html);
     }
     return Verdict.check(result);
   }

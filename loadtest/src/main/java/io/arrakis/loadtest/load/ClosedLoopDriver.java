@@ -1,10 +1,7 @@
 package io.arrakis.loadtest.load;
 
-import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
-import io.arrakis.proto.v1.ModelInfo;
 import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.List;
@@ -19,7 +16,6 @@ import java.util.concurrent.TimeUnit;
  * expert load come from the router's Cluster service for the measured window.
  */
 public final class ClosedLoopDriver {
-  private static final Duration RPC_TIMEOUT = Duration.ofSeconds(10);
   /** Past the call deadline, an answer can only be late by scheduling delays. */
   private static final Duration DRAIN_SLACK = Duration.ofSeconds(5);
   private static final int MAX_MESSAGE_BYTES = 64 << 20;
@@ -45,9 +41,8 @@ public final class ClosedLoopDriver {
   }
 
   LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
-    ModelInfo info = modelInfo(channel);
-    TargetModel model = TargetModel.of(info, inputBias);
-    List<Integer> layers = layers(model);
+    TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options.target()), inputBias);
+    List<Integer> layers = TargetSetup.layers(model, options.layers());
     RequestPool pool = RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed());
     InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(channel);
     long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
@@ -62,18 +57,11 @@ public final class ClosedLoopDriver {
       Phase phase = runPhase("load", options.duration(), recorder,
           new CallIssuer(stub, recorder, options.deadline(), model.hidden()), pool, drainNanos, listener);
       listener.finish();
-      ClusterLoad load = null;
-      String loadError = null;
-      try {
-        load = ClusterLoad.fetch(channel, since, RPC_TIMEOUT);
-      } catch (StatusRuntimeException e) {
-        loadError = "the router's Cluster service did not answer: " + e.getStatus().getCode()
-            + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")");
-      }
-      return new LoadResult("closed", options.target(), options.concurrency(), options.tokens(), layers,
+      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since);
+      return new LoadResult("closed", options.target(), options.concurrency(), Double.NaN, options.tokens(), layers,
           phase.elapsedSeconds(), recorder.sentCount(), recorder.okCount(), recorder.failedCount(), recorder.outstanding(),
-          recorder.byStatus(), recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load, loadError,
-          model.bias() != null);
+          recorder.byStatus(), recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load.load(),
+          load.error(), model.bias() != null);
     } finally {
       listener.finish();
     }
@@ -137,27 +125,5 @@ public final class ClosedLoopDriver {
         // the phase has ended: nothing more to send
       }
     }
-  }
-
-  private ModelInfo modelInfo(ManagedChannel channel) {
-    try {
-      return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(RPC_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-          .getModel(GetModelRequest.getDefaultInstance());
-    } catch (StatusRuntimeException e) {
-      throw new LoadException("cannot reach the router at " + options.target() + " (GetModel: " + e.getStatus().getCode()
-          + (e.getStatus().getDescription() == null ? "" : ", " + e.getStatus().getDescription()) + ")");
-    }
-  }
-
-  private List<Integer> layers(TargetModel model) {
-    if (options.layers().isEmpty()) {
-      return model.moeLayers();
-    }
-    for (int l : options.layers()) {
-      if (!model.moeLayers().contains(l)) {
-        throw new LoadException("layer " + l + " is not an MoE layer of the served model " + model.moeLayers());
-      }
-    }
-    return options.layers();
   }
 }

@@ -8,9 +8,10 @@ import org.HdrHistogram.Histogram;
 /**
  * The outcome of a load run: every call accounted for (sent = ok + failed + unanswered).
  *
- * @param mode "closed" (N callers) — or, later, "open"
+ * @param mode "closed" (N callers) or "open" (Poisson arrivals)
  * @param target router host:port
- * @param concurrency callers
+ * @param concurrency callers of a closed loop (0 for an open loop)
+ * @param ratePerSecond requests per second an open loop offered (NaN for a closed loop)
  * @param tokens tokens per request
  * @param layers layers the calls went to
  * @param elapsedSeconds from the first call of the measured phase to the last answer
@@ -30,6 +31,7 @@ public record LoadResult(
     String mode,
     String target,
     int concurrency,
+    double ratePerSecond,
     TokenCounts tokens,
     List<Integer> layers,
     double elapsedSeconds,

@@ -9,7 +9,7 @@ import org.HdrHistogram.Histogram;
 /**
  * One timed phase of a run: samples a recorder about once a second (progress and timeline) until
  * the phase ends, then waits, bounded, for the calls still in flight. Whatever sends the calls
- * (closed loop now, open loop later) runs beside it and reports each answer through
+ * (closed or open loop) runs beside it and reports each answer through
  * {@link #answered}.
  */
 final class Phase {
@@ -33,7 +33,12 @@ final class Phase {
   }
 
   boolean sending() {
-    return System.nanoTime() - endNanos < 0;
+    return sending(System.nanoTime());
+  }
+
+  /** Whether a call scheduled at {@code nanos} falls inside the phase. */
+  boolean sending(long nanos) {
+    return nanos - endNanos < 0;
   }
 
   /** Called by the sender when a call ends. */
@@ -43,13 +48,22 @@ final class Phase {
 
   /** Samples until the phase's end, then until no call is in flight or {@code drainNanos} passed. */
   void await(long drainNanos, Progress.Listener listener) throws InterruptedException {
+    await(drainNanos, listener, () -> false);
+  }
+
+  /**
+   * As {@link #await(long, Progress.Listener)}, and the drain also waits while {@code senderBusy}:
+   * a sender that runs behind its schedule may still send a call it owed before the end.
+   */
+  void await(long drainNanos, Progress.Listener listener, java.util.function.BooleanSupplier senderBusy)
+      throws InterruptedException {
     while (System.nanoTime() - endNanos < 0) {
       sleepUntil(Math.min(endNanos, lastSampleNanos + SAMPLE_NANOS));
       sample(name, (System.nanoTime() - startNanos) / 1e9, (endNanos - startNanos) / 1e9, listener);
     }
     long drainEnd = endNanos + drainNanos;
     long drainStart = System.nanoTime();
-    while (recorder.outstanding() > 0 && System.nanoTime() - drainEnd < 0) {
+    while ((recorder.outstanding() > 0 || senderBusy.getAsBoolean()) && System.nanoTime() - drainEnd < 0) {
       TimeUnit.MILLISECONDS.sleep(10);
       if (System.nanoTime() - lastSampleNanos >= SAMPLE_NANOS) {
         sample("drain", (System.nanoTime() - drainStart) / 1e9, (drainEnd - drainStart) / 1e9, listener);

@@ -2,7 +2,10 @@ package io.arrakis.loadtest.load;
 
 import java.util.SplittableRandom;
 
-/** How many tokens a request carries: a fixed number ("16") or uniform over a range ("1-64"). */
+/**
+ * How many tokens a request carries: a fixed number ("16", "fixed:16") or uniform over a range
+ * ("1-64", "uniform:1-64").
+ */
 public record TokenCounts(int min, int max) {
   public TokenCounts {
     if (min < 1 || max < min) {
@@ -14,9 +17,19 @@ public record TokenCounts(int min, int max) {
     return new TokenCounts(tokens, tokens);
   }
 
-  /** "T" or "MIN-MAX". */
+  /** "T" or "MIN-MAX", optionally named: "fixed:T", "uniform:MIN-MAX". */
   public static TokenCounts parse(String spec) {
     String s = spec.trim();
+    int colon = s.indexOf(':');
+    if (colon >= 0) {
+      String kind = s.substring(0, colon).trim();
+      String rest = s.substring(colon + 1).trim();
+      boolean range = rest.indexOf('-') >= 0;
+      if (!(kind.equals("fixed") && !range || kind.equals("uniform") && range)) {
+        throw new IllegalArgumentException("token distribution must be fixed:T or uniform:MIN-MAX, got '" + spec + "'");
+      }
+      s = rest;
+    }
     try {
       int dash = s.indexOf('-');
       if (dash < 0) {

@@ -17,8 +17,8 @@ import java.util.TreeMap;
 /**
  * A load run as JSON: {@code {"sent", "ok", "failed", "unanswered", "by_status": {}, "tokens_per_s",
  * "requests_per_s", "latency_ms": {"p50", "p90", "p99", "p999", "max"}, "node_load": {id: tokens},
- * "imbalance"}}, plus what the run was ({@code mode, target, concurrency, tokens, layers,
- * duration_s}), {@code expert_load} ({@code {layer: [tokens per expert]}}) and {@code timeline}.
+ * "imbalance"}}, plus what the run was ({@code mode, target, concurrency} (closed loop) or
+ * {@code rate_per_s} (open loop), {@code tokens, layers, duration_s}), {@code expert_load} ({@code {layer: [tokens per expert]}}) and {@code timeline}.
  * Unknown figures are null.
  */
 public final class JsonReport {
@@ -30,7 +30,11 @@ public final class JsonReport {
     ObjectNode root = MAPPER.createObjectNode();
     root.put("mode", r.mode());
     root.put("target", r.target());
-    root.put("concurrency", r.concurrency());
+    if (r.mode().equals("open")) {
+      root.put("rate_per_s", r.ratePerSecond());
+    } else {
+      root.put("concurrency", r.concurrency());
+    }
     root.put("tokens", r.tokens().toString());
     ArrayNode layers = root.putArray("layers");
     r.layers().forEach(layers::add);

@@ -14,8 +14,11 @@ public final class TextReport {
 
   public static String render(LoadResult r) {
     StringBuilder sb = new StringBuilder();
-    line(sb, "load        %s loop, %d callers, %s tokens/request, layers %s, %.1f s against %s", r.mode(),
-        r.concurrency(), r.tokens(), r.layers(), r.elapsedSeconds(), r.target());
+    String how = r.mode().equals("open")
+        ? String.format(Locale.ROOT, "%,.1f requests/s offered (Poisson)", r.ratePerSecond())
+        : r.concurrency() + " callers";
+    line(sb, "load        %s loop, %s, %s tokens/request, layers %s, %.1f s against %s", r.mode(), how, r.tokens(),
+        r.layers(), r.elapsedSeconds(), r.target());
     line(sb, "inputs      %s", r.skewedInputs() ? "model's input bias + N(0, 1): routing follows its skew"
         : "N(0, 1): no input bias known (a generated model records one; --model DIR reads it)");
     line(sb, "requests    sent %,d  ok %,d  failed %,d  unanswered %,d", r.sent(), r.ok(), r.failed(), r.unanswered());

@@ -1,0 +1,120 @@
+package io.arrakis.loadtest.load;
+
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.time.Duration;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Open-loop load: calls arrive as a Poisson process at a set rate whatever the router's answers,
+ * as real users' requests do. Each call's latency runs from its <em>scheduled</em> send time, not
+ * from when it went out: a sender that falls behind (or a router that stalls it) then shows up in
+ * the latency instead of silently sending less (coordinated omission; grpc-java's OpenLoopClient
+ * does the same). Nothing bounds the calls in flight but their deadline, so an overloaded router
+ * shows as latency and DEADLINE_EXCEEDED, never as a lower offered rate.
+ */
+public final class OpenLoopDriver {
+  private static final Duration DRAIN_SLACK = Duration.ofSeconds(5);
+  private static final int MAX_MESSAGE_BYTES = 64 << 20;
+
+  private final LoadOptions options;
+  private final double rate;
+  private final float[] inputBias;
+
+  /**
+   * @param options the run (its concurrency is not used)
+   * @param ratePerSecond mean arrivals per second
+   * @param inputBias the model's input bias, or null for standard normal inputs
+   */
+  public OpenLoopDriver(LoadOptions options, double ratePerSecond, float[] inputBias) {
+    if (!(ratePerSecond > 0) || Double.isInfinite(ratePerSecond)) {
+      throw new IllegalArgumentException("rate must be a positive number of requests per second, got " + ratePerSecond);
+    }
+    this.options = options;
+    this.rate = ratePerSecond;
+    this.inputBias = inputBias == null ? null : inputBias.clone();
+  }
+
+  public LoadResult run(Progress.Listener listener) throws InterruptedException {
+    ManagedChannel channel = NettyChannelBuilder.forTarget(options.target()).usePlaintext()
+        .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+    try {
+      return run(channel, listener);
+    } finally {
+      channel.shutdownNow();
+      channel.awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
+    TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options.target()), inputBias);
+    List<Integer> layers = TargetSetup.layers(model, options.layers());
+    RequestPool pool = RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed());
+    InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(channel);
+    long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
+    SplittableRandom arrivals = new SplittableRandom(options.seed() * 31 + 7);
+    try {
+      if (!options.warmup().isZero()) {
+        LoadRecorder discard = new LoadRecorder();
+        runPhase("warm-up", options.warmup(), discard, pool, stub, model, arrivals, drainNanos, listener);
+      }
+      long since = System.currentTimeMillis();
+      LoadRecorder recorder = new LoadRecorder();
+      Phase phase = runPhase("load", options.duration(), recorder, pool, stub, model, arrivals, drainNanos, listener);
+      listener.finish();
+      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since);
+      return new LoadResult("open", options.target(), 0, rate, options.tokens(), layers, phase.elapsedSeconds(),
+          recorder.sentCount(), recorder.okCount(), recorder.failedCount(), recorder.outstanding(), recorder.byStatus(),
+          recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load.load(), load.error(),
+          model.bias() != null);
+    } finally {
+      listener.finish();
+    }
+  }
+
+  private Phase runPhase(String name, Duration duration, LoadRecorder recorder, RequestPool pool,
+      InferenceGrpc.InferenceStub stub, TargetModel model, SplittableRandom arrivals, long drainNanos,
+      Progress.Listener listener) throws InterruptedException {
+    Phase phase = new Phase(name, recorder, duration.toNanos());
+    CallIssuer issuer = new CallIssuer(stub, recorder, options.deadline(), model.hidden());
+    Thread sender = new Thread(() -> send(phase, issuer, pool, arrivals), "load-open-" + name);
+    sender.setDaemon(true);
+    sender.start();
+    try {
+      phase.await(drainNanos, listener, sender::isAlive);
+    } finally {
+      sender.interrupt();
+      sender.join(5_000);
+    }
+    return phase;
+  }
+
+  /** Sends at the scheduled times until the phase ends; late sends go out at once, timed from their schedule. */
+  private void send(Phase phase, CallIssuer issuer, RequestPool pool, SplittableRandom arrivals) {
+    long scheduled = System.nanoTime();
+    CallIssuer.Done done = ok -> phase.answered();
+    while (!Thread.currentThread().isInterrupted()) {
+      scheduled += nextGapNanos(arrivals);
+      if (!phase.sending(scheduled)) {
+        return; // the next arrival falls after the end: stop now rather than sleep past it
+      }
+      long wait;
+      while ((wait = scheduled - System.nanoTime()) > 0) {
+        LockSupport.parkNanos(wait);
+        if (Thread.currentThread().isInterrupted()) {
+          return;
+        }
+      }
+      issuer.send(pool.next(), scheduled, done);
+    }
+  }
+
+  /** Exponential gaps make Poisson arrivals. */
+  private long nextGapNanos(SplittableRandom random) {
+    return (long) (-Math.log(1 - random.nextDouble()) / rate * 1e9);
+  }
+}

@@ -1,0 +1,52 @@
+package io.arrakis.loadtest.load;
+
+import io.arrakis.proto.v1.GetModelRequest;
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.arrakis.proto.v1.ModelInfo;
+import io.grpc.Channel;
+import io.grpc.StatusRuntimeException;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** What every driver asks the router first: the model it serves and which of its layers to load. */
+final class TargetSetup {
+  static final Duration RPC_TIMEOUT = Duration.ofSeconds(10);
+
+  private TargetSetup() {}
+
+  static ModelInfo modelInfo(Channel channel, String target) {
+    try {
+      return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(RPC_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+          .getModel(GetModelRequest.getDefaultInstance());
+    } catch (StatusRuntimeException e) {
+      throw new LoadException("cannot reach the router at " + target + " (GetModel: " + e.getStatus().getCode()
+          + (e.getStatus().getDescription() == null ? "" : ", " + e.getStatus().getDescription()) + ")");
+    }
+  }
+
+  /** The requested layers, checked against the model; every MoE layer when none was requested. */
+  static List<Integer> layers(TargetModel model, List<Integer> requested) {
+    if (requested.isEmpty()) {
+      return model.moeLayers();
+    }
+    for (int l : requested) {
+      if (!model.moeLayers().contains(l)) {
+        throw new LoadException("layer " + l + " is not an MoE layer of the served model " + model.moeLayers());
+      }
+    }
+    return requested;
+  }
+
+  /** The router's view of the window, or why it could not be had (the run's figures stand either way). */
+  record Load(ClusterLoad load, String error) {
+    static Load fetch(Channel channel, long sinceUnixMs) {
+      try {
+        return new Load(ClusterLoad.fetch(channel, sinceUnixMs, RPC_TIMEOUT), null);
+      } catch (StatusRuntimeException e) {
+        return new Load(null, "the router's Cluster service did not answer: " + e.getStatus().getCode()
+            + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")"));
+      }
+    }
+  }
+}
