@@ -47,6 +47,11 @@ public final class JvmLauncher {
 
   /** Starts the process, truncating {@code log}. */
   public Process start(String mainClass, List<String> args, Path log) throws IOException {
+    return start(mainClass, args, log, java.util.Map.of());
+  }
+
+  /** As {@link #start(String, List, Path)}, with extra environment variables for the child. */
+  public Process start(String mainClass, List<String> args, Path log, java.util.Map<String, String> env) throws IOException {
     Files.createDirectories(log.toAbsolutePath().getParent());
     ProcessBuilder pb = new ProcessBuilder(command(mainClass, args))
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -54,6 +59,7 @@ public final class JvmLauncher {
         .redirectErrorStream(true);
     // one native thread per ND4J op: several nodes share the cores, each runs one batch per thread
     pb.environment().put("OMP_NUM_THREADS", "1");
+    pb.environment().putAll(env);
     return pb.start();
   }
 }

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 
 /**
@@ -28,13 +29,25 @@ public final class LocalCluster implements AutoCloseable {
   private static final Duration FAILED_START_GRACE = Duration.ofSeconds(3);
 
   private final StateLayout layout;
-  private final ClusterState state;
+  private volatile ClusterState state;
   private final Duration stopGrace;
+  /** How this cluster was started; null for one found by {@link #attach} (it cannot restart nodes). */
+  private final ClusterOptions options;
+  private final JvmLauncher launcher;
+  /** The processes this object started, by member id (those of {@link #attach} are known by pid only). */
+  private final Map<String, Process> processes = new ConcurrentHashMap<>();
 
   private LocalCluster(StateLayout layout, ClusterState state, Duration stopGrace) {
+    this(layout, state, stopGrace, null, null);
+  }
+
+  private LocalCluster(StateLayout layout, ClusterState state, Duration stopGrace, ClusterOptions options,
+      JvmLauncher launcher) {
     this.layout = layout;
     this.state = state;
     this.stopGrace = stopGrace;
+    this.options = options;
+    this.launcher = launcher;
   }
 
   /**
@@ -43,6 +56,14 @@ public final class LocalCluster implements AutoCloseable {
    * On any failure, what was started is stopped again.
    */
   public static LocalCluster start(ClusterOptions o) throws IOException, InterruptedException {
+    return start(o, Map.of());
+  }
+
+  /**
+   * As {@link #start(ClusterOptions)}, with extra environment variables for the router process
+   * (e.g. {@code ARRAKIS_MAX_INFLIGHT_TOKENS}: every router setting has one, see its reference.conf).
+   */
+  public static LocalCluster start(ClusterOptions o, Map<String, String> routerEnv) throws IOException, InterruptedException {
     StateLayout layout = new StateLayout(o.stateDir());
     Placement plan = PlacementPlan.resolve(o);
     clear(layout);
@@ -73,7 +94,7 @@ public final class LocalCluster implements AutoCloseable {
           plan.nodes().stream().map(n -> n.withAddress(HOST + ":" + ports.get(n.id()))).toList());
       PlacementJson.write(placement, layout.placementFile());
 
-      Process router = launcher.start(ROUTER_MAIN, routerArgs(o, layout), layout.log(ROUTER_ID));
+      Process router = launcher.start(ROUTER_MAIN, routerArgs(o, layout), layout.log(ROUTER_ID), routerEnv);
       started.add(router);
       state = state.withRouter(new Member(ROUTER_ID, ProcessRef.of(router.toHandle()), 0, layout.log(ROUTER_ID), List.of()));
       ClusterStateJson.write(state, layout.stateFile());
@@ -82,7 +103,12 @@ public final class LocalCluster implements AutoCloseable {
           .get(ROUTER_ID);
       state = state.withRouter(state.router().withPort(routerPort));
       ClusterStateJson.write(state, layout.stateFile());
-      return new LocalCluster(layout, state, o.stopGrace());
+      LocalCluster cluster = new LocalCluster(layout, state, o.stopGrace(), o, launcher);
+      for (int i = 0; i < plan.nodes().size(); i++) {
+        cluster.processes.put(plan.nodes().get(i).id(), started.get(i));
+      }
+      cluster.processes.put(ROUTER_ID, router);
+      return cluster;
     } catch (IOException | InterruptedException | RuntimeException e) {
       Stopper.stop(started.stream().map(Process::toHandle).toList(), FAILED_START_GRACE);
       try {
@@ -95,12 +121,16 @@ public final class LocalCluster implements AutoCloseable {
   }
 
   private static List<String> expertArgs(ClusterOptions o, StateLayout layout, String id, int index) {
+    return expertArgs(o, layout, id, index, 0);
+  }
+
+  private static List<String> expertArgs(ClusterOptions o, StateLayout layout, String id, int index, int port) {
     List<String> args = new ArrayList<>(List.of(
         "--model", o.model().toAbsolutePath().toString(),
         "--placement", layout.planFile().toString(),
         "--node-id", id,
         "--host", HOST,
-        "--port", "0",
+        "--port", Integer.toString(port),
         "--port-file", layout.portFile(id).toString(),
         "--metrics-port", Integer.toString(o.metricsPortBase() == 0 ? 0 : o.metricsPortBase() + 1 + index)));
     if (o.computeThreads() != null) {
@@ -185,6 +215,115 @@ public final class LocalCluster implements AutoCloseable {
     Stopper.Result result = Stopper.stop(live, stopGrace);
     clear(layout);
     return result;
+  }
+
+  /** The expert node {@code id} as last recorded (its current process after a restart). */
+  public Member expert(String id) {
+    return state.experts().stream().filter(m -> m.id().equals(id)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no expert node " + id + " in this cluster"));
+  }
+
+  /** pid of the router process. */
+  public long routerPid() {
+    return state.router().process().pid();
+  }
+
+  /**
+   * SIGKILL ({@code kill -9}) to expert node {@code id}; returns once the process is gone. Its port
+   * stays recorded, so that {@link #restartExpert} can bring it back where the router looks for it.
+   */
+  public void killExpert(String id, Duration timeout) throws InterruptedException {
+    ProcessHandle h = handle(id);
+    if (h == null) {
+      return;
+    }
+    h.destroyForcibly();
+    awaitExit(id, h, timeout);
+  }
+
+  /**
+   * SIGTERM to expert node {@code id} (it drains: NOT_SERVING, finishes in-flight work, exits);
+   * returns its exit code once it is gone, or throws if it has not exited within {@code timeout}.
+   * The exit code is -1 where this object did not start the process (it cannot be read then).
+   */
+  public int terminateExpert(String id, Duration timeout) throws InterruptedException {
+    ProcessHandle h = handle(id);
+    if (h == null) {
+      return -1;
+    }
+    h.destroy();
+    awaitExit(id, h, timeout);
+    Process p = processes.get(id);
+    return p != null && p.toHandle().pid() == h.pid() ? p.exitValue() : -1;
+  }
+
+  private ProcessHandle handle(String id) {
+    Process p = processes.get(id);
+    if (p != null && p.toHandle().pid() == expert(id).process().pid()) {
+      return p.isAlive() ? p.toHandle() : null;
+    }
+    return expert(id).process().live().orElse(null);
+  }
+
+  private static void awaitExit(String id, ProcessHandle h, Duration timeout) throws InterruptedException {
+    try {
+      h.onExit().get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new ClusterException(id + " (pid " + h.pid() + ") did not exit within " + timeout);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new ClusterException(id + ": waiting for its exit failed: " + e.getCause());
+    }
+  }
+
+  /**
+   * Starts expert node {@code id} again, after it was killed or stopped, on the port it had (the
+   * router's placement names that address) with the same experts and options, and waits until it
+   * answers SERVING. The old process's log is kept as {@code ID.log.PID}. Only for a
+   * cluster this object started.
+   */
+  public synchronized Member restartExpert(String id) throws IOException, InterruptedException {
+    if (options == null || launcher == null) {
+      throw new IllegalStateException("only a cluster started by this object can restart its nodes");
+    }
+    Member old = expert(id);
+    if (old.process().alive()) {
+      throw new IllegalStateException(id + " still runs (pid " + old.process().pid() + "); stop it first");
+    }
+    int index = state.experts().indexOf(old);
+    Path portFile = layout.portFile(id);
+    Files.deleteIfExists(portFile);
+    Path log = layout.log(id);
+    Path previous = log.resolveSibling(id + ".log." + old.process().pid());
+    if (Files.exists(log)) {
+      Files.move(log, previous, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+    Process p = launcher.start(EXPERT_MAIN, expertArgs(options, layout, id, index, old.port()), log);
+    processes.put(id, p);
+    Member fresh = new Member(id, ProcessRef.of(p.toHandle()), old.port(), log, old.experts());
+    List<Member> experts = new ArrayList<>(state.experts());
+    experts.set(index, fresh);
+    state = state.withExperts(experts);
+    ClusterStateJson.write(state, layout.stateFile());
+    Map<String, Integer> ports = Readiness.await(List.of(new Readiness.Starting(id, p, portFile, log)),
+        Instant.now().plus(options.startTimeout()));
+    if (ports.get(id) != old.port()) {
+      throw new ClusterException(id + " came back on port " + ports.get(id) + ", not " + old.port());
+    }
+    return fresh;
+  }
+
+  /** Resident memory (VmRSS of /proc/PID/status) of a process in KiB; -1 where it cannot be read. */
+  public static long rssKib(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      return -1;
+    }
+    return -1;
   }
 
   @Override

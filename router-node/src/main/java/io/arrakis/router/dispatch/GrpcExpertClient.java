@@ -10,6 +10,7 @@ import io.arrakis.proto.v1.LoadExpertsRequest;
 import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
@@ -22,10 +23,12 @@ import java.util.concurrent.TimeUnit;
 
 /** An expert node over gRPC; every call carries the deadline it is given. */
 public final class GrpcExpertClient implements ExpertClient {
+  private final ManagedChannel channel;
   private final ExpertGrpc.ExpertFutureStub stub;
   private final HealthGrpc.HealthFutureStub health;
 
   public GrpcExpertClient(ManagedChannel channel) {
+    this.channel = channel;
     this.stub = ExpertGrpc.newFutureStub(channel);
     this.health = HealthGrpc.newFutureStub(channel);
   }
@@ -58,11 +61,20 @@ public final class GrpcExpertClient implements ExpertClient {
     return out;
   }
 
+  /**
+   * A restarted node must rejoin as soon as it serves: after a failed connection the channel waits
+   * out an exponential backoff (seconds) before trying again, so the check resets the backoff and
+   * waits, within its timeout, for the connection rather than failing at once.
+   */
   @Override
   public CompletionStage<Boolean> serving(Duration timeout) {
+    if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+      channel.resetConnectBackoff();
+    }
     CompletableFuture<Boolean> out = new CompletableFuture<>();
     Futures.addCallback(
-        health.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).check(HealthCheckRequest.getDefaultInstance()),
+        health.withWaitForReady().withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
+            .check(HealthCheckRequest.getDefaultInstance()),
         new FutureCallback<>() {
           @Override
           public void onSuccess(HealthCheckResponse result) {

@@ -1,0 +1,204 @@
+package io.arrakis.loadtest.chaos;
+
+import io.arrakis.model.tensor.TensorCodec;
+import io.arrakis.proto.v1.ForwardRequest;
+import io.arrakis.proto.v1.ForwardResponse;
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+/**
+ * Load for the chaos tests that, unlike the load tester's driver, also times the failed calls (a
+ * rejection must be fast, not only counted) and can send open-loop at a fixed rate. Every call is
+ * counted once: sent = ok + failed + unanswered.
+ */
+final class StatusLoad {
+  private static final long MAX_MICROS = TimeUnit.MINUTES.toMicros(2);
+
+  /** What a phase gave. Latencies in µs, per status name ("OK" for the answered ones). */
+  record Result(double seconds, long sent, long ok, long failed, long unanswered, long tokensOk,
+      Map<String, Long> byStatus, Map<String, Histogram> latency, List<String> failureMessages) {
+    double tokensPerSecond() {
+      return tokensOk / seconds;
+    }
+
+    double millis(String status, double percentile) {
+      Histogram h = latency.get(status);
+      return h == null || h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(percentile) / 1000.0;
+    }
+
+    double maxMillis(String status) {
+      Histogram h = latency.get(status);
+      return h == null || h.getTotalCount() == 0 ? Double.NaN : h.getMaxValue() / 1000.0;
+    }
+
+    @Override
+    public String toString() {
+      return String.format("%.1f s: sent %d ok %d failed %d unanswered %d %s, %.0f tokens/s, ok p50 %.1f p99 %.1f ms%s",
+          seconds, sent, ok, failed, unanswered, byStatus, tokensPerSecond(), millis("OK", 50), millis("OK", 99),
+          byStatus.containsKey("RESOURCE_EXHAUSTED") ? String.format(", rejected p50 %.2f p99 %.2f max %.2f ms",
+              millis("RESOURCE_EXHAUSTED", 50), millis("RESOURCE_EXHAUSTED", 99), maxMillis("RESOURCE_EXHAUSTED")) : "");
+    }
+  }
+
+  private final ManagedChannel channel;
+  private final List<ForwardRequest> pool = new ArrayList<>();
+  private final int tokens;
+  private final Duration deadline;
+
+  /** A pool of 64 requests of {@code tokens} standard-normal tokens, alternating over {@code layers}. */
+  StatusLoad(ManagedChannel channel, int hidden, List<Integer> layers, int tokens, Duration deadline, long seed) {
+    this.channel = channel;
+    this.tokens = tokens;
+    this.deadline = deadline;
+    SplittableRandom random = new SplittableRandom(seed);
+    for (int i = 0; i < 64; i++) {
+      float[] x = new float[tokens * hidden];
+      for (int j = 0; j < x.length; j++) {
+        x[j] = (float) random.nextGaussian();
+      }
+      pool.add(ForwardRequest.newBuilder().setRequestId("chaos-" + i).setLayer(layers.get(i % layers.size()))
+          .setHiddenStates(TensorCodec.encodeFloat(x, tokens, hidden)).build());
+    }
+  }
+
+  /** One phase: counters and histograms. */
+  private final class Phase {
+    final AtomicLong sent = new AtomicLong();
+    final AtomicLong ok = new AtomicLong();
+    final AtomicLong failed = new AtomicLong();
+    final AtomicLong tokensOk = new AtomicLong();
+    final Map<String, Recorder> latency = new ConcurrentHashMap<>();
+    final Map<String, AtomicLong> byStatus = new ConcurrentHashMap<>();
+    final List<String> messages = java.util.Collections.synchronizedList(new ArrayList<>());
+    final AtomicLong next = new AtomicLong();
+    final long start = System.nanoTime();
+    volatile long end;
+
+    /** Sends one call; {@code done} runs (on a gRPC thread) with whether it was OK. */
+    void send(java.util.function.Consumer<Boolean> done) {
+      ForwardRequest r = pool.get((int) (next.getAndIncrement() % pool.size()));
+      long t0 = System.nanoTime();
+      sent.incrementAndGet();
+      InferenceGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+          .forward(r, new StreamObserver<ForwardResponse>() {
+            private volatile boolean answered;
+
+            @Override
+            public void onNext(ForwardResponse value) {
+              answered = true;
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              Status s = Status.fromThrowable(t);
+              record(s.getCode().name(), t0);
+              failed.incrementAndGet();
+              if (messages.size() < 20) {
+                messages.add(s.getCode() + ": " + s.getDescription());
+              }
+              done.accept(false);
+            }
+
+            @Override
+            public void onCompleted() {
+              record("OK", t0);
+              ok.incrementAndGet();
+              tokensOk.addAndGet(tokens);
+              done.accept(true);
+            }
+          });
+    }
+
+    private void record(String status, long t0) {
+      long micros = Math.min(MAX_MICROS, Math.max(1, (System.nanoTime() - t0) / 1000));
+      latency.computeIfAbsent(status, k -> new Recorder(3)).recordValue(micros);
+      byStatus.computeIfAbsent(status, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    Result result() throws InterruptedException {
+      // drain: every call ends by its deadline (plus slack)
+      long until = System.nanoTime() + deadline.plusSeconds(5).toNanos();
+      while (ok.get() + failed.get() < sent.get() && System.nanoTime() < until) {
+        Thread.sleep(10);
+      }
+      Map<String, Histogram> h = new TreeMap<>();
+      latency.forEach((k, v) -> h.put(k, v.getIntervalHistogram()));
+      Map<String, Long> counts = new TreeMap<>();
+      byStatus.forEach((k, v) -> counts.put(k, v.get()));
+      long s = sent.get();
+      long o = ok.get();
+      long f = failed.get();
+      return new Result((end - start) / 1e9, s, o, f, s - o - f, tokensOk.get(), counts, h, List.copyOf(messages));
+    }
+  }
+
+  /** {@code callers} callers, one call in flight each; after a failure a caller pauses 20 ms. */
+  Result closedLoop(int callers, Duration duration) throws InterruptedException {
+    Phase p = new Phase();
+    long stopAt = p.start + duration.toNanos();
+    ScheduledExecutorService pauses = Executors.newSingleThreadScheduledExecutor();
+    CountDownLatch stopped = new CountDownLatch(callers);
+    try {
+      for (int i = 0; i < callers; i++) {
+        new Object() {
+          void go() {
+            if (System.nanoTime() >= stopAt) {
+              stopped.countDown();
+              return;
+            }
+            p.send(ok -> {
+              if (ok) {
+                go();
+              } else {
+                pauses.schedule(this::go, 20, TimeUnit.MILLISECONDS);
+              }
+            });
+          }
+        }.go();
+      }
+      stopped.await(duration.plus(deadline).plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
+      p.end = System.nanoTime();
+      return p.result();
+    } finally {
+      pauses.shutdownNow();
+    }
+  }
+
+  /** Open loop: {@code perSecond} calls a second, sent in ticks of 5 ms whatever the answers. */
+  Result openLoop(double perSecond, Duration duration) throws InterruptedException {
+    Phase p = new Phase();
+    long stopAt = p.start + duration.toNanos();
+    double perNano = perSecond / 1e9;
+    long due = 0;
+    while (true) {
+      long now = System.nanoTime();
+      if (now >= stopAt) {
+        break;
+      }
+      long target = (long) ((now - p.start) * perNano);
+      while (due < target) {
+        p.send(ok -> { });
+        due++;
+      }
+      Thread.sleep(5);
+    }
+    p.end = System.nanoTime();
+    return p.result();
+  }
+}
