@@ -84,6 +84,11 @@ public final class RouterServer {
     return server.getPort();
   }
 
+  /** The router's actors, for what feeds it placements from inside the process (the Kubernetes ConfigMap watcher). */
+  public ActorSystem<RouterGuardian.Command> system() {
+    return system;
+  }
+
   /**
    * Staged shutdown: NOT_SERVING for the drain delay while still answering, then stop taking calls,
    * let in-flight calls finish within the grace period, then cut off what is left and stop the actors.

@@ -8,6 +8,8 @@ import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.router.ExpertChannels;
 import io.arrakis.router.RouterServer;
 import io.arrakis.router.RouterSettings;
+import io.arrakis.router.kubernetes.KubernetesPlacementSource;
+import io.arrakis.router.kubernetes.PlacementConfigMap;
 import io.arrakis.security.BearerTokenInterceptor;
 import io.arrakis.security.TlsFiles;
 import io.arrakis.security.Transport;
@@ -18,6 +20,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,9 +39,33 @@ public final class RouterMain implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Model directory (config.json + model*.safetensors); only the gates are read.")
   Path model;
 
-  @Option(names = "--placement", required = true,
-      description = "Placement JSON: which expert node (id, address host:port) holds which experts.")
+  @Option(names = "--placement",
+      description = "Placement JSON: which expert node (id, address host:port) holds which experts. "
+          + "Required unless --kubernetes.")
   Path placement;
+
+  @Option(names = "--kubernetes", description = "Run on Kubernetes: take the placement from a ConfigMap and follow its "
+      + "new versions, addresses missing there from Ready expert pods (in-cluster service account, else KUBECONFIG).")
+  boolean kubernetes;
+
+  @Option(names = "--namespace", description = "Kubernetes namespace (default: this pod's, else the kubeconfig "
+      + "context's, else 'default').")
+  String namespace;
+
+  @Option(names = "--placement-configmap", defaultValue = PlacementConfigMap.DEFAULT_NAME,
+      description = "ConfigMap holding the placement under key '" + PlacementConfigMap.KEY + "' (default: ${DEFAULT-VALUE}).")
+  String placementConfigMap;
+
+  @Option(names = "--expert-selector", defaultValue = "app.kubernetes.io/component=expert",
+      description = "Label selector of the expert pods; their names are the placement's node ids (default: ${DEFAULT-VALUE}).")
+  String expertSelector;
+
+  @Option(names = "--expert-port", defaultValue = "50061", description = "Expert pods' gRPC port (default: ${DEFAULT-VALUE}).")
+  int expertPort;
+
+  @Option(names = "--placement-wait-seconds", defaultValue = "300", description = "With --kubernetes, how long to wait "
+      + "at start for a usable placement in the ConfigMap and Ready pods for its nodes (default: ${DEFAULT-VALUE}).")
+  long placementWaitSeconds;
 
   @Option(names = "--port", description = "gRPC port, 0 = any free port (default: arrakis.router.port, 50051).")
   Integer port;
@@ -65,6 +92,9 @@ public final class RouterMain implements Callable<Integer> {
 
   @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
   Path portFile;
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
     int code = execute(args);
@@ -97,13 +127,36 @@ public final class RouterMain implements Callable<Integer> {
     if (metricsPort != null) {
       settings = settings.withMetricsPort(metricsPort);
     }
-    Placement p = PlacementJson.read(placement);
-    for (Placement.Node n : p.nodes()) {
-      if (n.address() == null) {
-        throw new IllegalArgumentException(placement + ": node '" + n.id() + "' has no address (host:port)");
-      }
+    if (kubernetes == (placement != null)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), kubernetes
+          ? "--placement and --kubernetes exclude each other: on Kubernetes the placement comes from ConfigMap "
+              + placementConfigMap
+          : "Missing required option: '--placement=<placement>' (or --kubernetes)");
     }
-    MoeModel moe = MoeModel.open(model);
+    Placement p;
+    MoeModel moe;
+    KubernetesPlacementSource k8s = null;
+    if (kubernetes) {
+      moe = MoeModel.open(model);
+      k8s = KubernetesPlacementSource.connect(new KubernetesPlacementSource.Options(namespace, placementConfigMap,
+          expertSelector, expertPort), moe.moeLayers(), moe.config().numExperts());
+      try {
+        log.info("waiting up to {} s for a placement in ConfigMap {}/{}", placementWaitSeconds, k8s.namespace(),
+            placementConfigMap);
+        p = k8s.awaitInitial(Duration.ofSeconds(placementWaitSeconds));
+      } catch (RuntimeException | InterruptedException e) {
+        k8s.close();
+        throw e;
+      }
+    } else {
+      p = PlacementJson.read(placement);
+      for (Placement.Node n : p.nodes()) {
+        if (n.address() == null) {
+          throw new IllegalArgumentException(placement + ": node '" + n.id() + "' has no address (host:port)");
+        }
+      }
+      moe = MoeModel.open(model);
+    }
     PrometheusMeterRegistry registry = MetricsServer.newRegistry();
     MetricsServer metrics = settings.metricsPort() > 0 ? MetricsServer.start(registry, host, settings.metricsPort()) : null;
     NettyServerBuilder transport = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
@@ -120,7 +173,14 @@ public final class RouterMain implements Callable<Integer> {
       transport.intercept(new BearerTokenInterceptor(Files.readString(authTokenFile)));
     }
     RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
+    KubernetesPlacementSource placements = k8s;
+    if (placements != null) {
+      placements.applyTo(server.system(), p.version());
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      if (placements != null) {
+        placements.close(); // no new rollouts while shutting down
+      }
       try {
         server.shutdown();
         channels.close();
@@ -137,7 +197,8 @@ public final class RouterMain implements Callable<Integer> {
       Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
     System.out.println("router " + settings.nodeId() + " serving on " + host + ":" + server.port()
-        + " (placement version " + p.version() + ", " + p.nodes().size() + " expert nodes)");
+        + " (placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
+        + (placements != null ? ", following ConfigMap " + placements.namespace() + "/" + placementConfigMap : "") + ")");
     server.awaitTermination();
     return 0;
   }
