@@ -4,6 +4,7 @@ import com.typesafe.config.ConfigFactory;
 import io.arrakis.expert.ExpertNodeServer;
 import io.arrakis.expert.ExpertNodeSettings;
 import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
@@ -16,7 +17,6 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
@@ -93,7 +93,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
       // the message says what is wrong with the input; a stack trace would bury it, so it goes to
       // the debug log only (ARRAKIS_LOG_LEVEL=DEBUG)
       log.debug("expert node failed to start", e);
-      cmd.getErr().println("error: " + oneLine(e));
+      cmd.getErr().println("error: " + CliErrors.oneLine(e));
       return 1;
     });
     return cli.execute(args);
@@ -190,14 +190,4 @@ public final class ExpertNodeMain implements Callable<Integer> {
     }
   }
 
-  /** An exception as one line of text, saying what it is about even when its message does not. */
-  static String oneLine(Throwable e) {
-    String message = e.getMessage();
-    if (e instanceof NoSuchFileException) {
-      message = "no such file: " + message; // its message is the bare path
-    } else if (message == null || message.isBlank()) {
-      message = e.toString();
-    }
-    return message.strip().replaceAll("\\s*\\R\\s*", " ");
-  }
 }

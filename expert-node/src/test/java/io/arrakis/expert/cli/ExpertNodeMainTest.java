@@ -74,9 +74,9 @@ class ExpertNodeMainTest {
 
   @Test
   void multiLineMessagesAreJoined() {
-    assertThat(ExpertNodeMain.oneLine(new IllegalStateException("first\n  second\r\nthird\n"))).isEqualTo("first second third");
-    assertThat(ExpertNodeMain.oneLine(new java.nio.file.NoSuchFileException("/x/y"))).isEqualTo("no such file: /x/y");
-    assertThat(ExpertNodeMain.oneLine(new NullPointerException())).isEqualTo("java.lang.NullPointerException");
+    assertThat(io.arrakis.model.cli.CliErrors.oneLine(new IllegalStateException("first\n  second\r\nthird\n"))).isEqualTo("first second third");
+    assertThat(io.arrakis.model.cli.CliErrors.oneLine(new java.nio.file.NoSuchFileException("/x/y"))).isEqualTo("no such file: /x/y");
+    assertThat(io.arrakis.model.cli.CliErrors.oneLine(new NullPointerException())).isEqualTo("java.lang.NullPointerException");
   }
 
   @Test

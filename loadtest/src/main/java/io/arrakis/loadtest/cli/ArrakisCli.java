@@ -1,10 +1,10 @@
 package io.arrakis.loadtest.cli;
 
+import io.arrakis.model.cli.CliErrors;
 import io.arrakis.loadtest.bench.BenchCommand;
 import io.arrakis.loadtest.cluster.ClusterException;
 import io.arrakis.loadtest.placement.PlacementCommand;
 import java.io.PrintWriter;
-import java.nio.file.NoSuchFileException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -46,28 +46,18 @@ public final class ArrakisCli implements Runnable {
         cmd.getErr().println("error: interrupted");
         return INTERRUPTED;
       }
-      cmd.getErr().println("error: " + oneLine(e));
+      cmd.getErr().println("error: " + CliErrors.oneLine(e));
       if (e instanceof ClusterException c && !c.detail().isEmpty()) {
         cmd.getErr().println(c.detail());
       }
       return 1;
     });
     cli.setParameterExceptionHandler((e, a) -> {
-      e.getCommandLine().getErr().println("error: " + oneLine(e) + " (see '"
+      e.getCommandLine().getErr().println("error: " + CliErrors.oneLine(e) + " (see '"
           + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
       return 1;
     });
     return cli.execute(args);
   }
 
-  /** An exception as one line, saying what it is about even when its message does not. */
-  static String oneLine(Throwable e) {
-    String message = e.getMessage();
-    if (e instanceof NoSuchFileException) {
-      message = "no such file: " + message;
-    } else if (message == null || message.isBlank()) {
-      message = e.toString();
-    }
-    return message.strip().replaceAll("\\s*\\R\\s*", " ");
-  }
 }

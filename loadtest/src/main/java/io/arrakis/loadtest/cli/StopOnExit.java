@@ -44,7 +44,7 @@ final class StopOnExit implements AutoCloseable {
         }
       }
     } catch (IOException | RuntimeException e) {
-      err.println("error: could not stop the " + what + " in " + stateDir + ": " + ArrakisCli.oneLine(e));
+      err.println("error: could not stop the " + what + " in " + stateDir + ": " + io.arrakis.model.cli.CliErrors.oneLine(e));
     }
   }
 }

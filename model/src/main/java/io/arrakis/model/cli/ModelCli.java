@@ -43,7 +43,7 @@ public final class ModelCli implements Runnable {
   public static int execute(String... args) {
     CommandLine cli = new CommandLine(new ModelCli());
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-      cmd.getErr().println("error: " + e.getMessage());
+      cmd.getErr().println("error: " + CliErrors.oneLine(e));
       return 1;
     });
     return cli.execute(args);

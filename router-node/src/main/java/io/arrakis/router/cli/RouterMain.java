@@ -2,6 +2,7 @@ package io.arrakis.router.cli;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
@@ -108,7 +109,7 @@ public final class RouterMain implements Callable<Integer> {
     CommandLine cli = new CommandLine(new RouterMain());
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       log.debug("router failed to start", e);
-      cmd.getErr().println("error: " + e.getMessage());
+      cmd.getErr().println("error: " + CliErrors.oneLine(e));
       return 1;
     });
     return cli.execute(args);
