@@ -87,10 +87,6 @@ class RouterServerTest {
     return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
   }
 
-  static Placement placement(String kind, int nodes, int replicas, MoeModel m) {
-    return RouterHarness.withAddresses(
-        Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts()));
-  }
 
   @ParameterizedTest
   @CsvSource({
@@ -98,10 +94,7 @@ class RouterServerTest {
       "qwen-style-bf16, contiguous, 1", "qwen-style-bf16, round-robin, 2"})
   void forwardMatchesTheIndependentFixtures(String fixture, String strategy, int replicas) throws Exception {
     Path dir = Fixtures.dir(fixture);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement(strategy, 3, replicas, probe);
-    probe.close();
-    start(fixture, p);
+    start(fixture, RouterHarness.placement(fixture, strategy, 3, replicas));
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     long[] shape = Fixtures.shape(dir.resolve("input.safetensors"), "hidden_states");
     for (int layer : model.moeLayers()) {
@@ -120,9 +113,7 @@ class RouterServerTest {
   @Test
   void eachTokenCrossesToANodeOncePerLayer() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("contiguous", 3, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 3, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     ForwardResponse r = inference().forward(request("once", 0, x, 32, 64, true));
@@ -143,9 +134,7 @@ class RouterServerTest {
   @Test
   void concurrentClientsGetExactlyTheirOwnRows() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("round-robin", 3, 2, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
     start(Fixtures.MIXTRAL_TINY, p);
     ReferenceMoe reference = ReferenceMoe.load(model, 1);
     var stub = InferenceGrpc.newFutureStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
@@ -178,9 +167,7 @@ class RouterServerTest {
   @Test
   void badRequestsAreRefusedNamingTheFieldAndTheRouterServesOnAfterwards() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("contiguous", 2, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     float[] x = new float[2 * 64];
     ForwardRequest good = request("ok", 0, x, 2, 64, false);
@@ -199,9 +186,7 @@ class RouterServerTest {
   @Test
   void aFailingNodeFailsTheRequestsThatNeedItWithUnavailableNamingIt() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("contiguous", 2, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     inference().forward(request("warm", 0, x, 32, 64, false));
@@ -212,9 +197,7 @@ class RouterServerTest {
   @Test
   void withReplicasANodeFailureIsRetriedElsewhereAndTheAnswerStaysCorrect() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("round-robin", 3, 2, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
     start(Fixtures.MIXTRAL_TINY, p);
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     inference().forward(request("warm", 0, x, 32, 64, false));
@@ -229,9 +212,7 @@ class RouterServerTest {
   @Test
   void pastTheAdmissionLimitCallsAreRefusedAtOnceWithResourceExhausted() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("contiguous", 1, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1);
     start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO)
         .withAdmission(io.arrakis.router.admission.TokenLimiter.Settings.fixed(40)));
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
@@ -253,9 +234,7 @@ class RouterServerTest {
   @Test
   void withABearerTokenConfiguredCallsWithoutItAreUnauthenticated() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("contiguous", 1, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1);
     start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO),
         NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
             .intercept(new io.arrakis.security.BearerTokenInterceptor("tok-123")));
@@ -339,9 +318,7 @@ class RouterServerTest {
   @Test
   void adminCallsReportModelPlacementLoadAndHealth() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("round-robin", 2, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 2, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     ModelInfo info = inference().getModel(GetModelRequest.getDefaultInstance());
     assertThat(info.getHiddenSize()).isEqualTo(64);
@@ -367,9 +344,7 @@ class RouterServerTest {
   @Test
   void setPlacementRefusesOneThatLeavesAnExpertOut() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    MoeModel probe = MoeModel.open(dir);
-    Placement p = placement("round-robin", 2, 1, probe);
-    probe.close();
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 2, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     var cluster = ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
     var current = cluster.getPlacement(GetPlacementRequest.getDefaultInstance());
