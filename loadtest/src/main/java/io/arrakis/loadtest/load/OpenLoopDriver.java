@@ -2,11 +2,9 @@ package io.arrakis.loadtest.load;
 
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -19,7 +17,6 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class OpenLoopDriver {
   private static final Duration DRAIN_SLACK = Duration.ofSeconds(5);
-  private static final int MAX_MESSAGE_BYTES = 64 << 20;
 
   private final LoadOptions options;
   private final double rate;
@@ -40,14 +37,7 @@ public final class OpenLoopDriver {
   }
 
   public LoadResult run(Progress.Listener listener) throws InterruptedException {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(options.target()).usePlaintext()
-        .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
-    try {
-      return run(channel, listener);
-    } finally {
-      channel.shutdownNow();
-      channel.awaitTermination(5, TimeUnit.SECONDS);
-    }
+    return TargetSetup.withChannel(options.target(), channel -> run(channel, listener));
   }
 
   LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {

@@ -4,7 +4,9 @@ import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.ModelInfo;
 import io.grpc.Channel;
+import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -13,7 +15,26 @@ import java.util.concurrent.TimeUnit;
 final class TargetSetup {
   static final Duration RPC_TIMEOUT = Duration.ofSeconds(10);
 
+  private static final int MAX_MESSAGE_BYTES = 64 << 20;
+
   private TargetSetup() {}
+
+  /** What a driver does over one channel to the target. */
+  interface OnChannel {
+    LoadResult run(ManagedChannel channel) throws InterruptedException;
+  }
+
+  /** Runs {@code body} over a plaintext channel to {@code target}, closed afterwards. */
+  static LoadResult withChannel(String target, OnChannel body) throws InterruptedException {
+    ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext()
+        .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+    try {
+      return body.run(channel);
+    } finally {
+      channel.shutdownNow();
+      channel.awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
 
   static ModelInfo modelInfo(Channel channel, String target) {
     try {
