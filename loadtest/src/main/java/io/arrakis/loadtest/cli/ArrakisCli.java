@@ -40,7 +40,10 @@ public final class ArrakisCli implements Runnable {
 
   /** Runs a command line; every error is one line {@code error: …} (plus a log tail where one explains it), exit 1. */
   public static int execute(PrintWriter out, PrintWriter err, String... args) {
-    CommandLine cli = new CommandLine(new ArrakisCli()).setOut(out).setErr(err);
+    CommandLine cli = new CommandLine(new ArrakisCli());
+    // compare owns a scratch cluster like demo, so it lives in this package, under placement
+    cli.getSubcommands().get("placement").addSubcommand(new CompareCommand());
+    cli.setOut(out).setErr(err);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof InterruptedException) {
         cmd.getErr().println("error: interrupted");

@@ -26,6 +26,11 @@ record Home(Path root) {
     return dotDir().resolve("demo-cluster");
   }
 
+  /** The cluster {@code placement compare} starts for itself. */
+  Path compareState() {
+    return dotDir().resolve("compare-cluster");
+  }
+
   Path demoModel() {
     return dotDir().resolve("demo-model");
   }

@@ -57,6 +57,14 @@ public record LoadOptions(
         DEFAULT_POOL_SIZE, 1);
   }
 
+  public LoadOptions withDuration(Duration d) {
+    return new LoadOptions(target, d, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
+  }
+
+  public LoadOptions withTarget(String t) {
+    return new LoadOptions(t, duration, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
+  }
+
   public LoadOptions withWarmup(Duration w) {
     return new LoadOptions(target, duration, w, concurrency, tokens, layers, deadline, poolSize, seed);
   }

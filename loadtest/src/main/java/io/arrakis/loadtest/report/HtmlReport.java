@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.loadtest.load.LoadResult;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -89,11 +88,7 @@ public final class HtmlReport {
   }
 
   public static void write(LoadResult r, Path file) throws IOException {
-    Path parent = file.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    Files.writeString(file, render(r));
+    ReportFiles.write(file, render(r));
   }
 
   /** One numeric field of every timeline point; NaN where it is null. */

@@ -9,7 +9,6 @@ import io.arrakis.loadtest.load.LoadResult;
 import io.arrakis.loadtest.load.TimelinePoint;
 import io.arrakis.model.placement.ExpertId;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
@@ -102,11 +101,7 @@ public final class JsonReport {
   }
 
   public static void write(LoadResult r, Path file) throws IOException {
-    Path parent = file.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    Files.writeString(file, write(r));
+    ReportFiles.write(file, write(r));
   }
 
   private static void number(ObjectNode o, String field, double v) {
@@ -117,7 +112,7 @@ public final class JsonReport {
     }
   }
 
-  private static double round(double v, int digits) {
+  static double round(double v, int digits) {
     double scale = Math.pow(10, digits);
     return Math.round(v * scale) / scale;
   }
