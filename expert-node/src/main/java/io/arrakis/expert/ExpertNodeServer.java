@@ -1,6 +1,7 @@
 package io.arrakis.expert;
 
 import io.arrakis.expert.compute.ComputeExecutor;
+import io.arrakis.expert.compute.Device;
 import io.arrakis.expert.grpc.ErrorCounter;
 import io.arrakis.expert.grpc.ExpertService;
 import io.arrakis.expert.metrics.ExpertMetrics;
@@ -17,7 +18,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,6 +31,7 @@ public final class ExpertNodeServer {
   private static final Logger log = LoggerFactory.getLogger(ExpertNodeServer.class);
 
   private final ExpertNodeSettings settings;
+  private final String device;
   private final ExpertStore store;
   private final ComputeExecutor executor;
   private final HealthStatusManager health = new HealthStatusManager();
@@ -48,8 +49,8 @@ public final class ExpertNodeServer {
     var config = store.model().config();
     ExpertMetrics metrics = new ExpertMetrics(
         registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
-    ExpertService service = new ExpertService(
-        settings.nodeId(), store, executor, settings.maxBatchTokens(), describeDevice(settings.computeThreads()), metrics);
+    this.device = Device.describe(settings.computeThreads());
+    ExpertService service = new ExpertService(settings.nodeId(), store, executor, settings.maxBatchTokens(), device, metrics);
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
         .addService(ServerInterceptors.intercept(MalformedRequests.invalidArgument(service.bindService()), new ErrorCounter(metrics)))
@@ -69,7 +70,7 @@ public final class ExpertNodeServer {
   /** Reports SERVING once the node's experts are loaded. */
   public void markServing() {
     setHealth(ServingStatus.SERVING);
-    log.info("expert node {} serving {} experts", settings.nodeId(), store.held().size());
+    log.info("expert node {} serving {} experts on {}", settings.nodeId(), store.held().size(), device);
   }
 
   public int port() {
@@ -106,11 +107,5 @@ public final class ExpertNodeServer {
   private void setHealth(ServingStatus status) {
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, status);
     health.setStatus(ExpertGrpc.SERVICE_NAME, status);
-  }
-
-  private static String describeDevice(int threads) {
-    var env = Nd4j.getExecutioner().getEnvironmentInformation();
-    return "cpu (nd4j " + env.getProperty("backend", "?") + ", blas " + env.getProperty("blas.vendor", "?") + ", "
-        + threads + " compute threads)";
   }
 }

@@ -16,11 +16,14 @@ import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.File;
 import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -75,6 +78,22 @@ class ExpertNodeProcessTest {
     NodeProcess.Exited exited = NodeProcess.runToExit(work, "--model", missing.toString());
     assertThat(exited.code()).isEqualTo(1);
     assertThat(exited.output().lines()).containsExactly("error: model directory " + missing + " does not exist");
+  }
+
+  @Test
+  void aMachineWithoutAUsableBackendGetsOneClearErrorLine(@TempDir Path work) throws Exception {
+    // what a CUDA build meets on a machine without a driver: no ND4J backend that can load
+    String withoutNatives = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+        .filter(entry -> !entry.contains("nd4j-native"))
+        .collect(Collectors.joining(File.pathSeparator));
+
+    NodeProcess.Exited exited = NodeProcess.runToExitWithClasspath(work, withoutNatives,
+        "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--port", "0");
+
+    assertThat(exited.code()).isEqualTo(1);
+    assertThat(exited.output().lines().filter(l -> l.startsWith("error: ")))
+        .singleElement().asString().startsWith("error: no ND4J backend could start on this machine");
+    assertThat(exited.output()).doesNotContain("ExceptionInInitializerError", "\tat ");
   }
 
   private static int freePort() throws Exception {

@@ -41,8 +41,13 @@ final class NodeProcess implements AutoCloseable {
   record Exited(int code, String output) {}
 
   static Exited runToExit(Path workDir, String... args) throws IOException, InterruptedException {
+    return runToExitWithClasspath(workDir, System.getProperty("java.class.path"), args);
+  }
+
+  /** As {@link #runToExit(Path, String...)}, with a classpath of the caller's choosing. */
+  static Exited runToExitWithClasspath(Path workDir, String classpath, String... args) throws IOException, InterruptedException {
     Path log = workDir.resolve("node.log");
-    Process p = processBuilder(command(List.of(), args), log).start();
+    Process p = processBuilder(command(List.of(), classpath, args), log).start();
     if (!p.waitFor(60, TimeUnit.SECONDS)) {
       p.destroyForcibly();
       throw new IllegalStateException("expert node did not exit; its log:\n" + Files.readString(log));
@@ -51,13 +56,17 @@ final class NodeProcess implements AutoCloseable {
   }
 
   private static List<String> command(List<String> jvmArgs, String... args) {
+    return command(jvmArgs, System.getProperty("java.class.path"), args);
+  }
+
+  private static List<String> command(List<String> jvmArgs, String classpath, String... args) {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(jvmArgs);
     cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("org.bytedeco.javacpp.cachedir",
         Path.of(System.getProperty("user.home"), ".cache", "arrakis", "javacpp").toString()));
     cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(classpath);
     cmd.add("io.arrakis.expert.cli.ExpertNodeMain");
     cmd.addAll(List.of(args));
     return cmd;

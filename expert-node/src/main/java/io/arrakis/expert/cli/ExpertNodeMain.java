@@ -3,6 +3,7 @@ package io.arrakis.expert.cli;
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.expert.ExpertNodeServer;
 import io.arrakis.expert.ExpertNodeSettings;
+import io.arrakis.expert.compute.Device;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.kernel.Blas;
@@ -103,6 +104,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
   public Integer call() throws Exception {
     ExpertSelection selection = new ExpertSelection(experts, placement);
     ExpertNodeSettings settings = settings();
+    Device.requireBackend();
     MoeModel moe = MoeModel.open(model);
     List<ExpertId> ids;
     try {
