@@ -8,10 +8,10 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /** What ran a benchmark: figures mean little without the CPU, cores and JVM beside them. */
-final class Machine {
+public final class Machine {
   private Machine() {}
 
-  static ObjectNode describe() {
+  public static ObjectNode describe() {
     ObjectNode m = JsonNodeFactory.instance.objectNode();
     m.put("cpu", cpuModel().orElse(System.getProperty("os.arch")));
     m.put("cores", Runtime.getRuntime().availableProcessors());

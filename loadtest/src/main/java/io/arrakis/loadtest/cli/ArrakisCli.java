@@ -41,8 +41,9 @@ public final class ArrakisCli implements Runnable {
   /** Runs a command line; every error is one line {@code error: …} (plus a log tail where one explains it), exit 1. */
   public static int execute(PrintWriter out, PrintWriter err, String... args) {
     CommandLine cli = new CommandLine(new ArrakisCli());
-    // compare owns a scratch cluster like demo, so it lives in this package, under placement
+    // these own a scratch cluster like demo, so they live in this package, under placement and bench
     cli.getSubcommands().get("placement").addSubcommand(new CompareCommand());
+    cli.getSubcommands().get("bench").addSubcommand(new BenchClusterCommand());
     cli.setOut(out).setErr(err);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof InterruptedException) {

@@ -10,7 +10,7 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * The demo's model: 4 layers of 16 experts, hidden 512, ffn 1024, top-2, Zipf skew 1.0, fixed
- * seed. Made once; generated into a temporary folder and moved in place, so that an interrupted
+ * seed (and the benchmark's models, of other sizes). Made once; generated into a temporary folder and moved in place, so that an interrupted
  * generation never leaves a half model behind.
  */
 final class DemoModel {
@@ -19,14 +19,19 @@ final class DemoModel {
   private DemoModel() {}
 
   static Path ensure(Path dir, PrintWriter err) throws IOException {
+    return ensure(dir, OPTIONS, "the demo model", err);
+  }
+
+  /** A generated model of {@code options} in {@code dir}, made there once ({@code what} names it in the notice). */
+  static Path ensure(Path dir, GeneratorOptions options, String what, PrintWriter err) throws IOException {
     if (Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve("model.safetensors"))) {
       return dir;
     }
-    err.printf("generating the demo model in %s (once): %d layers x %d experts, hidden %d, ffn %d, top-%d, skew %.1f ...%n",
-        dir, OPTIONS.layers(), OPTIONS.experts(), OPTIONS.hidden(), OPTIONS.ffn(), OPTIONS.topK(), OPTIONS.skew());
+    err.printf("generating %s in %s (once): %d layers x %d experts, hidden %d, ffn %d, top-%d, skew %.1f ...%n",
+        what, dir, options.layers(), options.experts(), options.hidden(), options.ffn(), options.topK(), options.skew());
     Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
     deleteTree(tmp);
-    SyntheticModelGenerator.generate(tmp, OPTIONS);
+    SyntheticModelGenerator.generate(tmp, options);
     deleteTree(dir);
     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
     return dir;

@@ -31,6 +31,15 @@ record Home(Path root) {
     return dotDir().resolve("compare-cluster");
   }
 
+  /** The cluster and the generated models of {@code bench cluster}. */
+  Path benchState() {
+    return dotDir().resolve("bench-cluster");
+  }
+
+  Path benchModels() {
+    return dotDir().resolve("bench-models");
+  }
+
   Path demoModel() {
     return dotDir().resolve("demo-model");
   }

@@ -38,7 +38,7 @@ final class ScratchCluster {
     if (lock.isEmpty()) {
       throw new IllegalStateException("another '" + command + "' is running (state " + dir + ")");
     }
-    String what = command + " cluster";
+    String what = "cluster of '" + command + "'";
     try (StateLock held = lock.get()) {
       // the lock was free, so no such command runs: live processes here were left by one killed outright
       Optional<LocalCluster> left = RunningClusters.running(dir);

@@ -1,0 +1,185 @@
+package io.arrakis.loadtest.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.loadtest.bench.Machine;
+import io.arrakis.loadtest.cluster.ClusterOptions;
+import io.arrakis.loadtest.cluster.LocalCluster;
+import io.arrakis.loadtest.load.ClosedLoopDriver;
+import io.arrakis.loadtest.load.InputBias;
+import io.arrakis.loadtest.load.LoadOptions;
+import io.arrakis.loadtest.load.LoadResult;
+import io.arrakis.loadtest.load.ProgressLine;
+import io.arrakis.loadtest.load.TokenCounts;
+import io.arrakis.loadtest.report.TextReport;
+import io.arrakis.model.bench.BlockThroughput;
+import io.arrakis.model.kernel.Blas;
+import io.arrakis.model.kernel.ExpertKernel;
+import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.Strategies;
+import io.arrakis.model.synthetic.GeneratorOptions;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code arrakis bench cluster}: in one run, the in-process MoE block's tokens/s and a local
+ * cluster's (router + N expert processes on loopback) for the same batches, and their ratio. Lives
+ * with {@code demo} because it owns a scratch cluster; {@link ArrakisCli} hangs it under {@code bench}.
+ */
+@Command(name = "cluster", mixinStandardHelpOptions = true,
+    description = "Measure the in-process MoE block (one layer of a generated model, --callers threads each sending "
+        + "--tokens-token batches), then a local cluster of a router and --nodes expert processes serving the same "
+        + "model under closed-loop load with the same batches; print both tokens/s and cluster ÷ in-process.")
+final class BenchClusterCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--nodes", paramLabel = "N", defaultValue = "2", description = "Expert nodes (default: ${DEFAULT-VALUE}).")
+  int nodes;
+
+  @Option(names = "--hidden", paramLabel = "D", defaultValue = "1024", description = "Hidden size (default: ${DEFAULT-VALUE}).")
+  int hidden;
+
+  @Option(names = "--ffn", paramLabel = "F", defaultValue = "3584", description = "Expert FFN size (default: ${DEFAULT-VALUE}).")
+  int ffn;
+
+  @Option(names = "--experts", paramLabel = "E", defaultValue = "8", description = "Experts (default: ${DEFAULT-VALUE}).")
+  int experts;
+
+  @Option(names = "--top-k", paramLabel = "K", defaultValue = "2", description = "Experts per token (default: ${DEFAULT-VALUE}).")
+  int topK;
+
+  @Option(names = "--skew", paramLabel = "S", defaultValue = "0",
+      description = "Zipf exponent of the generated model's routing; 0 = even, so that placement does not decide (default: ${DEFAULT-VALUE}).")
+  double skew;
+
+  @Option(names = "--tokens", paramLabel = "T", defaultValue = "256", description = "Tokens per call (default: ${DEFAULT-VALUE}).")
+  int tokens;
+
+  @Option(names = "--duration", paramLabel = "DURATION", defaultValue = "20s", converter = DurationConverter.class,
+      description = "Measured time of each side (default: ${DEFAULT-VALUE}).")
+  Duration duration;
+
+  @Option(names = "--warmup", paramLabel = "DURATION", defaultValue = "5s", converter = DurationConverter.class,
+      description = "Unmeasured time before each side (default: ${DEFAULT-VALUE}).")
+  Duration warmup;
+
+  @Option(names = "--callers", paramLabel = "N",
+      description = "In-process callers (threads) at once (default: one per core).")
+  Integer callers;
+
+  @Option(names = "--concurrency", paramLabel = "N",
+      description = "Cluster callers, each with one call in flight (default: 2 per expert node).")
+  Integer concurrency;
+
+  @Option(names = "--state-dir", paramLabel = "DIR",
+      description = "Where the cluster's state and logs go (default: .arrakis/bench-cluster in the checkout).")
+  Path stateDir;
+
+  @Option(names = "--json", paramLabel = "FILE",
+      description = "Also write {\"inprocess_tokens_per_s\", \"cluster_tokens_per_s\", \"ratio\", …} here.")
+  Path json;
+
+  @Mixin ProcessFlags process;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    Home home = Home.fromEnvironment();
+    GeneratorOptions shape = new GeneratorOptions(1, experts, hidden, ffn, topK, true, false, skew, 20241128L);
+    String key = String.format(Locale.ROOT, "h%d-f%d-e%d-k%d-s%s", hidden, ffn, experts, topK, skew);
+    Path model = DemoModel.ensure(home.benchModels().resolve(key), shape, "the benchmark model", err);
+    int inProcessCallers = callers != null ? callers : Runtime.getRuntime().availableProcessors();
+    int clusterCallers = concurrency != null ? concurrency : 2 * nodes;
+    float[] bias = InputBias.read(model);
+
+    err.printf(Locale.ROOT, "in-process: %d callers x %d tokens, %.0f s warm-up + %.0f s ...%n", inProcessCallers, tokens,
+        warmup.toMillis() / 1e3, duration.toMillis() / 1e3);
+    BlockThroughput.Result inProcess = inProcess(model, inProcessCallers, bias);
+    err.printf("in-process: %,.0f tokens/s%n", inProcess.tokensPerS());
+
+    Path state = stateDir != null ? stateDir : home.benchState();
+    ClusterOptions options = process.options(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, state);
+    LoadResult[] cluster = new LoadResult[1];
+    ScratchCluster.run(state, "arrakis bench cluster", err, () -> {
+      err.printf("starting %d expert nodes and a router ...%n", nodes);
+      LocalCluster c = LocalCluster.start(options);
+      LoadOptions load = new LoadOptions(c.routerAddress(), duration, warmup, clusterCallers, TokenCounts.fixed(tokens),
+          List.of(), Duration.ofSeconds(60), LoadOptions.DEFAULT_POOL_SIZE, 1);
+      cluster[0] = new ClosedLoopDriver(load, bias).run(ProgressLine.stderr());
+      return Verdict.check(cluster[0]);
+    });
+    LoadResult r = cluster[0];
+    double ratio = r.tokensPerSecond() / inProcess.tokensPerS();
+    out.println();
+    out.print(TextReport.render(r));
+    out.printf(Locale.ROOT, "MoE block hidden %d, ffn %d, %d experts, top-%d, float32, %d tokens per call%n", hidden, ffn,
+        experts, topK, tokens);
+    out.printf(Locale.ROOT, "in-process  %,10.0f tokens/s  (%d callers)%n", inProcess.tokensPerS(), inProcessCallers);
+    out.printf(Locale.ROOT, "cluster     %,10.0f tokens/s  (router + %d expert processes, %d callers; p50 %.1f ms, p99 %.1f ms)%n",
+        r.tokensPerSecond(), nodes, clusterCallers, r.latencyMillis(50), r.latencyMillis(99));
+    out.printf(Locale.ROOT, "ratio       %.3f (cluster / in-process)%n", ratio);
+    if (json != null) {
+      Path parent = json.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      Files.writeString(json, JSON.writeValueAsString(toJson(inProcess, inProcessCallers, r, clusterCallers, ratio)) + "\n");
+      err.println("wrote " + json);
+    }
+    out.flush();
+    if (r.failed() > 0) {
+      throw new IllegalStateException(r.failed() + " cluster calls failed: " + r.byStatus());
+    }
+    return 0;
+  }
+
+  private BlockThroughput.Result inProcess(Path model, int callerThreads, float[] bias) throws IOException, InterruptedException {
+    Blas.threads(1); // one native thread per caller, as on the expert nodes (OMP_NUM_THREADS=1)
+    try (MoeModel m = MoeModel.open(model)) {
+      int layer = m.moeLayers().get(0);
+      List<ExpertKernel> kernels = new ArrayList<>();
+      for (int e = 0; e < experts; e++) {
+        kernels.add(m.expert(layer, e));
+      }
+      return BlockThroughput.run(m.gate(layer), kernels,
+          new BlockThroughput.Options(callerThreads, tokens, warmup, duration, bias, 1));
+    } finally {
+      // the weights are native memory that only a collection frees; the cluster needs the room
+      System.gc();
+    }
+  }
+
+  private ObjectNode toJson(BlockThroughput.Result inProcess, int inProcessCallers, LoadResult r, int clusterCallers,
+      double ratio) {
+    ObjectNode root = JSON.createObjectNode();
+    root.put("inprocess_tokens_per_s", Math.round(inProcess.tokensPerS() * 10) / 10.0);
+    root.put("cluster_tokens_per_s", Math.round(r.tokensPerSecond() * 10) / 10.0);
+    root.put("ratio", Math.round(ratio * 1000) / 1000.0);
+    ObjectNode config = root.putObject("config");
+    config.put("nodes", nodes).put("hidden", hidden).put("ffn", ffn).put("experts", experts).put("top_k", topK)
+        .put("skew", skew).put("tokens_per_call", tokens).put("duration_s", duration.toMillis() / 1000.0)
+        .put("warmup_s", warmup.toMillis() / 1000.0).put("inprocess_callers", inProcessCallers)
+        .put("cluster_callers", clusterCallers).put("dtype", "float32");
+    ObjectNode c = root.putObject("cluster");
+    c.put("sent", r.sent()).put("ok", r.ok()).put("failed", r.failed()).put("unanswered", r.unanswered())
+        .put("p50_ms", r.latencyMillis(50)).put("p99_ms", r.latencyMillis(99))
+        .put("imbalance", r.load() == null ? Double.NaN : r.load().imbalance());
+    root.set("machine", Machine.describe());
+    return root;
+  }
+}
