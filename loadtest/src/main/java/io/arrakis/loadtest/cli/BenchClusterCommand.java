@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.loadtest.bench.Machine;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
+import io.arrakis.loadtest.cluster.MemoryWatch;
 import io.arrakis.loadtest.load.ClosedLoopDriver;
 import io.arrakis.loadtest.load.InputBias;
 import io.arrakis.loadtest.load.LoadOptions;
@@ -115,12 +116,18 @@ final class BenchClusterCommand implements Callable<Integer> {
     Path state = stateDir != null ? stateDir : home.benchState();
     ClusterOptions options = process.options(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, state);
     LoadResult[] cluster = new LoadResult[1];
+    List<MemoryWatch.Series> memory = new ArrayList<>();
     ScratchCluster.run(state, "arrakis bench cluster", err, () -> {
       err.printf("starting %d expert nodes and a router ...%n", nodes);
       LocalCluster c = LocalCluster.start(options);
       LoadOptions load = new LoadOptions(c.routerAddress(), duration, warmup, clusterCallers, TokenCounts.fixed(tokens),
           List.of(), Duration.ofSeconds(60), LoadOptions.DEFAULT_POOL_SIZE, 1);
-      cluster[0] = new ClosedLoopDriver(load, bias).run(ProgressLine.stderr());
+      // a long --duration is the soak: resident memory must stay flat, so it is sampled throughout
+      Duration every = Duration.ofMillis(Math.max(1_000, duration.plus(warmup).toMillis() / 60));
+      try (MemoryWatch watch = MemoryWatch.start(c, every)) {
+        cluster[0] = new ClosedLoopDriver(load, bias).run(ProgressLine.stderr());
+        memory.addAll(watch.stop());
+      }
       return Verdict.check(cluster[0]);
     });
     LoadResult r = cluster[0];
@@ -133,12 +140,26 @@ final class BenchClusterCommand implements Callable<Integer> {
     out.printf(Locale.ROOT, "cluster     %,10.0f tokens/s  (router + %d expert processes, %d callers; p50 %.1f ms, p99 %.1f ms)%n",
         r.tokensPerSecond(), nodes, clusterCallers, r.latencyMillis(50), r.latencyMillis(99));
     out.printf(Locale.ROOT, "ratio       %.3f (cluster / in-process)%n", ratio);
+    double measuredFrom = warmup.toMillis() / 1e3;
+    for (MemoryWatch.Series m : memory) {
+      out.printf(Locale.ROOT, "memory      %-10s RSS %,.0f MiB at the end, %+.1f MiB since the warm-up, max %,.0f MiB (%d samples)%n",
+          m.member(), m.lastMib(), m.growthMib(measuredFrom), m.maxMib(), m.samples().size());
+    }
     if (json != null) {
       Path parent = json.toAbsolutePath().getParent();
       if (parent != null) {
         Files.createDirectories(parent);
       }
-      Files.writeString(json, JSON.writeValueAsString(toJson(inProcess, inProcessCallers, r, clusterCallers, ratio)) + "\n");
+      ObjectNode root = toJson(inProcess, inProcessCallers, r, clusterCallers, ratio);
+      ObjectNode mem = root.putObject("memory_mib");
+      for (MemoryWatch.Series m : memory) {
+        ObjectNode n = mem.putObject(m.member());
+        n.put("end", Math.round(m.lastMib() * 10) / 10.0).put("growth_after_warmup", Math.round(m.growthMib(measuredFrom) * 10) / 10.0)
+            .put("max", Math.round(m.maxMib() * 10) / 10.0);
+        var series = n.putArray("samples_s_mib");
+        m.samples().forEach(sm -> series.addArray().add(Math.round(sm[0] * 10) / 10.0).add(Math.round(sm[1] / 102.4) / 10.0));
+      }
+      Files.writeString(json, JSON.writeValueAsString(root) + "\n");
       err.println("wrote " + json);
     }
     out.flush();
