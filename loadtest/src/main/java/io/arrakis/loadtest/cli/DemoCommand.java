@@ -11,8 +11,8 @@ import io.arrakis.loadtest.load.LoadResult;
 import io.arrakis.loadtest.load.ProgressLine;
 import io.arrakis.loadtest.load.ReferenceCheck;
 import io.arrakis.loadtest.report.TextReport;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -57,7 +57,7 @@ final class DemoCommand implements Callable<Integer> {
     Path model = DemoModel.ensure(home.demoModel(), err);
     Path dir = home.demoState();
     ClusterOptions options = cluster.options(model, nodes, null, 0, dir);
-    LoadOptions loadOptions = load.options("127.0.0.1:0", Duration.ofSeconds(20), Duration.ofSeconds(3), 16, "16");
+    LoadOptions loadOptions = load.options("127.0.0.1:0", null, Duration.ofSeconds(20), Duration.ofSeconds(3), 16, "16");
     Optional<StateLock> lock = StateLock.tryAcquire(new StateLayout(dir));
     if (lock.isEmpty()) {
       throw new IllegalStateException("another 'arrakis demo' is running (state " + dir + ")");
@@ -82,16 +82,16 @@ final class DemoCommand implements Callable<Integer> {
   private int run(ClusterOptions options, LoadOptions loadOptions, Path model, PrintWriter out, PrintWriter err, long t0)
       throws IOException, InterruptedException {
     err.printf("starting %d expert nodes and a router (%s) ...%n", nodes, cluster.describe(options));
+    ClusterFlags.warnIfPlaintext(options, err);
     long startedAt = System.nanoTime();
     LocalCluster c = LocalCluster.start(options);
     err.printf("cluster up in %.1f s: router %s; logs in %s%n", (System.nanoTime() - startedAt) / 1e9, c.routerAddress(),
         c.layout().root().resolve("logs"));
-    LoadOptions o = new LoadOptions(c.routerAddress(), loadOptions.duration(), loadOptions.warmup(),
-        loadOptions.concurrency(), loadOptions.tokens(), loadOptions.layers(), loadOptions.deadline(), loadOptions.poolSize(),
-        loadOptions.seed());
+    ClientSecurity security = c.security().routerClient();
     float[] bias = InputBias.read(model);
-    LoadResult result = new ClosedLoopDriver(o, bias).run(ProgressLine.stderr());
-    ReferenceCheck.Result check = check(c.routerAddress(), model, bias);
+    LoadResult result = new ClosedLoopDriver(loadOptions.withTarget(c.routerAddress(), security), bias)
+        .run(ProgressLine.stderr());
+    ReferenceCheck.Result check = check(c.routerAddress(), security, model, bias);
     out.println();
     out.print(TextReport.render(result));
     out.printf(Locale.ROOT, "check       %d requests (%d tokens, every layer) against the in-process reference: %s "
@@ -107,8 +107,9 @@ final class DemoCommand implements Callable<Integer> {
     return code;
   }
 
-  private ReferenceCheck.Result check(String target, Path model, float[] bias) throws IOException, InterruptedException {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+  private ReferenceCheck.Result check(String target, ClientSecurity security, Path model, float[] bias)
+      throws IOException, InterruptedException {
+    ManagedChannel channel = security.channelBuilder(target).build();
     try {
       return ReferenceCheck.run(channel, model, CHECK_TOKENS, bias, 99);
     } finally {
