@@ -43,6 +43,8 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  * {@code NAME.crt}, {@code NAME.key} per name; keys are readable by the owner only.
  */
 public final class LocalCertificateAuthority {
+  /** The common name of the CA that {@link #createFiles} makes. */
+  public static final String CA_NAME = "arrakis-cluster-ca";
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final KeyPair caKeys;
@@ -69,6 +71,20 @@ public final class LocalCertificateAuthority {
     } catch (IOException | OperatorCreationException e) {
       throw new GeneralSecurityException("could not make the CA certificate: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * What {@code arrakis certs} makes: a new CA and one certificate per name, valid for {@code hosts},
+   * all written into {@code dir} (see {@link #write}).
+   */
+  public static void createFiles(Path dir, List<String> names, List<String> hosts, Duration validity)
+      throws GeneralSecurityException, IOException {
+    LocalCertificateAuthority ca = create(CA_NAME, validity);
+    List<Issued> issued = new ArrayList<>();
+    for (String n : names) {
+      issued.add(ca.issue(n.strip(), hosts));
+    }
+    ca.write(dir, issued);
   }
 
   /** A key pair and certificate for {@code name}, valid for the given DNS names and IP addresses. */

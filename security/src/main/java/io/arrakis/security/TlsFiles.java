@@ -13,6 +13,12 @@ import javax.net.ssl.SSLException;
  * ({@code ca.crt}) and this node's certificate and key ({@code NAME.crt}, {@code NAME.key}).
  */
 public record TlsFiles(Path caCert, Path cert, Path key) {
+  /** The certificate a router serves and calls expert nodes with. */
+  public static final String ROUTER = "router";
+  /** The certificate an expert node serves with. */
+  public static final String EXPERT = "expert";
+  /** The certificate of tools and clients (load tester, health probes of a local cluster). */
+  public static final String CLIENT = "client";
 
   /** The files for {@code name} in {@code dir}; each must exist. */
   public static TlsFiles in(Path dir, String name) throws IOException {
@@ -38,9 +44,6 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
 
   /** A client context that trusts only the cluster CA and presents this node's certificate. */
   public SslContext client() throws SSLException {
-    return GrpcSslContexts.forClient()
-        .trustManager(caCert.toFile())
-        .keyManager(cert.toFile(), key.toFile())
-        .build();
+    return ClientSecurity.of(this).sslContext();
   }
 }

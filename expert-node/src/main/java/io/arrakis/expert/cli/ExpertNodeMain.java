@@ -174,7 +174,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
   private NettyServerBuilder transport(ExpertNodeSettings settings) throws IOException {
     NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
     if (tlsDir != null) {
-      return b.sslContext(TlsFiles.in(tlsDir, "expert").server(true));
+      return b.sslContext(TlsFiles.in(tlsDir, TlsFiles.EXPERT).server(true));
     }
     log.warn(Transport.checkPlaintext(host, insecurePlaintext));
     return b;

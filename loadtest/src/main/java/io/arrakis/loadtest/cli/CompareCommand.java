@@ -12,6 +12,7 @@ import io.arrakis.loadtest.placement.StrategyComparison.Outcome;
 import io.arrakis.loadtest.placement.StrategyComparison.Row;
 import io.arrakis.loadtest.placement.StrategyComparison.Variant;
 import io.arrakis.loadtest.report.ComparisonReport;
+import io.arrakis.security.ClientSecurity;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Strategies;
 import java.io.IOException;
@@ -81,7 +82,7 @@ final class CompareCommand implements Callable<Integer> {
     Home home = Home.fromEnvironment();
     Path dir = model != null ? model : DemoModel.ensure(home.demoModel(), err);
     List<Variant> variants = StrategyComparison.Variant.parse(strategies, budgets);
-    LoadOptions loadOptions = load.options("127.0.0.1:0", Duration.ofSeconds(15), Duration.ofSeconds(3), 16, "16");
+    LoadOptions loadOptions = load.options("127.0.0.1:0", null, Duration.ofSeconds(15), Duration.ofSeconds(3), 16, "16");
     Path state = stateDir != null ? stateDir : home.compareState();
     ClusterOptions options = process.options(dir, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, state);
     return ScratchCluster.run(state, "arrakis placement compare", err,
@@ -101,7 +102,7 @@ final class CompareCommand implements Callable<Integer> {
     LocalCluster c = LocalCluster.start(options);
     float[] bias = InputBias.read(options.model());
     StrategyComparison comparison = new StrategyComparison(c.routerAddress(), nodes, s, layers, experts, bias);
-    Outcome outcome = comparison.run(variants, loadOptions.withTarget(c.routerAddress()), profile, new StrategyComparison.Listener() {
+    Outcome outcome = comparison.run(variants, loadOptions.withTarget(c.routerAddress(), ClientSecurity.PLAINTEXT), profile, new StrategyComparison.Listener() {
       @Override
       public void note(String line) {
         err.println(line);
@@ -122,7 +123,7 @@ final class CompareCommand implements Callable<Integer> {
       ComparisonReport.writeHtml(outcome, html);
       err.println("wrote " + html);
     }
-    ReferenceCheck.Result check = ScratchCluster.check(c.routerAddress(), options.model(), bias, out);
+    ReferenceCheck.Result check = ScratchCluster.check(c.routerAddress(), ClientSecurity.PLAINTEXT, options.model(), bias, out);
     for (Row r : outcome.rows()) {
       Verdict.check(r.result());
     }

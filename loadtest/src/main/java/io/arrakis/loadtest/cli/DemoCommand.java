@@ -9,6 +9,7 @@ import io.arrakis.loadtest.load.LoadResult;
 import io.arrakis.loadtest.load.ProgressLine;
 import io.arrakis.loadtest.load.ReferenceCheck;
 import io.arrakis.loadtest.report.TextReport;
+import io.arrakis.security.ClientSecurity;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -46,23 +47,25 @@ final class DemoCommand implements Callable<Integer> {
     Home home = Home.fromEnvironment();
     Path model = DemoModel.ensure(home.demoModel(), err);
     ClusterOptions options = cluster.options(model, nodes, null, 0, home.demoState());
-    LoadOptions loadOptions = load.options("127.0.0.1:0", Duration.ofSeconds(20), Duration.ofSeconds(3), 16, "16");
+    LoadOptions loadOptions = load.options("127.0.0.1:0", null, Duration.ofSeconds(20), Duration.ofSeconds(3), 16, "16");
     return ScratchCluster.run(home.demoState(), "arrakis demo", err, () -> run(options, loadOptions, model, out, err, t0));
   }
 
   private int run(ClusterOptions options, LoadOptions loadOptions, Path model, PrintWriter out, PrintWriter err, long t0)
       throws IOException, InterruptedException {
     err.printf("starting %d expert nodes and a router (%s) ...%n", nodes, cluster.describe(options));
+    ClusterFlags.warnIfPlaintext(options, err);
     long startedAt = System.nanoTime();
     LocalCluster c = LocalCluster.start(options);
     err.printf("cluster up in %.1f s: router %s; logs in %s%n", (System.nanoTime() - startedAt) / 1e9, c.routerAddress(),
         c.layout().root().resolve("logs"));
-    LoadOptions o = loadOptions.withTarget(c.routerAddress());
+    ClientSecurity security = c.security().routerClient();
     float[] bias = InputBias.read(model);
-    LoadResult result = new ClosedLoopDriver(o, bias).run(ProgressLine.stderr());
+    LoadResult result = new ClosedLoopDriver(loadOptions.withTarget(c.routerAddress(), security), bias)
+        .run(ProgressLine.stderr());
     out.println();
     out.print(TextReport.render(result));
-    ReferenceCheck.Result check = ScratchCluster.check(c.routerAddress(), model, bias, out);
+    ReferenceCheck.Result check = ScratchCluster.check(c.routerAddress(), security, model, bias, out);
     int code = Verdict.check(result);
     if (!check.passed()) {
       throw new IllegalStateException("the cluster's answers differ from the in-process reference");

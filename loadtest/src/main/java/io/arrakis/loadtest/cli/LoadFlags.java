@@ -2,6 +2,7 @@ package io.arrakis.loadtest.cli;
 
 import io.arrakis.loadtest.load.LoadOptions;
 import io.arrakis.loadtest.load.TokenCounts;
+import io.arrakis.security.ClientSecurity;
 import java.time.Duration;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -37,8 +38,8 @@ final class LoadFlags {
   long seed;
 
   /** The options, with the command's defaults where a flag is absent. */
-  LoadOptions options(String target, Duration defaultDuration, Duration defaultWarmup, int defaultConcurrency,
-      String defaultTokens) {
+  LoadOptions options(String target, ClientSecurity security, Duration defaultDuration, Duration defaultWarmup,
+      int defaultConcurrency, String defaultTokens) {
     List<Integer> layers;
     if (layer.equalsIgnoreCase("all")) {
       layers = List.of();
@@ -53,8 +54,8 @@ final class LoadFlags {
       throw new IllegalArgumentException("give --tokens or --tokens-dist, not both");
     }
     String tokenSpec = tokensDist != null ? tokensDist : tokens != null ? tokens : defaultTokens;
-    return new LoadOptions(target, duration != null ? duration : defaultDuration, warmup != null ? warmup : defaultWarmup,
-        concurrency != null ? concurrency : defaultConcurrency, TokenCounts.parse(tokenSpec),
-        layers, deadline, LoadOptions.DEFAULT_POOL_SIZE, seed);
+    return new LoadOptions(target, security, duration != null ? duration : defaultDuration,
+        warmup != null ? warmup : defaultWarmup, concurrency != null ? concurrency : defaultConcurrency,
+        TokenCounts.parse(tokenSpec), layers, deadline, LoadOptions.DEFAULT_POOL_SIZE, seed);
   }
 }

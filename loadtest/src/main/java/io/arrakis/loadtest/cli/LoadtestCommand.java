@@ -1,6 +1,5 @@
 package io.arrakis.loadtest.cli;
 
-import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.load.ClosedLoopDriver;
 import io.arrakis.loadtest.load.InputBias;
 import io.arrakis.loadtest.load.LoadOptions;
@@ -13,7 +12,6 @@ import io.arrakis.loadtest.report.TextReport;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -24,16 +22,14 @@ import picocli.CommandLine.Option;
 @Command(name = "loadtest", mixinStandardHelpOptions = true,
     description = "Drive load against a router and report throughput, latency and load per expert node: closed loop "
         + "(--concurrency N callers) or open loop (--rate R: Poisson arrivals, latency from each call's scheduled "
-        + "time). The target defaults to the local cluster's router. "
+        + "time). The target defaults to the local cluster's router, called with TLS and token as its state "
+        + "file says. "
         + "Defaults: --duration 30s --warmup 2s --concurrency 8 --tokens 16.")
 final class LoadtestCommand implements Callable<Integer> {
   /** Past this one sender thread cannot keep the schedule on any machine this runs on. */
   private static final double MAX_RATE = 100_000;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-
-  @Option(names = "--target", paramLabel = "HOST:PORT", description = "Router HOST:PORT (default: the router of 'arrakis up').")
-  String target;
 
   @Option(names = "--model", paramLabel = "DIR", description = "Model directory, for inputs that follow its routing skew "
       + "(default: the local cluster's model when --target is its router).")
@@ -49,8 +45,7 @@ final class LoadtestCommand implements Callable<Integer> {
       description = "Open loop: R requests per second on average (Poisson), instead of --concurrency.")
   Double rate;
 
-  @Option(names = "--state-dir", paramLabel = "DIR", description = "State folder of the local cluster (default: $ARRAKIS_HOME/.arrakis/cluster).")
-  Path stateDir;
+  @Mixin TargetFlags router;
 
   @Mixin LoadFlags load;
 
@@ -64,18 +59,13 @@ final class LoadtestCommand implements Callable<Integer> {
     if (rate != null && !(rate > 0 && rate <= MAX_RATE)) {
       throw new IllegalArgumentException("--rate must be between 0 and " + (long) MAX_RATE + " requests per second, got " + rate);
     }
-    Optional<LocalCluster> local = RunningClusters.running(stateDir != null ? stateDir : Home.fromEnvironment().clusterState())
-        .filter(c -> c.state().router() != null && c.routerPort() > 0);
-    String to = target;
-    if (to == null) {
-      to = local.map(LocalCluster::routerAddress).orElseThrow(() ->
-          new IllegalArgumentException("no --target given and no local cluster is running (start one with 'arrakis up')"));
-    }
+    TargetFlags.Target to = router.resolve();
     Path modelDir = model;
-    if (modelDir == null && local.isPresent() && local.get().routerAddress().equals(to)) {
-      modelDir = local.get().state().model();
+    if (modelDir == null && to.localCluster() != null) {
+      modelDir = to.localCluster().model();
     }
-    LoadOptions options = load.options(to, Duration.ofSeconds(30), Duration.ofSeconds(2), 8, "16");
+    LoadOptions options = load.options(to.address(), to.security(), Duration.ofSeconds(30), Duration.ofSeconds(2), 8,
+        "16");
     float[] bias = modelDir == null ? null : InputBias.read(modelDir);
     LoadResult result = rate == null
         ? new ClosedLoopDriver(options, bias).run(ProgressLine.stderr())

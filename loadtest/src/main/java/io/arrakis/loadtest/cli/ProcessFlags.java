@@ -29,6 +29,6 @@ final class ProcessFlags {
       Path stateDir) {
     List<String> jvm = javaOpts.isBlank() ? List.of() : Arrays.asList(javaOpts.trim().split("\\s+"));
     return new ClusterOptions(model, nodes, replicas, kind, placement, routerPort, metricsPort, threads, stateDir, jvm,
-        startTimeout, null);
+        startTimeout, null, null);
   }
 }

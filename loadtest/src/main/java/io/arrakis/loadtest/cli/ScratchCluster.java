@@ -4,8 +4,8 @@ import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.cluster.StateLayout;
 import io.arrakis.loadtest.cluster.StateLock;
 import io.arrakis.loadtest.load.ReferenceCheck;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -57,9 +57,9 @@ final class ScratchCluster {
   }
 
   /** Checks a few requests on every layer against the in-process reference and prints the verdict. */
-  static ReferenceCheck.Result check(String target, Path model, float[] bias, PrintWriter out)
+  static ReferenceCheck.Result check(String target, ClientSecurity security, Path model, float[] bias, PrintWriter out)
       throws IOException, InterruptedException {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+    ManagedChannel channel = security.channelBuilder(target).build();
     ReferenceCheck.Result check;
     try {
       check = ReferenceCheck.run(channel, model, CHECK_TOKENS, bias, 99);

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.loadtest.cluster.ClusterSecurity;
 import io.arrakis.loadtest.cluster.ClusterStatus;
 import io.arrakis.loadtest.cluster.ClusterStatus.MemberStatus;
 import io.arrakis.loadtest.cluster.ExpertRanges;
@@ -26,7 +27,8 @@ final class StatusCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--json", paramLabel = "FILE", description = "Print {\"router\": {\"pid\", \"port\"}, \"experts\": [{\"id\", \"pid\", \"port\", \"experts\"}]} and more.")
+  @Option(names = "--json", description = "Print {\"router\": {\"pid\", \"port\"}, \"experts\": [{\"id\", \"pid\", "
+      + "\"port\", \"experts\"}], \"tls\"} and more.")
   boolean json;
 
   @Option(names = "--state-dir", paramLabel = "DIR", description = "State folder (default: $ARRAKIS_HOME/.arrakis/cluster).")
@@ -37,7 +39,7 @@ final class StatusCommand implements Callable<Integer> {
     Path dir = stateDir != null ? stateDir : Home.fromEnvironment().clusterState();
     PrintWriter out = spec.commandLine().getOut();
     Optional<LocalCluster> cluster = LocalCluster.attach(dir, RunningClusters.STOP_GRACE);
-    ClusterStatus status = cluster.map(c -> ClusterStatus.probe(c.state())).orElse(null);
+    ClusterStatus status = cluster.isPresent() ? ClusterStatus.probe(cluster.get().state()) : null;
     if (json) {
       out.println(JSON.writeValueAsString(toJson(dir, status)));
     } else if (status == null) {
@@ -60,6 +62,10 @@ final class StatusCommand implements Callable<Integer> {
     root.put("running", status.dead().isEmpty() && status.state().router() != null);
     root.put("serving", status.allServing());
     root.put("model", status.state().model().toString());
+    ClusterSecurity security = status.state().security();
+    root.put("tls", security.tls());
+    root.put("tls_dir", security.tls() ? security.tlsDir().toString() : null);
+    root.put("auth_token_file", security.authTokenFile() == null ? null : security.authTokenFile().toString());
     MemberStatus router = status.router();
     if (router == null) {
       root.putNull("router");
@@ -91,6 +97,7 @@ final class StatusCommand implements Callable<Integer> {
 
   private static void human(PrintWriter out, Path dir, ClusterStatus status) {
     out.printf("local cluster of %s (state %s)%n", status.state().model(), dir.toAbsolutePath().normalize());
+    out.printf("  security   %s%n", status.state().security().describe());
     if (status.router() == null) {
       out.println("  router     (not started: the cluster did not finish starting)");
     }

@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.cli;
 
 import io.arrakis.loadtest.cluster.ClusterOptions;
+import io.arrakis.loadtest.cluster.ClusterSecurity;
 import io.arrakis.loadtest.cluster.ExpertRanges;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.cluster.Member;
@@ -64,12 +65,17 @@ final class UpCommand implements Callable<Integer> {
       // checked before saying anything, so that a bad model or placement is the only line printed
       int planned = PlacementPlan.resolve(options).nodes().size();
       err.printf("starting %d expert nodes and a router (%s) from %s ...%n", planned, flags.describe(options), model);
+      ClusterFlags.warnIfPlaintext(options, err);
       LocalCluster cluster;
       // Ctrl-C while starting stops what started; once up, the cluster is meant to outlive this command
       try (StopOnExit guard = new StopOnExit(dir, "half-started cluster")) {
         cluster = LocalCluster.start(options);
       }
       out.printf("router %s%n", cluster.routerAddress());
+      ClusterSecurity security = cluster.security();
+      if (security.tls() || security.authTokenFile() != null) {
+        out.printf("security   %s; loadtest, status and placement against this cluster use it%n", security.describe());
+      }
       for (Member m : cluster.state().experts()) {
         out.printf("  %-10s pid %-7d %s  experts %s%n", m.id(), m.process().pid(), m.address(), ExpertRanges.format(m.experts()));
       }

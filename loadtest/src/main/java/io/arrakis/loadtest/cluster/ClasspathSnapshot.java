@@ -4,12 +4,7 @@ import java.io.File;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
@@ -30,7 +25,7 @@ final class ClasspathSnapshot {
 
   /** Copies what may change into {@code dir} (emptied first); returns the classpath to use. */
   static String take(String classpath, Path dir) throws IOException {
-    delete(dir);
+    FileTrees.delete(dir);
     Files.createDirectories(dir);
     List<String> out = new ArrayList<>();
     int i = 0;
@@ -110,43 +105,4 @@ final class ClasspathSnapshot {
       }
     }
   }
-
-  /**
-   * Deletes a folder tree; files that vanish meanwhile are fine (a shutdown hook and a failing start
-   * may clear the same folder at once).
-   */
-  static void delete(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-      @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        Files.deleteIfExists(file);
-        return FileVisitResult.CONTINUE;
-      }
-
-      @Override
-      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
-        if (e instanceof NoSuchFileException) {
-          return FileVisitResult.CONTINUE;
-        }
-        throw e;
-      }
-
-      @Override
-      public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-        if (e != null && !(e instanceof NoSuchFileException)) {
-          throw e;
-        }
-        try {
-          Files.deleteIfExists(d);
-        } catch (DirectoryNotEmptyException raced) {
-          // the other deleter is still at work inside; it removes the folder last
-        }
-        return FileVisitResult.CONTINUE;
-      }
-    });
-  }
-
 }

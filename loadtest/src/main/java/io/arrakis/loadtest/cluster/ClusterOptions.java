@@ -20,6 +20,7 @@ import java.util.List;
  * @param jvmOptions options for every child JVM (e.g. -Xmx1g)
  * @param startTimeout how long all processes together may take to report SERVING
  * @param stopGrace how long processes get after SIGTERM before SIGKILL
+ * @param security plaintext or TLS, and the router's bearer token
  */
 public record ClusterOptions(
     Path model,
@@ -33,7 +34,8 @@ public record ClusterOptions(
     Path stateDir,
     List<String> jvmOptions,
     Duration startTimeout,
-    Duration stopGrace) {
+    Duration stopGrace,
+    ClusterSecurity security) {
 
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(120);
   public static final Duration DEFAULT_STOP_GRACE = Duration.ofSeconds(15);
@@ -69,35 +71,42 @@ public record ClusterOptions(
     jvmOptions = List.copyOf(jvmOptions == null ? DEFAULT_JVM_OPTIONS : jvmOptions);
     startTimeout = startTimeout == null ? DEFAULT_START_TIMEOUT : startTimeout;
     stopGrace = stopGrace == null ? DEFAULT_STOP_GRACE : stopGrace;
+    security = security == null ? ClusterSecurity.PLAINTEXT : security;
   }
 
-  /** N nodes, contiguous, one replica, router on any free port, default timeouts. */
+  /** N nodes, contiguous, one replica, router on any free port, default timeouts, plaintext. */
   public static ClusterOptions of(Path model, int nodes, Path stateDir) {
-    return new ClusterOptions(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, 0, null, stateDir, null, null, null);
+    return new ClusterOptions(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, 0, null, stateDir, null, null, null,
+        ClusterSecurity.PLAINTEXT);
   }
 
   public ClusterOptions withStrategy(Strategies.Kind kind, int replicas) {
     return new ClusterOptions(model, nodes, replicas, kind, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace);
+        stateDir, jvmOptions, startTimeout, stopGrace, security);
   }
 
   public ClusterOptions withRouterPort(int port) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, port, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace);
+        stateDir, jvmOptions, startTimeout, stopGrace, security);
   }
 
   public ClusterOptions withJvmOptions(List<String> options) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, options, startTimeout, stopGrace);
+        stateDir, options, startTimeout, stopGrace, security);
   }
 
   public ClusterOptions withComputeThreads(Integer threads) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, threads,
-        stateDir, jvmOptions, startTimeout, stopGrace);
+        stateDir, jvmOptions, startTimeout, stopGrace, security);
   }
 
   public ClusterOptions withStartTimeout(Duration timeout) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, timeout, stopGrace);
+        stateDir, jvmOptions, timeout, stopGrace, security);
+  }
+
+  public ClusterOptions withSecurity(ClusterSecurity s) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
+        stateDir, jvmOptions, startTimeout, stopGrace, s);
   }
 }

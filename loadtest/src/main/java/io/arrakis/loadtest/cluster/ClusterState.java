@@ -10,11 +10,14 @@ import java.util.List;
  *
  * @param model the model directory served
  * @param startedMillis when the cluster was started (Unix ms)
+ * @param security how its gRPC is secured, so that later commands reach it as it expects
  * @param router the router; null while the expert nodes are still starting
  * @param experts the expert nodes, in placement order
  */
-public record ClusterState(Path model, long startedMillis, Member router, List<Member> experts) {
+public record ClusterState(Path model, long startedMillis, ClusterSecurity security, Member router,
+    List<Member> experts) {
   public ClusterState {
+    security = security == null ? ClusterSecurity.PLAINTEXT : security;
     experts = List.copyOf(experts);
   }
 
@@ -29,11 +32,11 @@ public record ClusterState(Path model, long startedMillis, Member router, List<M
   }
 
   public ClusterState withRouter(Member r) {
-    return new ClusterState(model, startedMillis, r, experts);
+    return new ClusterState(model, startedMillis, security, r, experts);
   }
 
   public ClusterState withExperts(List<Member> e) {
-    return new ClusterState(model, startedMillis, router, e);
+    return new ClusterState(model, startedMillis, security, router, e);
   }
 
   /** The members whose process still runs. */

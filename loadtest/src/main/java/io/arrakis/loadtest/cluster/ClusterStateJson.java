@@ -14,9 +14,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The state file: {@code {"format": 1, "model", "started_unix_ms", "router": {member}, "experts":
- * [{member}]}}, a member being {@code {"id", "pid", "start_unix_ms", "port", "log", "experts":
- * [{"layer", "expert"}]}}. Written atomically, so a reader never sees half a file.
+ * The state file: {@code {"format": 1, "model", "started_unix_ms", "tls": {"dir"} or null,
+ * "auth_token_file": FILE or null, "router": {member}, "experts": [{member}]}}, a member being
+ * {@code {"id", "pid", "start_unix_ms", "port", "log", "experts": [{"layer", "expert"}]}}. A file
+ * without "tls" (written before TLS existed) is a plaintext cluster. Written atomically, so a
+ * reader never sees half a file.
  */
 public final class ClusterStateJson {
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -29,6 +31,13 @@ public final class ClusterStateJson {
     root.put("format", FORMAT);
     root.put("model", s.model().toString());
     root.put("started_unix_ms", s.startedMillis());
+    ClusterSecurity sec = s.security();
+    if (sec.tls()) {
+      root.putObject("tls").put("dir", sec.tlsDir() == null ? null : sec.tlsDir().toString());
+    } else {
+      root.putNull("tls");
+    }
+    root.put("auth_token_file", sec.authTokenFile() == null ? null : sec.authTokenFile().toString());
     if (s.router() != null) {
       member(root.putObject("router"), s.router());
     } else {
@@ -70,8 +79,19 @@ public final class ClusterStateJson {
       experts.add(member(n));
     }
     JsonNode router = root.get("router");
-    return new ClusterState(Path.of(root.path("model").asText()), root.path("started_unix_ms").asLong(),
+    return new ClusterState(Path.of(root.path("model").asText()), root.path("started_unix_ms").asLong(), security(root),
         router == null || router.isNull() ? null : member(router), experts);
+  }
+
+  private static ClusterSecurity security(JsonNode root) {
+    JsonNode tls = root.path("tls");
+    JsonNode token = root.path("auth_token_file");
+    Path tokenFile = token.isTextual() ? Path.of(token.asText()) : null;
+    if (!tls.isObject()) {
+      return ClusterSecurity.PLAINTEXT.withAuthTokenFile(tokenFile);
+    }
+    return ClusterSecurity.tls(tls.path("dir").isTextual() ? Path.of(tls.path("dir").asText()) : null)
+        .withAuthTokenFile(tokenFile);
   }
 
   private static Member member(JsonNode n) {

@@ -2,6 +2,7 @@ package io.arrakis.loadtest.cluster;
 
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
+import io.arrakis.security.ClientSecurity;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -18,7 +19,9 @@ import java.util.stream.Stream;
 /**
  * A router and N expert nodes on 127.0.0.1, each its own JVM, recorded in a state folder
  * ({@link StateLayout}). {@link #start} starts one and returns once every process answers SERVING;
- * {@link #attach} finds one that an earlier command started; {@link #stop} ends it.
+ * {@link #attach} finds one that an earlier command started; {@link #stop} ends it. Plaintext, or
+ * TLS on every server ({@link ClusterSecurity}); the state file says which, so that later commands
+ * reach the processes as they expect.
  */
 public final class LocalCluster implements AutoCloseable {
   public static final String HOST = "127.0.0.1";
@@ -73,13 +76,16 @@ public final class LocalCluster implements AutoCloseable {
         ClasspathSnapshot.take(System.getProperty("java.class.path"), layout.libDir()));
     Instant deadline = Instant.now().plus(o.startTimeout());
     List<Process> started = new ArrayList<>();
-    ClusterState state = new ClusterState(o.model().toAbsolutePath(), System.currentTimeMillis(), null, List.of());
     try {
+      ClusterSecurity security = o.security().prepare(layout);
+      ClientSecurity probes = security.nodeClient();
+      ClusterState state =
+          new ClusterState(o.model().toAbsolutePath(), System.currentTimeMillis(), security, null, List.of());
       List<Readiness.Starting> nodes = new ArrayList<>();
       List<Member> members = new ArrayList<>();
       for (int i = 0; i < plan.nodes().size(); i++) {
         Placement.Node n = plan.nodes().get(i);
-        Process p = launcher.start(EXPERT_MAIN, expertArgs(o, layout, n.id(), i), layout.log(n.id()));
+        Process p = launcher.start(EXPERT_MAIN, expertArgs(o, security, layout, n.id(), i, 0), layout.log(n.id()));
         started.add(p);
         nodes.add(new Readiness.Starting(n.id(), p, layout.portFile(n.id()), layout.log(n.id())));
         members.add(new Member(n.id(), ProcessRef.of(p.toHandle()), 0, layout.log(n.id()), n.experts()));
@@ -87,20 +93,20 @@ public final class LocalCluster implements AutoCloseable {
       // recorded before waiting, so that `down` finds them should this command die meanwhile
       state = state.withExperts(members);
       ClusterStateJson.write(state, layout.stateFile());
-      Map<String, Integer> ports = Readiness.await(nodes, deadline);
+      Map<String, Integer> ports = Readiness.await(nodes, deadline, probes);
       members.replaceAll(m -> m.withPort(ports.get(m.id())));
       state = state.withExperts(members);
       Placement placement = new Placement(plan.version(),
           plan.nodes().stream().map(n -> n.withAddress(HOST + ":" + ports.get(n.id()))).toList());
       PlacementJson.write(placement, layout.placementFile());
 
-      Process router = launcher.start(ROUTER_MAIN, routerArgs(o, layout), layout.log(ROUTER_ID), routerEnv);
+      Process router = launcher.start(ROUTER_MAIN, routerArgs(o, security, layout), layout.log(ROUTER_ID), routerEnv);
       started.add(router);
       state = state.withRouter(new Member(ROUTER_ID, ProcessRef.of(router.toHandle()), 0, layout.log(ROUTER_ID), List.of()));
       ClusterStateJson.write(state, layout.stateFile());
       int routerPort = Readiness.await(
-          List.of(new Readiness.Starting(ROUTER_ID, router, layout.portFile(ROUTER_ID), layout.log(ROUTER_ID))), deadline)
-          .get(ROUTER_ID);
+          List.of(new Readiness.Starting(ROUTER_ID, router, layout.portFile(ROUTER_ID), layout.log(ROUTER_ID))), deadline,
+          probes).get(ROUTER_ID);
       state = state.withRouter(state.router().withPort(routerPort));
       ClusterStateJson.write(state, layout.stateFile());
       LocalCluster cluster = new LocalCluster(layout, state, o.stopGrace(), o, launcher);
@@ -120,11 +126,8 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  private static List<String> expertArgs(ClusterOptions o, StateLayout layout, String id, int index) {
-    return expertArgs(o, layout, id, index, 0);
-  }
-
-  private static List<String> expertArgs(ClusterOptions o, StateLayout layout, String id, int index, int port) {
+  private static List<String> expertArgs(ClusterOptions o, ClusterSecurity security, StateLayout layout, String id,
+      int index, int port) {
     List<String> args = new ArrayList<>(List.of(
         "--model", o.model().toAbsolutePath().toString(),
         "--placement", layout.planFile().toString(),
@@ -136,18 +139,21 @@ public final class LocalCluster implements AutoCloseable {
     if (o.computeThreads() != null) {
       args.addAll(List.of("--threads", o.computeThreads().toString()));
     }
+    args.addAll(security.expertArgs());
     return args;
   }
 
-  private static List<String> routerArgs(ClusterOptions o, StateLayout layout) {
-    return List.of(
+  private static List<String> routerArgs(ClusterOptions o, ClusterSecurity security, StateLayout layout) {
+    List<String> args = new ArrayList<>(List.of(
         "--model", o.model().toAbsolutePath().toString(),
         "--placement", layout.placementFile().toString(),
         "--node-id", ROUTER_ID,
         "--host", HOST,
         "--port", Integer.toString(o.routerPort()),
         "--port-file", layout.portFile(ROUTER_ID).toString(),
-        "--metrics-port", Integer.toString(o.metricsPortBase()));
+        "--metrics-port", Integer.toString(o.metricsPortBase())));
+    args.addAll(security.routerArgs());
+    return args;
   }
 
   /** The cluster recorded in a state folder, if there is one (running, partly or not at all). */
@@ -159,12 +165,16 @@ public final class LocalCluster implements AutoCloseable {
     return Optional.of(new LocalCluster(layout, ClusterStateJson.read(layout.stateFile()), stopGrace));
   }
 
-  /** Removes what a cluster of this folder left (once its processes are gone), except its logs. */
+  /**
+   * Removes what a cluster of this folder left (once its processes are gone), except its logs; its
+   * own certificates too (a fresh CA for each cluster: no CA key outlives the cluster it served).
+   */
   private static void clear(StateLayout layout) throws IOException {
     Files.deleteIfExists(layout.stateFile());
     Files.deleteIfExists(layout.placementFile());
     Files.deleteIfExists(layout.planFile());
-    ClasspathSnapshot.delete(layout.libDir());
+    FileTrees.delete(layout.libDir());
+    FileTrees.delete(layout.tlsDir());
     Path run = layout.root().resolve("run");
     if (Files.isDirectory(run)) {
       List<Path> ports;
@@ -185,6 +195,11 @@ public final class LocalCluster implements AutoCloseable {
 
   public StateLayout layout() {
     return layout;
+  }
+
+  /** How the cluster's gRPC is secured, as it runs (certificates made by the cluster included). */
+  public ClusterSecurity security() {
+    return state.security();
   }
 
   /** host:port of the router's public and admin gRPC services. */
@@ -297,7 +312,7 @@ public final class LocalCluster implements AutoCloseable {
     if (Files.exists(log)) {
       Files.move(log, previous, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
-    Process p = launcher.start(EXPERT_MAIN, expertArgs(options, layout, id, index, old.port()), log);
+    Process p = launcher.start(EXPERT_MAIN, expertArgs(options, state.security(), layout, id, index, old.port()), log);
     processes.put(id, p);
     Member fresh = new Member(id, ProcessRef.of(p.toHandle()), old.port(), log, old.experts());
     List<Member> experts = new ArrayList<>(state.experts());
@@ -305,7 +320,7 @@ public final class LocalCluster implements AutoCloseable {
     state = state.withExperts(experts);
     ClusterStateJson.write(state, layout.stateFile());
     Map<String, Integer> ports = Readiness.await(List.of(new Readiness.Starting(id, p, portFile, log)),
-        Instant.now().plus(options.startTimeout()));
+        Instant.now().plus(options.startTimeout()), state.security().nodeClient());
     if (ports.get(id) != old.port()) {
       throw new ClusterException(id + " came back on port " + ports.get(id) + ", not " + old.port());
     }

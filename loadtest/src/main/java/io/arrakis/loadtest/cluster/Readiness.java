@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.cluster;
 
+import io.arrakis.security.ClientSecurity;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,8 +25,9 @@ final class Readiness {
 
   private Readiness() {}
 
-  /** Waits for all; returns id → port. */
-  static Map<String, Integer> await(List<Starting> processes, Instant deadline) throws InterruptedException {
+  /** Waits for all; returns id → port. {@code security}: how to reach the processes. */
+  static Map<String, Integer> await(List<Starting> processes, Instant deadline, ClientSecurity security)
+      throws InterruptedException, IOException {
     Map<String, Integer> ready = new HashMap<>();
     Map<String, HealthProbe> probes = new HashMap<>();
     try {
@@ -39,7 +41,15 @@ final class Readiness {
                 + " before serving; last lines of " + s.log() + ":", LogTail.indented(s.log(), TAIL_LINES));
           }
           Integer port = readPort(s.portFile());
-          if (port != null && probes.computeIfAbsent(s.id(), k -> new HealthProbe(LocalCluster.HOST, port)).serving(PROBE_TIMEOUT)) {
+          if (port == null) {
+            continue;
+          }
+          HealthProbe probe = probes.get(s.id());
+          if (probe == null) {
+            probe = new HealthProbe(LocalCluster.HOST, port, security);
+            probes.put(s.id(), probe);
+          }
+          if (probe.serving(PROBE_TIMEOUT)) {
             ready.put(s.id(), port);
           }
         }

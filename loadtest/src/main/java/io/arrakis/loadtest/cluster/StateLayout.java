@@ -33,6 +33,11 @@ public record StateLayout(Path root) {
     return root.resolve("lib");
   }
 
+  /** The CA and certificates of {@code up --tls} without {@code --tls-dir}: made at start, removed at stop. */
+  public Path tlsDir() {
+    return root.resolve("tls");
+  }
+
   public Path log(String processId) {
     return root.resolve("logs").resolve(processId + ".log");
   }

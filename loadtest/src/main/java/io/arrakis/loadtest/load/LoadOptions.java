@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.load;
 
+import io.arrakis.security.ClientSecurity;
 import java.time.Duration;
 import java.util.List;
 
@@ -7,6 +8,7 @@ import java.util.List;
  * A closed-loop load run.
  *
  * @param target router host:port
+ * @param security how to reach it: plaintext or TLS, and a bearer token
  * @param duration how long calls are sent (after the warm-up)
  * @param warmup calls sent before, not counted (lets the JITs of every process settle)
  * @param concurrency callers, each with one call in flight
@@ -18,6 +20,7 @@ import java.util.List;
  */
 public record LoadOptions(
     String target,
+    ClientSecurity security,
     Duration duration,
     Duration warmup,
     int concurrency,
@@ -49,31 +52,33 @@ public record LoadOptions(
     if (poolSize < 1) {
       throw new IllegalArgumentException("pool size must be at least 1, got " + poolSize);
     }
+    security = security == null ? ClientSecurity.PLAINTEXT : security;
     layers = List.copyOf(layers);
   }
 
   public static LoadOptions of(String target, Duration duration, int concurrency, TokenCounts tokens) {
-    return new LoadOptions(target, duration, Duration.ZERO, concurrency, tokens, List.of(), DEFAULT_DEADLINE,
-        DEFAULT_POOL_SIZE, 1);
+    return new LoadOptions(target, ClientSecurity.PLAINTEXT, duration, Duration.ZERO, concurrency, tokens, List.of(),
+        DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, 1);
+  }
+
+  /** The same run against another router. */
+  public LoadOptions withTarget(String t, ClientSecurity s) {
+    return new LoadOptions(t, s, duration, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
   }
 
   public LoadOptions withDuration(Duration d) {
-    return new LoadOptions(target, d, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
-  }
-
-  public LoadOptions withTarget(String t) {
-    return new LoadOptions(t, duration, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
+    return new LoadOptions(target, security, d, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
   }
 
   public LoadOptions withWarmup(Duration w) {
-    return new LoadOptions(target, duration, w, concurrency, tokens, layers, deadline, poolSize, seed);
+    return new LoadOptions(target, security, duration, w, concurrency, tokens, layers, deadline, poolSize, seed);
   }
 
   public LoadOptions withLayers(List<Integer> l) {
-    return new LoadOptions(target, duration, warmup, concurrency, tokens, l, deadline, poolSize, seed);
+    return new LoadOptions(target, security, duration, warmup, concurrency, tokens, l, deadline, poolSize, seed);
   }
 
   public LoadOptions withDeadline(Duration d) {
-    return new LoadOptions(target, duration, warmup, concurrency, tokens, layers, d, poolSize, seed);
+    return new LoadOptions(target, security, duration, warmup, concurrency, tokens, layers, d, poolSize, seed);
   }
 }

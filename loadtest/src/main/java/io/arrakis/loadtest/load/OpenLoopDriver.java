@@ -37,11 +37,11 @@ public final class OpenLoopDriver {
   }
 
   public LoadResult run(Progress.Listener listener) throws InterruptedException {
-    return TargetSetup.withChannel(options.target(), channel -> run(channel, listener));
+    return TargetSetup.withChannel(options, channel -> run(channel, listener));
   }
 
   LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
-    TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options.target()), inputBias);
+    TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options), inputBias);
     List<Integer> layers = TargetSetup.layers(model, options.layers());
     RequestPool pool = RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed());
     InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(channel);

@@ -6,7 +6,7 @@ import io.arrakis.proto.v1.ModelInfo;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -24,10 +24,14 @@ final class TargetSetup {
     LoadResult run(ManagedChannel channel) throws InterruptedException;
   }
 
-  /** Runs {@code body} over a plaintext channel to {@code target}, closed afterwards. */
-  static LoadResult withChannel(String target, OnChannel body) throws InterruptedException {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext()
-        .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+  /** Runs {@code body} over a channel to the run's target (TLS and token as it says), closed afterwards. */
+  static LoadResult withChannel(LoadOptions options, OnChannel body) throws InterruptedException {
+    ManagedChannel channel;
+    try {
+      channel = options.security().channelBuilder(options.target()).maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+    } catch (IOException e) {
+      throw new LoadException(e.getMessage());
+    }
     try {
       return body.run(channel);
     } finally {
@@ -36,13 +40,14 @@ final class TargetSetup {
     }
   }
 
-  static ModelInfo modelInfo(Channel channel, String target) {
+  static ModelInfo modelInfo(Channel channel, LoadOptions options) {
     try {
       return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(RPC_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
           .getModel(GetModelRequest.getDefaultInstance());
     } catch (StatusRuntimeException e) {
-      throw new LoadException("cannot reach the router at " + target + " (GetModel: " + e.getStatus().getCode()
-          + (e.getStatus().getDescription() == null ? "" : ", " + e.getStatus().getDescription()) + ")");
+      throw new LoadException("cannot reach the router at " + options.target() + " (GetModel: " + e.getStatus().getCode()
+          + (e.getStatus().getDescription() == null ? "" : ", " + e.getStatus().getDescription()) + ")"
+          + RouterHints.of(e.getStatus(), options.security()));
     }
   }
 

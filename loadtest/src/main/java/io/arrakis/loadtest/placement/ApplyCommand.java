@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.placement;
 
+import io.arrakis.loadtest.cli.TargetFlags;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.proto.v1.SetPlacementResponse;
@@ -12,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code arrakis placement apply}: rolls a placement out on a running router with {@code SetPlacement}. */
@@ -22,8 +24,7 @@ import picocli.CommandLine.Option;
 final class ApplyCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--target", required = true, paramLabel = "HOST:PORT", description = "The router.")
-  String target;
+  @Mixin TargetFlags router;
 
   @Option(names = "--placement", required = true, paramLabel = "FILE", description = "The placement to roll out.")
   Path placement;
@@ -31,9 +32,10 @@ final class ApplyCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Placement wanted = PlacementJson.read(placement);
-    ManagedChannel channel = RouterAdmin.connect(target);
+    TargetFlags.Target target = router.resolve();
+    ManagedChannel channel = RouterAdmin.connect(target.address(), target.security());
     try {
-      RouterAdmin admin = new RouterAdmin(channel, target);
+      RouterAdmin admin = new RouterAdmin(channel, target.address(), target.security());
       Placement next = withAddresses(wanted, admin.placement());
       SetPlacementResponse r = admin.setPlacement(next);
       PrintWriter out = spec.commandLine().getOut();

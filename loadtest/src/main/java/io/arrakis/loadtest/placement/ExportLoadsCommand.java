@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.placement;
 
 import io.arrakis.loadtest.cli.DurationConverter;
+import io.arrakis.loadtest.cli.TargetFlags;
 import io.arrakis.proto.v1.LoadStats;
 import io.grpc.ManagedChannel;
 import java.io.PrintWriter;
@@ -11,6 +12,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -23,8 +25,7 @@ import picocli.CommandLine.Option;
 final class ExportLoadsCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--target", required = true, paramLabel = "HOST:PORT", description = "The router.")
-  String target;
+  @Mixin TargetFlags router;
 
   @Option(names = "--since", paramLabel = "DURATION", converter = DurationConverter.class,
       description = "Only load of this last span (e.g. 5m; default: all the router keeps, its last 10 minutes).")
@@ -36,15 +37,16 @@ final class ExportLoadsCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     long sinceMs = since == null ? 0 : System.currentTimeMillis() - since.toMillis();
-    ManagedChannel channel = RouterAdmin.connect(target);
+    TargetFlags.Target target = router.resolve();
+    ManagedChannel channel = RouterAdmin.connect(target.address(), target.security());
     LoadStats stats;
     try {
-      stats = new RouterAdmin(channel, target).loadStats(sinceMs);
+      stats = new RouterAdmin(channel, target.address(), target.security()).loadStats(sinceMs);
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
     if (stats.getExpertsCount() == 0) {
-      throw new IllegalStateException("the router at " + target + " has seen no load"
+      throw new IllegalStateException("the router at " + target.address() + " has seen no load"
           + (since == null ? "" : " in the last " + since.toSeconds() + " s") + ": nothing to plan from");
     }
     Path parent = output.toAbsolutePath().getParent();

@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.placement;
 
+import io.arrakis.loadtest.load.RouterHints;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.proto.v1.ClusterGrpc;
@@ -9,10 +10,11 @@ import io.arrakis.proto.v1.GetPlacementRequest;
 import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.proto.v1.SetPlacementResponse;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,18 +31,20 @@ public final class RouterAdmin {
 
   private final Channel channel;
   private final String target;
+  private final ClientSecurity security;
 
-  public RouterAdmin(Channel channel, String target) {
+  public RouterAdmin(Channel channel, String target, ClientSecurity security) {
     this.channel = channel;
     this.target = target;
+    this.security = security;
   }
 
-  /** A plaintext channel to HOST:PORT; the caller shuts it down. */
-  public static ManagedChannel connect(String target) {
+  /** A channel to HOST:PORT, TLS and token as {@code security} says; the caller shuts it down. */
+  public static ManagedChannel connect(String target, ClientSecurity security) throws IOException {
     if (target == null || !target.contains(":")) {
       throw new IllegalArgumentException("--target must be HOST:PORT, got '" + target + "'");
     }
-    return NettyChannelBuilder.forTarget(target).usePlaintext().build();
+    return security.channelBuilder(target).build();
   }
 
   public Placement placement() {
@@ -66,7 +70,7 @@ public final class RouterAdmin {
     } catch (StatusRuntimeException e) {
       String d = e.getStatus().getDescription();
       throw new IllegalStateException(rpc + " on the router at " + target + " failed: " + e.getStatus().getCode()
-          + (d == null || d.isBlank() ? "" : " (" + d + ")"), e);
+          + (d == null || d.isBlank() ? "" : " (" + d + ")") + RouterHints.of(e.getStatus(), security), e);
     }
   }
 

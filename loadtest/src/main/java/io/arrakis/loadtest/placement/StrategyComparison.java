@@ -11,7 +11,9 @@ import io.arrakis.model.placement.planner.Loads;
 import io.arrakis.model.placement.planner.Plan;
 import io.arrakis.model.placement.planner.Planner;
 import io.arrakis.model.placement.planner.Strategy;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -123,10 +125,11 @@ public final class StrategyComparison {
    * found before anything runs.
    */
   public Outcome run(List<Variant> variants, LoadOptions load, Duration profile, Listener listener)
-      throws InterruptedException {
-    ManagedChannel channel = RouterAdmin.connect(router);
+      throws IOException, InterruptedException {
+    // the comparison's own cluster is local and plaintext
+    ManagedChannel channel = RouterAdmin.connect(router, ClientSecurity.PLAINTEXT);
     try {
-      RouterAdmin admin = new RouterAdmin(channel, router);
+      RouterAdmin admin = new RouterAdmin(channel, router, ClientSecurity.PLAINTEXT);
       Placement start = admin.placement();
       double[][] even = new double[layers.size()][experts];
       for (double[] layer : even) {

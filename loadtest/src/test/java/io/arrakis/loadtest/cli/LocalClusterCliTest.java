@@ -40,6 +40,10 @@ class LocalClusterCliTest {
         "--threads", "1", "--java-opts", String.join(" ", TestClusters.JVM_OPTIONS), "--state-dir", state);
     assertThat(up.code()).as("%s", up).isZero();
     assertThat(up.out()).containsPattern("(?m)^router 127\\.0\\.0\\.1:\\d+$").contains("local cluster up in");
+    assertThat(up.err().lines().filter(l -> l.startsWith("warning:")))
+        .as("plaintext stays allowed on 127.0.0.1, with one warning line")
+        .containsExactly("warning: plaintext gRPC on 127.0.0.1 (no TLS): for local development only (--tls for TLS)");
+    assertThat(up.out()).doesNotContain("security");
 
     JsonNode status = JSON.readTree(CliRun.of("status", "--json", "--state-dir", state).out());
     assertThat(status.path("running").asBoolean()).isTrue();

@@ -19,15 +19,32 @@ class ClusterStateJsonTest {
     Member router = new Member("router-0", new ProcessRef(10, 1000), 50051, tmp.resolve("r.log"), List.of());
     Member node = new Member("expert-0", new ProcessRef(11, 1001), 40000, tmp.resolve("e.log"),
         List.of(new ExpertId(0, 1), new ExpertId(1, 2)));
-    ClusterState s = new ClusterState(tmp.resolve("model"), 1234, router, List.of(node));
+    ClusterState s = new ClusterState(tmp.resolve("model"), 1234, ClusterSecurity.PLAINTEXT, router, List.of(node));
     Path file = tmp.resolve("cluster.json");
     ClusterStateJson.write(s, file);
     assertThat(ClusterStateJson.read(file)).isEqualTo(s);
   }
 
   @Test
+  void tlsAndTheTokenFileAreRecorded() throws Exception {
+    ClusterSecurity security = ClusterSecurity.tls(tmp.resolve("tls")).withAuthTokenFile(tmp.resolve("token"));
+    ClusterState s = new ClusterState(tmp.resolve("model"), 1, security, null, List.of());
+    Path file = tmp.resolve("cluster.json");
+    ClusterStateJson.write(s, file);
+    assertThat(ClusterStateJson.read(file).security()).isEqualTo(security);
+  }
+
+  @Test
+  void aStateFileFromBeforeTlsIsPlaintext() throws Exception {
+    Path file = tmp.resolve("cluster.json");
+    Files.writeString(file,
+        "{\"format\": 1, \"model\": \"/m\", \"started_unix_ms\": 1, \"router\": null, \"experts\": []}");
+    assertThat(ClusterStateJson.read(file).security()).isEqualTo(ClusterSecurity.PLAINTEXT);
+  }
+
+  @Test
   void aStateWithoutRouterYetRoundTrips() throws Exception {
-    ClusterState s = new ClusterState(tmp, 1, null, List.of());
+    ClusterState s = new ClusterState(tmp, 1, ClusterSecurity.PLAINTEXT, null, List.of());
     Path file = tmp.resolve("cluster.json");
     ClusterStateJson.write(s, file);
     assertThat(ClusterStateJson.read(file).router()).isNull();

@@ -54,7 +54,7 @@ class LocalClusterStartFailureTest {
         new Placement.Node("a", null, List.of(new ExpertId(0, 0))),
         new Placement.Node("b", null, List.of(new ExpertId(1, 7))))), file);
     ClusterOptions o = new ClusterOptions(Fixtures.dir(Fixtures.MIXTRAL_TINY), null, 1, null, file, 0, 0, null,
-        tmp.resolve("state"), null, null, null);
+        tmp.resolve("state"), null, null, null, null);
     assertThatThrownBy(() -> LocalCluster.start(o))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("placement.json")
@@ -67,8 +67,26 @@ class LocalClusterStartFailureTest {
     Path file = tmp.resolve("placement.json");
     PlacementJson.write(new Placement(1, List.of(new Placement.Node("a", null, List.of()))), file);
     ClusterOptions o = new ClusterOptions(Fixtures.dir(Fixtures.MIXTRAL_TINY), 2, 1, null, file, 0, 0, null,
-        tmp.resolve("state"), null, null, null);
+        tmp.resolve("state"), null, null, null, null);
     assertThatThrownBy(() -> LocalCluster.start(o)).hasMessageContaining("has 1 nodes but --nodes says 2");
+  }
+
+  @Test
+  void tlsFilesAndTokenAreCheckedBeforeAnythingStarts() throws Exception {
+    ClusterOptions o = TestClusters.options(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS, tmp.resolve("state"));
+    Path certs = Files.createDirectories(tmp.resolve("certs"));
+    assertThatThrownBy(() -> LocalCluster.start(o.withSecurity(ClusterSecurity.tls(certs))))
+        .isInstanceOf(java.io.IOException.class)
+        .hasMessageContaining(certs.resolve("ca.crt").toString())
+        .hasMessageContaining("./arrakis certs --out");
+    Path token = Files.writeString(tmp.resolve("token"), "\n");
+    assertThatThrownBy(() -> LocalCluster.start(o.withSecurity(ClusterSecurity.tls(null).withAuthTokenFile(token))))
+        .hasMessageContaining("the bearer token file " + token + " is empty");
+    Path own = new StateLayout(tmp.resolve("state")).tlsDir();
+    assertThatThrownBy(() -> LocalCluster.start(o.withSecurity(ClusterSecurity.tls(own))))
+        .hasMessageContaining("is where the cluster makes its own certificates");
+    assertThat(Files.exists(tmp.resolve("state").resolve("logs"))).isFalse();
+    assertThat(own).doesNotExist();
   }
 
   @Test

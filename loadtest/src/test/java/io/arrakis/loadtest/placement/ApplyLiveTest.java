@@ -15,6 +15,7 @@ import io.arrakis.loadtest.testing.TestClusters.Layout;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.model.testing.Fixtures;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -81,10 +82,10 @@ class ApplyLiveTest {
     }
   }
 
-  private static Placement currentPlacement(String router) throws InterruptedException {
-    ManagedChannel channel = RouterAdmin.connect(router);
+  private static Placement currentPlacement(String router) throws Exception {
+    ManagedChannel channel = RouterAdmin.connect(router, ClientSecurity.PLAINTEXT);
     try {
-      return new RouterAdmin(channel, router).placement();
+      return new RouterAdmin(channel, router, ClientSecurity.PLAINTEXT).placement();
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }

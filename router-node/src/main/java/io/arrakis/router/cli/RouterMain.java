@@ -163,7 +163,7 @@ public final class RouterMain implements Callable<Integer> {
     NettyServerBuilder transport = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
     ExpertChannels channels;
     if (tlsDir != null) {
-      TlsFiles tls = TlsFiles.in(tlsDir, "router");
+      TlsFiles tls = TlsFiles.in(tlsDir, TlsFiles.ROUTER);
       transport.sslContext(tls.server(false));
       channels = new ExpertChannels(settings.maxMessageBytes(), tls.client());
     } else {

@@ -4,7 +4,6 @@ import io.arrakis.security.LocalCertificateAuthority;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -50,12 +49,7 @@ public final class CertsMain implements Callable<Integer> {
     if (Files.exists(out.resolve("ca.key")) && !force) {
       throw new IllegalArgumentException(out.resolve("ca.key") + " exists; use --force to replace the CA");
     }
-    LocalCertificateAuthority ca = LocalCertificateAuthority.create("arrakis-cluster-ca", Duration.ofDays(days));
-    List<LocalCertificateAuthority.Issued> issued = new ArrayList<>();
-    for (String n : names) {
-      issued.add(ca.issue(n.strip(), hosts));
-    }
-    ca.write(out, issued);
+    LocalCertificateAuthority.createFiles(out, names, hosts, Duration.ofDays(days));
     System.out.println("wrote CA and " + names.size() + " certificates (" + String.join(", ", names) + ") to " + out
         + ", valid for " + String.join(", ", hosts));
     return 0;
