@@ -212,12 +212,21 @@ public final class RouterMain implements Callable<Integer> {
       placements.applyTo(server.system(), p.version());
     }
     ClusterSettings cluster = server.clusterSettings();
+    java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
     if (cluster.enabled()) {
+      // downed by the split-brain resolver, the actor system stops: exit, so that the router restarts and rejoins
+      server.system().getWhenTerminated().thenRun(() -> {
+        if (!stopping.get()) {
+          log.error("router {} was removed from the router cluster; exiting", server.system().name());
+          System.exit(70);
+        }
+      });
       server.joinCluster(placements != null
           ? placements.sink(placementConfigMap, server.system().dispatchers().lookup(DispatcherSelector.blocking()))
           : new RouterRollouts(server.system(), cluster.controller().rolloutTimeout()));
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      stopping.set(true);
       if (placements != null) {
         placements.close(); // no new rollouts while shutting down
       }

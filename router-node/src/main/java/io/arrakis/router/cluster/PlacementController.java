@@ -92,7 +92,8 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
     }
     busy = true;
     Map<ExpertId, Long> load = setup.load().get();
-    getContext().pipeToSelf(setup.sink().target().thenApplyAsync(t -> Replan.decide(
+    getContext().pipeToSelf(setup.sink().target().thenCompose(t -> setup.sink().align(t.current()).thenApply(ok -> t))
+        .thenApplyAsync(t -> Replan.decide(
             t.current(), load, setup.moeLayers(), setup.numExperts(), t.nodes(), setup.settings().slotsPerNode(),
             setup.settings().minImprovement()), setup.planner()),
         Decided::new);

@@ -22,6 +22,14 @@ public interface PlacementSink {
   /** Completes once {@code next} is published (on Kubernetes: written; otherwise: in use on every router). */
   CompletionStage<?> publish(Placement next);
 
+  /**
+   * Brings every router to {@code current} when some may lag (a router that joined late with an
+   * older placement file); nothing to do where routers follow the placement themselves (Kubernetes).
+   */
+  default CompletionStage<?> align(Placement current) {
+    return java.util.concurrent.CompletableFuture.completedFuture(null);
+  }
+
   /** Asks to be told when the available expert nodes change (so that joining and leaving nodes re-plan at once). */
   default void onNodesChanged(Runnable listener) {}
 }

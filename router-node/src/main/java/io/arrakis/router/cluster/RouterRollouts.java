@@ -17,7 +17,9 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
 /**
  * Publishing outside Kubernetes: the placement goes to every router of the cluster (found through
  * the receptionist, {@link RolloutReceiver}), each rolls it out, and the publication is done when all
- * have. The placement in force is this router's; the expert nodes are the current placement's.
+ * have. The placement in force is this router's; the expert nodes are the current placement's. Each
+ * round first sends it to every router again, so that a router that joined with an older placement
+ * file catches up within one controller interval.
  */
 public final class RouterRollouts implements PlacementSink {
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
@@ -38,6 +40,12 @@ public final class RouterRollouts implements PlacementSink {
           p.nodes().forEach(n -> nodes.put(n.id(), n.address()));
           return new Target(p, nodes);
         });
+  }
+
+  /** Sends the placement in force to every router again: those already on it answer at once. */
+  @Override
+  public CompletionStage<?> align(Placement current) {
+    return publish(current);
   }
 
   @Override
