@@ -390,6 +390,10 @@ class ManifestsTest {
       if (!"$(POD_NAME)".equals(flag(args, "--node-id"))) {
         v.add(where + ": --node-id $(POD_NAME) expected: the placement names nodes by pod name");
       }
+      if (workload.contains("arrakis-router")) {
+        v.addAll(routerCluster(where, c, args, ports));
+        continue;
+      }
       if (!PLACEMENT_FILE.equals(flag(args, "--placement"))) {
         v.add(where + ": --placement " + PLACEMENT_FILE + " expected");
       }
@@ -424,6 +428,36 @@ class ManifestsTest {
         v.add(where + ": " + r + " request " + q + " above its limit " + l);
       } else if (Quantity.getAmountInBytes(q).compareTo(BigDecimal.ZERO) <= 0) {
         v.add(where + ": " + r + " request must be positive");
+      }
+    }
+    return v;
+  }
+
+  /**
+   * Routers follow the placement ConfigMap through the API (no mounted copy) and form the router
+   * cluster by Cluster Bootstrap: remoting and management ports, on the pod's IP.
+   */
+  static List<String> routerCluster(String where, Container c, List<String> args, Map<String, Integer> ports) {
+    List<String> v = new ArrayList<>();
+    if (!args.contains("--kubernetes") || args.contains("--placement")) {
+      v.add(where + ": --kubernetes expected (the placement ConfigMap through the API), without --placement");
+    }
+    Map<String, EnvVar> env = new HashMap<>();
+    c.getEnv().forEach(e -> env.put(e.getName(), e));
+    EnvVar mode = env.get("ARRAKIS_CLUSTER_MODE");
+    if (mode == null || !"kubernetes".equals(mode.getValue())) {
+      v.add(where + ": ARRAKIS_CLUSTER_MODE=kubernetes expected (Pekko Cluster Bootstrap)");
+    }
+    EnvVar host = env.get("ARRAKIS_CLUSTER_HOST");
+    if (host == null || host.getValueFrom() == null || host.getValueFrom().getFieldRef() == null
+        || !"status.podIP".equals(host.getValueFrom().getFieldRef().getFieldPath())) {
+      v.add(where + ": ARRAKIS_CLUSTER_HOST must come from status.podIP (bootstrap contacts pods by IP)");
+    }
+    for (String[] p : new String[][] {{"remoting", "ARRAKIS_CLUSTER_PORT"}, {"management", "ARRAKIS_MANAGEMENT_PORT"}}) {
+      EnvVar e = env.get(p[1]);
+      if (ports.get(p[0]) == null || e == null || !String.valueOf(ports.get(p[0])).equals(e.getValue())) {
+        v.add(where + ": container port " + p[0] + " and " + p[1] + " must agree, got " + ports.get(p[0]) + " and "
+            + (e == null ? null : e.getValue()));
       }
     }
     return v;
@@ -480,7 +514,7 @@ class ManifestsTest {
     }
     Role router = o.get(Role.class, "arrakis-router");
     for (String[] need : new String[][] {{"", "pods", "watch"}, {"discovery.k8s.io", "endpointslices", "watch"},
-        {"", "configmaps", "patch"}, {"coordination.k8s.io", "leases", "update"}}) {
+        {"", "configmaps", "patch"}}) {
       boolean granted = router.getRules().stream().anyMatch(rule -> rule.getApiGroups().contains(need[0])
           && rule.getResources().contains(need[1]) && rule.getVerbs().contains(need[2]));
       if (!granted) {

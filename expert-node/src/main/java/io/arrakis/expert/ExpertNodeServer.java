@@ -82,10 +82,12 @@ public final class ExpertNodeServer {
   }
 
   /**
-   * Staged shutdown: NOT_SERVING for the drain delay while still taking calls, then stop taking
-   * calls, let in-flight batches finish within the grace period, then cut off what is left.
+   * Staged shutdown: with a leave timeout, keep serving until the node holds no expert (the
+   * placement moved them elsewhere); then NOT_SERVING for the drain delay while still taking calls,
+   * then stop taking calls, let in-flight batches finish within the grace period, then cut off what is left.
    */
   public void shutdown() throws InterruptedException {
+    awaitUnplaced(settings.leaveTimeout());
     setHealth(ServingStatus.NOT_SERVING);
     Thread.sleep(settings.drainDelay().toMillis());
     Duration grace = settings.shutdownGrace();
@@ -98,6 +100,24 @@ public final class ExpertNodeServer {
     executor.shutdown(Duration.ofSeconds(5));
     health.enterTerminalState();
     log.info("expert node {} stopped", settings.nodeId());
+  }
+
+  /** Waits, at most {@code timeout}, until the routers have unloaded every expert of this node. */
+  private void awaitUnplaced(Duration timeout) throws InterruptedException {
+    if (timeout.isZero() || store.held().isEmpty()) {
+      return;
+    }
+    log.info("leaving: serving until the placement moves this node's {} experts elsewhere (at most {})",
+        store.held().size(), timeout);
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!store.held().isEmpty()) {
+      if (System.nanoTime() > deadline) {
+        log.warn("still holding {} experts after {}; leaving anyway", store.held().size(), timeout);
+        return;
+      }
+      Thread.sleep(100);
+    }
+    log.info("no expert held any more: draining");
   }
 
   public void awaitTermination() throws InterruptedException {

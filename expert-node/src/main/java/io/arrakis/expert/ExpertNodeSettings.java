@@ -17,7 +17,8 @@ public record ExpertNodeSettings(
     int maxBatchTokens,
     int maxMessageBytes,
     Duration drainDelay,
-    Duration shutdownGrace) {
+    Duration shutdownGrace,
+    Duration leaveTimeout) {
 
   public ExpertNodeSettings {
     if (computeThreads <= 0) {
@@ -40,30 +41,35 @@ public record ExpertNodeSettings(
         c.getInt("max-batch-tokens"),
         Math.toIntExact(c.getBytes("max-message-bytes")),
         c.getDuration("drain-delay"),
-        c.getDuration("shutdown-grace"));
+        c.getDuration("shutdown-grace"),
+        c.getDuration("leave-timeout"));
   }
 
   public ExpertNodeSettings withNodeId(String id) {
-    return new ExpertNodeSettings(id, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(id, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout);
   }
 
   public ExpertNodeSettings withPort(int p) {
-    return new ExpertNodeSettings(nodeId, p, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, p, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout);
   }
 
   public ExpertNodeSettings withMetricsPort(int p) {
-    return new ExpertNodeSettings(nodeId, port, p, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, p, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout);
   }
 
   public ExpertNodeSettings withComputeThreads(int n) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, n, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, metricsPort, n, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout);
   }
 
   public ExpertNodeSettings withQueueCapacity(int n) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, n, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, n, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout);
   }
 
   public ExpertNodeSettings withDrainDelay(Duration d) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, d, shutdownGrace);
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, d, shutdownGrace, leaveTimeout);
+  }
+
+  public ExpertNodeSettings withLeaveTimeout(Duration d) {
+    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, d);
   }
 }

@@ -58,4 +58,51 @@ class GracefulShutdownTest {
     node.channel.shutdownNow();
     node.model.close();
   }
+
+  @Test
+  void aLeavingNodeServesUntilItsExpertsAreUnloaded() throws Exception {
+    ExpertNodeSettings settings = ExpertNodeHarness.defaults().withLeaveTimeout(java.time.Duration.ofSeconds(30));
+    ExpertNodeHarness node = new ExpertNodeHarness(Fixtures.dir(Fixtures.MIXTRAL_TINY), List.of(), settings);
+    node.server.store().load(io.arrakis.expert.store.ExpertSpec.parse("0:0-3", node.model.moeLayers(), 8));
+    Thread stopper = new Thread(() -> {
+      try {
+        node.server.shutdown();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    stopper.start();
+    var health = HealthGrpc.newBlockingStub(node.channel);
+    var expert = ExpertGrpc.newBlockingStub(node.channel);
+    // still placed: the node keeps serving, computes and says SERVING
+    Thread.sleep(500);
+    assertThat(stopper.isAlive()).isTrue();
+    assertThat(health.withDeadlineAfter(5, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance()).getStatus())
+        .isEqualTo(ServingStatus.SERVING);
+    Nd4j.getRandom().setSeed(3);
+    INDArray x = Nd4j.randn(DataType.FLOAT, 4, 64);
+    ComputeRequest req = Batches.fromRouting("leaving", 0, x, node.model.gate(0).route(x), 8, e -> e < 4);
+    assertThat(expert.withDeadlineAfter(30, TimeUnit.SECONDS).compute(req).getPartialSums().getShapeList())
+        .containsExactly(4L, 64L);
+
+    // the routers' rollout unloads half: still serving; the rest: the node drains and stops
+    expert.withDeadlineAfter(5, TimeUnit.SECONDS).unloadExperts(io.arrakis.proto.v1.UnloadExpertsRequest.newBuilder()
+        .addExperts(new io.arrakis.model.placement.ExpertId(0, 0).toProto())
+        .addExperts(new io.arrakis.model.placement.ExpertId(0, 1).toProto()).build());
+    Thread.sleep(300);
+    assertThat(stopper.isAlive()).isTrue();
+    expert.withDeadlineAfter(5, TimeUnit.SECONDS).unloadExperts(io.arrakis.proto.v1.UnloadExpertsRequest.newBuilder()
+        .addExperts(new io.arrakis.model.placement.ExpertId(0, 2).toProto())
+        .addExperts(new io.arrakis.model.placement.ExpertId(0, 3).toProto()).build());
+    ServingStatus status = ServingStatus.SERVING;
+    for (int i = 0; i < 50 && status == ServingStatus.SERVING; i++) { // the node looks every 100 ms
+      Thread.sleep(20);
+      status = health.withDeadlineAfter(5, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance()).getStatus();
+    }
+    assertThat(status).as("draining once nothing is held").isEqualTo(ServingStatus.NOT_SERVING);
+    stopper.join(30_000);
+    assertThat(stopper.isAlive()).isFalse();
+    node.channel.shutdownNow();
+    node.model.close();
+  }
 }

@@ -6,6 +6,10 @@ import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.proto.v1.ModelInfo;
 import io.arrakis.router.admission.TokenLimiter;
+import io.arrakis.router.cluster.ClusterLoadView;
+import io.arrakis.router.cluster.ClusterSettings;
+import io.arrakis.router.cluster.PlacementSink;
+import io.arrakis.router.cluster.RouterCluster;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.grpc.ClusterService;
 import io.arrakis.router.grpc.InferenceService;
@@ -42,6 +46,10 @@ public final class RouterServer {
   private final ActorSystem<RouterGuardian.Command> system;
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
+  private final ClusterSettings cluster;
+  private final ClusterLoadView clusterLoad;
+  private final RouterTelemetry telemetry;
+  private final MoeModel model;
 
   /**
    * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
@@ -55,16 +63,23 @@ public final class RouterServer {
     for (int layer : model.moeLayers()) {
       gates.put(layer, model.gate(layer));
     }
-    RouterTelemetry telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
-    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(), settings.nodeLimits(), clients, telemetry);
-    this.system = ActorSystem.create(RouterGuardian.create(setup, placement), "arrakis-router", config);
+    this.model = model;
+    this.cluster = ClusterSettings.from(config);
+    this.clusterLoad = new ClusterLoadView(cluster.loadWindow());
+    this.telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
+    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(), settings.nodeLimits(), clients, telemetry,
+        cluster.enabled());
+    this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
+        cluster.pekkoConfig().withFallback(config));
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
         .addService(MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
             settings.defaultDeadline(), telemetry, new TokenLimiter(settings.admission())).bindService()))
         .addService(MalformedRequests.invalidArgument(
-            new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry).bindService()))
+            new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry,
+                new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
+                .bindService()))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build();
@@ -78,6 +93,22 @@ public final class RouterServer {
     health.setStatus("arrakis.v1.Inference", ServingStatus.SERVING);
     log.info("router {} listening on port {}", settings.nodeId(), port());
     return this;
+  }
+
+  /**
+   * Joins the router cluster (when arrakis.router.cluster.mode is not off): load sharing, rollouts
+   * from the placement controller, and the controller singleton publishing through {@code sink}.
+   */
+  public void joinCluster(PlacementSink sink) {
+    if (!cluster.enabled()) {
+      throw new IllegalStateException("arrakis.router.cluster.mode is off");
+    }
+    RouterCluster.join(system, cluster, new RouterCluster.Member(settings.nodeId(), telemetry.load(), clusterLoad,
+        model.moeLayers(), model.config().numExperts()), sink);
+  }
+
+  public ClusterSettings clusterSettings() {
+    return cluster;
   }
 
   public int port() {

@@ -9,6 +9,8 @@ import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.router.ExpertChannels;
 import io.arrakis.router.RouterServer;
 import io.arrakis.router.RouterSettings;
+import io.arrakis.router.cluster.ClusterSettings;
+import io.arrakis.router.cluster.RouterRollouts;
 import io.arrakis.router.kubernetes.KubernetesPlacementSource;
 import io.arrakis.router.kubernetes.PlacementConfigMap;
 import io.arrakis.security.BearerTokenInterceptor;
@@ -22,7 +24,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -91,6 +96,18 @@ public final class RouterMain implements Callable<Integer> {
   @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
   boolean insecurePlaintext;
 
+  @Option(names = "--cluster-seed", paramLabel = "HOST:PORT", description = "Join the router cluster through this seed "
+      + "router's remoting address (repeatable; the first router lists itself). Routers of one cluster share their "
+      + "load, and one of them re-plans the placement (default: arrakis.router.cluster.seed-nodes).")
+  List<String> clusterSeeds;
+
+  @Option(names = "--cluster-host", description = "Remoting address other routers reach this one at (default: "
+      + "arrakis.router.cluster.host, 127.0.0.1).")
+  String clusterHost;
+
+  @Option(names = "--cluster-port", description = "Remoting port, 0 = any free port (default: arrakis.router.cluster.port, 25520).")
+  Integer clusterPort;
+
   @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
   Path portFile;
 
@@ -115,9 +132,25 @@ public final class RouterMain implements Callable<Integer> {
     return cli.execute(args);
   }
 
+  /** --cluster-* flags over arrakis.router.cluster; seeds imply mode seeds. */
+  private Config clusterFlags(Config config) {
+    Map<String, Object> flags = new java.util.HashMap<>();
+    if (clusterSeeds != null && !clusterSeeds.isEmpty()) {
+      flags.put("arrakis.router.cluster.mode", "seeds");
+      flags.put("arrakis.router.cluster.seed-nodes", String.join(",", clusterSeeds));
+    }
+    if (clusterHost != null) {
+      flags.put("arrakis.router.cluster.host", clusterHost);
+    }
+    if (clusterPort != null) {
+      flags.put("arrakis.router.cluster.port", clusterPort);
+    }
+    return ConfigFactory.parseMap(flags, "command line").withFallback(config);
+  }
+
   @Override
   public Integer call() throws Exception {
-    Config config = ConfigFactory.load();
+    Config config = clusterFlags(ConfigFactory.load());
     RouterSettings settings = RouterSettings.from(config);
     if (port != null) {
       settings = settings.withPort(port);
@@ -178,7 +211,22 @@ public final class RouterMain implements Callable<Integer> {
     if (placements != null) {
       placements.applyTo(server.system(), p.version());
     }
+    ClusterSettings cluster = server.clusterSettings();
+    java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+    if (cluster.enabled()) {
+      // downed by the split-brain resolver, the actor system stops: exit, so that the router restarts and rejoins
+      server.system().getWhenTerminated().thenRun(() -> {
+        if (!stopping.get()) {
+          log.error("router {} was removed from the router cluster; exiting", server.system().name());
+          System.exit(70);
+        }
+      });
+      server.joinCluster(placements != null
+          ? placements.sink(placementConfigMap, server.system().dispatchers().lookup(DispatcherSelector.blocking()))
+          : new RouterRollouts(server.system(), cluster.controller().rolloutTimeout()));
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      stopping.set(true);
       if (placements != null) {
         placements.close(); // no new rollouts while shutting down
       }
@@ -199,7 +247,8 @@ public final class RouterMain implements Callable<Integer> {
     }
     System.out.println("router " + settings.nodeId() + " serving on " + host + ":" + server.port()
         + " (placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
-        + (placements != null ? ", following ConfigMap " + placements.namespace() + "/" + placementConfigMap : "") + ")");
+        + (placements != null ? ", following ConfigMap " + placements.namespace() + "/" + placementConfigMap : "")
+        + (cluster.enabled() ? ", router cluster member at " + cluster.host() + ":" + cluster.port() : "") + ")");
     server.awaitTermination();
     return 0;
   }

@@ -3,6 +3,8 @@ package io.arrakis.router.grpc;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.proto.v1.ClusterGrpc;
+import io.arrakis.proto.v1.ClusterLoad;
+import io.arrakis.proto.v1.GetClusterLoadRequest;
 import io.arrakis.proto.v1.ExpertLoad;
 import io.arrakis.proto.v1.GetLoadStatsRequest;
 import io.arrakis.proto.v1.GetPlacementRequest;
@@ -10,6 +12,7 @@ import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.NodeLoad;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.proto.v1.SetPlacementResponse;
+import io.arrakis.router.cluster.ClusterLoadView;
 import io.arrakis.router.request.PlacementOutcome;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats.Snapshot;
@@ -24,7 +27,7 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
 /**
  * The admin {@code Cluster} service: the placement in use, switching to a new one (checked against
- * the model first), and load since a point in time.
+ * the model first), load since a point in time, and the cluster-wide load over the load window.
  */
 public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
@@ -35,13 +38,23 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   private final List<Integer> moeLayers;
   private final int numExperts;
   private final RouterTelemetry telemetry;
+  private final ClusterView cluster;
+
+  /**
+   * Where GetClusterLoad looks.
+   *
+   * @param view the router cluster's load as gossiped; null outside a cluster (this router reports itself)
+   * @param window the load window of a router outside a cluster
+   */
+  public record ClusterView(String routerId, ClusterLoadView view, Duration window) {}
 
   public ClusterService(ActorSystem<RouterGuardian.Command> system, List<Integer> moeLayers, int numExperts,
-      RouterTelemetry telemetry) {
+      RouterTelemetry telemetry, ClusterView cluster) {
     this.system = system;
     this.moeLayers = moeLayers;
     this.numExperts = numExperts;
     this.telemetry = telemetry;
+    this.cluster = cluster;
   }
 
   @Override
@@ -88,6 +101,20 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
         b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
     out.onNext(b.build());
     out.onCompleted();
+  }
+
+  @Override
+  public void getClusterLoad(GetClusterLoadRequest request, StreamObserver<ClusterLoad> out) {
+    if (cluster.view() != null) {
+      out.onNext(cluster.view().get());
+      out.onCompleted();
+      return;
+    }
+    AskPattern.<RouterGuardian.Command, RouterGuardian.Versions>ask(system, RouterGuardian.GetVersions::new, ASK_TIMEOUT,
+            system.scheduler())
+        .whenComplete((v, failure) -> reply(out, v == null ? null : ClusterLoadView.sum(cluster.window(), List.of(
+            ClusterLoadView.report(cluster.routerId(), "", telemetry.load(), cluster.window(), v, System.currentTimeMillis()))),
+            failure));
   }
 
   private static <T> void reply(StreamObserver<T> out, T value, Throwable failure) {

@@ -102,6 +102,26 @@ public final class ExpertDiscovery implements AutoCloseable {
     return ready;
   }
 
+  /**
+   * Expert pods that exist and are not being deleted, Ready or not: a placement node whose pod is
+   * still here only restarts or waits for its readiness probe; one not here is leaving (scale-down).
+   */
+  public java.util.Set<String> present() {
+    java.util.Set<String> out = new java.util.TreeSet<>();
+    SharedIndexInformer<Pod> i;
+    synchronized (this) {
+      i = informer;
+    }
+    if (i != null) {
+      for (Pod p : i.getStore().list()) {
+        if (p.getMetadata().getDeletionTimestamp() == null) {
+          out.add(p.getMetadata().getName());
+        }
+      }
+    }
+    return out;
+  }
+
   /** Where to reach the Ready pod {@code podName}, or null when there is no such Ready pod. */
   public String address(String podName) {
     return ready.get(podName);

@@ -112,6 +112,11 @@ public final class KubernetesPlacementSource implements AutoCloseable {
     watcher.applyWith(new RouterApplier(system), inUseVersion);
   }
 
+  /** The placement controller's sink: this ConfigMap, the expert pods of this discovery; blocking calls on {@code executor}. */
+  public ConfigMapSink sink(String configMap, java.util.concurrent.Executor executor) {
+    return new ConfigMapSink(client, namespace, configMap, discovery, executor);
+  }
+
   /** The newest placement version this source put in use (or found in use); -1 if none. */
   public long appliedVersion() {
     return watcher.appliedVersion();

@@ -34,7 +34,9 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * starts a {@link RequestCoordinator} per Forward call on the compute dispatcher (gating and
  * combining never run on Pekko's default dispatcher), and rolls out new placements without failing
  * requests: nodes load what they newly hold, then the router switches, then, once no request under
- * the old placement is still running, nodes drop what they no longer hold.
+ * the old placement is still running, nodes drop what they no longer hold. In a router cluster the
+ * last step also waits until every other router is past the old placement ({@link PeersOldestInUse}),
+ * since the routers switch one by one and a node must not drop an expert another router still sends it.
  */
 public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Command> {
   /** Dispatcher (from config) that runs coordinators and node dispatchers. */
@@ -52,14 +54,33 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
 
   public record GetPlacement(ActorRef<Placement> replyTo) implements Command {}
 
+  /** Which placement versions this router uses, for the other routers of its cluster. */
+  public record GetVersions(ActorRef<Versions> replyTo) implements Command {}
+
+  /**
+   * @param current the version new requests are routed by
+   * @param oldestInUse the oldest version a running request still uses ({@code current} when none is older)
+   */
+  public record Versions(long current, long oldestInUse) {}
+
+  /**
+   * The oldest placement version any other router of the cluster still uses (Long.MAX_VALUE when
+   * there is no other router); nodes drop experts of a version only once this is past it.
+   */
+  public record PeersOldestInUse(long version) implements Command {}
+
   private record Loaded(Placement placement, int loaded, Throwable failure, ActorRef<PlacementOutcome> replyTo)
       implements Command {}
 
   private record CheckRetired() implements Command {}
 
-  /** Everything the guardian needs that does not change with the placement. */
+  /**
+   * Everything the guardian needs that does not change with the placement.
+   *
+   * @param clustered whether other routers share the expert nodes: unloads then wait for {@link PeersOldestInUse}
+   */
   public record Setup(Map<Integer, Gate> gates, int hidden, NodeDispatcher.Limits limits,
-      Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry) {}
+      Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry, boolean clustered) {}
 
   /** An old table and what to unload from which node once its last request is done. */
   private record Retiring(RoutingTable table, Map<String, List<ExpertId>> unload) {}
@@ -72,6 +93,8 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
   private final List<Retiring> retiring = new ArrayList<>();
   private RoutingTable table;
   private long rollingOutTo = -1;
+  /** Until the first report, a clustered router assumes some other router still uses every version. */
+  private long peersOldestInUse;
 
   /** A node's client and dispatcher, valid for one address. */
   private record NodeLink(String address, ExpertClient client, ActorRef<NodeDispatcher.Command> dispatcher) {}
@@ -84,6 +107,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     super(ctx);
     this.setup = setup;
     this.timers = timers;
+    this.peersOldestInUse = setup.clustered() ? Long.MIN_VALUE : Long.MAX_VALUE;
     switchTo(initial);
   }
 
@@ -96,6 +120,14 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
         .onMessage(CheckRetired.class, this::onCheckRetired)
         .onMessage(GetPlacement.class, m -> {
           m.replyTo().tell(table.placement());
+          return this;
+        })
+        .onMessage(GetVersions.class, m -> {
+          m.replyTo().tell(versions());
+          return this;
+        })
+        .onMessage(PeersOldestInUse.class, m -> {
+          peersOldestInUse = m.version();
           return this;
         })
         .build();
@@ -171,7 +203,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
 
   private Behavior<Command> onCheckRetired(CheckRetired m) {
     retiring.removeIf(r -> {
-      if (r.table().active().get() > 0) {
+      if (r.table().active().get() > 0 || peersOldestInUse <= r.table().placement().version()) {
         return false;
       }
       Map<String, List<ExpertId>> stillHeld = table.placement().expertsByNode();
@@ -193,6 +225,16 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       timers.cancel("retire");
     }
     return this;
+  }
+
+  private Versions versions() {
+    long oldest = table.placement().version();
+    for (Retiring r : retiring) {
+      if (r.table().active().get() > 0) {
+        oldest = Math.min(oldest, r.table().placement().version());
+      }
+    }
+    return new Versions(table.placement().version(), oldest);
   }
 
   /** The client and dispatcher for a node, new when the node or its address is new. */
