@@ -13,6 +13,7 @@ import io.arrakis.proto.v1.ClusterLoad;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.GetClusterLoadRequest;
 import io.arrakis.proto.v1.RouterLoad;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -84,7 +85,7 @@ class RouterClusterAcceptanceTest {
           layout.log(SECOND), clusterEnv(portA, portB));
       try {
         int secondPort = Readiness.await(List.of(new Readiness.Starting(SECOND, second, layout.portFile(SECOND),
-            layout.log(SECOND))), Instant.now().plus(Duration.ofSeconds(120))).get(SECOND);
+            layout.log(SECOND))), Instant.now().plus(Duration.ofSeconds(120)), ClientSecurity.PLAINTEXT).get(SECOND);
         Path logA = layout.log(LocalCluster.ROUTER_ID);
         Path logB = layout.log(SECOND);
         ManagedChannel a = Forward.channel(cluster.routerAddress());
