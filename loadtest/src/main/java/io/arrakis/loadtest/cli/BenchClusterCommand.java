@@ -6,11 +6,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.loadtest.bench.Machine;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
+import io.arrakis.loadtest.cluster.Member;
 import io.arrakis.loadtest.cluster.MemoryWatch;
 import io.arrakis.loadtest.load.ClosedLoopDriver;
 import io.arrakis.loadtest.load.InputBias;
+import io.arrakis.loadtest.load.LatencyProbe;
 import io.arrakis.loadtest.load.LoadOptions;
 import io.arrakis.loadtest.load.LoadResult;
+import io.arrakis.loadtest.load.OpenLoopDriver;
 import io.arrakis.loadtest.load.ProgressLine;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.report.TextReport;
@@ -19,6 +22,7 @@ import io.arrakis.model.bench.BlockThroughput;
 import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.synthetic.GeneratorOptions;
 import java.io.IOException;
@@ -27,8 +31,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -43,9 +49,14 @@ import picocli.CommandLine.Option;
 @Command(name = "cluster", mixinStandardHelpOptions = true,
     description = "Measure the in-process MoE block (one layer of a generated model, --callers threads each sending "
         + "--tokens-token batches), then a local cluster of a router and --nodes expert processes serving the same "
-        + "model under closed-loop load with the same batches; print both tokens/s and cluster ÷ in-process.")
+        + "model under closed-loop load with the same batches; print both tokens/s and cluster ÷ in-process. Then "
+        + "latency: an open loop at half the cluster's saturation (p50, p99), and one-token calls through the router "
+        + "and straight to the expert nodes (what the router adds). Every process's memory is sampled throughout: a "
+        + "long --duration is a soak.")
 final class BenchClusterCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final int PROBE_WARMUP = 100;
+  private static final int PROBE_CALLS = 500;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -79,6 +90,10 @@ final class BenchClusterCommand implements Callable<Integer> {
       description = "Unmeasured time before each side (default: ${DEFAULT-VALUE}).")
   Duration warmup;
 
+  @Option(names = "--latency-duration", paramLabel = "DURATION", defaultValue = "10s", converter = DurationConverter.class,
+      description = "Open-loop run at half the measured saturation, for p50 and p99 (default: ${DEFAULT-VALUE}).")
+  Duration latencyDuration;
+
   @Option(names = "--callers", paramLabel = "N",
       description = "In-process callers (threads) at once (default: one per core).")
   Integer callers;
@@ -90,6 +105,10 @@ final class BenchClusterCommand implements Callable<Integer> {
   @Option(names = "--state-dir", paramLabel = "DIR",
       description = "Where the cluster's state and logs go (default: .arrakis/bench-cluster in the checkout).")
   Path stateDir;
+
+  @Option(names = "--models-dir", paramLabel = "DIR",
+      description = "Where generated benchmark models are kept, one per shape (default: .arrakis/bench-models in the checkout).")
+  Path modelsDir;
 
   @Option(names = "--json", paramLabel = "FILE",
       description = "Also write {\"inprocess_tokens_per_s\", \"cluster_tokens_per_s\", \"ratio\", …} here.")
@@ -104,7 +123,8 @@ final class BenchClusterCommand implements Callable<Integer> {
     Home home = Home.fromEnvironment();
     GeneratorOptions shape = new GeneratorOptions(1, experts, hidden, ffn, topK, true, false, skew, 20241128L);
     String key = String.format(Locale.ROOT, "h%d-f%d-e%d-k%d-s%s", hidden, ffn, experts, topK, skew);
-    Path model = DemoModel.ensure(home.benchModels().resolve(key), shape, "the benchmark model", err);
+    Path model = DemoModel.ensure((modelsDir != null ? modelsDir : home.benchModels()).resolve(key), shape,
+        "the benchmark model", err);
     int inProcessCallers = callers != null ? callers : Runtime.getRuntime().availableProcessors();
     int clusterCallers = concurrency != null ? concurrency : 2 * nodes;
     float[] bias = InputBias.read(model);
@@ -116,7 +136,8 @@ final class BenchClusterCommand implements Callable<Integer> {
 
     Path state = stateDir != null ? stateDir : home.benchState();
     ClusterOptions options = process.options(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, state);
-    LoadResult[] cluster = new LoadResult[1];
+    LoadResult[] cluster = new LoadResult[2];
+    LatencyProbe.Result[] probe = new LatencyProbe.Result[1];
     List<MemoryWatch.Series> memory = new ArrayList<>();
     ScratchCluster.run(state, "arrakis bench cluster", err, () -> {
       err.printf("starting %d expert nodes and a router ...%n", nodes);
@@ -129,9 +150,19 @@ final class BenchClusterCommand implements Callable<Integer> {
         cluster[0] = new ClosedLoopDriver(load, bias).run(ProgressLine.stderr());
         memory.addAll(watch.stop());
       }
-      return Verdict.check(cluster[0]);
+      Verdict.check(cluster[0]);
+      double halfRate = cluster[0].requestsPerSecond() / 2;
+      err.printf(Locale.ROOT, "latency at half of saturation: %.1f requests/s, open loop, %.0f s ...%n", halfRate,
+          latencyDuration.toMillis() / 1e3);
+      cluster[1] = new OpenLoopDriver(load.withDuration(latencyDuration).withWarmup(Duration.ofSeconds(2)), halfRate, bias)
+          .run(ProgressLine.stderr());
+      err.printf("router-added latency: %d one-token calls through the router and straight to the nodes ...%n", PROBE_CALLS);
+      probe[0] = probe(c, model, bias);
+      return Verdict.check(cluster[1]);
     });
     LoadResult r = cluster[0];
+    LoadResult half = cluster[1];
+    LatencyProbe.Result p = probe[0];
     double ratio = r.tokensPerSecond() / inProcess.tokensPerS();
     out.println();
     out.print(TextReport.render(r));
@@ -141,6 +172,10 @@ final class BenchClusterCommand implements Callable<Integer> {
     out.printf(Locale.ROOT, "cluster     %,10.0f tokens/s  (router + %d expert processes, %d callers; p50 %.1f ms, p99 %.1f ms)%n",
         r.tokensPerSecond(), nodes, clusterCallers, r.latencyMillis(50), r.latencyMillis(99));
     out.printf(Locale.ROOT, "ratio       %.3f (cluster / in-process)%n", ratio);
+    out.printf(Locale.ROOT, "half load   %.1f requests/s offered: p50 %.1f ms, p99 %.1f ms, p99/p50 %.2f%n",
+        half.ratePerSecond(), half.latencyMillis(50), half.latencyMillis(99), half.latencyMillis(99) / half.latencyMillis(50));
+    out.printf(Locale.ROOT, "router adds %.2f ms at p50 to a one-token call (%.2f ms through the router, %.2f ms straight to the nodes)%n",
+        p.routerAddedP50Ms(), p.viaRouterP50Ms(), p.directP50Ms());
     double measuredFrom = warmup.toMillis() / 1e3;
     for (MemoryWatch.Series m : memory) {
       out.printf(Locale.ROOT, "memory      %-10s RSS %,.0f MiB at the end, %+.1f MiB since the warm-up, max %,.0f MiB (%d samples)%n",
@@ -152,6 +187,12 @@ final class BenchClusterCommand implements Callable<Integer> {
         Files.createDirectories(parent);
       }
       ObjectNode root = toJson(inProcess, inProcessCallers, r, clusterCallers, ratio);
+      root.putObject("half_saturation").put("offered_requests_per_s", half.ratePerSecond())
+          .put("p50_ms", half.latencyMillis(50)).put("p99_ms", half.latencyMillis(99))
+          .put("p99_over_p50", half.latencyMillis(99) / half.latencyMillis(50)).put("failed", half.failed());
+      root.putObject("router_added_latency").put("tokens", p.tokens()).put("calls", PROBE_CALLS)
+          .put("via_router_p50_ms", p.viaRouterP50Ms()).put("direct_p50_ms", p.directP50Ms())
+          .put("router_added_p50_ms", p.routerAddedP50Ms());
       ObjectNode mem = root.putObject("memory_mib");
       for (MemoryWatch.Series m : memory) {
         ObjectNode n = mem.putObject(m.member());
@@ -164,10 +205,23 @@ final class BenchClusterCommand implements Callable<Integer> {
       err.println("wrote " + json);
     }
     out.flush();
-    if (r.failed() > 0) {
-      throw new IllegalStateException(r.failed() + " cluster calls failed: " + r.byStatus());
+    if (r.failed() + half.failed() > 0) {
+      throw new IllegalStateException(r.failed() + half.failed() + " cluster calls failed: " + r.byStatus() + " "
+          + half.byStatus());
     }
     return 0;
+  }
+
+  /** One-token calls through the router and straight to the nodes holding their experts. */
+  private LatencyProbe.Result probe(LocalCluster c, Path model, float[] bias) throws IOException, InterruptedException {
+    Map<ExpertId, String> nodeOf = new HashMap<>();
+    for (Member m : c.state().experts()) {
+      m.experts().forEach(e -> nodeOf.putIfAbsent(e, m.address()));
+    }
+    try (MoeModel m = MoeModel.open(model)) {
+      int layer = m.moeLayers().get(0);
+      return new LatencyProbe(c.routerAddress(), nodeOf, m.gate(layer), layer, bias, 7).run(1, PROBE_WARMUP, PROBE_CALLS);
+    }
   }
 
   private BlockThroughput.Result inProcess(Path model, int callerThreads, float[] bias) throws IOException, InterruptedException {
