@@ -90,6 +90,10 @@ final class BenchClusterCommand implements Callable<Integer> {
       description = "Unmeasured time before each side (default: ${DEFAULT-VALUE}).")
   Duration warmup;
 
+  @Option(names = "--inprocess-duration", paramLabel = "DURATION", converter = DurationConverter.class,
+      description = "Measured time of the in-process side, when a long --duration soaks the cluster (default: --duration).")
+  Duration inProcessDuration;
+
   @Option(names = "--latency-duration", paramLabel = "DURATION", defaultValue = "10s", converter = DurationConverter.class,
       description = "Open-loop run at half the measured saturation, for p50 and p99 (default: ${DEFAULT-VALUE}).")
   Duration latencyDuration;
@@ -130,7 +134,7 @@ final class BenchClusterCommand implements Callable<Integer> {
     float[] bias = InputBias.read(model);
 
     err.printf(Locale.ROOT, "in-process: %d callers x %d tokens, %.0f s warm-up + %.0f s ...%n", inProcessCallers, tokens,
-        warmup.toMillis() / 1e3, duration.toMillis() / 1e3);
+        warmup.toMillis() / 1e3, (inProcessDuration != null ? inProcessDuration : duration).toMillis() / 1e3);
     BlockThroughput.Result inProcess = inProcess(model, inProcessCallers, bias);
     err.printf("in-process: %,.0f tokens/s%n", inProcess.tokensPerS());
 
@@ -233,7 +237,8 @@ final class BenchClusterCommand implements Callable<Integer> {
         kernels.add(m.expert(layer, e));
       }
       return BlockThroughput.run(m.gate(layer), kernels,
-          new BlockThroughput.Options(callerThreads, tokens, warmup, duration, bias, 1));
+          new BlockThroughput.Options(callerThreads, tokens, warmup,
+          inProcessDuration != null ? inProcessDuration : duration, bias, 1));
     } finally {
       // the weights are native memory that only a collection frees; the cluster needs the room
       System.gc();
