@@ -60,8 +60,8 @@ public final class KubernetesPlacementSource implements AutoCloseable {
     }
   }
 
-  /** Starts watching with {@code client}; closes it on {@link #close()} when {@code ownsClient}. */
-  static KubernetesPlacementSource start(KubernetesClient client, boolean ownsClient, Options options,
+  /** Starts watching with {@code client} (e.g. a test's); closes it on {@link #close()} when {@code ownsClient}. */
+  public static KubernetesPlacementSource start(KubernetesClient client, boolean ownsClient, Options options,
       List<Integer> moeLayers, int numExperts) {
     String ns = options.namespace() != null ? options.namespace() : defaultNamespace(POD_NAMESPACE_FILE, client);
     ExpertDiscovery discovery = new ExpertDiscovery(client, ns, options.expertSelector(), options.expertPort());

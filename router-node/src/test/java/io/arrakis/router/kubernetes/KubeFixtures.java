@@ -67,6 +67,12 @@ final class KubeFixtures {
     return new Placement(version, out);
   }
 
+  /** {@code p} (a strategy's placement, nodes expert-0..) on pods arrakis-expert-0.., without addresses, as a controller publishes it. */
+  static Placement onPods(long version, Placement p) {
+    return new Placement(version, p.nodes().stream()
+        .map(n -> new Placement.Node(n.id().replace("expert-", "arrakis-expert-"), null, n.experts())).toList());
+  }
+
   static ConfigMap configMap(String json) {
     return new ConfigMapBuilder().withNewMetadata().withName(PlacementConfigMap.DEFAULT_NAME).withNamespace(NS).endMetadata()
         .addToData(PlacementConfigMap.KEY, json).build();

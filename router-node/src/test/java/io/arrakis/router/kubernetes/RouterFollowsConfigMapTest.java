@@ -45,7 +45,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A real router wired as {@code arrakis router --kubernetes} wires it, against the mock API server:
- * it starts from the ConfigMap's placement and switches when the ConfigMap gets a new version.
+ * it starts from the ConfigMap's placement and switches when the ConfigMap gets a new version. The
+ * expert nodes' side (real nodes loading and unloading) is deploy's {@code ConfigMapRolloutTest}, where
+ * both node modules are on the class path.
  */
 @EnableKubernetesMockClient(crud = true, https = false)
 class RouterFollowsConfigMapTest {
@@ -84,9 +86,7 @@ class RouterFollowsConfigMapTest {
 
   /** A placement of the model over pods arrakis-expert-0.., without addresses, as a controller would publish it. */
   private static Placement onPods(long version, Strategies.Kind kind, int nodes, MoeModel model) {
-    Placement p = Strategies.place(kind, nodes, 1, model.moeLayers(), model.config().numExperts());
-    return new Placement(version, p.nodes().stream()
-        .map(n -> new Placement.Node(n.id().replace("expert-", "arrakis-expert-"), null, n.experts())).toList());
+    return KubeFixtures.onPods(version, Strategies.place(kind, nodes, 1, model.moeLayers(), model.config().numExperts()));
   }
 
   @Test
