@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.model.bench.KernelBench;
+import io.arrakis.model.kernel.Blas;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,9 +63,10 @@ final class KernelCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     out.printf(Locale.ROOT, "MoE block hidden %d, ffn %d, %d experts, top-%d, float32, %d thread(s), median of %d%n",
         hidden, ffn, experts, topK, threads, repeats);
-    out.printf(Locale.ROOT, "%8s %12s %14s %10s%n", "tokens", "median ms", "tokens/s", "GFLOP/s");
+    out.printf(Locale.ROOT, "%8s %12s %14s %10s %12s%n", "tokens", "median ms", "tokens/s", "GFLOP/s", "cpu ms");
     for (KernelBench.Result r : results) {
-      out.printf(Locale.ROOT, "%8d %12.3f %14.1f %10.2f%n", r.tokens(), r.medianMillis(), r.tokensPerS(), r.gflops());
+      out.printf(Locale.ROOT, "%8d %12.3f %14.1f %10.2f %12.3f%n", r.tokens(), r.medianMillis(), r.tokensPerS(), r.gflops(),
+          r.cpuMedianMillis());
     }
     if (json != null) {
       Path parent = json.toAbsolutePath().getParent();
@@ -86,9 +88,10 @@ final class KernelCommand implements Callable<Integer> {
     ArrayNode rs = root.putArray("results");
     for (KernelBench.Result r : results) {
       rs.addObject().put("tokens", r.tokens()).put("median_ms", r.medianMillis()).put("tokens_per_s", r.tokensPerS())
-          .put("gflops", r.gflops());
+          .put("gflops", r.gflops()).put("cpu_median_ms", r.cpuMedianMillis());
     }
     root.set("machine", Machine.describe());
+    root.put("blas", Blas.describe());
     return root;
   }
 }

@@ -33,7 +33,9 @@ class KernelCommandTest {
     for (JsonNode r : root.path("results")) {
       assertThat(r.path("tokens_per_s").asDouble()).isPositive();
       assertThat(r.path("gflops").asDouble()).isPositive();
+      assertThat(r.path("cpu_median_ms").asDouble()).isPositive();
     }
+    assertThat(root.path("blas").asText()).containsIgnoringCase("openblas");
     assertThat(root.path("machine").path("cores").asInt()).isPositive();
     assertThat(root.path("machine").path("java").asText()).isNotEmpty();
     assertThat(root.path("config").path("top_k").asInt()).isEqualTo(2);

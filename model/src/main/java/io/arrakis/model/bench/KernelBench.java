@@ -7,6 +7,8 @@ import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.kernel.ExpertWork;
 import io.arrakis.model.kernel.MoeCombiner;
 import io.arrakis.model.moe.ReferenceMoe;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -16,7 +18,9 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Times one in-process MoE block (gate, top-k, experts, weighted sum: what {@code model reference}
- * computes) on random weights: warm-up, then the median of timed repeats for each token count.
+ * computes) on random weights: warm-up, then the median of timed repeats for each token count, by
+ * wall clock and by the calling thread's CPU time. With one BLAS thread all the work runs on the
+ * calling thread, so on a shared machine the CPU time is what the block costs whatever else runs.
  */
 public final class KernelBench {
   /** What to time. */
@@ -30,8 +34,13 @@ public final class KernelBench {
     }
   }
 
-  /** One token count's figures: tokens per second and GEMM GFLOP/s from the median repeat. */
-  public record Result(int tokens, double medianMillis, double tokensPerS, double gflops) {}
+  /**
+   * One token count's figures: tokens per second and GFLOP/s from the median repeat by wall clock,
+   * and the median CPU time of the calling thread.
+   */
+  public record Result(int tokens, double medianMillis, double tokensPerS, double gflops, double cpuMedianMillis) {}
+
+  private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
   private KernelBench() {}
 
@@ -56,17 +65,26 @@ public final class KernelBench {
         forward(gate, kernels, combiner, x);
       }
       double[] millis = new double[o.repeats()];
+      double[] cpuMillis = new double[o.repeats()];
       for (int r = 0; r < o.repeats(); r++) {
+        long cpu = THREADS.getCurrentThreadCpuTime();
         long start = System.nanoTime();
         forward(gate, kernels, combiner, x);
         millis[r] = (System.nanoTime() - start) / 1e6;
+        cpuMillis[r] = (THREADS.getCurrentThreadCpuTime() - cpu) / 1e6;
       }
-      Arrays.sort(millis);
-      double median = millis[millis.length / 2];
+      double median = median(millis);
       double flops = 2.0 * t * o.hidden() * o.experts() + 6.0 * t * o.topK() * o.hidden() * o.ffn();
-      out.add(new Result(t, median, t / (median / 1e3), flops / (median / 1e3) / 1e9));
+      out.add(new Result(t, median, t / (median / 1e3), flops / (median / 1e3) / 1e9, median(cpuMillis)));
     }
     return out;
+  }
+
+  private static double median(double[] values) {
+    double[] sorted = values.clone();
+    Arrays.sort(sorted);
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
   private static void forward(Gate gate, List<ExpertKernel> kernels, MoeCombiner combiner, INDArray x) {

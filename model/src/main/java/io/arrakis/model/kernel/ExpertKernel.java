@@ -1,25 +1,38 @@
 package io.arrakis.model.kernel;
 
 import io.arrakis.model.tensor.NdArrays;
+import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Swish;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * One SwiGLU expert, {@code Y = (silu(X·W1ᵀ) ⊙ (X·W3ᵀ))·W2ᵀ}, in float32 on ND4J. The weights are
- * transposed once, at load, into c-order matrices so that every call is three plain GEMMs with no
- * transposes or copies of weights.
+ * One SwiGLU expert, {@code Y = (silu(X·W1ᵀ) ⊙ (X·W3ᵀ))·W2ᵀ}, in float32 on ND4J's arrays and
+ * OpenBLAS. The weights are transposed once, at load, into c-order matrices so that every call is
+ * three plain products with no transposes or copies of weights: GEMMs for a batch of rows, GEMVs for
+ * a single row (which is bound by reading the weights, and a GEMV reads them once without packing).
  */
 public final class ExpertKernel {
   private final INDArray w1t; // [d, ff]
   private final INDArray w3t; // [d, ff]
   private final INDArray w2t; // [ff, d]
+  // the arrays' native memory, fetched once: the arrays above keep it alive
+  private final FloatPointer w1p;
+  private final FloatPointer w3p;
+  private final FloatPointer w2p;
+  private final int d;
+  private final int ff;
 
   private ExpertKernel(INDArray w1t, INDArray w3t, INDArray w2t) {
     this.w1t = w1t;
     this.w3t = w3t;
     this.w2t = w2t;
+    this.w1p = Blas.floats(w1t);
+    this.w3p = Blas.floats(w3t);
+    this.w2p = Blas.floats(w2t);
+    this.d = Math.toIntExact(w1t.size(0));
+    this.ff = Math.toIntExact(w1t.size(1));
   }
 
   /**
@@ -43,11 +56,11 @@ public final class ExpertKernel {
   }
 
   public long hiddenSize() {
-    return w1t.size(0);
+    return d;
   }
 
   public long ffnSize() {
-    return w1t.size(1);
+    return ff;
   }
 
   /** Bytes of weights held. */
@@ -66,13 +79,27 @@ public final class ExpertKernel {
 
   /**
    * The expert's output for tokens {@code x} [m, d] written into {@code y} [m, d], using {@code a}
-   * and {@code b} [m, ff] as scratch; allocates nothing.
+   * and {@code b} [m, ff] as scratch (all dense c-order FLOAT at offset 0); allocates no native memory.
    */
   void applyInto(INDArray x, INDArray a, INDArray b, INDArray y) {
-    Nd4j.gemm(x, w1t, a, false, false, 1.0, 0.0);
-    Nd4j.gemm(x, w3t, b, false, false, 1.0, 0.0);
+    int m = Math.toIntExact(x.size(0));
+    FloatPointer xp = Blas.floats(x);
+    FloatPointer ap = Blas.floats(a);
+    FloatPointer bp = Blas.floats(b);
+    FloatPointer yp = Blas.floats(y);
+    if (m == 1) {
+      Blas.gemv(d, ff, w1p, xp, ap);
+      Blas.gemv(d, ff, w3p, xp, bp);
+    } else {
+      Blas.gemm(m, ff, d, xp, w1p, ap);
+      Blas.gemm(m, ff, d, xp, w3p, bp);
+    }
     Nd4j.exec(new Swish(a, a));
     a.muli(b);
-    Nd4j.gemm(a, w2t, y, false, false, 1.0, 0.0);
+    if (m == 1) {
+      Blas.gemv(ff, d, w2p, ap, yp);
+    } else {
+      Blas.gemm(m, d, ff, ap, w2p, yp);
+    }
   }
 }

@@ -16,6 +16,7 @@ class KernelBenchTest {
     for (KernelBench.Result x : r) {
       assertThat(x.tokensPerS()).isCloseTo(x.tokens() / (x.medianMillis() / 1e3), org.assertj.core.data.Percentage.withPercentage(1e-6));
       assertThat(x.gflops()).isPositive();
+      assertThat(x.cpuMedianMillis()).isPositive();
     }
     assertThat(Blas.threads()).isEqualTo(1);
   }

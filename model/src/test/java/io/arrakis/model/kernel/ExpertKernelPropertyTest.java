@@ -68,6 +68,31 @@ class ExpertKernelPropertyTest {
         .isLessThanOrEqualTo(tol);
   }
 
+  static IntStream singleRowCases() {
+    return IntStream.range(0, 20);
+  }
+
+  /** One row goes through GEMVs rather than GEMMs: the same SwiGLU, the same tolerance. */
+  @ParameterizedTest(name = "case {0}")
+  @MethodSource("singleRowCases")
+  void aSingleRowEqualsNaiveSwiGlu(int caseNo) {
+    SplittableRandom rnd = new SplittableRandom(0x0E_0000L + caseNo);
+    int d = 1 + rnd.nextInt(300);
+    int ff = 1 + rnd.nextInt(300);
+    boolean bf16 = rnd.nextBoolean();
+    Expert e = Expert.random(rnd, d, ff, bf16);
+    float[][] x = Naive.gaussian(rnd, 1, d, 1 + 2 * rnd.nextDouble(), false);
+
+    INDArray y = e.kernel().apply(Nd4j.createFromArray(x));
+
+    double[][] want = {e.naive(x[0])};
+    double tol = REL_TOL * Naive.maxAbs(want);
+    assertThat(y.shape()).containsExactly(1, d);
+    assertThat(Naive.maxAbsDiff(Naive.rows(y), want))
+        .as("case %d: d=%d ff=%d bf16=%s, tolerance %s", caseNo, d, ff, bf16, tol)
+        .isLessThanOrEqualTo(tol);
+  }
+
   static IntStream combineCases() {
     return IntStream.range(0, 60);
   }
