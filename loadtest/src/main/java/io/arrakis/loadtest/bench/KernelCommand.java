@@ -14,6 +14,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code arrakis bench kernel}: the in-process MoE block, timed per token count. */
@@ -25,17 +26,7 @@ final class KernelCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--hidden", paramLabel = "D", defaultValue = "1024", description = "Hidden size (default: ${DEFAULT-VALUE}).")
-  int hidden;
-
-  @Option(names = "--ffn", paramLabel = "F", defaultValue = "3584", description = "Expert FFN size (default: ${DEFAULT-VALUE}).")
-  int ffn;
-
-  @Option(names = "--experts", paramLabel = "E", defaultValue = "8", description = "Experts (default: ${DEFAULT-VALUE}).")
-  int experts;
-
-  @Option(names = "--top-k", paramLabel = "K", defaultValue = "2", description = "Experts per token (default: ${DEFAULT-VALUE}).")
-  int topK;
+  @Mixin BlockShape shape;
 
   @Option(names = "--tokens", paramLabel = "T,...", split = ",", defaultValue = "1,64,1024",
       description = "Token counts to time (default: ${DEFAULT-VALUE}).")
@@ -58,11 +49,12 @@ final class KernelCommand implements Callable<Integer> {
     if (tokens.stream().anyMatch(t -> t < 1)) {
       throw new IllegalArgumentException("--tokens must be positive counts, got " + tokens);
     }
-    KernelBench.Options o = new KernelBench.Options(hidden, ffn, experts, topK, tokens, threads, repeats, seed);
+    KernelBench.Options o =
+        new KernelBench.Options(shape.hidden, shape.ffn, shape.experts, shape.topK, tokens, threads, repeats, seed);
     List<KernelBench.Result> results = KernelBench.run(o);
     PrintWriter out = spec.commandLine().getOut();
     out.printf(Locale.ROOT, "MoE block hidden %d, ffn %d, %d experts, top-%d, float32, %d thread(s), median of %d%n",
-        hidden, ffn, experts, topK, threads, repeats);
+        shape.hidden, shape.ffn, shape.experts, shape.topK, threads, repeats);
     out.printf(Locale.ROOT, "%8s %12s %14s %10s %12s%n", "tokens", "median ms", "tokens/s", "GFLOP/s", "cpu ms");
     for (KernelBench.Result r : results) {
       out.printf(Locale.ROOT, "%8d %12.3f %14.1f %10.2f %12.3f%n", r.tokens(), r.medianMillis(), r.tokensPerS(), r.gflops(),

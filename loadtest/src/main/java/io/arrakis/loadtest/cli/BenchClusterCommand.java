@@ -3,6 +3,7 @@ package io.arrakis.loadtest.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.loadtest.bench.BlockShape;
 import io.arrakis.loadtest.bench.Machine;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
@@ -63,17 +64,7 @@ final class BenchClusterCommand implements Callable<Integer> {
   @Option(names = "--nodes", paramLabel = "N", defaultValue = "2", description = "Expert nodes (default: ${DEFAULT-VALUE}).")
   int nodes;
 
-  @Option(names = "--hidden", paramLabel = "D", defaultValue = "1024", description = "Hidden size (default: ${DEFAULT-VALUE}).")
-  int hidden;
-
-  @Option(names = "--ffn", paramLabel = "F", defaultValue = "3584", description = "Expert FFN size (default: ${DEFAULT-VALUE}).")
-  int ffn;
-
-  @Option(names = "--experts", paramLabel = "E", defaultValue = "8", description = "Experts (default: ${DEFAULT-VALUE}).")
-  int experts;
-
-  @Option(names = "--top-k", paramLabel = "K", defaultValue = "2", description = "Experts per token (default: ${DEFAULT-VALUE}).")
-  int topK;
+  @Mixin BlockShape shape;
 
   @Option(names = "--skew", paramLabel = "S", defaultValue = "0",
       description = "Zipf exponent of the generated model's routing; 0 = even, so that placement does not decide (default: ${DEFAULT-VALUE}).")
@@ -125,9 +116,10 @@ final class BenchClusterCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     Home home = Home.fromEnvironment();
-    GeneratorOptions shape = new GeneratorOptions(1, experts, hidden, ffn, topK, true, false, skew, 20241128L);
-    String key = String.format(Locale.ROOT, "h%d-f%d-e%d-k%d-s%s", hidden, ffn, experts, topK, skew);
-    Path model = DemoModel.ensure((modelsDir != null ? modelsDir : home.benchModels()).resolve(key), shape,
+    GeneratorOptions generator =
+        new GeneratorOptions(1, shape.experts, shape.hidden, shape.ffn, shape.topK, true, false, skew, 20241128L);
+    String key = String.format(Locale.ROOT, "h%d-f%d-e%d-k%d-s%s", shape.hidden, shape.ffn, shape.experts, shape.topK, skew);
+    Path model = DemoModel.ensure((modelsDir != null ? modelsDir : home.benchModels()).resolve(key), generator,
         "the benchmark model", err);
     int inProcessCallers = callers != null ? callers : Runtime.getRuntime().availableProcessors();
     int clusterCallers = concurrency != null ? concurrency : 2 * nodes;
@@ -170,8 +162,8 @@ final class BenchClusterCommand implements Callable<Integer> {
     double ratio = r.tokensPerSecond() / inProcess.tokensPerS();
     out.println();
     out.print(TextReport.render(r));
-    out.printf(Locale.ROOT, "MoE block hidden %d, ffn %d, %d experts, top-%d, float32, %d tokens per call%n", hidden, ffn,
-        experts, topK, tokens);
+    out.printf(Locale.ROOT, "MoE block hidden %d, ffn %d, %d experts, top-%d, float32, %d tokens per call%n",
+        shape.hidden, shape.ffn, shape.experts, shape.topK, tokens);
     out.printf(Locale.ROOT, "in-process  %,10.0f tokens/s  (%d callers)%n", inProcess.tokensPerS(), inProcessCallers);
     out.printf(Locale.ROOT, "cluster     %,10.0f tokens/s  (router + %d expert processes, %d callers; p50 %.1f ms, p99 %.1f ms)%n",
         r.tokensPerSecond(), nodes, clusterCallers, r.latencyMillis(50), r.latencyMillis(99));
@@ -233,7 +225,7 @@ final class BenchClusterCommand implements Callable<Integer> {
     try (MoeModel m = MoeModel.open(model)) {
       int layer = m.moeLayers().get(0);
       List<ExpertKernel> kernels = new ArrayList<>();
-      for (int e = 0; e < experts; e++) {
+      for (int e = 0; e < shape.experts; e++) {
         kernels.add(m.expert(layer, e));
       }
       return BlockThroughput.run(m.gate(layer), kernels,
@@ -252,7 +244,8 @@ final class BenchClusterCommand implements Callable<Integer> {
     root.put("cluster_tokens_per_s", Math.round(r.tokensPerSecond() * 10) / 10.0);
     root.put("ratio", Math.round(ratio * 1000) / 1000.0);
     ObjectNode config = root.putObject("config");
-    config.put("nodes", nodes).put("hidden", hidden).put("ffn", ffn).put("experts", experts).put("top_k", topK)
+    config.put("nodes", nodes).put("hidden", shape.hidden).put("ffn", shape.ffn).put("experts", shape.experts)
+        .put("top_k", shape.topK)
         .put("skew", skew).put("tokens_per_call", tokens).put("duration_s", duration.toMillis() / 1000.0)
         .put("warmup_s", warmup.toMillis() / 1000.0).put("inprocess_callers", inProcessCallers)
         .put("cluster_callers", clusterCallers).put("dtype", "float32");
