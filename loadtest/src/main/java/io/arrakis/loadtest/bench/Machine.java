@@ -8,12 +8,12 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /** What ran a benchmark: figures mean little without the CPU, cores and JVM beside them. */
-final class Machine {
+public final class Machine {
   private Machine() {}
 
   static ObjectNode describe() {
     ObjectNode m = JsonNodeFactory.instance.objectNode();
-    m.put("cpu", cpuModel().orElse(System.getProperty("os.arch")));
+    m.put("cpu", cpu());
     m.put("cores", Runtime.getRuntime().availableProcessors());
     m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
     m.put("arch", System.getProperty("os.arch"));
@@ -24,6 +24,11 @@ final class Machine {
       m.put("omp_num_threads", omp);
     }
     return m;
+  }
+
+  /** The CPU model, or the architecture where it cannot be read. */
+  public static String cpu() {
+    return cpuModel().orElse(System.getProperty("os.arch"));
   }
 
   // Linux only; elsewhere the architecture stands in

@@ -10,8 +10,8 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * The demo's model: 4 layers of 16 experts, hidden 512, ffn 1024, top-2, Zipf skew 1.0, fixed
- * seed. Made once; generated into a temporary folder and moved in place, so that an interrupted
- * generation never leaves a half model behind.
+ * seed (and calibration's synthetic models, of other sizes). Made once; generated into a temporary
+ * folder and moved in place, so that an interrupted generation never leaves a half model behind.
  */
 final class DemoModel {
   static final GeneratorOptions OPTIONS = new GeneratorOptions(4, 16, 512, 1024, 2, true, false, 1.0, 20240601L);
@@ -19,14 +19,19 @@ final class DemoModel {
   private DemoModel() {}
 
   static Path ensure(Path dir, PrintWriter err) throws IOException {
+    return ensure(dir, OPTIONS, err);
+  }
+
+  /** The model of {@code options} in {@code dir}, generated unless it is there (the folder name should say the options). */
+  static Path ensure(Path dir, GeneratorOptions options, PrintWriter err) throws IOException {
     if (Files.isRegularFile(dir.resolve("config.json")) && Files.isRegularFile(dir.resolve("model.safetensors"))) {
       return dir;
     }
-    err.printf("generating the demo model in %s (once): %d layers x %d experts, hidden %d, ffn %d, top-%d, skew %.1f ...%n",
-        dir, OPTIONS.layers(), OPTIONS.experts(), OPTIONS.hidden(), OPTIONS.ffn(), OPTIONS.topK(), OPTIONS.skew());
+    err.printf("generating a model in %s (once): %d layers x %d experts, hidden %d, ffn %d, top-%d, skew %.1f ...%n",
+        dir, options.layers(), options.experts(), options.hidden(), options.ffn(), options.topK(), options.skew());
     Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
     deleteTree(tmp);
-    SyntheticModelGenerator.generate(tmp, OPTIONS);
+    SyntheticModelGenerator.generate(tmp, options);
     deleteTree(dir);
     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
     return dir;

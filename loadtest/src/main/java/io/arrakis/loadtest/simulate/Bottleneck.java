@@ -13,7 +13,11 @@ final class Bottleneck {
 
   private Bottleneck() {}
 
-  static String name(SimConfig c, SimResult.Utilisation u, double routerCallShare, double callsPerRequest) {
+  /** Refusing more than this share of requests means admission control limits the load let in. */
+  static final double REFUSING = 0.01;
+
+  static String name(SimConfig c, SimResult.Utilisation u, double routerCallShare, double callsPerRequest,
+      double refusedShare) {
     double node = u.hottestNode();
     double best = node;
     String what = "nodes";
@@ -36,13 +40,18 @@ final class Bottleneck {
         what = "node link";
       }
     }
+    if (best < SATURATED && refusedShare > REFUSING) {
+      return String.format(Locale.ROOT, "router admission (%,d tokens in flight per router; %s of requests refused)",
+          c.dispatch().admissionTokens(), percent(refusedShare));
+    }
     if (best < SATURATED) {
       return c.workload().closedLoop()
           ? "offered load (" + c.workload().concurrency() + " callers; nothing else above " + percent(SATURATED) + ")"
           : "offered load (" + String.format(Locale.ROOT, "%,.0f", c.workload().ratePerSecond()) + " requests/s)";
     }
     return switch (what) {
-      case "host" -> "host CPU (" + c.hardware().hostCores() + " cores shared by router, nodes and clients)";
+      case "host" -> String.format(Locale.ROOT, "host CPU (%.3g cores shared by router, nodes and clients)",
+          c.hardware().hostCores());
       case "router" -> routerCallShare > FAN_OUT
           ? String.format(Locale.ROOT, "router CPU, fan-out (%.1f calls/request, %s of router CPU on calls)",
               callsPerRequest, percent(routerCallShare))

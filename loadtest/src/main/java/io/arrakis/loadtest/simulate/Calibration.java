@@ -84,20 +84,28 @@ public record Calibration(ModelSizes model, List<Point> expert, RouterCosts rout
 
   /** CPU seconds of one expert over {@code rows} rows (0 for none). */
   public double expertSeconds(int rows) {
+    return interpolate(expert, rows);
+  }
+
+  /**
+   * Linear between measured points, linear beyond the last two; below the first point the first
+   * point's time (an expert's weights are read once however few rows).
+   */
+  public static double interpolate(List<Point> points, int rows) {
     if (rows <= 0) {
       return 0;
     }
-    Point first = expert.get(0);
-    if (expert.size() == 1) {
+    Point first = points.get(0);
+    if (points.size() == 1) {
       return first.seconds() * rows / first.rows();
     }
     if (rows <= first.rows()) {
-      return first.seconds(); // an expert's weights are read once however few rows
+      return first.seconds();
     }
-    for (int i = 1; i < expert.size(); i++) {
-      Point hi = expert.get(i);
-      if (rows <= hi.rows() || i == expert.size() - 1) {
-        Point lo = expert.get(i - 1);
+    for (int i = 1; i < points.size(); i++) {
+      Point hi = points.get(i);
+      if (rows <= hi.rows() || i == points.size() - 1) {
+        Point lo = points.get(i - 1);
         double slope = (hi.seconds() - lo.seconds()) / (hi.rows() - lo.rows());
         return Math.max(first.seconds(), lo.seconds() + slope * (rows - lo.rows()));
       }

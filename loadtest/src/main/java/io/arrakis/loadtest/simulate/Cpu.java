@@ -20,13 +20,13 @@ final class Cpu {
 
   private final EventLoop loop;
   private final String name;
-  private final int cores;
+  private final double cores;
   private final List<Job> jobs = new ArrayList<>();
   private double last;
   private long epoch;
   private final Meter busy;
 
-  Cpu(EventLoop loop, String name, int cores) {
+  Cpu(EventLoop loop, String name, double cores) {
     this.loop = loop;
     this.name = name;
     this.cores = cores;
@@ -37,7 +37,7 @@ final class Cpu {
     return name;
   }
 
-  int cores() {
+  double cores() {
     return cores;
   }
 
@@ -59,7 +59,7 @@ final class Cpu {
   }
 
   private double rate() {
-    return Math.min(1.0, (double) cores / jobs.size());
+    return Math.min(1.0, cores / jobs.size());
   }
 
   private void advance() {

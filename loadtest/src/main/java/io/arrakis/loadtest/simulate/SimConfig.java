@@ -76,16 +76,16 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
    * @param computeThreads compute threads of each expert node (its default: one per core)
    * @param routerCores cores of each router machine
    * @param hostCores 0: every router and node is its own machine, clients are outside; above 0:
-   *     everything, clients included, shares one machine with this many cores (a local cluster),
-   *     and links cost nothing beyond their CPU
+   *     everything, clients included, shares one machine with this many cores (a local cluster;
+   *     a fraction where other programs take part of them), and links cost nothing beyond their CPU
    * @param nodeLinkGbps each expert node's network link, per direction
    * @param routerLinkGbps each router's network link, per direction
    * @param linkLatencyMicros one-way latency of a message between machines
    */
-  public record Hardware(int nodeCores, int computeThreads, int routerCores, int hostCores, double nodeLinkGbps,
+  public record Hardware(int nodeCores, int computeThreads, int routerCores, double hostCores, double nodeLinkGbps,
       double routerLinkGbps, double linkLatencyMicros) {
     public Hardware {
-      if (nodeCores < 1 || computeThreads < 1 || routerCores < 1 || hostCores < 0) {
+      if (nodeCores < 1 || computeThreads < 1 || routerCores < 1 || !(hostCores >= 0) || Double.isInfinite(hostCores)) {
         throw new IllegalArgumentException("cores and compute threads must be at least 1 (host cores 0 = none shared)");
       }
       if (!(nodeLinkGbps > 0) || !(routerLinkGbps > 0) || !(linkLatencyMicros >= 0)) {
@@ -101,6 +101,14 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
     /** Everything on one machine of {@code cores} cores, as {@code arrakis up} runs it. */
     public static Hardware localHost(int cores, int computeThreads) {
       return new Hardware(cores, computeThreads, cores, cores, 1e6, 1e6, 0);
+    }
+
+    /** The same, with only {@code cores} of the shared machine's cores left to the cluster (others' programs take the rest). */
+    public Hardware withHostCores(double cores) {
+      if (!shared()) {
+        throw new IllegalStateException("host cores apply to a shared machine");
+      }
+      return new Hardware(nodeCores, computeThreads, routerCores, cores, nodeLinkGbps, routerLinkGbps, linkLatencyMicros);
     }
 
     public boolean shared() {
@@ -147,6 +155,10 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
   public SimConfig withNodes(int nodes) {
     return new SimConfig(new Shape(nodes, shape.routers(), shape.experts(), shape.topK(), shape.layers()), layout, dispatch,
         hardware, workload, seed);
+  }
+
+  public SimConfig withHardware(Hardware h) {
+    return new SimConfig(shape, layout, dispatch, h, workload, seed);
   }
 
   public SimConfig withWorkload(Workload w) {

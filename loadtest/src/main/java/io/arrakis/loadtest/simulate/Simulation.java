@@ -118,7 +118,7 @@ public final class Simulation {
       nodeIn[n] = new Link(hw.nodeLinkGbps());
       nodeOut[n] = new Link(hw.nodeLinkGbps());
     }
-    clientPool = hw.shared() ? new Pool(loop, host, hw.hostCores()) : null;
+    clientPool = hw.shared() ? new Pool(loop, host, (int) Math.ceil(hw.hostCores())) : null;
     dispatchers = new Dispatcher[routers][nodes];
     for (int r = 0; r < routers; r++) {
       for (int n = 0; n < nodes; n++) {
@@ -197,6 +197,9 @@ public final class Simulation {
   }
 
   private void ended(Request req, boolean ok) {
+    if (stopped) {
+      return; // answers that end in the same event as the last measured one
+    }
     if (measuring) {
       if (ok) {
         latencies[measured++] = loop.now() - req.start;
@@ -483,7 +486,7 @@ public final class Simulation {
     return new SimResult(nodes, measuredTokens / elapsed, answered / elapsed, mean * 1e3, percentile(sorted, 50) * 1e3,
         percentile(sorted, 99) * 1e3, refused, util, callsPerRequest, calls == 0 ? 0 : (double) callRows / calls,
         layout.balance().mean(), cpu, Bottleneck.name(config, util, routerCallCpuSeconds / Math.max(1e-300, routerCpuSeconds),
-            callsPerRequest), elapsed, loop.processed());
+            callsPerRequest, (double) refused / (refused + answered)), elapsed, loop.processed());
   }
 
   private static double percentile(double[] sorted, double p) {
