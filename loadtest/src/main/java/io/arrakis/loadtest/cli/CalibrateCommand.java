@@ -61,7 +61,7 @@ final class CalibrateCommand implements Callable<Integer> {
       description = "Load before each run, not measured; three times as long before the first (default: ${DEFAULT-VALUE}).")
   Duration warmup;
 
-  @Option(names = "--runs", paramLabel = "CxT,...", split = ",", defaultValue = "16x16,16x64,2x16,2x1",
+  @Option(names = "--runs", paramLabel = "CxT,...", split = ",", defaultValue = "16x64,16x16,2x16,2x1",
       description = "Closed-loop runs as callers x tokens per request (default: ${DEFAULT-VALUE}).")
   List<String> runs;
 

@@ -41,7 +41,7 @@ public final class Calibrator {
    * 1, 16 and 64 tokens tell per-token from per-request work, and one-token calls (two expert
    * rows) per-call work from the experts'.
    */
-  public static final List<Run> DEFAULT_RUNS = List.of(new Run(16, 16), new Run(16, 64), new Run(2, 16), new Run(2, 1));
+  public static final List<Run> DEFAULT_RUNS = List.of(new Run(16, 64), new Run(16, 16), new Run(2, 16), new Run(2, 1));
 
   /**
    * @param model the model the cluster serves
