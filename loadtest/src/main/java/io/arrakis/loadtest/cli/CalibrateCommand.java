@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
 @Command(name = "calibrate", mixinStandardHelpOptions = true,
     description = "Measure what the simulator needs on this machine and write it as JSON: the expert block and the gate "
         + "timed in process, then a 1-node local cluster under a few closed-loop runs, its CPU time per process split "
-        + "into per-request, per-token, per-call and per-row costs. Takes about a minute. Without --model a synthetic "
+        + "into per-request, per-token, per-call and per-row costs. Takes 1-2 minutes. Without --model a synthetic "
         + "model of the given sizes is generated (once, under .arrakis/).")
 final class CalibrateCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

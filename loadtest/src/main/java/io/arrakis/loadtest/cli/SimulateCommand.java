@@ -20,7 +20,8 @@ import picocli.CommandLine.Option;
     description = "Project throughput, p50/p99 latency, utilisation and the limiting resource against node count with "
         + "a discrete-event model of routers, links and expert nodes, priced by a calibration of this machine "
         + "('simulate calibrate'). Hidden and FFN sizes are the calibration's; experts, top-k and layers are free. "
-        + "Load defaults: closed loop, 16 callers per node (--concurrency-per-node), 16 tokens per request.",
+        + "Load defaults: closed loop, 16 callers per node up to what the routers admit (max-inflight-tokens / tokens), "
+        + "16 tokens per request.",
     subcommands = {CalibrateCommand.class})
 final class SimulateCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -74,7 +75,8 @@ final class SimulateCommand implements Callable<Integer> {
   Integer concurrency;
 
   @Option(names = "--concurrency-per-node", paramLabel = "N",
-      description = "Closed loop: N callers per expert node (default 16 when neither --concurrency nor --rate is given).")
+      description = "Closed loop: N callers per expert node, even past what the routers admit (default: 16 per node, "
+          + "up to what they admit).")
   Integer concurrencyPerNode;
 
   @Option(names = "--rate", paramLabel = "R", description = "Open loop: R requests per second on average (Poisson).")
@@ -186,8 +188,16 @@ final class SimulateCommand implements Callable<Integer> {
       return SimConfig.Workload.open(skew, t, rate, requests / 5, requests);
     }
     int callers = concurrency != null ? concurrency : (concurrencyPerNode != null ? concurrencyPerNode : 16) * nodeCount;
+    if (concurrency == null && concurrencyPerNode == null) {
+      callers = Math.min(callers, admitted(t)); // callers past what the routers admit only meet refusals
+    }
     // a closed loop settles once most callers have been answered (past admission, many wait refused)
     return SimConfig.Workload.closed(skew, t, callers, Math.max(requests / 5, Math.min(callers, 10_000)), requests);
+  }
+
+  /** Requests of mean size the routers let in at once (admission control). */
+  private int admitted(TokenCounts t) {
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, routers * admissionTokens / Math.max(1, Math.round(t.mean()))));
   }
 
   private static String describe(Calibration c) {
@@ -215,7 +225,9 @@ final class SimulateCommand implements Callable<Integer> {
   private String describeLoad(SimConfig c) {
     String how = rate != null ? String.format(Locale.ROOT, "open loop, %,.0f requests/s (Poisson)", rate)
         : concurrency != null ? "closed loop, " + concurrency + " callers"
-        : "closed loop, " + (concurrencyPerNode != null ? concurrencyPerNode : 16) + " callers per node";
+        : concurrencyPerNode != null ? "closed loop, " + concurrencyPerNode + " callers per node"
+        : "closed loop, 16 callers per node up to the " + admitted(TokenCounts.parse(tokens))
+            + " requests the router(s) admit at once";
     return how + ", " + c.workload().tokens() + " tokens/request, " + requests + " requests measured per row";
   }
 }

@@ -40,6 +40,10 @@ final class Bottleneck {
         what = "node link";
       }
     }
+    if (best < SATURATED && u.inFlightSlots() >= SATURATED) {
+      return String.format(Locale.ROOT, "node in-flight limit (%d calls per node and router; compute threads %s busy)",
+          c.dispatch().maxInFlight(), percent(node));
+    }
     if (best < SATURATED && refusedShare > REFUSING) {
       return String.format(Locale.ROOT, "router admission (%,d tokens in flight per router; %s of requests refused)",
           c.dispatch().admissionTokens(), percent(refusedShare));

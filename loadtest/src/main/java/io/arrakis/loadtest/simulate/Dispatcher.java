@@ -20,13 +20,24 @@ final class Dispatcher {
   private final SimConfig.Dispatch limits;
   private final Calls calls;
   private final ArrayDeque<Slice> pending = new ArrayDeque<>();
+  private final Meter slots;
   private int inFlight;
 
-  Dispatcher(int router, int node, SimConfig.Dispatch limits, Calls calls) {
+  Dispatcher(EventLoop loop, int router, int node, SimConfig.Dispatch limits, Calls calls) {
     this.router = router;
     this.node = node;
     this.limits = limits;
     this.calls = calls;
+    this.slots = new Meter(loop);
+  }
+
+  /** Calls in flight averaged since the last reset, as a fraction of max-in-flight. */
+  double slotUtilisation() {
+    return slots.mean() / limits.maxInFlight();
+  }
+
+  void resetMeter() {
+    slots.reset();
   }
 
   void submit(Slice s) {
@@ -36,6 +47,7 @@ final class Dispatcher {
 
   void ended() {
     inFlight--;
+    slots.set(inFlight);
     sendWhatFits();
   }
 
@@ -52,6 +64,7 @@ final class Dispatcher {
         rows += next.rows;
       }
       inFlight++;
+      slots.set(inFlight);
       calls.call(this, batch, rows);
     }
   }

@@ -66,8 +66,12 @@ final class Machines {
     }
   }
 
-  /** Busy fractions since the last reset; on a shared machine the host's CPU stands for the routers'. */
-  SimResult.Utilisation utilisation(double now) {
+  /**
+   * Busy fractions since the last reset; on a shared machine the host's CPU stands for the routers'.
+   *
+   * @param inFlightSlots the busiest dispatcher's in-flight calls as a fraction of max-in-flight
+   */
+  SimResult.Utilisation utilisation(double now, double inFlightSlots) {
     double router = 0;
     double routerLink = 0;
     for (int r = 0; r < routerCpu.length; r++) {
@@ -89,6 +93,7 @@ final class Machines {
     }
     boolean shared = host != null;
     return new SimResult.Utilisation(shared ? Double.NaN : router, hottest, Simulation.nodeId(hottestNode),
-        sum / nodeCpu.length, shared ? 0 : routerLink, shared ? 0 : nodeLink, shared ? host.utilisation() : Double.NaN);
+        sum / nodeCpu.length, inFlightSlots, shared ? 0 : routerLink, shared ? 0 : nodeLink,
+        shared ? host.utilisation() : Double.NaN);
   }
 }

@@ -46,14 +46,15 @@ public final class Projection {
   public String table() {
     StringBuilder sb = new StringBuilder();
     boolean shared = base.hardware().shared();
-    sb.append(String.format(Locale.ROOT, "%6s %12s %9s %9s %7s %7s %7s %7s %7s %9s %8s  %s%n", "nodes", "tokens/s",
-        "p50 ms", "p99 ms", shared ? "host" : "router", "hot nd", "mean nd", "r.link", "n.link", "calls/req",
+    sb.append(String.format(Locale.ROOT, "%6s %12s %9s %9s %7s %7s %7s %7s %7s %7s %9s %8s  %s%n", "nodes", "tokens/s",
+        "p50 ms", "p99 ms", shared ? "host" : "router", "hot nd", "mean nd", "slots", "r.link", "n.link", "calls/req",
         "balance", "bottleneck"));
     for (SimResult r : results) {
       SimResult.Utilisation u = r.utilisation();
-      sb.append(String.format(Locale.ROOT, "%6d %12s %9.1f %9.1f %7s %7s %7s %7s %7s %9.2f %8.2f  %s%n", r.nodes(),
+      sb.append(String.format(Locale.ROOT, "%6d %12s %9.1f %9.1f %7s %7s %7s %7s %7s %7s %9.2f %8.2f  %s%n", r.nodes(),
           String.format(Locale.ROOT, "%,.0f", r.tokensPerSecond()), r.p50Millis(), r.p99Millis(),
           percent(shared ? u.hostCpu() : u.routerCpu()), percent(u.hottestNode()), percent(u.meanNode()),
+          percent(u.inFlightSlots()),
           shared ? "-" : percent(u.routerLink()), shared ? "-" : percent(u.nodeLink()), r.callsPerRequest(),
           r.predictedBalance(), r.bottleneck()));
     }
@@ -92,7 +93,7 @@ public final class Projection {
       number(util, "router_cpu", u.routerCpu());
       number(util, "host_cpu", u.hostCpu());
       util.put("hottest_node", u.hottestNode()).put("hottest_node_id", u.hottestNodeId()).put("mean_node", u.meanNode())
-          .put("router_link", u.routerLink()).put("node_link", u.nodeLink());
+          .put("in_flight_slots", u.inFlightSlots()).put("router_link", u.routerLink()).put("node_link", u.nodeLink());
       o.putObject("cpu_s_per_request").put("router", r.cpuPerRequest().router()).put("node", r.cpuPerRequest().node())
           .put("client", r.cpuPerRequest().client());
     }

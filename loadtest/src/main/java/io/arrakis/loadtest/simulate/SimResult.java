@@ -28,12 +28,14 @@ public record SimResult(int nodes, double tokensPerSecond, double requestsPerSec
    * @param hottestNode the busiest expert node's compute threads
    * @param hottestNodeId which node that is
    * @param meanNode expert nodes' compute threads, averaged over nodes
+   * @param inFlightSlots the busiest (router, node) pair's calls in flight, as a fraction of
+   *     node-max-in-flight: at 100% the node gets no more calls however idle its threads
    * @param routerLink the busiest direction of the busiest router's link
    * @param nodeLink the busiest direction of the busiest expert node's link
    * @param hostCpu the shared machine's CPU (NaN when routers and nodes are separate machines)
    */
   public record Utilisation(double routerCpu, double hottestNode, String hottestNodeId, double meanNode,
-      double routerLink, double nodeLink, double hostCpu) {}
+      double inFlightSlots, double routerLink, double nodeLink, double hostCpu) {}
 
   /** CPU seconds per answered request at the routers, the expert nodes and the clients. */
   public record CpuPerRequest(double router, double node, double client) {

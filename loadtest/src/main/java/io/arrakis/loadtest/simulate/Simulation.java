@@ -66,7 +66,7 @@ public final class Simulation {
     this.dispatchers = new Dispatcher[s.routers()][s.nodes()];
     for (int r = 0; r < s.routers(); r++) {
       for (int n = 0; n < s.nodes(); n++) {
-        dispatchers[r][n] = new Dispatcher(r, n, config.dispatch(), this::call);
+        dispatchers[r][n] = new Dispatcher(loop, r, n, config.dispatch(), this::call);
       }
     }
     this.admitted = new long[s.routers()];
@@ -102,13 +102,24 @@ public final class Simulation {
     if (!stopped) {
       throw new IllegalStateException("the simulation ran out of events before the measured requests were answered");
     }
-    return window.result(config, machines.utilisation(loop.now()), loop.now(), layout.balance().mean(),
+    double slots = 0;
+    for (Dispatcher[] byNode : dispatchers) {
+      for (Dispatcher d : byNode) {
+        slots = Math.max(slots, d.slotUtilisation());
+      }
+    }
+    return window.result(config, machines.utilisation(loop.now(), slots), loop.now(), layout.balance().mean(),
         loop.processed());
   }
 
   private void openWindow() {
     window.open(loop.now());
     machines.resetMeters(loop.now());
+    for (Dispatcher[] byNode : dispatchers) {
+      for (Dispatcher d : byNode) {
+        d.resetMeter();
+      }
+    }
   }
 
   // ---- clients -------------------------------------------------------------------------------------
