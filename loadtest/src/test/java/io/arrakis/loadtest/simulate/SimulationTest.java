@@ -61,6 +61,36 @@ class SimulationTest {
     assertThat(r.meanMillis()).isCloseTo(32.0, within(0.1));
   }
 
+  /**
+   * A node with 8 compute threads computes one call per thread, and the router sends it at most
+   * node-max-in-flight (2) at once: 2 calls per service time, a quarter of its threads busy.
+   */
+  @Test
+  void aNodeComputesNoMoreCallsAtOnceThanTheRouterHasInFlight() {
+    SimConfig c = config(1, 1, 1, 0, Strategy.CONTIGUOUS, new SimConfig.Dispatch(2, 1, 1 << 20), fastLinks(8, 8),
+        SimConfig.Workload.closed(0, TokenCounts.fixed(1), 64, 500, 10_000));
+
+    SimResult r = Simulation.run(c, kernelOnly());
+
+    assertThat(r.requestsPerSecond()).isCloseTo(2 / EXPERT_S, within(0.01 * 2 / EXPERT_S));
+    assertThat(r.utilisation().hottestNode()).isCloseTo(0.25, within(0.005));
+    assertThat(r.utilisation().inFlightSlots()).isCloseTo(1.0, within(0.005));
+    assertThat(r.bottleneck()).startsWith("node in-flight limit");
+  }
+
+  /** 160 admitted tokens are 10 requests of 16 in flight: 10 per service time, whatever the callers. */
+  @Test
+  void admissionControlCapsRequestsInFlight() {
+    SimConfig c = config(1, 1, 1, 0, Strategy.CONTIGUOUS, new SimConfig.Dispatch(64, 16, 160), fastLinks(64, 64),
+        SimConfig.Workload.closed(0, TokenCounts.fixed(16), 100, 500, 10_000));
+
+    SimResult r = Simulation.run(c, kernelOnly());
+
+    assertThat(r.requestsPerSecond()).isCloseTo(10 / EXPERT_S, within(0.02 * 10 / EXPERT_S));
+    assertThat(r.refused()).isPositive();
+    assertThat(r.bottleneck()).startsWith("router admission");
+  }
+
   /** Poisson arrivals at a single deterministic server (M/D/1): mean wait ρ·s / (2(1 − ρ)). */
   @Test
   void openLoopQueueMatchesMD1() {
@@ -137,7 +167,7 @@ class SimulationTest {
     Calibration c = costs(List.of(new Calibration.Point(1, 1e-6)), new Calibration.RouterCosts(0, 0, 0, 0.0005),
         new Calibration.NodeCosts(0, 0), new Calibration.ClientCosts(0, 0));
     SimResult r = Simulation.run(config(64, 64, 8, 0, Strategy.ROUND_ROBIN, SimConfig.Dispatch.DEFAULTS, fastLinks(8, 8),
-        SimConfig.Workload.closed(0, TokenCounts.fixed(16), 64, 2_000, 10_000)), c);
+        SimConfig.Workload.closed(0, TokenCounts.fixed(16), 64, 1_000, 4_000)), c);
 
     assertThat(r.callsPerRequest()).isGreaterThan(2);
     assertThat(r.bottleneck()).startsWith("router CPU, fan-out");
