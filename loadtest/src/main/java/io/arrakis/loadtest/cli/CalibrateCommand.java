@@ -58,8 +58,13 @@ final class CalibrateCommand implements Callable<Integer> {
   Duration duration;
 
   @Option(names = "--warmup", paramLabel = "DURATION", defaultValue = "3s", converter = DurationConverter.class,
-      description = "Load before each run, not measured; three times as long before the first (default: ${DEFAULT-VALUE}).")
+      description = "Load before each run, not measured (default: ${DEFAULT-VALUE}).")
   Duration warmup;
+
+  @Option(names = "--settle", paramLabel = "DURATION", defaultValue = "60s", converter = DurationConverter.class,
+      description = "Before the runs, load until the processes' CPU per request holds still (JIT compilation done), "
+          + "at most this long (default: ${DEFAULT-VALUE}).")
+  Duration settle;
 
   @Option(names = "--runs", paramLabel = "CxT,...", split = ",", defaultValue = "16x64,16x16,2x16,2x1",
       description = "Closed-loop runs as callers x tokens per request (default: ${DEFAULT-VALUE}).")
@@ -93,7 +98,8 @@ final class CalibrateCommand implements Callable<Integer> {
     }
     Path state = stateDir != null ? stateDir : home.dotDir().resolve("calibrate-cluster");
     List<String> jvm = javaOpts.isBlank() ? List.of() : Arrays.asList(javaOpts.trim().split("\\s+"));
-    Calibrator.Options options = new Calibrator.Options(dir, jvm, threads, warmup, duration, parseRuns(runs), state, seed);
+    Calibrator.Options options = new Calibrator.Options(dir, jvm, threads, warmup, settle, duration, parseRuns(runs), state,
+        seed);
     Calibrator.Result r;
     Optional<StateLock> lock = StateLock.tryAcquire(new StateLayout(state));
     if (lock.isEmpty()) {

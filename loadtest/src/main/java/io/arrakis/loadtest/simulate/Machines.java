@@ -5,6 +5,13 @@ package io.arrakis.loadtest.simulate;
  * node; or one shared CPU for all of them and the clients (a local cluster), whose links cost nothing.
  */
 final class Machines {
+  /**
+   * Threads a router runs its work on: the compute dispatcher's actors (4, reference.conf) and gRPC's
+   * event loops (2 per core). Its CPU, not its threads, is what limits it; the threads only keep
+   * one call's work from queueing behind another's.
+   */
+  static final int ROUTER_ACTOR_THREADS = 4;
+
   final Cpu host;
   final Cpu[] routerCpu;
   final Pool[] routerPool;
@@ -30,7 +37,7 @@ final class Machines {
     routerOut = new Link[routers];
     for (int r = 0; r < routers; r++) {
       routerCpu[r] = hw.shared() ? host : new Cpu(loop, "router-" + r, hw.routerCores());
-      routerPool[r] = new Pool(loop, routerCpu[r], hw.routerCores());
+      routerPool[r] = new Pool(loop, routerCpu[r], ROUTER_ACTOR_THREADS + 2 * hw.routerCores());
       routerIn[r] = new Link(hw.routerLinkGbps());
       routerOut[r] = new Link(hw.routerLinkGbps());
     }

@@ -111,6 +111,10 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
       return new Hardware(nodeCores, computeThreads, routerCores, cores, nodeLinkGbps, routerLinkGbps, linkLatencyMicros);
     }
 
+    public Hardware withLatencyMicros(double micros) {
+      return new Hardware(nodeCores, computeThreads, routerCores, hostCores, nodeLinkGbps, routerLinkGbps, micros);
+    }
+
     public boolean shared() {
       return hostCores > 0;
     }

@@ -277,7 +277,7 @@ public final class Simulation {
   private void transfer(Link from, Link to, long bytes, Runnable then) {
     SimConfig.Hardware hw = config.hardware();
     if (hw.shared()) {
-      loop.at(loop.now(), then);
+      loop.at(loop.now() + hw.linkLatencyMicros() / 1e6, then);
       return;
     }
     double now = loop.now();

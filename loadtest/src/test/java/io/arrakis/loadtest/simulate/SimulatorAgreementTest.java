@@ -33,6 +33,8 @@ class SimulatorAgreementTest {
   private static final int TOKENS = 16;
   /** A small model, so that a short run holds many requests: 2 layers of 16 experts, top-2, Zipf 1.0. */
   private static final GeneratorOptions MODEL = new GeneratorOptions(2, 16, 256, 512, 2, true, false, 1.0, 7);
+  /** Load before measuring, at most, until the processes' CPU per request holds still. */
+  private static final Duration SETTLE_LIMIT = Duration.ofSeconds(25);
   /** One compute thread per node, as the cluster tests run them. */
   private static final int COMPUTE_THREADS = 1;
 
@@ -46,8 +48,8 @@ class SimulatorAgreementTest {
     PrintWriter log = new PrintWriter(System.out, true);
     Path states = Path.of("target", "simulator-agreement").toAbsolutePath(); // logs stay to be read
     Calibrator.Result calibrated = Calibrator.calibrate(new Calibrator.Options(model, TestClusters.JVM_OPTIONS,
-        COMPUTE_THREADS, Duration.ofSeconds(3), Duration.ofSeconds(5), Calibrator.DEFAULT_RUNS, states.resolve("calibrate"),
-        1), log);
+        COMPUTE_THREADS, Duration.ofSeconds(2), SETTLE_LIMIT, Duration.ofSeconds(5), Calibrator.DEFAULT_RUNS,
+        states.resolve("calibrate"), 1), log);
     Calibration costs = calibrated.calibration();
     log.println(CalibrationJson.toJson(costs, calibrated.measurements()).toPrettyString());
 
@@ -55,9 +57,9 @@ class SimulatorAgreementTest {
     ClusterOptions two = ClusterOptions.of(model, 2, states.resolve("two-nodes")).withJvmOptions(TestClusters.JVM_OPTIONS)
         .withComputeThreads(COMPUTE_THREADS);
     try (LocalCluster cluster = LocalCluster.start(two)) {
-      // a fresh cluster: its JVMs compile the hot path in the first seconds, which is no steady state
-      real = ClusterMeter.measure(cluster, InputBias.read(model), CALLERS, TOKENS, Duration.ofSeconds(6),
-          Duration.ofSeconds(8), 1);
+      // fresh JVMs compile and settle for a while first, as the calibration's did
+      real = ClusterMeter.measureSettled(cluster, InputBias.read(model), CALLERS, TOKENS, Duration.ofSeconds(5),
+          SETTLE_LIMIT, 1);
     }
     assertThat(real.failed()).as("failed requests in the real run").isZero();
 

@@ -47,14 +47,15 @@ public final class Calibrator {
    * @param model the model the cluster serves
    * @param jvmOptions options of the cluster's JVMs (measure with those the cluster to predict uses)
    * @param computeThreads compute threads of the expert node; null = its default (one per core)
-   * @param warmup load first sent to the cluster and before each run, not measured
+   * @param warmup load before each run, not measured
+   * @param settleLimit how long load may run first until the processes' CPU per request holds still
    * @param runDuration each measured run
    * @param runs the runs
    * @param stateDir the cluster's state folder
    * @param seed seed of the inputs and of the kernel estimate
    */
   public record Options(Path model, List<String> jvmOptions, Integer computeThreads, Duration warmup,
-      Duration runDuration, List<Run> runs, Path stateDir, long seed) {
+      Duration settleLimit, Duration runDuration, List<Run> runs, Path stateDir, long seed) {
     public Options {
       runs = List.copyOf(runs);
       jvmOptions = List.copyOf(jvmOptions);
@@ -63,6 +64,9 @@ public final class Calibrator {
       }
     }
   }
+
+  /** Windows of the settling phase. */
+  static final Duration SETTLE_WINDOW = Duration.ofSeconds(4);
 
   /** The calibration and what it was derived from (for the record). */
   public record Result(Calibration calibration, ObjectNode measurements) {}
@@ -93,14 +97,14 @@ public final class Calibrator {
         .withComputeThreads(o.computeThreads());
     log.println("starting a 1-node local cluster ...");
     try (LocalCluster c = LocalCluster.start(cluster)) {
-      boolean first = true;
+      Run first = o.runs().get(0);
+      log.printf(Locale.ROOT, "settling: %d callers x %d tokens until CPU per request holds still (at most %d s) ...%n",
+          first.concurrency(), first.tokens(), o.settleLimit().toSeconds());
+      ClusterMeter.measureSettled(c, bias, first.concurrency(), first.tokens(), SETTLE_WINDOW, o.settleLimit(), o.seed());
       for (Run run : o.runs()) {
-        // the first run's warm-up is longer: every process's JIT compiles the whole path then
-        Duration warmup = first ? o.warmup().multipliedBy(3) : o.warmup();
-        first = false;
         log.printf(Locale.ROOT, "run: %d callers x %d tokens, %d s ...%n", run.concurrency(), run.tokens(),
             o.runDuration().toSeconds());
-        ClusterMeter.Window w = ClusterMeter.measure(c, bias, run.concurrency(), run.tokens(), warmup,
+        ClusterMeter.Window w = ClusterMeter.measure(c, bias, run.concurrency(), run.tokens(), o.warmup(),
             o.runDuration(), o.seed());
         if (w.failed() > 0 || w.requests() == 0) {
           throw new IllegalStateException("calibration run " + run + " had " + w.failed() + " failed requests and "

@@ -37,7 +37,7 @@ public final class ClusterMeter {
    * @param pairs token-expert pairs the router sent
    * @param routerCpu CPU seconds of the router process
    * @param nodeCpu CPU seconds of the expert node processes, together
-   * @param clientCpu CPU seconds of this process (the load driver)
+   * @param clientCpu CPU seconds of this process (the load driver), its JIT compilers' excepted
    * @param machineCpu CPU seconds of the whole machine, NaN where it cannot be read
    * @param failed requests that failed in the whole run
    */
@@ -48,14 +48,45 @@ public final class ClusterMeter {
       return requests * tokens / seconds;
     }
 
-    /** Cores that other programs kept busy on average during the window (0 where unknown). */
+    /** CPU seconds of router, nodes and client together per answered request. */
+    public double cpuPerRequest() {
+      return (routerCpu + nodeCpu + clientCpu) / Math.max(1, requests);
+    }
+
+    /**
+     * Cores that other programs kept busy on average during the window (0 where unknown); this
+     * process's JIT compilers count as other programs: they are no part of the load driver's work.
+     */
     public double foreignCores() {
       return Double.isNaN(machineCpu) ? 0 : Math.max(0, (machineCpu - routerCpu - nodeCpu - clientCpu) / seconds);
     }
   }
 
-  private record Snapshot(long nanos, double router, double nodes, double client, OptionalDouble machine, long ok,
-      long calls, long pairs) {}
+  private record Snapshot(long nanos, double router, double nodes, double client, double clientCompiling,
+      OptionalDouble machine, long ok, long calls, long pairs) {}
+
+  /** How close two windows' CPU per request must be for the processes to count as settled. */
+  static final double SETTLED = 0.10;
+
+  /**
+   * Measures windows of {@code duration} one after another until two in a row agree on CPU per
+   * request within 10%, or {@code limit} has passed; returns the last. Fresh JVMs spend CPU on
+   * compiling and settling for tens of seconds, on a busy machine longer: a fixed warm-up either
+   * wastes time or falls short.
+   */
+  public static Window measureSettled(LocalCluster cluster, float[] bias, int concurrency, int tokens, Duration duration,
+      Duration limit, long seed) throws InterruptedException {
+    long end = System.nanoTime() + limit.toNanos();
+    Window previous = null;
+    while (true) {
+      Window w = measure(cluster, bias, concurrency, tokens, Duration.ZERO, duration, seed);
+      boolean settled = previous != null && Math.abs(w.cpuPerRequest() / previous.cpuPerRequest() - 1) < SETTLED;
+      if (settled || System.nanoTime() - end >= 0 || w.failed() > 0) {
+        return w;
+      }
+      previous = w;
+    }
+  }
 
   /** Runs {@code warmup} of load not measured, then {@code duration} with the window inside it. */
   public static Window measure(LocalCluster cluster, float[] bias, int concurrency, int tokens, Duration warmup,
@@ -88,7 +119,8 @@ public final class ClusterMeter {
         throw new IllegalStateException("the load run reported no progress to measure between");
       }
       return new Window(concurrency, tokens, (b.nanos() - a.nanos()) / 1e9, b.ok() - a.ok(), b.calls() - a.calls(),
-          b.pairs() - a.pairs(), b.router() - a.router(), b.nodes() - a.nodes(), b.client() - a.client(),
+          b.pairs() - a.pairs(), b.router() - a.router(), b.nodes() - a.nodes(),
+          b.client() - a.client() - Math.max(0, b.clientCompiling() - a.clientCompiling()),
           a.machine().isPresent() && b.machine().isPresent()
               ? b.machine().getAsDouble() - a.machine().getAsDouble() : Double.NaN,
           result.failed() + result.unanswered());
@@ -106,7 +138,7 @@ public final class ClusterMeter {
     for (long pid : nodes) {
       nodeCpu += CpuClock.process(pid);
     }
-    return new Snapshot(System.nanoTime(), CpuClock.process(router), nodeCpu, CpuClock.self(), CpuClock.machine(), ok,
-        calls, load.totalTokens());
+    return new Snapshot(System.nanoTime(), CpuClock.process(router), nodeCpu, CpuClock.self(), CpuClock.selfCompilation(),
+        CpuClock.machine(), ok, calls, load.totalTokens());
   }
 }

@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.simulate.calibrate;
 
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -28,6 +29,36 @@ public final class CpuClock {
   /** CPU seconds this JVM has used so far. */
   public static double self() {
     return process(ProcessHandle.current().pid());
+  }
+
+  /**
+   * CPU seconds this JVM's live JIT compiler threads have used so far (Linux's
+   * {@code /proc/self/task}; 0 elsewhere). Compiling is a passing cost of a young JVM, not work per
+   * request: a measurement takes it off. A compiler thread that exits takes its count with it, so
+   * differences are taken as at least 0.
+   */
+  public static double selfCompilation() {
+    double ticks = 0;
+    try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+      for (Path task : tasks) {
+        String stat;
+        try {
+          stat = Files.readString(task.resolve("stat"));
+        } catch (IOException exited) {
+          continue;
+        }
+        int open = stat.indexOf('(');
+        int close = stat.lastIndexOf(')');
+        if (open < 0 || close < open || !stat.substring(open + 1, close).contains("CompilerThre")) {
+          continue;
+        }
+        String[] f = stat.substring(close + 2).trim().split("\\s+");
+        ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime: fields 14 and 15 of stat
+      }
+    } catch (IOException | RuntimeException e) {
+      return 0;
+    }
+    return ticks / TICKS_PER_SECOND;
   }
 
   /** CPU seconds all processes of the machine have used since boot (busy time of every core), where readable. */
