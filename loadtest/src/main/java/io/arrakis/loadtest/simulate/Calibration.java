@@ -43,8 +43,10 @@ public record Calibration(ModelSizes model, List<Point> expert, RouterCosts rout
       double callSeconds) {}
 
   /**
-   * @param callSeconds per Compute call: receive, parse, check, hand to a compute thread, reply
-   * @param rowSeconds per row (token) of a Compute call: decode, check, encode
+   * @param callSeconds per Compute call, on a transport thread: receive, parse, check, hand to a
+   *     compute thread, reply
+   * @param rowSeconds per row (token) of a Compute call, on the compute thread: decode, check values,
+   *     encode
    */
   public record NodeCosts(double callSeconds, double rowSeconds) {}
 

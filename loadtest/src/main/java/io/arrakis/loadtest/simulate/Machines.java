@@ -18,7 +18,7 @@ final class Machines {
   final Link[] routerIn;
   final Link[] routerOut;
   final Cpu[] nodeCpu;
-  /** The node's transport threads: receive, decode, check, reply. */
+  /** The node's transport threads: receive, parse, check, reply. */
   final Pool[] nodeTransport;
   final Pool[] nodeCompute;
   final Link[] nodeIn;

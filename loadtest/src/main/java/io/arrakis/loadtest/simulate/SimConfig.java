@@ -77,7 +77,8 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
    * @param routerCores cores of each router machine
    * @param hostCores 0: every router and node is its own machine, clients are outside; above 0:
    *     everything, clients included, shares one machine with this many cores (a local cluster;
-   *     a fraction where other programs take part of them), and links cost nothing beyond their CPU
+   *     a fraction where other programs take part of them), and messages cost nothing beyond their
+   *     CPU and the latency
    * @param nodeLinkGbps each expert node's network link, per direction
    * @param routerLinkGbps each router's network link, per direction
    * @param linkLatencyMicros one-way latency of a message between machines
@@ -109,10 +110,6 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
         throw new IllegalStateException("host cores apply to a shared machine");
       }
       return new Hardware(nodeCores, computeThreads, routerCores, cores, nodeLinkGbps, routerLinkGbps, linkLatencyMicros);
-    }
-
-    public Hardware withLatencyMicros(double micros) {
-      return new Hardware(nodeCores, computeThreads, routerCores, hostCores, nodeLinkGbps, routerLinkGbps, micros);
     }
 
     public boolean shared() {

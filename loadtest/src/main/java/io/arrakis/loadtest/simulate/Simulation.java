@@ -230,13 +230,15 @@ public final class Simulation {
       pairs += s.pairs;
     }
     window.call(rows);
-    double kernel = kernelSeconds(batch);
+    // as ExpertService does: the transport thread parses and checks the call; a compute thread decodes
+    // the rows, checks their values, runs the experts and encodes the partial sums
+    double compute = kernelSeconds(batch) + costs.node().rowSeconds() * rows;
     double half = costs.router().callSeconds() / 2;
     long sent = (long) rows * rowBytes + (long) pairs * PAIR_BYTES + CALL_OVERHEAD_BYTES;
     long back = (long) rows * rowBytes + CALL_OVERHEAD_BYTES;
     routerWork(r, half, true, () -> transfer(machines.routerOut[r], machines.nodeIn[n], sent, () ->
-        nodeWork(machines.nodeTransport[n], costs.node().callSeconds() + costs.node().rowSeconds() * rows, () ->
-            nodeWork(machines.nodeCompute[n], kernel, () -> transfer(machines.nodeOut[n], machines.routerIn[r], back, () ->
+        nodeWork(machines.nodeTransport[n], costs.node().callSeconds(), () ->
+            nodeWork(machines.nodeCompute[n], compute, () -> transfer(machines.nodeOut[n], machines.routerIn[r], back, () ->
                 routerWork(r, half, true, () -> {
                   planner.answered(r, n, rows);
                   for (Slice s : batch) {
@@ -273,7 +275,7 @@ public final class Simulation {
     return seconds;
   }
 
-  /** A message from one machine's link to another's (null: outside the model); free on a shared host. */
+  /** A message from one machine's link to another's (null: outside the model); only the latency on a shared host. */
   private void transfer(Link from, Link to, long bytes, Runnable then) {
     SimConfig.Hardware hw = config.hardware();
     if (hw.shared()) {
