@@ -13,7 +13,7 @@ public final class Machine {
 
   public static ObjectNode describe() {
     ObjectNode m = JsonNodeFactory.instance.objectNode();
-    m.put("cpu", cpuModel().orElse(System.getProperty("os.arch")));
+    m.put("cpu", cpu());
     m.put("cores", Runtime.getRuntime().availableProcessors());
     m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
     m.put("arch", System.getProperty("os.arch"));
@@ -24,6 +24,11 @@ public final class Machine {
       m.put("omp_num_threads", omp);
     }
     return m;
+  }
+
+  /** The CPU model, or the architecture where it cannot be read. */
+  public static String cpu() {
+    return cpuModel().orElse(System.getProperty("os.arch"));
   }
 
   // Linux only; elsewhere the architecture stands in

@@ -9,16 +9,16 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * {@code ./arrakis demo|up|status|down|loadtest|placement|bench}: the local cluster, the load tester,
- * placement planning and rollout, and benchmarks. The
+ * {@code ./arrakis demo|up|status|down|loadtest|placement|bench|simulate}: the local cluster, the load
+ * tester, placement planning and rollout, benchmarks and the simulator. The
  * launcher passes the command name as the first argument.
  */
 @Command(
     name = "arrakis",
     mixinStandardHelpOptions = true,
-    description = "Run a local Arrakis cluster and drive load against a router.",
+    description = "Run a local Arrakis cluster, drive load against a router, plan placements, simulate larger clusters.",
     subcommands = {DemoCommand.class, UpCommand.class, StatusCommand.class, DownCommand.class, LoadtestCommand.class,
-        PlacementCommand.class, BenchCommand.class})
+        PlacementCommand.class, BenchCommand.class, SimulateCommand.class})
 public final class ArrakisCli implements Runnable {
   /** Exit code of a command stopped by Ctrl-C or an interrupt, as shells report SIGINT. */
   static final int INTERRUPTED = 130;
@@ -27,7 +27,7 @@ public final class ArrakisCli implements Runnable {
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "missing command: demo, up, status, down, loadtest, placement or bench");
+    throw new CommandLine.ParameterException(spec.commandLine(), "missing command: demo, up, status, down, loadtest, placement, bench or simulate");
   }
 
   public static void main(String[] args) {

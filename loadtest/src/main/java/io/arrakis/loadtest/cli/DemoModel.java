@@ -10,8 +10,9 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * The demo's model: 4 layers of 16 experts, hidden 512, ffn 1024, top-2, Zipf skew 1.0, fixed
- * seed (and the benchmark's models, of other sizes). Made once; generated into a temporary folder and moved in place, so that an interrupted
- * generation never leaves a half model behind.
+ * seed (and the benchmarks' and calibration's synthetic models, of other sizes). Made once;
+ * generated into a temporary folder and moved in place, so that an interrupted generation never
+ * leaves a half model behind.
  */
 final class DemoModel {
   static final GeneratorOptions OPTIONS = new GeneratorOptions(4, 16, 512, 1024, 2, true, false, 1.0, 20240601L);

@@ -1,0 +1,122 @@
+package io.arrakis.loadtest.simulate;
+
+import java.util.List;
+
+/**
+ * What work costs, in CPU seconds, as measured on one machine by {@code simulate calibrate}: the
+ * simulator's only link to real hardware. Costs are CPU time (not wall time), so that they hold
+ * whether or not the machine was busy with other work while they were measured.
+ *
+ * @param model the model sizes the costs were measured for
+ * @param expert CPU seconds of one expert's SwiGLU block over m rows (gather, three GEMMs, weighted
+ *     scatter), at several m; interpolated linearly between points and extrapolated from the last two
+ * @param router per-request, per-token and per-call CPU at a router
+ * @param node per-call and per-row CPU at an expert node outside the expert kernels (transport,
+ *     decoding, checks, encoding)
+ * @param client per-request and per-token CPU of the load generator (only counts where it shares
+ *     the machine, as in a local cluster)
+ * @param source where the figures come from: the machine, the date, the measured runs
+ */
+public record Calibration(ModelSizes model, List<Point> expert, RouterCosts router, NodeCosts node,
+    ClientCosts client, Source source) {
+
+  /** Hidden size, expert FFN size, experts per layer and top-k of the calibrated model. */
+  public record ModelSizes(int hidden, int ffn, int experts, int topK) {
+    public ModelSizes {
+      if (hidden < 1 || ffn < 1 || experts < 1 || topK < 1 || topK > experts) {
+        throw new IllegalArgumentException("model sizes must be positive with top-k <= experts, got hidden " + hidden
+            + ", ffn " + ffn + ", experts " + experts + ", top-k " + topK);
+      }
+    }
+  }
+
+  /** CPU seconds of one expert over {@code rows} rows. */
+  public record Point(int rows, double seconds) {}
+
+  /**
+   * @param requestSeconds per Forward call: receive, decode, check, plan, combine, reply
+   * @param tokenSeconds per token of a Forward call, the gate excepted
+   * @param gateSecondsPerTokenExpert the gate's GEMM and top-k, per token and expert of the layer
+   * @param callSeconds per Compute call to an expert node: assemble, send, receive, split
+   */
+  public record RouterCosts(double requestSeconds, double tokenSeconds, double gateSecondsPerTokenExpert,
+      double callSeconds) {}
+
+  /**
+   * @param callSeconds per Compute call, on a transport thread: receive, parse, check, hand to a
+   *     compute thread, reply
+   * @param rowSeconds per row (token) of a Compute call, on the compute thread: decode, check values,
+   *     encode
+   */
+  public record NodeCosts(double callSeconds, double rowSeconds) {}
+
+  /** @param requestSeconds per request sent and answered @param tokenSeconds per token of it */
+  public record ClientCosts(double requestSeconds, double tokenSeconds) {}
+
+  /** @param machine CPU model and cores @param measuredAt ISO date-time @param note how it was measured */
+  public record Source(String machine, int cores, String measuredAt, String note) {}
+
+  public Calibration {
+    if (expert == null || expert.isEmpty()) {
+      throw new IllegalArgumentException("calibration has no expert timings");
+    }
+    expert = expert.stream().sorted(java.util.Comparator.comparingInt(Point::rows)).toList();
+    for (int i = 0; i < expert.size(); i++) {
+      Point p = expert.get(i);
+      if (p.rows() < 1 || !(p.seconds() > 0) || Double.isInfinite(p.seconds())) {
+        throw new IllegalArgumentException("expert timing " + p + " must have rows >= 1 and a positive time");
+      }
+      if (i > 0 && p.rows() == expert.get(i - 1).rows()) {
+        throw new IllegalArgumentException("expert timings list " + p.rows() + " rows twice");
+      }
+    }
+    nonNegative("router", router.requestSeconds(), router.tokenSeconds(), router.gateSecondsPerTokenExpert(),
+        router.callSeconds());
+    nonNegative("node", node.callSeconds(), node.rowSeconds());
+    nonNegative("client", client.requestSeconds(), client.tokenSeconds());
+  }
+
+  private static void nonNegative(String what, double... values) {
+    for (double v : values) {
+      if (!(v >= 0) || Double.isInfinite(v)) {
+        throw new IllegalArgumentException(what + " costs must be finite and non-negative, got " + v);
+      }
+    }
+  }
+
+  /** CPU seconds of one expert over {@code rows} rows (0 for none). */
+  public double expertSeconds(int rows) {
+    return interpolate(expert, rows);
+  }
+
+  /**
+   * Linear between measured points, linear beyond the last two; below the first point the first
+   * point's time (an expert's weights are read once however few rows).
+   */
+  public static double interpolate(List<Point> points, int rows) {
+    if (rows <= 0) {
+      return 0;
+    }
+    Point first = points.get(0);
+    if (points.size() == 1) {
+      return first.seconds() * rows / first.rows();
+    }
+    if (rows <= first.rows()) {
+      return first.seconds();
+    }
+    for (int i = 1; i < points.size(); i++) {
+      Point hi = points.get(i);
+      if (rows <= hi.rows() || i == points.size() - 1) {
+        Point lo = points.get(i - 1);
+        double slope = (hi.seconds() - lo.seconds()) / (hi.rows() - lo.rows());
+        return Math.max(first.seconds(), lo.seconds() + slope * (rows - lo.rows()));
+      }
+    }
+    throw new AssertionError("unreachable");
+  }
+
+  /** Router CPU per token of a layer with {@code experts} experts: the gate grows with them. */
+  public double routerTokenSeconds(int experts) {
+    return router.tokenSeconds() + router.gateSecondsPerTokenExpert() * experts;
+  }
+}

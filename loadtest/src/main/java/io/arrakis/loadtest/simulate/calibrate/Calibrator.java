@@ -1,0 +1,188 @@
+package io.arrakis.loadtest.simulate.calibrate;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.loadtest.bench.Machine;
+import io.arrakis.loadtest.cluster.ClusterOptions;
+import io.arrakis.loadtest.cluster.LocalCluster;
+import io.arrakis.loadtest.load.InputBias;
+import io.arrakis.loadtest.load.LoadOptions;
+import io.arrakis.loadtest.simulate.Calibration;
+import io.arrakis.model.config.ModelConfig;
+import io.arrakis.model.moe.MoeModel;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Measures what the simulator needs on this machine: the expert block and the gate timed in this
+ * process, then a real 1-node local cluster driven by closed-loop runs of different concurrency and
+ * tokens, whose CPU seconds per process are split into per-request, per-token, per-call and per-row
+ * costs by a non-negative least-squares fit. For the expert node the in-process timings give the
+ * kernel's shape (how its time grows with rows) and {@link KernelEstimate} what each run's calls
+ * would cost by them; the fit scales that to the node's own CPU seconds, since a node's kernels run
+ * amid other processes' memory traffic and this process's ran alone.
+ */
+public final class Calibrator {
+  /** A measured run: closed loop with {@code concurrency} callers of {@code tokens} tokens. */
+  public record Run(int concurrency, int tokens) {}
+
+  /**
+   * Runs that separate the costs: 16 callers merge several requests per call, 2 callers about one;
+   * 1, 16 and 64 tokens tell per-token from per-request work, and one-token calls (two expert
+   * rows) per-call work from the experts'.
+   */
+  public static final List<Run> DEFAULT_RUNS = List.of(new Run(16, 64), new Run(16, 16), new Run(2, 16), new Run(2, 1));
+
+  /**
+   * @param model the model the cluster serves
+   * @param jvmOptions options of the cluster's JVMs (measure with those the cluster to predict uses)
+   * @param computeThreads compute threads of the expert node; null = its default (one per core)
+   * @param warmup load before each run, not measured
+   * @param settleLimit how long load may run first until the processes' CPU per request holds still
+   * @param runDuration each measured run
+   * @param runs the runs
+   * @param stateDir the cluster's state folder
+   * @param seed seed of the inputs and of the kernel estimate
+   */
+  public record Options(Path model, List<String> jvmOptions, Integer computeThreads, Duration warmup,
+      Duration settleLimit, Duration runDuration, List<Run> runs, Path stateDir, long seed) {
+    public Options {
+      runs = List.copyOf(runs);
+      jvmOptions = List.copyOf(jvmOptions);
+      if (runs.size() < 3) {
+        throw new IllegalArgumentException("calibration needs at least 3 runs to separate its costs, got " + runs.size());
+      }
+    }
+  }
+
+  /** Windows of the settling phase. */
+  static final Duration SETTLE_WINDOW = Duration.ofSeconds(4);
+
+  /** The calibration and what it was derived from (for the record). */
+  public record Result(Calibration calibration, ObjectNode measurements) {}
+
+  private Calibrator() {}
+
+  public static Result calibrate(Options o, PrintWriter log) throws IOException, InterruptedException {
+    ModelConfig config;
+    // each run's driver builds its request pool from the seed: gated here as the router gates it
+    Map<Integer, KernelEstimate> estimates = new HashMap<>();
+    float[] bias = InputBias.read(o.model());
+    try (MoeModel model = MoeModel.open(o.model())) {
+      config = model.config();
+      for (Run r : o.runs()) {
+        if (!estimates.containsKey(r.tokens())) {
+          estimates.put(r.tokens(), KernelEstimate.of(model, bias, r.tokens(), LoadOptions.DEFAULT_POOL_SIZE, o.seed()));
+        }
+      }
+    }
+    log.printf(Locale.ROOT, "timing the expert block (hidden %d, ffn %d) and the gate (%d experts) in process ...%n",
+        config.hiddenSize(), config.intermediateSize(), config.numExperts());
+    List<Calibration.Point> expert = KernelTiming.expert(config.hiddenSize(), config.intermediateSize(), o.seed());
+    List<KernelTiming.GatePoint> gate = KernelTiming.gate(config.hiddenSize(), config.numExperts(), config.topK(), o.seed());
+    double gatePerToken = KernelTiming.gatePerToken(gate);
+
+    List<ClusterMeter.Window> windows = new ArrayList<>();
+    ClusterOptions cluster = ClusterOptions.of(o.model(), 1, o.stateDir()).withJvmOptions(o.jvmOptions())
+        .withComputeThreads(o.computeThreads());
+    log.println("starting a 1-node local cluster ...");
+    try (LocalCluster c = LocalCluster.start(cluster)) {
+      Run first = o.runs().get(0);
+      log.printf(Locale.ROOT, "settling: %d callers x %d tokens until CPU per request holds still (at most %d s) ...%n",
+          first.concurrency(), first.tokens(), o.settleLimit().toSeconds());
+      ClusterMeter.measureSettled(c, bias, first.concurrency(), first.tokens(), SETTLE_WINDOW, o.settleLimit(), o.seed());
+      for (Run run : o.runs()) {
+        log.printf(Locale.ROOT, "run: %d callers x %d tokens, %d s ...%n", run.concurrency(), run.tokens(),
+            o.runDuration().toSeconds());
+        ClusterMeter.Window w = ClusterMeter.measure(c, bias, run.concurrency(), run.tokens(), o.warmup(),
+            o.runDuration(), o.seed());
+        if (w.failed() > 0 || w.requests() == 0) {
+          throw new IllegalStateException("calibration run " + run + " had " + w.failed() + " failed requests and "
+              + w.requests() + " answered; see the cluster's logs in " + c.layout().root().resolve("logs"));
+        }
+        log.printf(Locale.ROOT, "  %,.0f tokens/s, %.2f calls/request; CPU ms/request: router %.2f, node %.2f, client %.2f%n",
+            w.tokensPerSecond(), (double) w.calls() / w.requests(), 1e3 * w.routerCpu() / w.requests(),
+            1e3 * w.nodeCpu() / w.requests(), 1e3 * w.clientCpu() / w.requests());
+        windows.add(w);
+      }
+    }
+    Fit fit = fit(windows, estimates, expert, gatePerToken, o.seed());
+    double scale = fit.node[0];
+    if (!(scale > 0)) {
+      throw new IllegalStateException("the expert nodes' CPU time could not be told apart into expert kernels and "
+          + "per-call work (kernel scale " + scale + "); measure longer runs (--duration)");
+    }
+    Calibration calibration = new Calibration(
+        new Calibration.ModelSizes(config.hiddenSize(), config.intermediateSize(), config.numExperts(), config.topK()),
+        expert.stream().map(p -> new Calibration.Point(p.rows(), p.seconds() * scale)).toList(),
+        new Calibration.RouterCosts(fit.router[0], fit.router[1], gatePerToken / config.numExperts(), fit.router[2]),
+        new Calibration.NodeCosts(fit.node[1], fit.node[2]),
+        new Calibration.ClientCosts(fit.client[0], fit.client[1]),
+        new Calibration.Source(Machine.cpu(), Runtime.getRuntime().availableProcessors(),
+            OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString(),
+            "in-process expert and gate timings (thread CPU time); a 1-node local cluster ("
+                + String.join(" ", o.jvmOptions()) + ") under " + o.runs().size() + " closed-loop runs, CPU time per "
+                + "process split by non-negative least squares"));
+    return new Result(calibration, measurements(o, gate, windows, fit));
+  }
+
+  /** The fitted costs and the kernel estimate of each run. */
+  private record Fit(double[] router, double[] node, double[] client, double[] kernelSeconds) {}
+
+  private static Fit fit(List<ClusterMeter.Window> windows, Map<Integer, KernelEstimate> estimates, List<Calibration.Point> expert,
+      double gatePerToken, long seed) {
+    int n = windows.size();
+    double[][] routerA = new double[n][];
+    double[] routerB = new double[n];
+    double[][] nodeA = new double[n][];
+    double[] nodeB = new double[n];
+    double[][] clientA = new double[n][];
+    double[] clientB = new double[n];
+    double[] kernel = new double[n];
+    for (int i = 0; i < n; i++) {
+      ClusterMeter.Window w = windows.get(i);
+      double requests = w.requests();
+      double tokens = requests * w.tokens();
+      double calls = w.calls();
+      // one node: each request is one slice, each of its tokens one row
+      kernel[i] = calls * estimates.get(w.tokens()).secondsPerCall(requests / calls, expert, seed);
+      routerA[i] = new double[] {requests, tokens, calls};
+      routerB[i] = w.routerCpu() - gatePerToken * tokens;
+      nodeA[i] = new double[] {kernel[i], calls, tokens};
+      nodeB[i] = w.nodeCpu();
+      clientA[i] = new double[] {requests, tokens};
+      clientB[i] = w.clientCpu();
+    }
+    return new Fit(Nnls.solve(routerA, routerB), Nnls.solve(nodeA, nodeB), Nnls.solve(clientA, clientB), kernel);
+  }
+
+  private static ObjectNode measurements(Options o, List<KernelTiming.GatePoint> gate, List<ClusterMeter.Window> windows,
+      Fit fit) {
+    ObjectNode m = JsonNodeFactory.instance.objectNode();
+    m.put("model", o.model().toAbsolutePath().toString());
+    m.put("cluster", "1 expert node, compute threads " + (o.computeThreads() == null ? "default" : o.computeThreads()));
+    m.put("kernel_scale", fit.node()[0]);
+    ArrayNode g = m.putArray("gate_cpu_s");
+    gate.forEach(p -> g.addObject().put("tokens", p.tokens()).put("seconds", p.seconds()));
+    ArrayNode runs = m.putArray("runs");
+    for (int i = 0; i < windows.size(); i++) {
+      ClusterMeter.Window w = windows.get(i);
+      runs.addObject().put("concurrency", w.concurrency()).put("tokens", w.tokens()).put("seconds", w.seconds())
+          .put("requests", w.requests()).put("calls", w.calls()).put("token_expert_pairs", w.pairs())
+          .put("tokens_per_s", w.tokensPerSecond()).put("router_cpu_s", w.routerCpu()).put("node_cpu_s", w.nodeCpu())
+          .put("client_cpu_s", w.clientCpu()).put("node_kernel_cpu_s_in_process", fit.kernelSeconds()[i])
+          .put("other_programs_cores", w.foreignCores());
+    }
+    return m;
+  }
+}
