@@ -7,6 +7,7 @@ import io.arrakis.loadtest.load.LoadOptions;
 import io.arrakis.loadtest.load.LoadResult;
 import io.arrakis.loadtest.load.Progress;
 import io.arrakis.loadtest.load.TokenCounts;
+import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
@@ -110,7 +111,7 @@ public final class ClusterMeter {
           }
         }
       };
-      LoadOptions options = new LoadOptions(cluster.routerAddress(), duration, warmup, concurrency,
+      LoadOptions options = new LoadOptions(cluster.routerAddress(), ClientSecurity.PLAINTEXT, duration, warmup, concurrency,
           TokenCounts.fixed(tokens), List.of(), LoadOptions.DEFAULT_DEADLINE, LoadOptions.DEFAULT_POOL_SIZE, seed);
       LoadResult result = new ClosedLoopDriver(options, bias).run(listener);
       Snapshot a = window[0];
