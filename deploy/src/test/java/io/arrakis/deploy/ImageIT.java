@@ -148,7 +148,8 @@ class ImageIT {
 
   /**
    * The nodes start in the image with the arguments the Kubernetes manifests give them (only the
-   * ports moved to free ones, the model and pod name filled in), say SERVING on grpc.health.v1 as
+   * ports moved to free ones, the model and pod name filled in, and the router's --kubernetes
+   * replaced by the placement file the ConfigMap holds there), say SERVING on grpc.health.v1 as
    * the kubelet's probes ask, and answer a Forward call end to end: ND4J's native libraries load
    * and compute (gate on the router, expert GEMMs on the node) against the image's glibc.
    */
@@ -242,6 +243,11 @@ class ImageIT {
     List<String> in = c.getArgs();
     for (int i = 0; i < in.size(); i++) {
       String a = fill.apply(in.get(i));
+      if (a.equals("--kubernetes")) {
+        // outside Kubernetes the router reads the placement the ConfigMap would hold from its file
+        out.addAll(List.of("--placement", "/etc/arrakis/placement/placement.json"));
+        continue;
+      }
       out.add(a);
       if ((a.equals("--port") || a.equals("--metrics-port")) && i + 1 < in.size()) {
         out.add(String.valueOf(a.equals("--port") ? port : metricsPort));
