@@ -113,7 +113,8 @@ public final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
   private void publish() {
     Set<String> members = new HashSet<>();
     for (Member mb : cluster.state().getMembers()) {
-      if (mb.status() == MemberStatus.up() || mb.status() == MemberStatus.leaving() || mb.status() == MemberStatus.weaklyUp()) {
+      if (mb.status() == MemberStatus.up() || mb.status() == MemberStatus.leaving() || mb.status() == MemberStatus.weaklyUp()
+          || mb.status() == MemberStatus.joining()) {
         members.add(mb.address().toString());
       }
     }
@@ -125,6 +126,13 @@ public final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
         if (!e.getKey().equals(member)) {
           othersOldest = Math.min(othersOldest, e.getValue().getOldestVersionInUse());
         }
+      }
+    }
+    // a router that has not reported yet may still route by any version: nodes keep every expert
+    // until it has (a router that joined just as a placement was published missed that rollout)
+    for (String m : members) {
+      if (!m.equals(member) && !reports.containsKey(m)) {
+        othersOldest = Long.MIN_VALUE;
       }
     }
     setup.view().set(current);
