@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -38,9 +39,10 @@ class BenchClusterCommandTest {
     JsonNode r = JSON.readTree(json.toFile());
     assertThat(r.path("inprocess_tokens_per_s").asDouble()).isPositive();
     assertThat(r.path("cluster_tokens_per_s").asDouble()).isPositive();
-    assertThat(r.path("ratio").asDouble()).isCloseTo(
-        r.path("cluster_tokens_per_s").asDouble() / r.path("inprocess_tokens_per_s").asDouble(),
-        org.assertj.core.data.Percentage.withPercentage(1));
+    // the JSON keeps three decimals of the ratio: on this tiny shape the ratio itself can be ~0.03, where
+    // rounding alone is a 2% relative error, so the bound is half a unit of the last digit plus 1%
+    double expected = r.path("cluster_tokens_per_s").asDouble() / r.path("inprocess_tokens_per_s").asDouble();
+    assertThat(r.path("ratio").asDouble()).isCloseTo(expected, within(0.0005 + 0.01 * expected));
     JsonNode cluster = r.path("cluster");
     assertThat(cluster.path("ok").asLong()).isPositive().isEqualTo(cluster.path("sent").asLong());
     assertThat(cluster.path("unanswered").asLong()).isZero();
