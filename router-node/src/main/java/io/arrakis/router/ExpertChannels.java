@@ -27,7 +27,8 @@ public final class ExpertChannels implements AutoCloseable {
       throw new IllegalArgumentException("node '" + node.id() + "' has no address");
     }
     return new GrpcExpertClient(channels.computeIfAbsent(node.address(), a -> {
-      NettyChannelBuilder b = NettyChannelBuilder.forTarget(a).maxInboundMessageSize(maxMessageBytes);
+      // answers only complete a future that tells an actor: no need to wake gRPC's executor for that
+      NettyChannelBuilder b = NettyChannelBuilder.forTarget(a).maxInboundMessageSize(maxMessageBytes).directExecutor();
       return (tls == null ? b.usePlaintext() : b.sslContext(tls)).build();
     }));
   }

@@ -31,6 +31,7 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -69,10 +70,15 @@ public final class RouterServer {
     this.telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
     RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(), settings.nodeLimits(), clients, telemetry,
         cluster.enabled());
+    // the guardian shares the coordinators' dispatcher, so that starting a request's coordinator and
+    // handing its slices to the node dispatchers stays on one pool instead of waking another
     this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
-        cluster.pekkoConfig().withFallback(config));
+        cluster.pekkoConfig().withFallback(config), DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    // every handler only checks its call and hands it to the actors (or answers from memory), so
+    // it runs on the transport thread: a hop through gRPC's executor would only add a thread wake-up
     this.server = builder
+        .directExecutor()
         .maxInboundMessageSize(settings.maxMessageBytes())
         .addService(MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
             settings.defaultDeadline(), telemetry, new TokenLimiter(settings.admission())).bindService()))
