@@ -144,8 +144,11 @@ public final class Scrape {
       return lower;
     }
 
-    /** The share of observations at most {@code bound}, which must be a bucket bound. */
+    /** The share of observations at most {@code bound}, which must be a bucket bound; NaN with none. */
     public double shareAtMost(double bound) {
+      if (count() == 0) {
+        return Double.NaN;
+      }
       Double n = buckets.get(bound);
       if (n == null) {
         throw new IllegalArgumentException("no bucket bound " + bound + " in " + buckets.keySet());
