@@ -145,6 +145,11 @@ class ChaosAcceptanceTest {
         "status", "RESOURCE_EXHAUSTED");
   }
 
+  /** The router's own histogram of the health checks it answered, the cheapest call it serves. */
+  private static Scrape.Histogram healthChecks(Scrape s) {
+    return s.histogram("arrakis_router_call_latency_seconds", "method", "grpc.health.v1.Health/Check", "status", "OK");
+  }
+
   /** The sum of every series named {@code name} (e.g. GC pauses of all collectors and causes). */
   private static double total(Scrape s, String name) {
     return s.find(name).stream().mapToDouble(Scrape.Sample::value).sum();
@@ -207,6 +212,7 @@ class ChaosAcceptanceTest {
       double serverP50 = 1000 * serverRejections.quantile(0.5);
       double serverP99 = 1000 * serverRejections.quantile(0.99);
       double serverWithinBound = 100 * serverRejections.shareAtMost(REJECTION_P99_MS / 1000);
+      double serverHealthP99 = 1000 * healthChecks(after).since(healthChecks(before)).quantile(0.99);
       // stop-the-world pauses hold every call in the router, refusals too
       long gcPauses = Math.round(total(after, "jvm_gc_pause_seconds_count") - total(before, "jvm_gc_pause_seconds_count"));
       double gcPauseMs = 1000 * (total(after, "jvm_gc_pause_seconds_sum") - total(before, "jvm_gc_pause_seconds_sum"));
@@ -214,8 +220,9 @@ class ChaosAcceptanceTest {
       System.out.printf("[overload] health checks meanwhile: %d, p50 %.2f p99 %.2f max %.2f ms%n", health.count(),
           health.millis(50), health.millis(99), health.maxMillis());
       System.out.printf("[overload] the router's own time of its rejections (its /metrics, this phase only): %.0f,"
-          + " p50 %.3f p99 %.3f ms, %.2f%% within %.0f ms; its GC meanwhile: %d pauses, %.0f ms in all%n",
-          serverRejections.count(), serverP50, serverP99, serverWithinBound, REJECTION_P99_MS, gcPauses, gcPauseMs);
+          + " p50 %.3f p99 %.3f ms, %.2f%% within %.0f ms; its own time of the health checks: p99 %.3f ms;"
+          + " its GC meanwhile: %d pauses, %.0f ms in all%n", serverRejections.count(), serverP50, serverP99,
+          serverWithinBound, REJECTION_P99_MS, serverHealthP99, gcPauses, gcPauseMs);
       long rssAfter = LocalCluster.rssKib(single.routerPid());
       StatusLoad.Result recovery = load.closedLoop(4, Duration.ofSeconds(4));
       System.out.println("[overload] recovery: " + recovery);
@@ -249,6 +256,7 @@ class ChaosAcceptanceTest {
       json.put("router_gc_pauses", gcPauses).put("router_gc_pause_ms", round(gcPauseMs));
       json.put("health_check_p50_ms", round(health.millis(50)));
       json.put("health_check_p99_ms", round(health.millis(99)));
+      json.put("health_check_server_p99_ms", round(serverHealthP99));
       json.put("rejection_p99_bound_ms", round(Boolean.getBoolean("arrakis.chaos.strict")
           || health.millis(99) < STARVED_HEALTH_P99_MS ? REJECTION_P99_MS : Math.max(REJECTION_P99_MS, 3 * health.millis(99))));
       json.put("load_average_1m", round(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
@@ -272,7 +280,6 @@ class ChaosAcceptanceTest {
       assertThat(over.byStatus().keySet()).as("statuses under overload").containsOnly("OK", "RESOURCE_EXHAUSTED");
       assertThat(over.byStatus().get("RESOURCE_EXHAUSTED")).as("rejections").isPositive();
       assertThat(serverRejections.count()).as("rejections the router counted in this phase").isEqualTo(refusedAtClient);
-      assertThat(serverP99).as("the router's own rejection p99 ms (from its /metrics)").isLessThan(REJECTION_P99_MS);
       assertThat(over.millis("RESOURCE_EXHAUSTED", 50)).as("rejection p50 ms").isLessThan(10);
       boolean strict = Boolean.getBoolean("arrakis.chaos.strict");
       double rejectionBound = strict || health.millis(99) < STARVED_HEALTH_P99_MS ? REJECTION_P99_MS
@@ -291,6 +298,9 @@ class ChaosAcceptanceTest {
       assertThat(recovery.failed()).as("recovery failures %s", recovery.failureMessages()).isZero();
       assertThat(recovery.unanswered()).isZero();
       assertThat(recovery.ok()).isPositive();
+      // last, so that it hides none of the above: the bound at the router itself, no allowance
+      assertThat(serverP99).as("the router's own rejection p99 ms (from its /metrics; its health checks p99 %.1f ms,"
+          + " GC %d pauses %.0f ms)", serverHealthP99, gcPauses, gcPauseMs).isLessThan(REJECTION_P99_MS);
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
