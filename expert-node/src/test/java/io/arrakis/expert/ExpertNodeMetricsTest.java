@@ -16,6 +16,7 @@ import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.LoadExpertsRequest;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.telemetry.MetricsServer;
+import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;

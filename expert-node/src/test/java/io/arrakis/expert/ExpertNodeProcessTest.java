@@ -14,6 +14,7 @@ import io.arrakis.proto.v1.Assignment;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.File;

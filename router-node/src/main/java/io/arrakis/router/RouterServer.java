@@ -14,11 +14,13 @@ import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.grpc.ClusterService;
 import io.arrakis.router.grpc.InferenceService;
 import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.arrakis.security.MalformedRequests;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -26,6 +28,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
@@ -75,19 +78,22 @@ public final class RouterServer {
     this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
         cluster.pekkoConfig().withFallback(config), DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    List<ServerServiceDefinition> services = List.of(
+        MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
+            settings.defaultDeadline(), telemetry, new TokenLimiter(settings.admission())).bindService()),
+        MalformedRequests.invalidArgument(
+            new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry,
+                new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
+                .bindService()),
+        health.getHealthService().bindService(),
+        ProtoReflectionServiceV1.newInstance().bindService());
+    services.forEach(builder::addService);
     // every handler only checks its call and hands it to the actors (or answers from memory), so
     // it runs on the transport thread: a hop through gRPC's executor would only add a thread wake-up
     this.server = builder
         .directExecutor()
         .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
-            settings.defaultDeadline(), telemetry, new TokenLimiter(settings.admission())).bindService()))
-        .addService(MalformedRequests.invalidArgument(
-            new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry,
-                new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
-                .bindService()))
-        .addService(health.getHealthService())
-        .addService(ProtoReflectionServiceV1.newInstance())
+        .addStreamTracerFactory(new CallLatency(registry, services))
         .build();
     health.setStatus("", ServingStatus.NOT_SERVING);
   }

@@ -90,6 +90,12 @@ public record ClusterOptions(
         stateDir, jvmOptions, startTimeout, stopGrace, security);
   }
 
+  /** Prometheus metrics: the router's on {@code base}, expert node i's on base + 1 + i; 0 = off. */
+  public ClusterOptions withMetricsPortBase(int base) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, base, computeThreads,
+        stateDir, jvmOptions, startTimeout, stopGrace, security);
+  }
+
   public ClusterOptions withJvmOptions(List<String> options) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
         stateDir, options, startTimeout, stopGrace, security);

@@ -16,8 +16,11 @@ import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.loadtest.testing.TestClusters.Layout;
 import io.arrakis.model.testing.Fixtures;
+import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -67,13 +70,16 @@ class ChaosAcceptanceTest {
 
   private final Path root = Path.of("target", "chaos-tests").toAbsolutePath();
   private LocalCluster single;
+  private int routerMetricsPort;
   private LocalCluster replicated;
   private CompletableFuture<?> stoppingSingle = CompletableFuture.completedFuture(null);
 
   @BeforeAll
   void startSingle() throws Exception {
-    ClusterOptions o = TestClusters.options(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS, root.resolve("single"));
+    ClusterOptions o = TestClusters.options(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS, root.resolve("single"))
+        .withMetricsPortBase(freeMetricsPorts());
     single = LocalCluster.start(o, Map.of("ARRAKIS_MAX_INFLIGHT_TOKENS", Integer.toString(ADMISSION_LIMIT)));
+    routerMetricsPort = o.metricsPortBase();
   }
 
   @AfterAll
@@ -107,6 +113,48 @@ class ChaosAcceptanceTest {
     return replicated;
   }
 
+  /** A free port with the next three free too: the router's metrics on it, the three expert nodes' after it. */
+  private static int freeMetricsPorts() throws IOException {
+    for (int attempt = 0; attempt < 100; attempt++) {
+      int base;
+      try (ServerSocket s = new ServerSocket(0)) {
+        base = s.getLocalPort();
+      }
+      if (base + 3 <= 65000 && free(base + 1) && free(base + 2) && free(base + 3)) {
+        return base;
+      }
+    }
+    throw new IOException("found no 4 consecutive free ports for metrics");
+  }
+
+  private static boolean free(int port) {
+    try (ServerSocket s = new ServerSocket(port)) {
+      return true;
+    } catch (IOException taken) {
+      return false;
+    }
+  }
+
+  private Scrape routerMetrics() throws IOException, InterruptedException {
+    return Scrape.of(LocalCluster.HOST, routerMetricsPort);
+  }
+
+  /** The router's own histogram of refused Forward calls (arrakis_router_call_latency). */
+  private static Scrape.Histogram rejections(Scrape s) {
+    return s.histogram("arrakis_router_call_latency_seconds", "method", "arrakis.v1.Inference/Forward",
+        "status", "RESOURCE_EXHAUSTED");
+  }
+
+  /** The router's own histogram of the health checks it answered, the cheapest call it serves. */
+  private static Scrape.Histogram healthChecks(Scrape s) {
+    return s.histogram("arrakis_router_call_latency_seconds", "method", "grpc.health.v1.Health/Check", "status", "OK");
+  }
+
+  /** The sum of every series named {@code name} (e.g. GC pauses of all collectors and causes). */
+  private static double total(Scrape s, String name) {
+    return s.find(name).stream().mapToDouble(Scrape.Sample::value).sum();
+  }
+
   private static ManagedChannel channel(LocalCluster c) {
     return NettyChannelBuilder.forTarget(c.routerAddress()).usePlaintext().build();
   }
@@ -114,15 +162,18 @@ class ChaosAcceptanceTest {
   /**
    * Capacity first (a closed loop of as many requests as the admission limit holds: the router is
    * then busy all the time, on this machine CPU-bound), then an open loop at 3x its request rate for
-   * 15 s (the issue says 30 s; halved to keep CI within its budget), then normal load again.
+   * 30 s (as the issue says), then normal load again.
    *
-   * <p>Asserted: every failure under overload is RESOURCE_EXHAUSTED, rejections answer with p99
-   * under 50 ms; goodput at least 90% of capacity; admitted p99 at most 3x the p99 at capacity
-   * plus 100 ms (admission keeps the same tokens in flight as at capacity, so by Little's law
-   * admitted latency should stay where it was; 3x + 100 ms leaves room for the CPU the rejections
-   * take on a shared 2-core machine); the router's RSS grows by at most 128 MiB (its heap is capped
-   * at 256 MiB; unbounded queueing of 3x the load would grow without limit); recovery: a
-   * normal-load phase right after fails nothing.
+   * <p>Asserted: every failure under overload is RESOURCE_EXHAUSTED; the router's own time of its
+   * rejections (arrakis_router_call_latency from its /metrics, bucket counts before and after the
+   * overload phase: this phase only) has p99 under 50 ms, strictly; as clients see them, rejections
+   * answer with p50 under 10 ms and p99 under 50 ms, relaxed to 3x the health checks' p99 when those
+   * show the machine starved for CPU (the load generator shares it with the cluster); goodput at
+   * least 90% of capacity; admitted p99 at most 3x the p99 at capacity plus 100 ms (admission keeps
+   * the same tokens in flight as at capacity, so by Little's law admitted latency should stay where
+   * it was; 3x + 100 ms leaves room for the CPU the rejections take on a shared 2-core machine); the
+   * router's RSS grows by at most 128 MiB (its heap is capped at 256 MiB; unbounded queueing of 3x
+   * the load would grow without limit); recovery: a normal-load phase right after fails nothing.
    */
   @Test
   @Order(1)
@@ -141,6 +192,7 @@ class ChaosAcceptanceTest {
       double offeredRps = 3 * capacityRps;
       // beside the load, a health check every 10 ms: how long the router (and this machine) takes to
       // answer the cheapest call at all, to compare the rejections with
+      Scrape before = routerMetrics();
       HealthTimer health = new HealthTimer(ch);
       StatusLoad.Result over;
       try {
@@ -148,9 +200,29 @@ class ChaosAcceptanceTest {
       } finally {
         health.stop();
       }
+      // the router records a call as its stream closes, just after the client has the answer
+      long refusedAtClient = over.byStatus().getOrDefault("RESOURCE_EXHAUSTED", 0L);
+      Scrape after = routerMetrics();
+      for (long t0 = System.nanoTime(); rejections(after).since(rejections(before)).count() < refusedAtClient
+          && System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(5); ) {
+        Thread.sleep(50);
+        after = routerMetrics();
+      }
+      Scrape.Histogram serverRejections = rejections(after).since(rejections(before));
+      double serverP50 = 1000 * serverRejections.quantile(0.5);
+      double serverP99 = 1000 * serverRejections.quantile(0.99);
+      double serverWithinBound = 100 * serverRejections.shareAtMost(REJECTION_P99_MS / 1000);
+      double serverHealthP99 = 1000 * healthChecks(after).since(healthChecks(before)).quantile(0.99);
+      // stop-the-world pauses hold every call in the router, refusals too
+      long gcPauses = Math.round(total(after, "jvm_gc_pause_seconds_count") - total(before, "jvm_gc_pause_seconds_count"));
+      double gcPauseMs = 1000 * (total(after, "jvm_gc_pause_seconds_sum") - total(before, "jvm_gc_pause_seconds_sum"));
       System.out.println("[overload] offered " + Math.round(offeredRps) + " req/s: " + over);
       System.out.printf("[overload] health checks meanwhile: %d, p50 %.2f p99 %.2f max %.2f ms%n", health.count(),
           health.millis(50), health.millis(99), health.maxMillis());
+      System.out.printf("[overload] the router's own time of its rejections (its /metrics, this phase only): %.0f,"
+          + " p50 %.3f p99 %.3f ms, %.2f%% within %.0f ms; its own time of the health checks: p99 %.3f ms;"
+          + " its GC meanwhile: %d pauses, %.0f ms in all%n", serverRejections.count(), serverP50, serverP99,
+          serverWithinBound, REJECTION_P99_MS, serverHealthP99, gcPauses, gcPauseMs);
       long rssAfter = LocalCluster.rssKib(single.routerPid());
       StatusLoad.Result recovery = load.closedLoop(4, Duration.ofSeconds(4));
       System.out.println("[overload] recovery: " + recovery);
@@ -177,8 +249,14 @@ class ChaosAcceptanceTest {
       json.put("rejection_p50_ms", round(over.millis("RESOURCE_EXHAUSTED", 50)));
       json.put("rejection_p99_ms", round(over.millis("RESOURCE_EXHAUSTED", 99)));
       json.put("rejection_max_ms", round(over.maxMillis("RESOURCE_EXHAUSTED")));
+      json.put("rejection_server_count", Math.round(serverRejections.count()));
+      json.put("rejection_server_p50_ms", round(serverP50));
+      json.put("rejection_server_p99_ms", round(serverP99));
+      json.put("rejection_server_within_50ms_pct", round(serverWithinBound));
+      json.put("router_gc_pauses", gcPauses).put("router_gc_pause_ms", round(gcPauseMs));
       json.put("health_check_p50_ms", round(health.millis(50)));
       json.put("health_check_p99_ms", round(health.millis(99)));
+      json.put("health_check_server_p99_ms", round(serverHealthP99));
       json.put("rejection_p99_bound_ms", round(Boolean.getBoolean("arrakis.chaos.strict")
           || health.millis(99) < STARVED_HEALTH_P99_MS ? REJECTION_P99_MS : Math.max(REJECTION_P99_MS, 3 * health.millis(99))));
       json.put("load_average_1m", round(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
@@ -201,6 +279,7 @@ class ChaosAcceptanceTest {
       assertThat(over.sent()).isEqualTo(over.ok() + over.failed());
       assertThat(over.byStatus().keySet()).as("statuses under overload").containsOnly("OK", "RESOURCE_EXHAUSTED");
       assertThat(over.byStatus().get("RESOURCE_EXHAUSTED")).as("rejections").isPositive();
+      assertThat(serverRejections.count()).as("rejections the router counted in this phase").isEqualTo(refusedAtClient);
       assertThat(over.millis("RESOURCE_EXHAUSTED", 50)).as("rejection p50 ms").isLessThan(10);
       boolean strict = Boolean.getBoolean("arrakis.chaos.strict");
       double rejectionBound = strict || health.millis(99) < STARVED_HEALTH_P99_MS ? REJECTION_P99_MS
@@ -219,6 +298,9 @@ class ChaosAcceptanceTest {
       assertThat(recovery.failed()).as("recovery failures %s", recovery.failureMessages()).isZero();
       assertThat(recovery.unanswered()).isZero();
       assertThat(recovery.ok()).isPositive();
+      // last, so that it hides none of the above: the issue's bound at the router itself, no allowance
+      assertThat(serverP99).as("the router's own rejection p99 ms (from its /metrics; its health checks p99 %.1f ms,"
+          + " GC %d pauses %.0f ms)", serverHealthP99, gcPauses, gcPauseMs).isLessThan(REJECTION_P99_MS);
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
