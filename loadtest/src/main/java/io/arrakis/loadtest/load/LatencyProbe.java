@@ -13,6 +13,8 @@ import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.Tensor;
 import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -28,13 +30,17 @@ import org.nd4j.linalg.factory.Nd4j;
  * What the router adds to a call's latency: the same one-at-a-time calls through the router, and
  * straight to the expert nodes the router would call for them (each node's share sent in parallel,
  * as the router fans out), alternating which goes first. The difference of the medians is the
- * router's part: decoding, gating, planning, actor hops, combining, and the extra network hop.
+ * router's part: decoding, gating, planning, actor hops, combining, and the extra network hop (a
+ * health check of the router, timed alongside, is that hop alone).
  */
 public final class LatencyProbe {
   private static final long DEADLINE_MS = 10_000;
 
-  /** Latencies in microseconds of the calls through the router and of the direct fan-outs. */
-  public record Result(Histogram viaRouterMicros, Histogram directMicros, int tokens) {
+  /**
+   * Latencies in microseconds of the calls through the router, of the direct fan-outs, and of a
+   * health check of the router: a bare gRPC round trip to it, the floor of what it can add.
+   */
+  public record Result(Histogram viaRouterMicros, Histogram directMicros, Histogram healthMicros, int tokens) {
     public double viaRouterP50Ms() {
       return viaRouterMicros.getValueAtPercentile(50) / 1000.0;
     }
@@ -45,6 +51,10 @@ public final class LatencyProbe {
 
     public double routerAddedP50Ms() {
       return viaRouterP50Ms() - directP50Ms();
+    }
+
+    public double roundTripP50Ms() {
+      return healthMicros.getValueAtPercentile(50) / 1000.0;
     }
   }
 
@@ -74,6 +84,7 @@ public final class LatencyProbe {
     try {
       Histogram via = new Histogram(3);
       Histogram direct = new Histogram(3);
+      Histogram health = new Histogram(3);
       for (int i = 0; i < warmup + calls; i++) {
         float[] x = sampler.sample(tokens);
         Tensor hidden = TensorCodec.encodeFloat(x, tokens, gate.hiddenSize());
@@ -87,12 +98,14 @@ public final class LatencyProbe {
           directMicros = direct(channels, shares);
           viaMicros = viaRouter(channels.get(router), hidden, i);
         }
+        long healthMicros = health(channels.get(router));
         if (i >= warmup) {
           via.recordValue(viaMicros);
           direct.recordValue(directMicros);
+          health.recordValue(healthMicros);
         }
       }
-      return new Result(via, direct, tokens);
+      return new Result(via, direct, health, tokens);
     } finally {
       for (ManagedChannel c : channels.values()) {
         c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -129,6 +142,13 @@ public final class LatencyProbe {
     long start = System.nanoTime();
     InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
         .forward(ForwardRequest.newBuilder().setRequestId("probe-" + call).setLayer(layer).setHiddenStates(hidden).build());
+    return (System.nanoTime() - start) / 1000;
+  }
+
+  private static long health(ManagedChannel channel) {
+    long start = System.nanoTime();
+    HealthGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
+        .check(HealthCheckRequest.getDefaultInstance());
     return (System.nanoTime() - start) / 1000;
   }
 

@@ -52,6 +52,8 @@ class BenchClusterCommandTest {
     JsonNode probe = r.path("router_added_latency");
     assertThat(probe.path("via_router_p50_ms").asDouble()).isPositive();
     assertThat(probe.path("direct_p50_ms").asDouble()).isPositive();
+    assertThat(probe.path("router_round_trip_p50_ms").asDouble()).isPositive()
+        .isLessThan(probe.path("via_router_p50_ms").asDouble());
     assertThat(r.path("memory_mib").fieldNames()).toIterable().containsExactly("router-0", "expert-0", "expert-1");
     assertThat(r.path("memory_mib").path("router-0").path("samples_s_mib").size()).isGreaterThan(1);
 
