@@ -131,6 +131,27 @@ class RouterServerTest {
     assertThat(sentRows).isEqualTo(expectedRows).isLessThan(32 * 2);
   }
 
+  /**
+   * The answer goes out on the thread that finishes the request. (Pekko's ask future hands plain
+   * callbacks to the common pool, which on a machine of 2 cores or fewer starts a thread per task:
+   * a thread per call, most of what the router added to a small call's latency.)
+   */
+  @Test
+  void aForwardCallStartsNoThread() throws Exception {
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 3, 1));
+    float[] x = new float[4 * 64];
+    java.util.Arrays.fill(x, 0.5f);
+    for (int i = 0; i < 50; i++) { // warm-up: pools and channels start their threads
+      inference().forward(request("warm-" + i, 0, x, 4, 64, false));
+    }
+    java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+    long before = threads.getTotalStartedThreadCount();
+    for (int i = 0; i < 200; i++) {
+      inference().forward(request("call-" + i, 0, x, 4, 64, false));
+    }
+    assertThat(threads.getTotalStartedThreadCount() - before).as("threads started by 200 calls").isLessThan(10);
+  }
+
   @Test
   void concurrentClientsGetExactlyTheirOwnRows() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);

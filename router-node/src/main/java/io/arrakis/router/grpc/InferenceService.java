@@ -96,7 +96,9 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
     ForwardJob job = new ForwardJob(request, tokens, start + remaining, start);
     AskPattern.<RouterGuardian.Command, ForwardOutcome>ask(system, r -> new RouterGuardian.Forward(job, r),
             Duration.ofNanos(Math.max(0, remaining)).plus(ASK_MARGIN), system.scheduler())
-        .whenComplete((outcome, failure) -> {
+        // answer on the thread that completes the ask: its plain whenComplete would run the callback
+        // on the common pool, which with fewer than 3 cores means a new thread for every call
+        .whenCompleteAsync((outcome, failure) -> {
           admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
           if (failure != null) {
             out.onError(Status.INTERNAL.withDescription("request " + request.getRequestId() + " got no answer: " + failure)
@@ -107,7 +109,7 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
           } else {
             out.onError(((ForwardOutcome.Failed) outcome).status().asRuntimeException());
           }
-        });
+        }, Runnable::run);
   }
 
   /** Failures that say the cluster lacks capacity, which make an adaptive limit back off. */
