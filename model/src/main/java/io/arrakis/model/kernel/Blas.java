@@ -66,9 +66,9 @@ public final class Blas {
     }
   }
 
-  /** Row-major {@code c[m, n] = a[m, k] · b[k, n]}, all dense. */
-  static void gemm(int m, int n, int k, FloatPointer a, FloatPointer b, FloatPointer c) {
-    openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1f, a, k, b, n, 0f, c, n);
+  /** Row-major {@code c[m, n] = a[m, k] · b[k, n]}, b and c dense, rows of a {@code lda} apart. */
+  static void gemm(int m, int n, int k, FloatPointer a, int lda, FloatPointer b, FloatPointer c) {
+    openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1f, a, lda, b, n, 0f, c, n);
   }
 
   /** One row through a matrix: {@code y[n] = x[k] · b[k, n]}, b row-major. */

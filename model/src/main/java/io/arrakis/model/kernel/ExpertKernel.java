@@ -1,38 +1,36 @@
 package io.arrakis.model.kernel;
 
 import io.arrakis.model.tensor.NdArrays;
+import java.nio.ByteOrder;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Swish;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One SwiGLU expert, {@code Y = (silu(X·W1ᵀ) ⊙ (X·W3ᵀ))·W2ᵀ}, in float32 on ND4J's arrays and
- * OpenBLAS. The weights are transposed once, at load, into c-order matrices so that every call is
- * three plain products with no transposes or copies of weights: GEMMs for a batch of rows, GEMVs for
- * a single row (which is bound by reading the weights, and a GEMV reads them once without packing).
+ * OpenBLAS. The weights are laid out once, at load, as c-order matrices so that every call is two
+ * plain products with no transposes or copies of weights: {@code [W1ᵀ | W3ᵀ]} side by side, so that
+ * the gate and up projections are one product (the tokens are packed once, and a small batch makes
+ * one call rather than two), then {@code W2ᵀ}. GEMMs for a batch of rows, GEMVs for a single row
+ * (which is bound by reading the weights, and a GEMV reads them once without packing).
  */
 public final class ExpertKernel {
-  private final INDArray w1t; // [d, ff]
-  private final INDArray w3t; // [d, ff]
+  private final INDArray w13t; // [d, 2 ff]: row r is W1ᵀ's row r, then W3ᵀ's
   private final INDArray w2t; // [ff, d]
   // the arrays' native memory, fetched once: the arrays above keep it alive
-  private final FloatPointer w1p;
-  private final FloatPointer w3p;
+  private final FloatPointer w13p;
   private final FloatPointer w2p;
   private final int d;
   private final int ff;
 
-  private ExpertKernel(INDArray w1t, INDArray w3t, INDArray w2t) {
-    this.w1t = w1t;
-    this.w3t = w3t;
+  private ExpertKernel(INDArray w13t, INDArray w2t) {
+    this.w13t = w13t;
     this.w2t = w2t;
-    this.w1p = Blas.floats(w1t);
-    this.w3p = Blas.floats(w3t);
+    this.w13p = Blas.floats(w13t);
     this.w2p = Blas.floats(w2t);
-    this.d = Math.toIntExact(w1t.size(0));
-    this.ff = Math.toIntExact(w1t.size(1));
+    this.d = Math.toIntExact(w13t.size(0));
+    this.ff = Math.toIntExact(w2t.size(0));
   }
 
   /**
@@ -49,8 +47,7 @@ public final class ExpertKernel {
     }
     try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
       return new ExpertKernel(
-          w1.castTo(DataType.FLOAT).transpose().dup('c'),
-          w3.castTo(DataType.FLOAT).transpose().dup('c'),
+          Nd4j.concat(1, w1.castTo(DataType.FLOAT).transpose(), w3.castTo(DataType.FLOAT).transpose()).dup('c'),
           w2.castTo(DataType.FLOAT).transpose().dup('c'));
     }
   }
@@ -65,41 +62,39 @@ public final class ExpertKernel {
 
   /** Bytes of weights held. */
   public long weightBytes() {
-    return (w1t.length() + w3t.length() + w2t.length()) * 4;
+    return (w13t.length() + w2t.length()) * 4;
   }
 
   /** The expert's output [n, d] for tokens {@code x} [n, d] (allocated in the active workspace, if any). */
   public INDArray apply(INDArray x) {
     long m = x.size(0);
     INDArray y = Nd4j.create(DataType.FLOAT, m, hiddenSize());
-    applyInto(NdArrays.denseC(x.castTo(DataType.FLOAT)), Nd4j.create(DataType.FLOAT, m, ffnSize()),
-        Nd4j.create(DataType.FLOAT, m, ffnSize()), y);
+    applyInto(NdArrays.denseC(x.castTo(DataType.FLOAT)), Nd4j.create(DataType.FLOAT, m, 2 * ffnSize()), y,
+        new float[ff], new float[ff]);
     return y;
   }
 
   /**
-   * The expert's output for tokens {@code x} [m, d] written into {@code y} [m, d], using {@code a}
-   * and {@code b} [m, ff] as scratch (all dense c-order FLOAT at offset 0); allocates no native memory.
+   * The expert's output for tokens {@code x} [m, d] written into {@code y} [m, d], using
+   * {@code gateUp} [m, 2 ff] (all dense c-order FLOAT at offset 0), {@code gate} and {@code up} (at
+   * least ff floats each) as scratch; allocates no native memory.
    */
-  void applyInto(INDArray x, INDArray a, INDArray b, INDArray y) {
+  void applyInto(INDArray x, INDArray gateUp, INDArray y, float[] gate, float[] up) {
     int m = Math.toIntExact(x.size(0));
     FloatPointer xp = Blas.floats(x);
-    FloatPointer ap = Blas.floats(a);
-    FloatPointer bp = Blas.floats(b);
+    FloatPointer gp = Blas.floats(gateUp);
     FloatPointer yp = Blas.floats(y);
     if (m == 1) {
-      Blas.gemv(d, ff, w1p, xp, ap);
-      Blas.gemv(d, ff, w3p, xp, bp);
+      Blas.gemv(d, 2 * ff, w13p, xp, gp);
     } else {
-      Blas.gemm(m, ff, d, xp, w1p, ap);
-      Blas.gemm(m, ff, d, xp, w3p, bp);
+      Blas.gemm(m, 2 * ff, d, xp, d, w13p, gp);
     }
-    Nd4j.exec(new Swish(a, a));
-    a.muli(b);
+    // h = silu(gate) ⊙ up, over each row's gate half: the down product reads it with a row stride of 2 ff
+    SwiGlu.apply(gateUp.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer(), m, ff, gate, up);
     if (m == 1) {
-      Blas.gemv(ff, d, w2p, ap, yp);
+      Blas.gemv(ff, d, w2p, gp, yp);
     } else {
-      Blas.gemm(m, d, ff, ap, w2p, yp);
+      Blas.gemm(m, d, ff, gp, 2 * ff, w2p, yp);
     }
   }
 }

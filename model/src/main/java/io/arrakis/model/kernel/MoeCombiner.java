@@ -24,9 +24,10 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 public final class MoeCombiner {
   private final Scratch input = new Scratch();
   private final Scratch rows = new Scratch();
-  private final Scratch gate = new Scratch();
-  private final Scratch up = new Scratch();
+  private final Scratch gateUp = new Scratch();
   private final Scratch down = new Scratch();
+  private float[] gateRow = new float[0];
+  private float[] upRow = new float[0];
   private ByteBuffer out = ByteBuffer.allocateDirect(0);
 
   /**
@@ -57,10 +58,13 @@ public final class MoeCombiner {
       for (int i = 0; i < m; i++) {
         xeBuf.put(i * d, xs, w.rows()[i] * d, d);
       }
-      INDArray a = gate.view(m, k.ffnSize());
-      INDArray b = up.view(m, k.ffnSize());
+      INDArray gu = gateUp.view(m, 2 * k.ffnSize());
       INDArray y = down.view(m, d);
-      k.applyInto(xe, a, b, y);
+      if (gateRow.length < k.ffnSize()) {
+        gateRow = new float[Math.toIntExact(k.ffnSize())];
+        upRow = new float[gateRow.length];
+      }
+      k.applyInto(xe, gu, y, gateRow, upRow);
       FloatBuffer ys = down.floats();
       for (int i = 0; i < m; i++) {
         addScaled(acc, w.rows()[i] * d, ys, i * d, w.weights()[i], d);

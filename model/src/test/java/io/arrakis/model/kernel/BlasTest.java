@@ -20,12 +20,24 @@ class BlasTest {
     INDArray c = Nd4j.create(DataType.FLOAT, 2, 2);
     INDArray row = Nd4j.create(DataType.FLOAT, 1, 2);
 
-    Blas.gemm(2, 2, 3, Blas.floats(a), Blas.floats(b), Blas.floats(c));
+    Blas.gemm(2, 2, 3, Blas.floats(a), 3, Blas.floats(b), Blas.floats(c));
     Blas.gemv(3, 2, Blas.floats(b), Blas.floats(a.get(NDArrayIndex.interval(1, 2), NDArrayIndex.all()).dup()),
         Blas.floats(row));
 
     assertThat(c.toFloatMatrix()).isDeepEqualTo(new float[][] {{7, -1}, {16, -1}});
     assertThat(row.toFloatVector()).containsExactly(16, -1);
+  }
+
+  /** The down product reads the gated half of each [gate | up] row: the first k columns of a wider matrix. */
+  @Test
+  void gemmReadsTheLeadingColumnsOfRowsLdaApart() {
+    INDArray wide = Nd4j.createFromArray(new float[][] {{1, 2, 3, 99, 99}, {4, 5, 6, -99, 99}});
+    INDArray b = Nd4j.createFromArray(new float[][] {{1, 0}, {0, 1}, {2, -1}});
+    INDArray c = Nd4j.create(DataType.FLOAT, 2, 2);
+
+    Blas.gemm(2, 2, 3, Blas.floats(wide), 5, Blas.floats(b), Blas.floats(c));
+
+    assertThat(c.toFloatMatrix()).isDeepEqualTo(new float[][] {{7, -1}, {16, -1}});
   }
 
   @Test
