@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.simulate;
 
+import io.arrakis.model.synthetic.Zipf;
 import java.util.SplittableRandom;
 
 /**
@@ -21,25 +22,11 @@ final class ExpertRouting {
     this.experts = experts;
     this.topK = topK;
     SplittableRandom random = new SplittableRandom(seed);
-    expertOfRank = new int[layers][experts];
+    expertOfRank = new int[layers][];
     for (int l = 0; l < layers; l++) {
-      int[] order = expertOfRank[l];
-      for (int i = 0; i < experts; i++) {
-        order[i] = i;
-      }
-      for (int i = experts - 1; i > 0; i--) {
-        int j = random.nextInt(i + 1);
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-      }
+      expertOfRank[l] = Zipf.randomOrder(experts, random::nextInt);
     }
-    cumulative = new double[experts];
-    double sum = 0;
-    for (int r = 0; r < experts; r++) {
-      sum += Math.pow(r + 1, -skew);
-      cumulative[r] = sum;
-    }
+    cumulative = Zipf.cumulativeWeights(experts, skew);
   }
 
   int topK() {
@@ -60,7 +47,7 @@ final class ExpertRouting {
   private int pick(int[] order, int[] out, int base, int picked, SplittableRandom random) {
     double total = cumulative[experts - 1];
     for (int attempt = 0; attempt < MAX_REJECTIONS; attempt++) {
-      int e = order[rankAt(random.nextDouble() * total)];
+      int e = order[Zipf.rankAt(cumulative, random.nextDouble() * total)];
       if (!contains(out, base, picked, e)) {
         return e;
       }
@@ -89,20 +76,6 @@ final class ExpertRouting {
 
   private double weight(int rank) {
     return rank == 0 ? cumulative[0] : cumulative[rank] - cumulative[rank - 1];
-  }
-
-  private int rankAt(double u) {
-    int lo = 0;
-    int hi = experts - 1;
-    while (lo < hi) {
-      int mid = (lo + hi) >>> 1;
-      if (cumulative[mid] > u) {
-        hi = mid;
-      } else {
-        lo = mid + 1;
-      }
-    }
-    return lo;
   }
 
   private static boolean contains(int[] out, int base, int count, int e) {

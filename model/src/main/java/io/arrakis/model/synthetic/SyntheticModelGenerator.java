@@ -84,7 +84,7 @@ public final class SyntheticModelGenerator {
   private static float[] gate(SplittableRandom random, GeneratorOptions o, float[] u, double[] biasOfRank) {
     int d = o.hidden();
     int n = o.experts();
-    int[] rankOf = shuffled(random, n);
+    int[] rankOf = Zipf.randomOrder(n, random::nextInt);
     double[][] noise = noiseDirections(random, n, u);
     float[] g = new float[n * d];
     for (int e = 0; e < n; e++) {
@@ -236,20 +236,6 @@ public final class SyntheticModelGenerator {
       out[i] = a[i];
     }
     return out;
-  }
-
-  private static int[] shuffled(SplittableRandom random, int n) {
-    int[] a = new int[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = i;
-    }
-    for (int i = n - 1; i > 0; i--) {
-      int j = random.nextInt(i + 1);
-      int t = a[i];
-      a[i] = a[j];
-      a[j] = t;
-    }
-    return a;
   }
 
   private static float[] unitVector(SplittableRandom random, int d) {

@@ -1,5 +1,6 @@
 package io.arrakis.model.placement.planner;
 
+import io.arrakis.model.synthetic.Zipf;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -28,36 +29,12 @@ public final class ZipfTraces {
   }
 
   private static double[] layer(int experts, double exponent, long tokens, Random random) {
-    int[] order = new int[experts];
-    for (int i = 0; i < experts; i++) {
-      order[i] = i;
-    }
-    for (int i = experts - 1; i > 0; i--) {
-      int j = random.nextInt(i + 1);
-      int t = order[i];
-      order[i] = order[j];
-      order[j] = t;
-    }
-    double[] cumulative = new double[experts];
-    double sum = 0;
-    for (int rank = 0; rank < experts; rank++) {
-      sum += Math.pow(rank + 1, -exponent);
-      cumulative[rank] = sum;
-    }
+    int[] order = Zipf.randomOrder(experts, random::nextInt);
+    double[] cumulative = Zipf.cumulativeWeights(experts, exponent);
+    double sum = cumulative[experts - 1];
     double[] counts = new double[experts];
     for (long t = 0; t < tokens; t++) {
-      double u = random.nextDouble() * sum;
-      int lo = 0;
-      int hi = experts - 1;
-      while (lo < hi) {
-        int mid = (lo + hi) >>> 1;
-        if (cumulative[mid] > u) {
-          hi = mid;
-        } else {
-          lo = mid + 1;
-        }
-      }
-      counts[order[lo]]++;
+      counts[order[Zipf.rankAt(cumulative, random.nextDouble() * sum)]]++;
     }
     return counts;
   }
