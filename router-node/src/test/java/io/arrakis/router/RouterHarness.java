@@ -12,7 +12,6 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetSocketAddress;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -21,7 +20,8 @@ final class RouterHarness implements AutoCloseable {
   final MoeModel model;
   final RouterServer router;
   final ManagedChannel channel;
-  final Map<String, InProcessExpert> experts = new HashMap<>();
+  /** Written by the router's guardian (new nodes of later placements) and read by tests. */
+  final Map<String, InProcessExpert> experts = new java.util.concurrent.ConcurrentHashMap<>();
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
     this(fixture, placement, settings, transport, new SimpleMeterRegistry());
@@ -30,6 +30,9 @@ final class RouterHarness implements AutoCloseable {
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
       io.micrometer.core.instrument.MeterRegistry registry) throws Exception {
     model = MoeModel.open(Fixtures.dir(fixture));
+    // made here, not when the guardian first asks (it starts on its own thread after the constructor
+    // returns), so that a test can reach the nodes of the initial placement at once
+    placement.nodes().forEach(n -> experts.put(n.id(), new InProcessExpert(n, model)));
     router = new RouterServer(transport, settings, ConfigFactory.load(), model, placement,
         node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), registry).start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
