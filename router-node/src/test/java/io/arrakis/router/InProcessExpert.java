@@ -36,6 +36,8 @@ final class InProcessExpert implements ExpertClient {
   /** What the node holds: its placement's experts at first, then as LoadExperts/UnloadExperts say. */
   final java.util.Set<ExpertId> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
   volatile boolean down;
+  /** While set, every compute call fails with it though the node still reports SERVING (a call broken mid-way). */
+  volatile Status breaksCallsWith;
   /** While set, calls wait for it (a busy node). */
   volatile java.util.concurrent.CountDownLatch hold;
 
@@ -62,6 +64,10 @@ final class InProcessExpert implements ExpertClient {
     calls.add(request);
     if (down) {
       return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
+    }
+    Status broken = breaksCallsWith;
+    if (broken != null) {
+      return CompletableFuture.failedFuture(broken.asRuntimeException());
     }
     java.util.concurrent.CountDownLatch h = hold;
     return CompletableFuture.supplyAsync(() -> {

@@ -49,6 +49,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -228,6 +229,52 @@ class RouterServerTest {
       ForwardResponse r = inference().forward(request("r" + i, 0, x, 32, 64, false));
       assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
     }
+  }
+
+  /**
+   * A node killed mid-call does not always fail the call with UNAVAILABLE (a stream cut after its
+   * headers can end UNKNOWN or INTERNAL); expert compute is a pure function, so any failure that is
+   * not about the request itself is retried once elsewhere.
+   */
+  @ParameterizedTest
+  @EnumSource(value = Status.Code.class, names = {"UNKNOWN", "INTERNAL", "CANCELLED", "ABORTED", "DATA_LOSS"})
+  void withReplicasACallBrokenOnANodeIsRetriedElsewhere(Status.Code code) throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
+    start(Fixtures.MIXTRAL_TINY, p);
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    experts.get("expert-1").breaksCallsWith = Status.fromCode(code).withDescription("stream cut");
+    float[] want = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
+    for (int i = 0; i < 5; i++) {
+      ForwardResponse r = inference().forward(request("r" + i, 0, x, 32, 64, false));
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
+    }
+    assertThat(experts.get("expert-1").calls).as("calls that reached the broken node").isNotEmpty();
+  }
+
+  /** A node that refuses the request's content would refuse it anywhere: no retry, the client gets the status. */
+  @Test
+  void aSliceRefusedAsInvalidIsNotRetried() throws Exception {
+    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
+    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
+    start(Fixtures.MIXTRAL_TINY, p);
+    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    experts.get("expert-1").breaksCallsWith = Status.INVALID_ARGUMENT.withDescription("hidden_states has NaN");
+    // a retry elsewhere would make every call succeed: one that needs expert-1 must fail instead
+    List<StatusRuntimeException> refused = new ArrayList<>();
+    for (int i = 0; i < 10 && refused.isEmpty(); i++) {
+      try {
+        inference().forward(request("bad" + i, 0, x, 32, 64, false));
+      } catch (StatusRuntimeException e) {
+        refused.add(e);
+      }
+    }
+    assertThat(refused).as("calls refused by expert-1").singleElement().satisfies(e -> {
+      assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+      assertThat(e.getStatus().getDescription()).contains("expert node expert-1");
+    });
   }
 
   @Test

@@ -19,9 +19,11 @@ import io.grpc.Status;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -34,10 +36,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * One per Forward call: checks the values, gates, plans one slice per node, hands the slices to the
  * node dispatchers, adds the partial sums in node-id order and replies exactly once — with the
  * output, with the first failure, or with DEADLINE_EXCEEDED when the client's deadline passes.
- * A slice that fails with UNAVAILABLE or DEADLINE_EXCEEDED is retried once on other replicas of its
- * experts, within the client's deadline.
+ * A slice that fails because its node or call broke (UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN,
+ * INTERNAL, CANCELLED, ABORTED, DATA_LOSS) is retried once on other replicas of its experts, within
+ * the client's deadline; one refused for its content (INVALID_ARGUMENT, …) is not.
  */
 public final class RequestCoordinator {
+  /**
+   * Slice failures worth one more try on another replica: the node or the call broke, not the
+   * request (a node killed mid-call may cut the stream as UNKNOWN or INTERNAL rather than
+   * UNAVAILABLE). Expert compute is a pure function, so a second try cannot do harm.
+   */
+  private static final Set<Status.Code> RETRYABLE = EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.DEADLINE_EXCEEDED,
+      Status.Code.UNKNOWN, Status.Code.INTERNAL, Status.Code.CANCELLED, Status.Code.ABORTED, Status.Code.DATA_LOSS);
 
   public sealed interface Command {}
 
@@ -116,8 +126,7 @@ public final class RequestCoordinator {
   }
 
   private boolean retryable(NodeDispatcher.SliceFailed f) {
-    Status.Code code = f.status().getCode();
-    return f.slice().attempt() == 0 && (code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED)
+    return f.slice().attempt() == 0 && RETRYABLE.contains(f.status().getCode())
         && job.deadlineNanos() - System.nanoTime() > 0;
   }
 
