@@ -15,6 +15,8 @@ import io.arrakis.loadtest.load.Progress;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.loadtest.testing.TestClusters.Layout;
+import io.arrakis.model.synthetic.GeneratorOptions;
+import io.arrakis.model.synthetic.SyntheticModelGenerator;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.ManagedChannel;
@@ -41,10 +43,11 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Issue 5's acceptance under real processes (router + 3 expert nodes of the mixtral-tiny fixture,
- * loopback gRPC): overload, kill -9 without and with replicas, and a rolling restart, all with load
- * running. Two clusters, one after the other: one replica with a fixed admission limit (overload,
- * then the kill that loses experts), then two replicas (kill and restart, rolling restart).
+ * Issue 5's acceptance under real processes (router + 3 expert nodes, loopback gRPC): overload,
+ * kill -9 without and with replicas, and a rolling restart, all with load running. Two clusters,
+ * one after the other: one replica of a synthetic model with heavier experts and a fixed admission
+ * limit (overload, then the kill that loses experts), then two replicas of the mixtral-tiny fixture
+ * (kill and restart, rolling restart).
  *
  * <p>Set {@code -Darrakis.bench.results=DIR} (e.g. {@code bench/results}) to have the overload
  * figures written to {@code DIR/overload.json}; they are always printed.
@@ -52,16 +55,22 @@ import org.junit.jupiter.api.Timeout;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ChaosAcceptanceTest {
-  private static final Path MODEL = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-  private static final int HIDDEN = 64;
+  /**
+   * The one-replica cluster's model: experts heavy enough that computing a request costs far more
+   * than refusing one, as in the deployments admission control is for (with the 64-wide fixture a
+   * request costs the router and this client about as much to refuse as the experts to compute,
+   * so 3x "capacity" would only measure how the 2 shared cores drown in gRPC calls).
+   */
+  private static final GeneratorOptions OVERLOAD_MODEL = new GeneratorOptions(2, 8, 256, 1024, 2, true, false, 0.0, 11);
   private static final List<Integer> LAYERS = List.of(0, 1);
   private static final Duration DEADLINE = Duration.ofSeconds(10);
   private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(30);
-  /** Tokens per request under overload, and the router's fixed admission limit (32 such requests). */
-  private static final int OVERLOAD_TOKENS = 16;
-  private static final int ADMISSION_LIMIT = 32 * OVERLOAD_TOKENS;
-  /** The issue's bound on rejection latency. */
+  /** Tokens per request under overload, and the router's fixed admission limit (8 such requests). */
+  private static final int OVERLOAD_TOKENS = 64;
+  private static final int ADMISSION_LIMIT = 8 * OVERLOAD_TOKENS;
+  /** The issue's bound on rejection latency ("well under 50 ms"), and ours on their median. */
   private static final double REJECTION_P99_MS = 50;
+  private static final double REJECTION_P50_MS = 10;
   /**
    * Health checks slower than this at p99 mean the machine itself is starved for CPU (the CI box has
    * 2 cores shared by 5 JVMs and the build): see {@link #overloadAtThreeTimesCapacityIsShedFast}.
@@ -76,7 +85,12 @@ class ChaosAcceptanceTest {
 
   @BeforeAll
   void startSingle() throws Exception {
-    ClusterOptions o = TestClusters.options(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS, root.resolve("single"))
+    Path model = root.resolve("overload-model");
+    SyntheticModelGenerator.generate(model, OVERLOAD_MODEL);
+    ClusterOptions o = ClusterOptions.of(model, 3, root.resolve("single"))
+        .withJvmOptions(TestClusters.JVM_OPTIONS)
+        .withComputeThreads(1)
+        .withStartTimeout(Duration.ofSeconds(150))
         .withMetricsPortBase(freeMetricsPorts());
     single = LocalCluster.start(o, Map.of("ARRAKIS_MAX_INFLIGHT_TOKENS", Integer.toString(ADMISSION_LIMIT)));
     routerMetricsPort = o.metricsPortBase();
@@ -160,20 +174,22 @@ class ChaosAcceptanceTest {
   }
 
   /**
-   * Capacity first (a closed loop of as many requests as the admission limit holds: the router is
-   * then busy all the time, on this machine CPU-bound), then an open loop at 3x its request rate for
-   * 30 s (as the issue says), then normal load again.
+   * Warm-up (at capacity, then past it, so that the refusal path is compiled too), capacity (a
+   * closed loop of as many requests as the admission limit holds: the experts are then busy all the
+   * time, on this machine CPU-bound), then an open loop at 3x its request rate for 30 s (as the issue
+   * says), then normal load again.
    *
    * <p>Asserted: every failure under overload is RESOURCE_EXHAUSTED; the router's own time of its
    * rejections (arrakis_router_call_latency from its /metrics, bucket counts before and after the
-   * overload phase: this phase only) has p99 under 50 ms, strictly; as clients see them, rejections
-   * answer with p50 under 10 ms and p99 under 50 ms, relaxed to 3x the health checks' p99 when those
-   * show the machine starved for CPU (the load generator shares it with the cluster); goodput at
-   * least 90% of capacity; admitted p99 at most 3x the p99 at capacity plus 100 ms (admission keeps
-   * the same tokens in flight as at capacity, so by Little's law admitted latency should stay where
-   * it was; 3x + 100 ms leaves room for the CPU the rejections take on a shared 2-core machine); the
-   * router's RSS grows by at most 128 MiB (its heap is capped at 256 MiB; unbounded queueing of 3x
-   * the load would grow without limit); recovery: a normal-load phase right after fails nothing.
+   * overload phase: this phase only) has p50 under 10 ms and p99 under 50 ms, strictly; as clients
+   * see them, rejections answer with p50 under 10 ms and p99 under 50 ms, relaxed to 3x the health
+   * checks' p50 and p99 when those show the machine starved for CPU (the load generator shares it
+   * with the cluster); goodput at least 90% of capacity; admitted p99 at most 3x the p99 at capacity
+   * plus 100 ms (admission keeps the same tokens in flight as at capacity, so by Little's law
+   * admitted latency should stay where it was; 3x + 100 ms leaves room for the CPU the rejections
+   * take on a shared 2-core machine); the router's RSS grows by at most 128 MiB (its heap is capped
+   * at 256 MiB; unbounded queueing of 3x the load would grow without limit); recovery: a normal-load
+   * phase right after fails nothing.
    */
   @Test
   @Order(1)
@@ -181,9 +197,14 @@ class ChaosAcceptanceTest {
   void overloadAtThreeTimesCapacityIsShedFast() throws Exception {
     ManagedChannel ch = channel(single);
     try {
-      StatusLoad load = new StatusLoad(ch, HIDDEN, LAYERS, OVERLOAD_TOKENS, DEADLINE, 5);
-      // warm-up at the capacity phase's concurrency: JIT of every process
-      load.closedLoop(ADMISSION_LIMIT / OVERLOAD_TOKENS, Duration.ofSeconds(4));
+      StatusLoad load = new StatusLoad(ch, OVERLOAD_MODEL.hidden(), LAYERS, OVERLOAD_TOKENS, DEADLINE, 5);
+      // warm-up, so that the phases below time running processes rather than their JIT compilers:
+      // at the capacity phase's concurrency, then past it, for the refusal path (the router's status
+      // and trailers, this client's error path), which is new code to every process here
+      StatusLoad.Result warm = load.closedLoop(ADMISSION_LIMIT / OVERLOAD_TOKENS, Duration.ofSeconds(4));
+      System.out.println("[overload] warm-up at capacity: " + warm);
+      System.out.println("[overload] warm-up past capacity: "
+          + load.openLoop(3 * warm.ok() / warm.seconds(), Duration.ofSeconds(5)));
       long rssBefore = LocalCluster.rssKib(single.routerPid());
       StatusLoad.Result capacity = load.closedLoop(ADMISSION_LIMIT / OVERLOAD_TOKENS, Duration.ofSeconds(6));
       System.out.println("[overload] capacity: " + capacity);
@@ -228,11 +249,18 @@ class ChaosAcceptanceTest {
       System.out.println("[overload] recovery: " + recovery);
       long rssEnd = LocalCluster.rssKib(single.routerPid());
 
+      // as clients see them, rejections wait for CPU like any call: on a machine so starved that even
+      // health checks are slow, they are held to 3x the health checks (the same work in the router)
+      boolean starved = !Boolean.getBoolean("arrakis.chaos.strict") && health.millis(99) >= STARVED_HEALTH_P99_MS;
+      double p50Bound = starved ? Math.max(REJECTION_P50_MS, 3 * health.millis(50)) : REJECTION_P50_MS;
+      double p99Bound = starved ? Math.max(REJECTION_P99_MS, 3 * health.millis(99)) : REJECTION_P99_MS;
       double goodput = over.tokensPerSecond();
       double admittedBound = 3 * capacity.millis("OK", 99) + 100;
       ObjectNode json = new ObjectMapper().createObjectNode();
       json.put("test", getClass().getName() + ".overloadAtThreeTimesCapacityIsShedFast");
-      json.put("model", Fixtures.MIXTRAL_TINY);
+      json.put("model", String.format("synthetic: %d layers, %d experts, hidden %d, ffn %d, top-%d",
+          OVERLOAD_MODEL.layers(), OVERLOAD_MODEL.experts(), OVERLOAD_MODEL.hidden(), OVERLOAD_MODEL.ffn(),
+          OVERLOAD_MODEL.topK()));
       json.put("expert_nodes", 3).put("replicas", 1).put("tokens_per_request", OVERLOAD_TOKENS);
       json.put("admission_max_inflight_tokens", ADMISSION_LIMIT);
       json.put("capacity_tokens_per_s", round(capacity.tokensPerSecond()));
@@ -257,8 +285,8 @@ class ChaosAcceptanceTest {
       json.put("health_check_p50_ms", round(health.millis(50)));
       json.put("health_check_p99_ms", round(health.millis(99)));
       json.put("health_check_server_p99_ms", round(serverHealthP99));
-      json.put("rejection_p99_bound_ms", round(Boolean.getBoolean("arrakis.chaos.strict")
-          || health.millis(99) < STARVED_HEALTH_P99_MS ? REJECTION_P99_MS : Math.max(REJECTION_P99_MS, 3 * health.millis(99))));
+      json.put("rejection_p50_bound_ms", round(p50Bound));
+      json.put("rejection_p99_bound_ms", round(p99Bound));
       json.put("load_average_1m", round(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
       json.put("admitted_p50_ms", round(over.millis("OK", 50)));
       json.put("admitted_p99_ms", round(over.millis("OK", 99)));
@@ -280,17 +308,17 @@ class ChaosAcceptanceTest {
       assertThat(over.byStatus().keySet()).as("statuses under overload").containsOnly("OK", "RESOURCE_EXHAUSTED");
       assertThat(over.byStatus().get("RESOURCE_EXHAUSTED")).as("rejections").isPositive();
       assertThat(serverRejections.count()).as("rejections the router counted in this phase").isEqualTo(refusedAtClient);
-      assertThat(over.millis("RESOURCE_EXHAUSTED", 50)).as("rejection p50 ms").isLessThan(10);
-      boolean strict = Boolean.getBoolean("arrakis.chaos.strict");
-      double rejectionBound = strict || health.millis(99) < STARVED_HEALTH_P99_MS ? REJECTION_P99_MS
-          : Math.max(REJECTION_P99_MS, 3 * health.millis(99));
-      if (rejectionBound > REJECTION_P99_MS) {
-        System.out.printf("[overload] NOTE: health checks alone took p99 %.1f ms meanwhile (machine starved for CPU):"
-            + " rejection p99 held to 3x that, %.1f ms, instead of %.0f ms (-Darrakis.chaos.strict=true keeps %.0f)%n",
-            health.millis(99), rejectionBound, REJECTION_P99_MS, REJECTION_P99_MS);
+      if (starved) {
+        System.out.printf("[overload] NOTE: health checks alone took p50 %.1f p99 %.1f ms meanwhile (machine starved"
+            + " for CPU): rejections as clients see them held to 3x that, p50 %.1f p99 %.1f ms, instead of %.0f and"
+            + " %.0f ms (-Darrakis.chaos.strict=true keeps those)%n", health.millis(50), health.millis(99), p50Bound,
+            p99Bound, REJECTION_P50_MS, REJECTION_P99_MS);
       }
-      assertThat(over.millis("RESOURCE_EXHAUSTED", 99)).as("rejection p99 ms (health check p99 %.1f ms)", health.millis(99))
-          .isLessThan(rejectionBound);
+      String healthFigures = String.format("health checks meanwhile p50 %.1f p99 %.1f ms, load average %.1f",
+          health.millis(50), health.millis(99),
+          java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+      assertThat(over.millis("RESOURCE_EXHAUSTED", 50)).as("rejection p50 ms (%s)", healthFigures).isLessThan(p50Bound);
+      assertThat(over.millis("RESOURCE_EXHAUSTED", 99)).as("rejection p99 ms (%s)", healthFigures).isLessThan(p99Bound);
       assertThat(goodput).as("goodput tokens/s vs capacity %.0f", capacity.tokensPerSecond())
           .isGreaterThanOrEqualTo(0.9 * capacity.tokensPerSecond());
       assertThat(over.millis("OK", 99)).as("admitted p99 ms").isLessThanOrEqualTo(admittedBound);
@@ -299,6 +327,7 @@ class ChaosAcceptanceTest {
       assertThat(recovery.unanswered()).isZero();
       assertThat(recovery.ok()).isPositive();
       // last, so that it hides none of the above: the issue's bound at the router itself, no allowance
+      assertThat(serverP50).as("the router's own rejection p50 ms").isLessThan(REJECTION_P50_MS);
       assertThat(serverP99).as("the router's own rejection p99 ms (from its /metrics; its health checks p99 %.1f ms,"
           + " GC %d pauses %.0f ms)", serverHealthP99, gcPauses, gcPauseMs).isLessThan(REJECTION_P99_MS);
     } finally {
@@ -378,7 +407,7 @@ class ChaosAcceptanceTest {
     ExecutorService killer = Executors.newSingleThreadExecutor();
     try {
       // single tokens: about a third of them route to the victim's experts, the rest do not
-      StatusLoad load = new StatusLoad(ch, HIDDEN, LAYERS, 1, DEADLINE, 7);
+      StatusLoad load = new StatusLoad(ch, OVERLOAD_MODEL.hidden(), LAYERS, 1, DEADLINE, 7);
       Future<?> kill = killer.submit(() -> {
         Thread.sleep(2000);
         single.killExpert(victim.id(), EXIT_TIMEOUT);
@@ -454,6 +483,12 @@ class ChaosAcceptanceTest {
   @Timeout(value = 240, unit = TimeUnit.SECONDS)
   void rollingRestartUnderLoadLosesNothing() throws Exception {
     LocalCluster c = replicated();
+    // a test before this one may have failed with its node still down: roll a whole cluster
+    for (Member m : c.state().experts()) {
+      if (!m.process().alive()) {
+        c.restartExpert(m.id());
+      }
+    }
     ExecutorService roller = Executors.newSingleThreadExecutor();
     try {
       Future<List<String>> roll = roller.submit(() -> {

@@ -19,6 +19,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
@@ -180,23 +181,21 @@ final class StatusLoad {
     }
   }
 
-  /** Open loop: {@code perSecond} calls a second, sent in ticks of 5 ms whatever the answers. */
+  /**
+   * Open loop: {@code perSecond} calls a second, evenly spaced, whatever the answers. Each call goes
+   * out at its own due time (bursts of calls sent together would queue behind each other in this
+   * client and the router, and time that queue rather than the answers); a sender that falls behind
+   * catches up at once. Latency runs from the actual send.
+   */
   Result openLoop(double perSecond, Duration duration) throws InterruptedException {
     Phase p = new Phase();
+    long interval = Math.max(1, Math.round(1e9 / perSecond));
     long stopAt = p.start + duration.toNanos();
-    double perNano = perSecond / 1e9;
-    long due = 0;
-    while (true) {
-      long now = System.nanoTime();
-      if (now >= stopAt) {
-        break;
+    for (long due = p.start; due < stopAt; due += interval) {
+      for (long wait = due - System.nanoTime(); wait > 0; wait = due - System.nanoTime()) {
+        LockSupport.parkNanos(wait);
       }
-      long target = (long) ((now - p.start) * perNano);
-      while (due < target) {
-        p.send(ok -> { });
-        due++;
-      }
-      Thread.sleep(5);
+      p.send(ok -> { });
     }
     p.end = System.nanoTime();
     return p.result();
