@@ -23,6 +23,8 @@ public final class Fixtures {
   private static final List<String> FILES = List.of(
       "config.json", "model.safetensors", "input.safetensors", "expected-layer0.safetensors", "expected-layer1.safetensors");
 
+  private static final java.util.Map<String, Path> COPIED = new java.util.HashMap<>();
+
   private Fixtures() {}
 
   /** The fixture's directory. */
@@ -35,7 +37,13 @@ public final class Fixtures {
       if (url.getProtocol().equals("file")) {
         return Path.of(url.toURI()).getParent();
       }
-      Path dir = Path.of(System.getProperty("java.io.tmpdir"), "arrakis-fixtures-" + ProcessHandle.current().pid(), name);
+      // from the model module's test jar: copied once per JVM into the build folder of the module
+      // running the tests (mvn clean removes it; a folder under /tmp per JVM was never removed)
+      Path copied = COPIED.get(name);
+      if (copied != null) {
+        return copied;
+      }
+      Path dir = Path.of("target", "fixtures", name).toAbsolutePath();
       Files.createDirectories(dir);
       for (String f : FILES) {
         try (InputStream in = Fixtures.class.getResourceAsStream("/fixtures/" + name + "/" + f)) {
@@ -44,6 +52,7 @@ public final class Fixtures {
           }
         }
       }
+      COPIED.put(name, dir);
       return dir;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
