@@ -1,19 +1,16 @@
 package io.arrakis.deploy;
 
+import static io.arrakis.deploy.DeployTesting.eventually;
+import static io.arrakis.deploy.DeployTesting.onPods;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.typesafe.config.ConfigFactory;
-import io.arrakis.expert.ExpertNodeServer;
-import io.arrakis.expert.ExpertNodeSettings;
-import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.model.testing.Fixtures;
-import io.arrakis.proto.v1.DescribeRequest;
-import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
@@ -23,8 +20,6 @@ import io.arrakis.router.RouterSettings;
 import io.arrakis.router.kubernetes.KubernetesPlacementSource;
 import io.arrakis.router.kubernetes.PlacementConfigMap;
 import io.arrakis.router.kubernetes.PlacementPublisher;
-import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.grpc.ManagedChannel;
@@ -44,67 +39,17 @@ import org.junit.jupiter.api.Test;
  * A placement ConfigMap update reaching the router and the expert nodes: a real router wired as
  * {@code arrakis router --kubernetes} wires it (discovery, ConfigMap watch, live rollout, gRPC clients)
  * and real expert nodes, against the mock API server. Each expert pod has its own loopback address
- * (127.0.0.n) and all share one port, as pods share the container port; the router finds them
- * through pod discovery alone.
+ * (127.0.0.n) and all share one port ({@link ExpertPod}); the router finds them through pod
+ * discovery alone.
  */
 @EnableKubernetesMockClient(crud = true, https = false)
 class ConfigMapRolloutTest {
-  private static final String NS = "arrakis-test";
-  private static final String SELECTOR = "app.kubernetes.io/component=expert";
+  private static final String NS = ExpertPod.NS;
+  private static final String SELECTOR = ExpertPod.SELECTOR;
   private static final Duration WAIT = Duration.ofSeconds(30);
 
   KubernetesClient client;
   private final List<ExpertPod> pods = new ArrayList<>();
-
-  /** An expert node as its pod runs it, holding at start what the mounted placement gives it. */
-  private static final class ExpertPod implements AutoCloseable {
-    final String name;
-    final String ip;
-    final MoeModel model;
-    final ExpertNodeServer server;
-    final ManagedChannel channel;
-
-    ExpertPod(String name, String ip, int port, List<ExpertId> experts) throws Exception {
-      this.name = name;
-      this.ip = ip;
-      model = MoeModel.open(Fixtures.dir(Fixtures.MIXTRAL_TINY));
-      ExpertStore store = new ExpertStore(model);
-      store.load(experts);
-      ExpertNodeSettings settings = ExpertNodeSettings.from(ConfigFactory.load()).withNodeId(name).withPort(port)
-          .withDrainDelay(Duration.ZERO).withLeaveTimeout(Duration.ZERO);
-      server = new ExpertNodeServer(NettyServerBuilder.forAddress(new InetSocketAddress(ip, port)), settings, store)
-          .start();
-      server.markServing();
-      channel = NettyChannelBuilder.forAddress(ip, server.port()).usePlaintext().build();
-    }
-
-    /** What the node says it holds (Expert.Describe). */
-    List<ExpertId> held() {
-      return ExpertGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
-          .describe(DescribeRequest.getDefaultInstance()).getExpertsList().stream()
-          .map(r -> new ExpertId(r.getLayer(), r.getExpert())).toList();
-    }
-
-    /** The pod object: Ready, at its IP, without the StatefulSet's stable name (no DNS here). */
-    Pod pod() {
-      return new PodBuilder()
-          .withNewMetadata().withName(name).withNamespace(NS)
-          .addToLabels("app.kubernetes.io/component", "expert").addToLabels("app.kubernetes.io/name", "arrakis")
-          .endMetadata()
-          .withNewSpec().addNewContainer().withName("expert").withImage("arrakis:test").endContainer().endSpec()
-          .withNewStatus().withPodIP(ip).withPhase("Running")
-          .addNewCondition().withType("Ready").withStatus("True").endCondition()
-          .endStatus()
-          .build();
-    }
-
-    @Override
-    public void close() throws Exception {
-      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-      server.shutdown();
-      model.close();
-    }
-  }
 
   @AfterEach
   void stopPods() throws Exception {
@@ -123,7 +68,7 @@ class ConfigMapRolloutTest {
       Placement v2 = onPods(2, Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 1, model.moeLayers(),
           model.config().numExperts()));
       startPods(v1);
-      int port = pods.get(0).server.port();
+      int port = pods.get(0).port();
       PlacementPublisher publisher = new PlacementPublisher(client, NS, PlacementConfigMap.DEFAULT_NAME);
       publisher.publish(v1);
       RouterSettings settings = RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
@@ -145,7 +90,7 @@ class ConfigMapRolloutTest {
           // the router's rollout loads what each node newly holds, switches, then unloads what it dropped
           for (ExpertPod p : pods) {
             List<ExpertId> want = v2.node(p.name).experts().stream().sorted().toList();
-            eventually(p.name + " holding exactly its experts of version 2", () -> p.held().equals(want));
+            eventually(p.name + " holding exactly its experts of version 2", WAIT, () -> p.held().equals(want));
           }
           assertThat(source.appliedVersion()).isEqualTo(2);
           assertThat(pods.get(2).held()).isNotEmpty();
@@ -179,26 +124,10 @@ class ConfigMapRolloutTest {
     for (int n = 0; n < 3; n++) {
       String name = "arrakis-expert-" + n;
       List<ExpertId> experts = n < v1.nodes().size() ? v1.node(name).experts() : List.of();
-      ExpertPod p = new ExpertPod(name, "127.0.0." + (n + 1), port, experts);
+      ExpertPod p = new ExpertPod(name, "127.0.0." + (n + 1), port, experts, Duration.ZERO);
       pods.add(p);
-      port = p.server.port();
+      port = p.port();
       client.pods().inNamespace(NS).resource(p.pod()).create();
-    }
-  }
-
-  /** A strategy's placement (nodes expert-0..) on pods arrakis-expert-0.., without addresses, as it is published. */
-  private static Placement onPods(long version, Placement p) {
-    return new Placement(version, p.nodes().stream()
-        .map(n -> new Placement.Node(n.id().replace("expert-", "arrakis-expert-"), null, n.experts())).toList());
-  }
-
-  private static void eventually(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
-    long end = System.nanoTime() + WAIT.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > end) {
-        throw new AssertionError("timed out after " + WAIT + " waiting for: " + what);
-      }
-      Thread.sleep(50);
     }
   }
 }
