@@ -4,6 +4,7 @@ import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats;
 import java.time.Clock;
 import java.util.List;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
@@ -20,7 +21,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Makes a router a member of the router cluster: Cluster Bootstrap on Kubernetes (seed nodes come
  * from the configuration otherwise), the load gossip, the rollout receiver, and the placement
- * controller singleton (started here, running on the oldest router).
+ * controller singleton (started here, running on the oldest router), which every router joining
+ * starts a round of ({@link RouterJoins}).
  */
 public final class RouterCluster {
   private static final Logger log = LoggerFactory.getLogger(RouterCluster.class);
@@ -47,8 +49,9 @@ public final class RouterCluster {
     var planner = system.dispatchers().lookup(DispatcherSelector.blocking());
     PlacementController.Setup controller = new PlacementController.Setup(settings.controller(),
         member.view()::expertTokens, sink, member.moeLayers(), member.numExperts(), planner);
-    ClusterSingleton.get(system).init(SingletonActor.of(
+    ActorRef<PlacementController.Command> controllerProxy = ClusterSingleton.get(system).init(SingletonActor.of(
         Behaviors.supervise(PlacementController.create(controller)).onFailure(SupervisorStrategy.restart()),
         "placement-controller"));
+    system.systemActorOf(RouterJoins.create(controllerProxy), "router-joins", Props.empty());
   }
 }

@@ -19,7 +19,7 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  * the receptionist, {@link RolloutReceiver}), each rolls it out, and the publication is done when all
  * have. The placement in force is this router's; the expert nodes are the current placement's. Each
  * round first sends it to every router again, so that a router that joined with an older placement
- * file catches up within one controller interval.
+ * file catches up (a router joining starts a round: {@link RouterJoins}).
  */
 public final class RouterRollouts implements PlacementSink {
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
