@@ -207,28 +207,16 @@ class RouterServerTest {
 
   @Test
   void aFailingNodeFailsTheRequestsThatNeedItWithUnavailableNamingIt() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1);
-    start(Fixtures.MIXTRAL_TINY, p);
-    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
-    inference().forward(request("warm", 0, x, 32, 64, false));
+    float[] x = startWarm("contiguous", 2, 1);
     experts.get("expert-1").down = true;
     expectStatus(request("down", 0, x, 32, 64, false), Status.Code.UNAVAILABLE, "expert node expert-1");
   }
 
   @Test
   void withReplicasANodeFailureIsRetriedElsewhereAndTheAnswerStaysCorrect() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
-    start(Fixtures.MIXTRAL_TINY, p);
-    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
-    inference().forward(request("warm", 0, x, 32, 64, false));
+    float[] x = startWarm("round-robin", 3, 2);
     experts.get("expert-1").down = true;
-    float[] want = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
-    for (int i = 0; i < 5; i++) {
-      ForwardResponse r = inference().forward(request("r" + i, 0, x, 32, 64, false));
-      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
-    }
+    assertFiveCallsMatchTheFixture(x);
   }
 
   /**
@@ -239,28 +227,16 @@ class RouterServerTest {
   @ParameterizedTest
   @EnumSource(value = Status.Code.class, names = {"UNKNOWN", "INTERNAL", "CANCELLED", "ABORTED", "DATA_LOSS"})
   void withReplicasACallBrokenOnANodeIsRetriedElsewhere(Status.Code code) throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
-    start(Fixtures.MIXTRAL_TINY, p);
-    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
-    inference().forward(request("warm", 0, x, 32, 64, false));
+    float[] x = startWarm("round-robin", 3, 2);
     experts.get("expert-1").breaksCallsWith = Status.fromCode(code).withDescription("stream cut");
-    float[] want = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
-    for (int i = 0; i < 5; i++) {
-      ForwardResponse r = inference().forward(request("r" + i, 0, x, 32, 64, false));
-      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
-    }
+    assertFiveCallsMatchTheFixture(x);
     assertThat(experts.get("expert-1").calls).as("calls that reached the broken node").isNotEmpty();
   }
 
   /** A node that refuses the request's content would refuse it anywhere: no retry, the client gets the status. */
   @Test
   void aSliceRefusedAsInvalidIsNotRetried() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
-    start(Fixtures.MIXTRAL_TINY, p);
-    float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
-    inference().forward(request("warm", 0, x, 32, 64, false));
+    float[] x = startWarm("round-robin", 3, 2);
     experts.get("expert-1").breaksCallsWith = Status.INVALID_ARGUMENT.withDescription("hidden_states has NaN");
     // a retry elsewhere would make every call succeed: one that needs expert-1 must fail instead
     List<StatusRuntimeException> refused = new ArrayList<>();
@@ -423,6 +399,23 @@ class RouterServerTest {
           assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
           assertThat(e.getStatus().getDescription()).contains("no node holds expert 0:1");
         });
+  }
+
+  /** Router on mixtral-tiny with a placement of {@code strategy}, after one call; the fixture's input. */
+  private float[] startWarm(String strategy, int nodes, int replicas) throws Exception {
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, strategy, nodes, replicas));
+    float[] x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    return x;
+  }
+
+  /** Five calls of the fixture's input to layer 0, each within 1e-4 of the fixture's largest output. */
+  private void assertFiveCallsMatchTheFixture(float[] x) throws Exception {
+    float[] want = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("expected-layer0.safetensors"), "output");
+    for (int i = 0; i < 5; i++) {
+      ForwardResponse r = inference().forward(request("r" + i, 0, x, 32, 64, false));
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
+    }
   }
 
   void expectStatus(ForwardRequest req, Status.Code code, String message) {
