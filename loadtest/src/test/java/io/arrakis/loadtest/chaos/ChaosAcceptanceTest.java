@@ -61,7 +61,7 @@ class ChaosAcceptanceTest {
    * request costs the router and this client about as much to refuse as the experts to compute,
    * so 3x "capacity" would only measure how the 2 shared cores drown in gRPC calls).
    */
-  private static final GeneratorOptions OVERLOAD_MODEL = new GeneratorOptions(2, 8, 256, 1024, 2, true, false, 0.0, 11);
+  private static final GeneratorOptions OVERLOAD_MODEL = new GeneratorOptions(2, 8, 256, 2048, 2, true, false, 0.0, 11);
   private static final List<Integer> LAYERS = List.of(0, 1);
   private static final Duration DEADLINE = Duration.ofSeconds(10);
   private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(30);
@@ -94,6 +94,7 @@ class ChaosAcceptanceTest {
         .withMetricsPortBase(freeMetricsPorts());
     single = LocalCluster.start(o, Map.of("ARRAKIS_MAX_INFLIGHT_TOKENS", Integer.toString(ADMISSION_LIMIT)));
     routerMetricsPort = o.metricsPortBase();
+    pinExpertNodesToTheLastCpu(single);
   }
 
   @AfterAll
@@ -125,6 +126,31 @@ class ChaosAcceptanceTest {
           TestClusters.options(Fixtures.MIXTRAL_TINY, Layout.REPLICAS_2, root.resolve("replicas-2")));
     }
     return replicated;
+  }
+
+  /**
+   * Gives the expert nodes a CPU of their own, as they have their own machines in a deployment: the
+   * overload test asks whether refusing 2/3 of the calls costs the admitted ones throughput, and
+   * with router, load generator and experts sharing two cores every refusal's CPU would come out of
+   * the experts' (goodput fell to 0.7-0.9x capacity when another process kept a core busy). On one
+   * core there is nothing to give; without taskset (util-linux) the nodes stay unpinned.
+   */
+  private static void pinExpertNodesToTheLastCpu(LocalCluster c) throws IOException, InterruptedException {
+    int cpus = Runtime.getRuntime().availableProcessors();
+    Path taskset = Path.of("/usr/bin/taskset");
+    if (cpus < 2 || !Files.isExecutable(taskset)) {
+      System.out.println("[overload] expert nodes not pinned (" + cpus + " CPUs, taskset "
+          + (Files.isExecutable(taskset) ? "present" : "missing") + ")");
+      return;
+    }
+    String cpu = Integer.toString(cpus - 1);
+    for (Member m : c.state().experts()) {
+      // -a: every thread the JVM has started; the threads it starts later inherit the mask
+      Process p = new ProcessBuilder(taskset.toString(), "-a", "-p", "-c", cpu, Long.toString(m.process().pid()))
+          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      assertThat(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0).as("taskset of %s", m.id()).isTrue();
+    }
+    System.out.println("[overload] expert nodes pinned to CPU " + cpu + "; router and load generator unpinned");
   }
 
   /** A free port with the next three free too: the router's metrics on it, the three expert nodes' after it. */
