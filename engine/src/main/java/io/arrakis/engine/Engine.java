@@ -9,6 +9,7 @@ import io.arrakis.engine.tensor.NativeScratch;
 import io.arrakis.model.checkpoint.Checkpoint;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.moe.MoeModel;
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -32,10 +33,10 @@ public final class Engine implements AutoCloseable {
   private final ForwardPass.DecoderModelView view;
   private final ArrayDeque<NativeScratch> scratches = new ArrayDeque<>();
   private final Set<Long> inFlight = new HashSet<>();
-  private final AutoCloseable resources;
+  private final Closeable resources;
   private MoeTap tap;
 
-  private Engine(DecoderModel model, RoutedExperts experts, EngineOptions options, AutoCloseable resources) {
+  private Engine(DecoderModel model, RoutedExperts experts, EngineOptions options, Closeable resources) {
     this.model = model;
     this.experts = experts;
     int width = model.cacheRowWidth();
@@ -53,7 +54,7 @@ public final class Engine implements AutoCloseable {
     MoeModel moe = MoeModel.open(dir);
     try {
       DecoderModel model = DecoderModel.load(config, moe.checkpoint());
-      return new Engine(model, LocalExperts.load(moe), options, moe);
+      return new Engine(model, LocalExperts.load(moe), options, moe::close);
     } catch (IOException | RuntimeException e) {
       moe.close();
       throw e;
@@ -205,7 +206,7 @@ public final class Engine implements AutoCloseable {
   }
 
   @Override
-  public void close() throws Exception {
+  public void close() throws IOException {
     resources.close();
     for (NativeScratch s : scratches) {
       s.close();
