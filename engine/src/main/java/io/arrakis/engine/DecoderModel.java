@@ -76,8 +76,8 @@ public final class DecoderModel {
     RmsNorm post = norm(ck, names.postAttentionNorm(l), d, eps);
     if (!c.isMoeLayer(l)) {
       int ff = c.denseIntermediateSize();
-      ExpertKernel k = ExpertKernel.fromHf(ck.array(names.denseMlp(l, Proj.GATE), ff, d),
-          ck.array(names.denseMlp(l, Proj.UP), ff, d), ck.array(names.denseMlp(l, Proj.DOWN), d, ff));
+      ExpertKernel k = ExpertKernel.fromHf(ck.floats(names.denseMlp(l, Proj.GATE), ff, d),
+          ck.floats(names.denseMlp(l, Proj.UP), ff, d), ck.floats(names.denseMlp(l, Proj.DOWN), d, ff), ff, d);
       return new DecoderLayer(l, in, attention, post, null, new FeedForward(k, null));
     }
     ArchConfig.Moe moe = c.moe();
@@ -89,8 +89,8 @@ public final class DecoderModel {
     FeedForward shared = null;
     if (moe.sharedIntermediateSize() > 0) {
       int sff = moe.sharedIntermediateSize();
-      ExpertKernel k = ExpertKernel.fromHf(ck.array(names.sharedExpert(l, Proj.GATE), sff, d),
-          ck.array(names.sharedExpert(l, Proj.UP), sff, d), ck.array(names.sharedExpert(l, Proj.DOWN), d, sff));
+      ExpertKernel k = ExpertKernel.fromHf(ck.floats(names.sharedExpert(l, Proj.GATE), sff, d),
+          ck.floats(names.sharedExpert(l, Proj.UP), sff, d), ck.floats(names.sharedExpert(l, Proj.DOWN), d, sff), sff, d);
       float[] g = moe.sharedExpertGate() ? ck.floats(names.sharedExpertGate(l), 1, d) : null;
       shared = new FeedForward(k, g);
     }

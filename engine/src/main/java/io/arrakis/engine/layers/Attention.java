@@ -39,17 +39,22 @@ public interface Attention {
 
     /** In-place float32 softmax of {@code s[0 .. n)}. */
     static void softmax(float[] s, int n) {
+      softmax(s, 0, n);
+    }
+
+    /** In-place float32 softmax of {@code s[from .. from + n)}. */
+    static void softmax(float[] s, int from, int n) {
       float max = Float.NEGATIVE_INFINITY;
-      for (int i = 0; i < n; i++) {
+      for (int i = from; i < from + n; i++) {
         max = Math.max(max, s[i]);
       }
       float sum = 0;
-      for (int i = 0; i < n; i++) {
+      for (int i = from; i < from + n; i++) {
         float e = (float) Math.exp(s[i] - max);
         s[i] = e;
         sum += e;
       }
-      for (int i = 0; i < n; i++) {
+      for (int i = from; i < from + n; i++) {
         s[i] /= sum;
       }
     }

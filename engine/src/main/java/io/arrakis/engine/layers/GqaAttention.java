@@ -1,7 +1,12 @@
 package io.arrakis.engine.layers;
 
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
+
 import io.arrakis.engine.tensor.Matrix;
 import io.arrakis.model.config.ArchConfig;
+import org.bytedeco.openblas.global.openblas_nolapack;
 
 /**
  * Grouped-query attention (Mixtral, Qwen2-MoE with q/k/v biases, Qwen3-MoE with per-head RMSNorm on
@@ -77,6 +82,10 @@ public final class GqaAttention implements Attention {
     int group = heads / kvHeads;
     for (int c = 0; c < ctx.chunks(); c++) {
       int[] context = ctx.context(c);
+      if (ctx.chunkRows(c) >= BLAS_ROWS) {
+        chunkByBlas(qs, cache, attn, ctx, c);
+        continue;
+      }
       float[] scores = new float[context.length];
       for (int r = ctx.chunkStart(c); r < ctx.chunkStart(c) + ctx.chunkRows(c); r++) {
         int len = ctx.position(r) + 1;
@@ -95,5 +104,52 @@ public final class GqaAttention implements Attention {
       }
     }
     o.apply(attn, n, out, ctx.scratch());
+  }
+
+  // a prefill chunk of this many rows or more runs its products through BLAS
+  private static final int BLAS_ROWS = 8;
+
+  /**
+   * A chunk's attention as matrix products: per key/value head its cached keys and values gathered
+   * into contiguous [context, headDim] blocks, then per query head {@code S = Q·Kᵀ} for the chunk's
+   * rows, the causal softmax of each row, and {@code O = S·V}.
+   */
+  private void chunkByBlas(float[] qs, float[] cache, float[] attn, StepContext ctx, int c) {
+    int[] context = ctx.context(c);
+    int len = context.length;
+    int m = ctx.chunkRows(c);
+    int first = ctx.chunkStart(c);
+    int qw = heads * headDim;
+    int kw = kvHeads * headDim;
+    int width = cacheRowWidth();
+    int group = heads / kvHeads;
+    float[] k = new float[len * headDim];
+    float[] v = new float[len * headDim];
+    float[] q = new float[m * headDim];
+    float[] s = new float[m * len];
+    float[] o = new float[m * headDim];
+    for (int g = 0; g < kvHeads; g++) {
+      for (int t = 0; t < len; t++) {
+        System.arraycopy(cache, context[t] * width + g * headDim, k, t * headDim, headDim);
+        System.arraycopy(cache, context[t] * width + kw + g * headDim, v, t * headDim, headDim);
+      }
+      for (int h = g * group; h < (g + 1) * group; h++) {
+        for (int i = 0; i < m; i++) {
+          System.arraycopy(qs, (first + i) * qw + h * headDim, q, i * headDim, headDim);
+        }
+        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, len, headDim, scale, q, headDim, k,
+            headDim, 0f, s, len);
+        for (int i = 0; i < m; i++) {
+          int visible = ctx.position(first + i) + 1;
+          Kernels.softmax(s, i * len, visible);
+          java.util.Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
+        }
+        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, headDim, len, 1f, s, len, v, headDim,
+            0f, o, headDim);
+        for (int i = 0; i < m; i++) {
+          System.arraycopy(o, i * headDim, attn, (first + i) * qw + h * headDim, headDim);
+        }
+      }
+    }
   }
 }

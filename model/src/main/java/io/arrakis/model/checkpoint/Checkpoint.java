@@ -184,19 +184,32 @@ public final class Checkpoint implements AutoCloseable {
     int at = dst.position();
     switch (info.dtype()) {
       case F32 -> dst.put(src.asFloatBuffer());
-      case BF16 -> {
-        for (long i = 0; i < n; i++) {
-          dst.put(Float.intBitsToFloat((src.getShort() & 0xFFFF) << 16));
-        }
-      }
-      case F16 -> {
-        for (long i = 0; i < n; i++) {
-          dst.put(halfToFloat(src.getShort()));
-        }
-      }
+      case BF16, F16 -> widen16(src, dst, n, info.dtype() == StDType.BF16);
       case F8_E4M3 -> readFp8(name, info, src, dst, at);
       default -> throw new ModelConfigException(file(name).path() + ": tensor '" + name + "' has dtype " + info.dtype()
           + "; weights must be F32, BF16, F16 or F8_E4M3");
+    }
+  }
+
+  // bulk copies through arrays in blocks: a loop of single buffer gets and puts is several times slower
+  private static void widen16(ByteBuffer src, FloatBuffer dst, long n, boolean bf16) {
+    var shorts = src.asShortBuffer();
+    int block = (int) Math.min(n, 1 << 16);
+    short[] in = new short[block];
+    float[] out = new float[block];
+    for (long done = 0; done < n; done += block) {
+      int len = (int) Math.min(block, n - done);
+      shorts.get(in, 0, len);
+      if (bf16) {
+        for (int i = 0; i < len; i++) {
+          out[i] = Float.intBitsToFloat((in[i] & 0xFFFF) << 16);
+        }
+      } else {
+        for (int i = 0; i < len; i++) {
+          out[i] = halfToFloat(in[i]);
+        }
+      }
+      dst.put(out, 0, len);
     }
   }
 

@@ -170,12 +170,12 @@ public final class MoeModel implements AutoCloseable {
     if (expert < 0 || expert >= config.numExperts()) {
       throw new ModelConfigException("expert " + expert + " out of range 0.." + (config.numExperts() - 1));
     }
-    long d = config.hiddenSize();
-    long ff = config.intermediateSize();
+    int d = config.hiddenSize();
+    int ff = config.intermediateSize();
     return ExpertKernel.fromHf(
-        matrix(names.expert(layer, expert, Proj.GATE), ff, d),
-        matrix(names.expert(layer, expert, Proj.UP), ff, d),
-        matrix(names.expert(layer, expert, Proj.DOWN), d, ff));
+        checkpoint.floats(names.expert(layer, expert, Proj.GATE), ff, d),
+        checkpoint.floats(names.expert(layer, expert, Proj.UP), ff, d),
+        checkpoint.floats(names.expert(layer, expert, Proj.DOWN), d, ff), ff, d);
   }
 
   /**
@@ -184,15 +184,15 @@ public final class MoeModel implements AutoCloseable {
    */
   public Optional<SharedExpert> sharedExpert(int layer) throws IOException {
     requireMoeLayer(layer);
-    long sff = moe.sharedIntermediateSize();
+    int sff = moe.sharedIntermediateSize();
     if (sff == 0) {
       return Optional.empty();
     }
-    long d = config.hiddenSize();
+    int d = config.hiddenSize();
     ExpertKernel kernel = ExpertKernel.fromHf(
-        matrix(names.sharedExpert(layer, Proj.GATE), sff, d),
-        matrix(names.sharedExpert(layer, Proj.UP), sff, d),
-        matrix(names.sharedExpert(layer, Proj.DOWN), d, sff));
+        checkpoint.floats(names.sharedExpert(layer, Proj.GATE), sff, d),
+        checkpoint.floats(names.sharedExpert(layer, Proj.UP), sff, d),
+        checkpoint.floats(names.sharedExpert(layer, Proj.DOWN), d, sff), sff, d);
     Optional<float[]> gate = moe.sharedExpertGate()
         ? Optional.of(checkpoint.floats(names.sharedExpertGate(layer), 1, d))
         : Optional.empty();
@@ -214,10 +214,6 @@ public final class MoeModel implements AutoCloseable {
     try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
       return Optional.of(Nd4j.create(b, new long[] {b.length}, 'c'));
     }
-  }
-
-  private INDArray matrix(String name, long rows, long cols) throws IOException {
-    return checkpoint.array(name, rows, cols);
   }
 
   private void requireMoeLayer(int layer) {
