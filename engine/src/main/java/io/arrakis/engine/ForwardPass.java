@@ -179,6 +179,18 @@ public final class ForwardPass {
     return new StepResult(List.copyOf(out), vocab);
   }
 
+  /**
+   * Abandons the step (its driver gave up, e.g. a routed-experts call failed or every request in it
+   * was cancelled): its sequences leave the pass at once; their caches hold this step's positions
+   * partly written, so the driver releases them (or recomputes them) before using them again.
+   */
+  public void cancel() {
+    if (result == null && !failed) {
+      failed = true;
+      engine.finished(this);
+    }
+  }
+
   /** The logits, once {@link #done}. */
   public StepResult result() {
     if (result == null) {

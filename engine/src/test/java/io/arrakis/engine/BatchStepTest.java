@@ -139,6 +139,20 @@ class BatchStepTest {
   }
 
   @Test
+  void aFailedRoutedExpertsCallFailsTheStepAndTheSequencesCanBeReleased() throws Exception {
+    String name = "deepseek_v3";
+    try (Checkpoint ck = Checkpoint.open(ReferenceModels.dir(name))) {
+      Engine engine = Engine.create(Engine.loadDecoder(ReferenceModels.dir(name), ck),
+          (layer, x, routing, out) -> java.util.concurrent.CompletableFuture.failedFuture(
+              new IllegalStateException("expert node gone")), EngineOptions.DEFAULT);
+      assertThatThrownBy(() -> engine.step(List.of(SequenceChunk.of(1, 5, 6, 7))))
+          .hasMessageContaining("expert node gone");
+      engine.release(1);
+      assertThat(engine.blocks().usedBlocks()).isZero();
+    }
+  }
+
+  @Test
   void twoMicroBatchesInFlightGiveTheLogitsOfOneAtATime() throws Exception {
     String name = "qwen2_moe";
     List<Prompt> prompts = ReferenceModels.prompts(name);
@@ -179,11 +193,16 @@ class BatchStepTest {
   }
 
   @Test
-  void aSequenceCannotBeInTwoPassesAtOnce() throws Exception {
+  void aSequenceCannotBeInTwoPassesAtOnceUntilTheFirstIsCancelled() throws Exception {
     try (Engine engine = Engine.load(ReferenceModels.dir("mixtral"), EngineOptions.DEFAULT)) {
-      engine.begin(List.of(SequenceChunk.of(1, 3, 4)));
+      ForwardPass pass = engine.begin(List.of(SequenceChunk.of(1, 3, 4)));
       assertThatThrownBy(() -> engine.begin(List.of(SequenceChunk.of(1, 5))))
           .isInstanceOf(IllegalStateException.class).hasMessageContaining("already in a step in flight");
+      assertThatThrownBy(() -> engine.release(1)).isInstanceOf(IllegalStateException.class);
+      pass.cancel();
+      engine.release(1);
+      assertThat(engine.blocks().usedBlocks()).isZero();
+      assertThatThrownBy(pass::advance).isInstanceOf(IllegalStateException.class);
       assertThatThrownBy(() -> engine.begin(List.of(SequenceChunk.of(2, 512))))
           .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 512 is outside the vocabulary");
     }
