@@ -1,5 +1,6 @@
 package io.arrakis.engine;
 
+import io.arrakis.model.testing.Fixtures;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -51,7 +52,7 @@ class BatchStepTest {
       StepResult together = engine.step(batch);
       for (int p = 0; p < prompts.size(); p++) {
         engine.release(p);
-        assertThat(ReferenceModels.maxAbsDiff(together.logits(p), alone(engine, prompts.get(p).ids())))
+        assertThat(Fixtures.maxAbsDiff(together.logits(p), alone(engine, prompts.get(p).ids())))
             .as("%s prompt %d", name, p).isLessThanOrEqualTo(ROUNDING);
       }
       assertThat(engine.blocks().usedBlocks()).isZero();
@@ -78,7 +79,7 @@ class BatchStepTest {
           }
           assertThat(engine.blocks().blockTable(7)).hasSize((ids.length + blockSize - 1) / blockSize);
           engine.release(7);
-          assertThat(ReferenceModels.maxAbsDiff(last, lastRow(whole, vocab)))
+          assertThat(Fixtures.maxAbsDiff(last, lastRow(whole, vocab)))
               .as("%s block size %d chunk %d", name, blockSize, chunk).isLessThanOrEqualTo(ROUNDING);
         }
       }
@@ -98,7 +99,7 @@ class BatchStepTest {
       int[][] want = {concat(prompts.get(0).ids(), 7), concat(prompts.get(5).ids(), 9), concat(prompts.get(2).ids(), 11),
           Arrays.copyOf(prompts.get(3).ids(), 3)};
       for (int c = 0; c < want.length; c++) {
-        assertThat(ReferenceModels.maxAbsDiff(r.logits(c), lastRow(alone(engine, want[c]), vocab)))
+        assertThat(Fixtures.maxAbsDiff(r.logits(c), lastRow(alone(engine, want[c]), vocab)))
             .as("chunk %d", c).isLessThanOrEqualTo(ROUNDING);
       }
     }
@@ -129,7 +130,7 @@ class BatchStepTest {
         assertThat(engine.blocks().length(1)).isEqualTo(42);
 
         float[] next = engine.step(List.of(SequenceChunk.of(1, 5))).logits(0);
-        assertThat(ReferenceModels.maxAbsDiff(next, lastRow(alone(fresh, concat(a, 5)), fresh.config().vocabSize())))
+        assertThat(Fixtures.maxAbsDiff(next, lastRow(alone(fresh, concat(a, 5)), fresh.config().vocabSize())))
             .isLessThanOrEqualTo(ROUNDING);
         engine.release(1);
         assertThat(engine.blocks().freeBlocks()).isEqualTo(12);
@@ -181,11 +182,11 @@ class BatchStepTest {
       }
       assertThat(handOffs).isEqualTo(engine.config().numLayers()); // every layer of qwen2_moe is MoE
       int vocab = engine.config().vocabSize();
-      assertThat(ReferenceModels.maxAbsDiff(first.result().logits(0), lastRow(alone(sequential, prompts.get(1).ids()), vocab)))
+      assertThat(Fixtures.maxAbsDiff(first.result().logits(0), lastRow(alone(sequential, prompts.get(1).ids()), vocab)))
           .isLessThanOrEqualTo(ROUNDING);
-      assertThat(ReferenceModels.maxAbsDiff(first.result().logits(1), lastRow(alone(sequential, prompts.get(3).ids()), vocab)))
+      assertThat(Fixtures.maxAbsDiff(first.result().logits(1), lastRow(alone(sequential, prompts.get(3).ids()), vocab)))
           .isLessThanOrEqualTo(ROUNDING);
-      assertThat(ReferenceModels.maxAbsDiff(second.result().logits(0), lastRow(alone(sequential, prompts.get(4).ids()), vocab)))
+      assertThat(Fixtures.maxAbsDiff(second.result().logits(0), lastRow(alone(sequential, prompts.get(4).ids()), vocab)))
           .isLessThanOrEqualTo(ROUNDING);
     } finally {
       expertThread.shutdownNow();

@@ -1,5 +1,7 @@
 package io.arrakis.engine;
 
+import io.arrakis.model.testing.Fixtures;
+import io.arrakis.engine.sampling.Sampler;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.arrakis.engine.testing.ReferenceModels;
@@ -29,7 +31,7 @@ class ReferenceModelsTest {
         StepResult r = engine.step(List.of(new SequenceChunk(p, prompts.get(p).ids(), true)));
         engine.release(p);
         float[] want = ReferenceModels.expected(name, "logits_" + p);
-        float err = ReferenceModels.maxAbsDiff(r.logits(0), want);
+        float err = Fixtures.maxAbsDiff(r.logits(0), want);
         System.out.printf("%s prompt %d: logits max abs error %.3g%n", name, p, err);
         assertThat(err).as("%s prompt %d logits", name, p).isLessThanOrEqualTo(LOGIT_TOLERANCE);
       }
@@ -49,8 +51,8 @@ class ReferenceModelsTest {
         float[] logits = engine.step(List.of(SequenceChunk.of(p, prompt.ids()))).logits(0);
         float err = 0;
         for (int t = 0; t < got.length; t++) {
-          err = Math.max(err, ReferenceModels.maxAbsDiff(logits, Arrays.copyOfRange(want, t * vocab, (t + 1) * vocab)));
-          got[t] = ReferenceModels.argmax(logits, 0, vocab);
+          err = Math.max(err, Fixtures.maxAbsDiff(logits, Arrays.copyOfRange(want, t * vocab, (t + 1) * vocab)));
+          got[t] = Sampler.argmax(logits, 0, vocab);
           if (t + 1 < got.length) {
             logits = engine.step(List.of(SequenceChunk.of(p, got[t]))).logits(0);
           }
@@ -72,11 +74,11 @@ class ReferenceModelsTest {
         float[] in = ReferenceModels.expected(name, "moe_in_" + layer);
         float[] want = ReferenceModels.expected(name, "moe_out_" + layer);
         float[] got = engine.moeBlock(layer, in, in.length / d);
-        float err = ReferenceModels.maxAbsDiff(got, want);
+        float err = Fixtures.maxAbsDiff(got, want);
         System.out.printf("%s MoE layer %d: max abs error %.3g (largest %.3g)%n", name, layer, err,
-            ReferenceModels.maxAbs(want));
+            Fixtures.maxAbs(want));
         assertThat(err).as("%s layer %d moe_out", name, layer)
-            .isLessThanOrEqualTo(MOE_TOLERANCE * ReferenceModels.maxAbs(want));
+            .isLessThanOrEqualTo(MOE_TOLERANCE * Fixtures.maxAbs(want));
       }
     }
   }
@@ -90,7 +92,7 @@ class ReferenceModelsTest {
       engine.step(List.of(SequenceChunk.of(0, ReferenceModels.prompts(name).get(0).ids())));
       for (int layer : ReferenceModels.moeLayers(name)) {
         float[] want = ReferenceModels.expected(name, "moe_in_" + layer);
-        assertThat(ReferenceModels.maxAbsDiff(seen.get(layer), want)).as("%s moe_in_%d", name, layer)
+        assertThat(Fixtures.maxAbsDiff(seen.get(layer), want)).as("%s moe_in_%d", name, layer)
             .isLessThanOrEqualTo(LOGIT_TOLERANCE);
       }
     }

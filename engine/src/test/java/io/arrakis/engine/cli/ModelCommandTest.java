@@ -1,5 +1,6 @@
 package io.arrakis.engine.cli;
 
+import io.arrakis.model.testing.Fixtures;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -63,7 +64,7 @@ class ModelCommandTest {
           var b = f.bytes(t).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
           float[] got = new float[b.remaining()];
           b.get(got);
-          assertThat(ReferenceModels.maxAbsDiff(got, ReferenceModels.expected(name, t))).as(t).isLessThanOrEqualTo(1e-4f);
+          assertThat(Fixtures.maxAbsDiff(got, ReferenceModels.expected(name, t))).as(t).isLessThanOrEqualTo(1e-4f);
         }
       }
     }

@@ -73,34 +73,4 @@ public final class ReferenceModels {
     }
     return out;
   }
-
-  public static float maxAbs(float[] a) {
-    float m = 0;
-    for (float v : a) {
-      m = Math.max(m, Math.abs(v));
-    }
-    return m;
-  }
-
-  public static float maxAbsDiff(float[] a, float[] b) {
-    if (a.length != b.length) {
-      throw new IllegalArgumentException("lengths differ: " + a.length + " vs " + b.length);
-    }
-    float m = 0;
-    for (int i = 0; i < a.length; i++) {
-      m = Math.max(m, Math.abs(a[i] - b[i]));
-    }
-    return m;
-  }
-
-  /** The index of the largest value (the lower on ties). */
-  public static int argmax(float[] a, int from, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) {
-      if (a[from + i] > a[from + best]) {
-        best = i;
-      }
-    }
-    return best;
-  }
 }
