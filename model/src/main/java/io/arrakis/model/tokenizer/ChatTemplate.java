@@ -4,8 +4,10 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.CollectionTooBigException;
 import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.OutputTooBigException;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
@@ -27,7 +29,7 @@ import jinjava.javax.el.CompositeELResolver;
  * {@code add_generation_prompt}, {@code tools} and {@code documents} (None), and the named special
  * tokens ({@code bos_token}, {@code eos_token}, …). Closer to jinja2 than Jinjava's defaults: Python's
  * str methods ({@link PyStringMethods}), {@code {{-}} trimming, dict iteration over keys, Python
- * operator precedence, and {@code name[::-1]} (see {@link PythonSyntax}).
+ * operator precedence, the template's final newline dropped, and the Python syntax of {@link PythonSyntax}.
  *
  * <p>Sandboxed and bounded: message text is never interpreted as template code, templates cannot
  * include or import other files, and each render is held to {@link ChatTemplateLimits}. Thread-safe.
@@ -66,11 +68,19 @@ public final class ChatTemplate {
     jinjava.getGlobalContext().registerFunction(
         new ELFunctionDefinition("", "strftime_now", TemplateFunctions.class, "strftimeNow", String.class));
     jinjava.getGlobalContext().registerFilter(new PyJsonFilter());
-    String jinja = PythonSyntax.rewrite(source);
+    String jinja = PythonSyntax.rewrite(withoutTrailingNewline(source), origin);
     checkSyntax(jinjava, jinja, origin);
     Map<String, Object> constants = new HashMap<>(config.specialTokens());
     constants.put("additional_special_tokens", config.additionalSpecialTokens());
     return new ChatTemplate(jinjava, jinja, origin, Map.copyOf(constants), limits);
+  }
+
+  /** jinja2 drops one newline at the end of a template (keep_trailing_newline=False); Jinjava keeps it. */
+  static String withoutTrailingNewline(String source) {
+    if (source.endsWith("\r\n")) {
+      return source.substring(0, source.length() - 2);
+    }
+    return source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
   }
 
   private static JinjavaConfig config(ChatTemplateLimits limits) {
@@ -159,20 +169,23 @@ public final class ChatTemplate {
   }
 
   private ChatTemplateException failure(TemplateError e) {
+    boolean overLimit = switch (e.getReason()) {
+      case OUTPUT_TOO_BIG, OVER_LIMIT, COLLECTION_TOO_BIG -> true;
+      default -> false;
+    };
     for (Throwable t = e.getException(); t != null; t = t.getCause()) {
       if (t instanceof TemplateFunctions.Raised raised) {
         return new ChatTemplateException(ChatTemplateException.Reason.RAISED,
             "the chat template of " + origin + " refused the chat: " + raised.getMessage());
       }
+      overLimit |= t instanceof OutputTooBigException || t instanceof CollectionTooBigException;
     }
-    switch (e.getReason()) {
-      case OUTPUT_TOO_BIG, OVER_LIMIT, COLLECTION_TOO_BIG:
-        return new ChatTemplateException(ChatTemplateException.Reason.LIMIT,
-            "rendering the chat template of " + origin + " went past a limit (" + limits + "): " + e.getMessage());
-      default:
-        return new ChatTemplateException(ChatTemplateException.Reason.TEMPLATE_ERROR,
-            "the chat template of " + origin + " failed at line " + e.getLineno() + ": " + e.getMessage());
+    if (overLimit) {
+      return new ChatTemplateException(ChatTemplateException.Reason.LIMIT,
+          "rendering the chat template of " + origin + " went past a limit (" + limits + "): " + e.getMessage());
     }
+    return new ChatTemplateException(ChatTemplateException.Reason.TEMPLATE_ERROR,
+        "the chat template of " + origin + " failed at line " + e.getLineno() + ": " + e.getMessage());
   }
 
   /** The file the template comes from. */

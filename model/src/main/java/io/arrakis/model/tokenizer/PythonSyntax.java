@@ -2,6 +2,7 @@ package io.arrakis.model.tokenizer;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -18,6 +19,8 @@ import java.util.regex.Pattern;
  *       than {@code not}; Jinjava reads {@code (not x) is defined} (DeepSeek-V3.1's template starts
  *       with {@code if not add_generation_prompt is defined}), so the parentheses are written out.
  * </ul>
+ * A loop filter ({@code {% for x in xs if cond %}}) is refused: Jinjava would ignore the condition
+ * and loop over every item, rendering a wrong prompt without an error.
  * The keyword scan skips string literals; the two patterns do not, so a string literal inside a tag
  * that spells {@code x[::-1]} or {@code not x is y} would be rewritten too (none of the templates
  * seen does).
@@ -28,14 +31,19 @@ final class PythonSyntax {
       "([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)*)\\[\\s*:\\s*:\\s*-1\\s*\\]");
   private static final Pattern NOT_TEST = Pattern.compile(
       "\\bnot\\s+([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*|\\[[^\\]\\[]*\\])*)\\s+is\\s+(not\\s+)?([A-Za-z_][A-Za-z0-9_]*)\\b");
+  private static final Pattern FILTERED_FOR = Pattern.compile("^\\{%-?\\s*for\\s.+\\sin\\s.+\\sif\\s", Pattern.DOTALL);
   private static final Pattern KEYWORD = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*\\s*=(?!=)");
 
   private PythonSyntax() {}
 
-  static String rewrite(String template) {
+  static String rewrite(String template, Path origin) {
     Matcher tags = TAG.matcher(template);
     StringBuilder out = new StringBuilder(template.length());
     while (tags.find()) {
+      if (FILTERED_FOR.matcher(withoutStrings(tags.group())).find()) {
+        throw new TokenizerException(origin + ": the chat template filters a for loop (" + tags.group()
+            + " at line " + line(template, tags.start()) + "), which Jinjava does not support");
+      }
       String tag = keywordValuesInParentheses(tags.group());
       tag = REVERSED.matcher(tag).replaceAll("($1|reverse|list)");
       tag = NOT_TEST.matcher(tag).replaceAll("not ($1 is $2$3)");
@@ -89,6 +97,32 @@ final class PythonSyntax {
           }
         }
         default -> out.append(c);
+      }
+    }
+    return out.toString();
+  }
+
+  private static int line(String s, int offset) {
+    int line = 1;
+    for (int i = 0; i < offset; i++) {
+      if (s.charAt(i) == '\n') {
+        line++;
+      }
+    }
+    return line;
+  }
+
+  /** The tag with its string literals emptied ('' and ""), so that their text matches no syntax. */
+  static String withoutStrings(String tag) {
+    StringBuilder out = new StringBuilder(tag.length());
+    for (int i = 0; i < tag.length(); i++) {
+      char c = tag.charAt(i);
+      if (c == '\'' || c == '"') {
+        int end = endOfString(tag, i);
+        out.append(c).append(c);
+        i = end - 1;
+      } else {
+        out.append(c);
       }
     }
     return out.toString();
