@@ -12,6 +12,7 @@ import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,7 +41,10 @@ class GeneratorTest {
   @Test
   void greedyGenerationStreamsTransformersTokensAloneAndInABatch() {
     List<Integer> streamed = new ArrayList<>();
-    Generation alone = new Generator(engine, 0).generate(prompts.get(3).ids(), greedy12(), t -> streamed.add(t));
+    Generation alone = new Generator(engine, 0).generate(prompts.get(3).ids(), greedy12(), t -> {
+      streamed.add(t);
+      return Optional.empty();
+    });
     assertThat(alone.tokens()).containsExactly(prompts.get(3).greedy());
     assertThat(streamed).containsExactlyElementsOf(toList(prompts.get(3).greedy()));
     assertThat(alone.finishReason()).isEqualTo(FinishReason.LENGTH);
@@ -92,7 +96,10 @@ class GeneratorTest {
     assertThat(g.generate(prompts.get(2).ids(), eos.withIgnoreEos(true), TokenListener.NONE).tokens()).containsExactly(want);
     // a listener that says no after two tokens
     List<Integer> seen = new ArrayList<>();
-    Generation cancelled = g.generate(prompts.get(2).ids(), greedy12(), t -> seen.add(t) && seen.size() < 2);
+    Generation cancelled = g.generate(prompts.get(2).ids(), greedy12(), t -> {
+      seen.add(t);
+      return seen.size() < 2 ? Optional.empty() : Optional.of(FinishReason.CANCELLED);
+    });
     assertThat(cancelled.tokens()).hasSize(2);
     assertThat(cancelled.finishReason()).isEqualTo(FinishReason.CANCELLED);
     assertThat(engine.blocks().usedBlocks()).isZero();

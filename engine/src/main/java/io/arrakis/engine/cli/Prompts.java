@@ -1,29 +1,71 @@
 package io.arrakis.engine.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.arrakis.model.tokenizer.ChatMessage;
+import io.arrakis.model.tokenizer.ModelTokenizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Prompt forms of the commands: token ids now; text and chat once a tokenizer is wired in. */
+/** The prompt forms of the commands: token ids, text, or a chat rendered with the model's template. */
 final class Prompts {
   private Prompts() {}
 
-  /** The ids of a PROMPTS.json entry ({@code {"ids": [...]}}). */
-  static int[] ids(JsonNode entry, int index) {
+  /** The model's tokenizer, or null when the directory has no tokenizer.json. */
+  static ModelTokenizer tokenizerOf(Path model) {
+    return Files.exists(model.resolve("tokenizer.json")) ? ModelTokenizer.open(model) : null;
+  }
+
+  /** The ids of a PROMPTS.json entry: {@code {"ids": [...]}}, {@code {"text": "..."}} or {@code {"chat": [messages]}}. */
+  static int[] ids(JsonNode entry, int index, ModelTokenizer tokenizer) {
     JsonNode ids = entry.get("ids");
-    if (ids == null || !ids.isArray() || ids.isEmpty()) {
-      if (entry.has("text") || entry.has("chat")) {
-        throw new IllegalArgumentException("prompt " + index + ": text and chat prompts need the tokenizer, which this "
-            + "build does not have yet; give {\"ids\": [...]}");
+    if (ids != null) {
+      if (!ids.isArray() || ids.isEmpty()) {
+        throw new IllegalArgumentException("prompt " + index + ": ids must be a non-empty list");
       }
-      throw new IllegalArgumentException("prompt " + index + ": expected {\"ids\": [...]} (a non-empty list)");
+      int[] out = new int[ids.size()];
+      for (int i = 0; i < out.length; i++) {
+        if (!ids.get(i).isIntegralNumber() || !ids.get(i).canConvertToInt()) {
+          throw new IllegalArgumentException("prompt " + index + ": ids[" + i + "] is not an integer: " + ids.get(i));
+        }
+        out[i] = ids.get(i).intValue();
+      }
+      return out;
     }
-    int[] out = new int[ids.size()];
-    for (int i = 0; i < out.length; i++) {
-      if (!ids.get(i).isIntegralNumber()) {
-        throw new IllegalArgumentException("prompt " + index + ": ids[" + i + "] is not an integer: " + ids.get(i));
+    if (entry.has("text") || entry.has("chat")) {
+      if (tokenizer == null) {
+        throw new IllegalArgumentException("prompt " + index + ": text and chat prompts need the model's tokenizer.json");
       }
-      out[i] = ids.get(i).intValue();
+      if (entry.has("text")) {
+        if (!entry.get("text").isTextual()) {
+          throw new IllegalArgumentException("prompt " + index + ": text must be a string");
+        }
+        return nonEmpty(tokenizer.encodePrompt(entry.get("text").textValue()), index);
+      }
+      return nonEmpty(tokenizer.encodeChat(messages(entry.get("chat"), index)), index);
+    }
+    throw new IllegalArgumentException("prompt " + index + ": expected {\"ids\": [...]}, {\"text\": \"...\"} or "
+        + "{\"chat\": [{\"role\": ..., \"content\": ...}]}");
+  }
+
+  private static int[] nonEmpty(int[] ids, int index) {
+    if (ids.length == 0) {
+      throw new IllegalArgumentException("prompt " + index + " encodes to no tokens");
+    }
+    return ids;
+  }
+
+  private static List<ChatMessage> messages(JsonNode chat, int index) {
+    if (chat == null || !chat.isArray() || chat.isEmpty()) {
+      throw new IllegalArgumentException("prompt " + index + ": chat must be a non-empty list of messages");
+    }
+    List<ChatMessage> out = new ArrayList<>();
+    for (JsonNode m : chat) {
+      if (!m.isObject() || !m.path("role").isTextual() || !m.path("content").isTextual()) {
+        throw new IllegalArgumentException("prompt " + index + ": each chat message needs string role and content");
+      }
+      out.add(new ChatMessage(m.get("role").textValue(), m.get("content").textValue()));
     }
     return out;
   }

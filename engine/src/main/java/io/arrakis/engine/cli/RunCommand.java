@@ -2,12 +2,23 @@ package io.arrakis.engine.cli;
 
 import io.arrakis.engine.Engine;
 import io.arrakis.engine.EngineOptions;
-import io.arrakis.engine.generate.EosIds;
+import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.generate.Generation;
 import io.arrakis.engine.generate.Generator;
+import io.arrakis.engine.generate.TokenListener;
 import io.arrakis.engine.sampling.SamplingParams;
+import io.arrakis.model.tokenizer.ChatMessage;
+import io.arrakis.model.tokenizer.IncrementalDetokenizer;
+import io.arrakis.model.tokenizer.ModelTokenizer;
+import io.arrakis.model.tokenizer.StopLimits;
+import io.arrakis.model.tokenizer.StopMatcher;
+import io.arrakis.model.tokenizer.StopStrings;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -17,7 +28,9 @@ import picocli.CommandLine.Option;
 
 /** {@code model run}: generate from a prompt, streaming to the terminal, then prefill and decode speed. */
 @Command(name = "run", mixinStandardHelpOptions = true,
-    description = "Generate from a prompt in process, streaming tokens to the terminal, then prefill and decode tokens/s.")
+    description = "Generate from a prompt in process, streaming the completion to the terminal (text through the "
+        + "model's tokenizer; ids with --show-ids or when the model has no tokenizer.json), then prefill and decode "
+        + "tokens/s on standard error.")
 final class RunCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Model directory.")
   Path model;
@@ -26,15 +39,18 @@ final class RunCommand implements Callable<Integer> {
   PromptForm prompt;
 
   static final class PromptForm {
-    @Option(names = "--ids", description = "Prompt token ids, e.g. 1,85,91.")
-    String ids;
-
-    @Option(names = "--prompt", description = "Prompt text (needs the tokenizer).")
+    @Option(names = "--prompt", description = "Prompt text (encoded without added special tokens).")
     String text;
 
-    @Option(names = "--chat", description = "A user message, rendered with the chat template (needs the tokenizer).")
+    @Option(names = "--chat", description = "A user message, rendered with the model's chat template and the generation prompt.")
     String chat;
+
+    @Option(names = "--ids", description = "Prompt token ids, e.g. 1,85,91.")
+    String ids;
   }
+
+  @Option(names = "--system", description = "A system message before --chat.")
+  String system;
 
   @Option(names = "--max-tokens", defaultValue = "64", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
   int maxTokens;
@@ -51,8 +67,14 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "Sampling seed (same seed, same tokens).")
   Long seed;
 
+  @Option(names = "--stop", description = "A stop string (repeatable): the text ends before it.")
+  List<String> stop = new ArrayList<>();
+
   @Option(names = "--ignore-eos", description = "Do not stop at the end-of-sequence token.")
   boolean ignoreEos;
+
+  @Option(names = "--show-ids", description = "Stream token ids rather than text.")
+  boolean showIds;
 
   @Option(names = "--prefill-chunk", defaultValue = "0", description = "Prefill at most this many tokens a step, 0: all (default: ${DEFAULT-VALUE}).")
   int prefillChunk;
@@ -62,26 +84,67 @@ final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (prompt.ids == null) {
-      throw new IllegalArgumentException("--prompt and --chat need the tokenizer, which this build does not have yet; "
-          + "give --ids");
-    }
-    int[] ids = Prompts.parseIds(prompt.ids);
     PrintStream out = System.out;
+    ModelTokenizer tokenizer = Prompts.tokenizerOf(model);
     try (Engine engine = Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
-      Set<Integer> eos = EosIds.of(model);
+      int[] ids = promptIds(tokenizer);
+      Set<Integer> eos = tokenizer == null ? Set.of() : new HashSet<>(tokenizer.generationDefaults().eosTokenIds());
       SamplingParams params = new SamplingParams(maxTokens, temperature, topK, topP,
           seed == null ? OptionalLong.empty() : OptionalLong.of(seed), Set.of(), eos, ignoreEos);
-      Generation g = new Generator(engine, prefillChunk).generate(ids, params, t -> {
-        out.print(t + " ");
+      boolean text = tokenizer != null && !showIds;
+      if (!text && !stop.isEmpty()) {
+        throw new IllegalArgumentException("--stop needs text output (a tokenizer.json, no --show-ids)");
+      }
+      IncrementalDetokenizer detokenizer = text ? tokenizer.newDetokenizer(true) : null;
+      StopMatcher matcher = StopStrings.of(stop, StopLimits.DEFAULT).newMatcher();
+      TokenListener listener = t -> {
+        if (!text) {
+          out.print(t + " ");
+          out.flush();
+          return Optional.empty();
+        }
+        out.print(matcher.feed(detokenizer.next(t)));
         out.flush();
-        return true;
-      });
+        return matcher.stopped() ? Optional.of(FinishReason.STOP) : Optional.empty();
+      };
+      Generation g = new Generator(engine, prefillChunk).generate(ids, params, listener);
+      if (text && !matcher.stopped()) {
+        out.print(matcher.feed(detokenizer.flush()));
+        out.print(matcher.flush());
+      }
       out.println();
       System.err.printf("prefill %d tokens: %.1f tokens/s; decode %d tokens: %.1f tokens/s; finish: %s%n",
           g.promptTokens(), g.prefillTokensPerSecond(), g.tokens().length, g.decodeTokensPerSecond(),
           g.finishReason().wire());
+    } finally {
+      if (tokenizer != null) {
+        tokenizer.close();
+      }
     }
     return 0;
+  }
+
+  private int[] promptIds(ModelTokenizer tokenizer) {
+    if (prompt.ids != null) {
+      return Prompts.parseIds(prompt.ids);
+    }
+    if (tokenizer == null) {
+      throw new IllegalArgumentException(model + " has no tokenizer.json: give --ids");
+    }
+    int[] ids;
+    if (prompt.text != null) {
+      ids = tokenizer.encodePrompt(prompt.text);
+    } else {
+      List<ChatMessage> chat = new ArrayList<>();
+      if (system != null) {
+        chat.add(new ChatMessage("system", system));
+      }
+      chat.add(new ChatMessage("user", prompt.chat));
+      ids = tokenizer.encodeChat(chat);
+    }
+    if (ids.length == 0) {
+      throw new IllegalArgumentException("the prompt encodes to no tokens");
+    }
+    return ids;
   }
 }

@@ -10,6 +10,7 @@ import io.arrakis.engine.SequenceChunk;
 import io.arrakis.engine.sampling.Sampler;
 import io.arrakis.model.safetensors.SafetensorsWriter;
 import io.arrakis.model.safetensors.StDType;
+import io.arrakis.model.tokenizer.ModelTokenizer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -30,7 +31,9 @@ import picocli.CommandLine.Option;
     description = {"Score prompts: OUT gets logits_P [len, vocab] (every position, one forward pass) and, with "
         + "--greedy N, gen_logits_P [N, vocab] (the logits each greedy token was chosen from, through the KV cache; "
         + "eos does not stop). Beside it OUT with .json: {\"prompts\": [{\"ids\": [...], \"greedy\": [...]}]}.",
-        "PROMPTS.json: {\"prompts\": [{\"ids\": [...]}, ...]}."})
+        "PROMPTS.json: {\"prompts\": [{\"ids\": [...]} | {\"text\": \"...\"} | {\"chat\": [messages]}, ...]}; text "
+            + "is encoded without added special tokens, a chat rendered with the model's template and the generation "
+            + "prompt; the .json gives the ids used."})
 final class ScoreCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -63,8 +66,15 @@ final class ScoreCommand implements Callable<Integer> {
       throw new IllegalArgumentException(input + ": expected {\"prompts\": [...]}");
     }
     List<int[]> prompts = new ArrayList<>();
-    for (int p = 0; p < list.size(); p++) {
-      prompts.add(Prompts.ids(list.get(p), p));
+    ModelTokenizer tokenizer = Prompts.tokenizerOf(model);
+    try {
+      for (int p = 0; p < list.size(); p++) {
+        prompts.add(Prompts.ids(list.get(p), p, tokenizer));
+      }
+    } finally {
+      if (tokenizer != null) {
+        tokenizer.close();
+      }
     }
     Map<SafetensorsWriter.Entry, ByteBuffer> tensors = new LinkedHashMap<>();
     ObjectNode out = JSON.createObjectNode();

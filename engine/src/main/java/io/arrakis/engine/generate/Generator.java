@@ -8,6 +8,7 @@ import io.arrakis.engine.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * In-process generation on an {@link Engine}: prompt ids in, tokens out (streamed to a listener),
@@ -119,13 +120,13 @@ public final class Generator {
   private static boolean accept(int i, int token, SamplingParams params, TokenListener listener,
       List<List<Integer>> out, FinishReason[] reasons) {
     out.get(i).add(token);
-    boolean go = listener.onToken(token);
+    Optional<FinishReason> verdict = listener.onToken(token);
     if (params.stopsAt(token)) {
       reasons[i] = FinishReason.STOP;
       return false;
     }
-    if (!go) {
-      reasons[i] = FinishReason.CANCELLED;
+    if (verdict.isPresent()) {
+      reasons[i] = verdict.get();
       return false;
     }
     if (out.get(i).size() >= params.maxTokens()) {

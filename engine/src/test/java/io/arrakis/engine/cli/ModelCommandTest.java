@@ -71,6 +71,46 @@ class ModelCommandTest {
   }
 
   @Test
+  void scoreEncodesTextAndRendersChatPromptsToTheReferenceIds() throws Exception {
+    String name = "qwen3_moe";
+    JsonNode expected = ReferenceModels.expectedJson(name);
+    var in = JSON.createObjectNode();
+    var list = in.putArray("prompts");
+    for (JsonNode p : expected.get("prompts")) {
+      var entry = list.addObject();
+      if (p.has("chat")) {
+        entry.set("chat", p.get("chat"));
+      } else if (p.has("text")) {
+        entry.put("text", p.get("text").asText());
+      } else {
+        entry.set("ids", p.get("ids"));
+      }
+    }
+    Files.writeString(dir.resolve("prompts.json"), in.toString());
+    Path out = dir.resolve("out.safetensors");
+
+    run("score", "--model", ReferenceModels.dir(name).toString(), "--input", dir.resolve("prompts.json").toString(),
+        "--output", out.toString(), "--greedy", "12");
+
+    JsonNode got = JSON.readTree(dir.resolve("out.json").toFile());
+    for (int p = 0; p < expected.get("prompts").size(); p++) {
+      assertThat(got.get("prompts").get(p).get("ids")).as("prompt %d ids", p).isEqualTo(expected.get("prompts").get(p).get("ids"));
+      assertThat(got.get("prompts").get(p).get("greedy")).as("prompt %d greedy", p)
+          .isEqualTo(expected.get("prompts").get(p).get("greedy"));
+    }
+  }
+
+  @Test
+  void runStreamsTextAndEndsBeforeAStopString() throws Exception {
+    var p = ReferenceModels.prompts("deepseek_v3").get(0); // greedy text "rororororororororororororo" (12 tokens)
+    String ids = java.util.Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
+    String model = ReferenceModels.dir("deepseek_v3").toString();
+
+    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12")).isEqualTo("rorororororororororororo\n");
+    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12", "--stop", "ororo")).isEqualTo("r\n");
+  }
+
+  @Test
   void inspectCountsParametersAndActiveShare() throws Exception {
     String text = run("inspect", ReferenceModels.dir("mixtral").toString());
     // 2 layers x 8 experts x 3 x 64 x 128 routed; top-2 of 8 active
@@ -113,7 +153,7 @@ class ModelCommandTest {
     var p = ReferenceModels.prompts("qwen2_moe").get(0);
     String ids = java.util.Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
     String text = run("run", "--model", ReferenceModels.dir("qwen2_moe").toString(), "--ids", ids, "--max-tokens", "12",
-        "--ignore-eos");
+        "--ignore-eos", "--show-ids");
     StringBuilder want = new StringBuilder();
     for (int t : p.greedy()) {
       want.append(t).append(' ');
