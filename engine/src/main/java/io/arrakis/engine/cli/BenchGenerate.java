@@ -126,6 +126,10 @@ public final class BenchGenerate implements Callable<Integer> {
         prefillS = Math.min(prefillS, prefillSeconds(engine, randomIds(random, prefill, c.vocabSize())));
       }
       double prefillFlops = prefillFlops(engine, prefill);
+      // the bounds are the best this machine showed in the run: measured again after the
+      // measurements, since other programs on a shared machine may have slowed either pass
+      copyGbs = Math.max(copyGbs, copyBandwidth(threads));
+      gemmGflops = Math.max(gemmGflops, gemmRate());
 
       double bound = copyGbs * 1e9 / tokenBytes;
       ObjectNode r = JSON.createObjectNode();
