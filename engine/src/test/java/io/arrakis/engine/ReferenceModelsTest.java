@@ -10,6 +10,12 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import io.arrakis.engine.layers.FeedForward;
+import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.moe.ReferenceMoe;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
 
@@ -78,6 +84,32 @@ class ReferenceModelsTest {
         System.out.printf("%s MoE layer %d: max abs error %.3g (largest %.3g)%n", name, layer, err,
             Fixtures.maxAbs(want));
         assertThat(err).as("%s layer %d moe_out", name, layer)
+            .isLessThanOrEqualTo(MOE_TOLERANCE * Fixtures.maxAbs(want));
+      }
+    }
+  }
+
+  /** What a router and expert nodes hold for the layer API: MoeModel's gate, routed experts and shared expert. */
+  @ParameterizedTest
+  @FieldSource("MODELS")
+  void moeModelsGateRoutedAndSharedExpertsReproduceEveryMoeBlock(String name) throws Exception {
+    try (MoeModel moe = MoeModel.open(ReferenceModels.dir(name))) {
+      int d = moe.config().hiddenSize();
+      assertThat(moe.moeLayers()).containsExactlyElementsOf(ReferenceModels.moeLayers(name));
+      for (int layer : moe.moeLayers()) {
+        float[] in = ReferenceModels.expected(name, "moe_in_" + layer);
+        float[] want = ReferenceModels.expected(name, "moe_out_" + layer);
+        int rows = in.length / d;
+        INDArray x = Nd4j.create(in, new long[] {rows, d}, 'c');
+        float[] got = ReferenceMoe.load(moe, layer).forward(x).output().data().asFloat();
+        Optional<MoeModel.SharedExpert> shared = moe.sharedExpert(layer);
+        if (shared.isPresent()) {
+          float[] s = new FeedForward(shared.get().kernel(), shared.get().gate().orElse(null)).applied(in, rows);
+          for (int i = 0; i < got.length; i++) {
+            got[i] += s[i];
+          }
+        }
+        assertThat(Fixtures.maxAbsDiff(got, want)).as("%s layer %d", name, layer)
             .isLessThanOrEqualTo(MOE_TOLERANCE * Fixtures.maxAbs(want));
       }
     }

@@ -26,6 +26,13 @@ public final class FeedForward {
     return kernel.weightBytes() + (gate == null ? 0 : gate.length * 4L);
   }
 
+  /** A new [n, d] output for x [n, d]. */
+  public float[] applied(float[] x, int n) {
+    float[] out = new float[x.length];
+    apply(x, n, out);
+    return out;
+  }
+
   /** out [n, d] for x [n, d]. */
   public void apply(float[] x, int n, float[] out) {
     int d = (int) kernel.hiddenSize();
