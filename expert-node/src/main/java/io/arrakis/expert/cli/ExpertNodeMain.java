@@ -73,9 +73,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
       + "certificates may call the Expert service.")
   Path tlsDir;
 
-  @Option(names = "--health-port", description = "Also answer grpc.health.v1, and nothing else, in plaintext on this "
-      + "port, for probes that cannot speak TLS (the kubelet's); default: off.")
-  Integer healthPort;
+  @CommandLine.Mixin HealthPort healthPort;
 
   @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
   boolean insecurePlaintext;
@@ -160,7 +158,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
       metrics.close();
       throw e;
     }
-    Server probes = healthPort == null || healthPort == 0 ? null : HealthPort.start(host, healthPort, server.healthService());
+    Server probes = healthPort.start(host, server.healthService());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         server.shutdown();

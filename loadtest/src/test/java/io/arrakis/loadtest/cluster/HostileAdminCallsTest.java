@@ -128,7 +128,7 @@ class HostileAdminCallsTest {
         Status.Code.PERMISSION_DENIED, "this call came with the public token");
     Path guess = Files.writeString(tls.getParent().resolve("guess"), "guess");
     assertAdminRefused(trustOnly().withAdminTokenFile(guess), Status.Code.UNAUTHENTICATED, "invalid bearer token");
-    assertAdminRefused(cert(Role.CLIENT).withTokenFile(publicToken), Status.Code.PERMISSION_DENIED,
+    assertAdminRefused(cert(Role.CLIENT).withAdminTokenFile(publicToken), Status.Code.PERMISSION_DENIED,
         "this call came with the public token");
     assertAdminRefused(cert(Role.CLIENT), Status.Code.PERMISSION_DENIED, "this call came with a client certificate");
     assertAdminRefused(cert(Role.ROUTER), Status.Code.PERMISSION_DENIED, "this call came with a router certificate");

@@ -10,11 +10,11 @@ import io.arrakis.router.ExpertChannels;
 import io.arrakis.router.RouterServer;
 import io.arrakis.router.RouterSettings;
 import io.arrakis.router.cluster.ClusterSettings;
+import io.arrakis.router.cluster.RemotingTls;
 import io.arrakis.router.cluster.RouterRollouts;
+import io.arrakis.router.grpc.RouterAccess;
 import io.arrakis.router.kubernetes.KubernetesPlacementSource;
 import io.arrakis.router.kubernetes.PlacementConfigMap;
-import io.arrakis.router.cluster.RemotingTls;
-import io.arrakis.router.grpc.RouterAccess;
 import io.arrakis.security.ClientSecurity;
 import io.arrakis.security.HealthPort;
 import io.arrakis.security.Role;
@@ -105,9 +105,7 @@ public final class RouterMain implements Callable<Integer> {
       + "Without either the Cluster service is off.")
   Path adminTokenFile;
 
-  @Option(names = "--health-port", description = "Also answer grpc.health.v1, and nothing else, in plaintext on this "
-      + "port, for probes that cannot speak TLS (the kubelet's); default: off.")
-  Integer healthPort;
+  @CommandLine.Mixin HealthPort healthPort;
 
   @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
   boolean insecurePlaintext;
@@ -228,7 +226,7 @@ public final class RouterMain implements Callable<Integer> {
       log.warn("the admin Cluster service is off: no --admin-token-file (nor --tls-dir for admin certificates)");
     }
     RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
-    Server probes = healthPort == null || healthPort == 0 ? null : HealthPort.start(host, healthPort, server.healthService());
+    Server probes = healthPort.start(host, server.healthService());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
       placements.applyTo(server.system(), p.version());
