@@ -2,7 +2,7 @@
 // Schema validation of rendered Kubernetes manifests (the output of `kubectl kustomize`), offline:
 // every object is checked against the Kubernetes OpenAPI schema compiled into the npm package
 // kubernetes-models (and @kubernetes-models/prometheus-operator for ServiceMonitor), and every
-// ConfigMap entry named *.json must parse as JSON.
+// ConfigMap entry named *.json must parse as JSON. Secret data is read as the API server reads it.
 //
 //   node validate.mjs FILE...        (FILE: multi-document YAML; '-' reads stdin)
 //
@@ -75,6 +75,11 @@ async function validate(obj) {
     return [`no kind '${obj.kind}' in ${obj.apiVersion}`];
   }
   const problems = [];
+  if (obj.kind === "Secret" && obj.data != null) {
+    // kustomize writes long base64 values over several lines; the API server's decoder (Go's
+    // encoding/base64) skips line breaks, the schema's "byte" format does not: join them first
+    obj.data = Object.fromEntries(Object.entries(obj.data).map(([k, v]) => [k, String(v).replace(/[\r\n]/g, "")]));
+  }
   try {
     new Model(obj).validate();
   } catch (e) {

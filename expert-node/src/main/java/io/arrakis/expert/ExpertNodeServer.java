@@ -8,6 +8,7 @@ import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.MalformedRequests;
+import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
@@ -75,6 +76,11 @@ public final class ExpertNodeServer {
 
   public int port() {
     return server.getPort();
+  }
+
+  /** grpc.health.v1 as this server answers it, for a plaintext probe port (see {@code HealthPort}). */
+  public BindableService healthService() {
+    return health.getHealthService();
   }
 
   public ExpertStore store() {

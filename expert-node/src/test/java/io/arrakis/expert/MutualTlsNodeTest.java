@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.security.Role;
 import io.arrakis.security.TlsFiles;
 import io.arrakis.security.cli.CertsMain;
 import io.grpc.ManagedChannel;
@@ -30,7 +31,7 @@ class MutualTlsNodeTest {
     Path nodeDir = Files.createDirectories(work.resolve("node"));
     try (NodeProcess node = NodeProcess.start(nodeDir, List.of(), "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
         "--experts", "0:0-1", "--threads", "1", "--tls-dir", certs.toString())) {
-      assertThat(describe(node.port, TlsFiles.in(certs, "router").client())).isEqualTo(2);
+      assertThat(describe(node.port, TlsFiles.in(certs, Role.ROUTER).client(Role.EXPERT))).isEqualTo(2);
 
       SslContext noCert = GrpcSslContexts.forClient().trustManager(certs.resolve("ca.crt").toFile()).build();
       assertThatThrownBy(() -> describe(node.port, noCert)).isInstanceOfSatisfying(StatusRuntimeException.class,

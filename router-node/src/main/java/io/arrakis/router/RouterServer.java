@@ -18,6 +18,7 @@ import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.arrakis.security.MalformedRequests;
+import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerServiceDefinition;
@@ -125,6 +126,11 @@ public final class RouterServer {
 
   public int port() {
     return server.getPort();
+  }
+
+  /** grpc.health.v1 as this server answers it, for a plaintext probe port (see {@code HealthPort}). */
+  public BindableService healthService() {
+    return health.getHealthService();
   }
 
   /** The router's actors, for what feeds it placements from inside the process (the Kubernetes ConfigMap watcher). */

@@ -281,7 +281,7 @@ class RouterServerTest {
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1);
     start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO),
         NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
-            .intercept(new io.arrakis.security.BearerTokenInterceptor("tok-123")));
+            .intercept(io.arrakis.router.grpc.RouterAccess.policy("tok-123", null, false)));
     ForwardRequest req = request("auth", 0, new float[64], 1, 64, false);
     expectStatus(req, Status.Code.UNAUTHENTICATED, "missing");
     assertThatThrownBy(() -> inference().withCallCredentials(new io.arrakis.security.BearerToken("wrong")).forward(req))

@@ -4,7 +4,7 @@ import io.grpc.CallCredentials;
 import io.grpc.Metadata;
 import java.util.concurrent.Executor;
 
-/** Client side of {@link BearerTokenInterceptor}: sends {@code authorization: Bearer TOKEN}. */
+/** Client side of a bearer token in an {@link AccessPolicy}: sends {@code authorization: Bearer TOKEN}. */
 public final class BearerToken extends CallCredentials {
   private final String token;
 
@@ -15,7 +15,7 @@ public final class BearerToken extends CallCredentials {
   @Override
   public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
     Metadata m = new Metadata();
-    m.put(BearerTokenInterceptor.AUTHORIZATION, "Bearer " + token);
+    m.put(AccessPolicy.AUTHORIZATION, "Bearer " + token);
     applier.apply(m);
   }
 

@@ -16,16 +16,21 @@ import javax.net.ssl.SSLException;
 
 /**
  * How a client reaches an Arrakis server: plaintext, or TLS trusting a CA ({@code caCert}) and,
- * where the server demands one (an expert node), presenting a certificate; with or without a bearer
- * token for a router started with {@code --auth-token-file}.
+ * where the server demands or takes one, presenting a certificate; with or without the public
+ * bearer token of a router started with {@code --auth-token-file}, and the admin token of one
+ * started with {@code --admin-token-file}. Each token goes only where it is for: the admin token
+ * on calls to the admin {@code Cluster} service, the public token on every other call.
  *
  * @param caCert the CA to trust; null for plaintext
  * @param cert this client's certificate, or null (then {@code key} is null too)
  * @param key the certificate's key (PKCS#8 PEM), or null
- * @param tokenFile a file holding the bearer token, or null
+ * @param tokenFile a file holding the public bearer token, or null
+ * @param adminTokenFile a file holding the admin bearer token, or null
  */
-public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile) {
-  public static final ClientSecurity PLAINTEXT = new ClientSecurity(null, null, null, null);
+public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile, Path adminTokenFile) {
+  public static final ClientSecurity PLAINTEXT = new ClientSecurity(null, null, null, null, null);
+  /** The admin service, which takes the admin token instead of the public one ({@code arrakis.v1.Cluster}). */
+  public static final String ADMIN_SERVICE = "arrakis.v1.Cluster";
 
   public ClientSecurity {
     if ((cert == null) != (key == null)) {
@@ -35,6 +40,11 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile) {
     if (cert != null && caCert == null) {
       throw new IllegalArgumentException("a client certificate needs the CA to trust too (--tls-ca FILE)");
     }
+  }
+
+  /** Without an admin token. */
+  public ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile) {
+    this(caCert, cert, key, tokenFile, null);
   }
 
   /** TLS with the CA, certificate and key of {@code files}, no token. */
@@ -47,10 +57,14 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile) {
   }
 
   public ClientSecurity withTokenFile(Path file) {
-    return new ClientSecurity(caCert, cert, key, file);
+    return new ClientSecurity(caCert, cert, key, file, adminTokenFile);
   }
 
-  /** A channel builder for HOST:PORT set up for this transport, with the token on every call. */
+  public ClientSecurity withAdminTokenFile(Path file) {
+    return new ClientSecurity(caCert, cert, key, tokenFile, file);
+  }
+
+  /** A channel builder for HOST:PORT set up for this transport, with each token on the calls it is for. */
   public NettyChannelBuilder channelBuilder(String target) throws IOException {
     NettyChannelBuilder b = NettyChannelBuilder.forTarget(target);
     if (tls()) {
@@ -59,8 +73,9 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile) {
     } else {
       b.usePlaintext();
     }
-    if (tokenFile != null) {
-      b.intercept(bearer(readToken(tokenFile)));
+    if (tokenFile != null || adminTokenFile != null) {
+      b.intercept(bearer(tokenFile == null ? null : new BearerToken(readToken(tokenFile)),
+          adminTokenFile == null ? null : new BearerToken(readToken(adminTokenFile))));
     }
     return b;
   }
@@ -94,12 +109,12 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile) {
     return token;
   }
 
-  private static ClientInterceptor bearer(String token) {
-    BearerToken credentials = new BearerToken(token);
+  private static ClientInterceptor bearer(BearerToken publicToken, BearerToken adminToken) {
     return new ClientInterceptor() {
       @Override
       public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-        return next.newCall(method, options.withCallCredentials(credentials));
+        BearerToken token = ADMIN_SERVICE.equals(method.getServiceName()) ? adminToken : publicToken;
+        return next.newCall(method, token == null ? options : options.withCallCredentials(token));
       }
     };
   }

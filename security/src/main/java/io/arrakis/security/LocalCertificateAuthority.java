@@ -37,10 +37,12 @@ import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /**
- * Makes a cluster CA and certificates signed by it, for local use and tests (BouncyCastle, EC P-256,
- * SHA-256). Each certificate is good for both server and client authentication, so one file pair
- * lets a node serve and call with mutual TLS. Writes PEM files: {@code ca.crt}, {@code ca.key} and
- * {@code NAME.crt}, {@code NAME.key} per name; keys are readable by the owner only.
+ * Makes a cluster CA and certificates signed by it (BouncyCastle, EC P-256, SHA-256), one per
+ * {@link Role}: the role is in the subject ({@code OU}) and in a URI subject alternative name, and
+ * the extended key usage is the role's: server authentication for servers (expert nodes), client
+ * authentication for clients (tools, admins), both for routers (they serve clients and call expert
+ * nodes). Only server certificates name hosts. Writes PEM files: {@code ca.crt}, {@code ca.key} and
+ * {@code NAME.crt}, {@code NAME.key} per role; keys are readable by the owner only.
  */
 public final class LocalCertificateAuthority {
   /** The common name of the CA that {@link #createFiles} makes. */
@@ -74,35 +76,53 @@ public final class LocalCertificateAuthority {
   }
 
   /**
-   * What {@code arrakis certs} makes: a new CA and one certificate per name, valid for {@code hosts},
-   * all written into {@code dir} (see {@link #write}).
+   * What {@code arrakis certs} makes: a new CA and one certificate per role, the router's valid for
+   * {@code routerHosts} and the expert nodes' for {@code expertHosts}, all written into {@code dir}
+   * (see {@link #write}).
    */
-  public static void createFiles(Path dir, List<String> names, List<String> hosts, Duration validity)
+  public static void createFiles(Path dir, List<String> routerHosts, List<String> expertHosts, Duration validity)
       throws GeneralSecurityException, IOException {
     LocalCertificateAuthority ca = create(CA_NAME, validity);
     List<Issued> issued = new ArrayList<>();
-    for (String n : names) {
-      issued.add(ca.issue(n.strip(), hosts));
+    for (Role r : Role.values()) {
+      issued.add(ca.issue(r, r == Role.ROUTER ? routerHosts : r == Role.EXPERT ? expertHosts : List.of()));
     }
     ca.write(dir, issued);
   }
 
-  /** A key pair and certificate for {@code name}, valid for the given DNS names and IP addresses. */
-  public Issued issue(String name, List<String> hosts) throws GeneralSecurityException {
+  /**
+   * A key pair and certificate for {@code role}, named after it; a server's is valid for the given
+   * DNS names (a leading {@code *.} matches any one label) and IP addresses.
+   */
+  public Issued issue(Role role, List<String> hosts) throws GeneralSecurityException {
+    return issue(role, role.fileName(), hosts);
+  }
+
+  /** As {@link #issue(Role, List)}, written to {@code name.crt} and {@code name.key}. */
+  public Issued issue(Role role, String name, List<String> hosts) throws GeneralSecurityException {
+    if (!role.serves() && !hosts.isEmpty()) {
+      throw new IllegalArgumentException("a " + role.fileName() + " certificate is for clients and names no host");
+    }
     KeyPair keys = ecKeys();
     try {
       JcaX509v3CertificateBuilder b = builder(X500Name.getInstance(caCert.getSubjectX500Principal().getEncoded()),
-          new X500Name("CN=" + name), keys, validity);
+          new X500Name("CN=arrakis-" + role.fileName() + ",OU=" + role.fileName() + ",O=Arrakis"), keys, validity);
       JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
       b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
       b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
-      b.addExtension(Extension.extendedKeyUsage, false,
-          new ExtendedKeyUsage(new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}));
-      b.addExtension(Extension.subjectAlternativeName, false, altNames(hosts));
+      List<KeyPurposeId> usages = new ArrayList<>();
+      if (role.serves()) {
+        usages.add(KeyPurposeId.id_kp_serverAuth);
+      }
+      if (role.calls()) {
+        usages.add(KeyPurposeId.id_kp_clientAuth);
+      }
+      b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(usages.toArray(KeyPurposeId[]::new)));
+      b.addExtension(Extension.subjectAlternativeName, false, altNames(role, hosts));
       b.addExtension(Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(caCert));
       return new Issued(name, keys, sign(b, caKeys));
     } catch (IOException | OperatorCreationException e) {
-      throw new GeneralSecurityException("could not issue a certificate for " + name + ": " + e.getMessage(), e);
+      throw new GeneralSecurityException("could not issue a " + role.fileName() + " certificate: " + e.getMessage(), e);
     }
   }
 
@@ -124,8 +144,9 @@ public final class LocalCertificateAuthority {
     return caCert;
   }
 
-  private static GeneralNames altNames(List<String> hosts) throws IOException {
+  private static GeneralNames altNames(Role role, List<String> hosts) throws IOException {
     List<GeneralName> names = new ArrayList<>();
+    names.add(new GeneralName(GeneralName.uniformResourceIdentifier, role.uri()));
     for (String h : hosts) {
       boolean ip = h.matches("[0-9.]+") || h.contains(":");
       names.add(ip ? new GeneralName(GeneralName.iPAddress, InetAddress.getByName(h).getHostAddress())

@@ -13,11 +13,12 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ClientCalls;
-import io.grpc.stub.ServerCalls;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -49,21 +50,19 @@ class ClientSecurityTest {
 
   /** An echo service behind the bearer-token check, served with the given node's TLS. */
   String serve(String node, boolean requireClientCert) throws IOException {
-    ServerServiceDefinition echo = ServerServiceDefinition.builder("test.Echo")
-        .addMethod(BearerTokenInterceptorTest.ECHO, ServerCalls.asyncUnaryCall((req, out) -> {
-          out.onNext(req);
-          out.onCompleted();
-        })).build();
+    ServerServiceDefinition echo = AccessPolicyTest.echoService(AccessPolicyTest.ECHO);
+    AccessPolicy tokenOnly = AccessPolicy.of(Map.of(),
+        AccessPolicy.Rule.anyOf("the echo service", List.of(AccessPolicy.token("public", "s3cret")), "unused"));
     server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
         .sslContext(TlsFiles.in(dir, node).server(requireClientCert))
-        .addService(ServerInterceptors.intercept(echo, new BearerTokenInterceptor("s3cret"))).build().start();
+        .addService(ServerInterceptors.intercept(echo, tokenOnly)).build().start();
     return "127.0.0.1:" + server.getPort();
   }
 
   static String echo(String target, ClientSecurity security) throws Exception {
     ManagedChannel ch = security.channelBuilder(target).build();
     try {
-      return ClientCalls.blockingUnaryCall(ch, BearerTokenInterceptorTest.ECHO,
+      return ClientCalls.blockingUnaryCall(ch, AccessPolicyTest.ECHO,
           CallOptions.DEFAULT.withDeadlineAfter(5, TimeUnit.SECONDS), "hi");
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -88,7 +87,7 @@ class ClientSecurityTest {
   @Test
   void anExpertNodeServesOnlyClientsWithAClusterCertificate() throws Exception {
     String expert = serve(TlsFiles.EXPERT, true);
-    ClientSecurity client = ClientSecurity.of(TlsFiles.in(dir, TlsFiles.CLIENT)).withTokenFile(token);
+    ClientSecurity client = ClientSecurity.of(TlsFiles.in(dir, TlsFiles.ROUTER)).withTokenFile(token);
 
     assertThat(echo(expert, client)).isEqualTo("hi");
     assertRefused(expert, new ClientSecurity(dir.resolve("ca.crt"), null, null, token), Status.Code.UNAVAILABLE);

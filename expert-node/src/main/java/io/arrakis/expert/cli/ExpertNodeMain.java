@@ -1,6 +1,7 @@
 package io.arrakis.expert.cli;
 
 import com.typesafe.config.ConfigFactory;
+import io.arrakis.expert.ExpertAccess;
 import io.arrakis.expert.ExpertNodeServer;
 import io.arrakis.expert.ExpertNodeSettings;
 import io.arrakis.expert.compute.Device;
@@ -9,9 +10,12 @@ import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
+import io.arrakis.security.HealthPort;
+import io.arrakis.security.Role;
 import io.arrakis.security.TlsFiles;
 import io.arrakis.security.Transport;
 import io.arrakis.telemetry.MetricsServer;
+import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -65,8 +69,11 @@ public final class ExpertNodeMain implements Callable<Integer> {
   Integer metricsPort;
 
   @Option(names = "--tls-dir", description = "Serve with TLS using ca.crt, expert.crt and expert.key from this directory "
-      + "(./arrakis certs), and accept only callers with a certificate signed by that CA (mutual TLS).")
+      + "(./arrakis certs), and accept only callers with a certificate signed by that CA (mutual TLS); only router "
+      + "certificates may call the Expert service.")
   Path tlsDir;
+
+  @CommandLine.Mixin HealthPort healthPort;
 
   @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
   boolean insecurePlaintext;
@@ -151,9 +158,13 @@ public final class ExpertNodeMain implements Callable<Integer> {
       metrics.close();
       throw e;
     }
+    Server probes = healthPort.start(host, server.healthService());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         server.shutdown();
+        if (probes != null) {
+          probes.shutdownNow();
+        }
         metrics.close(); // after the drain, so that scrapes see it
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
@@ -174,7 +185,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
   private NettyServerBuilder transport(ExpertNodeSettings settings) throws IOException {
     NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
     if (tlsDir != null) {
-      return b.sslContext(TlsFiles.in(tlsDir, TlsFiles.EXPERT).server(true));
+      return b.sslContext(TlsFiles.in(tlsDir, Role.EXPERT).checkRole(Role.EXPERT).server(true))
+          .intercept(ExpertAccess.routersOnly());
     }
     log.warn(Transport.checkPlaintext(host, insecurePlaintext));
     return b;

@@ -18,7 +18,6 @@ import io.arrakis.loadtest.load.OpenLoopDriver;
 import io.arrakis.loadtest.load.ProgressLine;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.report.TextReport;
-import io.arrakis.security.ClientSecurity;
 import io.arrakis.model.bench.BlockThroughput;
 import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.kernel.ExpertKernel;
@@ -141,7 +140,7 @@ final class BenchClusterCommand implements Callable<Integer> {
     ScratchCluster.run(state, "arrakis bench cluster", err, () -> {
       err.printf("starting %d expert nodes and a router ...%n", nodes);
       LocalCluster c = LocalCluster.start(options);
-      LoadOptions load = new LoadOptions(c.routerAddress(), ClientSecurity.PLAINTEXT, duration, warmup, clusterCallers, TokenCounts.fixed(tokens),
+      LoadOptions load = new LoadOptions(c.routerAddress(), c.security().routerClient(), duration, warmup, clusterCallers, TokenCounts.fixed(tokens),
           List.of(), Duration.ofSeconds(60), LoadOptions.DEFAULT_POOL_SIZE, 1);
       // a long --duration is the soak: resident memory must stay flat, so it is sampled throughout
       Duration every = Duration.ofMillis(Math.max(1_000, duration.plus(warmup).toMillis() / 60));

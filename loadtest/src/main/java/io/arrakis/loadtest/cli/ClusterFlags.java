@@ -33,13 +33,18 @@ final class ClusterFlags {
 
   @Option(names = "--auth-token-file", paramLabel = "FILE",
       description = "Have the router require 'authorization: Bearer TOKEN' (TOKEN: the file's content) on its "
-          + "Inference and Cluster services.")
+          + "public Inference service.")
   Path authTokenFile;
+
+  @Option(names = "--admin-token-file", paramLabel = "FILE",
+      description = "The router's admin token for its Cluster service (default: a new one in the state folder, "
+          + "removed by 'down'; status, loadtest and placement read it from there).")
+  Path adminTokenFile;
 
   ClusterOptions options(Path model, Integer nodes, Path placement, int routerPort, Path stateDir) {
     ClusterSecurity security = tls || tlsDir != null ? ClusterSecurity.tls(tlsDir) : ClusterSecurity.PLAINTEXT;
     return process.options(model, nodes, replicas, Strategies.Kind.parse(strategy), placement, routerPort, stateDir)
-        .withSecurity(security.withAuthTokenFile(authTokenFile));
+        .withSecurity(security.withAuthTokenFile(authTokenFile).withAdminTokenFile(adminTokenFile));
   }
 
   /** The one line that says a plaintext cluster is for local development. */

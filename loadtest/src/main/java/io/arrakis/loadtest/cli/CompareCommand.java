@@ -12,7 +12,6 @@ import io.arrakis.loadtest.placement.StrategyComparison.Outcome;
 import io.arrakis.loadtest.placement.StrategyComparison.Row;
 import io.arrakis.loadtest.placement.StrategyComparison.Variant;
 import io.arrakis.loadtest.report.ComparisonReport;
-import io.arrakis.security.ClientSecurity;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Strategies;
 import java.io.IOException;
@@ -102,7 +101,7 @@ final class CompareCommand implements Callable<Integer> {
     LocalCluster c = LocalCluster.start(options);
     float[] bias = InputBias.read(options.model());
     StrategyComparison comparison = new StrategyComparison(c.routerAddress(), nodes, s, layers, experts, bias);
-    Outcome outcome = comparison.run(variants, loadOptions.withTarget(c.routerAddress(), ClientSecurity.PLAINTEXT), profile, new StrategyComparison.Listener() {
+    Outcome outcome = comparison.run(variants, loadOptions.withTarget(c.routerAddress(), c.security().routerClient()), profile, new StrategyComparison.Listener() {
       @Override
       public void note(String line) {
         err.println(line);
@@ -123,7 +122,7 @@ final class CompareCommand implements Callable<Integer> {
       ComparisonReport.writeHtml(outcome, html);
       err.println("wrote " + html);
     }
-    ReferenceCheck.Result check = ScratchCluster.check(c.routerAddress(), ClientSecurity.PLAINTEXT, options.model(), bias, out);
+    ReferenceCheck.Result check = ScratchCluster.check(c.routerAddress(), c.security().routerClient(), options.model(), bias, out);
     for (Row r : outcome.rows()) {
       Verdict.check(r.result());
     }

@@ -66,6 +66,7 @@ final class StatusCommand implements Callable<Integer> {
     root.put("tls", security.tls());
     root.put("tls_dir", security.tls() ? security.tlsDir().toString() : null);
     root.put("auth_token_file", security.authTokenFile() == null ? null : security.authTokenFile().toString());
+    root.put("admin_token_file", security.adminTokenFile() == null ? null : security.adminTokenFile().toString());
     MemberStatus router = status.router();
     if (router == null) {
       root.putNull("router");

@@ -11,9 +11,9 @@ import picocli.CommandLine.Option;
 /**
  * Which router a client command calls and how: shared by {@code loadtest} and {@code placement
  * export-loads|apply}. Without {@code --target}, the router of the local cluster; when the target is
- * that router, TLS and the bearer token are as its state file says, unless a flag says otherwise
+ * that router, TLS and the bearer tokens are as its state file says, unless a flag says otherwise
  * ({@code --tls-ca} with {@code --tls-cert}/{@code --tls-key} replace its TLS files,
- * {@code --auth-token-file} its token).
+ * {@code --auth-token-file} and {@code --admin-token-file} its tokens).
  */
 public final class TargetFlags {
   @Option(names = "--target", paramLabel = "HOST:PORT", description = "Router HOST:PORT (default: the router of 'arrakis up').")
@@ -34,9 +34,14 @@ public final class TargetFlags {
   @Option(names = "--tls-key", paramLabel = "FILE", description = "The key of --tls-cert (PKCS#8 PEM).")
   Path tlsKey;
 
-  @Option(names = "--auth-token-file", paramLabel = "FILE", description = "Send 'authorization: Bearer TOKEN', TOKEN "
-      + "being this file's content (default: the local cluster's token when its router is the target).")
+  @Option(names = "--auth-token-file", paramLabel = "FILE", description = "Send 'authorization: Bearer TOKEN' on public "
+      + "calls, TOKEN being this file's content (default: the local cluster's token when its router is the target).")
   Path authTokenFile;
+
+  @Option(names = "--admin-token-file", paramLabel = "FILE", description = "Send this file's token on calls to the "
+      + "router's admin Cluster service (placements, load) (default: the local cluster's admin token when its router "
+      + "is the target). An admin certificate (--tls-cert/--tls-key) does instead.")
+  Path adminTokenFile;
 
   /**
    * The router and how to reach it.
@@ -57,6 +62,7 @@ public final class TargetFlags {
     ClientSecurity tls = tlsCa != null || tlsCert != null || tlsKey != null
         ? new ClientSecurity(tlsCa, tlsCert, tlsKey, null) : recorded;
     Path token = authTokenFile != null ? authTokenFile : recorded.tokenFile();
-    return new Target(to, tls.withTokenFile(token), mine.orElse(null));
+    Path admin = adminTokenFile != null ? adminTokenFile : recorded.adminTokenFile();
+    return new Target(to, tls.withTokenFile(token).withAdminTokenFile(admin), mine.orElse(null));
   }
 }

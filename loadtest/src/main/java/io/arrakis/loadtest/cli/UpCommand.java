@@ -75,6 +75,9 @@ final class UpCommand implements Callable<Integer> {
       ClusterSecurity security = cluster.security();
       if (security.tls() || security.authTokenFile() != null) {
         out.printf("security   %s; loadtest, status and placement against this cluster use it%n", security.describe());
+      } else {
+        out.printf("admin      the router's Cluster service takes the token in %s; placement and loadtest use it%n",
+            security.adminTokenFile());
       }
       for (Member m : cluster.state().experts()) {
         out.printf("  %-10s pid %-7d %s  experts %s%n", m.id(), m.process().pid(), m.address(), ExpertRanges.format(m.experts()));

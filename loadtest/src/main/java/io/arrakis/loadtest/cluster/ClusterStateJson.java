@@ -38,6 +38,7 @@ public final class ClusterStateJson {
       root.putNull("tls");
     }
     root.put("auth_token_file", sec.authTokenFile() == null ? null : sec.authTokenFile().toString());
+    root.put("admin_token_file", sec.adminTokenFile() == null ? null : sec.adminTokenFile().toString());
     if (s.router() != null) {
       member(root.putObject("router"), s.router());
     } else {
@@ -85,13 +86,15 @@ public final class ClusterStateJson {
 
   private static ClusterSecurity security(JsonNode root) {
     JsonNode tls = root.path("tls");
-    JsonNode token = root.path("auth_token_file");
-    Path tokenFile = token.isTextual() ? Path.of(token.asText()) : null;
-    if (!tls.isObject()) {
-      return ClusterSecurity.PLAINTEXT.withAuthTokenFile(tokenFile);
-    }
-    return ClusterSecurity.tls(tls.path("dir").isTextual() ? Path.of(tls.path("dir").asText()) : null)
-        .withAuthTokenFile(tokenFile);
+    ClusterSecurity transport = tls.isObject()
+        ? ClusterSecurity.tls(tls.path("dir").isTextual() ? Path.of(tls.path("dir").asText()) : null)
+        : ClusterSecurity.PLAINTEXT;
+    return transport.withAuthTokenFile(file(root.path("auth_token_file")))
+        .withAdminTokenFile(file(root.path("admin_token_file")));
+  }
+
+  private static Path file(JsonNode n) {
+    return n.isTextual() ? Path.of(n.asText()) : null;
   }
 
   private static Member member(JsonNode n) {

@@ -167,7 +167,8 @@ public final class LocalCluster implements AutoCloseable {
 
   /**
    * Removes what a cluster of this folder left (once its processes are gone), except its logs; its
-   * own certificates too (a fresh CA for each cluster: no CA key outlives the cluster it served).
+   * own certificates and admin token too (fresh ones for each cluster: no CA key or admin token
+   * outlives the cluster it served).
    */
   private static void clear(StateLayout layout) throws IOException {
     Files.deleteIfExists(layout.stateFile());
@@ -175,6 +176,7 @@ public final class LocalCluster implements AutoCloseable {
     Files.deleteIfExists(layout.planFile());
     FileTrees.delete(layout.libDir());
     FileTrees.delete(layout.tlsDir());
+    Files.deleteIfExists(layout.adminTokenFile());
     Path run = layout.root().resolve("run");
     if (Files.isDirectory(run)) {
       List<Path> ports;

@@ -38,6 +38,11 @@ public record StateLayout(Path root) {
     return root.resolve("tls");
   }
 
+  /** The router's admin token when {@code up} was given none: made at start, removed at stop. */
+  public Path adminTokenFile() {
+    return root.resolve("admin-token");
+  }
+
   public Path log(String processId) {
     return root.resolve("logs").resolve(processId + ".log");
   }

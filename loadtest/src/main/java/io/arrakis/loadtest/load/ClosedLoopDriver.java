@@ -48,7 +48,7 @@ public final class ClosedLoopDriver {
       Phase phase = runPhase("load", options.duration(), recorder,
           new CallIssuer(stub, recorder, options.deadline(), model.hidden()), pool, drainNanos, listener);
       listener.finish();
-      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since);
+      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
       return new LoadResult("closed", options.target(), options.concurrency(), Double.NaN, options.tokens(), layers,
           phase.elapsedSeconds(), recorder.sentCount(), recorder.okCount(), recorder.failedCount(), recorder.outstanding(),
           recorder.byStatus(), recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load.load(),

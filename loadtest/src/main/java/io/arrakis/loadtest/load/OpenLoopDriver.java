@@ -56,7 +56,7 @@ public final class OpenLoopDriver {
       LoadRecorder recorder = new LoadRecorder();
       Phase phase = runPhase("load", options.duration(), recorder, pool, stub, model, arrivals, drainNanos, listener);
       listener.finish();
-      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since);
+      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
       return new LoadResult("open", options.target(), 0, rate, options.tokens(), layers, phase.elapsedSeconds(),
           recorder.sentCount(), recorder.okCount(), recorder.failedCount(), recorder.outstanding(), recorder.byStatus(),
           recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load.load(), load.error(),

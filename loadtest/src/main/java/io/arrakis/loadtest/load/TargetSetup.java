@@ -66,12 +66,13 @@ final class TargetSetup {
 
   /** The router's view of the window, or why it could not be had (the run's figures stand either way). */
   record Load(ClusterLoad load, String error) {
-    static Load fetch(Channel channel, long sinceUnixMs) {
+    static Load fetch(Channel channel, long sinceUnixMs, LoadOptions options) {
       try {
         return new Load(ClusterLoad.fetch(channel, sinceUnixMs, RPC_TIMEOUT), null);
       } catch (StatusRuntimeException e) {
         return new Load(null, "the router's Cluster service did not answer: " + e.getStatus().getCode()
-            + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")"));
+            + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")")
+            + RouterHints.admin(e.getStatus(), options.security()));
       }
     }
   }

@@ -70,7 +70,7 @@ public final class RouterAdmin {
     } catch (StatusRuntimeException e) {
       String d = e.getStatus().getDescription();
       throw new IllegalStateException(rpc + " on the router at " + target + " failed: " + e.getStatus().getCode()
-          + (d == null || d.isBlank() ? "" : " (" + d + ")") + RouterHints.of(e.getStatus(), security), e);
+          + (d == null || d.isBlank() ? "" : " (" + d + ")") + RouterHints.admin(e.getStatus(), security), e);
     }
   }
 

@@ -11,7 +11,6 @@ import io.arrakis.model.placement.planner.Loads;
 import io.arrakis.model.placement.planner.Plan;
 import io.arrakis.model.placement.planner.Planner;
 import io.arrakis.model.placement.planner.Strategy;
-import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.time.Duration;
@@ -126,10 +125,10 @@ public final class StrategyComparison {
    */
   public Outcome run(List<Variant> variants, LoadOptions load, Duration profile, Listener listener)
       throws IOException, InterruptedException {
-    // the comparison's own cluster is local and plaintext
-    ManagedChannel channel = RouterAdmin.connect(router, ClientSecurity.PLAINTEXT);
+    // the load's security, whose admin token opens the router's Cluster service
+    ManagedChannel channel = RouterAdmin.connect(router, load.security());
     try {
-      RouterAdmin admin = new RouterAdmin(channel, router, ClientSecurity.PLAINTEXT);
+      RouterAdmin admin = new RouterAdmin(channel, router, load.security());
       Placement start = admin.placement();
       double[][] even = new double[layers.size()][experts];
       for (double[] layer : even) {

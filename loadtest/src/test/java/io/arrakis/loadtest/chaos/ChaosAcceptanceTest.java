@@ -20,8 +20,8 @@ import io.arrakis.model.synthetic.SyntheticModelGenerator;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -195,8 +195,13 @@ class ChaosAcceptanceTest {
     return s.find(name).stream().mapToDouble(Scrape.Sample::value).sum();
   }
 
+  /** A channel to the router with the cluster's tokens (its admin token opens the Cluster service). */
   private static ManagedChannel channel(LocalCluster c) {
-    return NettyChannelBuilder.forTarget(c.routerAddress()).usePlaintext().build();
+    try {
+      return c.security().routerClient().channelBuilder(c.routerAddress()).build();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /**
@@ -579,8 +584,13 @@ class ChaosAcceptanceTest {
   }
 
   private static LoadResult drive(LocalCluster c, Duration duration, Duration warmup) throws InterruptedException {
-    LoadOptions o = LoadOptions.of(c.routerAddress(), duration, 4, TokenCounts.parse("1-8"))
-        .withWarmup(warmup).withDeadline(DEADLINE);
+    LoadOptions o;
+    try {
+      o = LoadOptions.of(c.routerAddress(), duration, 4, TokenCounts.parse("1-8"))
+          .withTarget(c.routerAddress(), c.security().routerClient()).withWarmup(warmup).withDeadline(DEADLINE);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
     return new ClosedLoopDriver(o, null).run(Progress.Listener.NONE);
   }
 

@@ -67,7 +67,7 @@ class TlsClusterCliTest {
     String router = "127.0.0.1:" + status.path("router").path("port").asInt();
     int expertPort = status.path("experts").get(0).path("port").asInt();
 
-    // TLS and the token from the state file
+    // TLS and the tokens from the state file (the admin token for the router's load at the end)
     Path report = tmp.resolve("report.json");
     CliRun load = CliRun.of("loadtest", "--state-dir", state.toString(), "--duration", "3s", "--warmup", "0s",
         "--concurrency", "4", "--tokens", "1-8", "--json", report.toString());
@@ -77,6 +77,7 @@ class TlsClusterCliTest {
     assertThat(r.path("sent").asLong()).isPositive().isEqualTo(r.path("ok").asLong());
     assertThat(r.path("failed").asLong()).isZero();
     assertThat(r.path("unanswered").asLong()).isZero();
+    assertThat(r.path("imbalance").isNumber()).as("the router's load, from its admin service: %s", r).isTrue();
 
     LocalCluster cluster = LocalCluster.attach(state, Duration.ofSeconds(2)).orElseThrow();
     ClusterSecurity security = cluster.security();
@@ -99,13 +100,27 @@ class TlsClusterCliTest {
         .contains("if the router serves TLS, give --tls-ca FILE");
     Path ca = tlsDir.resolve("ca.crt");
     assertRefused(router, new ClientSecurity(ca, null, null, null), Status.Code.UNAUTHENTICATED);
+    // the admin Cluster service wants the admin token, which only the state folder holds
+    Path adminToken = security.adminTokenFile();
+    assertThat(adminToken).isEqualTo(state.resolve("admin-token")).isRegularFile();
+    assertThat(status.path("admin_token_file").asText()).isEqualTo(adminToken.toString());
     CliRun noToken = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
         "--tls-ca", ca.toString(), "--output", tmp.resolve("loads.json").toString());
     assertThat(noToken.code()).isEqualTo(1);
-    assertThat(noToken.err()).contains("UNAUTHENTICATED", "give --auth-token-file FILE").hasLineCount(1);
-    CliRun export = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
+    assertThat(noToken.err()).contains("UNAUTHENTICATED", "give --admin-token-file FILE").hasLineCount(1);
+    CliRun publicToken = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
         "--tls-ca", ca.toString(), "--auth-token-file", token.toString(), "--output", tmp.resolve("loads.json").toString());
+    // the public token goes on public calls only, so the Cluster call carries none
+    assertThat(publicToken.code()).isEqualTo(1);
+    assertThat(publicToken.err()).contains("UNAUTHENTICATED", "give --admin-token-file FILE").hasLineCount(1);
+    CliRun export = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
+        "--tls-ca", ca.toString(), "--admin-token-file", adminToken.toString(), "--output", tmp.resolve("loads.json").toString());
     assertThat(export.code()).as("%s", export).isZero();
+    // or an admin certificate instead of the token
+    CliRun byCertificate = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
+        "--tls-ca", ca.toString(), "--tls-cert", tlsDir.resolve("admin.crt").toString(), "--tls-key",
+        tlsDir.resolve("admin.key").toString(), "--output", tmp.resolve("loads-2.json").toString());
+    assertThat(byCertificate.code()).as("%s", byCertificate).isZero();
 
     // an expert node takes only callers with a certificate of the cluster's CA
     String expert = "127.0.0.1:" + expertPort;
@@ -117,6 +132,7 @@ class TlsClusterCliTest {
     CliRun down = CliRun.of("down", "--state-dir", state.toString());
     assertThat(down.out()).as("%s", down).startsWith("stopped 3 of 3 processes");
     assertThat(tlsDir).as("the cluster's own CA goes with it").doesNotExist();
+    assertThat(adminToken).as("and its admin token").doesNotExist();
   }
 
   private static void assertRefused(String router, ClientSecurity security, Status.Code code) throws Exception {

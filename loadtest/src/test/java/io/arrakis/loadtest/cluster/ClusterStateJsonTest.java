@@ -26,8 +26,9 @@ class ClusterStateJsonTest {
   }
 
   @Test
-  void tlsAndTheTokenFileAreRecorded() throws Exception {
-    ClusterSecurity security = ClusterSecurity.tls(tmp.resolve("tls")).withAuthTokenFile(tmp.resolve("token"));
+  void tlsAndTheTokenFilesAreRecorded() throws Exception {
+    ClusterSecurity security = ClusterSecurity.tls(tmp.resolve("tls")).withAuthTokenFile(tmp.resolve("token"))
+        .withAdminTokenFile(tmp.resolve("admin-token"));
     ClusterState s = new ClusterState(tmp.resolve("model"), 1, security, null, List.of());
     Path file = tmp.resolve("cluster.json");
     ClusterStateJson.write(s, file);

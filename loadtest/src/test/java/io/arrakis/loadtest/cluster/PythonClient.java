@@ -9,7 +9,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Runs src/test/python/forward_client.py with Debian's Python, which has python3-grpcio and
- * python3-grpc-tools (.ci/run installs them; a pyenv Python on PATH usually has neither).
+ * python3-grpc-tools (./test installs them; a pyenv Python on PATH usually has neither).
  */
 final class PythonClient {
   static final Path PYTHON = Path.of("/usr/bin/python3");
@@ -26,7 +26,7 @@ final class PythonClient {
     Outcome check = exec(List.of(PYTHON.toString(), "-c", "import grpc, grpc_tools.protoc"));
     if (check.exitCode() != 0) {
       throw new AssertionError(PYTHON + " cannot import grpc and grpc_tools: install the Debian packages python3-grpcio "
-          + "and python3-grpc-tools (as .ci/run does)\n" + check.output());
+          + "and python3-grpc-tools (./test --install-only does)\n" + check.output());
     }
     return exec(List.of(PYTHON.toString(), script.toString(), "--target", target, "--proto-root", protoRoot.toString(),
         "--fixture", fixture.toString()));

@@ -13,6 +13,7 @@ import io.arrakis.proto.v1.ClusterLoad;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.GetClusterLoadRequest;
 import io.arrakis.proto.v1.RouterLoad;
+import io.arrakis.security.BearerToken;
 import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
@@ -47,6 +48,8 @@ class RouterClusterAcceptanceTest {
   private static final String SECOND = "router-1";
   private static final String CONTROLLER_LINE = "placement controller running here";
   private static final Duration WAIT = Duration.ofSeconds(60);
+  /** The routers' admin token, for their Cluster service. */
+  private BearerToken admin;
 
   private final Path root = Path.of("target", "router-cluster-tests").toAbsolutePath();
 
@@ -74,15 +77,17 @@ class RouterClusterAcceptanceTest {
     try (LocalCluster cluster = LocalCluster.start(options, clusterEnv(portA, portA));
         Reference reference = new Reference(options.model())) {
       StateLayout layout = cluster.layout();
+      List<String> args = new ArrayList<>(List.of(
+          "--model", options.model().toAbsolutePath().toString(),
+          "--placement", layout.placementFile().toString(),
+          "--node-id", SECOND,
+          "--host", LocalCluster.HOST,
+          "--port", "0",
+          "--port-file", layout.portFile(SECOND).toString()));
+      args.addAll(cluster.security().routerArgs()); // the same admin token as the first router
+      admin = new BearerToken(ClientSecurity.readToken(cluster.security().adminTokenFile()));
       Process second = new JvmLauncher(TestClusters.JVM_OPTIONS, System.getProperty("java.class.path")).start(
-          LocalCluster.ROUTER_MAIN, List.of(
-              "--model", options.model().toAbsolutePath().toString(),
-              "--placement", layout.placementFile().toString(),
-              "--node-id", SECOND,
-              "--host", LocalCluster.HOST,
-              "--port", "0",
-              "--port-file", layout.portFile(SECOND).toString()),
-          layout.log(SECOND), clusterEnv(portA, portB));
+          LocalCluster.ROUTER_MAIN, args, layout.log(SECOND), clusterEnv(portA, portB));
       try {
         int secondPort = Readiness.await(List.of(new Readiness.Starting(SECOND, second, layout.portFile(SECOND),
             layout.log(SECOND))), Instant.now().plus(Duration.ofSeconds(120)), ClientSecurity.PLAINTEXT).get(SECOND);
@@ -189,13 +194,13 @@ class RouterClusterAcceptanceTest {
     }
   }
 
-  private static ClusterLoad load(ManagedChannel channel) {
-    return ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+  private ClusterLoad load(ManagedChannel channel) {
+    return ClusterGrpc.newBlockingStub(channel).withCallCredentials(admin).withDeadlineAfter(10, TimeUnit.SECONDS)
         .getClusterLoad(GetClusterLoadRequest.getDefaultInstance());
   }
 
-  private static long placementVersion(ManagedChannel channel) {
-    return ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+  private long placementVersion(ManagedChannel channel) {
+    return ClusterGrpc.newBlockingStub(channel).withCallCredentials(admin).withDeadlineAfter(10, TimeUnit.SECONDS)
         .getPlacement(io.arrakis.proto.v1.GetPlacementRequest.getDefaultInstance()).getVersion();
   }
 

@@ -39,7 +39,9 @@ class ApplyLiveTest {
     try (TestClusters clusters = new TestClusters(Path.of("target", "placement-tests").toAbsolutePath())) {
       LocalCluster cluster = clusters.get(new Key(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS));
       String router = cluster.routerAddress();
-      Placement before = currentPlacement(router);
+      // a router other than the local cluster's default one: the admin token is given as a flag
+      String admin = cluster.security().adminTokenFile().toString();
+      Placement before = currentPlacement(router, cluster.security().routerClient());
 
       LoadOptions light = LoadOptions.of(router, Duration.ofSeconds(8), 2, TokenCounts.parse("1-8"));
       float[] bias = InputBias.read(Fixtures.dir(Fixtures.MIXTRAL_TINY));
@@ -53,7 +55,8 @@ class ApplyLiveTest {
       Thread.sleep(2_000);
 
       Path loads = tmp.resolve("loads.json");
-      Cli export = Cli.run("placement", "export-loads", "--target", router, "--output", loads.toString());
+      Cli export = Cli.run("placement", "export-loads", "--target", router, "--admin-token-file", admin,
+          "--output", loads.toString());
       assertThat(export.code()).as("%s", export).isZero();
       Path current = tmp.resolve("current.json");
       PlacementJson.write(before, current);
@@ -62,7 +65,8 @@ class ApplyLiveTest {
           "--slots-per-node", "4", "--strategy", "balanced", "--current", current.toString(), "--output", planned.toString());
       assertThat(plan.code()).as("%s", plan).isZero();
 
-      Cli apply = Cli.run("placement", "apply", "--target", router, "--placement", planned.toString());
+      Cli apply = Cli.run("placement", "apply", "--target", router, "--admin-token-file", admin,
+          "--placement", planned.toString());
       assertThat(apply.code()).as("%s", apply).isZero();
       long version = before.version() + 1;
       assertThat(apply.out()).containsPattern("placement version " + version + " applied: [1-9]\\d* experts loaded, \\d+ unloaded");
@@ -71,21 +75,22 @@ class ApplyLiveTest {
       assertThat(r.sent()).isPositive();
       assertThat(r.unanswered()).isZero();
       assertThat(r.failed()).as("%s", r.byStatus()).isZero();
-      Placement after = currentPlacement(router);
+      Placement after = currentPlacement(router, cluster.security().routerClient());
       assertThat(after.version()).isEqualTo(version);
       assertThat(after.nodes()).allSatisfy(n -> assertThat(n.address()).startsWith("127.0.0.1:"));
 
-      Cli stale = Cli.run("placement", "apply", "--target", router, "--placement", planned.toString());
+      Cli stale = Cli.run("placement", "apply", "--target", router, "--admin-token-file", admin,
+          "--placement", planned.toString());
       assertThat(stale.code()).isEqualTo(1);
       assertThat(stale.err()).startsWith("error: SetPlacement on the router at " + router + " failed: FAILED_PRECONDITION")
           .hasLineCount(1);
     }
   }
 
-  private static Placement currentPlacement(String router) throws Exception {
-    ManagedChannel channel = RouterAdmin.connect(router, ClientSecurity.PLAINTEXT);
+  private static Placement currentPlacement(String router, ClientSecurity admin) throws Exception {
+    ManagedChannel channel = RouterAdmin.connect(router, admin);
     try {
-      return new RouterAdmin(channel, router, ClientSecurity.PLAINTEXT).placement();
+      return new RouterAdmin(channel, router, admin).placement();
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }

@@ -12,7 +12,7 @@ import java.util.TreeMap;
  * Which expert nodes hold which experts, with a version. The JSON form is
  * {@code {"version": N, "nodes": [{"id": "expert-0", "address": "127.0.0.1:50061", "experts":
  * [{"layer": 0, "expert": 3}, …]}, …]}} ({@link PlacementJson}); {@code address} may be absent where
- * discovery supplies it.
+ * discovery supplies it. Versions follow {@link PlacementVersions}.
  */
 public record Placement(long version, List<Node> nodes) {
 
@@ -31,6 +31,7 @@ public record Placement(long version, List<Node> nodes) {
   }
 
   public Placement {
+    PlacementVersions.checkRange(version);
     nodes = List.copyOf(nodes);
     Set<String> ids = new HashSet<>();
     for (Node n : nodes) {

@@ -39,8 +39,9 @@ public final class PlacementJson {
       throw new IllegalArgumentException("placement must be a JSON object with 'version' and 'nodes'");
     }
     JsonNode version = root.get("version");
-    if (version == null || !version.canConvertToLong() || !version.isIntegralNumber() || version.asLong() < 0) {
-      throw new IllegalArgumentException("placement 'version' must be a non-negative integer");
+    if (version == null || !version.canConvertToLong() || !version.isIntegralNumber() || version.asLong() < 0
+        || version.asLong() > PlacementVersions.MAX) {
+      throw new IllegalArgumentException("placement 'version' must be a non-negative integer, at most " + PlacementVersions.MAX + " (2^53 - 1)");
     }
     JsonNode nodes = root.get("nodes");
     if (nodes == null || !nodes.isArray()) {

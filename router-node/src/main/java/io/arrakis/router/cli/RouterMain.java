@@ -10,13 +10,18 @@ import io.arrakis.router.ExpertChannels;
 import io.arrakis.router.RouterServer;
 import io.arrakis.router.RouterSettings;
 import io.arrakis.router.cluster.ClusterSettings;
+import io.arrakis.router.cluster.RemotingTls;
 import io.arrakis.router.cluster.RouterRollouts;
+import io.arrakis.router.grpc.RouterAccess;
 import io.arrakis.router.kubernetes.KubernetesPlacementSource;
 import io.arrakis.router.kubernetes.PlacementConfigMap;
-import io.arrakis.security.BearerTokenInterceptor;
+import io.arrakis.security.ClientSecurity;
+import io.arrakis.security.HealthPort;
+import io.arrakis.security.Role;
 import io.arrakis.security.TlsFiles;
 import io.arrakis.security.Transport;
 import io.arrakis.telemetry.MetricsServer;
+import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.InetSocketAddress;
@@ -85,13 +90,22 @@ public final class RouterMain implements Callable<Integer> {
   @Option(names = "--metrics-port", description = "Prometheus metrics HTTP port, 0 = off (default: arrakis.router.metrics-port).")
   Integer metricsPort;
 
-  @Option(names = "--tls-dir", description = "TLS from this directory (./arrakis certs): serve the public API with "
-      + "router.crt/router.key and call expert nodes with mutual TLS, trusting only ca.crt.")
+  @Option(names = "--tls-dir", description = "TLS from this directory (./arrakis certs): serve with router.crt/router.key "
+      + "(taking client and admin certificates of ca.crt from callers), call only expert nodes holding an expert "
+      + "certificate, with mutual TLS, and talk to other routers of the router cluster over mutual TLS too.")
   Path tlsDir;
 
-  @Option(names = "--auth-token-file", description = "Require 'authorization: Bearer TOKEN' on the Inference and "
-      + "Cluster services, TOKEN being this file's content (health checks and reflection stay open).")
+  @Option(names = "--auth-token-file", description = "Require 'authorization: Bearer TOKEN' (or, with --tls-dir, a client "
+      + "certificate) on the public Inference service, TOKEN being this file's content (health checks and "
+      + "reflection stay open).")
   Path authTokenFile;
+
+  @Option(names = "--admin-token-file", description = "Take 'authorization: Bearer TOKEN' (TOKEN being this file's "
+      + "content) on the admin Cluster service (placements, load); with --tls-dir an admin certificate does too. "
+      + "Without either the Cluster service is off.")
+  Path adminTokenFile;
+
+  @CommandLine.Mixin HealthPort healthPort;
 
   @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
   boolean insecurePlaintext;
@@ -151,6 +165,9 @@ public final class RouterMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Config config = clusterFlags(ConfigFactory.load());
+    if (tlsDir != null) {
+      config = RemotingTls.pekkoConfig(tlsDir).withFallback(config);
+    }
     RouterSettings settings = RouterSettings.from(config);
     if (port != null) {
       settings = settings.withPort(port);
@@ -196,17 +213,20 @@ public final class RouterMain implements Callable<Integer> {
     NettyServerBuilder transport = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
     ExpertChannels channels;
     if (tlsDir != null) {
-      TlsFiles tls = TlsFiles.in(tlsDir, TlsFiles.ROUTER);
+      TlsFiles tls = TlsFiles.in(tlsDir, Role.ROUTER).checkRole(Role.ROUTER);
       transport.sslContext(tls.server(false));
-      channels = new ExpertChannels(settings.maxMessageBytes(), tls.client());
+      channels = new ExpertChannels(settings.maxMessageBytes(), tls.client(Role.EXPERT));
     } else {
       log.warn(Transport.checkPlaintext(host, insecurePlaintext));
       channels = new ExpertChannels(settings.maxMessageBytes(), null);
     }
-    if (authTokenFile != null) {
-      transport.intercept(new BearerTokenInterceptor(Files.readString(authTokenFile)));
+    transport.intercept(RouterAccess.policy(authTokenFile == null ? null : ClientSecurity.readToken(authTokenFile),
+        adminTokenFile == null ? null : ClientSecurity.readToken(adminTokenFile), tlsDir != null));
+    if (adminTokenFile == null && tlsDir == null) {
+      log.warn("the admin Cluster service is off: no --admin-token-file (nor --tls-dir for admin certificates)");
     }
     RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
+    Server probes = healthPort.start(host, server.healthService());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
       placements.applyTo(server.system(), p.version());
@@ -233,6 +253,9 @@ public final class RouterMain implements Callable<Integer> {
       try {
         server.shutdown();
         channels.close();
+        if (probes != null) {
+          probes.shutdownNow();
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }

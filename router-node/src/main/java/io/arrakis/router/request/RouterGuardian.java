@@ -3,6 +3,7 @@ package io.arrakis.router.request;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
+import io.arrakis.model.placement.PlacementVersions;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.router.plan.DispatchPlanner;
@@ -17,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
@@ -147,9 +149,9 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
           "a rollout to placement version " + rollingOutTo + " is in progress")));
       return this;
     }
-    if (next.version() <= table.placement().version()) {
-      m.replyTo().tell(new PlacementOutcome.Refused(Status.FAILED_PRECONDITION.withDescription("placement version "
-          + next.version() + " is not newer than the current version " + table.placement().version())));
+    Optional<String> refusal = PlacementVersions.refusal(table.placement().version(), next.version());
+    if (refusal.isPresent()) {
+      m.replyTo().tell(new PlacementOutcome.Refused(Status.FAILED_PRECONDITION.withDescription(refusal.get())));
       return this;
     }
     rollingOutTo = next.version();

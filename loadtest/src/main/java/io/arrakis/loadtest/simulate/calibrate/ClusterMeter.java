@@ -9,7 +9,8 @@ import io.arrakis.loadtest.load.Progress;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.OptionalDouble;
@@ -97,7 +98,14 @@ public final class ClusterMeter {
     }
     long router = cluster.routerPid();
     List<Long> nodes = cluster.state().experts().stream().map(m -> m.process().pid()).toList();
-    ManagedChannel channel = NettyChannelBuilder.forTarget(cluster.routerAddress()).usePlaintext().build();
+    ClientSecurity security;
+    ManagedChannel channel;
+    try {
+      security = cluster.security().routerClient();
+      channel = security.channelBuilder(cluster.routerAddress()).build();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
     try {
       long since = System.currentTimeMillis();
       Snapshot[] window = new Snapshot[2];
@@ -111,7 +119,7 @@ public final class ClusterMeter {
           }
         }
       };
-      LoadOptions options = new LoadOptions(cluster.routerAddress(), ClientSecurity.PLAINTEXT, duration, warmup, concurrency,
+      LoadOptions options = new LoadOptions(cluster.routerAddress(), security, duration, warmup, concurrency,
           TokenCounts.fixed(tokens), List.of(), LoadOptions.DEFAULT_DEADLINE, LoadOptions.DEFAULT_POOL_SIZE, seed);
       LoadResult result = new ClosedLoopDriver(options, bias).run(listener);
       Snapshot a = window[0];

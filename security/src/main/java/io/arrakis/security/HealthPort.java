@@ -1,0 +1,33 @@
+package io.arrakis.security;
+
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code --health-port} (a picocli mixin of the node commands): grpc.health.v1 alone on a port of
+ * its own, in plaintext. The kubelet's gRPC probes cannot speak TLS, so a node serving TLS answers
+ * them here. It says only whether the node serves (the same status as on the node's own port);
+ * every other service is on the TLS port.
+ */
+public final class HealthPort {
+  @Option(names = "--health-port", description = "Also answer grpc.health.v1, and nothing else, in plaintext on this "
+      + "port, for probes that cannot speak TLS (the kubelet's); default: off.")
+  Integer port;
+
+  /** Starts serving {@code health} on {@code host} and the port given; null when none was. */
+  public Server start(String host, BindableService health) throws IOException {
+    if (port == null || port == 0) {
+      return null;
+    }
+    try {
+      return NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(health).build().start();
+    } catch (IOException e) {
+      // a bind error's message names neither the address nor what it was for
+      throw new IOException("cannot serve health checks on " + host + ":" + port + ": " + e.getMessage(), e);
+    }
+  }
+}
