@@ -51,37 +51,37 @@ public final class ModelCli implements Runnable {
 
   @Command(name = "generate", mixinStandardHelpOptions = true,
       description = "Write a random Mixtral-style model (config.json + model.safetensors) with skewed expert popularity.")
-  static final class Generate implements Callable<Integer> {
+  public static class Generate implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "Output directory (created if absent).")
-    Path out;
+    protected Path out;
 
     @Option(names = "--layers", defaultValue = "2", description = "MoE layers (default: ${DEFAULT-VALUE}).")
-    int layers;
+    protected int layers;
 
     @Option(names = "--experts", defaultValue = "8", description = "Experts per layer (default: ${DEFAULT-VALUE}).")
-    int experts;
+    protected int experts;
 
     @Option(names = "--hidden", defaultValue = "64", description = "Hidden size d (default: ${DEFAULT-VALUE}).")
-    int hidden;
+    protected int hidden;
 
     @Option(names = "--ffn", defaultValue = "128", description = "Expert FFN size (default: ${DEFAULT-VALUE}).")
-    int ffn;
+    protected int ffn;
 
     @Option(names = "--top-k", defaultValue = "2", description = "Experts per token (default: ${DEFAULT-VALUE}).")
-    int topK;
+    protected int topK;
 
     @Option(names = "--no-renorm", description = "Do not renormalise the top-k weights (norm_topk_prob: false).")
-    boolean noRenorm;
+    protected boolean noRenorm;
 
     @Option(names = "--dtype", defaultValue = "f32", description = "Weight dtype: f32 or bf16 (default: ${DEFAULT-VALUE}).")
-    String dtype;
+    protected String dtype;
 
     @Option(names = "--skew", defaultValue = "1.0",
         description = "Zipf exponent of expert popularity, 0 = uniform (default: ${DEFAULT-VALUE}).")
-    double skew;
+    protected double skew;
 
     @Option(names = "--seed", defaultValue = "42", description = "Random seed (default: ${DEFAULT-VALUE}).")
-    long seed;
+    protected long seed;
 
     @Override
     public Integer call() throws Exception {
@@ -99,7 +99,7 @@ public final class ModelCli implements Runnable {
   @Command(name = "reference", mixinStandardHelpOptions = true,
       description = "Run one MoE layer in process: IN holds hidden_states F32 [T, d]; OUT gets output F32 [T, d], "
           + "topk_ids I32 [T, k] and topk_weights F32 [T, k].")
-  static final class Reference implements Callable<Integer> {
+  public static final class Reference implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "Model directory.")
     Path model;
 

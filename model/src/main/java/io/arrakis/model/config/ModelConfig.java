@@ -1,19 +1,18 @@
 package io.arrakis.model.config;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
- * The fields of a Hugging Face-style {@code config.json} that an MoE layer needs (Mixtral names).
+ * The fields of a Hugging Face-style {@code config.json} that an MoE layer needs, in any supported
+ * family ({@link Family}); the whole model's are {@link ArchConfig}.
  *
  * @param hiddenSize d, the width of a token's hidden state
- * @param intermediateSize ff, the width of an expert's inner layer
+ * @param intermediateSize ff, the width of a routed expert's inner layer
  * @param numExperts E, experts per MoE layer
  * @param topK k, experts chosen per token
  * @param numLayers transformer layers
@@ -45,35 +44,36 @@ public record ModelConfig(
 
   /** Reads {@code dir/config.json}. */
   public static ModelConfig load(Path dir) throws IOException {
-    Path file = dir.resolve("config.json");
-    JsonNode root;
-    try {
-      root = JSON.readTree(Files.readAllBytes(file));
-    } catch (NoSuchFileException e) {
-      throw new ModelConfigException("no config.json in model directory " + dir);
-    } catch (JsonProcessingException e) {
-      throw new ModelConfigException(file + ": not valid JSON: " + e.getOriginalMessage());
-    }
-    if (root == null || !root.isObject()) {
-      throw new ModelConfigException(file + ": expected a JSON object");
-    }
+    JsonNode root = ConfigFields.read(dir);
     try {
       return fromJson(root);
     } catch (ModelConfigException e) {
-      throw new ModelConfigException(file + ": " + e.getMessage());
+      throw new ModelConfigException(dir.resolve("config.json") + ": " + e.getMessage());
     }
   }
 
-  /** Parses the fields from a config.json object. */
+  /**
+   * Parses the MoE layer's fields from a config.json object of any supported family (no
+   * {@code model_type} means Mixtral, as in Arrakis' layer-only checkpoints): the routed experts'
+   * width is {@code moe_intermediate_size} outside Mixtral, the expert count is spelled
+   * {@code num_local_experts}, {@code num_experts} or {@code n_routed_experts}.
+   */
   public static ModelConfig fromJson(JsonNode root) {
+    Family family = family(root);
+    String ffnField = family == Family.MIXTRAL ? "intermediate_size" : "moe_intermediate_size";
     return new ModelConfig(
-        requiredInt(root, "hidden_size"),
-        requiredInt(root, "intermediate_size"),
-        requiredInt(root, "num_local_experts"),
-        requiredInt(root, "num_experts_per_tok"),
-        requiredInt(root, "num_hidden_layers"),
-        optionalBoolean(root, "norm_topk_prob", true),
-        optionalString(root, "torch_dtype", "float32"));
+        ConfigFields.requiredInt(root, "hidden_size"),
+        ConfigFields.requiredInt(root, ffnField),
+        ConfigFields.requiredIntOf(root, "num_local_experts", "num_experts", "n_routed_experts"),
+        ConfigFields.requiredInt(root, "num_experts_per_tok"),
+        ConfigFields.requiredInt(root, "num_hidden_layers"),
+        ConfigFields.optionalBoolean(root, "norm_topk_prob", family.defaultNormTopkProb()),
+        ConfigFields.dtype(root));
+  }
+
+  /** The family named by {@code model_type}; Mixtral when absent. */
+  public static Family family(JsonNode root) {
+    return Family.of(ConfigFields.optionalString(root, "model_type", Family.MIXTRAL.modelType()));
   }
 
   /** This config as a Mixtral-style config.json object. */
@@ -97,42 +97,7 @@ public record ModelConfig(
         dir.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
   }
 
-  private static int requiredInt(JsonNode root, String field) {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) {
-      throw new ModelConfigException("missing required field '" + field + "'");
-    }
-    if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-      throw new ModelConfigException("field '" + field + "' must be an integer, got " + v);
-    }
-    return v.intValue();
-  }
-
-  private static boolean optionalBoolean(JsonNode root, String field, boolean dflt) {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isBoolean()) {
-      throw new ModelConfigException("field '" + field + "' must be true or false, got " + v);
-    }
-    return v.booleanValue();
-  }
-
-  private static String optionalString(JsonNode root, String field, String dflt) {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isTextual()) {
-      throw new ModelConfigException("field '" + field + "' must be a string, got " + v);
-    }
-    return v.textValue();
-  }
-
   private static void requirePositive(String field, int value) {
-    if (value <= 0) {
-      throw new ModelConfigException("field '" + field + "' must be positive, got " + value);
-    }
+    ConfigFields.requirePositive(field, value);
   }
 }

@@ -5,17 +5,24 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-/** The router of one MoE layer: logits = X·Gᵀ on ND4J, then softmax and top-k ({@link TopK}). */
+/** The router of one MoE layer: logits = X·Gᵀ on ND4J, then the family's {@link GateRule}. */
 public final class Gate {
   private final INDArray weightT; // [d, E], laid out once so each call is one plain GEMM
   private final int experts;
-  private final int topK;
-  private final boolean renormalize;
+  private final GateRule rule;
 
   /**
    * @param weight the gate's weight [E, d] as stored in the model
    */
   public Gate(INDArray weight, int topK, boolean renormalize) {
+    this(weight, new GateRule.Softmax(topK, renormalize));
+  }
+
+  /**
+   * @param weight the gate's weight [E, d] as stored in the model
+   * @param rule how logits become experts and weights
+   */
+  public Gate(INDArray weight, GateRule rule) {
     if (weight.rank() != 2 || weight.dataType() != DataType.FLOAT) {
       throw new IllegalArgumentException("gate weight must be a FLOAT matrix [E, d]");
     }
@@ -23,8 +30,7 @@ public final class Gate {
       this.weightT = weight.transpose().dup('c');
     }
     this.experts = (int) weight.size(0);
-    this.topK = topK;
-    this.renormalize = renormalize;
+    this.rule = rule;
   }
 
   public int experts() {
@@ -36,7 +42,11 @@ public final class Gate {
   }
 
   public int topK() {
-    return topK;
+    return rule.topK();
+  }
+
+  public GateRule rule() {
+    return rule;
   }
 
   /**
@@ -54,6 +64,6 @@ public final class Gate {
   public Routing route(INDArray x) {
     int tokens = (int) x.size(0);
     float[] logits = logits(x).data().asFloat();
-    return TopK.route(logits, tokens, experts, topK, renormalize);
+    return rule.route(logits, tokens, experts);
   }
 }

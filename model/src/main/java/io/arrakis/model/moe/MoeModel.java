@@ -1,43 +1,49 @@
 package io.arrakis.model.moe;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import io.arrakis.model.checkpoint.Checkpoint;
+import io.arrakis.model.checkpoint.WeightNames;
+import io.arrakis.model.checkpoint.WeightNames.Proj;
+import io.arrakis.model.config.ArchConfig;
+import io.arrakis.model.config.Family;
 import io.arrakis.model.config.ModelConfig;
 import io.arrakis.model.config.ModelConfigException;
 import io.arrakis.model.gating.Gate;
+import io.arrakis.model.gating.GateRule;
 import io.arrakis.model.kernel.ExpertKernel;
-import io.arrakis.model.safetensors.SafetensorsFile;
-import io.arrakis.model.safetensors.TensorInfo;
-import io.arrakis.model.tensor.NdArrays;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A model directory: config.json plus the model*.safetensors files holding Mixtral-named tensors. Opening
- * reads only headers; gates and experts are loaded (memory-mapped, widened to f32) when asked for.
+ * The MoE layers of a model directory of any supported family: config.json plus its safetensors
+ * weights (one file, shards with an index, or Arrakis' layer-only synthetic format). Opening reads
+ * headers only; gates, routed experts and shared experts are loaded (memory-mapped, widened to f32)
+ * when asked for, so an expert node reads only its experts and a router only gates.
  */
 public final class MoeModel implements AutoCloseable {
   private final Path dir;
   private final ModelConfig config;
-  private final List<SafetensorsFile> files;
-  private final Map<String, SafetensorsFile> byTensor;
+  private final Family family;
+  private final ArchConfig.Moe moe;
+  private final Checkpoint checkpoint;
+  private final WeightNames names;
   private final List<Integer> moeLayers;
 
-  private MoeModel(Path dir, ModelConfig config, List<SafetensorsFile> files, Map<String, SafetensorsFile> byTensor) {
+  private MoeModel(Path dir, JsonNode json, Checkpoint checkpoint) {
     this.dir = dir;
-    this.config = config;
-    this.files = files;
-    this.byTensor = byTensor;
+    this.config = ModelConfig.fromJson(json);
+    this.family = ModelConfig.family(json);
+    this.moe = ArchConfig.moeSpec(json);
+    this.checkpoint = checkpoint;
+    this.names = WeightNames.of(family);
     List<Integer> layers = new ArrayList<>();
     for (int l = 0; l < config.numLayers(); l++) {
-      if (byTensor.containsKey(TensorNames.gate(l))) {
+      if (checkpoint.has(names.gate(l))) {
         layers.add(l);
       }
     }
@@ -46,72 +52,48 @@ public final class MoeModel implements AutoCloseable {
 
   /** Opens a model directory and checks every MoE tensor's shape against config.json. */
   public static MoeModel open(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      throw new ModelConfigException("model directory " + dir + " does not exist");
-    }
-    ModelConfig config = ModelConfig.load(dir);
-    List<Path> paths;
-    try (Stream<Path> s = Files.list(dir)) {
-      paths = s.filter(MoeModel::isWeightsFile).sorted().toList();
-    }
-    if (paths.isEmpty()) {
-      throw new ModelConfigException("no model*.safetensors files in model directory " + dir);
-    }
-    List<SafetensorsFile> files = new ArrayList<>();
-    Map<String, SafetensorsFile> byTensor = new HashMap<>();
+    Checkpoint checkpoint = Checkpoint.open(dir);
     try {
-      for (Path p : paths) {
-        SafetensorsFile f = SafetensorsFile.open(p);
-        files.add(f);
-        for (String name : f.tensors().keySet()) {
-          SafetensorsFile prev = byTensor.put(name, f);
-          if (prev != null) {
-            throw new ModelConfigException("tensor '" + name + "' appears in both " + prev.path() + " and " + p);
-          }
-        }
+      JsonNode json = ArchConfig.readJson(dir);
+      MoeModel model;
+      try {
+        model = new MoeModel(dir, json, checkpoint);
+      } catch (ModelConfigException e) {
+        throw new ModelConfigException(dir.resolve("config.json") + ": " + e.getMessage());
       }
-      MoeModel model = new MoeModel(dir, config, List.copyOf(files), byTensor);
       model.checkShapes();
       return model;
     } catch (IOException | RuntimeException e) {
-      for (SafetensorsFile f : files) {
-        f.close();
-      }
+      checkpoint.close();
       throw e;
     }
   }
 
-  /** Hugging Face's names: model.safetensors or shards such as model-00001-of-00002.safetensors. */
-  private static boolean isWeightsFile(Path p) {
-    String name = p.getFileName().toString();
-    return name.startsWith("model") && name.endsWith(".safetensors");
-  }
-
   private void checkShapes() throws IOException {
     if (moeLayers.isEmpty()) {
-      throw new ModelConfigException(dir + ": no MoE layer found (no tensor named " + TensorNames.gate(0) + " or alike)");
+      throw new ModelConfigException(dir + ": no MoE layer found (no tensor named " + names.gate(0) + " or alike)");
     }
     long d = config.hiddenSize();
     long ff = config.intermediateSize();
     for (int l : moeLayers) {
-      checkShape(TensorNames.gate(l), config.numExperts(), d);
-      for (int e = 0; e < config.numExperts(); e++) {
-        checkShape(TensorNames.expert(l, e, "w1"), ff, d);
-        checkShape(TensorNames.expert(l, e, "w3"), ff, d);
-        checkShape(TensorNames.expert(l, e, "w2"), d, ff);
+      checkpoint.check(names.gate(l), config.numExperts(), d);
+      if (moe.sigmoidScores() && checkpoint.has(names.gateBias(l))) {
+        checkpoint.check(names.gateBias(l), config.numExperts());
       }
-    }
-  }
-
-  private void checkShape(String name, long... expected) throws IOException {
-    SafetensorsFile f = byTensor.get(name);
-    if (f == null) {
-      throw new ModelConfigException(dir + ": missing tensor '" + name + "'");
-    }
-    TensorInfo info = f.info(name);
-    if (!Arrays.equals(info.shape(), expected)) {
-      throw new ModelConfigException(f.path() + ": tensor '" + name + "' has shape " + info.shapeString()
-          + ", config.json implies " + Arrays.toString(expected));
+      for (int e = 0; e < config.numExperts(); e++) {
+        checkpoint.check(names.expert(l, e, Proj.GATE), ff, d);
+        checkpoint.check(names.expert(l, e, Proj.UP), ff, d);
+        checkpoint.check(names.expert(l, e, Proj.DOWN), d, ff);
+      }
+      if (moe.sharedIntermediateSize() > 0) {
+        long sff = moe.sharedIntermediateSize();
+        checkpoint.check(names.sharedExpert(l, Proj.GATE), sff, d);
+        checkpoint.check(names.sharedExpert(l, Proj.UP), sff, d);
+        checkpoint.check(names.sharedExpert(l, Proj.DOWN), d, sff);
+        if (moe.sharedExpertGate()) {
+          checkpoint.check(names.sharedExpertGate(l), 1, d);
+        }
+      }
     }
   }
 
@@ -119,8 +101,27 @@ public final class MoeModel implements AutoCloseable {
     return dir;
   }
 
+  /** The MoE layer view of config.json. */
   public ModelConfig config() {
     return config;
+  }
+
+  public Family family() {
+    return family;
+  }
+
+  /** The MoE blocks' shape and gate rule, shared experts included. */
+  public ArchConfig.Moe moe() {
+    return moe;
+  }
+
+  /** The weight files (for readers of other tensors, e.g. the engine). */
+  public Checkpoint checkpoint() {
+    return checkpoint;
+  }
+
+  public WeightNames names() {
+    return names;
   }
 
   /** Layers that have an MoE block, ascending. */
@@ -129,45 +130,90 @@ public final class MoeModel implements AutoCloseable {
   }
 
   public boolean isMoeLayer(int layer) {
-    return layer >= 0 && layer < config.numLayers() && byTensor.containsKey(TensorNames.gate(layer));
+    return layer >= 0 && layer < config.numLayers() && checkpoint.has(names.gate(layer));
   }
 
-  /** The dtype the expert weights are stored in (that of layer's first expert w1). */
+  /** The dtype the expert weights are stored in (that of the first MoE layer's expert 0). */
   public String weightsDtype() throws IOException {
-    String name = TensorNames.expert(moeLayers.get(0), 0, "w1");
-    return byTensor.get(name).info(name).dtype().name();
+    return checkpoint.dtype(names.expert(moeLayers.get(0), 0, Proj.GATE)).name();
+  }
+
+  /** The gate rule of an MoE layer (DeepSeek's holds the layer's selection bias). */
+  public GateRule gateRule(int layer) throws IOException {
+    requireMoeLayer(layer);
+    float[] bias = null;
+    if (moe.sigmoidScores() && checkpoint.has(names.gateBias(layer))) {
+      bias = checkpoint.floats(names.gateBias(layer), config.numExperts());
+    }
+    return GateRule.of(moe, bias);
+  }
+
+  /** The gate weight [E, d] of an MoE layer, row-major float32. */
+  public float[] gateWeight(int layer) throws IOException {
+    requireMoeLayer(layer);
+    return checkpoint.floats(names.gate(layer), config.numExperts(), config.hiddenSize());
   }
 
   /** Loads the gate of an MoE layer. */
   public Gate gate(int layer) throws IOException {
-    requireMoeLayer(layer);
-    return new Gate(load(TensorNames.gate(layer)), config.topK(), config.normTopkProb());
+    float[] w = gateWeight(layer);
+    INDArray weight;
+    try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+      weight = Nd4j.create(w, new long[] {config.numExperts(), config.hiddenSize()}, 'c');
+    }
+    return new Gate(weight, gateRule(layer));
   }
 
-  /** Loads one expert, laid out for GEMM. */
+  /** Loads one routed expert, laid out for GEMM. */
   public ExpertKernel expert(int layer, int expert) throws IOException {
     requireMoeLayer(layer);
     if (expert < 0 || expert >= config.numExperts()) {
       throw new ModelConfigException("expert " + expert + " out of range 0.." + (config.numExperts() - 1));
     }
+    int d = config.hiddenSize();
+    int ff = config.intermediateSize();
     return ExpertKernel.fromHf(
-        load(TensorNames.expert(layer, expert, "w1")),
-        load(TensorNames.expert(layer, expert, "w3")),
-        load(TensorNames.expert(layer, expert, "w2")));
+        checkpoint.floats(names.expert(layer, expert, Proj.GATE), ff, d),
+        checkpoint.floats(names.expert(layer, expert, Proj.UP), ff, d),
+        checkpoint.floats(names.expert(layer, expert, Proj.DOWN), d, ff), ff, d);
   }
+
+  /**
+   * The shared expert of an MoE layer with its gate vector (Qwen2's {@code shared_expert_gate},
+   * else empty), when the family has one.
+   */
+  public Optional<SharedExpert> sharedExpert(int layer) throws IOException {
+    requireMoeLayer(layer);
+    int sff = moe.sharedIntermediateSize();
+    if (sff == 0) {
+      return Optional.empty();
+    }
+    int d = config.hiddenSize();
+    ExpertKernel kernel = ExpertKernel.fromHf(
+        checkpoint.floats(names.sharedExpert(layer, Proj.GATE), sff, d),
+        checkpoint.floats(names.sharedExpert(layer, Proj.UP), sff, d),
+        checkpoint.floats(names.sharedExpert(layer, Proj.DOWN), d, sff), sff, d);
+    Optional<float[]> gate = moe.sharedExpertGate()
+        ? Optional.of(checkpoint.floats(names.sharedExpertGate(layer), 1, d))
+        : Optional.empty();
+    return Optional.of(new SharedExpert(kernel, gate));
+  }
+
+  /**
+   * A layer's shared expert: its output is added to the routed experts', scaled per token by
+   * {@code sigmoid(gate · x)} when it has a gate.
+   */
+  public record SharedExpert(ExpertKernel kernel, Optional<float[]> gate) {}
 
   /** The mean of synthetic inputs, where the generator recorded one. */
   public Optional<INDArray> inputBias() throws IOException {
-    SafetensorsFile f = byTensor.get(TensorNames.INPUT_BIAS);
-    return f == null ? Optional.empty() : Optional.of(NdArrays.readFloat(f, TensorNames.INPUT_BIAS));
-  }
-
-  private INDArray load(String name) throws IOException {
-    SafetensorsFile f = byTensor.get(name);
-    if (f == null) {
-      throw new ModelConfigException(dir + ": missing tensor '" + name + "'");
+    if (!checkpoint.has(TensorNames.INPUT_BIAS)) {
+      return Optional.empty();
     }
-    return NdArrays.readFloat(f, name);
+    float[] b = checkpoint.floats(TensorNames.INPUT_BIAS, config.hiddenSize());
+    try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+      return Optional.of(Nd4j.create(b, new long[] {b.length}, 'c'));
+    }
   }
 
   private void requireMoeLayer(int layer) {
@@ -178,8 +224,6 @@ public final class MoeModel implements AutoCloseable {
 
   @Override
   public void close() throws IOException {
-    for (SafetensorsFile f : files) {
-      f.close();
-    }
+    checkpoint.close();
   }
 }

@@ -1,6 +1,6 @@
 package io.arrakis.model.moe;
 
-/** Mixtral's tensor names for the MoE block of a layer. */
+/** Mixtral's tensor names for the MoE block of a layer (other families: {@link io.arrakis.model.checkpoint.WeightNames}). */
 public final class TensorNames {
   private TensorNames() {}
 

@@ -14,7 +14,9 @@ public enum StDType {
   I16(2),
   I8(1),
   U8(1),
-  BOOL(1);
+  BOOL(1),
+  /** DeepSeek's FP8 weights (e4m3, finite only), read widened with their block scales. */
+  F8_E4M3(1);
 
   private final int size;
 

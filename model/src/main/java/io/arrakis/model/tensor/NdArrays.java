@@ -100,6 +100,7 @@ public final class NdArrays {
       case I8 -> DataType.BYTE;
       case U8 -> DataType.UBYTE;
       case BOOL -> DataType.BOOL;
+      case F8_E4M3 -> throw new IllegalArgumentException("FP8 tensors are read widened to FLOAT32 (Checkpoint), not as ND4J arrays");
     };
   }
 }

@@ -179,6 +179,29 @@ class ExpertKernelPropertyTest {
   }
 
   @Test
+  void rowMajorArraysGiveTheSameKernelAsNdArrays() {
+    SplittableRandom rnd = new SplittableRandom(12);
+    float[][] w1 = Naive.gaussian(rnd, 24, 16, 0.25, false);
+    float[][] w3 = Naive.gaussian(rnd, 24, 16, 0.25, false);
+    float[][] w2 = Naive.gaussian(rnd, 16, 24, 0.2, false);
+    INDArray x = Nd4j.createFromArray(Naive.gaussian(rnd, 5, 16, 1, false));
+
+    ExpertKernel nd = ExpertKernel.fromHf(Naive.nd(w1, false), Naive.nd(w3, false), Naive.nd(w2, false));
+    ExpertKernel flat = ExpertKernel.fromHf(flat(w1), flat(w3), flat(w2), 24, 16);
+
+    assertThat(Naive.rows(flat.apply(x))).isDeepEqualTo(Naive.rows(nd.apply(x)));
+    assertThat(Naive.rows(flat.apply(x.getRows(2)))).isDeepEqualTo(Naive.rows(nd.apply(x.getRows(2))));
+  }
+
+  private static float[] flat(float[][] m) {
+    float[] out = new float[m.length * m[0].length];
+    for (int r = 0; r < m.length; r++) {
+      System.arraycopy(m[r], 0, out, r * m[0].length, m[0].length);
+    }
+    return out;
+  }
+
+  @Test
   void fromHfRejectsWeightsWhoseShapesDoNotFit() {
     INDArray w1 = Nd4j.zeros(DataType.FLOAT, 12, 8);
     INDArray w3 = Nd4j.zeros(DataType.FLOAT, 12, 8);

@@ -1,0 +1,76 @@
+package io.arrakis.engine.sampling;
+
+import java.util.OptionalLong;
+import java.util.Set;
+
+/**
+ * How a sequence's tokens are chosen and when it stops.
+ *
+ * @param maxTokens the most tokens to generate
+ * @param temperature 0 for greedy; else logits are divided by it before sampling
+ * @param topK keep the k most likely tokens (0: all)
+ * @param topP keep the smallest set of most likely tokens whose probability reaches p (1: all)
+ * @param seed the sampler's seed: the same seed gives the same tokens; empty for a random one
+ * @param stopTokenIds tokens that end the sequence (the stop token is returned)
+ * @param eosTokenIds the model's end-of-sequence tokens (from generation_config.json or the tokenizer)
+ * @param ignoreEos keep going past eos
+ */
+public record SamplingParams(int maxTokens, float temperature, int topK, float topP, OptionalLong seed,
+    Set<Integer> stopTokenIds, Set<Integer> eosTokenIds, boolean ignoreEos) {
+
+  public SamplingParams {
+    if (maxTokens < 1) {
+      throw new IllegalArgumentException("max tokens must be at least 1, got " + maxTokens);
+    }
+    if (!(temperature >= 0) || Float.isInfinite(temperature)) {
+      throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
+    }
+    if (topK < 0) {
+      throw new IllegalArgumentException("top-k must be >= 0, got " + topK);
+    }
+    if (!(topP > 0 && topP <= 1)) {
+      throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+    }
+    stopTokenIds = Set.copyOf(stopTokenIds);
+    eosTokenIds = Set.copyOf(eosTokenIds);
+  }
+
+  /** Greedy decoding of up to {@code maxTokens}, stopping at eos. */
+  public static SamplingParams greedy(int maxTokens, Set<Integer> eos) {
+    return new SamplingParams(maxTokens, 0f, 0, 1f, OptionalLong.empty(), Set.of(), eos, false);
+  }
+
+  public SamplingParams withTemperature(float t) {
+    return new SamplingParams(maxTokens, t, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos);
+  }
+
+  public SamplingParams withTopK(int k) {
+    return new SamplingParams(maxTokens, temperature, k, topP, seed, stopTokenIds, eosTokenIds, ignoreEos);
+  }
+
+  public SamplingParams withTopP(float p) {
+    return new SamplingParams(maxTokens, temperature, topK, p, seed, stopTokenIds, eosTokenIds, ignoreEos);
+  }
+
+  public SamplingParams withSeed(long s) {
+    return new SamplingParams(maxTokens, temperature, topK, topP, OptionalLong.of(s), stopTokenIds, eosTokenIds,
+        ignoreEos);
+  }
+
+  public SamplingParams withStopTokenIds(Set<Integer> ids) {
+    return new SamplingParams(maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos);
+  }
+
+  public SamplingParams withIgnoreEos(boolean ignore) {
+    return new SamplingParams(maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignore);
+  }
+
+  public boolean greedy() {
+    return temperature == 0f;
+  }
+
+  /** Whether {@code token} ends the sequence. */
+  public boolean stopsAt(int token) {
+    return stopTokenIds.contains(token) || (!ignoreEos && eosTokenIds.contains(token));
+  }
+}

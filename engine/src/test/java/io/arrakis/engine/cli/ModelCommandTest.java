@@ -1,0 +1,163 @@
+package io.arrakis.engine.cli;
+
+import io.arrakis.model.testing.Fixtures;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.arrakis.engine.Engine;
+import io.arrakis.engine.EngineOptions;
+import io.arrakis.engine.SequenceChunk;
+import io.arrakis.engine.testing.ReferenceModels;
+import io.arrakis.model.config.ArchConfig;
+import io.arrakis.model.config.Family;
+import io.arrakis.model.safetensors.SafetensorsFile;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The {@code arrakis model} commands, run as the launcher runs them. */
+class ModelCommandTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  @TempDir Path dir;
+
+  private static String run(String... args) {
+    PrintStream old = System.out;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(buf, true));
+    try {
+      int rc = ModelCommand.execute(args);
+      assertThat(rc).as("exit status of %s", String.join(" ", args)).isZero();
+    } finally {
+      System.setOut(old);
+    }
+    return buf.toString();
+  }
+
+  @Test
+  void scoreWritesTheReferenceFilesFormatWithTheirLogitsAndTokens() throws Exception {
+    String name = "deepseek_v3";
+    var prompts = ReferenceModels.prompts(name);
+    StringBuilder in = new StringBuilder("{\"prompts\": [");
+    for (int p = 0; p < 3; p++) {
+      in.append(p > 0 ? "," : "").append("{\"ids\": ").append(java.util.Arrays.toString(prompts.get(p).ids())).append("}");
+    }
+    Files.writeString(dir.resolve("prompts.json"), in.append("]}").toString());
+    Path out = dir.resolve("out.safetensors");
+
+    run("score", "--model", ReferenceModels.dir(name).toString(), "--input", dir.resolve("prompts.json").toString(),
+        "--output", out.toString(), "--greedy", "12");
+
+    JsonNode json = JSON.readTree(dir.resolve("out.json").toFile());
+    try (SafetensorsFile f = SafetensorsFile.open(out)) {
+      for (int p = 0; p < 3; p++) {
+        assertThat(json.get("prompts").get(p).get("greedy").toString())
+            .isEqualTo(java.util.Arrays.toString(prompts.get(p).greedy()).replace(" ", ""));
+        for (String t : new String[] {"logits_" + p, "gen_logits_" + p}) {
+          var b = f.bytes(t).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+          float[] got = new float[b.remaining()];
+          b.get(got);
+          assertThat(Fixtures.maxAbsDiff(got, ReferenceModels.expected(name, t))).as(t).isLessThanOrEqualTo(1e-4f);
+        }
+      }
+    }
+  }
+
+  @Test
+  void scoreEncodesTextAndRendersChatPromptsToTheReferenceIds() throws Exception {
+    String name = "qwen3_moe";
+    JsonNode expected = ReferenceModels.expectedJson(name);
+    var in = JSON.createObjectNode();
+    var list = in.putArray("prompts");
+    for (JsonNode p : expected.get("prompts")) {
+      var entry = list.addObject();
+      if (p.has("chat")) {
+        entry.set("chat", p.get("chat"));
+      } else if (p.has("text")) {
+        entry.put("text", p.get("text").asText());
+      } else {
+        entry.set("ids", p.get("ids"));
+      }
+    }
+    Files.writeString(dir.resolve("prompts.json"), in.toString());
+    Path out = dir.resolve("out.safetensors");
+
+    run("score", "--model", ReferenceModels.dir(name).toString(), "--input", dir.resolve("prompts.json").toString(),
+        "--output", out.toString(), "--greedy", "12");
+
+    JsonNode got = JSON.readTree(dir.resolve("out.json").toFile());
+    for (int p = 0; p < expected.get("prompts").size(); p++) {
+      assertThat(got.get("prompts").get(p).get("ids")).as("prompt %d ids", p).isEqualTo(expected.get("prompts").get(p).get("ids"));
+      assertThat(got.get("prompts").get(p).get("greedy")).as("prompt %d greedy", p)
+          .isEqualTo(expected.get("prompts").get(p).get("greedy"));
+    }
+  }
+
+  @Test
+  void runStreamsTextAndEndsBeforeAStopString() throws Exception {
+    var p = ReferenceModels.prompts("deepseek_v3").get(0); // greedy text "rororororororororororororo" (12 tokens)
+    String ids = java.util.Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
+    String model = ReferenceModels.dir("deepseek_v3").toString();
+
+    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12")).isEqualTo("rorororororororororororo\n");
+    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12", "--stop", "ororo")).isEqualTo("r\n");
+  }
+
+  @Test
+  void inspectCountsParametersAndActiveShare() throws Exception {
+    String text = run("inspect", ReferenceModels.dir("mixtral").toString());
+    // 2 layers x 8 experts x 3 x 64 x 128 routed; top-2 of 8 active
+    assertThat(text).contains("mixtral").contains("2 MoE, 0 dense").contains("8 per MoE layer, top-2")
+        .contains("per expert   24.6K parameters, 48.0 KiB as stored").contains("[BF16]");
+  }
+
+  @ParameterizedTest
+  @EnumSource(Family.class)
+  void generateArchWritesAWholeModelThatRuns(Family family) throws Exception {
+    Path model = dir.resolve(family.modelType());
+    run("generate", "--arch", family.modelType(), "--out", model.toString(), "--layers", "2", "--hidden", "64",
+        "--heads", "4", "--experts", "8", "--top-k", "2", "--ffn", "32", "--seed", "3");
+
+    ArchConfig c = ArchConfig.load(model);
+    assertThat(c.family()).isEqualTo(family);
+    assertThat(Files.exists(model.resolve("tokenizer.json"))).isTrue();
+    try (Engine engine = Engine.load(model, EngineOptions.DEFAULT)) {
+      float[] logits = engine.step(List.of(SequenceChunk.of(1, 1, 85, 91, 278))).logits(0);
+      assertThat(logits).hasSize(c.vocabSize());
+      for (float v : logits) {
+        assertThat(Float.isFinite(v)).isTrue();
+      }
+    }
+    assertThat(run("inspect", model.toString())).contains(family.modelType());
+  }
+
+  @Test
+  void generateWithoutArchStillWritesTheLayerOnlyModel() throws Exception {
+    Path model = dir.resolve("layers");
+    run("generate", "--out", model.toString(), "--layers", "1", "--experts", "4", "--hidden", "16", "--ffn", "8");
+    assertThat(JSON.readTree(model.resolve("config.json").toFile()).has("vocab_size")).isFalse();
+    try (var moe = io.arrakis.model.moe.MoeModel.open(model)) {
+      assertThat(moe.moeLayers()).containsExactly(0);
+    }
+  }
+
+  @Test
+  void runStreamsGreedyTokensOfAnIdsPrompt() throws Exception {
+    var p = ReferenceModels.prompts("qwen2_moe").get(0);
+    String ids = java.util.Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
+    String text = run("run", "--model", ReferenceModels.dir("qwen2_moe").toString(), "--ids", ids, "--max-tokens", "12",
+        "--ignore-eos", "--show-ids");
+    StringBuilder want = new StringBuilder();
+    for (int t : p.greedy()) {
+      want.append(t).append(' ');
+    }
+    assertThat(text.trim()).isEqualTo(want.toString().trim());
+  }
+}
