@@ -4,6 +4,8 @@ import io.arrakis.model.config.ModelConfig;
 import io.arrakis.model.config.ModelConfigException;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.kernel.ExpertKernel;
+import io.arrakis.model.kernel.backend.ExpertWeights;
+import io.arrakis.model.kernel.backend.WeightTensor;
 import io.arrakis.model.safetensors.SafetensorsFile;
 import io.arrakis.model.safetensors.TensorInfo;
 import io.arrakis.model.tensor.NdArrays;
@@ -154,6 +156,28 @@ public final class MoeModel implements AutoCloseable {
         load(TensorNames.expert(layer, expert, "w1")),
         load(TensorNames.expert(layer, expert, "w3")),
         load(TensorNames.expert(layer, expert, "w2")));
+  }
+
+  /**
+   * One expert's weights as stored (memory-mapped, not widened): for backends that lay them out
+   * themselves (the CUDA backend keeps bf16).
+   */
+  public ExpertWeights expertWeights(int layer, int expert) throws IOException {
+    requireMoeLayer(layer);
+    if (expert < 0 || expert >= config.numExperts()) {
+      throw new ModelConfigException("expert " + expert + " out of range 0.." + (config.numExperts() - 1));
+    }
+    return new ExpertWeights(config.hiddenSize(), config.intermediateSize(), raw(TensorNames.expert(layer, expert, "w1")),
+        raw(TensorNames.expert(layer, expert, "w3")), raw(TensorNames.expert(layer, expert, "w2")));
+  }
+
+  private WeightTensor raw(String name) throws IOException {
+    SafetensorsFile f = byTensor.get(name);
+    if (f == null) {
+      throw new ModelConfigException(dir + ": missing tensor '" + name + "'");
+    }
+    TensorInfo info = f.info(name);
+    return new WeightTensor(info.dtype(), info.shape()[0], info.shape()[1], f.bytes(name));
   }
 
   /** The mean of synthetic inputs, where the generator recorded one. */

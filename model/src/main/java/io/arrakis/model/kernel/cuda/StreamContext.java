@@ -1,0 +1,289 @@
+package io.arrakis.model.kernel.cuda;
+
+import static io.arrakis.model.kernel.cuda.Cuda.check;
+import static io.arrakis.model.kernel.cuda.Cuda.checkBlas;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
+import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
+import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+
+import com.google.protobuf.ByteString;
+import io.arrakis.model.kernel.backend.DeviceMemoryException;
+import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.Tensor;
+import io.arrakis.model.tensor.TensorCheckException;
+import java.nio.ByteBuffer;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+
+/**
+ * One compute thread's share of the GPU: its own stream (so one thread's copies overlap another's
+ * kernels), cuBLAS handle, pinned host buffers and device scratch, reused from batch to batch.
+ * Confined to its thread.
+ */
+final class StreamContext implements AutoCloseable {
+  private static final long ALIGN = 256;
+  private static final int MAX_GRID_Y = 65535;
+  private static final int THREADS = 256;
+  private static final int MAX_ARGS = 16;
+
+  private final CudaKernels kernels;
+  private final int multiprocessors;
+  private final CUstream_st stream = new CUstream_st();
+  private final cublasContext blas = new cublasContext();
+  private final FloatPointer one = new FloatPointer(1f);
+  private final FloatPointer zero = new FloatPointer(0f);
+  private final DeviceBuffer hostIn = DeviceBuffer.pinnedHost("the batch's rows and plan");
+  private final DeviceBuffer hostOut = DeviceBuffer.pinnedHost("the partial sums");
+  private final DeviceBuffer in = DeviceBuffer.device("the batch's rows and plan");
+  private final DeviceBuffer x = DeviceBuffer.device("the rows in bf16");
+  private final DeviceBuffer gathered = DeviceBuffer.device("the rows gathered per expert");
+  private final DeviceBuffer gateUp = DeviceBuffer.device("the gate/up products");
+  private final DeviceBuffer act = DeviceBuffer.device("the SwiGLU activations");
+  private final DeviceBuffer y = DeviceBuffer.device("the expert outputs");
+  private final DeviceBuffer out = DeviceBuffer.device("the partial sums");
+  // kernel arguments: slot i of the block holds argument i; the pointer array points at the slots
+  private final BytePointer argBlock = new BytePointer(8L * MAX_ARGS);
+  private final LongPointer argPointers = new LongPointer(MAX_ARGS);
+  private int argCount;
+  private CUevent_st[] events;
+
+  StreamContext(int device, CudaKernels kernels, int multiprocessors) {
+    this.kernels = kernels;
+    this.multiprocessors = multiprocessors;
+    check(cudaSetDevice(device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    checkBlas(cublasCreate_v2(blas), "cublasCreate");
+    checkBlas(cublasSetStream_v2(blas, stream), "cublasSetStream");
+    for (int i = 0; i < MAX_ARGS; i++) {
+      argPointers.put(i, argBlock.address() + 8L * i);
+    }
+  }
+
+  /** Device times of the last batch run with timing, in milliseconds. */
+  record Times(float copyIn, float compute, float copyOut) {}
+
+  /**
+   * Runs one planned batch: rows and plan to the device in one copy, the kernels and GEMMs, the
+   * partial sums back in one copy.
+   */
+  Tensor run(CudaPlan plan, Tensor hidden, CudaExpert[] experts, int d, int ff, Times[] timing)
+      throws TensorCheckException {
+    int tokens = plan.tokens;
+    boolean bf16 = hidden.getDtype() == DType.BFLOAT16;
+    long elements = (long) tokens * d;
+    long inBytes = elements * (bf16 ? 2 : 4);
+    long planAt = align(inBytes);
+    long outBytes = elements * (bf16 ? 2 : 4);
+    long[] w13 = new long[experts.length];
+    long[] w2 = new long[experts.length];
+    for (int i = 0; i < experts.length; i++) {
+      w13[i] = experts[i].w13();
+      w2[i] = experts[i].w2();
+    }
+    try {
+      hostIn.ensure(planAt + plan.bytes());
+      in.ensure(planAt + plan.bytes());
+      hostOut.ensure(ALIGN + outBytes);
+      out.ensure(ALIGN + outBytes);
+      act.ensure(Math.max(1, (long) plan.slots * ff * 2));
+      y.ensure(Math.max(1, (long) plan.slots * d * 4));
+      if (!bf16) {
+        x.ensure(elements * 2);
+      }
+      if (plan.bigSlots > 0) {
+        gathered.ensure((long) plan.bigSlots * d * 2);
+        gateUp.ensure((long) plan.bigSlots * 2 * ff * 2);
+      }
+    } catch (DeviceMemoryException e) {
+      throw new TensorCheckException("batch of " + tokens + " rows and " + plan.slots + " expert rows does not fit on the "
+          + "device: " + e.getMessage(), true);
+    }
+    ByteBuffer h = hostIn.host();
+    hidden.getData().copyTo(h);
+    h.position(Math.toIntExact(planAt));
+    plan.write(h, w13, w2);
+
+    if (timing != null) {
+      record(0);
+    }
+    check(cudaMemcpyAsync(in.at(0), hostIn.at(0), planAt + plan.bytes(), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(in)");
+    if (timing != null) {
+      record(1);
+    }
+    check(cudaMemsetAsync(out.at(0), 0x7f, 4, stream), "cudaMemsetAsync(flag)");
+    long flag = out.address();
+    long xs;
+    if (bf16) {
+      xs = in.address();
+      ptr(xs).i64(elements).ptr(flag).launch(kernels.checkBf16, grid(elements), 1, THREADS);
+    } else {
+      xs = x.address();
+      ptr(in.address()).ptr(xs).i64(elements).ptr(flag).launch(kernels.ingestF32, grid(elements), 1, THREADS);
+    }
+    long planBase = in.address() + planAt;
+    long slotRows = planBase + plan.slotRowsOffset();
+    if (plan.bigSlots > 0) {
+      ptr(xs).ptr(slotRows).i32(plan.bigSlots).i32(d).ptr(gathered.address())
+          .launch(kernels.gatherRows, grid((long) plan.bigSlots * d / 8), 1, THREADS);
+      for (int b = 0; b < plan.bigWork.length; b++) {
+        int s0 = plan.bigSlot0[b];
+        checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, 2 * ff, plan.bigRows[b], d, one,
+            experts[plan.bigWork[b]].w13Pointer(), CUDA_R_16BF, d, gathered.at((long) s0 * d * 2), CUDA_R_16BF, d, zero,
+            gateUp.at((long) s0 * 2 * ff * 2), CUDA_R_16BF, 2 * ff, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx(gate/up)");
+      }
+      ptr(gateUp.address()).i32(plan.bigSlots).i32(ff).ptr(act.address())
+          .launch(kernels.swiglu, grid((long) plan.bigSlots * ff / 2), 1, THREADS);
+    }
+    for (int s = 0; s < CudaPlan.TILE_BLOCKS.length; s++) {
+      for (int t0 = 0; t0 < plan.tiles(s); t0 += MAX_GRID_Y) {
+        int n = Math.min(MAX_GRID_Y, plan.tiles(s) - t0);
+        ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES).ptr(xs).ptr(slotRows).i32(ff).i32(d)
+            .ptr(act.address()).launch(kernels.gateup[s], (ff + 15) / 16, n, 128);
+      }
+    }
+    for (int b = 0; b < plan.bigWork.length; b++) {
+      int s0 = plan.bigSlot0[b];
+      checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, d, plan.bigRows[b], ff, one,
+          experts[plan.bigWork[b]].w2Pointer(), CUDA_R_16BF, ff, act.at((long) s0 * ff * 2), CUDA_R_16BF, ff, zero,
+          y.at((long) s0 * d * 4), CUDA_R_32F, d, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx(down)");
+    }
+    for (int s = 0; s < CudaPlan.TILE_BLOCKS.length; s++) {
+      for (int t0 = 0; t0 < plan.tiles(s); t0 += MAX_GRID_Y) {
+        int n = Math.min(MAX_GRID_Y, plan.tiles(s) - t0);
+        ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES).ptr(act.address()).i32(d).i32(ff)
+            .ptr(y.address()).launch(kernels.down[s], (d + 15) / 16, n, 128);
+      }
+    }
+    long sums = out.address() + ALIGN;
+    ptr(y.address()).ptr(planBase + plan.tokenStartOffset()).ptr(planBase + plan.tokenSlotsOffset())
+        .ptr(planBase + plan.slotWeightsOffset()).i32(d).ptr(bf16 ? 0 : sums).ptr(bf16 ? sums : 0)
+        .launch(kernels.combine, tokens, 1, 128);
+    if (timing != null) {
+      record(2);
+    }
+    check(cudaMemcpyAsync(hostOut.at(0), out.at(0), ALIGN + outBytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(out)");
+    if (timing != null) {
+      record(3);
+    }
+    check(cudaStreamSynchronize(stream), "the batch's kernels");
+    ByteBuffer result = hostOut.host();
+    int bad = result.getInt(0);
+    if (bad != 0x7f7f7f7f) {
+      throw new TensorCheckException("hidden_states contains NaN or infinite values (first at element " + bad + ")", false);
+    }
+    if (timing != null) {
+      timing[0] = new Times(elapsed(0, 1), elapsed(1, 2), elapsed(2, 3));
+    }
+    result.position((int) ALIGN).limit(Math.toIntExact(ALIGN + outBytes));
+    return Tensor.newBuilder()
+        .setDtype(hidden.getDtype())
+        .addShape(tokens)
+        .addShape(d)
+        .setData(ByteString.copyFrom(result))
+        .build();
+  }
+
+  /** Fills {@code bytes / 2} bf16 values at {@code address} with the synthetic weights' hash (benchmarks). */
+  void fillUniform(long address, long count, long seed, float scale) {
+    ptr(address).i64(count).i64(seed).f32(scale).launch(kernels.fillUniform, grid(count), 1, THREADS);
+    check(cudaStreamSynchronize(stream), "fill_uniform");
+  }
+
+  private static long align(long bytes) {
+    return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+  }
+
+  private int grid(long work) {
+    long blocks = (work + THREADS - 1) / THREADS;
+    return (int) Math.max(1, Math.min(blocks, 32L * multiprocessors));
+  }
+
+  private StreamContext ptr(long address) {
+    return i64(address);
+  }
+
+  private StreamContext i64(long value) {
+    argBlock.putLong(8L * argCount++, value);
+    return this;
+  }
+
+  private StreamContext i32(int value) {
+    argBlock.putInt(8L * argCount++, value);
+    return this;
+  }
+
+  private StreamContext f32(float value) {
+    argBlock.putFloat(8L * argCount++, value);
+    return this;
+  }
+
+  private void launch(CUfunc_st function, int gridX, int gridY, int block) {
+    int n = argCount;
+    argCount = 0;
+    check(cuLaunchKernel(function, gridX, gridY, 1, block, 1, 1, 0, stream, argPointers, null),
+        "cuLaunchKernel (" + n + " arguments)");
+  }
+
+  private void record(int i) {
+    if (events == null) {
+      events = new CUevent_st[4];
+      for (int e = 0; e < events.length; e++) {
+        events[e] = new CUevent_st();
+        check(cudaEventCreate(events[e]), "cudaEventCreate");
+      }
+    }
+    check(cudaEventRecord(events[i], stream), "cudaEventRecord");
+  }
+
+  private float elapsed(int from, int to) {
+    float[] ms = new float[1];
+    check(cudaEventElapsedTime(ms, events[from], events[to]), "cudaEventElapsedTime");
+    return ms[0];
+  }
+
+  @Override
+  public void close() {
+    cudaStreamSynchronize(stream);
+    for (DeviceBuffer b : new DeviceBuffer[] {hostIn, hostOut, in, x, gathered, gateUp, act, y, out}) {
+      b.free();
+    }
+    if (events != null) {
+      for (CUevent_st e : events) {
+        cudaEventDestroy(e);
+      }
+    }
+    cublasDestroy_v2(blas);
+    cudaStreamDestroy(stream);
+    argBlock.close();
+    argPointers.close();
+    one.close();
+    zero.close();
+  }
+}
