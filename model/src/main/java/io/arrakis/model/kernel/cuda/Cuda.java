@@ -30,8 +30,13 @@ final class Cuda {
     try {
       Loader.load(preset);
     } catch (Throwable e) { // UnsatisfiedLinkError, or the class initializer's error around it
-      throw new BackendUnavailableException("--device cuda: " + missing(e, what) + " could not be loaded; "
-          + "put the CUDA 13 libraries on LD_LIBRARY_PATH (e.g. /usr/local/cuda-13.0/targets/x86_64-linux/lib)", e);
+      String lib = missing(e, what);
+      if (lib.startsWith("libcuda.so")) {
+        throw new BackendUnavailableException("--device cuda: no NVIDIA driver on this machine (" + lib
+            + " could not be loaded)", e);
+      }
+      throw new BackendUnavailableException("--device cuda: " + lib + " could not be loaded; put the CUDA 13 "
+          + "libraries on LD_LIBRARY_PATH (e.g. /usr/local/cuda-13.0/targets/x86_64-linux/lib)", e);
     }
   }
 
@@ -46,8 +51,7 @@ final class Cuda {
           while (end < m.length() && !Character.isWhitespace(m.charAt(end)) && m.charAt(end) != ':' && m.charAt(end) != ',') {
             end++;
           }
-          String name = m.substring(at, end);
-          return name.startsWith("libcuda.so") ? "the NVIDIA driver (" + name + ")" : name;
+          return m.substring(at, end);
         }
       }
     }

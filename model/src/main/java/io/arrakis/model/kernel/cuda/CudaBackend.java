@@ -27,11 +27,14 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.SizeTPointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The CUDA backend: one GPU through JavaCPP's CUDA 13 presets. Weights live on the device in bf16
@@ -45,21 +48,29 @@ import org.bytedeco.javacpp.SizeTPointer;
  * queued with the expert (the router retries them elsewhere).
  */
 public final class CudaBackend implements ExpertBackend {
+  private static final Logger log = LoggerFactory.getLogger(CudaBackend.class);
+
   private final CudaOptions options;
   private final CudaKernels kernels;
   private final String device;
   private final int multiprocessors;
   private final ThreadLocal<StreamContext> contexts = new ThreadLocal<>();
   private final List<StreamContext> allContexts = new ArrayList<>();
-  private final List<CudaExpert> experts = new ArrayList<>();
+  private final List<CudaExpert> experts = new CopyOnWriteArrayList<>();
   // compute holds the read lock; freeing an expert's memory takes the write lock
   private final ReentrantReadWriteLock memory = new ReentrantReadWriteLock();
+  // the weights on their way to the device, reused from expert to expert (guarded by this)
+  private ByteBuffer staging;
 
-  private CudaBackend(CudaOptions options, CudaKernels kernels, String device, int multiprocessors) {
+  private final HostStaging.Choice hostStaging;
+
+  private CudaBackend(CudaOptions options, CudaKernels kernels, String device, int multiprocessors,
+      HostStaging.Choice staging) {
     this.options = options;
     this.kernels = kernels;
     this.device = device;
     this.multiprocessors = multiprocessors;
+    this.hostStaging = staging;
   }
 
   /**
@@ -103,10 +114,11 @@ public final class CudaBackend implements ExpertBackend {
     }
     check(cudaFree(null), "creating the CUDA context");
     CudaKernels kernels = CudaKernels.load(major, minor);
+    HostStaging.Choice staging = HostStaging.measure();
     String description = String.format(Locale.ROOT, "cuda:%d (%s, %s, sm %d.%d; driver %s, runtime %s, NVRTC %s)", index,
         name, gib(props.totalGlobalMem()), major, minor, Cuda.version(driver[0]), Cuda.version(runtime[0]),
         kernels.nvrtcVersion);
-    return new CudaBackend(options, kernels, description, props.multiProcessorCount());
+    return new CudaBackend(options, kernels, description, props.multiProcessorCount(), staging);
   }
 
   @Override
@@ -126,6 +138,11 @@ public final class CudaBackend implements ExpertBackend {
 
   public CudaOptions options() {
     return options;
+  }
+
+  /** How rows and sums cross to the device: pinned or ordinary host buffers, and the reads that chose. */
+  public String staging() {
+    return hostStaging.toString();
   }
 
   /** Free and total device memory, in bytes. */
@@ -148,7 +165,7 @@ public final class CudaBackend implements ExpertBackend {
   }
 
   @Override
-  public BackendExpert load(ExpertWeights w) throws DeviceMemoryException {
+  public synchronized BackendExpert load(ExpertWeights w) throws DeviceMemoryException {
     checkShape(w.hiddenSize(), w.ffnSize());
     checkRoom(1, w.bf16Bytes());
     long matrix = (long) w.hiddenSize() * w.ffnSize() * 2;
@@ -160,7 +177,10 @@ public final class CudaBackend implements ExpertBackend {
       cudaFree(w13);
       throw e;
     }
-    ByteBuffer staging = ByteBuffer.allocateDirect(Math.toIntExact(2 * matrix)).order(ByteOrder.LITTLE_ENDIAN);
+    if (staging == null || staging.capacity() < 2 * matrix) {
+      staging = ByteBuffer.allocateDirect(Math.toIntExact(2 * matrix)).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    staging.clear();
     w.gate().writeBf16(staging);
     w.up().writeBf16(staging);
     upload(w13, staging);
@@ -193,7 +213,7 @@ public final class CudaBackend implements ExpertBackend {
     }
   }
 
-  private synchronized CudaExpert register(CudaExpert e) {
+  private CudaExpert register(CudaExpert e) {
     experts.add(e);
     return e;
   }
@@ -230,33 +250,43 @@ public final class CudaBackend implements ExpertBackend {
     } finally {
       memory.writeLock().unlock();
     }
-    synchronized (this) {
-      experts.remove(e);
-    }
+    experts.remove(e);
   }
 
   @Override
   public Tensor compute(Tensor hidden, List<BackendWork> work) throws TensorCheckException {
-    return run(hidden, work, options.groupedMaxRows(), null);
+    return run(hidden, work, options, null);
   }
-
-  /** What {@link #computeTimed} measured: the answer, device times and the call's wall time. */
-  public record Timed(Tensor result, float copyInMs, float computeMs, float copyOutMs, double wallMs) {}
 
   /**
-   * {@link #compute} with a given grouped-kernel threshold, timed: device events around the copy of
-   * rows and plan to the device, the kernels, the copy back; and the call's wall-clock time
-   * (planning and the host copies included). For benchmarks.
+   * What {@link #computeTimed} measured: the answer, device times, the call's wall time and its host
+   * stages (staging rows and plan, enqueueing, waiting, making the answer).
    */
-  public Timed computeTimed(Tensor hidden, List<BackendWork> work, int groupedMaxRows) throws TensorCheckException {
-    StreamContext.Times[] times = new StreamContext.Times[1];
-    long t0 = System.nanoTime();
-    Tensor result = run(hidden, work, groupedMaxRows, times);
-    double wall = (System.nanoTime() - t0) / 1e6;
-    return new Timed(result, times[0].copyIn(), times[0].compute(), times[0].copyOut(), wall);
+  public record Timed(Tensor result, float copyInMs, float computeMs, float copyOutMs, double wallMs, double hostStageMs,
+      double hostEnqueueMs, double hostWaitMs, double hostAnswerMs) {
+    /** The same timings without the answer (so that a benchmark keeps no tensors). */
+    public Timed withoutResult() {
+      return new Timed(null, copyInMs, computeMs, copyOutMs, wallMs, hostStageMs, hostEnqueueMs, hostWaitMs, hostAnswerMs);
+    }
   }
 
-  private Tensor run(Tensor hidden, List<BackendWork> work, int groupedMaxRows, StreamContext.Times[] timing)
+  /**
+   * {@link #compute} with the given choice of expert path ({@code policy}'s grouped-kernel
+   * thresholds), timed: device events around the copy of rows and plan to the device, the kernels,
+   * the copy back; and the call's wall-clock time (planning and the host copies included). For
+   * benchmarks.
+   */
+  public Timed computeTimed(Tensor hidden, List<BackendWork> work, CudaOptions policy) throws TensorCheckException {
+    StreamContext.Times[] times = new StreamContext.Times[1];
+    long t0 = System.nanoTime();
+    Tensor result = run(hidden, work, policy, times);
+    double wall = (System.nanoTime() - t0) / 1e6;
+    StreamContext.Times t = times[0];
+    return new Timed(result, t.copyIn(), t.compute(), t.copyOut(), wall, t.hostStage(), t.hostEnqueue(), t.hostWait(),
+        t.hostAnswer());
+  }
+
+  private Tensor run(Tensor hidden, List<BackendWork> work, CudaOptions policy, StreamContext.Times[] timing)
       throws TensorCheckException {
     int tokens = Math.toIntExact(hidden.getShape(0));
     int d = Math.toIntExact(hidden.getShape(1));
@@ -277,7 +307,7 @@ public final class CudaBackend implements ExpertBackend {
     if (ff < 0) {
       ff = 8; // no work: the combine writes zeros
     }
-    CudaPlan plan = CudaPlan.of(tokens, rows, weights, groupedMaxRows);
+    CudaPlan plan = CudaPlan.of(tokens, rows, weights, i -> policy.grouped(i, rows[i].length, held[i].weightBytes()));
     StreamContext ctx = context();
     memory.readLock().lock();
     try {
@@ -286,7 +316,7 @@ public final class CudaBackend implements ExpertBackend {
           throw new IllegalStateException("an expert of this batch was unloaded while the batch waited");
         }
       }
-      return ctx.run(plan, hidden, held, d, ff, timing);
+      return ctx.run(plan, hidden, held, d, ff, policy.lanes(), timing);
     } finally {
       memory.readLock().unlock();
     }
@@ -295,7 +325,7 @@ public final class CudaBackend implements ExpertBackend {
   private StreamContext context() {
     StreamContext ctx = contexts.get();
     if (ctx == null) {
-      ctx = new StreamContext(options.device(), kernels, multiprocessors);
+      ctx = new StreamContext(options.device(), kernels, multiprocessors, hostStaging.pinned());
       contexts.set(ctx);
       synchronized (allContexts) {
         allContexts.add(ctx);
@@ -305,12 +335,33 @@ public final class CudaBackend implements ExpertBackend {
   }
 
   /** Bytes of weights held on the device. */
-  public synchronized long weightBytes() {
+  public long weightBytes() {
     return experts.stream().mapToLong(CudaExpert::weightBytes).sum();
+  }
+
+  /** Mean host time per batch by stage, over every batch computed so far. */
+  public String hostStages() {
+    long[] total = new long[4];
+    long batches = 0;
+    synchronized (allContexts) {
+      for (StreamContext c : allContexts) {
+        for (int i = 0; i < total.length; i++) {
+          total[i] += c.hostNanos[i];
+        }
+        batches += c.batches;
+      }
+    }
+    if (batches == 0) {
+      return "no batches";
+    }
+    return String.format(Locale.ROOT, "%d batches, host ms per batch: staging rows and plan %.3f, enqueueing %.3f, "
+        + "waiting for the device %.3f, making the answer %.3f", batches, total[0] / 1e6 / batches,
+        total[1] / 1e6 / batches, total[2] / 1e6 / batches, total[3] / 1e6 / batches);
   }
 
   @Override
   public void close() {
+    log.info("closing {}: {}", device, hostStages());
     memory.writeLock().lock();
     try {
       cudaSetDevice(options.device());
@@ -318,11 +369,8 @@ public final class CudaBackend implements ExpertBackend {
         allContexts.forEach(StreamContext::close);
         allContexts.clear();
       }
-      List<CudaExpert> all;
-      synchronized (this) {
-        all = List.copyOf(experts);
-        experts.clear();
-      }
+      List<CudaExpert> all = List.copyOf(experts);
+      experts.clear();
       for (CudaExpert e : all) {
         e.markFreed();
         cudaFree(e.w13Pointer());

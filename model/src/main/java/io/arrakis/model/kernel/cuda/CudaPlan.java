@@ -3,6 +3,7 @@ package io.arrakis.model.kernel.cuda;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.function.IntPredicate;
 
 /**
  * How one batch runs on the device, worked out on the host: every (token, expert) pair becomes a
@@ -64,12 +65,22 @@ final class CudaPlan {
    *     to cuBLAS; 0 sends every item to cuBLAS
    */
   static CudaPlan of(int tokens, int[][] rows, float[][] weights, int groupedMaxRows) {
+    return of(tokens, rows, weights, i -> rows[i].length <= groupedMaxRows);
+  }
+
+  /**
+   * Plans a batch of {@code tokens} rows, running work item i in the grouped kernels where {@code
+   * grouped.test(i)}, as cuBLAS GEMMs elsewhere.
+   */
+  static CudaPlan of(int tokens, int[][] rows, float[][] weights, IntPredicate grouped) {
     int items = rows.length;
     int slots = 0;
     int bigCount = 0;
-    for (int[] r : rows) {
-      slots += r.length;
-      if (r.length > groupedMaxRows) {
+    boolean[] big = new boolean[items];
+    for (int i = 0; i < items; i++) {
+      slots += rows[i].length;
+      big[i] = rows[i].length > 0 && !grouped.test(i);
+      if (big[i]) {
         bigCount++;
       }
     }
@@ -80,7 +91,7 @@ final class CudaPlan {
     int next = 0;
     int b = 0;
     for (int i = 0; i < items; i++) {
-      if (rows[i].length > groupedMaxRows) {
+      if (big[i]) {
         itemSlot0[i] = next;
         bigWork[b] = i;
         bigSlot0[b] = next;
@@ -91,8 +102,9 @@ final class CudaPlan {
     int bigSlots = next;
     // grouped items, ordered by tile size so that each size's tiles (and slots) are contiguous
     int[] tilesPerSize = new int[TILE_BLOCKS.length];
-    for (int[] r : rows) {
-      if (r.length <= groupedMaxRows && r.length > 0) {
+    for (int i = 0; i < items; i++) {
+      int[] r = rows[i];
+      if (!big[i] && r.length > 0) {
         int full = r.length / MAX_TILE_ROWS;
         tilesPerSize[TILE_BLOCKS.length - 1] += full;
         int rest = r.length % MAX_TILE_ROWS;
@@ -113,7 +125,7 @@ final class CudaPlan {
     for (int size = 0; size < TILE_BLOCKS.length; size++) {
       for (int i = 0; i < items; i++) {
         int n = rows[i].length;
-        if (n > groupedMaxRows || n == 0 || sizeOfItem(n) != size) {
+        if (big[i] || n == 0 || sizeOfItem(n) != size) {
           continue;
         }
         itemSlot0[i] = next;

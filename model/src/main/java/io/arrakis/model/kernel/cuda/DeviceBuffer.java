@@ -21,21 +21,25 @@ final class DeviceBuffer {
 
   private final String name;
   private final boolean pinnedHost;
+  private final boolean pageableHost;
   private BytePointer memory;
+  private ByteBuffer pageable;
   private long capacity;
   private ByteBuffer hostView;
 
-  private DeviceBuffer(String name, boolean pinnedHost) {
+  private DeviceBuffer(String name, boolean pinnedHost, boolean pageableHost) {
     this.name = name;
     this.pinnedHost = pinnedHost;
+    this.pageableHost = pageableHost;
   }
 
   static DeviceBuffer device(String name) {
-    return new DeviceBuffer(name, false);
+    return new DeviceBuffer(name, false, false);
   }
 
-  static DeviceBuffer pinnedHost(String name) {
-    return new DeviceBuffer(name, true);
+  /** Host memory for copies to and from the device: pinned, or ordinary (direct) memory. */
+  static DeviceBuffer host(String name, boolean pinned) {
+    return new DeviceBuffer(name, pinned, !pinned);
   }
 
   /** Grows to at least {@code bytes} (its contents are then lost). */
@@ -45,6 +49,13 @@ final class DeviceBuffer {
     }
     free();
     long size = Math.max(bytes + bytes / 4, 1L << 16);
+    if (pageableHost) {
+      pageable = ByteBuffer.allocateDirect(Math.toIntExact(size)).order(ByteOrder.LITTLE_ENDIAN);
+      memory = new BytePointer(pageable);
+      capacity = size;
+      hostView = pageable;
+      return;
+    }
     Pointer p = new Pointer();
     int rc = pinnedHost ? cudaMallocHost(p, size) : cudaMalloc(p, size);
     if (rc == CUDA_ERROR_MEMORY_ALLOCATION) {
@@ -66,9 +77,9 @@ final class DeviceBuffer {
     return capacity;
   }
 
-  /** The memory from byte {@code offset} on, as a pointer argument (one use at a time). */
-  BytePointer at(long offset) {
-    return memory.position(offset);
+  /** The memory from byte {@code offset} on, as a pointer argument. */
+  Pointer at(long offset) {
+    return new DevicePointer(memory.address() + offset);
   }
 
   /** A pinned buffer's memory as a little-endian buffer, position 0, limit at capacity. */
@@ -77,8 +88,14 @@ final class DeviceBuffer {
   }
 
   void free() {
+    if (pageable != null) {
+      pageable = null; // the garbage collector frees it
+      memory = null;
+      hostView = null;
+      capacity = 0;
+      return;
+    }
     if (memory != null) {
-      memory.position(0);
       if (pinnedHost) {
         cudaFreeHost(memory);
       } else {

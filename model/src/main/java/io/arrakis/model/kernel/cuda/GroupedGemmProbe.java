@@ -21,8 +21,10 @@ import java.util.SplittableRandom;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.ShortPointer;
 
 /**
@@ -66,19 +68,23 @@ public final class GroupedGemmProbe {
     long da = deviceArray(a);
     long db = deviceArray(b);
     long dc = deviceArray(c);
-    int[] ta = new int[groups];
-    int[] tb = new int[groups];
-    int[] sizes = new int[groups];
-    float[] alpha = new float[groups];
-    float[] beta = new float[groups];
+    IntPointer ta = new IntPointer(groups);
+    IntPointer tb = new IntPointer(groups);
+    IntPointer sizes = new IntPointer(groups);
+    FloatPointer alpha = new FloatPointer(groups);
+    FloatPointer beta = new FloatPointer(groups);
     for (int g = 0; g < groups; g++) {
-      ta[g] = CUBLAS_OP_T;
-      tb[g] = CUBLAS_OP_N;
-      sizes[g] = 1;
-      alpha[g] = 1;
+      ta.put(g, CUBLAS_OP_T);
+      tb.put(g, CUBLAS_OP_N);
+      sizes.put(g, 1);
+      alpha.put(g, 1f);
+      beta.put(g, 0f);
     }
-    int rc = cublasGemmGroupedBatchedEx(h, ta, tb, m, n, k, new FloatPointer(alpha), ptr(da), CUDA_R_16BF, k, ptr(db),
-        CUDA_R_16BF, k, new FloatPointer(beta), ptr(dc), CUDA_R_32F, m, groups, sizes, CUBLAS_COMPUTE_32F);
+    // the pointer arrays as void** arguments (PointerPointer): a plain Pointer there would be passed
+    // by reference, the address of a host variable holding the array's address (error 700 in the spike)
+    int rc = cublasGemmGroupedBatchedEx(h, ta, tb, new IntPointer(m), new IntPointer(n), new IntPointer(k), alpha,
+        array(da), CUDA_R_16BF, new IntPointer(k), array(db), CUDA_R_16BF, new IntPointer(k), beta, array(dc), CUDA_R_32F,
+        new IntPointer(m), groups, sizes, CUBLAS_COMPUTE_32F);
     int sync = cudaDeviceSynchronize();
     if (rc != 0 || sync != 0) {
       System.out.println("grouped: FAILED cublas status " + rc + ", then " + Cuda.errorName(sync) + " (" + sync + ")");
@@ -106,6 +112,10 @@ public final class GroupedGemmProbe {
         address = at;
       }
     };
+  }
+
+  private static PointerPointer<?> array(long deviceAddress) {
+    return new PointerPointer<>(ptr(deviceAddress));
   }
 
   private static long alloc(long bytes) {

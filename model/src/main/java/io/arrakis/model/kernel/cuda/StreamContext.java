@@ -14,6 +14,8 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
@@ -26,6 +28,7 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 
 import com.google.protobuf.ByteString;
 import io.arrakis.model.kernel.backend.DeviceMemoryException;
@@ -40,11 +43,13 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.PointerPointer;
 
 /**
  * One compute thread's share of the GPU: its own stream (so one thread's copies overlap another's
- * kernels), cuBLAS handle, pinned host buffers and device scratch, reused from batch to batch.
- * Confined to its thread.
+ * kernels), up to {@value #LANES} lanes (streams with a cuBLAS handle each) over which the batch's cuBLAS
+ * experts are spread so their GEMMs overlap one another and the grouped kernels, pinned host
+ * buffers and device scratch, reused from batch to batch. Confined to its thread.
  */
 final class StreamContext implements AutoCloseable {
   private static final long ALIGN = 256;
@@ -52,14 +57,20 @@ final class StreamContext implements AutoCloseable {
   private static final int THREADS = 256;
   private static final int MAX_ARGS = 16;
 
+  /** Streams the cuBLAS experts of a batch may be spread over, so that their GEMMs overlap. */
+  static final int LANES = CudaOptions.MAX_LANES;
+
   private final CudaKernels kernels;
   private final int multiprocessors;
   private final CUstream_st stream = new CUstream_st();
-  private final cublasContext blas = new cublasContext();
+  private final CUstream_st[] lanes = new CUstream_st[LANES];
+  private final cublasContext[] laneBlas = new cublasContext[LANES];
+  private final CUevent_st forked = new CUevent_st();
+  private final CUevent_st[] joined = new CUevent_st[LANES];
   private final FloatPointer one = new FloatPointer(1f);
   private final FloatPointer zero = new FloatPointer(0f);
-  private final DeviceBuffer hostIn = DeviceBuffer.pinnedHost("the batch's rows and plan");
-  private final DeviceBuffer hostOut = DeviceBuffer.pinnedHost("the partial sums");
+  private final DeviceBuffer hostIn;
+  private final DeviceBuffer hostOut;
   private final DeviceBuffer in = DeviceBuffer.device("the batch's rows and plan");
   private final DeviceBuffer x = DeviceBuffer.device("the rows in bf16");
   private final DeviceBuffer gathered = DeviceBuffer.device("the rows gathered per expert");
@@ -70,29 +81,51 @@ final class StreamContext implements AutoCloseable {
   // kernel arguments: slot i of the block holds argument i; the pointer array points at the slots
   private final BytePointer argBlock = new BytePointer(8L * MAX_ARGS);
   private final LongPointer argPointers = new LongPointer(MAX_ARGS);
+  // the same array as a void** argument: cuLaunchKernel's Pointer overload would pass the address
+  // of a pointer to it (JavaCPP maps a Pointer for void** by reference, as for cudaMalloc)
+  private final PointerPointer<?> kernelParams = new PointerPointer<>(argPointers);
   private int argCount;
   private CUevent_st[] events;
 
-  StreamContext(int device, CudaKernels kernels, int multiprocessors) {
+  StreamContext(int device, CudaKernels kernels, int multiprocessors, boolean pinned) {
     this.kernels = kernels;
     this.multiprocessors = multiprocessors;
+    this.hostIn = DeviceBuffer.host("the batch's rows and plan", pinned);
+    this.hostOut = DeviceBuffer.host("the partial sums", pinned);
     check(cudaSetDevice(device), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-    checkBlas(cublasCreate_v2(blas), "cublasCreate");
-    checkBlas(cublasSetStream_v2(blas, stream), "cublasSetStream");
+    check(cudaEventCreateWithFlags(forked, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    for (int i = 0; i < LANES; i++) {
+      lanes[i] = new CUstream_st();
+      check(cudaStreamCreateWithFlags(lanes[i], cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+      laneBlas[i] = new cublasContext();
+      checkBlas(cublasCreate_v2(laneBlas[i]), "cublasCreate");
+      checkBlas(cublasSetStream_v2(laneBlas[i], lanes[i]), "cublasSetStream");
+      joined[i] = new CUevent_st();
+      check(cudaEventCreateWithFlags(joined[i], cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    }
     for (int i = 0; i < MAX_ARGS; i++) {
       argPointers.put(i, argBlock.address() + 8L * i);
     }
   }
 
-  /** Device times of the last batch run with timing, in milliseconds. */
-  record Times(float copyIn, float compute, float copyOut) {}
+  /**
+   * Times of the last batch run with timing, in milliseconds: on the device (events), and on the host
+   * (writing rows and plan into the staging buffer, enqueueing the copies and kernels, waiting for
+   * them, making the answer from the staging buffer).
+   */
+  record Times(float copyIn, float compute, float copyOut, double hostStage, double hostEnqueue, double hostWait,
+      double hostAnswer) {}
+
+  /** Host time per stage over every batch this context ran, in nanoseconds: stage, enqueue, wait, answer. */
+  final long[] hostNanos = new long[4];
+  long batches;
 
   /**
    * Runs one planned batch: rows and plan to the device in one copy, the kernels and GEMMs, the
    * partial sums back in one copy.
    */
-  Tensor run(CudaPlan plan, Tensor hidden, CudaExpert[] experts, int d, int ff, Times[] timing)
+  Tensor run(CudaPlan plan, Tensor hidden, CudaExpert[] experts, int d, int ff, int useLanes, Times[] timing)
       throws TensorCheckException {
     int tokens = plan.tokens;
     boolean bf16 = hidden.getDtype() == DType.BFLOAT16;
@@ -124,11 +157,13 @@ final class StreamContext implements AutoCloseable {
       throw new TensorCheckException("batch of " + tokens + " rows and " + plan.slots + " expert rows does not fit on the "
           + "device: " + e.getMessage(), true);
     }
+    long n0 = System.nanoTime();
     ByteBuffer h = hostIn.host();
     hidden.getData().copyTo(h);
     h.position(Math.toIntExact(planAt));
     plan.write(h, w13, w2);
 
+    long n1 = System.nanoTime();
     if (timing != null) {
       record(0);
     }
@@ -148,18 +183,30 @@ final class StreamContext implements AutoCloseable {
     }
     long planBase = in.address() + planAt;
     long slotRows = planBase + plan.slotRowsOffset();
+    int lanesUsed = Math.min(Math.min(useLanes, LANES), plan.bigWork.length);
     if (plan.bigSlots > 0) {
       ptr(xs).ptr(slotRows).i32(plan.bigSlots).i32(d).ptr(gathered.address())
           .launch(kernels.gatherRows, grid((long) plan.bigSlots * d / 8), 1, THREADS);
-      for (int b = 0; b < plan.bigWork.length; b++) {
-        int s0 = plan.bigSlot0[b];
-        checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, 2 * ff, plan.bigRows[b], d, one,
-            experts[plan.bigWork[b]].w13Pointer(), CUDA_R_16BF, d, gathered.at((long) s0 * d * 2), CUDA_R_16BF, d, zero,
-            gateUp.at((long) s0 * 2 * ff * 2), CUDA_R_16BF, 2 * ff, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-            "cublasGemmEx(gate/up)");
+      // each cuBLAS expert's gate/up GEMM, SwiGLU and down GEMM on one of the lanes, after the
+      // gather; the grouped kernels below run meanwhile on the batch's own stream
+      check(cudaEventRecord(forked, stream), "cudaEventRecord");
+      for (int l = 0; l < lanesUsed; l++) {
+        check(cudaStreamWaitEvent(lanes[l], forked, 0), "cudaStreamWaitEvent");
       }
-      ptr(gateUp.address()).i32(plan.bigSlots).i32(ff).ptr(act.address())
-          .launch(kernels.swiglu, grid((long) plan.bigSlots * ff / 2), 1, THREADS);
+      for (int b = 0; b < plan.bigWork.length; b++) {
+        int l = b % lanesUsed;
+        int s0 = plan.bigSlot0[b];
+        int n = plan.bigRows[b];
+        CudaExpert e = experts[plan.bigWork[b]];
+        checkBlas(cublasGemmEx(laneBlas[l], CUBLAS_OP_T, CUBLAS_OP_N, 2 * ff, n, d, one, e.w13Pointer(), CUDA_R_16BF, d,
+            gathered.at((long) s0 * d * 2), CUDA_R_16BF, d, zero, gateUp.at((long) s0 * 2 * ff * 2), CUDA_R_16BF, 2 * ff,
+            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx(gate/up)");
+        ptr(gateUp.address() + (long) s0 * 2 * ff * 2).i32(n).i32(ff).ptr(act.address() + (long) s0 * ff * 2)
+            .launchOn(lanes[l], kernels.swiglu, grid((long) n * ff / 2), 1, THREADS);
+        checkBlas(cublasGemmEx(laneBlas[l], CUBLAS_OP_T, CUBLAS_OP_N, d, n, ff, one, e.w2Pointer(), CUDA_R_16BF, ff,
+            act.at((long) s0 * ff * 2), CUDA_R_16BF, ff, zero, y.at((long) s0 * d * 4), CUDA_R_32F, d, CUBLAS_COMPUTE_32F,
+            CUBLAS_GEMM_DEFAULT), "cublasGemmEx(down)");
+      }
     }
     for (int s = 0; s < CudaPlan.TILE_BLOCKS.length; s++) {
       for (int t0 = 0; t0 < plan.tiles(s); t0 += MAX_GRID_Y) {
@@ -168,18 +215,16 @@ final class StreamContext implements AutoCloseable {
             .ptr(act.address()).launch(kernels.gateup[s], (ff + 15) / 16, n, 128);
       }
     }
-    for (int b = 0; b < plan.bigWork.length; b++) {
-      int s0 = plan.bigSlot0[b];
-      checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, d, plan.bigRows[b], ff, one,
-          experts[plan.bigWork[b]].w2Pointer(), CUDA_R_16BF, ff, act.at((long) s0 * ff * 2), CUDA_R_16BF, ff, zero,
-          y.at((long) s0 * d * 4), CUDA_R_32F, d, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx(down)");
-    }
     for (int s = 0; s < CudaPlan.TILE_BLOCKS.length; s++) {
       for (int t0 = 0; t0 < plan.tiles(s); t0 += MAX_GRID_Y) {
         int n = Math.min(MAX_GRID_Y, plan.tiles(s) - t0);
         ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES).ptr(act.address()).i32(d).i32(ff)
             .ptr(y.address()).launch(kernels.down[s], (d + 15) / 16, n, 128);
       }
+    }
+    for (int l = 0; l < lanesUsed; l++) {
+      check(cudaEventRecord(joined[l], lanes[l]), "cudaEventRecord");
+      check(cudaStreamWaitEvent(stream, joined[l], 0), "cudaStreamWaitEvent");
     }
     long sums = out.address() + ALIGN;
     ptr(y.address()).ptr(planBase + plan.tokenStartOffset()).ptr(planBase + plan.tokenSlotsOffset())
@@ -192,22 +237,32 @@ final class StreamContext implements AutoCloseable {
     if (timing != null) {
       record(3);
     }
+    long n2 = System.nanoTime();
     check(cudaStreamSynchronize(stream), "the batch's kernels");
+    long n3 = System.nanoTime();
     ByteBuffer result = hostOut.host();
     int bad = result.getInt(0);
     if (bad != 0x7f7f7f7f) {
       throw new TensorCheckException("hidden_states contains NaN or infinite values (first at element " + bad + ")", false);
     }
-    if (timing != null) {
-      timing[0] = new Times(elapsed(0, 1), elapsed(1, 2), elapsed(2, 3));
-    }
     result.position((int) ALIGN).limit(Math.toIntExact(ALIGN + outBytes));
-    return Tensor.newBuilder()
+    Tensor answer = Tensor.newBuilder()
         .setDtype(hidden.getDtype())
         .addShape(tokens)
         .addShape(d)
         .setData(ByteString.copyFrom(result))
         .build();
+    long n4 = System.nanoTime();
+    hostNanos[0] += n1 - n0;
+    hostNanos[1] += n2 - n1;
+    hostNanos[2] += n3 - n2;
+    hostNanos[3] += n4 - n3;
+    batches++;
+    if (timing != null) {
+      timing[0] = new Times(elapsed(0, 1), elapsed(1, 2), elapsed(2, 3), (n1 - n0) / 1e6, (n2 - n1) / 1e6,
+          (n3 - n2) / 1e6, (n4 - n3) / 1e6);
+    }
+    return answer;
   }
 
   /** Fills {@code bytes / 2} bf16 values at {@code address} with the synthetic weights' hash (benchmarks). */
@@ -245,9 +300,13 @@ final class StreamContext implements AutoCloseable {
   }
 
   private void launch(CUfunc_st function, int gridX, int gridY, int block) {
+    launchOn(stream, function, gridX, gridY, block);
+  }
+
+  private void launchOn(CUstream_st on, CUfunc_st function, int gridX, int gridY, int block) {
     int n = argCount;
     argCount = 0;
-    check(cuLaunchKernel(function, gridX, gridY, 1, block, 1, 1, 0, stream, argPointers, null),
+    check(cuLaunchKernel(function, gridX, gridY, 1, block, 1, 1, 0, on, kernelParams, (PointerPointer<?>) null),
         "cuLaunchKernel (" + n + " arguments)");
   }
 
@@ -279,7 +338,13 @@ final class StreamContext implements AutoCloseable {
         cudaEventDestroy(e);
       }
     }
-    cublasDestroy_v2(blas);
+    for (int i = 0; i < LANES; i++) {
+      cudaStreamSynchronize(lanes[i]);
+      cublasDestroy_v2(laneBlas[i]);
+      cudaStreamDestroy(lanes[i]);
+      cudaEventDestroy(joined[i]);
+    }
+    cudaEventDestroy(forked);
     cudaStreamDestroy(stream);
     argBlock.close();
     argPointers.close();

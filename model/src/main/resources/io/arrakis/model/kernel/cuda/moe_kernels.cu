@@ -1,5 +1,5 @@
 // Arrakis: the CUDA kernels of one MoE layer's routed experts, compiled by NVRTC when the CUDA backend
-// starts (CudaKernels.java). Self-contained on purpose: no #include, so that NVRTC needs no CUDA
+// starts (CudaKernels.java). Self-contained on purpose, no header included, so that NVRTC needs no CUDA
 // headers on the machine, only libnvrtc. bf16 values travel as raw 16-bit patterns.
 //
 // Layouts (row-major, set by the backend at load and per batch):
