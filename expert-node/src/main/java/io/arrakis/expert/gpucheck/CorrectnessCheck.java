@@ -8,6 +8,7 @@ import io.arrakis.model.kernel.backend.BackendWork;
 import io.arrakis.model.kernel.backend.ExpertBackend;
 import io.arrakis.model.kernel.backend.ExpertWeights;
 import io.arrakis.model.kernel.cuda.CudaBackend;
+import io.arrakis.model.kernel.cuda.CudaOptions;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
@@ -38,14 +39,14 @@ final class CorrectnessCheck {
   private final ArrayNode cases = JSON.arrayNode();
   private int failed;
 
-  /** One way to run a batch: a name and the grouped-kernel threshold (CUDA) or none (CPU). */
-  record Variant(String name, int groupedMaxRows) {}
+  /** One way to run a batch: a name and the expert paths (CUDA) or none (CPU). */
+  record Variant(String name, CudaOptions policy) {}
 
   CorrectnessCheck(ExpertBackend backend) {
     this.backend = backend;
-    this.variants = backend instanceof CudaBackend
-        ? List.of(new Variant("grouped", Integer.MAX_VALUE), new Variant("cublas", 0))
-        : List.of(new Variant(backend.name(), -1));
+    this.variants = backend instanceof CudaBackend cuda
+        ? List.of(new Variant("grouped", cuda.options().allGrouped()), new Variant("cublas", cuda.options().allCublas()))
+        : List.of(new Variant(backend.name(), null));
   }
 
   ObjectNode run(Path fixtures, Path models) throws IOException, TensorCheckException {
@@ -179,8 +180,8 @@ final class CorrectnessCheck {
       for (Variant v : variants) {
         for (DType dtype : List.of(DType.FLOAT32, DType.BFLOAT16)) {
           Tensor in = Rows.encode(x, dtype);
-          Tensor result = v.groupedMaxRows() < 0 ? backend.compute(in, work)
-              : ((CudaBackend) backend).computeTimed(in, work, v.groupedMaxRows()).result();
+          Tensor result = v.policy() == null ? backend.compute(in, work)
+              : ((CudaBackend) backend).computeTimed(in, work, v.policy()).result();
           float[][] got = Rows.add(Rows.decode(result), shared);
           double err = Rows.maxRelative(got, want);
           double fro = Rows.froRelative(got, want);

@@ -9,16 +9,20 @@ import io.arrakis.model.kernel.backend.CpuBackend;
 import io.arrakis.model.kernel.backend.ExpertBackend;
 import io.arrakis.model.kernel.cuda.CudaBackend;
 import io.arrakis.model.kernel.cuda.CudaOptions;
+import io.arrakis.model.kernel.cuda.GroupedGemmProbe;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -33,7 +37,7 @@ import picocli.CommandLine.Option;
 public final class GpuCheck implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--section", required = true, description = "correctness, kernel or grpc")
+  @Option(names = "--section", required = true, description = "correctness, kernel, grpc, probe or summary")
   String section;
 
   @Option(names = "--out", required = true, description = "JSON file to merge this section's results into")
@@ -87,8 +91,17 @@ public final class GpuCheck implements Callable<Integer> {
       case "correctness" -> correctness();
       case "kernel" -> kernel();
       case "grpc" -> grpc();
-      default -> throw new IllegalArgumentException("--section must be correctness, kernel or grpc, got " + section);
+      case "probe" -> probe();
+      case "summary" -> {
+        Summary.print(read(), System.out);
+        yield null;
+      }
+      default -> throw new IllegalArgumentException("--section must be correctness, kernel, grpc, probe or summary, got "
+          + section);
     };
+    if (result == null) {
+      return 0;
+    }
     ObjectNode wrapped = JSON.createObjectNode();
     wrapped.put("seconds", (System.nanoTime() - started) / 1e9);
     wrapped.set("result", result);
@@ -120,6 +133,8 @@ public final class GpuCheck implements Callable<Integer> {
       ObjectNode r = JSON.createObjectNode();
       r.put("device", backend.device());
       r.put("grouped_max_rows", backend.options().groupedMaxRows());
+      r.put("grouped_max_expert_bytes", backend.options().groupedMaxExpertBytes());
+      r.put("host_staging", backend.staging());
       r.put("timing", "device_ms: CUDA events from rows on the device to partial sums on the device (median); "
           + "wall_ms: the whole compute call, host planning and both copies included (median)");
       ArrayNode rows = new LayerThroughput(backend, torchFigures, partial -> {
@@ -138,7 +153,10 @@ public final class GpuCheck implements Callable<Integer> {
   private JsonNode grpc() throws Exception {
     Files.createDirectories(work);
     System.out.println("expert node over gRPC, Mixtral-8x7B layer shape");
-    ObjectNode r = new GrpcThroughput(work, 4096, 14336, 8, 2).run(grpcTokens, 4, 4, 4, 3, grpcSeconds);
+    GrpcThroughput bench = new GrpcThroughput(work, 4096, 14336, 8, 2);
+    ObjectNode r = bench.run(grpcTokens, 8, 8, 4, 3, grpcSeconds, List.of("-XX:+UseParallelGC"));
+    ObjectNode g1 = bench.run(grpcTokens, 8, 8, 4, 3, grpcSeconds, List.of("-XX:+UseG1GC", "-XX:G1HeapRegionSize=32m"));
+    r.set("with_g1_32m_regions", g1);
     JsonNode existing = read();
     for (JsonNode p : existing.path("kernel").path("result").path("points")) {
       if (p.path("shape").asText().equals("mixtral-8x7b-layer") && p.path("T").asInt() == grpcTokens
@@ -146,9 +164,31 @@ public final class GpuCheck implements Callable<Integer> {
         r.put("kernel_alone_tokens_per_s", p.path("tokens_per_s").asDouble());
         r.put("kernel_alone_wall_tokens_per_s", p.path("wall_tokens_per_s").asDouble());
         r.put("ratio_vs_kernel_alone", r.get("tokens_per_s").asDouble() / p.path("tokens_per_s").asDouble());
+        g1.put("ratio_vs_kernel_alone", g1.path("tokens_per_s").asDouble() / p.path("tokens_per_s").asDouble());
         System.out.printf(Locale.ROOT, "  ratio to the kernel alone (device time): %.2f%n", r.get("ratio_vs_kernel_alone").asDouble());
       }
     }
+    return r;
+  }
+
+  /** cublasGemmGroupedBatchedEx in a JVM of its own (a fault there poisons the CUDA context). */
+  private JsonNode probe() throws Exception {
+    String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> cmd = new ArrayList<>(List.of(javaBin, "-cp", System.getProperty("java.class.path")));
+    String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
+    if (cache != null) {
+      cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
+    }
+    cmd.add(GroupedGemmProbe.class.getName());
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    boolean done = p.waitFor(60, TimeUnit.SECONDS);
+    ObjectNode r = JSON.createObjectNode();
+    r.put("api", "cublasGemmGroupedBatchedEx: bf16 A/B, float32 C, COMPUTE_32F, device pointer arrays, host sizes and alpha/beta");
+    r.put("exit", done ? p.exitValue() : -1);
+    String[] lines = output.strip().split("\\R");
+    r.put("output", String.join("\n", Arrays.copyOfRange(lines, Math.max(0, lines.length - 20), lines.length)));
+    System.out.println(output.strip());
     return r;
   }
 
@@ -171,7 +211,4 @@ public final class GpuCheck implements Callable<Integer> {
     Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }
 
-  static String join(int[] v) {
-    return Arrays.toString(v);
-  }
 }

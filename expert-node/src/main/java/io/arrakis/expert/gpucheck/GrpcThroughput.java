@@ -58,24 +58,35 @@ final class GrpcThroughput {
   }
 
   ObjectNode run(int tokens, int computeThreads, int channels, int inFlightPerChannel, double warmupSeconds,
-      double seconds) throws Exception {
+      double seconds, List<String> nodeJvmFlags) throws Exception {
     ObjectNode out = JSON.objectNode();
     Path model = work.resolve("model");
-    long t0 = System.nanoTime();
-    writeModel(model);
-    out.put("model_write_s", (System.nanoTime() - t0) / 1e9);
+    if (!Files.exists(model.resolve("model.safetensors"))) {
+      long t0 = System.nanoTime();
+      writeModel(model);
+      out.put("model_write_s", (System.nanoTime() - t0) / 1e9);
+    }
+    out.put("node_jvm_flags", String.join(" ", nodeJvmFlags));
+    int metricsPort;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      metricsPort = s.getLocalPort();
+    }
     Path portFile = work.resolve("node.port");
     Files.deleteIfExists(portFile);
     Path log = work.resolve("node.log");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx8g", "-cp", System.getProperty("java.class.path")));
+    // a fixed heap touched at start: on a VM whose memory is backed on first touch, a fresh 8 MB
+    // array per call would otherwise cost page faults (the kernel section saw ~1 ms per MB)
+    List<String> cmd = new ArrayList<>(List.of(java, "-Xms8g", "-Xmx8g", "-XX:+AlwaysPreTouch"));
+    cmd.addAll(nodeJvmFlags);
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path")));
     String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
     if (cache != null) {
       cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
     }
     cmd.addAll(List.of(ExpertNodeMain.class.getName(), "--model", model.toString(), "--experts", "all", "--port", "0",
         "--port-file", portFile.toString(), "--device", "cuda", "--threads", Integer.toString(computeThreads),
-        "--node-id", "gpu-check"));
+        "--node-id", "gpu-check", "--metrics-port", Integer.toString(metricsPort)));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().put("ARRAKIS_MAX_BATCH_TOKENS", Integer.toString(Math.max(8192, tokens)));
     long started = System.nanoTime();
@@ -116,6 +127,7 @@ final class GrpcThroughput {
         long callsAfter = load.calls.get();
         double elapsed = (System.nanoTime() - m0) / 1e9;
         load.stop();
+        out.set("node_metrics", nodeMetrics(metricsPort));
         if (load.error.get() != null) {
           out.put("error", String.valueOf(load.error.get()));
         }
@@ -141,6 +153,39 @@ final class GrpcThroughput {
       out.put("node_log_tail", tail(log));
     }
     return out;
+  }
+
+  /**
+   * The node's own view of the run: mean compute time per batch and mean wait for a compute thread
+   * (arrakis_expert_compute, arrakis_expert_queue_wait), from its Prometheus endpoint.
+   */
+  private static ObjectNode nodeMetrics(int port) {
+    ObjectNode m = JSON.objectNode();
+    try {
+      java.net.HttpURLConnection c = (java.net.HttpURLConnection) new java.net.URL("http://127.0.0.1:" + port + "/metrics")
+          .openConnection();
+      c.setConnectTimeout(5000);
+      c.setReadTimeout(5000);
+      String text = new String(c.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      for (String name : List.of("arrakis_expert_compute_seconds", "arrakis_expert_queue_wait_seconds")) {
+        double sum = value(text, name + "_sum");
+        double count = value(text, name + "_count");
+        m.put(name.replace("arrakis_expert_", "") + "_mean_ms", count > 0 ? sum / count * 1e3 : 0);
+        m.put(name.replace("arrakis_expert_", "") + "_count", count);
+      }
+    } catch (IOException | RuntimeException e) {
+      m.put("error", String.valueOf(e));
+    }
+    return m;
+  }
+
+  private static double value(String text, String metric) {
+    for (String line : text.split("\n")) {
+      if (line.startsWith(metric + "{") || line.startsWith(metric + " ")) {
+        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return 0;
   }
 
   /** Keeps {@code perChannel} calls in flight on each channel; each answer sends the next call. */

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.model.kernel.backend.BackendExpert;
 import io.arrakis.model.kernel.backend.BackendWork;
 import io.arrakis.model.kernel.cuda.CudaBackend;
+import io.arrakis.model.kernel.cuda.CudaOptions;
 import io.arrakis.model.kernel.cuda.CudaSynthetic;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.DType;
@@ -29,8 +30,10 @@ import java.util.stream.IntStream;
  * <p>Per (shape, T, path): the median over repetitions of the device time from rows-on-device to
  * partial-sums-on-device (CUDA events; comparable to PyTorch's CUDA-event timing with x already on
  * the device), and of the whole call's wall time (host planning, pinned copies and both transfers
- * included). Paths: {@code auto} (the backend's default threshold), {@code cublas} (every expert as
- * cuBLAS GEMMs) and {@code grouped} (every expert in the grouped kernels; only up to T = 1024).
+ * included). Paths: {@code auto} (the backend's defaults), {@code cublas} (every expert as cuBLAS
+ * GEMMs, over the default lanes), {@code cublas-4-lanes}, {@code grouped} (every expert in the
+ * grouped kernels; up to T = 1024, 4096 for small experts) and {@code split} (large experts with
+ * few rows alternately grouped and cuBLAS; up to T = 2048).
  */
 final class LayerThroughput {
   record Shape(String name, int d, int ff, int experts, int k) {
@@ -102,26 +105,35 @@ final class LayerThroughput {
     List<BackendWork> work = Rows.work(routing, experts);
     int touched = work.size();
     int maxRows = work.stream().mapToInt(w -> w.rows().length).max().orElse(0);
-    List<String> paths = new ArrayList<>(List.of("auto", "cublas"));
-    if (tokens <= 1024) {
+    List<String> paths = new ArrayList<>(List.of("auto", "cublas", "cublas-4-lanes"));
+    if (tokens <= 1024 || (tokens <= 4096 && shape.expertBytes() <= backend.options().groupedMaxExpertBytes())) {
       paths.add("grouped");
+    }
+    if (tokens <= 2048 && shape.expertBytes() > backend.options().groupedMaxExpertBytes()) {
+      paths.add("split");
     }
     float[][] auto = null;
     for (String path : paths) {
-      int threshold = switch (path) {
-        case "cublas" -> 0;
-        case "grouped" -> Integer.MAX_VALUE;
-        default -> backend.options().groupedMaxRows();
+      CudaOptions policy = switch (path) {
+        case "cublas" -> backend.options().allCublas();
+        case "cublas-4-lanes" -> backend.options().allCublas().withLanes(4);
+        case "grouped" -> backend.options().allGrouped();
+        case "split" -> backend.options().withSplitLarge(true);
+        default -> backend.options();
       };
-      for (int i = 0; i < 2; i++) {
-        backend.computeTimed(hidden, work, threshold); // warm-up: buffers grown, cuBLAS heuristics cached
+      // warm-up: buffers grown, cuBLAS heuristics cached, and at least 0.3 s of work so that the GPU's
+      // clocks have risen after the pause in which this point's inputs were made
+      Tensor first = backend.computeTimed(hidden, work, policy).result();
+      long warm = System.nanoTime();
+      for (int i = 0; i < 2 || System.nanoTime() - warm < 300_000_000L; i++) {
+        backend.computeTimed(hidden, work, policy);
       }
       List<CudaBackend.Timed> runs = new ArrayList<>();
       long start = System.nanoTime();
       while (runs.size() < maxReps && (runs.size() < 3 || (System.nanoTime() - start) / 1e9 < maxSeconds)) {
-        runs.add(backend.computeTimed(hidden, work, threshold));
+        runs.add(backend.computeTimed(hidden, work, policy).withoutResult());
       }
-      float[][] got = Rows.decode(runs.get(0).result());
+      float[][] got = Rows.decode(first);
       ObjectNode r = rows.addObject();
       r.put("shape", shape.name());
       r.put("T", tokens);
@@ -137,6 +149,10 @@ final class LayerThroughput {
       r.put("copy_out_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::copyOutMs).toArray()));
       r.put("wall_ms", wall);
       r.put("wall_tokens_per_s", tokens / (wall / 1e3));
+      r.put("host_stage_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostStageMs).toArray()));
+      r.put("host_enqueue_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostEnqueueMs).toArray()));
+      r.put("host_wait_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostWaitMs).toArray()));
+      r.put("host_answer_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostAnswerMs).toArray()));
       r.put("reps", runs.size());
       double torchBest = torchBest(shape.name(), tokens);
       if (torchBest > 0) {
