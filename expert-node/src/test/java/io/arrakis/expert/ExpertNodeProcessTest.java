@@ -65,6 +65,8 @@ class ExpertNodeProcessTest {
 
         Scrape scrape = Scrape.of("127.0.0.1", metricsPort);
         assertThat(scrape.value("arrakis_expert_batches_total", "node", "expert-b")).hasValue(1);
+        assertThat(scrape.value("arrakis_expert_device", "node", "expert-b", "backend", "cpu")).hasValue(1);
+        assertThat(scrape.value("arrakis_expert_weight_bytes", "node", "expert-b")).isPresent();
         for (Assignment a : req.getAssignmentsList()) {
           assertThat(scrape.value("arrakis_expert_expert_tokens_total", "node", "expert-b",
               "layer", "1", "expert", Integer.toString(a.getExpert()))).hasValue(a.getRowsCount());

@@ -35,7 +35,7 @@ public final class ExpertMetrics {
   public static final String COMPUTE_ACTIVE = "arrakis_expert_compute_threads_active";
   public static final String COMPUTE_THREADS = "arrakis_expert_compute_threads";
   public static final String ERRORS = "arrakis_expert_errors";
-  public static final String DEVICE = "arrakis_expert_device_info";
+  public static final String DEVICE = "arrakis_expert_device";
   public static final String WEIGHT_BYTES = "arrakis_expert_weight_bytes";
 
   /**
@@ -119,7 +119,7 @@ public final class ExpertMetrics {
   }
 
   /**
-   * Registers what the node computes on: {@code arrakis_expert_device_info{backend, device} 1} and the
+   * Registers what the node computes on: {@code arrakis_expert_device{backend, device} 1} and the
    * bytes of weights it holds there.
    */
   public void device(String backend, String device, java.util.function.LongSupplier weightBytes) {
