@@ -28,6 +28,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.javacpp.BytePointer;
@@ -59,6 +63,9 @@ public final class CudaBackend implements ExpertBackend {
   private final List<CudaExpert> experts = new CopyOnWriteArrayList<>();
   // compute holds the read lock; freeing an expert's memory takes the write lock
   private final ReentrantReadWriteLock memory = new ReentrantReadWriteLock();
+  // fills a batch's cuBLAS lanes in parallel when it has many cuBLAS experts (StreamContext)
+  private final ExecutorService enqueuers = Executors.newFixedThreadPool(
+      Math.min(StreamContext.LANES, Runtime.getRuntime().availableProcessors()), daemon("cuda-enqueue-"));
   // the weights on their way to the device, reused from expert to expert (guarded by this)
   private ByteBuffer staging;
 
@@ -325,13 +332,22 @@ public final class CudaBackend implements ExpertBackend {
   private StreamContext context() {
     StreamContext ctx = contexts.get();
     if (ctx == null) {
-      ctx = new StreamContext(options.device(), kernels, multiprocessors, hostStaging.pinned());
+      ctx = new StreamContext(options.device(), kernels, multiprocessors, hostStaging.pinned(), enqueuers);
       contexts.set(ctx);
       synchronized (allContexts) {
         allContexts.add(ctx);
       }
     }
     return ctx;
+  }
+
+  private static ThreadFactory daemon(String prefix) {
+    AtomicInteger n = new AtomicInteger();
+    return r -> {
+      Thread t = new Thread(r, prefix + n.getAndIncrement());
+      t.setDaemon(true);
+      return t;
+    };
   }
 
   /** Bytes of weights held on the device. */
@@ -369,6 +385,7 @@ public final class CudaBackend implements ExpertBackend {
         allContexts.forEach(StreamContext::close);
         allContexts.clear();
       }
+      enqueuers.shutdown();
       List<CudaExpert> all = List.copyOf(experts);
       experts.clear();
       for (CudaExpert e : all) {
