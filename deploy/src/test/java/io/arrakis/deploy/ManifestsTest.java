@@ -225,7 +225,13 @@ class ManifestsTest {
         }
       }
       if (!c.getImage().endsWith("-cuda")) {
-        v.add("gpu overlay: expert container " + c.getName() + " runs " + c.getImage() + ", not the CUDA build");
+        v.add("gpu overlay: expert container " + c.getName() + " runs " + c.getImage() + ", not the image with CUDA");
+      }
+      boolean onGpu = c.getEnvFrom().stream().filter(s -> s.getConfigMapRef() != null)
+          .map(s -> o.find(ConfigMap.class, s.getConfigMapRef().getName()))
+          .anyMatch(cm -> cm != null && "cuda".equals(cm.getData().get("ARRAKIS_DEVICE")));
+      if (!onGpu) {
+        v.add("gpu overlay: expert container " + c.getName() + " must compute on the GPU (ARRAKIS_DEVICE=cuda)");
       }
     }
     for (Container c : o.get(Deployment.class, "arrakis-router").getSpec().getTemplate().getSpec().getContainers()) {

@@ -1,7 +1,6 @@
 package io.arrakis.expert;
 
 import io.arrakis.expert.compute.ComputeExecutor;
-import io.arrakis.expert.compute.Device;
 import io.arrakis.expert.grpc.ErrorCounter;
 import io.arrakis.expert.grpc.ExpertService;
 import io.arrakis.expert.metrics.ExpertMetrics;
@@ -50,8 +49,10 @@ public final class ExpertNodeServer {
     var config = store.model().config();
     ExpertMetrics metrics = new ExpertMetrics(
         registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
-    this.device = Device.describe(settings.computeThreads());
-    ExpertService service = new ExpertService(settings.nodeId(), store, executor, settings.maxBatchTokens(), device, metrics);
+    this.device = store.backend().device();
+    metrics.device(store.backend().name(), device, store::weightBytes);
+    ExpertService service = new ExpertService(settings.nodeId(), store, executor, settings.maxBatchTokens(),
+        settings.maxMessageBytes(), metrics);
     this.server = builder
         .maxInboundMessageSize(settings.maxMessageBytes())
         .addService(ServerInterceptors.intercept(MalformedRequests.invalidArgument(service.bindService()), new ErrorCounter(metrics)))
@@ -71,7 +72,8 @@ public final class ExpertNodeServer {
   /** Reports SERVING once the node's experts are loaded. */
   public void markServing() {
     setHealth(ServingStatus.SERVING);
-    log.info("expert node {} serving {} experts on {}", settings.nodeId(), store.held().size(), device);
+    log.info("expert node {} serving {} experts ({} of weights) on {}", settings.nodeId(), store.held().size(),
+        String.format(java.util.Locale.ROOT, "%.2f GiB", store.weightBytes() / (double) (1L << 30)), device);
   }
 
   public int port() {
@@ -104,6 +106,7 @@ public final class ExpertNodeServer {
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
     executor.shutdown(Duration.ofSeconds(5));
+    store.backend().close();
     health.enterTerminalState();
     log.info("expert node {} stopped", settings.nodeId());
   }

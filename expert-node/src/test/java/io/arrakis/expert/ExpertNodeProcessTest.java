@@ -19,12 +19,14 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.File;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -63,6 +65,8 @@ class ExpertNodeProcessTest {
 
         Scrape scrape = Scrape.of("127.0.0.1", metricsPort);
         assertThat(scrape.value("arrakis_expert_batches_total", "node", "expert-b")).hasValue(1);
+        assertThat(scrape.value("arrakis_expert_device", "node", "expert-b", "backend", "cpu")).hasValue(1);
+        assertThat(scrape.value("arrakis_expert_weight_bytes", "node", "expert-b")).isPresent();
         for (Assignment a : req.getAssignmentsList()) {
           assertThat(scrape.value("arrakis_expert_expert_tokens_total", "node", "expert-b",
               "layer", "1", "expert", Integer.toString(a.getExpert()))).hasValue(a.getRowsCount());
@@ -83,7 +87,7 @@ class ExpertNodeProcessTest {
 
   @Test
   void aMachineWithoutAUsableBackendGetsOneClearErrorLine(@TempDir Path work) throws Exception {
-    // what a CUDA build meets on a machine without a driver: no ND4J backend that can load
+    // the CPU backend without ND4J's natives (as in the GPU bundle)
     String withoutNatives = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
         .filter(entry -> !entry.contains("nd4j-native"))
         .collect(Collectors.joining(File.pathSeparator));
@@ -93,8 +97,32 @@ class ExpertNodeProcessTest {
 
     assertThat(exited.code()).isEqualTo(1);
     assertThat(exited.output().lines().filter(l -> l.startsWith("error: ")))
-        .singleElement().asString().startsWith("error: no ND4J backend could start on this machine");
+        .singleElement().asString().startsWith("error: ND4J's CPU backend could not start on this machine");
     assertThat(exited.output()).doesNotContain("ExceptionInInitializerError", "\tat ");
+  }
+
+  @Test
+  void cudaOnAMachineWithoutCudaIsRefusedInOneLineSayingWhatIsMissing(@TempDir Path work) throws Exception {
+    Assumptions.assumeFalse(Files.exists(Path.of("/dev/nvidia0")), "this machine has an NVIDIA GPU");
+    NodeProcess.Exited exited = NodeProcess.runToExit(work,
+        "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--port", "0", "--device", "cuda");
+
+    assertThat(exited.code()).isEqualTo(1);
+    assertThat(exited.output().lines().filter(l -> l.startsWith("error: ")))
+        .singleElement().asString()
+        .startsWith("error: --device cuda: ")
+        .containsAnyOf("no NVIDIA driver on this machine (libcuda.so", "libcudart.so.13 could not be loaded",
+            "no CUDA device");
+    assertThat(exited.output()).doesNotContain("\tat ", "UnsatisfiedLinkError");
+  }
+
+  @Test
+  void anUnknownDeviceIsRefused(@TempDir Path work) throws Exception {
+    NodeProcess.Exited exited = NodeProcess.runToExit(work,
+        "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--port", "0", "--device", "tpu");
+
+    assertThat(exited.code()).isEqualTo(1);
+    assertThat(exited.output().lines()).contains("error: --device must be cpu, cuda or cuda:N, got 'tpu'");
   }
 
   private static int freePort() throws Exception {

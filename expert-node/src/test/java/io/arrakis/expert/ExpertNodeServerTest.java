@@ -123,7 +123,10 @@ class ExpertNodeServerTest {
     ComputeRequest bf16 = goodRequest().toBuilder()
         .setHiddenStates(Tensor.newBuilder().setDtype(DType.BFLOAT16).addShape(32).addShape(64).setData(bytes.toByteString()))
         .build();
-    float[] got = TensorCodec.floats(node.stub().compute(bf16).getPartialSums());
+    Tensor sums = node.stub().compute(bf16).getPartialSums();
+    assertThat(sums.getDtype()).as("answered in the request's dtype").isEqualTo(DType.BFLOAT16);
+    assertThat(sums.getShapeList()).containsExactly(32L, 64L);
+    float[] got = TensorCodec.widenedFloats(sums);
     // bf16 inputs lose precision, so compare loosely: the point is that they decode and compute
     assertThat(Fixtures.maxAbsDiff(got, expected)).isLessThan(0.05f * Fixtures.maxAbs(expected));
   }
@@ -186,7 +189,9 @@ class ExpertNodeServerTest {
     NodeDescription before = stub.describe(DescribeRequest.getDefaultInstance());
     assertThat(before.getNodeId()).isEqualTo("expert-test");
     assertThat(before.getHiddenSize()).isEqualTo(64);
-    assertThat(before.getDevice()).startsWith("cpu");
+    assertThat(before.getDevice()).matches("cpu \\(nd4j CPU, blas \\w+\\)");
+    assertThat(before.getComputeDtype()).isEqualTo(DType.FLOAT32);
+    assertThat(before.getMaxRequestBytes()).isEqualTo(64L << 20);
     assertThat(before.getExpertsList()).hasSize(12).contains(ref(0, 3), ref(1, 7)).doesNotContain(ref(0, 4));
 
     assertThat(stub.loadExperts(LoadExpertsRequest.newBuilder().addExperts(ref(0, 4)).build()).getExpertsList())

@@ -4,10 +4,10 @@ import com.typesafe.config.ConfigFactory;
 import io.arrakis.expert.ExpertAccess;
 import io.arrakis.expert.ExpertNodeServer;
 import io.arrakis.expert.ExpertNodeSettings;
-import io.arrakis.expert.compute.Device;
+import io.arrakis.expert.compute.Backends;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.cli.CliErrors;
-import io.arrakis.model.kernel.Blas;
+import io.arrakis.model.kernel.backend.ExpertBackend;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.security.HealthPort;
@@ -61,8 +61,13 @@ public final class ExpertNodeMain implements Callable<Integer> {
   @Option(names = "--node-id", description = "This node's id in the placement (default: arrakis.expert.node-id).")
   String nodeId;
 
-  @Option(names = "--threads", description = "Compute threads (default: one per core).")
+  @Option(names = "--threads", description = "Compute threads (default: one per core; on a GPU each has its own stream).")
   Integer threads;
+
+  @Option(names = "--device", paramLabel = "cpu|cuda[:N]",
+      description = "Compute on the CPU (ND4J and OpenBLAS, float32) or on GPU N through the CUDA 13 libraries "
+          + "(bf16 weights, float32 accumulation) (default: arrakis.expert.device, cpu).")
+  String device;
 
   @Option(names = "--metrics-port",
       description = "Serve Prometheus metrics on http://HOST:PORT/metrics; 0 = off (default: arrakis.expert.metrics-port, 0).")
@@ -111,7 +116,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
   public Integer call() throws Exception {
     ExpertSelection selection = new ExpertSelection(experts, placement);
     ExpertNodeSettings settings = settings();
-    Device.requireBackend();
+    // the device first: a machine without it gets one line before any model file is read
+    ExpertBackend backend = Backends.open(settings);
     MoeModel moe = MoeModel.open(model);
     List<ExpertId> ids;
     try {
@@ -122,7 +128,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
     }
     // the model stays open until the JVM exits: compute threads may still read it while the
     // shutdown hook drains
-    serve(settings, moe, ids);
+    serve(settings, moe, backend, ids);
     return 0;
   }
 
@@ -140,17 +146,20 @@ public final class ExpertNodeMain implements Callable<Integer> {
     if (metricsPort != null) {
       settings = settings.withMetricsPort(metricsPort);
     }
+    if (device != null) {
+      settings = settings.withDevice(device);
+    }
     return settings;
   }
 
   /** Serves until SIGTERM: health says NOT_SERVING until the experts are loaded. */
-  private void serve(ExpertNodeSettings settings, MoeModel moe, List<ExpertId> ids) throws Exception {
-    Blas.threads(settings.blasThreads());
+  private void serve(ExpertNodeSettings settings, MoeModel moe, ExpertBackend backend, List<ExpertId> ids)
+      throws Exception {
     // one registry either way, recorded into always and served only with a metrics port, so the
     // node has no "metrics off" branch
     PrometheusMeterRegistry registry = MetricsServer.newRegistry();
     AutoCloseable metrics = serveMetrics(registry, settings.metricsPort());
-    ExpertStore store = new ExpertStore(moe);
+    ExpertStore store = new ExpertStore(moe, backend);
     ExpertNodeServer server;
     try {
       server = new ExpertNodeServer(transport(settings), settings, store, registry).start();

@@ -2,8 +2,8 @@ package io.arrakis.expert.compute;
 
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
-import io.arrakis.model.kernel.ExpertKernel;
-import io.arrakis.model.kernel.ExpertWork;
+import io.arrakis.model.kernel.backend.BackendExpert;
+import io.arrakis.model.kernel.backend.BackendWork;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.model.tensor.TensorChecks;
 import io.arrakis.proto.v1.Assignment;
@@ -31,7 +31,7 @@ public final class BatchValidator {
     if (req.getAssignmentsCount() == 0) {
       throw invalid("assignments is empty: nothing to compute");
     }
-    List<ExpertWork> work = new ArrayList<>(req.getAssignmentsCount());
+    List<BackendWork> work = new ArrayList<>(req.getAssignmentsCount());
     List<ExpertId> experts = new ArrayList<>(req.getAssignmentsCount());
     for (int a = 0; a < req.getAssignmentsCount(); a++) {
       Assignment assignment = req.getAssignments(a);
@@ -41,10 +41,10 @@ public final class BatchValidator {
     return new PreparedBatch(req.getBatchId(), req.getHiddenStates(), tokens, work, experts);
   }
 
-  private ExpertWork prepare(int index, Assignment a, int tokens) throws TensorCheckException {
+  private BackendWork prepare(int index, Assignment a, int tokens) throws TensorCheckException {
     String field = "assignments[" + index + "]";
     ExpertId id = new ExpertId(a.getLayer(), a.getExpert());
-    ExpertKernel kernel = store.get(id).orElseThrow(() -> invalid(
+    BackendExpert expert = store.get(id).orElseThrow(() -> invalid(
         field + ": expert " + a.getExpert() + " of layer " + a.getLayer() + " is not held by this node"));
     if (a.getRowsCount() == 0) {
       throw invalid(field + ".rows is empty");
@@ -71,7 +71,7 @@ public final class BatchValidator {
       rows[i] = row;
       weights[i] = w;
     }
-    return new ExpertWork(kernel, rows, weights);
+    return new BackendWork(expert, rows, weights);
   }
 
   private static TensorCheckException invalid(String message) {

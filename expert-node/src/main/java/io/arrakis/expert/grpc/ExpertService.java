@@ -1,12 +1,12 @@
 package io.arrakis.expert.grpc;
 
-import io.arrakis.expert.compute.BatchComputer;
 import io.arrakis.expert.compute.BatchValidator;
 import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.compute.PreparedBatch;
 import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.model.kernel.backend.DeviceMemoryException;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
@@ -41,18 +41,17 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private final BatchValidator validator;
   private final ComputeExecutor executor;
   private final int maxBatchTokens;
-  private final String device;
+  private final int maxRequestBytes;
   private final ExpertMetrics metrics;
-  private final BatchComputer computer = new BatchComputer();
 
-  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens, String device,
-      ExpertMetrics metrics) {
+  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens,
+      int maxRequestBytes, ExpertMetrics metrics) {
     this.nodeId = nodeId;
     this.store = store;
     this.validator = new BatchValidator(store, maxBatchTokens);
     this.executor = executor;
     this.maxBatchTokens = maxBatchTokens;
-    this.device = device;
+    this.maxRequestBytes = maxRequestBytes;
     this.metrics = metrics;
   }
 
@@ -85,7 +84,10 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
       return; // the caller gave up (deadline or cancel) while the batch waited: skip the work
     }
     try {
-      ComputeResponse response = computer.compute(batch);
+      ComputeResponse response = ComputeResponse.newBuilder()
+          .setBatchId(batch.batchId())
+          .setPartialSums(store.backend().compute(batch.hiddenStates(), batch.work()))
+          .build();
       metrics.computed(batch, System.nanoTime() - started);
       out.onNext(response);
       out.onCompleted();
@@ -102,7 +104,9 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
     out.onNext(NodeDescription.newBuilder()
         .setNodeId(nodeId)
         .addAllExperts(refs(store.held()))
-        .setDevice(device)
+        .setDevice(store.backend().device())
+        .setComputeDtype(store.backend().computeDtype())
+        .setMaxRequestBytes(maxRequestBytes)
         .setHiddenSize(store.hiddenSize())
         .setComputeThreads(executor.threads())
         .setQueueCapacity(executor.queueCapacity())
@@ -122,6 +126,10 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
     }
     try {
       store.load(ids);
+    } catch (DeviceMemoryException e) {
+      out.onError(Status.RESOURCE_EXHAUSTED.withDescription("loading experts on " + nodeId + ": " + e.getMessage())
+          .asRuntimeException());
+      return;
     } catch (Exception e) {
       log.error("loading {} failed", ids, e);
       out.onError(Status.INTERNAL.withDescription("loading experts failed on " + nodeId + ": " + e.getMessage())

@@ -35,6 +35,8 @@ public final class ExpertMetrics {
   public static final String COMPUTE_ACTIVE = "arrakis_expert_compute_threads_active";
   public static final String COMPUTE_THREADS = "arrakis_expert_compute_threads";
   public static final String ERRORS = "arrakis_expert_errors";
+  public static final String DEVICE = "arrakis_expert_device";
+  public static final String WEIGHT_BYTES = "arrakis_expert_weight_bytes";
 
   /**
    * Latency buckets, 1-2.5-5 per decade from 50 µs (a small batch of a small model) to 10 s: 17
@@ -114,6 +116,17 @@ public final class ExpertMetrics {
    */
   public static MeterRegistry off() {
     return new CompositeMeterRegistry();
+  }
+
+  /**
+   * Registers what the node computes on: {@code arrakis_expert_device{backend, device} 1} and the
+   * bytes of weights it holds there.
+   */
+  public void device(String backend, String device, java.util.function.LongSupplier weightBytes) {
+    Gauge.builder(DEVICE, () -> 1).tags(node).tag("backend", backend).tag("device", device)
+        .description("The device the node computes on (value always 1)").register(registry);
+    Gauge.builder(WEIGHT_BYTES, weightBytes::getAsLong).tags(node).baseUnit("bytes")
+        .description("Bytes of expert weights held on the device").register(registry);
   }
 
   /** A batch left the queue for a compute thread after waiting {@code nanos}. */

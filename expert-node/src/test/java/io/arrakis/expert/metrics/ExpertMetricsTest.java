@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.compute.PreparedBatch;
-import io.arrakis.model.kernel.ExpertWork;
+import io.arrakis.model.kernel.backend.BackendWork;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.proto.v1.Tensor;
 import io.grpc.Status;
@@ -19,7 +19,7 @@ class ExpertMetricsTest {
   static PreparedBatch batch() {
     // the kernels are never run here; metrics read only the rows
     return new PreparedBatch("b", Tensor.getDefaultInstance(), 4,
-        List.of(new ExpertWork(null, new int[] {0, 1, 2}, new float[3]), new ExpertWork(null, new int[] {3}, new float[1])),
+        List.of(new BackendWork(null, new int[] {0, 1, 2}, new float[3]), new BackendWork(null, new int[] {3}, new float[1])),
         List.of(new ExpertId(1, 7), new ExpertId(0, 2)));
   }
 

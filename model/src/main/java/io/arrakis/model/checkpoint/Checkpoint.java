@@ -143,6 +143,11 @@ public final class Checkpoint implements AutoCloseable {
     return f;
   }
 
+  /** A tensor's bytes as stored (a memory-mapped view), little-endian. */
+  public ByteBuffer bytes(String name) throws IOException {
+    return file(name).bytes(name).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
   /** Refuses a missing tensor, a shape other than {@code expected}, or a dtype that is not a float. */
   public void check(String name, long... expected) throws IOException {
     TensorInfo info = info(name);

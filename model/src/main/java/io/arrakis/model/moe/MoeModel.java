@@ -11,7 +11,12 @@ import io.arrakis.model.config.ModelConfigException;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.gating.GateRule;
 import io.arrakis.model.kernel.ExpertKernel;
+import io.arrakis.model.kernel.backend.ExpertWeights;
+import io.arrakis.model.kernel.backend.WeightTensor;
+import io.arrakis.model.safetensors.StDType;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -204,6 +209,32 @@ public final class MoeModel implements AutoCloseable {
    * {@code sigmoid(gate · x)} when it has a gate.
    */
   public record SharedExpert(ExpertKernel kernel, Optional<float[]> gate) {}
+
+  /**
+   * One routed expert's weights as stored (memory-mapped, not widened), for backends that lay them
+   * out themselves (the CUDA backend keeps bf16); FP8 weights come dequantised to F32.
+   */
+  public ExpertWeights expertWeights(int layer, int expert) throws IOException {
+    requireMoeLayer(layer);
+    if (expert < 0 || expert >= config.numExperts()) {
+      throw new ModelConfigException("expert " + expert + " out of range 0.." + (config.numExperts() - 1));
+    }
+    int d = config.hiddenSize();
+    int ff = config.intermediateSize();
+    return new ExpertWeights(d, ff, raw(names.expert(layer, expert, Proj.GATE), ff, d),
+        raw(names.expert(layer, expert, Proj.UP), ff, d), raw(names.expert(layer, expert, Proj.DOWN), d, ff));
+  }
+
+  private WeightTensor raw(String name, int rows, int cols) throws IOException {
+    checkpoint.check(name, rows, cols);
+    if (checkpoint.dtype(name) == StDType.F8_E4M3) {
+      float[] widened = checkpoint.floats(name, rows, cols);
+      ByteBuffer bytes = ByteBuffer.allocate(widened.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      bytes.asFloatBuffer().put(widened);
+      return new WeightTensor(StDType.F32, rows, cols, bytes);
+    }
+    return new WeightTensor(checkpoint.dtype(name), rows, cols, checkpoint.bytes(name));
+  }
 
   /** The mean of synthetic inputs, where the generator recorded one. */
   public Optional<INDArray> inputBias() throws IOException {

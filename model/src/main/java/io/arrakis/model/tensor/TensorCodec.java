@@ -95,6 +95,20 @@ public final class TensorCodec {
     return out;
   }
 
+  /** A FLOAT32 or BFLOAT16 tensor's elements widened to float (row-major), e.g. partial sums from a bf16 node. */
+  public static float[] widenedFloats(Tensor tensor) {
+    if (tensor.getDtype() == DType.FLOAT32) {
+      return floats(tensor);
+    }
+    requireDtype(tensor, DType.BFLOAT16);
+    ByteBuffer b = tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    float[] out = new float[tensor.getData().size() / 2];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = Bf16.toFloat(b.getShort());
+    }
+    return out;
+  }
+
   /** An INT32 tensor's elements (row-major). */
   public static int[] ints(Tensor tensor) {
     requireDtype(tensor, DType.INT32);
