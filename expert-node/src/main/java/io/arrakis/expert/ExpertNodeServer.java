@@ -4,8 +4,10 @@ import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.compute.Device;
 import io.arrakis.expert.grpc.ErrorCounter;
 import io.arrakis.expert.grpc.ExpertService;
+import io.arrakis.expert.grpc.RequestLimits;
 import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.MalformedRequests;
 import io.grpc.Server;
@@ -50,10 +52,15 @@ public final class ExpertNodeServer {
     ExpertMetrics metrics = new ExpertMetrics(
         registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
     this.device = Device.describe(settings.computeThreads());
-    ExpertService service = new ExpertService(settings.nodeId(), store, executor, settings.maxBatchTokens(), device, metrics);
+    int messageLimit = settings.messageLimit(config);
+    // the CPU backend computes in float32
+    ExpertService service = new ExpertService(settings.nodeId(), store, executor,
+        new ExpertService.Capacity(settings.maxBatchTokens(), messageLimit, DType.FLOAT32), device, metrics);
     this.server = builder
-        .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(ServerInterceptors.intercept(MalformedRequests.invalidArgument(service.bindService()), new ErrorCounter(metrics)))
+        .maxInboundMessageSize(messageLimit)
+        .addService(ServerInterceptors.intercept(
+            MalformedRequests.invalidArgument(service.bindService(), RequestLimits.of(settings.maxBatchTokens(), config)),
+            new ErrorCounter(metrics)))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build();

@@ -8,14 +8,17 @@ import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.tensor.TensorCheckException;
+import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.proto.v1.ExpertRef;
 import io.arrakis.proto.v1.LoadExpertsRequest;
 import io.arrakis.proto.v1.LoadExpertsResponse;
 import io.arrakis.proto.v1.NodeDescription;
+import io.arrakis.proto.v1.Tensor;
 import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.arrakis.proto.v1.UnloadExpertsResponse;
 import io.grpc.Context;
@@ -32,6 +35,8 @@ import org.slf4j.LoggerFactory;
  * bounded compute executor. A client's mistake is INVALID_ARGUMENT (RESOURCE_EXHAUSTED past a size
  * limit or a full queue), never UNKNOWN. Failed calls are counted where they close ({@link
  * ErrorCounter}); what only the service sees (queue wait, compute time, tokens) is recorded here.
+ * Rows come as FLOAT32 or BFLOAT16 and the partial sums go back in the same dtype; {@code Describe}
+ * says what a router must know to send batches this node takes (rows and bytes per call, compute dtype).
  */
 public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private static final Logger log = LoggerFactory.getLogger(ExpertService.class);
@@ -40,18 +45,26 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private final ExpertStore store;
   private final BatchValidator validator;
   private final ComputeExecutor executor;
-  private final int maxBatchTokens;
+  private final Capacity capacity;
   private final String device;
   private final ExpertMetrics metrics;
   private final BatchComputer computer = new BatchComputer();
 
-  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens, String device,
+  /**
+   * What one Compute call may carry, as Describe says it.
+   *
+   * @param maxRequestBytes the node's inbound message limit
+   * @param computeDtype FLOAT32 on the CPU backend; BFLOAT16 for a device computing in bf16
+   */
+  public record Capacity(int maxBatchTokens, long maxRequestBytes, DType computeDtype) {}
+
+  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, Capacity capacity, String device,
       ExpertMetrics metrics) {
     this.nodeId = nodeId;
     this.store = store;
-    this.validator = new BatchValidator(store, maxBatchTokens);
+    this.validator = new BatchValidator(store, capacity.maxBatchTokens());
     this.executor = executor;
-    this.maxBatchTokens = maxBatchTokens;
+    this.capacity = capacity;
     this.device = device;
     this.metrics = metrics;
   }
@@ -85,7 +98,7 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
       return; // the caller gave up (deadline or cancel) while the batch waited: skip the work
     }
     try {
-      ComputeResponse response = computer.compute(batch);
+      ComputeResponse response = inDtypeOf(batch.hiddenStates(), computer.compute(batch));
       metrics.computed(batch, System.nanoTime() - started);
       out.onNext(response);
       out.onCompleted();
@@ -106,7 +119,9 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
         .setHiddenSize(store.hiddenSize())
         .setComputeThreads(executor.threads())
         .setQueueCapacity(executor.queueCapacity())
-        .setMaxBatchTokens(maxBatchTokens)
+        .setMaxBatchTokens(capacity.maxBatchTokens())
+        .setMaxRequestBytes(capacity.maxRequestBytes())
+        .setComputeDtype(capacity.computeDtype())
         .build());
     out.onCompleted();
   }
@@ -134,7 +149,14 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
 
   @Override
   public void unloadExperts(UnloadExpertsRequest request, StreamObserver<UnloadExpertsResponse> out) {
-    store.unload(request.getExpertsList().stream().map(ExpertId::of).toList());
+    List<ExpertId> ids;
+    try {
+      ids = checked(request.getExpertsList());
+    } catch (IllegalArgumentException e) {
+      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return;
+    }
+    store.unload(ids);
     out.onNext(UnloadExpertsResponse.newBuilder().addAllExperts(refs(store.held())).build());
     out.onCompleted();
   }
@@ -142,18 +164,30 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private List<ExpertId> checked(List<ExpertRef> refs) {
     List<ExpertId> ids = new ArrayList<>();
     for (int i = 0; i < refs.size(); i++) {
-      ExpertId id = ExpertId.of(refs.get(i));
-      if (!store.model().isMoeLayer(id.layer())) {
-        throw new IllegalArgumentException("experts[" + i + "].layer " + id.layer() + " is not an MoE layer "
+      // uint32 on the wire: 2^31 and above are large ids, not negative ones
+      long layer = Integer.toUnsignedLong(refs.get(i).getLayer());
+      long expert = Integer.toUnsignedLong(refs.get(i).getExpert());
+      if (layer > Integer.MAX_VALUE || !store.model().isMoeLayer((int) layer)) {
+        throw new IllegalArgumentException("experts[" + i + "].layer " + layer + " is not an MoE layer "
             + store.model().moeLayers());
       }
-      if (id.expert() >= store.model().config().numExperts()) {
-        throw new IllegalArgumentException("experts[" + i + "].expert " + id.expert() + " is out of range 0.."
+      if (expert >= store.model().config().numExperts()) {
+        throw new IllegalArgumentException("experts[" + i + "].expert " + expert + " is out of range 0.."
             + (store.model().config().numExperts() - 1));
       }
-      ids.add(id);
+      ids.add(new ExpertId((int) layer, (int) expert));
     }
     return ids;
+  }
+
+  /** The answer in the request's dtype: float32 partial sums rounded to bf16 for bf16 rows. */
+  private static ComputeResponse inDtypeOf(Tensor rows, ComputeResponse response) {
+    Tensor sums = response.getPartialSums();
+    if (rows.getDtype() != DType.BFLOAT16 || sums.getDtype() != DType.FLOAT32) {
+      return response;
+    }
+    return response.toBuilder().setPartialSums(sums.toBuilder().setDtype(DType.BFLOAT16)
+        .setData(TensorCodec.narrowToBf16(sums.getData()))).build();
   }
 
   private static List<ExpertRef> refs(List<ExpertId> ids) {
