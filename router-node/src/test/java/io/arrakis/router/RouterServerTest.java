@@ -201,7 +201,11 @@ class RouterServerTest {
     float[] nan = new float[2 * 64];
     nan[5] = Float.NaN;
     expectStatus(request("nan", 0, nan, 2, 64, false), Status.Code.INVALID_ARGUMENT, "NaN");
-    expectStatus(request("big", 0, new float[5000 * 64], 5000, 64, false), Status.Code.RESOURCE_EXHAUSTED, "5000 tokens");
+    // float32 rows of more tokens than allowed do not even fit the router's message limit, sized from max-request-tokens
+    expectStatus(request("big", 0, new float[5000 * 64], 5000, 64, false), Status.Code.RESOURCE_EXHAUSTED, "exceeds maximum size");
+    // bf16 rows take half the bytes: the message fits, the token limit refuses it
+    expectStatus(with(good, t -> t.setDtype(DType.BFLOAT16).setShape(0, 5000).setData(ByteString.copyFrom(new byte[5000 * 64 * 2]))),
+        Status.Code.RESOURCE_EXHAUSTED, "5000 tokens");
     assertThat(inference().forward(good).getOutput().getShapeList()).containsExactly(2L, 64L);
   }
 
@@ -231,6 +235,25 @@ class RouterServerTest {
     experts.get("expert-1").breaksCallsWith = Status.fromCode(code).withDescription("stream cut");
     assertFiveCallsMatchTheFixture(x);
     assertThat(experts.get("expert-1").calls).as("calls that reached the broken node").isNotEmpty();
+  }
+
+  /**
+   * With one replica per expert (the default) a single failed call takes the node out of rotation;
+   * until its next health check (here a minute away) the planner must still try it, since it is the
+   * best replica there is, rather than fail every request that needs it.
+   */
+  @Test
+  void whenNoReplicaIsInRotationTheBestOneIsTriedAnyway() throws Exception {
+    RouterSettings s = RouterHarness.settings();
+    var l = s.nodeLimits();
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
+        s.withNodeLimits(l.withHealthInterval(Duration.ofMinutes(1))));
+    float[] x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    experts.get("expert-1").failNext.set(1);
+    // the blip fails the call that met it (its one replica failed, and a retry never goes back there)
+    expectStatus(request("blip", 0, x, 32, 64, false), Status.Code.UNAVAILABLE, "expert node expert-1");
+    assertFiveCallsMatchTheFixture(x);
   }
 
   /** A node that refuses the request's content would refuse it anywhere: no retry, the client gets the status. */

@@ -198,10 +198,10 @@ public final class RouterMain implements Callable<Integer> {
     if (tlsDir != null) {
       TlsFiles tls = TlsFiles.in(tlsDir, TlsFiles.ROUTER);
       transport.sslContext(tls.server(false));
-      channels = new ExpertChannels(settings.maxMessageBytes(), tls.client());
+      channels = new ExpertChannels(settings.maxAnswerBytes(moe.config().hiddenSize()), tls.client());
     } else {
       log.warn(Transport.checkPlaintext(host, insecurePlaintext));
-      channels = new ExpertChannels(settings.maxMessageBytes(), null);
+      channels = new ExpertChannels(settings.maxAnswerBytes(moe.config().hiddenSize()), null);
     }
     if (authTokenFile != null) {
       transport.intercept(new BearerTokenInterceptor(Files.readString(authTokenFile)));
@@ -209,7 +209,7 @@ public final class RouterMain implements Callable<Integer> {
     RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
-      placements.applyTo(server.system(), p.version());
+      placements.applyTo(server.placementApplier(), p.version());
     }
     ClusterSettings cluster = server.clusterSettings();
     java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
