@@ -111,6 +111,57 @@ class RouterServerTest {
     }
   }
 
+  /**
+   * bf16 hidden states of a bf16 model stay bf16 on the wire (half the bytes) and the nodes answer in
+   * bf16; the output is FLOAT32, the float32 reference on the same rows within bf16 rounding of each
+   * node's partial sum.
+   */
+  @Test
+  void bf16RowsOfABf16ModelTravelAsBf16() throws Exception {
+    String fixture = "qwen-style-bf16";
+    start(fixture, RouterHarness.placement(fixture, "round-robin", 3, 1));
+    int d = model.config().hiddenSize();
+    float[] x = Fixtures.floats(Fixtures.dir(fixture).resolve("input.safetensors"), "hidden_states");
+    int tokens = x.length / d;
+    ForwardResponse r = inference().forward(bf16Request("bf16", model.moeLayers().get(0), x, tokens, d));
+    float[] want = ReferenceMoe.load(model, model.moeLayers().get(0))
+        .forward(Nd4j.create(bf16Rounded(x), new long[] {tokens, d}, 'c')).output().data().asFloat();
+    assertThat(r.getOutput().getDtype()).isEqualTo(DType.FLOAT32);
+    assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(0x1p-7f * Fixtures.maxAbs(want));
+    assertThat(experts.values().stream().flatMap(e -> e.calls.stream()).map(c -> c.getHiddenStates().getDtype()))
+        .isNotEmpty().containsOnly(DType.BFLOAT16);
+  }
+
+  /** bf16 hidden states of a float32 model go to the nodes as float32 (widened exactly): float32 answers. */
+  @Test
+  void bf16RowsOfAFloat32ModelAreWidenedAndAnsweredInFloat32() throws Exception {
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 1));
+    float[] x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    ForwardResponse r = inference().forward(bf16Request("f32", 0, x, 32, 64));
+    float[] want = ReferenceMoe.load(model, 0).forward(Nd4j.create(bf16Rounded(x), new long[] {32, 64}, 'c')).output()
+        .data().asFloat();
+    assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-5f * Fixtures.maxAbs(want));
+    assertThat(experts.values().stream().flatMap(e -> e.calls.stream()).map(c -> c.getHiddenStates().getDtype()))
+        .isNotEmpty().containsOnly(DType.FLOAT32);
+  }
+
+  static float[] bf16Rounded(float[] x) {
+    float[] out = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      out[i] = io.arrakis.model.tensor.Bf16.round(x[i]);
+    }
+    return out;
+  }
+
+  static ForwardRequest bf16Request(String id, int layer, float[] x, int tokens, int d) {
+    ByteBuffer b = ByteBuffer.allocate(x.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+    for (float v : x) {
+      b.putShort(io.arrakis.model.tensor.Bf16.fromFloat(v));
+    }
+    return ForwardRequest.newBuilder().setRequestId(id).setLayer(layer).setHiddenStates(Tensor.newBuilder()
+        .setDtype(DType.BFLOAT16).addShape(tokens).addShape(d).setData(ByteString.copyFrom(b.array()))).build();
+  }
+
   @Test
   void eachTokenCrossesToANodeOncePerLayer() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
