@@ -128,11 +128,8 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
 
   @Override
   public void loadExperts(LoadExpertsRequest request, StreamObserver<LoadExpertsResponse> out) {
-    List<ExpertId> ids;
-    try {
-      ids = checked(request.getExpertsList());
-    } catch (IllegalArgumentException e) {
-      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+    List<ExpertId> ids = checked(request.getExpertsList(), out);
+    if (ids == null) {
       return;
     }
     try {
@@ -149,16 +146,23 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
 
   @Override
   public void unloadExperts(UnloadExpertsRequest request, StreamObserver<UnloadExpertsResponse> out) {
-    List<ExpertId> ids;
-    try {
-      ids = checked(request.getExpertsList());
-    } catch (IllegalArgumentException e) {
-      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+    List<ExpertId> ids = checked(request.getExpertsList(), out);
+    if (ids == null) {
       return;
     }
     store.unload(ids);
     out.onNext(UnloadExpertsResponse.newBuilder().addAllExperts(refs(store.held())).build());
     out.onCompleted();
+  }
+
+  /** The ids, or null when one is not an expert of the model (the call is then answered INVALID_ARGUMENT). */
+  private List<ExpertId> checked(List<ExpertRef> refs, StreamObserver<?> out) {
+    try {
+      return checked(refs);
+    } catch (IllegalArgumentException e) {
+      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return null;
+    }
   }
 
   private List<ExpertId> checked(List<ExpertRef> refs) {

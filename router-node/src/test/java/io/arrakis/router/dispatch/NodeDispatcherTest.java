@@ -282,8 +282,18 @@ class NodeDispatcherTest {
     HandNode.Call next = node.next();
     assertThat(next.request().getHiddenStates().getShape(0)).isEqualTo(4);
     assertThat(gauge()).isZero();
+    // a call shared with a requester that stays is not cancelled: it gets its answer, the other none
+    d.tell(new NodeDispatcher.Submit(slice(1, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
+    d.tell(submit(slice(2, 0)));
     HandNode.answer(next);
     replies.expectMessageClass(NodeDispatcher.SliceDone.class);
+    HandNode.Call shared = node.next();
+    assertThat(shared.request().getHiddenStates().getShape(0)).isEqualTo(3);
+    d.tell(new NodeDispatcher.Withdraw(gone.ref()));
+    Thread.sleep(100);
+    assertThat(shared.answer().isCancelled()).isFalse();
+    HandNode.answer(shared);
+    assertThat(replies.expectMessageClass(NodeDispatcher.SliceDone.class).slice().size()).isEqualTo(2);
     gone.expectNoMessage(Duration.ofMillis(100));
   }
 

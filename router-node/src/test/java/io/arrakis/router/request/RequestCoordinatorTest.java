@@ -3,12 +3,9 @@ package io.arrakis.router.request;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
-import io.arrakis.model.gating.Gate;
-import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.tensor.TensorCodec;
-import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.router.plan.DispatchPlanner;
@@ -23,7 +20,6 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -37,9 +33,7 @@ import org.junit.jupiter.api.Test;
  */
 class RequestCoordinatorTest {
   static final ActorTestKit testKit = ActorTestKit.create();
-  static MoeModel model;
-  static Map<Integer, Gate> gates = new TreeMap<>();
-  static float[] x;
+  static TinyModel tiny;
 
   final Map<String, TestProbe<NodeDispatcher.Command>> nodes = new HashMap<>();
   final TestProbe<LayerOutcome> client = testKit.createTestProbe();
@@ -48,28 +42,24 @@ class RequestCoordinatorTest {
 
   @BeforeAll
   static void open() throws Exception {
-    model = MoeModel.open(Fixtures.dir(Fixtures.MIXTRAL_TINY));
-    for (int layer : model.moeLayers()) {
-      gates.put(layer, model.gate(layer));
-    }
-    x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    tiny = new TinyModel();
   }
 
   @AfterAll
   static void stop() throws Exception {
     testKit.shutdownTestKit();
-    model.close();
+    tiny.close();
   }
 
   RoutingTable table(Strategies.Kind kind, int nodeCount, int replicas) {
-    Placement p = Strategies.place(kind, nodeCount, replicas, model.moeLayers(), model.config().numExperts());
+    Placement p = Strategies.place(kind, nodeCount, replicas, tiny.model.moeLayers(), tiny.model.config().numExperts());
     Map<String, ActorRef<NodeDispatcher.Command>> refs = new HashMap<>();
     for (Placement.Node n : p.nodes()) {
       TestProbe<NodeDispatcher.Command> probe = testKit.createTestProbe();
       nodes.put(n.id(), probe);
       refs.put(n.id(), probe.ref());
     }
-    return new RoutingTable(p, gates, 64, new DispatchPlanner(p.holdersByExpert(), new ReplicaLoad(), new NodeHealth()),
+    return new RoutingTable(p, tiny.gates, 64, new DispatchPlanner(p.holdersByExpert(), new ReplicaLoad(), new NodeHealth()),
         Map.copyOf(refs), false);
   }
 
@@ -83,7 +73,7 @@ class RequestCoordinatorTest {
   }
 
   static Tensor request(int tokens) {
-    return TensorCodec.encodeFloat(java.util.Arrays.copyOf(x, tokens * 64), tokens, 64);
+    return TensorCodec.encodeFloat(java.util.Arrays.copyOf(tiny.x, tokens * 64), tokens, 64);
   }
 
   NodeDispatcher.Submit submitted(String node) {

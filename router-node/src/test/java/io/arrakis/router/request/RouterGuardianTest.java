@@ -2,12 +2,9 @@ package io.arrakis.router.request;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.arrakis.model.gating.Gate;
-import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.tensor.TensorCodec;
-import io.arrakis.model.testing.Fixtures;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
@@ -17,7 +14,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -39,9 +35,7 @@ import org.junit.jupiter.api.Test;
  */
 class RouterGuardianTest {
   static final ActorTestKit testKit = ActorTestKit.create();
-  static MoeModel model;
-  static final Map<Integer, Gate> gates = new TreeMap<>();
-  static float[] x;
+  static TinyModel tiny;
 
   final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   final RouterTelemetry telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
@@ -50,22 +44,18 @@ class RouterGuardianTest {
 
   @BeforeAll
   static void open() throws Exception {
-    model = MoeModel.open(Fixtures.dir(Fixtures.MIXTRAL_TINY));
-    for (int layer : model.moeLayers()) {
-      gates.put(layer, model.gate(layer));
-    }
-    x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    tiny = new TinyModel();
   }
 
   @AfterAll
   static void stop() throws Exception {
     testKit.shutdownTestKit();
-    model.close();
+    tiny.close();
   }
 
   ActorRef<RouterGuardian.Command> guardian(Placement initial) {
     NodeDispatcher.Limits limits = new NodeDispatcher.Limits(2, 4096).withHealthInterval(Duration.ofMillis(50));
-    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, 64, false, limits,
+    RouterGuardian.Setup setup = new RouterGuardian.Setup(tiny.gates, 64, false, limits,
         new RolloutSettings(Duration.ofSeconds(30), Duration.ofSeconds(5)),
         n -> nodes.computeIfAbsent(n.address(), a -> new FakeNode(n)), telemetry, false);
     return testKit.spawn(RouterGuardian.create(setup, initial));
@@ -86,7 +76,7 @@ class RouterGuardianTest {
 
   static LayerJob job(Duration deadline) {
     long now = System.nanoTime();
-    return new LayerJob("g", 0, TensorCodec.encodeFloat(x, 32, 64), 32, now + deadline.toNanos(), now,
+    return new LayerJob("g", 0, TensorCodec.encodeFloat(tiny.x, 32, 64), 32, now + deadline.toNanos(), now,
         Cancellation.none());
   }
 
