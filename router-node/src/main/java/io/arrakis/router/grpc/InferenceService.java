@@ -107,7 +107,14 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
       return;
     }
     Cancellation cancellation = new Cancellation();
-    ((ServerCallStreamObserver<ForwardResponse>) out).setOnCancelHandler(cancellation::cancel);
+    Deadline clientDeadline = Context.current().getDeadline();
+    ((ServerCallStreamObserver<ForwardResponse>) out).setOnCancelHandler(() -> {
+      // at its deadline the call is cancelled too: the coordinator's own timer answers DEADLINE_EXCEEDED
+      // then, which an adaptive limit reads as overload
+      if (clientDeadline == null || !clientDeadline.isExpired()) {
+        cancellation.cancel();
+      }
+    });
     LayerJob job = new LayerJob(request.getRequestId(), request.getLayer(), request.getHiddenStates(), tokens,
         start + remaining, start, cancellation);
     CompletionStage<LayerOutcome> answer;
