@@ -3,6 +3,7 @@ package io.arrakis.router;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
@@ -32,7 +33,9 @@ class HostileCancellationTest {
       InProcessExpert node = h.experts.get("expert-0");
       h.inference().forward(HostileDeadlineTest.request("warm", TOKENS));
       int threadsBefore = Thread.activeCount();
-      var stub = InferenceGrpc.newFutureStub(h.channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+      // callbacks on the calling thread: the client's own executor would start threads of its own for them
+      var stub = InferenceGrpc.newFutureStub(h.channel).withDeadlineAfter(60, TimeUnit.SECONDS)
+          .withExecutor(MoreExecutors.directExecutor());
       for (int round = 0; round < 2; round++) {
         CountDownLatch busy = new CountDownLatch(1);
         node.hold = busy;

@@ -1,7 +1,6 @@
 package io.arrakis.router.dispatch;
 
 import com.google.protobuf.ByteString;
-import com.google.protobuf.UnsafeByteOperations;
 import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
@@ -13,9 +12,6 @@ import io.arrakis.router.plan.ReplicaLoad;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.grpc.Status;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -113,28 +109,7 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   /** Where a dispatcher reports: outstanding tokens, rotation, meters. */
   public record Shared(ReplicaLoad load, NodeHealth health, RouterTelemetry telemetry) {}
 
-  /** A slice being served: taken from the queue row by row, answered once. */
-  private static final class Job {
-    final Submit submit;
-    int taken;
-    int partsOut;
-    byte[] sums;
-    ByteString whole;
-
-    Job(Submit submit) {
-      this.submit = submit;
-    }
-
-    NodeSlice slice() {
-      return submit.slice();
-    }
-
-    int left() {
-      return slice().size() - taken;
-    }
-  }
-
-  private record Call(List<SlicePart> parts, List<Job> jobs, CompletableFuture<ComputeResponse> answer, long startNanos) {}
+  private record Call(SliceQueue.Batch batch, CompletableFuture<ComputeResponse> answer, long startNanos) {}
 
   private final String nodeId;
   private final ExpertClient client;
@@ -144,10 +119,8 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private final RouterTelemetry telemetry;
   private final NodeHealth health;
   private final AutoCloseable queueGauge;
-  private final ArrayDeque<Job> pending = new ArrayDeque<>();
-  private final Map<ActorRef<SliceReply>, List<Job>> byRequester = new HashMap<>();
+  private final SliceQueue queue;
   private final Map<Long, Call> calls = new LinkedHashMap<>();
-  private int queuedTokens;
   private volatile int waiting;
   private long callSeq;
   private boolean checking;
@@ -174,6 +147,7 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     this.load = shared.load();
     this.health = shared.health();
     this.telemetry = shared.telemetry();
+    this.queue = new SliceQueue(hidden);
     this.queueGauge = telemetry.registerQueue(nodeId, () -> waiting);
     describe();
   }
@@ -199,30 +173,25 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
       s.replyTo().tell(new SliceFailed(slice, Status.UNAVAILABLE.withDescription(refusal)));
       return this;
     }
-    if (!pending.isEmpty() && queuedTokens + slice.size() > limits.maxQueuedTokens()) {
+    if (!queue.isEmpty() && queue.tokens() + slice.size() > limits.maxQueuedTokens()) {
       s.replyTo().tell(new SliceFailed(slice, Status.RESOURCE_EXHAUSTED.withDescription("expert node " + nodeId
-          + " has " + queuedTokens + " tokens waiting at this router, its limit is " + limits.maxQueuedTokens())));
+          + " has " + queue.tokens() + " tokens waiting at this router, its limit is " + limits.maxQueuedTokens())));
       return this;
     }
-    Job job = new Job(s);
+    queue.add(s);
     load.add(nodeId, slice.size());
-    byRequester.computeIfAbsent(s.replyTo(), r -> new ArrayList<>(2)).add(job);
-    pending.add(job);
-    queuedTokens += slice.size();
     sendWhatFits();
     return this;
   }
 
   private Behavior<Command> onWithdraw(Withdraw w) {
-    List<Job> jobs = byRequester.remove(w.replyTo());
-    if (jobs == null) {
+    List<SliceQueue.Job> jobs = queue.remove(w.replyTo());
+    if (jobs.isEmpty()) {
       return this;
     }
-    for (Job j : jobs) {
-      end(j);
-    }
+    jobs.forEach(j -> load.done(nodeId, j.slice().size()));
     for (Call c : calls.values()) {
-      if (c.jobs().stream().allMatch(j -> !isOpen(j))) {
+      if (c.batch().jobs().stream().allMatch(SliceQueue.Job::closed)) {
         c.answer().cancel(false); // the gRPC call is cancelled; its CallEnded fails no one
       }
     }
@@ -247,71 +216,42 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
       }
     } else {
       try {
-        partials = BatchAssembler.split(ended.response(), call.parts(), hidden);
+        partials = BatchAssembler.split(ended.response(), call.batch().parts(), hidden);
       } catch (IllegalStateException e) {
         failed = Status.INTERNAL.withDescription("expert node " + nodeId + " answered wrongly: " + e.getMessage());
       }
     }
-    telemetry.callEnded(nodeId, call.parts().stream().mapToInt(SlicePart::size).sum(), nanos,
+    List<SlicePart> parts = call.batch().parts();
+    telemetry.callEnded(nodeId, parts.stream().mapToInt(SlicePart::size).sum(), nanos,
         failed == null ? Status.Code.OK : failed.getCode());
-    for (int i = 0; i < call.parts().size(); i++) {
-      SlicePart part = call.parts().get(i);
-      Job job = call.jobs().get(i);
-      if (!isOpen(job)) {
+    for (int i = 0; i < parts.size(); i++) {
+      SliceQueue.Job job = call.batch().jobs().get(i);
+      if (job.closed()) {
         continue;
       }
       if (failed != null) {
         fail(job, failed);
-      } else {
-        accept(job, part, partials.get(i));
+        continue;
+      }
+      ByteString sums = job.answered(parts.get(i), partials.get(i), hidden);
+      if (sums != null) {
+        job.submit.replyTo().tell(new SliceDone(job.slice(), sums));
+        finish(job);
       }
     }
     sendWhatFits();
     return stopIfDrained();
   }
 
-  private void accept(Job job, SlicePart part, ByteString partial) {
-    job.partsOut--;
-    if (part.whole()) {
-      job.whole = partial;
-    } else {
-      if (job.sums == null) {
-        job.sums = new byte[job.slice().size() * hidden * Float.BYTES];
-      }
-      partial.copyTo(job.sums, part.from() * hidden * Float.BYTES);
-    }
-    if (job.left() == 0 && job.partsOut == 0) {
-      job.submit.replyTo().tell(new SliceDone(job.slice(),
-          job.whole != null ? job.whole : UnsafeByteOperations.unsafeWrap(job.sums)));
-      end(job);
-    }
-  }
-
-  private void fail(Job job, Status status) {
+  private void fail(SliceQueue.Job job, Status status) {
     job.submit.replyTo().tell(new SliceFailed(job.slice(), status));
-    end(job);
+    finish(job);
   }
 
-  /** The job leaves: out of the queue, off the node's load, no longer the requester's. */
-  private void end(Job job) {
-    if (!isOpen(job)) {
-      return;
-    }
-    if (job.left() > 0 && pending.remove(job)) {
-      queuedTokens -= job.left();
-    }
-    job.taken = job.slice().size();
-    job.partsOut = -1; // closed
+  /** The job is answered: out of the queue, off the node's load. */
+  private void finish(SliceQueue.Job job) {
+    queue.close(job);
     load.done(nodeId, job.slice().size());
-    List<Job> mine = byRequester.get(job.submit.replyTo());
-    if (mine != null && mine.remove(job) && mine.isEmpty()) {
-      byRequester.remove(job.submit.replyTo());
-    }
-    waiting = pending.size();
-  }
-
-  private static boolean isOpen(Job job) {
-    return job.partsOut >= 0;
   }
 
   private void describe() {
@@ -362,7 +302,7 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
       refusal = why;
       capacity = capacity == null ? NodeCapacity.assumed(limits) : capacity;
       health.markDown(nodeId);
-      for (Job j : new ArrayList<>(pending)) {
+      for (SliceQueue.Job j : queue.waiting()) {
         fail(j, Status.UNAVAILABLE.withDescription(why));
       }
     }
@@ -396,7 +336,7 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   }
 
   private Behavior<Command> stopIfDrained() {
-    return draining && calls.isEmpty() && pending.isEmpty() ? Behaviors.stopped() : this;
+    return draining && calls.isEmpty() && queue.isEmpty() ? Behaviors.stopped() : this;
   }
 
   private Behavior<Command> unregister() {
@@ -409,96 +349,25 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   }
 
   private void sendWhatFits() {
-    while (capacity != null && calls.size() < limits.maxInFlight() && !pending.isEmpty()) {
-      List<SlicePart> parts = new ArrayList<>();
-      List<Job> jobs = new ArrayList<>();
-      DType dtype = takeBatch(parts, jobs);
-      if (!parts.isEmpty()) {
-        send(parts, jobs, dtype);
+    while (capacity != null && calls.size() < limits.maxInFlight() && !queue.isEmpty()) {
+      SliceQueue.Batch batch = queue.take(capacity, System.nanoTime(), nodeId, this::fail);
+      if (!batch.parts().isEmpty()) {
+        send(batch);
       }
     }
-    waiting = pending.size();
+    waiting = queue.slices();
   }
 
-  /**
-   * The oldest waiting slices that fit one call: as many rows and bytes as the node takes, of one
-   * wire dtype. Slices already past their deadline are failed; a slice too large for any one call
-   * goes in parts, one call after another.
-   *
-   * @return the call's dtype
-   */
-  private DType takeBatch(List<SlicePart> parts, List<Job> jobs) {
-    int tokens = 0;
-    long bytes = NodeCapacity.CALL_BYTES;
-    DType dtype = null;
+  private void send(SliceQueue.Batch batch) {
     long now = System.nanoTime();
-    while (!pending.isEmpty()) {
-      Job job = pending.peek();
-      if (job.submit.deadlineNanos() - now <= 0) {
-        fail(job, Status.DEADLINE_EXCEEDED.withDescription("deadline passed while waiting for expert node " + nodeId));
-        continue;
-      }
-      DType wire = capacity.wireDtype(job.slice().dtype());
-      if (dtype != null && wire != dtype) {
-        break;
-      }
-      long rowBytes = (long) hidden * TensorCodec.elementSize(wire);
-      int[] pairs = pairsPerRow(job.slice());
-      int from = job.taken;
-      int to = from;
-      long partBytes = (long) job.slice().experts().size() * NodeCapacity.ASSIGNMENT_BYTES;
-      while (to < job.slice().size() && tokens + (to - from) < capacity.maxTokens()) {
-        long next = rowBytes + (long) pairs[to] * NodeCapacity.PAIR_BYTES;
-        if (bytes + partBytes + next > capacity.maxBytes()) {
-          break;
-        }
-        partBytes += next;
-        to++;
-      }
-      if (to == from && parts.isEmpty()) { // not even one row fits an empty call
-        fail(job, Status.UNAVAILABLE.withDescription("expert node " + nodeId + " accepts " + capacity.maxBytes()
-            + " bytes per call, less than one token of this request needs"));
-        continue;
-      }
-      if (to < job.slice().size() && !parts.isEmpty()) {
-        break; // a slice is split only when it does not fit a call of its own: this one waits for the next
-      }
-      dtype = wire;
-      parts.add(new SlicePart(job.slice(), from, to));
-      jobs.add(job);
-      job.taken = to;
-      job.partsOut++;
-      queuedTokens -= to - from;
-      tokens += to - from;
-      bytes += partBytes;
-      if (job.left() > 0) {
-        break; // the call is full
-      }
-      pending.poll();
-    }
-    return dtype;
-  }
-
-  private static int[] pairsPerRow(NodeSlice slice) {
-    int[] pairs = new int[slice.size()];
-    for (NodeSlice.ExpertRows e : slice.experts()) {
-      for (int r : e.rows()) {
-        pairs[r]++;
-      }
-    }
-    return pairs;
-  }
-
-  private void send(List<SlicePart> parts, List<Job> jobs, DType dtype) {
-    long now = System.nanoTime();
-    long deadline = Math.min(jobs.stream().mapToLong(j -> j.submit.deadlineNanos()).max().orElseThrow(),
+    long deadline = Math.min(batch.jobs().stream().mapToLong(j -> j.submit.deadlineNanos()).max().orElseThrow(),
         now + limits.callTimeout().toNanos());
     long id = ++callSeq;
-    ComputeRequest request = BatchAssembler.assemble(nodeId + "-" + id, parts, hidden, dtype);
+    ComputeRequest request = BatchAssembler.assemble(nodeId + "-" + id, batch.parts(), hidden, batch.dtype());
     telemetry.batchSent(nodeId, request.getHiddenStates().getShape(0),
         request.getAssignmentsList().stream().mapToLong(a -> a.getRowsCount()).sum());
     CompletableFuture<ComputeResponse> answer = client.compute(request, Duration.ofNanos(deadline - now));
-    calls.put(id, new Call(parts, jobs, answer, now));
+    calls.put(id, new Call(batch, answer, now));
     getContext().pipeToSelf(answer, (response, failure) -> new CallEnded(id, response, failure));
   }
 }
