@@ -53,6 +53,11 @@ public final class ExpertNodeServer {
         registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
     this.device = Device.describe(settings.computeThreads());
     int messageLimit = settings.messageLimit(config);
+    long fullBatch = (long) settings.maxBatchTokens() * config.hiddenSize() * Float.BYTES;
+    if (messageLimit < fullBatch) {
+      log.warn("max-message-bytes {} holds fewer than max-batch-tokens {} float32 rows of hidden size {} ({} bytes): "
+          + "routers split their batches to it", messageLimit, settings.maxBatchTokens(), config.hiddenSize(), fullBatch);
+    }
     // the CPU backend computes in float32
     ExpertService service = new ExpertService(settings.nodeId(), store, executor,
         new ExpertService.Capacity(settings.maxBatchTokens(), messageLimit, DType.FLOAT32), device, metrics);

@@ -14,9 +14,15 @@ public record RolloutSettings(Duration timeout, Duration unloadTimeout) {
   /** How much longer than the rollout timeout an asker waits, so that the router's own answer arrives first. */
   public static final Duration ANSWER_MARGIN = Duration.ofSeconds(10);
 
+  /** The longest either timeout may be (far beyond any rollout, far below what Pekko's scheduler takes). */
+  public static final Duration MAX_TIMEOUT = Duration.ofDays(1);
+
   public RolloutSettings {
-    if (timeout.isNegative() || timeout.isZero() || unloadTimeout.isNegative() || unloadTimeout.isZero()) {
-      throw new IllegalArgumentException("rollout timeouts must be positive");
+    for (Duration d : new Duration[] {timeout, unloadTimeout}) {
+      if (d.isNegative() || d.isZero() || d.compareTo(MAX_TIMEOUT) > 0) {
+        throw new IllegalArgumentException("arrakis.router.rollout timeouts must be positive and at most " + MAX_TIMEOUT
+            + ", got " + d);
+      }
     }
   }
 

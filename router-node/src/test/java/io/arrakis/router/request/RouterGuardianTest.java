@@ -94,9 +94,11 @@ class RouterGuardianTest {
   @Test
   void aRequestSpawnedBeforeARolloutKeepsItsExpertsUntilItIsAnswered() throws Exception {
     var g = guardian(split(1, "a", false));
+    int threads = testKit.system().settings().config()
+        .getInt(RouterGuardian.COMPUTE_DISPATCHER + ".thread-pool-executor.fixed-pool-size");
     CountDownLatch release = new CountDownLatch(1);
-    CountDownLatch blocked = new CountDownLatch(4);
-    for (int i = 0; i < 4; i++) { // the compute dispatcher has 4 threads: take them all
+    CountDownLatch blocked = new CountDownLatch(threads);
+    for (int i = 0; i < threads; i++) { // take every thread of the compute dispatcher
       ActorRef<String> blocker = testKit.spawn(Behaviors.receiveMessage(m -> {
         blocked.countDown();
         release.await(30, TimeUnit.SECONDS);
