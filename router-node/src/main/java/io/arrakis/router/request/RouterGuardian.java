@@ -12,16 +12,13 @@ import io.arrakis.router.stats.RouterTelemetry;
 import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
-import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -73,7 +70,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
 
   private record RequestEnded(Generation generation) implements Command {}
 
-  private record DispatcherStopped(NodeLink link) implements Command {}
+  private record DispatcherStopped(NodeLinks.NodeLink link) implements Command {}
 
   /**
    * Everything the guardian needs that does not change with the placement.
@@ -85,18 +82,15 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       RolloutSettings rollout, Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry,
       boolean clustered) {}
 
-  /** A node at one address: its client and dispatcher. */
-  private record NodeLink(String nodeId, String address, ExpertClient client, ActorRef<NodeDispatcher.Command> dispatcher) {}
-
   /** One placement version in use: its table, its nodes' links, its running requests. */
   private static final class Generation {
     final RoutingTable table;
-    final Map<String, NodeLink> links;
+    final Map<String, NodeLinks.NodeLink> links;
     int running;
     /** What its nodes drop once it retires; set when a newer generation replaces it. */
     Map<String, List<ExpertId>> dropped = Map.of();
 
-    Generation(RoutingTable table, Map<String, NodeLink> links) {
+    Generation(RoutingTable table, Map<String, NodeLinks.NodeLink> links) {
       this.table = table;
       this.links = links;
     }
@@ -110,8 +104,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
   private final ReplicaLoad load = new ReplicaLoad();
   private final NodeHealth health = new NodeHealth();
   private final PlacementRollout rollout;
-  /** Live links by node id and address; a draining link is no longer here. */
-  private final Map<String, NodeLink> links = new HashMap<>();
+  private final NodeLinks links;
   private final List<Generation> retiring = new ArrayList<>();
   private Generation current;
 
@@ -123,6 +116,10 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     super(ctx);
     this.setup = setup;
     this.rollout = new PlacementRollout(setup.rollout(), setup.clustered());
+    NodeDispatcher.Shared shared = new NodeDispatcher.Shared(load, health, setup.telemetry());
+    this.links = new NodeLinks(ctx, setup.clients(),
+        (nodeId, client) -> NodeDispatcher.create(nodeId, client, setup.limits(), setup.hidden(), shared),
+        DispatcherStopped::new);
     this.current = generation(initial);
   }
 
@@ -174,7 +171,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       m.replyTo().tell(new PlacementOutcome.Refused(refusal));
       return this;
     }
-    getContext().pipeToSelf(rollout.load(current.table.placement(), m.placement(), node -> link(node).client()),
+    getContext().pipeToSelf(rollout.load(current.table.placement(), m.placement(), node -> links.of(node).client()),
         (loaded, failure) -> new Loaded(m.placement(), loaded, failure, m.replyTo()));
     return this;
   }
@@ -207,7 +204,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
         return false;
       }
       rollout.unload(g.dropped, current.table.placement(), id -> {
-        NodeLink l = g.links.get(id);
+        NodeLinks.NodeLink l = g.links.get(id);
         return l == null ? null : l.client();
       }, getContext().getLog());
       return true;
@@ -220,23 +217,13 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
 
   /** Drains the dispatchers no generation routes to; each stops once its work is done. */
   private void releaseUnusedLinks() {
-    Set<NodeLink> used = new HashSet<>(current.links.values());
+    List<NodeLinks.NodeLink> used = new ArrayList<>(current.links.values());
     retiring.forEach(g -> used.addAll(g.links.values()));
-    links.values().removeIf(l -> {
-      if (used.contains(l)) {
-        return false;
-      }
-      getContext().getLog().info("expert node {} at {} left the placement: draining its dispatcher", l.nodeId(), l.address());
-      l.dispatcher().tell(new NodeDispatcher.Drain());
-      return true;
-    });
+    links.releaseAllBut(used);
   }
 
   private Behavior<Command> onDispatcherStopped(DispatcherStopped m) {
-    m.link().client().close();
-    if (links.remove(key(m.link().nodeId(), m.link().address()), m.link())) {
-      getContext().getLog().error("dispatcher of expert node {} stopped while in use", m.link().nodeId());
-    }
+    links.stopped(m.link());
     return this;
   }
 
@@ -250,30 +237,11 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     return new Versions(current.version(), oldest);
   }
 
-  /** The live link to a node at its address, made (client and dispatcher) when new. */
-  private NodeLink link(Placement.Node node) {
-    return links.computeIfAbsent(key(node.id(), node.address()), k -> {
-      ExpertClient client = setup.clients().apply(node);
-      // a dispatcher that throws starts afresh rather than leave the tables that route to it pointing at nothing
-      ActorRef<NodeDispatcher.Command> dispatcher = getContext().spawnAnonymous(
-          Behaviors.supervise(NodeDispatcher.create(node.id(), client, setup.limits(), setup.hidden(),
-              new NodeDispatcher.Shared(load, health, setup.telemetry()))).onFailure(SupervisorStrategy.restart()),
-          DispatcherSelector.fromConfig(COMPUTE_DISPATCHER));
-      NodeLink l = new NodeLink(node.id(), node.address(), client, dispatcher);
-      getContext().watchWith(dispatcher, new DispatcherStopped(l));
-      return l;
-    });
-  }
-
-  private static String key(String nodeId, String address) {
-    return nodeId + "@" + address;
-  }
-
   private Generation generation(Placement placement) {
-    Map<String, NodeLink> used = new HashMap<>();
+    Map<String, NodeLinks.NodeLink> used = new HashMap<>();
     Map<String, ActorRef<NodeDispatcher.Command>> dispatchers = new HashMap<>();
     for (Placement.Node node : placement.nodes()) {
-      NodeLink l = link(node);
+      NodeLinks.NodeLink l = links.of(node);
       used.put(node.id(), l);
       dispatchers.put(node.id(), l.dispatcher());
     }
