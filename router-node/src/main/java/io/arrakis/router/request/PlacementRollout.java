@@ -22,7 +22,8 @@ import org.slf4j.Logger;
  */
 final class PlacementRollout {
   private final RolloutSettings settings;
-  private long rollingOutTo = -1;
+  /** The placement being loaded; null when no rollout runs. */
+  private Placement target;
   /** The oldest version any other router still uses; until a first report, a clustered router assumes all. */
   private long peersOldestInUse;
 
@@ -33,8 +34,9 @@ final class PlacementRollout {
 
   /** Why a rollout from {@code current} to {@code next} may not start now; null when it may. */
   Status refusal(Placement current, Placement next) {
-    if (rollingOutTo >= 0) {
-      return Status.FAILED_PRECONDITION.withDescription("a rollout to placement version " + rollingOutTo + " is in progress");
+    if (target != null) {
+      return Status.FAILED_PRECONDITION.withDescription("a rollout to placement version " + target.version()
+          + " is in progress");
     }
     if (next.version() <= current.version()) {
       return Status.FAILED_PRECONDITION.withDescription("placement version " + next.version()
@@ -49,7 +51,7 @@ final class PlacementRollout {
    * @return the experts loaded; fails naming the node that could not load
    */
   CompletableFuture<Integer> load(Placement current, Placement next, Function<Placement.Node, ExpertClient> clients) {
-    rollingOutTo = next.version();
+    target = next;
     Map<String, List<ExpertId>> held = current.expertsByNode();
     List<CompletableFuture<Void>> loads = new ArrayList<>();
     int count = 0;
@@ -69,7 +71,7 @@ final class PlacementRollout {
 
   /** The rollout's loads ended (whether or not the router switched). */
   void loadsEnded() {
-    rollingOutTo = -1;
+    target = null;
   }
 
   /** Step 2's bookkeeping: what each node of {@code old} holds and {@code next} does not. */
@@ -96,15 +98,18 @@ final class PlacementRollout {
   }
 
   /**
-   * Step 3: nodes drop what a retired placement dropped, unless the current one holds it again.
+   * Step 3: nodes drop what a retired placement dropped, unless the current one holds it again or a
+   * rollout in progress is loading it there (its loads may already have run).
    *
    * @param clients the retired placement's client of each node
    */
   void unload(Map<String, List<ExpertId>> dropped, Placement current, Function<String, ExpertClient> clients, Logger log) {
     Map<String, List<ExpertId>> stillHeld = current.expertsByNode();
+    Map<String, List<ExpertId>> loading = target == null ? Map.of() : target.expertsByNode();
     dropped.forEach((id, experts) -> {
       List<ExpertId> drop = new ArrayList<>(experts);
       drop.removeAll(stillHeld.getOrDefault(id, List.of()));
+      drop.removeAll(loading.getOrDefault(id, List.of()));
       ExpertClient client = clients.apply(id);
       if (!drop.isEmpty() && client != null) {
         client.unload(drop, settings.unloadTimeout()).whenComplete((ok, e) -> {

@@ -33,6 +33,8 @@ final class FakeNode implements ExpertClient {
   final AtomicInteger computeCalls = new AtomicInteger();
   volatile NodeDescription description = NodeDescription.newBuilder().setHiddenSize(64).build();
   volatile boolean closed;
+  /** Completed by the test to let compute calls answer; completed at once unless a test replaces it. */
+  volatile CompletableFuture<Void> computeGate = CompletableFuture.completedFuture(null);
   /** Completed by the test to let loads finish; completed at once unless a test replaces it. */
   volatile CompletableFuture<Void> loadsDone = CompletableFuture.completedFuture(null);
 
@@ -53,7 +55,7 @@ final class FakeNode implements ExpertClient {
       }
     }
     Tensor in = request.getHiddenStates();
-    return CompletableFuture.completedFuture(ComputeResponse.newBuilder().setBatchId(request.getBatchId())
+    return computeGate.thenApply(ok -> ComputeResponse.newBuilder().setBatchId(request.getBatchId())
         .setPartialSums(Tensor.newBuilder().setDtype(in.getDtype()).addAllShape(in.getShapeList())
             .setData(ByteString.copyFrom(new byte[in.getData().size()])))
         .build());

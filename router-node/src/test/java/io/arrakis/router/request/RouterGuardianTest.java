@@ -58,7 +58,12 @@ class RouterGuardianTest {
     RouterGuardian.Setup setup = new RouterGuardian.Setup(tiny.gates, 64, false, limits,
         new RolloutSettings(Duration.ofSeconds(30), Duration.ofSeconds(5)),
         n -> nodes.computeIfAbsent(n.address(), a -> new FakeNode(n)), telemetry, false);
-    return testKit.spawn(RouterGuardian.create(setup, initial));
+    ActorRef<RouterGuardian.Command> g = testKit.spawn(RouterGuardian.create(setup, initial));
+    // the guardian makes its initial nodes' clients when it starts, on its own thread
+    TestProbe<Placement> started = testKit.createTestProbe();
+    g.tell(new RouterGuardian.GetPlacement(started.ref()));
+    started.expectMessage(Duration.ofSeconds(10), initial);
+    return g;
   }
 
   /** Layer-0 experts 0-3 on the first node, 4-7 on the second (layer 1 likewise); or the other way round. */
@@ -121,6 +126,57 @@ class RouterGuardianTest {
       Thread.sleep(10);
     }
     assertThat(first.unloads).hasSize(1);
+  }
+
+  /**
+   * An old placement retiring while a newer rollout is loading must not unload what that rollout
+   * has just loaded: here version 3 moves expert 0:0 back to the first node, whose load is done, while
+   * the second node still loads; meanwhile version 1's last request ends.
+   */
+  @Test
+  void aRetiringPlacementDoesNotUnloadWhatARolloutInProgressLoaded() throws Exception {
+    Placement v1 = split(1, "a", false);
+    var g = guardian(v1);
+    FakeNode first = nodes.get("a");
+    FakeNode second = nodes.get("b");
+    first.computeGate = new CompletableFuture<>(); // a request of version 1 stays running
+    TestProbe<LayerOutcome> client = testKit.createTestProbe();
+    g.tell(new RouterGuardian.RunLayer(job(Duration.ofSeconds(20)), client.ref()));
+    Thread.sleep(200);
+    ExpertId moved = new ExpertId(0, 0);
+    assertThat(apply(g, moveTo(v1, 2, moved, "expert-1", null))).isInstanceOf(PlacementOutcome.Applied.class);
+    second.loadsDone = new CompletableFuture<>(); // version 3's load on the second node takes until the test says
+    TestProbe<PlacementOutcome> rollout = testKit.createTestProbe();
+    g.tell(new RouterGuardian.ApplyPlacement(moveTo(v1, 3, moved, "expert-0", new ExpertId(0, 3)), rollout.ref()));
+    Thread.sleep(200); // the first node's load of 0:0 is done
+    first.computeGate.complete(null); // version 1's request ends: version 1 retires
+    assertThat(client.expectMessageClass(LayerOutcome.class, Duration.ofSeconds(10))).isInstanceOf(LayerOutcome.Succeeded.class);
+    Thread.sleep(200);
+    second.loadsDone.complete(null);
+    assertThat(rollout.expectMessageClass(PlacementOutcome.class, Duration.ofSeconds(10))).isInstanceOf(PlacementOutcome.Applied.class);
+    assertThat(first.held).as("the first node's experts once version 3 is in use").contains(moved);
+    TestProbe<LayerOutcome> after = testKit.createTestProbe();
+    g.tell(new RouterGuardian.RunLayer(job(Duration.ofSeconds(5)), after.ref()));
+    assertThat(after.expectMessageClass(LayerOutcome.class, Duration.ofSeconds(10))).isInstanceOf(LayerOutcome.Succeeded.class);
+  }
+
+  /**
+   * {@code base} at {@code version} with {@code expert} moved to node {@code to} (off the other), and
+   * {@code extra} (when not null) added to the other node as a replica.
+   */
+  static Placement moveTo(Placement base, long version, ExpertId expert, String to, ExpertId extra) {
+    List<Placement.Node> nodes = new ArrayList<>();
+    for (Placement.Node n : base.nodes()) {
+      List<ExpertId> experts = new ArrayList<>(n.experts());
+      experts.remove(expert);
+      if (n.id().equals(to)) {
+        experts.add(expert);
+      } else if (extra != null && !experts.contains(extra)) {
+        experts.add(extra);
+      }
+      nodes.add(new Placement.Node(n.id(), n.address(), experts));
+    }
+    return new Placement(version, nodes);
   }
 
   /**
