@@ -76,7 +76,7 @@ class ConfigMapRolloutTest {
       try (KubernetesPlacementSource source = KubernetesPlacementSource.start(client, false,
               new KubernetesPlacementSource.Options(NS, PlacementConfigMap.DEFAULT_NAME, SELECTOR, port),
               model.moeLayers(), model.config().numExperts());
-          ExpertChannels channels = new ExpertChannels(settings.maxMessageBytes(), null)) {
+          ExpertChannels channels = new ExpertChannels(settings.maxAnswerBytes(model.config().hiddenSize()), null)) {
         Placement initial = source.awaitInitial(WAIT);
         assertThat(initial.nodes()).extracting(Placement.Node::address)
             .containsExactly("127.0.0.1:" + port, "127.0.0.2:" + port);
@@ -84,7 +84,7 @@ class ConfigMapRolloutTest {
             settings, ConfigFactory.load(), model, initial, channels::client, new SimpleMeterRegistry()).start();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
         try {
-          source.applyTo(router.system(), initial.version());
+          source.applyTo(router.placementApplier(), initial.version());
 
           publisher.publish(v2);
           // the router's rollout loads what each node newly holds, switches, then unloads what it dropped

@@ -91,14 +91,14 @@ class ElasticScalingTest {
       try (KubernetesPlacementSource source = KubernetesPlacementSource.start(client, false,
               new KubernetesPlacementSource.Options(ExpertPod.NS, CONFIG_MAP, ExpertPod.SELECTOR, pod0.port()),
               model.moeLayers(), model.config().numExperts());
-          ExpertChannels channels = new ExpertChannels(settings.maxMessageBytes(), null)) {
+          ExpertChannels channels = new ExpertChannels(settings.maxAnswerBytes(model.config().hiddenSize()), null)) {
         Placement initial = source.awaitInitial(WAIT);
         RouterServer router = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
             settings, config, model, initial, channels::client, new SimpleMeterRegistry()).start();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
         Load load = new Load(channel, dir, model.moeLayers());
         try {
-          source.applyTo(router.system(), initial.version());
+          source.applyTo(router.placementApplier(), initial.version());
           router.joinCluster(source.sink(CONFIG_MAP, blocking));
           load.start(2);
           load.awaitOk(50, WAIT);

@@ -3,8 +3,10 @@ package io.arrakis.expert;
 import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.grpc.ErrorCounter;
 import io.arrakis.expert.grpc.ExpertService;
+import io.arrakis.expert.grpc.RequestLimits;
 import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
+import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.MalformedRequests;
 import io.grpc.BindableService;
@@ -51,11 +53,19 @@ public final class ExpertNodeServer {
         registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
     this.device = store.backend().device();
     metrics.device(store.backend().name(), device, store::weightBytes);
-    ExpertService service = new ExpertService(settings.nodeId(), store, executor, settings.maxBatchTokens(),
-        settings.maxMessageBytes(), metrics);
+    int messageLimit = settings.messageLimit(config);
+    long fullBatch = (long) settings.maxBatchTokens() * config.hiddenSize() * Float.BYTES;
+    if (messageLimit < fullBatch) {
+      log.warn("max-message-bytes {} holds fewer than max-batch-tokens {} float32 rows of hidden size {} ({} bytes): "
+          + "routers split their batches to it", messageLimit, settings.maxBatchTokens(), config.hiddenSize(), fullBatch);
+    }
+    ExpertService service = new ExpertService(settings.nodeId(), store, executor,
+        new ExpertService.Capacity(settings.maxBatchTokens(), messageLimit, store.backend().computeDtype()), metrics);
     this.server = builder
-        .maxInboundMessageSize(settings.maxMessageBytes())
-        .addService(ServerInterceptors.intercept(MalformedRequests.invalidArgument(service.bindService()), new ErrorCounter(metrics)))
+        .maxInboundMessageSize(messageLimit)
+        .addService(ServerInterceptors.intercept(
+            MalformedRequests.invalidArgument(service.bindService(), RequestLimits.of(settings.maxBatchTokens(), config)),
+            new ErrorCounter(metrics)))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build();

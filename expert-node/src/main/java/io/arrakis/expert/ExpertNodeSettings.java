@@ -1,6 +1,7 @@
 package io.arrakis.expert;
 
 import com.typesafe.config.Config;
+import io.arrakis.model.config.ModelConfig;
 import java.time.Duration;
 
 /**
@@ -28,13 +29,33 @@ public record ExpertNodeSettings(
     if (computeThreads <= 0) {
       computeThreads = Runtime.getRuntime().availableProcessors();
     }
-    if (queueCapacity < 0 || maxBatchTokens <= 0 || maxMessageBytes <= 0) {
-      throw new IllegalArgumentException("queue-capacity, max-batch-tokens and max-message-bytes must be positive");
+    if (queueCapacity < 0 || maxBatchTokens <= 0 || maxMessageBytes < 0) {
+      throw new IllegalArgumentException("queue-capacity and max-batch-tokens must be positive, max-message-bytes not negative");
     }
     if (cudaGroupedMaxRows < 0 || cudaGroupedMaxExpertBytes < 0 || cudaScratchReserveBytes < 0) {
       throw new IllegalArgumentException("cuda.grouped-max-rows, cuda.grouped-max-expert-size and cuda.scratch-reserve "
           + "must not be negative");
     }
+  }
+
+  /**
+   * The inbound message limit: as configured, or (0) sized from the model: a full batch of float32
+   * rows with their (row, weight) pairs (each row in at most top-k assignments, 10 bytes a pair), an
+   * assignment header per expert (32 bytes) and 64 KiB for the rest.
+   *
+   * @throws IllegalArgumentException when a full batch does not fit one gRPC message (2 GiB)
+   */
+  public int messageLimit(ModelConfig model) {
+    if (maxMessageBytes > 0) {
+      return maxMessageBytes;
+    }
+    long bytes = (long) maxBatchTokens * (model.hiddenSize() * (long) Float.BYTES + model.topK() * 10L)
+        + (long) model.numLayers() * model.numExperts() * 32 + 64 * 1024;
+    if (bytes > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("max-batch-tokens " + maxBatchTokens + " at hidden size " + model.hiddenSize()
+          + " needs " + bytes + " bytes in one message, more than gRPC's 2 GiB: lower arrakis.expert.max-batch-tokens");
+    }
+    return (int) bytes;
   }
 
   public static ExpertNodeSettings from(Config root) {

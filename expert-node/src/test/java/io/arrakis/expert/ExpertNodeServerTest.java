@@ -111,12 +111,18 @@ class ExpertNodeServerTest {
     }
   }
 
+  /**
+   * BFLOAT16 rows are widened exactly and computed in float32 (the CPU backend's compute dtype);
+   * the answer comes back in the request's dtype, each partial sum rounded once to bfloat16.
+   */
   @Test
-  void bf16HiddenStatesAreWidenedExactly() {
+  void bf16HiddenStatesAreAnsweredInBf16() {
     float[] xs = x.data().asFloat();
+    float[] rounded = new float[xs.length];
     ByteString.Output bytes = ByteString.newOutput();
-    for (float v : xs) {
-      short s = io.arrakis.model.tensor.Bf16.fromFloat(v);
+    for (int i = 0; i < xs.length; i++) {
+      short s = io.arrakis.model.tensor.Bf16.fromFloat(xs[i]);
+      rounded[i] = io.arrakis.model.tensor.Bf16.toFloat(s);
       bytes.write(s & 0xFF);
       bytes.write((s >> 8) & 0xFF);
     }
@@ -124,11 +130,16 @@ class ExpertNodeServerTest {
         .setHiddenStates(Tensor.newBuilder().setDtype(DType.BFLOAT16).addShape(32).addShape(64).setData(bytes.toByteString()))
         .build();
     Tensor sums = node.stub().compute(bf16).getPartialSums();
-    assertThat(sums.getDtype()).as("answered in the request's dtype").isEqualTo(DType.BFLOAT16);
+    assertThat(sums.getDtype()).isEqualTo(DType.BFLOAT16);
     assertThat(sums.getShapeList()).containsExactly(32L, 64L);
-    float[] got = TensorCodec.widenedFloats(sums);
-    // bf16 inputs lose precision, so compare loosely: the point is that they decode and compute
-    assertThat(Fixtures.maxAbsDiff(got, expected)).isLessThan(0.05f * Fixtures.maxAbs(expected));
+    assertThat(sums.getData().size()).isEqualTo(32 * 64 * 2);
+    // the same rows sent as FLOAT32 give the float32 sums; bf16's are those, rounded to nearest even
+    ComputeRequest f32 = goodRequest().toBuilder().setHiddenStates(TensorCodec.encodeFloat(rounded, 32, 64)).build();
+    float[] want = TensorCodec.floats(node.stub().compute(f32).getPartialSums());
+    java.nio.ShortBuffer got = sums.getData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+    for (int i = 0; i < want.length; i++) {
+      assertThat(got.get(i)).as("element %d", i).isEqualTo(io.arrakis.model.tensor.Bf16.fromFloat(want[i]));
+    }
   }
 
   static Stream<Arguments> badRequests() {
@@ -207,14 +218,47 @@ class ExpertNodeServerTest {
             e -> assertThat(e.getStatus().getDescription()).contains("experts[0].expert"));
   }
 
+  /** Expert and layer ids are uint32 on the wire: ids of 2^31 and more are out of range, not negative. */
+  @Test
+  void expertIdsPastIntegerRangeAreInvalidArgument() {
+    ExpertGrpc.ExpertBlockingStub stub = node.stub();
+    ExpertRef hugeExpert = ExpertRef.newBuilder().setLayer(0).setExpert(1 << 31).build();
+    ExpertRef hugeLayer = ExpertRef.newBuilder().setLayer(-1).setExpert(0).build();
+    for (ExpertRef bad : List.of(hugeExpert, hugeLayer)) {
+      assertThatThrownBy(() -> stub.loadExperts(LoadExpertsRequest.newBuilder().addExperts(bad).build()))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(e.getStatus().getDescription()).contains("experts[0]").contains(bad.getExpert() != 0 ? "2147483648" : "4294967295");
+          });
+      assertThatThrownBy(() -> stub.unloadExperts(UnloadExpertsRequest.newBuilder().addExperts(bad).build()))
+          .isInstanceOfSatisfying(StatusRuntimeException.class,
+              e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
+    }
+    assertThat(stub.describe(DescribeRequest.getDefaultInstance()).getExpertsList()).hasSize(12);
+  }
+
+  /** What a router needs to split its batches to this node: rows per call, bytes per call, compute dtype. */
+  @Test
+  void describeSaysTheNodesLimitsAndComputeDtype() {
+    NodeDescription d = node.stub().describe(DescribeRequest.getDefaultInstance());
+    ExpertNodeSettings s = ExpertNodeHarness.defaults();
+    assertThat(d.getMaxBatchTokens()).isEqualTo(s.maxBatchTokens());
+    assertThat(d.getComputeDtype()).isEqualTo(DType.FLOAT32);
+    // sized from the model: a full batch of float32 rows with their assignments fits
+    long fullBatch = (long) s.maxBatchTokens() * 64 * Float.BYTES;
+    assertThat(d.getMaxRequestBytes()).isGreaterThan(fullBatch).isLessThan(2 * fullBatch);
+  }
+
   @Test
   void healthIsServingAndReflectionIsOn() {
     var health = HealthGrpc.newBlockingStub(node.channel);
     assertThat(health.check(HealthCheckRequest.newBuilder().setService("arrakis.v1.Expert").build()).getStatus())
         .isEqualTo(ServingStatus.SERVING);
-    assertThat(io.grpc.reflection.v1.ServerReflectionGrpc.SERVICE_NAME).isNotEmpty();
     var listed = Reflection.listServices(node.channel);
     assertThat(listed).contains("arrakis.v1.Expert", "grpc.health.v1.Health");
+    // and it describes the service's methods, as grpcurl needs to call them
+    assertThat(Reflection.methods(node.channel, "arrakis.v1.Expert"))
+        .containsExactlyInAnyOrder("Compute", "Describe", "LoadExperts", "UnloadExperts");
   }
 
   private static ExpertRef ref(int layer, int expert) {

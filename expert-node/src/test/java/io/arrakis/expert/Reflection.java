@@ -14,13 +14,37 @@ final class Reflection {
   private Reflection() {}
 
   static List<String> listServices(ManagedChannel channel) {
-    CompletableFuture<List<String>> result = new CompletableFuture<>();
+    return ask(channel, ServerReflectionRequest.newBuilder().setListServices("*").build())
+        .getListServicesResponse().getServiceList().stream().map(s -> s.getName()).toList();
+  }
+
+  /** The methods of {@code service} as the file descriptor that reflection serves for it declares them. */
+  static List<String> methods(ManagedChannel channel, String service) {
+    ServerReflectionResponse r = ask(channel, ServerReflectionRequest.newBuilder().setFileContainingSymbol(service).build());
+    String simpleName = service.substring(service.lastIndexOf('.') + 1);
+    return r.getFileDescriptorResponse().getFileDescriptorProtoList().stream()
+        .map(bytes -> {
+          try {
+            return com.google.protobuf.DescriptorProtos.FileDescriptorProto.parseFrom(bytes);
+          } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+          }
+        })
+        .flatMap(f -> f.getServiceList().stream())
+        .filter(s -> s.getName().equals(simpleName))
+        .flatMap(s -> s.getMethodList().stream())
+        .map(m -> m.getName())
+        .toList();
+  }
+
+  private static ServerReflectionResponse ask(ManagedChannel channel, ServerReflectionRequest request) {
+    CompletableFuture<ServerReflectionResponse> result = new CompletableFuture<>();
     StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
         .withDeadlineAfter(10, TimeUnit.SECONDS)
         .serverReflectionInfo(new StreamObserver<>() {
           @Override
           public void onNext(ServerReflectionResponse r) {
-            result.complete(r.getListServicesResponse().getServiceList().stream().map(s -> s.getName()).toList());
+            result.complete(r);
           }
 
           @Override
@@ -30,10 +54,10 @@ final class Reflection {
 
           @Override
           public void onCompleted() {
-            result.complete(List.of());
+            result.completeExceptionally(new IllegalStateException("reflection answered nothing"));
           }
         });
-    requests.onNext(ServerReflectionRequest.newBuilder().setListServices("*").build());
+    requests.onNext(request);
     requests.onCompleted();
     return result.orTimeout(10, TimeUnit.SECONDS).join();
   }

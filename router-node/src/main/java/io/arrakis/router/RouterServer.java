@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
+import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ModelInfo;
 import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.cluster.ClusterLoadView;
@@ -13,12 +14,16 @@ import io.arrakis.router.cluster.RouterCluster;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.grpc.ClusterService;
 import io.arrakis.router.grpc.InferenceService;
+import io.arrakis.router.grpc.RequestLimits;
+import io.arrakis.router.request.PlacementApplier;
+import io.arrakis.router.request.RolloutSettings;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.arrakis.security.MalformedRequests;
 import io.grpc.BindableService;
+import io.arrakis.security.WireLimits;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerServiceDefinition;
@@ -55,6 +60,7 @@ public final class RouterServer {
   private final ClusterLoadView clusterLoad;
   private final RouterTelemetry telemetry;
   private final MoeModel model;
+  private final PlacementApplier applier;
 
   /**
    * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
@@ -72,20 +78,26 @@ public final class RouterServer {
     this.cluster = ClusterSettings.from(config);
     this.clusterLoad = new ClusterLoadView(cluster.loadWindow());
     this.telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
-    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(), settings.nodeLimits(), clients, telemetry,
-        cluster.enabled());
+    RolloutSettings rollout = RolloutSettings.from(config);
+    ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(),
+        info.getWeightsDtype() == DType.BFLOAT16, settings.nodeLimits(), rollout, clients, telemetry, cluster.enabled());
     // the guardian shares the coordinators' dispatcher, so that starting a request's coordinator and
     // handing its slices to the node dispatchers stays on one pool instead of waking another
     this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
         cluster.pekkoConfig().withFallback(config), DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
-    ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    this.applier = new PlacementApplier(system, model.moeLayers(), cfg.numExperts(), rollout);
+    TokenLimiter admission = new TokenLimiter(settings.admission());
+    telemetry.registerAdmission(admission);
+    // bounds on a request's repeated and string fields, checked before it is parsed
+    WireLimits limits = RequestLimits.of(model.moeLayers().size() * cfg.numExperts());
     List<ServerServiceDefinition> services = List.of(
         MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
-            settings.defaultDeadline(), telemetry, new TokenLimiter(settings.admission())).bindService()),
+            settings.defaultDeadline(), settings.maxDeadline(), telemetry, admission).bindService(), limits),
         MalformedRequests.invalidArgument(
-            new ClusterService(system, model.moeLayers(), cfg.numExperts(), telemetry,
+            new ClusterService(system, applier, telemetry,
                 new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
-                .bindService()),
+                .bindService(), limits),
         health.getHealthService().bindService(),
         ProtoReflectionServiceV1.newInstance().bindService());
     services.forEach(builder::addService);
@@ -93,7 +105,7 @@ public final class RouterServer {
     // it runs on the transport thread: a hop through gRPC's executor would only add a thread wake-up
     this.server = builder
         .directExecutor()
-        .maxInboundMessageSize(settings.maxMessageBytes())
+        .maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()))
         .addStreamTracerFactory(new CallLatency(registry, services))
         .build();
     health.setStatus("", ServingStatus.NOT_SERVING);
@@ -117,7 +129,7 @@ public final class RouterServer {
       throw new IllegalStateException("arrakis.router.cluster.mode is off");
     }
     RouterCluster.join(system, cluster, new RouterCluster.Member(settings.nodeId(), telemetry.load(), clusterLoad,
-        model.moeLayers(), model.config().numExperts()), sink);
+        model.moeLayers(), model.config().numExperts(), applier), sink);
   }
 
   public ClusterSettings clusterSettings() {
@@ -133,7 +145,12 @@ public final class RouterServer {
     return health.getHealthService();
   }
 
-  /** The router's actors, for what feeds it placements from inside the process (the Kubernetes ConfigMap watcher). */
+  /** How placements reach this router (checked, rolled out live), for what feeds it placements from inside the process. */
+  public PlacementApplier placementApplier() {
+    return applier;
+  }
+
+  /** The router's actors. */
   public ActorSystem<RouterGuardian.Command> system() {
     return system;
   }

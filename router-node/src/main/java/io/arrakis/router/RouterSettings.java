@@ -12,16 +12,70 @@ public record RouterSettings(
     int metricsPort,
     int maxRequestTokens,
     Duration defaultDeadline,
-    int maxMessageBytes,
+    Duration maxDeadline,
     NodeDispatcher.Limits nodeLimits,
     TokenLimiter.Settings admission,
     Duration drainDelay,
     Duration shutdownGrace) {
 
+  /**
+   * The longest any timeout may be, whether a client asks for it or the configuration says it: far
+   * beyond any sane setting, and far below what timers take (Pekko's scheduler refuses delays past
+   * about 248 days).
+   */
+  public static final Duration MAX_TIMEOUT = Duration.ofDays(1);
+  /** Bytes of a Forward call beside its hidden states: the request id (at most {@link #MAX_REQUEST_ID_BYTES}), the tensor's header, framing. */
+  static final int REQUEST_OVERHEAD_BYTES = 64 * 1024;
+  /** Longest request id accepted (it is echoed in the answer and in errors). */
+  public static final int MAX_REQUEST_ID_BYTES = 256;
+  /** The least inbound message limit, for the admin calls (placements) of small models. */
+  static final int MIN_MESSAGE_BYTES = 1 << 20;
+
   public RouterSettings {
-    if (maxRequestTokens <= 0 || maxMessageBytes <= 0) {
-      throw new IllegalArgumentException("max-request-tokens and max-message-bytes must be positive");
+    if (maxRequestTokens <= 0) {
+      throw new IllegalArgumentException("max-request-tokens must be positive, got " + maxRequestTokens);
     }
+    checkTimeout("default-deadline", defaultDeadline);
+    checkTimeout("max-deadline", maxDeadline);
+    checkTimeout("node-call-timeout", nodeLimits.callTimeout());
+    checkTimeout("node-health-interval", nodeLimits.healthInterval());
+    checkTimeout("node-health-timeout", nodeLimits.healthTimeout());
+    if (drainDelay.isNegative() || drainDelay.compareTo(MAX_TIMEOUT) > 0 || shutdownGrace.isNegative()
+        || shutdownGrace.compareTo(MAX_TIMEOUT) > 0) {
+      throw new IllegalArgumentException("drain-delay and shutdown-grace must be between 0 and " + MAX_TIMEOUT);
+    }
+  }
+
+  private static void checkTimeout(String key, Duration d) {
+    if (d.isNegative() || d.isZero() || d.compareTo(MAX_TIMEOUT) > 0) {
+      throw new IllegalArgumentException("arrakis.router." + key + " must be positive and at most " + MAX_TIMEOUT
+          + ", got " + d);
+    }
+  }
+
+  /**
+   * The router's inbound message limit: the largest valid Forward call (max-request-tokens rows of
+   * float32 at the model's hidden size, plus its request id and header), at least {@link
+   * #MIN_MESSAGE_BYTES}. Also applied to a message once decompressed.
+   *
+   * @throws IllegalArgumentException when that does not fit one gRPC message (2 GiB)
+   */
+  public int maxMessageBytes(int hidden) {
+    return messageBytes("max-request-tokens", maxRequestTokens, hidden);
+  }
+
+  /** What an expert node's answer may hold: a full batch of float32 partial sums (node-max-batch-tokens rows). */
+  public int maxAnswerBytes(int hidden) {
+    return messageBytes("node-max-batch-tokens", nodeLimits.maxBatchTokens(), hidden);
+  }
+
+  private static int messageBytes(String key, long tokens, int hidden) {
+    long bytes = tokens * hidden * Float.BYTES + REQUEST_OVERHEAD_BYTES;
+    if (bytes > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("arrakis.router." + key + " = " + tokens + " tokens of hidden size " + hidden
+          + " need " + bytes + " bytes in one gRPC message, more than its 2 GiB: lower " + key);
+    }
+    return (int) Math.max(bytes, MIN_MESSAGE_BYTES);
   }
 
   public static RouterSettings from(Config root) {
@@ -32,9 +86,10 @@ public record RouterSettings(
         c.getInt("metrics-port"),
         c.getInt("max-request-tokens"),
         c.getDuration("default-deadline"),
-        Math.toIntExact(c.getBytes("max-message-bytes")),
+        c.getDuration("max-deadline"),
         new NodeDispatcher.Limits(c.getInt("node-max-in-flight"), c.getInt("node-max-batch-tokens"),
-            c.getDuration("node-call-timeout"), c.getDuration("node-health-interval"), c.getDuration("node-health-timeout")),
+            c.getInt("node-max-queued-tokens"), c.getDuration("node-call-timeout"), c.getDuration("node-health-interval"),
+            c.getDuration("node-health-timeout")),
         admission(c.getConfig("admission")),
         c.getDuration("drain-delay"),
         c.getDuration("shutdown-grace"));
@@ -50,26 +105,26 @@ public record RouterSettings(
   }
 
   public RouterSettings withAdmission(TokenLimiter.Settings a) {
-    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxMessageBytes, nodeLimits, a, drainDelay, shutdownGrace);
+    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, a, drainDelay, shutdownGrace);
   }
 
   public RouterSettings withNodeId(String id) {
-    return new RouterSettings(id, port, metricsPort, maxRequestTokens, defaultDeadline, maxMessageBytes, nodeLimits, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(id, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, drainDelay, shutdownGrace);
   }
 
   public RouterSettings withPort(int p) {
-    return new RouterSettings(nodeId, p, metricsPort, maxRequestTokens, defaultDeadline, maxMessageBytes, nodeLimits, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(nodeId, p, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, drainDelay, shutdownGrace);
   }
 
   public RouterSettings withMetricsPort(int p) {
-    return new RouterSettings(nodeId, port, p, maxRequestTokens, defaultDeadline, maxMessageBytes, nodeLimits, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(nodeId, port, p, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, drainDelay, shutdownGrace);
   }
 
   public RouterSettings withNodeLimits(NodeDispatcher.Limits l) {
-    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxMessageBytes, l, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, l, admission, drainDelay, shutdownGrace);
   }
 
   public RouterSettings withDrainDelay(Duration d) {
-    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxMessageBytes, nodeLimits, admission, d, shutdownGrace);
+    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, d, shutdownGrace);
   }
 }

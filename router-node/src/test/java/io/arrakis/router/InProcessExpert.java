@@ -10,6 +10,7 @@ import io.arrakis.proto.v1.Assignment;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.NodeDescription;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.grpc.Status;
@@ -40,6 +41,11 @@ final class InProcessExpert implements ExpertClient {
   volatile Status breaksCallsWith;
   /** While set, calls wait for it (a busy node). */
   volatile java.util.concurrent.CountDownLatch hold;
+  /** Calls the router gave up on (cancelled) before they were answered. */
+  final java.util.concurrent.atomic.AtomicInteger cancelled = new java.util.concurrent.atomic.AtomicInteger();
+  /** So many of the next calls fail with {@link #failNextWith}, the node still reporting SERVING (a blip). */
+  final java.util.concurrent.atomic.AtomicInteger failNext = new java.util.concurrent.atomic.AtomicInteger();
+  volatile Status failNextWith = Status.UNAVAILABLE.withDescription("connection reset");
 
   InProcessExpert(Placement.Node node, MoeModel model) {
     this.node = node;
@@ -60,7 +66,7 @@ final class InProcessExpert implements ExpertClient {
   }
 
   @Override
-  public CompletionStage<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
+  public CompletableFuture<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
     calls.add(request);
     if (down) {
       return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
@@ -69,8 +75,11 @@ final class InProcessExpert implements ExpertClient {
     if (broken != null) {
       return CompletableFuture.failedFuture(broken.asRuntimeException());
     }
+    if (failNext.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+      return CompletableFuture.failedFuture(failNextWith.asRuntimeException());
+    }
     java.util.concurrent.CountDownLatch h = hold;
-    return CompletableFuture.supplyAsync(() -> {
+    CompletableFuture<ComputeResponse> answer = CompletableFuture.supplyAsync(() -> {
       if (h != null) {
         try {
           h.await(30, java.util.concurrent.TimeUnit.SECONDS);
@@ -80,6 +89,22 @@ final class InProcessExpert implements ExpertClient {
       }
       return run(request);
     }, executor);
+    answer.whenComplete((r, e) -> {
+      if (answer.isCancelled()) {
+        cancelled.incrementAndGet();
+      }
+    });
+    return answer;
+  }
+
+  /** Says only its hidden size: a node that does not give its limits (as nodes before they did). */
+  @Override
+  public CompletionStage<NodeDescription> describe(Duration timeout) {
+    if (down) {
+      return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
+    }
+    return CompletableFuture.completedFuture(NodeDescription.newBuilder().setNodeId(node.id())
+        .setHiddenSize(model.config().hiddenSize()).build());
   }
 
   @Override
@@ -104,17 +129,28 @@ final class InProcessExpert implements ExpertClient {
         work.add(new ExpertWork(model.expert(a.getLayer(), a.getExpert()),
             a.getRowsList().stream().mapToInt(Integer::intValue).toArray(), w));
       }
-      var sums = new MoeCombiner().combine(x, work);
+      ByteString sums = ByteString.copyFrom(new MoeCombiner().combine(x, work));
+      // answered in the request's dtype, as expert nodes do
+      boolean bf16 = request.getHiddenStates().getDtype() == DType.BFLOAT16;
       return ComputeResponse.newBuilder().setBatchId(request.getBatchId())
-          .setPartialSums(Tensor.newBuilder().setDtype(DType.FLOAT32).addAllShape(request.getHiddenStates().getShapeList())
-              .setData(ByteString.copyFrom(sums)))
+          .setPartialSums(Tensor.newBuilder().setDtype(request.getHiddenStates().getDtype())
+              .addAllShape(request.getHiddenStates().getShapeList())
+              .setData(bf16 ? TensorCodec.narrowToBf16(sums) : sums))
           .build();
     } catch (java.io.IOException e) {
       throw new IllegalStateException(e);
     }
   }
 
-  void close() {
+  /** Calls the router's dispatchers made (the router closes a client once it no longer uses the node). */
+  final java.util.concurrent.atomic.AtomicInteger closed = new java.util.concurrent.atomic.AtomicInteger();
+
+  @Override
+  public void close() {
+    closed.incrementAndGet();
+  }
+
+  void stop() {
     executor.shutdownNow();
   }
 }

@@ -20,6 +20,7 @@ final class RouterHarness implements AutoCloseable {
   final MoeModel model;
   final RouterServer router;
   final ManagedChannel channel;
+  final io.micrometer.core.instrument.MeterRegistry registry;
   /** Written by the router's guardian (new nodes of later placements) and read by tests. */
   final Map<String, InProcessExpert> experts = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -29,6 +30,7 @@ final class RouterHarness implements AutoCloseable {
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
       io.micrometer.core.instrument.MeterRegistry registry) throws Exception {
+    this.registry = registry;
     model = MoeModel.open(Fixtures.dir(fixture));
     // made here, not when the guardian first asks (it starts on its own thread after the constructor
     // returns), so that a test can reach the nodes of the initial placement at once
@@ -66,7 +68,7 @@ final class RouterHarness implements AutoCloseable {
   public void close() throws Exception {
     channel.shutdownNow();
     router.shutdown();
-    experts.values().forEach(InProcessExpert::close);
+    experts.values().forEach(InProcessExpert::stop);
     model.close();
   }
 }

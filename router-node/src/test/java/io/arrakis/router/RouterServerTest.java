@@ -111,6 +111,57 @@ class RouterServerTest {
     }
   }
 
+  /**
+   * bf16 hidden states of a bf16 model stay bf16 on the wire (half the bytes) and the nodes answer in
+   * bf16; the output is FLOAT32, the float32 reference on the same rows within bf16 rounding of each
+   * node's partial sum.
+   */
+  @Test
+  void bf16RowsOfABf16ModelTravelAsBf16() throws Exception {
+    String fixture = "qwen-style-bf16";
+    start(fixture, RouterHarness.placement(fixture, "round-robin", 3, 1));
+    int d = model.config().hiddenSize();
+    float[] x = Fixtures.floats(Fixtures.dir(fixture).resolve("input.safetensors"), "hidden_states");
+    int tokens = x.length / d;
+    ForwardResponse r = inference().forward(bf16Request("bf16", model.moeLayers().get(0), x, tokens, d));
+    float[] want = ReferenceMoe.load(model, model.moeLayers().get(0))
+        .forward(Nd4j.create(bf16Rounded(x), new long[] {tokens, d}, 'c')).output().data().asFloat();
+    assertThat(r.getOutput().getDtype()).isEqualTo(DType.FLOAT32);
+    assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(0x1p-7f * Fixtures.maxAbs(want));
+    assertThat(experts.values().stream().flatMap(e -> e.calls.stream()).map(c -> c.getHiddenStates().getDtype()))
+        .isNotEmpty().containsOnly(DType.BFLOAT16);
+  }
+
+  /** bf16 hidden states of a float32 model go to the nodes as float32 (widened exactly): float32 answers. */
+  @Test
+  void bf16RowsOfAFloat32ModelAreWidenedAndAnsweredInFloat32() throws Exception {
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 1));
+    float[] x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    ForwardResponse r = inference().forward(bf16Request("f32", 0, x, 32, 64));
+    float[] want = ReferenceMoe.load(model, 0).forward(Nd4j.create(bf16Rounded(x), new long[] {32, 64}, 'c')).output()
+        .data().asFloat();
+    assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-5f * Fixtures.maxAbs(want));
+    assertThat(experts.values().stream().flatMap(e -> e.calls.stream()).map(c -> c.getHiddenStates().getDtype()))
+        .isNotEmpty().containsOnly(DType.FLOAT32);
+  }
+
+  static float[] bf16Rounded(float[] x) {
+    float[] out = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      out[i] = io.arrakis.model.tensor.Bf16.round(x[i]);
+    }
+    return out;
+  }
+
+  static ForwardRequest bf16Request(String id, int layer, float[] x, int tokens, int d) {
+    ByteBuffer b = ByteBuffer.allocate(x.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+    for (float v : x) {
+      b.putShort(io.arrakis.model.tensor.Bf16.fromFloat(v));
+    }
+    return ForwardRequest.newBuilder().setRequestId(id).setLayer(layer).setHiddenStates(Tensor.newBuilder()
+        .setDtype(DType.BFLOAT16).addShape(tokens).addShape(d).setData(ByteString.copyFrom(b.array()))).build();
+  }
+
   @Test
   void eachTokenCrossesToANodeOncePerLayer() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
@@ -201,7 +252,11 @@ class RouterServerTest {
     float[] nan = new float[2 * 64];
     nan[5] = Float.NaN;
     expectStatus(request("nan", 0, nan, 2, 64, false), Status.Code.INVALID_ARGUMENT, "NaN");
-    expectStatus(request("big", 0, new float[5000 * 64], 5000, 64, false), Status.Code.RESOURCE_EXHAUSTED, "5000 tokens");
+    // float32 rows of more tokens than allowed do not even fit the router's message limit, sized from max-request-tokens
+    expectStatus(request("big", 0, new float[5000 * 64], 5000, 64, false), Status.Code.RESOURCE_EXHAUSTED, "exceeds maximum size");
+    // bf16 rows take half the bytes: the message fits, the token limit refuses it
+    expectStatus(with(good, t -> t.setDtype(DType.BFLOAT16).setShape(0, 5000).setData(ByteString.copyFrom(new byte[5000 * 64 * 2]))),
+        Status.Code.RESOURCE_EXHAUSTED, "5000 tokens");
     assertThat(inference().forward(good).getOutput().getShapeList()).containsExactly(2L, 64L);
   }
 
@@ -231,6 +286,25 @@ class RouterServerTest {
     experts.get("expert-1").breaksCallsWith = Status.fromCode(code).withDescription("stream cut");
     assertFiveCallsMatchTheFixture(x);
     assertThat(experts.get("expert-1").calls).as("calls that reached the broken node").isNotEmpty();
+  }
+
+  /**
+   * With one replica per expert (the default) a single failed call takes the node out of rotation;
+   * until its next health check (here a minute away) the planner must still try it, since it is the
+   * best replica there is, rather than fail every request that needs it.
+   */
+  @Test
+  void whenNoReplicaIsInRotationTheBestOneIsTriedAnyway() throws Exception {
+    RouterSettings s = RouterHarness.settings();
+    var l = s.nodeLimits();
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
+        s.withNodeLimits(l.withHealthInterval(Duration.ofMinutes(1))));
+    float[] x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    inference().forward(request("warm", 0, x, 32, 64, false));
+    experts.get("expert-1").failNext.set(1);
+    // the blip fails the call that met it (its one replica failed, and a retry never goes back there)
+    expectStatus(request("blip", 0, x, 32, 64, false), Status.Code.UNAVAILABLE, "expert node expert-1");
+    assertFiveCallsMatchTheFixture(x);
   }
 
   /** A node that refuses the request's content would refuse it anywhere: no retry, the client gets the status. */

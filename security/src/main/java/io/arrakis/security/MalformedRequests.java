@@ -1,9 +1,11 @@
 package io.arrakis.security;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.Message;
 import com.google.protobuf.UnknownFieldSet;
 import io.grpc.ForwardingServerCallListener;
+import io.grpc.KnownLength;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
@@ -13,6 +15,7 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -23,7 +26,9 @@ import java.util.List;
  * type: a malformed request is the client's mistake, but grpc-java answers UNKNOWN ("Application
  * error processing RPC") for any failure to parse. The request marshaller hands on an empty message
  * marked with an unknown field instead of throwing, and the call handler closes marked calls with
- * INVALID_ARGUMENT before the service sees them.
+ * INVALID_ARGUMENT before the service sees them. With {@link WireLimits}, the bytes of each request
+ * are checked against them before they are parsed; a message past the server's size limit (also
+ * once decompressed) keeps grpc's RESOURCE_EXHAUSTED.
  */
 public final class MalformedRequests {
   /** The largest field number protobuf allows; no Arrakis message uses it. */
@@ -32,9 +37,14 @@ public final class MalformedRequests {
   private MalformedRequests() {}
 
   public static ServerServiceDefinition invalidArgument(ServerServiceDefinition service) {
+    return invalidArgument(service, WireLimits.builder().build());
+  }
+
+  /** As {@link #invalidArgument(ServerServiceDefinition)}, refusing requests past {@code limits} before parsing them. */
+  public static ServerServiceDefinition invalidArgument(ServerServiceDefinition service, WireLimits limits) {
     List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
     for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
-      methods.add(guard(m));
+      methods.add(guard(m, limits));
     }
     // keep the schema descriptor: server reflection lists services by it
     ServiceDescriptor.Builder d = ServiceDescriptor.newBuilder(service.getServiceDescriptor().getName())
@@ -45,18 +55,21 @@ public final class MalformedRequests {
     return b.build();
   }
 
-  private static <Q, R> ServerMethodDefinition<Q, R> guard(ServerMethodDefinition<Q, R> m) {
+  private static <Q, R> ServerMethodDefinition<Q, R> guard(ServerMethodDefinition<Q, R> m, WireLimits limits) {
     MethodDescriptor<Q, R> d = m.getMethodDescriptor();
     if (!(d.getRequestMarshaller() instanceof MethodDescriptor.PrototypeMarshaller<Q> proto)
         || !(proto.getMessagePrototype() instanceof Message)) {
       return m;
     }
-    return ServerMethodDefinition.create(d.toBuilder().setRequestMarshaller(marking(proto, d.getFullMethodName())).build(),
+    return ServerMethodDefinition.create(
+        d.toBuilder().setRequestMarshaller(marking(proto, d.getFullMethodName(), limits)).build(),
         guarded(m.getServerCallHandler()));
   }
 
-  @SuppressWarnings("unchecked")
-  private static <Q> MethodDescriptor.Marshaller<Q> marking(MethodDescriptor.PrototypeMarshaller<Q> inner, String method) {
+  private static <Q> MethodDescriptor.Marshaller<Q> marking(MethodDescriptor.PrototypeMarshaller<Q> inner, String method,
+      WireLimits limits) {
+    Message prototype = (Message) inner.getMessagePrototype();
+    boolean screened = limits.applies(prototype.getDescriptorForType());
     return new MethodDescriptor.Marshaller<>() {
       @Override
       public InputStream stream(Q value) {
@@ -66,15 +79,49 @@ public final class MalformedRequests {
       @Override
       public Q parse(InputStream stream) {
         try {
-          return inner.parse(stream);
+          return screened ? screened(stream) : inner.parse(stream);
         } catch (StatusRuntimeException e) {
-          String why = "request is not a valid " + method + " message: " + e.getStatus().getDescription();
-          UnknownFieldSet mark = UnknownFieldSet.newBuilder().addField(MARK, UnknownFieldSet.Field.newBuilder()
-              .addLengthDelimited(ByteString.copyFrom(why, StandardCharsets.UTF_8)).build()).build();
-          return (Q) ((Message) inner.getMessagePrototype()).toBuilder().setUnknownFields(mark).build();
+          Status.Code code = e.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED
+              ? Status.Code.RESOURCE_EXHAUSTED : Status.Code.INVALID_ARGUMENT;
+          return marked(code, "request is not a valid " + method + " message: " + e.getStatus().getDescription());
+        } catch (WireLimits.Refusal e) {
+          return marked(Status.Code.INVALID_ARGUMENT, method + " request refused: " + e.getMessage());
+        } catch (IOException e) {
+          return marked(Status.Code.INVALID_ARGUMENT, "request is not a valid " + method + " message: " + e.getMessage());
         }
       }
+
+      /** Reads the whole message (grpc has bounded it), checks it against the limits, then parses it without copying its bytes fields. */
+      @SuppressWarnings("unchecked")
+      private Q screened(InputStream stream) throws IOException, WireLimits.Refusal {
+        byte[] bytes = readAll(stream);
+        limits.check(prototype.getDescriptorForType(), bytes);
+        CodedInputStream in = CodedInputStream.newInstance(bytes);
+        in.enableAliasing(true);
+        in.setSizeLimit(Integer.MAX_VALUE);
+        return (Q) prototype.getParserForType().parseFrom(in);
+      }
+
+      @SuppressWarnings("unchecked")
+      private Q marked(Status.Code code, String why) {
+        UnknownFieldSet mark = UnknownFieldSet.newBuilder().addField(MARK, UnknownFieldSet.Field.newBuilder()
+            .addVarint(code.value())
+            .addLengthDelimited(ByteString.copyFrom(why, StandardCharsets.UTF_8)).build()).build();
+        return (Q) prototype.toBuilder().setUnknownFields(mark).build();
+      }
     };
+  }
+
+  private static byte[] readAll(InputStream stream) throws IOException {
+    if (stream instanceof KnownLength) {
+      byte[] bytes = new byte[stream.available()];
+      int read = stream.readNBytes(bytes, 0, bytes.length);
+      if (read == bytes.length && stream.read() < 0) {
+        return bytes;
+      }
+      throw new IOException("message ended after " + read + " of " + bytes.length + " bytes");
+    }
+    return stream.readAllBytes();
   }
 
   private static <Q, R> ServerCallHandler<Q, R> guarded(ServerCallHandler<Q, R> next) {
@@ -87,7 +134,9 @@ public final class MalformedRequests {
         UnknownFieldSet.Field mark = ((Message) message).getUnknownFields().getField(MARK);
         if (!mark.getLengthDelimitedList().isEmpty()) {
           refused = true;
-          call.close(Status.INVALID_ARGUMENT.withDescription(mark.getLengthDelimitedList().get(0).toStringUtf8()),
+          Status.Code code = mark.getVarintList().isEmpty() ? Status.Code.INVALID_ARGUMENT
+              : Status.fromCodeValue(mark.getVarintList().get(0).intValue()).getCode();
+          call.close(Status.fromCode(code).withDescription(mark.getLengthDelimitedList().get(0).toStringUtf8()),
               new Metadata());
           return;
         }

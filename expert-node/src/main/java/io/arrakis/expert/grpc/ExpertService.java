@@ -10,12 +10,14 @@ import io.arrakis.model.kernel.backend.DeviceMemoryException;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.proto.v1.ExpertRef;
 import io.arrakis.proto.v1.LoadExpertsRequest;
 import io.arrakis.proto.v1.LoadExpertsResponse;
 import io.arrakis.proto.v1.NodeDescription;
+import io.arrakis.proto.v1.Tensor;
 import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.arrakis.proto.v1.UnloadExpertsResponse;
 import io.grpc.Context;
@@ -32,6 +34,8 @@ import org.slf4j.LoggerFactory;
  * bounded compute executor. A client's mistake is INVALID_ARGUMENT (RESOURCE_EXHAUSTED past a size
  * limit or a full queue), never UNKNOWN. Failed calls are counted where they close ({@link
  * ErrorCounter}); what only the service sees (queue wait, compute time, tokens) is recorded here.
+ * Rows come as FLOAT32 or BFLOAT16 and the partial sums go back in the same dtype; {@code Describe}
+ * says what a router must know to send batches this node takes (rows and bytes per call, compute dtype).
  */
 public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private static final Logger log = LoggerFactory.getLogger(ExpertService.class);
@@ -40,18 +44,24 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private final ExpertStore store;
   private final BatchValidator validator;
   private final ComputeExecutor executor;
-  private final int maxBatchTokens;
-  private final int maxRequestBytes;
+  private final Capacity capacity;
   private final ExpertMetrics metrics;
 
-  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, int maxBatchTokens,
-      int maxRequestBytes, ExpertMetrics metrics) {
+  /**
+   * What one Compute call may carry, as Describe says it.
+   *
+   * @param maxRequestBytes the node's inbound message limit
+   * @param computeDtype FLOAT32 on the CPU backend; BFLOAT16 for a device computing in bf16
+   */
+  public record Capacity(int maxBatchTokens, long maxRequestBytes, DType computeDtype) {}
+
+  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, Capacity capacity,
+      ExpertMetrics metrics) {
     this.nodeId = nodeId;
     this.store = store;
-    this.validator = new BatchValidator(store, maxBatchTokens);
+    this.validator = new BatchValidator(store, capacity.maxBatchTokens());
     this.executor = executor;
-    this.maxBatchTokens = maxBatchTokens;
-    this.maxRequestBytes = maxRequestBytes;
+    this.capacity = capacity;
     this.metrics = metrics;
   }
 
@@ -105,23 +115,20 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
         .setNodeId(nodeId)
         .addAllExperts(refs(store.held()))
         .setDevice(store.backend().device())
-        .setComputeDtype(store.backend().computeDtype())
-        .setMaxRequestBytes(maxRequestBytes)
         .setHiddenSize(store.hiddenSize())
         .setComputeThreads(executor.threads())
         .setQueueCapacity(executor.queueCapacity())
-        .setMaxBatchTokens(maxBatchTokens)
+        .setMaxBatchTokens(capacity.maxBatchTokens())
+        .setMaxRequestBytes(capacity.maxRequestBytes())
+        .setComputeDtype(capacity.computeDtype())
         .build());
     out.onCompleted();
   }
 
   @Override
   public void loadExperts(LoadExpertsRequest request, StreamObserver<LoadExpertsResponse> out) {
-    List<ExpertId> ids;
-    try {
-      ids = checked(request.getExpertsList());
-    } catch (IllegalArgumentException e) {
-      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+    List<ExpertId> ids = checked(request.getExpertsList(), out);
+    if (ids == null) {
       return;
     }
     try {
@@ -142,27 +149,45 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
 
   @Override
   public void unloadExperts(UnloadExpertsRequest request, StreamObserver<UnloadExpertsResponse> out) {
-    store.unload(request.getExpertsList().stream().map(ExpertId::of).toList());
+    List<ExpertId> ids = checked(request.getExpertsList(), out);
+    if (ids == null) {
+      return;
+    }
+    store.unload(ids);
     out.onNext(UnloadExpertsResponse.newBuilder().addAllExperts(refs(store.held())).build());
     out.onCompleted();
+  }
+
+  /** The ids, or null when one is not an expert of the model (the call is then answered INVALID_ARGUMENT). */
+  private List<ExpertId> checked(List<ExpertRef> refs, StreamObserver<?> out) {
+    try {
+      return checked(refs);
+    } catch (IllegalArgumentException e) {
+      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return null;
+    }
   }
 
   private List<ExpertId> checked(List<ExpertRef> refs) {
     List<ExpertId> ids = new ArrayList<>();
     for (int i = 0; i < refs.size(); i++) {
-      ExpertId id = ExpertId.of(refs.get(i));
-      if (!store.model().isMoeLayer(id.layer())) {
-        throw new IllegalArgumentException("experts[" + i + "].layer " + id.layer() + " is not an MoE layer "
+      // uint32 on the wire: 2^31 and above are large ids, not negative ones
+      long layer = Integer.toUnsignedLong(refs.get(i).getLayer());
+      long expert = Integer.toUnsignedLong(refs.get(i).getExpert());
+      if (layer > Integer.MAX_VALUE || !store.model().isMoeLayer((int) layer)) {
+        throw new IllegalArgumentException("experts[" + i + "].layer " + layer + " is not an MoE layer "
             + store.model().moeLayers());
       }
-      if (id.expert() >= store.model().config().numExperts()) {
-        throw new IllegalArgumentException("experts[" + i + "].expert " + id.expert() + " is out of range 0.."
+      if (expert >= store.model().config().numExperts()) {
+        throw new IllegalArgumentException("experts[" + i + "].expert " + expert + " is out of range 0.."
             + (store.model().config().numExperts() - 1));
       }
-      ids.add(id);
+      ids.add(new ExpertId((int) layer, (int) expert));
     }
     return ids;
   }
+
+  /** The answer in the request's dtype: float32 partial sums rounded to bf16 for bf16 rows. */
 
   private static List<ExpertRef> refs(List<ExpertId> ids) {
     return ids.stream().map(ExpertId::toProto).toList();

@@ -10,6 +10,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * the field at fault.
  */
 public final class TensorChecks {
+  /** Shape entries an error message shows at most. */
+  private static final int SHAPE_ECHO = 8;
+
   private TensorChecks() {}
 
   /**
@@ -25,7 +28,7 @@ public final class TensorChecks {
     }
     if (t.getShapeCount() != 2) {
       throw invalid(field + ".shape must be [tokens, " + hiddenSize + "], got rank " + t.getShapeCount() + " "
-          + t.getShapeList());
+          + shape(t));
     }
     long tokens = t.getShape(0);
     long width = t.getShape(1);
@@ -41,7 +44,7 @@ public final class TensorChecks {
     }
     long expected = tokens * width * TensorCodec.elementSize(t.getDtype());
     if (t.getData().size() != expected) {
-      throw invalid(field + ".data holds " + t.getData().size() + " bytes but shape " + t.getShapeList() + " of "
+      throw invalid(field + ".data holds " + t.getData().size() + " bytes but shape " + shape(t) + " of "
           + t.getDtype() + " needs " + expected);
     }
     return (int) tokens;
@@ -58,6 +61,17 @@ public final class TensorChecks {
         throw invalid(field + " contains NaN or infinite values (first at element " + i + ")");
       }
     }
+  }
+
+  /**
+   * A tensor's shape for an error message: at most {@link #SHAPE_ECHO} entries, so that an error
+   * never echoes an unbounded list a client sent.
+   */
+  public static String shape(Tensor t) {
+    if (t.getShapeCount() <= SHAPE_ECHO) {
+      return t.getShapeList().toString();
+    }
+    return t.getShapeList().subList(0, SHAPE_ECHO).toString().replace("]", ", ... (" + t.getShapeCount() + " entries)]");
   }
 
   private static TensorCheckException invalid(String message) {

@@ -1,10 +1,13 @@
 package io.arrakis.model.tensor;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -85,6 +88,40 @@ public final class TensorCodec {
         .addShape(cols)
         .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
         .build();
+  }
+
+  /**
+   * A FLOAT32 or BFLOAT16 tensor's data as FLOAT32 little-endian bytes: the tensor's own bytes for
+   * FLOAT32, widened exactly for BFLOAT16.
+   */
+  public static ByteString float32Bytes(Tensor tensor) {
+    return switch (tensor.getDtype()) {
+      case FLOAT32 -> tensor.getData();
+      case BFLOAT16 -> widenBf16(tensor.getData());
+      default -> throw new IllegalArgumentException("expected FLOAT32 or BFLOAT16, got " + tensor.getDtype());
+    };
+  }
+
+  /** BFLOAT16 little-endian bytes widened (exactly) to FLOAT32 little-endian bytes. */
+  public static ByteString widenBf16(ByteString bf16) {
+    ShortBuffer in = bf16.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+    ByteBuffer out = ByteBuffer.allocate(in.remaining() * 4).order(ByteOrder.LITTLE_ENDIAN);
+    FloatBuffer f = out.asFloatBuffer();
+    while (in.hasRemaining()) {
+      f.put(Bf16.toFloat(in.get()));
+    }
+    return UnsafeByteOperations.unsafeWrap(out.array());
+  }
+
+  /** FLOAT32 little-endian bytes rounded (to nearest even) to BFLOAT16 little-endian bytes. */
+  public static ByteString narrowToBf16(ByteString float32) {
+    FloatBuffer in = float32.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    ByteBuffer out = ByteBuffer.allocate(in.remaining() * 2).order(ByteOrder.LITTLE_ENDIAN);
+    ShortBuffer s = out.asShortBuffer();
+    while (in.hasRemaining()) {
+      s.put(Bf16.fromFloat(in.get()));
+    }
+    return UnsafeByteOperations.unsafeWrap(out.array());
   }
 
   /** A FLOAT32 tensor's elements (row-major); for tests and small tensors. */

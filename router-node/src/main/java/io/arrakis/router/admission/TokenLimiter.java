@@ -29,11 +29,12 @@ public final class TokenLimiter {
 
   private final Settings settings;
   private final AtomicLong inFlight = new AtomicLong();
-  private volatile double limit;
+  /** The limit as a double's bits: releases on many threads move it with compare-and-set, none lost. */
+  private final AtomicLong limitBits;
 
   public TokenLimiter(Settings settings) {
     this.settings = settings;
-    this.limit = settings.initial();
+    this.limitBits = new AtomicLong(Double.doubleToRawLongBits(settings.initial()));
   }
 
   /**
@@ -43,7 +44,7 @@ public final class TokenLimiter {
   public boolean tryAcquire(int tokens) {
     while (true) {
       long now = inFlight.get();
-      if (now + tokens > (long) limit && now > 0) {
+      if (now + tokens > limit() && now > 0) {
         return false;
       }
       if (inFlight.compareAndSet(now, now + tokens)) {
@@ -58,22 +59,25 @@ public final class TokenLimiter {
    * @param overloaded the call failed for lack of capacity downstream (a node queue full, a deadline)
    */
   public void release(int tokens, long latencyNanos, boolean overloaded) {
-    inFlight.addAndGet(-tokens);
+    long after = inFlight.addAndGet(-tokens);
     if (!settings.adaptive()) {
       return;
     }
-    double l = limit;
-    if (overloaded || latencyNanos > settings.latencyTargetNanos()) {
-      l = Math.max(settings.min(), l * settings.backoff());
-    } else if (inFlight.get() + tokens >= l * 0.5) {
-      // grow only while the limit is actually in use, else it drifts up unchecked when load is light
-      l = Math.min(settings.max(), l + (double) tokens * tokens / l);
-    }
-    limit = l;
+    boolean backOff = overloaded || latencyNanos > settings.latencyTargetNanos();
+    limitBits.updateAndGet(bits -> {
+      double l = Double.longBitsToDouble(bits);
+      if (backOff) {
+        l = Math.max(settings.min(), l * settings.backoff());
+      } else if (after + tokens >= l * 0.5) {
+        // grow only while the limit is actually in use, else it drifts up unchecked when load is light
+        l = Math.min(settings.max(), l + (double) tokens * tokens / l);
+      }
+      return Double.doubleToRawLongBits(l);
+    });
   }
 
   public long limit() {
-    return (long) limit;
+    return (long) Double.longBitsToDouble(limitBits.get());
   }
 
   public long inFlight() {

@@ -215,10 +215,10 @@ public final class RouterMain implements Callable<Integer> {
     if (tlsDir != null) {
       TlsFiles tls = TlsFiles.in(tlsDir, Role.ROUTER).checkRole(Role.ROUTER);
       transport.sslContext(tls.server(false));
-      channels = new ExpertChannels(settings.maxMessageBytes(), tls.client(Role.EXPERT));
+      channels = new ExpertChannels(settings.maxAnswerBytes(moe.config().hiddenSize()), tls.client(Role.EXPERT));
     } else {
       log.warn(Transport.checkPlaintext(host, insecurePlaintext));
-      channels = new ExpertChannels(settings.maxMessageBytes(), null);
+      channels = new ExpertChannels(settings.maxAnswerBytes(moe.config().hiddenSize()), null);
     }
     transport.intercept(RouterAccess.policy(authTokenFile == null ? null : ClientSecurity.readToken(authTokenFile),
         adminTokenFile == null ? null : ClientSecurity.readToken(adminTokenFile), tlsDir != null));
@@ -229,7 +229,7 @@ public final class RouterMain implements Callable<Integer> {
     Server probes = healthPort.start(host, server.healthService());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
-      placements.applyTo(server.system(), p.version());
+      placements.applyTo(server.placementApplier(), p.version());
     }
     ClusterSettings cluster = server.clusterSettings();
     java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();

@@ -1,6 +1,7 @@
 package io.arrakis.router.cluster;
 
 import com.typesafe.config.Config;
+import io.arrakis.router.request.RolloutSettings;
 import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -104,7 +105,8 @@ public record ClusterSettings(
         c.getDuration("load-window"),
         c.getDuration("gossip-interval"),
         new ControllerSettings(ctl.getDuration("interval"), ctl.getDouble("min-improvement"), ctl.getInt("slots-per-node"),
-            ctl.getDuration("rollout-timeout")));
+            // every router answers within its rollout's answer time; the controller waits a margin longer
+            RolloutSettings.from(root).answerWithin().plus(RolloutSettings.ANSWER_MARGIN)));
   }
 
   public boolean enabled() {

@@ -1,12 +1,10 @@
 package io.arrakis.router.cluster;
 
 import io.arrakis.model.placement.Placement;
-import io.arrakis.router.kubernetes.RouterApplier;
-import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.request.PlacementApplier;
 import io.grpc.Status;
 import java.util.concurrent.CompletionException;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
@@ -32,13 +30,12 @@ public final class RolloutReceiver {
 
   private RolloutReceiver() {}
 
-  public static Behavior<Rollout> create(String routerId, ActorSystem<RouterGuardian.Command> router) {
+  public static Behavior<Rollout> create(String routerId, PlacementApplier applier) {
     return Behaviors.setup(ctx -> {
       ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
-      RouterApplier applier = new RouterApplier(router);
       return Behaviors.receiveMessage(m -> {
         long version = m.placement().version();
-        applier.apply(m.placement()).whenComplete((ok, failure) -> m.replyTo().tell(failure == null
+        applier.bringTo(m.placement()).whenComplete((ok, failure) -> m.replyTo().tell(failure == null
             ? new RolledOut(routerId, version, true, "")
             : new RolledOut(routerId, version, false, describe(failure))));
         return Behaviors.same();

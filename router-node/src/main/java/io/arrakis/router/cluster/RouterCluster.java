@@ -1,5 +1,6 @@
 package io.arrakis.router.cluster;
 
+import io.arrakis.router.request.PlacementApplier;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats;
 import java.time.Clock;
@@ -28,7 +29,8 @@ public final class RouterCluster {
   private static final Logger log = LoggerFactory.getLogger(RouterCluster.class);
 
   /** What a router brings to its cluster. */
-  public record Member(String routerId, LoadStats stats, ClusterLoadView view, List<Integer> moeLayers, int numExperts) {}
+  public record Member(String routerId, LoadStats stats, ClusterLoadView view, List<Integer> moeLayers, int numExperts,
+      PlacementApplier applier) {}
 
   private RouterCluster() {}
 
@@ -45,7 +47,7 @@ public final class RouterCluster {
     }
     system.systemActorOf(LoadGossip.create(new LoadGossip.Setup(member.routerId(), member.stats(), system, member.view(),
         settings.gossipInterval(), Clock.systemUTC())), "load-gossip", Props.empty());
-    system.systemActorOf(RolloutReceiver.create(member.routerId(), system), "rollout-receiver", Props.empty());
+    system.systemActorOf(RolloutReceiver.create(member.routerId(), member.applier()), "rollout-receiver", Props.empty());
     var planner = system.dispatchers().lookup(DispatcherSelector.blocking());
     PlacementController.Setup controller = new PlacementController.Setup(settings.controller(),
         member.view()::expertTokens, sink, member.moeLayers(), member.numExperts(), planner);

@@ -9,7 +9,9 @@ import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.LoadExpertsRequest;
 import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.proto.v1.NodeDescription;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -21,14 +23,18 @@ import java.util.List;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 
-/** An expert node over gRPC; every call carries the deadline it is given. */
+/** An expert node over its own gRPC channel; every call carries the deadline it is given. */
 public final class GrpcExpertClient implements ExpertClient {
   private final ManagedChannel channel;
   private final ExpertGrpc.ExpertFutureStub stub;
   private final HealthGrpc.HealthFutureStub health;
 
-  public GrpcExpertClient(ManagedChannel channel) {
+  private final Runnable onClose;
+
+  /** @param onClose run once the channel is shut down by {@link #close} */
+  public GrpcExpertClient(ManagedChannel channel, Runnable onClose) {
     this.channel = channel;
+    this.onClose = onClose;
     this.stub = ExpertGrpc.newFutureStub(channel);
     this.health = HealthGrpc.newFutureStub(channel);
   }
@@ -46,19 +52,7 @@ public final class GrpcExpertClient implements ExpertClient {
   }
 
   private static <T> CompletionStage<Void> done(ListenableFuture<T> call) {
-    CompletableFuture<Void> out = new CompletableFuture<>();
-    Futures.addCallback(call, new FutureCallback<>() {
-      @Override
-      public void onSuccess(T result) {
-        out.complete(null);
-      }
-
-      @Override
-      public void onFailure(Throwable t) {
-        out.completeExceptionally(t);
-      }
-    }, MoreExecutors.directExecutor());
-    return out;
+    return completion(call).thenApply(r -> null);
   }
 
   /**
@@ -91,13 +85,39 @@ public final class GrpcExpertClient implements ExpertClient {
   }
 
   @Override
-  public CompletionStage<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
-    CompletableFuture<ComputeResponse> out = new CompletableFuture<>();
+  public CompletionStage<NodeDescription> describe(Duration timeout) {
+    // waits for the connection within the timeout, as the health check does: a router starting beside
+    // its nodes asks before its channels are up
+    return completion(stub.withWaitForReady().withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
+        .describe(DescribeRequest.getDefaultInstance()));
+  }
+
+  @Override
+  public CompletableFuture<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
+    ListenableFuture<ComputeResponse> call =
+        stub.withDeadlineAfter(Math.max(1, timeout.toNanos()), TimeUnit.NANOSECONDS).compute(request);
+    CompletableFuture<ComputeResponse> out = completion(call);
+    out.whenComplete((r, e) -> {
+      if (out.isCancelled()) {
+        call.cancel(true); // cancels the gRPC call: the node skips or abandons the work
+      }
+    });
+    return out;
+  }
+
+  @Override
+  public void close() {
+    channel.shutdown();
+    onClose.run();
+  }
+
+  private static <T> CompletableFuture<T> completion(ListenableFuture<T> call) {
+    CompletableFuture<T> out = new CompletableFuture<>();
     Futures.addCallback(
-        stub.withDeadlineAfter(Math.max(1, timeout.toNanos()), TimeUnit.NANOSECONDS).compute(request),
+        call,
         new FutureCallback<>() {
           @Override
-          public void onSuccess(ComputeResponse result) {
+          public void onSuccess(T result) {
             out.complete(result);
           }
 

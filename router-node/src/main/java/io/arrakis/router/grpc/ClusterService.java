@@ -13,7 +13,7 @@ import io.arrakis.proto.v1.NodeLoad;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.proto.v1.SetPlacementResponse;
 import io.arrakis.router.cluster.ClusterLoadView;
-import io.arrakis.router.request.PlacementOutcome;
+import io.arrakis.router.request.PlacementApplier;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats.Snapshot;
 import io.arrakis.router.stats.RouterTelemetry;
@@ -22,6 +22,7 @@ import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
@@ -31,12 +32,9 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
  */
 public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
-  /** Loading experts reads weights from disk; give it time. */
-  private static final Duration ROLLOUT_TIMEOUT = Duration.ofMinutes(3);
 
   private final ActorSystem<RouterGuardian.Command> system;
-  private final List<Integer> moeLayers;
-  private final int numExperts;
+  private final PlacementApplier applier;
   private final RouterTelemetry telemetry;
   private final ClusterView cluster;
 
@@ -48,11 +46,10 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
    */
   public record ClusterView(String routerId, ClusterLoadView view, Duration window) {}
 
-  public ClusterService(ActorSystem<RouterGuardian.Command> system, List<Integer> moeLayers, int numExperts,
-      RouterTelemetry telemetry, ClusterView cluster) {
+  public ClusterService(ActorSystem<RouterGuardian.Command> system, PlacementApplier applier, RouterTelemetry telemetry,
+      ClusterView cluster) {
     this.system = system;
-    this.moeLayers = moeLayers;
-    this.numExperts = numExperts;
+    this.applier = applier;
     this.telemetry = telemetry;
     this.cluster = cluster;
   }
@@ -68,39 +65,32 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
     Placement placement;
     try {
       placement = fromProto(request);
-      placement.checkCovers(moeLayers, numExperts);
-      for (Placement.Node n : placement.nodes()) {
-        if (n.address() == null) {
-          throw new IllegalArgumentException("node '" + n.id() + "' has no address (host:port)");
-        }
-      }
     } catch (IllegalArgumentException e) {
       out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
     }
-    AskPattern.<RouterGuardian.Command, PlacementOutcome>ask(system, r -> new RouterGuardian.ApplyPlacement(placement, r),
-            ROLLOUT_TIMEOUT, system.scheduler())
-        .whenComplete((outcome, failure) -> {
-          if (outcome instanceof PlacementOutcome.Refused refused) {
-            out.onError(refused.status().asRuntimeException());
-          } else {
-            reply(out, outcome == null ? null : SetPlacementResponse.newBuilder()
-                .setVersion(((PlacementOutcome.Applied) outcome).version())
-                .setExpertsLoaded(((PlacementOutcome.Applied) outcome).loaded())
-                .setExpertsUnloaded(((PlacementOutcome.Applied) outcome).unloading()).build(), failure);
-          }
-        });
+    applier.apply(placement).whenComplete((applied, failure) -> {
+      if (failure != null) {
+        out.onError(Status.fromThrowable(failure).asRuntimeException());
+      } else {
+        out.onNext(SetPlacementResponse.newBuilder().setVersion(applied.version()).setExpertsLoaded(applied.loaded())
+            .setExpertsUnloaded(applied.unloading()).build());
+        out.onCompleted();
+      }
+    });
   }
 
+  /** Sums up to 600 one-second buckets: off the transport thread, which other calls are waiting for. */
   @Override
   public void getLoadStats(GetLoadStatsRequest request, StreamObserver<LoadStats> out) {
-    Snapshot s = telemetry.load().since(request.getSinceUnixMs());
-    LoadStats.Builder b = LoadStats.newBuilder().setSinceUnixMs(s.sinceMillis()).setUntilUnixMs(s.untilMillis());
-    s.expertTokens().forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
-    s.nodeTokensAndBatches().forEach((id, v) ->
-        b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
-    out.onNext(b.build());
-    out.onCompleted();
+    CompletableFuture.supplyAsync(() -> {
+      Snapshot s = telemetry.load().since(request.getSinceUnixMs());
+      LoadStats.Builder b = LoadStats.newBuilder().setSinceUnixMs(s.sinceMillis()).setUntilUnixMs(s.untilMillis());
+      s.expertTokens().forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+      s.nodeTokensAndBatches().forEach((id, v) ->
+          b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
+      return b.build();
+    }, system.executionContext()).whenComplete((stats, failure) -> reply(out, stats, failure));
   }
 
   @Override

@@ -1,8 +1,10 @@
 package io.arrakis.router.grpc;
 
 import io.arrakis.model.config.ModelConfig;
+import io.arrakis.model.gating.Routing;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.model.tensor.TensorChecks;
+import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
@@ -10,16 +12,20 @@ import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.ModelInfo;
 import io.arrakis.router.admission.TokenLimiter;
-import io.arrakis.router.request.ForwardJob;
-import io.arrakis.router.request.ForwardOutcome;
+import io.arrakis.router.request.Cancellation;
+import io.arrakis.router.request.LayerJob;
+import io.arrakis.router.request.LayerOutcome;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
@@ -27,10 +33,12 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 /**
  * The public {@code arrakis.v1.Inference} service. Checks each call on the transport thread (layer,
  * dtype, shape, sizes) and hands it to the actors; a client's mistake is INVALID_ARGUMENT
- * (RESOURCE_EXHAUSTED past a size limit), never UNKNOWN.
+ * (RESOURCE_EXHAUSTED past a size limit), never UNKNOWN. What a call takes (admission tokens, a
+ * coordinator, queued slices) it gives back when it is answered, when its client cancels it, and
+ * at the latest at its deadline, which is never further away than {@code max-deadline}.
  */
 public final class InferenceService extends InferenceGrpc.InferenceImplBase {
-  /** How long past the client's deadline to wait for the coordinator's own timeout reply. */
+  /** How long past the call's deadline to wait for the coordinator's own timeout reply. */
   private static final Duration ASK_MARGIN = Duration.ofSeconds(5);
 
   private final ActorSystem<RouterGuardian.Command> system;
@@ -38,17 +46,23 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   private final List<Integer> moeLayers;
   private final int maxRequestTokens;
   private final Duration defaultDeadline;
+  private final Duration maxDeadline;
   private final RouterTelemetry telemetry;
   private final TokenLimiter admission;
 
+  /**
+   * @param defaultDeadline for a call that comes without a deadline
+   * @param maxDeadline the furthest deadline honoured: a client's later one is cut to it
+   */
   public InferenceService(ActorSystem<RouterGuardian.Command> system, ModelInfo model, int maxRequestTokens,
-      Duration defaultDeadline, RouterTelemetry telemetry, TokenLimiter admission) {
+      Duration defaultDeadline, Duration maxDeadline, RouterTelemetry telemetry, TokenLimiter admission) {
     this.admission = admission;
     this.system = system;
     this.model = model;
     this.moeLayers = model.getMoeLayersList();
     this.maxRequestTokens = maxRequestTokens;
     this.defaultDeadline = defaultDeadline;
+    this.maxDeadline = maxDeadline;
     this.telemetry = telemetry;
   }
 
@@ -79,42 +93,81 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
       tokens = TensorChecks.checkActivations("hidden_states", request.getHiddenStates(), model.getHiddenSize(),
           maxRequestTokens);
     } catch (TensorCheckException e) {
-      Status s = (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT).withDescription(e.getMessage());
-      telemetry.error(s.getCode());
-      out.onError(s.asRuntimeException());
+      refuse(out, (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT).withDescription(e.getMessage()));
+      return;
+    }
+    long remaining = remainingNanos();
+    if (remaining <= 0) {
+      refuse(out, Status.DEADLINE_EXCEEDED.withDescription("the call's deadline passed before it was served"));
       return;
     }
     if (!admission.tryAcquire(tokens)) {
-      Status s = Status.RESOURCE_EXHAUSTED.withDescription("router is at capacity: " + admission.inFlight()
-          + " tokens in flight, limit " + admission.limit() + "; retry later");
-      telemetry.error(s.getCode());
-      out.onError(s.asRuntimeException());
+      refuse(out, Status.RESOURCE_EXHAUSTED.withDescription("router is at capacity: " + admission.inFlight()
+          + " tokens in flight, limit " + admission.limit() + "; retry later"));
       return;
     }
+    Cancellation cancellation = new Cancellation();
+    Deadline clientDeadline = Context.current().getDeadline();
+    ((ServerCallStreamObserver<ForwardResponse>) out).setOnCancelHandler(() -> {
+      // at its deadline the call is cancelled too: the coordinator's own timer answers DEADLINE_EXCEEDED
+      // then, which an adaptive limit reads as overload
+      if (clientDeadline == null || !clientDeadline.isExpired()) {
+        cancellation.cancel();
+      }
+    });
+    LayerJob job = new LayerJob(request.getRequestId(), request.getLayer(), request.getHiddenStates(), tokens,
+        start + remaining, start, cancellation);
+    CompletionStage<LayerOutcome> answer;
+    try {
+      answer = AskPattern.ask(system, r -> new RouterGuardian.RunLayer(job, r),
+          Duration.ofNanos(remaining).plus(ASK_MARGIN), system.scheduler());
+    } catch (RuntimeException e) { // whatever fails here, the tokens go back and the client hears of it
+      answer = CompletableFuture.failedFuture(e);
+    }
+    // answer on the thread that completes the ask: its plain whenComplete would run the callback on
+    // the common pool, which with fewer than 3 cores means a new thread for every call
+    answer.whenCompleteAsync((outcome, failure) -> {
+      admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
+      if (failure != null) {
+        out.onError(Status.INTERNAL.withDescription("request " + request.getRequestId() + " got no answer: " + failure)
+            .asRuntimeException());
+      } else if (outcome instanceof LayerOutcome.Succeeded ok) {
+        out.onNext(response(request, ok, tokens));
+        out.onCompleted();
+      } else {
+        out.onError(((LayerOutcome.Failed) outcome).status().asRuntimeException());
+      }
+    }, Runnable::run);
+  }
+
+  /** Nanoseconds until the call's deadline: the client's, cut to max-deadline, or the default. */
+  private long remainingNanos() {
     Deadline deadline = Context.current().getDeadline();
-    long remaining = deadline != null ? deadline.timeRemaining(TimeUnit.NANOSECONDS) : defaultDeadline.toNanos();
-    ForwardJob job = new ForwardJob(request, tokens, start + remaining, start);
-    AskPattern.<RouterGuardian.Command, ForwardOutcome>ask(system, r -> new RouterGuardian.Forward(job, r),
-            Duration.ofNanos(Math.max(0, remaining)).plus(ASK_MARGIN), system.scheduler())
-        // answer on the thread that completes the ask: its plain whenComplete would run the callback
-        // on the common pool, which with fewer than 3 cores means a new thread for every call
-        .whenCompleteAsync((outcome, failure) -> {
-          admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
-          if (failure != null) {
-            out.onError(Status.INTERNAL.withDescription("request " + request.getRequestId() + " got no answer: " + failure)
-                .asRuntimeException());
-          } else if (outcome instanceof ForwardOutcome.Succeeded ok) {
-            out.onNext(ok.response());
-            out.onCompleted();
-          } else {
-            out.onError(((ForwardOutcome.Failed) outcome).status().asRuntimeException());
-          }
-        }, Runnable::run);
+    long max = maxDeadline.toNanos();
+    return deadline == null ? Math.min(defaultDeadline.toNanos(), max)
+        : Math.min(deadline.timeRemaining(TimeUnit.NANOSECONDS), max);
+  }
+
+  private void refuse(StreamObserver<ForwardResponse> out, Status s) {
+    telemetry.error(s.getCode());
+    out.onError(s.asRuntimeException());
+  }
+
+  private ForwardResponse response(ForwardRequest request, LayerOutcome.Succeeded ok, int tokens) {
+    ForwardResponse.Builder resp = ForwardResponse.newBuilder()
+        .setRequestId(request.getRequestId())
+        .setOutput(TensorCodec.encodeFloat(ok.output(), tokens, model.getHiddenSize()));
+    if (request.getReturnRouting()) {
+      Routing r = ok.routing();
+      resp.setTopkIds(TensorCodec.encodeInt(r.ids(), r.tokens(), r.k()))
+          .setTopkWeights(TensorCodec.encodeFloat(r.weights(), r.tokens(), r.k()));
+    }
+    return resp.build();
   }
 
   /** Failures that say the cluster lacks capacity, which make an adaptive limit back off. */
-  private static boolean overloaded(ForwardOutcome outcome) {
-    if (outcome instanceof ForwardOutcome.Failed f) {
+  private static boolean overloaded(LayerOutcome outcome) {
+    if (outcome instanceof LayerOutcome.Failed f) {
       Status.Code c = f.status().getCode();
       return c == Status.Code.RESOURCE_EXHAUSTED || c == Status.Code.DEADLINE_EXCEEDED;
     }

@@ -1,7 +1,7 @@
 package io.arrakis.router.kubernetes;
 
 import io.arrakis.model.placement.Placement;
-import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.request.PlacementApplier;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import org.apache.pekko.actor.typed.ActorSystem;
 
 /**
  * A router's Kubernetes side ({@code arrakis router --kubernetes}): expert discovery and the placement
@@ -107,9 +106,9 @@ public final class KubernetesPlacementSource implements AutoCloseable {
     return watcher.awaitFirst(timeout);
   }
 
-  /** From now on rolls every newer version out to the router whose actors are {@code system}. */
-  public void applyTo(ActorSystem<RouterGuardian.Command> system, long inUseVersion) {
-    watcher.applyWith(new RouterApplier(system), inUseVersion);
+  /** From now on rolls every newer version out with {@code applier} (the router's). */
+  public void applyTo(PlacementApplier applier, long inUseVersion) {
+    watcher.applyWith(applier::bringTo, inUseVersion);
   }
 
   /** The placement controller's sink: this ConfigMap, the expert pods of this discovery; blocking calls on {@code executor}. */

@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Watches the placement ConfigMap and hands every new placement version, once, to an {@link Applier}
- * (in a router: the guardian's live rollout, {@link RouterApplier}).
+ * (in a router: {@code PlacementApplier.bringTo}, the guardian's live rollout).
  *
  * <p>Node ids are expert pod names; a node without an address in the ConfigMap gets the one
  * {@link ExpertDiscovery} knows for its Ready pod. A version that names a pod which is not Ready yet

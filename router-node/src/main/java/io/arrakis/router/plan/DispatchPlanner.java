@@ -3,6 +3,8 @@ package io.arrakis.router.plan;
 import com.google.protobuf.ByteString;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.placement.ExpertId;
+import io.arrakis.model.tensor.TensorCodec;
+import io.arrakis.proto.v1.DType;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -13,9 +15,10 @@ import java.util.TreeSet;
 
 /**
  * Turns one request's routing into one slice per expert node. Each (token, expert) pair goes to one
- * replica of the expert in rotation: a node this token already goes to when it holds the expert (so
- * a token crosses to a node once), else the holder with the fewest outstanding tokens, counting what
- * this request has already put on each node. Ties go to the holder listed first.
+ * replica of the expert: a node this token already goes to when it holds the expert (so a token
+ * crosses to a node once), else the holder in rotation with the fewest outstanding tokens, counting
+ * what this request has already put on each node; when no holder is in rotation, the holder with the
+ * fewest outstanding tokens all the same. Ties go to the holder listed first.
  */
 public final class DispatchPlanner {
   private final Map<ExpertId, List<String>> holders;
@@ -32,22 +35,34 @@ public final class DispatchPlanner {
    * @param rows the request's hidden states, FLOAT32 little-endian [T, d]
    * @param hidden d
    * @return slices in node-id order
-   * @throws NoReplicaException when no node in rotation holds an expert the routing chose
+   * @throws NoReplicaException when no node holds an expert the routing chose
    */
   public List<NodeSlice> plan(int layer, Routing routing, ByteString rows, int hidden) {
+    return plan(layer, routing, rows, DType.FLOAT32, hidden);
+  }
+
+  /**
+   * @param rows the request's hidden states, little-endian [T, d] of {@code dtype}
+   * @param dtype FLOAT32 or BFLOAT16
+   * @param hidden d
+   * @return slices in node-id order
+   * @throws NoReplicaException when no node holds an expert the routing chose
+   */
+  public List<NodeSlice> plan(int layer, Routing routing, ByteString rows, DType dtype, int hidden) {
     List<Pair> pairs = new ArrayList<>(routing.tokens() * routing.k());
     for (int t = 0; t < routing.tokens(); t++) {
       for (int r = 0; r < routing.k(); r++) {
         pairs.add(new Pair(t, routing.expert(t, r), routing.weight(t, r)));
       }
     }
-    return assign(layer, pairs, Set.of(), rows, hidden, 0);
+    return assign(layer, pairs, Set.of(), rows, dtype, hidden, 0);
   }
 
   /**
    * Slices that redo a failed slice's work on other replicas, never on {@code failedNode}.
    *
-   * @throws NoReplicaException when no other node in rotation holds one of its experts
+   * @param rows the request's hidden states, as given to {@link #plan}
+   * @throws NoReplicaException when no other node holds one of its experts
    */
   public List<NodeSlice> replan(NodeSlice failed, String failedNode, ByteString rows, int hidden) {
     List<Pair> pairs = new ArrayList<>();
@@ -57,12 +72,12 @@ public final class DispatchPlanner {
       }
     }
     pairs.sort((a, b) -> a.token() != b.token() ? Integer.compare(a.token(), b.token()) : 0);
-    return assign(failed.layer(), pairs, Set.of(failedNode), rows, hidden, failed.attempt() + 1);
+    return assign(failed.layer(), pairs, Set.of(failedNode), rows, failed.dtype(), hidden, failed.attempt() + 1);
   }
 
   /** Pairs must come grouped by token, tokens ascending. */
-  private List<NodeSlice> assign(int layer, List<Pair> pairs, Set<String> exclude, ByteString rows, int hidden,
-      int attempt) {
+  private List<NodeSlice> assign(int layer, List<Pair> pairs, Set<String> exclude, ByteString rows, DType dtype,
+      int hidden, int attempt) {
     Map<String, Long> tally = new HashMap<>();
     Map<String, NodeBuilder> byNode = new TreeMap<>();
     Set<ExpertId> unserved = new TreeSet<>();
@@ -88,14 +103,18 @@ public final class DispatchPlanner {
     if (!unserved.isEmpty()) {
       throw new NoReplicaException(layer, unserved);
     }
-    int rowBytes = hidden * Float.BYTES;
+    int rowBytes = hidden * TensorCodec.elementSize(dtype);
     List<NodeSlice> out = new ArrayList<>(byNode.size());
     for (NodeBuilder b : byNode.values()) {
-      out.add(b.build(layer, rows, rowBytes, attempt));
+      out.add(b.build(layer, rows, rowBytes, attempt, dtype));
     }
     return out;
   }
 
+  /**
+   * A node this token already goes to, else the least loaded holder in rotation, else (no holder in
+   * rotation: a node out of rotation may only have failed one call) the least loaded holder anyway.
+   */
   private String choose(ExpertId expert, List<String> chosenForToken, Map<String, Long> tally, Set<String> exclude) {
     List<String> candidates = holders.getOrDefault(expert, List.of());
     for (String node : chosenForToken) {
@@ -103,10 +122,15 @@ public final class DispatchPlanner {
         return node;
       }
     }
+    String best = leastLoaded(candidates, tally, exclude, true);
+    return best != null ? best : leastLoaded(candidates, tally, exclude, false);
+  }
+
+  private String leastLoaded(List<String> candidates, Map<String, Long> tally, Set<String> exclude, boolean inRotation) {
     String best = null;
     long bestLoad = Long.MAX_VALUE;
     for (String node : candidates) {
-      if (exclude.contains(node) || !health.inRotation(node)) {
+      if (exclude.contains(node) || (inRotation && !health.inRotation(node))) {
         continue;
       }
       long l = load.outstanding(node) + tally.getOrDefault(node, 0L);
@@ -139,7 +163,7 @@ public final class DispatchPlanner {
       byExpert.computeIfAbsent(expert, e -> new ArrayList<>()).add(new Pick(tokens.size() - 1, weight));
     }
 
-    NodeSlice build(int layer, ByteString rows, int rowBytes, int attempt) {
+    NodeSlice build(int layer, ByteString rows, int rowBytes, int attempt, DType dtype) {
       int[] ts = tokens.stream().mapToInt(Integer::intValue).toArray();
       List<NodeSlice.ExpertRows> experts = new ArrayList<>(byExpert.size());
       byExpert.forEach((expert, picks) -> {
@@ -151,7 +175,7 @@ public final class DispatchPlanner {
         }
         experts.add(new NodeSlice.ExpertRows(expert, r, w));
       });
-      return new NodeSlice(nodeId, layer, ts, gather(rows, ts, rowBytes), experts, attempt);
+      return new NodeSlice(nodeId, layer, ts, gather(rows, ts, rowBytes), experts, attempt, dtype);
     }
 
     /** The rows of {@code tokens}, sharing the request's bytes where they run consecutively. */

@@ -4,12 +4,11 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.placement.ExpertId;
+import io.arrakis.model.tensor.NdArrays;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.model.tensor.TensorChecks;
 import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.proto.v1.DType;
-import io.arrakis.proto.v1.ForwardRequest;
-import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.router.plan.NoReplicaException;
@@ -27,27 +26,33 @@ import java.util.Set;
 import java.util.TreeMap;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One per Forward call: checks the values, gates, plans one slice per node, hands the slices to the
- * node dispatchers, adds the partial sums in node-id order and replies exactly once — with the
- * output, with the first failure, or with DEADLINE_EXCEEDED when the client's deadline passes.
- * A slice that fails because its node or call broke (UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN,
- * INTERNAL, CANCELLED, ABORTED, DATA_LOSS) is retried once on other replicas of its experts, within
- * the client's deadline; one refused for its content (INVALID_ARGUMENT, …) is not.
+ * One per {@link LayerJob}: checks the values, gates, plans one slice per node, hands the slices to
+ * the node dispatchers, adds the partial sums in node-id order and replies exactly once — with the
+ * output, with the first failure, with DEADLINE_EXCEEDED when the caller's deadline passes, with
+ * CANCELLED when the caller gives up, or with INTERNAL should its own code fail. On any early answer
+ * it withdraws its slices from the dispatchers, so that nothing of it stays queued or computing.
+ *
+ * <p>A slice that fails because its node or call broke (UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN,
+ * INTERNAL, CANCELLED, ABORTED, DATA_LOSS) or because its node is at capacity (RESOURCE_EXHAUSTED) is
+ * retried once on other replicas of its experts, within the caller's deadline; one refused for its
+ * content (INVALID_ARGUMENT, …) is not.
  */
 public final class RequestCoordinator {
   /**
    * Slice failures worth one more try on another replica: the node or the call broke, not the
    * request (a node killed mid-call may cut the stream as UNKNOWN or INTERNAL rather than
-   * UNAVAILABLE). Expert compute is a pure function, so a second try cannot do harm.
+   * UNAVAILABLE), or the node is busy. Expert compute is a pure function, so a second try cannot do harm.
    */
   private static final Set<Status.Code> RETRYABLE = EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.DEADLINE_EXCEEDED,
-      Status.Code.UNKNOWN, Status.Code.INTERNAL, Status.Code.CANCELLED, Status.Code.ABORTED, Status.Code.DATA_LOSS);
+      Status.Code.UNKNOWN, Status.Code.INTERNAL, Status.Code.CANCELLED, Status.Code.ABORTED, Status.Code.DATA_LOSS,
+      Status.Code.RESOURCE_EXHAUSTED);
 
   public sealed interface Command {}
 
@@ -55,68 +60,112 @@ public final class RequestCoordinator {
 
   private record DeadlinePassed() implements Command {}
 
-  private final ForwardJob job;
+  private record Cancelled() implements Command {}
+
+  private final LayerJob job;
   private final RoutingTable table;
   private final RouterTelemetry telemetry;
-  private final ActorRef<ForwardOutcome> replyTo;
+  private final ActorRef<LayerOutcome> replyTo;
+  private final ActorContext<Command> ctx;
   /** Answers by (node id, arrival): the order in which partial sums are added. */
   private final Map<String, NodeDispatcher.SliceDone> done = new TreeMap<>();
+  /** Slices each dispatcher has not answered yet. */
+  private final Map<ActorRef<NodeDispatcher.Command>, Integer> unanswered = new HashMap<>();
   private Routing routing;
   private ByteString rows;
   private ActorRef<NodeDispatcher.SliceReply> adapter;
   private int outstanding;
+  private boolean replied;
 
-  private RequestCoordinator(ForwardJob job, RoutingTable table, RouterTelemetry telemetry, ActorRef<ForwardOutcome> replyTo) {
+  private RequestCoordinator(LayerJob job, RoutingTable table, RouterTelemetry telemetry, ActorRef<LayerOutcome> replyTo,
+      ActorContext<Command> ctx) {
     this.job = job;
     this.table = table;
     this.telemetry = telemetry;
     this.replyTo = replyTo;
+    this.ctx = ctx;
   }
 
-  public static Behavior<Command> create(ForwardJob job, RoutingTable table, RouterTelemetry telemetry,
-      ActorRef<ForwardOutcome> replyTo) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-        new RequestCoordinator(job, table, telemetry, replyTo).start(ctx, timers)));
+  public static Behavior<Command> create(LayerJob job, RoutingTable table, RouterTelemetry telemetry,
+      ActorRef<LayerOutcome> replyTo) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      RequestCoordinator c = new RequestCoordinator(job, table, telemetry, replyTo, ctx);
+      try {
+        return c.start(timers);
+      } catch (RuntimeException e) {
+        return c.broke(e);
+      }
+    }));
   }
 
-  private Behavior<Command> start(ActorContext<Command> ctx, TimerScheduler<Command> timers) {
-    table.active().incrementAndGet();
-    ForwardRequest req = job.request();
-    int layer = req.getLayer();
-    INDArray x = TensorCodec.decodeFloat(req.getHiddenStates());
+  private Behavior<Command> start(TimerScheduler<Command> timers) {
+    long left = job.deadlineNanos() - System.nanoTime();
+    if (left <= 0) { // waited past its deadline before it started: not worth decoding or gating
+      return fail(Status.DEADLINE_EXCEEDED.withDescription("deadline passed before the request started"));
+    }
+    if (job.cancellation().isCancelled()) {
+      return fail(Status.CANCELLED.withDescription("the caller cancelled the request before it started"));
+    }
+    ActorRef<Command> self = ctx.getSelf();
+    job.cancellation().onCancel(() -> self.tell(new Cancelled()));
+    Tensor hidden = job.hiddenStates();
+    INDArray x = TensorCodec.decodeFloat(hidden);
     try {
       TensorChecks.checkFinite("hidden_states", x);
     } catch (TensorCheckException e) {
       return fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
     }
-    routing = table.gates().get(layer).route(x);
-    telemetry.routed(tokensPerExpert(layer, routing));
-    rows = req.getHiddenStates().getDtype() == DType.FLOAT32
-        ? req.getHiddenStates().getData()
-        : UnsafeByteOperations.unsafeWrap(io.arrakis.model.tensor.NdArrays.toBytes(x));
+    routing = table.gates().get(job.layer()).route(x);
+    telemetry.routed(tokensPerExpert(job.layer(), routing));
+    // bf16 rows stay bf16 where the model is bf16 too; otherwise the nodes get float32 (exact for bf16 input)
+    DType dtype = hidden.getDtype() == DType.BFLOAT16 && table.bf16Weights() ? DType.BFLOAT16 : DType.FLOAT32;
+    rows = hidden.getDtype() == dtype ? hidden.getData() : UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(x));
     adapter = ctx.messageAdapter(NodeDispatcher.SliceReply.class, Reply::new);
     try {
-      submit(table.planner().plan(layer, routing, rows, table.hidden()));
+      submit(table.planner().plan(job.layer(), routing, rows, dtype, table.hidden()));
     } catch (NoReplicaException e) {
       return fail(Status.UNAVAILABLE.withDescription(e.getMessage()));
     }
-    timers.startSingleTimer(new DeadlinePassed(), Duration.ofNanos(Math.max(0, job.deadlineNanos() - System.nanoTime())));
+    timers.startSingleTimer(new DeadlinePassed(), Duration.ofNanos(left));
     return Behaviors.receive(Command.class)
-        .onMessage(Reply.class, this::onReply)
+        .onMessage(Reply.class, m -> guarded(() -> onReply(m)))
         .onMessage(DeadlinePassed.class, m -> fail(Status.DEADLINE_EXCEEDED.withDescription(
             "deadline passed with " + outstanding + " expert node calls still to answer")))
+        .onMessage(Cancelled.class, m -> fail(Status.CANCELLED.withDescription("the caller cancelled the request")))
+        .onSignal(PostStop.class, s -> stopped())
         .build();
+  }
+
+  private interface Step {
+    Behavior<Command> run();
+  }
+
+  /** Runs a step; an exception in it answers the caller (once) instead of leaving it waiting. */
+  private Behavior<Command> guarded(Step step) {
+    try {
+      return step.run();
+    } catch (RuntimeException e) {
+      return broke(e);
+    }
+  }
+
+  private Behavior<Command> broke(RuntimeException e) {
+    ctx.getLog().error("request {} failed in the router", job.requestId(), e);
+    return fail(Status.INTERNAL.withDescription("router failed on request " + job.requestId() + ": " + e));
   }
 
   private void submit(List<NodeSlice> slices) {
     for (NodeSlice s : slices) {
-      table.dispatchers().get(s.nodeId()).tell(new NodeDispatcher.Submit(s, job.deadlineNanos(), adapter));
+      ActorRef<NodeDispatcher.Command> d = table.dispatchers().get(s.nodeId());
+      d.tell(new NodeDispatcher.Submit(s, job.deadlineNanos(), adapter));
+      unanswered.merge(d, 1, Integer::sum);
     }
     outstanding += slices.size();
   }
 
   private Behavior<Command> onReply(Reply m) {
     outstanding--;
+    unanswered.computeIfPresent(table.dispatchers().get(m.reply().slice().nodeId()), (d, n) -> n > 1 ? n - 1 : null);
     if (m.reply() instanceof NodeDispatcher.SliceFailed f) {
       return retryable(f) ? retry(f) : fail(f.status());
     }
@@ -125,16 +174,18 @@ public final class RequestCoordinator {
     return outstanding > 0 ? Behaviors.same() : succeed();
   }
 
-  private boolean retryable(NodeDispatcher.SliceFailed f) {
-    return f.slice().attempt() == 0 && RETRYABLE.contains(f.status().getCode())
-        && job.deadlineNanos() - System.nanoTime() > 0;
+  private static boolean retryable(NodeDispatcher.SliceFailed f) {
+    return f.slice().attempt() == 0 && RETRYABLE.contains(f.status().getCode());
   }
 
   private Behavior<Command> retry(NodeDispatcher.SliceFailed f) {
     try {
       submit(table.planner().replan(f.slice(), f.slice().nodeId(), rows, table.hidden()));
     } catch (NoReplicaException e) {
-      return fail(Status.UNAVAILABLE.withDescription(e.getMessage() + " (" + f.status().getDescription() + ")"));
+      // a busy node is overload, not an outage: say so (429 to a client), as for the router's own admission
+      Status.Code code = f.status().getCode() == Status.Code.RESOURCE_EXHAUSTED ? Status.Code.RESOURCE_EXHAUSTED
+          : Status.Code.UNAVAILABLE;
+      return fail(Status.fromCode(code).withDescription(e.getMessage() + " (" + f.status().getDescription() + ")"));
     }
     return Behaviors.same();
   }
@@ -152,25 +203,31 @@ public final class RequestCoordinator {
         }
       }
     }
-    ForwardResponse.Builder resp = ForwardResponse.newBuilder()
-        .setRequestId(job.request().getRequestId())
-        .setOutput(TensorCodec.encodeFloat(out, job.tokens(), d));
-    if (job.request().getReturnRouting()) {
-      resp.setTopkIds(TensorCodec.encodeInt(routing.ids(), routing.tokens(), routing.k()))
-          .setTopkWeights(TensorCodec.encodeFloat(routing.weights(), routing.tokens(), routing.k()));
-    }
-    return reply(new ForwardOutcome.Succeeded(resp.build()), Status.Code.OK);
+    return reply(new LayerOutcome.Succeeded(out, routing), Status.Code.OK);
   }
 
   private Behavior<Command> fail(Status status) {
-    return reply(new ForwardOutcome.Failed(status), status.getCode());
+    return reply(new LayerOutcome.Failed(status), status.getCode());
   }
 
-  private Behavior<Command> reply(ForwardOutcome outcome, Status.Code code) {
-    table.active().decrementAndGet();
-    replyTo.tell(outcome);
-    telemetry.requestEnded(job.tokens(), System.nanoTime() - job.startNanos(), code);
+  /** The one answer: slices still out are withdrawn, so nothing of this request stays queued or computing. */
+  private Behavior<Command> reply(LayerOutcome outcome, Status.Code code) {
+    if (!replied) {
+      replied = true;
+      unanswered.keySet().forEach(d -> d.tell(new NodeDispatcher.Withdraw(adapter)));
+      unanswered.clear();
+      replyTo.tell(outcome);
+      telemetry.requestEnded(job.tokens(), System.nanoTime() - job.startNanos(), code);
+    }
     return Behaviors.stopped();
+  }
+
+  /** Stopped without having answered (the router is stopping): the caller still gets its one answer. */
+  private Behavior<Command> stopped() {
+    if (!replied) {
+      fail(Status.UNAVAILABLE.withDescription("the router stopped before request " + job.requestId() + " was answered"));
+    }
+    return Behaviors.same();
   }
 
   private static Map<ExpertId, Long> tokensPerExpert(int layer, Routing routing) {
@@ -180,5 +237,4 @@ public final class RequestCoordinator {
     }
     return out;
   }
-
 }

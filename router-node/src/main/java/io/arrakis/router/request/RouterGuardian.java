@@ -3,7 +3,6 @@ package io.arrakis.router.request;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
-import io.arrakis.model.placement.PlacementVersions;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.router.plan.DispatchPlanner;
@@ -11,16 +10,11 @@ import io.arrakis.router.plan.NodeHealth;
 import io.arrakis.router.plan.ReplicaLoad;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.grpc.Status;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.CompletionException;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -29,27 +23,27 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
-import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * The router's root actor: owns one {@link NodeDispatcher} per expert node of the current placement,
- * starts a {@link RequestCoordinator} per Forward call on the compute dispatcher (gating and
- * combining never run on Pekko's default dispatcher), and rolls out new placements without failing
- * requests: nodes load what they newly hold, then the router switches, then, once no request under
- * the old placement is still running, nodes drop what they no longer hold. In a router cluster the
- * last step also waits until every other router is past the old placement ({@link PeersOldestInUse}),
- * since the routers switch one by one and a node must not drop an expert another router still sends it.
+ * The router's root actor: owns one {@link NodeDispatcher} per expert node (and address) in use,
+ * starts a {@link RequestCoordinator} per {@link LayerJob} on the compute dispatcher (gating and
+ * combining never run on Pekko's default dispatcher) and rolls out new placements without failing
+ * requests ({@link PlacementRollout}: load, switch, unload once the old placement is unused).
+ *
+ * <p>Each placement version in use is a generation: its routing table, the node links it routes to
+ * and the requests still running under it, counted from the moment their coordinator is spawned
+ * until it stops (death watch: told, never polled). A node that leaves the placement, or moves to
+ * another address, keeps its dispatcher until no generation routes to it any more; then the
+ * dispatcher drains and stops, its queue gauge goes with it and its connection is closed.
  */
 public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Command> {
   /** Dispatcher (from config) that runs coordinators and node dispatchers. */
   public static final String COMPUTE_DISPATCHER = "arrakis.router.compute-dispatcher";
-  private static final Duration LOAD_TIMEOUT = Duration.ofSeconds(120);
-  private static final Duration UNLOAD_TIMEOUT = Duration.ofSeconds(30);
-  private static final Duration RETIRE_CHECK = Duration.ofMillis(100);
 
   public sealed interface Command {}
 
-  public record Forward(ForwardJob job, ActorRef<ForwardOutcome> replyTo) implements Command {}
+  /** Fan one MoE layer's tokens out over the expert nodes; answered exactly once. */
+  public record RunLayer(LayerJob job, ActorRef<LayerOutcome> replyTo) implements Command {}
 
   /** Roll out {@code placement} (already checked against the model). */
   public record ApplyPlacement(Placement placement, ActorRef<PlacementOutcome> replyTo) implements Command {}
@@ -71,57 +65,74 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
    */
   public record PeersOldestInUse(long version) implements Command {}
 
-  private record Loaded(Placement placement, int loaded, Throwable failure, ActorRef<PlacementOutcome> replyTo)
+  private record Loaded(Placement placement, Integer loaded, Throwable failure, ActorRef<PlacementOutcome> replyTo)
       implements Command {}
 
-  private record CheckRetired() implements Command {}
+  private record RequestEnded(Generation generation) implements Command {}
+
+  private record DispatcherStopped(NodeLinks.NodeLink link) implements Command {}
 
   /**
    * Everything the guardian needs that does not change with the placement.
    *
+   * @param bf16Weights the model's weights are bfloat16 (bf16 hidden states then stay bf16 on the wire)
    * @param clustered whether other routers share the expert nodes: unloads then wait for {@link PeersOldestInUse}
    */
-  public record Setup(Map<Integer, Gate> gates, int hidden, NodeDispatcher.Limits limits,
-      Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry, boolean clustered) {}
+  public record Setup(Map<Integer, Gate> gates, int hidden, boolean bf16Weights, NodeDispatcher.Limits limits,
+      RolloutSettings rollout, Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry,
+      boolean clustered) {}
 
-  /** An old table and what to unload from which node once its last request is done. */
-  private record Retiring(RoutingTable table, Map<String, List<ExpertId>> unload) {}
+  /** One placement version in use: its table, its nodes' links, its running requests. */
+  private static final class Generation {
+    final RoutingTable table;
+    final Map<String, NodeLinks.NodeLink> links;
+    int running;
+    /** What its nodes drop once it retires; set when a newer generation replaces it. */
+    Map<String, List<ExpertId>> dropped = Map.of();
 
-  private final Setup setup;
-  private final TimerScheduler<Command> timers;
-  private final ReplicaLoad load = new ReplicaLoad();
-  private final NodeHealth health = new NodeHealth();
-  private final Map<String, NodeLink> links = new HashMap<>();
-  private final List<Retiring> retiring = new ArrayList<>();
-  private RoutingTable table;
-  private long rollingOutTo = -1;
-  /** Until the first report, a clustered router assumes some other router still uses every version. */
-  private long peersOldestInUse;
+    Generation(RoutingTable table, Map<String, NodeLinks.NodeLink> links) {
+      this.table = table;
+      this.links = links;
+    }
 
-  /** A node's client and dispatcher, valid for one address. */
-  private record NodeLink(String address, ExpertClient client, ActorRef<NodeDispatcher.Command> dispatcher) {}
-
-  public static Behavior<Command> create(Setup setup, Placement initial) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new RouterGuardian(ctx, timers, setup, initial)));
+    long version() {
+      return table.placement().version();
+    }
   }
 
-  private RouterGuardian(ActorContext<Command> ctx, TimerScheduler<Command> timers, Setup setup, Placement initial) {
+  private final Setup setup;
+  private final ReplicaLoad load = new ReplicaLoad();
+  private final NodeHealth health = new NodeHealth();
+  private final PlacementRollout rollout;
+  private final NodeLinks links;
+  private final List<Generation> retiring = new ArrayList<>();
+  private Generation current;
+
+  public static Behavior<Command> create(Setup setup, Placement initial) {
+    return Behaviors.setup(ctx -> new RouterGuardian(ctx, setup, initial));
+  }
+
+  private RouterGuardian(ActorContext<Command> ctx, Setup setup, Placement initial) {
     super(ctx);
     this.setup = setup;
-    this.timers = timers;
-    this.peersOldestInUse = setup.clustered() ? Long.MIN_VALUE : Long.MAX_VALUE;
-    switchTo(initial);
+    this.rollout = new PlacementRollout(setup.rollout(), setup.clustered());
+    NodeDispatcher.Shared shared = new NodeDispatcher.Shared(load, health, setup.telemetry());
+    this.links = new NodeLinks(ctx, setup.clients(),
+        (nodeId, client) -> NodeDispatcher.create(nodeId, client, setup.limits(), setup.hidden(), shared),
+        DispatcherStopped::new);
+    this.current = generation(initial);
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
-        .onMessage(Forward.class, this::onForward)
+        .onMessage(RunLayer.class, this::onRunLayer)
+        .onMessage(RequestEnded.class, this::onRequestEnded)
         .onMessage(ApplyPlacement.class, this::onApplyPlacement)
         .onMessage(Loaded.class, this::onLoaded)
-        .onMessage(CheckRetired.class, this::onCheckRetired)
+        .onMessage(DispatcherStopped.class, this::onDispatcherStopped)
         .onMessage(GetPlacement.class, m -> {
-          m.replyTo().tell(table.placement());
+          m.replyTo().tell(current.table.placement());
           return this;
         })
         .onMessage(GetVersions.class, m -> {
@@ -129,139 +140,113 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
           return this;
         })
         .onMessage(PeersOldestInUse.class, m -> {
-          peersOldestInUse = m.version();
-          return this;
+          rollout.peersOldestInUse(m.version());
+          return retireWhatIsDone();
         })
         .build();
   }
 
-  private Behavior<Command> onForward(Forward m) {
-    getContext().spawnAnonymous(RequestCoordinator.create(m.job(), table, setup.telemetry(), m.replyTo()),
+  /** The request counts under the current generation from now until its coordinator stops, however it stops. */
+  private Behavior<Command> onRunLayer(RunLayer m) {
+    Generation g = current;
+    ActorRef<RequestCoordinator.Command> coordinator = getContext().spawnAnonymous(
+        RequestCoordinator.create(m.job(), g.table, setup.telemetry(), m.replyTo()),
         DispatcherSelector.fromConfig(COMPUTE_DISPATCHER));
+    g.running++;
+    setup.telemetry().requestStarted();
+    getContext().watchWith(coordinator, new RequestEnded(g));
     return this;
+  }
+
+  private Behavior<Command> onRequestEnded(RequestEnded m) {
+    m.generation().running--;
+    setup.telemetry().requestFinished();
+    return m.generation() == current ? this : retireWhatIsDone();
   }
 
   /** Step 1: every node loads what it will newly hold; routing stays as it is meanwhile. */
   private Behavior<Command> onApplyPlacement(ApplyPlacement m) {
-    Placement next = m.placement();
-    if (rollingOutTo >= 0) {
-      m.replyTo().tell(new PlacementOutcome.Refused(Status.FAILED_PRECONDITION.withDescription(
-          "a rollout to placement version " + rollingOutTo + " is in progress")));
+    Status refusal = rollout.refusal(current.table.placement(), m.placement());
+    if (refusal != null) {
+      m.replyTo().tell(new PlacementOutcome.Refused(refusal));
       return this;
     }
-    Optional<String> refusal = PlacementVersions.refusal(table.placement().version(), next.version());
-    if (refusal.isPresent()) {
-      m.replyTo().tell(new PlacementOutcome.Refused(Status.FAILED_PRECONDITION.withDescription(refusal.get())));
-      return this;
-    }
-    rollingOutTo = next.version();
-    Map<String, List<ExpertId>> current = table.placement().expertsByNode();
-    List<CompletableFuture<Void>> loads = new ArrayList<>();
-    int count = 0;
-    for (Placement.Node node : next.nodes()) {
-      List<ExpertId> added = new ArrayList<>(node.experts());
-      added.removeAll(current.getOrDefault(node.id(), List.of()));
-      if (!added.isEmpty()) {
-        count += added.size();
-        loads.add(link(node).client().load(added, LOAD_TIMEOUT).toCompletableFuture()
-            .exceptionallyCompose(e -> CompletableFuture.failedFuture(new IllegalStateException(
-                "expert node " + node.id() + " could not load " + added + ": " + Status.fromThrowable(e), e))));
-      }
-    }
-    int loaded = count;
-    getContext().pipeToSelf(CompletableFuture.allOf(loads.toArray(CompletableFuture[]::new)),
-        (ok, failure) -> new Loaded(next, loaded, failure, m.replyTo()));
+    getContext().pipeToSelf(rollout.load(current.table.placement(), m.placement(), node -> links.of(node).client()),
+        (loaded, failure) -> new Loaded(m.placement(), loaded, failure, m.replyTo()));
     return this;
   }
 
-  /** Step 2: switch; step 3 (unloading) waits for the old table's requests. */
+  /** Step 2: switch; step 3 (unloading, letting go of nodes) waits for the old generation's requests. */
   private Behavior<Command> onLoaded(Loaded m) {
-    rollingOutTo = -1;
+    rollout.loadsEnded();
     if (m.failure() != null) {
-      Throwable cause = m.failure() instanceof java.util.concurrent.CompletionException c ? c.getCause() : m.failure();
+      Throwable cause = m.failure() instanceof CompletionException c ? c.getCause() : m.failure();
       m.replyTo().tell(new PlacementOutcome.Refused(Status.UNAVAILABLE.withDescription(
           "placement version " + m.placement().version() + " not applied: " + cause.getMessage())));
+      releaseUnusedLinks(); // links made for nodes of the placement that was not applied
       return this;
     }
-    Map<String, List<ExpertId>> unload = new LinkedHashMap<>();
-    Map<String, List<ExpertId>> next = m.placement().expertsByNode();
-    table.placement().expertsByNode().forEach((id, held) -> {
-      List<ExpertId> dropped = new ArrayList<>(held);
-      dropped.removeAll(next.getOrDefault(id, List.of()));
-      if (!dropped.isEmpty()) {
-        unload.put(id, dropped);
-      }
-    });
-    RoutingTable old = table;
-    switchTo(m.placement());
-    retiring.add(new Retiring(old, unload));
-    timers.startTimerWithFixedDelay("retire", new CheckRetired(), RETIRE_CHECK);
+    Generation old = current;
+    old.dropped = PlacementRollout.dropped(old.table.placement(), m.placement());
+    current = generation(m.placement());
+    retiring.add(old);
+    int unloading = old.dropped.values().stream().mapToInt(List::size).sum();
     getContext().getLog().info("placement version {} in use ({} experts loaded, {} to unload)",
-        m.placement().version(), m.loaded(), unload.values().stream().mapToInt(List::size).sum());
-    m.replyTo().tell(new PlacementOutcome.Applied(m.placement().version(), m.loaded(),
-        unload.values().stream().mapToInt(List::size).sum()));
+        m.placement().version(), m.loaded(), unloading);
+    m.replyTo().tell(new PlacementOutcome.Applied(m.placement().version(), m.loaded(), unloading));
+    return retireWhatIsDone();
+  }
+
+  /** Step 3 for every old generation no request and no other router uses any more. */
+  private Behavior<Command> retireWhatIsDone() {
+    boolean retired = retiring.removeIf(g -> {
+      if (g.running > 0 || !rollout.peersPast(g.version())) {
+        return false;
+      }
+      rollout.unload(g.dropped, current.table.placement(), id -> {
+        NodeLinks.NodeLink l = g.links.get(id);
+        return l == null ? null : l.client();
+      }, getContext().getLog());
+      return true;
+    });
+    if (retired) {
+      releaseUnusedLinks();
+    }
     return this;
   }
 
-  private Behavior<Command> onCheckRetired(CheckRetired m) {
-    retiring.removeIf(r -> {
-      if (r.table().active().get() > 0 || peersOldestInUse <= r.table().placement().version()) {
-        return false;
-      }
-      Map<String, List<ExpertId>> stillHeld = table.placement().expertsByNode();
-      r.unload().forEach((id, experts) -> {
-        List<ExpertId> drop = new ArrayList<>(experts);
-        drop.removeAll(stillHeld.getOrDefault(id, List.of())); // a later placement may hold them again
-        NodeLink l = links.get(id);
-        if (!drop.isEmpty() && l != null) {
-          l.client().unload(drop, UNLOAD_TIMEOUT).whenComplete((ok, e) -> {
-            if (e != null) {
-              getContext().getSystem().log().warn("expert node {} did not unload {}: {}", id, drop, e.toString());
-            }
-          });
-        }
-      });
-      return true;
-    });
-    if (retiring.isEmpty()) {
-      timers.cancel("retire");
-    }
+  /** Drains the dispatchers no generation routes to; each stops once its work is done. */
+  private void releaseUnusedLinks() {
+    List<NodeLinks.NodeLink> used = new ArrayList<>(current.links.values());
+    retiring.forEach(g -> used.addAll(g.links.values()));
+    links.releaseAllBut(used);
+  }
+
+  private Behavior<Command> onDispatcherStopped(DispatcherStopped m) {
+    links.stopped(m.link());
     return this;
   }
 
   private Versions versions() {
-    long oldest = table.placement().version();
-    for (Retiring r : retiring) {
-      if (r.table().active().get() > 0) {
-        oldest = Math.min(oldest, r.table().placement().version());
+    long oldest = current.version();
+    for (Generation g : retiring) {
+      if (g.running > 0) {
+        oldest = Math.min(oldest, g.version());
       }
     }
-    return new Versions(table.placement().version(), oldest);
+    return new Versions(current.version(), oldest);
   }
 
-  /** The client and dispatcher for a node, new when the node or its address is new. */
-  private NodeLink link(Placement.Node node) {
-    NodeLink l = links.get(node.id());
-    if (l == null || !Objects.equals(l.address(), node.address())) {
-      if (l != null) {
-        l.dispatcher().tell(new NodeDispatcher.Drain());
-      }
-      ExpertClient client = setup.clients().apply(node);
-      l = new NodeLink(node.address(), client, getContext().spawnAnonymous(
-          NodeDispatcher.create(node.id(), client, setup.limits(), setup.hidden(),
-              new NodeDispatcher.Shared(load, health, setup.telemetry())),
-          DispatcherSelector.fromConfig(COMPUTE_DISPATCHER)));
-      links.put(node.id(), l);
-    }
-    return l;
-  }
-
-  private void switchTo(Placement placement) {
+  private Generation generation(Placement placement) {
+    Map<String, NodeLinks.NodeLink> used = new HashMap<>();
     Map<String, ActorRef<NodeDispatcher.Command>> dispatchers = new HashMap<>();
     for (Placement.Node node : placement.nodes()) {
-      dispatchers.put(node.id(), link(node).dispatcher());
+      NodeLinks.NodeLink l = links.of(node);
+      used.put(node.id(), l);
+      dispatchers.put(node.id(), l.dispatcher());
     }
-    table = new RoutingTable(placement, setup.gates(), setup.hidden(),
-        new DispatchPlanner(placement.holdersByExpert(), load, health), Map.copyOf(dispatchers), new AtomicInteger());
+    RoutingTable table = new RoutingTable(placement, setup.gates(), setup.hidden(),
+        new DispatchPlanner(placement.holdersByExpert(), load, health), Map.copyOf(dispatchers), setup.bf16Weights());
+    return new Generation(table, Map.copyOf(used));
   }
 }

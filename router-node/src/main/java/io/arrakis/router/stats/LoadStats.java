@@ -2,9 +2,13 @@ package io.arrakis.router.stats;
 
 import io.arrakis.model.placement.ExpertId;
 import java.time.Clock;
-import java.util.HashMap;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Tokens per expert, and token-expert pairs and Compute calls per node, kept in one-second buckets for the last
@@ -21,76 +25,101 @@ public final class LoadStats {
   private final Clock clock;
   private final long startMillis;
   private final Bucket totals = new Bucket(0);
-  private final Bucket[] ring = new Bucket[WINDOW_SECONDS];
+  /** One bucket per second of the window, replaced (compare-and-set) when its second comes round again. */
+  private final AtomicReferenceArray<Bucket> ring = new AtomicReferenceArray<>(WINDOW_SECONDS);
 
   public LoadStats(Clock clock) {
     this.clock = clock;
     this.startMillis = clock.millis();
   }
 
-  public synchronized void recordExperts(Map<ExpertId, Long> tokens) {
+  public void recordExperts(Map<ExpertId, Long> tokens) {
     Bucket b = current();
     tokens.forEach((e, n) -> {
-      b.experts.merge(e, n, Long::sum);
-      totals.experts.merge(e, n, Long::sum);
+      b.expert(e).add(n);
+      totals.expert(e).add(n);
     });
   }
 
-  public synchronized void recordBatch(String nodeId, long tokens) {
-    add(current().nodes, nodeId, tokens);
-    add(totals.nodes, nodeId, tokens);
+  public void recordBatch(String nodeId, long tokens) {
+    current().node(nodeId).add(tokens);
+    totals.node(nodeId).add(tokens);
   }
 
-  /** The load since {@code sinceMillis} (epoch ms); 0 or anything before the window means since start. */
-  public synchronized Snapshot since(long sinceMillis) {
+  /**
+   * The load since {@code sinceMillis} (epoch ms); 0 or anything before the window means since start.
+   * Takes no lock: requests keep recording while a reader sums up to {@link #WINDOW_SECONDS} buckets.
+   */
+  public Snapshot since(long sinceMillis) {
     long now = clock.millis();
     long nowSecond = now / 1000;
     if (sinceMillis <= startMillis || nowSecond - sinceMillis / 1000 >= WINDOW_SECONDS) {
-      return snapshot(startMillis, now, totals);
+      return snapshot(startMillis, now, List.of(totals));
     }
-    Bucket sum = new Bucket(0);
+    List<Bucket> buckets = new ArrayList<>();
     for (long s = sinceMillis / 1000; s <= nowSecond; s++) {
-      Bucket b = ring[(int) (s % WINDOW_SECONDS)];
+      Bucket b = ring.get((int) (s % WINDOW_SECONDS));
       if (b != null && b.second == s) {
-        b.experts.forEach((e, n) -> sum.experts.merge(e, n, Long::sum));
-        b.nodes.forEach((id, v) -> {
-          long[] t = sum.nodes.computeIfAbsent(id, k -> new long[2]);
-          t[0] += v[0];
-          t[1] += v[1];
-        });
+        buckets.add(b);
       }
     }
-    return snapshot(sinceMillis / 1000 * 1000, now, sum);
+    return snapshot(sinceMillis / 1000 * 1000, now, buckets);
   }
 
-  private static Snapshot snapshot(long since, long until, Bucket b) {
+  private static Snapshot snapshot(long since, long until, List<Bucket> buckets) {
+    Map<ExpertId, Long> experts = new TreeMap<>();
     Map<String, long[]> nodes = new TreeMap<>();
-    b.nodes.forEach((id, v) -> nodes.put(id, v.clone()));
-    return new Snapshot(since, until, new TreeMap<>(b.experts), nodes);
+    for (Bucket b : buckets) {
+      b.experts.forEach((e, n) -> experts.merge(e, n.sum(), Long::sum));
+      b.nodes.forEach((id, v) -> {
+        long[] t = nodes.computeIfAbsent(id, k -> new long[2]);
+        t[0] += v.tokens.sum();
+        t[1] += v.batches.sum();
+      });
+    }
+    return new Snapshot(since, until, experts, nodes);
   }
 
   private Bucket current() {
     long second = clock.millis() / 1000;
     int i = (int) (second % WINDOW_SECONDS);
-    if (ring[i] == null || ring[i].second != second) {
-      ring[i] = new Bucket(second);
+    while (true) {
+      Bucket b = ring.get(i);
+      if (b != null && b.second == second) {
+        return b;
+      }
+      Bucket fresh = new Bucket(second);
+      if (ring.compareAndSet(i, b, fresh)) {
+        return fresh;
+      }
     }
-    return ring[i];
   }
 
-  private static void add(Map<String, long[]> nodes, String nodeId, long tokens) {
-    long[] v = nodes.computeIfAbsent(nodeId, k -> new long[2]);
-    v[0] += tokens;
-    v[1] += 1;
+  private static final class NodeCounts {
+    final LongAdder tokens = new LongAdder();
+    final LongAdder batches = new LongAdder();
+
+    void add(long n) {
+      tokens.add(n);
+      batches.increment();
+    }
   }
 
   private static final class Bucket {
     final long second;
-    final Map<ExpertId, Long> experts = new HashMap<>();
-    final Map<String, long[]> nodes = new HashMap<>();
+    final Map<ExpertId, LongAdder> experts = new ConcurrentHashMap<>();
+    final Map<String, NodeCounts> nodes = new ConcurrentHashMap<>();
 
     Bucket(long second) {
       this.second = second;
+    }
+
+    LongAdder expert(ExpertId e) {
+      return experts.computeIfAbsent(e, k -> new LongAdder());
+    }
+
+    NodeCounts node(String id) {
+      return nodes.computeIfAbsent(id, k -> new NodeCounts());
     }
   }
 }

@@ -10,7 +10,12 @@ import io.micrometer.core.instrument.Timer;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
+import io.arrakis.router.admission.TokenLimiter;
+import java.util.HashMap;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 
 /**
  * What the router measures: Prometheus meters (tokens per expert, tokens and batches per node,
@@ -25,6 +30,9 @@ public final class RouterTelemetry {
   private final Map<ExpertId, Counter> expertTokens = new ConcurrentHashMap<>();
   private final Map<String, NodeMeters> nodes = new ConcurrentHashMap<>();
   private final Map<Status.Code, Counter> errors = new ConcurrentHashMap<>();
+  private final Map<String, List<IntSupplier>> queues = new HashMap<>();
+  private final Map<String, Gauge> queueGauges = new HashMap<>();
+  private final AtomicInteger running = new AtomicInteger();
 
   public RouterTelemetry(MeterRegistry registry, LoadStats load) {
     this.registry = registry;
@@ -33,6 +41,8 @@ public final class RouterTelemetry {
         .publishPercentileHistogram().register(registry);
     this.requestTokens = DistributionSummary.builder("arrakis_router_request_tokens").description("Tokens per Forward")
         .publishPercentileHistogram().register(registry);
+    Gauge.builder("arrakis_router_active_requests", running, AtomicInteger::get)
+        .description("Requests whose coordinator is running").strongReference(true).register(registry);
   }
 
   public LoadStats load() {
@@ -83,10 +93,50 @@ public final class RouterTelemetry {
     }
   }
 
-  /** Slices waiting in a node's dispatcher. */
-  public void registerQueue(String nodeId, Supplier<Number> depth) {
-    Gauge.builder("arrakis_router_node_queue_depth", depth).description("Slices waiting for a call to the node")
-        .tag("node", nodeId).strongReference(true).register(registry);
+  /**
+   * Slices waiting in a node's dispatcher. A node's gauge reads every dispatcher registered for it
+   * (two while a node moves to a new address) and is removed with the last of them.
+   *
+   * @return what removes this dispatcher's depth from the gauge
+   */
+  public AutoCloseable registerQueue(String nodeId, IntSupplier depth) {
+    synchronized (queues) {
+      List<IntSupplier> depths = queues.computeIfAbsent(nodeId, id -> new CopyOnWriteArrayList<>());
+      if (depths.isEmpty()) {
+        queueGauges.put(nodeId, Gauge.builder("arrakis_router_node_queue_depth", depths,
+                d -> d.stream().mapToInt(IntSupplier::getAsInt).sum())
+            .description("Slices waiting for a call to the node").tag("node", nodeId).strongReference(true)
+            .register(registry));
+      }
+      depths.add(depth);
+    }
+    return () -> {
+      synchronized (queues) {
+        List<IntSupplier> depths = queues.get(nodeId);
+        if (depths != null && depths.remove(depth) && depths.isEmpty()) {
+          queues.remove(nodeId);
+          registry.remove(queueGauges.remove(nodeId));
+        }
+      }
+    };
+  }
+
+  /** Admission: tokens in flight and the limit (which moves when adaptive). */
+  public void registerAdmission(TokenLimiter admission) {
+    Gauge.builder("arrakis_router_inflight_tokens", admission, TokenLimiter::inFlight)
+        .description("Tokens of admitted Forward calls not yet answered").strongReference(true).register(registry);
+    Gauge.builder("arrakis_router_admission_limit", admission, TokenLimiter::limit)
+        .description("Tokens the router admits at once").strongReference(true).register(registry);
+  }
+
+  /** A request's coordinator started (counted until {@link #requestFinished}). */
+  public void requestStarted() {
+    running.incrementAndGet();
+  }
+
+  /** A request's coordinator stopped, whatever its answer. */
+  public void requestFinished() {
+    running.decrementAndGet();
   }
 
   private NodeMeters node(String nodeId) {

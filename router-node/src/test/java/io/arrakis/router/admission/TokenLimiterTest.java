@@ -65,4 +65,38 @@ class TokenLimiterTest {
     }
     assertThat(l.limit()).isEqualTo(1000);
   }
+
+  /** Every release's step of an adaptive limit counts, however many threads release at once. */
+  @Test
+  void concurrentReleasesEachMoveTheAdaptiveLimit() throws Exception {
+    double backoff = 0.9999;
+    int threads = 8;
+    int each = 2_000;
+    TokenLimiter l = new TokenLimiter(new TokenLimiter.Settings(1_000_000, true, 1, 1_000_000,
+        TimeUnit.MILLISECONDS.toNanos(100), backoff));
+    java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+    java.util.List<Thread> ts = new java.util.ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      Thread th = new Thread(() -> {
+        try {
+          start.await();
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+        for (int i = 0; i < each; i++) {
+          l.release(0, SLOW, true);
+        }
+      });
+      th.start();
+      ts.add(th);
+    }
+    for (Thread th : ts) {
+      th.join();
+    }
+    double want = 1_000_000;
+    for (int i = 0; i < threads * each; i++) {
+      want = Math.max(1, want * backoff);
+    }
+    assertThat(l.limit()).as("limit after %d overloaded releases", threads * each).isEqualTo((long) want);
+  }
 }

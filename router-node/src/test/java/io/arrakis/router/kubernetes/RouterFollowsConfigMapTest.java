@@ -19,6 +19,7 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ClusterGrpc;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
+import io.arrakis.proto.v1.NodeDescription;
 import io.arrakis.proto.v1.GetPlacementRequest;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.router.RouterServer;
@@ -63,7 +64,12 @@ class RouterFollowsConfigMapTest {
     }
 
     @Override
-    public CompletionStage<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
+    public CompletableFuture<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
+      return CompletableFuture.failedFuture(Status.UNIMPLEMENTED.asRuntimeException());
+    }
+
+    @Override
+    public CompletionStage<NodeDescription> describe(Duration timeout) {
       return CompletableFuture.failedFuture(Status.UNIMPLEMENTED.asRuntimeException());
     }
 
@@ -108,7 +114,7 @@ class RouterFollowsConfigMapTest {
           .start();
       ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
       try {
-        source.applyTo(router.system(), initial.version());
+        source.applyTo(router.placementApplier(), initial.version());
         ClusterGrpc.ClusterBlockingStub cluster = ClusterGrpc.newBlockingStub(channel);
         io.arrakis.proto.v1.Placement before = cluster.withDeadlineAfter(10, TimeUnit.SECONDS)
             .getPlacement(GetPlacementRequest.getDefaultInstance());

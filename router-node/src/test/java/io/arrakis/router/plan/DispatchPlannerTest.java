@@ -101,15 +101,37 @@ class DispatchPlannerTest {
   }
 
   @Test
-  void nodesOutOfRotationGetNoWorkAndAnExpertWithNoneLeftIsNamed() {
-    Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
+  void nodesOutOfRotationGetNoWorkWhileAReplicaInRotationExists() {
+    Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 2, 2, List.of(0), 4); // both hold all
     NodeHealth health = new NodeHealth();
     health.markDown("expert-1");
-    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), health);
-    assertThat(planner.plan(0, new Routing(1, 1, new int[] {1}, new float[] {1f}), rows(1), D))
+    ReplicaLoad load = new ReplicaLoad();
+    load.add("expert-0", 1_000); // busier, but the only one in rotation
+    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), load, health);
+    assertThat(planner.plan(0, new Routing(2, 1, new int[] {1, 2}, new float[] {1f, 1f}), rows(2), D))
         .extracting(NodeSlice::nodeId).containsExactly("expert-0");
-    org.assertj.core.api.Assertions.assertThatThrownBy(
-            () -> planner.plan(0, new Routing(2, 1, new int[] {2, 3}, new float[] {1f, 1f}), rows(2), D))
+  }
+
+  /** NodeHealth's rule: nodes out of rotation are avoided only "while a replica in rotation exists". */
+  @Test
+  void whenNoReplicaIsInRotationTheLeastLoadedOneIsTriedAnyway() {
+    Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 2, List.of(0), 3);
+    NodeHealth health = new NodeHealth();
+    placement.nodes().forEach(n -> health.markDown(n.id()));
+    ReplicaLoad load = new ReplicaLoad();
+    List<String> holders = placement.holders(new ExpertId(0, 1));
+    load.add(holders.get(0), 50);
+    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), load, health);
+    assertThat(planner.plan(0, new Routing(1, 1, new int[] {1}, new float[] {1f}), rows(1), D))
+        .extracting(NodeSlice::nodeId).containsExactly(holders.get(1));
+  }
+
+  @Test
+  void aRetryWithNoOtherHolderNamesTheExperts() {
+    Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
+    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
+    List<NodeSlice> first = planner.plan(0, new Routing(2, 1, new int[] {2, 3}, new float[] {1f, 1f}), rows(2), D);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> planner.replan(first.get(0), "expert-1", rows(2), D))
         .isInstanceOf(NoReplicaException.class).hasMessage("no serving expert node holds layer 0 experts 2, 3");
   }
 
