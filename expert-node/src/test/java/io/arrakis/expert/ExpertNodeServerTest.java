@@ -202,7 +202,6 @@ class ExpertNodeServerTest {
     assertThat(before.getHiddenSize()).isEqualTo(64);
     assertThat(before.getDevice()).matches("cpu \\(nd4j CPU, blas \\w+\\)");
     assertThat(before.getComputeDtype()).isEqualTo(DType.FLOAT32);
-    assertThat(before.getMaxRequestBytes()).isEqualTo(64L << 20);
     assertThat(before.getExpertsList()).hasSize(12).contains(ref(0, 3), ref(1, 7)).doesNotContain(ref(0, 4));
 
     assertThat(stub.loadExperts(LoadExpertsRequest.newBuilder().addExperts(ref(0, 4)).build()).getExpertsList())
