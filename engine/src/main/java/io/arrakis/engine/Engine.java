@@ -4,6 +4,7 @@ import io.arrakis.engine.experts.LocalExperts;
 import io.arrakis.engine.experts.RoutedExperts;
 import io.arrakis.engine.kv.BlockManager;
 import io.arrakis.engine.kv.KvCache;
+import io.arrakis.engine.layers.DecoderLayer;
 import io.arrakis.engine.layers.StepContext;
 import io.arrakis.engine.tensor.NativeScratch;
 import io.arrakis.model.checkpoint.Checkpoint;
@@ -175,7 +176,7 @@ public final class Engine implements AutoCloseable {
    * states {@code x} [rows, hidden] already normed, as transformers' {@code mlp} module computes.
    */
   public float[] moeBlock(int layer, float[] x, int rows) {
-    io.arrakis.engine.layers.DecoderLayer l = model.layers().get(layer);
+    DecoderLayer l = model.layers().get(layer);
     if (!l.isMoe()) {
       throw new IllegalArgumentException("layer " + layer + " is not an MoE layer");
     }

@@ -2,7 +2,9 @@ package io.arrakis.engine;
 
 import io.arrakis.engine.experts.RoutedExperts;
 import io.arrakis.engine.layers.DecoderLayer;
+import io.arrakis.engine.layers.RmsNorm;
 import io.arrakis.engine.layers.StepContext;
+import io.arrakis.engine.tensor.Matrix;
 import io.arrakis.model.gating.Routing;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,8 +40,8 @@ public final class ForwardPass {
   private boolean failed;
 
   /** The model parts a pass reads. */
-  record DecoderModelView(List<DecoderLayer> layers, io.arrakis.engine.layers.RmsNorm finalNorm,
-      io.arrakis.engine.tensor.Matrix lmHead, int vocab) {}
+  record DecoderModelView(List<DecoderLayer> layers, RmsNorm finalNorm,
+      Matrix lmHead, int vocab) {}
 
   ForwardPass(Engine engine, DecoderModelView model, RoutedExperts experts, List<SequenceChunk> chunks, StepContext ctx,
       float[] x, int d, MoeTap tap) {

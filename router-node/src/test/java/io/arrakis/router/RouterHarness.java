@@ -9,10 +9,12 @@ import io.arrakis.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /** A router over loopback gRPC with experts computed in this JVM ({@link InProcessExpert}). */
@@ -20,16 +22,16 @@ final class RouterHarness implements AutoCloseable {
   final MoeModel model;
   final RouterServer router;
   final ManagedChannel channel;
-  final io.micrometer.core.instrument.MeterRegistry registry;
+  final MeterRegistry registry;
   /** Written by the router's guardian (new nodes of later placements) and read by tests. */
-  final Map<String, InProcessExpert> experts = new java.util.concurrent.ConcurrentHashMap<>();
+  final Map<String, InProcessExpert> experts = new ConcurrentHashMap<>();
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
     this(fixture, placement, settings, transport, new SimpleMeterRegistry());
   }
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
-      io.micrometer.core.instrument.MeterRegistry registry) throws Exception {
+      MeterRegistry registry) throws Exception {
     this.registry = registry;
     model = MoeModel.open(Fixtures.dir(fixture));
     // made here, not when the guardian first asks (it starts on its own thread after the constructor

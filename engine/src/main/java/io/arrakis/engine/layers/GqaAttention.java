@@ -6,6 +6,7 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
 
 import io.arrakis.engine.tensor.Matrix;
 import io.arrakis.model.config.ArchConfig;
+import java.util.Arrays;
 import org.bytedeco.openblas.global.openblas_nolapack;
 
 /**
@@ -142,7 +143,7 @@ public final class GqaAttention implements Attention {
         for (int i = 0; i < m; i++) {
           int visible = ctx.position(first + i) + 1;
           Kernels.softmax(s, i * len, visible);
-          java.util.Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
+          Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
         }
         openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, headDim, len, 1f, s, len, v, headDim,
             0f, o, headDim);

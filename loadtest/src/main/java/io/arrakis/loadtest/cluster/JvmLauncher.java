@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Starts a main class as a separate JVM, detached from the caller: in a new
@@ -47,11 +48,11 @@ public final class JvmLauncher {
 
   /** Starts the process, truncating {@code log}. */
   public Process start(String mainClass, List<String> args, Path log) throws IOException {
-    return start(mainClass, args, log, java.util.Map.of());
+    return start(mainClass, args, log, Map.of());
   }
 
   /** As {@link #start(String, List, Path)}, with extra environment variables for the child. */
-  public Process start(String mainClass, List<String> args, Path log, java.util.Map<String, String> env) throws IOException {
+  public Process start(String mainClass, List<String> args, Path log, Map<String, String> env) throws IOException {
     Files.createDirectories(log.toAbsolutePath().getParent());
     ProcessBuilder pb = new ProcessBuilder(command(mainClass, args))
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))

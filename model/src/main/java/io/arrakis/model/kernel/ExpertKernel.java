@@ -2,6 +2,7 @@ package io.arrakis.model.kernel;
 
 import io.arrakis.model.tensor.NdArrays;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -42,8 +43,8 @@ public final class ExpertKernel {
     if (w1.rank() != 2 || w3.rank() != 2 || w2.rank() != 2
         || w3.size(0) != ff || w3.size(1) != d || w2.size(0) != d || w2.size(1) != ff) {
       throw new IllegalArgumentException("expert weights must be w1, w3 [ff, d] and w2 [d, ff]; got "
-          + java.util.Arrays.toString(w1.shape()) + ", " + java.util.Arrays.toString(w3.shape()) + ", "
-          + java.util.Arrays.toString(w2.shape()));
+          + Arrays.toString(w1.shape()) + ", " + Arrays.toString(w3.shape()) + ", "
+          + Arrays.toString(w2.shape()));
     }
     try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
       return new ExpertKernel(

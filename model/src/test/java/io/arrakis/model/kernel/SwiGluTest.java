@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.SplittableRandom;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 
 /** The SwiGLU gate against double-precision silu, and its row layout. */
@@ -72,7 +73,7 @@ class SwiGluTest {
         float g = before[r * 2 * ff + j];
         float u = before[r * 2 * ff + ff + j];
         assertThat((double) gu.get(r * 2 * ff + j)).as("row %d col %d", r, j)
-            .isCloseTo(exactSilu(g) * u, org.assertj.core.data.Offset.offset(1e-6 * Math.max(1, Math.abs(g * u))));
+            .isCloseTo(exactSilu(g) * u, Offset.offset(1e-6 * Math.max(1, Math.abs(g * u))));
         assertThat(gu.get(r * 2 * ff + ff + j)).isEqualTo(u);
       }
     }
