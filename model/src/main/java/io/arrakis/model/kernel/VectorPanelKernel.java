@@ -10,8 +10,9 @@ import jdk.incubator.vector.VectorSpecies;
  * CPU has: 16 floats with AVX-512, 8 with AVX2). A panel is two vectors wide; the loop takes two
  * panels at once (two streams through memory, four independent accumulators per row) for four rows
  * (sixteen accumulators in registers: each loaded vector of B serves four rows, each broadcast
- * element of A four vectors), then the rows left over one at a time. B is read once per group of
- * rows straight from native memory, never repacked.
+ * element of A four vectors). B is read once per group of four rows straight from native memory,
+ * never repacked. No vector crosses a method call: one the JIT
+ * did not inline would box it, allocating on every call.
  */
 final class VectorPanelKernel implements PanelKernel {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -45,43 +46,42 @@ final class VectorPanelKernel implements PanelKernel {
       int base = p * panelBytes;
       int col = p * W;
       int cols = Math.min(2 * W, n - col);
-      int i = 0;
-      for (; i + 4 <= m; i += 4) {
-        int ar = aOff + i * lda;
+      for (int i = 0; i < m; i += 4) {
+        // a group of fewer than four rows repeats its last row: the same values go to the same place
+        int r1 = Math.min(i + 1, m - 1);
+        int r2 = Math.min(i + 2, m - 1);
+        int r3 = Math.min(i + 3, m - 1);
+        int a0 = aOff + i * lda;
+        int a1 = aOff + r1 * lda;
+        int a2 = aOff + r2 * lda;
+        int a3 = aOff + r3 * lda;
         if (cols == 2 * W) {
-          tile4(a, ar, lda, b, base, panelBytes, k, c, cOff + i * ldc + col, ldc);
+          int c0 = cOff + col;
+          tile(a, a0, a1, a2, a3, b, base, panelBytes, k, c, c0 + i * ldc, c0 + r1 * ldc, c0 + r2 * ldc, c0 + r3 * ldc);
         } else {
           tail = tail == null ? new float[8 * W] : tail;
-          tile4(a, ar, lda, b, base, panelBytes, k, tail, 0, 2 * W);
-          for (int r = 0; r < 4; r++) {
-            System.arraycopy(tail, r * 2 * W, c, cOff + (i + r) * ldc + col, cols);
+          tile(a, a0, a1, a2, a3, b, base, panelBytes, k, tail, 0, 2 * W, 4 * W, 6 * W);
+          for (int r = i; r < Math.min(i + 4, m); r++) {
+            System.arraycopy(tail, (r - i) * 2 * W, c, cOff + r * ldc + col, cols);
           }
-        }
-      }
-      for (; i < m; i++) {
-        int ar = aOff + i * lda;
-        if (cols == 2 * W) {
-          tile1(a, ar, b, base, panelBytes, k, c, cOff + i * ldc + col);
-        } else {
-          tail = tail == null ? new float[8 * W] : tail;
-          tile1(a, ar, b, base, panelBytes, k, tail, 0);
-          System.arraycopy(tail, 0, c, cOff + i * ldc + col, cols);
         }
       }
     }
   }
 
-  /** Four rows of A (lda apart from a0) times two panels (from byte {@code base}) into c at c0, rows ldc apart. */
-  private static void tile4(float[] a, int a0, int lda, ByteBuffer b, int base, int panelBytes, int k, float[] c, int c0,
-      int ldc) {
+  /**
+   * Four rows of A (from a0 .. a3) times two panels (from byte {@code base}) into c at c0 .. c3. One
+   * shape of loop for every row count: a single row through its own smaller loop ran at half this
+   * loop's speed even with the weights in cache (the JIT compiled it worse), and a row of the four
+   * costs little next to streaming the weights.
+   */
+  private static void tile(float[] a, int a0, int a1, int a2, int a3, ByteBuffer b, int base, int panelBytes, int k,
+      float[] c, int c0, int c1, int c2, int c3) {
     FloatVector z = FloatVector.zero(S);
     FloatVector c00 = z, c01 = z, c02 = z, c03 = z;
     FloatVector c10 = z, c11 = z, c12 = z, c13 = z;
     FloatVector c20 = z, c21 = z, c22 = z, c23 = z;
     FloatVector c30 = z, c31 = z, c32 = z, c33 = z;
-    int a1 = a0 + lda;
-    int a2 = a1 + lda;
-    int a3 = a2 + lda;
     int second = base + panelBytes;
     for (int kk = 0; kk < k; kk++) {
       int o = base + kk * ROW_BYTES;
@@ -111,33 +111,21 @@ final class VectorPanelKernel implements PanelKernel {
       c32 = b2.fma(x, c32);
       c33 = b3.fma(x, c33);
     }
-    store(c, c0, c00, c01, c02, c03);
-    store(c, c0 + ldc, c10, c11, c12, c13);
-    store(c, c0 + 2 * ldc, c20, c21, c22, c23);
-    store(c, c0 + 3 * ldc, c30, c31, c32, c33);
-  }
-
-  /** One row of A from a0 times two panels into c at c0. */
-  private static void tile1(float[] a, int a0, ByteBuffer b, int base, int panelBytes, int k, float[] c, int c0) {
-    FloatVector z = FloatVector.zero(S);
-    FloatVector c00 = z, c01 = z, c02 = z, c03 = z;
-    int second = base + panelBytes;
-    for (int kk = 0; kk < k; kk++) {
-      int o = base + kk * ROW_BYTES;
-      int q = second + kk * ROW_BYTES;
-      FloatVector x = FloatVector.broadcast(S, a[a0 + kk]);
-      c00 = FloatVector.fromByteBuffer(S, b, o, ORDER).fma(x, c00);
-      c01 = FloatVector.fromByteBuffer(S, b, o + VECTOR_BYTES, ORDER).fma(x, c01);
-      c02 = FloatVector.fromByteBuffer(S, b, q, ORDER).fma(x, c02);
-      c03 = FloatVector.fromByteBuffer(S, b, q + VECTOR_BYTES, ORDER).fma(x, c03);
-    }
-    store(c, c0, c00, c01, c02, c03);
-  }
-
-  private static void store(float[] c, int at, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
-    v0.intoArray(c, at);
-    v1.intoArray(c, at + L);
-    v2.intoArray(c, at + W);
-    v3.intoArray(c, at + W + L);
+    c00.intoArray(c, c0);
+    c01.intoArray(c, c0 + L);
+    c02.intoArray(c, c0 + W);
+    c03.intoArray(c, c0 + W + L);
+    c10.intoArray(c, c1);
+    c11.intoArray(c, c1 + L);
+    c12.intoArray(c, c1 + W);
+    c13.intoArray(c, c1 + W + L);
+    c20.intoArray(c, c2);
+    c21.intoArray(c, c2 + L);
+    c22.intoArray(c, c2 + W);
+    c23.intoArray(c, c2 + W + L);
+    c30.intoArray(c, c3);
+    c31.intoArray(c, c3 + L);
+    c32.intoArray(c, c3 + W);
+    c33.intoArray(c, c3 + W + L);
   }
 }
