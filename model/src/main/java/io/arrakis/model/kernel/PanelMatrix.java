@@ -121,4 +121,13 @@ public final class PanelMatrix {
       kernel.multiply(a, aOff, lda, m, data, k, n, c, cOff, ldc);
     }
   }
+
+  /** Column j of B, {@code B[0 .. k, j]} (row j of the matrix as the Hub stores it), into {@code dst[at ..]}. */
+  public void column(int j, float[] dst, int at) {
+    int width = kernel.width();
+    int first = ((j / width) * k * width + j % width) * Float.BYTES;
+    for (int i = 0; i < k; i++) {
+      dst[at + i] = data.getFloat(first + i * width * Float.BYTES);
+    }
+  }
 }

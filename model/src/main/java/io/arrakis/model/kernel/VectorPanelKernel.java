@@ -10,8 +10,8 @@ import jdk.incubator.vector.VectorSpecies;
  * CPU has: 16 floats with AVX-512, 8 with AVX2). A panel is two vectors wide; the loop takes two
  * panels at once (two streams through memory, four independent accumulators per row) for four rows
  * (sixteen accumulators in registers: each loaded vector of B serves four rows, each broadcast
- * element of A four vectors). B is read once per group of four rows straight from native memory,
- * never repacked. No vector crosses a method call: one the JIT
+ * element of A four vectors); a single row takes four panels at once. B is read once per group of
+ * four rows straight from native memory, never repacked. No vector crosses a method call: one the JIT
  * did not inline would box it, allocating on every call.
  */
 final class VectorPanelKernel implements PanelKernel {
@@ -42,7 +42,14 @@ final class VectorPanelKernel implements PanelKernel {
   public void multiply(float[] a, int aOff, int lda, int m, ByteBuffer b, int k, int n, float[] c, int cOff, int ldc) {
     int panelBytes = k * ROW_BYTES;
     float[] tail = null;
-    for (int p = 0, panels = panels(n); p < panels; p += 2) {
+    int panels = panels(n);
+    if (m == 1 && n % (4 * W) == 0) {
+      for (int p = 0; p < panels; p += 4) {
+        row(a, aOff, b, p * panelBytes, panelBytes, k, c, cOff + p * W);
+      }
+      return;
+    }
+    for (int p = 0; p < panels; p += 2) {
       int base = p * panelBytes;
       int col = p * W;
       int cols = Math.min(2 * W, n - col);
@@ -127,5 +134,46 @@ final class VectorPanelKernel implements PanelKernel {
     c31.intoArray(c, c3 + L);
     c32.intoArray(c, c3 + W);
     c33.intoArray(c, c3 + W + L);
+  }
+
+  /**
+   * One row (a GEMV) times four panels (from byte {@code base}) into c at c0: eight accumulators and
+   * four streams, the weight-bound case of decoding one token. The same chain per output as
+   * {@link #tile}, so the result is the one that row gets in a group.
+   */
+  private static void row(float[] a, int a0, ByteBuffer b, int base, int panelBytes, int k, float[] c, int c0) {
+    FloatVector z = FloatVector.zero(S);
+    FloatVector c0v = z, c1v = z, c2v = z, c3v = z, c4v = z, c5v = z, c6v = z, c7v = z;
+    int p1 = base + panelBytes;
+    int p2 = p1 + panelBytes;
+    int p3 = p2 + panelBytes;
+    for (int kk = 0; kk < k; kk++) {
+      int o = kk * ROW_BYTES;
+      FloatVector x = FloatVector.broadcast(S, a[a0 + kk]);
+      FloatVector b0 = FloatVector.fromByteBuffer(S, b, base + o, ORDER);
+      FloatVector b1 = FloatVector.fromByteBuffer(S, b, base + o + VECTOR_BYTES, ORDER);
+      FloatVector b2 = FloatVector.fromByteBuffer(S, b, p1 + o, ORDER);
+      FloatVector b3 = FloatVector.fromByteBuffer(S, b, p1 + o + VECTOR_BYTES, ORDER);
+      FloatVector b4 = FloatVector.fromByteBuffer(S, b, p2 + o, ORDER);
+      FloatVector b5 = FloatVector.fromByteBuffer(S, b, p2 + o + VECTOR_BYTES, ORDER);
+      FloatVector b6 = FloatVector.fromByteBuffer(S, b, p3 + o, ORDER);
+      FloatVector b7 = FloatVector.fromByteBuffer(S, b, p3 + o + VECTOR_BYTES, ORDER);
+      c0v = b0.fma(x, c0v);
+      c1v = b1.fma(x, c1v);
+      c2v = b2.fma(x, c2v);
+      c3v = b3.fma(x, c3v);
+      c4v = b4.fma(x, c4v);
+      c5v = b5.fma(x, c5v);
+      c6v = b6.fma(x, c6v);
+      c7v = b7.fma(x, c7v);
+    }
+    c0v.intoArray(c, c0);
+    c1v.intoArray(c, c0 + L);
+    c2v.intoArray(c, c0 + W);
+    c3v.intoArray(c, c0 + W + L);
+    c4v.intoArray(c, c0 + 2 * W);
+    c5v.intoArray(c, c0 + 2 * W + L);
+    c6v.intoArray(c, c0 + 3 * W);
+    c7v.intoArray(c, c0 + 3 * W + L);
   }
 }

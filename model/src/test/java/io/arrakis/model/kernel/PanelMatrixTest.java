@@ -88,6 +88,31 @@ class PanelMatrixTest {
     }
   }
 
+  /** Whole groups of four panels take the one-row loop alone: the same values as in a group of rows. */
+  @ParameterizedTest(name = "n = {0}")
+  @org.junit.jupiter.params.provider.ValueSource(ints = {64, 128, 256, 512, 1024})
+  void aSingleRowOverWholePanelGroupsEqualsItsRowInAGroup(int n) {
+    SplittableRandom rnd = new SplittableRandom(n);
+    int k = 300;
+    int m = 5;
+    float[] w = gaussian(rnd, n * k);
+    float[] a = gaussian(rnd, m * k);
+    PanelMatrix vector = PanelMatrix.fromOutIn(new VectorPanelKernel(), w, n, k);
+    PanelMatrix scalar = PanelMatrix.fromOutIn(new ScalarPanelKernel(16), w, n, k);
+    float[] all = new float[m * n];
+    vector.multiply(a, 0, k, m, all, 0, n);
+    for (int i = 0; i < m; i++) {
+      float[] alone = new float[n + 3];
+      vector.multiply(a, i * k, k, 1, alone, 1, n);
+      float[] fallback = new float[n];
+      scalar.multiply(a, i * k, k, 1, fallback, 0, n);
+      assertThat(Arrays.copyOfRange(alone, 1, n + 1)).as("row %d", i)
+          .containsExactly(Arrays.copyOfRange(all, i * n, (i + 1) * n)).containsExactly(fallback);
+      assertThat(alone[0]).isZero();
+      assertThat(alone[n + 1]).isZero();
+    }
+  }
+
   @Test
   void refusesValuesThatDoNotMatchTheShape() {
     assertThatThrownBy(() -> PanelMatrix.fromOutIn(new float[5], 2, 3)).hasMessageContaining("[2, 3]");
