@@ -109,7 +109,7 @@ public final class ForwardPass {
           layer++;
           continue;
         }
-        Routing routing = l.moe().route(h, n, ctx.scratch());
+        Routing routing = l.moe().route(h, n);
         routed = new float[n * d];
         shared = l.moe().hasShared() ? new float[n * d] : null;
         pending = experts.compute(layer, h, routing, routed).toCompletableFuture();
@@ -169,7 +169,7 @@ public final class ForwardPass {
       at += count[c];
     }
     float[] all = new float[total * vocab];
-    model.lmHead().apply(normed, total, all, ctx.scratch());
+    model.lmHead().apply(normed, total, all);
     List<float[]> out = new ArrayList<>();
     at = 0;
     for (int c = 0; c < chunks.size(); c++) {

@@ -60,9 +60,9 @@ public final class GqaAttention implements Attention {
     float[] qs = new float[n * qw];
     float[] ks = new float[n * kw];
     float[] vs = new float[n * kw];
-    q.apply(h, n, qs, ctx.scratch());
-    k.apply(h, n, ks, ctx.scratch());
-    v.apply(h, n, vs, ctx.scratch());
+    q.apply(h, n, qs);
+    k.apply(h, n, ks);
+    v.apply(h, n, vs);
     if (qNorm != null) {
       qNorm.apply(qs, qs, n * heads);
       kNorm.apply(ks, ks, n * kvHeads);
@@ -104,7 +104,7 @@ public final class GqaAttention implements Attention {
         }
       }
     }
-    o.apply(attn, n, out, ctx.scratch());
+    o.apply(attn, n, out);
   }
 
   // a prefill chunk of this many rows or more runs its products through BLAS

@@ -66,16 +66,16 @@ public final class MlaAttention implements Attention {
     int qw = heads * qHead;
     float[] qs = new float[n * qw];
     if (qb == null) {
-      qa.apply(h, n, qs, ctx.scratch());
+      qa.apply(h, n, qs);
     } else {
       float[] a = new float[n * qa.rows()];
-      qa.apply(h, n, a, ctx.scratch());
+      qa.apply(h, n, a);
       qaNorm.apply(a, a, n);
-      qb.apply(a, n, qs, ctx.scratch());
+      qb.apply(a, n, qs);
     }
     int width = cacheRowWidth();
     float[] kv = new float[n * width];
-    kva.apply(h, n, kv, ctx.scratch());
+    kva.apply(h, n, kv);
     float[] tmp = new float[ropeDim];
     float[][] table = ctx.ropeTable();
     for (int r = 0; r < n; r++) {
@@ -118,6 +118,6 @@ public final class MlaAttention implements Attention {
         }
       }
     }
-    o.apply(attn, n, out, ctx.scratch());
+    o.apply(attn, n, out);
   }
 }

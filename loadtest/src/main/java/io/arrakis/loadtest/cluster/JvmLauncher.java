@@ -35,6 +35,9 @@ public final class JvmLauncher {
       cmd.add(SETSID.toString());
     }
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    // the expert kernel's vector loops (model's kernel.PanelMatrix); without it, its plain-Java fallback
+    cmd.add("--add-modules");
+    cmd.add("jdk.incubator.vector");
     cmd.addAll(jvmOptions);
     // JavaCPP unpacks ~390 MB of natives per cache folder: every process shares the build's one
     cmd.add("-D" + CACHE_PROPERTY + "=" + System.getProperty(CACHE_PROPERTY,
