@@ -1,9 +1,7 @@
 package io.arrakis.loadtest.cli;
 
 import io.arrakis.model.cli.CliErrors;
-import io.arrakis.loadtest.bench.BenchCommand;
 import io.arrakis.loadtest.cluster.ClusterException;
-import io.arrakis.loadtest.placement.PlacementCommand;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -15,12 +15,12 @@ import java.io.IOException;
  * because protobuf-java-util is not on this module's compile classpath; unlike JsonFormat's default
  * it writes zero fields too, so the file reads plainly.
  */
-final class LoadStatsJson {
+public final class LoadStatsJson {
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   private LoadStatsJson() {}
 
-  static String write(LoadStats s) {
+  public static String write(LoadStats s) {
     ObjectNode root = MAPPER.createObjectNode();
     root.put("sinceUnixMs", Long.toString(s.getSinceUnixMs()));
     root.put("untilUnixMs", Long.toString(s.getUntilUnixMs()));

@@ -1,5 +1,7 @@
 package io.arrakis.loadtest.placement;
 
+import java.util.stream.Collectors;
+import java.util.Map;
 import io.arrakis.loadtest.load.RouterHints;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
@@ -98,5 +100,18 @@ public final class RouterAdmin {
       nodes.add(new Placement.Node(n.getId(), n.getAddress().isEmpty() ? null : n.getAddress(), experts));
     }
     return new Placement(p.getVersion(), nodes);
+  }
+
+  /**
+   * Planned placements name nodes by id only (the planner does not know where they run); the router
+   * knows, so its current addresses fill the gaps. A node unknown to both stays without one, and
+   * the router judges whether discovery can supply it.
+   */
+  public static Placement withAddresses(Placement wanted, Placement current) {
+    Map<String, String> known = current.nodes().stream().filter(n -> n.address() != null)
+        .collect(Collectors.toMap(Placement.Node::id, Placement.Node::address));
+    return new Placement(wanted.version(), wanted.nodes().stream()
+        .map(n -> n.address() != null || !known.containsKey(n.id()) ? n : n.withAddress(known.get(n.id())))
+        .toList());
   }
 }

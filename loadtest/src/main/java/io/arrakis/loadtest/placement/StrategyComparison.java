@@ -147,7 +147,7 @@ public final class StrategyComparison {
       for (Variant v : variants) {
         Plan plan = plan(v, loads, start);
         Placement live = admin.placement();
-        Placement next = ApplyCommand.withAddresses(new Placement(live.version() + 1, plan.placement().nodes()), live);
+        Placement next = RouterAdmin.withAddresses(new Placement(live.version() + 1, plan.placement().nodes()), live);
         listener.note(String.format(Locale.ROOT, "%s: rolling out version %d (%d experts moved from the start, "
             + "predicted balance %.3f)", v.label(), next.version(), Planner.moved(start, next), plan.balance().mean()));
         admin.setPlacement(next);

@@ -148,7 +148,7 @@ class PlacementCommandsTest {
         new Placement.Node("expert-0", "127.0.0.1:1", List.of()), new Placement.Node("expert-1", "127.0.0.1:2", List.of())));
     Placement wanted = new Placement(4, List.of(new Placement.Node("expert-0", null, List.of(new ExpertId(0, 0))),
         new Placement.Node("expert-1", "10.0.0.1:5", List.of()), new Placement.Node("expert-9", null, List.of())));
-    Placement p = ApplyCommand.withAddresses(wanted, current);
+    Placement p = RouterAdmin.withAddresses(wanted, current);
     assertThat(p.nodes()).extracting(Placement.Node::address).containsExactly("127.0.0.1:1", "10.0.0.1:5", null);
     assertThat(p.version()).isEqualTo(4);
   }

@@ -1,9 +1,11 @@
-package io.arrakis.loadtest.bench;
+package io.arrakis.loadtest.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.loadtest.bench.BlockShape;
+import io.arrakis.loadtest.bench.Machine;
 import io.arrakis.model.bench.KernelBench;
 import io.arrakis.model.kernel.Blas;
 import java.io.PrintWriter;

@@ -1,16 +1,14 @@
-package io.arrakis.loadtest.placement;
+package io.arrakis.loadtest.cli;
 
-import io.arrakis.loadtest.cli.TargetFlags;
+import io.arrakis.loadtest.placement.RouterAdmin;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.proto.v1.SetPlacementResponse;
 import io.grpc.ManagedChannel;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -36,7 +34,7 @@ final class ApplyCommand implements Callable<Integer> {
     ManagedChannel channel = RouterAdmin.connect(target.address(), target.security());
     try {
       RouterAdmin admin = new RouterAdmin(channel, target.address(), target.security());
-      Placement next = withAddresses(wanted, admin.placement());
+      Placement next = RouterAdmin.withAddresses(wanted, admin.placement());
       SetPlacementResponse r = admin.setPlacement(next);
       PrintWriter out = spec.commandLine().getOut();
       out.printf("placement version %d applied: %d experts loaded, %d unloaded%n", r.getVersion(), r.getExpertsLoaded(),
@@ -46,18 +44,5 @@ final class ApplyCommand implements Callable<Integer> {
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
-  }
-
-  /**
-   * Planned placements name nodes by id only (the planner does not know where they run); the router
-   * knows, so its current addresses fill the gaps. A node unknown to both stays without one, and
-   * the router judges whether discovery can supply it.
-   */
-  static Placement withAddresses(Placement wanted, Placement current) {
-    Map<String, String> known = current.nodes().stream().filter(n -> n.address() != null)
-        .collect(Collectors.toMap(Placement.Node::id, Placement.Node::address));
-    return new Placement(wanted.version(), wanted.nodes().stream()
-        .map(n -> n.address() != null || !known.containsKey(n.id()) ? n : n.withAddress(known.get(n.id())))
-        .toList());
   }
 }

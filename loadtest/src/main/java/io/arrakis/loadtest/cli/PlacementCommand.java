@@ -1,4 +1,4 @@
-package io.arrakis.loadtest.placement;
+package io.arrakis.loadtest.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -1,4 +1,4 @@
-package io.arrakis.loadtest.placement;
+package io.arrakis.loadtest.cli;
 
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;

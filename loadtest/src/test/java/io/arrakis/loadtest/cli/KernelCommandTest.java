@@ -1,4 +1,4 @@
-package io.arrakis.loadtest.bench;
+package io.arrakis.loadtest.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

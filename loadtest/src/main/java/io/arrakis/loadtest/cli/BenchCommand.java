@@ -1,4 +1,4 @@
-package io.arrakis.loadtest.bench;
+package io.arrakis.loadtest.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -1,8 +1,8 @@
-package io.arrakis.loadtest.placement;
+package io.arrakis.loadtest.cli;
 
-import io.arrakis.loadtest.cli.DurationConverter;
-import io.arrakis.loadtest.cli.TargetFlags;
 import io.arrakis.proto.v1.LoadStats;
+import io.arrakis.loadtest.placement.LoadStatsJson;
+import io.arrakis.loadtest.placement.RouterAdmin;
 import io.grpc.ManagedChannel;
 import java.io.PrintWriter;
 import java.nio.file.Files;
