@@ -41,10 +41,11 @@ public final class OpenLoopDriver {
   }
 
   LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
-    TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options), inputBias);
-    List<Integer> layers = TargetSetup.layers(model, options.layers());
-    RequestPool pool = RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed());
-    InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(channel);
+    TargetSetup.Target target = TargetSetup.Target.prepare(channel, options, inputBias);
+    TargetModel model = target.model();
+    List<Integer> layers = target.layers();
+    RequestPool pool = target.pool();
+    InferenceGrpc.InferenceStub stub = target.stub();
     long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
     SplittableRandom arrivals = new SplittableRandom(options.seed() * 31 + 7);
     try {

@@ -64,6 +64,17 @@ final class TargetSetup {
     return requested;
   }
 
+  /** The served model, the layers to load and the requests to send, as every driver prepares them. */
+  record Target(TargetModel model, List<Integer> layers, RequestPool pool, InferenceGrpc.InferenceStub stub) {
+    static Target prepare(ManagedChannel channel, LoadOptions options, float[] inputBias) {
+      TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options), inputBias);
+      List<Integer> layers = TargetSetup.layers(model, options.layers());
+      return new Target(model, layers,
+          RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed()),
+          InferenceGrpc.newStub(channel));
+    }
+  }
+
   /** The router's view of the window, or why it could not be had (the run's figures stand either way). */
   record Load(ClusterLoad load, String error) {
     static Load fetch(Channel channel, long sinceUnixMs, LoadOptions options) {
