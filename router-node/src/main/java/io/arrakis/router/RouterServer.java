@@ -1,6 +1,9 @@
 package io.arrakis.router;
 
 import com.typesafe.config.Config;
+import io.arrakis.engine.DecoderModel;
+import io.arrakis.engine.Engine;
+import io.arrakis.model.checkpoint.WeightNames;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
@@ -18,6 +21,9 @@ import io.arrakis.router.grpc.RequestLimits;
 import io.arrakis.router.request.PlacementApplier;
 import io.arrakis.router.request.RolloutSettings;
 import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.request.SharedExperts;
+import io.arrakis.router.serve.ServeSettings;
+import io.arrakis.router.serve.Serving;
 import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
@@ -36,6 +42,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -46,7 +53,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A router node: the Inference and Cluster services over the Pekko actors, grpc.health.v1 and
- * server reflection. Takes a {@link ServerBuilder} and the way to reach expert nodes, so tests can
+ * server reflection. With a whole-model checkpoint it also generates ({@link Serving}): everything
+ * but the routed experts runs here, the routed experts on the expert nodes. Takes a {@link ServerBuilder} and the way to reach expert nodes, so tests can
  * run it on any transport.
  */
 public final class RouterServer {
@@ -61,6 +69,8 @@ public final class RouterServer {
   private final RouterTelemetry telemetry;
   private final MoeModel model;
   private final PlacementApplier applier;
+  /** Generation, on a router serving a whole model; null for a layer-only model. */
+  private final Serving serving;
 
   /**
    * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
@@ -79,21 +89,29 @@ public final class RouterServer {
     this.clusterLoad = new ClusterLoadView(cluster.loadWindow());
     this.telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
     RolloutSettings rollout = RolloutSettings.from(config);
+    ServeSettings serve = ServeSettings.from(config);
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    // a whole-model checkpoint: the router runs everything but the routed experts, and serves Generate
+    DecoderModel decoder = model.checkpoint().has(WeightNames.EMBED) ? Engine.loadDecoder(model.dir(), model.checkpoint())
+        : null;
+    SharedExperts shared = decoder != null ? SharedExperts.of(decoder) : SharedExperts.load(model);
     RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(),
-        info.getWeightsDtype() == DType.BFLOAT16, settings.nodeLimits(), rollout, clients, telemetry, cluster.enabled());
+        info.getWeightsDtype() == DType.BFLOAT16, settings.nodeLimits(), rollout, clients, telemetry, cluster.enabled(),
+        shared);
     // the guardian shares the coordinators' dispatcher, so that starting a request's coordinator and
     // handing its slices to the node dispatchers stays on one pool instead of waking another
     this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
         cluster.pekkoConfig().withFallback(config), DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
+    this.serving = decoder != null ? Serving.start(system, decoder, model.dir(), serve, registry) : null;
     this.applier = new PlacementApplier(system, model.moeLayers(), cfg.numExperts(), rollout);
     TokenLimiter admission = new TokenLimiter(settings.admission());
     telemetry.registerAdmission(admission);
     // bounds on a request's repeated and string fields, checked before it is parsed
-    WireLimits limits = RequestLimits.of(model.moeLayers().size() * cfg.numExperts());
+    WireLimits limits = RequestLimits.of(model.moeLayers().size() * cfg.numExperts(), serve,
+        serving != null ? serving.model().contextTokens() : 0);
     List<ServerServiceDefinition> services = List.of(
         MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
-            settings.defaultDeadline(), settings.maxDeadline(), telemetry, admission).bindService(), limits),
+            settings.defaultDeadline(), settings.maxDeadline(), telemetry, admission, serving, serve).bindService(), limits),
         MalformedRequests.invalidArgument(
             new ClusterService(system, applier, telemetry,
                 new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
@@ -150,6 +168,11 @@ public final class RouterServer {
     return applier;
   }
 
+  /** Generation of the whole model, if the router serves one. */
+  public Optional<Serving> serving() {
+    return Optional.ofNullable(serving);
+  }
+
   /** The router's actors. */
   public ActorSystem<RouterGuardian.Command> system() {
     return system;
@@ -176,6 +199,13 @@ public final class RouterServer {
       system.getWhenTerminated().toCompletableFuture().get(10, TimeUnit.SECONDS);
     } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
       log.warn("actor system did not stop cleanly: {}", e.toString());
+    }
+    if (serving != null) {
+      try {
+        serving.close();
+      } catch (IOException e) {
+        log.warn("the serving engine did not close cleanly: {}", e.toString());
+      }
     }
     log.info("router {} stopped", settings.nodeId());
   }
