@@ -43,12 +43,28 @@ import picocli.CommandLine.Option;
 @Command(
     name = "arrakis router",
     mixinStandardHelpOptions = true,
-    description = "Run a router node: the public Inference API; gates tokens and fans them out to the expert nodes of a placement.")
+    description = "Run a router node: the public Inference API (Forward; Generate for a whole-model checkpoint); runs "
+        + "everything of the model but the routed experts, and fans each MoE layer's tokens out to the expert nodes of a "
+        + "placement.")
 public final class RouterMain implements Callable<Integer> {
   private static final Logger log = LoggerFactory.getLogger(RouterMain.class);
 
-  @Option(names = "--model", required = true, description = "Model directory (config.json + model*.safetensors); only the gates are read.")
+  @Option(names = "--model", required = true, description = "Model directory: a whole-model checkpoint in the Hugging "
+      + "Face layout (Forward and Generate: the router loads everything but the routed experts, and the tokenizer), "
+      + "or a layer-only model (Forward only: the gates are read).")
   Path model;
+
+  @Option(names = "--micro-batches", description = "Generation: micro-batches in flight, so that the router computes "
+      + "one's attention while the expert nodes compute another's MoE layer (default: arrakis.router.serve.micro-batches, 2).")
+  Integer microBatches;
+
+  @Option(names = "--kv-cache-mb", description = "Generation: KV-cache memory in MiB, 0 = a quarter of the heap "
+      + "(default: arrakis.router.serve.kv-cache-mb).")
+  Long kvCacheMb;
+
+  @Option(names = "--max-sequences", description = "Generation: requests accepted at once, past it RESOURCE_EXHAUSTED "
+      + "(default: arrakis.router.serve.max-sequences, 512).")
+  Integer maxSequences;
 
   @Option(names = "--placement",
       description = "Placement JSON: which expert node (id, address host:port) holds which experts. "
@@ -146,7 +162,7 @@ public final class RouterMain implements Callable<Integer> {
     return cli.execute(args);
   }
 
-  /** --cluster-* flags over arrakis.router.cluster; seeds imply mode seeds. */
+  /** --cluster-* flags over arrakis.router.cluster (seeds imply mode seeds), the serving flags over arrakis.router.serve. */
   private Config clusterFlags(Config config) {
     Map<String, Object> flags = new java.util.HashMap<>();
     if (clusterSeeds != null && !clusterSeeds.isEmpty()) {
@@ -158,6 +174,15 @@ public final class RouterMain implements Callable<Integer> {
     }
     if (clusterPort != null) {
       flags.put("arrakis.router.cluster.port", clusterPort);
+    }
+    if (microBatches != null) {
+      flags.put("arrakis.router.serve.micro-batches", microBatches);
+    }
+    if (kvCacheMb != null) {
+      flags.put("arrakis.router.serve.kv-cache-mb", kvCacheMb);
+    }
+    if (maxSequences != null) {
+      flags.put("arrakis.router.serve.max-sequences", maxSequences);
     }
     return ConfigFactory.parseMap(flags, "command line").withFallback(config);
   }
@@ -269,7 +294,8 @@ public final class RouterMain implements Callable<Integer> {
       Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
     System.out.println("router " + settings.nodeId() + " serving on " + host + ":" + server.port()
-        + " (placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
+        + " (" + (server.serving().isPresent() ? "Generate and Forward" : "Forward: a layer-only model")
+        + ", placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
         + (placements != null ? ", following ConfigMap " + placements.namespace() + "/" + placementConfigMap : "")
         + (cluster.enabled() ? ", router cluster member at " + cluster.host() + ":" + cluster.port() : "") + ")");
     server.awaitTermination();
