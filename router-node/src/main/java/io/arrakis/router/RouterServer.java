@@ -18,6 +18,9 @@ import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.grpc.ClusterService;
 import io.arrakis.router.grpc.InferenceService;
 import io.arrakis.router.grpc.RequestLimits;
+import io.arrakis.router.http.HttpAccess;
+import io.arrakis.router.http.HttpApi;
+import io.arrakis.router.http.HttpSettings;
 import io.arrakis.router.request.PlacementApplier;
 import io.arrakis.router.request.RolloutSettings;
 import io.arrakis.router.request.RouterGuardian;
@@ -44,8 +47,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
+import javax.net.ssl.SSLContext;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.slf4j.Logger;
@@ -71,6 +76,8 @@ public final class RouterServer {
   private final PlacementApplier applier;
   /** Generation, on a router serving a whole model; null for a layer-only model. */
   private final Serving serving;
+  /** The OpenAI-compatible HTTP API, once started. */
+  private volatile HttpApi http;
 
   /**
    * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
@@ -139,6 +146,26 @@ public final class RouterServer {
   }
 
   /**
+   * Starts the OpenAI-compatible HTTP API on its own port, over the same generation as {@code
+   * Generate} (on a layer-only model it answers /health and /v1/models, and 501 for completions).
+   *
+   * @param tls the server's TLS context, or null for plaintext
+   * @throws IllegalStateException when its port cannot be bound
+   */
+  public HttpApi startHttp(String host, HttpSettings httpSettings, HttpAccess access, SSLContext tls) {
+    ServeSettings serve = serving != null ? serving.settings() : null;
+    http = HttpApi.start(system, host, httpSettings, serving, access, tls,
+        serve != null ? serve.defaultDeadline() : settings.defaultDeadline(), serve != null ? serve.maxStopStrings() : 0);
+    return http;
+  }
+
+  /** The HTTP API's port, or -1 when it was not started. */
+  public int httpPort() {
+    HttpApi h = http;
+    return h == null ? -1 : h.port();
+  }
+
+  /**
    * Joins the router cluster (when arrakis.router.cluster.mode is not off): load sharing, rollouts
    * from the placement controller, and the controller singleton publishing through {@code sink}.
    */
@@ -185,14 +212,21 @@ public final class RouterServer {
   public void shutdown() throws InterruptedException {
     health.setStatus("", ServingStatus.NOT_SERVING);
     health.setStatus("arrakis.v1.Inference", ServingStatus.NOT_SERVING);
+    HttpApi api = http;
+    if (api != null) {
+      api.drain();
+    }
     Thread.sleep(settings.drainDelay().toMillis());
     server.shutdown();
     Duration grace = settings.shutdownGrace();
+    CompletableFuture<Void> httpStopped = api == null ? CompletableFuture.completedFuture(null)
+        : CompletableFuture.runAsync(() -> api.stop(grace));
     if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
       log.warn("in-flight calls did not finish within {}; cancelling them", grace);
       server.shutdownNow();
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
+    httpStopped.join();
     health.enterTerminalState();
     system.terminate();
     try {

@@ -13,6 +13,8 @@ import io.arrakis.router.cluster.ClusterSettings;
 import io.arrakis.router.cluster.RemotingTls;
 import io.arrakis.router.cluster.RouterRollouts;
 import io.arrakis.router.grpc.RouterAccess;
+import io.arrakis.router.http.HttpAccess;
+import io.arrakis.router.http.HttpSettings;
 import io.arrakis.router.kubernetes.KubernetesPlacementSource;
 import io.arrakis.router.kubernetes.PlacementConfigMap;
 import io.arrakis.security.ClientSecurity;
@@ -24,6 +26,7 @@ import io.arrakis.telemetry.MetricsServer;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,6 +99,14 @@ public final class RouterMain implements Callable<Integer> {
 
   @Option(names = "--port", description = "gRPC port, 0 = any free port (default: arrakis.router.port, 50051).")
   Integer port;
+
+  @Option(names = "--http-port", description = "Port of the OpenAI-compatible HTTP API (/v1/completions, "
+      + "/v1/chat/completions, /v1/models, /health), 0 = any free port, -1 = off (default: arrakis.router.http.port, 8000). "
+      + "TLS and the bearer token as for gRPC.")
+  Integer httpPort;
+
+  @Option(names = "--http-port-file", description = "Write the bound HTTP API port here once serving.")
+  Path httpPortFile;
 
   @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind (default: ${DEFAULT-VALUE}).")
   String host;
@@ -251,6 +262,20 @@ public final class RouterMain implements Callable<Integer> {
       log.warn("the admin Cluster service is off: no --admin-token-file (nor --tls-dir for admin certificates)");
     }
     RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
+    HttpSettings http = HttpSettings.from(config);
+    if (httpPort != null) {
+      http = http.withPort(httpPort);
+    }
+    if (http.enabled()) {
+      try {
+        server.startHttp(host, http, HttpAccess.of(authTokenFile == null ? null : ClientSecurity.readToken(authTokenFile),
+            tlsDir != null), tlsDir == null ? null : TlsFiles.in(tlsDir, Role.ROUTER).jdkContext());
+      } catch (RuntimeException | IOException e) {
+        server.shutdown();
+        channels.close();
+        throw e;
+      }
+    }
     Server probes = healthPort.start(host, server.healthService());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
@@ -288,17 +313,25 @@ public final class RouterMain implements Callable<Integer> {
         metrics.close();
       }
     }, "shutdown"));
+    if (httpPortFile != null && server.httpPort() > 0) {
+      writePortFile(httpPortFile, server.httpPort()); // before the gRPC one, which says the router is up
+    }
     if (portFile != null) {
-      Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
-      Files.writeString(tmp, Integer.toString(server.port()));
-      Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      writePortFile(portFile, server.port());
     }
     System.out.println("router " + settings.nodeId() + " serving on " + host + ":" + server.port()
+        + (server.httpPort() > 0 ? ", HTTP API (OpenAI) on " + host + ":" + server.httpPort() : "")
         + " (" + (server.serving().isPresent() ? "Generate and Forward" : "Forward: a layer-only model")
         + ", placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
         + (placements != null ? ", following ConfigMap " + placements.namespace() + "/" + placementConfigMap : "")
         + (cluster.enabled() ? ", router cluster member at " + cluster.host() + ":" + cluster.port() : "") + ")");
     server.awaitTermination();
     return 0;
+  }
+
+  private static void writePortFile(Path file, int port) throws IOException {
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    Files.writeString(tmp, Integer.toString(port));
+    Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 }
