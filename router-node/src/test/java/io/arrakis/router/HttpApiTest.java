@@ -312,8 +312,11 @@ class HttpApiTest {
   @Test
   void aClientThatClosesItsConnectionCancelsItsRequest() throws Exception {
     int[] prompt = ReferenceModels.prompts(MODEL).get(2).ids();
+    int maxTokens = serving.model().contextTokens() - prompt.length - 1;
     for (boolean stream : new boolean[] {true, false}) {
-      ObjectNode body = completion(prompt, 200).put("stream", stream).put("ignore_eos", true);
+      double cancelled = cancelled();
+      double generated = registry.get("arrakis_serve_generation_tokens").counter().count();
+      ObjectNode body = completion(prompt, maxTokens).put("stream", stream).put("ignore_eos", true);
       byte[] json = OpenAiHttp.JSON.writeValueAsBytes(body);
       try (Socket socket = new Socket("127.0.0.1", port())) {
         OutputStream out = socket.getOutputStream();
@@ -330,7 +333,13 @@ class HttpApiTest {
         }
       }
       awaitIdle();
+      assertThat(cancelled()).as("stream %s", stream).isEqualTo(cancelled + 1);
+      assertThat(registry.get("arrakis_serve_generation_tokens").counter().count() - generated).isLessThan(maxTokens);
     }
+  }
+
+  private double cancelled() {
+    return registry.get("arrakis_serve_requests_finished").tag("reason", "cancelled").counter().count();
   }
 
   int port() {
@@ -351,7 +360,7 @@ class HttpApiTest {
     assertThat(state().running()).isPositive();
   }
 
-  /** Until no KV block is used and no sequence is left (well before the 200 tokens asked for could be made). */
+  /** Until no KV block is used and no sequence is left. */
   void awaitIdle() throws Exception {
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     Scheduler.State s;

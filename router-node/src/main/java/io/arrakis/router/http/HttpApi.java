@@ -54,10 +54,17 @@ public final class HttpApi {
     AtomicBoolean draining = new AtomicBoolean();
     Materializer mat = Materializer.matFromSystem(system);
     OpenAiApi api = new OpenAiApi(service, settings, access, deadline, maxStopStrings, () -> !draining.get(), mat);
-    // one flow per connection: its end (the client closing it) cancels the requests still running on it
+    // one flow per connection. The requests' side ends when the client closes the connection, even
+    // while an answer is pending (which the answers' side would wait for): that cancels what still
+    // runs for it. The answers' side ending (the server closing it) does too.
     Flow<HttpRequest, HttpResponse, ?> perConnection = Flow.fromMaterializer((m, attributes) -> {
       ConnectionScope scope = new ConnectionScope();
-      return Flow.of(HttpRequest.class).mapAsync(1, r -> api.handle(r, scope))
+      return Flow.of(HttpRequest.class)
+          .watchTermination((notUsed, done) -> {
+            done.whenComplete((ok, failed) -> scope.close());
+            return notUsed;
+          })
+          .mapAsync(1, r -> api.handle(r, scope))
           .watchTermination((notUsed, done) -> {
             done.whenComplete((ok, failed) -> scope.close());
             return notUsed;

@@ -3,6 +3,7 @@ package io.arrakis.router.http;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.model.tokenizer.ChatMessage;
@@ -24,7 +25,8 @@ public final class RequestParser {
   /** Bodies nest a few levels; a deeper one is hostile. */
   private static final int MAX_NESTING = 64;
   private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
-      .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build()).build());
+      .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build()).build())
+      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final ServedModel model;
   private final int maxStopStrings;

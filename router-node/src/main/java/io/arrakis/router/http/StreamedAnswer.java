@@ -73,20 +73,20 @@ final class StreamedAnswer implements GenerationListener {
       offer(Sse.event(shapes.usageChunk(finish)));
     }
     offer(Sse.DONE);
-    queue.complete();
+    complete();
   }
 
   @Override
   public void onFailed(Status status) {
     ApiError error = ApiError.of(status, promptField);
     if (!started) {
-      queue.complete();
+      complete();
       response.complete(Replies.error(error));
       return;
     }
     offer(Sse.event(error.toJson()));
     offer(Sse.DONE);
-    queue.complete();
+    complete();
   }
 
   private void start() {
@@ -102,15 +102,34 @@ final class StreamedAnswer implements GenerationListener {
         .addHeader(RawHeader.create("Cache-Control", "no-cache")));
   }
 
+  /**
+   * Queues an event for the client. The queue is closed once the client has gone (the request is
+   * being cancelled then); a full one means a reader too slow to keep: its request goes and its
+   * stream breaks off. Never throws (this runs on the scheduler's thread).
+   */
   private void offer(ByteString event) {
     if (queue.isCompleted()) {
       return;
     }
     QueueOfferResult r = queue.offer(event);
-    if (!r.isEnqueued()) {
-      // a reader this slow would hold the router's memory: the request goes, the stream breaks off
-      handle.cancel();
-      queue.fail(new IllegalStateException("the client did not read the stream; its request was cancelled"));
+    if (r.isEnqueued()) {
+      return;
+    }
+    handle.cancel();
+    if (r == QueueOfferResult.dropped()) {
+      try {
+        queue.fail(new IllegalStateException("the client did not read its stream; its request was cancelled"));
+      } catch (IllegalStateException alreadyClosed) {
+        // the client went away meanwhile
+      }
+    }
+  }
+
+  private void complete() {
+    try {
+      queue.complete();
+    } catch (IllegalStateException alreadyClosed) {
+      // the client went away, or its stream was broken off: nothing left to end
     }
   }
 }
