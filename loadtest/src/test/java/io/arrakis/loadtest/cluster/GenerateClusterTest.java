@@ -43,7 +43,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * nodes. Generate streams transformers' greedy tokens for the ids, text and chat forms of every
  * prompt; Forward returns each MoE block's whole output (routed and shared experts). On one model,
  * with every expert on two of three nodes: the plain Python client, a placement rollout and a
- * kill -9 of an expert node, each during generation, fail no stream.
+ * kill -9 of an expert node, each during generation, fail no stream. The OpenAI-compatible HTTP API
+ * gives the same tokens on every cluster ({@link HttpReferenceChecks}), and the official openai npm
+ * client runs against one.
  */
 class GenerateClusterTest {
   private static final Duration DEADLINE = Duration.ofSeconds(60);
@@ -68,6 +70,7 @@ class GenerateClusterTest {
       try {
         assertReferenceGenerations(channel, model);
         assertMoeBlocks(channel, model);
+        HttpReferenceChecks.assertReferenceCompletions(cluster, model);
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
@@ -87,6 +90,8 @@ class GenerateClusterTest {
         PythonClient.Outcome python = PythonClient.generate(cluster.routerAddress(), ReferenceModels.dir(model));
         assertThat(python.exitCode()).as("python client output:%n%s", python.output()).isZero();
         assertThat(python.output()).contains("prompt 5 (chat)", "PASS");
+        HttpReferenceChecks.assertReferenceCompletions(cluster, model);
+        HttpReferenceChecks.assertOpenAiClient(cluster, model);
 
         try (Traffic traffic = new Traffic(channel, model)) {
           traffic.awaitCompleted(20);
