@@ -87,11 +87,12 @@ class GenerateClusterTest {
         assertReferenceGenerations(channel, model);
         assertMoeBlocks(channel, model);
 
+        HttpReferenceChecks.assertReferenceCompletions(cluster, model);
+        HttpReferenceChecks.assertOpenAiClient(cluster, model);
+
         PythonClient.Outcome python = PythonClient.generate(cluster.routerAddress(), ReferenceModels.dir(model));
         assertThat(python.exitCode()).as("python client output:%n%s", python.output()).isZero();
         assertThat(python.output()).contains("prompt 5 (chat)", "PASS");
-        HttpReferenceChecks.assertReferenceCompletions(cluster, model);
-        HttpReferenceChecks.assertOpenAiClient(cluster, model);
 
         try (Traffic traffic = new Traffic(channel, model)) {
           traffic.awaitCompleted(20);

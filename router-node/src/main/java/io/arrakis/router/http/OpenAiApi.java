@@ -6,12 +6,14 @@ import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.GenerationService;
 import io.arrakis.router.serve.ServedModel;
 import java.time.Duration;
-import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
+import javax.net.ssl.SSLSession;
 import org.apache.pekko.http.javadsl.model.HttpMethods;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -81,13 +83,12 @@ final class OpenAiApi {
         throw new ApiError(501, "invalid_request_error", "this router serves a layer-only model (the Forward API "
             + "only); completions need a whole-model checkpoint", null, "not_implemented");
       }
-      Optional<Long> length = request.entity().getContentLengthOption().isPresent()
-          ? Optional.of(request.entity().getContentLengthOption().getAsLong()) : Optional.empty();
-      if (length.isPresent() && length.get() > settings.maxBodyBytes()) {
+      OptionalLong length = request.entity().getContentLengthOption();
+      if (length.isPresent() && length.getAsLong() > settings.maxBodyBytes()) {
         throw ApiError.tooLarge(settings.maxBodyBytes()); // unread: the connection closes after the answer
       }
       return request.entity().withSizeLimit(settings.maxBodyBytes())
-          .toStrict(settings.bodyTimeout().toMillis(), mat)
+          .toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), mat)
           .thenCompose(strict -> generate(strict.getData().toArray(), chat, scope))
           .exceptionally(OpenAiApi::bodyFailure);
     } catch (ApiError e) {
@@ -124,7 +125,7 @@ final class OpenAiApi {
   }
 
   private static HttpResponse bodyFailure(Throwable t) {
-    Throwable cause = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
+    Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
     if (cause instanceof EntityStreamSizeException e) {
       return Replies.error(ApiError.tooLarge(e.limit()));
     }
@@ -172,7 +173,7 @@ final class OpenAiApi {
     }
   }
 
-  private static javax.net.ssl.SSLSession tlsSession(HttpRequest request) {
+  private static SSLSession tlsSession(HttpRequest request) {
     return request.getAttribute(AttributeKeys.sslSession).map(SslSessionInfo::getSession).orElse(null);
   }
 
