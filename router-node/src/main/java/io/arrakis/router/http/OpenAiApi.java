@@ -69,7 +69,7 @@ final class OpenAiApi {
       boolean chat = path.equals("/v1/chat/completions");
       boolean models = path.equals("/v1/models") || path.startsWith("/v1/models/");
       if (!completions && !chat && !models) {
-        request.discardEntityBytes(mat);
+        // a body is left unread (the connection then closes after the answer): never read for nothing
         throw ApiError.notFound("no such endpoint: " + request.method().name() + " " + RequestParser.abbreviate(path)
             + " (this server has POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health)");
       }
