@@ -306,7 +306,7 @@ class ManifestsTest {
     if (!"None".equals(headless.getSpec().getClusterIP())) {
       v.add("Service " + headless.getMetadata().getName() + ": the StatefulSet's service must be headless (clusterIP: None)");
     }
-    v.addAll(servicePorts(o.get(Service.class, "arrakis-router"), Map.of("grpc", 50051, "metrics", 9090)));
+    v.addAll(servicePorts(o.get(Service.class, "arrakis-router"), Map.of("grpc", 50051, "http", 8000, "metrics", 9090)));
     v.addAll(servicePorts(headless, Map.of("grpc", 50061, "metrics", 9091)));
 
     Map<String, PodTemplateSpec> templates = o.templates();
@@ -428,12 +428,24 @@ class ManifestsTest {
       probes.put("startupProbe", c.getStartupProbe());
       probes.put("readinessProbe", c.getReadinessProbe());
       probes.put("livenessProbe", c.getLivenessProbe());
+      boolean router = workload.contains("arrakis-router");
       probes.forEach((name, p) -> {
-        if (p == null || p.getGrpc() == null || !health.equals(p.getGrpc().getPort())) {
+        if (router && name.equals("readinessProbe")) {
+          // a router is ready when its OpenAI-compatible HTTP API is (GET /health, over its TLS)
+          if (p == null || p.getHttpGet() == null || !"/health".equals(p.getHttpGet().getPath())
+              || !"HTTPS".equals(p.getHttpGet().getScheme()) || p.getHttpGet().getPort() == null
+              || !"http".equals(p.getHttpGet().getPort().getStrVal())) {
+            v.add(where + ": readinessProbe must be GET /health over HTTPS on the http port (the HTTP API)");
+          }
+        } else if (p == null || p.getGrpc() == null || !health.equals(p.getGrpc().getPort())) {
           v.add(where + ": " + name + " must be a gRPC probe (grpc.health.v1) on the health port " + health);
         }
       });
       List<String> args = c.getArgs();
+      if (router && (ports.get("http") == null || !String.valueOf(ports.get("http")).equals(flag(args, "--http-port")))) {
+        v.add(where + ": --http-port " + flag(args, "--http-port") + " differs from the http container port "
+            + ports.get("http"));
+      }
       if (!String.valueOf(grpc).equals(flag(args, "--port"))) {
         v.add(where + ": --port " + flag(args, "--port") + " differs from the grpc container port " + grpc);
       }

@@ -1,6 +1,9 @@
 package io.arrakis.router;
 
 import com.typesafe.config.Config;
+import io.arrakis.engine.DecoderModel;
+import io.arrakis.engine.Engine;
+import io.arrakis.model.checkpoint.WeightNames;
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
@@ -15,9 +18,15 @@ import io.arrakis.router.dispatch.ExpertClient;
 import io.arrakis.router.grpc.ClusterService;
 import io.arrakis.router.grpc.InferenceService;
 import io.arrakis.router.grpc.RequestLimits;
+import io.arrakis.router.http.HttpAccess;
+import io.arrakis.router.http.HttpApi;
+import io.arrakis.router.http.HttpSettings;
 import io.arrakis.router.request.PlacementApplier;
 import io.arrakis.router.request.RolloutSettings;
 import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.request.SharedExperts;
+import io.arrakis.router.serve.ServeSettings;
+import io.arrakis.router.serve.Serving;
 import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
@@ -36,11 +45,14 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
+import javax.net.ssl.SSLContext;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.slf4j.Logger;
@@ -48,7 +60,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A router node: the Inference and Cluster services over the Pekko actors, grpc.health.v1 and
- * server reflection. Takes a {@link ServerBuilder} and the way to reach expert nodes, so tests can
+ * server reflection. With a whole-model checkpoint it also generates ({@link Serving}): everything
+ * but the routed experts runs here, the routed experts on the expert nodes. Takes a {@link ServerBuilder} and the way to reach expert nodes, so tests can
  * run it on any transport.
  */
 public final class RouterServer {
@@ -63,6 +76,10 @@ public final class RouterServer {
   private final RouterTelemetry telemetry;
   private final MoeModel model;
   private final PlacementApplier applier;
+  /** Generation, on a router serving a whole model; null for a layer-only model. */
+  private final Serving serving;
+  /** The OpenAI-compatible HTTP API, once started. */
+  private volatile HttpApi http;
 
   /**
    * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
@@ -81,21 +98,29 @@ public final class RouterServer {
     this.clusterLoad = new ClusterLoadView(cluster.loadWindow());
     this.telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
     RolloutSettings rollout = RolloutSettings.from(config);
+    ServeSettings serve = ServeSettings.from(config);
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
+    // a whole-model checkpoint: the router runs everything but the routed experts, and serves Generate
+    DecoderModel decoder = model.checkpoint().has(WeightNames.EMBED) ? Engine.loadDecoder(model.dir(), model.checkpoint())
+        : null;
+    SharedExperts shared = decoder != null ? SharedExperts.of(decoder) : SharedExperts.load(model);
     RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(),
-        info.getWeightsDtype() == DType.BFLOAT16, settings.nodeLimits(), rollout, clients, telemetry, cluster.enabled());
+        info.getWeightsDtype() == DType.BFLOAT16, settings.nodeLimits(), rollout, clients, telemetry, cluster.enabled(),
+        shared);
     // the guardian shares the coordinators' dispatcher, so that starting a request's coordinator and
     // handing its slices to the node dispatchers stays on one pool instead of waking another
     this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
         cluster.pekkoConfig().withFallback(config), DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
+    this.serving = decoder != null ? Serving.start(system, decoder, model.dir(), serve, registry) : null;
     this.applier = new PlacementApplier(system, model.moeLayers(), cfg.numExperts(), rollout);
     TokenLimiter admission = new TokenLimiter(settings.admission());
     telemetry.registerAdmission(admission);
     // bounds on a request's repeated and string fields, checked before it is parsed
-    WireLimits limits = RequestLimits.of(model.moeLayers().size() * cfg.numExperts());
+    WireLimits limits = RequestLimits.of(model.moeLayers().size() * cfg.numExperts(), serve,
+        serving != null ? serving.model().contextTokens() : 0);
     List<ServerServiceDefinition> services = List.of(
         MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
-            settings.defaultDeadline(), settings.maxDeadline(), telemetry, admission).bindService(), limits),
+            settings.defaultDeadline(), settings.maxDeadline(), telemetry, admission, serving, serve).bindService(), limits),
         MalformedRequests.invalidArgument(
             new ClusterService(system, applier, telemetry,
                 new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
@@ -120,6 +145,26 @@ public final class RouterServer {
     health.setStatus("arrakis.v1.Inference", ServingStatus.SERVING);
     log.info("router {} listening on port {}", settings.nodeId(), port());
     return this;
+  }
+
+  /**
+   * Starts the OpenAI-compatible HTTP API on its own port, over the same generation as {@code
+   * Generate} (on a layer-only model it answers /health and /v1/models, and 501 for completions).
+   *
+   * @param tls the server's TLS context, or null for plaintext
+   * @throws IllegalStateException when its port cannot be bound
+   */
+  public HttpApi startHttp(String host, HttpSettings httpSettings, HttpAccess access, SSLContext tls) {
+    ServeSettings serve = serving != null ? serving.settings() : null;
+    http = HttpApi.start(system, host, httpSettings, serving, access, tls,
+        serve != null ? serve.defaultDeadline() : settings.defaultDeadline(), serve != null ? serve.maxStopStrings() : 0);
+    return http;
+  }
+
+  /** The HTTP API's port, or -1 when it was not started. */
+  public int httpPort() {
+    HttpApi h = http;
+    return h == null ? -1 : h.port();
   }
 
   /**
@@ -152,6 +197,11 @@ public final class RouterServer {
     return applier;
   }
 
+  /** Generation of the whole model, if the router serves one. */
+  public Optional<Serving> serving() {
+    return Optional.ofNullable(serving);
+  }
+
   /** The router's actors. */
   public ActorSystem<RouterGuardian.Command> system() {
     return system;
@@ -164,20 +214,34 @@ public final class RouterServer {
   public void shutdown() throws InterruptedException {
     health.setStatus("", ServingStatus.NOT_SERVING);
     health.setStatus("arrakis.v1.Inference", ServingStatus.NOT_SERVING);
+    HttpApi api = http;
+    if (api != null) {
+      api.drain();
+    }
     Thread.sleep(settings.drainDelay().toMillis());
     server.shutdown();
     Duration grace = settings.shutdownGrace();
+    CompletableFuture<Void> httpStopped = api == null ? CompletableFuture.completedFuture(null)
+        : CompletableFuture.runAsync(() -> api.stop(grace));
     if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
       log.warn("in-flight calls did not finish within {}; cancelling them", grace);
       server.shutdownNow();
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
+    httpStopped.join();
     health.enterTerminalState();
     system.terminate();
     try {
       system.getWhenTerminated().toCompletableFuture().get(10, TimeUnit.SECONDS);
     } catch (ExecutionException | TimeoutException e) {
       log.warn("actor system did not stop cleanly: {}", e.toString());
+    }
+    if (serving != null) {
+      try {
+        serving.close();
+      } catch (IOException e) {
+        log.warn("the serving engine did not close cleanly: {}", e.toString());
+      }
     }
     log.info("router {} stopped", settings.nodeId());
   }

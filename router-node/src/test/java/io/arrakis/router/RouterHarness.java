@@ -1,5 +1,6 @@
 package io.arrakis.router;
 
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
@@ -12,6 +13,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -32,12 +34,18 @@ final class RouterHarness implements AutoCloseable {
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
       MeterRegistry registry) throws Exception {
+    this(Fixtures.dir(fixture), placement, settings, transport, registry, ConfigFactory.load());
+  }
+
+  /** A router of any model directory (a whole model too), with {@code config} (e.g. serve settings). */
+  RouterHarness(Path dir, Placement placement, RouterSettings settings, NettyServerBuilder transport,
+      MeterRegistry registry, Config config) throws Exception {
     this.registry = registry;
-    model = MoeModel.open(Fixtures.dir(fixture));
+    model = MoeModel.open(dir);
     // made here, not when the guardian first asks (it starts on its own thread after the constructor
     // returns), so that a test can reach the nodes of the initial placement at once
     placement.nodes().forEach(n -> experts.put(n.id(), new InProcessExpert(n, model)));
-    router = new RouterServer(transport, settings, ConfigFactory.load(), model, placement,
+    router = new RouterServer(transport, settings, config, model, placement,
         node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), registry).start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
   }
@@ -52,7 +60,11 @@ final class RouterHarness implements AutoCloseable {
 
   /** A placement of the fixture's model by strategy. */
   static Placement placement(String fixture, String kind, int nodes, int replicas) throws Exception {
-    try (MoeModel m = MoeModel.open(Fixtures.dir(fixture))) {
+    return placement(Fixtures.dir(fixture), kind, nodes, replicas);
+  }
+
+  static Placement placement(Path dir, String kind, int nodes, int replicas) throws Exception {
+    try (MoeModel m = MoeModel.open(dir)) {
       return withAddresses(Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts()));
     }
   }

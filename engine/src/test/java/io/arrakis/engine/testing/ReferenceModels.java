@@ -4,13 +4,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.model.safetensors.SafetensorsFile;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The reference checkpoints made by Hugging Face transformers (copied from shared/models into the
@@ -22,13 +27,40 @@ public final class ReferenceModels {
 
   private ReferenceModels() {}
 
-  public static Path dir(String name) {
+  private static final List<String> FILES = List.of("config.json", "model.safetensors", "generation_config.json",
+      "tokenizer.json", "tokenizer_config.json", "expected.json", "expected.safetensors");
+  private static final Map<String, Path> COPIED = new HashMap<>();
+
+  /**
+   * The model's directory: in this module's test resources, or, for other modules' tests that take
+   * it from this module's test jar, a copy in the build folder of the module running them.
+   */
+  public static synchronized Path dir(String name) {
     URL url = ReferenceModels.class.getResource("/models/" + name + "/config.json");
     if (url == null) {
       throw new IllegalStateException("reference model " + name + " is not on the test classpath");
     }
     try {
-      return Path.of(url.toURI()).getParent();
+      if (url.getProtocol().equals("file")) {
+        return Path.of(url.toURI()).getParent();
+      }
+      Path copied = COPIED.get(name);
+      if (copied != null) {
+        return copied;
+      }
+      Path dir = Path.of("target", "models", name).toAbsolutePath();
+      Files.createDirectories(dir);
+      for (String f : FILES) {
+        try (InputStream in = ReferenceModels.class.getResourceAsStream("/models/" + name + "/" + f)) {
+          if (in != null) {
+            Files.copy(in, dir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+          }
+        }
+      }
+      COPIED.put(name, dir);
+      return dir;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     } catch (URISyntaxException e) {
       throw new IllegalStateException(e);
     }

@@ -27,7 +27,7 @@ final class StatusCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--json", description = "Print {\"router\": {\"pid\", \"port\"}, \"experts\": [{\"id\", \"pid\", "
+  @Option(names = "--json", description = "Print {\"router\": {\"pid\", \"port\", \"http_port\"}, \"experts\": [{\"id\", \"pid\", "
       + "\"port\", \"experts\"}], \"tls\"} and more.")
   boolean json;
 
@@ -40,17 +40,18 @@ final class StatusCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     Optional<LocalCluster> cluster = LocalCluster.attach(dir, RunningClusters.STOP_GRACE);
     ClusterStatus status = cluster.isPresent() ? ClusterStatus.probe(cluster.get().state()) : null;
+    int httpPort = cluster.map(LocalCluster::routerHttpPort).orElse(-1);
     if (json) {
-      out.println(JSON.writeValueAsString(toJson(dir, status)));
+      out.println(JSON.writeValueAsString(toJson(dir, status, httpPort)));
     } else if (status == null) {
       out.println("no local cluster (state folder " + dir.toAbsolutePath().normalize() + ")");
     } else {
-      human(out, dir, status);
+      human(out, dir, status, cluster.get().routerHttpUrl().orElse(null));
     }
     return 0;
   }
 
-  private static ObjectNode toJson(Path dir, ClusterStatus status) {
+  private static ObjectNode toJson(Path dir, ClusterStatus status, int httpPort) {
     ObjectNode root = JSON.createObjectNode();
     root.put("state_dir", dir.toAbsolutePath().normalize().toString());
     if (status == null) {
@@ -71,7 +72,13 @@ final class StatusCommand implements Callable<Integer> {
     if (router == null) {
       root.putNull("router");
     } else {
-      member(root.putObject("router"), router);
+      ObjectNode r = root.putObject("router");
+      member(r, router);
+      if (httpPort > 0) {
+        r.put("http_port", httpPort);
+      } else {
+        r.putNull("http_port");
+      }
     }
     ArrayNode experts = root.putArray("experts");
     for (MemberStatus s : status.experts()) {
@@ -96,7 +103,7 @@ final class StatusCommand implements Callable<Integer> {
     o.put("log", m.log().toString());
   }
 
-  private static void human(PrintWriter out, Path dir, ClusterStatus status) {
+  private static void human(PrintWriter out, Path dir, ClusterStatus status, String httpUrl) {
     out.printf("local cluster of %s (state %s)%n", status.state().model(), dir.toAbsolutePath().normalize());
     out.printf("  security   %s%n", status.state().security().describe());
     if (status.router() == null) {
@@ -107,6 +114,9 @@ final class StatusCommand implements Callable<Integer> {
       String state = !s.alive() ? "DEAD (see " + m.log() + ")" : s.serving() ? "serving" : "running, not serving";
       String experts = m.experts().isEmpty() ? "" : "  experts " + ExpertRanges.format(m.experts());
       out.printf("  %-10s pid %-7d %-16s %s%s%n", m.id(), m.process().pid(), m.port() > 0 ? m.address() : "-", state, experts);
+    }
+    if (httpUrl != null) {
+      out.printf("  HTTP API   %s/v1 (OpenAI-compatible)%n", httpUrl);
     }
     if (!status.dead().isEmpty()) {
       out.printf("%d of %d processes are dead; 'arrakis down' cleans up%n", status.dead().size(), status.members().size());

@@ -36,6 +36,10 @@ final class UpCommand implements Callable<Integer> {
   @Option(names = "--port", paramLabel = "PORT", defaultValue = "50051", description = "Router gRPC port, 0 = any free port (default: ${DEFAULT-VALUE}).")
   int port;
 
+  @Option(names = "--http-port", paramLabel = "PORT", defaultValue = "8000", description = "Router's OpenAI-compatible "
+      + "HTTP API port, 0 = any free port, -1 = off (default: ${DEFAULT-VALUE}).")
+  int httpPort;
+
   @Option(names = "--state-dir", paramLabel = "DIR", description = "State folder (default: $ARRAKIS_HOME/.arrakis/cluster).")
   Path stateDir;
 
@@ -48,7 +52,7 @@ final class UpCommand implements Callable<Integer> {
       throw new IllegalArgumentException("give --nodes N or --placement FILE");
     }
     Path dir = stateDir != null ? stateDir : Home.fromEnvironment().clusterState();
-    ClusterOptions options = flags.options(model, nodes, placement, port, dir);
+    ClusterOptions options = flags.options(model, nodes, placement, port, dir).withHttpPort(httpPort);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     Optional<StateLock> lock = StateLock.tryAcquire(new StateLayout(dir));
@@ -72,6 +76,8 @@ final class UpCommand implements Callable<Integer> {
         cluster = LocalCluster.start(options);
       }
       out.printf("router %s%n", cluster.routerAddress());
+      cluster.routerHttpUrl().ifPresent(url -> out.printf("HTTP API   %s/v1 (OpenAI-compatible: /v1/completions, "
+          + "/v1/chat/completions, /v1/models)%n", url));
       ClusterSecurity security = cluster.security();
       if (security.tls() || security.authTokenFile() != null) {
         out.printf("security   %s; loadtest, status and placement against this cluster use it%n", security.describe());

@@ -21,6 +21,7 @@ import java.util.List;
  * @param startTimeout how long all processes together may take to report SERVING
  * @param stopGrace how long processes get after SIGTERM before SIGKILL
  * @param security plaintext or TLS, and the router's bearer token
+ * @param httpPort the router's OpenAI-compatible HTTP API port, 0 = any free port, -1 = off
  */
 public record ClusterOptions(
     Path model,
@@ -35,7 +36,8 @@ public record ClusterOptions(
     List<String> jvmOptions,
     Duration startTimeout,
     Duration stopGrace,
-    ClusterSecurity security) {
+    ClusterSecurity security,
+    int httpPort) {
 
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(120);
   public static final Duration DEFAULT_STOP_GRACE = Duration.ofSeconds(15);
@@ -61,6 +63,9 @@ public record ClusterOptions(
     if (routerPort < 0 || routerPort > 65535) {
       throw new IllegalArgumentException("--port must be in 0..65535, got " + routerPort);
     }
+    if (httpPort < -1 || httpPort > 65535) {
+      throw new IllegalArgumentException("--http-port must be in 0..65535 (or -1: off), got " + httpPort);
+    }
     if (metricsPortBase < 0 || metricsPortBase > 65000) {
       throw new IllegalArgumentException("metrics port base must be in 0..65000, got " + metricsPortBase);
     }
@@ -74,6 +79,14 @@ public record ClusterOptions(
     security = security == null ? ClusterSecurity.PLAINTEXT : security;
   }
 
+  /** As the canonical constructor, the router's HTTP API on any free port. */
+  public ClusterOptions(Path model, Integer nodes, int replicas, Strategies.Kind strategy, Path placementFile,
+      int routerPort, int metricsPortBase, Integer computeThreads, Path stateDir, List<String> jvmOptions,
+      Duration startTimeout, Duration stopGrace, ClusterSecurity security) {
+    this(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads, stateDir,
+        jvmOptions, startTimeout, stopGrace, security, 0);
+  }
+
   /** N nodes, contiguous, one replica, router on any free port, default timeouts, plaintext. */
   public static ClusterOptions of(Path model, int nodes, Path stateDir) {
     return new ClusterOptions(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, 0, null, stateDir, null, null, null,
@@ -82,37 +95,43 @@ public record ClusterOptions(
 
   public ClusterOptions withStrategy(Strategies.Kind kind, int replicas) {
     return new ClusterOptions(model, nodes, replicas, kind, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security);
+        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
   }
 
   public ClusterOptions withRouterPort(int port) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, port, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security);
+        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
   }
 
   /** Prometheus metrics: the router's on {@code base}, expert node i's on base + 1 + i; 0 = off. */
   public ClusterOptions withMetricsPortBase(int base) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, base, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security);
+        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
   }
 
   public ClusterOptions withJvmOptions(List<String> options) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, options, startTimeout, stopGrace, security);
+        stateDir, options, startTimeout, stopGrace, security, httpPort);
   }
 
   public ClusterOptions withComputeThreads(Integer threads) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, threads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security);
+        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
   }
 
   public ClusterOptions withStartTimeout(Duration timeout) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, timeout, stopGrace, security);
+        stateDir, jvmOptions, timeout, stopGrace, security, httpPort);
   }
 
   public ClusterOptions withSecurity(ClusterSecurity s) {
     return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, s);
+        stateDir, jvmOptions, startTimeout, stopGrace, s, httpPort);
+  }
+
+  /** The router's HTTP API port: 0 = any free port, -1 = off. */
+  public ClusterOptions withHttpPort(int port) {
+    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
+        stateDir, jvmOptions, startTimeout, stopGrace, security, port);
   }
 }

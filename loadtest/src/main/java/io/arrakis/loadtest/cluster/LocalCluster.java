@@ -30,6 +30,8 @@ import java.util.stream.Stream;
 public final class LocalCluster implements AutoCloseable {
   public static final String HOST = "127.0.0.1";
   public static final String ROUTER_ID = "router-0";
+  /** The port file of the router's HTTP API (in the state folder's run/, beside the gRPC ones). */
+  static final String ROUTER_HTTP = ROUTER_ID + "-http";
   static final String EXPERT_MAIN = "io.arrakis.expert.cli.ExpertNodeMain";
   static final String ROUTER_MAIN = "io.arrakis.router.cli.RouterMain";
   /** A start that failed stops what it started without the full grace: nothing is serving yet. */
@@ -155,6 +157,8 @@ public final class LocalCluster implements AutoCloseable {
         "--host", HOST,
         "--port", Integer.toString(o.routerPort()),
         "--port-file", layout.portFile(ROUTER_ID).toString(),
+        "--http-port", Integer.toString(o.httpPort()),
+        "--http-port-file", layout.portFile(ROUTER_HTTP).toString(),
         "--metrics-port", Integer.toString(o.metricsPortBase())));
     args.addAll(security.routerArgs());
     return args;
@@ -215,6 +219,24 @@ public final class LocalCluster implements AutoCloseable {
 
   public int routerPort() {
     return state.router().port();
+  }
+
+  /**
+   * The port of the router's OpenAI-compatible HTTP API (the router writes it before it reports
+   * serving), or -1 when it has none (started with the API off, or by a version without it).
+   */
+  public int routerHttpPort() {
+    try {
+      return Integer.parseInt(Files.readString(layout.portFile(ROUTER_HTTP)).trim());
+    } catch (IOException | NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  /** Base URL of the router's HTTP API ({@code http://127.0.0.1:PORT}, https with TLS), if it has one. */
+  public Optional<String> routerHttpUrl() {
+    int port = routerHttpPort();
+    return port > 0 ? Optional.of((security().tls() ? "https://" : "http://") + HOST + ":" + port) : Optional.empty();
   }
 
   /** The placement the router was started with, addresses included. */

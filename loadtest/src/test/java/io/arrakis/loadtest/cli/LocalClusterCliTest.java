@@ -6,6 +6,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.model.testing.Fixtures;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,7 +40,7 @@ class LocalClusterCliTest {
   void upStatusLoadtestDown() throws Exception {
     String state = tmp.resolve("state").toString();
     String model = Fixtures.dir(Fixtures.MIXTRAL_TINY).toString();
-    CliRun up = CliRun.of("up", "--model", model, "--nodes", "2", "--strategy", "round-robin", "--port", "0",
+    CliRun up = CliRun.of("up", "--model", model, "--nodes", "2", "--strategy", "round-robin", "--port", "0", "--http-port", "0",
         "--threads", "1", "--java-opts", String.join(" ", TestClusters.JVM_OPTIONS), "--state-dir", state);
     assertThat(up.code()).as("%s", up).isZero();
     assertThat(up.out()).containsPattern("(?m)^router 127\\.0\\.0\\.1:\\d+$").contains("local cluster up in");
@@ -51,6 +55,11 @@ class LocalClusterCliTest {
     int routerPort = status.path("router").path("port").asInt();
     assertThat(routerPort).isPositive();
     assertThat(up.out()).contains("router 127.0.0.1:" + routerPort);
+    int httpPort = status.path("router").path("http_port").asInt();
+    assertThat(httpPort).isPositive().isNotEqualTo(routerPort);
+    assertThat(up.out()).contains("HTTP API   http://127.0.0.1:" + httpPort + "/v1");
+    assertThat(HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort
+        + "/health")).build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
     List<Long> pids = new ArrayList<>(List.of(status.path("router").path("pid").asLong()));
     assertThat(status.path("experts")).hasSize(2);
     int held = 0;

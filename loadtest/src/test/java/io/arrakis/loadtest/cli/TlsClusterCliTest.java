@@ -19,7 +19,18 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
+import io.arrakis.security.Role;
+import io.arrakis.security.TlsFiles;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -52,7 +63,7 @@ class TlsClusterCliTest {
     Path tlsDir = state.resolve("tls");
     Path token = Files.writeString(tmp.resolve("token"), "local-s3cret\n");
     CliRun up = CliRun.of("up", "--tls", "--auth-token-file", token.toString(), "--model", MODEL.toString(),
-        "--nodes", "2", "--port", "0", "--threads", "1", "--java-opts", String.join(" ", TestClusters.JVM_OPTIONS),
+        "--nodes", "2", "--port", "0", "--http-port", "0", "--threads", "1", "--java-opts", String.join(" ", TestClusters.JVM_OPTIONS),
         "--state-dir", state.toString());
     assertThat(up.code()).as("%s", up).isZero();
     assertThat(up.out()).contains("security   TLS (certificates in " + tlsDir + "), router bearer token from " + token);
@@ -81,6 +92,15 @@ class TlsClusterCliTest {
 
     LocalCluster cluster = LocalCluster.attach(state, Duration.ofSeconds(2)).orElseThrow();
     ClusterSecurity security = cluster.security();
+    // the HTTP API: TLS of the cluster's CA; the public token or a client certificate, as for gRPC
+    int httpPort = status.path("router").path("http_port").asInt();
+    assertThat(cluster.routerHttpUrl()).contains("https://127.0.0.1:" + httpPort);
+    String models = "https://127.0.0.1:" + httpPort + "/v1/models";
+    SSLContext trustOnly = trusting(tlsDir.resolve("ca.crt"));
+    assertThat(https(trustOnly, models, null).statusCode()).isEqualTo(401);
+    assertThat(https(trustOnly, models, "local-s3cret").statusCode()).isEqualTo(200);
+    assertThat(https(TlsFiles.in(tlsDir, Role.CLIENT).jdkContext(), models, null).statusCode()).isEqualTo(200);
+    assertThat(https(trustOnly, "https://127.0.0.1:" + httpPort + "/health", null).statusCode()).isEqualTo(200);
     ManagedChannel tls = security.routerClient().channelBuilder(router).build();
     try {
       ReferenceCheck.Result check = ReferenceCheck.run(tls, MODEL, 8, null, 7);
@@ -133,6 +153,27 @@ class TlsClusterCliTest {
     assertThat(down.out()).as("%s", down).startsWith("stopped 3 of 3 processes");
     assertThat(tlsDir).as("the cluster's own CA goes with it").doesNotExist();
     assertThat(adminToken).as("and its admin token").doesNotExist();
+  }
+
+  private static SSLContext trusting(Path caCert) throws Exception {
+    KeyStore trust = KeyStore.getInstance("PKCS12");
+    trust.load(null, null);
+    try (InputStream in = Files.newInputStream(caCert)) {
+      trust.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+    }
+    TrustManagerFactory tm = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+    tm.init(trust);
+    SSLContext ctx = SSLContext.getInstance("TLS");
+    ctx.init(null, tm.getTrustManagers(), null);
+    return ctx;
+  }
+
+  private static HttpResponse<String> https(SSLContext tls, String url, String token) throws Exception {
+    HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(20));
+    if (token != null) {
+      r.header("Authorization", "Bearer " + token);
+    }
+    return HttpClient.newBuilder().sslContext(tls).build().send(r.build(), HttpResponse.BodyHandlers.ofString());
   }
 
   private static void assertRefused(String router, ClientSecurity security, Status.Code code) throws Exception {

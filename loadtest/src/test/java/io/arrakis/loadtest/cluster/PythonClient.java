@@ -8,8 +8,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs src/test/python/forward_client.py with Debian's Python, which has python3-grpcio and
- * python3-grpc-tools (./test installs them; a pyenv Python on PATH usually has neither).
+ * Runs the clients of src/test/python (forward_client.py, generate_client.py) with Debian's Python,
+ * which has python3-grpcio and python3-grpc-tools (./test installs them; a pyenv Python on PATH
+ * usually has neither).
  */
 final class PythonClient {
   static final Path PYTHON = Path.of("/usr/bin/python3");
@@ -19,9 +20,19 @@ final class PythonClient {
 
   private PythonClient() {}
 
+  /** forward_client.py against a layer fixture. */
   static Outcome run(String target, Path fixture) throws IOException, InterruptedException {
+    return run("forward_client.py", target, "--fixture", fixture.toString());
+  }
+
+  /** generate_client.py against a reference model (its expected.json). */
+  static Outcome generate(String target, Path model) throws IOException, InterruptedException {
+    return run("generate_client.py", target, "--model", model.toString());
+  }
+
+  private static Outcome run(String client, String target, String flag, String dir) throws IOException, InterruptedException {
     Path module = moduleDir();
-    Path script = module.resolve("src/test/python/forward_client.py");
+    Path script = module.resolve("src/test/python/" + client);
     Path protoRoot = module.resolveSibling("proto").resolve("src/main/proto");
     Outcome check = exec(List.of(PYTHON.toString(), "-c", "import grpc, grpc_tools.protoc"));
     if (check.exitCode() != 0) {
@@ -29,7 +40,7 @@ final class PythonClient {
           + "and python3-grpc-tools (./test --install-only does)\n" + check.output());
     }
     return exec(List.of(PYTHON.toString(), script.toString(), "--target", target, "--proto-root", protoRoot.toString(),
-        "--fixture", fixture.toString()));
+        flag, dir));
   }
 
   /** The loadtest module's folder: surefire runs tests there; an IDE may run them from the checkout. */

@@ -85,6 +85,7 @@ class RouterClusterAcceptanceTest {
           "--node-id", SECOND,
           "--host", LocalCluster.HOST,
           "--port", "0",
+          "--http-port", "0",
           "--port-file", layout.portFile(SECOND).toString()));
       args.addAll(cluster.security().routerArgs()); // the same admin token as the first router
       admin = new BearerToken(ClientSecurity.readToken(cluster.security().adminTokenFile()));

@@ -13,6 +13,8 @@ import io.arrakis.router.cluster.ClusterSettings;
 import io.arrakis.router.cluster.RemotingTls;
 import io.arrakis.router.cluster.RouterRollouts;
 import io.arrakis.router.grpc.RouterAccess;
+import io.arrakis.router.http.HttpAccess;
+import io.arrakis.router.http.HttpSettings;
 import io.arrakis.router.kubernetes.KubernetesPlacementSource;
 import io.arrakis.router.kubernetes.PlacementConfigMap;
 import io.arrakis.security.ClientSecurity;
@@ -24,6 +26,7 @@ import io.arrakis.telemetry.MetricsServer;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,12 +48,28 @@ import picocli.CommandLine.Option;
 @Command(
     name = "arrakis router",
     mixinStandardHelpOptions = true,
-    description = "Run a router node: the public Inference API; gates tokens and fans them out to the expert nodes of a placement.")
+    description = "Run a router node: the public Inference API (Forward; Generate for a whole-model checkpoint); runs "
+        + "everything of the model but the routed experts, and fans each MoE layer's tokens out to the expert nodes of a "
+        + "placement.")
 public final class RouterMain implements Callable<Integer> {
   private static final Logger log = LoggerFactory.getLogger(RouterMain.class);
 
-  @Option(names = "--model", required = true, description = "Model directory (config.json + model*.safetensors); only the gates are read.")
+  @Option(names = "--model", required = true, description = "Model directory: a whole-model checkpoint in the Hugging "
+      + "Face layout (Forward and Generate: the router loads everything but the routed experts, and the tokenizer), "
+      + "or a layer-only model (Forward only: the gates are read).")
   Path model;
+
+  @Option(names = "--micro-batches", description = "Generation: micro-batches in flight, so that the router computes "
+      + "one's attention while the expert nodes compute another's MoE layer (default: arrakis.router.serve.micro-batches, 2).")
+  Integer microBatches;
+
+  @Option(names = "--kv-cache-mb", description = "Generation: KV-cache memory in MiB, 0 = a quarter of the heap "
+      + "(default: arrakis.router.serve.kv-cache-mb).")
+  Long kvCacheMb;
+
+  @Option(names = "--max-sequences", description = "Generation: requests accepted at once, past it RESOURCE_EXHAUSTED "
+      + "(default: arrakis.router.serve.max-sequences, 512).")
+  Integer maxSequences;
 
   @Option(names = "--placement",
       description = "Placement JSON: which expert node (id, address host:port) holds which experts. "
@@ -82,6 +101,14 @@ public final class RouterMain implements Callable<Integer> {
 
   @Option(names = "--port", description = "gRPC port, 0 = any free port (default: arrakis.router.port, 50051).")
   Integer port;
+
+  @Option(names = "--http-port", description = "Port of the OpenAI-compatible HTTP API (/v1/completions, "
+      + "/v1/chat/completions, /v1/models, /health), 0 = any free port, -1 = off (default: arrakis.router.http.port, 8000). "
+      + "TLS and the bearer token as for gRPC.")
+  Integer httpPort;
+
+  @Option(names = "--http-port-file", description = "Write the bound HTTP API port here once serving.")
+  Path httpPortFile;
 
   @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind (default: ${DEFAULT-VALUE}).")
   String host;
@@ -148,7 +175,7 @@ public final class RouterMain implements Callable<Integer> {
     return cli.execute(args);
   }
 
-  /** --cluster-* flags over arrakis.router.cluster; seeds imply mode seeds. */
+  /** --cluster-* flags over arrakis.router.cluster (seeds imply mode seeds), the serving flags over arrakis.router.serve. */
   private Config clusterFlags(Config config) {
     Map<String, Object> flags = new HashMap<>();
     if (clusterSeeds != null && !clusterSeeds.isEmpty()) {
@@ -160,6 +187,15 @@ public final class RouterMain implements Callable<Integer> {
     }
     if (clusterPort != null) {
       flags.put("arrakis.router.cluster.port", clusterPort);
+    }
+    if (microBatches != null) {
+      flags.put("arrakis.router.serve.micro-batches", microBatches);
+    }
+    if (kvCacheMb != null) {
+      flags.put("arrakis.router.serve.kv-cache-mb", kvCacheMb);
+    }
+    if (maxSequences != null) {
+      flags.put("arrakis.router.serve.max-sequences", maxSequences);
     }
     return ConfigFactory.parseMap(flags, "command line").withFallback(config);
   }
@@ -228,6 +264,20 @@ public final class RouterMain implements Callable<Integer> {
       log.warn("the admin Cluster service is off: no --admin-token-file (nor --tls-dir for admin certificates)");
     }
     RouterServer server = new RouterServer(transport, settings, config, moe, p, channels::client, registry).start();
+    HttpSettings http = HttpSettings.from(config);
+    if (httpPort != null) {
+      http = http.withPort(httpPort);
+    }
+    if (http.enabled()) {
+      try {
+        server.startHttp(host, http, HttpAccess.of(authTokenFile == null ? null : ClientSecurity.readToken(authTokenFile),
+            tlsDir != null), tlsDir == null ? null : TlsFiles.in(tlsDir, Role.ROUTER).jdkContext());
+      } catch (RuntimeException | IOException e) {
+        server.shutdown();
+        channels.close();
+        throw e;
+      }
+    }
     Server probes = healthPort.start(host, server.healthService());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
@@ -265,16 +315,25 @@ public final class RouterMain implements Callable<Integer> {
         metrics.close();
       }
     }, "shutdown"));
+    if (httpPortFile != null && server.httpPort() > 0) {
+      writePortFile(httpPortFile, server.httpPort()); // before the gRPC one, which says the router is up
+    }
     if (portFile != null) {
-      Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
-      Files.writeString(tmp, Integer.toString(server.port()));
-      Files.move(tmp, portFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      writePortFile(portFile, server.port());
     }
     System.out.println("router " + settings.nodeId() + " serving on " + host + ":" + server.port()
-        + " (placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
+        + (server.httpPort() > 0 ? ", HTTP API (OpenAI) on " + host + ":" + server.httpPort() : "")
+        + " (" + (server.serving().isPresent() ? "Generate and Forward" : "Forward: a layer-only model")
+        + ", placement version " + p.version() + ", " + p.nodes().size() + " expert nodes"
         + (placements != null ? ", following ConfigMap " + placements.namespace() + "/" + placementConfigMap : "")
         + (cluster.enabled() ? ", router cluster member at " + cluster.host() + ":" + cluster.port() : "") + ")");
     server.awaitTermination();
     return 0;
+  }
+
+  private static void writePortFile(Path file, int port) throws IOException {
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    Files.writeString(tmp, Integer.toString(port));
+    Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 }

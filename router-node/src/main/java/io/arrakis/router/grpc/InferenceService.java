@@ -8,6 +8,8 @@ import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
+import io.arrakis.proto.v1.GenerateRequest;
+import io.arrakis.proto.v1.GenerateResponse;
 import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.ModelInfo;
@@ -16,6 +18,8 @@ import io.arrakis.router.request.Cancellation;
 import io.arrakis.router.request.LayerJob;
 import io.arrakis.router.request.LayerOutcome;
 import io.arrakis.router.request.RouterGuardian;
+import io.arrakis.router.serve.GenerationService;
+import io.arrakis.router.serve.ServeSettings;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.grpc.Context;
 import io.grpc.Deadline;
@@ -31,7 +35,8 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
 /**
- * The public {@code arrakis.v1.Inference} service. Checks each call on the transport thread (layer,
+ * The public {@code arrakis.v1.Inference} service: Forward (one MoE layer), GetModel, and Generate
+ * ({@link GenerateCalls}, on a router serving a whole model). Checks each Forward call on the transport thread (layer,
  * dtype, shape, sizes) and hands it to the actors; a client's mistake is INVALID_ARGUMENT
  * (RESOURCE_EXHAUSTED past a size limit), never UNKNOWN. What a call takes (admission tokens, a
  * coordinator, queued slices) it gives back when it is answered, when its client cancels it, and
@@ -49,14 +54,19 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   private final Duration maxDeadline;
   private final RouterTelemetry telemetry;
   private final TokenLimiter admission;
+  private final GenerateCalls generate;
 
   /**
    * @param defaultDeadline for a call that comes without a deadline
    * @param maxDeadline the furthest deadline honoured: a client's later one is cut to it
+   * @param generation generation of a whole model, or null when the router serves a layer-only model
+   * @param serve deadlines of Generate calls
    */
   public InferenceService(ActorSystem<RouterGuardian.Command> system, ModelInfo model, int maxRequestTokens,
-      Duration defaultDeadline, Duration maxDeadline, RouterTelemetry telemetry, TokenLimiter admission) {
+      Duration defaultDeadline, Duration maxDeadline, RouterTelemetry telemetry, TokenLimiter admission,
+      GenerationService generation, ServeSettings serve) {
     this.admission = admission;
+    this.generate = new GenerateCalls(generation, serve.defaultDeadline(), serve.maxDeadline());
     this.system = system;
     this.model = model;
     this.moeLayers = model.getMoeLayersList();
@@ -172,6 +182,11 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
       return c == Status.Code.RESOURCE_EXHAUSTED || c == Status.Code.DEADLINE_EXCEEDED;
     }
     return outcome == null;
+  }
+
+  @Override
+  public void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
+    generate.generate(request, out);
   }
 
   @Override

@@ -1,5 +1,6 @@
 package io.arrakis.router.request;
 
+import io.arrakis.model.gating.Routing;
 import io.arrakis.proto.v1.Tensor;
 
 /**
@@ -13,6 +14,22 @@ import io.arrakis.proto.v1.Tensor;
  * @param deadlineNanos when the caller stops waiting (System.nanoTime)
  * @param startNanos when it arrived
  * @param cancellation how the caller gives up early
+ * @param routing null for a Forward call: the coordinator checks the values, gates them and adds the
+ *     layer's shared expert, if any; else the experts a caller that ran the gate itself chose (the
+ *     serving engine, which computes the shared expert meanwhile), the rows FLOAT32: the answer is
+ *     the routed experts' sum alone
  */
 public record LayerJob(String requestId, int layer, Tensor hiddenStates, int tokens, long deadlineNanos,
-    long startNanos, Cancellation cancellation) {}
+    long startNanos, Cancellation cancellation, Routing routing) {
+
+  /** A Forward call's layer: gated here, shared expert included. */
+  public LayerJob(String requestId, int layer, Tensor hiddenStates, int tokens, long deadlineNanos, long startNanos,
+      Cancellation cancellation) {
+    this(requestId, layer, hiddenStates, tokens, deadlineNanos, startNanos, cancellation, null);
+  }
+
+  /** Whether the coordinator gates the rows (and adds the shared expert), as for a Forward call. */
+  public boolean gatedHere() {
+    return routing == null;
+  }
+}

@@ -33,8 +33,9 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One per {@link LayerJob}: checks the values, gates, plans one slice per node, hands the slices to
- * the node dispatchers, adds the partial sums in node-id order and replies exactly once — with the
+ * One per {@link LayerJob}: checks the values and gates (unless the caller gated), plans one slice per
+ * node, hands the slices to the node dispatchers, computes a Forward call's shared expert meanwhile,
+ * adds the partial sums in node-id order and replies exactly once — with the
  * output, with the first failure, with DEADLINE_EXCEEDED when the caller's deadline passes, with
  * CANCELLED when the caller gives up, or with INTERNAL should its own code fail. On any early answer
  * it withdraws its slices from the dispatchers, so that nothing of it stays queued or computing.
@@ -65,6 +66,7 @@ public final class RequestCoordinator {
   private final LayerJob job;
   private final RoutingTable table;
   private final RouterTelemetry telemetry;
+  private final SharedExperts shared;
   private final ActorRef<LayerOutcome> replyTo;
   private final ActorContext<Command> ctx;
   /** Answers by (node id, arrival): the order in which partial sums are added. */
@@ -73,23 +75,27 @@ public final class RequestCoordinator {
   private final Map<ActorRef<NodeDispatcher.Command>, Integer> unanswered = new HashMap<>();
   private Routing routing;
   private ByteString rows;
+  /** The shared expert's output, added to the routed experts' (Forward calls of layers with one). */
+  private float[] sharedOutput;
   private ActorRef<NodeDispatcher.SliceReply> adapter;
   private int outstanding;
   private boolean replied;
 
-  private RequestCoordinator(LayerJob job, RoutingTable table, RouterTelemetry telemetry, ActorRef<LayerOutcome> replyTo,
-      ActorContext<Command> ctx) {
+  private RequestCoordinator(LayerJob job, RoutingTable table, RouterTelemetry telemetry, SharedExperts shared,
+      ActorRef<LayerOutcome> replyTo, ActorContext<Command> ctx) {
     this.job = job;
     this.table = table;
     this.telemetry = telemetry;
+    this.shared = shared;
     this.replyTo = replyTo;
     this.ctx = ctx;
   }
 
+  /** @param shared the shared experts added to a Forward call's answer */
   public static Behavior<Command> create(LayerJob job, RoutingTable table, RouterTelemetry telemetry,
-      ActorRef<LayerOutcome> replyTo) {
+      SharedExperts shared, ActorRef<LayerOutcome> replyTo) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      RequestCoordinator c = new RequestCoordinator(job, table, telemetry, replyTo, ctx);
+      RequestCoordinator c = new RequestCoordinator(job, table, telemetry, shared, replyTo, ctx);
       try {
         return c.start(timers);
       } catch (RuntimeException e) {
@@ -109,22 +115,34 @@ public final class RequestCoordinator {
     ActorRef<Command> self = ctx.getSelf();
     job.cancellation().onCancel(() -> self.tell(new Cancelled()));
     Tensor hidden = job.hiddenStates();
-    INDArray x = TensorCodec.decodeFloat(hidden);
-    try {
-      TensorChecks.checkFinite("hidden_states", x);
-    } catch (TensorCheckException e) {
-      return fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+    DType dtype;
+    float[] x = null;
+    if (job.gatedHere()) {
+      INDArray decoded = TensorCodec.decodeFloat(hidden);
+      try {
+        TensorChecks.checkFinite("hidden_states", decoded);
+      } catch (TensorCheckException e) {
+        return fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+      }
+      routing = table.gates().get(job.layer()).route(decoded);
+      // bf16 rows stay bf16 where the model is bf16 too; otherwise the nodes get float32 (exact for bf16 input)
+      dtype = hidden.getDtype() == DType.BFLOAT16 && table.bf16Weights() ? DType.BFLOAT16 : DType.FLOAT32;
+      rows = hidden.getDtype() == dtype ? hidden.getData() : UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(decoded));
+      x = shared.has(job.layer()) ? TensorCodec.widenedFloats(hidden) : null;
+    } else { // the caller gated its own float32 rows
+      routing = job.routing();
+      dtype = DType.FLOAT32;
+      rows = hidden.getData();
     }
-    routing = table.gates().get(job.layer()).route(x);
     telemetry.routed(tokensPerExpert(job.layer(), routing));
-    // bf16 rows stay bf16 where the model is bf16 too; otherwise the nodes get float32 (exact for bf16 input)
-    DType dtype = hidden.getDtype() == DType.BFLOAT16 && table.bf16Weights() ? DType.BFLOAT16 : DType.FLOAT32;
-    rows = hidden.getDtype() == dtype ? hidden.getData() : UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(x));
     adapter = ctx.messageAdapter(NodeDispatcher.SliceReply.class, Reply::new);
     try {
       submit(table.planner().plan(job.layer(), routing, rows, dtype, table.hidden()));
     } catch (NoReplicaException e) {
       return fail(Status.UNAVAILABLE.withDescription(e.getMessage()));
+    }
+    if (x != null) { // while the expert nodes compute
+      sharedOutput = shared.compute(job.layer(), x, job.tokens());
     }
     timers.startSingleTimer(new DeadlinePassed(), Duration.ofNanos(left));
     return Behaviors.receive(Command.class)
@@ -192,7 +210,7 @@ public final class RequestCoordinator {
 
   private Behavior<Command> succeed() {
     int d = table.hidden();
-    float[] out = new float[job.tokens() * d];
+    float[] out = sharedOutput != null ? sharedOutput : new float[job.tokens() * d];
     for (NodeDispatcher.SliceDone s : done.values()) { // node-id order: a fixed order of addition
       FloatBuffer partial = s.partialSums().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
       int[] tokens = s.slice().tokens();
@@ -217,7 +235,9 @@ public final class RequestCoordinator {
       unanswered.keySet().forEach(d -> d.tell(new NodeDispatcher.Withdraw(adapter)));
       unanswered.clear();
       replyTo.tell(outcome);
-      telemetry.requestEnded(job.tokens(), System.nanoTime() - job.startNanos(), code);
+      if (job.gatedHere()) { // a Forward call; the serving engine's layers are measured as steps
+        telemetry.requestEnded(job.tokens(), System.nanoTime() - job.startNanos(), code);
+      }
     }
     return Behaviors.stopped();
   }

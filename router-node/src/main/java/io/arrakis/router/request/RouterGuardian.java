@@ -77,10 +77,19 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
    *
    * @param bf16Weights the model's weights are bfloat16 (bf16 hidden states then stay bf16 on the wire)
    * @param clustered whether other routers share the expert nodes: unloads then wait for {@link PeersOldestInUse}
+   * @param shared the shared experts a Forward call's answer includes
    */
   public record Setup(Map<Integer, Gate> gates, int hidden, boolean bf16Weights, NodeDispatcher.Limits limits,
       RolloutSettings rollout, Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry,
-      boolean clustered) {}
+      boolean clustered, SharedExperts shared) {
+
+    /** A model without shared experts. */
+    public Setup(Map<Integer, Gate> gates, int hidden, boolean bf16Weights, NodeDispatcher.Limits limits,
+        RolloutSettings rollout, Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry,
+        boolean clustered) {
+      this(gates, hidden, bf16Weights, limits, rollout, clients, telemetry, clustered, SharedExperts.NONE);
+    }
+  }
 
   /** One placement version in use: its table, its nodes' links, its running requests. */
   private static final class Generation {
@@ -150,7 +159,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
   private Behavior<Command> onRunLayer(RunLayer m) {
     Generation g = current;
     ActorRef<RequestCoordinator.Command> coordinator = getContext().spawnAnonymous(
-        RequestCoordinator.create(m.job(), g.table, setup.telemetry(), m.replyTo()),
+        RequestCoordinator.create(m.job(), g.table, setup.telemetry(), setup.shared(), m.replyTo()),
         DispatcherSelector.fromConfig(COMPUTE_DISPATCHER));
     g.running++;
     setup.telemetry().requestStarted();

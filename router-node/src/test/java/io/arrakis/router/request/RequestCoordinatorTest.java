@@ -97,7 +97,7 @@ class RequestCoordinatorTest {
   }
 
   void spawn(LayerJob job, RoutingTable table) {
-    testKit.spawn(RequestCoordinator.create(job, table, telemetry, client.ref()));
+    testKit.spawn(RequestCoordinator.create(job, table, telemetry, SharedExperts.NONE, client.ref()));
   }
 
   /** A node answering with too few bytes makes the combining step throw: the client still gets one answer. */

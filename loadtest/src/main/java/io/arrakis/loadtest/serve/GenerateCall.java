@@ -1,0 +1,154 @@
+package io.arrakis.loadtest.serve;
+
+import io.arrakis.proto.v1.GenerateRequest;
+import io.arrakis.proto.v1.GenerateResponse;
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.arrakis.proto.v1.Usage;
+import io.grpc.Channel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One {@code Generate} stream as its client sees it: token ids and text as they arrive (each
+ * message's arrival time kept, for time to first token and inter-token latency), how it ended
+ * (status, finish reason, usage), and a way to cancel it.
+ */
+public final class GenerateCall implements ClientResponseObserver<GenerateRequest, GenerateResponse> {
+  private final long startNanos = System.nanoTime();
+  private final List<Integer> tokens = new ArrayList<>();
+  private final StringBuilder text = new StringBuilder();
+  /** When each message with tokens arrived (nanoTime), with how many tokens it brought. */
+  private final List<long[]> arrivals = new ArrayList<>();
+  private final CompletableFuture<GenerateCall> done = new CompletableFuture<>();
+  private final CompletableFuture<Void> first = new CompletableFuture<>();
+  private volatile ClientCallStreamObserver<GenerateRequest> call;
+  private String finishReason = "";
+  private Usage usage;
+  private int finishes;
+  private volatile Status status;
+  private volatile long endNanos;
+
+  private GenerateCall() {}
+
+  /** Starts the call on {@code channel} (its call credentials on {@code stub}) with a deadline. */
+  public static GenerateCall start(InferenceGrpc.InferenceStub stub, GenerateRequest request, Duration deadline) {
+    GenerateCall c = new GenerateCall();
+    stub.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).generate(request, c);
+    return c;
+  }
+
+  public static GenerateCall start(Channel channel, GenerateRequest request, Duration deadline) {
+    return start(InferenceGrpc.newStub(channel), request, deadline);
+  }
+
+  @Override
+  public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
+    call = requestStream;
+  }
+
+  @Override
+  public synchronized void onNext(GenerateResponse m) {
+    if (m.getTokenIdsCount() > 0) {
+      arrivals.add(new long[] {System.nanoTime(), m.getTokenIdsCount()});
+    }
+    tokens.addAll(m.getTokenIdsList());
+    text.append(m.getText());
+    if (!m.getFinishReason().isEmpty()) {
+      finishes++;
+      finishReason = m.getFinishReason();
+      usage = m.getUsage();
+    }
+    first.complete(null);
+  }
+
+  @Override
+  public void onError(Throwable t) {
+    end(Status.fromThrowable(t));
+  }
+
+  @Override
+  public void onCompleted() {
+    end(Status.OK);
+  }
+
+  private void end(Status s) {
+    endNanos = System.nanoTime();
+    status = s;
+    first.complete(null);
+    done.complete(this);
+  }
+
+  /** Cancels the call, as a client that goes away. */
+  public void cancel() {
+    call.cancel("the client went away", null);
+  }
+
+  public CompletableFuture<GenerateCall> done() {
+    return done;
+  }
+
+  /** Completes with the first message (or the end). */
+  public CompletableFuture<Void> first() {
+    return first;
+  }
+
+  /** Waits for the end. */
+  public GenerateCall await(Duration timeout) throws Exception {
+    return done.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  public Status status() {
+    return status;
+  }
+
+  public boolean ok() {
+    return status != null && status.isOk();
+  }
+
+  public synchronized int[] tokens() {
+    return tokens.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  public synchronized String text() {
+    return text.toString();
+  }
+
+  /** The finish reason of the last message ("" when none came). */
+  public synchronized String finishReason() {
+    return finishReason;
+  }
+
+  /** Messages that carried a finish reason (one for a stream that ended well). */
+  public synchronized int finishes() {
+    return finishes;
+  }
+
+  public synchronized Usage usage() {
+    return usage;
+  }
+
+  /** Time to the first token, in nanoseconds (-1 without one). */
+  public synchronized long ttftNanos() {
+    return arrivals.isEmpty() ? -1 : arrivals.get(0)[0] - startNanos;
+  }
+
+  /** Start to end, in nanoseconds. */
+  public long e2eNanos() {
+    return endNanos - startNanos;
+  }
+
+  /** Gaps between messages that brought tokens, in nanoseconds. */
+  public synchronized long[] interTokenNanos() {
+    long[] out = new long[Math.max(0, arrivals.size() - 1)];
+    for (int i = 1; i < arrivals.size(); i++) {
+      out[i - 1] = arrivals.get(i)[0] - arrivals.get(i - 1)[0];
+    }
+    return out;
+  }
+}

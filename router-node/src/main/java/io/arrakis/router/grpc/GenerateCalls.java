@@ -1,0 +1,123 @@
+package io.arrakis.router.grpc;
+
+import io.arrakis.model.tokenizer.ChatMessage;
+import io.arrakis.proto.v1.GenerateRequest;
+import io.arrakis.proto.v1.GenerateResponse;
+import io.arrakis.proto.v1.SamplingParams;
+import io.arrakis.proto.v1.Usage;
+import io.arrakis.router.serve.GenerationHandle;
+import io.arrakis.router.serve.GenerationListener;
+import io.arrakis.router.serve.GenerationRequest;
+import io.arrakis.router.serve.GenerationService;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * {@code Inference.Generate}: the proto request to a {@link GenerationRequest} (its deadline the
+ * client's, cut to {@code serve.max-deadline}), the listener's calls to stream messages. A client
+ * that cancels (or whose deadline passes) cancels the request, which frees its sequence at once. A
+ * router serving a layer-only model answers UNIMPLEMENTED.
+ */
+final class GenerateCalls {
+  private final GenerationService service;
+  private final Duration defaultDeadline;
+  private final Duration maxDeadline;
+
+  /** @param service null on a router serving a layer-only model */
+  GenerateCalls(GenerationService service, Duration defaultDeadline, Duration maxDeadline) {
+    this.service = service;
+    this.defaultDeadline = defaultDeadline;
+    this.maxDeadline = maxDeadline;
+  }
+
+  void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
+    if (service == null) {
+      out.onError(Status.UNIMPLEMENTED.withDescription("this router serves a layer-only model (Forward only); Generate "
+          + "needs a whole-model checkpoint").asRuntimeException());
+      return;
+    }
+    GenerationRequest.Prompt prompt;
+    switch (request.getPromptCase()) {
+      case TEXT -> prompt = new GenerationRequest.Prompt.Text(request.getText());
+      case TOKEN_IDS -> prompt = new GenerationRequest.Prompt.TokenIds(
+          request.getTokenIds().getIdsList().stream().mapToInt(Integer::intValue).toArray());
+      case CHAT -> prompt = new GenerationRequest.Prompt.Chat(request.getChat().getMessagesList().stream()
+          .map(m -> new ChatMessage(m.getRole(), m.getContent())).toList());
+      default -> {
+        out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: set one of text, token_ids or chat")
+            .asRuntimeException());
+        return;
+      }
+    }
+    SamplingParams s = request.getSampling();
+    GenerationRequest.Sampling sampling = new GenerationRequest.Sampling(Integer.toUnsignedLong(s.getMaxTokens()),
+        s.getTemperature(), s.getTopP(), Integer.toUnsignedLong(s.getTopK()),
+        s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(), List.copyOf(s.getStopList()),
+        s.getIgnoreEos());
+    long deadline = System.nanoTime() + remainingNanos();
+    ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) out;
+    // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set before
+    // the request can answer; the handler runs on this call's transport thread, so after this method
+    AtomicReference<GenerationHandle> handle = new AtomicReference<>();
+    call.setOnCancelHandler(() -> handle.get().cancel());
+    handle.set(service.submit(new GenerationRequest(request.getRequestId(), prompt, sampling, deadline),
+        new Stream(call, request.getRequestId())));
+  }
+
+  private long remainingNanos() {
+    Deadline deadline = Context.current().getDeadline();
+    long max = maxDeadline.toNanos();
+    return deadline == null ? Math.min(defaultDeadline.toNanos(), max)
+        : Math.min(deadline.timeRemaining(TimeUnit.NANOSECONDS), max);
+  }
+
+  /** The listener as stream messages; calls come one at a time (see {@link GenerationListener}). */
+  private static final class Stream implements GenerationListener {
+    private final ServerCallStreamObserver<GenerateResponse> call;
+    private final String requestId;
+
+    Stream(ServerCallStreamObserver<GenerateResponse> call, String requestId) {
+      this.call = call;
+      this.requestId = requestId;
+    }
+
+    @Override
+    public synchronized void onTokens(int[] tokenIds, String text) {
+      call.onNext(chunk(tokenIds, text).build());
+    }
+
+    @Override
+    public synchronized void onFinished(int[] tokenIds, String text, Finish finish) {
+      if (!call.isCancelled()) {
+        call.onNext(chunk(tokenIds, text).setFinishReason(finish.reason().wire())
+            .setUsage(Usage.newBuilder().setPromptTokens(finish.promptTokens())
+                .setCompletionTokens(finish.completionTokens()))
+            .build());
+        call.onCompleted();
+      }
+    }
+
+    @Override
+    public synchronized void onFailed(Status status) {
+      if (!call.isCancelled()) {
+        call.onError(status.asRuntimeException());
+      }
+    }
+
+    private GenerateResponse.Builder chunk(int[] tokenIds, String text) {
+      GenerateResponse.Builder b = GenerateResponse.newBuilder().setRequestId(requestId).setText(text);
+      for (int t : tokenIds) {
+        b.addTokenIds(t);
+      }
+      return b;
+    }
+  }
+}

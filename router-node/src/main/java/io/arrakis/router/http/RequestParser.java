@@ -1,0 +1,297 @@
+package io.arrakis.router.http;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.arrakis.model.tokenizer.ChatMessage;
+import io.arrakis.router.serve.GenerationRequest;
+import io.arrakis.router.serve.ServedModel;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+
+/**
+ * Turns the JSON body of a completion or chat completion into an {@link OpenAiRequest}, checking
+ * every field it knows (a wrong type or value is a 400 naming the field) and refusing the OpenAI
+ * features it does not serve (n > 1, logprobs, echo, penalties, tools) rather than ignoring them.
+ * Fields it does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its
+ * vocabulary, its length against the context) are checked by the generation service.
+ */
+public final class RequestParser {
+  /** Bodies nest a few levels; a deeper one is hostile. */
+  private static final int MAX_NESTING = 64;
+  private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
+      .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build()).build())
+      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  private final ServedModel model;
+  private final int maxStopStrings;
+
+  /** @param maxStopStrings stop strings one request may give (the serving limit) */
+  public RequestParser(ServedModel model, int maxStopStrings) {
+    this.model = model;
+    this.maxStopStrings = maxStopStrings;
+  }
+
+  public OpenAiRequest parse(byte[] body, boolean chat) throws ApiError {
+    JsonNode root;
+    try {
+      root = JSON.readTree(body);
+    } catch (JacksonException e) {
+      throw ApiError.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw ApiError.invalid(null, "the body could not be read: " + e.getMessage());
+    }
+    if (root == null || !root.isObject()) {
+      throw ApiError.invalid(null, "the body must be a JSON object");
+    }
+    checkModel(root.get("model"));
+    GenerationRequest.Prompt prompt = chat ? messages(root.get("messages")) : prompt(root.get("prompt"));
+    refuseUnsupported(root, chat);
+    long maxTokens = maxTokens(root, chat);
+    float temperature = (float) number(root, "temperature", 1.0, 0, 2);
+    float topP = (float) number(root, "top_p", 1.0, 0, 1);
+    long topK = integer(root, "top_k", 0);
+    if (topK < -1) {
+      throw ApiError.invalid("top_k", "top_k must be >= 0 (0 or -1: all tokens), got " + topK);
+    }
+    JsonNode seed = present(root, "seed");
+    if (seed != null && !seed.canConvertToLong()) {
+      throw ApiError.invalid("seed", "seed must be an integer");
+    }
+    boolean stream = bool(root, "stream");
+    boolean includeUsage = false;
+    JsonNode options = present(root, "stream_options");
+    if (options != null) {
+      if (!options.isObject()) {
+        throw ApiError.invalid("stream_options", "stream_options must be an object");
+      }
+      if (!stream) {
+        throw ApiError.invalid("stream_options", "stream_options is only allowed with stream: true");
+      }
+      includeUsage = bool(options, "include_usage", "stream_options.include_usage");
+    }
+    GenerationRequest.Sampling sampling = new GenerationRequest.Sampling(maxTokens, temperature, topP, Math.max(0, topK),
+        seed == null ? OptionalLong.empty() : OptionalLong.of(seed.asLong()), stop(root.get("stop")),
+        bool(root, "ignore_eos"));
+    return new OpenAiRequest(chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"));
+  }
+
+  private void checkModel(JsonNode m) throws ApiError {
+    if (m == null || m.isNull()) {
+      return; // the served model, as vLLM takes it
+    }
+    if (!m.isTextual()) {
+      throw ApiError.invalid("model", "model must be a string");
+    }
+    if (!m.asText().equals(model.name())) {
+      throw ApiError.unknownModel(abbreviate(m.asText()), model.name());
+    }
+  }
+
+  private static GenerationRequest.Prompt prompt(JsonNode p) throws ApiError {
+    if (p == null || p.isNull()) {
+      throw ApiError.invalid("prompt", "prompt is required: a string, or an array of token ids");
+    }
+    if (p.isTextual()) {
+      return new GenerationRequest.Prompt.Text(p.asText());
+    }
+    if (!p.isArray()) {
+      throw ApiError.invalid("prompt", "prompt must be a string or an array of token ids, got " + kind(p));
+    }
+    if (p.size() > 0 && (p.get(0).isTextual() || p.get(0).isArray())) {
+      // OpenAI's batch forms: one prompt is served, as a list of one
+      if (p.size() != 1) {
+        throw ApiError.invalid("prompt", "prompt holds " + p.size() + " prompts; this server takes one per request");
+      }
+      return prompt(p.get(0));
+    }
+    int[] ids = new int[p.size()];
+    for (int i = 0; i < ids.length; i++) {
+      JsonNode t = p.get(i);
+      if (!t.isIntegralNumber() || !t.canConvertToInt() || t.asInt() < 0) {
+        throw ApiError.invalid("prompt", "prompt[" + i + "] must be a token id (an integer >= 0), got "
+            + abbreviate(t.toString()));
+      }
+      ids[i] = t.asInt();
+    }
+    return new GenerationRequest.Prompt.TokenIds(ids);
+  }
+
+  private static GenerationRequest.Prompt messages(JsonNode m) throws ApiError {
+    if (m == null || !m.isArray() || m.isEmpty()) {
+      throw ApiError.invalid("messages", "messages must be a non-empty array of {role, content}");
+    }
+    List<ChatMessage> out = new ArrayList<>(m.size());
+    for (int i = 0; i < m.size(); i++) {
+      JsonNode msg = m.get(i);
+      String field = "messages[" + i + "]";
+      if (!msg.isObject()) {
+        throw ApiError.invalid(field, field + " must be an object {role, content}");
+      }
+      JsonNode role = msg.get("role");
+      if (role == null || !role.isTextual() || role.asText().isEmpty()) {
+        throw ApiError.invalid(field + ".role", field + ".role must be a non-empty string");
+      }
+      out.add(new ChatMessage(role.asText(), content(msg.get("content"), field + ".content")));
+    }
+    return new GenerationRequest.Prompt.Chat(out);
+  }
+
+  /** A message's content: a string, null (as an assistant's with tool calls), or text parts. */
+  private static String content(JsonNode c, String field) throws ApiError {
+    if (c == null || c.isNull()) {
+      return "";
+    }
+    if (c.isTextual()) {
+      return c.asText();
+    }
+    if (!c.isArray()) {
+      throw ApiError.invalid(field, field + " must be a string or an array of text parts");
+    }
+    StringBuilder text = new StringBuilder();
+    for (int i = 0; i < c.size(); i++) {
+      JsonNode part = c.get(i);
+      if (!part.isObject() || !"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+        throw ApiError.invalid(field, field + "[" + i + "] must be {\"type\": \"text\", \"text\": ...}: only text is "
+            + "served");
+      }
+      text.append(part.get("text").asText());
+    }
+    return text.toString();
+  }
+
+  /** max_completion_tokens (chat) or max_tokens; 0 = the server's default; at most the context. */
+  private long maxTokens(JsonNode root, boolean chat) throws ApiError {
+    String field = chat && present(root, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
+    JsonNode n = present(root, field);
+    if (n == null) {
+      return 0;
+    }
+    if (!n.isIntegralNumber()) {
+      throw ApiError.invalid(field, field + " must be an integer, got " + abbreviate(n.toString()));
+    }
+    if (!n.canConvertToLong() || n.asLong() < 1 || n.asLong() >= model.contextTokens()) {
+      throw ApiError.invalid(field, field + " must be between 1 and " + (model.contextTokens() - 1) + " (the context of "
+          + model.name() + " holds " + model.contextTokens() + " tokens, prompt included), got " + abbreviate(n.toString()));
+    }
+    return n.asLong();
+  }
+
+  private List<String> stop(JsonNode s) throws ApiError {
+    if (s == null || s.isNull()) {
+      return List.of();
+    }
+    if (s.isTextual()) {
+      return List.of(s.asText());
+    }
+    if (!s.isArray()) {
+      throw ApiError.invalid("stop", "stop must be a string or an array of strings");
+    }
+    if (s.size() > maxStopStrings) {
+      throw ApiError.invalid("stop", "stop holds " + s.size() + " strings; at most " + maxStopStrings
+          + " are taken (arrakis.router.serve.max-stop-strings)");
+    }
+    List<String> out = new ArrayList<>(s.size());
+    for (int i = 0; i < s.size(); i++) {
+      if (!s.get(i).isTextual()) {
+        throw ApiError.invalid("stop", "stop[" + i + "] must be a string");
+      }
+      out.add(s.get(i).asText());
+    }
+    return out;
+  }
+
+  /** Features of OpenAI's API this server does not have: refused when asked for, accepted at their defaults. */
+  private static void refuseUnsupported(JsonNode root, boolean chat) throws ApiError {
+    JsonNode n = present(root, "n");
+    if (n != null && !(n.isIntegralNumber() && n.asLong() == 1)) {
+      throw ApiError.invalid("n", "n must be 1: one choice per request is served");
+    }
+    JsonNode bestOf = present(root, "best_of");
+    if (bestOf != null && !(bestOf.isIntegralNumber() && bestOf.asLong() == 1)) {
+      throw ApiError.invalid("best_of", "best_of must be 1");
+    }
+    JsonNode logprobs = present(root, "logprobs");
+    if (logprobs != null && !(logprobs.isBoolean() && !logprobs.asBoolean())) {
+      throw ApiError.invalid("logprobs", "logprobs are not served");
+    }
+    if (bool(root, "echo")) {
+      throw ApiError.invalid("echo", "echo is not served");
+    }
+    for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
+      JsonNode p = present(root, penalty);
+      if (p != null && !(p.isNumber() && p.asDouble() == 0)) {
+        throw ApiError.invalid(penalty, penalty + " is not served (only 0)");
+      }
+    }
+    JsonNode bias = present(root, "logit_bias");
+    if (bias != null && !(bias.isObject() && bias.isEmpty())) {
+      throw ApiError.invalid("logit_bias", "logit_bias is not served");
+    }
+    if (present(root, "suffix") != null) {
+      throw ApiError.invalid("suffix", "suffix is not served");
+    }
+    JsonNode tools = present(root, "tools");
+    if (chat && tools != null && !(tools.isArray() && tools.isEmpty())) {
+      throw ApiError.invalid("tools", "tools are not served");
+    }
+  }
+
+  private static double number(JsonNode root, String field, double otherwise, double min, double max) throws ApiError {
+    JsonNode n = present(root, field);
+    if (n == null) {
+      return otherwise;
+    }
+    if (!n.isNumber() || !Double.isFinite(n.asDouble()) || n.asDouble() < min || n.asDouble() > max) {
+      throw ApiError.invalid(field, field + " must be a number between " + min + " and " + max + ", got "
+          + abbreviate(n.toString()));
+    }
+    return n.asDouble();
+  }
+
+  private static long integer(JsonNode root, String field, long otherwise) throws ApiError {
+    JsonNode n = present(root, field);
+    if (n == null) {
+      return otherwise;
+    }
+    if (!n.isIntegralNumber() || !n.canConvertToInt()) {
+      throw ApiError.invalid(field, field + " must be an integer, got " + abbreviate(n.toString()));
+    }
+    return n.asLong();
+  }
+
+  private static boolean bool(JsonNode root, String field) throws ApiError {
+    return bool(root, field, field);
+  }
+
+  private static boolean bool(JsonNode object, String field, String name) throws ApiError {
+    JsonNode n = present(object, field);
+    if (n == null) {
+      return false;
+    }
+    if (!n.isBoolean()) {
+      throw ApiError.invalid(name, name + " must be true or false, got " + abbreviate(n.toString()));
+    }
+    return n.asBoolean();
+  }
+
+  /** The field, or null when absent or JSON null (OpenAI's clients send null for "not set"). */
+  private static JsonNode present(JsonNode object, String field) {
+    JsonNode n = object.get(field);
+    return n == null || n.isNull() ? null : n;
+  }
+
+  private static String kind(JsonNode n) {
+    return n.getNodeType().toString().toLowerCase();
+  }
+
+  /** A client's value quoted in a message, cut short: errors must stay small whatever was sent. */
+  static String abbreviate(String s) {
+    return s.length() <= 64 ? s : s.substring(0, 61) + "...";
+  }
+}

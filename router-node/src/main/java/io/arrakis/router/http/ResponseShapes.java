@@ -1,0 +1,127 @@
+package io.arrakis.router.http;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.router.serve.GenerationListener;
+
+/**
+ * The JSON of one request's answers, in OpenAI's shapes: a completion ({@code text_completion}) or a
+ * chat completion ({@code chat.completion}), whole or as stream chunks ({@code
+ * chat.completion.chunk}), with vLLM's {@code token_ids} when asked for.
+ */
+final class ResponseShapes {
+  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+  private final OpenAiRequest request;
+  private final String id;
+  private final String model;
+  private final long created;
+
+  ResponseShapes(OpenAiRequest request, String id, String model, long createdSeconds) {
+    this.request = request;
+    this.id = id;
+    this.model = model;
+    this.created = createdSeconds;
+  }
+
+  /** The whole answer of a request that was not streamed. */
+  ObjectNode whole(int[] tokenIds, String text, GenerationListener.Finish finish) {
+    ObjectNode root = head(request.chat() ? "chat.completion" : "text_completion");
+    ObjectNode choice = root.putArray("choices").addObject();
+    choice.put("index", 0);
+    if (request.chat()) {
+      choice.putObject("message").put("role", "assistant").put("content", text);
+    } else {
+      choice.put("text", text);
+    }
+    choice.putNull("logprobs");
+    choice.put("finish_reason", reason(finish.reason()));
+    tokenIds(choice, tokenIds);
+    usage(root, finish);
+    return root;
+  }
+
+  /** A chat stream's first chunk: the assistant's role, no content yet (as OpenAI sends it). */
+  ObjectNode roleChunk() {
+    ObjectNode root = head("chat.completion.chunk");
+    ObjectNode choice = root.putArray("choices").addObject();
+    choice.put("index", 0);
+    choice.putObject("delta").put("role", "assistant").put("content", "");
+    choice.putNull("logprobs");
+    choice.putNull("finish_reason");
+    if (request.returnTokenIds()) {
+      choice.putArray("token_ids");
+    }
+    nullUsage(root);
+    return root;
+  }
+
+  /** A stream chunk: new tokens and their text; {@code finish} on the last one, else null. */
+  ObjectNode chunk(int[] tokenIds, String text, GenerationListener.Finish finish) {
+    ObjectNode root = head(request.chat() ? "chat.completion.chunk" : "text_completion");
+    ObjectNode choice = root.putArray("choices").addObject();
+    choice.put("index", 0);
+    if (request.chat()) {
+      ObjectNode delta = choice.putObject("delta");
+      if (!text.isEmpty() || finish == null) {
+        delta.put("content", text);
+      }
+    } else {
+      choice.put("text", text);
+    }
+    choice.putNull("logprobs");
+    if (finish == null) {
+      choice.putNull("finish_reason");
+    } else {
+      choice.put("finish_reason", reason(finish.reason()));
+    }
+    tokenIds(choice, tokenIds);
+    nullUsage(root);
+    return root;
+  }
+
+  /** The last chunk of a stream with {@code stream_options.include_usage}: no choices, the usage. */
+  ObjectNode usageChunk(GenerationListener.Finish finish) {
+    ObjectNode root = head(request.chat() ? "chat.completion.chunk" : "text_completion");
+    root.putArray("choices");
+    usage(root, finish);
+    return root;
+  }
+
+  private ObjectNode head(String object) {
+    ObjectNode root = NODES.objectNode();
+    root.put("id", id);
+    root.put("object", object);
+    root.put("created", created);
+    root.put("model", model);
+    return root;
+  }
+
+  private void tokenIds(ObjectNode choice, int[] ids) {
+    if (request.returnTokenIds()) {
+      ArrayNode a = choice.putArray("token_ids");
+      for (int t : ids) {
+        a.add(t);
+      }
+    }
+  }
+
+  /** OpenAI's streams say {@code "usage": null} on every chunk when the last one carries it. */
+  private void nullUsage(ObjectNode root) {
+    if (request.includeUsage()) {
+      root.putNull("usage");
+    }
+  }
+
+  private static void usage(ObjectNode root, GenerationListener.Finish finish) {
+    root.putObject("usage")
+        .put("prompt_tokens", finish.promptTokens())
+        .put("completion_tokens", finish.completionTokens())
+        .put("total_tokens", finish.promptTokens() + finish.completionTokens());
+  }
+
+  private static String reason(FinishReason r) {
+    return r == FinishReason.LENGTH ? "length" : "stop";
+  }
+}
