@@ -138,6 +138,48 @@ class GenerateServiceTest {
     }
   }
 
+  /**
+   * 64 streams of prompts from 1 to 150 tokens at once (prefill chunked over steps, blocks of 4
+   * tokens) get exactly the greedy tokens each gets alone, with 2 micro-batches and with 1: over gRPC
+   * and the dispatch path, as SchedulerTest checks it at the scheduler.
+   */
+  @Test
+  void sixtyFourConcurrentStreamsGetWhatEachGetsAloneWithOneOrTwoMicroBatches() throws Exception {
+    List<int[]> prompts = new ArrayList<>();
+    java.util.SplittableRandom random = new java.util.SplittableRandom(64);
+    for (int i = 0; i < 64; i++) {
+      int[] p = new int[1 + (i * 37) % 150];
+      for (int j = 0; j < p.length; j++) {
+        p[j] = random.nextInt(512);
+      }
+      prompts.add(p);
+    }
+    List<int[]> alone = new ArrayList<>();
+    for (int i = 0; i < prompts.size(); i++) {
+      GenerateStream s = GenerateStream.start(harness.channel, ids("alone-" + i, prompts.get(i), greedy(8)));
+      assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
+      alone.add(s.tokens());
+    }
+    for (int microBatches : new int[] {2, 1}) {
+      Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
+          "arrakis.router.serve.block-size", 4, "arrakis.router.serve.micro-batches", microBatches,
+          "arrakis.router.serve.max-step-tokens", 128)).withFallback(ConfigFactory.load());
+      Path dir = ReferenceModels.dir(MODEL);
+      try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
+          RouterHarness.settings(), RouterHarness.loopback(), new SimpleMeterRegistry(), config)) {
+        List<GenerateStream> together = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+          together.add(GenerateStream.start(own.channel, ids("together-" + i, prompts.get(i), greedy(8))));
+        }
+        for (int i = 0; i < prompts.size(); i++) {
+          assertThat(together.get(i).await().getCode()).as("stream %d", i).isEqualTo(Status.Code.OK);
+          assertThat(together.get(i).tokens()).as("%d micro-batches, prompt %d (%d tokens)", microBatches, i,
+              prompts.get(i).length).containsExactly(alone.get(i));
+        }
+      }
+    }
+  }
+
   /** A sampled stream with a seed repeats whatever runs beside it; another seed samples otherwise. */
   @Test
   void aSeededSampledStreamRepeats() throws Exception {
