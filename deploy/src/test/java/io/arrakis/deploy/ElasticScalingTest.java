@@ -28,6 +28,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -163,7 +164,7 @@ class ElasticScalingTest {
     return PlacementConfigMap.read(client.configMaps().inNamespace(ExpertPod.NS).withName(CONFIG_MAP).get());
   }
 
-  private static int freePort() throws java.io.IOException {
+  private static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
     }
@@ -180,7 +181,7 @@ class ElasticScalingTest {
     private final List<Thread> callers = new ArrayList<>();
     private volatile boolean running;
 
-    Load(ManagedChannel channel, Path dir, List<Integer> layers) throws java.io.IOException {
+    Load(ManagedChannel channel, Path dir, List<Integer> layers) throws IOException {
       this.channel = channel;
       float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
       long[] shape = Fixtures.shape(dir.resolve("input.safetensors"), "hidden_states");

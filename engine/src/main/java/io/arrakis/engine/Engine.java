@@ -4,15 +4,14 @@ import io.arrakis.engine.experts.LocalExperts;
 import io.arrakis.engine.experts.RoutedExperts;
 import io.arrakis.engine.kv.BlockManager;
 import io.arrakis.engine.kv.KvCache;
+import io.arrakis.engine.layers.DecoderLayer;
 import io.arrakis.engine.layers.StepContext;
-import io.arrakis.engine.tensor.NativeScratch;
 import io.arrakis.model.checkpoint.Checkpoint;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.moe.MoeModel;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -31,7 +30,6 @@ public final class Engine implements AutoCloseable {
   private final RoutedExperts experts;
   private final KvCache cache;
   private final ForwardPass.DecoderModelView view;
-  private final ArrayDeque<NativeScratch> scratches = new ArrayDeque<>();
   private final Set<Long> inFlight = new HashSet<>();
   private final Closeable resources;
   private MoeTap tap;
@@ -147,8 +145,7 @@ public final class Engine implements AutoCloseable {
       }
       inFlight.add(seqs[c]);
     }
-    NativeScratch scratch = scratches.isEmpty() ? new NativeScratch() : scratches.pop();
-    StepContext ctx = new StepContext(positions, cacheRows, chunkStart, counts, context, cache, scratch,
+    StepContext ctx = new StepContext(positions, cacheRows, chunkStart, counts, context, cache,
         model.rope().table(positions));
     return new ForwardPass(this, view, experts, List.copyOf(chunks), ctx, x, d, tap);
   }
@@ -157,7 +154,6 @@ public final class Engine implements AutoCloseable {
     for (SequenceChunk c : pass.chunks()) {
       inFlight.remove(c.seq());
     }
-    scratches.push(pass.context().scratch());
   }
 
   /** Runs a step to the end on this thread, waiting for remote experts where needed. */
@@ -175,26 +171,21 @@ public final class Engine implements AutoCloseable {
    * states {@code x} [rows, hidden] already normed, as transformers' {@code mlp} module computes.
    */
   public float[] moeBlock(int layer, float[] x, int rows) {
-    io.arrakis.engine.layers.DecoderLayer l = model.layers().get(layer);
+    DecoderLayer l = model.layers().get(layer);
     if (!l.isMoe()) {
       throw new IllegalArgumentException("layer " + layer + " is not an MoE layer");
     }
-    NativeScratch scratch = scratches.isEmpty() ? new NativeScratch() : scratches.pop();
-    try {
-      int d = model.config().hiddenSize();
-      float[] out = new float[rows * d];
-      experts.compute(layer, x, l.moe().route(x, rows, scratch), out).toCompletableFuture().join();
-      if (l.moe().hasShared()) {
-        float[] shared = new float[rows * d];
-        l.moe().shared(x, rows, shared);
-        for (int i = 0; i < out.length; i++) {
-          out[i] += shared[i];
-        }
+    int d = model.config().hiddenSize();
+    float[] out = new float[rows * d];
+    experts.compute(layer, x, l.moe().route(x, rows), out).toCompletableFuture().join();
+    if (l.moe().hasShared()) {
+      float[] shared = new float[rows * d];
+      l.moe().shared(x, rows, shared);
+      for (int i = 0; i < out.length; i++) {
+        out[i] += shared[i];
       }
-      return out;
-    } finally {
-      scratches.push(scratch);
     }
+    return out;
   }
 
   /** Frees a sequence's cache blocks. */
@@ -208,8 +199,5 @@ public final class Engine implements AutoCloseable {
   @Override
   public void close() throws IOException {
     resources.close();
-    for (NativeScratch s : scratches) {
-      s.close();
-    }
   }
 }

@@ -2,7 +2,9 @@ package io.arrakis.engine;
 
 import io.arrakis.engine.experts.RoutedExperts;
 import io.arrakis.engine.layers.DecoderLayer;
+import io.arrakis.engine.layers.RmsNorm;
 import io.arrakis.engine.layers.StepContext;
+import io.arrakis.engine.tensor.Matrix;
 import io.arrakis.model.gating.Routing;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,8 +40,8 @@ public final class ForwardPass {
   private boolean failed;
 
   /** The model parts a pass reads. */
-  record DecoderModelView(List<DecoderLayer> layers, io.arrakis.engine.layers.RmsNorm finalNorm,
-      io.arrakis.engine.tensor.Matrix lmHead, int vocab) {}
+  record DecoderModelView(List<DecoderLayer> layers, RmsNorm finalNorm,
+      Matrix lmHead, int vocab) {}
 
   ForwardPass(Engine engine, DecoderModelView model, RoutedExperts experts, List<SequenceChunk> chunks, StepContext ctx,
       float[] x, int d, MoeTap tap) {
@@ -107,7 +109,7 @@ public final class ForwardPass {
           layer++;
           continue;
         }
-        Routing routing = l.moe().route(h, n, ctx.scratch());
+        Routing routing = l.moe().route(h, n);
         routed = new float[n * d];
         shared = l.moe().hasShared() ? new float[n * d] : null;
         pending = experts.compute(layer, h, routing, routed).toCompletableFuture();
@@ -167,7 +169,7 @@ public final class ForwardPass {
       at += count[c];
     }
     float[] all = new float[total * vocab];
-    model.lmHead().apply(normed, total, all, ctx.scratch());
+    model.lmHead().apply(normed, total, all);
     List<float[]> out = new ArrayList<>();
     at = 0;
     for (int c = 0; c < chunks.size(); c++) {

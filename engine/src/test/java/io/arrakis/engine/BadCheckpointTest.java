@@ -2,6 +2,7 @@ package io.arrakis.engine;
 
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.engine.testing.Checkpoints;
 import io.arrakis.model.config.ModelConfigException;
 import io.arrakis.model.safetensors.SafetensorsException;
@@ -42,7 +43,7 @@ class BadCheckpointTest {
   void aTensorOfTheWrongShapeIsNamedWithBothShapes() throws IOException {
     Checkpoints.copy("mixtral", dir);
     Checkpoints.editHeader(dir.resolve("model.safetensors"), h -> {
-      var e = (com.fasterxml.jackson.databind.node.ObjectNode) h.get("model.layers.1.self_attn.k_proj.weight");
+      var e = (ObjectNode) h.get("model.layers.1.self_attn.k_proj.weight");
       e.putArray("shape").add(64).add(32); // same bytes, transposed shape
     });
 
@@ -55,7 +56,7 @@ class BadCheckpointTest {
   void aWeightOfANonFloatDtypeIsRefused() throws IOException {
     Checkpoints.copy("qwen2_moe", dir);
     Checkpoints.editHeader(dir.resolve("model.safetensors"),
-        h -> ((com.fasterxml.jackson.databind.node.ObjectNode) h.get("model.layers.0.self_attn.q_proj.bias")).put("dtype", "I16"));
+        h -> ((ObjectNode) h.get("model.layers.0.self_attn.q_proj.bias")).put("dtype", "I16"));
 
     assertThatThrownBy(this::load).isInstanceOf(ModelConfigException.class)
         .hasMessageContaining("'model.layers.0.self_attn.q_proj.bias' has dtype I16");
@@ -65,7 +66,7 @@ class BadCheckpointTest {
   void anUnknownDtypeIsRefusedNamingTheTensor() throws IOException {
     Checkpoints.copy("qwen2_moe", dir);
     Checkpoints.editHeader(dir.resolve("model.safetensors"),
-        h -> ((com.fasterxml.jackson.databind.node.ObjectNode) h.get("model.norm.weight")).put("dtype", "Q4_K"));
+        h -> ((ObjectNode) h.get("model.norm.weight")).put("dtype", "Q4_K"));
 
     assertThatThrownBy(this::load).isInstanceOf(SafetensorsException.class)
         .hasMessageContaining("'model.norm.weight'").hasMessageContaining("unsupported dtype Q4_K");

@@ -1,6 +1,5 @@
 package io.arrakis.engine;
 
-import io.arrakis.model.testing.Fixtures;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -10,14 +9,17 @@ import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import io.arrakis.model.checkpoint.Checkpoint;
 import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.testing.Fixtures;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * A sequence's logits do not depend on how it is batched: alone, with others, prefilled in chunks,
@@ -142,7 +144,7 @@ class BatchStepTest {
     String name = "deepseek_v3";
     try (Checkpoint ck = Checkpoint.open(ReferenceModels.dir(name))) {
       Engine engine = Engine.create(Engine.loadDecoder(ReferenceModels.dir(name), ck),
-          (layer, x, routing, out) -> java.util.concurrent.CompletableFuture.failedFuture(
+          (layer, x, routing, out) -> CompletableFuture.failedFuture(
               new IllegalStateException("expert node gone")), EngineOptions.DEFAULT);
       assertThatThrownBy(() -> engine.step(List.of(SequenceChunk.of(1, 5, 6, 7))))
           .hasMessageContaining("expert node gone");
@@ -157,7 +159,7 @@ class BatchStepTest {
     List<Prompt> prompts = ReferenceModels.prompts(name);
     // the routed experts run only when the test says so: each pass must hand off at every MoE layer
     // and wait there while the other one advances
-    java.util.ArrayDeque<Runnable> expertQueue = new java.util.ArrayDeque<>();
+    ArrayDeque<Runnable> expertQueue = new ArrayDeque<>();
     try (Engine sequential = Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT);
         MoeModel moe = MoeModel.open(ReferenceModels.dir(name));
         Checkpoint ck = Checkpoint.open(ReferenceModels.dir(name))) {

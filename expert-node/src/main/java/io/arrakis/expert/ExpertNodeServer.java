@@ -19,6 +19,7 @@ import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -83,7 +84,7 @@ public final class ExpertNodeServer {
   public void markServing() {
     setHealth(ServingStatus.SERVING);
     log.info("expert node {} serving {} experts ({} of weights) on {}", settings.nodeId(), store.held().size(),
-        String.format(java.util.Locale.ROOT, "%.2f GiB", store.weightBytes() / (double) (1L << 30)), device);
+        String.format(Locale.ROOT, "%.2f GiB", store.weightBytes() / (double) (1L << 30)), device);
   }
 
   public int port() {

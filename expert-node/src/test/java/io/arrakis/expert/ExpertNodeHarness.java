@@ -2,9 +2,9 @@ package io.arrakis.expert;
 
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.expert.metrics.ExpertMetrics;
-import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.moe.MoeModel;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -12,6 +12,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -39,7 +40,7 @@ final class ExpertNodeHarness implements AutoCloseable {
 
   static ExpertNodeSettings defaults() {
     return ExpertNodeSettings.from(ConfigFactory.load()).withNodeId("expert-test").withPort(0)
-        .withDrainDelay(java.time.Duration.ofMillis(300));
+        .withDrainDelay(Duration.ofMillis(300));
   }
 
   ExpertGrpc.ExpertBlockingStub stub() {

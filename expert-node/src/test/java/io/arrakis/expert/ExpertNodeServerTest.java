@@ -4,11 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
-import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertSpec;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.moe.ReferenceMoe;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.safetensors.SafetensorsFile;
+import io.arrakis.model.tensor.Bf16;
 import io.arrakis.model.tensor.NdArrays;
 import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.model.testing.Fixtures;
@@ -28,10 +29,13 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
+import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -107,7 +111,7 @@ class ExpertNodeServerTest {
     float[] one = TensorCodec.floats(node.stub().compute(goodRequest()).getPartialSums());
     float[] other = TensorCodec.floats(node.stub().compute(layer0).getPartialSums());
     for (int i = 0; i < got.length; i++) {
-      assertThat(got[i]).isCloseTo(one[i] + other[i], org.assertj.core.data.Offset.offset(1e-5f));
+      assertThat(got[i]).isCloseTo(one[i] + other[i], Offset.offset(1e-5f));
     }
   }
 
@@ -121,8 +125,8 @@ class ExpertNodeServerTest {
     float[] rounded = new float[xs.length];
     ByteString.Output bytes = ByteString.newOutput();
     for (int i = 0; i < xs.length; i++) {
-      short s = io.arrakis.model.tensor.Bf16.fromFloat(xs[i]);
-      rounded[i] = io.arrakis.model.tensor.Bf16.toFloat(s);
+      short s = Bf16.fromFloat(xs[i]);
+      rounded[i] = Bf16.toFloat(s);
       bytes.write(s & 0xFF);
       bytes.write((s >> 8) & 0xFF);
     }
@@ -136,9 +140,9 @@ class ExpertNodeServerTest {
     // the same rows sent as FLOAT32 give the float32 sums; bf16's are those, rounded to nearest even
     ComputeRequest f32 = goodRequest().toBuilder().setHiddenStates(TensorCodec.encodeFloat(rounded, 32, 64)).build();
     float[] want = TensorCodec.floats(node.stub().compute(f32).getPartialSums());
-    java.nio.ShortBuffer got = sums.getData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+    ShortBuffer got = sums.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
     for (int i = 0; i < want.length; i++) {
-      assertThat(got.get(i)).as("element %d", i).isEqualTo(io.arrakis.model.tensor.Bf16.fromFloat(want[i]));
+      assertThat(got.get(i)).as("element %d", i).isEqualTo(Bf16.fromFloat(want[i]));
     }
   }
 

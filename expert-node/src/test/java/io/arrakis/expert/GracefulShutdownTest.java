@@ -2,14 +2,19 @@ package io.arrakis.expert;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.common.util.concurrent.ListenableFuture;
+import io.arrakis.expert.store.ExpertSpec;
 import io.arrakis.model.gating.Routing;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -25,14 +30,14 @@ class GracefulShutdownTest {
   void inFlightBatchesFinishOnShutdown() throws Exception {
     ExpertNodeSettings settings = ExpertNodeHarness.defaults().withComputeThreads(1).withQueueCapacity(16);
     ExpertNodeHarness node = new ExpertNodeHarness(Fixtures.dir(Fixtures.MIXTRAL_TINY), List.of(), settings);
-    node.server.store().load(io.arrakis.expert.store.ExpertSpec.parse("all", node.model.moeLayers(), 8));
+    node.server.store().load(ExpertSpec.parse("all", node.model.moeLayers(), 8));
     Nd4j.getRandom().setSeed(7);
     INDArray x = Nd4j.randn(DataType.FLOAT, 8192, 64);
     Routing routing = node.model.gate(0).route(x);
     ComputeRequest req = Batches.fromRouting("drain", 0, x, routing, 8, e -> true);
     ExpertGrpc.ExpertFutureStub stub = ExpertGrpc.newFutureStub(node.channel).withDeadlineAfter(60, TimeUnit.SECONDS);
 
-    List<com.google.common.util.concurrent.ListenableFuture<ComputeResponse>> calls = new ArrayList<>();
+    List<ListenableFuture<ComputeResponse>> calls = new ArrayList<>();
     for (int i = 0; i < 16; i++) {
       calls.add(stub.compute(req));
     }
@@ -61,9 +66,9 @@ class GracefulShutdownTest {
 
   @Test
   void aLeavingNodeServesUntilItsExpertsAreUnloaded() throws Exception {
-    ExpertNodeSettings settings = ExpertNodeHarness.defaults().withLeaveTimeout(java.time.Duration.ofSeconds(30));
+    ExpertNodeSettings settings = ExpertNodeHarness.defaults().withLeaveTimeout(Duration.ofSeconds(30));
     ExpertNodeHarness node = new ExpertNodeHarness(Fixtures.dir(Fixtures.MIXTRAL_TINY), List.of(), settings);
-    node.server.store().load(io.arrakis.expert.store.ExpertSpec.parse("0:0-3", node.model.moeLayers(), 8));
+    node.server.store().load(ExpertSpec.parse("0:0-3", node.model.moeLayers(), 8));
     Thread stopper = new Thread(() -> {
       try {
         node.server.shutdown();
@@ -86,14 +91,14 @@ class GracefulShutdownTest {
         .containsExactly(4L, 64L);
 
     // the routers' rollout unloads half: still serving; the rest: the node drains and stops
-    expert.withDeadlineAfter(5, TimeUnit.SECONDS).unloadExperts(io.arrakis.proto.v1.UnloadExpertsRequest.newBuilder()
-        .addExperts(new io.arrakis.model.placement.ExpertId(0, 0).toProto())
-        .addExperts(new io.arrakis.model.placement.ExpertId(0, 1).toProto()).build());
+    expert.withDeadlineAfter(5, TimeUnit.SECONDS).unloadExperts(UnloadExpertsRequest.newBuilder()
+        .addExperts(new ExpertId(0, 0).toProto())
+        .addExperts(new ExpertId(0, 1).toProto()).build());
     Thread.sleep(300);
     assertThat(stopper.isAlive()).isTrue();
-    expert.withDeadlineAfter(5, TimeUnit.SECONDS).unloadExperts(io.arrakis.proto.v1.UnloadExpertsRequest.newBuilder()
-        .addExperts(new io.arrakis.model.placement.ExpertId(0, 2).toProto())
-        .addExperts(new io.arrakis.model.placement.ExpertId(0, 3).toProto()).build());
+    expert.withDeadlineAfter(5, TimeUnit.SECONDS).unloadExperts(UnloadExpertsRequest.newBuilder()
+        .addExperts(new ExpertId(0, 2).toProto())
+        .addExperts(new ExpertId(0, 3).toProto()).build());
     ServingStatus status = ServingStatus.SERVING;
     for (int i = 0; i < 50 && status == ServingStatus.SERVING; i++) { // the node looks every 100 ms
       Thread.sleep(20);

@@ -3,6 +3,7 @@ package io.arrakis.expert;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
+import io.arrakis.expert.store.ExpertSpec;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.safetensors.SafetensorsFile;
 import io.arrakis.model.tensor.NdArrays;
@@ -50,7 +51,7 @@ class MalformedRequestFuzzTest {
   void everyMalformedCallGetsTheStatusOfItsClassAndTheNodeKeepsServing() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     try (ExpertNodeHarness node = new ExpertNodeHarness(dir, List.of(), ExpertNodeHarness.defaults())) {
-      node.server.store().load(io.arrakis.expert.store.ExpertSpec.parse("0:0-5", node.model.moeLayers(), 8));
+      node.server.store().load(ExpertSpec.parse("0:0-5", node.model.moeLayers(), 8));
       INDArray x;
       try (SafetensorsFile in = SafetensorsFile.open(dir.resolve("input.safetensors"))) {
         x = NdArrays.readFloat(in, "hidden_states");

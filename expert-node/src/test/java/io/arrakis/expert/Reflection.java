@@ -1,5 +1,7 @@
 package io.arrakis.expert;
 
+import com.google.protobuf.DescriptorProtos.FileDescriptorProto;
+import com.google.protobuf.InvalidProtocolBufferException;
 import io.grpc.ManagedChannel;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
@@ -25,8 +27,8 @@ final class Reflection {
     return r.getFileDescriptorResponse().getFileDescriptorProtoList().stream()
         .map(bytes -> {
           try {
-            return com.google.protobuf.DescriptorProtos.FileDescriptorProto.parseFrom(bytes);
-          } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return FileDescriptorProto.parseFrom(bytes);
+          } catch (InvalidProtocolBufferException e) {
             throw new IllegalStateException(e);
           }
         })

@@ -28,8 +28,8 @@ import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.arrakis.security.MalformedRequests;
-import io.grpc.BindableService;
 import io.arrakis.security.WireLimits;
+import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerServiceDefinition;
@@ -44,7 +44,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -197,7 +199,7 @@ public final class RouterServer {
     system.terminate();
     try {
       system.getWhenTerminated().toCompletableFuture().get(10, TimeUnit.SECONDS);
-    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+    } catch (ExecutionException | TimeoutException e) {
       log.warn("actor system did not stop cleanly: {}", e.toString());
     }
     if (serving != null) {

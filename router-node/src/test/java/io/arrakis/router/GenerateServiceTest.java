@@ -36,6 +36,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -146,7 +147,7 @@ class GenerateServiceTest {
   @Test
   void sixtyFourConcurrentStreamsGetWhatEachGetsAloneWithOneOrTwoMicroBatches() throws Exception {
     List<int[]> prompts = new ArrayList<>();
-    java.util.SplittableRandom random = new java.util.SplittableRandom(64);
+    SplittableRandom random = new SplittableRandom(64);
     for (int i = 0; i < 64; i++) {
       int[] p = new int[1 + (i * 37) % 150];
       for (int j = 0; j < p.length; j++) {

@@ -1,5 +1,6 @@
 package io.arrakis.router;
 
+import com.google.protobuf.ByteString;
 import io.arrakis.model.kernel.ExpertWork;
 import io.arrakis.model.kernel.MoeCombiner;
 import io.arrakis.model.moe.MoeModel;
@@ -14,15 +15,20 @@ import io.arrakis.proto.v1.NodeDescription;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.grpc.Status;
-import com.google.protobuf.ByteString;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -35,16 +41,16 @@ final class InProcessExpert implements ExpertClient {
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   final List<ComputeRequest> calls = new CopyOnWriteArrayList<>();
   /** What the node holds: its placement's experts at first, then as LoadExperts/UnloadExperts say. */
-  final java.util.Set<ExpertId> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  final Set<ExpertId> held = ConcurrentHashMap.newKeySet();
   volatile boolean down;
   /** While set, every compute call fails with it though the node still reports SERVING (a call broken mid-way). */
   volatile Status breaksCallsWith;
   /** While set, calls wait for it (a busy node). */
-  volatile java.util.concurrent.CountDownLatch hold;
+  volatile CountDownLatch hold;
   /** Calls the router gave up on (cancelled) before they were answered. */
-  final java.util.concurrent.atomic.AtomicInteger cancelled = new java.util.concurrent.atomic.AtomicInteger();
+  final AtomicInteger cancelled = new AtomicInteger();
   /** So many of the next calls fail with {@link #failNextWith}, the node still reporting SERVING (a blip). */
-  final java.util.concurrent.atomic.AtomicInteger failNext = new java.util.concurrent.atomic.AtomicInteger();
+  final AtomicInteger failNext = new AtomicInteger();
   volatile Status failNextWith = Status.UNAVAILABLE.withDescription("connection reset");
 
   InProcessExpert(Placement.Node node, MoeModel model) {
@@ -78,11 +84,11 @@ final class InProcessExpert implements ExpertClient {
     if (failNext.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
       return CompletableFuture.failedFuture(failNextWith.asRuntimeException());
     }
-    java.util.concurrent.CountDownLatch h = hold;
+    CountDownLatch h = hold;
     CompletableFuture<ComputeResponse> answer = CompletableFuture.supplyAsync(() -> {
       if (h != null) {
         try {
-          h.await(30, java.util.concurrent.TimeUnit.SECONDS);
+          h.await(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
         }
@@ -137,13 +143,13 @@ final class InProcessExpert implements ExpertClient {
               .addAllShape(request.getHiddenStates().getShapeList())
               .setData(bf16 ? TensorCodec.narrowToBf16(sums) : sums))
           .build();
-    } catch (java.io.IOException e) {
+    } catch (IOException e) {
       throw new IllegalStateException(e);
     }
   }
 
   /** Calls the router's dispatchers made (the router closes a client once it no longer uses the node). */
-  final java.util.concurrent.atomic.AtomicInteger closed = new java.util.concurrent.atomic.AtomicInteger();
+  final AtomicInteger closed = new AtomicInteger();
 
   @Override
   public void close() {

@@ -1,5 +1,6 @@
 package io.arrakis.router;
 
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.Placement;
@@ -9,10 +10,13 @@ import io.arrakis.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /** A router over loopback gRPC with experts computed in this JVM ({@link InProcessExpert}). */
@@ -20,22 +24,22 @@ final class RouterHarness implements AutoCloseable {
   final MoeModel model;
   final RouterServer router;
   final ManagedChannel channel;
-  final io.micrometer.core.instrument.MeterRegistry registry;
+  final MeterRegistry registry;
   /** Written by the router's guardian (new nodes of later placements) and read by tests. */
-  final Map<String, InProcessExpert> experts = new java.util.concurrent.ConcurrentHashMap<>();
+  final Map<String, InProcessExpert> experts = new ConcurrentHashMap<>();
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
     this(fixture, placement, settings, transport, new SimpleMeterRegistry());
   }
 
   RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
-      io.micrometer.core.instrument.MeterRegistry registry) throws Exception {
+      MeterRegistry registry) throws Exception {
     this(Fixtures.dir(fixture), placement, settings, transport, registry, ConfigFactory.load());
   }
 
   /** A router of any model directory (a whole model too), with {@code config} (e.g. serve settings). */
-  RouterHarness(java.nio.file.Path dir, Placement placement, RouterSettings settings, NettyServerBuilder transport,
-      io.micrometer.core.instrument.MeterRegistry registry, com.typesafe.config.Config config) throws Exception {
+  RouterHarness(Path dir, Placement placement, RouterSettings settings, NettyServerBuilder transport,
+      MeterRegistry registry, Config config) throws Exception {
     this.registry = registry;
     model = MoeModel.open(dir);
     // made here, not when the guardian first asks (it starts on its own thread after the constructor
@@ -59,7 +63,7 @@ final class RouterHarness implements AutoCloseable {
     return placement(Fixtures.dir(fixture), kind, nodes, replicas);
   }
 
-  static Placement placement(java.nio.file.Path dir, String kind, int nodes, int replicas) throws Exception {
+  static Placement placement(Path dir, String kind, int nodes, int replicas) throws Exception {
     try (MoeModel m = MoeModel.open(dir)) {
       return withAddresses(Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts()));
     }

@@ -3,13 +3,16 @@ package io.arrakis.router;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import com.google.protobuf.ByteString;
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.moe.ReferenceMoe;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.Strategies;
+import io.arrakis.model.tensor.Bf16;
 import io.arrakis.model.tensor.NdArrays;
 import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.model.testing.Fixtures;
@@ -26,6 +29,10 @@ import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.ModelInfo;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.proto.v1.TokenIds;
+import io.arrakis.router.admission.TokenLimiter.Settings;
+import io.arrakis.router.grpc.ClusterServiceAccess;
+import io.arrakis.router.grpc.RouterAccess;
+import io.arrakis.security.BearerToken;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -35,17 +42,26 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -150,7 +166,7 @@ class RouterServerTest {
   static float[] bf16Rounded(float[] x) {
     float[] out = new float[x.length];
     for (int i = 0; i < x.length; i++) {
-      out[i] = io.arrakis.model.tensor.Bf16.round(x[i]);
+      out[i] = Bf16.round(x[i]);
     }
     return out;
   }
@@ -158,7 +174,7 @@ class RouterServerTest {
   static ForwardRequest bf16Request(String id, int layer, float[] x, int tokens, int d) {
     ByteBuffer b = ByteBuffer.allocate(x.length * 2).order(ByteOrder.LITTLE_ENDIAN);
     for (float v : x) {
-      b.putShort(io.arrakis.model.tensor.Bf16.fromFloat(v));
+      b.putShort(Bf16.fromFloat(v));
     }
     return ForwardRequest.newBuilder().setRequestId(id).setLayer(layer).setHiddenStates(Tensor.newBuilder()
         .setDtype(DType.BFLOAT16).addShape(tokens).addShape(d).setData(ByteString.copyFrom(b.array()))).build();
@@ -176,7 +192,7 @@ class RouterServerTest {
     for (int t = 0; t < 32; t++) {
       Set<String> nodes = new HashSet<>();
       for (int j = 0; j < 2; j++) {
-        nodes.addAll(p.holders(new io.arrakis.model.placement.ExpertId(0, ids[t * 2 + j])));
+        nodes.addAll(p.holders(new ExpertId(0, ids[t * 2 + j])));
       }
       expectedRows += nodes.size();
     }
@@ -194,11 +210,11 @@ class RouterServerTest {
   void aForwardCallStartsNoThread() throws Exception {
     start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 3, 1));
     float[] x = new float[4 * 64];
-    java.util.Arrays.fill(x, 0.5f);
+    Arrays.fill(x, 0.5f);
     for (int i = 0; i < 50; i++) { // warm-up: pools and channels start their threads
       inference().forward(request("warm-" + i, 0, x, 4, 64, false));
     }
-    java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     long before = threads.getTotalStartedThreadCount();
     for (int i = 0; i < 200; i++) {
       inference().forward(request("call-" + i, 0, x, 4, 64, false));
@@ -214,11 +230,11 @@ class RouterServerTest {
     ReferenceMoe reference = ReferenceMoe.load(model, 1);
     var stub = InferenceGrpc.newFutureStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
     List<float[]> inputs = new ArrayList<>();
-    List<com.google.common.util.concurrent.ListenableFuture<ForwardResponse>> calls = new ArrayList<>();
+    List<ListenableFuture<ForwardResponse>> calls = new ArrayList<>();
     for (int c = 0; c < 64; c++) {
       int tokens = 1 + (c * 7) % 64;
       float[] x = new float[tokens * 64];
-      java.util.Random rnd = new java.util.Random(c);
+      Random rnd = new Random(c);
       for (int i = 0; i < x.length; i++) {
         x[i] = (float) rnd.nextGaussian();
       }
@@ -334,9 +350,9 @@ class RouterServerTest {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1);
     start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO)
-        .withAdmission(io.arrakis.router.admission.TokenLimiter.Settings.fixed(40)));
+        .withAdmission(Settings.fixed(40)));
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
-    java.util.concurrent.CountDownLatch busy = new java.util.concurrent.CountDownLatch(1);
+    CountDownLatch busy = new CountDownLatch(1);
     experts.get("expert-0").hold = busy;
     var admitted = InferenceGrpc.newFutureStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
         .forward(request("first", 0, x, 32, 64, false));
@@ -369,14 +385,14 @@ class RouterServerTest {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1);
     start(Fixtures.MIXTRAL_TINY, p, RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO),
-        NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
-            .intercept(io.arrakis.router.grpc.RouterAccess.policy("tok-123", null, false)));
+        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+            .intercept(RouterAccess.policy("tok-123", null, false)));
     ForwardRequest req = request("auth", 0, new float[64], 1, 64, false);
     expectStatus(req, Status.Code.UNAUTHENTICATED, "missing");
-    assertThatThrownBy(() -> inference().withCallCredentials(new io.arrakis.security.BearerToken("wrong")).forward(req))
+    assertThatThrownBy(() -> inference().withCallCredentials(new BearerToken("wrong")).forward(req))
         .isInstanceOfSatisfying(StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
-    assertThat(inference().withCallCredentials(new io.arrakis.security.BearerToken("tok-123")).forward(req).getRequestId())
+    assertThat(inference().withCallCredentials(new BearerToken("tok-123")).forward(req).getRequestId())
         .isEqualTo("auth");
     assertThat(HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus())
         .isEqualTo(ServingStatus.SERVING);
@@ -388,9 +404,9 @@ class RouterServerTest {
     start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 3, 1));
     float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     float[] want = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
-    java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
-    java.util.concurrent.ConcurrentLinkedQueue<String> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
-    java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
+    AtomicInteger ok = new AtomicInteger();
+    ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
+    AtomicBoolean running = new AtomicBoolean(true);
     List<Thread> clients = new ArrayList<>();
     for (int c = 0; c < 4; c++) {
       Thread t = new Thread(() -> {
@@ -416,7 +432,7 @@ class RouterServerTest {
       Thread.sleep(150);
       Placement base = RouterHarness.placement(Fixtures.MIXTRAL_TINY, rollouts[v][0], 3, Integer.parseInt(rollouts[v][1]));
       last = new Placement(v + 2, base.nodes());
-      var applied = cluster.setPlacement(io.arrakis.router.grpc.ClusterServiceAccess.toProto(last));
+      var applied = cluster.setPlacement(ClusterServiceAccess.toProto(last));
       assertThat(applied.getVersion()).isEqualTo(v + 2);
     }
     Thread.sleep(300);

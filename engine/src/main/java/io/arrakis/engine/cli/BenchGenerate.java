@@ -19,10 +19,13 @@ import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.config.Family;
 import io.arrakis.model.kernel.Blas;
+import io.arrakis.model.kernel.PanelMatrix;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Set;
@@ -40,7 +43,8 @@ import picocli.CommandLine.Option;
  * {@code bench generate}: the in-process runtime's speed on a synthetic whole model, each figure
  * against a bound measured in the same run: batch-1 decode against the memory-bandwidth bound
  * (weight bytes one token touches ÷ copy bandwidth), batch-32 decode against batch 1, and a
- * 512-token prefill in GFLOP/s against the same BLAS's GEMM rate.
+ * 512-token prefill in GFLOP/s against OpenBLAS's GEMM rate (and, for reference, the expert
+ * kernel's own rate at the same shape). The load average before and after goes with the figures.
  */
 @Command(name = "bench generate", mixinStandardHelpOptions = true,
     description = "Measure prefill and decode speed of the in-process runtime against this machine's bounds.")
@@ -96,16 +100,18 @@ public final class BenchGenerate implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Path dir = model != null ? model : syntheticModel();
+    String loadBefore = loadAverage();
     Blas.threads(threads);
     long t0 = System.nanoTime();
     try (Engine engine = Engine.load(dir, EngineOptions.DEFAULT.withKvCacheBytes(1L << 30))) {
       ArchConfig c = engine.config();
-      System.err.printf("loaded %s in %.1f s: %s, BLAS %s, %d BLAS threads%n", dir, (System.nanoTime() - t0) / 1e9,
-          c.family(), Blas.describe(), Blas.threads());
+      System.err.printf("loaded %s in %.1f s: %s, kernel %s, BLAS %s, %d BLAS threads%n", dir,
+          (System.nanoTime() - t0) / 1e9, c.family(), PanelMatrix.kernel(), Blas.describe(), Blas.threads());
       DecoderModel m = engine.model();
       long tokenBytes = touchedBytesPerToken(engine);
       double copyGbs = copyBandwidth(threads);
       double gemmGflops = gemmRate();
+      double panelGflops = panelRate();
       SplittableRandom random = new SplittableRandom(1);
       SamplingParams greedy = SamplingParams.greedy(decodeTokens, Set.of()).withIgnoreEos(true);
       Generator gen = new Generator(engine, 0);
@@ -130,6 +136,7 @@ public final class BenchGenerate implements Callable<Integer> {
       // measurements, since other programs on a shared machine may have slowed either pass
       copyGbs = Math.max(copyGbs, copyBandwidth(threads));
       gemmGflops = Math.max(gemmGflops, gemmRate());
+      panelGflops = Math.max(panelGflops, panelRate());
 
       double bound = copyGbs * 1e9 / tokenBytes;
       ObjectNode r = JSON.createObjectNode();
@@ -138,6 +145,10 @@ public final class BenchGenerate implements Callable<Integer> {
           c.hiddenSize(), c.numLayers(), c.moe().experts(), c.moe().topK(), c.moe().expertIntermediateSize(),
           c.vocabSize()));
       r.put("parameters", parameters(engine));
+      r.put("load_average_before", loadBefore);
+      r.put("load_average_after", loadAverage());
+      r.put("kernel", PanelMatrix.kernel());
+      r.put("compute_threads", 1);
       r.put("blas", Blas.describe());
       r.put("blas_threads", Blas.threads());
       r.put("bytes_touched_per_token", tokenBytes);
@@ -153,6 +164,8 @@ public final class BenchGenerate implements Callable<Integer> {
       r.put("prefill_gflop_s", round(prefillFlops / prefillS / 1e9));
       r.put("gemm_gflop_s", round(gemmGflops));
       r.put("prefill_vs_gemm", round(prefillFlops / prefillS / 1e9 / gemmGflops));
+      r.put("panel_gflop_s", round(panelGflops));
+      r.put("prefill_vs_panel", round(prefillFlops / prefillS / 1e9 / panelGflops));
       String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(r);
       System.out.println(text);
       if (out.getParent() != null) {
@@ -287,6 +300,41 @@ public final class BenchGenerate implements Callable<Integer> {
         best = Math.min(best, (System.nanoTime() - start) / 1e9);
       }
       return 2.0 * m * n * k / best / 1e9;
+    }
+  }
+
+  /**
+   * The expert kernel's rate, best of 5, at the same shape as {@link #gemmRate} (a [2048, 1024]
+   * weight matrix, 512 rows), the kernel prefill now runs on.
+   */
+  private static double panelRate() {
+    int m = 512;
+    int k = 1024;
+    int n = 2048;
+    float[] w = new float[n * k];
+    SplittableRandom r = new SplittableRandom(3);
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) r.nextDouble(-1, 1);
+    }
+    PanelMatrix b = PanelMatrix.fromOutIn(w, n, k);
+    float[] a = Arrays.copyOf(w, m * k);
+    float[] c = new float[m * n];
+    double best = Double.MAX_VALUE;
+    for (int i = 0; i < 6; i++) {
+      long start = System.nanoTime();
+      b.multiply(a, 0, k, m, c, 0, n);
+      best = Math.min(best, (System.nanoTime() - start) / 1e9);
+    }
+    return 2.0 * m * n * k / best / 1e9;
+  }
+
+  /** /proc/loadavg's first three fields (1, 5 and 15 minutes), or "unknown" off Linux. */
+  private static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "unknown";
     }
   }
 

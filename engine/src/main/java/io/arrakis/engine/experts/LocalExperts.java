@@ -2,13 +2,10 @@ package io.arrakis.engine.experts;
 
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.kernel.ExpertKernel;
-import io.arrakis.model.kernel.ExpertWork;
 import io.arrakis.model.kernel.MoeCombiner;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.moe.ReferenceMoe;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -16,13 +13,13 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Every routed expert of a model in this process, computed with the expert node's kernel
- * ({@link MoeCombiner}: per expert one fused gate/up product and one down product, weighted sums
- * per token in ascending expert order). On the caller's thread (the stage is complete on return),
- * or on an executor to overlap with the caller's other work.
+ * ({@link MoeCombiner}: per expert one fused gate/up product and one down product over all its
+ * rows, each reading the expert's weights once, weighted sums per token in ascending expert order).
+ * On the caller's thread (the stage is complete on return), or on an executor to overlap with the
+ * caller's other work.
  */
 public final class LocalExperts implements RoutedExperts {
   private final Map<Integer, List<ExpertKernel>> layers;
@@ -88,34 +85,6 @@ public final class LocalExperts implements RoutedExperts {
     if (experts == null) {
       throw new IllegalArgumentException("layer " + layer + " has no routed experts here");
     }
-    combine(combiners.get(), x, routing.tokens(), hidden, rowByRow(ReferenceMoe.plan(routing, experts)), out);
-  }
-
-  // up to this many rows an expert runs one GEMV per row: OpenBLAS's GEMM packs the whole weight
-  // matrix on every call, which costs more than reading it once per row for so few rows (measured
-  // with the weights out of cache: 2 rows 2x, 3 rows 3x faster as GEMVs; 8 rows slower)
-  static final int GEMV_ROWS = 4;
-
-  /** The work with each expert of at most {@link #GEMV_ROWS} rows split into one item per row, order kept. */
-  static List<ExpertWork> rowByRow(List<ExpertWork> work) {
-    List<ExpertWork> out = new ArrayList<>(work.size());
-    for (ExpertWork w : work) {
-      if (w.rows().length <= 1 || w.rows().length > GEMV_ROWS) {
-        out.add(w);
-        continue;
-      }
-      for (int i = 0; i < w.rows().length; i++) {
-        out.add(new ExpertWork(w.kernel(), new int[] {w.rows()[i]}, new float[] {w.weights()[i]}));
-      }
-    }
-    return out;
-  }
-
-  /** {@code out = Σ work} over rows of {@code x} [n, d] with the given combiner. */
-  public static void combine(MoeCombiner combiner, float[] x, int n, int d, List<ExpertWork> work, float[] out) {
-    INDArray input = combiner.input(n, d);
-    input.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer().put(x, 0, n * d);
-    ByteBuffer sums = combiner.combine(input, work);
-    sums.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out, 0, n * d);
+    combiners.get().combine(x, routing.tokens(), hidden, ReferenceMoe.plan(routing, experts), out);
   }
 }

@@ -1,6 +1,5 @@
 package io.arrakis.engine.layers;
 
-import io.arrakis.engine.experts.LocalExperts;
 import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.kernel.ExpertWork;
 import io.arrakis.model.kernel.MoeCombiner;
@@ -51,7 +50,7 @@ public final class FeedForward {
       }
     }
     synchronized (combiner) {
-      LocalExperts.combine(combiner, x, n, d, List.of(new ExpertWork(kernel, rows, weights)), out);
+      combiner.combine(x, n, d, List.of(new ExpertWork(kernel, rows, weights)), out);
     }
   }
 }

@@ -6,6 +6,7 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
 
 import io.arrakis.engine.tensor.Matrix;
 import io.arrakis.model.config.ArchConfig;
+import java.util.Arrays;
 import org.bytedeco.openblas.global.openblas_nolapack;
 
 /**
@@ -59,9 +60,9 @@ public final class GqaAttention implements Attention {
     float[] qs = new float[n * qw];
     float[] ks = new float[n * kw];
     float[] vs = new float[n * kw];
-    q.apply(h, n, qs, ctx.scratch());
-    k.apply(h, n, ks, ctx.scratch());
-    v.apply(h, n, vs, ctx.scratch());
+    q.apply(h, n, qs);
+    k.apply(h, n, ks);
+    v.apply(h, n, vs);
     if (qNorm != null) {
       qNorm.apply(qs, qs, n * heads);
       kNorm.apply(ks, ks, n * kvHeads);
@@ -103,7 +104,7 @@ public final class GqaAttention implements Attention {
         }
       }
     }
-    o.apply(attn, n, out, ctx.scratch());
+    o.apply(attn, n, out);
   }
 
   // a prefill chunk of this many rows or more runs its products through BLAS
@@ -142,7 +143,7 @@ public final class GqaAttention implements Attention {
         for (int i = 0; i < m; i++) {
           int visible = ctx.position(first + i) + 1;
           Kernels.softmax(s, i * len, visible);
-          java.util.Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
+          Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
         }
         openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, headDim, len, 1f, s, len, v, headDim,
             0f, o, headDim);

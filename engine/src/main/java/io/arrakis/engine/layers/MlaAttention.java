@@ -2,6 +2,7 @@ package io.arrakis.engine.layers;
 
 import io.arrakis.engine.tensor.Matrix;
 import io.arrakis.model.config.ArchConfig;
+import java.util.Arrays;
 
 /**
  * DeepSeek's multi-head latent attention. The cache holds per token only the normed latent
@@ -65,16 +66,16 @@ public final class MlaAttention implements Attention {
     int qw = heads * qHead;
     float[] qs = new float[n * qw];
     if (qb == null) {
-      qa.apply(h, n, qs, ctx.scratch());
+      qa.apply(h, n, qs);
     } else {
       float[] a = new float[n * qa.rows()];
-      qa.apply(h, n, a, ctx.scratch());
+      qa.apply(h, n, a);
       qaNorm.apply(a, a, n);
-      qb.apply(a, n, qs, ctx.scratch());
+      qb.apply(a, n, qs);
     }
     int width = cacheRowWidth();
     float[] kv = new float[n * width];
-    kva.apply(h, n, kv, ctx.scratch());
+    kva.apply(h, n, kv);
     float[] tmp = new float[ropeDim];
     float[][] table = ctx.ropeTable();
     for (int r = 0; r < n; r++) {
@@ -95,7 +96,7 @@ public final class MlaAttention implements Attention {
         for (int hd = 0; hd < heads; hd++) {
           int qo = r * qw + hd * qHead;
           int wk = hd * headRows * rank;
-          java.util.Arrays.fill(qLatent, 0f);
+          Arrays.fill(qLatent, 0f);
           for (int j = 0; j < nope; j++) {
             Kernels.axpy(qs[qo + j], kvb, wk + j * rank, qLatent, 0, rank);
           }
@@ -105,7 +106,7 @@ public final class MlaAttention implements Attention {
                 + Kernels.dot(qs, qo + nope, cache, at + rank, ropeDim)) * scale;
           }
           Kernels.softmax(scores, len);
-          java.util.Arrays.fill(oLatent, 0f);
+          Arrays.fill(oLatent, 0f);
           for (int t = 0; t < len; t++) {
             Kernels.axpy(scores[t], cache, context[t] * width, oLatent, 0, rank);
           }
@@ -117,6 +118,6 @@ public final class MlaAttention implements Attention {
         }
       }
     }
-    o.apply(attn, n, out, ctx.scratch());
+    o.apply(attn, n, out);
   }
 }

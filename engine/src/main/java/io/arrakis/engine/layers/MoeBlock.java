@@ -1,7 +1,6 @@
 package io.arrakis.engine.layers;
 
 import io.arrakis.engine.tensor.Matrix;
-import io.arrakis.engine.tensor.NativeScratch;
 import io.arrakis.model.gating.GateRule;
 import io.arrakis.model.gating.Routing;
 
@@ -30,9 +29,9 @@ public final class MoeBlock {
     return shared == null ? 0 : shared.weightBytes();
   }
 
-  public Routing route(float[] h, int n, NativeScratch scratch) {
+  public Routing route(float[] h, int n) {
     float[] logits = new float[n * gate.rows()];
-    gate.apply(h, n, logits, scratch);
+    gate.apply(h, n, logits);
     return rule.route(logits, n, gate.rows());
   }
 

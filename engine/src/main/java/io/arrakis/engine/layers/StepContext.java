@@ -1,7 +1,6 @@
 package io.arrakis.engine.layers;
 
 import io.arrakis.engine.kv.KvCache;
-import io.arrakis.engine.tensor.NativeScratch;
 
 /**
  * What a layer needs to know about the rows of one batch step: N rows (tokens), grouped in chunks of
@@ -16,11 +15,10 @@ public final class StepContext {
   private final int[] chunkRows;
   private final int[][] chunkContext;
   private final KvCache cache;
-  private final NativeScratch scratch;
   private final float[][] ropeTable;
 
   public StepContext(int[] positions, int[] cacheRows, int[] chunkStart, int[] chunkRows, int[][] chunkContext,
-      KvCache cache, NativeScratch scratch, float[][] ropeTable) {
+      KvCache cache, float[][] ropeTable) {
     this.rows = positions.length;
     this.positions = positions;
     this.cacheRows = cacheRows;
@@ -28,7 +26,6 @@ public final class StepContext {
     this.chunkRows = chunkRows;
     this.chunkContext = chunkContext;
     this.cache = cache;
-    this.scratch = scratch;
     this.ropeTable = ropeTable;
   }
 
@@ -64,10 +61,6 @@ public final class StepContext {
 
   public KvCache cache() {
     return cache;
-  }
-
-  public NativeScratch scratch() {
-    return scratch;
   }
 
   /** The rope cos/sin table of the rows' positions. */

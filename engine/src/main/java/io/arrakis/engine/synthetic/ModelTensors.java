@@ -5,6 +5,7 @@ import io.arrakis.model.checkpoint.WeightNames.Proj;
 import io.arrakis.model.config.ArchConfig;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /** Every tensor a model of a config has, with its shape and role (for generating and counting). */
 public final class ModelTensors {
@@ -97,7 +98,7 @@ public final class ModelTensors {
   }
 
   private static void mlp(List<Tensor> out, int l, long ff, long d, Role role, int expert,
-      java.util.function.Function<Proj, String> name) {
+      Function<Proj, String> name) {
     out.add(new Tensor(name.apply(Proj.GATE), new long[] {ff, d}, role, l, expert));
     out.add(new Tensor(name.apply(Proj.UP), new long[] {ff, d}, role, l, expert));
     out.add(new Tensor(name.apply(Proj.DOWN), new long[] {d, ff}, role, l, expert));

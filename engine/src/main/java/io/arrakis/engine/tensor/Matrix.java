@@ -1,46 +1,49 @@
 package io.arrakis.engine.tensor;
 
-import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
-import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
-import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
-
 import io.arrakis.model.checkpoint.Checkpoint;
+import io.arrakis.model.kernel.PanelMatrix;
 import java.io.IOException;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.openblas.global.openblas_nolapack;
+import java.util.Arrays;
 
 /**
- * A weight matrix [rows, cols] as stored on the Hub (out × in), widened to float32 once at load
- * into native memory, with an optional bias [rows]. {@link #apply} computes {@code y = x·Wᵀ + b}
- * for a block of rows with one OpenBLAS call (a GEMV for one row, which streams the weights once).
+ * A weight matrix [rows, cols] as stored on the Hub (out × in), widened to float32 once at load,
+ * with an optional bias [rows]. {@link #apply} computes {@code y = x·Wᵀ + b} for a block of rows on
+ * the expert kernel's {@link PanelMatrix} (the weights read once per call for all the rows, no
+ * per-call repacking), in blocks of output rows of at most 1 GiB each (a panel matrix holds 2 GiB).
  */
 public final class Matrix {
+  private static final long BLOCK_FLOATS = 1L << 28;
+
   private final int rows;
   private final int cols;
-  private final FloatPointer data;
+  private final int blockRows;
+  private final PanelMatrix[] blocks;
   private final float[] bias;
 
-  private Matrix(int rows, int cols, FloatPointer data, float[] bias) {
+  private Matrix(int rows, int cols, float[] values, float[] bias) {
     this.rows = rows;
     this.cols = cols;
-    this.data = data;
+    this.blockRows = (int) Math.min(rows, Math.max(64, BLOCK_FLOATS / cols / 64 * 64));
+    this.blocks = new PanelMatrix[(rows + blockRows - 1) / blockRows];
+    for (int b = 0; b < blocks.length; b++) {
+      int start = b * blockRows;
+      int end = Math.min(rows, start + blockRows);
+      float[] part = blocks.length == 1 ? values : Arrays.copyOfRange(values, start * cols, end * cols);
+      blocks[b] = PanelMatrix.fromOutIn(part, end - start, cols);
+    }
     this.bias = bias;
   }
 
   /** Loads {@code name} [rows, cols], with {@code biasName} [rows] when not null. */
   public static Matrix load(Checkpoint ck, String name, int rows, int cols, String biasName) throws IOException {
-    ck.check(name, rows, cols);
-    FloatPointer p = new FloatPointer((long) rows * cols);
-    ck.read(name, p.asBuffer());
+    float[] values = ck.floats(name, rows, cols);
     float[] bias = biasName == null ? null : ck.floats(biasName, rows);
-    return new Matrix(rows, cols, p, bias);
+    return new Matrix(rows, cols, values, bias);
   }
 
   /** A matrix from row-major values (synthetic models, tests). */
   public static Matrix of(float[] values, int rows, int cols) {
-    FloatPointer p = new FloatPointer((long) rows * cols);
-    p.put(values, 0, values.length);
-    return new Matrix(rows, cols, p, null);
+    return new Matrix(rows, cols, values, null);
   }
 
   public int rows() {
@@ -56,21 +59,11 @@ public final class Matrix {
     return ((long) rows * cols + (bias == null ? 0 : rows)) * Float.BYTES;
   }
 
-  /**
-   * {@code y[m, rows] = x[m, cols]·Wᵀ (+ b)} with x and y on the heap, staged through
-   * {@code scratch}'s native buffers (no allocation once they are large enough).
-   */
-  public void apply(float[] x, int m, float[] y, NativeScratch scratch) {
-    FloatPointer in = scratch.in((long) m * cols);
-    FloatPointer out = scratch.out((long) m * rows);
-    in.put(x, 0, m * cols);
-    if (m == 1) {
-      openblas_nolapack.cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1f, data, cols, in, 1, 0f, out, 1);
-    } else {
-      openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, rows, cols, 1f, in, cols, data, cols,
-          0f, out, rows);
+  /** {@code y[m, rows] = x[m, cols]·Wᵀ (+ b)}, x and y row-major on the heap. */
+  public void apply(float[] x, int m, float[] y) {
+    for (int b = 0; b < blocks.length; b++) {
+      blocks[b].multiply(x, 0, cols, m, y, b * blockRows, rows);
     }
-    out.get(y, 0, m * rows);
     if (bias != null) {
       for (int i = 0; i < m; i++) {
         int at = i * rows;
@@ -83,11 +76,6 @@ public final class Matrix {
 
   /** Row {@code r} into {@code dst[at ..]} (embedding lookup). */
   public void row(int r, float[] dst, int at) {
-    new FloatPointer(data).position((long) r * cols).get(dst, at, cols);
-  }
-
-  /** Frees the native memory now rather than when collected. */
-  public void close() {
-    data.close();
+    blocks[r / blockRows].column(r % blockRows, dst, at);
   }
 }

@@ -1,6 +1,5 @@
 package io.arrakis.engine.cli;
 
-import io.arrakis.model.testing.Fixtures;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -11,12 +10,15 @@ import io.arrakis.engine.SequenceChunk;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.config.Family;
+import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.safetensors.SafetensorsFile;
+import io.arrakis.model.testing.Fixtures;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -47,7 +49,7 @@ class ModelCommandTest {
     var prompts = ReferenceModels.prompts(name);
     StringBuilder in = new StringBuilder("{\"prompts\": [");
     for (int p = 0; p < 3; p++) {
-      in.append(p > 0 ? "," : "").append("{\"ids\": ").append(java.util.Arrays.toString(prompts.get(p).ids())).append("}");
+      in.append(p > 0 ? "," : "").append("{\"ids\": ").append(Arrays.toString(prompts.get(p).ids())).append("}");
     }
     Files.writeString(dir.resolve("prompts.json"), in.append("]}").toString());
     Path out = dir.resolve("out.safetensors");
@@ -59,7 +61,7 @@ class ModelCommandTest {
     try (SafetensorsFile f = SafetensorsFile.open(out)) {
       for (int p = 0; p < 3; p++) {
         assertThat(json.get("prompts").get(p).get("greedy").toString())
-            .isEqualTo(java.util.Arrays.toString(prompts.get(p).greedy()).replace(" ", ""));
+            .isEqualTo(Arrays.toString(prompts.get(p).greedy()).replace(" ", ""));
         for (String t : new String[] {"logits_" + p, "gen_logits_" + p}) {
           var b = f.bytes(t).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
           float[] got = new float[b.remaining()];
@@ -103,7 +105,7 @@ class ModelCommandTest {
   @Test
   void runStreamsTextAndEndsBeforeAStopString() throws Exception {
     var p = ReferenceModels.prompts("deepseek_v3").get(0); // greedy text "rororororororororororororo" (12 tokens)
-    String ids = java.util.Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
+    String ids = Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
     String model = ReferenceModels.dir("deepseek_v3").toString();
 
     assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12")).isEqualTo("rorororororororororororo\n");
@@ -143,7 +145,7 @@ class ModelCommandTest {
     Path model = dir.resolve("layers");
     run("generate", "--out", model.toString(), "--layers", "1", "--experts", "4", "--hidden", "16", "--ffn", "8");
     assertThat(JSON.readTree(model.resolve("config.json").toFile()).has("vocab_size")).isFalse();
-    try (var moe = io.arrakis.model.moe.MoeModel.open(model)) {
+    try (var moe = MoeModel.open(model)) {
       assertThat(moe.moeLayers()).containsExactly(0);
     }
   }
@@ -151,7 +153,7 @@ class ModelCommandTest {
   @Test
   void runStreamsGreedyTokensOfAnIdsPrompt() throws Exception {
     var p = ReferenceModels.prompts("qwen2_moe").get(0);
-    String ids = java.util.Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
+    String ids = Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
     String text = run("run", "--model", ReferenceModels.dir("qwen2_moe").toString(), "--ids", ids, "--max-tokens", "12",
         "--ignore-eos", "--show-ids");
     StringBuilder want = new StringBuilder();

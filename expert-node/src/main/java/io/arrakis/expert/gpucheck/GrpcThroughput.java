@@ -18,8 +18,12 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.net.HttpURLConnection;
+import java.net.ServerSocket;
+import java.net.URL;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -68,7 +72,7 @@ final class GrpcThroughput {
     }
     out.put("node_jvm_flags", String.join(" ", nodeJvmFlags));
     int metricsPort;
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+    try (ServerSocket s = new ServerSocket(0)) {
       metricsPort = s.getLocalPort();
     }
     Path portFile = work.resolve("node.port");
@@ -162,11 +166,11 @@ final class GrpcThroughput {
   private static ObjectNode nodeMetrics(int port) {
     ObjectNode m = JSON.objectNode();
     try {
-      java.net.HttpURLConnection c = (java.net.HttpURLConnection) new java.net.URL("http://127.0.0.1:" + port + "/metrics")
+      HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + port + "/metrics")
           .openConnection();
       c.setConnectTimeout(5000);
       c.setReadTimeout(5000);
-      String text = new String(c.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      String text = new String(c.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
       for (String name : List.of("arrakis_expert_compute_seconds", "arrakis_expert_queue_wait_seconds")) {
         double sum = value(text, name + "_sum");
         double count = value(text, name + "_count");

@@ -9,6 +9,7 @@ import io.arrakis.model.kernel.backend.BackendWork;
 import io.arrakis.model.kernel.cuda.CudaBackend;
 import io.arrakis.model.kernel.cuda.CudaOptions;
 import io.arrakis.model.kernel.cuda.CudaSynthetic;
+import io.arrakis.model.tensor.Bf16;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
@@ -220,7 +221,7 @@ final class LayerThroughput {
     for (int t = 0; t < count; t++) {
       float[] xt = new float[d];
       for (int c = 0; c < d; c++) {
-        xt[c] = io.arrakis.model.tensor.Bf16.round(x[t][c]); // the rows travel as bf16
+        xt[c] = Bf16.round(x[t][c]); // the rows travel as bf16
       }
       double[] acc = new double[d];
       for (int j = 0; j < routing.ids()[t].length; j++) {

@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.function.LongSupplier;
 
 /**
  * An expert node's meters, all named {@code arrakis_expert_*} and tagged with the node id. Compute
@@ -122,7 +123,7 @@ public final class ExpertMetrics {
    * Registers what the node computes on: {@code arrakis_expert_device{backend, device} 1} and the
    * bytes of weights it holds there.
    */
-  public void device(String backend, String device, java.util.function.LongSupplier weightBytes) {
+  public void device(String backend, String device, LongSupplier weightBytes) {
     Gauge.builder(DEVICE, () -> 1).tags(node).tag("backend", backend).tag("device", device)
         .description("The device the node computes on (value always 1)").register(registry);
     Gauge.builder(WEIGHT_BYTES, weightBytes::getAsLong).tags(node).baseUnit("bytes")

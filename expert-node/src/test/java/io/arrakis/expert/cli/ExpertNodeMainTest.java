@@ -2,10 +2,12 @@ package io.arrakis.expert.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.testing.Fixtures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -74,9 +76,9 @@ class ExpertNodeMainTest {
 
   @Test
   void multiLineMessagesAreJoined() {
-    assertThat(io.arrakis.model.cli.CliErrors.oneLine(new IllegalStateException("first\n  second\r\nthird\n"))).isEqualTo("first second third");
-    assertThat(io.arrakis.model.cli.CliErrors.oneLine(new java.nio.file.NoSuchFileException("/x/y"))).isEqualTo("no such file: /x/y");
-    assertThat(io.arrakis.model.cli.CliErrors.oneLine(new NullPointerException())).isEqualTo("java.lang.NullPointerException");
+    assertThat(CliErrors.oneLine(new IllegalStateException("first\n  second\r\nthird\n"))).isEqualTo("first second third");
+    assertThat(CliErrors.oneLine(new NoSuchFileException("/x/y"))).isEqualTo("no such file: /x/y");
+    assertThat(CliErrors.oneLine(new NullPointerException())).isEqualTo("java.lang.NullPointerException");
   }
 
   @Test

@@ -11,6 +11,7 @@ import io.grpc.Status;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 class ExpertMetricsTest {
@@ -42,7 +43,7 @@ class ExpertMetricsTest {
       assertThat(registry.get(ExpertMetrics.TOKENS).tag("node", "n0").counter().count()).isEqualTo(8);
       assertThat(registry.get(ExpertMetrics.BATCHES).counter().count()).isEqualTo(2);
       assertThat(registry.get(ExpertMetrics.BATCH_SIZE).summary().totalAmount()).isEqualTo(8);
-      assertThat(registry.get(ExpertMetrics.COMPUTE).timer().totalTime(java.util.concurrent.TimeUnit.MILLISECONDS))
+      assertThat(registry.get(ExpertMetrics.COMPUTE).timer().totalTime(TimeUnit.MILLISECONDS))
           .isEqualTo(4.0);
     }
   }

@@ -7,6 +7,7 @@ import io.arrakis.model.placement.Strategies;
 import io.arrakis.security.Transport;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Locale;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -56,7 +57,7 @@ final class ClusterFlags {
 
   String describe(ClusterOptions o) {
     String layout = o.placementFile() != null ? "placement " + o.placementFile()
-        : Strategies.Kind.parse(strategy).name().toLowerCase(java.util.Locale.ROOT).replace('_', '-') + ", "
+        : Strategies.Kind.parse(strategy).name().toLowerCase(Locale.ROOT).replace('_', '-') + ", "
             + o.replicas() + (o.replicas() == 1 ? " replica" : " replicas");
     return layout + (o.security().tls() ? ", TLS" : "");
   }

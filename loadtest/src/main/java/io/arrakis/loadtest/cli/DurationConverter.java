@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.cli;
 
 import java.time.Duration;
+import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine;
@@ -11,7 +12,7 @@ public final class DurationConverter implements CommandLine.ITypeConverter<Durat
 
   @Override
   public Duration convert(String value) {
-    Matcher m = FORM.matcher(value.trim().toLowerCase(java.util.Locale.ROOT));
+    Matcher m = FORM.matcher(value.trim().toLowerCase(Locale.ROOT));
     if (!m.matches()) {
       throw new CommandLine.TypeConversionException("'" + value + "' is not a duration (e.g. 500ms, 30s, 2m, 1h)");
     }

@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.cli;
 
 import io.arrakis.loadtest.cluster.LocalCluster;
+import io.arrakis.model.cli.CliErrors;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -44,7 +45,7 @@ final class StopOnExit implements AutoCloseable {
         }
       }
     } catch (IOException | RuntimeException e) {
-      err.println("error: could not stop the " + what + " in " + stateDir + ": " + io.arrakis.model.cli.CliErrors.oneLine(e));
+      err.println("error: could not stop the " + what + " in " + stateDir + ": " + CliErrors.oneLine(e));
     }
   }
 }

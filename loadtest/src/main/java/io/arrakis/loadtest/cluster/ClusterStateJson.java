@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.cluster;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -69,7 +70,7 @@ public final class ClusterStateJson {
     JsonNode root;
     try {
       root = MAPPER.readTree(file.toFile());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw new IOException("state file " + file + " is not valid JSON (delete it if no cluster runs): " + e.getOriginalMessage());
     }
     if (root == null || root.path("format").asInt() != FORMAT) {

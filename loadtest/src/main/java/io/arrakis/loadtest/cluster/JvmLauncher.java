@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Starts a main class as a separate JVM, detached from the caller: in a new
@@ -34,6 +35,9 @@ public final class JvmLauncher {
       cmd.add(SETSID.toString());
     }
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    // the expert kernel's vector loops (model's kernel.PanelMatrix); without it, its plain-Java fallback
+    cmd.add("--add-modules");
+    cmd.add("jdk.incubator.vector");
     cmd.addAll(jvmOptions);
     // JavaCPP unpacks ~390 MB of natives per cache folder: every process shares the build's one
     cmd.add("-D" + CACHE_PROPERTY + "=" + System.getProperty(CACHE_PROPERTY,
@@ -47,11 +51,11 @@ public final class JvmLauncher {
 
   /** Starts the process, truncating {@code log}. */
   public Process start(String mainClass, List<String> args, Path log) throws IOException {
-    return start(mainClass, args, log, java.util.Map.of());
+    return start(mainClass, args, log, Map.of());
   }
 
   /** As {@link #start(String, List, Path)}, with extra environment variables for the child. */
-  public Process start(String mainClass, List<String> args, Path log, java.util.Map<String, String> env) throws IOException {
+  public Process start(String mainClass, List<String> args, Path log, Map<String, String> env) throws IOException {
     Files.createDirectories(log.toAbsolutePath().getParent());
     ProcessBuilder pb = new ProcessBuilder(command(mainClass, args))
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))

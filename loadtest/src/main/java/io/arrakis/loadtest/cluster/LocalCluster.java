@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -14,6 +15,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
 
 /**
@@ -284,10 +288,10 @@ public final class LocalCluster implements AutoCloseable {
 
   private static void awaitExit(String id, ProcessHandle h, Duration timeout) throws InterruptedException {
     try {
-      h.onExit().get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-    } catch (java.util.concurrent.TimeoutException e) {
+      h.onExit().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
       throw new ClusterException(id + " (pid " + h.pid() + ") did not exit within " + timeout);
-    } catch (java.util.concurrent.ExecutionException e) {
+    } catch (ExecutionException e) {
       throw new ClusterException(id + ": waiting for its exit failed: " + e.getCause());
     }
   }
@@ -312,7 +316,7 @@ public final class LocalCluster implements AutoCloseable {
     Path log = layout.log(id);
     Path previous = log.resolveSibling(id + ".log." + old.process().pid());
     if (Files.exists(log)) {
-      Files.move(log, previous, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      Files.move(log, previous, StandardCopyOption.REPLACE_EXISTING);
     }
     Process p = launcher.start(EXPERT_MAIN, expertArgs(options, state.security(), layout, id, index, old.port()), log);
     processes.put(id, p);

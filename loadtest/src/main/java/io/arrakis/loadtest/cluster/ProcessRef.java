@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.cluster;
 
+import java.time.Instant;
 import java.util.Optional;
 
 /**
@@ -11,14 +12,14 @@ public record ProcessRef(long pid, long startMillis) {
   private static final long START_TOLERANCE_MS = 1000;
 
   public static ProcessRef of(ProcessHandle handle) {
-    long start = handle.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L);
+    long start = handle.info().startInstant().map(Instant::toEpochMilli).orElse(0L);
     return new ProcessRef(handle.pid(), start);
   }
 
   /** The live process this names, if it is still running. */
   public Optional<ProcessHandle> live() {
     return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(h -> {
-      Optional<java.time.Instant> start = h.info().startInstant();
+      Optional<Instant> start = h.info().startInstant();
       return startMillis == 0 || start.isEmpty() || Math.abs(start.get().toEpochMilli() - startMillis) <= START_TOLERANCE_MS;
     });
   }

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -55,7 +56,7 @@ final class Phase {
    * As {@link #await(long, Progress.Listener)}, and the drain also waits while {@code senderBusy}:
    * a sender that runs behind its schedule may still send a call it owed before the end.
    */
-  void await(long drainNanos, Progress.Listener listener, java.util.function.BooleanSupplier senderBusy)
+  void await(long drainNanos, Progress.Listener listener, BooleanSupplier senderBusy)
       throws InterruptedException {
     while (System.nanoTime() - endNanos < 0) {
       sleepUntil(Math.min(endNanos, lastSampleNanos + SAMPLE_NANOS));

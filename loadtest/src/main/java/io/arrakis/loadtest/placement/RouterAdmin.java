@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * The router's admin {@code Cluster} service as the placement commands use it: plain calls with a
@@ -64,7 +65,7 @@ public final class RouterAdmin {
     return ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
   }
 
-  private <T> T call(String rpc, java.util.function.Supplier<T> body) {
+  private <T> T call(String rpc, Supplier<T> body) {
     try {
       return body.get();
     } catch (StatusRuntimeException e) {

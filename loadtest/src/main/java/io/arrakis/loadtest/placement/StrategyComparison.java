@@ -15,6 +15,7 @@ import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -132,7 +133,7 @@ public final class StrategyComparison {
       Placement start = admin.placement();
       double[][] even = new double[layers.size()][experts];
       for (double[] layer : even) {
-        java.util.Arrays.fill(layer, 1);
+        Arrays.fill(layer, 1);
       }
       Loads uniform = Loads.of(layers, even);
       for (Variant v : variants) {

@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.simulate;
 
+import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -60,7 +61,7 @@ public record Calibration(ModelSizes model, List<Point> expert, RouterCosts rout
     if (expert == null || expert.isEmpty()) {
       throw new IllegalArgumentException("calibration has no expert timings");
     }
-    expert = expert.stream().sorted(java.util.Comparator.comparingInt(Point::rows)).toList();
+    expert = expert.stream().sorted(Comparator.comparingInt(Point::rows)).toList();
     for (int i = 0; i < expert.size(); i++) {
       Point p = expert.get(i);
       if (p.rows() < 1 || !(p.seconds() > 0) || Double.isInfinite(p.seconds())) {

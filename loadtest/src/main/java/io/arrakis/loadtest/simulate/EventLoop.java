@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.simulate;
 
 import java.util.PriorityQueue;
+import java.util.function.BooleanSupplier;
 
 /**
  * Simulated time and the events waiting in it. Events at the same time run in the order they were
@@ -34,7 +35,7 @@ final class EventLoop {
   }
 
   /** Runs events until none is left or {@code stop} says so (checked after each event). */
-  void run(java.util.function.BooleanSupplier stop) {
+  void run(BooleanSupplier stop) {
     while (!events.isEmpty() && !stop.getAsBoolean()) {
       Event e = events.poll();
       now = e.time();

@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.SplittableRandom;
 
 /**
@@ -44,7 +45,7 @@ final class ExpertLayout {
     Placement placement;
     if (layout.strategy() == Strategy.BALANCED) {
       int slots = layout.slots(s.experts(), s.nodes());
-      Planner.Options options = new Planner.Options(java.util.OptionalInt.empty(), SEARCH_WORK, 0);
+      Planner.Options options = new Planner.Options(OptionalInt.empty(), SEARCH_WORK, 0);
       if (layout.replicasPerLayer() > 0) {
         options = options.withReplicasPerLayer(layout.replicasPerLayer());
       }

@@ -9,6 +9,7 @@ import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.cluster.Member;
 import io.arrakis.loadtest.load.ClosedLoopDriver;
+import io.arrakis.loadtest.load.ClusterLoad;
 import io.arrakis.loadtest.load.LoadOptions;
 import io.arrakis.loadtest.load.LoadResult;
 import io.arrakis.loadtest.load.Progress;
@@ -20,12 +21,18 @@ import io.arrakis.model.synthetic.SyntheticModelGenerator;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.health.v1.HealthGrpc.HealthBlockingStub;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -33,6 +40,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import org.HdrHistogram.Histogram;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -318,7 +326,7 @@ class ChaosAcceptanceTest {
       json.put("health_check_server_p99_ms", round(serverHealthP99));
       json.put("rejection_p50_bound_ms", round(p50Bound));
       json.put("rejection_p99_bound_ms", round(p99Bound));
-      json.put("load_average_1m", round(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
+      json.put("load_average_1m", round(ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
       json.put("admitted_p50_ms", round(over.millis("OK", 50)));
       json.put("admitted_p99_ms", round(over.millis("OK", 99)));
       json.put("admitted_p99_bound_ms", round(admittedBound));
@@ -347,7 +355,7 @@ class ChaosAcceptanceTest {
       }
       String healthFigures = String.format("health checks meanwhile p50 %.1f p99 %.1f ms, load average %.1f",
           health.millis(50), health.millis(99),
-          java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+          ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
       assertThat(over.millis("RESOURCE_EXHAUSTED", 50)).as("rejection p50 ms (%s)", healthFigures).isLessThan(p50Bound);
       assertThat(over.millis("RESOURCE_EXHAUSTED", 99)).as("rejection p99 ms (%s)", healthFigures).isLessThan(p99Bound);
       assertThat(goodput).as("goodput tokens/s vs capacity %.0f", capacity.tokensPerSecond())
@@ -368,18 +376,18 @@ class ChaosAcceptanceTest {
 
   /** Times grpc.health.v1 checks of the router, one every 10 ms, on its own thread. */
   private static final class HealthTimer {
-    private final org.HdrHistogram.Histogram histogram = new org.HdrHistogram.Histogram(3);
+    private final Histogram histogram = new Histogram(3);
     private final Thread thread;
     private volatile boolean running = true;
 
     HealthTimer(ManagedChannel ch) {
-      io.grpc.health.v1.HealthGrpc.HealthBlockingStub stub = io.grpc.health.v1.HealthGrpc.newBlockingStub(ch);
+      HealthBlockingStub stub = HealthGrpc.newBlockingStub(ch);
       thread = new Thread(() -> {
         while (running) {
           long t0 = System.nanoTime();
           try {
-            stub.withDeadlineAfter(5, TimeUnit.SECONDS).check(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance());
-          } catch (io.grpc.StatusRuntimeException e) {
+            stub.withDeadlineAfter(5, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance());
+          } catch (StatusRuntimeException e) {
             // timed all the same
           }
           synchronized (histogram) {
@@ -523,7 +531,7 @@ class ChaosAcceptanceTest {
     ExecutorService roller = Executors.newSingleThreadExecutor();
     try {
       Future<List<String>> roll = roller.submit(() -> {
-        List<String> log = new java.util.ArrayList<>();
+        List<String> log = new ArrayList<>();
         Thread.sleep(1500);
         for (Member m : c.state().experts()) {
           long t0 = System.nanoTime();
@@ -545,7 +553,7 @@ class ChaosAcceptanceTest {
       });
       // load runs until the roll is over: a first phase long enough, then more while it is not
       LoadResult r = drive(c, Duration.ofSeconds(20), Duration.ZERO);
-      List<LoadResult> more = new java.util.ArrayList<>();
+      List<LoadResult> more = new ArrayList<>();
       while (!roll.isDone()) {
         more.add(drive(c, Duration.ofSeconds(5), Duration.ZERO));
       }
@@ -571,7 +579,7 @@ class ChaosAcceptanceTest {
     ManagedChannel ch = channel(c);
     try {
       while (System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(60)) {
-        io.arrakis.loadtest.load.ClusterLoad load = io.arrakis.loadtest.load.ClusterLoad.fetch(ch, sinceMs, Duration.ofSeconds(5));
+        ClusterLoad load = ClusterLoad.fetch(ch, sinceMs, Duration.ofSeconds(5));
         if (load.nodeBatches().getOrDefault(node, 0L) > 0) {
           break;
         }

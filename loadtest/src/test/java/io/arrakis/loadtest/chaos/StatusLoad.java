@@ -9,6 +9,7 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -20,6 +21,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
@@ -86,13 +88,13 @@ final class StatusLoad {
     final AtomicLong tokensOk = new AtomicLong();
     final Map<String, Recorder> latency = new ConcurrentHashMap<>();
     final Map<String, AtomicLong> byStatus = new ConcurrentHashMap<>();
-    final List<String> messages = java.util.Collections.synchronizedList(new ArrayList<>());
+    final List<String> messages = Collections.synchronizedList(new ArrayList<>());
     final AtomicLong next = new AtomicLong();
     final long start = System.nanoTime();
     volatile long end;
 
     /** Sends one call; {@code done} runs (on a gRPC thread) with whether it was OK. */
-    void send(java.util.function.Consumer<Boolean> done) {
+    void send(Consumer<Boolean> done) {
       ForwardRequest r = pool.get((int) (next.getAndIncrement() % pool.size()));
       long t0 = System.nanoTime();
       sent.incrementAndGet();

@@ -24,6 +24,7 @@ import io.grpc.ManagedChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
@@ -195,8 +196,8 @@ class GenerateClusterTest {
                   .await(DEADLINE);
               if (!call.ok()) {
                 problems.add("traffic-" + i + ": " + call.status());
-              } else if (!java.util.Arrays.equals(call.tokens(), p.greedy())) {
-                problems.add("traffic-" + i + ": tokens " + java.util.Arrays.toString(call.tokens()));
+              } else if (!Arrays.equals(call.tokens(), p.greedy())) {
+                problems.add("traffic-" + i + ": tokens " + Arrays.toString(call.tokens()));
               }
               completed.incrementAndGet();
             } catch (Exception e) {

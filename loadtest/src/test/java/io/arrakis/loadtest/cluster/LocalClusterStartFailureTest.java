@@ -9,6 +9,7 @@ import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementJson;
 import io.arrakis.model.testing.Fixtures;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -76,7 +77,7 @@ class LocalClusterStartFailureTest {
     ClusterOptions o = TestClusters.options(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS, tmp.resolve("state"));
     Path certs = Files.createDirectories(tmp.resolve("certs"));
     assertThatThrownBy(() -> LocalCluster.start(o.withSecurity(ClusterSecurity.tls(certs))))
-        .isInstanceOf(java.io.IOException.class)
+        .isInstanceOf(IOException.class)
         .hasMessageContaining(certs.resolve("ca.crt").toString())
         .hasMessageContaining("./arrakis certs --out");
     Path token = Files.writeString(tmp.resolve("token"), "\n");

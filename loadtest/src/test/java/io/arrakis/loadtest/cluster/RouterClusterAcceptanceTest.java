@@ -12,6 +12,7 @@ import io.arrakis.proto.v1.ClusterGrpc;
 import io.arrakis.proto.v1.ClusterLoad;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.GetClusterLoadRequest;
+import io.arrakis.proto.v1.GetPlacementRequest;
 import io.arrakis.proto.v1.RouterLoad;
 import io.arrakis.security.BearerToken;
 import io.arrakis.security.ClientSecurity;
@@ -27,6 +28,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -137,7 +139,7 @@ class RouterClusterAcceptanceTest {
           // requests through the survivor run while the controller's router is killed, and after
           AtomicBoolean stop = new AtomicBoolean();
           AtomicInteger ok = new AtomicInteger();
-          List<String> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+          List<String> failures = new CopyOnWriteArrayList<>();
           ExecutorService loop = Executors.newSingleThreadExecutor();
           Future<?> traffic = loop.submit(() -> {
             SplittableRandom r = new SplittableRandom(11);
@@ -201,7 +203,7 @@ class RouterClusterAcceptanceTest {
 
   private long placementVersion(ManagedChannel channel) {
     return ClusterGrpc.newBlockingStub(channel).withCallCredentials(admin).withDeadlineAfter(10, TimeUnit.SECONDS)
-        .getPlacement(io.arrakis.proto.v1.GetPlacementRequest.getDefaultInstance()).getVersion();
+        .getPlacement(GetPlacementRequest.getDefaultInstance()).getVersion();
   }
 
   private static long total(ClusterLoad view) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.WireFormat;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.testing.Forward;
@@ -25,9 +26,13 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -69,7 +74,7 @@ class HostileBombTest {
   void start() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     cluster = LocalCluster.start(ClusterOptions.of(dir, 2, Path.of("target", "hostile-tests").toAbsolutePath())
-        .withJvmOptions(SMALL_HEAP).withComputeThreads(1).withStartTimeout(java.time.Duration.ofSeconds(150)));
+        .withJvmOptions(SMALL_HEAP).withComputeThreads(1).withStartTimeout(Duration.ofSeconds(150)));
     channel = Forward.channel(cluster.routerAddress());
     x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     expected = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
@@ -125,7 +130,7 @@ class HostileBombTest {
       }
     });
     sampler.start();
-    Map<Bomb, byte[]> bombs = new java.util.EnumMap<>(Bomb.class);
+    Map<Bomb, byte[]> bombs = new EnumMap<>(Bomb.class);
     for (Bomb b : Bomb.values()) {
       bombs.put(b, build(b));
     }
@@ -153,7 +158,7 @@ class HostileBombTest {
       sampler.join();
       pool.shutdownNow();
       System.out.printf("router RSS before %,d KiB, peak during the bombs %,d KiB (+%,d KiB); answers %s%n",
-          before, peak.get(), peak.get() - before, new java.util.TreeMap<>(answers));
+          before, peak.get(), peak.get() - before, new TreeMap<>(answers));
     }
     assertThat(cluster.anyAlive()).isTrue();
     for (int i = 0; i < 10; i++) {
@@ -190,10 +195,10 @@ class HostileBombTest {
     ByteArrayOutputStream tensor = new ByteArrayOutputStream(entries + 16);
     CodedOutputStream t = CodedOutputStream.newInstance(tensor);
     t.writeEnum(Tensor.DTYPE_FIELD_NUMBER, DType.FLOAT32_VALUE);
-    t.writeTag(Tensor.SHAPE_FIELD_NUMBER, com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED);
+    t.writeTag(Tensor.SHAPE_FIELD_NUMBER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
     t.writeUInt32NoTag(entries);
     byte[] ones = new byte[entries];
-    java.util.Arrays.fill(ones, (byte) 1);
+    Arrays.fill(ones, (byte) 1);
     t.writeRawBytes(ones);
     t.flush();
     ByteArrayOutputStream request = new ByteArrayOutputStream(entries + 64);

@@ -34,6 +34,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -82,8 +83,8 @@ class ClosedLoopDriverTest {
     assertThat(r.layers()).containsExactly(0, 2);
     assertThat(router.layers.keySet()).containsExactlyInAnyOrder(0, 2);
     assertThat(r.load().nodeTokens()).containsExactly(
-        org.assertj.core.api.Assertions.entry("n0", 30L), org.assertj.core.api.Assertions.entry("n1", 10L),
-        org.assertj.core.api.Assertions.entry("idle", 0L));
+        Assertions.entry("n0", 30L), Assertions.entry("n1", 10L),
+        Assertions.entry("idle", 0L));
     assertThat(r.load().imbalance()).isEqualTo(30 / (40 / 3.0));
     assertThat(r.load().expertTokens()).containsEntry(new ExpertId(2, 1), 7L);
     assertThat(r.timeline()).isNotEmpty();

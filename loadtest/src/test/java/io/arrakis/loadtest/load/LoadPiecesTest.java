@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 
 class LoadPiecesTest {
@@ -61,7 +62,7 @@ class LoadPiecesTest {
       a += x[2 * t];
       b += x[2 * t + 1];
     }
-    assertThat(a / 10_000).isCloseTo(5, org.assertj.core.data.Offset.offset(0.05));
-    assertThat(b / 10_000).isCloseTo(-5, org.assertj.core.data.Offset.offset(0.05));
+    assertThat(a / 10_000).isCloseTo(5, Offset.offset(0.05));
+    assertThat(b / 10_000).isCloseTo(-5, Offset.offset(0.05));
   }
 }

@@ -18,8 +18,12 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -95,7 +99,7 @@ class PlacementCommandsTest {
   void everyCommandHasHelp() {
     for (List<String> cmd : List.of(List.of("placement"), List.of("placement", "plan"), List.of("placement", "apply"),
         List.of("placement", "export-loads"), List.of("bench"), List.of("bench", "kernel"))) {
-      String[] args = java.util.stream.Stream.concat(cmd.stream(), java.util.stream.Stream.of("--help")).toArray(String[]::new);
+      String[] args = Stream.concat(cmd.stream(), Stream.of("--help")).toArray(String[]::new);
       Cli r = Cli.run(args);
       assertThat(r.code()).as("%s", cmd).isZero();
       assertThat(r.out()).as("%s", cmd).startsWith("Usage: arrakis " + String.join(" ", cmd));
@@ -125,7 +129,7 @@ class PlacementCommandsTest {
       assertThat(r.code()).as("%s", r).isZero();
       assertThat(r.out()).contains("3 experts", "1 nodes");
       assertThat(askedSince.get()).isBetween(System.currentTimeMillis() - 300_000 - 60_000, System.currentTimeMillis() - 300_000);
-      Loads l = Loads.read(loads, java.util.OptionalInt.of(4));
+      Loads l = Loads.read(loads, OptionalInt.of(4));
       assertThat(l.layers()).containsExactly(0, 1);
       assertThat(l.tokens(0)).containsExactly(700, 0, 0, 100);
       assertThat(l.tokens(1, 1)).isEqualTo(5e9);
@@ -154,7 +158,7 @@ class PlacementCommandsTest {
   }
 
   private static double predicted(String out) {
-    java.util.regex.Matcher m = java.util.regex.Pattern.compile("balance +(\\d\\.\\d{3})").matcher(out);
+    Matcher m = Pattern.compile("balance +(\\d\\.\\d{3})").matcher(out);
     assertThat(m.find()).as(out).isTrue();
     return Double.parseDouble(m.group(1));
   }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.model.placement.planner.Strategy;
 import java.util.List;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
 /** The simulator against queueing results that can be worked out by hand. */
@@ -142,7 +143,7 @@ class SimulationTest {
         kernelOnly());
 
     // Zipf(2) over 16 experts: the top expert draws 1 / Σ r^-2 ≈ 62% of tokens; its node serves 1,000 calls/s
-    double share = 1 / java.util.stream.IntStream.rangeClosed(1, 16).mapToDouble(r -> Math.pow(r, -2)).sum();
+    double share = 1 / IntStream.rangeClosed(1, 16).mapToDouble(r -> Math.pow(r, -2)).sum();
     assertThat(sixteen.requestsPerSecond()).isCloseTo(1 / EXPERT_S / share, within(0.05 / EXPERT_S / share));
     assertThat(sixteen.requestsPerSecond()).isLessThan(1.1 * four.requestsPerSecond());
     assertThat(sixteen.bottleneck()).startsWith("hot experts");

@@ -20,6 +20,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Stream;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -87,7 +88,7 @@ public final class Checkpoint implements AutoCloseable {
       if (map == null || !map.isObject()) {
         throw new ModelConfigException(index + ": missing 'weight_map' object");
       }
-      Set<String> names = new java.util.TreeSet<>();
+      Set<String> names = new TreeSet<>();
       for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) {
         JsonNode v = it.next();
         if (!v.isTextual() || v.textValue().contains("/") || v.textValue().contains("\\")) {

@@ -1,5 +1,7 @@
 package io.arrakis.model.gating;
 
+import java.util.Arrays;
+
 /**
  * Softmax in float32 and top-k selection over rows of gate logits, the way PyTorch's
  * MixtralSparseMoeBlock does it: probabilities first, then the k largest (ties to the lower expert id),
@@ -23,7 +25,7 @@ public final class TopK {
     boolean[] taken = new boolean[experts];
     for (int t = 0; t < tokens; t++) {
       softmax(logits, t * experts, experts, probs);
-      java.util.Arrays.fill(taken, false);
+      Arrays.fill(taken, false);
       float sum = 0f;
       for (int r = 0; r < k; r++) {
         int best = -1;

@@ -2,6 +2,7 @@ package io.arrakis.model.placement;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Placements that need no load figures: {@code contiguous} gives each node a consecutive block of
@@ -15,7 +16,7 @@ public final class Strategies {
     CONTIGUOUS, ROUND_ROBIN;
 
     public static Kind parse(String s) {
-      return switch (s.trim().toLowerCase(java.util.Locale.ROOT)) {
+      return switch (s.trim().toLowerCase(Locale.ROOT)) {
         case "contiguous" -> CONTIGUOUS;
         case "round-robin", "roundrobin", "round_robin" -> ROUND_ROBIN;
         default -> throw new IllegalArgumentException("unknown strategy '" + s + "': expected contiguous or round-robin");

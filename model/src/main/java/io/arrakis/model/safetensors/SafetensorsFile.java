@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
@@ -177,7 +178,7 @@ public final class SafetensorsFile implements AutoCloseable {
     return new TensorInfo(name, dtype, shape, begin, end);
   }
 
-  private static void checkNoOverlap(Path path, java.util.Collection<TensorInfo> infos) throws SafetensorsException {
+  private static void checkNoOverlap(Path path, Collection<TensorInfo> infos) throws SafetensorsException {
     List<TensorInfo> sorted = new ArrayList<>(infos);
     sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
     for (int i = 1; i < sorted.size(); i++) {

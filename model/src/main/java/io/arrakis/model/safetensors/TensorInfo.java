@@ -1,5 +1,7 @@
 package io.arrakis.model.safetensors;
 
+import java.util.Arrays;
+
 /**
  * One tensor's entry in a safetensors header.
  *
@@ -27,6 +29,6 @@ public record TensorInfo(String name, StDType dtype, long[] shape, long begin, l
 
   /** The shape as "[a, b]". */
   public String shapeString() {
-    return java.util.Arrays.toString(shape);
+    return Arrays.toString(shape);
   }
 }

@@ -6,6 +6,7 @@ import io.arrakis.model.safetensors.TensorInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
@@ -27,7 +28,7 @@ public final class NdArrays {
     long expected = array.length() * type.width();
     if (bytes.remaining() != expected) {
       throw new IllegalArgumentException(
-          "expected " + expected + " bytes for " + type + java.util.Arrays.toString(shape) + ", got " + bytes.remaining());
+          "expected " + expected + " bytes for " + type + Arrays.toString(shape) + ", got " + bytes.remaining());
     }
     if (expected > 0) {
       array.data().asNio().order(ByteOrder.LITTLE_ENDIAN).put(bytes.duplicate());

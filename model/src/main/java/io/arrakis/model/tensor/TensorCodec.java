@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -61,7 +62,7 @@ public final class TensorCodec {
     }
     return Tensor.newBuilder()
         .setDtype(DType.FLOAT32)
-        .addAllShape(java.util.Arrays.stream(array.shape()).boxed().toList())
+        .addAllShape(Arrays.stream(array.shape()).boxed().toList())
         .setData(UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(array)))
         .build();
   }

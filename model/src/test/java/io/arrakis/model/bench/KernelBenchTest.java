@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.arrakis.model.kernel.Blas;
 import java.util.List;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /** The bench runs the block it claims to and reports consistent figures (no timing is asserted). */
@@ -14,7 +15,7 @@ class KernelBenchTest {
     List<KernelBench.Result> r = KernelBench.run(new KernelBench.Options(32, 48, 4, 2, List.of(1, 8), 1, 3, 1));
     assertThat(r).extracting(KernelBench.Result::tokens).containsExactly(1, 8);
     for (KernelBench.Result x : r) {
-      assertThat(x.tokensPerS()).isCloseTo(x.tokens() / (x.medianMillis() / 1e3), org.assertj.core.data.Percentage.withPercentage(1e-6));
+      assertThat(x.tokensPerS()).isCloseTo(x.tokens() / (x.medianMillis() / 1e3), Percentage.withPercentage(1e-6));
       assertThat(x.gflops()).isPositive();
       assertThat(x.cpuMedianMillis()).isPositive();
     }

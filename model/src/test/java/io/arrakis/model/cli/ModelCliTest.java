@@ -12,8 +12,10 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.model.testing.Naive;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -147,7 +149,7 @@ class ModelCliTest {
   void anInputFileWithoutHiddenStatesFailsWithExitCodeOne() throws Exception {
     Path in = tmp.resolve("in.safetensors");
     SafetensorsWriter.write(in, Map.of(new SafetensorsWriter.Entry("something_else", StDType.F32, new long[] {1}),
-        java.nio.ByteBuffer.allocate(4)), Map.of());
+        ByteBuffer.allocate(4)), Map.of());
 
     Run run = run("reference", "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--layer", "0",
         "--input", in.toString(), "--output", tmp.resolve("out.safetensors").toString());
@@ -197,7 +199,7 @@ class ModelCliTest {
   }
 
   private static String[] append(String[] a, String s) {
-    String[] out = java.util.Arrays.copyOf(a, a.length + 1);
+    String[] out = Arrays.copyOf(a, a.length + 1);
     out[a.length] = s;
     return out;
   }

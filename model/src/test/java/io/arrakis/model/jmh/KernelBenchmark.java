@@ -25,8 +25,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One SwiGLU expert on {@code rows} tokens through {@link MoeCombiner} (gather, three products,
- * SwiGLU, weighted scatter-add), one BLAS thread: rows = 1 takes the GEMV path, more rows GEMMs.
+ * One SwiGLU expert on {@code rows} tokens through {@link MoeCombiner} (gather, two panel products,
+ * SwiGLU, weighted scatter-add), on one thread.
  * {@code experts} distinct experts are cycled so that, as in a real layer, weights come from memory
  * rather than from a cache that one expert would fit in.
  */

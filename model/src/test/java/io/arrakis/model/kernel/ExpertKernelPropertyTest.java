@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.arrakis.model.testing.Naive;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
@@ -231,6 +232,6 @@ class ExpertKernelPropertyTest {
       all[i] = all[j];
       all[j] = t;
     }
-    return java.util.Arrays.copyOf(all, 1 + rnd.nextInt(n));
+    return Arrays.copyOf(all, 1 + rnd.nextInt(n));
   }
 }

@@ -19,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -127,9 +128,9 @@ class SyntheticModelGeneratorTest {
     // each layer shuffles which expert gets which rank
     int[] byRank0 = hottest(shares[0], EXPERTS);
     int[] byRank1 = hottest(shares[1], EXPERTS);
-    assertThat(IntStream.of(byRank1).limit(4).boxed().collect(java.util.stream.Collectors.toSet()))
+    assertThat(IntStream.of(byRank1).limit(4).boxed().collect(Collectors.toSet()))
         .as("the four hottest experts of layer 1 against layer 0's %s", Arrays.toString(byRank0))
-        .isNotEqualTo(IntStream.of(byRank0).limit(4).boxed().collect(java.util.stream.Collectors.toSet()));
+        .isNotEqualTo(IntStream.of(byRank0).limit(4).boxed().collect(Collectors.toSet()));
     long sameRank = IntStream.range(0, EXPERTS).filter(r -> byRank0[r] == byRank1[r]).count();
     assertThat(sameRank).as("experts at the same popularity rank in both layers: %s vs %s",
         Arrays.toString(byRank0), Arrays.toString(byRank1)).isLessThan(EXPERTS / 2);

@@ -11,7 +11,9 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The fixtures of an independent PyTorch implementation (copied from shared/fixtures into the test
@@ -23,7 +25,7 @@ public final class Fixtures {
   private static final List<String> FILES = List.of(
       "config.json", "model.safetensors", "input.safetensors", "expected-layer0.safetensors", "expected-layer1.safetensors");
 
-  private static final java.util.Map<String, Path> COPIED = new java.util.HashMap<>();
+  private static final Map<String, Path> COPIED = new HashMap<>();
 
   private Fixtures() {}
 

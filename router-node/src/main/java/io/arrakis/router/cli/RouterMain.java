@@ -29,9 +29,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -164,7 +166,7 @@ public final class RouterMain implements Callable<Integer> {
 
   /** --cluster-* flags over arrakis.router.cluster (seeds imply mode seeds), the serving flags over arrakis.router.serve. */
   private Config clusterFlags(Config config) {
-    Map<String, Object> flags = new java.util.HashMap<>();
+    Map<String, Object> flags = new HashMap<>();
     if (clusterSeeds != null && !clusterSeeds.isEmpty()) {
       flags.put("arrakis.router.cluster.mode", "seeds");
       flags.put("arrakis.router.cluster.seed-nodes", String.join(",", clusterSeeds));
@@ -257,7 +259,7 @@ public final class RouterMain implements Callable<Integer> {
       placements.applyTo(server.placementApplier(), p.version());
     }
     ClusterSettings cluster = server.clusterSettings();
-    java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicBoolean stopping = new AtomicBoolean();
     if (cluster.enabled()) {
       // downed by the split-brain resolver, the actor system stops: exit, so that the router restarts and rejoins
       server.system().getWhenTerminated().thenRun(() -> {

@@ -9,6 +9,7 @@ import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicReference;
@@ -73,7 +74,7 @@ public final class ClusterLoadView {
     ClusterLoad.Builder b = ClusterLoad.newBuilder().setWindowMs(window.toMillis());
     experts.forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
     nodes.forEach((id, v) -> b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
-    routers.stream().sorted(java.util.Comparator.comparing(RouterLoad::getRouterId).thenComparing(RouterLoad::getMember))
+    routers.stream().sorted(Comparator.comparing(RouterLoad::getRouterId).thenComparing(RouterLoad::getMember))
         .forEach(b::addRouters);
     return b.build();
   }

@@ -1,10 +1,11 @@
 package io.arrakis.router.cluster;
 
 import com.typesafe.config.Config;
-import io.arrakis.router.request.RolloutSettings;
 import com.typesafe.config.ConfigFactory;
+import io.arrakis.router.request.RolloutSettings;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -133,7 +134,7 @@ public record ClusterSettings(
     if (mode == Mode.OFF) {
       return ConfigFactory.empty();
     }
-    Map<String, Object> s = new java.util.LinkedHashMap<>();
+    Map<String, Object> s = new LinkedHashMap<>();
     s.put("pekko.actor.provider", "cluster");
     s.put("pekko.remote.artery.canonical.hostname", host);
     s.put("pekko.remote.artery.canonical.port", port);

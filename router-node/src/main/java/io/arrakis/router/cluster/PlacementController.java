@@ -8,6 +8,8 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -113,7 +115,7 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
     getContext().getLog().info("publishing placement version {}: {}", next.version(), d.reason());
     lastDecision = "publishing version " + next.version() + ": " + d.reason();
     CompletableFuture<?> done = setup.sink().publish(next).toCompletableFuture()
-        .orTimeout(setup.settings().rolloutTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        .orTimeout(setup.settings().rolloutTimeout().toMillis(), TimeUnit.MILLISECONDS);
     getContext().pipeToSelf(done, (ok, failure) -> new Published(next.version(), failure));
     return this;
   }
@@ -141,6 +143,6 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
 
   private static String cause(Throwable t) {
     Throwable c = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
-    return c instanceof java.util.concurrent.TimeoutException ? "timed out" : String.valueOf(c.getMessage());
+    return c instanceof TimeoutException ? "timed out" : String.valueOf(c.getMessage());
   }
 }

@@ -2,6 +2,7 @@ package io.arrakis.router.cluster;
 
 import io.arrakis.model.placement.Placement;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -27,7 +28,7 @@ public interface PlacementSink {
    * older placement file); nothing to do where routers follow the placement themselves (Kubernetes).
    */
   default CompletionStage<?> align(Placement current) {
-    return java.util.concurrent.CompletableFuture.completedFuture(null);
+    return CompletableFuture.completedFuture(null);
   }
 
   /** Asks to be told when the available expert nodes change (so that joining and leaving nodes re-plan at once). */

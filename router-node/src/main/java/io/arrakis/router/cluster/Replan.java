@@ -9,6 +9,7 @@ import io.arrakis.model.placement.planner.Plan;
 import io.arrakis.model.placement.planner.Planner;
 import io.arrakis.model.placement.planner.Strategy;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -104,7 +105,7 @@ public final class Replan {
     if (total == 0) {
       // nothing routed in the window: plan for even load, so that a joining node still gets experts
       for (double[] t : tokens) {
-        java.util.Arrays.fill(t, 1.0);
+        Arrays.fill(t, 1.0);
       }
     }
     return Loads.of(moeLayers, tokens);

@@ -10,7 +10,9 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -106,8 +108,8 @@ public final class ExpertDiscovery implements AutoCloseable {
    * Expert pods that exist and are not being deleted, Ready or not: a placement node whose pod is
    * still here only restarts or waits for its readiness probe; one not here is leaving (scale-down).
    */
-  public java.util.Set<String> present() {
-    java.util.Set<String> out = new java.util.TreeSet<>();
+  public Set<String> present() {
+    Set<String> out = new TreeSet<>();
     SharedIndexInformer<Pod> i;
     synchronized (this) {
       i = informer;

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Executor;
 
 /**
  * A router's Kubernetes side ({@code arrakis router --kubernetes}): expert discovery and the placement
@@ -112,7 +113,7 @@ public final class KubernetesPlacementSource implements AutoCloseable {
   }
 
   /** The placement controller's sink: this ConfigMap, the expert pods of this discovery; blocking calls on {@code executor}. */
-  public ConfigMapSink sink(String configMap, java.util.concurrent.Executor executor) {
+  public ConfigMapSink sink(String configMap, Executor executor) {
     return new ConfigMapSink(client, namespace, configMap, discovery, executor);
   }
 

@@ -16,6 +16,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -154,7 +155,7 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
   }
 
   /** A request answered from outside the steps (cancelled, expired): it leaves now, or when its step ends. */
-  private Behavior<Command> ended(long seq, java.util.function.Consumer<Sequence> answer) {
+  private Behavior<Command> ended(long seq, Consumer<Sequence> answer) {
     Sequence s = sequences.get(seq);
     if (s == null || s.ended) {
       return this;

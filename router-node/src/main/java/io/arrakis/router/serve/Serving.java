@@ -9,6 +9,7 @@ import io.arrakis.model.tokenizer.StopLimits;
 import io.arrakis.router.request.RouterGuardian;
 import io.grpc.Status;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -227,7 +228,7 @@ public final class Serving implements GenerationService, AutoCloseable {
 
   /** Stops the prompt threads and frees the tokenizer and the engine; after the actors have stopped. */
   @Override
-  public void close() throws java.io.IOException {
+  public void close() throws IOException {
     prompts.shutdownNow();
     if (tokenizer != null) {
       tokenizer.close();

@@ -2,6 +2,9 @@ package io.arrakis.router.admission;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -74,8 +77,8 @@ class TokenLimiterTest {
     int each = 2_000;
     TokenLimiter l = new TokenLimiter(new TokenLimiter.Settings(1_000_000, true, 1, 1_000_000,
         TimeUnit.MILLISECONDS.toNanos(100), backoff));
-    java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
-    java.util.List<Thread> ts = new java.util.ArrayList<>();
+    CyclicBarrier start = new CyclicBarrier(threads);
+    List<Thread> ts = new ArrayList<>();
     for (int t = 0; t < threads; t++) {
       Thread th = new Thread(() -> {
         try {

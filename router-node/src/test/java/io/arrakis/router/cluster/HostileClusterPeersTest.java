@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.StreamSupport;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -36,7 +37,7 @@ class HostileClusterPeersTest {
   @AfterEach
   void stop() {
     systems.forEach(ActorSystem::terminate);
-    systems.forEach(s -> s.getWhenTerminated().toCompletableFuture().orTimeout(20, java.util.concurrent.TimeUnit.SECONDS)
+    systems.forEach(s -> s.getWhenTerminated().toCompletableFuture().orTimeout(20, TimeUnit.SECONDS)
         .exceptionally(e -> null).join());
   }
 

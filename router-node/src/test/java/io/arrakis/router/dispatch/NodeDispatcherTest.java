@@ -3,10 +3,12 @@ package io.arrakis.router.dispatch;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.tensor.Bf16;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
 import io.arrakis.proto.v1.DType;
+import io.arrakis.proto.v1.NodeDescription;
 import io.arrakis.proto.v1.Tensor;
 import io.arrakis.router.plan.NodeHealth;
 import io.arrakis.router.plan.NodeSlice;
@@ -17,6 +19,7 @@ import io.grpc.Status;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -24,6 +27,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -54,21 +58,21 @@ class NodeDispatcherTest {
     }
 
     volatile boolean serving = true;
-    volatile io.arrakis.proto.v1.NodeDescription description =
-        io.arrakis.proto.v1.NodeDescription.newBuilder().setHiddenSize(D).build();
+    volatile NodeDescription description =
+        NodeDescription.newBuilder().setHiddenSize(D).build();
 
     @Override
-    public CompletionStage<io.arrakis.proto.v1.NodeDescription> describe(Duration timeout) {
+    public CompletionStage<NodeDescription> describe(Duration timeout) {
       return CompletableFuture.completedFuture(description);
     }
 
     @Override
-    public CompletionStage<Void> load(List<io.arrakis.model.placement.ExpertId> experts, Duration timeout) {
+    public CompletionStage<Void> load(List<ExpertId> experts, Duration timeout) {
       return CompletableFuture.completedFuture(null);
     }
 
     @Override
-    public CompletionStage<Void> unload(List<io.arrakis.model.placement.ExpertId> experts, Duration timeout) {
+    public CompletionStage<Void> unload(List<ExpertId> experts, Duration timeout) {
       return CompletableFuture.completedFuture(null);
     }
 
@@ -115,7 +119,7 @@ class NodeDispatcherTest {
     return registry.find("arrakis_router_node_queue_depth").gauges().stream().mapToDouble(g -> g.value()).sum();
   }
 
-  static void awaitTrue(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
+  static void awaitTrue(String what, BooleanSupplier condition) throws InterruptedException {
     long deadline = System.nanoTime() + Duration.ofSeconds(3).toNanos();
     while (!condition.getAsBoolean()) {
       assertThat(System.nanoTime()).as("%s within 3 s", what).isLessThan(deadline);
@@ -235,7 +239,7 @@ class NodeDispatcherTest {
     HandNode.Call c = node.next();
     Tensor sent = c.request().getHiddenStates();
     assertThat(sent.getDtype()).isEqualTo(DType.BFLOAT16);
-    java.nio.ShortBuffer got = sent.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+    ShortBuffer got = sent.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
     assertThat(new short[] {got.get(0), got.get(1), got.get(2), got.get(3)}).containsExactly(Bf16.fromFloat(1.00390625f),
         Bf16.fromFloat(-2f), Bf16.fromFloat(3.5f), Bf16.fromFloat(1e-3f));
     ByteBuffer answer = ByteBuffer.allocate(2 * D * 2).order(ByteOrder.LITTLE_ENDIAN);

@@ -9,10 +9,15 @@ import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.Strategies;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 
@@ -43,7 +48,7 @@ class DispatchPlannerTest {
         }
       }
       // the slice's bytes are its tokens' rows, in order
-      java.nio.FloatBuffer b = s.rows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      FloatBuffer b = s.rows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
       for (int i = 0; i < s.size(); i++) {
         assertThat(b.get(i * D)).isEqualTo((float) s.tokens()[i]);
       }
@@ -79,7 +84,7 @@ class DispatchPlannerTest {
     int tokens = 10;
     int[] ids = new int[tokens];
     float[] w = new float[tokens];
-    java.util.Arrays.fill(w, 1f);
+    Arrays.fill(w, 1f);
     List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
         .plan(0, new Routing(tokens, 1, ids, w), rows(tokens), D);
     assertThat(slices).extracting(NodeSlice::size).containsExactly(5, 5);
@@ -131,7 +136,7 @@ class DispatchPlannerTest {
     Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
     DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
     List<NodeSlice> first = planner.plan(0, new Routing(2, 1, new int[] {2, 3}, new float[] {1f, 1f}), rows(2), D);
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> planner.replan(first.get(0), "expert-1", rows(2), D))
+    Assertions.assertThatThrownBy(() -> planner.replan(first.get(0), "expert-1", rows(2), D))
         .isInstanceOf(NoReplicaException.class).hasMessage("no serving expert node holds layer 0 experts 2, 3");
   }
 
@@ -148,11 +153,11 @@ class DispatchPlannerTest {
     int[] ids = new int[tokens * k];
     float[] w = new float[tokens * k];
     for (int t = 0; t < tokens; t++) {
-      List<Integer> all = new java.util.ArrayList<>();
+      List<Integer> all = new ArrayList<>();
       for (int e = 0; e < experts; e++) {
         all.add(e);
       }
-      java.util.Collections.shuffle(all, rnd);
+      Collections.shuffle(all, rnd);
       for (int r = 0; r < k; r++) {
         ids[t * k + r] = all.get(r);
         w[t * k + r] = rnd.nextFloat();

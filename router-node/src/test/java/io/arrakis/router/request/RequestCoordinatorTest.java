@@ -17,6 +17,7 @@ import io.grpc.Status;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -73,7 +74,7 @@ class RequestCoordinatorTest {
   }
 
   static Tensor request(int tokens) {
-    return TensorCodec.encodeFloat(java.util.Arrays.copyOf(tiny.x, tokens * 64), tokens, 64);
+    return TensorCodec.encodeFloat(Arrays.copyOf(tiny.x, tokens * 64), tokens, 64);
   }
 
   NodeDispatcher.Submit submitted(String node) {

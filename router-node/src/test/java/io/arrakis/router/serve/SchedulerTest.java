@@ -13,7 +13,9 @@ import java.util.List;
 import java.util.OptionalLong;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -168,7 +170,7 @@ class SchedulerTest {
           kept.add(r);
         }
       }
-      cancelledAnswers.get(cancelledAnswers.size() - 1).firstToken.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      cancelledAnswers.get(cancelledAnswers.size() - 1).firstToken.get(60, TimeUnit.SECONDS);
       cancelled.forEach(seq -> serving.scheduler.tell(new Scheduler.Cancel(seq)));
       Recorder expiring = new Recorder();
       serving.submit(new GenerationRequest("expiring", new GenerationRequest.Prompt.TokenIds(prompts.get(3)), greedy(200),
@@ -193,7 +195,7 @@ class SchedulerTest {
   @Test
   void aFailedExpertCallFailsItsStepsRequestsAndTheSchedulerGoesOn() throws Exception {
     AtomicInteger calls = new AtomicInteger();
-    java.util.function.UnaryOperator<RoutedExperts> breakSome = experts -> (layer, x, routing, out) -> {
+    UnaryOperator<RoutedExperts> breakSome = experts -> (layer, x, routing, out) -> {
       if (calls.incrementAndGet() == 5) {
         return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("no replica of layer " + layer)
             .asRuntimeException());

@@ -4,6 +4,7 @@ import io.arrakis.loadtest.load.RequestPool;
 import io.arrakis.loadtest.load.TargetModel;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.simulate.Calibration;
+import io.arrakis.model.gating.Gate;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.tensor.TensorCodec;
@@ -40,11 +41,11 @@ final class KernelEstimate {
     int hidden = model.config().hiddenSize();
     RequestPool pool = RequestPool.build(new TargetModel(hidden, model.moeLayers(), bias), model.moeLayers(),
         TokenCounts.fixed(tokens), poolSize, seed);
-    Map<Integer, io.arrakis.model.gating.Gate> gates = new HashMap<>();
+    Map<Integer, Gate> gates = new HashMap<>();
     List<Routed> out = new ArrayList<>();
     for (int i = 0; i < pool.size(); i++) {
       ForwardRequest r = pool.next().request();
-      io.arrakis.model.gating.Gate gate = gates.get(r.getLayer());
+      Gate gate = gates.get(r.getLayer());
       if (gate == null) {
         gate = model.gate(r.getLayer());
         gates.put(r.getLayer(), gate);

@@ -5,6 +5,7 @@ import static org.bytedeco.cuda.global.cudart.cudaFreeHost;
 import static org.bytedeco.cuda.global.cudart.cudaMallocHost;
 
 import java.nio.ByteBuffer;
+import java.util.Locale;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.slf4j.Logger;
@@ -30,7 +31,7 @@ final class HostStaging {
 
     @Override
     public String toString() {
-      return String.format(java.util.Locale.ROOT, "%s host buffers (reading 8 MB: %.2f ms pinned, %.2f ms ordinary)",
+      return String.format(Locale.ROOT, "%s host buffers (reading 8 MB: %.2f ms pinned, %.2f ms ordinary)",
           pinned() ? "pinned" : "ordinary", pinnedReadMs, plainReadMs);
     }
   }

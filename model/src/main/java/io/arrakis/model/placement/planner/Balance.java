@@ -3,6 +3,7 @@ package io.arrakis.model.placement.planner;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -124,7 +125,7 @@ public record Balance(List<LayerBalance> layers) {
         largest = Math.max(largest, w[e] / count[e]);
         smallest[e] = w[e] / maxReplicas;
       }
-      java.util.Arrays.sort(smallest);
+      Arrays.sort(smallest);
       double withCompany = largest;
       for (int i = 0; i < minItems - 1; i++) {
         withCompany += smallest[i];

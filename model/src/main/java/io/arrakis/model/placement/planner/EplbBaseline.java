@@ -3,7 +3,9 @@ package io.arrakis.model.placement.planner;
 import io.arrakis.model.placement.Placement;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * DeepSeek's EPLB, global policy ({@code rebalance_experts} with one group and one node, i.e.
@@ -39,7 +41,7 @@ public final class EplbBaseline {
     /** Physical replicas that sit on a node already holding a replica of the same expert. */
     public int duplicates() {
       int nodes = nodeLoad.length;
-      java.util.Set<Long> seen = new java.util.HashSet<>();
+      Set<Long> seen = new HashSet<>();
       int dup = 0;
       for (int p = 0; p < physicalExpert.length; p++) {
         if (!seen.add((long) physicalExpert[p] * nodes + physicalNode[p])) {

@@ -1,5 +1,6 @@
 package io.arrakis.model.placement.planner;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,6 +15,7 @@ import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Observed load: tokens routed to each expert of each MoE layer. Immutable.
@@ -95,7 +97,7 @@ public final class Loads {
     JsonNode root;
     try {
       root = MAPPER.readTree(json);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw new IllegalArgumentException("loads are not valid JSON: " + e.getOriginalMessage());
     }
     if (root == null || !root.isObject()) {
@@ -220,7 +222,7 @@ public final class Loads {
     for (Iterator<String> it = o.fieldNames(); it.hasNext(); ) {
       String f = it.next();
       if (!allowed.contains(f)) {
-        throw new IllegalArgumentException(at + " has unknown field '" + f + "' (expected " + new java.util.TreeSet<>(allowed) + ")");
+        throw new IllegalArgumentException(at + " has unknown field '" + f + "' (expected " + new TreeSet<>(allowed) + ")");
       }
     }
   }

@@ -1,5 +1,7 @@
 package io.arrakis.model.placement.planner;
 
+import java.util.stream.IntStream;
+
 /**
  * Keeping experts where the current placement has them. Loading an expert on a node is what a
  * rollout pays for (weights travel, the node warms up); dropping one is cheap. So the planner counts
@@ -170,7 +172,7 @@ final class Migration {
       total--;
     }
     LayerState s = LayerState.of(weight, slots, budget, holds);
-    Integer[] missing = java.util.stream.IntStream.range(0, experts).filter(e -> s.replicas[e] == 0)
+    Integer[] missing = IntStream.range(0, experts).filter(e -> s.replicas[e] == 0)
         .boxed().sorted((a, b) -> Double.compare(weight[b], weight[a])).toArray(Integer[]::new);
     for (int e : missing) {
       int target = -1;

@@ -1,6 +1,7 @@
 package io.arrakis.model.placement.planner;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.PriorityQueue;
@@ -20,7 +21,7 @@ final class Packing {
   static int[] replicate(double[] weight, int budget, int cap) {
     int experts = weight.length;
     int[] count = new int[experts];
-    java.util.Arrays.fill(count, 1);
+    Arrays.fill(count, 1);
     PriorityQueue<Integer> queue = new PriorityQueue<>(Comparator
         .comparingDouble((Integer e) -> -weight[e] / count[e])
         .thenComparingInt(e -> e));
@@ -39,13 +40,13 @@ final class Packing {
         queue.add(e);
       }
     }
-    return java.util.Arrays.copyOf(added, n);
+    return Arrays.copyOf(added, n);
   }
 
   /** Replicas per expert after {@link #replicate}. */
   static int[] replicaCounts(double[] weight, int budget, int cap) {
     int[] count = new int[weight.length];
-    java.util.Arrays.fill(count, 1);
+    Arrays.fill(count, 1);
     for (int e : replicate(weight, budget, cap)) {
       count[e]++;
     }

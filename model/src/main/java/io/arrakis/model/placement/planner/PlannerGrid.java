@@ -1,8 +1,10 @@
 package io.arrakis.model.placement.planner;
 
+import io.arrakis.model.placement.Placement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Random;
 
 /**
  * The comparison grid of skewed traces (issue 4): Zipf exponent × experts × nodes × spare slots.
@@ -81,7 +83,7 @@ public final class PlannerGrid {
 
   public static MigrationRow migration(Case c, double noise) {
     Loads before = c.trace();
-    java.util.Random random = new java.util.Random(0xD81F7L + c.experts());
+    Random random = new Random(0xD81F7L + c.experts());
     double[][] t = new double[before.numLayers()][];
     for (int i = 0; i < t.length; i++) {
       t[i] = before.tokens(i);
@@ -95,7 +97,7 @@ public final class PlannerGrid {
     Planner.Options options = Planner.Options.defaults().withReplicasPerLayer(c.replicasPerLayer());
     Plan current = Planner.plan(before, n, s, Strategy.BALANCED, Optional.empty(), options);
     Plan fresh = Planner.plan(after, n, s, Strategy.BALANCED, Optional.empty(), options);
-    Optional<io.arrakis.model.placement.Placement> cur = Optional.of(current.placement());
+    Optional<Placement> cur = Optional.of(current.placement());
     Plan strict = Planner.plan(after, n, s, Strategy.BALANCED, cur, options);
     Plan slack01 = Planner.plan(after, n, s, Strategy.BALANCED, cur, options.withBalanceSlack(0.001));
     Plan slack1 = Planner.plan(after, n, s, Strategy.BALANCED, cur, options.withBalanceSlack(0.01));

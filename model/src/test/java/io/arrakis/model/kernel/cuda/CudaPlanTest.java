@@ -6,8 +6,10 @@ import io.arrakis.model.tensor.Bf16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.RepeatedTest;
@@ -239,7 +241,7 @@ class CudaPlanTest {
       if (all.isEmpty()) {
         all.add(r.nextInt(tokens));
       }
-      java.util.Collections.shuffle(all, new java.util.Random(r.nextLong()));
+      Collections.shuffle(all, new Random(r.nextLong()));
       rows[i] = all.stream().mapToInt(Integer::intValue).toArray();
     }
     return rows;

@@ -6,13 +6,14 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class BalanceTest {
 
   private static Placement.Node node(String id, int... layerExpertPairs) {
-    List<ExpertId> ids = new java.util.ArrayList<>();
+    List<ExpertId> ids = new ArrayList<>();
     for (int i = 0; i < layerExpertPairs.length; i += 2) {
       ids.add(new ExpertId(layerExpertPairs[i], layerExpertPairs[i + 1]));
     }

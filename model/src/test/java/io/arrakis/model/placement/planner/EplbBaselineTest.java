@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /** EPLB's global policy on cases worked by hand from eplb.py's code. */
@@ -37,7 +38,7 @@ class EplbBaselineTest {
     assertThat(Balance.of(r.placement(), loads).mean()).isCloseTo(52 / 51.5, within(1e-12));
     // Balanced spends the replicas better: expert 0 on both nodes, and expert 1 too, so that
     // each node carries 50 + 1 + 0.5 = the mean, 51.5.
-    Plan p = Planner.plan(loads, 2, 3, Strategy.BALANCED, java.util.Optional.empty());
+    Plan p = Planner.plan(loads, 2, 3, Strategy.BALANCED, Optional.empty());
     assertThat(p.balance().mean()).isCloseTo(1.0, within(1e-12));
   }
 }

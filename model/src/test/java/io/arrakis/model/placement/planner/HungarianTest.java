@@ -3,6 +3,7 @@ package io.arrakis.model.placement.planner;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.Random;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
 class HungarianTest {
@@ -19,7 +20,7 @@ class HungarianTest {
         }
       }
       int[] assign = Hungarian.maximise(profit);
-      assertThat(assign).as("a permutation").containsExactlyInAnyOrder(java.util.stream.IntStream.range(0, n).toArray());
+      assertThat(assign).as("a permutation").containsExactlyInAnyOrder(IntStream.range(0, n).toArray());
       assertThat(total(profit, assign)).isEqualTo(best(profit, new int[n], new boolean[n], 0));
     }
   }

@@ -10,9 +10,12 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Random;
 import java.util.Set;
+import java.util.stream.IntStream;
 import java.util.stream.LongStream;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -45,7 +48,7 @@ class PlannerPropertiesTest {
       p.checkCovers(loads.layers(), experts);
       assertThat(p.version()).as(what).isEqualTo(current.map(c -> c.version() + 1).orElse(1L));
       assertThat(p.nodes()).extracting(Placement.Node::id)
-          .containsExactlyElementsOf(java.util.stream.IntStream.range(0, nodes).mapToObj(Strategies::nodeId).toList());
+          .containsExactlyElementsOf(IntStream.range(0, nodes).mapToObj(Strategies::nodeId).toList());
       for (int layer : loads.layers()) {
         int replicas = 0;
         for (Placement.Node n : p.nodes()) {
@@ -146,7 +149,7 @@ class PlannerPropertiesTest {
   void aTinyWorkBudgetStillGivesAValidPlanNoWorseThanItsStart() {
     Loads loads = ZipfTraces.generate(2, 64, 1.0, 4000, 9);
     Plan none = Planner.plan(loads, 8, 10, Strategy.BALANCED, Optional.empty(),
-        new Planner.Options(java.util.OptionalInt.empty(), 0, 0));
+        new Planner.Options(OptionalInt.empty(), 0, 0));
     none.placement().checkCovers(loads.layers(), 64);
     EplbBaseline.Result eplb = EplbBaseline.run(loads, 8, 10, 80);
     Plan full = Planner.plan(loads, 8, 10, Strategy.BALANCED, Optional.empty());
@@ -178,6 +181,6 @@ class PlannerPropertiesTest {
     }
     double[] incremental = s.load.clone();
     s.recomputeLoads();
-    assertThat(incremental).containsExactly(s.load, org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(incremental).containsExactly(s.load, Offset.offset(1e-9));
   }
 }

@@ -1,0 +1,58 @@
+package io.arrakis.model.kernel;
+
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+
+/**
+ * {@link PanelKernel} in plain Java, for a JVM started without {@code --add-modules
+ * jdk.incubator.vector}: each panel is copied to the heap and multiplied in loops the JIT
+ * vectorises, with the same fused multiply-adds in the same order as {@link VectorPanelKernel}.
+ */
+final class ScalarPanelKernel implements PanelKernel {
+  private final int width;
+
+  ScalarPanelKernel(int width) {
+    this.width = width;
+  }
+
+  @Override
+  public int width() {
+    return width;
+  }
+
+  @Override
+  public int panels(int n) {
+    return Math.max(1, (n + width - 1) / width);
+  }
+
+  @Override
+  public String describe() {
+    return "java scalar fallback (" + width + "-column panels; start the JVM with --add-modules jdk.incubator.vector "
+        + "for the vector kernel)";
+  }
+
+  @Override
+  public void multiply(float[] a, int aOff, int lda, int m, ByteBuffer b, int k, int n, float[] c, int cOff, int ldc) {
+    FloatBuffer floats = b.duplicate().order(b.order()).asFloatBuffer();
+    float[] panel = new float[k * width];
+    float[] acc = new float[width];
+    for (int p = 0, panels = panels(n); p < panels; p++) {
+      floats.get(p * k * width, panel, 0, panel.length);
+      int col = p * width;
+      int cols = Math.min(width, n - col);
+      for (int i = 0; i < m; i++) {
+        Arrays.fill(acc, 0f);
+        int ar = aOff + i * lda;
+        for (int kk = 0; kk < k; kk++) {
+          float x = a[ar + kk];
+          int at = kk * width;
+          for (int j = 0; j < width; j++) {
+            acc[j] = Math.fma(panel[at + j], x, acc[j]);
+          }
+        }
+        System.arraycopy(acc, 0, c, cOff + i * ldc + col, cols);
+      }
+    }
+  }
+}
