@@ -2,6 +2,9 @@ package io.arrakis.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.AppenderBase;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -12,12 +15,19 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.model.tokenizer.ModelTokenizer;
 import io.arrakis.proto.v1.ChatMessage;
 import io.arrakis.proto.v1.ChatMessages;
+import io.arrakis.proto.v1.ClusterGrpc;
+import io.arrakis.proto.v1.ExpertLoad;
 import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.GenerateRequest;
+import io.arrakis.proto.v1.GetLoadStatsRequest;
+import io.arrakis.proto.v1.InferenceGrpc;
+import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.SamplingParams;
 import io.arrakis.proto.v1.TokenIds;
+import io.arrakis.router.grpc.RouterAccess;
 import io.arrakis.router.serve.Scheduler;
 import io.arrakis.router.serve.Serving;
+import io.arrakis.security.BearerToken;
 import io.grpc.Status;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -26,19 +36,23 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.slf4j.LoggerFactory;
 
 /**
  * gRPC Generate end to end over loopback, on a router serving the Qwen2-MoE reference model (a
  * sigmoid-gated shared expert on the router) with its routed experts on two nodes computed in this
  * JVM behind the real dispatch path: transformers' greedy tokens for ids, text and chat prompts;
- * Forward adds the shared expert; bad requests, admission, abandoned streams.
+ * Forward adds the shared expert; seeded sampling; the serving metrics, the log line per request and
+ * the expert load that generation counts; bearer tokens; bad requests, admission, abandoned streams.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class GenerateServiceTest {
@@ -122,6 +136,193 @@ class GenerateServiceTest {
       float[] got = TensorCodec.floats(harness.inference().forward(ForwardRequest.newBuilder().setRequestId("moe")
           .setLayer(layer).setHiddenStates(TensorCodec.encodeFloat(in, in.length / d, d)).build()).getOutput());
       assertThat(Fixtures.maxAbsDiff(got, want)).as("layer %d", layer).isLessThanOrEqualTo(1e-5f * Fixtures.maxAbs(want));
+    }
+  }
+
+  /**
+   * 64 streams of prompts from 1 to 150 tokens at once (prefill chunked over steps, blocks of 4
+   * tokens) get exactly the greedy tokens each gets alone, with 2 micro-batches and with 1: over gRPC
+   * and the dispatch path, as SchedulerTest checks it at the scheduler.
+   */
+  @Test
+  void sixtyFourConcurrentStreamsGetWhatEachGetsAloneWithOneOrTwoMicroBatches() throws Exception {
+    List<int[]> prompts = new ArrayList<>();
+    SplittableRandom random = new SplittableRandom(64);
+    for (int i = 0; i < 64; i++) {
+      int[] p = new int[1 + (i * 37) % 150];
+      for (int j = 0; j < p.length; j++) {
+        p[j] = random.nextInt(512);
+      }
+      prompts.add(p);
+    }
+    List<int[]> alone = new ArrayList<>();
+    for (int i = 0; i < prompts.size(); i++) {
+      GenerateStream s = GenerateStream.start(harness.channel, ids("alone-" + i, prompts.get(i), greedy(8)));
+      assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
+      alone.add(s.tokens());
+    }
+    for (int microBatches : new int[] {2, 1}) {
+      Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
+          "arrakis.router.serve.block-size", 4, "arrakis.router.serve.micro-batches", microBatches,
+          "arrakis.router.serve.max-step-tokens", 128)).withFallback(ConfigFactory.load());
+      Path dir = ReferenceModels.dir(MODEL);
+      try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
+          RouterHarness.settings(), RouterHarness.loopback(), new SimpleMeterRegistry(), config)) {
+        List<GenerateStream> together = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+          together.add(GenerateStream.start(own.channel, ids("together-" + i, prompts.get(i), greedy(8))));
+        }
+        for (int i = 0; i < prompts.size(); i++) {
+          assertThat(together.get(i).await().getCode()).as("stream %d", i).isEqualTo(Status.Code.OK);
+          assertThat(together.get(i).tokens()).as("%d micro-batches, prompt %d (%d tokens)", microBatches, i,
+              prompts.get(i).length).containsExactly(alone.get(i));
+        }
+      }
+    }
+  }
+
+  /** A sampled stream with a seed repeats whatever runs beside it; another seed samples otherwise. */
+  @Test
+  void aSeededSampledStreamRepeats() throws Exception {
+    int[] prompt = ReferenceModels.prompts(MODEL).get(3).ids();
+    SamplingParams sampled = SamplingParams.newBuilder().setMaxTokens(16).setTemperature(1.3f).setTopP(0.95f)
+        .setTopK(50).setSeed(11).setIgnoreEos(true).build();
+    GenerateStream first = GenerateStream.start(harness.channel, ids("seeded-1", prompt, sampled));
+    List<GenerateStream> crowd = new ArrayList<>();
+    for (Prompt p : ReferenceModels.prompts(MODEL)) {
+      crowd.add(GenerateStream.start(harness.channel, ids("crowd", p.ids(), greedy(16))));
+    }
+    GenerateStream again = GenerateStream.start(harness.channel, ids("seeded-2", prompt, sampled));
+    GenerateStream otherSeed = GenerateStream.start(harness.channel, ids("seeded-3", prompt,
+        sampled.toBuilder().setSeed(12).build()));
+    GenerateStream greedy = GenerateStream.start(harness.channel, ids("greedy", prompt, greedy(16)));
+    for (GenerateStream s : List.of(first, again, otherSeed, greedy)) {
+      assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
+      assertThat(s.tokens()).hasSize(16);
+    }
+    for (GenerateStream s : crowd) {
+      assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
+    }
+    assertThat(again.tokens()).containsExactly(first.tokens());
+    assertThat(otherSeed.tokens()).isNotEqualTo(first.tokens());
+    assertThat(first.tokens()).as("sampled, not greedy").isNotEqualTo(greedy.tokens());
+  }
+
+  /**
+   * What serving people look at, after streams of known lengths: TTFT, TPOT, ITL and end-to-end
+   * histograms, tokens per step, finished requests, micro-batch busy time, per-node MoE call latency,
+   * one log line per finished request; and the expert load that placement plans from counts every
+   * token generation sent through each MoE layer's gate.
+   */
+  @Test
+  void servingMetricsLogLinesAndExpertLoadCountGeneration() throws Exception {
+    Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
+        "arrakis.router.serve.block-size", 4)).withFallback(ConfigFactory.load());
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    Path dir = ReferenceModels.dir(MODEL);
+    List<Prompt> prompts = ReferenceModels.prompts(MODEL);
+    RequestLog log = RequestLog.attach();
+    try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
+        RouterHarness.settings(), RouterHarness.loopback(), meters, config)) {
+      List<GenerateStream> streams = new ArrayList<>();
+      long fed = 0; // tokens through each MoE layer: the prompt, then every generated token but the last
+      for (int i = 0; i < prompts.size(); i++) {
+        int n = 4 + i;
+        streams.add(GenerateStream.start(own.channel, ids("metered-" + i, prompts.get(i).ids(), greedy(n))));
+        fed += prompts.get(i).ids().length + n - 1;
+      }
+      long generated = 0;
+      for (GenerateStream s : streams) {
+        assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
+        generated += s.tokens().length;
+      }
+      int requests = prompts.size();
+      // the scheduler counts and logs a request just after its last message goes out
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while ((meters.get("arrakis_serve_e2e_latency").timer().count() < requests || log.lines("finished") < requests)
+          && System.nanoTime() < until) {
+        Thread.sleep(10);
+      }
+      assertThat(meters.get("arrakis_serve_time_to_first_token").timer().count()).isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_time_per_output_token").timer().count()).isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_e2e_latency").timer().count()).isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_inter_token_latency").timer().count()).isEqualTo(generated - requests);
+      assertThat(meters.get("arrakis_serve_generation_tokens").counter().count()).isEqualTo(generated);
+      assertThat(meters.get("arrakis_serve_requests_finished").tag("reason", "length").counter().count())
+          .isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_step_tokens").summary().totalAmount()).as("tokens in steps")
+          .isEqualTo(fed);
+      assertThat(meters.get("arrakis_serve_busy_seconds").tag("side", "router").functionCounter().count()
+          + meters.get("arrakis_serve_busy_seconds").tag("side", "both").functionCounter().count()).isPositive();
+      assertThat(meters.get("arrakis_serve_busy_seconds").tag("side", "experts").functionCounter().count()
+          + meters.get("arrakis_serve_busy_seconds").tag("side", "both").functionCounter().count()).isPositive();
+      for (String node : List.of("expert-0", "expert-1")) {
+        assertThat(meters.get("arrakis_router_node_call_latency").tag("node", node).timer().count()).as(node)
+            .isPositive();
+      }
+      for (int i = 0; i < requests; i++) {
+        assertThat(log.lines("request metered-" + i + " finished: length")).as("log lines of metered-%d", i)
+            .isEqualTo(1);
+      }
+
+      var cluster = ClusterGrpc.newBlockingStub(own.channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+      LoadStats stats = cluster.getLoadStats(GetLoadStatsRequest.getDefaultInstance());
+      int topK = own.model.config().topK();
+      assertThat(stats.getExpertsList()).isNotEmpty();
+      for (int layer : ReferenceModels.moeLayers(MODEL)) {
+        assertThat(stats.getExpertsList().stream().filter(e -> e.getExpert().getLayer() == layer)
+            .mapToLong(ExpertLoad::getTokens).sum()).as("token-expert pairs of layer %d", layer).isEqualTo(fed * topK);
+      }
+    } finally {
+      log.detach();
+    }
+  }
+
+  /** With a bearer token configured, Generate (as Forward) needs it. */
+  @Test
+  void withABearerTokenGenerateNeedsIt() throws Exception {
+    Path dir = ReferenceModels.dir(MODEL);
+    Prompt p = ReferenceModels.prompts(MODEL).get(0);
+    try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
+        RouterHarness.settings(), RouterHarness.loopback().intercept(RouterAccess.policy("tok-9", null, false)),
+        new SimpleMeterRegistry(), ConfigFactory.load())) {
+      InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(own.channel);
+      GenerateStream none = GenerateStream.start(stub, ids("none", p.ids(), greedy(12)));
+      GenerateStream wrong = GenerateStream.start(stub.withCallCredentials(new BearerToken("tok-8")),
+          ids("wrong", p.ids(), greedy(12)));
+      GenerateStream right = GenerateStream.start(stub.withCallCredentials(new BearerToken("tok-9")),
+          ids("right", p.ids(), greedy(12)));
+      assertThat(none.await().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+      assertThat(wrong.await().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+      assertThat(none.messages).isEmpty();
+      assertThat(right.await().getCode()).isEqualTo(Status.Code.OK);
+      assertThat(right.tokens()).containsExactly(p.greedy());
+    }
+  }
+
+  /** The scheduler's request log lines, as the router writes them. */
+  private static final class RequestLog extends AppenderBase<ILoggingEvent> {
+    private final List<String> lines = new CopyOnWriteArrayList<>();
+    private final Logger logger = (Logger) LoggerFactory.getLogger("io.arrakis.router.serve.requests");
+
+    static RequestLog attach() {
+      RequestLog log = new RequestLog();
+      log.start();
+      log.logger.addAppender(log);
+      return log;
+    }
+
+    void detach() {
+      logger.detachAppender(this);
+    }
+
+    @Override
+    protected void append(ILoggingEvent event) {
+      lines.add(event.getFormattedMessage());
+    }
+
+    long lines(String part) {
+      return lines.stream().filter(l -> l.contains(part)).count();
     }
   }
 

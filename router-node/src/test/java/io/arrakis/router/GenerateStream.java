@@ -20,8 +20,13 @@ final class GenerateStream implements ClientResponseObserver<GenerateRequest, Ge
   private volatile ClientCallStreamObserver<GenerateRequest> call;
 
   static GenerateStream start(Channel channel, GenerateRequest request) {
+    return start(InferenceGrpc.newStub(channel), request);
+  }
+
+  /** On {@code stub} (its call credentials, if any). */
+  static GenerateStream start(InferenceGrpc.InferenceStub stub, GenerateRequest request) {
     GenerateStream s = new GenerateStream();
-    InferenceGrpc.newStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS).generate(request, s);
+    stub.withDeadlineAfter(60, TimeUnit.SECONDS).generate(request, s);
     return s;
   }
 

@@ -20,6 +20,7 @@ import io.arrakis.proto.v1.ClusterGrpc;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
+import io.arrakis.proto.v1.GenerateRequest;
 import io.arrakis.proto.v1.GetLoadStatsRequest;
 import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.GetPlacementRequest;
@@ -27,6 +28,7 @@ import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.ModelInfo;
 import io.arrakis.proto.v1.Tensor;
+import io.arrakis.proto.v1.TokenIds;
 import io.arrakis.router.admission.TokenLimiter.Settings;
 import io.arrakis.router.grpc.ClusterServiceAccess;
 import io.arrakis.router.grpc.RouterAccess;
@@ -363,6 +365,19 @@ class RouterServerTest {
     assertThat(admitted.get(30, TimeUnit.SECONDS).getRequestId()).isEqualTo("first");
     experts.get("expert-0").hold = null;
     assertThat(inference().forward(request("third", 0, x, 32, 64, false)).getRequestId()).isEqualTo("third");
+  }
+
+  /** A layer-only model serves Forward (every other test here) and refuses Generate, saying why. */
+  @Test
+  void aLayerOnlyModelRefusesGenerateNamingWhatItNeeds() throws Exception {
+    start(Fixtures.MIXTRAL_TINY, RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1));
+    GenerateStream g = GenerateStream.start(channel, GenerateRequest.newBuilder().setRequestId("g")
+        .setTokenIds(TokenIds.newBuilder().addIds(1)).build());
+    Status status = g.await();
+    assertThat(status.getCode()).isEqualTo(Status.Code.UNIMPLEMENTED);
+    assertThat(status.getDescription()).contains("layer-only", "whole-model checkpoint");
+    assertThat(g.messages).isEmpty();
+    assertThat(inference().forward(request("after", 0, new float[64], 1, 64, false)).getRequestId()).isEqualTo("after");
   }
 
   @Test

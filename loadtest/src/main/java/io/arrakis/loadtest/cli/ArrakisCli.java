@@ -42,6 +42,7 @@ public final class ArrakisCli implements Runnable {
     // these own a scratch cluster like demo, so they live in this package, under placement and bench
     cli.getSubcommands().get("placement").addSubcommand(new CompareCommand());
     cli.getSubcommands().get("bench").addSubcommand(new BenchClusterCommand());
+    cli.getSubcommands().get("bench").addSubcommand(new BenchServeCommand());
     cli.setOut(out).setErr(err);
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof InterruptedException) {

@@ -143,6 +143,17 @@ public final class GenerateCall implements ClientResponseObserver<GenerateReques
     return endNanos - startNanos;
   }
 
+  /** Tokens that arrived in [from, until) (System.nanoTime). */
+  public synchronized long tokensBetween(long from, long until) {
+    long n = 0;
+    for (long[] a : arrivals) {
+      if (a[0] >= from && a[0] < until) {
+        n += a[1];
+      }
+    }
+    return n;
+  }
+
   /** Gaps between messages that brought tokens, in nanoseconds. */
   public synchronized long[] interTokenNanos() {
     long[] out = new long[Math.max(0, arrivals.size() - 1)];

@@ -83,6 +83,8 @@ class GenerateClusterTest {
   void withReplicasNoStreamFailsThroughARolloutOrAKilledNode() throws Exception {
     String model = "qwen2_moe";
     try (LocalCluster cluster = start(model, 3, 2)) {
+      assertThat(cluster.placement().nodes()).allSatisfy(n -> assertThat(n.experts())
+          .extracting(e -> e.layer()).containsAll(ReferenceModels.moeLayers(model))); // every layer crosses nodes
       ManagedChannel channel = Forward.channel(cluster.routerAddress());
       try {
         assertReferenceGenerations(channel, model);

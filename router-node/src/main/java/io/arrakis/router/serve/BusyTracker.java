@@ -23,6 +23,11 @@ public final class BusyTracker {
       long any = routerOnly + expertsOnly + both;
       return any == 0 ? 0 : (double) both / any;
     }
+
+    /** Time neither side was busy. */
+    public long idle() {
+      return elapsed - routerOnly - expertsOnly - both;
+    }
   }
 
   public synchronized void router(boolean busy) {

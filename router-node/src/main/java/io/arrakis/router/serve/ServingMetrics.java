@@ -68,6 +68,8 @@ public final class ServingMetrics {
         .description("Time only the expert nodes had MoE layers of steps").register(registry);
     FunctionCounter.builder("arrakis_serve_busy_seconds", busy, b -> b.snapshot().both() / 1e9).tag("side", "both")
         .description("Time router and expert nodes were busy at once").register(registry);
+    FunctionCounter.builder("arrakis_serve_busy_seconds", busy, b -> b.snapshot().idle() / 1e9).tag("side", "idle")
+        .description("Time neither had a step's work (the four sides add up to the time since start)").register(registry);
     Gauge.builder("arrakis_serve_microbatch_overlap", busy, b -> b.snapshot().overlap())
         .description("Share of the busy time during which router and expert nodes were both busy, since start")
         .strongReference(true).register(registry);
