@@ -25,6 +25,8 @@ import io.arrakis.proto.v1.LoadStats;
 import io.arrakis.proto.v1.SamplingParams;
 import io.arrakis.proto.v1.TokenIds;
 import io.arrakis.router.grpc.RouterAccess;
+import io.arrakis.router.serve.GenerationListener;
+import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.Scheduler;
 import io.arrakis.router.serve.Serving;
 import io.arrakis.security.BearerToken;
@@ -36,7 +38,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -400,6 +404,43 @@ class GenerateServiceTest {
     GenerateStream after = GenerateStream.start(harness.channel, ids("after", p.ids(), greedy(12)));
     assertThat(after.await().getCode()).isEqualTo(Status.Code.OK);
     assertThat(after.tokens()).containsExactly(p.greedy());
+  }
+
+  /** A front end whose listener throws ends its own request, not the scheduler that called it. */
+  @Test
+  void aListenerThatThrowsCancelsItsRequestAndTheOthersGoOn() throws Exception {
+    Prompt p = ReferenceModels.prompts(MODEL).get(0);
+    CompletableFuture<Void> threw = new CompletableFuture<>();
+    List<Object> afterThrow = new CopyOnWriteArrayList<>();
+    GenerationListener broken = new GenerationListener() {
+      @Override
+      public void onTokens(int[] tokenIds, String text) {
+        if (threw.isDone()) {
+          afterThrow.add(tokenIds);
+        }
+        threw.complete(null);
+        throw new IllegalStateException("the client's connection broke");
+      }
+
+      @Override
+      public void onFinished(int[] tokenIds, String text, Finish finish) {
+        afterThrow.add(finish);
+      }
+
+      @Override
+      public void onFailed(Status status) {
+        afterThrow.add(status);
+      }
+    };
+    serving.submit(new GenerationRequest("broken", new GenerationRequest.Prompt.TokenIds(p.ids()),
+        new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true),
+        System.nanoTime() + TimeUnit.MINUTES.toNanos(1)), broken);
+    threw.get(60, TimeUnit.SECONDS);
+    GenerateStream after = GenerateStream.start(harness.channel, ids("after-broken", p.ids(), greedy(12)));
+    assertThat(after.await().getCode()).isEqualTo(Status.Code.OK);
+    assertThat(after.tokens()).containsExactly(p.greedy());
+    awaitIdle();
+    assertThat(afterThrow).as("calls after the listener threw").isEmpty();
   }
 
   /** Until the KV-cache metric is back at its idle value (no block used) and no sequence is left. */

@@ -118,8 +118,9 @@ public final class Serving implements GenerationService, AutoCloseable {
       return () -> { };
     }
     long arrival = System.nanoTime();
-    GenerationListener once = new Once(listener, accepted::decrementAndGet);
+    Once once = new Once(listener, accepted::decrementAndGet);
     Submission submission = new Submission(ids.incrementAndGet());
+    once.cancelWith(submission::cancel);
     try {
       prompts.execute(() -> prepare(submission, request, once, arrival));
     } catch (RejectedExecutionException e) {
@@ -191,21 +192,31 @@ public final class Serving implements GenerationService, AutoCloseable {
     }
   }
 
-  /** Passes calls on until the last one, then gives the request's place back; later calls are dropped. */
+  /**
+   * Passes calls on until the last one, then gives the request's place back; later calls are dropped.
+   * A listener that throws (a broken client connection, a bug in a front end) ends its own request:
+   * the exception is logged, the request cancelled and its place given back, and the scheduler, whose
+   * thread made the call, serves every other sequence on.
+   */
   private static final class Once implements GenerationListener {
     private final GenerationListener listener;
     private final Runnable release;
     private final AtomicBoolean ended = new AtomicBoolean();
+    private volatile Runnable cancel = () -> { };
 
     Once(GenerationListener listener, Runnable release) {
       this.listener = listener;
       this.release = release;
     }
 
+    void cancelWith(Runnable c) {
+      cancel = c;
+    }
+
     @Override
     public void onTokens(int[] tokenIds, String text) {
       if (!ended.get()) {
-        listener.onTokens(tokenIds, text);
+        guarded(() -> listener.onTokens(tokenIds, text));
       }
     }
 
@@ -213,7 +224,7 @@ public final class Serving implements GenerationService, AutoCloseable {
     public void onFinished(int[] tokenIds, String text, Finish finish) {
       if (ended.compareAndSet(false, true)) {
         release.run();
-        listener.onFinished(tokenIds, text, finish);
+        guarded(() -> listener.onFinished(tokenIds, text, finish));
       }
     }
 
@@ -221,7 +232,19 @@ public final class Serving implements GenerationService, AutoCloseable {
     public void onFailed(Status status) {
       if (ended.compareAndSet(false, true)) {
         release.run();
-        listener.onFailed(status);
+        guarded(() -> listener.onFailed(status));
+      }
+    }
+
+    private void guarded(Runnable call) {
+      try {
+        call.run();
+      } catch (RuntimeException e) {
+        log.error("a generation listener threw; its request is cancelled", e);
+        if (ended.compareAndSet(false, true)) {
+          release.run();
+        }
+        cancel.run();
       }
     }
   }
