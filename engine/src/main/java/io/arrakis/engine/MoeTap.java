@@ -2,7 +2,7 @@ package io.arrakis.engine;
 
 /** Sees each MoE block's input (the normed hidden states) and output (routed + shared) of a step. */
 @FunctionalInterface
-public interface MoeTap {
+interface MoeTap {
   /** {@code in} and {@code out} are [rows, hidden]; valid only during the call. */
   void onMoe(int layer, int rows, float[] in, float[] out);
 }

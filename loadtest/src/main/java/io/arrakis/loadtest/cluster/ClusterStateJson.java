@@ -21,7 +21,7 @@ import java.util.List;
  * without "tls" (written before TLS existed) is a plaintext cluster. Written atomically, so a
  * reader never sees half a file.
  */
-public final class ClusterStateJson {
+final class ClusterStateJson {
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private static final int FORMAT = 1;
 

@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
  * Asks one gRPC server's grpc.health.v1 service whether it is SERVING; one channel, reused. A
  * handshake refused (say, a client certificate the server does not take) reads as not serving.
  */
-public final class HealthProbe implements AutoCloseable {
+final class HealthProbe implements AutoCloseable {
   private final ManagedChannel channel;
 
   /** @param security how to reach the server (TLS where the cluster uses it) */

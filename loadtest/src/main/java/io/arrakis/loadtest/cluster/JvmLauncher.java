@@ -14,7 +14,7 @@ import java.util.Map;
  * children itself), stdin from /dev/null and stdout + stderr into a log file. The children thus
  * outlive the JVM that started them, as {@code ./arrakis up} needs.
  */
-public final class JvmLauncher {
+final class JvmLauncher {
   private static final Path SETSID = Path.of("/usr/bin/setsid");
   private static final String CACHE_PROPERTY = "org.bytedeco.javacpp.cachedir";
 

@@ -9,7 +9,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /** The last lines of a log file, read from its end so that a huge log costs nothing. */
-public final class LogTail {
+final class LogTail {
   private static final int MAX_BYTES = 16 * 1024;
 
   private LogTail() {}

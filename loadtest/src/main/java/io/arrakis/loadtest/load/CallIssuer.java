@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * {@code intendedStartNanos} the caller gives: the send time for a closed loop, the scheduled
  * time for an open loop (so that a late send is not hidden: coordinated omission).
  */
-public final class CallIssuer {
+final class CallIssuer {
   /** A status name for an OK answer whose output is not [T, d]. */
   public static final String BAD_RESPONSE = "BAD_RESPONSE";
 

@@ -7,7 +7,7 @@ import java.util.SplittableRandom;
  * its gates for inputs {@code bias + N(0, 1)} and recorded that bias; a model without one gets
  * standard normal inputs.
  */
-public final class InputSampler {
+final class InputSampler {
   private final int hidden;
   private final float[] bias;
   private final SplittableRandom random;

@@ -1,7 +1,7 @@
 package io.arrakis.loadtest.load;
 
 /** A load run could not start (target unreachable, bad option against the served model). */
-public final class LoadException extends RuntimeException {
+final class LoadException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
   public LoadException(String message) {

@@ -19,7 +19,7 @@ package io.arrakis.loadtest.simulate;
  * @param simulatedSeconds length of the measured window in simulated time
  * @param events events processed in the whole run
  */
-public record SimResult(int nodes, double tokensPerSecond, double requestsPerSecond, double meanMillis, double p50Millis, double p99Millis,
+record SimResult(int nodes, double tokensPerSecond, double requestsPerSecond, double meanMillis, double p50Millis, double p99Millis,
     long refused, Utilisation utilisation, double callsPerRequest, double tokensPerCall, double predictedBalance,
     CpuPerRequest cpuPerRequest, String bottleneck, double simulatedSeconds, long events) {
 

@@ -26,7 +26,7 @@ import java.util.SplittableRandom;
  * their own machines, or all of them (and the clients) one shared machine. Deterministic for a
  * configuration and seed.
  */
-public final class Simulation {
+final class Simulation {
   /** A closed-loop caller waits this long after a refusal before it sends again (as ClosedLoopDriver does). */
   static final double REFUSED_PAUSE_SECONDS = 0.020;
   /** Bytes of a Compute call besides the rows: ids, shapes. */

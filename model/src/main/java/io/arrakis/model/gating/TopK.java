@@ -7,7 +7,7 @@ import java.util.Arrays;
  * MixtralSparseMoeBlock does it: probabilities first, then the k largest (ties to the lower expert id),
  * then optional renormalisation of the k weights to sum 1.
  */
-public final class TopK {
+final class TopK {
   private TopK() {}
 
   /**

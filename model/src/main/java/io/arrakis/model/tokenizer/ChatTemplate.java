@@ -34,7 +34,7 @@ import jinjava.javax.el.CompositeELResolver;
  * <p>Sandboxed and bounded: message text is never interpreted as template code, templates cannot
  * include or import other files, and each render is held to {@link ChatTemplateLimits}. Thread-safe.
  */
-public final class ChatTemplate {
+final class ChatTemplate {
   private static final Map<Context.Library, Set<String>> DISABLED = Map.of(
       Context.Library.TAG, Set.of("include", "import", "from", "extends"));
 

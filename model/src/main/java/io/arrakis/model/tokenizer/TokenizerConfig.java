@@ -21,7 +21,7 @@ import java.util.Optional;
  *     by name, as transformers' {@code special_tokens_map}
  * @param additionalSpecialTokens {@code additional_special_tokens}
  */
-public record TokenizerConfig(
+record TokenizerConfig(
     Optional<String> chatTemplate,
     Path chatTemplateOrigin,
     Map<String, String> specialTokens,

@@ -33,7 +33,7 @@ import org.apache.pekko.cluster.typed.Cluster;
  * tells the guardian the oldest placement version the other routers still use. Reports of routers
  * that are no longer members are left out.
  */
-public final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
+final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
   public static final org.apache.pekko.cluster.ddata.Key<LWWMap<String, RouterLoad>> KEY =
       LWWMapKey.create("arrakis-router-load");
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(5);

@@ -26,7 +26,7 @@ import java.util.TreeSet;
  * <p>The planner names its nodes {@code expert-0..N-1}; real node ids (pod names, local ids) are
  * mapped onto those in sorted order and back, so that it keeps experts where they are.
  */
-public final class Replan {
+final class Replan {
   private Replan() {}
 
   /**

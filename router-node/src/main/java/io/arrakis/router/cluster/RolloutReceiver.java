@@ -15,7 +15,7 @@ import org.apache.pekko.actor.typed.receptionist.ServiceKey;
  * registers with the cluster receptionist, rolls every placement out with the guardian's live
  * rollout (as {@code Cluster.SetPlacement} does) and says how it went.
  */
-public final class RolloutReceiver {
+final class RolloutReceiver {
   public static final ServiceKey<Rollout> KEY = ServiceKey.create(Rollout.class, "arrakis-router-rollout");
 
   /** Roll {@code placement} (complete: every node has an address) out on this router. */

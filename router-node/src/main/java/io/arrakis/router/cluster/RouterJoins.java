@@ -13,7 +13,7 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  * controller's next interval (30 s by default), when experts its file names may already be gone
  * from their nodes. A router leaving starts nothing.
  */
-public final class RouterJoins {
+final class RouterJoins {
   private RouterJoins() {}
 
   public static Behavior<Receptionist.Listing> create(ActorRef<PlacementController.Command> controller) {

@@ -12,7 +12,7 @@ import io.arrakis.proto.v1.NodeDescription;
  * @param maxBytes the node's inbound message limit
  * @param computeDtype FLOAT32 or BFLOAT16
  */
-public record NodeCapacity(int maxTokens, long maxBytes, DType computeDtype) {
+record NodeCapacity(int maxTokens, long maxBytes, DType computeDtype) {
   /** What a node that does not say is assumed to accept: expert nodes' message limit before they said it. */
   public static final long UNSAID_BYTES = 64L << 20;
   /** Bytes of a Compute call beside its rows and pairs: batch id, the tensor's dtype and shape, framing. */

@@ -9,7 +9,7 @@ import io.grpc.Status;
  * "param", "code"}}}, {@code param} naming the request field at fault. Thrown by request parsing,
  * made from the {@link Status} of a generation that failed.
  */
-public final class ApiError extends Exception {
+final class ApiError extends Exception {
   private final int status;
   private final String type;
   private final String param;

@@ -21,7 +21,7 @@ import java.util.OptionalLong;
  * Fields it does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its
  * vocabulary, its length against the context) are checked by the generation service.
  */
-public final class RequestParser {
+final class RequestParser {
   /** Bodies nest a few levels; a deeper one is hostile. */
   private static final int MAX_NESTING = 64;
   private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()

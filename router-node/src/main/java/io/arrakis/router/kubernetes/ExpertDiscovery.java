@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * the name when it reconnects. Readiness still matters: a node only gets an address once its pod is
  * Ready (the headless Service publishes no DNS record before that anyway).
  */
-public final class ExpertDiscovery implements AutoCloseable {
+final class ExpertDiscovery implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ExpertDiscovery.class);
 
   private final KubernetesClient client;

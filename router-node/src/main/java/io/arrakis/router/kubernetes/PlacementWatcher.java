@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * <p>All state lives on one thread, so informer callbacks, discovery changes, rollout results and
  * retries never race; the Kubernetes and actor threads only post to it.
  */
-public final class PlacementWatcher implements AutoCloseable {
+final class PlacementWatcher implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(PlacementWatcher.class);
   private static final Duration FIRST_RETRY = Duration.ofSeconds(1);
   private static final Duration MAX_RETRY = Duration.ofSeconds(30);

@@ -45,7 +45,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * retried once on other replicas of its experts, within the caller's deadline; one refused for its
  * content (INVALID_ARGUMENT, …) is not.
  */
-public final class RequestCoordinator {
+final class RequestCoordinator {
   /**
    * Slice failures worth one more try on another replica: the node or the call broke, not the
    * request (a node killed mid-call may cut the stream as UNKNOWN or INTERNAL rather than

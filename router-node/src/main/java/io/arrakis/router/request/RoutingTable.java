@@ -15,7 +15,7 @@ import org.apache.pekko.actor.typed.ActorRef;
  *
  * @param bf16Weights the model's weights are bfloat16: bf16 hidden states then stay bf16 on the wire
  */
-public record RoutingTable(
+record RoutingTable(
     Placement placement,
     Map<Integer, Gate> gates,
     int hidden,

@@ -7,7 +7,7 @@ package io.arrakis.router.serve;
  * time either is busy. Thread-safe: the router side is marked by the scheduler, the expert side
  * also by the threads that complete the hand-offs.
  */
-public final class BusyTracker {
+final class BusyTracker {
   private final long start = System.nanoTime();
   private long since = start;
   private boolean router;

@@ -22,7 +22,7 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
  * future cancels the job (its slices withdrawn). A failure completes it exceptionally with the
  * job's status.
  */
-public final class ClusterExperts implements RoutedExperts {
+final class ClusterExperts implements RoutedExperts {
   /** How long past a layer's deadline to wait for the coordinator's own timeout answer. */
   private static final Duration ASK_MARGIN = Duration.ofSeconds(5);
 

@@ -11,5 +11,5 @@ import io.arrakis.model.tokenizer.StopStrings;
  * @param stops stop strings, matched in the streamed text
  * @param arrivalNanos when the request arrived (System.nanoTime), for time to first token
  */
-public record PreparedRequest(String requestId, int[] prompt, SamplingParams params, StopStrings stops,
+record PreparedRequest(String requestId, int[] prompt, SamplingParams params, StopStrings stops,
     long deadlineNanos, long arrivalNanos) {}

@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * KV-cache blocks used and free; tokens per step; micro-batch overlap. The scheduler writes, the
  * registry reads.
  */
-public final class ServingMetrics {
+final class ServingMetrics {
   private final Timer ttft;
   private final Timer tpot;
   private final Timer itl;

@@ -12,7 +12,7 @@ import java.util.OptionalDouble;
  * of the whole machine (Linux's {@code /proc/stat}), so that what other programs took from the
  * machine while a measurement ran can be told apart from what the measured processes took.
  */
-public final class CpuClock {
+final class CpuClock {
   private static final Path PROC_STAT = Path.of("/proc/stat");
   /** /proc/stat counts in USER_HZ, 100 on every Linux architecture Java runs on. */
   private static final double TICKS_PER_SECOND = 100;

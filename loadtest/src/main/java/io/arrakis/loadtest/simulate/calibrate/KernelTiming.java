@@ -20,7 +20,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * model's sizes with one BLAS thread (as expert nodes run them). Experts are taken in turn from
  * enough distinct weight sets to overflow the CPU caches, as a node holding many experts does.
  */
-public final class KernelTiming {
+final class KernelTiming {
   /** Rows per expert timed; beyond the last, time grows linearly. */
   public static final List<Integer> ROWS = List.of(1, 2, 4, 8, 16, 32, 64, 128, 256, 512);
   /** Tokens per gate call timed. */

@@ -1,7 +1,7 @@
 package io.arrakis.model.kernel.cuda;
 
 /** A CUDA, cuBLAS or NVRTC call that returned an error; the message names the call and the error. */
-public final class CudaException extends RuntimeException {
+final class CudaException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
   private final int code;

@@ -28,7 +28,7 @@ import java.util.Set;
  * EPLB's own model assumes; and as the {@link Result#placement() placement} it amounts to, where
  * a node holds an expert once and the load splits over distinct holders (what Arrakis routers do).
  */
-public final class EplbBaseline {
+final class EplbBaseline {
   private EplbBaseline() {}
 
   /** One layer's EPLB result: for each physical replica p, its expert and its node. */
