@@ -8,15 +8,19 @@ import java.io.PrintStream;
 import java.util.Arrays;
 
 /**
- * The container image's entry point: {@code arrakis router …}, {@code arrakis expert …} and
- * {@code arrakis model …} and {@code arrakis certs …}, as the {@code ./arrakis} launcher runs them from a checkout. The image has
- * no shell, so this class, not a script, picks the main class from the first argument.
+ * The container image's entry point: {@code arrakis router …}, {@code arrakis expert …} and {@code
+ * arrakis model …} and {@code arrakis certs …}, as the {@code ./arrakis} launcher runs them from a
+ * checkout. The image has no shell, so this class, not a script, picks the main class from the
+ * first argument.
  */
 public final class ArrakisMain {
   private ArrakisMain() {}
 
   public static void main(String[] args) {
-    if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help") || args[0].equals("help")) {
+    if (args.length == 0
+        || args[0].equals("-h")
+        || args[0].equals("--help")
+        || args[0].equals("help")) {
       usage(System.out);
       return;
     }
@@ -35,7 +39,8 @@ public final class ArrakisMain {
   }
 
   static void usage(PrintStream out) {
-    out.println("""
+    out.println(
+        """
         Usage: arrakis COMMAND [OPTIONS]   (every command takes --help)
 
           router    run a router node (public Inference API, gates and fans out to expert nodes)

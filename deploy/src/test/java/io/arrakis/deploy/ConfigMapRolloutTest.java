@@ -37,9 +37,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A placement ConfigMap update reaching the router and the expert nodes: a real router wired as
- * {@code arrakis router --kubernetes} wires it (discovery, ConfigMap watch, live rollout, gRPC clients)
- * and real expert nodes, against the mock API server. Each expert pod has its own loopback address
- * (127.0.0.n) and all share one port ({@link ExpertPod}); the router finds them through pod
+ * {@code arrakis router --kubernetes} wires it (discovery, ConfigMap watch, live rollout, gRPC
+ * clients) and real expert nodes, against the mock API server. Each expert pod has its own loopback
+ * address (127.0.0.n) and all share one port ({@link ExpertPod}); the router finds them through pod
  * discovery alone.
  */
 @EnableKubernetesMockClient(crud = true, https = false)
@@ -63,49 +63,94 @@ class ConfigMapRolloutTest {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     try (MoeModel model = MoeModel.open(dir)) {
       // version 1 on pods 0 and 1; pod 2 has just been scaled up and holds nothing yet
-      Placement v1 = onPods(1, Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, model.moeLayers(),
-          model.config().numExperts()));
-      Placement v2 = onPods(2, Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 1, model.moeLayers(),
-          model.config().numExperts()));
+      Placement v1 =
+          onPods(
+              1,
+              Strategies.place(
+                  Strategies.Kind.CONTIGUOUS,
+                  2,
+                  1,
+                  model.moeLayers(),
+                  model.config().numExperts()));
+      Placement v2 =
+          onPods(
+              2,
+              Strategies.place(
+                  Strategies.Kind.ROUND_ROBIN,
+                  3,
+                  1,
+                  model.moeLayers(),
+                  model.config().numExperts()));
       startPods(v1);
       int port = pods.get(0).port();
-      PlacementPublisher publisher = new PlacementPublisher(client, NS, PlacementConfigMap.DEFAULT_NAME);
+      PlacementPublisher publisher =
+          new PlacementPublisher(client, NS, PlacementConfigMap.DEFAULT_NAME);
       publisher.publish(v1);
-      RouterSettings settings = RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
+      RouterSettings settings =
+          RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
 
-      try (KubernetesPlacementSource source = KubernetesPlacementSource.start(client, false,
-              new KubernetesPlacementSource.Options(NS, PlacementConfigMap.DEFAULT_NAME, SELECTOR, port),
-              model.moeLayers(), model.config().numExperts());
-          ExpertChannels channels = new ExpertChannels(settings.maxAnswerBytes(model.config().hiddenSize()), null)) {
+      try (KubernetesPlacementSource source =
+              KubernetesPlacementSource.start(
+                  client,
+                  false,
+                  new KubernetesPlacementSource.Options(
+                      NS, PlacementConfigMap.DEFAULT_NAME, SELECTOR, port),
+                  model.moeLayers(),
+                  model.config().numExperts());
+          ExpertChannels channels =
+              new ExpertChannels(settings.maxAnswerBytes(model.config().hiddenSize()), null)) {
         Placement initial = source.awaitInitial(WAIT);
-        assertThat(initial.nodes()).extracting(Placement.Node::address)
+        assertThat(initial.nodes())
+            .extracting(Placement.Node::address)
             .containsExactly("127.0.0.1:" + port, "127.0.0.2:" + port);
-        RouterServer router = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
-            settings, ConfigFactory.load(), model, initial, channels::client, new SimpleMeterRegistry()).start();
-        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+        RouterServer router =
+            new RouterServer(
+                    NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
+                    settings,
+                    ConfigFactory.load(),
+                    model,
+                    initial,
+                    channels::client,
+                    new SimpleMeterRegistry())
+                .start();
+        ManagedChannel channel =
+            NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
         try {
           source.applyTo(router.placementApplier(), initial.version());
 
           publisher.publish(v2);
-          // the router's rollout loads what each node newly holds, switches, then unloads what it dropped
+          // the router's rollout loads what each node newly holds, switches, then unloads what it
+          // dropped
           for (ExpertPod p : pods) {
             List<ExpertId> want = v2.node(p.name).experts().stream().sorted().toList();
-            eventually(p.name + " holding exactly its experts of version 2", WAIT, () -> p.held().equals(want));
+            eventually(
+                p.name + " holding exactly its experts of version 2",
+                WAIT,
+                () -> p.held().equals(want));
           }
           assertThat(source.appliedVersion()).isEqualTo(2);
           assertThat(pods.get(2).held()).isNotEmpty();
 
-          // the router now computes on version 2's nodes, and gets the independent fixtures' answers
+          // the router now computes on version 2's nodes, and gets the independent fixtures'
+          // answers
           InferenceGrpc.InferenceBlockingStub inference = InferenceGrpc.newBlockingStub(channel);
           float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
           long[] shape = Fixtures.shape(dir.resolve("input.safetensors"), "hidden_states");
           for (int layer : model.moeLayers()) {
-            ForwardResponse r = inference.withDeadlineAfter(30, TimeUnit.SECONDS).forward(ForwardRequest.newBuilder()
-                .setRequestId("after-rollout").setLayer(layer).setHiddenStates(TensorCodec.encodeFloat(x, shape[0], shape[1]))
-                .build());
-            float[] want = Fixtures.floats(dir.resolve("expected-layer" + layer + ".safetensors"), "output");
+            ForwardResponse r =
+                inference
+                    .withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .forward(
+                        ForwardRequest.newBuilder()
+                            .setRequestId("after-rollout")
+                            .setLayer(layer)
+                            .setHiddenStates(TensorCodec.encodeFloat(x, shape[0], shape[1]))
+                            .build());
+            float[] want =
+                Fixtures.floats(dir.resolve("expected-layer" + layer + ".safetensors"), "output");
             assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want))
-                .as("layer %d max |diff|", layer).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
+                .as("layer %d max |diff|", layer)
+                .isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
           }
         } finally {
           channel.shutdownNow();

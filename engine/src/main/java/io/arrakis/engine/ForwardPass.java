@@ -14,11 +14,11 @@ import java.util.concurrent.CompletionStage;
 
 /**
  * One batch step in progress, advanced layer by layer so that a driver can keep several in flight:
- * {@link #advance} runs on the caller's thread up to the next MoE layer's routed experts, hands them
- * to {@link RoutedExperts}, computes the shared expert meanwhile, and returns the stage to wait for;
- * the next {@code advance} (once that stage is complete) adds routed + shared + residual and goes on.
- * When the routed experts answer at once (in process) it just continues. After the last layer it
- * computes the logits and returns empty. Not thread-safe: one driver advances it.
+ * {@link #advance} runs on the caller's thread up to the next MoE layer's routed experts, hands
+ * them to {@link RoutedExperts}, computes the shared expert meanwhile, and returns the stage to
+ * wait for; the next {@code advance} (once that stage is complete) adds routed + shared + residual
+ * and goes on. When the routed experts answer at once (in process) it just continues. After the
+ * last layer it computes the logits and returns empty. Not thread-safe: one driver advances it.
  */
 public final class ForwardPass {
   private final Engine engine;
@@ -40,11 +40,17 @@ public final class ForwardPass {
   private boolean failed;
 
   /** The model parts a pass reads. */
-  record DecoderModelView(List<DecoderLayer> layers, RmsNorm finalNorm,
-      Matrix lmHead, int vocab) {}
+  record DecoderModelView(List<DecoderLayer> layers, RmsNorm finalNorm, Matrix lmHead, int vocab) {}
 
-  ForwardPass(Engine engine, DecoderModelView model, RoutedExperts experts, List<SequenceChunk> chunks, StepContext ctx,
-      float[] x, int d, MoeTap tap) {
+  ForwardPass(
+      Engine engine,
+      DecoderModelView model,
+      RoutedExperts experts,
+      List<SequenceChunk> chunks,
+      StepContext ctx,
+      float[] x,
+      int d,
+      MoeTap tap) {
     this.engine = engine;
     this.model = model;
     this.experts = experts;
@@ -86,7 +92,8 @@ public final class ForwardPass {
     try {
       if (pending != null) {
         if (!pending.isDone()) {
-          throw new IllegalStateException("layer " + layer + "'s routed experts have not answered yet");
+          throw new IllegalStateException(
+              "layer " + layer + "'s routed experts have not answered yet");
         }
         pending.join();
         pending = null;

@@ -10,7 +10,8 @@ package io.arrakis.engine;
 public record SequenceChunk(long seq, int[] tokens, boolean allLogits) {
   public SequenceChunk {
     if (tokens.length == 0) {
-      throw new IllegalArgumentException("sequence " + seq + ": a step needs at least one new token");
+      throw new IllegalArgumentException(
+          "sequence " + seq + ": a step needs at least one new token");
     }
   }
 

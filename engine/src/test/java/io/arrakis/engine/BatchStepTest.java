@@ -43,7 +43,8 @@ class BatchStepTest {
   @ParameterizedTest
   @FieldSource("MODELS")
   void aBatchOfAllPromptsGivesEachPromptsLogitsAlone(String name) throws Exception {
-    try (Engine engine = Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT.withBlockSize(8))) {
+    try (Engine engine =
+        Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT.withBlockSize(8))) {
       List<Prompt> prompts = ReferenceModels.prompts(name);
       List<SequenceChunk> batch = new ArrayList<>();
       for (int p = 0; p < prompts.size(); p++) {
@@ -53,7 +54,8 @@ class BatchStepTest {
       for (int p = 0; p < prompts.size(); p++) {
         engine.release(p);
         assertThat(Fixtures.maxAbsDiff(together.logits(p), alone(engine, prompts.get(p).ids())))
-            .as("%s prompt %d", name, p).isLessThanOrEqualTo(ROUNDING);
+            .as("%s prompt %d", name, p)
+            .isLessThanOrEqualTo(ROUNDING);
       }
       assertThat(engine.blocks().usedBlocks()).isZero();
     }
@@ -70,17 +72,20 @@ class BatchStepTest {
       whole = alone(engine, ids);
     }
     for (int blockSize : new int[] {1, 3, 16}) {
-      try (Engine engine = Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT.withBlockSize(blockSize))) {
+      try (Engine engine =
+          Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT.withBlockSize(blockSize))) {
         for (int chunk : new int[] {1, 5, 17}) {
           float[] last = null;
           for (int at = 0; at < ids.length; at += chunk) {
             int[] part = Arrays.copyOfRange(ids, at, Math.min(ids.length, at + chunk));
             last = engine.step(List.of(SequenceChunk.of(7, part))).logits(0);
           }
-          assertThat(engine.blocks().blockTable(7)).hasSize((ids.length + blockSize - 1) / blockSize);
+          assertThat(engine.blocks().blockTable(7))
+              .hasSize((ids.length + blockSize - 1) / blockSize);
           engine.release(7);
           assertThat(Fixtures.maxAbsDiff(last, lastRow(whole, vocab)))
-              .as("%s block size %d chunk %d", name, blockSize, chunk).isLessThanOrEqualTo(ROUNDING);
+              .as("%s block size %d chunk %d", name, blockSize, chunk)
+              .isLessThanOrEqualTo(ROUNDING);
         }
       }
     }
@@ -88,19 +93,34 @@ class BatchStepTest {
 
   @Test
   void decodingSequencesOfDifferentLengthsTogetherGivesTheirLogitsAlone() throws Exception {
-    try (Engine engine = Engine.load(ReferenceModels.dir("deepseek_v3"), EngineOptions.DEFAULT.withBlockSize(4))) {
+    try (Engine engine =
+        Engine.load(ReferenceModels.dir("deepseek_v3"), EngineOptions.DEFAULT.withBlockSize(4))) {
       List<Prompt> prompts = ReferenceModels.prompts("deepseek_v3");
       int vocab = engine.config().vocabSize();
-      // prefill 0 and 2 together, 5 alone, then decode all three in one step with a mixed prefill chunk of 3
-      engine.step(List.of(SequenceChunk.of(0, prompts.get(0).ids()), SequenceChunk.of(2, prompts.get(2).ids())));
+      // prefill 0 and 2 together, 5 alone, then decode all three in one step with a mixed prefill
+      // chunk of 3
+      engine.step(
+          List.of(
+              SequenceChunk.of(0, prompts.get(0).ids()),
+              SequenceChunk.of(2, prompts.get(2).ids())));
       engine.step(List.of(SequenceChunk.of(5, prompts.get(5).ids())));
-      StepResult r = engine.step(List.of(SequenceChunk.of(0, 7), SequenceChunk.of(5, 9), SequenceChunk.of(2, 11),
-          SequenceChunk.of(3, Arrays.copyOf(prompts.get(3).ids(), 3))));
-      int[][] want = {concat(prompts.get(0).ids(), 7), concat(prompts.get(5).ids(), 9), concat(prompts.get(2).ids(), 11),
-          Arrays.copyOf(prompts.get(3).ids(), 3)};
+      StepResult r =
+          engine.step(
+              List.of(
+                  SequenceChunk.of(0, 7),
+                  SequenceChunk.of(5, 9),
+                  SequenceChunk.of(2, 11),
+                  SequenceChunk.of(3, Arrays.copyOf(prompts.get(3).ids(), 3))));
+      int[][] want = {
+        concat(prompts.get(0).ids(), 7),
+        concat(prompts.get(5).ids(), 9),
+        concat(prompts.get(2).ids(), 11),
+        Arrays.copyOf(prompts.get(3).ids(), 3)
+      };
       for (int c = 0; c < want.length; c++) {
         assertThat(Fixtures.maxAbsDiff(r.logits(c), lastRow(alone(engine, want[c]), vocab)))
-            .as("chunk %d", c).isLessThanOrEqualTo(ROUNDING);
+            .as("chunk %d", c)
+            .isLessThanOrEqualTo(ROUNDING);
       }
     }
   }
@@ -114,7 +134,8 @@ class BatchStepTest {
     try (Engine fresh = Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT)) {
       int width = fresh.model().cacheRowWidth();
       long twelveBlocks = 12L * 4 * width * Float.BYTES * fresh.config().numLayers();
-      try (Engine engine = Engine.load(ReferenceModels.dir(name), new EngineOptions(twelveBlocks, 4))) {
+      try (Engine engine =
+          Engine.load(ReferenceModels.dir(name), new EngineOptions(twelveBlocks, 4))) {
         assertThat(engine.blocks().totalBlocks()).isEqualTo(12);
         engine.step(List.of(SequenceChunk.of(1, a))); // 11 blocks
         assertThat(engine.blocks().freeBlocks()).isEqualTo(1);
@@ -123,14 +144,17 @@ class BatchStepTest {
             .isInstanceOf(CacheExhaustedException.class)
             .hasMessageContaining("needs 6 more blocks, 1 of 12 are free");
         // a batch with a sequence that fits and one that does not is refused whole
-        assertThatThrownBy(() -> engine.step(List.of(SequenceChunk.of(1, 5), SequenceChunk.of(2, b))))
+        assertThatThrownBy(
+                () -> engine.step(List.of(SequenceChunk.of(1, 5), SequenceChunk.of(2, b))))
             .isInstanceOf(CacheExhaustedException.class);
         assertThat(engine.blocks().freeBlocks()).isEqualTo(1);
         assertThat(engine.blocks().contains(2)).isFalse();
         assertThat(engine.blocks().length(1)).isEqualTo(42);
 
         float[] next = engine.step(List.of(SequenceChunk.of(1, 5))).logits(0);
-        assertThat(Fixtures.maxAbsDiff(next, lastRow(alone(fresh, concat(a, 5)), fresh.config().vocabSize())))
+        assertThat(
+                Fixtures.maxAbsDiff(
+                    next, lastRow(alone(fresh, concat(a, 5)), fresh.config().vocabSize())))
             .isLessThanOrEqualTo(ROUNDING);
         engine.release(1);
         assertThat(engine.blocks().freeBlocks()).isEqualTo(12);
@@ -143,9 +167,12 @@ class BatchStepTest {
   void aFailedRoutedExpertsCallFailsTheStepAndTheSequencesCanBeReleased() throws Exception {
     String name = "deepseek_v3";
     try (Checkpoint ck = Checkpoint.open(ReferenceModels.dir(name))) {
-      Engine engine = Engine.create(Engine.loadDecoder(ReferenceModels.dir(name), ck),
-          (layer, x, routing, out) -> CompletableFuture.failedFuture(
-              new IllegalStateException("expert node gone")), EngineOptions.DEFAULT);
+      Engine engine =
+          Engine.create(
+              Engine.loadDecoder(ReferenceModels.dir(name), ck),
+              (layer, x, routing, out) ->
+                  CompletableFuture.failedFuture(new IllegalStateException("expert node gone")),
+              EngineOptions.DEFAULT);
       assertThatThrownBy(() -> engine.step(List.of(SequenceChunk.of(1, 5, 6, 7))))
           .hasMessageContaining("expert node gone");
       engine.release(1);
@@ -163,10 +190,16 @@ class BatchStepTest {
     try (Engine sequential = Engine.load(ReferenceModels.dir(name), EngineOptions.DEFAULT);
         MoeModel moe = MoeModel.open(ReferenceModels.dir(name));
         Checkpoint ck = Checkpoint.open(ReferenceModels.dir(name))) {
-      Engine engine = Engine.create(Engine.loadDecoder(ReferenceModels.dir(name), ck),
-          LocalExperts.load(moe).on(expertQueue::add), EngineOptions.DEFAULT);
-      ForwardPass first = engine.begin(List.of(SequenceChunk.of(1, prompts.get(1).ids()),
-          SequenceChunk.of(3, prompts.get(3).ids())));
+      Engine engine =
+          Engine.create(
+              Engine.loadDecoder(ReferenceModels.dir(name), ck),
+              LocalExperts.load(moe).on(expertQueue::add),
+              EngineOptions.DEFAULT);
+      ForwardPass first =
+          engine.begin(
+              List.of(
+                  SequenceChunk.of(1, prompts.get(1).ids()),
+                  SequenceChunk.of(3, prompts.get(3).ids())));
       ForwardPass second = engine.begin(List.of(SequenceChunk.of(4, prompts.get(4).ids())));
       int[] handOffs = new int[2];
       Optional<CompletionStage<Void>> a = first.advance();
@@ -182,13 +215,23 @@ class BatchStepTest {
         b = b.isPresent() ? second.advance() : b;
       }
       // every layer of qwen2_moe is MoE
-      assertThat(handOffs).containsExactly(engine.config().numLayers(), engine.config().numLayers());
+      assertThat(handOffs)
+          .containsExactly(engine.config().numLayers(), engine.config().numLayers());
       int vocab = engine.config().vocabSize();
-      assertThat(Fixtures.maxAbsDiff(first.result().logits(0), lastRow(alone(sequential, prompts.get(1).ids()), vocab)))
+      assertThat(
+              Fixtures.maxAbsDiff(
+                  first.result().logits(0),
+                  lastRow(alone(sequential, prompts.get(1).ids()), vocab)))
           .isLessThanOrEqualTo(ROUNDING);
-      assertThat(Fixtures.maxAbsDiff(first.result().logits(1), lastRow(alone(sequential, prompts.get(3).ids()), vocab)))
+      assertThat(
+              Fixtures.maxAbsDiff(
+                  first.result().logits(1),
+                  lastRow(alone(sequential, prompts.get(3).ids()), vocab)))
           .isLessThanOrEqualTo(ROUNDING);
-      assertThat(Fixtures.maxAbsDiff(second.result().logits(0), lastRow(alone(sequential, prompts.get(4).ids()), vocab)))
+      assertThat(
+              Fixtures.maxAbsDiff(
+                  second.result().logits(0),
+                  lastRow(alone(sequential, prompts.get(4).ids()), vocab)))
           .isLessThanOrEqualTo(ROUNDING);
     }
   }
@@ -198,14 +241,16 @@ class BatchStepTest {
     try (Engine engine = Engine.load(ReferenceModels.dir("mixtral"), EngineOptions.DEFAULT)) {
       ForwardPass pass = engine.begin(List.of(SequenceChunk.of(1, 3, 4)));
       assertThatThrownBy(() -> engine.begin(List.of(SequenceChunk.of(1, 5))))
-          .isInstanceOf(IllegalStateException.class).hasMessageContaining("already in a step in flight");
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("already in a step in flight");
       assertThatThrownBy(() -> engine.release(1)).isInstanceOf(IllegalStateException.class);
       pass.cancel();
       engine.release(1);
       assertThat(engine.blocks().usedBlocks()).isZero();
       assertThatThrownBy(pass::advance).isInstanceOf(IllegalStateException.class);
       assertThatThrownBy(() -> engine.begin(List.of(SequenceChunk.of(2, 512))))
-          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 512 is outside the vocabulary");
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("token id 512 is outside the vocabulary");
     }
   }
 

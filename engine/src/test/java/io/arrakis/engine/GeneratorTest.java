@@ -41,17 +41,23 @@ class GeneratorTest {
   @Test
   void greedyGenerationStreamsTransformersTokensAloneAndInABatch() {
     List<Integer> streamed = new ArrayList<>();
-    Generation alone = new Generator(engine, 0).generate(prompts.get(3).ids(), greedy12(), t -> {
-      streamed.add(t);
-      return Optional.empty();
-    });
+    Generation alone =
+        new Generator(engine, 0)
+            .generate(
+                prompts.get(3).ids(),
+                greedy12(),
+                t -> {
+                  streamed.add(t);
+                  return Optional.empty();
+                });
     assertThat(alone.tokens()).containsExactly(prompts.get(3).greedy());
     assertThat(streamed).containsExactlyElementsOf(toList(prompts.get(3).greedy()));
     assertThat(alone.finishReason()).isEqualTo(FinishReason.LENGTH);
 
     List<int[]> all = prompts.stream().map(Prompt::ids).toList();
-    List<Generation> batch = new Generator(engine, 5).generateAll(all, greedy12(),
-        Collections.nCopies(all.size(), TokenListener.NONE));
+    List<Generation> batch =
+        new Generator(engine, 5)
+            .generateAll(all, greedy12(), Collections.nCopies(all.size(), TokenListener.NONE));
     for (int p = 0; p < all.size(); p++) {
       assertThat(batch.get(p).tokens()).as("prompt %d", p).containsExactly(prompts.get(p).greedy());
     }
@@ -60,14 +66,23 @@ class GeneratorTest {
 
   @Test
   void theSameSeedGivesTheSameTokensAloneOrInABatchAndAnotherSeedOthers() {
-    SamplingParams sampled = greedy12().withTemperature(1.5f).withTopP(0.95f).withTopK(50).withSeed(1234)
-        .withIgnoreEos(true);
+    SamplingParams sampled =
+        greedy12()
+            .withTemperature(1.5f)
+            .withTopP(0.95f)
+            .withTopK(50)
+            .withSeed(1234)
+            .withIgnoreEos(true);
     Generator g = new Generator(engine, 0);
     int[] first = g.generate(prompts.get(0).ids(), sampled, TokenListener.NONE).tokens();
     int[] again = g.generate(prompts.get(0).ids(), sampled, TokenListener.NONE).tokens();
-    List<Generation> batched = g.generateAll(List.of(prompts.get(4).ids(), prompts.get(0).ids()), sampled,
-        List.of(TokenListener.NONE, TokenListener.NONE));
-    int[] other = g.generate(prompts.get(0).ids(), sampled.withSeed(99), TokenListener.NONE).tokens();
+    List<Generation> batched =
+        g.generateAll(
+            List.of(prompts.get(4).ids(), prompts.get(0).ids()),
+            sampled,
+            List.of(TokenListener.NONE, TokenListener.NONE));
+    int[] other =
+        g.generate(prompts.get(0).ids(), sampled.withSeed(99), TokenListener.NONE).tokens();
 
     assertThat(again).containsExactly(first);
     assertThat(batched.get(1).tokens()).containsExactly(first);
@@ -78,7 +93,10 @@ class GeneratorTest {
   @Test
   void topKOfOneIsGreedy() {
     SamplingParams one = greedy12().withTemperature(0.7f).withTopK(1).withSeed(5);
-    assertThat(new Generator(engine, 0).generate(prompts.get(1).ids(), one, TokenListener.NONE).tokens())
+    assertThat(
+            new Generator(engine, 0)
+                .generate(prompts.get(1).ids(), one, TokenListener.NONE)
+                .tokens())
         .containsExactly(prompts.get(1).greedy());
   }
 
@@ -87,19 +105,27 @@ class GeneratorTest {
     int[] want = prompts.get(2).greedy();
     Generator g = new Generator(engine, 0);
     // the third greedy token as a stop token: returned, then stop
-    Generation stopped = g.generate(prompts.get(2).ids(), greedy12().withStopTokenIds(Set.of(want[2])), TokenListener.NONE);
+    Generation stopped =
+        g.generate(
+            prompts.get(2).ids(), greedy12().withStopTokenIds(Set.of(want[2])), TokenListener.NONE);
     assertThat(stopped.tokens()).containsExactly(want[0], want[1], want[2]);
     assertThat(stopped.finishReason()).isEqualTo(FinishReason.STOP);
     // as eos it stops too, unless eos is ignored
     SamplingParams eos = SamplingParams.greedy(12, Set.of(want[2]));
     assertThat(g.generate(prompts.get(2).ids(), eos, TokenListener.NONE).tokens()).hasSize(3);
-    assertThat(g.generate(prompts.get(2).ids(), eos.withIgnoreEos(true), TokenListener.NONE).tokens()).containsExactly(want);
+    assertThat(
+            g.generate(prompts.get(2).ids(), eos.withIgnoreEos(true), TokenListener.NONE).tokens())
+        .containsExactly(want);
     // a listener that says no after two tokens
     List<Integer> seen = new ArrayList<>();
-    Generation cancelled = g.generate(prompts.get(2).ids(), greedy12(), t -> {
-      seen.add(t);
-      return seen.size() < 2 ? Optional.empty() : Optional.of(FinishReason.CANCELLED);
-    });
+    Generation cancelled =
+        g.generate(
+            prompts.get(2).ids(),
+            greedy12(),
+            t -> {
+              seen.add(t);
+              return seen.size() < 2 ? Optional.empty() : Optional.of(FinishReason.CANCELLED);
+            });
     assertThat(cancelled.tokens()).hasSize(2);
     assertThat(cancelled.finishReason()).isEqualTo(FinishReason.CANCELLED);
     assertThat(engine.blocks().usedBlocks()).isZero();

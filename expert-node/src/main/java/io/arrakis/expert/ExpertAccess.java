@@ -15,6 +15,8 @@ public final class ExpertAccess {
   private ExpertAccess() {}
 
   public static AccessPolicy routersOnly() {
-    return AccessPolicy.of(Map.of(), Rule.anyOf("the Expert service", List.of(AccessPolicy.certificate(Role.ROUTER)), ""));
+    return AccessPolicy.of(
+        Map.of(),
+        Rule.anyOf("the Expert service", List.of(AccessPolicy.certificate(Role.ROUTER)), ""));
   }
 }

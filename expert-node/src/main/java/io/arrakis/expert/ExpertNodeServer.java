@@ -6,7 +6,6 @@ import io.arrakis.expert.grpc.ExpertService;
 import io.arrakis.expert.grpc.RequestLimits;
 import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
-import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.MalformedRequests;
 import io.grpc.BindableService;
@@ -26,9 +25,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * An expert node's gRPC server: the Expert service, grpc.health.v1 (NOT_SERVING until the weights
- * are loaded and again while draining) and server reflection. Takes a {@link ServerBuilder} so tests
- * can run it on any transport, and the {@link MeterRegistry} to record into, so that serving the
- * meters (or not) is the caller's business.
+ * are loaded and again while draining) and server reflection. Takes a {@link ServerBuilder} so
+ * tests can run it on any transport, and the {@link MeterRegistry} to record into, so that serving
+ * the meters (or not) is the caller's business.
  */
 public final class ExpertNodeServer {
   private static final Logger log = LoggerFactory.getLogger(ExpertNodeServer.class);
@@ -41,35 +40,60 @@ public final class ExpertNodeServer {
   private final Server server;
 
   /** A node whose meters record nothing. */
-  public ExpertNodeServer(ServerBuilder<?> builder, ExpertNodeSettings settings, ExpertStore store) {
+  public ExpertNodeServer(
+      ServerBuilder<?> builder, ExpertNodeSettings settings, ExpertStore store) {
     this(builder, settings, store, ExpertMetrics.off());
   }
 
-  public ExpertNodeServer(ServerBuilder<?> builder, ExpertNodeSettings settings, ExpertStore store, MeterRegistry registry) {
+  public ExpertNodeServer(
+      ServerBuilder<?> builder,
+      ExpertNodeSettings settings,
+      ExpertStore store,
+      MeterRegistry registry) {
     this.settings = settings;
     this.store = store;
     this.executor = new ComputeExecutor(settings.computeThreads(), settings.queueCapacity());
     var config = store.model().config();
-    ExpertMetrics metrics = new ExpertMetrics(
-        registry, settings.nodeId(), config.numLayers(), config.numExperts(), settings.maxBatchTokens(), executor);
+    ExpertMetrics metrics =
+        new ExpertMetrics(
+            registry,
+            settings.nodeId(),
+            config.numLayers(),
+            config.numExperts(),
+            settings.maxBatchTokens(),
+            executor);
     this.device = store.backend().device();
     metrics.device(store.backend().name(), device, store::weightBytes);
     int messageLimit = settings.messageLimit(config);
     long fullBatch = (long) settings.maxBatchTokens() * config.hiddenSize() * Float.BYTES;
     if (messageLimit < fullBatch) {
-      log.warn("max-message-bytes {} holds fewer than max-batch-tokens {} float32 rows of hidden size {} ({} bytes): "
-          + "routers split their batches to it", messageLimit, settings.maxBatchTokens(), config.hiddenSize(), fullBatch);
+      log.warn(
+          "max-message-bytes {} holds fewer than max-batch-tokens {} float32 rows of hidden size {} ({} bytes): "
+              + "routers split their batches to it",
+          messageLimit,
+          settings.maxBatchTokens(),
+          config.hiddenSize(),
+          fullBatch);
     }
-    ExpertService service = new ExpertService(settings.nodeId(), store, executor,
-        new ExpertService.Capacity(settings.maxBatchTokens(), messageLimit, store.backend().computeDtype()), metrics);
-    this.server = builder
-        .maxInboundMessageSize(messageLimit)
-        .addService(ServerInterceptors.intercept(
-            MalformedRequests.invalidArgument(service.bindService(), RequestLimits.of(settings.maxBatchTokens(), config)),
-            new ErrorCounter(metrics)))
-        .addService(health.getHealthService())
-        .addService(ProtoReflectionServiceV1.newInstance())
-        .build();
+    ExpertService service =
+        new ExpertService(
+            settings.nodeId(),
+            store,
+            executor,
+            new ExpertService.Capacity(
+                settings.maxBatchTokens(), messageLimit, store.backend().computeDtype()),
+            metrics);
+    this.server =
+        builder
+            .maxInboundMessageSize(messageLimit)
+            .addService(
+                ServerInterceptors.intercept(
+                    MalformedRequests.invalidArgument(
+                        service.bindService(), RequestLimits.of(settings.maxBatchTokens(), config)),
+                    new ErrorCounter(metrics)))
+            .addService(health.getHealthService())
+            .addService(ProtoReflectionServiceV1.newInstance())
+            .build();
     setHealth(ServingStatus.NOT_SERVING);
   }
 
@@ -83,15 +107,21 @@ public final class ExpertNodeServer {
   /** Reports SERVING once the node's experts are loaded. */
   public void markServing() {
     setHealth(ServingStatus.SERVING);
-    log.info("expert node {} serving {} experts ({} of weights) on {}", settings.nodeId(), store.held().size(),
-        String.format(Locale.ROOT, "%.2f GiB", store.weightBytes() / (double) (1L << 30)), device);
+    log.info(
+        "expert node {} serving {} experts ({} of weights) on {}",
+        settings.nodeId(),
+        store.held().size(),
+        String.format(Locale.ROOT, "%.2f GiB", store.weightBytes() / (double) (1L << 30)),
+        device);
   }
 
   public int port() {
     return server.getPort();
   }
 
-  /** grpc.health.v1 as this server answers it, for a plaintext probe port (see {@code HealthPort}). */
+  /**
+   * grpc.health.v1 as this server answers it, for a plaintext probe port (see {@code HealthPort}).
+   */
   public BindableService healthService() {
     return health.getHealthService();
   }
@@ -103,7 +133,8 @@ public final class ExpertNodeServer {
   /**
    * Staged shutdown: with a leave timeout, keep serving until the node holds no expert (the
    * placement moved them elsewhere); then NOT_SERVING for the drain delay while still taking calls,
-   * then stop taking calls, let in-flight batches finish within the grace period, then cut off what is left.
+   * then stop taking calls, let in-flight batches finish within the grace period, then cut off what
+   * is left.
    */
   public void shutdown() throws InterruptedException {
     awaitUnplaced(settings.leaveTimeout());
@@ -127,8 +158,10 @@ public final class ExpertNodeServer {
     if (timeout.isZero() || store.held().isEmpty()) {
       return;
     }
-    log.info("leaving: serving until the placement moves this node's {} experts elsewhere (at most {})",
-        store.held().size(), timeout);
+    log.info(
+        "leaving: serving until the placement moves this node's {} experts elsewhere (at most {})",
+        store.held().size(),
+        timeout);
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!store.held().isEmpty()) {
       if (System.nanoTime() > deadline) {

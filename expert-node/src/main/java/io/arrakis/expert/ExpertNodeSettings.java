@@ -30,18 +30,20 @@ public record ExpertNodeSettings(
       computeThreads = Runtime.getRuntime().availableProcessors();
     }
     if (queueCapacity < 0 || maxBatchTokens <= 0 || maxMessageBytes < 0) {
-      throw new IllegalArgumentException("queue-capacity and max-batch-tokens must be positive, max-message-bytes not negative");
+      throw new IllegalArgumentException(
+          "queue-capacity and max-batch-tokens must be positive, max-message-bytes not negative");
     }
     if (cudaGroupedMaxRows < 0 || cudaGroupedMaxExpertBytes < 0 || cudaScratchReserveBytes < 0) {
-      throw new IllegalArgumentException("cuda.grouped-max-rows, cuda.grouped-max-expert-size and cuda.scratch-reserve "
-          + "must not be negative");
+      throw new IllegalArgumentException(
+          "cuda.grouped-max-rows, cuda.grouped-max-expert-size and cuda.scratch-reserve "
+              + "must not be negative");
     }
   }
 
   /**
    * The inbound message limit: as configured, or (0) sized from the model: a full batch of float32
-   * rows with their (row, weight) pairs (each row in at most top-k assignments, 10 bytes a pair), an
-   * assignment header per expert (32 bytes) and 64 KiB for the rest.
+   * rows with their (row, weight) pairs (each row in at most top-k assignments, 10 bytes a pair),
+   * an assignment header per expert (32 bytes) and 64 KiB for the rest.
    *
    * @throws IllegalArgumentException when a full batch does not fit one gRPC message (2 GiB)
    */
@@ -49,11 +51,19 @@ public record ExpertNodeSettings(
     if (maxMessageBytes > 0) {
       return maxMessageBytes;
     }
-    long bytes = (long) maxBatchTokens * (model.hiddenSize() * (long) Float.BYTES + model.topK() * 10L)
-        + (long) model.numLayers() * model.numExperts() * 32 + 64 * 1024;
+    long bytes =
+        (long) maxBatchTokens * (model.hiddenSize() * (long) Float.BYTES + model.topK() * 10L)
+            + (long) model.numLayers() * model.numExperts() * 32
+            + 64 * 1024;
     if (bytes > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("max-batch-tokens " + maxBatchTokens + " at hidden size " + model.hiddenSize()
-          + " needs " + bytes + " bytes in one message, more than gRPC's 2 GiB: lower arrakis.expert.max-batch-tokens");
+      throw new IllegalArgumentException(
+          "max-batch-tokens "
+              + maxBatchTokens
+              + " at hidden size "
+              + model.hiddenSize()
+              + " needs "
+              + bytes
+              + " bytes in one message, more than gRPC's 2 GiB: lower arrakis.expert.max-batch-tokens");
     }
     return (int) bytes;
   }
@@ -79,34 +89,154 @@ public record ExpertNodeSettings(
   }
 
   public ExpertNodeSettings withNodeId(String id) {
-    return new ExpertNodeSettings(id, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        id,
+        port,
+        metricsPort,
+        computeThreads,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        leaveTimeout,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withPort(int p) {
-    return new ExpertNodeSettings(nodeId, p, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        p,
+        metricsPort,
+        computeThreads,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        leaveTimeout,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withMetricsPort(int p) {
-    return new ExpertNodeSettings(nodeId, port, p, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        port,
+        p,
+        computeThreads,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        leaveTimeout,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withComputeThreads(int n) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, n, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        port,
+        metricsPort,
+        n,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        leaveTimeout,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withQueueCapacity(int n) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, n, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        port,
+        metricsPort,
+        computeThreads,
+        blasThreads,
+        n,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        leaveTimeout,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withDrainDelay(Duration d) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, d, shutdownGrace, leaveTimeout, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        port,
+        metricsPort,
+        computeThreads,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        d,
+        shutdownGrace,
+        leaveTimeout,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withLeaveTimeout(Duration d) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, d, device, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        port,
+        metricsPort,
+        computeThreads,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        d,
+        device,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 
   public ExpertNodeSettings withDevice(String dev) {
-    return new ExpertNodeSettings(nodeId, port, metricsPort, computeThreads, blasThreads, queueCapacity, maxBatchTokens, maxMessageBytes, drainDelay, shutdownGrace, leaveTimeout, dev, cudaGroupedMaxRows, cudaGroupedMaxExpertBytes, cudaScratchReserveBytes);
+    return new ExpertNodeSettings(
+        nodeId,
+        port,
+        metricsPort,
+        computeThreads,
+        blasThreads,
+        queueCapacity,
+        maxBatchTokens,
+        maxMessageBytes,
+        drainDelay,
+        shutdownGrace,
+        leaveTimeout,
+        dev,
+        cudaGroupedMaxRows,
+        cudaGroupedMaxExpertBytes,
+        cudaScratchReserveBytes);
   }
 }

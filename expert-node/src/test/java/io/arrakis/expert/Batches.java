@@ -11,9 +11,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 final class Batches {
   private Batches() {}
 
-  /** One call carrying every token of {@code x} once, with the (expert, weight) pairs accepted by {@code held}. */
-  static ComputeRequest fromRouting(String id, int layer, INDArray x, Routing routing, int experts, IntPredicate held) {
-    ComputeRequest.Builder req = ComputeRequest.newBuilder().setBatchId(id).setHiddenStates(TensorCodec.encodeFloat(x));
+  /**
+   * One call carrying every token of {@code x} once, with the (expert, weight) pairs accepted by
+   * {@code held}.
+   */
+  static ComputeRequest fromRouting(
+      String id, int layer, INDArray x, Routing routing, int experts, IntPredicate held) {
+    ComputeRequest.Builder req =
+        ComputeRequest.newBuilder().setBatchId(id).setHiddenStates(TensorCodec.encodeFloat(x));
     for (int e = 0; e < experts; e++) {
       if (!held.test(e)) {
         continue;

@@ -22,24 +22,33 @@ final class ExpertNodeHarness implements AutoCloseable {
   final ExpertNodeServer server;
   final ManagedChannel channel;
 
-  ExpertNodeHarness(Path modelDir, List<ExpertId> experts, ExpertNodeSettings settings) throws Exception {
+  ExpertNodeHarness(Path modelDir, List<ExpertId> experts, ExpertNodeSettings settings)
+      throws Exception {
     this(modelDir, experts, settings, ExpertMetrics.off());
   }
 
   /** A node recording its meters into {@code registry}. */
-  ExpertNodeHarness(Path modelDir, List<ExpertId> experts, ExpertNodeSettings settings, MeterRegistry registry)
+  ExpertNodeHarness(
+      Path modelDir, List<ExpertId> experts, ExpertNodeSettings settings, MeterRegistry registry)
       throws Exception {
     model = MoeModel.open(modelDir);
     ExpertStore store = new ExpertStore(model);
-    server = new ExpertNodeServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)), settings, store, registry).start();
+    server =
+        new ExpertNodeServer(
+                NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
+                settings,
+                store,
+                registry)
+            .start();
     store.load(experts);
     server.markServing();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
   }
 
   static ExpertNodeSettings defaults() {
-    return ExpertNodeSettings.from(ConfigFactory.load()).withNodeId("expert-test").withPort(0)
+    return ExpertNodeSettings.from(ConfigFactory.load())
+        .withNodeId("expert-test")
+        .withPort(0)
         .withDrainDelay(Duration.ofMillis(300));
   }
 

@@ -62,42 +62,83 @@ class ExpertNodeMetricsTest {
         }
       }
       // two client mistakes (one per method) and one batch past the size limit
-      ComputeRequest notHeld = sent.get(0).toBuilder()
-          .setAssignments(0, sent.get(0).getAssignments(0).toBuilder().setLayer(0).setExpert(7)).build();
+      ComputeRequest notHeld =
+          sent.get(0).toBuilder()
+              .setAssignments(0, sent.get(0).getAssignments(0).toBuilder().setLayer(0).setExpert(7))
+              .build();
       assertCode(() -> node.stub().compute(notHeld), Status.Code.INVALID_ARGUMENT);
-      assertCode(() -> node.stub().loadExperts(LoadExpertsRequest.newBuilder()
-          .addExperts(new ExpertId(5, 0).toProto()).build()), Status.Code.INVALID_ARGUMENT);
+      assertCode(
+          () ->
+              node.stub()
+                  .loadExperts(
+                      LoadExpertsRequest.newBuilder()
+                          .addExperts(new ExpertId(5, 0).toProto())
+                          .build()),
+          Status.Code.INVALID_ARGUMENT);
       int tooMany = settings.maxBatchTokens() + 1;
-      ComputeRequest big = sent.get(0).toBuilder().setHiddenStates(Tensor.newBuilder().setDtype(DType.FLOAT32)
-          .addShape(tooMany).addShape(64).setData(ByteString.copyFrom(new byte[tooMany * 64 * 4]))).build();
+      ComputeRequest big =
+          sent.get(0).toBuilder()
+              .setHiddenStates(
+                  Tensor.newBuilder()
+                      .setDtype(DType.FLOAT32)
+                      .addShape(tooMany)
+                      .addShape(64)
+                      .setData(ByteString.copyFrom(new byte[tooMany * 64 * 4])))
+              .build();
       assertCode(() -> node.stub().compute(big), Status.Code.RESOURCE_EXHAUSTED);
 
       Scrape scrape = Scrape.of("127.0.0.1", metrics.port());
 
       assertThat(expected).hasSize(12);
       for (var e : expected.entrySet()) {
-        assertThat(scrape.value("arrakis_expert_expert_tokens_total", "node", NODE,
-                "layer", Integer.toString(e.getKey().layer()), "expert", Integer.toString(e.getKey().expert())))
-            .as("tokens of expert %s", e.getKey()).hasValue(e.getValue());
+        assertThat(
+                scrape.value(
+                    "arrakis_expert_expert_tokens_total",
+                    "node",
+                    NODE,
+                    "layer",
+                    Integer.toString(e.getKey().layer()),
+                    "expert",
+                    Integer.toString(e.getKey().expert())))
+            .as("tokens of expert %s", e.getKey())
+            .hasValue(e.getValue());
       }
-      assertThat(scrape.find("arrakis_expert_expert_tokens_total")).as("only experts that computed have series")
+      assertThat(scrape.find("arrakis_expert_expert_tokens_total"))
+          .as("only experts that computed have series")
           .hasSize(expected.size());
       int batches = sent.size();
       assertThat(scrape.value("arrakis_expert_batches_total", "node", NODE)).hasValue(batches);
       assertThat(scrape.value("arrakis_expert_tokens_total", "node", NODE)).hasValue(tokens);
-      assertThat(scrape.value("arrakis_expert_batch_size_tokens_count", "node", NODE)).hasValue(batches);
-      assertThat(scrape.value("arrakis_expert_batch_size_tokens_sum", "node", NODE)).hasValue(tokens);
-      assertThat(scrape.value("arrakis_expert_batch_size_tokens_bucket", "node", NODE, "le", "16.0")).hasValue(0);
-      assertThat(scrape.value("arrakis_expert_batch_size_tokens_bucket", "node", NODE, "le", "32.0")).hasValue(batches);
-      assertThat(scrape.value("arrakis_expert_compute_seconds_count", "node", NODE)).hasValue(batches);
-      assertThat(scrape.find("arrakis_expert_compute_seconds_bucket", "node", NODE)).hasSizeGreaterThan(10);
-      assertThat(scrape.value("arrakis_expert_queue_wait_seconds_count", "node", NODE)).hasValue(batches);
-      assertThat(scrape.value("arrakis_expert_errors_total", "node", NODE, "status", "INVALID_ARGUMENT")).hasValue(2);
-      assertThat(scrape.value("arrakis_expert_errors_total", "node", NODE, "status", "RESOURCE_EXHAUSTED")).hasValue(1);
-      assertThat(scrape.value("arrakis_expert_errors_total", "node", NODE, "status", "INTERNAL")).hasValue(0);
+      assertThat(scrape.value("arrakis_expert_batch_size_tokens_count", "node", NODE))
+          .hasValue(batches);
+      assertThat(scrape.value("arrakis_expert_batch_size_tokens_sum", "node", NODE))
+          .hasValue(tokens);
+      assertThat(
+              scrape.value("arrakis_expert_batch_size_tokens_bucket", "node", NODE, "le", "16.0"))
+          .hasValue(0);
+      assertThat(
+              scrape.value("arrakis_expert_batch_size_tokens_bucket", "node", NODE, "le", "32.0"))
+          .hasValue(batches);
+      assertThat(scrape.value("arrakis_expert_compute_seconds_count", "node", NODE))
+          .hasValue(batches);
+      assertThat(scrape.find("arrakis_expert_compute_seconds_bucket", "node", NODE))
+          .hasSizeGreaterThan(10);
+      assertThat(scrape.value("arrakis_expert_queue_wait_seconds_count", "node", NODE))
+          .hasValue(batches);
+      assertThat(
+              scrape.value(
+                  "arrakis_expert_errors_total", "node", NODE, "status", "INVALID_ARGUMENT"))
+          .hasValue(2);
+      assertThat(
+              scrape.value(
+                  "arrakis_expert_errors_total", "node", NODE, "status", "RESOURCE_EXHAUSTED"))
+          .hasValue(1);
+      assertThat(scrape.value("arrakis_expert_errors_total", "node", NODE, "status", "INTERNAL"))
+          .hasValue(0);
       assertThat(scrape.value("arrakis_expert_batches_abandoned_total", "node", NODE)).hasValue(0);
       assertThat(scrape.value("arrakis_expert_queue_depth", "node", NODE)).hasValue(0);
-      assertThat(scrape.value("arrakis_expert_queue_capacity", "node", NODE)).hasValue(settings.queueCapacity());
+      assertThat(scrape.value("arrakis_expert_queue_capacity", "node", NODE))
+          .hasValue(settings.queueCapacity());
       assertThat(scrape.value("arrakis_expert_compute_threads", "node", NODE)).hasValue(2);
       assertThat(scrape.value("arrakis_expert_compute_threads_active", "node", NODE)).isPresent();
       assertThat(scrape.find("jvm_memory_used_bytes")).isNotEmpty();
@@ -105,7 +146,8 @@ class ExpertNodeMetricsTest {
   }
 
   private static void assertCode(Runnable call, Status.Code code) {
-    assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class,
-        e -> assertThat(e.getStatus().getCode()).isEqualTo(code));
+    assertThatThrownBy(call::run)
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class, e -> assertThat(e.getStatus().getCode()).isEqualTo(code));
   }
 }

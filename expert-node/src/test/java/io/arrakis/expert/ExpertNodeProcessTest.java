@@ -41,22 +41,40 @@ class ExpertNodeProcessTest {
     for (int e = 4; e < 8; e++) {
       mine.add(new ExpertId(1, e));
     }
-    Placement placement = new Placement(2, List.of(
-        new Placement.Node("expert-a", null, List.of(new ExpertId(0, 0), new ExpertId(1, 0))),
-        new Placement.Node("expert-b", null, mine)));
+    Placement placement =
+        new Placement(
+            2,
+            List.of(
+                new Placement.Node(
+                    "expert-a", null, List.of(new ExpertId(0, 0), new ExpertId(1, 0))),
+                new Placement.Node("expert-b", null, mine)));
     Path file = work.resolve("placement.json");
     PlacementJson.write(placement, file);
     ComputeRequest req;
-    try (MoeModel model = MoeModel.open(dir); SafetensorsFile in = SafetensorsFile.open(dir.resolve("input.safetensors"))) {
+    try (MoeModel model = MoeModel.open(dir);
+        SafetensorsFile in = SafetensorsFile.open(dir.resolve("input.safetensors"))) {
       INDArray x = NdArrays.readFloat(in, "hidden_states");
       Routing routing = model.gate(1).route(x);
       req = Batches.fromRouting("b", 1, x, routing, 8, e -> e >= 4);
     }
     int metricsPort = freePort();
 
-    try (NodeProcess node = NodeProcess.start(work, List.of(), "--model", dir.toString(), "--placement", file.toString(),
-        "--node-id", "expert-b", "--threads", "1", "--metrics-port", Integer.toString(metricsPort))) {
-      ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", node.port).usePlaintext().build();
+    try (NodeProcess node =
+        NodeProcess.start(
+            work,
+            List.of(),
+            "--model",
+            dir.toString(),
+            "--placement",
+            file.toString(),
+            "--node-id",
+            "expert-b",
+            "--threads",
+            "1",
+            "--metrics-port",
+            Integer.toString(metricsPort))) {
+      ManagedChannel channel =
+          NettyChannelBuilder.forAddress("127.0.0.1", node.port).usePlaintext().build();
       try {
         var stub = ExpertGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
         assertThat(stub.describe(DescribeRequest.getDefaultInstance()).getExpertsList())
@@ -65,11 +83,20 @@ class ExpertNodeProcessTest {
 
         Scrape scrape = Scrape.of("127.0.0.1", metricsPort);
         assertThat(scrape.value("arrakis_expert_batches_total", "node", "expert-b")).hasValue(1);
-        assertThat(scrape.value("arrakis_expert_device", "node", "expert-b", "backend", "cpu")).hasValue(1);
+        assertThat(scrape.value("arrakis_expert_device", "node", "expert-b", "backend", "cpu"))
+            .hasValue(1);
         assertThat(scrape.value("arrakis_expert_weight_bytes", "node", "expert-b")).isPresent();
         for (Assignment a : req.getAssignmentsList()) {
-          assertThat(scrape.value("arrakis_expert_expert_tokens_total", "node", "expert-b",
-              "layer", "1", "expert", Integer.toString(a.getExpert()))).hasValue(a.getRowsCount());
+          assertThat(
+                  scrape.value(
+                      "arrakis_expert_expert_tokens_total",
+                      "node",
+                      "expert-b",
+                      "layer",
+                      "1",
+                      "expert",
+                      Integer.toString(a.getExpert())))
+              .hasValue(a.getRowsCount());
         }
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -82,47 +109,77 @@ class ExpertNodeProcessTest {
     Path missing = work.resolve("no-such-model");
     NodeProcess.Exited exited = NodeProcess.runToExit(work, "--model", missing.toString());
     assertThat(exited.code()).isEqualTo(1);
-    assertThat(exited.output().lines()).containsExactly("error: model directory " + missing + " does not exist");
+    assertThat(exited.output().lines())
+        .containsExactly("error: model directory " + missing + " does not exist");
   }
 
   @Test
   void aMachineWithoutAUsableBackendGetsOneClearErrorLine(@TempDir Path work) throws Exception {
     // the CPU backend without ND4J's natives (as in the GPU bundle)
-    String withoutNatives = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
-        .filter(entry -> !entry.contains("nd4j-native"))
-        .collect(Collectors.joining(File.pathSeparator));
+    String withoutNatives =
+        Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+            .filter(entry -> !entry.contains("nd4j-native"))
+            .collect(Collectors.joining(File.pathSeparator));
 
-    NodeProcess.Exited exited = NodeProcess.runToExitWithClasspath(work, withoutNatives,
-        "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--port", "0");
+    NodeProcess.Exited exited =
+        NodeProcess.runToExitWithClasspath(
+            work,
+            withoutNatives,
+            "--model",
+            Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
+            "--port",
+            "0");
 
     assertThat(exited.code()).isEqualTo(1);
     assertThat(exited.output().lines().filter(l -> l.startsWith("error: ")))
-        .singleElement().asString().startsWith("error: ND4J's CPU backend could not start on this machine");
+        .singleElement()
+        .asString()
+        .startsWith("error: ND4J's CPU backend could not start on this machine");
     assertThat(exited.output()).doesNotContain("ExceptionInInitializerError", "\tat ");
   }
 
   @Test
-  void cudaOnAMachineWithoutCudaIsRefusedInOneLineSayingWhatIsMissing(@TempDir Path work) throws Exception {
-    Assumptions.assumeFalse(Files.exists(Path.of("/dev/nvidia0")), "this machine has an NVIDIA GPU");
-    NodeProcess.Exited exited = NodeProcess.runToExit(work,
-        "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--port", "0", "--device", "cuda");
+  void cudaOnAMachineWithoutCudaIsRefusedInOneLineSayingWhatIsMissing(@TempDir Path work)
+      throws Exception {
+    Assumptions.assumeFalse(
+        Files.exists(Path.of("/dev/nvidia0")), "this machine has an NVIDIA GPU");
+    NodeProcess.Exited exited =
+        NodeProcess.runToExit(
+            work,
+            "--model",
+            Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
+            "--port",
+            "0",
+            "--device",
+            "cuda");
 
     assertThat(exited.code()).isEqualTo(1);
     assertThat(exited.output().lines().filter(l -> l.startsWith("error: ")))
-        .singleElement().asString()
+        .singleElement()
+        .asString()
         .startsWith("error: --device cuda: ")
-        .containsAnyOf("no NVIDIA driver on this machine (libcuda.so", "libcudart.so.13 could not be loaded",
+        .containsAnyOf(
+            "no NVIDIA driver on this machine (libcuda.so",
+            "libcudart.so.13 could not be loaded",
             "no CUDA device");
     assertThat(exited.output()).doesNotContain("\tat ", "UnsatisfiedLinkError");
   }
 
   @Test
   void anUnknownDeviceIsRefused(@TempDir Path work) throws Exception {
-    NodeProcess.Exited exited = NodeProcess.runToExit(work,
-        "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--port", "0", "--device", "tpu");
+    NodeProcess.Exited exited =
+        NodeProcess.runToExit(
+            work,
+            "--model",
+            Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
+            "--port",
+            "0",
+            "--device",
+            "tpu");
 
     assertThat(exited.code()).isEqualTo(1);
-    assertThat(exited.output().lines()).contains("error: --device must be cpu, cuda or cuda:N, got 'tpu'");
+    assertThat(exited.output().lines())
+        .contains("error: --device must be cpu, cuda or cuda:N, got 'tpu'");
   }
 
   private static int freePort() throws Exception {

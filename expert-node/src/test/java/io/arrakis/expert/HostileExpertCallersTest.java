@@ -52,48 +52,108 @@ class HostileExpertCallersTest {
       healthPort = s.getLocalPort();
     }
     Path nodeDir = Files.createDirectories(work.resolve("node"));
-    try (NodeProcess node = NodeProcess.start(nodeDir, List.of(), "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
-        "--experts", "0:0-1", "--threads", "1", "--tls-dir", certs.toString(), "--health-port", String.valueOf(healthPort))) {
+    try (NodeProcess node =
+        NodeProcess.start(
+            nodeDir,
+            List.of(),
+            "--model",
+            Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
+            "--experts",
+            "0:0-1",
+            "--threads",
+            "1",
+            "--tls-dir",
+            certs.toString(),
+            "--health-port",
+            String.valueOf(healthPort))) {
       SslContext router = TlsFiles.in(certs, Role.ROUTER).client(Role.EXPERT);
       for (Role intruder : List.of(Role.CLIENT, Role.ADMIN)) {
         SslContext tls = TlsFiles.in(certs, intruder).client();
-        for (Function<ExpertGrpc.ExpertBlockingStub, Object> call : List.<Function<ExpertGrpc.ExpertBlockingStub, Object>>of(
-            s -> s.compute(compute()),
-            s -> s.describe(DescribeRequest.getDefaultInstance()),
-            s -> s.loadExperts(LoadExpertsRequest.newBuilder().addExperts(new ExpertId(1, 7).toProto()).build()),
-            s -> s.unloadExperts(UnloadExpertsRequest.newBuilder().addExperts(HELD.toProto()).build()))) {
-          assertThatThrownBy(() -> onNode(node.port, tls, call)).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
-            assertThat(e.getStatus().getCode()).as("%s: %s", intruder, e.getStatus()).isEqualTo(Status.Code.PERMISSION_DENIED);
-            assertThat(e.getStatus().getDescription()).isEqualTo("the Expert service takes a router certificate (mutual TLS); "
-                + "this call came with " + (intruder == Role.ADMIN ? "an admin" : "a client") + " certificate");
-          });
+        for (Function<ExpertGrpc.ExpertBlockingStub, Object> call :
+            List.<Function<ExpertGrpc.ExpertBlockingStub, Object>>of(
+                s -> s.compute(compute()),
+                s -> s.describe(DescribeRequest.getDefaultInstance()),
+                s ->
+                    s.loadExperts(
+                        LoadExpertsRequest.newBuilder()
+                            .addExperts(new ExpertId(1, 7).toProto())
+                            .build()),
+                s ->
+                    s.unloadExperts(
+                        UnloadExpertsRequest.newBuilder().addExperts(HELD.toProto()).build()))) {
+          assertThatThrownBy(() -> onNode(node.port, tls, call))
+              .isInstanceOfSatisfying(
+                  StatusRuntimeException.class,
+                  e -> {
+                    assertThat(e.getStatus().getCode())
+                        .as("%s: %s", intruder, e.getStatus())
+                        .isEqualTo(Status.Code.PERMISSION_DENIED);
+                    assertThat(e.getStatus().getDescription())
+                        .isEqualTo(
+                            "the Expert service takes a router certificate (mutual TLS); "
+                                + "this call came with "
+                                + (intruder == Role.ADMIN ? "an admin" : "a client")
+                                + " certificate");
+                  });
         }
         // health is for probes, whatever the certificate
-        assertThat(health(NettyChannelBuilder.forAddress("127.0.0.1", node.port).sslContext(tls))).isEqualTo(ServingStatus.SERVING);
+        assertThat(health(NettyChannelBuilder.forAddress("127.0.0.1", node.port).sslContext(tls)))
+            .isEqualTo(ServingStatus.SERVING);
       }
       // the refused load and unload changed nothing; a router may do what they could not
-      int held = onNode(node.port, router, s -> s.describe(DescribeRequest.getDefaultInstance()).getExpertsCount());
+      int held =
+          onNode(
+              node.port,
+              router,
+              s -> s.describe(DescribeRequest.getDefaultInstance()).getExpertsCount());
       assertThat(held).isEqualTo(2);
-      List<Long> shape = onNode(node.port, router, s -> s.compute(compute()).getPartialSums().getShapeList());
+      List<Long> shape =
+          onNode(node.port, router, s -> s.compute(compute()).getPartialSums().getShapeList());
       assertThat(shape).containsExactly(1L, 64L);
-      int loaded = onNode(node.port, router, s -> s.loadExperts(LoadExpertsRequest.newBuilder()
-          .addExperts(new ExpertId(1, 7).toProto()).build()).getExpertsCount());
+      int loaded =
+          onNode(
+              node.port,
+              router,
+              s ->
+                  s.loadExperts(
+                          LoadExpertsRequest.newBuilder()
+                              .addExperts(new ExpertId(1, 7).toProto())
+                              .build())
+                      .getExpertsCount());
       assertThat(loaded).isEqualTo(3);
-      int unloaded = onNode(node.port, router, s -> s.unloadExperts(UnloadExpertsRequest.newBuilder()
-          .addExperts(new ExpertId(1, 7).toProto()).build()).getExpertsCount());
+      int unloaded =
+          onNode(
+              node.port,
+              router,
+              s ->
+                  s.unloadExperts(
+                          UnloadExpertsRequest.newBuilder()
+                              .addExperts(new ExpertId(1, 7).toProto())
+                              .build())
+                      .getExpertsCount());
       assertThat(unloaded).isEqualTo(2);
 
       // without a certificate there is no TLS session at all
-      SslContext none = GrpcSslContexts.forClient().trustManager(certs.resolve("ca.crt").toFile()).build();
-      assertThatThrownBy(() -> onNode(node.port, none, s -> s.describe(DescribeRequest.getDefaultInstance())))
-          .isInstanceOfSatisfying(StatusRuntimeException.class,
+      SslContext none =
+          GrpcSslContexts.forClient().trustManager(certs.resolve("ca.crt").toFile()).build();
+      assertThatThrownBy(
+              () -> onNode(node.port, none, s -> s.describe(DescribeRequest.getDefaultInstance())))
+          .isInstanceOfSatisfying(
+              StatusRuntimeException.class,
               e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
       // the kubelet's plaintext probe port answers health, and nothing else
-      assertThat(health(NettyChannelBuilder.forAddress("127.0.0.1", healthPort).usePlaintext())).isEqualTo(ServingStatus.SERVING);
-      ManagedChannel plain = NettyChannelBuilder.forAddress("127.0.0.1", healthPort).usePlaintext().build();
+      assertThat(health(NettyChannelBuilder.forAddress("127.0.0.1", healthPort).usePlaintext()))
+          .isEqualTo(ServingStatus.SERVING);
+      ManagedChannel plain =
+          NettyChannelBuilder.forAddress("127.0.0.1", healthPort).usePlaintext().build();
       try {
-        assertThatThrownBy(() -> ExpertGrpc.newBlockingStub(plain).withDeadlineAfter(5, TimeUnit.SECONDS)
-            .describe(DescribeRequest.getDefaultInstance())).isInstanceOfSatisfying(StatusRuntimeException.class,
+        assertThatThrownBy(
+                () ->
+                    ExpertGrpc.newBlockingStub(plain)
+                        .withDeadlineAfter(5, TimeUnit.SECONDS)
+                        .describe(DescribeRequest.getDefaultInstance()))
+            .isInstanceOfSatisfying(
+                StatusRuntimeException.class,
                 e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED));
       } finally {
         plain.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -107,12 +167,20 @@ class HostileExpertCallersTest {
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) Math.sin(i);
     }
-    return ComputeRequest.newBuilder().setBatchId("hostile").setHiddenStates(TensorCodec.encodeFloat(x, 1, 64))
-        .addAssignments(Assignment.newBuilder().setLayer(HELD.layer()).setExpert(HELD.expert()).addRows(0).addWeights(1f))
+    return ComputeRequest.newBuilder()
+        .setBatchId("hostile")
+        .setHiddenStates(TensorCodec.encodeFloat(x, 1, 64))
+        .addAssignments(
+            Assignment.newBuilder()
+                .setLayer(HELD.layer())
+                .setExpert(HELD.expert())
+                .addRows(0)
+                .addWeights(1f))
         .build();
   }
 
-  private static <T> T onNode(int port, SslContext tls, Function<ExpertGrpc.ExpertBlockingStub, T> call)
+  private static <T> T onNode(
+      int port, SslContext tls, Function<ExpertGrpc.ExpertBlockingStub, T> call)
       throws InterruptedException {
     ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).sslContext(tls).build();
     try {
@@ -125,8 +193,10 @@ class HostileExpertCallersTest {
   private static ServingStatus health(NettyChannelBuilder b) throws InterruptedException {
     ManagedChannel ch = b.build();
     try {
-      return HealthGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
-          .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+      return HealthGrpc.newBlockingStub(ch)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .check(HealthCheckRequest.getDefaultInstance())
+          .getStatus();
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }

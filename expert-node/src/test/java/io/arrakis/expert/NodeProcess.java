@@ -8,7 +8,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** An expert node in its own JVM, started from the test classpath; stopped with SIGTERM on close. */
+/**
+ * An expert node in its own JVM, started from the test classpath; stopped with SIGTERM on close.
+ */
 final class NodeProcess implements AutoCloseable {
   final Process process;
   final int port;
@@ -20,7 +22,8 @@ final class NodeProcess implements AutoCloseable {
     this.log = log;
   }
 
-  static NodeProcess start(Path workDir, List<String> jvmArgs, String... args) throws IOException, InterruptedException {
+  static NodeProcess start(Path workDir, List<String> jvmArgs, String... args)
+      throws IOException, InterruptedException {
     Path portFile = workDir.resolve("port");
     Path log = workDir.resolve("node.log");
     List<String> cmd = command(jvmArgs, args);
@@ -30,7 +33,8 @@ final class NodeProcess implements AutoCloseable {
     while (!Files.exists(portFile)) {
       if (!p.isAlive() || System.nanoTime() > deadline) {
         p.destroyForcibly();
-        throw new IllegalStateException("expert node did not start; its log:\n" + Files.readString(log));
+        throw new IllegalStateException(
+            "expert node did not start; its log:\n" + Files.readString(log));
       }
       Thread.sleep(50);
     }
@@ -45,12 +49,14 @@ final class NodeProcess implements AutoCloseable {
   }
 
   /** As {@link #runToExit(Path, String...)}, with a classpath of the caller's choosing. */
-  static Exited runToExitWithClasspath(Path workDir, String classpath, String... args) throws IOException, InterruptedException {
+  static Exited runToExitWithClasspath(Path workDir, String classpath, String... args)
+      throws IOException, InterruptedException {
     Path log = workDir.resolve("node.log");
     Process p = processBuilder(command(List.of(), classpath, args), log).start();
     if (!p.waitFor(60, TimeUnit.SECONDS)) {
       p.destroyForcibly();
-      throw new IllegalStateException("expert node did not exit; its log:\n" + Files.readString(log));
+      throw new IllegalStateException(
+          "expert node did not exit; its log:\n" + Files.readString(log));
     }
     return new Exited(p.exitValue(), Files.readString(log));
   }
@@ -63,8 +69,12 @@ final class NodeProcess implements AutoCloseable {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(jvmArgs);
-    cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("org.bytedeco.javacpp.cachedir",
-        Path.of(System.getProperty("user.home"), ".cache", "arrakis", "javacpp").toString()));
+    cmd.add(
+        "-Dorg.bytedeco.javacpp.cachedir="
+            + System.getProperty(
+                "org.bytedeco.javacpp.cachedir",
+                Path.of(System.getProperty("user.home"), ".cache", "arrakis", "javacpp")
+                    .toString()));
     cmd.add("-cp");
     cmd.add(classpath);
     cmd.add("io.arrakis.expert.cli.ExpertNodeMain");
@@ -73,14 +83,16 @@ final class NodeProcess implements AutoCloseable {
   }
 
   private static ProcessBuilder processBuilder(List<String> cmd, Path log) {
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    ProcessBuilder pb =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().put("OMP_NUM_THREADS", "1");
     return pb;
   }
 
   /** Resident memory of the process, from /proc. */
   long rssBytes() throws IOException {
-    for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
+    for (String line :
+        Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
       if (line.startsWith("VmRSS:")) {
         return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
       }

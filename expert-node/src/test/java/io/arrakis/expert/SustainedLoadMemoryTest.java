@@ -31,14 +31,24 @@ class SustainedLoadMemoryTest {
   void residentMemoryIsFlatOver10000Batches(@TempDir Path work) throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     ComputeRequest req;
-    try (MoeModel model = MoeModel.open(dir); SafetensorsFile in = SafetensorsFile.open(dir.resolve("input.safetensors"))) {
+    try (MoeModel model = MoeModel.open(dir);
+        SafetensorsFile in = SafetensorsFile.open(dir.resolve("input.safetensors"))) {
       INDArray x = NdArrays.readFloat(in, "hidden_states");
       Routing routing = model.gate(0).route(x);
       req = Batches.fromRouting("soak", 0, x, routing, 8, e -> true);
     }
-    try (NodeProcess node = NodeProcess.start(work, List.of("-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch"),
-        "--model", dir.toString(), "--experts", "all", "--threads", "1")) {
-      ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", node.port).usePlaintext().build();
+    try (NodeProcess node =
+        NodeProcess.start(
+            work,
+            List.of("-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch"),
+            "--model",
+            dir.toString(),
+            "--experts",
+            "all",
+            "--threads",
+            "1")) {
+      ManagedChannel channel =
+          NettyChannelBuilder.forAddress("127.0.0.1", node.port).usePlaintext().build();
       try {
         long rssWarm = 0;
         long start = System.nanoTime();
@@ -51,10 +61,18 @@ class SustainedLoadMemoryTest {
         double seconds = (System.nanoTime() - start) / 1e9;
         long rssEnd = node.rssBytes();
         long growth = rssEnd - rssWarm;
-        System.out.printf("node RSS after %d batches: %.1f MiB, after %d: %.1f MiB (growth %.1f MiB); "
+        System.out.printf(
+            "node RSS after %d batches: %.1f MiB, after %d: %.1f MiB (growth %.1f MiB); "
                 + "%d batches in %.1f s%n",
-            WARMUP, rssWarm / 1048576.0, BATCHES, rssEnd / 1048576.0, growth / 1048576.0, BATCHES, seconds);
-        // 8,000 batches of 32 tokens move ~66 MB of activations through the node; a leak of even one
+            WARMUP,
+            rssWarm / 1048576.0,
+            BATCHES,
+            rssEnd / 1048576.0,
+            growth / 1048576.0,
+            BATCHES,
+            seconds);
+        // 8,000 batches of 32 tokens move ~66 MB of activations through the node; a leak of even
+        // one
         // temporary array per batch would show as tens of MB here
         assertThat(growth).isLessThan(24L * 1024 * 1024);
       } finally {

@@ -33,8 +33,10 @@ public final class ExpertChannels implements AutoCloseable {
       throw new IllegalArgumentException("node '" + node.id() + "' has no address");
     }
     // answers only complete a future that tells an actor: no need to wake gRPC's executor for that
-    NettyChannelBuilder b = NettyChannelBuilder.forTarget(node.address()).maxInboundMessageSize(maxMessageBytes)
-        .directExecutor();
+    NettyChannelBuilder b =
+        NettyChannelBuilder.forTarget(node.address())
+            .maxInboundMessageSize(maxMessageBytes)
+            .directExecutor();
     ManagedChannel channel = (tls == null ? b.usePlaintext() : b.sslContext(tls)).build();
     channels.add(channel);
     return new GrpcExpertClient(channel, () -> channels.remove(channel));

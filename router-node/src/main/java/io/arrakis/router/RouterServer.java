@@ -47,8 +47,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
@@ -61,8 +61,8 @@ import org.slf4j.LoggerFactory;
 /**
  * A router node: the Inference and Cluster services over the Pekko actors, grpc.health.v1 and
  * server reflection. With a whole-model checkpoint it also generates ({@link Serving}): everything
- * but the routed experts runs here, the routed experts on the expert nodes. Takes a {@link ServerBuilder} and the way to reach expert nodes, so tests can
- * run it on any transport.
+ * but the routed experts runs here, the routed experts on the expert nodes. Takes a {@link
+ * ServerBuilder} and the way to reach expert nodes, so tests can run it on any transport.
  */
 public final class RouterServer {
   private static final Logger log = LoggerFactory.getLogger(RouterServer.class);
@@ -76,16 +76,26 @@ public final class RouterServer {
   private final RouterTelemetry telemetry;
   private final MoeModel model;
   private final PlacementApplier applier;
+
   /** Generation, on a router serving a whole model; null for a layer-only model. */
   private final Serving serving;
+
   /** The OpenAI-compatible HTTP API, once started. */
   private volatile HttpApi http;
 
   /**
-   * @param placement checked against the model here; every node needs what {@code clients} needs to reach it
+   * @param placement checked against the model here; every node needs what {@code clients} needs to
+   *     reach it
    */
-  public RouterServer(ServerBuilder<?> builder, RouterSettings settings, Config config, MoeModel model,
-      Placement placement, Function<Placement.Node, ExpertClient> clients, MeterRegistry registry) throws IOException {
+  public RouterServer(
+      ServerBuilder<?> builder,
+      RouterSettings settings,
+      Config config,
+      MoeModel model,
+      Placement placement,
+      Function<Placement.Node, ExpertClient> clients,
+      MeterRegistry registry)
+      throws IOException {
     this.settings = settings;
     var cfg = model.config();
     placement.checkCovers(model.moeLayers(), cfg.numExperts());
@@ -100,41 +110,82 @@ public final class RouterServer {
     RolloutSettings rollout = RolloutSettings.from(config);
     ServeSettings serve = ServeSettings.from(config);
     ModelInfo info = InferenceService.modelInfo(cfg, model.moeLayers(), model.weightsDtype());
-    // a whole-model checkpoint: the router runs everything but the routed experts, and serves Generate
-    DecoderModel decoder = model.checkpoint().has(WeightNames.EMBED) ? Engine.loadDecoder(model.dir(), model.checkpoint())
-        : null;
+    // a whole-model checkpoint: the router runs everything but the routed experts, and serves
+    // Generate
+    DecoderModel decoder =
+        model.checkpoint().has(WeightNames.EMBED)
+            ? Engine.loadDecoder(model.dir(), model.checkpoint())
+            : null;
     SharedExperts shared = decoder != null ? SharedExperts.of(decoder) : SharedExperts.load(model);
-    RouterGuardian.Setup setup = new RouterGuardian.Setup(gates, cfg.hiddenSize(),
-        info.getWeightsDtype() == DType.BFLOAT16, settings.nodeLimits(), rollout, clients, telemetry, cluster.enabled(),
-        shared);
-    // the guardian shares the coordinators' dispatcher, so that starting a request's coordinator and
+    RouterGuardian.Setup setup =
+        new RouterGuardian.Setup(
+            gates,
+            cfg.hiddenSize(),
+            info.getWeightsDtype() == DType.BFLOAT16,
+            settings.nodeLimits(),
+            rollout,
+            clients,
+            telemetry,
+            cluster.enabled(),
+            shared);
+    // the guardian shares the coordinators' dispatcher, so that starting a request's coordinator
+    // and
     // handing its slices to the node dispatchers stays on one pool instead of waking another
-    this.system = ActorSystem.create(RouterGuardian.create(setup, placement), ClusterSettings.SYSTEM_NAME,
-        cluster.pekkoConfig().withFallback(config), DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
-    this.serving = decoder != null ? Serving.start(system, decoder, model.dir(), serve, registry) : null;
+    this.system =
+        ActorSystem.create(
+            RouterGuardian.create(setup, placement),
+            ClusterSettings.SYSTEM_NAME,
+            cluster.pekkoConfig().withFallback(config),
+            DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
+    this.serving =
+        decoder != null ? Serving.start(system, decoder, model.dir(), serve, registry) : null;
     this.applier = new PlacementApplier(system, model.moeLayers(), cfg.numExperts(), rollout);
     TokenLimiter admission = new TokenLimiter(settings.admission());
     telemetry.registerAdmission(admission);
     // bounds on a request's repeated and string fields, checked before it is parsed
-    WireLimits limits = RequestLimits.of(model.moeLayers().size() * cfg.numExperts(), serve,
-        serving != null ? serving.model().contextTokens() : 0);
-    List<ServerServiceDefinition> services = List.of(
-        MalformedRequests.invalidArgument(new InferenceService(system, info, settings.maxRequestTokens(),
-            settings.defaultDeadline(), settings.maxDeadline(), telemetry, admission, serving, serve).bindService(), limits),
-        MalformedRequests.invalidArgument(
-            new ClusterService(system, applier, telemetry,
-                new ClusterService.ClusterView(settings.nodeId(), cluster.enabled() ? clusterLoad : null, cluster.loadWindow()))
-                .bindService(), limits),
-        health.getHealthService().bindService(),
-        ProtoReflectionServiceV1.newInstance().bindService());
+    WireLimits limits =
+        RequestLimits.of(
+            model.moeLayers().size() * cfg.numExperts(),
+            serve,
+            serving != null ? serving.model().contextTokens() : 0);
+    List<ServerServiceDefinition> services =
+        List.of(
+            MalformedRequests.invalidArgument(
+                new InferenceService(
+                        system,
+                        info,
+                        settings.maxRequestTokens(),
+                        settings.defaultDeadline(),
+                        settings.maxDeadline(),
+                        telemetry,
+                        admission,
+                        serving,
+                        serve)
+                    .bindService(),
+                limits),
+            MalformedRequests.invalidArgument(
+                new ClusterService(
+                        system,
+                        applier,
+                        telemetry,
+                        new ClusterService.ClusterView(
+                            settings.nodeId(),
+                            cluster.enabled() ? clusterLoad : null,
+                            cluster.loadWindow()))
+                    .bindService(),
+                limits),
+            health.getHealthService().bindService(),
+            ProtoReflectionServiceV1.newInstance().bindService());
     services.forEach(builder::addService);
     // every handler only checks its call and hands it to the actors (or answers from memory), so
-    // it runs on the transport thread: a hop through gRPC's executor would only add a thread wake-up
-    this.server = builder
-        .directExecutor()
-        .maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()))
-        .addStreamTracerFactory(new CallLatency(registry, services))
-        .build();
+    // it runs on the transport thread: a hop through gRPC's executor would only add a thread
+    // wake-up
+    this.server =
+        builder
+            .directExecutor()
+            .maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()))
+            .addStreamTracerFactory(new CallLatency(registry, services))
+            .build();
     health.setStatus("", ServingStatus.NOT_SERVING);
   }
 
@@ -154,10 +205,19 @@ public final class RouterServer {
    * @param tls the server's TLS context, or null for plaintext
    * @throws IllegalStateException when its port cannot be bound
    */
-  public HttpApi startHttp(String host, HttpSettings httpSettings, HttpAccess access, SSLContext tls) {
+  public HttpApi startHttp(
+      String host, HttpSettings httpSettings, HttpAccess access, SSLContext tls) {
     ServeSettings serve = serving != null ? serving.settings() : null;
-    http = HttpApi.start(system, host, httpSettings, serving, access, tls,
-        serve != null ? serve.defaultDeadline() : settings.defaultDeadline(), serve != null ? serve.maxStopStrings() : 0);
+    http =
+        HttpApi.start(
+            system,
+            host,
+            httpSettings,
+            serving,
+            access,
+            tls,
+            serve != null ? serve.defaultDeadline() : settings.defaultDeadline(),
+            serve != null ? serve.maxStopStrings() : 0);
     return http;
   }
 
@@ -175,8 +235,17 @@ public final class RouterServer {
     if (!cluster.enabled()) {
       throw new IllegalStateException("arrakis.router.cluster.mode is off");
     }
-    RouterCluster.join(system, cluster, new RouterCluster.Member(settings.nodeId(), telemetry.load(), clusterLoad,
-        model.moeLayers(), model.config().numExperts(), applier), sink);
+    RouterCluster.join(
+        system,
+        cluster,
+        new RouterCluster.Member(
+            settings.nodeId(),
+            telemetry.load(),
+            clusterLoad,
+            model.moeLayers(),
+            model.config().numExperts(),
+            applier),
+        sink);
   }
 
   public ClusterSettings clusterSettings() {
@@ -187,12 +256,17 @@ public final class RouterServer {
     return server.getPort();
   }
 
-  /** grpc.health.v1 as this server answers it, for a plaintext probe port (see {@code HealthPort}). */
+  /**
+   * grpc.health.v1 as this server answers it, for a plaintext probe port (see {@code HealthPort}).
+   */
   public BindableService healthService() {
     return health.getHealthService();
   }
 
-  /** How placements reach this router (checked, rolled out live), for what feeds it placements from inside the process. */
+  /**
+   * How placements reach this router (checked, rolled out live), for what feeds it placements from
+   * inside the process.
+   */
   public PlacementApplier placementApplier() {
     return applier;
   }
@@ -209,7 +283,8 @@ public final class RouterServer {
 
   /**
    * Staged shutdown: NOT_SERVING for the drain delay while still answering, then stop taking calls,
-   * let in-flight calls finish within the grace period, then cut off what is left and stop the actors.
+   * let in-flight calls finish within the grace period, then cut off what is left and stop the
+   * actors.
    */
   public void shutdown() throws InterruptedException {
     health.setStatus("", ServingStatus.NOT_SERVING);
@@ -221,8 +296,10 @@ public final class RouterServer {
     Thread.sleep(settings.drainDelay().toMillis());
     server.shutdown();
     Duration grace = settings.shutdownGrace();
-    CompletableFuture<Void> httpStopped = api == null ? CompletableFuture.completedFuture(null)
-        : CompletableFuture.runAsync(() -> api.stop(grace));
+    CompletableFuture<Void> httpStopped =
+        api == null
+            ? CompletableFuture.completedFuture(null)
+            : CompletableFuture.runAsync(() -> api.stop(grace));
     if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
       log.warn("in-flight calls did not finish within {}; cancelling them", grace);
       server.shutdownNow();

@@ -5,7 +5,9 @@ import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import java.time.Duration;
 
-/** The router's settings, read once from HOCON ({@code arrakis.router}, with environment overrides). */
+/**
+ * The router's settings, read once from HOCON ({@code arrakis.router}, with environment overrides).
+ */
 public record RouterSettings(
     String nodeId,
     int port,
@@ -24,32 +26,42 @@ public record RouterSettings(
    * about 248 days).
    */
   public static final Duration MAX_TIMEOUT = Duration.ofDays(1);
-  /** Bytes of a Forward call beside its hidden states: the request id (at most {@link #MAX_REQUEST_ID_BYTES}), the tensor's header, framing. */
+
+  /**
+   * Bytes of a Forward call beside its hidden states: the request id (at most {@link
+   * #MAX_REQUEST_ID_BYTES}), the tensor's header, framing.
+   */
   static final int REQUEST_OVERHEAD_BYTES = 64 * 1024;
+
   /** Longest request id accepted (it is echoed in the answer and in errors). */
   public static final int MAX_REQUEST_ID_BYTES = 256;
+
   /** The least inbound message limit, for the admin calls (placements) of small models. */
   static final int MIN_MESSAGE_BYTES = 1 << 20;
 
   public RouterSettings {
     if (maxRequestTokens <= 0) {
-      throw new IllegalArgumentException("max-request-tokens must be positive, got " + maxRequestTokens);
+      throw new IllegalArgumentException(
+          "max-request-tokens must be positive, got " + maxRequestTokens);
     }
     checkTimeout("default-deadline", defaultDeadline);
     checkTimeout("max-deadline", maxDeadline);
     checkTimeout("node-call-timeout", nodeLimits.callTimeout());
     checkTimeout("node-health-interval", nodeLimits.healthInterval());
     checkTimeout("node-health-timeout", nodeLimits.healthTimeout());
-    if (drainDelay.isNegative() || drainDelay.compareTo(MAX_TIMEOUT) > 0 || shutdownGrace.isNegative()
+    if (drainDelay.isNegative()
+        || drainDelay.compareTo(MAX_TIMEOUT) > 0
+        || shutdownGrace.isNegative()
         || shutdownGrace.compareTo(MAX_TIMEOUT) > 0) {
-      throw new IllegalArgumentException("drain-delay and shutdown-grace must be between 0 and " + MAX_TIMEOUT);
+      throw new IllegalArgumentException(
+          "drain-delay and shutdown-grace must be between 0 and " + MAX_TIMEOUT);
     }
   }
 
   private static void checkTimeout(String key, Duration d) {
     if (d.isNegative() || d.isZero() || d.compareTo(MAX_TIMEOUT) > 0) {
-      throw new IllegalArgumentException("arrakis.router." + key + " must be positive and at most " + MAX_TIMEOUT
-          + ", got " + d);
+      throw new IllegalArgumentException(
+          "arrakis.router." + key + " must be positive and at most " + MAX_TIMEOUT + ", got " + d);
     }
   }
 
@@ -64,7 +76,10 @@ public record RouterSettings(
     return messageBytes("max-request-tokens", maxRequestTokens, hidden);
   }
 
-  /** What an expert node's answer may hold: a full batch of float32 partial sums (node-max-batch-tokens rows). */
+  /**
+   * What an expert node's answer may hold: a full batch of float32 partial sums
+   * (node-max-batch-tokens rows).
+   */
   public int maxAnswerBytes(int hidden) {
     return messageBytes("node-max-batch-tokens", nodeLimits.maxBatchTokens(), hidden);
   }
@@ -72,8 +87,17 @@ public record RouterSettings(
   private static int messageBytes(String key, long tokens, int hidden) {
     long bytes = tokens * hidden * Float.BYTES + REQUEST_OVERHEAD_BYTES;
     if (bytes > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("arrakis.router." + key + " = " + tokens + " tokens of hidden size " + hidden
-          + " need " + bytes + " bytes in one gRPC message, more than its 2 GiB: lower " + key);
+      throw new IllegalArgumentException(
+          "arrakis.router."
+              + key
+              + " = "
+              + tokens
+              + " tokens of hidden size "
+              + hidden
+              + " need "
+              + bytes
+              + " bytes in one gRPC message, more than its 2 GiB: lower "
+              + key);
     }
     return (int) Math.max(bytes, MIN_MESSAGE_BYTES);
   }
@@ -87,8 +111,12 @@ public record RouterSettings(
         c.getInt("max-request-tokens"),
         c.getDuration("default-deadline"),
         c.getDuration("max-deadline"),
-        new NodeDispatcher.Limits(c.getInt("node-max-in-flight"), c.getInt("node-max-batch-tokens"),
-            c.getInt("node-max-queued-tokens"), c.getDuration("node-call-timeout"), c.getDuration("node-health-interval"),
+        new NodeDispatcher.Limits(
+            c.getInt("node-max-in-flight"),
+            c.getInt("node-max-batch-tokens"),
+            c.getInt("node-max-queued-tokens"),
+            c.getDuration("node-call-timeout"),
+            c.getDuration("node-health-interval"),
             c.getDuration("node-health-timeout")),
         admission(c.getConfig("admission")),
         c.getDuration("drain-delay"),
@@ -100,31 +128,96 @@ public record RouterSettings(
     if (!a.getBoolean("adaptive")) {
       return TokenLimiter.Settings.fixed(limit);
     }
-    return new TokenLimiter.Settings(limit, true, Math.min(limit, a.getLong("min-inflight-tokens")),
-        Math.max(limit, a.getLong("max-adaptive-tokens")), a.getDuration("latency-target").toNanos(), a.getDouble("backoff"));
+    return new TokenLimiter.Settings(
+        limit,
+        true,
+        Math.min(limit, a.getLong("min-inflight-tokens")),
+        Math.max(limit, a.getLong("max-adaptive-tokens")),
+        a.getDuration("latency-target").toNanos(),
+        a.getDouble("backoff"));
   }
 
   public RouterSettings withAdmission(TokenLimiter.Settings a) {
-    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, a, drainDelay, shutdownGrace);
+    return new RouterSettings(
+        nodeId,
+        port,
+        metricsPort,
+        maxRequestTokens,
+        defaultDeadline,
+        maxDeadline,
+        nodeLimits,
+        a,
+        drainDelay,
+        shutdownGrace);
   }
 
   public RouterSettings withNodeId(String id) {
-    return new RouterSettings(id, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(
+        id,
+        port,
+        metricsPort,
+        maxRequestTokens,
+        defaultDeadline,
+        maxDeadline,
+        nodeLimits,
+        admission,
+        drainDelay,
+        shutdownGrace);
   }
 
   public RouterSettings withPort(int p) {
-    return new RouterSettings(nodeId, p, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(
+        nodeId,
+        p,
+        metricsPort,
+        maxRequestTokens,
+        defaultDeadline,
+        maxDeadline,
+        nodeLimits,
+        admission,
+        drainDelay,
+        shutdownGrace);
   }
 
   public RouterSettings withMetricsPort(int p) {
-    return new RouterSettings(nodeId, port, p, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(
+        nodeId,
+        port,
+        p,
+        maxRequestTokens,
+        defaultDeadline,
+        maxDeadline,
+        nodeLimits,
+        admission,
+        drainDelay,
+        shutdownGrace);
   }
 
   public RouterSettings withNodeLimits(NodeDispatcher.Limits l) {
-    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, l, admission, drainDelay, shutdownGrace);
+    return new RouterSettings(
+        nodeId,
+        port,
+        metricsPort,
+        maxRequestTokens,
+        defaultDeadline,
+        maxDeadline,
+        l,
+        admission,
+        drainDelay,
+        shutdownGrace);
   }
 
   public RouterSettings withDrainDelay(Duration d) {
-    return new RouterSettings(nodeId, port, metricsPort, maxRequestTokens, defaultDeadline, maxDeadline, nodeLimits, admission, d, shutdownGrace);
+    return new RouterSettings(
+        nodeId,
+        port,
+        metricsPort,
+        maxRequestTokens,
+        defaultDeadline,
+        maxDeadline,
+        nodeLimits,
+        admission,
+        d,
+        shutdownGrace);
   }
 }

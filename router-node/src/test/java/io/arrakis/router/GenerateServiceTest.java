@@ -55,8 +55,9 @@ import org.slf4j.LoggerFactory;
  * gRPC Generate end to end over loopback, on a router serving the Qwen2-MoE reference model (a
  * sigmoid-gated shared expert on the router) with its routed experts on two nodes computed in this
  * JVM behind the real dispatch path: transformers' greedy tokens for ids, text and chat prompts;
- * Forward adds the shared expert; seeded sampling; the serving metrics, the log line per request and
- * the expert load that generation counts; bearer tokens; bad requests, admission, abandoned streams.
+ * Forward adds the shared expert; seeded sampling; the serving metrics, the log line per request
+ * and the expert load that generation counts; bearer tokens; bad requests, admission, abandoned
+ * streams.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class GenerateServiceTest {
@@ -69,11 +70,24 @@ class GenerateServiceTest {
   @BeforeAll
   void start() throws Exception {
     Path dir = ReferenceModels.dir(MODEL);
-    Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
-        "arrakis.router.serve.block-size", 4, "arrakis.router.serve.max-sequences", MAX_SEQUENCES)).withFallback(
-        ConfigFactory.load());
-    harness = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1), RouterHarness.settings(),
-        RouterHarness.loopback(), registry, config);
+    Config config =
+        ConfigFactory.parseMap(
+                Map.of(
+                    "arrakis.router.serve.kv-cache-mb",
+                    8,
+                    "arrakis.router.serve.block-size",
+                    4,
+                    "arrakis.router.serve.max-sequences",
+                    MAX_SEQUENCES))
+            .withFallback(ConfigFactory.load());
+    harness =
+        new RouterHarness(
+            dir,
+            RouterHarness.placement(dir, "contiguous", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback(),
+            registry,
+            config);
     serving = harness.router.serving().orElseThrow();
   }
 
@@ -89,7 +103,11 @@ class GenerateServiceTest {
   static GenerateRequest ids(String id, int[] prompt, SamplingParams sampling) {
     TokenIds.Builder t = TokenIds.newBuilder();
     Arrays.stream(prompt).forEach(t::addIds);
-    return GenerateRequest.newBuilder().setRequestId(id).setTokenIds(t).setSampling(sampling).build();
+    return GenerateRequest.newBuilder()
+        .setRequestId(id)
+        .setTokenIds(t)
+        .setSampling(sampling)
+        .build();
   }
 
   @Test
@@ -99,19 +117,36 @@ class GenerateServiceTest {
     List<int[]> want = new ArrayList<>();
     for (int i = 0; i < prompts.size(); i++) {
       Prompt p = prompts.get(i);
-      streams.add(GenerateStream.start(harness.channel, ids("ids-" + i, p.ids(), greedy(p.greedy().length))));
+      streams.add(
+          GenerateStream.start(
+              harness.channel, ids("ids-" + i, p.ids(), greedy(p.greedy().length))));
       want.add(p.greedy());
       if (p.chat() != null) {
         ChatMessages.Builder chat = ChatMessages.newBuilder();
         for (JsonNode m : p.chat()) {
-          chat.addMessages(ChatMessage.newBuilder().setRole(m.get("role").asText()).setContent(m.get("content").asText()));
+          chat.addMessages(
+              ChatMessage.newBuilder()
+                  .setRole(m.get("role").asText())
+                  .setContent(m.get("content").asText()));
         }
-        streams.add(GenerateStream.start(harness.channel, GenerateRequest.newBuilder().setRequestId("chat-" + i)
-            .setChat(chat).setSampling(greedy(p.greedy().length)).build()));
+        streams.add(
+            GenerateStream.start(
+                harness.channel,
+                GenerateRequest.newBuilder()
+                    .setRequestId("chat-" + i)
+                    .setChat(chat)
+                    .setSampling(greedy(p.greedy().length))
+                    .build()));
         want.add(p.greedy());
       } else if (p.text() != null) {
-        streams.add(GenerateStream.start(harness.channel, GenerateRequest.newBuilder().setRequestId("text-" + i)
-            .setText(p.text()).setSampling(greedy(p.greedy().length)).build()));
+        streams.add(
+            GenerateStream.start(
+                harness.channel,
+                GenerateRequest.newBuilder()
+                    .setRequestId("text-" + i)
+                    .setText(p.text())
+                    .setSampling(greedy(p.greedy().length))
+                    .build()));
         want.add(p.greedy());
       }
     }
@@ -120,33 +155,52 @@ class GenerateServiceTest {
         GenerateStream s = streams.get(i);
         assertThat(s.await().getCode()).as("stream %d", i).isEqualTo(Status.Code.OK);
         assertThat(s.tokens()).as("stream %d", i).containsExactly(want.get(i));
-        assertThat(s.text()).as("stream %d text", i).isEqualTo(tokenizer.tokenizer().decode(want.get(i), true));
-        assertThat(s.messages).allSatisfy(m -> assertThat(m.getRequestId()).isEqualTo(s.last().getRequestId()));
+        assertThat(s.text())
+            .as("stream %d text", i)
+            .isEqualTo(tokenizer.tokenizer().decode(want.get(i), true));
+        assertThat(s.messages)
+            .allSatisfy(m -> assertThat(m.getRequestId()).isEqualTo(s.last().getRequestId()));
         assertThat(s.last().getFinishReason()).isEqualTo("length");
         assertThat(s.last().getUsage().getCompletionTokens()).isEqualTo(12);
-        assertThat(s.messages.subList(0, s.messages.size() - 1)).allSatisfy(m -> assertThat(m.getFinishReason()).isEmpty());
+        assertThat(s.messages.subList(0, s.messages.size() - 1))
+            .allSatisfy(m -> assertThat(m.getFinishReason()).isEmpty());
       }
     }
-    assertThat(streams.get(0).last().getUsage().getPromptTokens()).isEqualTo(prompts.get(0).ids().length);
+    assertThat(streams.get(0).last().getUsage().getPromptTokens())
+        .isEqualTo(prompts.get(0).ids().length);
   }
 
-  /** The layer API of a whole model: the MoE block's whole output, routed and shared experts, as transformers'. */
+  /**
+   * The layer API of a whole model: the MoE block's whole output, routed and shared experts, as
+   * transformers'.
+   */
   @Test
   void forwardOfEveryMoeLayerAddsTheSharedExpert() throws Exception {
     int d = harness.model.config().hiddenSize();
     for (int layer : ReferenceModels.moeLayers(MODEL)) {
       float[] in = ReferenceModels.expected(MODEL, "moe_in_" + layer);
       float[] want = ReferenceModels.expected(MODEL, "moe_out_" + layer);
-      float[] got = TensorCodec.floats(harness.inference().forward(ForwardRequest.newBuilder().setRequestId("moe")
-          .setLayer(layer).setHiddenStates(TensorCodec.encodeFloat(in, in.length / d, d)).build()).getOutput());
-      assertThat(Fixtures.maxAbsDiff(got, want)).as("layer %d", layer).isLessThanOrEqualTo(1e-5f * Fixtures.maxAbs(want));
+      float[] got =
+          TensorCodec.floats(
+              harness
+                  .inference()
+                  .forward(
+                      ForwardRequest.newBuilder()
+                          .setRequestId("moe")
+                          .setLayer(layer)
+                          .setHiddenStates(TensorCodec.encodeFloat(in, in.length / d, d))
+                          .build())
+                  .getOutput());
+      assertThat(Fixtures.maxAbsDiff(got, want))
+          .as("layer %d", layer)
+          .isLessThanOrEqualTo(1e-5f * Fixtures.maxAbs(want));
     }
   }
 
   /**
    * 64 streams of prompts from 1 to 150 tokens at once (prefill chunked over steps, blocks of 4
-   * tokens) get exactly the greedy tokens each gets alone, with 2 micro-batches and with 1: over gRPC
-   * and the dispatch path, as SchedulerTest checks it at the scheduler.
+   * tokens) get exactly the greedy tokens each gets alone, with 2 micro-batches and with 1: over
+   * gRPC and the dispatch path, as SchedulerTest checks it at the scheduler.
    */
   @Test
   void sixtyFourConcurrentStreamsGetWhatEachGetsAloneWithOneOrTwoMicroBatches() throws Exception {
@@ -161,45 +215,76 @@ class GenerateServiceTest {
     }
     List<int[]> alone = new ArrayList<>();
     for (int i = 0; i < prompts.size(); i++) {
-      GenerateStream s = GenerateStream.start(harness.channel, ids("alone-" + i, prompts.get(i), greedy(8)));
+      GenerateStream s =
+          GenerateStream.start(harness.channel, ids("alone-" + i, prompts.get(i), greedy(8)));
       assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
       alone.add(s.tokens());
     }
     for (int microBatches : new int[] {2, 1}) {
-      Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
-          "arrakis.router.serve.block-size", 4, "arrakis.router.serve.micro-batches", microBatches,
-          "arrakis.router.serve.max-step-tokens", 128)).withFallback(ConfigFactory.load());
+      Config config =
+          ConfigFactory.parseMap(
+                  Map.of(
+                      "arrakis.router.serve.kv-cache-mb",
+                      8,
+                      "arrakis.router.serve.block-size",
+                      4,
+                      "arrakis.router.serve.micro-batches",
+                      microBatches,
+                      "arrakis.router.serve.max-step-tokens",
+                      128))
+              .withFallback(ConfigFactory.load());
       Path dir = ReferenceModels.dir(MODEL);
-      try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
-          RouterHarness.settings(), RouterHarness.loopback(), new SimpleMeterRegistry(), config)) {
+      try (RouterHarness own =
+          new RouterHarness(
+              dir,
+              RouterHarness.placement(dir, "contiguous", 2, 1),
+              RouterHarness.settings(),
+              RouterHarness.loopback(),
+              new SimpleMeterRegistry(),
+              config)) {
         List<GenerateStream> together = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
-          together.add(GenerateStream.start(own.channel, ids("together-" + i, prompts.get(i), greedy(8))));
+          together.add(
+              GenerateStream.start(own.channel, ids("together-" + i, prompts.get(i), greedy(8))));
         }
         for (int i = 0; i < prompts.size(); i++) {
-          assertThat(together.get(i).await().getCode()).as("stream %d", i).isEqualTo(Status.Code.OK);
-          assertThat(together.get(i).tokens()).as("%d micro-batches, prompt %d (%d tokens)", microBatches, i,
-              prompts.get(i).length).containsExactly(alone.get(i));
+          assertThat(together.get(i).await().getCode())
+              .as("stream %d", i)
+              .isEqualTo(Status.Code.OK);
+          assertThat(together.get(i).tokens())
+              .as("%d micro-batches, prompt %d (%d tokens)", microBatches, i, prompts.get(i).length)
+              .containsExactly(alone.get(i));
         }
       }
     }
   }
 
-  /** A sampled stream with a seed repeats whatever runs beside it; another seed samples otherwise. */
+  /**
+   * A sampled stream with a seed repeats whatever runs beside it; another seed samples otherwise.
+   */
   @Test
   void aSeededSampledStreamRepeats() throws Exception {
     int[] prompt = ReferenceModels.prompts(MODEL).get(3).ids();
-    SamplingParams sampled = SamplingParams.newBuilder().setMaxTokens(16).setTemperature(1.3f).setTopP(0.95f)
-        .setTopK(50).setSeed(11).setIgnoreEos(true).build();
+    SamplingParams sampled =
+        SamplingParams.newBuilder()
+            .setMaxTokens(16)
+            .setTemperature(1.3f)
+            .setTopP(0.95f)
+            .setTopK(50)
+            .setSeed(11)
+            .setIgnoreEos(true)
+            .build();
     GenerateStream first = GenerateStream.start(harness.channel, ids("seeded-1", prompt, sampled));
     List<GenerateStream> crowd = new ArrayList<>();
     for (Prompt p : ReferenceModels.prompts(MODEL)) {
       crowd.add(GenerateStream.start(harness.channel, ids("crowd", p.ids(), greedy(16))));
     }
     GenerateStream again = GenerateStream.start(harness.channel, ids("seeded-2", prompt, sampled));
-    GenerateStream otherSeed = GenerateStream.start(harness.channel, ids("seeded-3", prompt,
-        sampled.toBuilder().setSeed(12).build()));
-    GenerateStream greedy = GenerateStream.start(harness.channel, ids("greedy", prompt, greedy(16)));
+    GenerateStream otherSeed =
+        GenerateStream.start(
+            harness.channel, ids("seeded-3", prompt, sampled.toBuilder().setSeed(12).build()));
+    GenerateStream greedy =
+        GenerateStream.start(harness.channel, ids("greedy", prompt, greedy(16)));
     for (GenerateStream s : List.of(first, again, otherSeed, greedy)) {
       assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
       assertThat(s.tokens()).hasSize(16);
@@ -214,25 +299,36 @@ class GenerateServiceTest {
 
   /**
    * What serving people look at, after streams of known lengths: TTFT, TPOT, ITL and end-to-end
-   * histograms, tokens per step, finished requests, micro-batch busy time, per-node MoE call latency,
-   * one log line per finished request; and the expert load that placement plans from counts every
-   * token generation sent through each MoE layer's gate.
+   * histograms, tokens per step, finished requests, micro-batch busy time, per-node MoE call
+   * latency, one log line per finished request; and the expert load that placement plans from
+   * counts every token generation sent through each MoE layer's gate.
    */
   @Test
   void servingMetricsLogLinesAndExpertLoadCountGeneration() throws Exception {
-    Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
-        "arrakis.router.serve.block-size", 4)).withFallback(ConfigFactory.load());
+    Config config =
+        ConfigFactory.parseMap(
+                Map.of("arrakis.router.serve.kv-cache-mb", 8, "arrakis.router.serve.block-size", 4))
+            .withFallback(ConfigFactory.load());
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     Path dir = ReferenceModels.dir(MODEL);
     List<Prompt> prompts = ReferenceModels.prompts(MODEL);
     RequestLog log = RequestLog.attach();
-    try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
-        RouterHarness.settings(), RouterHarness.loopback(), meters, config)) {
+    try (RouterHarness own =
+        new RouterHarness(
+            dir,
+            RouterHarness.placement(dir, "contiguous", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback(),
+            meters,
+            config)) {
       List<GenerateStream> streams = new ArrayList<>();
-      long fed = 0; // tokens through each MoE layer: the prompt, then every generated token but the last
+      long fed =
+          0; // tokens through each MoE layer: the prompt, then every generated token but the last
       for (int i = 0; i < prompts.size(); i++) {
         int n = 4 + i;
-        streams.add(GenerateStream.start(own.channel, ids("metered-" + i, prompts.get(i).ids(), greedy(n))));
+        streams.add(
+            GenerateStream.start(
+                own.channel, ids("metered-" + i, prompts.get(i).ids(), greedy(n))));
         fed += prompts.get(i).ids().length + n - 1;
       }
       long generated = 0;
@@ -243,39 +339,78 @@ class GenerateServiceTest {
       int requests = prompts.size();
       // the scheduler counts and logs a request just after its last message goes out
       long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-      while ((meters.get("arrakis_serve_e2e_latency").timer().count() < requests || log.lines("finished") < requests)
+      while ((meters.get("arrakis_serve_e2e_latency").timer().count() < requests
+              || log.lines("finished") < requests)
           && System.nanoTime() < until) {
         Thread.sleep(10);
       }
-      assertThat(meters.get("arrakis_serve_time_to_first_token").timer().count()).isEqualTo(requests);
-      assertThat(meters.get("arrakis_serve_time_per_output_token").timer().count()).isEqualTo(requests);
-      assertThat(meters.get("arrakis_serve_e2e_latency").timer().count()).isEqualTo(requests);
-      assertThat(meters.get("arrakis_serve_inter_token_latency").timer().count()).isEqualTo(generated - requests);
-      assertThat(meters.get("arrakis_serve_generation_tokens").counter().count()).isEqualTo(generated);
-      assertThat(meters.get("arrakis_serve_requests_finished").tag("reason", "length").counter().count())
+      assertThat(meters.get("arrakis_serve_time_to_first_token").timer().count())
           .isEqualTo(requests);
-      assertThat(meters.get("arrakis_serve_step_tokens").summary().totalAmount()).as("tokens in steps")
+      assertThat(meters.get("arrakis_serve_time_per_output_token").timer().count())
+          .isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_e2e_latency").timer().count()).isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_inter_token_latency").timer().count())
+          .isEqualTo(generated - requests);
+      assertThat(meters.get("arrakis_serve_generation_tokens").counter().count())
+          .isEqualTo(generated);
+      assertThat(
+              meters
+                  .get("arrakis_serve_requests_finished")
+                  .tag("reason", "length")
+                  .counter()
+                  .count())
+          .isEqualTo(requests);
+      assertThat(meters.get("arrakis_serve_step_tokens").summary().totalAmount())
+          .as("tokens in steps")
           .isEqualTo(fed);
-      assertThat(meters.get("arrakis_serve_busy_seconds").tag("side", "router").functionCounter().count()
-          + meters.get("arrakis_serve_busy_seconds").tag("side", "both").functionCounter().count()).isPositive();
-      assertThat(meters.get("arrakis_serve_busy_seconds").tag("side", "experts").functionCounter().count()
-          + meters.get("arrakis_serve_busy_seconds").tag("side", "both").functionCounter().count()).isPositive();
+      assertThat(
+              meters
+                      .get("arrakis_serve_busy_seconds")
+                      .tag("side", "router")
+                      .functionCounter()
+                      .count()
+                  + meters
+                      .get("arrakis_serve_busy_seconds")
+                      .tag("side", "both")
+                      .functionCounter()
+                      .count())
+          .isPositive();
+      assertThat(
+              meters
+                      .get("arrakis_serve_busy_seconds")
+                      .tag("side", "experts")
+                      .functionCounter()
+                      .count()
+                  + meters
+                      .get("arrakis_serve_busy_seconds")
+                      .tag("side", "both")
+                      .functionCounter()
+                      .count())
+          .isPositive();
       for (String node : List.of("expert-0", "expert-1")) {
-        assertThat(meters.get("arrakis_router_node_call_latency").tag("node", node).timer().count()).as(node)
+        assertThat(meters.get("arrakis_router_node_call_latency").tag("node", node).timer().count())
+            .as(node)
             .isPositive();
       }
       for (int i = 0; i < requests; i++) {
-        assertThat(log.lines("request metered-" + i + " finished: length")).as("log lines of metered-%d", i)
+        assertThat(log.lines("request metered-" + i + " finished: length"))
+            .as("log lines of metered-%d", i)
             .isEqualTo(1);
       }
 
-      var cluster = ClusterGrpc.newBlockingStub(own.channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+      var cluster =
+          ClusterGrpc.newBlockingStub(own.channel).withDeadlineAfter(10, TimeUnit.SECONDS);
       LoadStats stats = cluster.getLoadStats(GetLoadStatsRequest.getDefaultInstance());
       int topK = own.model.config().topK();
       assertThat(stats.getExpertsList()).isNotEmpty();
       for (int layer : ReferenceModels.moeLayers(MODEL)) {
-        assertThat(stats.getExpertsList().stream().filter(e -> e.getExpert().getLayer() == layer)
-            .mapToLong(ExpertLoad::getTokens).sum()).as("token-expert pairs of layer %d", layer).isEqualTo(fed * topK);
+        assertThat(
+                stats.getExpertsList().stream()
+                    .filter(e -> e.getExpert().getLayer() == layer)
+                    .mapToLong(ExpertLoad::getTokens)
+                    .sum())
+            .as("token-expert pairs of layer %d", layer)
+            .isEqualTo(fed * topK);
       }
     } finally {
       log.detach();
@@ -287,15 +422,24 @@ class GenerateServiceTest {
   void withABearerTokenGenerateNeedsIt() throws Exception {
     Path dir = ReferenceModels.dir(MODEL);
     Prompt p = ReferenceModels.prompts(MODEL).get(0);
-    try (RouterHarness own = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1),
-        RouterHarness.settings(), RouterHarness.loopback().intercept(RouterAccess.policy("tok-9", null, false)),
-        new SimpleMeterRegistry(), ConfigFactory.load())) {
+    try (RouterHarness own =
+        new RouterHarness(
+            dir,
+            RouterHarness.placement(dir, "contiguous", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback().intercept(RouterAccess.policy("tok-9", null, false)),
+            new SimpleMeterRegistry(),
+            ConfigFactory.load())) {
       InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(own.channel);
       GenerateStream none = GenerateStream.start(stub, ids("none", p.ids(), greedy(12)));
-      GenerateStream wrong = GenerateStream.start(stub.withCallCredentials(new BearerToken("tok-8")),
-          ids("wrong", p.ids(), greedy(12)));
-      GenerateStream right = GenerateStream.start(stub.withCallCredentials(new BearerToken("tok-9")),
-          ids("right", p.ids(), greedy(12)));
+      GenerateStream wrong =
+          GenerateStream.start(
+              stub.withCallCredentials(new BearerToken("tok-8")),
+              ids("wrong", p.ids(), greedy(12)));
+      GenerateStream right =
+          GenerateStream.start(
+              stub.withCallCredentials(new BearerToken("tok-9")),
+              ids("right", p.ids(), greedy(12)));
       assertThat(none.await().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
       assertThat(wrong.await().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
       assertThat(none.messages).isEmpty();
@@ -307,7 +451,8 @@ class GenerateServiceTest {
   /** The scheduler's request log lines, as the router writes them. */
   private static final class RequestLog extends AppenderBase<ILoggingEvent> {
     private final List<String> lines = new CopyOnWriteArrayList<>();
-    private final Logger logger = (Logger) LoggerFactory.getLogger("io.arrakis.router.serve.requests");
+    private final Logger logger =
+        (Logger) LoggerFactory.getLogger("io.arrakis.router.serve.requests");
 
     static RequestLog attach() {
       RequestLog log = new RequestLog();
@@ -337,18 +482,30 @@ class GenerateServiceTest {
     for (int i = 0; i < 33; i++) {
       tooManyStops.addStop("stop-" + i);
     }
-    expectRefused(ids("stops", prompt, tooManyStops.build()), Status.Code.INVALID_ARGUMENT, "stop", "32");
-    expectRefused(ids("long", new int[serving.model().contextTokens()], greedy(4)), Status.Code.INVALID_ARGUMENT,
+    expectRefused(
+        ids("stops", prompt, tooManyStops.build()), Status.Code.INVALID_ARGUMENT, "stop", "32");
+    expectRefused(
+        ids("long", new int[serving.model().contextTokens()], greedy(4)),
+        Status.Code.INVALID_ARGUMENT,
         "context");
-    expectRefused(ids("vocab", new int[] {1, 512}, greedy(4)), Status.Code.INVALID_ARGUMENT, "token_ids[1]");
-    expectRefused(GenerateRequest.newBuilder().setRequestId("none").build(), Status.Code.INVALID_ARGUMENT, "prompt");
-    expectRefused(ids("temp", prompt, greedy(4).toBuilder().setTemperature(Float.NaN).build()),
-        Status.Code.INVALID_ARGUMENT, "temperature");
-    expectRefused(GenerateRequest.newBuilder().setRequestId("empty").setText("").build(), Status.Code.INVALID_ARGUMENT,
+    expectRefused(
+        ids("vocab", new int[] {1, 512}, greedy(4)), Status.Code.INVALID_ARGUMENT, "token_ids[1]");
+    expectRefused(
+        GenerateRequest.newBuilder().setRequestId("none").build(),
+        Status.Code.INVALID_ARGUMENT,
+        "prompt");
+    expectRefused(
+        ids("temp", prompt, greedy(4).toBuilder().setTemperature(Float.NaN).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "temperature");
+    expectRefused(
+        GenerateRequest.newBuilder().setRequestId("empty").setText("").build(),
+        Status.Code.INVALID_ARGUMENT,
         "empty");
   }
 
-  private void expectRefused(GenerateRequest request, Status.Code code, String... words) throws Exception {
+  private void expectRefused(GenerateRequest request, Status.Code code, String... words)
+      throws Exception {
     GenerateStream s = GenerateStream.start(harness.channel, request);
     Status status = s.await();
     assertThat(status.getCode()).as(request.getRequestId()).isEqualTo(code);
@@ -381,14 +538,19 @@ class GenerateServiceTest {
     awaitIdle();
   }
 
-  /** 200 streams cancelled by their clients mid-way: every KV block comes back, and the router keeps serving. */
+  /**
+   * 200 streams cancelled by their clients mid-way: every KV block comes back, and the router keeps
+   * serving.
+   */
   @Test
   void abandonedStreamsFreeTheirKvBlocksAndTheRouterKeepsServing() throws Exception {
     int[] prompt = ReferenceModels.prompts(MODEL).get(2).ids();
     for (int wave = 0; wave < 5; wave++) {
       List<GenerateStream> streams = new ArrayList<>();
       for (int i = 0; i < 40; i++) {
-        streams.add(GenerateStream.start(harness.channel, ids("abandon-" + wave + "-" + i, prompt, greedy(200))));
+        streams.add(
+            GenerateStream.start(
+                harness.channel, ids("abandon-" + wave + "-" + i, prompt, greedy(200))));
       }
       for (GenerateStream s : streams) {
         s.first.get(60, TimeUnit.SECONDS);
@@ -412,49 +574,62 @@ class GenerateServiceTest {
     Prompt p = ReferenceModels.prompts(MODEL).get(0);
     CompletableFuture<Void> threw = new CompletableFuture<>();
     List<Object> afterThrow = new CopyOnWriteArrayList<>();
-    GenerationListener broken = new GenerationListener() {
-      @Override
-      public void onTokens(int[] tokenIds, String text) {
-        if (threw.isDone()) {
-          afterThrow.add(tokenIds);
-        }
-        threw.complete(null);
-        throw new IllegalStateException("the client's connection broke");
-      }
+    GenerationListener broken =
+        new GenerationListener() {
+          @Override
+          public void onTokens(int[] tokenIds, String text) {
+            if (threw.isDone()) {
+              afterThrow.add(tokenIds);
+            }
+            threw.complete(null);
+            throw new IllegalStateException("the client's connection broke");
+          }
 
-      @Override
-      public void onFinished(int[] tokenIds, String text, Finish finish) {
-        afterThrow.add(finish);
-      }
+          @Override
+          public void onFinished(int[] tokenIds, String text, Finish finish) {
+            afterThrow.add(finish);
+          }
 
-      @Override
-      public void onFailed(Status status) {
-        afterThrow.add(status);
-      }
-    };
-    serving.submit(new GenerationRequest("broken", new GenerationRequest.Prompt.TokenIds(p.ids()),
-        new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true),
-        System.nanoTime() + TimeUnit.MINUTES.toNanos(1)), broken);
+          @Override
+          public void onFailed(Status status) {
+            afterThrow.add(status);
+          }
+        };
+    serving.submit(
+        new GenerationRequest(
+            "broken",
+            new GenerationRequest.Prompt.TokenIds(p.ids()),
+            new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true),
+            System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
+        broken);
     threw.get(60, TimeUnit.SECONDS);
-    GenerateStream after = GenerateStream.start(harness.channel, ids("after-broken", p.ids(), greedy(12)));
+    GenerateStream after =
+        GenerateStream.start(harness.channel, ids("after-broken", p.ids(), greedy(12)));
     assertThat(after.await().getCode()).isEqualTo(Status.Code.OK);
     assertThat(after.tokens()).containsExactly(p.greedy());
     awaitIdle();
     assertThat(afterThrow).as("calls after the listener threw").isEmpty();
   }
 
-  /** Until the KV-cache metric is back at its idle value (no block used) and no sequence is left. */
+  /**
+   * Until the KV-cache metric is back at its idle value (no block used) and no sequence is left.
+   */
   private void awaitIdle() throws Exception {
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     Scheduler.State s;
     do {
       Thread.sleep(50);
-      CompletionStage<Scheduler.State> ask = AskPattern.ask(serving.scheduler(), Scheduler.GetState::new,
-          Duration.ofSeconds(5), harness.router.system().scheduler());
+      CompletionStage<Scheduler.State> ask =
+          AskPattern.ask(
+              serving.scheduler(),
+              Scheduler.GetState::new,
+              Duration.ofSeconds(5),
+              harness.router.system().scheduler());
       s = ask.toCompletableFuture().get(10, TimeUnit.SECONDS);
     } while ((s.usedBlocks() > 0 || s.running() + s.waiting() > 0) && System.nanoTime() < until);
     assertThat(s.usedBlocks()).isZero();
     assertThat(s.running() + s.waiting()).isZero();
-    assertThat(registry.get("arrakis_serve_kv_blocks").tag("state", "used").gauge().value()).isZero();
+    assertThat(registry.get("arrakis_serve_kv_blocks").tag("state", "used").gauge().value())
+        .isZero();
   }
 }

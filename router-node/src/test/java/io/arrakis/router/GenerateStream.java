@@ -12,7 +12,10 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** One Generate call as a client sees it: the messages streamed, how it ended, and a way to cancel it. */
+/**
+ * One Generate call as a client sees it: the messages streamed, how it ended, and a way to cancel
+ * it.
+ */
 final class GenerateStream implements ClientResponseObserver<GenerateRequest, GenerateResponse> {
   final List<GenerateResponse> messages = new ArrayList<>();
   final CompletableFuture<Status> closed = new CompletableFuture<>();
@@ -61,7 +64,10 @@ final class GenerateStream implements ClientResponseObserver<GenerateRequest, Ge
   }
 
   synchronized int[] tokens() {
-    return messages.stream().flatMap(m -> m.getTokenIdsList().stream()).mapToInt(Integer::intValue).toArray();
+    return messages.stream()
+        .flatMap(m -> m.getTokenIdsList().stream())
+        .mapToInt(Integer::intValue)
+        .toArray();
   }
 
   synchronized String text() {

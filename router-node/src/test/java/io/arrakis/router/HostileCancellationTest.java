@@ -27,15 +27,23 @@ class HostileCancellationTest {
 
   @Test
   void aThousandCallsCancelledMidFlightLeaveNoQueuedSliceNoHeldTokenAndNoGrowth() throws Exception {
-    RouterSettings settings = RouterHarness.settings().withAdmission(TokenLimiter.Settings.fixed(CALLS * TOKENS));
-    try (RouterHarness h = new RouterHarness(Fixtures.MIXTRAL_TINY,
-        RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1), settings, RouterHarness.loopback())) {
+    RouterSettings settings =
+        RouterHarness.settings().withAdmission(TokenLimiter.Settings.fixed(CALLS * TOKENS));
+    try (RouterHarness h =
+        new RouterHarness(
+            Fixtures.MIXTRAL_TINY,
+            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1),
+            settings,
+            RouterHarness.loopback())) {
       InProcessExpert node = h.experts.get("expert-0");
       h.inference().forward(HostileDeadlineTest.request("warm", TOKENS));
       int threadsBefore = Thread.activeCount();
-      // callbacks on the calling thread: the client's own executor would start threads of its own for them
-      var stub = InferenceGrpc.newFutureStub(h.channel).withDeadlineAfter(60, TimeUnit.SECONDS)
-          .withExecutor(MoreExecutors.directExecutor());
+      // callbacks on the calling thread: the client's own executor would start threads of its own
+      // for them
+      var stub =
+          InferenceGrpc.newFutureStub(h.channel)
+              .withDeadlineAfter(60, TimeUnit.SECONDS)
+              .withExecutor(MoreExecutors.directExecutor());
       for (int round = 0; round < 2; round++) {
         CountDownLatch busy = new CountDownLatch(1);
         node.hold = busy;
@@ -45,30 +53,56 @@ class HostileCancellationTest {
         for (int i = 0; i < CALLS; i++) {
           calls.add(stub.forward(HostileDeadlineTest.request("r" + round + "-" + i, TOKENS)));
         }
-        // two calls are out at the node (node-max-in-flight), the other slices wait in its dispatcher
+        // two calls are out at the node (node-max-in-flight), the other slices wait in its
+        // dispatcher
         int inFlight = settings.nodeLimits().maxInFlight();
-        awaitValue("slices queued for expert-0", () -> Meters.gauge(h.registry, "arrakis_router_node_queue_depth"),
-            CALLS - inFlight, 30_000);
+        awaitValue(
+            "slices queued for expert-0",
+            () -> Meters.gauge(h.registry, "arrakis_router_node_queue_depth"),
+            CALLS - inFlight,
+            30_000);
         calls.forEach(c -> c.cancel(true));
 
-        awaitValue("slices queued", () -> Meters.gauge(h.registry, "arrakis_router_node_queue_depth"), 0, SETTLE_MS);
-        awaitValue("tokens held", () -> Meters.gauge(h.registry, "arrakis_router_inflight_tokens"), 0, SETTLE_MS);
-        awaitValue("running requests", () -> Meters.gauge(h.registry, "arrakis_router_active_requests"), 0, SETTLE_MS);
-        // every call the node got meanwhile carried only cancelled requests: the router cancelled each of them
-        awaitValue("expert calls left computing", () -> (node.calls.size() - callsBefore) - (node.cancelled.get() - cancelledBefore),
-            0, SETTLE_MS);
-        assertThat(node.calls.size() - callsBefore).as("expert calls made").isGreaterThanOrEqualTo(inFlight);
+        awaitValue(
+            "slices queued",
+            () -> Meters.gauge(h.registry, "arrakis_router_node_queue_depth"),
+            0,
+            SETTLE_MS);
+        awaitValue(
+            "tokens held",
+            () -> Meters.gauge(h.registry, "arrakis_router_inflight_tokens"),
+            0,
+            SETTLE_MS);
+        awaitValue(
+            "running requests",
+            () -> Meters.gauge(h.registry, "arrakis_router_active_requests"),
+            0,
+            SETTLE_MS);
+        // every call the node got meanwhile carried only cancelled requests: the router cancelled
+        // each of them
+        awaitValue(
+            "expert calls left computing",
+            () -> (node.calls.size() - callsBefore) - (node.cancelled.get() - cancelledBefore),
+            0,
+            SETTLE_MS);
+        assertThat(node.calls.size() - callsBefore)
+            .as("expert calls made")
+            .isGreaterThanOrEqualTo(inFlight);
 
         node.hold = null;
         busy.countDown();
-        ForwardResponse after = h.inference().forward(HostileDeadlineTest.request("after-" + round, TOKENS));
+        ForwardResponse after =
+            h.inference().forward(HostileDeadlineTest.request("after-" + round, TOKENS));
         assertThat(after.getRequestId()).isEqualTo("after-" + round);
       }
-      assertThat(Thread.activeCount()).as("threads after two rounds").isLessThan(threadsBefore + 16);
+      assertThat(Thread.activeCount())
+          .as("threads after two rounds")
+          .isLessThan(threadsBefore + 16);
     }
   }
 
-  static void awaitValue(String what, DoubleSupplier value, double want, long timeoutMs) throws InterruptedException {
+  static void awaitValue(String what, DoubleSupplier value, double want, long timeoutMs)
+      throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
     while (value.getAsDouble() != want && System.nanoTime() < deadline) {
       Thread.sleep(10);

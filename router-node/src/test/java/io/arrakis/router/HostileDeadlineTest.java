@@ -22,13 +22,18 @@ class HostileDeadlineTest {
   static final long CENTURY_DAYS = 100 * 365L;
 
   @Test
-  void callsWithAHundredYearDeadlineAreAnsweredAndNormalCallsStillSucceedAfterThem() throws Exception {
-    try (RouterHarness h = new RouterHarness(Fixtures.MIXTRAL_TINY,
-        RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1), RouterHarness.settings(),
-        RouterHarness.loopback())) {
+  void callsWithAHundredYearDeadlineAreAnsweredAndNormalCallsStillSucceedAfterThem()
+      throws Exception {
+    try (RouterHarness h =
+        new RouterHarness(
+            Fixtures.MIXTRAL_TINY,
+            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback())) {
       int tokens = RouterHarness.settings().maxRequestTokens();
       ForwardRequest full = request("century", tokens);
-      var century = InferenceGrpc.newBlockingStub(h.channel).withDeadlineAfter(CENTURY_DAYS, TimeUnit.DAYS);
+      var century =
+          InferenceGrpc.newBlockingStub(h.channel).withDeadlineAfter(CENTURY_DAYS, TimeUnit.DAYS);
       // four of them hold the whole default admission limit (4 x 4,096 = 16,384 tokens)
       List<String> answers = new ArrayList<>();
       for (int i = 0; i < 4; i++) {
@@ -44,7 +49,9 @@ class HostileDeadlineTest {
         ForwardResponse r = h.inference().forward(request("normal-" + i, 32));
         assertThat(r.getRequestId()).isEqualTo("normal-" + i);
       }
-      assertThat(Meters.gauge(h.registry, "arrakis_router_inflight_tokens")).as("tokens held after").isZero();
+      assertThat(Meters.gauge(h.registry, "arrakis_router_inflight_tokens"))
+          .as("tokens held after")
+          .isZero();
     }
   }
 
@@ -54,7 +61,10 @@ class HostileDeadlineTest {
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) rnd.nextGaussian();
     }
-    return ForwardRequest.newBuilder().setRequestId(id).setLayer(0)
-        .setHiddenStates(TensorCodec.encodeFloat(x, tokens, 64)).build();
+    return ForwardRequest.newBuilder()
+        .setRequestId(id)
+        .setLayer(0)
+        .setHiddenStates(TensorCodec.encodeFloat(x, tokens, 64))
+        .build();
   }
 }

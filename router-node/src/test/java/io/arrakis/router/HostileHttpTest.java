@@ -53,13 +53,28 @@ class HostileHttpTest {
   @BeforeAll
   void start() throws Exception {
     Path dir = ReferenceModels.dir(MODEL);
-    Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
-        "arrakis.router.serve.block-size", 4)).withFallback(ConfigFactory.load());
-    harness = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1), RouterHarness.settings(),
-        RouterHarness.loopback(), new SimpleMeterRegistry(), config);
+    Config config =
+        ConfigFactory.parseMap(
+                Map.of("arrakis.router.serve.kv-cache-mb", 8, "arrakis.router.serve.block-size", 4))
+            .withFallback(ConfigFactory.load());
+    harness =
+        new RouterHarness(
+            dir,
+            RouterHarness.placement(dir, "contiguous", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback(),
+            new SimpleMeterRegistry(),
+            config);
     serving = harness.router.serving().orElseThrow();
-    port = harness.router.startHttp("127.0.0.1", HttpSettings.from(config).withPort(0).withMaxBodyBytes(MAX_BODY),
-        HttpAccess.open(), null).port();
+    port =
+        harness
+            .router
+            .startHttp(
+                "127.0.0.1",
+                HttpSettings.from(config).withPort(0).withMaxBodyBytes(MAX_BODY),
+                HttpAccess.open(),
+                null)
+            .port();
     http = new OpenAiHttp(port);
     prompt = ReferenceModels.prompts(MODEL).get(0).ids();
   }
@@ -73,9 +88,11 @@ class HostileHttpTest {
   @AfterEach
   void stillServes() throws Exception {
     ReferenceModels.Prompt p = ReferenceModels.prompts(MODEL).get(0);
-    OpenAiHttp.Answer a = http.post("/v1/completions", HttpApiTest.completion(p.ids(), p.greedy().length));
+    OpenAiHttp.Answer a =
+        http.post("/v1/completions", HttpApiTest.completion(p.ids(), p.greedy().length));
     assertThat(a.status()).as(a.body().toString()).isEqualTo(200);
-    assertThat(HttpApiTest.ids(a.body().path("choices").get(0).path("token_ids"))).containsExactly(p.greedy());
+    assertThat(HttpApiTest.ids(a.body().path("choices").get(0).path("token_ids")))
+        .containsExactly(p.greedy());
   }
 
   private void expect400(String body, String param, String... words) throws Exception {
@@ -88,7 +105,8 @@ class HostileHttpTest {
       assertThat(a.error().path("param").asText()).isEqualTo(param);
     }
     assertThat(a.error().path("message").asText()).contains(words);
-    assertThat(a.error().path("message").asText().length()).isLessThan(600); // a hostile value is never echoed whole
+    assertThat(a.error().path("message").asText().length())
+        .isLessThan(600); // a hostile value is never echoed whole
   }
 
   @Test
@@ -121,15 +139,19 @@ class HostileHttpTest {
     expect400("{\"prompt\": [1, 2], \"model\": 7}", "model", "string");
     expect400("{\"prompt\": [1, 2], \"n\": 3}", "n", "1");
     expect400("{\"prompt\": [1, 2], \"logprobs\": 5}", "logprobs", "not served");
-    expect400("{\"prompt\": [1, 2], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
-        "stream_options.include_usage", "true or false");
+    expect400(
+        "{\"prompt\": [1, 2], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
+        "stream_options.include_usage",
+        "true or false");
     expect400("{\"max_tokens\": 4}", "prompt", "required");
     expect400("{\"prompt\": [[1, 2], [3]]}", "prompt", "2 prompts");
     OpenAiHttp.Answer chat = http.postRaw("/v1/chat/completions", "{\"messages\": \"hello\"}");
     assertThat(chat.status()).isEqualTo(400);
     assertThat(chat.error().path("param").asText()).isEqualTo("messages");
-    OpenAiHttp.Answer image = http.postRaw("/v1/chat/completions",
-        "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {}}]}]}");
+    OpenAiHttp.Answer image =
+        http.postRaw(
+            "/v1/chat/completions",
+            "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {}}]}]}");
     assertThat(image.status()).isEqualTo(400);
     assertThat(image.error().path("param").asText()).isEqualTo("messages[0].content");
   }
@@ -146,10 +168,14 @@ class HostileHttpTest {
 
   @Test
   void maxTokensOfTwoToThe31stAndBeyondAre400() throws Exception {
-    for (BigInteger n : List.of(BigInteger.TWO.pow(31), BigInteger.TWO.pow(64), BigInteger.valueOf(-1))) {
+    for (BigInteger n :
+        List.of(BigInteger.TWO.pow(31), BigInteger.TWO.pow(64), BigInteger.valueOf(-1))) {
       ObjectNode body = HttpApiTest.completion(prompt, 4);
       body.put("max_tokens", n);
-      expect400(OpenAiHttp.JSON.writeValueAsString(body), "max_tokens", "between 1 and",
+      expect400(
+          OpenAiHttp.JSON.writeValueAsString(body),
+          "max_tokens",
+          "between 1 and",
           Integer.toString(serving.model().contextTokens()));
     }
     ObjectNode chat = HttpApiTest.chat(ReferenceModels.prompts(MODEL).get(5).chat(), 4);
@@ -164,9 +190,11 @@ class HostileHttpTest {
     int context = serving.model().contextTokens();
     int[] ids = new int[context + 10];
     Arrays.fill(ids, 7);
-    expect400(OpenAiHttp.JSON.writeValueAsString(HttpApiTest.completion(ids, 4)), "prompt", "context");
+    expect400(
+        OpenAiHttp.JSON.writeValueAsString(HttpApiTest.completion(ids, 4)), "prompt", "context");
     String text = "def f(x): return x\n".repeat(context);
-    expect400(OpenAiHttp.JSON.writeValueAsString(HttpApiTest.completion(text, 4)), "prompt", "context");
+    expect400(
+        OpenAiHttp.JSON.writeValueAsString(HttpApiTest.completion(text, 4)), "prompt", "context");
     ObjectNode chat = HttpApiTest.chat(OpenAiHttp.JSON.createArrayNode(), 4);
     chat.putArray("messages").addObject().put("role", "user").put("content", text);
     OpenAiHttp.Answer a = http.post("/v1/chat/completions", chat);
@@ -178,10 +206,14 @@ class HostileHttpTest {
   @Test
   void aHundredMegabyteBodyIs413WithoutBeingRead() throws Exception {
     long heapBefore = heapAfterGc();
-    String head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-        + (100L << 20) + "\r\n\r\n";
+    String head =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+            + (100L << 20)
+            + "\r\n\r\n";
     Sent sent = sendHostile(head, false);
-    assertThat(sent.response()).startsWith("HTTP/1.1 413").contains("request_too_large", "max-body-bytes");
+    assertThat(sent.response())
+        .startsWith("HTTP/1.1 413")
+        .contains("request_too_large", "max-body-bytes");
     assertThat(sent.bytesWritten()).isLessThan(100L << 20);
     assertThat(heapAfterGc() - heapBefore).isLessThan(32L << 20);
   }
@@ -190,8 +222,9 @@ class HostileHttpTest {
   @Test
   void aHundredMegabyteChunkedBodyIs413AtTheLimit() throws Exception {
     long heapBefore = heapAfterGc();
-    String head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        + "Transfer-Encoding: chunked\r\n\r\n";
+    String head =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n";
     Sent sent = sendHostile(head, true);
     assertThat(sent.response()).startsWith("HTTP/1.1 413").contains("request_too_large");
     assertThat(sent.bytesWritten()).isLessThan(100L << 20);
@@ -207,26 +240,30 @@ class HostileHttpTest {
       OutputStream out = socket.getOutputStream();
       out.write(head.getBytes(StandardCharsets.US_ASCII));
       AtomicLong written = new AtomicLong();
-      CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
-        byte[] block = new byte[64 * 1024];
-        Arrays.fill(block, (byte) ' ');
-        byte[] chunkHead = (Integer.toHexString(block.length) + "\r\n").getBytes(StandardCharsets.US_ASCII);
-        byte[] crlf = "\r\n".getBytes(StandardCharsets.US_ASCII);
-        try {
-          while (written.get() < (100L << 20)) {
-            if (chunked) {
-              out.write(chunkHead);
-            }
-            out.write(block);
-            if (chunked) {
-              out.write(crlf);
-            }
-            written.addAndGet(block.length);
-          }
-        } catch (IOException closedByServer) {
-          // expected: the server answers and closes without reading the rest
-        }
-      });
+      CompletableFuture<Void> writer =
+          CompletableFuture.runAsync(
+              () -> {
+                byte[] block = new byte[64 * 1024];
+                Arrays.fill(block, (byte) ' ');
+                byte[] chunkHead =
+                    (Integer.toHexString(block.length) + "\r\n")
+                        .getBytes(StandardCharsets.US_ASCII);
+                byte[] crlf = "\r\n".getBytes(StandardCharsets.US_ASCII);
+                try {
+                  while (written.get() < (100L << 20)) {
+                    if (chunked) {
+                      out.write(chunkHead);
+                    }
+                    out.write(block);
+                    if (chunked) {
+                      out.write(crlf);
+                    }
+                    written.addAndGet(block.length);
+                  }
+                } catch (IOException closedByServer) {
+                  // expected: the server answers and closes without reading the rest
+                }
+              });
       InputStream in = socket.getInputStream();
       ByteArrayOutputStream response = new ByteArrayOutputStream();
       byte[] buf = new byte[8192];
@@ -242,20 +279,27 @@ class HostileHttpTest {
     }
   }
 
-  /** 1,000 connections opened and dropped, some mid-request: the router keeps serving (checked after). */
+  /**
+   * 1,000 connections opened and dropped, some mid-request: the router keeps serving (checked
+   * after).
+   */
   @Test
   void aThousandConnectionsOpenedAndDroppedLeaveTheRouterServing() throws Exception {
-    byte[] partial = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\": [1, 2")
-        .getBytes(StandardCharsets.US_ASCII);
+    byte[] partial =
+        ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\": [1, 2")
+            .getBytes(StandardCharsets.US_ASCII);
     byte[] whole = OpenAiHttp.JSON.writeValueAsBytes(HttpApiTest.completion(prompt, 64));
-    byte[] request = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-        + whole.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+    byte[] request =
+        ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + whole.length
+                + "\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII);
     List<Socket> open = new ArrayList<>();
     try {
       for (int i = 0; i < 1000; i++) {
         Socket s = new Socket("127.0.0.1", port);
         switch (i % 4) {
-          case 0 -> { } // opened, nothing sent
+          case 0 -> {} // opened, nothing sent
           case 1 -> s.getOutputStream().write("GET /v1/mod".getBytes(StandardCharsets.US_ASCII));
           case 2 -> s.getOutputStream().write(partial);
           default -> {
@@ -273,11 +317,13 @@ class HostileHttpTest {
     }
     // the abandoned completions were cancelled with their connections: no sequence is left running
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (harness.registry.get("arrakis_serve_sequences").tag("state", "running").gauge().value() > 0
+    while (harness.registry.get("arrakis_serve_sequences").tag("state", "running").gauge().value()
+            > 0
         && System.nanoTime() < until) {
       Thread.sleep(50);
     }
-    assertThat(harness.registry.get("arrakis_serve_kv_blocks").tag("state", "used").gauge().value()).isZero();
+    assertThat(harness.registry.get("arrakis_serve_kv_blocks").tag("state", "used").gauge().value())
+        .isZero();
   }
 
   private static void closeAll(List<Socket> sockets) throws IOException {

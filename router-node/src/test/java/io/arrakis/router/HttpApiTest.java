@@ -54,13 +54,28 @@ class HttpApiTest {
   @BeforeAll
   void start() throws Exception {
     Path dir = ReferenceModels.dir(MODEL);
-    Config config = ConfigFactory.parseMap(Map.of("arrakis.router.serve.kv-cache-mb", 8,
-        "arrakis.router.serve.block-size", 4, "arrakis.router.serve.max-sequences", MAX_SEQUENCES)).withFallback(
-        ConfigFactory.load());
-    harness = new RouterHarness(dir, RouterHarness.placement(dir, "contiguous", 2, 1), RouterHarness.settings(),
-        RouterHarness.loopback(), registry, config);
+    Config config =
+        ConfigFactory.parseMap(
+                Map.of(
+                    "arrakis.router.serve.kv-cache-mb",
+                    8,
+                    "arrakis.router.serve.block-size",
+                    4,
+                    "arrakis.router.serve.max-sequences",
+                    MAX_SEQUENCES))
+            .withFallback(ConfigFactory.load());
+    harness =
+        new RouterHarness(
+            dir,
+            RouterHarness.placement(dir, "contiguous", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback(),
+            registry,
+            config);
     serving = harness.router.serving().orElseThrow();
-    HttpApi api = harness.router.startHttp("127.0.0.1", HttpSettings.from(config).withPort(0), HttpAccess.open(), null);
+    HttpApi api =
+        harness.router.startHttp(
+            "127.0.0.1", HttpSettings.from(config).withPort(0), HttpAccess.open(), null);
     http = new OpenAiHttp(api.port());
   }
 
@@ -70,15 +85,25 @@ class HttpApiTest {
   }
 
   static ObjectNode completion(Object prompt, int maxTokens) {
-    ObjectNode r = OpenAiHttp.JSON.createObjectNode().put("model", MODEL).put("max_tokens", maxTokens)
-        .put("temperature", 0).put("return_token_ids", true);
+    ObjectNode r =
+        OpenAiHttp.JSON
+            .createObjectNode()
+            .put("model", MODEL)
+            .put("max_tokens", maxTokens)
+            .put("temperature", 0)
+            .put("return_token_ids", true);
     r.set("prompt", OpenAiHttp.JSON.valueToTree(prompt));
     return r;
   }
 
   static ObjectNode chat(JsonNode messages, int maxTokens) {
-    ObjectNode r = OpenAiHttp.JSON.createObjectNode().put("model", MODEL).put("max_completion_tokens", maxTokens)
-        .put("temperature", 0).put("return_token_ids", true);
+    ObjectNode r =
+        OpenAiHttp.JSON
+            .createObjectNode()
+            .put("model", MODEL)
+            .put("max_completion_tokens", maxTokens)
+            .put("temperature", 0)
+            .put("return_token_ids", true);
     r.set("messages", messages);
     return r;
   }
@@ -99,7 +124,8 @@ class HttpApiTest {
         assertThat(a.status()).as(a.body().toString()).isEqualTo(200);
         JsonNode choice = a.body().path("choices").get(0);
         assertThat(ids(choice.path("token_ids"))).containsExactly(p.greedy());
-        assertThat(choice.path("text").asText()).isEqualTo(tokenizer.tokenizer().decode(p.greedy(), true));
+        assertThat(choice.path("text").asText())
+            .isEqualTo(tokenizer.tokenizer().decode(p.greedy(), true));
         assertThat(choice.path("finish_reason").asText()).isEqualTo("length");
         assertThat(a.body().path("object").asText()).isEqualTo("text_completion");
         assertThat(a.body().path("model").asText()).isEqualTo(MODEL);
@@ -107,12 +133,17 @@ class HttpApiTest {
         JsonNode usage = a.body().path("usage");
         assertThat(usage.path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
         assertThat(usage.path("completion_tokens").asInt()).isEqualTo(p.greedy().length);
-        assertThat(usage.path("total_tokens").asInt()).isEqualTo(p.ids().length + p.greedy().length);
+        assertThat(usage.path("total_tokens").asInt())
+            .isEqualTo(p.ids().length + p.greedy().length);
         if (p.text() != null && p.chat() == null) {
-          OpenAiHttp.Answer t = http.post("/v1/completions", completion(p.text(), p.greedy().length));
-          assertThat(ids(t.body().path("choices").get(0).path("token_ids"))).containsExactly(p.greedy());
-          OpenAiHttp.Answer listOfOne = http.post("/v1/completions", completion(List.of(p.text()), p.greedy().length));
-          assertThat(ids(listOfOne.body().path("choices").get(0).path("token_ids"))).containsExactly(p.greedy());
+          OpenAiHttp.Answer t =
+              http.post("/v1/completions", completion(p.text(), p.greedy().length));
+          assertThat(ids(t.body().path("choices").get(0).path("token_ids")))
+              .containsExactly(p.greedy());
+          OpenAiHttp.Answer listOfOne =
+              http.post("/v1/completions", completion(List.of(p.text()), p.greedy().length));
+          assertThat(ids(listOfOne.body().path("choices").get(0).path("token_ids")))
+              .containsExactly(p.greedy());
         }
       }
     }
@@ -129,7 +160,8 @@ class HttpApiTest {
     List<JsonNode> chunks = s.chunks();
     JsonNode usageChunk = chunks.get(chunks.size() - 1);
     assertThat(usageChunk.path("choices")).isEmpty();
-    assertThat(usageChunk.path("usage").path("completion_tokens").asInt()).isEqualTo(p.greedy().length);
+    assertThat(usageChunk.path("usage").path("completion_tokens").asInt())
+        .isEqualTo(p.greedy().length);
     assertThat(usageChunk.path("usage").path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
     List<Integer> tokens = new ArrayList<>();
     StringBuilder text = new StringBuilder();
@@ -143,8 +175,15 @@ class HttpApiTest {
     }
     assertThat(tokens).containsExactly(Arrays.stream(p.greedy()).boxed().toArray(Integer[]::new));
     assertThat(tokenChunks.subList(0, tokenChunks.size() - 1))
-        .allSatisfy(c -> assertThat(c.path("choices").get(0).path("finish_reason").isNull()).isTrue());
-    assertThat(tokenChunks.get(tokenChunks.size() - 1).path("choices").get(0).path("finish_reason").asText())
+        .allSatisfy(
+            c -> assertThat(c.path("choices").get(0).path("finish_reason").isNull()).isTrue());
+    assertThat(
+            tokenChunks
+                .get(tokenChunks.size() - 1)
+                .path("choices")
+                .get(0)
+                .path("finish_reason")
+                .asText())
         .isEqualTo("length");
     try (ModelTokenizer tokenizer = ModelTokenizer.open(ReferenceModels.dir(MODEL))) {
       assertThat(text.toString()).isEqualTo(tokenizer.tokenizer().decode(p.greedy(), true));
@@ -153,7 +192,11 @@ class HttpApiTest {
 
   @Test
   void chatCompletionWholeAndStreamedRendersTheChatTemplate() throws Exception {
-    Prompt p = ReferenceModels.prompts(MODEL).stream().filter(x -> x.chat() != null).findFirst().orElseThrow();
+    Prompt p =
+        ReferenceModels.prompts(MODEL).stream()
+            .filter(x -> x.chat() != null)
+            .findFirst()
+            .orElseThrow();
     OpenAiHttp.Answer a = http.post("/v1/chat/completions", chat(p.chat(), p.greedy().length));
     assertThat(a.status()).as(a.body().toString()).isEqualTo(200);
     JsonNode choice = a.body().path("choices").get(0);
@@ -162,9 +205,11 @@ class HttpApiTest {
     assertThat(ids(choice.path("token_ids"))).containsExactly(p.greedy());
     assertThat(a.body().path("usage").path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
 
-    OpenAiHttp.Stream s = http.stream("/v1/chat/completions", chat(p.chat(), p.greedy().length).put("stream", true));
+    OpenAiHttp.Stream s =
+        http.stream("/v1/chat/completions", chat(p.chat(), p.greedy().length).put("stream", true));
     List<JsonNode> chunks = s.chunks();
-    assertThat(chunks.get(0).path("choices").get(0).path("delta").path("role").asText()).isEqualTo("assistant");
+    assertThat(chunks.get(0).path("choices").get(0).path("delta").path("role").asText())
+        .isEqualTo("assistant");
     List<Integer> tokens = new ArrayList<>();
     StringBuilder content = new StringBuilder();
     for (JsonNode c : chunks) {
@@ -188,7 +233,8 @@ class HttpApiTest {
     body.putArray("stop").add(stop);
     OpenAiHttp.Answer a = http.post("/v1/completions", body);
     assertThat(a.body().path("choices").get(0).path("finish_reason").asText()).isEqualTo("stop");
-    assertThat(a.body().path("choices").get(0).path("text").asText()).isEqualTo(text.substring(0, text.indexOf(stop)));
+    assertThat(a.body().path("choices").get(0).path("text").asText())
+        .isEqualTo(text.substring(0, text.indexOf(stop)));
   }
 
   @Test
@@ -198,7 +244,8 @@ class HttpApiTest {
     assertThat(models.body().path("object").asText()).isEqualTo("list");
     assertThat(models.body().path("data")).hasSize(1);
     assertThat(models.body().path("data").get(0).path("id").asText()).isEqualTo(MODEL);
-    assertThat(models.body().path("data").get(0).path("max_model_len").asInt()).isEqualTo(serving.model().contextTokens());
+    assertThat(models.body().path("data").get(0).path("max_model_len").asInt())
+        .isEqualTo(serving.model().contextTokens());
     assertThat(http.get("/v1/models/" + MODEL).body().path("id").asText()).isEqualTo(MODEL);
     assertThat(http.get("/v1/models/gpt-4").status()).isEqualTo(404);
     OpenAiHttp.Answer health = http.get("/health");
@@ -209,7 +256,8 @@ class HttpApiTest {
   @Test
   void errorsComeInOpenAisShapeWithTheirStatus() throws Exception {
     int[] prompt = ReferenceModels.prompts(MODEL).get(0).ids();
-    OpenAiHttp.Answer unknown = http.post("/v1/completions", completion(prompt, 4).put("model", "gpt-4"));
+    OpenAiHttp.Answer unknown =
+        http.post("/v1/completions", completion(prompt, 4).put("model", "gpt-4"));
     assertThat(unknown.status()).isEqualTo(404);
     assertThat(unknown.error().path("param").asText()).isEqualTo("model");
     assertThat(unknown.error().path("code").asText()).isEqualTo("model_not_found");
@@ -222,11 +270,17 @@ class HttpApiTest {
 
     ObjectNode options = completion(prompt, 4);
     options.putObject("stream_options").put("include_usage", true);
-    assertThat(http.post("/v1/completions", options).error().path("param").asText()).isEqualTo("stream_options");
-    assertThat(http.post("/v1/completions", completion(new int[] {1, 512}, 4)).error().path("param").asText())
+    assertThat(http.post("/v1/completions", options).error().path("param").asText())
+        .isEqualTo("stream_options");
+    assertThat(
+            http.post("/v1/completions", completion(new int[] {1, 512}, 4))
+                .error()
+                .path("param")
+                .asText())
         .isEqualTo("prompt");
     ObjectNode noMessages = chat(OpenAiHttp.JSON.createArrayNode(), 4);
-    assertThat(http.post("/v1/chat/completions", noMessages).error().path("param").asText()).isEqualTo("messages");
+    assertThat(http.post("/v1/chat/completions", noMessages).error().path("param").asText())
+        .isEqualTo("messages");
     ArrayNode badRole = OpenAiHttp.JSON.createArrayNode();
     badRole.addObject().put("role", 3).put("content", "hi");
     assertThat(http.post("/v1/chat/completions", chat(badRole, 4)).error().path("param").asText())
@@ -243,20 +297,32 @@ class HttpApiTest {
 
   @Test
   void aBearerTokenGuardsTheApiButNotHealth() throws Exception {
-    HttpApi guarded = HttpApi.start(harness.router.system(), "127.0.0.1", HttpSettings.from(ConfigFactory.load())
-        .withPort(0), serving, HttpAccess.of("s3cret", false), null, Duration.ofMinutes(1), 32);
+    HttpApi guarded =
+        HttpApi.start(
+            harness.router.system(),
+            "127.0.0.1",
+            HttpSettings.from(ConfigFactory.load()).withPort(0),
+            serving,
+            HttpAccess.of("s3cret", false),
+            null,
+            Duration.ofMinutes(1),
+            32);
     try {
       OpenAiHttp none = new OpenAiHttp(guarded.port());
       OpenAiHttp wrong = new OpenAiHttp(guarded.port(), "guess");
       OpenAiHttp right = new OpenAiHttp(guarded.port(), "s3cret");
       OpenAiHttp.Answer missing = none.post("/v1/completions", completion(new int[] {1, 2}, 2));
       assertThat(missing.status()).isEqualTo(401);
-      assertThat(missing.error().path("message").asText()).contains("missing credentials").doesNotContain("s3cret");
+      assertThat(missing.error().path("message").asText())
+          .contains("missing credentials")
+          .doesNotContain("s3cret");
       assertThat(wrong.get("/v1/models").status()).isEqualTo(401);
-      assertThat(wrong.get("/v1/models").error().path("message").asText()).contains("invalid bearer token");
+      assertThat(wrong.get("/v1/models").error().path("message").asText())
+          .contains("invalid bearer token");
       assertThat(none.get("/health").status()).isEqualTo(200);
       assertThat(right.get("/v1/models").status()).isEqualTo(200);
-      assertThat(right.post("/v1/completions", completion(new int[] {1, 2}, 2)).status()).isEqualTo(200);
+      assertThat(right.post("/v1/completions", completion(new int[] {1, 2}, 2)).status())
+          .isEqualTo(200);
     } finally {
       guarded.stop(Duration.ofSeconds(1));
     }
@@ -268,13 +334,15 @@ class HttpApiTest {
     int[] prompt = ReferenceModels.prompts(MODEL).get(1).ids();
     List<CompletableFuture<OpenAiHttp.Answer>> answers = new ArrayList<>();
     for (int i = 0; i < 3 * MAX_SEQUENCES; i++) {
-      answers.add(CompletableFuture.supplyAsync(() -> {
-        try {
-          return http.post("/v1/completions", completion(prompt, 40));
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
-        }
-      }));
+      answers.add(
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return http.post("/v1/completions", completion(prompt, 40));
+                } catch (Exception e) {
+                  throw new IllegalStateException(e);
+                }
+              }));
     }
     int refused = 0;
     for (CompletableFuture<OpenAiHttp.Answer> f : answers) {
@@ -292,7 +360,10 @@ class HttpApiTest {
     awaitIdle();
   }
 
-  /** With every expert node down, the request fails with 503 naming the problem; then it serves again. */
+  /**
+   * With every expert node down, the request fails with 503 naming the problem; then it serves
+   * again.
+   */
   @Test
   void noExpertNodeForALayerIs503() throws Exception {
     int[] prompt = ReferenceModels.prompts(MODEL).get(0).ids();
@@ -301,7 +372,8 @@ class HttpApiTest {
       OpenAiHttp.Answer a = http.post("/v1/completions", completion(prompt, 4));
       assertThat(a.status()).as(a.body().toString()).isEqualTo(503);
       assertThat(a.error().path("type").asText()).isEqualTo("service_unavailable");
-      OpenAiHttp.Stream s = http.stream("/v1/completions", completion(prompt, 4).put("stream", true));
+      OpenAiHttp.Stream s =
+          http.stream("/v1/completions", completion(prompt, 4).put("stream", true));
       assertThat(s.status()).isEqualTo(503);
     } finally {
       harness.experts.values().forEach(e -> e.down = false);
@@ -309,7 +381,10 @@ class HttpApiTest {
     awaitServing(prompt);
   }
 
-  /** A client that closes its connection, streamed or not, cancels its request: the KV blocks come back. */
+  /**
+   * A client that closes its connection, streamed or not, cancels its request: the KV blocks come
+   * back.
+   */
   @Test
   void aClientThatClosesItsConnectionCancelsItsRequest() throws Exception {
     int[] prompt = ReferenceModels.prompts(MODEL).get(2).ids();
@@ -321,8 +396,11 @@ class HttpApiTest {
       byte[] json = OpenAiHttp.JSON.writeValueAsBytes(body);
       try (Socket socket = new Socket("127.0.0.1", port())) {
         OutputStream out = socket.getOutputStream();
-        out.write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-            + json.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        out.write(
+            ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                    + json.length
+                    + "\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
         out.write(json);
         out.flush();
         if (stream) {
@@ -335,12 +413,17 @@ class HttpApiTest {
       }
       awaitIdle();
       assertThat(cancelled()).as("stream %s", stream).isEqualTo(cancelled + 1);
-      assertThat(registry.get("arrakis_serve_generation_tokens").counter().count() - generated).isLessThan(maxTokens);
+      assertThat(registry.get("arrakis_serve_generation_tokens").counter().count() - generated)
+          .isLessThan(maxTokens);
     }
   }
 
   private double cancelled() {
-    return registry.get("arrakis_serve_requests_finished").tag("reason", "cancelled").counter().count();
+    return registry
+        .get("arrakis_serve_requests_finished")
+        .tag("reason", "cancelled")
+        .counter()
+        .count();
   }
 
   int port() {
@@ -348,8 +431,12 @@ class HttpApiTest {
   }
 
   private Scheduler.State state() throws Exception {
-    CompletionStage<Scheduler.State> ask = AskPattern.ask(serving.scheduler(), Scheduler.GetState::new,
-        Duration.ofSeconds(5), harness.router.system().scheduler());
+    CompletionStage<Scheduler.State> ask =
+        AskPattern.ask(
+            serving.scheduler(),
+            Scheduler.GetState::new,
+            Duration.ofSeconds(5),
+            harness.router.system().scheduler());
     return ask.toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 

@@ -40,17 +40,32 @@ final class InProcessExpert implements ExpertClient {
   private final MoeModel model;
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   final List<ComputeRequest> calls = new CopyOnWriteArrayList<>();
-  /** What the node holds: its placement's experts at first, then as LoadExperts/UnloadExperts say. */
+
+  /**
+   * What the node holds: its placement's experts at first, then as LoadExperts/UnloadExperts say.
+   */
   final Set<ExpertId> held = ConcurrentHashMap.newKeySet();
+
   volatile boolean down;
-  /** While set, every compute call fails with it though the node still reports SERVING (a call broken mid-way). */
+
+  /**
+   * While set, every compute call fails with it though the node still reports SERVING (a call
+   * broken mid-way).
+   */
   volatile Status breaksCallsWith;
+
   /** While set, calls wait for it (a busy node). */
   volatile CountDownLatch hold;
+
   /** Calls the router gave up on (cancelled) before they were answered. */
   final AtomicInteger cancelled = new AtomicInteger();
-  /** So many of the next calls fail with {@link #failNextWith}, the node still reporting SERVING (a blip). */
+
+  /**
+   * So many of the next calls fail with {@link #failNextWith}, the node still reporting SERVING (a
+   * blip).
+   */
   final AtomicInteger failNext = new AtomicInteger();
+
   volatile Status failNextWith = Status.UNAVAILABLE.withDescription("connection reset");
 
   InProcessExpert(Placement.Node node, MoeModel model) {
@@ -75,7 +90,8 @@ final class InProcessExpert implements ExpertClient {
   public CompletableFuture<ComputeResponse> compute(ComputeRequest request, Duration timeout) {
     calls.add(request);
     if (down) {
-      return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
+      return CompletableFuture.failedFuture(
+          Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
     }
     Status broken = breaksCallsWith;
     if (broken != null) {
@@ -85,21 +101,25 @@ final class InProcessExpert implements ExpertClient {
       return CompletableFuture.failedFuture(failNextWith.asRuntimeException());
     }
     CountDownLatch h = hold;
-    CompletableFuture<ComputeResponse> answer = CompletableFuture.supplyAsync(() -> {
-      if (h != null) {
-        try {
-          h.await(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      }
-      return run(request);
-    }, executor);
-    answer.whenComplete((r, e) -> {
-      if (answer.isCancelled()) {
-        cancelled.incrementAndGet();
-      }
-    });
+    CompletableFuture<ComputeResponse> answer =
+        CompletableFuture.supplyAsync(
+            () -> {
+              if (h != null) {
+                try {
+                  h.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+              }
+              return run(request);
+            },
+            executor);
+    answer.whenComplete(
+        (r, e) -> {
+          if (answer.isCancelled()) {
+            cancelled.incrementAndGet();
+          }
+        });
     return answer;
   }
 
@@ -107,10 +127,14 @@ final class InProcessExpert implements ExpertClient {
   @Override
   public CompletionStage<NodeDescription> describe(Duration timeout) {
     if (down) {
-      return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
+      return CompletableFuture.failedFuture(
+          Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
     }
-    return CompletableFuture.completedFuture(NodeDescription.newBuilder().setNodeId(node.id())
-        .setHiddenSize(model.config().hiddenSize()).build());
+    return CompletableFuture.completedFuture(
+        NodeDescription.newBuilder()
+            .setNodeId(node.id())
+            .setHiddenSize(model.config().hiddenSize())
+            .build());
   }
 
   @Override
@@ -125,30 +149,40 @@ final class InProcessExpert implements ExpertClient {
       for (Assignment a : request.getAssignmentsList()) {
         ExpertId id = new ExpertId(a.getLayer(), a.getExpert());
         if (!held.contains(id)) {
-          throw Status.INVALID_ARGUMENT.withDescription(node.id() + " was sent expert " + id + " it does not hold")
+          throw Status.INVALID_ARGUMENT
+              .withDescription(node.id() + " was sent expert " + id + " it does not hold")
               .asRuntimeException();
         }
         float[] w = new float[a.getWeightsCount()];
         for (int i = 0; i < w.length; i++) {
           w[i] = a.getWeights(i);
         }
-        work.add(new ExpertWork(model.expert(a.getLayer(), a.getExpert()),
-            a.getRowsList().stream().mapToInt(Integer::intValue).toArray(), w));
+        work.add(
+            new ExpertWork(
+                model.expert(a.getLayer(), a.getExpert()),
+                a.getRowsList().stream().mapToInt(Integer::intValue).toArray(),
+                w));
       }
       ByteString sums = ByteString.copyFrom(new MoeCombiner().combine(x, work));
       // answered in the request's dtype, as expert nodes do
       boolean bf16 = request.getHiddenStates().getDtype() == DType.BFLOAT16;
-      return ComputeResponse.newBuilder().setBatchId(request.getBatchId())
-          .setPartialSums(Tensor.newBuilder().setDtype(request.getHiddenStates().getDtype())
-              .addAllShape(request.getHiddenStates().getShapeList())
-              .setData(bf16 ? TensorCodec.narrowToBf16(sums) : sums))
+      return ComputeResponse.newBuilder()
+          .setBatchId(request.getBatchId())
+          .setPartialSums(
+              Tensor.newBuilder()
+                  .setDtype(request.getHiddenStates().getDtype())
+                  .addAllShape(request.getHiddenStates().getShapeList())
+                  .setData(bf16 ? TensorCodec.narrowToBf16(sums) : sums))
           .build();
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
   }
 
-  /** Calls the router's dispatchers made (the router closes a client once it no longer uses the node). */
+  /**
+   * Calls the router's dispatchers made (the router closes a client once it no longer uses the
+   * node).
+   */
   final AtomicInteger closed = new AtomicInteger();
 
   @Override

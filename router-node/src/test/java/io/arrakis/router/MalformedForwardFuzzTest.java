@@ -30,27 +30,48 @@ import org.junit.jupiter.api.Test;
 
 /**
  * 10,000 malformed Forward calls of every class: each gets the status of its class with a message
- * (never UNKNOWN or INTERNAL), nothing is left in flight, and good calls are answered correctly after.
+ * (never UNKNOWN or INTERNAL), nothing is left in flight, and good calls are answered correctly
+ * after.
  */
 class MalformedForwardFuzzTest {
   static final int CALLS = 10_000;
 
-  enum Kind { LAYER, RANK, DIMENSION, WIDTH, HUGE, DTYPE, BYTES, NOT_FINITE, NO_TENSOR, GARBAGE }
+  enum Kind {
+    LAYER,
+    RANK,
+    DIMENSION,
+    WIDTH,
+    HUGE,
+    DTYPE,
+    BYTES,
+    NOT_FINITE,
+    NO_TENSOR,
+    GARBAGE
+  }
 
   @Test
   void everyMalformedCallGetsTheStatusOfItsClassAndTheRouterKeepsServing() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    try (RouterHarness h = new RouterHarness(Fixtures.MIXTRAL_TINY,
-        RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 2, 1), RouterHarness.settings(), RouterHarness.loopback())) {
+    try (RouterHarness h =
+        new RouterHarness(
+            Fixtures.MIXTRAL_TINY,
+            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 2, 1),
+            RouterHarness.settings(),
+            RouterHarness.loopback())) {
       float[] x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
-      ForwardRequest good = ForwardRequest.newBuilder().setRequestId("good").setLayer(1)
-          .setHiddenStates(TensorCodec.encodeFloat(x, 32, 64)).build();
+      ForwardRequest good =
+          ForwardRequest.newBuilder()
+              .setRequestId("good")
+              .setLayer(1)
+              .setHiddenStates(TensorCodec.encodeFloat(x, 32, 64))
+              .build();
       Random rnd = new Random(7);
       Map<Kind, Integer> seen = new EnumMap<>(Kind.class);
       int threadsBefore = Thread.activeCount();
       for (int i = 0; i < CALLS; i++) {
         Kind kind = Kind.values()[rnd.nextInt(Kind.values().length)];
-        Status status = kind == Kind.GARBAGE ? callRaw(h, garbage(rnd)) : call(h, mutate(kind, good, rnd));
+        Status status =
+            kind == Kind.GARBAGE ? callRaw(h, garbage(rnd)) : call(h, mutate(kind, good, rnd));
         assertThat(status.getCode()).as("%s call %d: %s", kind, i, status).isIn(allowed(kind));
         assertThat(status.getDescription()).as("%s call %d has a message", kind, i).isNotBlank();
         seen.merge(kind, 1, Integer::sum);
@@ -59,19 +80,26 @@ class MalformedForwardFuzzTest {
       assertThat(Thread.activeCount()).as("threads after the fuzz").isLessThan(threadsBefore + 16);
       ForwardResponse r = h.inference().forward(good);
       float[] want = Fixtures.floats(dir.resolve("expected-layer1.safetensors"), "output");
-      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want)).isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
+      assertThat(Fixtures.maxAbsDiff(TensorCodec.floats(r.getOutput()), want))
+          .isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
     }
   }
 
   static Set<Status.Code> allowed(Kind kind) {
-    return kind == Kind.HUGE ? Set.of(Status.Code.RESOURCE_EXHAUSTED) : Set.of(Status.Code.INVALID_ARGUMENT);
+    return kind == Kind.HUGE
+        ? Set.of(Status.Code.RESOURCE_EXHAUSTED)
+        : Set.of(Status.Code.INVALID_ARGUMENT);
   }
 
   static ForwardRequest mutate(Kind kind, ForwardRequest good, Random rnd) {
     Tensor h = good.getHiddenStates();
-    Function<Tensor.Builder, ForwardRequest> with = t -> good.toBuilder().setHiddenStates(t).build();
+    Function<Tensor.Builder, ForwardRequest> with =
+        t -> good.toBuilder().setHiddenStates(t).build();
     return switch (kind) {
-      case LAYER -> good.toBuilder().setLayer(2 + rnd.nextInt(Integer.MAX_VALUE - 2) * (rnd.nextBoolean() ? 1 : -1)).build();
+      case LAYER ->
+          good.toBuilder()
+              .setLayer(2 + rnd.nextInt(Integer.MAX_VALUE - 2) * (rnd.nextBoolean() ? 1 : -1))
+              .build();
       case RANK -> {
         Tensor.Builder t = h.toBuilder().clearShape();
         int rank = new int[] {0, 1, 3, 5}[rnd.nextInt(4)];
@@ -80,16 +108,27 @@ class MalformedForwardFuzzTest {
         }
         yield with.apply(t);
       }
-      case DIMENSION -> with.apply(h.toBuilder().setShape(0, rnd.nextBoolean() ? -1 - rnd.nextInt(1000) : 0));
-      case WIDTH -> with.apply(h.toBuilder().setShape(1, rnd.nextBoolean() ? 63 : 65 + rnd.nextInt(100000)));
+      case DIMENSION ->
+          with.apply(h.toBuilder().setShape(0, rnd.nextBoolean() ? -1 - rnd.nextInt(1000) : 0));
+      case WIDTH ->
+          with.apply(h.toBuilder().setShape(1, rnd.nextBoolean() ? 63 : 65 + rnd.nextInt(100000)));
       case HUGE -> with.apply(h.toBuilder().setShape(0, 5000L + rnd.nextInt(Integer.MAX_VALUE)));
-      case DTYPE -> with.apply(h.toBuilder().setDtypeValue(new int[] {0, 3, 4, 17, -5}[rnd.nextInt(5)]));
-      case BYTES -> with.apply(h.toBuilder().setData(rnd.nextBoolean()
-          ? h.getData().substring(0, rnd.nextInt(h.getData().size()))
-          : h.getData().concat(ByteString.copyFrom(new byte[1 + rnd.nextInt(64)]))));
+      case DTYPE ->
+          with.apply(h.toBuilder().setDtypeValue(new int[] {0, 3, 4, 17, -5}[rnd.nextInt(5)]));
+      case BYTES ->
+          with.apply(
+              h.toBuilder()
+                  .setData(
+                      rnd.nextBoolean()
+                          ? h.getData().substring(0, rnd.nextInt(h.getData().size()))
+                          : h.getData()
+                              .concat(ByteString.copyFrom(new byte[1 + rnd.nextInt(64)]))));
       case NOT_FINITE -> {
         ByteBuffer b = ByteBuffer.wrap(h.getData().toByteArray()).order(ByteOrder.LITTLE_ENDIAN);
-        b.putFloat(4 * rnd.nextInt(b.capacity() / 4), new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}[rnd.nextInt(3)]);
+        b.putFloat(
+            4 * rnd.nextInt(b.capacity() / 4),
+            new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}
+                [rnd.nextInt(3)]);
         yield with.apply(h.toBuilder().setData(ByteString.copyFrom(b.array())));
       }
       case NO_TENSOR -> good.toBuilder().clearHiddenStates().build();
@@ -113,26 +152,29 @@ class MalformedForwardFuzzTest {
     return b;
   }
 
-  static final MethodDescriptor.Marshaller<byte[]> RAW = new MethodDescriptor.Marshaller<>() {
-    @Override
-    public InputStream stream(byte[] value) {
-      return new ByteArrayInputStream(value);
-    }
+  static final MethodDescriptor.Marshaller<byte[]> RAW =
+      new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
 
-    @Override
-    public byte[] parse(InputStream stream) {
-      try {
-        return stream.readAllBytes();
-      } catch (IOException e) {
-        throw new IllegalStateException(e);
-      }
-    }
-  };
+        @Override
+        public byte[] parse(InputStream stream) {
+          try {
+            return stream.readAllBytes();
+          } catch (IOException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      };
 
   static Status callRaw(RouterHarness h, byte[] body) {
-    MethodDescriptor<byte[], byte[]> m = InferenceGrpc.getForwardMethod().toBuilder(RAW, RAW).build();
+    MethodDescriptor<byte[], byte[]> m =
+        InferenceGrpc.getForwardMethod().toBuilder(RAW, RAW).build();
     try {
-      ClientCalls.blockingUnaryCall(h.channel, m, CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), body);
+      ClientCalls.blockingUnaryCall(
+          h.channel, m, CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), body);
       return Status.OK.withDescription("accepted");
     } catch (StatusRuntimeException e) {
       return e.getStatus();

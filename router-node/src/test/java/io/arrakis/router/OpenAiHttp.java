@@ -14,11 +14,17 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A plain HTTP client of the router's OpenAI-compatible API, for tests: JSON answers and SSE streams as they come. */
+/**
+ * A plain HTTP client of the router's OpenAI-compatible API, for tests: JSON answers and SSE
+ * streams as they come.
+ */
 final class OpenAiHttp {
   static final ObjectMapper JSON = new ObjectMapper();
-  private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(10)).build();
+  private final HttpClient client =
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1)
+          .connectTimeout(Duration.ofSeconds(10))
+          .build();
   private final String base;
   private final String token;
 
@@ -38,7 +44,9 @@ final class OpenAiHttp {
     }
   }
 
-  /** A streamed answer: its status, each {@code data:} payload in order ({@code [DONE]} included). */
+  /**
+   * A streamed answer: its status, each {@code data:} payload in order ({@code [DONE]} included).
+   */
   record Stream(int status, List<String> data) {
     /** The JSON chunks (all but [DONE]). */
     List<JsonNode> chunks() throws Exception {
@@ -53,7 +61,8 @@ final class OpenAiHttp {
   }
 
   Answer get(String path) throws Exception {
-    HttpResponse<String> r = client.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r =
+        client.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
     return new Answer(r.statusCode(), JSON.readTree(r.body()));
   }
 
@@ -62,17 +71,27 @@ final class OpenAiHttp {
   }
 
   Answer postRaw(String path, String body) throws Exception {
-    HttpResponse<String> r = client.send(request(path).header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r =
+        client.send(
+            request(path)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
     return new Answer(r.statusCode(), JSON.readTree(r.body()));
   }
 
   Stream stream(String path, Object body) throws Exception {
-    HttpResponse<InputStream> r = client.send(request(path).header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body))).build(),
-        HttpResponse.BodyHandlers.ofInputStream());
+    HttpResponse<InputStream> r =
+        client.send(
+            request(path)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)))
+                .build(),
+            HttpResponse.BodyHandlers.ofInputStream());
     List<String> data = new ArrayList<>();
-    try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
       if (r.statusCode() != 200) {
         StringBuilder all = new StringBuilder();
         for (String line; (line = in.readLine()) != null; ) {
@@ -91,7 +110,8 @@ final class OpenAiHttp {
   }
 
   private HttpRequest.Builder request(String path) {
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120));
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120));
     if (token != null) {
       b.header("Authorization", "Bearer " + token);
     }

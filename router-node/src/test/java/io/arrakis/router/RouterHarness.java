@@ -25,28 +25,53 @@ final class RouterHarness implements AutoCloseable {
   final RouterServer router;
   final ManagedChannel channel;
   final MeterRegistry registry;
+
   /** Written by the router's guardian (new nodes of later placements) and read by tests. */
   final Map<String, InProcessExpert> experts = new ConcurrentHashMap<>();
 
-  RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport) throws Exception {
+  RouterHarness(
+      String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport)
+      throws Exception {
     this(fixture, placement, settings, transport, new SimpleMeterRegistry());
   }
 
-  RouterHarness(String fixture, Placement placement, RouterSettings settings, NettyServerBuilder transport,
-      MeterRegistry registry) throws Exception {
+  RouterHarness(
+      String fixture,
+      Placement placement,
+      RouterSettings settings,
+      NettyServerBuilder transport,
+      MeterRegistry registry)
+      throws Exception {
     this(Fixtures.dir(fixture), placement, settings, transport, registry, ConfigFactory.load());
   }
 
-  /** A router of any model directory (a whole model too), with {@code config} (e.g. serve settings). */
-  RouterHarness(Path dir, Placement placement, RouterSettings settings, NettyServerBuilder transport,
-      MeterRegistry registry, Config config) throws Exception {
+  /**
+   * A router of any model directory (a whole model too), with {@code config} (e.g. serve settings).
+   */
+  RouterHarness(
+      Path dir,
+      Placement placement,
+      RouterSettings settings,
+      NettyServerBuilder transport,
+      MeterRegistry registry,
+      Config config)
+      throws Exception {
     this.registry = registry;
     model = MoeModel.open(dir);
-    // made here, not when the guardian first asks (it starts on its own thread after the constructor
+    // made here, not when the guardian first asks (it starts on its own thread after the
+    // constructor
     // returns), so that a test can reach the nodes of the initial placement at once
     placement.nodes().forEach(n -> experts.put(n.id(), new InProcessExpert(n, model)));
-    router = new RouterServer(transport, settings, config, model, placement,
-        node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)), registry).start();
+    router =
+        new RouterServer(
+                transport,
+                settings,
+                config,
+                model,
+                placement,
+                node -> experts.computeIfAbsent(node.id(), id -> new InProcessExpert(node, model)),
+                registry)
+            .start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
   }
 
@@ -59,19 +84,27 @@ final class RouterHarness implements AutoCloseable {
   }
 
   /** A placement of the fixture's model by strategy. */
-  static Placement placement(String fixture, String kind, int nodes, int replicas) throws Exception {
+  static Placement placement(String fixture, String kind, int nodes, int replicas)
+      throws Exception {
     return placement(Fixtures.dir(fixture), kind, nodes, replicas);
   }
 
   static Placement placement(Path dir, String kind, int nodes, int replicas) throws Exception {
     try (MoeModel m = MoeModel.open(dir)) {
-      return withAddresses(Strategies.place(Strategies.Kind.parse(kind), nodes, replicas, m.moeLayers(), m.config().numExperts()));
+      return withAddresses(
+          Strategies.place(
+              Strategies.Kind.parse(kind),
+              nodes,
+              replicas,
+              m.moeLayers(),
+              m.config().numExperts()));
     }
   }
 
   /** Placements name where each node is; in-process nodes get a made-up address. */
   static Placement withAddresses(Placement p) {
-    return new Placement(p.version(), p.nodes().stream().map(n -> n.withAddress("in-process/" + n.id())).toList());
+    return new Placement(
+        p.version(), p.nodes().stream().map(n -> n.withAddress("in-process/" + n.id())).toList());
   }
 
   InferenceGrpc.InferenceBlockingStub inference() {

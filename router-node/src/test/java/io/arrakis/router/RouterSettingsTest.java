@@ -17,23 +17,29 @@ class RouterSettingsTest {
     RouterSettings s = with("arrakis.router.max-request-tokens = 4096");
     assertThat(s.maxMessageBytes(4096)).isEqualTo(4096 * 4096 * 4 + 64 * 1024);
     assertThat(s.maxMessageBytes(16)).as("small models: at least 1 MiB").isEqualTo(1 << 20);
-    assertThat(with("arrakis.router.node-max-batch-tokens = 1024").maxAnswerBytes(4096)).isEqualTo(1024 * 4096 * 4 + 64 * 1024);
+    assertThat(with("arrakis.router.node-max-batch-tokens = 1024").maxAnswerBytes(4096))
+        .isEqualTo(1024 * 4096 * 4 + 64 * 1024);
   }
 
   @Test
   void aTokenLimitThatCannotFitOneGrpcMessageIsRefusedNamingTheSetting() {
     RouterSettings s = with("arrakis.router.max-request-tokens = 200000");
-    assertThatThrownBy(() -> s.maxMessageBytes(7168)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("max-request-tokens").hasMessageContaining("2 GiB");
+    assertThatThrownBy(() -> s.maxMessageBytes(7168))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("max-request-tokens")
+        .hasMessageContaining("2 GiB");
   }
 
   @Test
   void timeoutsBeyondADayAreRefusedAtStartup() {
-    assertThatThrownBy(() -> with("arrakis.router.default-deadline = 1000d")).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> with("arrakis.router.default-deadline = 1000d"))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("arrakis.router.default-deadline");
-    assertThatThrownBy(() -> with("arrakis.router.max-deadline = 0s")).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> with("arrakis.router.max-deadline = 0s"))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("arrakis.router.max-deadline");
-    assertThatThrownBy(() -> with("arrakis.router.node-call-timeout = 300d")).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> with("arrakis.router.node-call-timeout = 300d"))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("node-call-timeout");
   }
 }

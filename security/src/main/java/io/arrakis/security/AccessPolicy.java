@@ -25,9 +25,13 @@ import java.util.Set;
  * an expert node) is PERMISSION_DENIED. Tokens are compared in constant time and never echoed.
  */
 public final class AccessPolicy implements ServerInterceptor {
-  static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
-  private static final Set<String> ALWAYS_OPEN = Set.of(
-      HealthGrpc.SERVICE_NAME, "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection");
+  static final Metadata.Key<String> AUTHORIZATION =
+      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+  private static final Set<String> ALWAYS_OPEN =
+      Set.of(
+          HealthGrpc.SERVICE_NAME,
+          "grpc.reflection.v1.ServerReflection",
+          "grpc.reflection.v1alpha.ServerReflection");
   private static final String BEARER = "Bearer ";
 
   /** Something a caller proves. */
@@ -44,7 +48,8 @@ public final class AccessPolicy implements ServerInterceptor {
     }
 
     boolean matches(String header) {
-      return header != null && MessageDigest.isEqual(expected, header.getBytes(StandardCharsets.UTF_8));
+      return header != null
+          && MessageDigest.isEqual(expected, header.getBytes(StandardCharsets.UTF_8));
     }
   }
 
@@ -102,17 +107,24 @@ public final class AccessPolicy implements ServerInterceptor {
     List<Rule> all = new ArrayList<>(rules.values());
     all.add(otherwise);
     for (Rule r : all) {
-      r.accepted().stream().filter(Token.class::isInstance).map(Token.class::cast).forEach(knownTokens::add);
+      r.accepted().stream()
+          .filter(Token.class::isInstance)
+          .map(Token.class::cast)
+          .forEach(knownTokens::add);
     }
   }
 
-  /** {@code services} (full names, e.g. {@code arrakis.v1.Cluster}) by their own rules; every other by {@code otherwise}. */
+  /**
+   * {@code services} (full names, e.g. {@code arrakis.v1.Cluster}) by their own rules; every other
+   * by {@code otherwise}.
+   */
   public static AccessPolicy of(Map<String, Rule> services, Rule otherwise) {
     return new AccessPolicy(new HashMap<>(services), otherwise);
   }
 
   @Override
-  public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+  public <Q, R> ServerCall.Listener<Q> interceptCall(
+      ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
     String service = call.getMethodDescriptor().getServiceName();
     if (ALWAYS_OPEN.contains(service)) {
       return next.startCall(call, headers);
@@ -121,7 +133,11 @@ public final class AccessPolicy implements ServerInterceptor {
     if (rule.open()) {
       return next.startCall(call, headers);
     }
-    Status refusal = check(rule, headers.get(AUTHORIZATION), Role.ofPeer(call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION)));
+    Status refusal =
+        check(
+            rule,
+            headers.get(AUTHORIZATION),
+            Role.ofPeer(call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION)));
     if (refusal == null) {
       return next.startCall(call, headers);
     }
@@ -132,15 +148,22 @@ public final class AccessPolicy implements ServerInterceptor {
   /** Null when the call may go on, else why not. */
   private Status check(Rule rule, String authorization, Optional<Role> peer) {
     if (rule.accepted().isEmpty()) {
-      return Status.PERMISSION_DENIED.withDescription(rule.what() + " is off on this server: " + rule.off());
+      return Status.PERMISSION_DENIED.withDescription(
+          rule.what() + " is off on this server: " + rule.off());
     }
     for (Credential c : rule.accepted()) {
-      if (c instanceof Token t ? t.matches(authorization) : peer.isPresent() && peer.get() == ((Certificate) c).role()) {
+      if (c instanceof Token t
+          ? t.matches(authorization)
+          : peer.isPresent() && peer.get() == ((Certificate) c).role()) {
         return null;
       }
     }
-    String takes = rule.what() + " takes " + String.join(" or ", rule.accepted().stream().map(Credential::describe).toList());
-    Token known = knownTokens.stream().filter(t -> t.matches(authorization)).findFirst().orElse(null);
+    String takes =
+        rule.what()
+            + " takes "
+            + String.join(" or ", rule.accepted().stream().map(Credential::describe).toList());
+    Token known =
+        knownTokens.stream().filter(t -> t.matches(authorization)).findFirst().orElse(null);
     if (known != null || peer.isPresent()) {
       String has = known != null ? "the " + known.name() + " token" : peer.get().certificate();
       return Status.PERMISSION_DENIED.withDescription(takes + "; this call came with " + has);

@@ -4,7 +4,10 @@ import io.grpc.CallCredentials;
 import io.grpc.Metadata;
 import java.util.concurrent.Executor;
 
-/** Client side of a bearer token in an {@link AccessPolicy}: sends {@code authorization: Bearer TOKEN}. */
+/**
+ * Client side of a bearer token in an {@link AccessPolicy}: sends {@code authorization: Bearer
+ * TOKEN}.
+ */
 public final class BearerToken extends CallCredentials {
   private final String token;
 

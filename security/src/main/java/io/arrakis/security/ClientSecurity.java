@@ -18,8 +18,8 @@ import javax.net.ssl.SSLException;
  * How a client reaches an Arrakis server: plaintext, or TLS trusting a CA ({@code caCert}) and,
  * where the server demands or takes one, presenting a certificate; with or without the public
  * bearer token of a router started with {@code --auth-token-file}, and the admin token of one
- * started with {@code --admin-token-file}. Each token goes only where it is for: the admin token
- * on calls to the admin {@code Cluster} service, the public token on every other call.
+ * started with {@code --admin-token-file}. Each token goes only where it is for: the admin token on
+ * calls to the admin {@code Cluster} service, the public token on every other call.
  *
  * @param caCert the CA to trust; null for plaintext
  * @param cert this client's certificate, or null (then {@code key} is null too)
@@ -27,18 +27,25 @@ import javax.net.ssl.SSLException;
  * @param tokenFile a file holding the public bearer token, or null
  * @param adminTokenFile a file holding the admin bearer token, or null
  */
-public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile, Path adminTokenFile) {
+public record ClientSecurity(
+    Path caCert, Path cert, Path key, Path tokenFile, Path adminTokenFile) {
   public static final ClientSecurity PLAINTEXT = new ClientSecurity(null, null, null, null, null);
-  /** The admin service, which takes the admin token instead of the public one ({@code arrakis.v1.Cluster}). */
+
+  /**
+   * The admin service, which takes the admin token instead of the public one ({@code
+   * arrakis.v1.Cluster}).
+   */
   public static final String ADMIN_SERVICE = "arrakis.v1.Cluster";
 
   public ClientSecurity {
     if ((cert == null) != (key == null)) {
-      throw new IllegalArgumentException("a client certificate needs its key and a key its certificate "
-          + "(--tls-cert and --tls-key go together)");
+      throw new IllegalArgumentException(
+          "a client certificate needs its key and a key its certificate "
+              + "(--tls-cert and --tls-key go together)");
     }
     if (cert != null && caCert == null) {
-      throw new IllegalArgumentException("a client certificate needs the CA to trust too (--tls-ca FILE)");
+      throw new IllegalArgumentException(
+          "a client certificate needs the CA to trust too (--tls-ca FILE)");
     }
   }
 
@@ -64,7 +71,10 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile, P
     return new ClientSecurity(caCert, cert, key, tokenFile, file);
   }
 
-  /** A channel builder for HOST:PORT set up for this transport, with each token on the calls it is for. */
+  /**
+   * A channel builder for HOST:PORT set up for this transport, with each token on the calls it is
+   * for.
+   */
   public NettyChannelBuilder channelBuilder(String target) throws IOException {
     NettyChannelBuilder b = NettyChannelBuilder.forTarget(target);
     if (tls()) {
@@ -74,8 +84,10 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile, P
       b.usePlaintext();
     }
     if (tokenFile != null || adminTokenFile != null) {
-      b.intercept(bearer(tokenFile == null ? null : new BearerToken(readToken(tokenFile)),
-          adminTokenFile == null ? null : new BearerToken(readToken(adminTokenFile))));
+      b.intercept(
+          bearer(
+              tokenFile == null ? null : new BearerToken(readToken(tokenFile)),
+              adminTokenFile == null ? null : new BearerToken(readToken(adminTokenFile))));
     }
     return b;
   }
@@ -112,8 +124,10 @@ public record ClientSecurity(Path caCert, Path cert, Path key, Path tokenFile, P
   private static ClientInterceptor bearer(BearerToken publicToken, BearerToken adminToken) {
     return new ClientInterceptor() {
       @Override
-      public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-        BearerToken token = ADMIN_SERVICE.equals(method.getServiceName()) ? adminToken : publicToken;
+      public <Q, R> ClientCall<Q, R> interceptCall(
+          MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+        BearerToken token =
+            ADMIN_SERVICE.equals(method.getServiceName()) ? adminToken : publicToken;
         return next.newCall(method, token == null ? options : options.withCallCredentials(token));
       }
     };

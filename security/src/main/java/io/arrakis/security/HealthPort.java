@@ -14,8 +14,11 @@ import picocli.CommandLine.Option;
  * every other service is on the TLS port.
  */
 public final class HealthPort {
-  @Option(names = "--health-port", description = "Also answer grpc.health.v1, and nothing else, in plaintext on this "
-      + "port, for probes that cannot speak TLS (the kubelet's); default: off.")
+  @Option(
+      names = "--health-port",
+      description =
+          "Also answer grpc.health.v1, and nothing else, in plaintext on this "
+              + "port, for probes that cannot speak TLS (the kubelet's); default: off.")
   Integer port;
 
   /** Starts serving {@code health} on {@code host} and the port given; null when none was. */
@@ -24,10 +27,14 @@ public final class HealthPort {
       return null;
     }
     try {
-      return NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(health).build().start();
+      return NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+          .addService(health)
+          .build()
+          .start();
     } catch (IOException e) {
       // a bind error's message names neither the address nor what it was for
-      throw new IOException("cannot serve health checks on " + host + ":" + port + ": " + e.getMessage(), e);
+      throw new IOException(
+          "cannot serve health checks on " + host + ":" + port + ": " + e.getMessage(), e);
     }
   }
 }

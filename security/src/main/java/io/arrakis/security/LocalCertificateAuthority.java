@@ -47,6 +47,7 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 public final class LocalCertificateAuthority {
   /** The common name of the CA that {@link #createFiles} makes. */
   public static final String CA_NAME = "arrakis-cluster-ca";
+
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final KeyPair caKeys;
@@ -60,15 +61,20 @@ public final class LocalCertificateAuthority {
   }
 
   /** A new CA named {@code commonName}. */
-  public static LocalCertificateAuthority create(String commonName, Duration validity) throws GeneralSecurityException {
+  public static LocalCertificateAuthority create(String commonName, Duration validity)
+      throws GeneralSecurityException {
     KeyPair keys = ecKeys();
     X500Name name = new X500Name("CN=" + commonName);
     try {
       JcaX509v3CertificateBuilder b = builder(name, name, keys, validity);
       JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
       b.addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
-      b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
-      b.addExtension(Extension.subjectKeyIdentifier, false, utils.createSubjectKeyIdentifier(keys.getPublic()));
+      b.addExtension(
+          Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
+      b.addExtension(
+          Extension.subjectKeyIdentifier,
+          false,
+          utils.createSubjectKeyIdentifier(keys.getPublic()));
       return new LocalCertificateAuthority(keys, sign(b, keys), validity);
     } catch (IOException | OperatorCreationException e) {
       throw new GeneralSecurityException("could not make the CA certificate: " + e.getMessage(), e);
@@ -80,12 +86,14 @@ public final class LocalCertificateAuthority {
    * {@code routerHosts} and the expert nodes' for {@code expertHosts}, all written into {@code dir}
    * (see {@link #write}).
    */
-  public static void createFiles(Path dir, List<String> routerHosts, List<String> expertHosts, Duration validity)
+  public static void createFiles(
+      Path dir, List<String> routerHosts, List<String> expertHosts, Duration validity)
       throws GeneralSecurityException, IOException {
     LocalCertificateAuthority ca = create(CA_NAME, validity);
     List<Issued> issued = new ArrayList<>();
     for (Role r : Role.values()) {
-      issued.add(ca.issue(r, r == Role.ROUTER ? routerHosts : r == Role.EXPERT ? expertHosts : List.of()));
+      issued.add(
+          ca.issue(r, r == Role.ROUTER ? routerHosts : r == Role.EXPERT ? expertHosts : List.of()));
     }
     ca.write(dir, issued);
   }
@@ -101,15 +109,24 @@ public final class LocalCertificateAuthority {
   /** As {@link #issue(Role, List)}, written to {@code name.crt} and {@code name.key}. */
   public Issued issue(Role role, String name, List<String> hosts) throws GeneralSecurityException {
     if (!role.serves() && !hosts.isEmpty()) {
-      throw new IllegalArgumentException("a " + role.fileName() + " certificate is for clients and names no host");
+      throw new IllegalArgumentException(
+          "a " + role.fileName() + " certificate is for clients and names no host");
     }
     KeyPair keys = ecKeys();
     try {
-      JcaX509v3CertificateBuilder b = builder(X500Name.getInstance(caCert.getSubjectX500Principal().getEncoded()),
-          new X500Name("CN=arrakis-" + role.fileName() + ",OU=" + role.fileName() + ",O=Arrakis"), keys, validity);
+      JcaX509v3CertificateBuilder b =
+          builder(
+              X500Name.getInstance(caCert.getSubjectX500Principal().getEncoded()),
+              new X500Name(
+                  "CN=arrakis-" + role.fileName() + ",OU=" + role.fileName() + ",O=Arrakis"),
+              keys,
+              validity);
       JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
       b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
-      b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+      b.addExtension(
+          Extension.keyUsage,
+          true,
+          new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
       List<KeyPurposeId> usages = new ArrayList<>();
       if (role.serves()) {
         usages.add(KeyPurposeId.id_kp_serverAuth);
@@ -117,19 +134,27 @@ public final class LocalCertificateAuthority {
       if (role.calls()) {
         usages.add(KeyPurposeId.id_kp_clientAuth);
       }
-      b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(usages.toArray(KeyPurposeId[]::new)));
+      b.addExtension(
+          Extension.extendedKeyUsage,
+          false,
+          new ExtendedKeyUsage(usages.toArray(KeyPurposeId[]::new)));
       b.addExtension(Extension.subjectAlternativeName, false, altNames(role, hosts));
-      b.addExtension(Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(caCert));
+      b.addExtension(
+          Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(caCert));
       return new Issued(name, keys, sign(b, caKeys));
     } catch (IOException | OperatorCreationException e) {
-      throw new GeneralSecurityException("could not issue a " + role.fileName() + " certificate: " + e.getMessage(), e);
+      throw new GeneralSecurityException(
+          "could not issue a " + role.fileName() + " certificate: " + e.getMessage(), e);
     }
   }
 
   /** A certificate and its key. */
   public record Issued(String name, KeyPair keys, X509Certificate certificate) {}
 
-  /** Writes {@code ca.crt}, {@code ca.key} and, per issued certificate, NAME.crt and NAME.key into {@code dir}. */
+  /**
+   * Writes {@code ca.crt}, {@code ca.key} and, per issued certificate, NAME.crt and NAME.key into
+   * {@code dir}.
+   */
   public void write(Path dir, List<Issued> issued) throws IOException {
     Files.createDirectories(dir);
     writePem(dir.resolve("ca.crt"), caCert, false);
@@ -149,16 +174,24 @@ public final class LocalCertificateAuthority {
     names.add(new GeneralName(GeneralName.uniformResourceIdentifier, role.uri()));
     for (String h : hosts) {
       boolean ip = h.matches("[0-9.]+") || h.contains(":");
-      names.add(ip ? new GeneralName(GeneralName.iPAddress, InetAddress.getByName(h).getHostAddress())
-          : new GeneralName(GeneralName.dNSName, h));
+      names.add(
+          ip
+              ? new GeneralName(GeneralName.iPAddress, InetAddress.getByName(h).getHostAddress())
+              : new GeneralName(GeneralName.dNSName, h));
     }
     return new GeneralNames(names.toArray(GeneralName[]::new));
   }
 
-  private static JcaX509v3CertificateBuilder builder(X500Name issuer, X500Name subject, KeyPair keys, Duration validity) {
+  private static JcaX509v3CertificateBuilder builder(
+      X500Name issuer, X500Name subject, KeyPair keys, Duration validity) {
     Instant now = Instant.now();
-    return new JcaX509v3CertificateBuilder(issuer, new BigInteger(127, RANDOM),
-        Date.from(now.minus(Duration.ofMinutes(5))), Date.from(now.plus(validity)), subject, keys.getPublic());
+    return new JcaX509v3CertificateBuilder(
+        issuer,
+        new BigInteger(127, RANDOM),
+        Date.from(now.minus(Duration.ofMinutes(5))),
+        Date.from(now.plus(validity)),
+        subject,
+        keys.getPublic());
   }
 
   private static X509Certificate sign(JcaX509v3CertificateBuilder b, KeyPair signer)

@@ -8,7 +8,6 @@ import io.grpc.ForwardingServerCallListener;
 import io.grpc.KnownLength;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
-import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
@@ -40,22 +39,28 @@ public final class MalformedRequests {
     return invalidArgument(service, WireLimits.builder().build());
   }
 
-  /** As {@link #invalidArgument(ServerServiceDefinition)}, refusing requests past {@code limits} before parsing them. */
-  public static ServerServiceDefinition invalidArgument(ServerServiceDefinition service, WireLimits limits) {
+  /**
+   * As {@link #invalidArgument(ServerServiceDefinition)}, refusing requests past {@code limits}
+   * before parsing them.
+   */
+  public static ServerServiceDefinition invalidArgument(
+      ServerServiceDefinition service, WireLimits limits) {
     List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
     for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
       methods.add(guard(m, limits));
     }
     // keep the schema descriptor: server reflection lists services by it
-    ServiceDescriptor.Builder d = ServiceDescriptor.newBuilder(service.getServiceDescriptor().getName())
-        .setSchemaDescriptor(service.getServiceDescriptor().getSchemaDescriptor());
+    ServiceDescriptor.Builder d =
+        ServiceDescriptor.newBuilder(service.getServiceDescriptor().getName())
+            .setSchemaDescriptor(service.getServiceDescriptor().getSchemaDescriptor());
     methods.forEach(m -> d.addMethod(m.getMethodDescriptor()));
     ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(d.build());
     methods.forEach(b::addMethod);
     return b.build();
   }
 
-  private static <Q, R> ServerMethodDefinition<Q, R> guard(ServerMethodDefinition<Q, R> m, WireLimits limits) {
+  private static <Q, R> ServerMethodDefinition<Q, R> guard(
+      ServerMethodDefinition<Q, R> m, WireLimits limits) {
     MethodDescriptor<Q, R> d = m.getMethodDescriptor();
     if (!(d.getRequestMarshaller() instanceof MethodDescriptor.PrototypeMarshaller<Q> proto)
         || !(proto.getMessagePrototype() instanceof Message)) {
@@ -66,8 +71,8 @@ public final class MalformedRequests {
         guarded(m.getServerCallHandler()));
   }
 
-  private static <Q> MethodDescriptor.Marshaller<Q> marking(MethodDescriptor.PrototypeMarshaller<Q> inner, String method,
-      WireLimits limits) {
+  private static <Q> MethodDescriptor.Marshaller<Q> marking(
+      MethodDescriptor.PrototypeMarshaller<Q> inner, String method, WireLimits limits) {
     Message prototype = (Message) inner.getMessagePrototype();
     boolean screened = limits.applies(prototype.getDescriptorForType());
     return new MethodDescriptor.Marshaller<>() {
@@ -81,17 +86,27 @@ public final class MalformedRequests {
         try {
           return screened ? screened(stream) : inner.parse(stream);
         } catch (StatusRuntimeException e) {
-          Status.Code code = e.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED
-              ? Status.Code.RESOURCE_EXHAUSTED : Status.Code.INVALID_ARGUMENT;
-          return marked(code, "request is not a valid " + method + " message: " + e.getStatus().getDescription());
+          Status.Code code =
+              e.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED
+                  ? Status.Code.RESOURCE_EXHAUSTED
+                  : Status.Code.INVALID_ARGUMENT;
+          return marked(
+              code,
+              "request is not a valid " + method + " message: " + e.getStatus().getDescription());
         } catch (WireLimits.Refusal e) {
-          return marked(Status.Code.INVALID_ARGUMENT, method + " request refused: " + e.getMessage());
+          return marked(
+              Status.Code.INVALID_ARGUMENT, method + " request refused: " + e.getMessage());
         } catch (IOException e) {
-          return marked(Status.Code.INVALID_ARGUMENT, "request is not a valid " + method + " message: " + e.getMessage());
+          return marked(
+              Status.Code.INVALID_ARGUMENT,
+              "request is not a valid " + method + " message: " + e.getMessage());
         }
       }
 
-      /** Reads the whole message (grpc has bounded it), checks it against the limits, then parses it without copying its bytes fields. */
+      /**
+       * Reads the whole message (grpc has bounded it), checks it against the limits, then parses it
+       * without copying its bytes fields.
+       */
       @SuppressWarnings("unchecked")
       private Q screened(InputStream stream) throws IOException, WireLimits.Refusal {
         byte[] bytes = readAll(stream);
@@ -104,9 +119,15 @@ public final class MalformedRequests {
 
       @SuppressWarnings("unchecked")
       private Q marked(Status.Code code, String why) {
-        UnknownFieldSet mark = UnknownFieldSet.newBuilder().addField(MARK, UnknownFieldSet.Field.newBuilder()
-            .addVarint(code.value())
-            .addLengthDelimited(ByteString.copyFrom(why, StandardCharsets.UTF_8)).build()).build();
+        UnknownFieldSet mark =
+            UnknownFieldSet.newBuilder()
+                .addField(
+                    MARK,
+                    UnknownFieldSet.Field.newBuilder()
+                        .addVarint(code.value())
+                        .addLengthDelimited(ByteString.copyFrom(why, StandardCharsets.UTF_8))
+                        .build())
+                .build();
         return (Q) prototype.toBuilder().setUnknownFields(mark).build();
       }
     };
@@ -125,30 +146,35 @@ public final class MalformedRequests {
   }
 
   private static <Q, R> ServerCallHandler<Q, R> guarded(ServerCallHandler<Q, R> next) {
-    return (call, headers) -> new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(
-        next.startCall(call, headers)) {
-      private boolean refused;
+    return (call, headers) ->
+        new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(
+            next.startCall(call, headers)) {
+          private boolean refused;
 
-      @Override
-      public void onMessage(Q message) {
-        UnknownFieldSet.Field mark = ((Message) message).getUnknownFields().getField(MARK);
-        if (!mark.getLengthDelimitedList().isEmpty()) {
-          refused = true;
-          Status.Code code = mark.getVarintList().isEmpty() ? Status.Code.INVALID_ARGUMENT
-              : Status.fromCodeValue(mark.getVarintList().get(0).intValue()).getCode();
-          call.close(Status.fromCode(code).withDescription(mark.getLengthDelimitedList().get(0).toStringUtf8()),
-              new Metadata());
-          return;
-        }
-        super.onMessage(message);
-      }
+          @Override
+          public void onMessage(Q message) {
+            UnknownFieldSet.Field mark = ((Message) message).getUnknownFields().getField(MARK);
+            if (!mark.getLengthDelimitedList().isEmpty()) {
+              refused = true;
+              Status.Code code =
+                  mark.getVarintList().isEmpty()
+                      ? Status.Code.INVALID_ARGUMENT
+                      : Status.fromCodeValue(mark.getVarintList().get(0).intValue()).getCode();
+              call.close(
+                  Status.fromCode(code)
+                      .withDescription(mark.getLengthDelimitedList().get(0).toStringUtf8()),
+                  new Metadata());
+              return;
+            }
+            super.onMessage(message);
+          }
 
-      @Override
-      public void onHalfClose() {
-        if (!refused) {
-          super.onHalfClose();
-        }
-      }
-    };
+          @Override
+          public void onHalfClose() {
+            if (!refused) {
+              super.onHalfClose();
+            }
+          }
+        };
   }
 }

@@ -11,15 +11,18 @@ import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /**
- * What a certificate of the cluster CA is for. {@code arrakis certs} writes one certificate per role
- * ({@code NAME.crt}, {@code NAME.key} with NAME the role's {@link #fileName()}); the role is in the
- * certificate as a URI subject alternative name ({@code spiffe://arrakis/role/NAME}, the form SPIFFE
- * gives workload identities) and in the subject ({@code OU=NAME}), and its extended key usage says
- * whether it may serve, call, or both. Servers authorize callers by role, and routers check that
- * the expert nodes they call hold an expert certificate.
+ * What a certificate of the cluster CA is for. {@code arrakis certs} writes one certificate per
+ * role ({@code NAME.crt}, {@code NAME.key} with NAME the role's {@link #fileName()}); the role is
+ * in the certificate as a URI subject alternative name ({@code spiffe://arrakis/role/NAME}, the
+ * form SPIFFE gives workload identities) and in the subject ({@code OU=NAME}), and its extended key
+ * usage says whether it may serve, call, or both. Servers authorize callers by role, and routers
+ * check that the expert nodes they call hold an expert certificate.
  */
 public enum Role {
-  /** Serves the public API and Pekko remoting, calls expert nodes and other routers: server and client usage. */
+  /**
+   * Serves the public API and Pekko remoting, calls expert nodes and other routers: server and
+   * client usage.
+   */
   ROUTER(true, true),
   /** Serves the Expert service to routers: server usage only. */
   EXPERT(true, false),
@@ -30,6 +33,7 @@ public enum Role {
 
   /** Prefix of the URI subject alternative name that carries the role. */
   public static final String URI_PREFIX = "spiffe://arrakis/role/";
+
   private static final int SAN_URI = 6;
 
   private final boolean serves;
@@ -40,7 +44,10 @@ public enum Role {
     this.calls = calls;
   }
 
-  /** The base name of this role's files ({@code router.crt}, {@code router.key}) and its name in messages. */
+  /**
+   * The base name of this role's files ({@code router.crt}, {@code router.key}) and its name in
+   * messages.
+   */
   public String fileName() {
     return name().toLowerCase(Locale.ROOT);
   }
@@ -64,7 +71,10 @@ public enum Role {
     return (this == EXPERT || this == ADMIN ? "an " : "a ") + fileName() + " certificate";
   }
 
-  /** The role a certificate names in its URI subject alternative names; empty when it names none or several. */
+  /**
+   * The role a certificate names in its URI subject alternative names; empty when it names none or
+   * several.
+   */
   public static Optional<Role> of(X509Certificate cert) {
     Collection<List<?>> names;
     try {
@@ -74,7 +84,9 @@ public enum Role {
     }
     Role found = null;
     for (List<?> n : names == null ? List.<List<?>>of() : names) {
-      if (n.size() == 2 && Integer.valueOf(SAN_URI).equals(n.get(0)) && n.get(1) instanceof String uri
+      if (n.size() == 2
+          && Integer.valueOf(SAN_URI).equals(n.get(0))
+          && n.get(1) instanceof String uri
           && uri.startsWith(URI_PREFIX)) {
         Role r = byFileName(uri.substring(URI_PREFIX.length()));
         if (r == null || (found != null && found != r)) {
@@ -86,7 +98,10 @@ public enum Role {
     return Optional.ofNullable(found);
   }
 
-  /** The role of the peer's certificate in a TLS session; empty without TLS, without a certificate or role. */
+  /**
+   * The role of the peer's certificate in a TLS session; empty without TLS, without a certificate
+   * or role.
+   */
   public static Optional<Role> ofPeer(SSLSession session) {
     if (session == null) {
       return Optional.empty();

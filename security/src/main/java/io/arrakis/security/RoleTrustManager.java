@@ -24,8 +24,10 @@ final class RoleTrustManager extends X509ExtendedTrustManager {
     this.server = server;
   }
 
-  static RoleTrustManager requiringServer(KeyStore trusted, Role server) throws GeneralSecurityException {
-    TrustManagerFactory f = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+  static RoleTrustManager requiringServer(KeyStore trusted, Role server)
+      throws GeneralSecurityException {
+    TrustManagerFactory f =
+        TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
     f.init(trusted);
     for (TrustManager t : f.getTrustManagers()) {
       if (t instanceof X509ExtendedTrustManager x) {
@@ -38,41 +40,52 @@ final class RoleTrustManager extends X509ExtendedTrustManager {
   private void checkRole(X509Certificate[] chain) throws CertificateException {
     Role actual = Role.of(chain[0]).orElse(null);
     if (actual != server) {
-      throw new CertificateException("the server's certificate (" + chain[0].getSubjectX500Principal().getName()
-          + ") is " + (actual == null ? "of no Arrakis role" : actual.certificate()) + ", not " + server.certificate());
+      throw new CertificateException(
+          "the server's certificate ("
+              + chain[0].getSubjectX500Principal().getName()
+              + ") is "
+              + (actual == null ? "of no Arrakis role" : actual.certificate())
+              + ", not "
+              + server.certificate());
     }
   }
 
   @Override
-  public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
+  public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+      throws CertificateException {
     ca.checkServerTrusted(chain, authType, engine);
     checkRole(chain);
   }
 
   @Override
-  public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+  public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
+      throws CertificateException {
     ca.checkServerTrusted(chain, authType, socket);
     checkRole(chain);
   }
 
   @Override
-  public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+  public void checkServerTrusted(X509Certificate[] chain, String authType)
+      throws CertificateException {
     ca.checkServerTrusted(chain, authType);
     checkRole(chain);
   }
 
   @Override
-  public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
+  public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+      throws CertificateException {
     ca.checkClientTrusted(chain, authType, engine);
   }
 
   @Override
-  public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+  public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
+      throws CertificateException {
     ca.checkClientTrusted(chain, authType, socket);
   }
 
   @Override
-  public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+  public void checkClientTrusted(X509Certificate[] chain, String authType)
+      throws CertificateException {
     ca.checkClientTrusted(chain, authType);
   }
 

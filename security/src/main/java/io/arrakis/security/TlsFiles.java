@@ -32,10 +32,13 @@ import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 public record TlsFiles(Path caCert, Path cert, Path key) {
   /** The certificate a router serves and calls expert nodes with. */
   public static final String ROUTER = Role.ROUTER.fileName();
+
   /** The certificate an expert node serves with. */
   public static final String EXPERT = Role.EXPERT.fileName();
+
   /** The certificate of tools and clients (load tester, health probes of a local cluster). */
   public static final String CLIENT = Role.CLIENT.fileName();
+
   /** The certificate of operators calling the admin Cluster service. */
   public static final String ADMIN = Role.ADMIN.fileName();
 
@@ -46,10 +49,16 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
 
   /** The files for {@code name} in {@code dir}; each must exist. */
   public static TlsFiles in(Path dir, String name) throws IOException {
-    TlsFiles f = new TlsFiles(dir.resolve("ca.crt"), dir.resolve(name + ".crt"), dir.resolve(name + ".key"));
+    TlsFiles f =
+        new TlsFiles(dir.resolve("ca.crt"), dir.resolve(name + ".crt"), dir.resolve(name + ".key"));
     for (Path p : new Path[] {f.caCert, f.cert, f.key}) {
       if (!Files.isReadable(p)) {
-        throw new IOException("TLS file " + p + " is missing or unreadable (make them with: ./arrakis certs --out " + dir + ")");
+        throw new IOException(
+            "TLS file "
+                + p
+                + " is missing or unreadable (make them with: ./arrakis certs --out "
+                + dir
+                + ")");
       }
     }
     return f;
@@ -70,9 +79,18 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
       throw new IOException("cannot read the certificate " + cert + ": " + e.getMessage(), e);
     }
     if (actual != role) {
-      throw new IOException(cert + " is " + (actual == null ? "of no Arrakis role (made before certificates had roles?)"
-          : actual.certificate()) + ", not " + role.certificate() + ": make new ones with "
-          + "./arrakis certs --out " + cert.getParent() + " --force");
+      throw new IOException(
+          cert
+              + " is "
+              + (actual == null
+                  ? "of no Arrakis role (made before certificates had roles?)"
+                  : actual.certificate())
+              + ", not "
+              + role.certificate()
+              + ": make new ones with "
+              + "./arrakis certs --out "
+              + cert.getParent()
+              + " --force");
     }
     return this;
   }
@@ -115,19 +133,22 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
    */
   public SSLContext jdkContext() throws IOException {
     try {
-      char[] password = Base64.getEncoder().encodeToString(new SecureRandom().generateSeed(16)).toCharArray();
+      char[] password =
+          Base64.getEncoder().encodeToString(new SecureRandom().generateSeed(16)).toCharArray();
       KeyStore keys = KeyStore.getInstance("PKCS12");
       keys.load(null, null);
       keys.setKeyEntry("key", privateKey(), password, new Certificate[] {certificate(cert)});
       KeyManagerFactory km = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
       km.init(keys, password);
       SSLContext ctx = SSLContext.getInstance("TLSv1.3");
-      TrustManagerFactory tm = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      TrustManagerFactory tm =
+          TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
       tm.init(trustStore());
       ctx.init(km.getKeyManagers(), tm.getTrustManagers(), new SecureRandom());
       return ctx;
     } catch (GeneralSecurityException e) {
-      throw new IOException("cannot use the TLS files " + cert + ", " + key + ": " + e.getMessage(), e);
+      throw new IOException(
+          "cannot use the TLS files " + cert + ", " + key + ": " + e.getMessage(), e);
     }
   }
 
@@ -138,14 +159,16 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
     return trust;
   }
 
-  private static X509Certificate certificate(Path file) throws IOException, GeneralSecurityException {
+  private static X509Certificate certificate(Path file)
+      throws IOException, GeneralSecurityException {
     try (InputStream in = Files.newInputStream(file)) {
       return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
     }
   }
 
   private PrivateKey privateKey() throws IOException {
-    try (Reader r = Files.newBufferedReader(key); PEMParser pem = new PEMParser(r)) {
+    try (Reader r = Files.newBufferedReader(key);
+        PEMParser pem = new PEMParser(r)) {
       if (!(pem.readObject() instanceof PrivateKeyInfo info)) {
         throw new IOException(key + " holds no PKCS#8 private key ('BEGIN PRIVATE KEY')");
       }

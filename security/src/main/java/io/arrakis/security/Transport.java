@@ -3,7 +3,9 @@ package io.arrakis.security;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 
-/** Rules for plaintext: allowed on loopback for local development, elsewhere only when asked for. */
+/**
+ * Rules for plaintext: allowed on loopback for local development, elsewhere only when asked for.
+ */
 public final class Transport {
   private Transport() {}
 
@@ -21,8 +23,10 @@ public final class Transport {
    */
   public static String checkPlaintext(String host, boolean insecureAllowed) {
     if (!isLoopback(host) && !insecureAllowed) {
-      throw new IllegalArgumentException("refusing plaintext gRPC on " + host
-          + ": give --tls-dir DIR (see ./arrakis certs), or --insecure-plaintext inside a trusted network");
+      throw new IllegalArgumentException(
+          "refusing plaintext gRPC on "
+              + host
+              + ": give --tls-dir DIR (see ./arrakis certs), or --insecure-plaintext inside a trusted network");
     }
     return "plaintext gRPC on " + host + " (no TLS): for local development only";
   }

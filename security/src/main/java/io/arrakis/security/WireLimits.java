@@ -15,8 +15,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * Bounds on what a request may carry, checked on its wire bytes before it is parsed: entries of a
  * repeated field (per message) and bytes of a string or bytes field. A message limit alone does not
  * bound what parsing costs: a packed {@code repeated int64} entry is one byte on the wire and eight
- * in memory, and an empty sub-message two bytes on the wire and an object in memory. A refusal names
- * the field and the limit, never the values.
+ * in memory, and an empty sub-message two bytes on the wire and an object in memory. A refusal
+ * names the field and the limit, never the values.
  */
 public final class WireLimits {
   /** Sub-messages nested deeper than this are refused, as protobuf's own parser does. */
@@ -24,12 +24,15 @@ public final class WireLimits {
 
   private final Map<FieldDescriptor, Integer> maxCount;
   private final Map<FieldDescriptor, Integer> maxBytes;
+
   /** Message types whose fields have a limit. */
   private final Set<Descriptor> limited = new HashSet<>();
+
   /** Whether a type's messages can hold a limited field, by type, as found. */
   private final Map<Descriptor, Boolean> applies = new ConcurrentHashMap<>();
 
-  private WireLimits(Map<FieldDescriptor, Integer> maxCount, Map<FieldDescriptor, Integer> maxBytes) {
+  private WireLimits(
+      Map<FieldDescriptor, Integer> maxCount, Map<FieldDescriptor, Integer> maxBytes) {
     this.maxCount = Map.copyOf(maxCount);
     this.maxBytes = Map.copyOf(maxBytes);
     Set<FieldDescriptor> all = new HashSet<>(maxCount.keySet());
@@ -63,7 +66,8 @@ public final class WireLimits {
 
     /** At most {@code max} bytes in the string or bytes field {@code field}. */
     public Builder maxBytes(FieldDescriptor field, int max) {
-      if (field.getType() != FieldDescriptor.Type.STRING && field.getType() != FieldDescriptor.Type.BYTES) {
+      if (field.getType() != FieldDescriptor.Type.STRING
+          && field.getType() != FieldDescriptor.Type.BYTES) {
         throw new IllegalArgumentException(field.getFullName() + " is neither string nor bytes");
       }
       maxBytes.put(field, max);
@@ -88,7 +92,8 @@ public final class WireLimits {
       return false;
     }
     for (FieldDescriptor f : type.getFields()) {
-      if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE && reaches(f.getMessageType(), seen)) {
+      if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE
+          && reaches(f.getMessageType(), seen)) {
         return true;
       }
     }
@@ -96,8 +101,8 @@ public final class WireLimits {
   }
 
   /**
-   * Checks the encoded message {@code bytes} of {@code type}. Bytes that are not a valid encoding are
-   * left to the parser to refuse.
+   * Checks the encoded message {@code bytes} of {@code type}. Bytes that are not a valid encoding
+   * are left to the parser to refuse.
    *
    * @throws Refusal naming the first field past its limit
    */
@@ -109,7 +114,8 @@ public final class WireLimits {
     }
   }
 
-  private void scan(Descriptor type, CodedInputStream in, String path, int depth) throws IOException, Refusal {
+  private void scan(Descriptor type, CodedInputStream in, String path, int depth)
+      throws IOException, Refusal {
     if (depth > MAX_DEPTH) {
       throw new Refusal(path + " nests messages deeper than " + MAX_DEPTH);
     }
@@ -144,7 +150,9 @@ public final class WireLimits {
         in.skipRawBytes(length);
         continue;
       }
-      if (delimited && f.getJavaType() == FieldDescriptor.JavaType.MESSAGE && applies(f.getMessageType())) {
+      if (delimited
+          && f.getJavaType() == FieldDescriptor.JavaType.MESSAGE
+          && applies(f.getMessageType())) {
         int length = in.readRawVarint32();
         int outer = in.pushLimit(length);
         scan(f.getMessageType(), in, path + f.getName() + ".", depth + 1);
@@ -159,13 +167,15 @@ public final class WireLimits {
    * Counts the entries of a packed field, reading no further than one past {@code limit}: the rest
    * is skipped unread when the count is already too high.
    */
-  private static int packedEntries(FieldDescriptor f, CodedInputStream in, int limit) throws IOException {
+  private static int packedEntries(FieldDescriptor f, CodedInputStream in, int limit)
+      throws IOException {
     int length = in.readRawVarint32();
-    int width = switch (f.getType()) {
-      case FIXED32, SFIXED32, FLOAT -> 4;
-      case FIXED64, SFIXED64, DOUBLE -> 8;
-      default -> 0; // varints
-    };
+    int width =
+        switch (f.getType()) {
+          case FIXED32, SFIXED32, FLOAT -> 4;
+          case FIXED64, SFIXED64, DOUBLE -> 8;
+          default -> 0; // varints
+        };
     if (width > 0) {
       in.skipRawBytes(length);
       return length / width;
@@ -176,7 +186,9 @@ public final class WireLimits {
       in.readRawVarint64();
       entries++;
     }
-    in.popLimit(outer); // past the limit the caller refuses at once: where the stream stands no longer matters
+    in.popLimit(
+        outer); // past the limit the caller refuses at once: where the stream stands no longer
+    // matters
     return entries;
   }
 }

@@ -26,9 +26,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A client's view of the cluster's transports over loopback Netty, with certificates from
- * {@code arrakis certs}: a router serves TLS to anyone trusting the CA and wants a token; an expert
- * node serves only callers with a cluster certificate.
+ * A client's view of the cluster's transports over loopback Netty, with certificates from {@code
+ * arrakis certs}: a router serves TLS to anyone trusting the CA and wants a token; an expert node
+ * serves only callers with a cluster certificate.
  */
 class ClientSecurityTest {
   @TempDir Path dir;
@@ -51,27 +51,37 @@ class ClientSecurityTest {
   /** An echo service behind the bearer-token check, served with the given node's TLS. */
   String serve(String node, boolean requireClientCert) throws IOException {
     ServerServiceDefinition echo = AccessPolicyTest.echoService(AccessPolicyTest.ECHO);
-    AccessPolicy tokenOnly = AccessPolicy.of(Map.of(),
-        AccessPolicy.Rule.anyOf("the echo service", List.of(AccessPolicy.token("public", "s3cret")), "unused"));
-    server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-        .sslContext(TlsFiles.in(dir, node).server(requireClientCert))
-        .addService(ServerInterceptors.intercept(echo, tokenOnly)).build().start();
+    AccessPolicy tokenOnly =
+        AccessPolicy.of(
+            Map.of(),
+            AccessPolicy.Rule.anyOf(
+                "the echo service", List.of(AccessPolicy.token("public", "s3cret")), "unused"));
+    server =
+        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+            .sslContext(TlsFiles.in(dir, node).server(requireClientCert))
+            .addService(ServerInterceptors.intercept(echo, tokenOnly))
+            .build()
+            .start();
     return "127.0.0.1:" + server.getPort();
   }
 
   static String echo(String target, ClientSecurity security) throws Exception {
     ManagedChannel ch = security.channelBuilder(target).build();
     try {
-      return ClientCalls.blockingUnaryCall(ch, AccessPolicyTest.ECHO,
-          CallOptions.DEFAULT.withDeadlineAfter(5, TimeUnit.SECONDS), "hi");
+      return ClientCalls.blockingUnaryCall(
+          ch,
+          AccessPolicyTest.ECHO,
+          CallOptions.DEFAULT.withDeadlineAfter(5, TimeUnit.SECONDS),
+          "hi");
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
   }
 
   static void assertRefused(String target, ClientSecurity security, Status.Code code) {
-    assertThatThrownBy(() -> echo(target, security)).isInstanceOfSatisfying(StatusRuntimeException.class,
-        e -> assertThat(e.getStatus().getCode()).isEqualTo(code));
+    assertThatThrownBy(() -> echo(target, security))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class, e -> assertThat(e.getStatus().getCode()).isEqualTo(code));
   }
 
   @Test
@@ -87,19 +97,29 @@ class ClientSecurityTest {
   @Test
   void anExpertNodeServesOnlyClientsWithAClusterCertificate() throws Exception {
     String expert = serve(TlsFiles.EXPERT, true);
-    ClientSecurity client = ClientSecurity.of(TlsFiles.in(dir, TlsFiles.ROUTER)).withTokenFile(token);
+    ClientSecurity client =
+        ClientSecurity.of(TlsFiles.in(dir, TlsFiles.ROUTER)).withTokenFile(token);
 
     assertThat(echo(expert, client)).isEqualTo("hi");
-    assertRefused(expert, new ClientSecurity(dir.resolve("ca.crt"), null, null, token), Status.Code.UNAVAILABLE);
+    assertRefused(
+        expert,
+        new ClientSecurity(dir.resolve("ca.crt"), null, null, token),
+        Status.Code.UNAVAILABLE);
   }
 
   @Test
   void badSettingsAreNamed() throws IOException {
-    assertThatThrownBy(() -> new ClientSecurity(dir.resolve("ca.crt"), dir.resolve("client.crt"), null, null))
+    assertThatThrownBy(
+            () -> new ClientSecurity(dir.resolve("ca.crt"), dir.resolve("client.crt"), null, null))
         .hasMessageContaining("--tls-key");
-    assertThatThrownBy(() -> new ClientSecurity(null, dir.resolve("client.crt"), dir.resolve("client.key"), null))
+    assertThatThrownBy(
+            () ->
+                new ClientSecurity(
+                    null, dir.resolve("client.crt"), dir.resolve("client.key"), null))
         .hasMessageContaining("--tls-ca");
-    assertThatThrownBy(() -> new ClientSecurity(dir.resolve("nope.crt"), null, null, null).channelBuilder("h:1"))
+    assertThatThrownBy(
+            () ->
+                new ClientSecurity(dir.resolve("nope.crt"), null, null, null).channelBuilder("h:1"))
         .hasMessageContaining("nope.crt");
     Path empty = Files.writeString(dir.resolve("empty"), " \n");
     assertThatThrownBy(() -> ClientSecurity.PLAINTEXT.withTokenFile(empty).channelBuilder("h:1"))

@@ -34,8 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Certificates of the wrong role, over loopback TLS: each role's certificate is good for its own
  * use only. A router (a client context requiring an expert server) refuses any server that is not
- * an expert node, however valid its certificate; a client certificate cannot serve at all; a
- * server certificate cannot call a server that asks for client certificates.
+ * an expert node, however valid its certificate; a client certificate cannot serve at all; a server
+ * certificate cannot call a server that asks for client certificates.
  */
 class HostileCertificatesTest {
   private static final String SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
@@ -46,7 +46,8 @@ class HostileCertificatesTest {
 
   @BeforeEach
   void certs() {
-    assertThat(CertsMain.execute("--out", dir.toString(), "--expert-host", "*.arrakis-expert")).isZero();
+    assertThat(CertsMain.execute("--out", dir.toString(), "--expert-host", "*.arrakis-expert"))
+        .isZero();
   }
 
   @AfterEach
@@ -59,32 +60,44 @@ class HostileCertificatesTest {
   int serve(SslContext tls) throws Exception {
     HealthStatusManager health = new HealthStatusManager();
     health.setStatus("", ServingStatus.SERVING);
-    Server s = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).sslContext(tls)
-        .addService(health.getHealthService()).build().start();
+    Server s =
+        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+            .sslContext(tls)
+            .addService(health.getHealthService())
+            .build()
+            .start();
     servers.add(s);
     return s.getPort();
   }
 
   /** A server presenting {@code role}'s certificate, taking client certificates where offered. */
   int serveAs(Role role, Path certs) throws Exception {
-    return serve(GrpcSslContexts.forServer(certs.resolve(role.fileName() + ".crt").toFile(),
-        certs.resolve(role.fileName() + ".key").toFile()).build());
+    return serve(
+        GrpcSslContexts.forServer(
+                certs.resolve(role.fileName() + ".crt").toFile(),
+                certs.resolve(role.fileName() + ".key").toFile())
+            .build());
   }
 
-  static ServingStatus check(int port, SslContext client, String authority) throws InterruptedException {
+  static ServingStatus check(int port, SslContext client, String authority)
+      throws InterruptedException {
     NettyChannelBuilder b = NettyChannelBuilder.forAddress("127.0.0.1", port).sslContext(client);
     ManagedChannel ch = (authority == null ? b : b.overrideAuthority(authority)).build();
     try {
-      return HealthGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.SECONDS)
-          .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+      return HealthGrpc.newBlockingStub(ch)
+          .withDeadlineAfter(5, TimeUnit.SECONDS)
+          .check(HealthCheckRequest.getDefaultInstance())
+          .getStatus();
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
   }
 
   static void assertHandshakeFails(int port, SslContext client) {
-    assertThatThrownBy(() -> check(port, client, null)).isInstanceOfSatisfying(StatusRuntimeException.class,
-        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+    assertThatThrownBy(() -> check(port, client, null))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
   }
 
   static X509Certificate read(Path file) throws Exception {
@@ -114,7 +127,8 @@ class HostileCertificatesTest {
       }
     }
     assertThat(sans(read(dir.resolve("expert.crt"))))
-        .contains("*.arrakis-expert").doesNotContain("arrakis-router");
+        .contains("*.arrakis-expert")
+        .doesNotContain("arrakis-router");
   }
 
   @Test
@@ -127,7 +141,8 @@ class HostileCertificatesTest {
     // the tools' client key cannot pose as an expert server: no server usage, no expert role
     int posing = serveAs(Role.CLIENT, dir);
     assertHandshakeFails(posing, router);
-    assertHandshakeFails(posing, GrpcSslContexts.forClient().trustManager(dir.resolve("ca.crt").toFile()).build());
+    assertHandshakeFails(
+        posing, GrpcSslContexts.forClient().trustManager(dir.resolve("ca.crt").toFile()).build());
     assertHandshakeFails(serveAs(Role.ADMIN, dir), router);
     // an expert certificate of another CA
     Path other = dir.resolve("other");
@@ -139,7 +154,8 @@ class HostileCertificatesTest {
   @Test
   void aServerCertificateCannotCallAServerAskingForClientCertificates() throws Exception {
     int expert = serve(TlsFiles.in(dir, Role.EXPERT).server(true));
-    assertThat(check(expert, TlsFiles.in(dir, Role.ROUTER).client(), null)).isEqualTo(ServingStatus.SERVING);
+    assertThat(check(expert, TlsFiles.in(dir, Role.ROUTER).client(), null))
+        .isEqualTo(ServingStatus.SERVING);
     // the expert certificate has server usage only
     assertHandshakeFails(expert, TlsFiles.in(dir, Role.EXPERT).client());
   }
@@ -160,9 +176,11 @@ class HostileCertificatesTest {
   void expertPodNamesMatchTheWildcardAndOtherNamesDoNot() throws Exception {
     int expert = serveAs(Role.EXPERT, dir);
     SslContext router = TlsFiles.in(dir, Role.ROUTER).client(Role.EXPERT);
-    assertThat(check(expert, router, "arrakis-expert-0.arrakis-expert:50061")).isEqualTo(ServingStatus.SERVING);
+    assertThat(check(expert, router, "arrakis-expert-0.arrakis-expert:50061"))
+        .isEqualTo(ServingStatus.SERVING);
     assertThatThrownBy(() -> check(expert, router, "expert.example.org:50061"))
-        .isInstanceOfSatisfying(StatusRuntimeException.class,
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
   }
 }

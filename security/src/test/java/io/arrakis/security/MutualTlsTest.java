@@ -3,6 +3,7 @@ package io.arrakis.security;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.arrakis.security.cli.CertsMain;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
@@ -39,16 +40,23 @@ class MutualTlsTest {
   int serve(SslContext ctx) throws Exception {
     HealthStatusManager health = new HealthStatusManager();
     health.setStatus("", ServingStatus.SERVING);
-    server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).sslContext(ctx)
-        .addService(health.getHealthService()).build().start();
+    server =
+        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+            .sslContext(ctx)
+            .addService(health.getHealthService())
+            .build()
+            .start();
     return server.getPort();
   }
 
   static ServingStatus check(int port, SslContext client) throws InterruptedException {
-    ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).sslContext(client).build();
+    ManagedChannel ch =
+        NettyChannelBuilder.forAddress("127.0.0.1", port).sslContext(client).build();
     try {
-      return HealthGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.SECONDS)
-          .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+      return HealthGrpc.newBlockingStub(ch)
+          .withDeadlineAfter(5, TimeUnit.SECONDS)
+          .check(HealthCheckRequest.getDefaultInstance())
+          .getStatus();
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
@@ -61,16 +69,22 @@ class MutualTlsTest {
 
     assertThat(check(port, TlsFiles.in(dir, "router").client())).isEqualTo(ServingStatus.SERVING);
 
-    SslContext noCert = GrpcSslContexts.forClient().trustManager(dir.resolve("ca.crt").toFile()).build();
-    assertThatThrownBy(() -> check(port, noCert)).isInstanceOfSatisfying(StatusRuntimeException.class,
-        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+    SslContext noCert =
+        GrpcSslContexts.forClient().trustManager(dir.resolve("ca.crt").toFile()).build();
+    assertThatThrownBy(() -> check(port, noCert))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
 
     // a certificate from another CA is refused too
     Path other = dir.resolve("other");
     LocalCertificateAuthority rogue = LocalCertificateAuthority.create("rogue", Duration.ofDays(1));
     rogue.write(other, List.of(rogue.issue(Role.ROUTER, List.of("localhost", "127.0.0.1"))));
-    SslContext rogueClient = GrpcSslContexts.forClient().trustManager(dir.resolve("ca.crt").toFile())
-        .keyManager(other.resolve("router.crt").toFile(), other.resolve("router.key").toFile()).build();
+    SslContext rogueClient =
+        GrpcSslContexts.forClient()
+            .trustManager(dir.resolve("ca.crt").toFile())
+            .keyManager(other.resolve("router.crt").toFile(), other.resolve("router.key").toFile())
+            .build();
     assertThatThrownBy(() -> check(port, rogueClient)).isInstanceOf(StatusRuntimeException.class);
   }
 
@@ -84,13 +98,14 @@ class MutualTlsTest {
   @Test
   void plaintextIsAllowedOnLoopbackOnlyUnlessAskedFor() {
     assertThat(Transport.checkPlaintext("127.0.0.1", false)).contains("local development");
-    assertThatThrownBy(() -> Transport.checkPlaintext("0.0.0.0", false)).hasMessageContaining("--tls-dir");
+    assertThatThrownBy(() -> Transport.checkPlaintext("0.0.0.0", false))
+        .hasMessageContaining("--tls-dir");
     assertThat(Transport.checkPlaintext("0.0.0.0", true)).contains("plaintext");
   }
 
   static final class CertsMainRun {
     static int run(String... args) {
-      return io.arrakis.security.cli.CertsMain.execute(args);
+      return CertsMain.execute(args);
     }
   }
 }

@@ -29,7 +29,8 @@ public final class MetricsServer implements AutoCloseable {
   private final ExecutorService executor;
   private final JvmGcMetrics gc = new JvmGcMetrics();
 
-  private MetricsServer(PrometheusMeterRegistry registry, HttpServer http, ExecutorService executor) {
+  private MetricsServer(
+      PrometheusMeterRegistry registry, HttpServer http, ExecutorService executor) {
     this.registry = registry;
     this.http = http;
     this.executor = executor;
@@ -45,13 +46,16 @@ public final class MetricsServer implements AutoCloseable {
   }
 
   /** Starts serving {@code registry} on {@code host:port} (port 0 picks a free one). */
-  public static MetricsServer start(PrometheusMeterRegistry registry, String host, int port) throws IOException {
+  public static MetricsServer start(PrometheusMeterRegistry registry, String host, int port)
+      throws IOException {
     HttpServer http = HttpServer.create(new InetSocketAddress(host, port), 16);
-    ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "metrics-http");
-      t.setDaemon(true);
-      return t;
-    });
+    ExecutorService executor =
+        Executors.newSingleThreadExecutor(
+            r -> {
+              Thread t = new Thread(r, "metrics-http");
+              t.setDaemon(true);
+              return t;
+            });
     MetricsServer server = new MetricsServer(registry, http, executor);
     server.gc.bindTo(registry);
     http.createContext("/metrics", server::scrape);

@@ -46,54 +46,99 @@ import picocli.CommandLine.Option;
  * 512-token prefill in GFLOP/s against OpenBLAS's GEMM rate (and, for reference, the expert
  * kernel's own rate at the same shape). The load average before and after goes with the figures.
  */
-@Command(name = "bench generate", mixinStandardHelpOptions = true,
-    description = "Measure prefill and decode speed of the in-process runtime against this machine's bounds.")
+@Command(
+    name = "bench generate",
+    mixinStandardHelpOptions = true,
+    description =
+        "Measure prefill and decode speed of the in-process runtime against this machine's bounds.")
 public final class BenchGenerate implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--model", description = "A model directory (default: a synthetic one, generated once into --work).")
+  @Option(
+      names = "--model",
+      description = "A model directory (default: a synthetic one, generated once into --work).")
   Path model;
 
-  @Option(names = "--work", defaultValue = ".arrakis/bench-models", description = "Where synthetic models are kept (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--work",
+      defaultValue = ".arrakis/bench-models",
+      description = "Where synthetic models are kept (default: ${DEFAULT-VALUE}).")
   Path work;
 
-  @Option(names = "--arch", defaultValue = "qwen3_moe", description = "Synthetic model family (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--arch",
+      defaultValue = "qwen3_moe",
+      description = "Synthetic model family (default: ${DEFAULT-VALUE}).")
   String arch;
 
-  @Option(names = "--hidden", defaultValue = "1024") int hidden;
-  @Option(names = "--layers", defaultValue = "12") int layers;
-  @Option(names = "--heads", defaultValue = "16") int heads;
-  @Option(names = "--kv-heads", defaultValue = "4") int kvHeads;
-  @Option(names = "--experts", defaultValue = "64") int experts;
-  @Option(names = "--top-k", defaultValue = "8") int topK;
-  @Option(names = "--expert-ffn", defaultValue = "512") int expertFfn;
-  @Option(names = "--vocab", defaultValue = "32000") int vocab;
+  @Option(names = "--hidden", defaultValue = "1024")
+  int hidden;
 
-  @Option(names = "--prompt", defaultValue = "32", description = "Prompt tokens before decoding (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--layers", defaultValue = "12")
+  int layers;
+
+  @Option(names = "--heads", defaultValue = "16")
+  int heads;
+
+  @Option(names = "--kv-heads", defaultValue = "4")
+  int kvHeads;
+
+  @Option(names = "--experts", defaultValue = "64")
+  int experts;
+
+  @Option(names = "--top-k", defaultValue = "8")
+  int topK;
+
+  @Option(names = "--expert-ffn", defaultValue = "512")
+  int expertFfn;
+
+  @Option(names = "--vocab", defaultValue = "32000")
+  int vocab;
+
+  @Option(
+      names = "--prompt",
+      defaultValue = "32",
+      description = "Prompt tokens before decoding (default: ${DEFAULT-VALUE}).")
   int promptTokens;
 
-  @Option(names = "--decode", defaultValue = "64", description = "Tokens decoded per sequence (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--decode",
+      defaultValue = "64",
+      description = "Tokens decoded per sequence (default: ${DEFAULT-VALUE}).")
   int decodeTokens;
 
-  @Option(names = "--batch", defaultValue = "32", description = "The larger decode batch (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--batch",
+      defaultValue = "32",
+      description = "The larger decode batch (default: ${DEFAULT-VALUE}).")
   int batch;
 
-  @Option(names = "--prefill", defaultValue = "512", description = "Prefill length (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--prefill",
+      defaultValue = "512",
+      description = "Prefill length (default: ${DEFAULT-VALUE}).")
   int prefill;
 
-  @Option(names = "--out", defaultValue = "bench/results/generate.json", description = "Results file (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--out",
+      defaultValue = "bench/results/generate.json",
+      description = "Results file (default: ${DEFAULT-VALUE}).")
   Path out;
 
-  @Option(names = "--threads", defaultValue = "1",
-      description = "BLAS threads, also the threads of the copy-bandwidth measurement (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--threads",
+      defaultValue = "1",
+      description =
+          "BLAS threads, also the threads of the copy-bandwidth measurement (default: ${DEFAULT-VALUE}).")
   int threads;
 
   public static void main(String[] args) {
     CommandLine cli = new CommandLine(new BenchGenerate());
-    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-      cmd.getErr().println("error: " + CliErrors.oneLine(e));
-      return 1;
-    });
+    cli.setExecutionExceptionHandler(
+        (e, cmd, parsed) -> {
+          cmd.getErr().println("error: " + CliErrors.oneLine(e));
+          return 1;
+        });
     System.exit(cli.execute(args));
   }
 
@@ -105,8 +150,14 @@ public final class BenchGenerate implements Callable<Integer> {
     long t0 = System.nanoTime();
     try (Engine engine = Engine.load(dir, EngineOptions.DEFAULT.withKvCacheBytes(1L << 30))) {
       ArchConfig c = engine.config();
-      System.err.printf("loaded %s in %.1f s: %s, kernel %s, BLAS %s, %d BLAS threads%n", dir,
-          (System.nanoTime() - t0) / 1e9, c.family(), PanelMatrix.kernel(), Blas.describe(), Blas.threads());
+      System.err.printf(
+          "loaded %s in %.1f s: %s, kernel %s, BLAS %s, %d BLAS threads%n",
+          dir,
+          (System.nanoTime() - t0) / 1e9,
+          c.family(),
+          PanelMatrix.kernel(),
+          Blas.describe(),
+          Blas.threads());
       DecoderModel m = engine.model();
       long tokenBytes = touchedBytesPerToken(engine);
       double copyGbs = copyBandwidth(threads);
@@ -117,19 +168,25 @@ public final class BenchGenerate implements Callable<Integer> {
       Generator gen = new Generator(engine, 0);
       System.err.println("warming up ...");
       gen.generate(randomIds(random, promptTokens, c.vocabSize()), greedy, TokenListener.NONE);
-      gen.generateAll(prompts(random, 4, c.vocabSize()), greedy, Collections.nCopies(4, TokenListener.NONE));
+      gen.generateAll(
+          prompts(random, 4, c.vocabSize()), greedy, Collections.nCopies(4, TokenListener.NONE));
       prefillSeconds(engine, randomIds(random, prefill, c.vocabSize()));
 
-      Generation one = gen.generate(randomIds(random, promptTokens, c.vocabSize()), greedy, TokenListener.NONE);
+      Generation one =
+          gen.generate(randomIds(random, promptTokens, c.vocabSize()), greedy, TokenListener.NONE);
       double decode1 = one.decodeTokensPerSecond();
-      List<Generation> many = gen.generateAll(prompts(random, batch, c.vocabSize()), greedy,
-          Collections.nCopies(batch, TokenListener.NONE));
+      List<Generation> many =
+          gen.generateAll(
+              prompts(random, batch, c.vocabSize()),
+              greedy,
+              Collections.nCopies(batch, TokenListener.NONE));
       long decodeNanos = many.stream().mapToLong(Generation::decodeNanos).max().orElseThrow();
       long decoded = many.stream().mapToLong(g -> g.tokens().length - 1).sum();
       double decodeBatch = decoded / (decodeNanos / 1e9);
       double prefillS = Double.MAX_VALUE;
       for (int i = 0; i < 3; i++) {
-        prefillS = Math.min(prefillS, prefillSeconds(engine, randomIds(random, prefill, c.vocabSize())));
+        prefillS =
+            Math.min(prefillS, prefillSeconds(engine, randomIds(random, prefill, c.vocabSize())));
       }
       double prefillFlops = prefillFlops(engine, prefill);
       // the bounds are the best this machine showed in the run: measured again after the
@@ -141,9 +198,17 @@ public final class BenchGenerate implements Callable<Integer> {
       double bound = copyGbs * 1e9 / tokenBytes;
       ObjectNode r = JSON.createObjectNode();
       r.put("when", Instant.now().toString());
-      r.put("model", String.format("%s hidden %d, %d layers, %d experts top-%d, expert ffn %d, vocab %d", c.family(),
-          c.hiddenSize(), c.numLayers(), c.moe().experts(), c.moe().topK(), c.moe().expertIntermediateSize(),
-          c.vocabSize()));
+      r.put(
+          "model",
+          String.format(
+              "%s hidden %d, %d layers, %d experts top-%d, expert ffn %d, vocab %d",
+              c.family(),
+              c.hiddenSize(),
+              c.numLayers(),
+              c.moe().experts(),
+              c.moe().topK(),
+              c.moe().expertIntermediateSize(),
+              c.vocabSize()));
       r.put("parameters", parameters(engine));
       r.put("load_average_before", loadBefore);
       r.put("load_average_after", loadAverage());
@@ -179,12 +244,30 @@ public final class BenchGenerate implements Callable<Integer> {
 
   private Path syntheticModel() throws Exception {
     Family family = Family.of(arch);
-    WholeModelGenerator.Shape shape = new WholeModelGenerator.Shape(family, layers, hidden, heads, kvHeads, 0, experts,
-        topK, expertFfn, 4 * expertFfn, family == Family.DEEPSEEK_V3 ? expertFfn : 4 * expertFfn, vocab, true, 7);
-    Path dir = work.resolve(String.format("%s-h%d-l%d-e%dk%d-f%d-v%d", arch, hidden, layers, experts, topK, expertFfn,
-        vocab));
+    WholeModelGenerator.Shape shape =
+        new WholeModelGenerator.Shape(
+            family,
+            layers,
+            hidden,
+            heads,
+            kvHeads,
+            0,
+            experts,
+            topK,
+            expertFfn,
+            4 * expertFfn,
+            family == Family.DEEPSEEK_V3 ? expertFfn : 4 * expertFfn,
+            vocab,
+            true,
+            7);
+    Path dir =
+        work.resolve(
+            String.format(
+                "%s-h%d-l%d-e%dk%d-f%d-v%d",
+                arch, hidden, layers, experts, topK, expertFfn, vocab));
     String want = WholeModelGenerator.config(shape).toString();
-    if (Files.exists(dir.resolve("model.safetensors")) && Files.exists(dir.resolve("config.json"))
+    if (Files.exists(dir.resolve("model.safetensors"))
+        && Files.exists(dir.resolve("config.json"))
         && JSON.readTree(dir.resolve("config.json").toFile()).equals(JSON.readTree(want))) {
       return dir;
     }
@@ -217,11 +300,15 @@ public final class BenchGenerate implements Callable<Integer> {
     return (end - start) / 1e9;
   }
 
-  /** Float32 weight bytes one decode token reads: all but the routed experts and the embedding, one embedding row, top-k experts per MoE layer. */
+  /**
+   * Float32 weight bytes one decode token reads: all but the routed experts and the embedding, one
+   * embedding row, top-k experts per MoE layer.
+   */
   static long touchedBytesPerToken(Engine engine) {
     DecoderModel m = engine.model();
     ArchConfig c = engine.config();
-    long bytes = m.weightBytes() - (m.lmHead() == m.embed() ? 0 : m.embed().bytes()) + 4L * c.hiddenSize();
+    long bytes =
+        m.weightBytes() - (m.lmHead() == m.embed() ? 0 : m.embed().bytes()) + 4L * c.hiddenSize();
     long moeLayers = c.moeLayers().stream().filter(b -> b).count();
     long expert = expertBytes(engine);
     return bytes + moeLayers * c.moe().topK() * expert;
@@ -235,10 +322,14 @@ public final class BenchGenerate implements Callable<Integer> {
   private static long parameters(Engine engine) {
     ArchConfig c = engine.config();
     long moeLayers = c.moeLayers().stream().filter(b -> b).count();
-    return engine.model().weightBytes() / 4 + moeLayers * c.moe().experts() * expertBytes(engine) / 4;
+    return engine.model().weightBytes() / 4
+        + moeLayers * c.moe().experts() * expertBytes(engine) / 4;
   }
 
-  /** Multiply-adds ×2 of a prefill: the projections of every token, top-k experts, causal attention, one LM-head row. */
+  /**
+   * Multiply-adds ×2 of a prefill: the projections of every token, top-k experts, causal attention,
+   * one LM-head row.
+   */
   private static double prefillFlops(Engine engine, int tokens) {
     DecoderModel m = engine.model();
     ArchConfig c = engine.config();
@@ -259,7 +350,8 @@ public final class BenchGenerate implements Callable<Integer> {
   private static double copyBandwidth(int threads) throws InterruptedException {
     long bytes = 512L << 20;
     long part = bytes / threads;
-    try (BytePointer a = new BytePointer(bytes); BytePointer b = new BytePointer(bytes)) {
+    try (BytePointer a = new BytePointer(bytes);
+        BytePointer b = new BytePointer(bytes)) {
       Pointer.memset(a, 1, bytes);
       Pointer.memset(b, 2, bytes);
       double best = Double.MAX_VALUE;
@@ -268,7 +360,11 @@ public final class BenchGenerate implements Callable<Integer> {
         long start = System.nanoTime();
         for (int t = 0; t < threads; t++) {
           long at = t * part;
-          workers.add(start(() -> Pointer.memcpy(new BytePointer(b).position(at), new BytePointer(a).position(at), part)));
+          workers.add(
+              start(
+                  () ->
+                      Pointer.memcpy(
+                          new BytePointer(b).position(at), new BytePointer(a).position(at), part)));
         }
         for (Thread w : workers) {
           w.join();
@@ -284,7 +380,8 @@ public final class BenchGenerate implements Callable<Integer> {
     int m = 512;
     int k = 1024;
     int n = 2048;
-    try (FloatPointer a = new FloatPointer((long) m * k); FloatPointer b = new FloatPointer((long) n * k);
+    try (FloatPointer a = new FloatPointer((long) m * k);
+        FloatPointer b = new FloatPointer((long) n * k);
         FloatPointer c = new FloatPointer((long) m * n)) {
       float[] fill = new float[n * k];
       SplittableRandom r = new SplittableRandom(3);
@@ -296,7 +393,8 @@ public final class BenchGenerate implements Callable<Integer> {
       double best = Double.MAX_VALUE;
       for (int i = 0; i < 6; i++) {
         long start = System.nanoTime();
-        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        openblas_nolapack.cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1f, a, k, b, k, 0f, c, n);
         best = Math.min(best, (System.nanoTime() - start) / 1e9);
       }
       return 2.0 * m * n * k / best / 1e9;

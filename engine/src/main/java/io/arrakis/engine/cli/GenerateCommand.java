@@ -7,33 +7,60 @@ import io.arrakis.model.config.Family;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code model generate}: the layer-only synthetic model of the layer API, or with --arch a whole model. */
-@Command(name = "generate", mixinStandardHelpOptions = true,
-    description = {"Without --arch: a random Mixtral-style MoE-layer model (config.json + model.safetensors) with "
-        + "skewed expert popularity, for the layer API.",
-        "With --arch: a random whole model of that family with a tokenizer, for demos, tests and benchmarks "
-        + "(--ffn is the routed experts' width)."})
+/**
+ * {@code model generate}: the layer-only synthetic model of the layer API, or with --arch a whole
+ * model.
+ */
+@Command(
+    name = "generate",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Without --arch: a random Mixtral-style MoE-layer model (config.json + model.safetensors) with "
+          + "skewed expert popularity, for the layer API.",
+      "With --arch: a random whole model of that family with a tokenizer, for demos, tests and benchmarks "
+          + "(--ffn is the routed experts' width)."
+    })
 final class GenerateCommand extends ModelCli.Generate {
-  @Option(names = "--arch", description = "Whole-model family: mixtral, qwen2_moe, qwen3_moe or deepseek_v3.")
+  @Option(
+      names = "--arch",
+      description = "Whole-model family: mixtral, qwen2_moe, qwen3_moe or deepseek_v3.")
   String arch;
 
-  @Option(names = "--heads", defaultValue = "4", description = "Attention heads (--arch; default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--heads",
+      defaultValue = "4",
+      description = "Attention heads (--arch; default: ${DEFAULT-VALUE}).")
   int heads;
 
-  @Option(names = "--kv-heads", defaultValue = "0", description = "Key/value heads (--arch; default: a quarter of the heads).")
+  @Option(
+      names = "--kv-heads",
+      defaultValue = "0",
+      description = "Key/value heads (--arch; default: a quarter of the heads).")
   int kvHeads;
 
-  @Option(names = "--head-dim", defaultValue = "0", description = "Head width (--arch; default: hidden / heads).")
+  @Option(
+      names = "--head-dim",
+      defaultValue = "0",
+      description = "Head width (--arch; default: hidden / heads).")
   int headDim;
 
-  @Option(names = "--dense-ffn", defaultValue = "0", description = "Dense layers' MLP width (--arch; default: 4 x ffn).")
+  @Option(
+      names = "--dense-ffn",
+      defaultValue = "0",
+      description = "Dense layers' MLP width (--arch; default: 4 x ffn).")
   int denseFfn;
 
-  @Option(names = "--shared-ffn", defaultValue = "0",
-      description = "Shared expert width (--arch qwen2_moe/deepseek_v3; default: 4 x ffn, resp. ffn).")
+  @Option(
+      names = "--shared-ffn",
+      defaultValue = "0",
+      description =
+          "Shared expert width (--arch qwen2_moe/deepseek_v3; default: 4 x ffn, resp. ffn).")
   int sharedFfn;
 
-  @Option(names = "--vocab", defaultValue = "512", description = "Vocabulary size, at least the tokenizer's 512 (--arch).")
+  @Option(
+      names = "--vocab",
+      defaultValue = "512",
+      description = "Vocabulary size, at least the tokenizer's 512 (--arch).")
   int vocab;
 
   @Override
@@ -47,12 +74,35 @@ final class GenerateCommand extends ModelCli.Generate {
     Family family = Family.of(arch);
     int dense = denseFfn > 0 ? denseFfn : 4 * ffn;
     int shared = sharedFfn > 0 ? sharedFfn : family == Family.DEEPSEEK_V3 ? ffn : 4 * ffn;
-    WholeModelGenerator.Shape shape = new WholeModelGenerator.Shape(family, layers, hidden, heads, kvHeads, headDim,
-        experts, topK, ffn, dense, shared, vocab, dtype.equals("bf16"), seed);
+    WholeModelGenerator.Shape shape =
+        new WholeModelGenerator.Shape(
+            family,
+            layers,
+            hidden,
+            heads,
+            kvHeads,
+            headDim,
+            experts,
+            topK,
+            ffn,
+            dense,
+            shared,
+            vocab,
+            dtype.equals("bf16"),
+            seed);
     ArchConfig c = WholeModelGenerator.generate(out, shape);
-    System.out.printf("wrote %s: %s, %d layers, hidden %d, %d heads, %d experts top-%d, expert ffn %d, vocab %d, %s%n",
-        out, family, c.numLayers(), c.hiddenSize(), c.attention().heads(), c.moe().experts(), c.moe().topK(),
-        c.moe().expertIntermediateSize(), c.vocabSize(), dtype);
+    System.out.printf(
+        "wrote %s: %s, %d layers, hidden %d, %d heads, %d experts top-%d, expert ffn %d, vocab %d, %s%n",
+        out,
+        family,
+        c.numLayers(),
+        c.hiddenSize(),
+        c.attention().heads(),
+        c.moe().experts(),
+        c.moe().topK(),
+        c.moe().expertIntermediateSize(),
+        c.vocabSize(),
+        dtype);
     return 0;
   }
 }

@@ -12,11 +12,17 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /** {@code model inspect DIR}: what a checkpoint holds. */
-@Command(name = "inspect", mixinStandardHelpOptions = true,
-    description = "Show a model's family, layers, experts, parameter counts (total, active per token, routed experts' "
-        + "share), bytes per expert and dtype.")
+@Command(
+    name = "inspect",
+    mixinStandardHelpOptions = true,
+    description =
+        "Show a model's family, layers, experts, parameter counts (total, active per token, routed experts' "
+            + "share), bytes per expert and dtype.")
 final class InspectCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "DIR", description = "Model directory (Hugging Face Hub layout).")
+  @Parameters(
+      index = "0",
+      paramLabel = "DIR",
+      description = "Model directory (Hugging Face Hub layout).")
   Path dir;
 
   @Override
@@ -31,7 +37,9 @@ final class InspectCommand implements Callable<Integer> {
         ck.check(t.name(), t.shape());
         byRole.merge(t.role(), t.elements(), Long::sum);
         dtypes.merge(ck.dtype(t.name()).name(), t.elements(), Long::sum);
-        if (t.role() == ModelTensors.Role.ROUTED_EXPERT && t.expert() == 0 && t.layer() == firstMoe(c)) {
+        if (t.role() == ModelTensors.Role.ROUTED_EXPERT
+            && t.expert() == 0
+            && t.layer() == firstMoe(c)) {
           expertParams += t.elements();
           expertBytes += t.elements() * ck.dtype(t.name()).size();
         }
@@ -42,29 +50,57 @@ final class InspectCommand implements Callable<Integer> {
     long active = total - routed + routed / c.moe().experts() * c.moe().topK();
     int moeLayers = (int) c.moeLayers().stream().filter(b -> b).count();
     System.out.printf("model        %s (%s)%n", dir, c.family());
-    System.out.printf("layers       %d: %d MoE, %d dense; hidden %d, vocab %d%n", c.numLayers(), moeLayers,
-        c.numLayers() - moeLayers, c.hiddenSize(), c.vocabSize());
+    System.out.printf(
+        "layers       %d: %d MoE, %d dense; hidden %d, vocab %d%n",
+        c.numLayers(), moeLayers, c.numLayers() - moeLayers, c.hiddenSize(), c.vocabSize());
     ArchConfig.Attention a = c.attention();
-    System.out.printf("attention    %s%n", a.mla() == null
-        ? String.format("GQA, %d heads, %d key/value heads, head dim %d%s%s", a.heads(), a.kvHeads(), a.headDim(),
-            a.qkvBias() ? ", q/k/v biases" : "", a.qkNorm() ? ", q/k norm" : "")
-        : String.format("MLA, %d heads, kv_lora_rank %d, q_lora_rank %d, rope dim %d", a.heads(),
-            a.mla().kvLoraRank(), a.mla().qLoraRank(), a.mla().qkRopeHeadDim()));
-    System.out.printf("rope         %s, theta %.0f%s%n", c.rope().type(), c.rope().theta(),
+    System.out.printf(
+        "attention    %s%n",
+        a.mla() == null
+            ? String.format(
+                "GQA, %d heads, %d key/value heads, head dim %d%s%s",
+                a.heads(),
+                a.kvHeads(),
+                a.headDim(),
+                a.qkvBias() ? ", q/k/v biases" : "",
+                a.qkNorm() ? ", q/k norm" : "")
+            : String.format(
+                "MLA, %d heads, kv_lora_rank %d, q_lora_rank %d, rope dim %d",
+                a.heads(), a.mla().kvLoraRank(), a.mla().qLoraRank(), a.mla().qkRopeHeadDim()));
+    System.out.printf(
+        "rope         %s, theta %.0f%s%n",
+        c.rope().type(),
+        c.rope().theta(),
         c.rope().type().equals("default") ? "" : ", factor " + c.rope().factor());
     ArchConfig.Moe m = c.moe();
-    System.out.printf("experts      %d per MoE layer, top-%d (%s), expert ffn %d%s%n", m.experts(), m.topK(),
-        m.sigmoidScores() ? String.format("sigmoid, %d groups top-%d, scaling %.2f", m.nGroup(), m.topkGroup(),
-            m.routedScalingFactor()) : m.normTopkProb() ? "softmax, renormalised" : "softmax",
-        m.expertIntermediateSize(), m.sharedIntermediateSize() > 0 ? ", shared expert ffn " + m.sharedIntermediateSize()
-            + (m.sharedExpertGate() ? " (gated)" : "") : "");
-    System.out.printf("parameters   %s total, %s active per token, routed experts %.1f%% of the total%n", human(total),
-        human(active), 100.0 * routed / total);
-    System.out.printf("per expert   %s parameters, %s as stored, %s as float32%n", human(expertParams),
-        bytes(expertBytes), bytes(expertParams * 4));
+    System.out.printf(
+        "experts      %d per MoE layer, top-%d (%s), expert ffn %d%s%n",
+        m.experts(),
+        m.topK(),
+        m.sigmoidScores()
+            ? String.format(
+                "sigmoid, %d groups top-%d, scaling %.2f",
+                m.nGroup(), m.topkGroup(), m.routedScalingFactor())
+            : m.normTopkProb() ? "softmax, renormalised" : "softmax",
+        m.expertIntermediateSize(),
+        m.sharedIntermediateSize() > 0
+            ? ", shared expert ffn "
+                + m.sharedIntermediateSize()
+                + (m.sharedExpertGate() ? " (gated)" : "")
+            : "");
+    System.out.printf(
+        "parameters   %s total, %s active per token, routed experts %.1f%% of the total%n",
+        human(total), human(active), 100.0 * routed / total);
+    System.out.printf(
+        "per expert   %s parameters, %s as stored, %s as float32%n",
+        human(expertParams), bytes(expertBytes), bytes(expertParams * 4));
     System.out.printf("dtype        %s (config.json: %s)%n", dtypes.keySet(), c.dtype());
-    long kvRow = a.mla() == null ? 2L * a.kvHeads() * a.headDim() : a.mla().kvLoraRank() + a.mla().qkRopeHeadDim();
-    System.out.printf("KV cache     %s per token (float32, all layers)%n", bytes(kvRow * 4 * c.numLayers()));
+    long kvRow =
+        a.mla() == null
+            ? 2L * a.kvHeads() * a.headDim()
+            : a.mla().kvLoraRank() + a.mla().qkRopeHeadDim();
+    System.out.printf(
+        "KV cache     %s per token (float32, all layers)%n", bytes(kvRow * 4 * c.numLayers()));
     return 0;
   }
 

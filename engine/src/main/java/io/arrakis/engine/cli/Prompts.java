@@ -8,7 +8,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The prompt forms of the commands: token ids, text, or a chat rendered with the model's template. */
+/**
+ * The prompt forms of the commands: token ids, text, or a chat rendered with the model's template.
+ */
 final class Prompts {
   private Prompts() {}
 
@@ -17,7 +19,10 @@ final class Prompts {
     return Files.exists(model.resolve("tokenizer.json")) ? ModelTokenizer.open(model) : null;
   }
 
-  /** The ids of a PROMPTS.json entry: {@code {"ids": [...]}}, {@code {"text": "..."}} or {@code {"chat": [messages]}}. */
+  /**
+   * The ids of a PROMPTS.json entry: {@code {"ids": [...]}}, {@code {"text": "..."}} or {@code
+   * {"chat": [messages]}}.
+   */
   static int[] ids(JsonNode entry, int index, ModelTokenizer tokenizer) {
     JsonNode ids = entry.get("ids");
     if (ids != null) {
@@ -27,7 +32,8 @@ final class Prompts {
       int[] out = new int[ids.size()];
       for (int i = 0; i < out.length; i++) {
         if (!ids.get(i).isIntegralNumber() || !ids.get(i).canConvertToInt()) {
-          throw new IllegalArgumentException("prompt " + index + ": ids[" + i + "] is not an integer: " + ids.get(i));
+          throw new IllegalArgumentException(
+              "prompt " + index + ": ids[" + i + "] is not an integer: " + ids.get(i));
         }
         out[i] = ids.get(i).intValue();
       }
@@ -35,7 +41,8 @@ final class Prompts {
     }
     if (entry.has("text") || entry.has("chat")) {
       if (tokenizer == null) {
-        throw new IllegalArgumentException("prompt " + index + ": text and chat prompts need the model's tokenizer.json");
+        throw new IllegalArgumentException(
+            "prompt " + index + ": text and chat prompts need the model's tokenizer.json");
       }
       if (entry.has("text")) {
         if (!entry.get("text").isTextual()) {
@@ -45,8 +52,11 @@ final class Prompts {
       }
       return nonEmpty(tokenizer.encodeChat(messages(entry.get("chat"), index)), index);
     }
-    throw new IllegalArgumentException("prompt " + index + ": expected {\"ids\": [...]}, {\"text\": \"...\"} or "
-        + "{\"chat\": [{\"role\": ..., \"content\": ...}]}");
+    throw new IllegalArgumentException(
+        "prompt "
+            + index
+            + ": expected {\"ids\": [...]}, {\"text\": \"...\"} or "
+            + "{\"chat\": [{\"role\": ..., \"content\": ...}]}");
   }
 
   private static int[] nonEmpty(int[] ids, int index) {
@@ -58,12 +68,14 @@ final class Prompts {
 
   private static List<ChatMessage> messages(JsonNode chat, int index) {
     if (chat == null || !chat.isArray() || chat.isEmpty()) {
-      throw new IllegalArgumentException("prompt " + index + ": chat must be a non-empty list of messages");
+      throw new IllegalArgumentException(
+          "prompt " + index + ": chat must be a non-empty list of messages");
     }
     List<ChatMessage> out = new ArrayList<>();
     for (JsonNode m : chat) {
       if (!m.isObject() || !m.path("role").isTextual() || !m.path("content").isTextual()) {
-        throw new IllegalArgumentException("prompt " + index + ": each chat message needs string role and content");
+        throw new IllegalArgumentException(
+            "prompt " + index + ": each chat message needs string role and content");
       }
       out.add(new ChatMessage(m.get("role").textValue(), m.get("content").textValue()));
     }

@@ -26,11 +26,17 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code model run}: generate from a prompt, streaming to the terminal, then prefill and decode speed. */
-@Command(name = "run", mixinStandardHelpOptions = true,
-    description = "Generate from a prompt in process, streaming the completion to the terminal (text through the "
-        + "model's tokenizer; ids with --show-ids or when the model has no tokenizer.json), then prefill and decode "
-        + "tokens/s on standard error.")
+/**
+ * {@code model run}: generate from a prompt, streaming to the terminal, then prefill and decode
+ * speed.
+ */
+@Command(
+    name = "run",
+    mixinStandardHelpOptions = true,
+    description =
+        "Generate from a prompt in process, streaming the completion to the terminal (text through the "
+            + "model's tokenizer; ids with --show-ids or when the model has no tokenizer.json), then prefill and decode "
+            + "tokens/s on standard error.")
 final class RunCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Model directory.")
   Path model;
@@ -42,7 +48,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--prompt", description = "Prompt text (encoded without added special tokens).")
     String text;
 
-    @Option(names = "--chat", description = "A user message, rendered with the model's chat template and the generation prompt.")
+    @Option(
+        names = "--chat",
+        description =
+            "A user message, rendered with the model's chat template and the generation prompt.")
     String chat;
 
     @Option(names = "--ids", description = "Prompt token ids, e.g. 1,85,91.")
@@ -52,16 +61,28 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--system", description = "A system message before --chat.")
   String system;
 
-  @Option(names = "--max-tokens", defaultValue = "64", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--max-tokens",
+      defaultValue = "64",
+      description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
   int maxTokens;
 
-  @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--temperature",
+      defaultValue = "0",
+      description = "0 for greedy (default: ${DEFAULT-VALUE}).")
   float temperature;
 
-  @Option(names = "--top-p", defaultValue = "1", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--top-p",
+      defaultValue = "1",
+      description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
   float topP;
 
-  @Option(names = "--top-k", defaultValue = "0", description = "Sample from the k most likely tokens, 0: all (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--top-k",
+      defaultValue = "0",
+      description = "Sample from the k most likely tokens, 0: all (default: ${DEFAULT-VALUE}).")
   int topK;
 
   @Option(names = "--seed", description = "Sampling seed (same seed, same tokens).")
@@ -76,45 +97,69 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--show-ids", description = "Stream token ids rather than text.")
   boolean showIds;
 
-  @Option(names = "--prefill-chunk", defaultValue = "0", description = "Prefill at most this many tokens a step, 0: all (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--prefill-chunk",
+      defaultValue = "0",
+      description = "Prefill at most this many tokens a step, 0: all (default: ${DEFAULT-VALUE}).")
   int prefillChunk;
 
-  @Option(names = "--kv-cache-mb", defaultValue = "512", description = "KV cache memory (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--kv-cache-mb",
+      defaultValue = "512",
+      description = "KV cache memory (default: ${DEFAULT-VALUE}).")
   long kvCacheMb;
 
   @Override
   public Integer call() throws Exception {
     PrintStream out = System.out;
     ModelTokenizer tokenizer = Prompts.tokenizerOf(model);
-    try (Engine engine = Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
+    try (Engine engine =
+        Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
       int[] ids = promptIds(tokenizer);
-      Set<Integer> eos = tokenizer == null ? Set.of() : new HashSet<>(tokenizer.generationDefaults().eosTokenIds());
-      SamplingParams params = new SamplingParams(maxTokens, temperature, topK, topP,
-          seed == null ? OptionalLong.empty() : OptionalLong.of(seed), Set.of(), eos, ignoreEos);
+      Set<Integer> eos =
+          tokenizer == null
+              ? Set.of()
+              : new HashSet<>(tokenizer.generationDefaults().eosTokenIds());
+      SamplingParams params =
+          new SamplingParams(
+              maxTokens,
+              temperature,
+              topK,
+              topP,
+              seed == null ? OptionalLong.empty() : OptionalLong.of(seed),
+              Set.of(),
+              eos,
+              ignoreEos);
       boolean text = tokenizer != null && !showIds;
       if (!text && !stop.isEmpty()) {
-        throw new IllegalArgumentException("--stop needs text output (a tokenizer.json, no --show-ids)");
+        throw new IllegalArgumentException(
+            "--stop needs text output (a tokenizer.json, no --show-ids)");
       }
       IncrementalDetokenizer detokenizer = text ? tokenizer.newDetokenizer(true) : null;
       StopMatcher matcher = StopStrings.of(stop, StopLimits.DEFAULT).newMatcher();
-      TokenListener listener = t -> {
-        if (!text) {
-          out.print(t + " ");
-          out.flush();
-          return Optional.empty();
-        }
-        out.print(matcher.feed(detokenizer.next(t)));
-        out.flush();
-        return matcher.stopped() ? Optional.of(FinishReason.STOP) : Optional.empty();
-      };
+      TokenListener listener =
+          t -> {
+            if (!text) {
+              out.print(t + " ");
+              out.flush();
+              return Optional.empty();
+            }
+            out.print(matcher.feed(detokenizer.next(t)));
+            out.flush();
+            return matcher.stopped() ? Optional.of(FinishReason.STOP) : Optional.empty();
+          };
       Generation g = new Generator(engine, prefillChunk).generate(ids, params, listener);
       if (text && !matcher.stopped()) {
         out.print(matcher.feed(detokenizer.flush()));
         out.print(matcher.flush());
       }
       out.println();
-      System.err.printf("prefill %d tokens: %.1f tokens/s; decode %d tokens: %.1f tokens/s; finish: %s%n",
-          g.promptTokens(), g.prefillTokensPerSecond(), g.tokens().length, g.decodeTokensPerSecond(),
+      System.err.printf(
+          "prefill %d tokens: %.1f tokens/s; decode %d tokens: %.1f tokens/s; finish: %s%n",
+          g.promptTokens(),
+          g.prefillTokensPerSecond(),
+          g.tokens().length,
+          g.decodeTokensPerSecond(),
           g.finishReason().wire());
     } finally {
       if (tokenizer != null) {

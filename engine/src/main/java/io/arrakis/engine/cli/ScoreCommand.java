@@ -27,13 +27,17 @@ import picocli.CommandLine.Option;
  * {@code model score}: logits of every prompt position in one forward pass, optionally N greedy
  * tokens through the KV cache, written as the reference files are (expected.safetensors/json).
  */
-@Command(name = "score", mixinStandardHelpOptions = true,
-    description = {"Score prompts: OUT gets logits_P [len, vocab] (every position, one forward pass) and, with "
-        + "--greedy N, gen_logits_P [N, vocab] (the logits each greedy token was chosen from, through the KV cache; "
-        + "eos does not stop). Beside it OUT with .json: {\"prompts\": [{\"ids\": [...], \"greedy\": [...]}]}.",
-        "PROMPTS.json: {\"prompts\": [{\"ids\": [...]} | {\"text\": \"...\"} | {\"chat\": [messages]}, ...]}; text "
-            + "is encoded without added special tokens, a chat rendered with the model's template and the generation "
-            + "prompt; the .json gives the ids used."})
+@Command(
+    name = "score",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Score prompts: OUT gets logits_P [len, vocab] (every position, one forward pass) and, with "
+          + "--greedy N, gen_logits_P [N, vocab] (the logits each greedy token was chosen from, through the KV cache; "
+          + "eos does not stop). Beside it OUT with .json: {\"prompts\": [{\"ids\": [...], \"greedy\": [...]}]}.",
+      "PROMPTS.json: {\"prompts\": [{\"ids\": [...]} | {\"text\": \"...\"} | {\"chat\": [messages]}, ...]}; text "
+          + "is encoded without added special tokens, a chat rendered with the model's template and the generation "
+          + "prompt; the .json gives the ids used."
+    })
 final class ScoreCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -43,13 +47,22 @@ final class ScoreCommand implements Callable<Integer> {
   @Option(names = "--input", required = true, description = "PROMPTS.json.")
   Path input;
 
-  @Option(names = "--output", required = true, description = "safetensors file to write (its .json beside it).")
+  @Option(
+      names = "--output",
+      required = true,
+      description = "safetensors file to write (its .json beside it).")
   Path output;
 
-  @Option(names = "--greedy", defaultValue = "0", description = "Greedy tokens per prompt (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--greedy",
+      defaultValue = "0",
+      description = "Greedy tokens per prompt (default: ${DEFAULT-VALUE}).")
   int greedy;
 
-  @Option(names = "--kv-cache-mb", defaultValue = "512", description = "KV cache memory (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--kv-cache-mb",
+      defaultValue = "512",
+      description = "KV cache memory (default: ${DEFAULT-VALUE}).")
   long kvCacheMb;
 
   @Override
@@ -79,13 +92,16 @@ final class ScoreCommand implements Callable<Integer> {
     Map<SafetensorsWriter.Entry, ByteBuffer> tensors = new LinkedHashMap<>();
     ObjectNode out = JSON.createObjectNode();
     ArrayNode outPrompts = out.putArray("prompts");
-    try (Engine engine = Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
+    try (Engine engine =
+        Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
       int vocab = engine.config().vocabSize();
       for (int p = 0; p < prompts.size(); p++) {
         int[] ids = prompts.get(p);
         float[] logits = engine.step(List.of(new SequenceChunk(p, ids, true))).logits(0);
         engine.release(p);
-        tensors.put(new SafetensorsWriter.Entry("logits_" + p, StDType.F32, new long[] {ids.length, vocab}), bytes(logits));
+        tensors.put(
+            new SafetensorsWriter.Entry("logits_" + p, StDType.F32, new long[] {ids.length, vocab}),
+            bytes(logits));
         ObjectNode entry = outPrompts.addObject();
         ArrayNode idsNode = entry.putArray("ids");
         for (int id : ids) {
@@ -104,14 +120,19 @@ final class ScoreCommand implements Callable<Integer> {
             }
           }
           engine.release(p);
-          tensors.put(new SafetensorsWriter.Entry("gen_logits_" + p, StDType.F32, new long[] {greedy, vocab}), bytes(gen));
+          tensors.put(
+              new SafetensorsWriter.Entry(
+                  "gen_logits_" + p, StDType.F32, new long[] {greedy, vocab}),
+              bytes(gen));
         }
-        System.err.printf("prompt %d: %d tokens%s%n", p, ids.length, greedy > 0 ? ", " + greedy + " greedy" : "");
+        System.err.printf(
+            "prompt %d: %d tokens%s%n", p, ids.length, greedy > 0 ? ", " + greedy + " greedy" : "");
       }
     }
     SafetensorsWriter.write(output, tensors, Map.of("format", "pt"));
     String name = output.getFileName().toString();
-    Path json = output.resolveSibling(name.substring(0, name.length() - ".safetensors".length()) + ".json");
+    Path json =
+        output.resolveSibling(name.substring(0, name.length() - ".safetensors".length()) + ".json");
     Files.writeString(json, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out) + "\n");
     System.out.printf("wrote %s and %s: %d prompts%n", output, json, prompts.size());
     return 0;

@@ -15,11 +15,11 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 
 /**
- * Every routed expert of a model in this process, computed with the expert node's kernel
- * ({@link MoeCombiner}: per expert one fused gate/up product and one down product over all its
- * rows, each reading the expert's weights once, weighted sums per token in ascending expert order).
- * On the caller's thread (the stage is complete on return), or on an executor to overlap with the
- * caller's other work.
+ * Every routed expert of a model in this process, computed with the expert node's kernel ({@link
+ * MoeCombiner}: per expert one fused gate/up product and one down product over all its rows, each
+ * reading the expert's weights once, weighted sums per token in ascending expert order). On the
+ * caller's thread (the stage is complete on return), or on an executor to overlap with the caller's
+ * other work.
  */
 public final class LocalExperts implements RoutedExperts {
   private final Map<Integer, List<ExpertKernel>> layers;

@@ -11,11 +11,11 @@ import java.util.concurrent.CompletionStage;
  */
 public interface RoutedExperts {
   /**
-   * Starts computing, for each token t of {@code x} [routing.tokens(), hidden] (row-major),
-   * {@code out[t] = Σ_r routing.weight(t, r) · expert(routing.expert(t, r))(x[t])} of MoE layer
-   * {@code layer}. The caller neither reads {@code out} nor changes {@code x} until the returned stage
-   * completes; the implementation writes all of {@code out} before completing it normally. A failure
-   * completes the stage exceptionally.
+   * Starts computing, for each token t of {@code x} [routing.tokens(), hidden] (row-major), {@code
+   * out[t] = Σ_r routing.weight(t, r) · expert(routing.expert(t, r))(x[t])} of MoE layer {@code
+   * layer}. The caller neither reads {@code out} nor changes {@code x} until the returned stage
+   * completes; the implementation writes all of {@code out} before completing it normally. A
+   * failure completes the stage exceptionally.
    */
   CompletionStage<Void> compute(int layer, float[] x, Routing routing, float[] out);
 }

@@ -9,7 +9,11 @@ package io.arrakis.engine.generate;
  * @param prefillNanos time to the first token
  * @param decodeNanos time from the first token to the last
  */
-public record Generation(int promptTokens, int[] tokens, FinishReason finishReason, long prefillNanos,
+public record Generation(
+    int promptTokens,
+    int[] tokens,
+    FinishReason finishReason,
+    long prefillNanos,
     long decodeNanos) {
 
   /** Prompt tokens per second of prefill. */

@@ -37,7 +37,8 @@ public final class Generator {
    * chunk), then all decode in one batch per step until each has stopped. Every sequence draws from
    * its own sampler, so a seed repeats whatever the batch.
    */
-  public List<Generation> generateAll(List<int[]> prompts, SamplingParams params, List<TokenListener> listeners) {
+  public List<Generation> generateAll(
+      List<int[]> prompts, SamplingParams params, List<TokenListener> listeners) {
     int n = prompts.size();
     long[] seqs = new long[n];
     Sampler[] samplers = new Sampler[n];
@@ -64,7 +65,8 @@ public final class Generator {
         for (int i = 0; i < n; i++) {
           int[] p = prompts.get(i);
           if (done[i] < p.length) {
-            int len = prefillChunk > 0 ? Math.min(prefillChunk, p.length - done[i]) : p.length - done[i];
+            int len =
+                prefillChunk > 0 ? Math.min(prefillChunk, p.length - done[i]) : p.length - done[i];
             chunks.add(SequenceChunk.of(seqs[i], Arrays.copyOfRange(p, done[i], done[i] + len)));
             who.add(i);
             done[i] += len;
@@ -81,7 +83,8 @@ public final class Generator {
       boolean[] active = new boolean[n];
       int running = 0;
       for (int i = 0; i < n; i++) {
-        active[i] = accept(i, samplers[i].next(last[i], 0, vocab), params, listeners.get(i), out, reasons);
+        active[i] =
+            accept(i, samplers[i].next(last[i], 0, vocab), params, listeners.get(i), out, reasons);
         firstAt[i] = lastAt[i] = System.nanoTime();
         running += active[i] ? 1 : 0;
       }
@@ -99,7 +102,14 @@ public final class Generator {
         long now = System.nanoTime();
         for (int c = 0; c < chunks.size(); c++) {
           int i = who.get(c);
-          active[i] = accept(i, samplers[i].next(r.logits(c), 0, vocab), params, listeners.get(i), out, reasons);
+          active[i] =
+              accept(
+                  i,
+                  samplers[i].next(r.logits(c), 0, vocab),
+                  params,
+                  listeners.get(i),
+                  out,
+                  reasons);
           lastAt[i] = now;
           running -= active[i] ? 0 : 1;
         }
@@ -112,13 +122,24 @@ public final class Generator {
     List<Generation> result = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       int[] tokens = out.get(i).stream().mapToInt(Integer::intValue).toArray();
-      result.add(new Generation(prompts.get(i).length, tokens, reasons[i], firstAt[i] - start, lastAt[i] - firstAt[i]));
+      result.add(
+          new Generation(
+              prompts.get(i).length,
+              tokens,
+              reasons[i],
+              firstAt[i] - start,
+              lastAt[i] - firstAt[i]));
     }
     return result;
   }
 
-  private static boolean accept(int i, int token, SamplingParams params, TokenListener listener,
-      List<List<Integer>> out, FinishReason[] reasons) {
+  private static boolean accept(
+      int i,
+      int token,
+      SamplingParams params,
+      TokenListener listener,
+      List<List<Integer>> out,
+      FinishReason[] reasons) {
     out.get(i).add(token);
     Optional<FinishReason> verdict = listener.onToken(token);
     if (params.stopsAt(token)) {

@@ -6,8 +6,9 @@ import java.util.Optional;
 @FunctionalInterface
 public interface TokenListener {
   /**
-   * Called with each new token; returns empty to go on, or why the sequence ends here (a stop string
-   * seen in its text: {@link FinishReason#STOP}; the client went away: {@link FinishReason#CANCELLED}).
+   * Called with each new token; returns empty to go on, or why the sequence ends here (a stop
+   * string seen in its text: {@link FinishReason#STOP}; the client went away: {@link
+   * FinishReason#CANCELLED}).
    */
   Optional<FinishReason> onToken(int token);
 

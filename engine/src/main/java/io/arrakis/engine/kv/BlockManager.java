@@ -6,10 +6,10 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Fixed-size KV-cache blocks handed to sequences: a free list, and per sequence a block table
- * (its i-th block holds positions {@code [i·B, (i+1)·B)}) and a length. A step reserves the blocks
- * of all its sequences at once or none ({@link CacheExhaustedException}), so a refusal never
- * touches another sequence. Not thread-safe: one scheduler owns it.
+ * Fixed-size KV-cache blocks handed to sequences: a free list, and per sequence a block table (its
+ * i-th block holds positions {@code [i·B, (i+1)·B)}) and a length. A step reserves the blocks of
+ * all its sequences at once or none ({@link CacheExhaustedException}), so a refusal never touches
+ * another sequence. Not thread-safe: one scheduler owns it.
  */
 public final class BlockManager {
   private final int blockSize;
@@ -25,8 +25,11 @@ public final class BlockManager {
 
   public BlockManager(int totalBlocks, int blockSize) {
     if (totalBlocks < 1 || blockSize < 1) {
-      throw new IllegalArgumentException("need at least one block of at least one token, got " + totalBlocks
-          + " blocks of " + blockSize);
+      throw new IllegalArgumentException(
+          "need at least one block of at least one token, got "
+              + totalBlocks
+              + " blocks of "
+              + blockSize);
     }
     this.blockSize = blockSize;
     this.totalBlocks = totalBlocks;

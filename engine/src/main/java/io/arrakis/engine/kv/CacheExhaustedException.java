@@ -6,7 +6,14 @@ public final class CacheExhaustedException extends RuntimeException {
   private final int free;
 
   public CacheExhaustedException(int needed, int free, int total) {
-    super("KV cache exhausted: the step needs " + needed + " more blocks, " + free + " of " + total + " are free");
+    super(
+        "KV cache exhausted: the step needs "
+            + needed
+            + " more blocks, "
+            + free
+            + " of "
+            + total
+            + " are free");
     this.needed = needed;
     this.free = free;
   }

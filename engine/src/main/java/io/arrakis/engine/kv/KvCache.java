@@ -2,9 +2,9 @@ package io.arrakis.engine.kv;
 
 /**
  * The cache's memory: for each layer, one row per cached token in fixed-size blocks. A GQA row is
- * {@code [K (kvHeads·headDim) | V (kvHeads·headDim)]}; an MLA row is
- * {@code [latent (kv_lora_rank) | rope key (qk_rope_head_dim)]}, the compressed form, not full keys
- * and values. Rows are addressed through {@link BlockManager#row}.
+ * {@code [K (kvHeads·headDim) | V (kvHeads·headDim)]}; an MLA row is {@code [latent (kv_lora_rank)
+ * | rope key (qk_rope_head_dim)]}, the compressed form, not full keys and values. Rows are
+ * addressed through {@link BlockManager#row}.
  */
 public final class KvCache {
   private final BlockManager blocks;
@@ -14,7 +14,8 @@ public final class KvCache {
   public KvCache(int numLayers, int rowWidth, int totalBlocks, int blockSize) {
     long floats = (long) totalBlocks * blockSize * rowWidth;
     if (floats > Integer.MAX_VALUE - 8) {
-      throw new IllegalArgumentException("a layer's cache of " + floats + " floats is too large; lower the budget");
+      throw new IllegalArgumentException(
+          "a layer's cache of " + floats + " floats is too large; lower the budget");
     }
     this.blocks = new BlockManager(totalBlocks, blockSize);
     this.rowWidth = rowWidth;

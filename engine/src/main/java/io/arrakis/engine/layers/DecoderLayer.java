@@ -7,7 +7,12 @@ package io.arrakis.engine.layers;
  * @param moe the MoE block, or null for a dense layer
  * @param dense the dense MLP, or null for an MoE layer
  */
-public record DecoderLayer(int index, RmsNorm inputNorm, Attention attention, RmsNorm postNorm, MoeBlock moe,
+public record DecoderLayer(
+    int index,
+    RmsNorm inputNorm,
+    Attention attention,
+    RmsNorm postNorm,
+    MoeBlock moe,
     FeedForward dense) {
 
   public boolean isMoe() {
@@ -15,7 +20,8 @@ public record DecoderLayer(int index, RmsNorm inputNorm, Attention attention, Rm
   }
 
   public long weightBytes() {
-    return attention.weightBytes() + (moe != null ? moe.weightBytes() : dense.weightBytes())
+    return attention.weightBytes()
+        + (moe != null ? moe.weightBytes() : dense.weightBytes())
         + 8L * inputNorm.size();
   }
 }

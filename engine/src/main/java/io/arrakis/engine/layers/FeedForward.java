@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * A SwiGLU MLP run on the router side (a dense layer's MLP, a shared expert) with the expert
- * kernel: {@code down(silu(gate·x) ⊙ up·x)}, optionally scaled per row by
- * {@code sigmoid(g·x)} (Qwen2's shared expert gate).
+ * kernel: {@code down(silu(gate·x) ⊙ up·x)}, optionally scaled per row by {@code sigmoid(g·x)}
+ * (Qwen2's shared expert gate).
  */
 public final class FeedForward {
   private final ExpertKernel kernel;

@@ -26,8 +26,17 @@ public final class GqaAttention implements Attention {
   private final int headDim;
   private final float scale;
 
-  /** The layer's projections; {@code qNorm}/{@code kNorm} null unless the family normalises heads. */
-  public GqaAttention(ArchConfig.Attention spec, Matrix q, Matrix k, Matrix v, Matrix o, RmsNorm qNorm, RmsNorm kNorm,
+  /**
+   * The layer's projections; {@code qNorm}/{@code kNorm} null unless the family normalises heads.
+   */
+  public GqaAttention(
+      ArchConfig.Attention spec,
+      Matrix q,
+      Matrix k,
+      Matrix v,
+      Matrix o,
+      RmsNorm qNorm,
+      RmsNorm kNorm,
       Rope rope) {
     this.q = q;
     this.k = k;
@@ -138,15 +147,41 @@ public final class GqaAttention implements Attention {
         for (int i = 0; i < m; i++) {
           System.arraycopy(qs, (first + i) * qw + h * headDim, q, i * headDim, headDim);
         }
-        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, len, headDim, scale, q, headDim, k,
-            headDim, 0f, s, len);
+        openblas_nolapack.cblas_sgemm(
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasTrans,
+            m,
+            len,
+            headDim,
+            scale,
+            q,
+            headDim,
+            k,
+            headDim,
+            0f,
+            s,
+            len);
         for (int i = 0; i < m; i++) {
           int visible = ctx.position(first + i) + 1;
           Kernels.softmax(s, i * len, visible);
           Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
         }
-        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, headDim, len, 1f, s, len, v, headDim,
-            0f, o, headDim);
+        openblas_nolapack.cblas_sgemm(
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasNoTrans,
+            m,
+            headDim,
+            len,
+            1f,
+            s,
+            len,
+            v,
+            headDim,
+            0f,
+            o,
+            headDim);
         for (int i = 0; i < m; i++) {
           System.arraycopy(o, i * headDim, attn, (first + i) * qw + h * headDim, headDim);
         }

@@ -5,11 +5,11 @@ import io.arrakis.model.config.ArchConfig;
 import java.util.Arrays;
 
 /**
- * DeepSeek's multi-head latent attention. The cache holds per token only the normed latent
- * {@code c = kv_a_layernorm(kv_a_proj[:r])} and the rotated shared rope key; attention runs in the
- * latent space with kv_b_proj absorbed: a head's score is {@code (q_nope·W_ukᵀ)·c + q_rope·k_rope}
- * and its value {@code W_uv·(Σ p·c)}, equal to transformers' expanded keys and values up to float
- * rounding, without expanding them per cached token.
+ * DeepSeek's multi-head latent attention. The cache holds per token only the normed latent {@code c
+ * = kv_a_layernorm(kv_a_proj[:r])} and the rotated shared rope key; attention runs in the latent
+ * space with kv_b_proj absorbed: a head's score is {@code (q_nope·W_ukᵀ)·c + q_rope·k_rope} and its
+ * value {@code W_uv·(Σ p·c)}, equal to transformers' expanded keys and values up to float rounding,
+ * without expanding them per cached token.
  */
 public final class MlaAttention implements Attention {
   private final Matrix qa;
@@ -28,10 +28,19 @@ public final class MlaAttention implements Attention {
   private final float scale;
 
   /**
-   * @param qa q_a_proj, or q_proj when the query is not compressed ({@code qaNorm} and {@code qb} null)
+   * @param qa q_a_proj, or q_proj when the query is not compressed ({@code qaNorm} and {@code qb}
+   *     null)
    */
-  public MlaAttention(ArchConfig.Attention spec, Matrix qa, RmsNorm qaNorm, Matrix qb, Matrix kva, RmsNorm kvNorm,
-      float[] kvb, Matrix o, Rope rope) {
+  public MlaAttention(
+      ArchConfig.Attention spec,
+      Matrix qa,
+      RmsNorm qaNorm,
+      Matrix qb,
+      Matrix kva,
+      RmsNorm kvNorm,
+      float[] kvb,
+      Matrix o,
+      Rope rope) {
     ArchConfig.Mla mla = spec.mla();
     this.qa = qa;
     this.qaNorm = qaNorm;
@@ -56,7 +65,11 @@ public final class MlaAttention implements Attention {
 
   @Override
   public long weightBytes() {
-    return qa.bytes() + (qb == null ? 0 : qb.bytes()) + kva.bytes() + (long) kvb.length * Float.BYTES + o.bytes();
+    return qa.bytes()
+        + (qb == null ? 0 : qb.bytes())
+        + kva.bytes()
+        + (long) kvb.length * Float.BYTES
+        + o.bytes();
   }
 
   @Override
@@ -102,8 +115,10 @@ public final class MlaAttention implements Attention {
           }
           for (int t = 0; t < len; t++) {
             int at = context[t] * width;
-            scores[t] = (Kernels.dot(qLatent, 0, cache, at, rank)
-                + Kernels.dot(qs, qo + nope, cache, at + rank, ropeDim)) * scale;
+            scores[t] =
+                (Kernels.dot(qLatent, 0, cache, at, rank)
+                        + Kernels.dot(qs, qo + nope, cache, at + rank, ropeDim))
+                    * scale;
           }
           Kernels.softmax(scores, len);
           Arrays.fill(oLatent, 0f);

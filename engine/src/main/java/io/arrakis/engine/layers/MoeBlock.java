@@ -6,8 +6,8 @@ import io.arrakis.model.gating.Routing;
 
 /**
  * The router side of an MoE block: the gate (logits {@code x·Gᵀ} in float32, then the family's
- * rule) and the shared expert, if any. The routed experts are computed elsewhere
- * ({@link io.arrakis.engine.experts.RoutedExperts}); the block's output is routed + shared.
+ * rule) and the shared expert, if any. The routed experts are computed elsewhere ({@link
+ * io.arrakis.engine.experts.RoutedExperts}); the block's output is routed + shared.
  */
 public final class MoeBlock {
   private final Matrix gate;

@@ -1,8 +1,6 @@
 package io.arrakis.engine.layers;
 
-/**
- * RMSNorm as transformers computes it in float32: {@code w ⊙ (x · rsqrt(mean(x²) + eps))}.
- */
+/** RMSNorm as transformers computes it in float32: {@code w ⊙ (x · rsqrt(mean(x²) + eps))}. */
 public final class RmsNorm {
   private final float[] weight;
   private final float eps;
@@ -16,7 +14,10 @@ public final class RmsNorm {
     return weight.length;
   }
 
-  /** Normalises {@code rows} rows of {@code weight.length} values, {@code stride} apart, from x into out. */
+  /**
+   * Normalises {@code rows} rows of {@code weight.length} values, {@code stride} apart, from x into
+   * out.
+   */
   public void apply(float[] x, int xOff, float[] out, int outOff, int rows, int stride) {
     int n = weight.length;
     for (int r = 0; r < rows; r++) {

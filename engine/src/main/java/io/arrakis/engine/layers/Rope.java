@@ -3,11 +3,11 @@ package io.arrakis.engine.layers;
 import io.arrakis.model.config.RopeConfig;
 
 /**
- * Rotary position embeddings as transformers' rope init functions compute them in float32
- * (default, linear, YaRN with its attention factor on cos and sin), applied to halves
- * {@code (i, i + dim/2)} or, for DeepSeek, to interleaved pairs {@code (2i, 2i+1)} — whose result
- * transformers lays out de-interleaved (evens' rotations first), as here; q and k agree on it, so
- * their dot products are those of the model.
+ * Rotary position embeddings as transformers' rope init functions compute them in float32 (default,
+ * linear, YaRN with its attention factor on cos and sin), applied to halves {@code (i, i + dim/2)}
+ * or, for DeepSeek, to interleaved pairs {@code (2i, 2i+1)} — whose result transformers lays out
+ * de-interleaved (evens' rotations first), as here; q and k agree on it, so their dot products are
+ * those of the model.
  */
 public final class Rope {
   private final int dim;
@@ -46,7 +46,8 @@ public final class Rope {
           high += 0.001;
         }
         for (int i = 0; i < half; i++) {
-          // as torch: (arange(dim/2) - low) / (high - low) in float32, the span taken in double first
+          // as torch: (arange(dim/2) - low) / (high - low) in float32, the span taken in double
+          // first
           float ramp = Math.max(0f, Math.min(1f, ((float) i - (float) low) / (float) (high - low)));
           float extrapolation = 1f - ramp;
           float interpolated = 1f / ((float) factor * posFreq[i]);
@@ -55,12 +56,15 @@ public final class Rope {
         if (!Double.isNaN(c.attentionFactor())) {
           scaling = (float) c.attentionFactor();
         } else if (c.mscale() != 0 && c.mscaleAllDim() != 0) {
-          scaling = (float) (RopeConfig.yarnMscale(factor, c.mscale()) / RopeConfig.yarnMscale(factor, c.mscaleAllDim()));
+          scaling =
+              (float)
+                  (RopeConfig.yarnMscale(factor, c.mscale())
+                      / RopeConfig.yarnMscale(factor, c.mscaleAllDim()));
         } else {
           scaling = (float) RopeConfig.yarnMscale(factor, 1);
         }
       }
-      default -> { }
+      default -> {}
     }
     this.invFreq = inv;
     this.attentionScaling = scaling;
@@ -93,7 +97,8 @@ public final class Rope {
    * Rotates {@code heads} vectors of {@code dim} values, {@code stride} apart from {@code off}, of
    * row r of x in place, using the table row r.
    */
-  public void apply(float[] x, int off, int heads, int stride, float[][] table, int r, float[] tmp) {
+  public void apply(
+      float[] x, int off, int heads, int stride, float[][] table, int r, float[] tmp) {
     int half = dim / 2;
     float[] cos = table[0];
     float[] sin = table[1];

@@ -3,8 +3,8 @@ package io.arrakis.engine.layers;
 import io.arrakis.engine.kv.KvCache;
 
 /**
- * What a layer needs to know about the rows of one batch step: N rows (tokens), grouped in chunks of
- * one sequence each; each row's position and cache row; each chunk's cache rows for positions
+ * What a layer needs to know about the rows of one batch step: N rows (tokens), grouped in chunks
+ * of one sequence each; each row's position and cache row; each chunk's cache rows for positions
  * {@code 0 .. end}, so that attention walks a sequence's block table without lookups.
  */
 public final class StepContext {
@@ -17,8 +17,14 @@ public final class StepContext {
   private final KvCache cache;
   private final float[][] ropeTable;
 
-  public StepContext(int[] positions, int[] cacheRows, int[] chunkStart, int[] chunkRows, int[][] chunkContext,
-      KvCache cache, float[][] ropeTable) {
+  public StepContext(
+      int[] positions,
+      int[] cacheRows,
+      int[] chunkStart,
+      int[] chunkRows,
+      int[][] chunkContext,
+      KvCache cache,
+      float[][] ropeTable) {
     this.rows = positions.length;
     this.positions = positions;
     this.cacheRows = cacheRows;

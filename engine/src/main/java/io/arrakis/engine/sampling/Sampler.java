@@ -5,8 +5,8 @@ import java.util.SplittableRandom;
 
 /**
  * Picks a sequence's next token from its logits: the most likely one (greedy; the lower id on
- * ties), or a draw after temperature, top-k and top-p from the sequence's own random stream, so that
- * a seed gives the same tokens whatever else is in the batch.
+ * ties), or a draw after temperature, top-k and top-p from the sequence's own random stream, so
+ * that a seed gives the same tokens whatever else is in the batch.
  */
 public final class Sampler {
   private final SamplingParams params;
@@ -15,7 +15,10 @@ public final class Sampler {
 
   public Sampler(SamplingParams params) {
     this.params = params;
-    this.random = params.seed().isPresent() ? new SplittableRandom(params.seed().getAsLong()) : new SplittableRandom();
+    this.random =
+        params.seed().isPresent()
+            ? new SplittableRandom(params.seed().getAsLong())
+            : new SplittableRandom();
   }
 
   public SamplingParams params() {
@@ -46,7 +49,10 @@ public final class Sampler {
       p[i] /= sum;
     }
     final double[] probs = p;
-    Arrays.sort(order, (a, b) -> probs[a] != probs[b] ? Double.compare(probs[b], probs[a]) : Integer.compare(a, b));
+    Arrays.sort(
+        order,
+        (a, b) ->
+            probs[a] != probs[b] ? Double.compare(probs[b], probs[a]) : Integer.compare(a, b));
     int keep = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
     double mass = 0;
     int kept = 0;

@@ -12,18 +12,27 @@ import java.util.Set;
  * @param topP keep the smallest set of most likely tokens whose probability reaches p (1: all)
  * @param seed the sampler's seed: the same seed gives the same tokens; empty for a random one
  * @param stopTokenIds tokens that end the sequence (the stop token is returned)
- * @param eosTokenIds the model's end-of-sequence tokens (from generation_config.json or the tokenizer)
+ * @param eosTokenIds the model's end-of-sequence tokens (from generation_config.json or the
+ *     tokenizer)
  * @param ignoreEos keep going past eos
  */
-public record SamplingParams(int maxTokens, float temperature, int topK, float topP, OptionalLong seed,
-    Set<Integer> stopTokenIds, Set<Integer> eosTokenIds, boolean ignoreEos) {
+public record SamplingParams(
+    int maxTokens,
+    float temperature,
+    int topK,
+    float topP,
+    OptionalLong seed,
+    Set<Integer> stopTokenIds,
+    Set<Integer> eosTokenIds,
+    boolean ignoreEos) {
 
   public SamplingParams {
     if (maxTokens < 1) {
       throw new IllegalArgumentException("max tokens must be at least 1, got " + maxTokens);
     }
     if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-      throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
+      throw new IllegalArgumentException(
+          "temperature must be a finite number >= 0, got " + temperature);
     }
     if (topK < 0) {
       throw new IllegalArgumentException("top-k must be >= 0, got " + topK);
@@ -45,24 +54,35 @@ public record SamplingParams(int maxTokens, float temperature, int topK, float t
   }
 
   public SamplingParams withTopK(int k) {
-    return new SamplingParams(maxTokens, temperature, k, topP, seed, stopTokenIds, eosTokenIds, ignoreEos);
+    return new SamplingParams(
+        maxTokens, temperature, k, topP, seed, stopTokenIds, eosTokenIds, ignoreEos);
   }
 
   public SamplingParams withTopP(float p) {
-    return new SamplingParams(maxTokens, temperature, topK, p, seed, stopTokenIds, eosTokenIds, ignoreEos);
+    return new SamplingParams(
+        maxTokens, temperature, topK, p, seed, stopTokenIds, eosTokenIds, ignoreEos);
   }
 
   public SamplingParams withSeed(long s) {
-    return new SamplingParams(maxTokens, temperature, topK, topP, OptionalLong.of(s), stopTokenIds, eosTokenIds,
+    return new SamplingParams(
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        OptionalLong.of(s),
+        stopTokenIds,
+        eosTokenIds,
         ignoreEos);
   }
 
   public SamplingParams withStopTokenIds(Set<Integer> ids) {
-    return new SamplingParams(maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos);
+    return new SamplingParams(
+        maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos);
   }
 
   public SamplingParams withIgnoreEos(boolean ignore) {
-    return new SamplingParams(maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignore);
+    return new SamplingParams(
+        maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignore);
   }
 
   public boolean greedy() {

@@ -10,7 +10,16 @@ import java.util.function.Function;
 /** Every tensor a model of a config has, with its shape and role (for generating and counting). */
 public final class ModelTensors {
   /** What a tensor is for. */
-  public enum Role { EMBEDDING, ATTENTION, NORM, GATE, ROUTED_EXPERT, SHARED_EXPERT, DENSE_MLP, LM_HEAD }
+  public enum Role {
+    EMBEDDING,
+    ATTENTION,
+    NORM,
+    GATE,
+    ROUTED_EXPERT,
+    SHARED_EXPERT,
+    DENSE_MLP,
+    LM_HEAD
+  }
 
   /** A tensor; {@code expert} is its routed expert's id (else -1). */
   public record Tensor(String name, long[] shape, Role role, int layer, int expert) {
@@ -41,22 +50,45 @@ public final class ModelTensors {
         attn(out, n, l, "v_proj", kw, d, a.qkvBias());
         attn(out, n, l, "o_proj", d, qw, a.outBias());
         if (a.qkNorm()) {
-          out.add(new Tensor(n.attention(l, "q_norm", "weight"), new long[] {a.headDim()}, Role.NORM, l, -1));
-          out.add(new Tensor(n.attention(l, "k_norm", "weight"), new long[] {a.headDim()}, Role.NORM, l, -1));
+          out.add(
+              new Tensor(
+                  n.attention(l, "q_norm", "weight"), new long[] {a.headDim()}, Role.NORM, l, -1));
+          out.add(
+              new Tensor(
+                  n.attention(l, "k_norm", "weight"), new long[] {a.headDim()}, Role.NORM, l, -1));
         }
       } else {
         ArchConfig.Mla m = a.mla();
         long qw = (long) a.heads() * m.qkHeadDim();
         if (m.qLoraRank() > 0) {
           attn(out, n, l, "q_a_proj", m.qLoraRank(), d, a.qkvBias());
-          out.add(new Tensor(n.attention(l, "q_a_layernorm", "weight"), new long[] {m.qLoraRank()}, Role.NORM, l, -1));
+          out.add(
+              new Tensor(
+                  n.attention(l, "q_a_layernorm", "weight"),
+                  new long[] {m.qLoraRank()},
+                  Role.NORM,
+                  l,
+                  -1));
           attn(out, n, l, "q_b_proj", qw, m.qLoraRank(), false);
         } else {
           attn(out, n, l, "q_proj", qw, d, false);
         }
         attn(out, n, l, "kv_a_proj_with_mqa", m.kvLoraRank() + m.qkRopeHeadDim(), d, a.qkvBias());
-        out.add(new Tensor(n.attention(l, "kv_a_layernorm", "weight"), new long[] {m.kvLoraRank()}, Role.NORM, l, -1));
-        attn(out, n, l, "kv_b_proj", (long) a.heads() * (m.qkNopeHeadDim() + m.vHeadDim()), m.kvLoraRank(), false);
+        out.add(
+            new Tensor(
+                n.attention(l, "kv_a_layernorm", "weight"),
+                new long[] {m.kvLoraRank()},
+                Role.NORM,
+                l,
+                -1));
+        attn(
+            out,
+            n,
+            l,
+            "kv_b_proj",
+            (long) a.heads() * (m.qkNopeHeadDim() + m.vHeadDim()),
+            m.kvLoraRank(),
+            false);
         attn(out, n, l, "o_proj", d, (long) a.heads() * m.vHeadDim(), a.outBias());
       }
       out.add(new Tensor(n.postAttentionNorm(l), new long[] {d}, Role.NORM, l, -1));
@@ -73,11 +105,25 @@ public final class ModelTensors {
       for (int e = 0; e < moe.experts(); e++) {
         final int ex = e;
         final int layer = l;
-        mlp(out, l, moe.expertIntermediateSize(), d, Role.ROUTED_EXPERT, e, p -> n.expert(layer, ex, p));
+        mlp(
+            out,
+            l,
+            moe.expertIntermediateSize(),
+            d,
+            Role.ROUTED_EXPERT,
+            e,
+            p -> n.expert(layer, ex, p));
       }
       if (moe.sharedIntermediateSize() > 0) {
         final int layer = l;
-        mlp(out, l, moe.sharedIntermediateSize(), d, Role.SHARED_EXPERT, -1, p -> n.sharedExpert(layer, p));
+        mlp(
+            out,
+            l,
+            moe.sharedIntermediateSize(),
+            d,
+            Role.SHARED_EXPERT,
+            -1,
+            p -> n.sharedExpert(layer, p));
         if (moe.sharedExpertGate()) {
           out.add(new Tensor(n.sharedExpertGate(l), new long[] {1, d}, Role.SHARED_EXPERT, l, -1));
         }
@@ -90,14 +136,23 @@ public final class ModelTensors {
     return out;
   }
 
-  private static void attn(List<Tensor> out, WeightNames n, int l, String module, long rows, long cols, boolean bias) {
-    out.add(new Tensor(n.attention(l, module, "weight"), new long[] {rows, cols}, Role.ATTENTION, l, -1));
+  private static void attn(
+      List<Tensor> out, WeightNames n, int l, String module, long rows, long cols, boolean bias) {
+    out.add(
+        new Tensor(
+            n.attention(l, module, "weight"), new long[] {rows, cols}, Role.ATTENTION, l, -1));
     if (bias) {
       out.add(new Tensor(n.attention(l, module, "bias"), new long[] {rows}, Role.ATTENTION, l, -1));
     }
   }
 
-  private static void mlp(List<Tensor> out, int l, long ff, long d, Role role, int expert,
+  private static void mlp(
+      List<Tensor> out,
+      int l,
+      long ff,
+      long d,
+      Role role,
+      int expert,
       Function<Proj, String> name) {
     out.add(new Tensor(name.apply(Proj.GATE), new long[] {ff, d}, role, l, expert));
     out.add(new Tensor(name.apply(Proj.UP), new long[] {ff, d}, role, l, expert));

@@ -21,8 +21,8 @@ import java.util.SplittableRandom;
 /**
  * Writes a random whole model of a family in the Hub layout: config.json (classic spelling),
  * generation_config.json, model.safetensors, and a tokenizer (the reference models' 512-token
- * byte-level BPE with a ChatML template). Weights are Gaussian with transformers' initializer range,
- * norms 1, biases 0. For demos, tests and benchmarks.
+ * byte-level BPE with a ChatML template). Weights are Gaussian with transformers' initializer
+ * range, norms 1, biases 0. For demos, tests and benchmarks.
  */
 public final class WholeModelGenerator {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -32,8 +32,21 @@ public final class WholeModelGenerator {
    * The model's shape; {@code headDim}, {@code sharedFfn} and {@code kvHeads} 0 take the family's
    * usual choice.
    */
-  public record Shape(Family family, int layers, int hidden, int heads, int kvHeads, int headDim, int experts, int topK,
-      int expertFfn, int denseFfn, int sharedFfn, int vocab, boolean bf16, long seed) {}
+  public record Shape(
+      Family family,
+      int layers,
+      int hidden,
+      int heads,
+      int kvHeads,
+      int headDim,
+      int experts,
+      int topK,
+      int expertFfn,
+      int denseFfn,
+      int sharedFfn,
+      int vocab,
+      boolean bf16,
+      long seed) {}
 
   private WholeModelGenerator() {}
 
@@ -41,19 +54,24 @@ public final class WholeModelGenerator {
   public static ObjectNode config(Shape s) {
     ObjectNode o = JSON.createObjectNode();
     Family f = s.family();
-    String arch = switch (f) {
-      case MIXTRAL -> "MixtralForCausalLM";
-      case QWEN2_MOE -> "Qwen2MoeForCausalLM";
-      case QWEN3_MOE -> "Qwen3MoeForCausalLM";
-      case DEEPSEEK_V3 -> "DeepseekV3ForCausalLM";
-    };
+    String arch =
+        switch (f) {
+          case MIXTRAL -> "MixtralForCausalLM";
+          case QWEN2_MOE -> "Qwen2MoeForCausalLM";
+          case QWEN3_MOE -> "Qwen3MoeForCausalLM";
+          case DEEPSEEK_V3 -> "DeepseekV3ForCausalLM";
+        };
     o.putArray("architectures").add(arch);
     o.put("model_type", f.modelType());
     o.put("vocab_size", Math.max(s.vocab(), TOKENIZER_VOCAB));
     o.put("hidden_size", s.hidden());
     o.put("num_hidden_layers", s.layers());
     o.put("num_attention_heads", s.heads());
-    o.put("num_key_value_heads", s.kvHeads() > 0 ? s.kvHeads() : f == Family.DEEPSEEK_V3 ? s.heads() : Math.max(1, s.heads() / 4));
+    o.put(
+        "num_key_value_heads",
+        s.kvHeads() > 0
+            ? s.kvHeads()
+            : f == Family.DEEPSEEK_V3 ? s.heads() : Math.max(1, s.heads() / 4));
     o.put("num_experts_per_tok", s.topK());
     o.put("rms_norm_eps", 1e-6);
     o.put("max_position_embeddings", 4096);
@@ -71,7 +89,9 @@ public final class WholeModelGenerator {
         o.put("num_experts", s.experts());
         o.put("intermediate_size", s.denseFfn());
         o.put("moe_intermediate_size", s.expertFfn());
-        o.put("shared_expert_intermediate_size", s.sharedFfn() > 0 ? s.sharedFfn() : 4 * s.expertFfn());
+        o.put(
+            "shared_expert_intermediate_size",
+            s.sharedFfn() > 0 ? s.sharedFfn() : 4 * s.expertFfn());
         o.put("norm_topk_prob", false);
         o.put("decoder_sparse_step", 1);
         o.putArray("mlp_only_layers");
@@ -106,8 +126,14 @@ public final class WholeModelGenerator {
         o.put("routed_scaling_factor", 2.5);
         o.put("norm_topk_prob", true);
         o.put("rope_theta", 10000.0);
-        o.putObject("rope_scaling").put("type", "yarn").put("factor", 4.0).put("beta_fast", 32).put("beta_slow", 1)
-            .put("mscale", 1.0).put("mscale_all_dim", 1.0).put("original_max_position_embeddings", 1024);
+        o.putObject("rope_scaling")
+            .put("type", "yarn")
+            .put("factor", 4.0)
+            .put("beta_fast", 32)
+            .put("beta_slow", 1)
+            .put("mscale", 1.0)
+            .put("mscale_all_dim", 1.0)
+            .put("original_max_position_embeddings", 1024);
       }
     }
     return o;
@@ -118,12 +144,18 @@ public final class WholeModelGenerator {
     Files.createDirectories(dir);
     ObjectNode json = config(s);
     ArchConfig config = ArchConfig.fromJson(json);
-    if (config.family() == Family.DEEPSEEK_V3 && config.moe().topK() > config.moe().experts() / config.moe().nGroup()
-        * config.moe().topkGroup()) {
-      throw new IllegalArgumentException("top-k " + s.topK() + " is more than the experts of the groups a token may use");
+    if (config.family() == Family.DEEPSEEK_V3
+        && config.moe().topK()
+            > config.moe().experts() / config.moe().nGroup() * config.moe().topkGroup()) {
+      throw new IllegalArgumentException(
+          "top-k " + s.topK() + " is more than the experts of the groups a token may use");
     }
-    Files.writeString(dir.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
-    Files.writeString(dir.resolve("generation_config.json"), "{\n  \"eos_token_id\": 2,\n  \"pad_token_id\": 0\n}\n");
+    Files.writeString(
+        dir.resolve("config.json"),
+        JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
+    Files.writeString(
+        dir.resolve("generation_config.json"),
+        "{\n  \"eos_token_id\": 2,\n  \"pad_token_id\": 0\n}\n");
     for (String f : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
       try (InputStream in = WholeModelGenerator.class.getResourceAsStream(f)) {
         Files.copy(in, dir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
@@ -131,8 +163,8 @@ public final class WholeModelGenerator {
     }
     List<ModelTensors.Tensor> tensors = ModelTensors.of(config);
     StDType type = s.bf16() ? StDType.BF16 : StDType.F32;
-    List<SafetensorsWriter.Entry> entries = tensors.stream()
-        .map(t -> new SafetensorsWriter.Entry(t.name(), type, t.shape())).toList();
+    List<SafetensorsWriter.Entry> entries =
+        tensors.stream().map(t -> new SafetensorsWriter.Entry(t.name(), type, t.shape())).toList();
     SplittableRandom random = new SplittableRandom(s.seed());
     Path tmp = dir.resolve("model.safetensors.tmp");
     try (SafetensorsWriter w = SafetensorsWriter.create(tmp, entries, Map.of("format", "pt"))) {

@@ -28,14 +28,16 @@ public final class Matrix {
     for (int b = 0; b < blocks.length; b++) {
       int start = b * blockRows;
       int end = Math.min(rows, start + blockRows);
-      float[] part = blocks.length == 1 ? values : Arrays.copyOfRange(values, start * cols, end * cols);
+      float[] part =
+          blocks.length == 1 ? values : Arrays.copyOfRange(values, start * cols, end * cols);
       blocks[b] = PanelMatrix.fromOutIn(part, end - start, cols);
     }
     this.bias = bias;
   }
 
   /** Loads {@code name} [rows, cols], with {@code biasName} [rows] when not null. */
-  public static Matrix load(Checkpoint ck, String name, int rows, int cols, String biasName) throws IOException {
+  public static Matrix load(Checkpoint ck, String name, int rows, int cols, String biasName)
+      throws IOException {
     float[] values = ck.floats(name, rows, cols);
     float[] bias = biasName == null ? null : ck.floats(biasName, rows);
     return new Matrix(rows, cols, values, bias);

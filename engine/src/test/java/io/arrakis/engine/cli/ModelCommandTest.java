@@ -49,13 +49,24 @@ class ModelCommandTest {
     var prompts = ReferenceModels.prompts(name);
     StringBuilder in = new StringBuilder("{\"prompts\": [");
     for (int p = 0; p < 3; p++) {
-      in.append(p > 0 ? "," : "").append("{\"ids\": ").append(Arrays.toString(prompts.get(p).ids())).append("}");
+      in.append(p > 0 ? "," : "")
+          .append("{\"ids\": ")
+          .append(Arrays.toString(prompts.get(p).ids()))
+          .append("}");
     }
     Files.writeString(dir.resolve("prompts.json"), in.append("]}").toString());
     Path out = dir.resolve("out.safetensors");
 
-    run("score", "--model", ReferenceModels.dir(name).toString(), "--input", dir.resolve("prompts.json").toString(),
-        "--output", out.toString(), "--greedy", "12");
+    run(
+        "score",
+        "--model",
+        ReferenceModels.dir(name).toString(),
+        "--input",
+        dir.resolve("prompts.json").toString(),
+        "--output",
+        out.toString(),
+        "--greedy",
+        "12");
 
     JsonNode json = JSON.readTree(dir.resolve("out.json").toFile());
     try (SafetensorsFile f = SafetensorsFile.open(out)) {
@@ -66,7 +77,9 @@ class ModelCommandTest {
           var b = f.bytes(t).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
           float[] got = new float[b.remaining()];
           b.get(got);
-          assertThat(Fixtures.maxAbsDiff(got, ReferenceModels.expected(name, t))).as(t).isLessThanOrEqualTo(1e-4f);
+          assertThat(Fixtures.maxAbsDiff(got, ReferenceModels.expected(name, t)))
+              .as(t)
+              .isLessThanOrEqualTo(1e-4f);
         }
       }
     }
@@ -91,41 +104,78 @@ class ModelCommandTest {
     Files.writeString(dir.resolve("prompts.json"), in.toString());
     Path out = dir.resolve("out.safetensors");
 
-    run("score", "--model", ReferenceModels.dir(name).toString(), "--input", dir.resolve("prompts.json").toString(),
-        "--output", out.toString(), "--greedy", "12");
+    run(
+        "score",
+        "--model",
+        ReferenceModels.dir(name).toString(),
+        "--input",
+        dir.resolve("prompts.json").toString(),
+        "--output",
+        out.toString(),
+        "--greedy",
+        "12");
 
     JsonNode got = JSON.readTree(dir.resolve("out.json").toFile());
     for (int p = 0; p < expected.get("prompts").size(); p++) {
-      assertThat(got.get("prompts").get(p).get("ids")).as("prompt %d ids", p).isEqualTo(expected.get("prompts").get(p).get("ids"));
-      assertThat(got.get("prompts").get(p).get("greedy")).as("prompt %d greedy", p)
+      assertThat(got.get("prompts").get(p).get("ids"))
+          .as("prompt %d ids", p)
+          .isEqualTo(expected.get("prompts").get(p).get("ids"));
+      assertThat(got.get("prompts").get(p).get("greedy"))
+          .as("prompt %d greedy", p)
           .isEqualTo(expected.get("prompts").get(p).get("greedy"));
     }
   }
 
   @Test
   void runStreamsTextAndEndsBeforeAStopString() throws Exception {
-    var p = ReferenceModels.prompts("deepseek_v3").get(0); // greedy text "rororororororororororororo" (12 tokens)
+    var p =
+        ReferenceModels.prompts("deepseek_v3")
+            .get(0); // greedy text "rororororororororororororo" (12 tokens)
     String ids = Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
     String model = ReferenceModels.dir("deepseek_v3").toString();
 
-    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12")).isEqualTo("rorororororororororororo\n");
-    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12", "--stop", "ororo")).isEqualTo("r\n");
+    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12"))
+        .isEqualTo("rorororororororororororo\n");
+    assertThat(run("run", "--model", model, "--ids", ids, "--max-tokens", "12", "--stop", "ororo"))
+        .isEqualTo("r\n");
   }
 
   @Test
   void inspectCountsParametersAndActiveShare() throws Exception {
     String text = run("inspect", ReferenceModels.dir("mixtral").toString());
     // 2 layers x 8 experts x 3 x 64 x 128 routed; top-2 of 8 active
-    assertThat(text).contains("mixtral").contains("2 MoE, 0 dense").contains("8 per MoE layer, top-2")
-        .contains("per expert   24.6K parameters, 48.0 KiB as stored").contains("[BF16]");
+    assertThat(text)
+        .contains("mixtral")
+        .contains("2 MoE, 0 dense")
+        .contains("8 per MoE layer, top-2")
+        .contains("per expert   24.6K parameters, 48.0 KiB as stored")
+        .contains("[BF16]");
   }
 
   @ParameterizedTest
   @EnumSource(Family.class)
   void generateArchWritesAWholeModelThatRuns(Family family) throws Exception {
     Path model = dir.resolve(family.modelType());
-    run("generate", "--arch", family.modelType(), "--out", model.toString(), "--layers", "2", "--hidden", "64",
-        "--heads", "4", "--experts", "8", "--top-k", "2", "--ffn", "32", "--seed", "3");
+    run(
+        "generate",
+        "--arch",
+        family.modelType(),
+        "--out",
+        model.toString(),
+        "--layers",
+        "2",
+        "--hidden",
+        "64",
+        "--heads",
+        "4",
+        "--experts",
+        "8",
+        "--top-k",
+        "2",
+        "--ffn",
+        "32",
+        "--seed",
+        "3");
 
     ArchConfig c = ArchConfig.load(model);
     assertThat(c.family()).isEqualTo(family);
@@ -143,7 +193,18 @@ class ModelCommandTest {
   @Test
   void generateWithoutArchStillWritesTheLayerOnlyModel() throws Exception {
     Path model = dir.resolve("layers");
-    run("generate", "--out", model.toString(), "--layers", "1", "--experts", "4", "--hidden", "16", "--ffn", "8");
+    run(
+        "generate",
+        "--out",
+        model.toString(),
+        "--layers",
+        "1",
+        "--experts",
+        "4",
+        "--hidden",
+        "16",
+        "--ffn",
+        "8");
     assertThat(JSON.readTree(model.resolve("config.json").toFile()).has("vocab_size")).isFalse();
     try (var moe = MoeModel.open(model)) {
       assertThat(moe.moeLayers()).containsExactly(0);
@@ -154,8 +215,17 @@ class ModelCommandTest {
   void runStreamsGreedyTokensOfAnIdsPrompt() throws Exception {
     var p = ReferenceModels.prompts("qwen2_moe").get(0);
     String ids = Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
-    String text = run("run", "--model", ReferenceModels.dir("qwen2_moe").toString(), "--ids", ids, "--max-tokens", "12",
-        "--ignore-eos", "--show-ids");
+    String text =
+        run(
+            "run",
+            "--model",
+            ReferenceModels.dir("qwen2_moe").toString(),
+            "--ids",
+            ids,
+            "--max-tokens",
+            "12",
+            "--ignore-eos",
+            "--show-ids");
     StringBuilder want = new StringBuilder();
     for (int t : p.greedy()) {
       want.append(t).append(' ');

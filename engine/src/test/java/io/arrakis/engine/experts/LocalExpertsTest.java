@@ -33,21 +33,36 @@ class LocalExpertsTest {
       int[] ids = new int[n * k];
       float[] weights = new float[n * k];
       for (int t = 0; t < n; t++) {
-        int first = t < n / 2 ? 0 : rnd.nextInt(e - k + 1); // half the tokens crowd the same experts
+        int first =
+            t < n / 2 ? 0 : rnd.nextInt(e - k + 1); // half the tokens crowd the same experts
         for (int r = 0; r < k; r++) {
           ids[t * k + r] = first + r;
           weights[t * k + r] = (float) rnd.nextDouble();
         }
       }
       float[] batch = new float[n * d];
-      experts.compute(layer, x, new Routing(n, k, ids, weights), batch).toCompletableFuture().join();
+      experts
+          .compute(layer, x, new Routing(n, k, ids, weights), batch)
+          .toCompletableFuture()
+          .join();
 
       for (int t = 0; t < n; t++) {
         float[] alone = new float[d];
-        experts.compute(layer, Arrays.copyOfRange(x, t * d, (t + 1) * d),
-            new Routing(1, k, Arrays.copyOfRange(ids, t * k, (t + 1) * k), Arrays.copyOfRange(weights, t * k, (t + 1) * k)),
-            alone).toCompletableFuture().join();
-        assertThat(alone).as("token %d", t).containsExactly(Arrays.copyOfRange(batch, t * d, (t + 1) * d));
+        experts
+            .compute(
+                layer,
+                Arrays.copyOfRange(x, t * d, (t + 1) * d),
+                new Routing(
+                    1,
+                    k,
+                    Arrays.copyOfRange(ids, t * k, (t + 1) * k),
+                    Arrays.copyOfRange(weights, t * k, (t + 1) * k)),
+                alone)
+            .toCompletableFuture()
+            .join();
+        assertThat(alone)
+            .as("token %d", t)
+            .containsExactly(Arrays.copyOfRange(batch, t * d, (t + 1) * d));
         assertThat(alone).as("token %d", t).isNotEqualTo(new float[d]);
       }
     }

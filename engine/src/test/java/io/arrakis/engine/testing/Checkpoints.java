@@ -19,8 +19,14 @@ public final class Checkpoints {
   /** Copies reference model {@code name} into {@code dir}. */
   public static Path copy(String name, Path dir) throws IOException {
     Path src = ReferenceModels.dir(name);
-    for (String f : new String[] {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
-        "tokenizer_config.json"}) {
+    for (String f :
+        new String[] {
+          "config.json",
+          "model.safetensors",
+          "generation_config.json",
+          "tokenizer.json",
+          "tokenizer_config.json"
+        }) {
       Files.copy(src.resolve(f), dir.resolve(f));
     }
     return dir;
@@ -37,10 +43,13 @@ public final class Checkpoints {
   public static void editHeader(Path file, Consumer<ObjectNode> edit) throws IOException {
     byte[] all = Files.readAllBytes(file);
     long len = ByteBuffer.wrap(all, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-    ObjectNode header = (ObjectNode) JSON.readTree(new String(all, 8, (int) len, StandardCharsets.UTF_8));
+    ObjectNode header =
+        (ObjectNode) JSON.readTree(new String(all, 8, (int) len, StandardCharsets.UTF_8));
     edit.accept(header);
     byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
-    ByteBuffer out = ByteBuffer.allocate(8 + h.length + all.length - 8 - (int) len).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer out =
+        ByteBuffer.allocate(8 + h.length + all.length - 8 - (int) len)
+            .order(ByteOrder.LITTLE_ENDIAN);
     out.putLong(h.length).put(h).put(all, 8 + (int) len, all.length - 8 - (int) len);
     Files.write(file, out.array());
   }

@@ -22,13 +22,21 @@ import java.util.Map;
  * test resources) with their expected outputs.
  */
 public final class ReferenceModels {
-  public static final List<String> NAMES = List.of("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3");
+  public static final List<String> NAMES =
+      List.of("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private ReferenceModels() {}
 
-  private static final List<String> FILES = List.of("config.json", "model.safetensors", "generation_config.json",
-      "tokenizer.json", "tokenizer_config.json", "expected.json", "expected.safetensors");
+  private static final List<String> FILES =
+      List.of(
+          "config.json",
+          "model.safetensors",
+          "generation_config.json",
+          "tokenizer.json",
+          "tokenizer_config.json",
+          "expected.json",
+          "expected.safetensors");
   private static final Map<String, Path> COPIED = new HashMap<>();
 
   /**
@@ -51,7 +59,8 @@ public final class ReferenceModels {
       Path dir = Path.of("target", "models", name).toAbsolutePath();
       Files.createDirectories(dir);
       for (String f : FILES) {
-        try (InputStream in = ReferenceModels.class.getResourceAsStream("/models/" + name + "/" + f)) {
+        try (InputStream in =
+            ReferenceModels.class.getResourceAsStream("/models/" + name + "/" + f)) {
           if (in != null) {
             Files.copy(in, dir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
           }
@@ -76,8 +85,13 @@ public final class ReferenceModels {
   public static List<Prompt> prompts(String name) throws IOException {
     List<Prompt> out = new ArrayList<>();
     for (JsonNode p : expectedJson(name).get("prompts")) {
-      out.add(new Prompt(ints(p.get("ids")), ints(p.get("greedy")), p.get("min_margin").asDouble(),
-          p.has("text") ? p.get("text").asText() : null, p.get("chat")));
+      out.add(
+          new Prompt(
+              ints(p.get("ids")),
+              ints(p.get("greedy")),
+              p.get("min_margin").asDouble(),
+              p.has("text") ? p.get("text").asText() : null,
+              p.get("chat")));
     }
     return out;
   }

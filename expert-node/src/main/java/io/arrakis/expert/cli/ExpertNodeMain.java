@@ -36,51 +36,77 @@ import picocli.CommandLine.Option;
 @Command(
     name = "arrakis expert",
     mixinStandardHelpOptions = true,
-    description = "Run an expert node: load the given experts of a model and compute batches for them over gRPC.")
+    description =
+        "Run an expert node: load the given experts of a model and compute batches for them over gRPC.")
 public final class ExpertNodeMain implements Callable<Integer> {
   private static final Logger log = LoggerFactory.getLogger(ExpertNodeMain.class);
 
-  @Option(names = "--model", required = true, description = "Model directory (config.json + model*.safetensors).")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Model directory (config.json + model*.safetensors).")
   Path model;
 
-  @Option(names = "--experts",
-      description = "Experts to hold: LAYERS:EXPERTS items, e.g. 0:0-3,1:* or all (default: all, unless --placement is given).")
+  @Option(
+      names = "--experts",
+      description =
+          "Experts to hold: LAYERS:EXPERTS items, e.g. 0:0-3,1:* or all (default: all, unless --placement is given).")
   String experts;
 
-  @Option(names = "--placement",
-      description = "Placement JSON file: hold the experts it lists for this node's id (instead of --experts).")
+  @Option(
+      names = "--placement",
+      description =
+          "Placement JSON file: hold the experts it lists for this node's id (instead of --experts).")
   Path placement;
 
-  @Option(names = "--port", description = "gRPC port, 0 = any free port (default: arrakis.expert.port, 50061).")
+  @Option(
+      names = "--port",
+      description = "gRPC port, 0 = any free port (default: arrakis.expert.port, 50061).")
   Integer port;
 
-  @Option(names = "--host", defaultValue = "127.0.0.1",
+  @Option(
+      names = "--host",
+      defaultValue = "127.0.0.1",
       description = "Address to bind, for gRPC and metrics (default: ${DEFAULT-VALUE}).")
   String host;
 
-  @Option(names = "--node-id", description = "This node's id in the placement (default: arrakis.expert.node-id).")
+  @Option(
+      names = "--node-id",
+      description = "This node's id in the placement (default: arrakis.expert.node-id).")
   String nodeId;
 
-  @Option(names = "--threads", description = "Compute threads (default: one per core; on a GPU each has its own stream).")
+  @Option(
+      names = "--threads",
+      description = "Compute threads (default: one per core; on a GPU each has its own stream).")
   Integer threads;
 
-  @Option(names = "--device", paramLabel = "cpu|cuda[:N]",
-      description = "Compute on the CPU (ND4J and OpenBLAS, float32) or on GPU N through the CUDA 13 libraries "
-          + "(bf16 weights, float32 accumulation) (default: arrakis.expert.device, cpu).")
+  @Option(
+      names = "--device",
+      paramLabel = "cpu|cuda[:N]",
+      description =
+          "Compute on the CPU (ND4J and OpenBLAS, float32) or on GPU N through the CUDA 13 libraries "
+              + "(bf16 weights, float32 accumulation) (default: arrakis.expert.device, cpu).")
   String device;
 
-  @Option(names = "--metrics-port",
-      description = "Serve Prometheus metrics on http://HOST:PORT/metrics; 0 = off (default: arrakis.expert.metrics-port, 0).")
+  @Option(
+      names = "--metrics-port",
+      description =
+          "Serve Prometheus metrics on http://HOST:PORT/metrics; 0 = off (default: arrakis.expert.metrics-port, 0).")
   Integer metricsPort;
 
-  @Option(names = "--tls-dir", description = "Serve with TLS using ca.crt, expert.crt and expert.key from this directory "
-      + "(./arrakis certs), and accept only callers with a certificate signed by that CA (mutual TLS); only router "
-      + "certificates may call the Expert service.")
+  @Option(
+      names = "--tls-dir",
+      description =
+          "Serve with TLS using ca.crt, expert.crt and expert.key from this directory "
+              + "(./arrakis certs), and accept only callers with a certificate signed by that CA (mutual TLS); only router "
+              + "certificates may call the Expert service.")
   Path tlsDir;
 
   @CommandLine.Mixin HealthPort healthPort;
 
-  @Option(names = "--insecure-plaintext", description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
+  @Option(
+      names = "--insecure-plaintext",
+      description = "Allow plaintext gRPC on a non-loopback --host (trusted networks only).")
   boolean insecurePlaintext;
 
   @Option(names = "--port-file", description = "Write the bound gRPC port here once serving.")
@@ -102,13 +128,15 @@ public final class ExpertNodeMain implements Callable<Integer> {
 
   static int execute(PrintWriter out, PrintWriter err, String... args) {
     CommandLine cli = new CommandLine(new ExpertNodeMain()).setOut(out).setErr(err);
-    cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-      // the message says what is wrong with the input; a stack trace would bury it, so it goes to
-      // the debug log only (ARRAKIS_LOG_LEVEL=DEBUG)
-      log.debug("expert node failed to start", e);
-      cmd.getErr().println("error: " + CliErrors.oneLine(e));
-      return 1;
-    });
+    cli.setExecutionExceptionHandler(
+        (e, cmd, parsed) -> {
+          // the message says what is wrong with the input; a stack trace would bury it, so it goes
+          // to
+          // the debug log only (ARRAKIS_LOG_LEVEL=DEBUG)
+          log.debug("expert node failed to start", e);
+          cmd.getErr().println("error: " + CliErrors.oneLine(e));
+          return 1;
+        });
     return cli.execute(args);
   }
 
@@ -153,7 +181,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
   }
 
   /** Serves until SIGTERM: health says NOT_SERVING until the experts are loaded. */
-  private void serve(ExpertNodeSettings settings, MoeModel moe, ExpertBackend backend, List<ExpertId> ids)
+  private void serve(
+      ExpertNodeSettings settings, MoeModel moe, ExpertBackend backend, List<ExpertId> ids)
       throws Exception {
     // one registry either way, recorded into always and served only with a metrics port, so the
     // node has no "metrics off" branch
@@ -168,19 +197,23 @@ public final class ExpertNodeMain implements Callable<Integer> {
       throw e;
     }
     Server probes = healthPort.start(host, server.healthService());
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        server.shutdown();
-        if (probes != null) {
-          probes.shutdownNow();
-        }
-        metrics.close(); // after the drain, so that scrapes see it
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } catch (Exception e) {
-        log.warn("closing the metrics server failed", e);
-      }
-    }, "shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  try {
+                    server.shutdown();
+                    if (probes != null) {
+                      probes.shutdownNow();
+                    }
+                    metrics.close(); // after the drain, so that scrapes see it
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  } catch (Exception e) {
+                    log.warn("closing the metrics server failed", e);
+                  }
+                },
+                "shutdown"));
     store.load(ids);
     server.markServing();
     if (portFile != null) {
@@ -192,7 +225,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
   }
 
   private NettyServerBuilder transport(ExpertNodeSettings settings) throws IOException {
-    NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
+    NettyServerBuilder b =
+        NettyServerBuilder.forAddress(new InetSocketAddress(host, settings.port()));
     if (tlsDir != null) {
       return b.sslContext(TlsFiles.in(tlsDir, Role.EXPERT).checkRole(Role.EXPERT).server(true))
           .intercept(ExpertAccess.routersOnly());
@@ -201,7 +235,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
     return b;
   }
 
-  private AutoCloseable serveMetrics(PrometheusMeterRegistry registry, int metricsPort) throws IOException {
+  private AutoCloseable serveMetrics(PrometheusMeterRegistry registry, int metricsPort)
+      throws IOException {
     if (metricsPort <= 0) {
       return () -> {};
     }
@@ -209,8 +244,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
       return MetricsServer.start(registry, host, metricsPort);
     } catch (IOException e) {
       // a bind error's message names neither the address nor what it was for
-      throw new IOException("cannot serve metrics on " + host + ":" + metricsPort + ": " + e.getMessage(), e);
+      throw new IOException(
+          "cannot serve metrics on " + host + ":" + metricsPort + ": " + e.getMessage(), e);
     }
   }
-
 }

@@ -28,9 +28,14 @@ public final class Backends {
     Matcher m = CUDA.matcher(device);
     if (m.matches()) {
       int index = m.group(1) == null ? 0 : Integer.parseInt(m.group(1));
-      return CudaBackend.open(new CudaOptions(index, settings.cudaGroupedMaxRows(), settings.cudaGroupedMaxExpertBytes(),
-          settings.cudaScratchReserveBytes()));
+      return CudaBackend.open(
+          new CudaOptions(
+              index,
+              settings.cudaGroupedMaxRows(),
+              settings.cudaGroupedMaxExpertBytes(),
+              settings.cudaScratchReserveBytes()));
     }
-    throw new IllegalArgumentException("--device must be cpu, cuda or cuda:N, got '" + device + "'");
+    throw new IllegalArgumentException(
+        "--device must be cpu, cuda or cuda:N, got '" + device + "'");
   }
 }

@@ -1,9 +1,9 @@
 package io.arrakis.expert.compute;
 
-import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.kernel.backend.BackendExpert;
 import io.arrakis.model.kernel.backend.BackendWork;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.model.tensor.TensorChecks;
 import io.arrakis.proto.v1.Assignment;
@@ -27,7 +27,9 @@ public final class BatchValidator {
   }
 
   public PreparedBatch prepare(ComputeRequest req) throws TensorCheckException {
-    int tokens = TensorChecks.checkActivations("hidden_states", req.getHiddenStates(), store.hiddenSize(), maxBatchTokens);
+    int tokens =
+        TensorChecks.checkActivations(
+            "hidden_states", req.getHiddenStates(), store.hiddenSize(), maxBatchTokens);
     if (req.getAssignmentsCount() == 0) {
       throw invalid("assignments is empty: nothing to compute");
     }
@@ -44,13 +46,28 @@ public final class BatchValidator {
   private BackendWork prepare(int index, Assignment a, int tokens) throws TensorCheckException {
     String field = "assignments[" + index + "]";
     ExpertId id = new ExpertId(a.getLayer(), a.getExpert());
-    BackendExpert expert = store.get(id).orElseThrow(() -> invalid(
-        field + ": expert " + a.getExpert() + " of layer " + a.getLayer() + " is not held by this node"));
+    BackendExpert expert =
+        store
+            .get(id)
+            .orElseThrow(
+                () ->
+                    invalid(
+                        field
+                            + ": expert "
+                            + a.getExpert()
+                            + " of layer "
+                            + a.getLayer()
+                            + " is not held by this node"));
     if (a.getRowsCount() == 0) {
       throw invalid(field + ".rows is empty");
     }
     if (a.getWeightsCount() != a.getRowsCount()) {
-      throw invalid(field + ".weights has " + a.getWeightsCount() + " entries but rows has " + a.getRowsCount());
+      throw invalid(
+          field
+              + ".weights has "
+              + a.getWeightsCount()
+              + " entries but rows has "
+              + a.getRowsCount());
     }
     int[] rows = new int[a.getRowsCount()];
     float[] weights = new float[a.getRowsCount()];
@@ -58,7 +75,14 @@ public final class BatchValidator {
     for (int i = 0; i < rows.length; i++) {
       int row = a.getRows(i);
       if (row < 0 || row >= tokens) {
-        throw invalid(field + ".rows[" + i + "] = " + Integer.toUnsignedString(row) + " is out of range 0.." + (tokens - 1));
+        throw invalid(
+            field
+                + ".rows["
+                + i
+                + "] = "
+                + Integer.toUnsignedString(row)
+                + " is out of range 0.."
+                + (tokens - 1));
       }
       if (seen.get(row)) {
         throw invalid(field + ".rows[" + i + "] = " + row + " appears twice");

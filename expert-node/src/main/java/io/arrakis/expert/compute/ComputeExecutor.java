@@ -23,15 +23,21 @@ public final class ComputeExecutor implements Executor, AutoCloseable {
     this.threads = threads;
     this.queueCapacity = queueCapacity;
     AtomicInteger n = new AtomicInteger();
-    ThreadFactory factory = r -> {
-      Thread t = new Thread(r, "compute-" + n.getAndIncrement());
-      t.setDaemon(true);
-      return t;
-    };
-    this.pool = new ThreadPoolExecutor(
-        threads, threads, 0, TimeUnit.MILLISECONDS,
-        queueCapacity == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(queueCapacity),
-        factory, new ThreadPoolExecutor.AbortPolicy());
+    ThreadFactory factory =
+        r -> {
+          Thread t = new Thread(r, "compute-" + n.getAndIncrement());
+          t.setDaemon(true);
+          return t;
+        };
+    this.pool =
+        new ThreadPoolExecutor(
+            threads,
+            threads,
+            0,
+            TimeUnit.MILLISECONDS,
+            queueCapacity == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(queueCapacity),
+            factory,
+            new ThreadPoolExecutor.AbortPolicy());
   }
 
   @Override

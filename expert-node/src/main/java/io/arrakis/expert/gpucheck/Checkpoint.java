@@ -43,7 +43,8 @@ final class Checkpoint implements AutoCloseable {
         return config.get(n).asInt();
       }
     }
-    throw new IllegalArgumentException(dir + "/config.json has none of " + String.join(", ", names));
+    throw new IllegalArgumentException(
+        dir + "/config.json has none of " + String.join(", ", names));
   }
 
   boolean has(String tensor) {
@@ -51,7 +52,9 @@ final class Checkpoint implements AutoCloseable {
   }
 
   private SafetensorsFile fileOf(String tensor) {
-    return files.stream().filter(f -> f.contains(tensor)).findFirst()
+    return files.stream()
+        .filter(f -> f.contains(tensor))
+        .findFirst()
         .orElseThrow(() -> new IllegalArgumentException(dir + ": no tensor '" + tensor + "'"));
   }
 
@@ -86,7 +89,8 @@ final class Checkpoint implements AutoCloseable {
 
   ExpertWeights expert(String gate, String up, String down) throws IOException {
     WeightTensor g = weight(gate);
-    return new ExpertWeights(Math.toIntExact(g.cols()), Math.toIntExact(g.rows()), g, weight(up), weight(down));
+    return new ExpertWeights(
+        Math.toIntExact(g.cols()), Math.toIntExact(g.rows()), g, weight(up), weight(down));
   }
 
   static boolean exists(Path dir) {

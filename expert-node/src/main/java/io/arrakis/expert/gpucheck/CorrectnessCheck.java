@@ -44,9 +44,12 @@ final class CorrectnessCheck {
 
   CorrectnessCheck(ExpertBackend backend) {
     this.backend = backend;
-    this.variants = backend instanceof CudaBackend cuda
-        ? List.of(new Variant("grouped", cuda.options().allGrouped()), new Variant("cublas", cuda.options().allCublas()))
-        : List.of(new Variant(backend.name(), null));
+    this.variants =
+        backend instanceof CudaBackend cuda
+            ? List.of(
+                new Variant("grouped", cuda.options().allGrouped()),
+                new Variant("cublas", cuda.options().allCublas()))
+            : List.of(new Variant(backend.name(), null));
   }
 
   ObjectNode run(Path fixtures, Path models) throws IOException, TensorCheckException {
@@ -81,8 +84,12 @@ final class CorrectnessCheck {
       int d = model.intConfig("hidden_size");
       int experts = model.intConfig("num_local_experts");
       int k = model.intConfig("num_experts_per_tok");
-      float[][] x = Rows.reshape(input.floats("hidden_states"), Math.toIntExact(input.shape("hidden_states")[0]), d);
-      for (int layer = 0; Files.exists(dir.resolve("expected-layer" + layer + ".safetensors")); layer++) {
+      float[][] x =
+          Rows.reshape(
+              input.floats("hidden_states"), Math.toIntExact(input.shape("hidden_states")[0]), d);
+      for (int layer = 0;
+          Files.exists(dir.resolve("expected-layer" + layer + ".safetensors"));
+          layer++) {
         try (Checkpoint expected = new Checkpoint(dir, "expected-layer" + layer + ".safetensors")) {
           long[] ids = expected.longs("topk_ids");
           float[] w = expected.floats("topk_weights");
@@ -100,14 +107,22 @@ final class CorrectnessCheck {
             weights[e] = model.expert(p + "w1.weight", p + "w3.weight", p + "w2.weight");
           }
           float[][] want = Rows.reshape(expected.floats("output"), x.length, d);
-          compare("fixture " + dir.getFileName() + " layer " + layer, weights, x, new MoeReference.Routing(rid, rw),
-              new float[x.length][d], want);
+          compare(
+              "fixture " + dir.getFileName() + " layer " + layer,
+              weights,
+              x,
+              new MoeReference.Routing(rid, rw),
+              new float[x.length][d],
+              want);
         }
       }
     }
   }
 
-  /** A transformers checkpoint: the gate of its family here, its shared expert here, the routed experts on the device. */
+  /**
+   * A transformers checkpoint: the gate of its family here, its shared expert here, the routed
+   * experts on the device.
+   */
   private void model(Path dir) throws IOException, TensorCheckException {
     if (!Files.exists(dir.resolve("expected.safetensors"))) {
       return;
@@ -124,27 +139,46 @@ final class CorrectnessCheck {
         if (!expected.has("moe_in_" + layer)) {
           continue;
         }
-        float[][] x = Rows.reshape(expected.floats("moe_in_" + layer), Math.toIntExact(expected.shape("moe_in_" + layer)[0]), d);
+        float[][] x =
+            Rows.reshape(
+                expected.floats("moe_in_" + layer),
+                Math.toIntExact(expected.shape("moe_in_" + layer)[0]),
+                d);
         float[][] want = Rows.reshape(expected.floats("moe_out_" + layer), x.length, d);
         String block = "model.layers." + layer + (mixtral ? ".block_sparse_moe." : ".mlp.");
         float[][] logits = MoeReference.linear(x, model.floats(block + "gate.weight"), experts, d);
-        MoeReference.Routing routing = type.equals("deepseek_v3")
-            ? MoeReference.deepseek(logits, model.floats(block + "gate.e_score_correction_bias"), k,
-                model.intConfig("n_group"), model.intConfig("topk_group"), renormalise,
-                model.config.path("routed_scaling_factor").asDouble(1.0))
-            : MoeReference.softmaxTopK(logits, k, renormalise);
+        MoeReference.Routing routing =
+            type.equals("deepseek_v3")
+                ? MoeReference.deepseek(
+                    logits,
+                    model.floats(block + "gate.e_score_correction_bias"),
+                    k,
+                    model.intConfig("n_group"),
+                    model.intConfig("topk_group"),
+                    renormalise,
+                    model.config.path("routed_scaling_factor").asDouble(1.0))
+                : MoeReference.softmaxTopK(logits, k, renormalise);
         ExpertWeights[] weights = new ExpertWeights[experts];
         for (int e = 0; e < experts; e++) {
           String p = block + "experts." + e + ".";
-          weights[e] = mixtral ? model.expert(p + "w1.weight", p + "w3.weight", p + "w2.weight")
-              : model.expert(p + "gate_proj.weight", p + "up_proj.weight", p + "down_proj.weight");
+          weights[e] =
+              mixtral
+                  ? model.expert(p + "w1.weight", p + "w3.weight", p + "w2.weight")
+                  : model.expert(
+                      p + "gate_proj.weight", p + "up_proj.weight", p + "down_proj.weight");
         }
         float[][] shared = new float[x.length][d];
         for (String name : new String[] {"shared_expert", "shared_experts"}) {
           if (model.has(block + name + ".gate_proj.weight")) {
-            ExpertWeights s = model.expert(block + name + ".gate_proj.weight", block + name + ".up_proj.weight",
-                block + name + ".down_proj.weight");
-            float[] sg = model.has(block + "shared_expert_gate.weight") ? model.floats(block + "shared_expert_gate.weight") : null;
+            ExpertWeights s =
+                model.expert(
+                    block + name + ".gate_proj.weight",
+                    block + name + ".up_proj.weight",
+                    block + name + ".down_proj.weight");
+            float[] sg =
+                model.has(block + "shared_expert_gate.weight")
+                    ? model.floats(block + "shared_expert_gate.weight")
+                    : null;
             for (int t = 0; t < x.length; t++) {
               double[] y = MoeReference.expert(s, x[t]);
               double scale = 1;
@@ -161,14 +195,21 @@ final class CorrectnessCheck {
             }
           }
         }
-        compare("model " + dir.getFileName() + " layer " + layer, weights, x, routing, shared, want);
+        compare(
+            "model " + dir.getFileName() + " layer " + layer, weights, x, routing, shared, want);
       }
     }
   }
 
   /** Runs the routed experts on the backend in every variant and dtype and records each result. */
-  private void compare(String name, ExpertWeights[] weights, float[][] x, MoeReference.Routing routing, float[][] shared,
-      float[][] want) throws IOException, TensorCheckException {
+  private void compare(
+      String name,
+      ExpertWeights[] weights,
+      float[][] x,
+      MoeReference.Routing routing,
+      float[][] shared,
+      float[][] want)
+      throws IOException, TensorCheckException {
     float[][] reference = Rows.add(MoeReference.routed(weights, x, routing), shared);
     double referenceError = Rows.maxRelative(reference, want);
     BackendExpert[] loaded = new BackendExpert[weights.length];
@@ -180,8 +221,10 @@ final class CorrectnessCheck {
       for (Variant v : variants) {
         for (DType dtype : List.of(DType.FLOAT32, DType.BFLOAT16)) {
           Tensor in = Rows.encode(x, dtype);
-          Tensor result = v.policy() == null ? backend.compute(in, work)
-              : ((CudaBackend) backend).computeTimed(in, work, v.policy()).result();
+          Tensor result =
+              v.policy() == null
+                  ? backend.compute(in, work)
+                  : ((CudaBackend) backend).computeTimed(in, work, v.policy()).result();
           float[][] got = Rows.add(Rows.decode(result), shared);
           double err = Rows.maxRelative(got, want);
           double fro = Rows.froRelative(got, want);
@@ -200,8 +243,15 @@ final class CorrectnessCheck {
           c.put("max_rel_err_vs_java_reference", vsReference);
           c.put("java_reference_max_rel_err", referenceError);
           c.put("pass", pass);
-          System.out.printf(Locale.ROOT, "  %-36s %-8s %-8s max rel err %.2e (java ref %.2e)  %s%n", name, v.name(),
-              dtype == DType.BFLOAT16 ? "bf16" : "f32", err, referenceError, pass ? "PASS" : "FAIL");
+          System.out.printf(
+              Locale.ROOT,
+              "  %-36s %-8s %-8s max rel err %.2e (java ref %.2e)  %s%n",
+              name,
+              v.name(),
+              dtype == DType.BFLOAT16 ? "bf16" : "f32",
+              err,
+              referenceError,
+              pass ? "PASS" : "FAIL");
         }
       }
     } finally {

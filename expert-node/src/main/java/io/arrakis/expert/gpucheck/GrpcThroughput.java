@@ -39,10 +39,10 @@ import java.util.stream.IntStream;
 
 /**
  * An expert node process on the GPU serving {@code Compute} over loopback gRPC to a load generator
- * in this process: a synthetic model of one Mixtral-8x7B layer (bf16 safetensors written here),
- * the node started from this bundle with {@code --device cuda}, then several channels keeping
- * calls of T rows (bf16, top-2 routing) in flight for a fixed time. Tokens per second against the
- * kernel alone are compared by the caller.
+ * in this process: a synthetic model of one Mixtral-8x7B layer (bf16 safetensors written here), the
+ * node started from this bundle with {@code --device cuda}, then several channels keeping calls of
+ * T rows (bf16, top-2 routing) in flight for a fixed time. Tokens per second against the kernel
+ * alone are compared by the caller.
  */
 final class GrpcThroughput {
   private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
@@ -61,8 +61,15 @@ final class GrpcThroughput {
     this.topK = topK;
   }
 
-  ObjectNode run(int tokens, int computeThreads, int channels, int inFlightPerChannel, double warmupSeconds,
-      double seconds, List<String> nodeJvmFlags) throws Exception {
+  ObjectNode run(
+      int tokens,
+      int computeThreads,
+      int channels,
+      int inFlightPerChannel,
+      double warmupSeconds,
+      double seconds,
+      List<String> nodeJvmFlags)
+      throws Exception {
     ObjectNode out = JSON.objectNode();
     Path model = work.resolve("model");
     if (!Files.exists(model.resolve("model.safetensors"))) {
@@ -88,20 +95,39 @@ final class GrpcThroughput {
     if (cache != null) {
       cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
     }
-    cmd.addAll(List.of(ExpertNodeMain.class.getName(), "--model", model.toString(), "--experts", "all", "--port", "0",
-        "--port-file", portFile.toString(), "--device", "cuda", "--threads", Integer.toString(computeThreads),
-        "--node-id", "gpu-check", "--metrics-port", Integer.toString(metricsPort)));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    cmd.addAll(
+        List.of(
+            ExpertNodeMain.class.getName(),
+            "--model",
+            model.toString(),
+            "--experts",
+            "all",
+            "--port",
+            "0",
+            "--port-file",
+            portFile.toString(),
+            "--device",
+            "cuda",
+            "--threads",
+            Integer.toString(computeThreads),
+            "--node-id",
+            "gpu-check",
+            "--metrics-port",
+            Integer.toString(metricsPort)));
+    ProcessBuilder pb =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().put("ARRAKIS_MAX_BATCH_TOKENS", Integer.toString(Math.max(8192, tokens)));
     long started = System.nanoTime();
     Process node = pb.start();
     try {
       while (!Files.exists(portFile)) {
         if (!node.isAlive()) {
-          throw new IllegalStateException("the expert node exited with " + node.exitValue() + ": " + tail(log));
+          throw new IllegalStateException(
+              "the expert node exited with " + node.exitValue() + ": " + tail(log));
         }
         if (System.nanoTime() - started > TimeUnit.SECONDS.toNanos(180)) {
-          throw new IllegalStateException("the expert node did not serve within 180 s: " + tail(log));
+          throw new IllegalStateException(
+              "the expert node did not serve within 180 s: " + tail(log));
         }
         Thread.sleep(100);
       }
@@ -110,11 +136,16 @@ final class GrpcThroughput {
       List<ManagedChannel> open = new ArrayList<>();
       try {
         for (int c = 0; c < channels; c++) {
-          open.add(NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext()
-              .maxInboundMessageSize(256 << 20).build());
+          open.add(
+              NettyChannelBuilder.forAddress("127.0.0.1", port)
+                  .usePlaintext()
+                  .maxInboundMessageSize(256 << 20)
+                  .build());
         }
-        NodeDescription desc = ExpertGrpc.newBlockingStub(open.get(0)).withDeadlineAfter(10, TimeUnit.SECONDS)
-            .describe(DescribeRequest.getDefaultInstance());
+        NodeDescription desc =
+            ExpertGrpc.newBlockingStub(open.get(0))
+                .withDeadlineAfter(10, TimeUnit.SECONDS)
+                .describe(DescribeRequest.getDefaultInstance());
         out.put("node_device", desc.getDevice());
         out.put("node_compute_dtype", desc.getComputeDtype().name());
         out.put("node_max_request_bytes", desc.getMaxRequestBytes());
@@ -142,8 +173,14 @@ final class GrpcThroughput {
         out.put("seconds", elapsed);
         out.put("calls", callsAfter - callsBefore);
         out.put("tokens_per_s", (tokensAfter - tokensBefore) / elapsed);
-        System.out.printf(Locale.ROOT, "  expert node over gRPC: %.0f tokens/s (%d calls of %d rows in %.1f s, %d in flight)%n",
-            (tokensAfter - tokensBefore) / elapsed, callsAfter - callsBefore, tokens, elapsed, channels * inFlightPerChannel);
+        System.out.printf(
+            Locale.ROOT,
+            "  expert node over gRPC: %.0f tokens/s (%d calls of %d rows in %.1f s, %d in flight)%n",
+            (tokensAfter - tokensBefore) / elapsed,
+            callsAfter - callsBefore,
+            tokens,
+            elapsed,
+            channels * inFlightPerChannel);
       } finally {
         for (ManagedChannel c : open) {
           c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -166,12 +203,13 @@ final class GrpcThroughput {
   private static ObjectNode nodeMetrics(int port) {
     ObjectNode m = JSON.objectNode();
     try {
-      HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + port + "/metrics")
-          .openConnection();
+      HttpURLConnection c =
+          (HttpURLConnection) new URL("http://127.0.0.1:" + port + "/metrics").openConnection();
       c.setConnectTimeout(5000);
       c.setReadTimeout(5000);
       String text = new String(c.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      for (String name : List.of("arrakis_expert_compute_seconds", "arrakis_expert_queue_wait_seconds")) {
+      for (String name :
+          List.of("arrakis_expert_compute_seconds", "arrakis_expert_queue_wait_seconds")) {
         double sum = value(text, name + "_sum");
         double count = value(text, name + "_count");
         m.put(name.replace("arrakis_expert_", "") + "_mean_ms", count > 0 ? sum / count * 1e3 : 0);
@@ -221,24 +259,27 @@ final class GrpcThroughput {
       if (!running) {
         return;
       }
-      stub.withDeadlineAfter(60, TimeUnit.SECONDS).compute(request, new StreamObserver<>() {
-        @Override
-        public void onNext(ComputeResponse value) {
-          tokens.addAndGet(value.getPartialSums().getShape(0));
-          calls.incrementAndGet();
-        }
+      stub.withDeadlineAfter(60, TimeUnit.SECONDS)
+          .compute(
+              request,
+              new StreamObserver<>() {
+                @Override
+                public void onNext(ComputeResponse value) {
+                  tokens.addAndGet(value.getPartialSums().getShape(0));
+                  calls.incrementAndGet();
+                }
 
-        @Override
-        public void onError(Throwable t) {
-          error.compareAndSet(null, t);
-          send(stub);
-        }
+                @Override
+                public void onError(Throwable t) {
+                  error.compareAndSet(null, t);
+                  send(stub);
+                }
 
-        @Override
-        public void onCompleted() {
-          send(stub);
-        }
-      });
+                @Override
+                public void onCompleted() {
+                  send(stub);
+                }
+              });
     }
 
     void stop() {
@@ -256,7 +297,10 @@ final class GrpcThroughput {
       }
     }
     MoeReference.Routing routing = LayerThroughput.uniformRouting(random, tokens, experts, topK);
-    ComputeRequest.Builder b = ComputeRequest.newBuilder().setBatchId("gpu-check").setHiddenStates(Rows.encode(x, DType.BFLOAT16));
+    ComputeRequest.Builder b =
+        ComputeRequest.newBuilder()
+            .setBatchId("gpu-check")
+            .setHiddenStates(Rows.encode(x, DType.BFLOAT16));
     for (int e = 0; e < experts; e++) {
       Assignment.Builder a = Assignment.newBuilder().setLayer(0).setExpert(e);
       for (int t = 0; t < tokens; t++) {
@@ -278,14 +322,23 @@ final class GrpcThroughput {
     Files.createDirectories(dir);
     new ModelConfig(hidden, ffn, experts, topK, 1, true, "bfloat16").save(dir);
     List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-    entries.add(new SafetensorsWriter.Entry(TensorNames.gate(0), StDType.BF16, new long[] {experts, hidden}));
+    entries.add(
+        new SafetensorsWriter.Entry(
+            TensorNames.gate(0), StDType.BF16, new long[] {experts, hidden}));
     for (int e = 0; e < experts; e++) {
-      entries.add(new SafetensorsWriter.Entry(TensorNames.expert(0, e, "w1"), StDType.BF16, new long[] {ffn, hidden}));
-      entries.add(new SafetensorsWriter.Entry(TensorNames.expert(0, e, "w2"), StDType.BF16, new long[] {hidden, ffn}));
-      entries.add(new SafetensorsWriter.Entry(TensorNames.expert(0, e, "w3"), StDType.BF16, new long[] {ffn, hidden}));
+      entries.add(
+          new SafetensorsWriter.Entry(
+              TensorNames.expert(0, e, "w1"), StDType.BF16, new long[] {ffn, hidden}));
+      entries.add(
+          new SafetensorsWriter.Entry(
+              TensorNames.expert(0, e, "w2"), StDType.BF16, new long[] {hidden, ffn}));
+      entries.add(
+          new SafetensorsWriter.Entry(
+              TensorNames.expert(0, e, "w3"), StDType.BF16, new long[] {ffn, hidden}));
     }
     int chunk = 1 << 24; // 16 M values, 32 MB
-    try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve("model.safetensors"), entries, Map.of())) {
+    try (SafetensorsWriter w =
+        SafetensorsWriter.create(dir.resolve("model.safetensors"), entries, Map.of())) {
       long seed = 1;
       for (SafetensorsWriter.Entry e : entries) {
         long n = Arrays.stream(e.shape()).reduce(1, Math::multiplyExact);
@@ -297,21 +350,26 @@ final class GrpcThroughput {
     }
   }
 
-  /** Small random bf16 values (|v| < 2^-3), filled in parallel: 2.8 GB take seconds, not minutes. */
+  /**
+   * Small random bf16 values (|v| < 2^-3), filled in parallel: 2.8 GB take seconds, not minutes.
+   */
   private static ByteBuffer randomBf16(int count, long seed) {
     ByteBuffer b = ByteBuffer.allocate(count * 2).order(ByteOrder.LITTLE_ENDIAN);
     int blocks = 64;
-    IntStream.range(0, blocks).parallel().forEach(k -> {
-      SplittableRandom r = new SplittableRandom(seed * 1000 + k);
-      int from = (int) ((long) count * k / blocks);
-      int to = (int) ((long) count * (k + 1) / blocks);
-      for (int i = from; i < to; i++) {
-        int bits = r.nextInt();
-        // sign and 7 mantissa bits random, exponent 2^-8 .. 2^-4
-        int exp = 0x77 + (bits >>> 28) % 4;
-        b.putShort(2 * i, (short) ((bits & 0x807F) | (exp << 7)));
-      }
-    });
+    IntStream.range(0, blocks)
+        .parallel()
+        .forEach(
+            k -> {
+              SplittableRandom r = new SplittableRandom(seed * 1000 + k);
+              int from = (int) ((long) count * k / blocks);
+              int to = (int) ((long) count * (k + 1) / blocks);
+              for (int i = from; i < to; i++) {
+                int bits = r.nextInt();
+                // sign and 7 mantissa bits random, exponent 2^-8 .. 2^-4
+                int exp = 0x77 + (bits >>> 28) % 4;
+                b.putShort(2 * i, (short) ((bits & 0x807F) | (exp << 7)));
+              }
+            });
     return b;
   }
 

@@ -43,10 +43,11 @@ final class LayerThroughput {
     }
   }
 
-  static final List<Shape> SHAPES = List.of(
-      new Shape("mixtral-8x7b-layer", 4096, 14336, 8, 2),
-      new Shape("deepseek-v3-layer", 7168, 2048, 256, 8),
-      new Shape("qwen3-30b-a3b-layer", 2048, 768, 128, 8));
+  static final List<Shape> SHAPES =
+      List.of(
+          new Shape("mixtral-8x7b-layer", 4096, 14336, 8, 2),
+          new Shape("deepseek-v3-layer", 7168, 2048, 256, 8),
+          new Shape("qwen3-30b-a3b-layer", 2048, 768, 128, 8));
   static final int[] TOKENS = {1, 16, 64, 256, 1024, 4096, 16384};
 
   private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
@@ -61,7 +62,8 @@ final class LayerThroughput {
     this.progress = progress;
   }
 
-  ArrayNode run(List<Shape> shapes, int[] tokens, int maxReps, double maxSeconds) throws IOException {
+  ArrayNode run(List<Shape> shapes, int[] tokens, int maxReps, double maxSeconds)
+      throws IOException {
     ArrayNode rows = JSON.arrayNode();
     for (Shape shape : shapes) {
       BackendExpert[] experts = new BackendExpert[shape.experts()];
@@ -92,7 +94,13 @@ final class LayerThroughput {
     return rows;
   }
 
-  private void measure(ArrayNode rows, Shape shape, BackendExpert[] experts, int tokens, int maxReps, double maxSeconds)
+  private void measure(
+      ArrayNode rows,
+      Shape shape,
+      BackendExpert[] experts,
+      int tokens,
+      int maxReps,
+      double maxSeconds)
       throws TensorCheckException {
     SplittableRandom random = new SplittableRandom(1000L * tokens + shape.d());
     float[][] x = new float[tokens][shape.d()];
@@ -107,7 +115,8 @@ final class LayerThroughput {
     int touched = work.size();
     int maxRows = work.stream().mapToInt(w -> w.rows().length).max().orElse(0);
     List<String> paths = new ArrayList<>(List.of("auto", "cublas", "cublas-4-lanes"));
-    if (tokens <= 1024 || (tokens <= 4096 && shape.expertBytes() <= backend.options().groupedMaxExpertBytes())) {
+    if (tokens <= 1024
+        || (tokens <= 4096 && shape.expertBytes() <= backend.options().groupedMaxExpertBytes())) {
       paths.add("grouped");
     }
     if (tokens <= 2048 && shape.expertBytes() > backend.options().groupedMaxExpertBytes()) {
@@ -115,14 +124,16 @@ final class LayerThroughput {
     }
     float[][] auto = null;
     for (String path : paths) {
-      CudaOptions policy = switch (path) {
-        case "cublas" -> backend.options().allCublas();
-        case "cublas-4-lanes" -> backend.options().allCublas().withLanes(4);
-        case "grouped" -> backend.options().allGrouped();
-        case "split" -> backend.options().withSplitLarge(true);
-        default -> backend.options();
-      };
-      // warm-up: buffers grown, cuBLAS heuristics cached, and at least 0.3 s of work so that the GPU's
+      CudaOptions policy =
+          switch (path) {
+            case "cublas" -> backend.options().allCublas();
+            case "cublas-4-lanes" -> backend.options().allCublas().withLanes(4);
+            case "grouped" -> backend.options().allGrouped();
+            case "split" -> backend.options().withSplitLarge(true);
+            default -> backend.options();
+          };
+      // warm-up: buffers grown, cuBLAS heuristics cached, and at least 0.3 s of work so that the
+      // GPU's
       // clocks have risen after the pause in which this point's inputs were made
       Tensor first = backend.computeTimed(hidden, work, policy).result();
       long warm = System.nanoTime();
@@ -131,7 +142,8 @@ final class LayerThroughput {
       }
       List<CudaBackend.Timed> runs = new ArrayList<>();
       long start = System.nanoTime();
-      while (runs.size() < maxReps && (runs.size() < 3 || (System.nanoTime() - start) / 1e9 < maxSeconds)) {
+      while (runs.size() < maxReps
+          && (runs.size() < 3 || (System.nanoTime() - start) / 1e9 < maxSeconds)) {
         runs.add(backend.computeTimed(hidden, work, policy).withoutResult());
       }
       float[][] got = Rows.decode(first);
@@ -147,13 +159,22 @@ final class LayerThroughput {
       r.put("tokens_per_s", tokens / (compute / 1e3));
       r.put("weight_read_GBps", touched * shape.expertBytes() / (compute / 1e3) / 1e9);
       r.put("copy_in_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::copyInMs).toArray()));
-      r.put("copy_out_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::copyOutMs).toArray()));
+      r.put(
+          "copy_out_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::copyOutMs).toArray()));
       r.put("wall_ms", wall);
       r.put("wall_tokens_per_s", tokens / (wall / 1e3));
-      r.put("host_stage_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostStageMs).toArray()));
-      r.put("host_enqueue_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostEnqueueMs).toArray()));
-      r.put("host_wait_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostWaitMs).toArray()));
-      r.put("host_answer_ms", median(runs.stream().mapToDouble(CudaBackend.Timed::hostAnswerMs).toArray()));
+      r.put(
+          "host_stage_ms",
+          median(runs.stream().mapToDouble(CudaBackend.Timed::hostStageMs).toArray()));
+      r.put(
+          "host_enqueue_ms",
+          median(runs.stream().mapToDouble(CudaBackend.Timed::hostEnqueueMs).toArray()));
+      r.put(
+          "host_wait_ms",
+          median(runs.stream().mapToDouble(CudaBackend.Timed::hostWaitMs).toArray()));
+      r.put(
+          "host_answer_ms",
+          median(runs.stream().mapToDouble(CudaBackend.Timed::hostAnswerMs).toArray()));
       r.put("reps", runs.size());
       double torchBest = torchBest(shape.name(), tokens);
       if (torchBest > 0) {
@@ -171,9 +192,18 @@ final class LayerThroughput {
         r.put("max_rel_err_vs_java_reference", err);
         r.put("reference_pass", err <= CorrectnessCheck.TOLERANCE);
       }
-      System.out.printf(Locale.ROOT, "  %-20s T=%-6d %-8s %9.3f ms device %12.0f tok/s  (wall %8.3f ms)%s%n",
-          shape.name(), tokens, path, compute, tokens / (compute / 1e3), wall,
-          torchBest > 0 ? String.format(Locale.ROOT, "  %.2fx torch", tokens / (compute / 1e3) / torchBest) : "");
+      System.out.printf(
+          Locale.ROOT,
+          "  %-20s T=%-6d %-8s %9.3f ms device %12.0f tok/s  (wall %8.3f ms)%s%n",
+          shape.name(),
+          tokens,
+          path,
+          compute,
+          tokens / (compute / 1e3),
+          wall,
+          torchBest > 0
+              ? String.format(Locale.ROOT, "  %.2fx torch", tokens / (compute / 1e3) / torchBest)
+              : "");
     }
   }
 
@@ -183,13 +213,16 @@ final class LayerThroughput {
     }
     for (JsonNode r : torch.path("results")) {
       if (r.path("shape").asText().equals(shape) && r.path("T").asInt() == tokens) {
-        return Math.max(r.path("loop").path("tokens_per_s").asDouble(0), r.path("grouped").path("tokens_per_s").asDouble(0));
+        return Math.max(
+            r.path("loop").path("tokens_per_s").asDouble(0),
+            r.path("grouped").path("tokens_per_s").asDouble(0));
       }
     }
     return 0;
   }
 
-  static MoeReference.Routing uniformRouting(SplittableRandom random, int tokens, int experts, int k) {
+  static MoeReference.Routing uniformRouting(
+      SplittableRandom random, int tokens, int experts, int k) {
     int[][] ids = new int[tokens][];
     float[][] weights = new float[tokens][k];
     int[] pool = IntStream.range(0, experts).toArray();
@@ -213,8 +246,11 @@ final class LayerThroughput {
     return new MoeReference.Routing(ids, weights);
   }
 
-  /** The first {@code count} tokens' outputs from the synthetic weights, recomputed here in double. */
-  static float[][] syntheticReference(Shape shape, float[][] x, MoeReference.Routing routing, int count) {
+  /**
+   * The first {@code count} tokens' outputs from the synthetic weights, recomputed here in double.
+   */
+  static float[][] syntheticReference(
+      Shape shape, float[][] x, MoeReference.Routing routing, int count) {
     int d = shape.d();
     int ff = shape.ff();
     float[][] out = new float[count][];
@@ -226,22 +262,32 @@ final class LayerThroughput {
       double[] acc = new double[d];
       for (int j = 0; j < routing.ids()[t].length; j++) {
         long seed = routing.ids()[t][j];
-        double[] h = IntStream.range(0, ff).parallel().mapToDouble(f -> {
-          double g = 0;
-          double u = 0;
-          for (int i = 0; i < d; i++) {
-            g += CudaSynthetic.w13(seed, d, (long) f * d + i) * (double) xt[i];
-            u += CudaSynthetic.w13(seed, d, (long) (ff + f) * d + i) * (double) xt[i];
-          }
-          return g / (1 + Math.exp(-g)) * u;
-        }).toArray();
-        double[] y = IntStream.range(0, d).parallel().mapToDouble(c -> {
-          double s = 0;
-          for (int f = 0; f < ff; f++) {
-            s += CudaSynthetic.w2(seed, ff, (long) c * ff + f) * h[f];
-          }
-          return s;
-        }).toArray();
+        double[] h =
+            IntStream.range(0, ff)
+                .parallel()
+                .mapToDouble(
+                    f -> {
+                      double g = 0;
+                      double u = 0;
+                      for (int i = 0; i < d; i++) {
+                        g += CudaSynthetic.w13(seed, d, (long) f * d + i) * (double) xt[i];
+                        u += CudaSynthetic.w13(seed, d, (long) (ff + f) * d + i) * (double) xt[i];
+                      }
+                      return g / (1 + Math.exp(-g)) * u;
+                    })
+                .toArray();
+        double[] y =
+            IntStream.range(0, d)
+                .parallel()
+                .mapToDouble(
+                    c -> {
+                      double s = 0;
+                      for (int f = 0; f < ff; f++) {
+                        s += CudaSynthetic.w2(seed, ff, (long) c * ff + f) * h[f];
+                      }
+                      return s;
+                    })
+                .toArray();
         for (int c = 0; c < d; c++) {
           acc[c] += routing.weights()[t][j] * y[c];
         }

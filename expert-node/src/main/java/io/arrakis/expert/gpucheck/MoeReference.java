@@ -5,9 +5,9 @@ import java.util.Arrays;
 
 /**
  * The float reference for the GPU check, in plain Java with double sums: the gates of the four
- * families (softmax top-k, optionally renormalised; DeepSeek-V3's sigmoid scores with the correction
- * bias for selection only, group-limited top-k and the routed scaling factor) and SwiGLU experts.
- * Written from Hugging Face transformers' modeling code; independent of the model module.
+ * families (softmax top-k, optionally renormalised; DeepSeek-V3's sigmoid scores with the
+ * correction bias for selection only, group-limited top-k and the routed scaling factor) and SwiGLU
+ * experts. Written from Hugging Face transformers' modeling code; independent of the model module.
  */
 final class MoeReference {
   private MoeReference() {}
@@ -15,7 +15,10 @@ final class MoeReference {
   /** Chosen experts and their weights for each token: ids[t][j], weights[t][j]. */
   record Routing(int[][] ids, float[][] weights) {}
 
-  /** Softmax over all experts, top-k (ties to the lower id), renormalised when asked (Mixtral always). */
+  /**
+   * Softmax over all experts, top-k (ties to the lower id), renormalised when asked (Mixtral
+   * always).
+   */
   static Routing softmaxTopK(float[][] logits, int k, boolean renormalise) {
     int tokens = logits.length;
     int[][] ids = new int[tokens][];
@@ -49,9 +52,16 @@ final class MoeReference {
   /**
    * DeepSeek-V3: sigmoid scores; selection on scores + bias, only among the topk_group groups whose
    * two best scores sum highest (experts outside them count as 0.0, as transformers' masked_fill
-   * does); weights are the plain scores, renormalised (+1e-20) when norm_topk_prob, times the scale.
+   * does); weights are the plain scores, renormalised (+1e-20) when norm_topk_prob, times the
+   * scale.
    */
-  static Routing deepseek(float[][] logits, float[] bias, int k, int groups, int topkGroup, boolean renormalise,
+  static Routing deepseek(
+      float[][] logits,
+      float[] bias,
+      int k,
+      int groups,
+      int topkGroup,
+      boolean renormalise,
       double scale) {
     int tokens = logits.length;
     int experts = bias.length;

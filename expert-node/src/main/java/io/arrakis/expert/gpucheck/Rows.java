@@ -29,8 +29,12 @@ final class Rows {
         }
       }
     }
-    return Tensor.newBuilder().setDtype(dtype).addShape(tokens).addShape(d)
-        .setData(UnsafeByteOperations.unsafeWrap(b.array())).build();
+    return Tensor.newBuilder()
+        .setDtype(dtype)
+        .addShape(tokens)
+        .addShape(d)
+        .setData(UnsafeByteOperations.unsafeWrap(b.array()))
+        .build();
   }
 
   static float[][] decode(Tensor t) {

@@ -21,15 +21,18 @@ public final class ErrorCounter implements ServerInterceptor {
   }
 
   @Override
-  public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-    return next.startCall(new SimpleForwardingServerCall<>(call) {
-      @Override
-      public void close(Status status, Metadata trailers) {
-        if (!status.isOk()) {
-          metrics.error(status.getCode());
-        }
-        super.close(status, trailers);
-      }
-    }, headers);
+  public <Q, R> ServerCall.Listener<Q> interceptCall(
+      ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    return next.startCall(
+        new SimpleForwardingServerCall<>(call) {
+          @Override
+          public void close(Status status, Metadata trailers) {
+            if (!status.isOk()) {
+              metrics.error(status.getCode());
+            }
+            super.close(status, trailers);
+          }
+        },
+        headers);
   }
 }

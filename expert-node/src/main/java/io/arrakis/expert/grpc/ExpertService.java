@@ -4,9 +4,9 @@ import io.arrakis.expert.compute.BatchValidator;
 import io.arrakis.expert.compute.ComputeExecutor;
 import io.arrakis.expert.compute.PreparedBatch;
 import io.arrakis.expert.metrics.ExpertMetrics;
-import io.arrakis.model.placement.ExpertId;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.model.kernel.backend.DeviceMemoryException;
+import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
@@ -17,7 +17,6 @@ import io.arrakis.proto.v1.ExpertRef;
 import io.arrakis.proto.v1.LoadExpertsRequest;
 import io.arrakis.proto.v1.LoadExpertsResponse;
 import io.arrakis.proto.v1.NodeDescription;
-import io.arrakis.proto.v1.Tensor;
 import io.arrakis.proto.v1.UnloadExpertsRequest;
 import io.arrakis.proto.v1.UnloadExpertsResponse;
 import io.grpc.Context;
@@ -35,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * limit or a full queue), never UNKNOWN. Failed calls are counted where they close ({@link
  * ErrorCounter}); what only the service sees (queue wait, compute time, tokens) is recorded here.
  * Rows come as FLOAT32 or BFLOAT16 and the partial sums go back in the same dtype; {@code Describe}
- * says what a router must know to send batches this node takes (rows and bytes per call, compute dtype).
+ * says what a router must know to send batches this node takes (rows and bytes per call, compute
+ * dtype).
  */
 public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   private static final Logger log = LoggerFactory.getLogger(ExpertService.class);
@@ -55,7 +55,11 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
    */
   public record Capacity(int maxBatchTokens, long maxRequestBytes, DType computeDtype) {}
 
-  public ExpertService(String nodeId, ExpertStore store, ComputeExecutor executor, Capacity capacity,
+  public ExpertService(
+      String nodeId,
+      ExpertStore store,
+      ComputeExecutor executor,
+      Capacity capacity,
       ExpertMetrics metrics) {
     this.nodeId = nodeId;
     this.store = store;
@@ -79,14 +83,22 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
     try {
       executor.execute(context.wrap(() -> run(batch, enqueued, context, out)));
     } catch (RejectedExecutionException e) {
-      out.onError(Status.RESOURCE_EXHAUSTED
-          .withDescription("expert node " + nodeId + " is at capacity: " + executor.threads() + " batches computing and "
-              + executor.queueCapacity() + " waiting")
-          .asRuntimeException());
+      out.onError(
+          Status.RESOURCE_EXHAUSTED
+              .withDescription(
+                  "expert node "
+                      + nodeId
+                      + " is at capacity: "
+                      + executor.threads()
+                      + " batches computing and "
+                      + executor.queueCapacity()
+                      + " waiting")
+              .asRuntimeException());
     }
   }
 
-  private void run(PreparedBatch batch, long enqueued, Context context, StreamObserver<ComputeResponse> out) {
+  private void run(
+      PreparedBatch batch, long enqueued, Context context, StreamObserver<ComputeResponse> out) {
     long started = System.nanoTime();
     metrics.dequeued(started - enqueued);
     if (context.isCancelled()) {
@@ -94,10 +106,11 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
       return; // the caller gave up (deadline or cancel) while the batch waited: skip the work
     }
     try {
-      ComputeResponse response = ComputeResponse.newBuilder()
-          .setBatchId(batch.batchId())
-          .setPartialSums(store.backend().compute(batch.hiddenStates(), batch.work()))
-          .build();
+      ComputeResponse response =
+          ComputeResponse.newBuilder()
+              .setBatchId(batch.batchId())
+              .setPartialSums(store.backend().compute(batch.hiddenStates(), batch.work()))
+              .build();
       metrics.computed(batch, System.nanoTime() - started);
       out.onNext(response);
       out.onCompleted();
@@ -105,23 +118,27 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
       out.onError(statusOf(e).asRuntimeException());
     } catch (RuntimeException e) {
       log.error("batch {} failed", batch.batchId(), e);
-      out.onError(Status.INTERNAL.withDescription("compute failed on " + nodeId + ": " + e).asRuntimeException());
+      out.onError(
+          Status.INTERNAL
+              .withDescription("compute failed on " + nodeId + ": " + e)
+              .asRuntimeException());
     }
   }
 
   @Override
   public void describe(DescribeRequest request, StreamObserver<NodeDescription> out) {
-    out.onNext(NodeDescription.newBuilder()
-        .setNodeId(nodeId)
-        .addAllExperts(refs(store.held()))
-        .setDevice(store.backend().device())
-        .setHiddenSize(store.hiddenSize())
-        .setComputeThreads(executor.threads())
-        .setQueueCapacity(executor.queueCapacity())
-        .setMaxBatchTokens(capacity.maxBatchTokens())
-        .setMaxRequestBytes(capacity.maxRequestBytes())
-        .setComputeDtype(capacity.computeDtype())
-        .build());
+    out.onNext(
+        NodeDescription.newBuilder()
+            .setNodeId(nodeId)
+            .addAllExperts(refs(store.held()))
+            .setDevice(store.backend().device())
+            .setHiddenSize(store.hiddenSize())
+            .setComputeThreads(executor.threads())
+            .setQueueCapacity(executor.queueCapacity())
+            .setMaxBatchTokens(capacity.maxBatchTokens())
+            .setMaxRequestBytes(capacity.maxRequestBytes())
+            .setComputeDtype(capacity.computeDtype())
+            .build());
     out.onCompleted();
   }
 
@@ -134,13 +151,17 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
     try {
       store.load(ids);
     } catch (DeviceMemoryException e) {
-      out.onError(Status.RESOURCE_EXHAUSTED.withDescription("loading experts on " + nodeId + ": " + e.getMessage())
-          .asRuntimeException());
+      out.onError(
+          Status.RESOURCE_EXHAUSTED
+              .withDescription("loading experts on " + nodeId + ": " + e.getMessage())
+              .asRuntimeException());
       return;
     } catch (Exception e) {
       log.error("loading {} failed", ids, e);
-      out.onError(Status.INTERNAL.withDescription("loading experts failed on " + nodeId + ": " + e.getMessage())
-          .asRuntimeException());
+      out.onError(
+          Status.INTERNAL
+              .withDescription("loading experts failed on " + nodeId + ": " + e.getMessage())
+              .asRuntimeException());
       return;
     }
     out.onNext(LoadExpertsResponse.newBuilder().addAllExperts(refs(store.held())).build());
@@ -148,7 +169,8 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   }
 
   @Override
-  public void unloadExperts(UnloadExpertsRequest request, StreamObserver<UnloadExpertsResponse> out) {
+  public void unloadExperts(
+      UnloadExpertsRequest request, StreamObserver<UnloadExpertsResponse> out) {
     List<ExpertId> ids = checked(request.getExpertsList(), out);
     if (ids == null) {
       return;
@@ -158,7 +180,10 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
     out.onCompleted();
   }
 
-  /** The ids, or null when one is not an expert of the model (the call is then answered INVALID_ARGUMENT). */
+  /**
+   * The ids, or null when one is not an expert of the model (the call is then answered
+   * INVALID_ARGUMENT).
+   */
   private List<ExpertId> checked(List<ExpertRef> refs, StreamObserver<?> out) {
     try {
       return checked(refs);
@@ -175,12 +200,22 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
       long layer = Integer.toUnsignedLong(refs.get(i).getLayer());
       long expert = Integer.toUnsignedLong(refs.get(i).getExpert());
       if (layer > Integer.MAX_VALUE || !store.model().isMoeLayer((int) layer)) {
-        throw new IllegalArgumentException("experts[" + i + "].layer " + layer + " is not an MoE layer "
-            + store.model().moeLayers());
+        throw new IllegalArgumentException(
+            "experts["
+                + i
+                + "].layer "
+                + layer
+                + " is not an MoE layer "
+                + store.model().moeLayers());
       }
       if (expert >= store.model().config().numExperts()) {
-        throw new IllegalArgumentException("experts[" + i + "].expert " + expert + " is out of range 0.."
-            + (store.model().config().numExperts() - 1));
+        throw new IllegalArgumentException(
+            "experts["
+                + i
+                + "].expert "
+                + expert
+                + " is out of range 0.."
+                + (store.model().config().numExperts() - 1));
       }
       ids.add(new ExpertId((int) layer, (int) expert));
     }
@@ -188,12 +223,12 @@ public final class ExpertService extends ExpertGrpc.ExpertImplBase {
   }
 
   /** The answer in the request's dtype: float32 partial sums rounded to bf16 for bf16 rows. */
-
   private static List<ExpertRef> refs(List<ExpertId> ids) {
     return ids.stream().map(ExpertId::toProto).toList();
   }
 
   private static Status statusOf(TensorCheckException e) {
-    return (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT).withDescription(e.getMessage());
+    return (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT)
+        .withDescription(e.getMessage());
   }
 }

@@ -44,11 +44,24 @@ public final class ExpertMetrics {
    * buckets, where Micrometer's percentile histogram would export ~90 per timer and node.
    */
   private static final Duration[] LATENCY_BUCKETS = {
-      Duration.ofNanos(50_000), Duration.ofNanos(100_000), Duration.ofNanos(250_000), Duration.ofNanos(500_000),
-      Duration.ofMillis(1), Duration.ofNanos(2_500_000), Duration.ofMillis(5),
-      Duration.ofMillis(10), Duration.ofMillis(25), Duration.ofMillis(50),
-      Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500),
-      Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5), Duration.ofSeconds(10)};
+    Duration.ofNanos(50_000),
+    Duration.ofNanos(100_000),
+    Duration.ofNanos(250_000),
+    Duration.ofNanos(500_000),
+    Duration.ofMillis(1),
+    Duration.ofNanos(2_500_000),
+    Duration.ofMillis(5),
+    Duration.ofMillis(10),
+    Duration.ofMillis(25),
+    Duration.ofMillis(50),
+    Duration.ofMillis(100),
+    Duration.ofMillis(250),
+    Duration.ofMillis(500),
+    Duration.ofSeconds(1),
+    Duration.ofMillis(2500),
+    Duration.ofSeconds(5),
+    Duration.ofSeconds(10)
+  };
 
   private final MeterRegistry registry;
   private final Tags node;
@@ -69,51 +82,82 @@ public final class ExpertMetrics {
    * @param numExperts experts per layer
    * @param maxBatchTokens largest batch accepted, the top of the batch-size histogram
    */
-  public ExpertMetrics(MeterRegistry registry, String nodeId, int numLayers, int numExperts, int maxBatchTokens,
+  public ExpertMetrics(
+      MeterRegistry registry,
+      String nodeId,
+      int numLayers,
+      int numExperts,
+      int maxBatchTokens,
       ComputeExecutor executor) {
     this.registry = registry;
     this.node = Tags.of("node", nodeId);
     this.numExperts = numExperts;
     this.expertTokens = new AtomicReferenceArray<>(numLayers * numExperts);
     this.errors = new AtomicReferenceArray<>(Status.Code.values().length);
-    this.tokens = Counter.builder(TOKENS).tags(node)
-        .description("Tokens (batch rows) computed; a token counts once however many of its experts are here")
+    this.tokens =
+        Counter.builder(TOKENS)
+            .tags(node)
+            .description(
+                "Tokens (batch rows) computed; a token counts once however many of its experts are here")
+            .register(registry);
+    this.batches =
+        Counter.builder(BATCHES)
+            .tags(node)
+            .description("Compute calls answered with partial sums")
+            .register(registry);
+    this.abandoned =
+        Counter.builder(BATCHES_ABANDONED)
+            .tags(node)
+            .description(
+                "Batches skipped because their caller gave up (deadline or cancel) while they waited in the queue")
+            .register(registry);
+    this.batchSize =
+        DistributionSummary.builder(BATCH_SIZE)
+            .tags(node)
+            .baseUnit("tokens")
+            .description("Tokens per computed batch")
+            // powers of two: few buckets, and batch caps are usually set in powers of two
+            .serviceLevelObjectives(powersOfTwoUpTo(maxBatchTokens))
+            .register(registry);
+    this.compute =
+        Timer.builder(COMPUTE)
+            .tags(node)
+            .description("Time to compute one batch: decode, expert GEMMs, combine, encode")
+            .serviceLevelObjectives(LATENCY_BUCKETS)
+            .register(registry);
+    this.queueWait =
+        Timer.builder(QUEUE_WAIT)
+            .tags(node)
+            .description("Time a batch waited for a compute thread")
+            .serviceLevelObjectives(LATENCY_BUCKETS)
+            .register(registry);
+    Gauge.builder(QUEUE_DEPTH, executor, ComputeExecutor::queued)
+        .tags(node)
+        .description("Batches waiting for a compute thread")
         .register(registry);
-    this.batches = Counter.builder(BATCHES).tags(node).description("Compute calls answered with partial sums")
+    Gauge.builder(QUEUE_CAPACITY, executor, ComputeExecutor::queueCapacity)
+        .tags(node)
+        .description("Batches that may wait before the node answers RESOURCE_EXHAUSTED")
         .register(registry);
-    this.abandoned = Counter.builder(BATCHES_ABANDONED).tags(node)
-        .description("Batches skipped because their caller gave up (deadline or cancel) while they waited in the queue")
+    Gauge.builder(COMPUTE_ACTIVE, executor, ComputeExecutor::active)
+        .tags(node)
+        .description("Compute threads busy with a batch")
         .register(registry);
-    this.batchSize = DistributionSummary.builder(BATCH_SIZE).tags(node).baseUnit("tokens")
-        .description("Tokens per computed batch")
-        // powers of two: few buckets, and batch caps are usually set in powers of two
-        .serviceLevelObjectives(powersOfTwoUpTo(maxBatchTokens))
+    Gauge.builder(COMPUTE_THREADS, executor, ComputeExecutor::threads)
+        .tags(node)
+        .description("Compute threads")
         .register(registry);
-    this.compute = Timer.builder(COMPUTE).tags(node)
-        .description("Time to compute one batch: decode, expert GEMMs, combine, encode")
-        .serviceLevelObjectives(LATENCY_BUCKETS)
-        .register(registry);
-    this.queueWait = Timer.builder(QUEUE_WAIT).tags(node)
-        .description("Time a batch waited for a compute thread")
-        .serviceLevelObjectives(LATENCY_BUCKETS)
-        .register(registry);
-    Gauge.builder(QUEUE_DEPTH, executor, ComputeExecutor::queued).tags(node)
-        .description("Batches waiting for a compute thread").register(registry);
-    Gauge.builder(QUEUE_CAPACITY, executor, ComputeExecutor::queueCapacity).tags(node)
-        .description("Batches that may wait before the node answers RESOURCE_EXHAUSTED").register(registry);
-    Gauge.builder(COMPUTE_ACTIVE, executor, ComputeExecutor::active).tags(node)
-        .description("Compute threads busy with a batch").register(registry);
-    Gauge.builder(COMPUTE_THREADS, executor, ComputeExecutor::threads).tags(node)
-        .description("Compute threads").register(registry);
     // the codes the node answers itself start at zero, so rate() works before the first error
-    for (Status.Code code : List.of(Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED, Status.Code.INTERNAL)) {
+    for (Status.Code code :
+        List.of(
+            Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED, Status.Code.INTERNAL)) {
       errorCounter(code);
     }
   }
 
   /**
-   * A registry that records nothing, for a node whose metrics are off: with no registries under it, a
-   * composite hands out no-op meters.
+   * A registry that records nothing, for a node whose metrics are off: with no registries under it,
+   * a composite hands out no-op meters.
    */
   public static MeterRegistry off() {
     return new CompositeMeterRegistry();
@@ -124,10 +168,17 @@ public final class ExpertMetrics {
    * bytes of weights it holds there.
    */
   public void device(String backend, String device, LongSupplier weightBytes) {
-    Gauge.builder(DEVICE, () -> 1).tags(node).tag("backend", backend).tag("device", device)
-        .description("The device the node computes on (value always 1)").register(registry);
-    Gauge.builder(WEIGHT_BYTES, weightBytes::getAsLong).tags(node).baseUnit("bytes")
-        .description("Bytes of expert weights held on the device").register(registry);
+    Gauge.builder(DEVICE, () -> 1)
+        .tags(node)
+        .tag("backend", backend)
+        .tag("device", device)
+        .description("The device the node computes on (value always 1)")
+        .register(registry);
+    Gauge.builder(WEIGHT_BYTES, weightBytes::getAsLong)
+        .tags(node)
+        .baseUnit("bytes")
+        .description("Bytes of expert weights held on the device")
+        .register(registry);
   }
 
   /** A batch left the queue for a compute thread after waiting {@code nanos}. */
@@ -162,11 +213,14 @@ public final class ExpertMetrics {
     Counter c = expertTokens.get(i);
     if (c == null) {
       // two threads may race here; the registry hands both the same counter
-      c = Counter.builder(EXPERT_TOKENS).tags(node)
-          .tag("layer", Integer.toString(id.layer()))
-          .tag("expert", Integer.toString(id.expert()))
-          .description("Token rows computed by each expert; a token sent to k experts here counts once for each")
-          .register(registry);
+      c =
+          Counter.builder(EXPERT_TOKENS)
+              .tags(node)
+              .tag("layer", Integer.toString(id.layer()))
+              .tag("expert", Integer.toString(id.expert()))
+              .description(
+                  "Token rows computed by each expert; a token sent to k experts here counts once for each")
+              .register(registry);
       expertTokens.set(i, c);
     }
     return c;
@@ -175,16 +229,22 @@ public final class ExpertMetrics {
   private Counter errorCounter(Status.Code code) {
     Counter c = errors.get(code.ordinal());
     if (c == null) {
-      c = Counter.builder(ERRORS).tags(node).tag("status", code.name())
-          .description("Calls that ended with a status other than OK, by gRPC status code")
-          .register(registry);
+      c =
+          Counter.builder(ERRORS)
+              .tags(node)
+              .tag("status", code.name())
+              .description("Calls that ended with a status other than OK, by gRPC status code")
+              .register(registry);
       errors.set(code.ordinal(), c);
     }
     return c;
   }
 
   private static double[] powersOfTwoUpTo(int max) {
-    int n = 32 - Integer.numberOfLeadingZeros(Math.max(1, max - 1)) + 1; // 1, 2, 4, … up to the first ≥ max
+    int n =
+        32
+            - Integer.numberOfLeadingZeros(Math.max(1, max - 1))
+            + 1; // 1, 2, 4, … up to the first ≥ max
     double[] out = new double[n];
     for (int i = 0; i < n; i++) {
       out[i] = 1L << i;

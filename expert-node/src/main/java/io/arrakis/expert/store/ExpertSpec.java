@@ -7,8 +7,9 @@ import java.util.TreeSet;
 
 /**
  * Parses which experts a node holds: comma-separated items {@code LAYERS:EXPERTS}, each side an
- * index, a range {@code a-b} or {@code *}; {@code all} means every expert of every MoE layer, {@code none} no expert (until LoadExperts).
- * Examples: {@code all}, {@code 0:0-3}, {@code *:4-7}, {@code 0:1,1:2-5}.
+ * index, a range {@code a-b} or {@code *}; {@code all} means every expert of every MoE layer,
+ * {@code none} no expert (until LoadExperts). Examples: {@code all}, {@code 0:0-3}, {@code *:4-7},
+ * {@code 0:1,1:2-5}.
  */
 public final class ExpertSpec {
   private ExpertSpec() {}
@@ -26,17 +27,20 @@ public final class ExpertSpec {
     for (String item : s.split(",")) {
       String[] parts = item.trim().split(":");
       if (parts.length != 2) {
-        throw new IllegalArgumentException("bad experts item '" + item + "': expected LAYERS:EXPERTS, e.g. 0:0-3 or *:*");
+        throw new IllegalArgumentException(
+            "bad experts item '" + item + "': expected LAYERS:EXPERTS, e.g. 0:0-3 or *:*");
       }
       List<Integer> layers = range(parts[0], moeLayers, item);
       List<Integer> ids = range(parts[1], ids(experts), item);
       for (int l : layers) {
         if (!moeLayers.contains(l)) {
-          throw new IllegalArgumentException("experts item '" + item + "': layer " + l + " is not an MoE layer " + moeLayers);
+          throw new IllegalArgumentException(
+              "experts item '" + item + "': layer " + l + " is not an MoE layer " + moeLayers);
         }
         for (int e : ids) {
           if (e < 0 || e >= experts) {
-            throw new IllegalArgumentException("experts item '" + item + "': expert " + e + " out of range 0.." + (experts - 1));
+            throw new IllegalArgumentException(
+                "experts item '" + item + "': expert " + e + " out of range 0.." + (experts - 1));
           }
           out.add(new ExpertId(l, e));
         }
@@ -74,7 +78,8 @@ public final class ExpertSpec {
       }
       return r;
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("experts item '" + item + "': '" + p + "' is not an index, a range a-b or *");
+      throw new IllegalArgumentException(
+          "experts item '" + item + "': '" + p + "' is not an index, a range a-b or *");
     }
   }
 }

@@ -58,7 +58,8 @@ public final class ExpertStore {
    * @throws io.arrakis.model.kernel.backend.DeviceMemoryException when they do not fit
    */
   public synchronized void load(Collection<ExpertId> ids) throws IOException {
-    List<ExpertId> missing = ids.stream().distinct().filter(id -> !experts.containsKey(id)).toList();
+    List<ExpertId> missing =
+        ids.stream().distinct().filter(id -> !experts.containsKey(id)).toList();
     List<ExpertWeights> weights = new ArrayList<>(missing.size());
     long bytes = 0;
     for (ExpertId id : missing) {

@@ -37,7 +37,9 @@ class ExpertNodeMainTest {
   void missingModelDirectory(@TempDir Path dir) {
     Run r = run("--model", dir.resolve("no-such-model").toString());
     assertThat(r.code()).isEqualTo(1);
-    assertThat(r.errLines()).containsExactly("error: model directory " + dir.resolve("no-such-model") + " does not exist");
+    assertThat(r.errLines())
+        .containsExactly(
+            "error: model directory " + dir.resolve("no-such-model") + " does not exist");
   }
 
   @Test
@@ -45,22 +47,37 @@ class ExpertNodeMainTest {
     Files.copy(Path.of(model(), "config.json"), dir.resolve("config.json"));
     Run r = run("--model", dir.toString());
     assertThat(r.code()).isEqualTo(1);
-    assertThat(r.errLines()).singleElement().asString().startsWith("error: no model*.safetensors files");
+    assertThat(r.errLines())
+        .singleElement()
+        .asString()
+        .startsWith("error: no model*.safetensors files");
   }
 
   @Test
   void badExpertsSpec() {
     Run r = run("--model", model(), "--experts", "0:x");
     assertThat(r.code()).isEqualTo(1);
-    assertThat(r.errLines()).containsExactly("error: experts item '0:x': 'x' is not an index, a range a-b or *");
+    assertThat(r.errLines())
+        .containsExactly("error: experts item '0:x': 'x' is not an index, a range a-b or *");
     Run layer = run("--model", model(), "--experts", "7:0");
     assertThat(layer.code()).isEqualTo(1);
-    assertThat(layer.errLines()).singleElement().asString().startsWith("error: ").contains("layer 7 is not an MoE layer");
+    assertThat(layer.errLines())
+        .singleElement()
+        .asString()
+        .startsWith("error: ")
+        .contains("layer 7 is not an MoE layer");
   }
 
   @Test
   void expertsAndPlacementTogether(@TempDir Path dir) {
-    Run r = run("--model", model(), "--experts", "all", "--placement", dir.resolve("p.json").toString());
+    Run r =
+        run(
+            "--model",
+            model(),
+            "--experts",
+            "all",
+            "--placement",
+            dir.resolve("p.json").toString());
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.errLines()).containsExactly("error: give --experts or --placement, not both");
   }
@@ -70,15 +87,20 @@ class ExpertNodeMainTest {
     Path file = Files.writeString(dir.resolve("p.json"), ExpertSelectionTest.PLACEMENT);
     Run r = run("--model", model(), "--placement", file.toString(), "--node-id", "expert-9");
     assertThat(r.code()).isEqualTo(1);
-    assertThat(r.errLines()).singleElement().asString()
-        .startsWith("error: placement " + file).contains("no node 'expert-9'");
+    assertThat(r.errLines())
+        .singleElement()
+        .asString()
+        .startsWith("error: placement " + file)
+        .contains("no node 'expert-9'");
   }
 
   @Test
   void multiLineMessagesAreJoined() {
-    assertThat(CliErrors.oneLine(new IllegalStateException("first\n  second\r\nthird\n"))).isEqualTo("first second third");
+    assertThat(CliErrors.oneLine(new IllegalStateException("first\n  second\r\nthird\n")))
+        .isEqualTo("first second third");
     assertThat(CliErrors.oneLine(new NoSuchFileException("/x/y"))).isEqualTo("no such file: /x/y");
-    assertThat(CliErrors.oneLine(new NullPointerException())).isEqualTo("java.lang.NullPointerException");
+    assertThat(CliErrors.oneLine(new NullPointerException()))
+        .isEqualTo("java.lang.NullPointerException");
   }
 
   @Test

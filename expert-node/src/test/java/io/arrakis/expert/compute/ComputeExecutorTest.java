@@ -18,17 +18,19 @@ class ComputeExecutorTest {
     CountDownLatch started = new CountDownLatch(1);
     AtomicInteger ran = new AtomicInteger();
     try (ComputeExecutor executor = new ComputeExecutor(1, 2)) {
-      executor.execute(() -> {
-        started.countDown();
-        await(release);
-        ran.incrementAndGet();
-      });
+      executor.execute(
+          () -> {
+            started.countDown();
+            await(release);
+            ran.incrementAndGet();
+          });
       started.await(5, TimeUnit.SECONDS);
       executor.execute(ran::incrementAndGet);
       executor.execute(ran::incrementAndGet);
       assertThat(executor.queued()).isEqualTo(2);
 
-      assertThatThrownBy(() -> executor.execute(ran::incrementAndGet)).isInstanceOf(RejectedExecutionException.class);
+      assertThatThrownBy(() -> executor.execute(ran::incrementAndGet))
+          .isInstanceOf(RejectedExecutionException.class);
 
       release.countDown();
       executor.shutdown(Duration.ofSeconds(5));
@@ -41,10 +43,11 @@ class ComputeExecutorTest {
     AtomicInteger ran = new AtomicInteger();
     ComputeExecutor executor = new ComputeExecutor(1, 10);
     for (int i = 0; i < 10; i++) {
-      executor.execute(() -> {
-        sleep(5);
-        ran.incrementAndGet();
-      });
+      executor.execute(
+          () -> {
+            sleep(5);
+            ran.incrementAndGet();
+          });
     }
     executor.shutdown(Duration.ofSeconds(10));
     assertThat(ran).hasValue(10);

@@ -19,8 +19,13 @@ class ExpertMetricsTest {
   /** Two experts, the first with 3 rows and the second with 1, in a batch of 4 tokens. */
   static PreparedBatch batch() {
     // the kernels are never run here; metrics read only the rows
-    return new PreparedBatch("b", Tensor.getDefaultInstance(), 4,
-        List.of(new BackendWork(null, new int[] {0, 1, 2}, new float[3]), new BackendWork(null, new int[] {3}, new float[1])),
+    return new PreparedBatch(
+        "b",
+        Tensor.getDefaultInstance(),
+        4,
+        List.of(
+            new BackendWork(null, new int[] {0, 1, 2}, new float[3]),
+            new BackendWork(null, new int[] {3}, new float[1])),
         List.of(new ExpertId(1, 7), new ExpertId(0, 2)));
   }
 
@@ -40,7 +45,8 @@ class ExpertMetricsTest {
       assertThat(first.count()).isEqualTo(6);
       assertThat(expertTokens(registry, 0, 2).count()).isEqualTo(2);
       assertThat(registry.find(ExpertMetrics.EXPERT_TOKENS).counters()).hasSize(2);
-      assertThat(registry.get(ExpertMetrics.TOKENS).tag("node", "n0").counter().count()).isEqualTo(8);
+      assertThat(registry.get(ExpertMetrics.TOKENS).tag("node", "n0").counter().count())
+          .isEqualTo(8);
       assertThat(registry.get(ExpertMetrics.BATCHES).counter().count()).isEqualTo(2);
       assertThat(registry.get(ExpertMetrics.BATCH_SIZE).summary().totalAmount()).isEqualTo(8);
       assertThat(registry.get(ExpertMetrics.COMPUTE).timer().totalTime(TimeUnit.MILLISECONDS))
@@ -53,14 +59,23 @@ class ExpertMetricsTest {
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
     try (ComputeExecutor executor = new ComputeExecutor(1, 4)) {
       ExpertMetrics metrics = new ExpertMetrics(registry, "n0", 2, 8, 64, executor);
-      assertThat(registry.find(ExpertMetrics.ERRORS).counters()).hasSize(3).allSatisfy(c -> assertThat(c.count()).isZero());
+      assertThat(registry.find(ExpertMetrics.ERRORS).counters())
+          .hasSize(3)
+          .allSatisfy(c -> assertThat(c.count()).isZero());
 
       metrics.error(Status.Code.INVALID_ARGUMENT);
       metrics.error(Status.Code.INVALID_ARGUMENT);
       metrics.error(Status.Code.UNKNOWN);
 
-      assertThat(registry.get(ExpertMetrics.ERRORS).tag("status", "INVALID_ARGUMENT").counter().count()).isEqualTo(2);
-      assertThat(registry.get(ExpertMetrics.ERRORS).tag("status", "UNKNOWN").counter().count()).isEqualTo(1);
+      assertThat(
+              registry
+                  .get(ExpertMetrics.ERRORS)
+                  .tag("status", "INVALID_ARGUMENT")
+                  .counter()
+                  .count())
+          .isEqualTo(2);
+      assertThat(registry.get(ExpertMetrics.ERRORS).tag("status", "UNKNOWN").counter().count())
+          .isEqualTo(1);
     }
   }
 
@@ -69,8 +84,11 @@ class ExpertMetricsTest {
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
     try (ComputeExecutor executor = new ComputeExecutor(1, 4)) {
       new ExpertMetrics(registry, "n0", 2, 8, 100, executor).computed(batch(), 1);
-      var buckets = registry.get(ExpertMetrics.BATCH_SIZE).summary().takeSnapshot().histogramCounts();
-      assertThat(buckets).extracting(b -> b.bucket()).containsExactly(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0);
+      var buckets =
+          registry.get(ExpertMetrics.BATCH_SIZE).summary().takeSnapshot().histogramCounts();
+      assertThat(buckets)
+          .extracting(b -> b.bucket())
+          .containsExactly(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0);
     }
   }
 
@@ -96,12 +114,17 @@ class ExpertMetricsTest {
       metrics.dequeued(1);
       metrics.abandoned();
       assertThat(off.get(ExpertMetrics.BATCHES).counter().count()).isZero();
-      assertThat(off.get(ExpertMetrics.ERRORS).tag("status", "INTERNAL").counter().count()).isZero();
+      assertThat(off.get(ExpertMetrics.ERRORS).tag("status", "INTERNAL").counter().count())
+          .isZero();
     }
   }
 
   private static Counter expertTokens(SimpleMeterRegistry registry, int layer, int expert) {
-    return registry.get(ExpertMetrics.EXPERT_TOKENS).tag("node", "n0")
-        .tag("layer", Integer.toString(layer)).tag("expert", Integer.toString(expert)).counter();
+    return registry
+        .get(ExpertMetrics.EXPERT_TOKENS)
+        .tag("node", "n0")
+        .tag("layer", Integer.toString(layer))
+        .tag("expert", Integer.toString(expert))
+        .counter();
   }
 }

@@ -1,10 +1,9 @@
 package io.arrakis.expert.store;
 
-import io.arrakis.model.placement.ExpertId;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.arrakis.model.placement.ExpertId;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -13,22 +12,37 @@ class ExpertSpecTest {
 
   @Test
   void allMeansEveryExpertOfEveryMoeLayer() {
-    assertThat(ExpertSpec.parse("all", LAYERS, 4)).hasSize(12).contains(new ExpertId(3, 3)).doesNotContain(new ExpertId(2, 0));
+    assertThat(ExpertSpec.parse("all", LAYERS, 4))
+        .hasSize(12)
+        .contains(new ExpertId(3, 3))
+        .doesNotContain(new ExpertId(2, 0));
     assertThat(ExpertSpec.parse("*:*", LAYERS, 4)).hasSize(12);
   }
 
   @Test
   void itemsRangesAndWildcardsCombineSortedWithoutDuplicates() {
-    assertThat(ExpertSpec.parse("1:2-3, 0:1, *:0, 1:3", LAYERS, 4)).containsExactly(
-        new ExpertId(0, 0), new ExpertId(0, 1), new ExpertId(1, 0), new ExpertId(1, 2), new ExpertId(1, 3), new ExpertId(3, 0));
+    assertThat(ExpertSpec.parse("1:2-3, 0:1, *:0, 1:3", LAYERS, 4))
+        .containsExactly(
+            new ExpertId(0, 0),
+            new ExpertId(0, 1),
+            new ExpertId(1, 0),
+            new ExpertId(1, 2),
+            new ExpertId(1, 3),
+            new ExpertId(3, 0));
   }
 
   @Test
   void badItemsAreNamed() {
-    assertThatThrownBy(() -> ExpertSpec.parse("0", LAYERS, 4)).hasMessageContaining("'0'").hasMessageContaining("LAYERS:EXPERTS");
-    assertThatThrownBy(() -> ExpertSpec.parse("2:0", LAYERS, 4)).hasMessageContaining("layer 2 is not an MoE layer");
-    assertThatThrownBy(() -> ExpertSpec.parse("0:4", LAYERS, 4)).hasMessageContaining("expert 4 out of range");
-    assertThatThrownBy(() -> ExpertSpec.parse("0:3-1", LAYERS, 4)).hasMessageContaining("empty range");
-    assertThatThrownBy(() -> ExpertSpec.parse("0:x", LAYERS, 4)).hasMessageContaining("'x' is not an index");
+    assertThatThrownBy(() -> ExpertSpec.parse("0", LAYERS, 4))
+        .hasMessageContaining("'0'")
+        .hasMessageContaining("LAYERS:EXPERTS");
+    assertThatThrownBy(() -> ExpertSpec.parse("2:0", LAYERS, 4))
+        .hasMessageContaining("layer 2 is not an MoE layer");
+    assertThatThrownBy(() -> ExpertSpec.parse("0:4", LAYERS, 4))
+        .hasMessageContaining("expert 4 out of range");
+    assertThatThrownBy(() -> ExpertSpec.parse("0:3-1", LAYERS, 4))
+        .hasMessageContaining("empty range");
+    assertThatThrownBy(() -> ExpertSpec.parse("0:x", LAYERS, 4))
+        .hasMessageContaining("'x' is not an index");
   }
 }

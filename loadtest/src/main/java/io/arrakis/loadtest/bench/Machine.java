@@ -34,8 +34,10 @@ public final class Machine {
   // Linux only; elsewhere the architecture stands in
   private static Optional<String> cpuModel() {
     try {
-      return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-          .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst();
+      return Files.readAllLines(Path.of("/proc/cpuinfo")).stream()
+          .filter(l -> l.startsWith("model name"))
+          .map(l -> l.substring(l.indexOf(':') + 1).trim())
+          .findFirst();
     } catch (IOException | RuntimeException e) {
       return Optional.empty();
     }

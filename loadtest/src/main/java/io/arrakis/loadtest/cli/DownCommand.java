@@ -12,15 +12,25 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code arrakis down}: stops the local cluster; running it again is harmless. */
-@Command(name = "down", mixinStandardHelpOptions = true,
-    description = "Stop the local cluster: SIGTERM to every process, SIGKILL to those still running after the grace period.")
+@Command(
+    name = "down",
+    mixinStandardHelpOptions = true,
+    description =
+        "Stop the local cluster: SIGTERM to every process, SIGKILL to those still running after the grace period.")
 final class DownCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--state-dir", paramLabel = "DIR", description = "State folder (default: $ARRAKIS_HOME/.arrakis/cluster).")
+  @Option(
+      names = "--state-dir",
+      paramLabel = "DIR",
+      description = "State folder (default: $ARRAKIS_HOME/.arrakis/cluster).")
   Path stateDir;
 
-  @Option(names = "--grace", paramLabel = "DURATION", defaultValue = "15s", converter = DurationConverter.class,
+  @Option(
+      names = "--grace",
+      paramLabel = "DURATION",
+      defaultValue = "15s",
+      converter = DurationConverter.class,
       description = "Time to stop after SIGTERM before SIGKILL (default: ${DEFAULT-VALUE}).")
   Duration grace;
 
@@ -30,12 +40,14 @@ final class DownCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     Optional<LocalCluster> cluster = LocalCluster.attach(dir, grace);
     if (cluster.isEmpty()) {
-      out.println("no local cluster is running (state folder " + dir.toAbsolutePath().normalize() + ")");
+      out.println(
+          "no local cluster is running (state folder " + dir.toAbsolutePath().normalize() + ")");
       return 0;
     }
     int recorded = cluster.get().state().members().size();
     Stopper.Result r = cluster.get().stop();
-    out.printf("stopped %d of %d processes (%d on SIGTERM, %d needed SIGKILL; %d had already exited)%n",
+    out.printf(
+        "stopped %d of %d processes (%d on SIGTERM, %d needed SIGKILL; %d had already exited)%n",
         r.total(), recorded, r.terminated(), r.killed(), recorded - r.total());
     return 0;
   }

@@ -9,7 +9,8 @@ import java.nio.file.Path;
 record Home(Path root) {
   static Home fromEnvironment() {
     String home = System.getenv("ARRAKIS_HOME");
-    return new Home(Path.of(home == null || home.isBlank() ? "." : home).toAbsolutePath().normalize());
+    return new Home(
+        Path.of(home == null || home.isBlank() ? "." : home).toAbsolutePath().normalize());
   }
 
   Path dotDir() {

@@ -23,9 +23,17 @@ final class RunningClusters {
   static String describe(LocalCluster c) {
     ClusterState s = c.state();
     Member r = s.router();
-    String router = r == null ? "no router yet"
-        : "router pid " + r.process().pid() + (r.port() > 0 ? " on " + r.address() : "");
-    return router + " and " + s.experts().size() + " expert node" + (s.experts().size() == 1 ? "" : "s")
-        + " (state " + c.layout().root() + ")";
+    String router =
+        r == null
+            ? "no router yet"
+            : "router pid " + r.process().pid() + (r.port() > 0 ? " on " + r.address() : "");
+    return router
+        + " and "
+        + s.experts().size()
+        + " expert node"
+        + (s.experts().size() == 1 ? "" : "s")
+        + " (state "
+        + c.layout().root()
+        + ")";
   }
 }

@@ -29,21 +29,27 @@ final class ScratchCluster {
   private ScratchCluster() {}
 
   /**
-   * Holds {@code dir}'s lock (one such command per folder), stops what an earlier run killed outright
-   * left behind, runs {@code body} and stops the cluster it started.
+   * Holds {@code dir}'s lock (one such command per folder), stops what an earlier run killed
+   * outright left behind, runs {@code body} and stops the cluster it started.
    */
   @SuppressWarnings("try") // the lock and the exit guard work by being held, unreferenced
-  static int run(Path dir, String command, PrintWriter err, Body body) throws IOException, InterruptedException {
+  static int run(Path dir, String command, PrintWriter err, Body body)
+      throws IOException, InterruptedException {
     Optional<StateLock> lock = StateLock.tryAcquire(new StateLayout(dir));
     if (lock.isEmpty()) {
       throw new IllegalStateException("another '" + command + "' is running (state " + dir + ")");
     }
     String what = "cluster of '" + command + "'";
     try (StateLock held = lock.get()) {
-      // the lock was free, so no such command runs: live processes here were left by one killed outright
+      // the lock was free, so no such command runs: live processes here were left by one killed
+      // outright
       Optional<LocalCluster> left = RunningClusters.running(dir);
       if (left.isPresent()) {
-        err.println("stopping what an earlier '" + command + "' left running: " + RunningClusters.describe(left.get()));
+        err.println(
+            "stopping what an earlier '"
+                + command
+                + "' left running: "
+                + RunningClusters.describe(left.get()));
         left.get().stop();
       }
       try (StopOnExit guard = new StopOnExit(dir, what)) {
@@ -56,8 +62,11 @@ final class ScratchCluster {
     }
   }
 
-  /** Checks a few requests on every layer against the in-process reference and prints the verdict. */
-  static ReferenceCheck.Result check(String target, ClientSecurity security, Path model, float[] bias, PrintWriter out)
+  /**
+   * Checks a few requests on every layer against the in-process reference and prints the verdict.
+   */
+  static ReferenceCheck.Result check(
+      String target, ClientSecurity security, Path model, float[] bias, PrintWriter out)
       throws IOException, InterruptedException {
     ManagedChannel channel = security.channelBuilder(target).build();
     ReferenceCheck.Result check;
@@ -67,9 +76,14 @@ final class ScratchCluster {
       channel.shutdownNow();
       channel.awaitTermination(5, TimeUnit.SECONDS);
     }
-    out.printf(Locale.ROOT, "check       %d requests (%d tokens, every layer) against the in-process reference: %s "
+    out.printf(
+        Locale.ROOT,
+        "check       %d requests (%d tokens, every layer) against the in-process reference: %s "
             + "(max error %.1e of max |expected|, top-k ids %s)%n",
-        check.requests(), check.tokens(), check.passed() ? "PASS" : "FAIL", check.maxRelativeError(),
+        check.requests(),
+        check.tokens(),
+        check.passed() ? "PASS" : "FAIL",
+        check.maxRelativeError(),
         check.idMismatches() == 0 ? "identical" : "differ in " + check.idMismatches() + " layers");
     out.flush();
     return check;

@@ -20,18 +20,28 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code arrakis status}: the local cluster's processes, whether they run and serve. */
-@Command(name = "status", mixinStandardHelpOptions = true,
-    description = "Show the local cluster's processes: pid, port, experts held, running and serving or not.")
+@Command(
+    name = "status",
+    mixinStandardHelpOptions = true,
+    description =
+        "Show the local cluster's processes: pid, port, experts held, running and serving or not.")
 final class StatusCommand implements Callable<Integer> {
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--json", description = "Print {\"router\": {\"pid\", \"port\", \"http_port\"}, \"experts\": [{\"id\", \"pid\", "
-      + "\"port\", \"experts\"}], \"tls\"} and more.")
+  @Option(
+      names = "--json",
+      description =
+          "Print {\"router\": {\"pid\", \"port\", \"http_port\"}, \"experts\": [{\"id\", \"pid\", "
+              + "\"port\", \"experts\"}], \"tls\"} and more.")
   boolean json;
 
-  @Option(names = "--state-dir", paramLabel = "DIR", description = "State folder (default: $ARRAKIS_HOME/.arrakis/cluster).")
+  @Option(
+      names = "--state-dir",
+      paramLabel = "DIR",
+      description = "State folder (default: $ARRAKIS_HOME/.arrakis/cluster).")
   Path stateDir;
 
   @Override
@@ -66,8 +76,12 @@ final class StatusCommand implements Callable<Integer> {
     ClusterSecurity security = status.state().security();
     root.put("tls", security.tls());
     root.put("tls_dir", security.tls() ? security.tlsDir().toString() : null);
-    root.put("auth_token_file", security.authTokenFile() == null ? null : security.authTokenFile().toString());
-    root.put("admin_token_file", security.adminTokenFile() == null ? null : security.adminTokenFile().toString());
+    root.put(
+        "auth_token_file",
+        security.authTokenFile() == null ? null : security.authTokenFile().toString());
+    root.put(
+        "admin_token_file",
+        security.adminTokenFile() == null ? null : security.adminTokenFile().toString());
     MemberStatus router = status.router();
     if (router == null) {
       root.putNull("router");
@@ -104,22 +118,31 @@ final class StatusCommand implements Callable<Integer> {
   }
 
   private static void human(PrintWriter out, Path dir, ClusterStatus status, String httpUrl) {
-    out.printf("local cluster of %s (state %s)%n", status.state().model(), dir.toAbsolutePath().normalize());
+    out.printf(
+        "local cluster of %s (state %s)%n",
+        status.state().model(), dir.toAbsolutePath().normalize());
     out.printf("  security   %s%n", status.state().security().describe());
     if (status.router() == null) {
       out.println("  router     (not started: the cluster did not finish starting)");
     }
     for (MemberStatus s : status.members()) {
       Member m = s.member();
-      String state = !s.alive() ? "DEAD (see " + m.log() + ")" : s.serving() ? "serving" : "running, not serving";
+      String state =
+          !s.alive()
+              ? "DEAD (see " + m.log() + ")"
+              : s.serving() ? "serving" : "running, not serving";
       String experts = m.experts().isEmpty() ? "" : "  experts " + ExpertRanges.format(m.experts());
-      out.printf("  %-10s pid %-7d %-16s %s%s%n", m.id(), m.process().pid(), m.port() > 0 ? m.address() : "-", state, experts);
+      out.printf(
+          "  %-10s pid %-7d %-16s %s%s%n",
+          m.id(), m.process().pid(), m.port() > 0 ? m.address() : "-", state, experts);
     }
     if (httpUrl != null) {
       out.printf("  HTTP API   %s/v1 (OpenAI-compatible)%n", httpUrl);
     }
     if (!status.dead().isEmpty()) {
-      out.printf("%d of %d processes are dead; 'arrakis down' cleans up%n", status.dead().size(), status.members().size());
+      out.printf(
+          "%d of %d processes are dead; 'arrakis down' cleans up%n",
+          status.dead().size(), status.members().size());
     }
   }
 }

@@ -8,16 +8,18 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /**
- * While armed, a JVM exit (Ctrl-C, SIGTERM) stops the cluster of a state folder: the node
- * processes run in their own session, so the terminal's signal never reaches them, and a command
- * that leaves must not leave them behind unless it means to (as {@code up} does once the cluster
- * is up). Closing disarms it.
+ * While armed, a JVM exit (Ctrl-C, SIGTERM) stops the cluster of a state folder: the node processes
+ * run in their own session, so the terminal's signal never reaches them, and a command that leaves
+ * must not leave them behind unless it means to (as {@code up} does once the cluster is up).
+ * Closing disarms it.
  */
 final class StopOnExit implements AutoCloseable {
   private final Thread hook;
 
   StopOnExit(Path stateDir, String what) {
-    this.hook = new Thread(() -> stopQuietly(stateDir, what, new PrintWriter(System.err, true)), "stop-on-exit");
+    this.hook =
+        new Thread(
+            () -> stopQuietly(stateDir, what, new PrintWriter(System.err, true)), "stop-on-exit");
     Runtime.getRuntime().addShutdownHook(hook);
   }
 
@@ -30,7 +32,10 @@ final class StopOnExit implements AutoCloseable {
     }
   }
 
-  /** Stops the cluster recorded in {@code stateDir}, if any; never throws, as it runs on the way out. */
+  /**
+   * Stops the cluster recorded in {@code stateDir}, if any; never throws, as it runs on the way
+   * out.
+   */
   static void stopQuietly(Path stateDir, String what, PrintWriter err) {
     try {
       Optional<LocalCluster> c = LocalCluster.attach(stateDir, RunningClusters.STOP_GRACE);
@@ -45,7 +50,8 @@ final class StopOnExit implements AutoCloseable {
         }
       }
     } catch (IOException | RuntimeException e) {
-      err.println("error: could not stop the " + what + " in " + stateDir + ": " + CliErrors.oneLine(e));
+      err.println(
+          "error: could not stop the " + what + " in " + stateDir + ": " + CliErrors.oneLine(e));
     }
   }
 }

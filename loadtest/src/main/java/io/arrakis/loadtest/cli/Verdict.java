@@ -9,10 +9,12 @@ final class Verdict {
   /** 0, or throws with the reason (the report has been printed already). */
   static int check(LoadResult r) {
     if (r.unanswered() > 0) {
-      throw new IllegalStateException(r.unanswered() + " of " + r.sent() + " calls got no answer by the end of the run");
+      throw new IllegalStateException(
+          r.unanswered() + " of " + r.sent() + " calls got no answer by the end of the run");
     }
     if (r.ok() == 0) {
-      throw new IllegalStateException("no call succeeded (" + r.failed() + " failed: " + r.byStatus() + ")");
+      throw new IllegalStateException(
+          "no call succeeded (" + r.failed() + " failed: " + r.byStatus() + ")");
     }
     return 0;
   }

@@ -18,7 +18,8 @@ import java.util.stream.Stream;
  * folders, SNAPSHOT jars: this project's modules) copied into the state folder first. A JVM loads
  * classes lazily from its jars; rebuilding them under a running cluster (the {@code ./arrakis}
  * launcher rebuilds whenever sources change, {@code mvn install} rewrites ~/.m2) would make its
- * processes fail later with NoClassDefFoundError. Released jars never change and stay where they are.
+ * processes fail later with NoClassDefFoundError. Released jars never change and stay where they
+ * are.
  */
 final class ClasspathSnapshot {
   private ClasspathSnapshot() {}
@@ -59,7 +60,9 @@ final class ClasspathSnapshot {
         entries.add(Path.of(s).toAbsolutePath());
       }
     }
-    if (entries.size() == 1 && Files.isRegularFile(entries.get(0)) && entries.get(0).toString().endsWith(".jar")) {
+    if (entries.size() == 1
+        && Files.isRegularFile(entries.get(0))
+        && entries.get(0).toString().endsWith(".jar")) {
       List<Path> fromManifest = manifestClassPath(entries.get(0));
       if (!fromManifest.isEmpty()) {
         return fromManifest;

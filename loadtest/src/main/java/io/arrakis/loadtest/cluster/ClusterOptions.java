@@ -41,6 +41,7 @@ public record ClusterOptions(
 
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(120);
   public static final Duration DEFAULT_STOP_GRACE = Duration.ofSeconds(15);
+
   /** Heap and, through JavaCPP's default, the native-memory cap of each child JVM. */
   public static final List<String> DEFAULT_JVM_OPTIONS = List.of("-Xmx1g");
 
@@ -55,22 +56,32 @@ public record ClusterOptions(
       throw new IllegalArgumentException("--replicas must be at least 1, got " + replicas);
     }
     if (placementFile != null && replicas != 1) {
-      throw new IllegalArgumentException("--replicas applies to strategies; a placement file says the replicas itself");
+      throw new IllegalArgumentException(
+          "--replicas applies to strategies; a placement file says the replicas itself");
     }
     if (nodes != null && replicas > nodes) {
-      throw new IllegalArgumentException("--replicas " + replicas + " needs at least " + replicas + " nodes, got --nodes " + nodes);
+      throw new IllegalArgumentException(
+          "--replicas "
+              + replicas
+              + " needs at least "
+              + replicas
+              + " nodes, got --nodes "
+              + nodes);
     }
     if (routerPort < 0 || routerPort > 65535) {
       throw new IllegalArgumentException("--port must be in 0..65535, got " + routerPort);
     }
     if (httpPort < -1 || httpPort > 65535) {
-      throw new IllegalArgumentException("--http-port must be in 0..65535 (or -1: off), got " + httpPort);
+      throw new IllegalArgumentException(
+          "--http-port must be in 0..65535 (or -1: off), got " + httpPort);
     }
     if (metricsPortBase < 0 || metricsPortBase > 65000) {
-      throw new IllegalArgumentException("metrics port base must be in 0..65000, got " + metricsPortBase);
+      throw new IllegalArgumentException(
+          "metrics port base must be in 0..65000, got " + metricsPortBase);
     }
     if (computeThreads != null && computeThreads < 1) {
-      throw new IllegalArgumentException("compute threads must be at least 1, got " + computeThreads);
+      throw new IllegalArgumentException(
+          "compute threads must be at least 1, got " + computeThreads);
     }
     strategy = strategy == null ? Strategies.Kind.CONTIGUOUS : strategy;
     jvmOptions = List.copyOf(jvmOptions == null ? DEFAULT_JVM_OPTIONS : jvmOptions);
@@ -80,58 +91,198 @@ public record ClusterOptions(
   }
 
   /** As the canonical constructor, the router's HTTP API on any free port. */
-  public ClusterOptions(Path model, Integer nodes, int replicas, Strategies.Kind strategy, Path placementFile,
-      int routerPort, int metricsPortBase, Integer computeThreads, Path stateDir, List<String> jvmOptions,
-      Duration startTimeout, Duration stopGrace, ClusterSecurity security) {
-    this(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads, stateDir,
-        jvmOptions, startTimeout, stopGrace, security, 0);
+  public ClusterOptions(
+      Path model,
+      Integer nodes,
+      int replicas,
+      Strategies.Kind strategy,
+      Path placementFile,
+      int routerPort,
+      int metricsPortBase,
+      Integer computeThreads,
+      Path stateDir,
+      List<String> jvmOptions,
+      Duration startTimeout,
+      Duration stopGrace,
+      ClusterSecurity security) {
+    this(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        security,
+        0);
   }
 
   /** N nodes, contiguous, one replica, router on any free port, default timeouts, plaintext. */
   public static ClusterOptions of(Path model, int nodes, Path stateDir) {
-    return new ClusterOptions(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, 0, null, stateDir, null, null, null,
+    return new ClusterOptions(
+        model,
+        nodes,
+        1,
+        Strategies.Kind.CONTIGUOUS,
+        null,
+        0,
+        0,
+        null,
+        stateDir,
+        null,
+        null,
+        null,
         ClusterSecurity.PLAINTEXT);
   }
 
   public ClusterOptions withStrategy(Strategies.Kind kind, int replicas) {
-    return new ClusterOptions(model, nodes, replicas, kind, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        kind,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        security,
+        httpPort);
   }
 
   public ClusterOptions withRouterPort(int port) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, port, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        port,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        security,
+        httpPort);
   }
 
   /** Prometheus metrics: the router's on {@code base}, expert node i's on base + 1 + i; 0 = off. */
   public ClusterOptions withMetricsPortBase(int base) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, base, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        base,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        security,
+        httpPort);
   }
 
   public ClusterOptions withJvmOptions(List<String> options) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, options, startTimeout, stopGrace, security, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        options,
+        startTimeout,
+        stopGrace,
+        security,
+        httpPort);
   }
 
   public ClusterOptions withComputeThreads(Integer threads) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, threads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        threads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        security,
+        httpPort);
   }
 
   public ClusterOptions withStartTimeout(Duration timeout) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, timeout, stopGrace, security, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        timeout,
+        stopGrace,
+        security,
+        httpPort);
   }
 
   public ClusterOptions withSecurity(ClusterSecurity s) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, s, httpPort);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        s,
+        httpPort);
   }
 
   /** The router's HTTP API port: 0 = any free port, -1 = off. */
   public ClusterOptions withHttpPort(int port) {
-    return new ClusterOptions(model, nodes, replicas, strategy, placementFile, routerPort, metricsPortBase, computeThreads,
-        stateDir, jvmOptions, startTimeout, stopGrace, security, port);
+    return new ClusterOptions(
+        model,
+        nodes,
+        replicas,
+        strategy,
+        placementFile,
+        routerPort,
+        metricsPortBase,
+        computeThreads,
+        stateDir,
+        jvmOptions,
+        startTimeout,
+        stopGrace,
+        security,
+        port);
   }
 }

@@ -13,11 +13,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * How a local cluster's gRPC is secured: plaintext (the default, on 127.0.0.1 only), or TLS on every
- * server with the files of {@code arrakis certs} (expert nodes then serve only routers, by their
- * router certificate, and the router calls only servers with an expert certificate); optionally a
- * public bearer token the router requires on its Inference service; always an admin token for its
- * Cluster service (the cluster makes one unless given one).
+ * How a local cluster's gRPC is secured: plaintext (the default, on 127.0.0.1 only), or TLS on
+ * every server with the files of {@code arrakis certs} (expert nodes then serve only routers, by
+ * their router certificate, and the router calls only servers with an expert certificate);
+ * optionally a public bearer token the router requires on its Inference service; always an admin
+ * token for its Cluster service (the cluster makes one unless given one).
  *
  * @param tls whether every server uses TLS
  * @param tlsDir ca.crt and the router, expert and client certificates; null with {@code tls} until
@@ -28,8 +28,10 @@ import java.util.List;
  */
 public record ClusterSecurity(boolean tls, Path tlsDir, Path authTokenFile, Path adminTokenFile) {
   public static final ClusterSecurity PLAINTEXT = new ClusterSecurity(false, null, null, null);
+
   /** Certificates the cluster makes for itself live as long as it does; a year outlasts any run. */
   private static final Duration VALIDITY = Duration.ofDays(365);
+
   private static final List<Role> ROLES = List.of(Role.ROUTER, Role.EXPERT, Role.CLIENT);
 
   public ClusterSecurity {
@@ -41,7 +43,9 @@ public record ClusterSecurity(boolean tls, Path tlsDir, Path authTokenFile, Path
     adminTokenFile = adminTokenFile == null ? null : adminTokenFile.toAbsolutePath().normalize();
   }
 
-  /** TLS with the files in {@code dir}, or, with null, with a CA and certificates the cluster makes. */
+  /**
+   * TLS with the files in {@code dir}, or, with null, with a CA and certificates the cluster makes.
+   */
   public static ClusterSecurity tls(Path dir) {
     return new ClusterSecurity(true, dir, null, null);
   }
@@ -66,8 +70,11 @@ public record ClusterSecurity(boolean tls, Path tlsDir, Path authTokenFile, Path
     if (adminTokenFile != null) {
       ClientSecurity.readToken(adminTokenFile);
       if (adminTokenFile.equals(layout.adminTokenFile())) {
-        throw new IllegalArgumentException("--admin-token-file " + adminTokenFile + " is where the cluster makes its "
-            + "own admin token (and removes it when it stops); give another file, or none");
+        throw new IllegalArgumentException(
+            "--admin-token-file "
+                + adminTokenFile
+                + " is where the cluster makes its "
+                + "own admin token (and removes it when it stops); give another file, or none");
       }
     }
     Path admin = adminTokenFile != null ? adminTokenFile : Tokens.write(layout.adminTokenFile());
@@ -76,8 +83,11 @@ public record ClusterSecurity(boolean tls, Path tlsDir, Path authTokenFile, Path
     }
     if (tlsDir != null) {
       if (tlsDir.equals(layout.tlsDir())) {
-        throw new IllegalArgumentException("--tls-dir " + tlsDir + " is where the cluster makes its own certificates "
-            + "(and removes them when it stops); give another folder, or --tls alone");
+        throw new IllegalArgumentException(
+            "--tls-dir "
+                + tlsDir
+                + " is where the cluster makes its own certificates "
+                + "(and removes them when it stops); give another folder, or --tls alone");
       }
       for (Role role : ROLES) {
         TlsFiles.in(tlsDir, role).checkRole(role);
@@ -111,7 +121,10 @@ public record ClusterSecurity(boolean tls, Path tlsDir, Path authTokenFile, Path
     return args;
   }
 
-  /** How tools reach any node of the cluster (health checks): the client certificate where TLS, no token. */
+  /**
+   * How tools reach any node of the cluster (health checks): the client certificate where TLS, no
+   * token.
+   */
   public ClientSecurity nodeClient() throws IOException {
     return tls ? ClientSecurity.of(TlsFiles.in(tlsDir, Role.CLIENT)) : ClientSecurity.PLAINTEXT;
   }

@@ -14,8 +14,8 @@ import java.util.List;
  * @param router the router; null while the expert nodes are still starting
  * @param experts the expert nodes, in placement order
  */
-public record ClusterState(Path model, long startedMillis, ClusterSecurity security, Member router,
-    List<Member> experts) {
+public record ClusterState(
+    Path model, long startedMillis, ClusterSecurity security, Member router, List<Member> experts) {
   public ClusterState {
     security = security == null ? ClusterSecurity.PLAINTEXT : security;
     experts = List.copyOf(experts);

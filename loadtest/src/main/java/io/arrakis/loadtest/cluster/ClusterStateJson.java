@@ -22,7 +22,8 @@ import java.util.List;
  * reader never sees half a file.
  */
 final class ClusterStateJson {
-  private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private static final int FORMAT = 1;
 
   private ClusterStateJson() {}
@@ -38,8 +39,10 @@ final class ClusterStateJson {
     } else {
       root.putNull("tls");
     }
-    root.put("auth_token_file", sec.authTokenFile() == null ? null : sec.authTokenFile().toString());
-    root.put("admin_token_file", sec.adminTokenFile() == null ? null : sec.adminTokenFile().toString());
+    root.put(
+        "auth_token_file", sec.authTokenFile() == null ? null : sec.authTokenFile().toString());
+    root.put(
+        "admin_token_file", sec.adminTokenFile() == null ? null : sec.adminTokenFile().toString());
     if (s.router() != null) {
       member(root.putObject("router"), s.router());
     } else {
@@ -71,26 +74,38 @@ final class ClusterStateJson {
     try {
       root = MAPPER.readTree(file.toFile());
     } catch (JsonProcessingException e) {
-      throw new IOException("state file " + file + " is not valid JSON (delete it if no cluster runs): " + e.getOriginalMessage());
+      throw new IOException(
+          "state file "
+              + file
+              + " is not valid JSON (delete it if no cluster runs): "
+              + e.getOriginalMessage());
     }
     if (root == null || root.path("format").asInt() != FORMAT) {
-      throw new IOException("state file " + file + " has an unknown format (delete it if no cluster runs)");
+      throw new IOException(
+          "state file " + file + " has an unknown format (delete it if no cluster runs)");
     }
     List<Member> experts = new ArrayList<>();
     for (JsonNode n : root.path("experts")) {
       experts.add(member(n));
     }
     JsonNode router = root.get("router");
-    return new ClusterState(Path.of(root.path("model").asText()), root.path("started_unix_ms").asLong(), security(root),
-        router == null || router.isNull() ? null : member(router), experts);
+    return new ClusterState(
+        Path.of(root.path("model").asText()),
+        root.path("started_unix_ms").asLong(),
+        security(root),
+        router == null || router.isNull() ? null : member(router),
+        experts);
   }
 
   private static ClusterSecurity security(JsonNode root) {
     JsonNode tls = root.path("tls");
-    ClusterSecurity transport = tls.isObject()
-        ? ClusterSecurity.tls(tls.path("dir").isTextual() ? Path.of(tls.path("dir").asText()) : null)
-        : ClusterSecurity.PLAINTEXT;
-    return transport.withAuthTokenFile(file(root.path("auth_token_file")))
+    ClusterSecurity transport =
+        tls.isObject()
+            ? ClusterSecurity.tls(
+                tls.path("dir").isTextual() ? Path.of(tls.path("dir").asText()) : null)
+            : ClusterSecurity.PLAINTEXT;
+    return transport
+        .withAuthTokenFile(file(root.path("auth_token_file")))
         .withAdminTokenFile(file(root.path("admin_token_file")));
   }
 
@@ -103,7 +118,11 @@ final class ClusterStateJson {
     for (JsonNode e : n.path("experts")) {
       experts.add(new ExpertId(e.path("layer").asInt(), e.path("expert").asInt()));
     }
-    return new Member(n.path("id").asText(), new ProcessRef(n.path("pid").asLong(), n.path("start_unix_ms").asLong()),
-        n.path("port").asInt(), Path.of(n.path("log").asText()), experts);
+    return new Member(
+        n.path("id").asText(),
+        new ProcessRef(n.path("pid").asLong(), n.path("start_unix_ms").asLong()),
+        n.path("port").asInt(),
+        Path.of(n.path("log").asText()),
+        experts);
   }
 }

@@ -41,8 +41,12 @@ public record ClusterStatus(ClusterState state, List<MemberStatus> members) {
       List<CompletableFuture<MemberStatus>> checks = new ArrayList<>();
       for (Member m : state.members()) {
         HealthProbe probe = probes.get(m);
-        checks.add(CompletableFuture.supplyAsync(
-            () -> new MemberStatus(m, m.process().alive(), probe != null && probe.serving(PROBE_TIMEOUT)), pool));
+        checks.add(
+            CompletableFuture.supplyAsync(
+                () ->
+                    new MemberStatus(
+                        m, m.process().alive(), probe != null && probe.serving(PROBE_TIMEOUT)),
+                pool));
       }
       return new ClusterStatus(state, checks.stream().map(CompletableFuture::join).toList());
     } finally {
@@ -52,7 +56,10 @@ public record ClusterStatus(ClusterState state, List<MemberStatus> members) {
   }
 
   public MemberStatus router() {
-    return members.stream().filter(s -> s.member().id().equals(LocalCluster.ROUTER_ID)).findFirst().orElse(null);
+    return members.stream()
+        .filter(s -> s.member().id().equals(LocalCluster.ROUTER_ID))
+        .findFirst()
+        .orElse(null);
   }
 
   public List<MemberStatus> experts() {

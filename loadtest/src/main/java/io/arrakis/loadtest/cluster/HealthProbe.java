@@ -17,18 +17,23 @@ import java.util.concurrent.TimeUnit;
 final class HealthProbe implements AutoCloseable {
   private final ManagedChannel channel;
 
-  /** @param security how to reach the server (TLS where the cluster uses it) */
+  /**
+   * @param security how to reach the server (TLS where the cluster uses it)
+   */
   public HealthProbe(String host, int port, ClientSecurity security) throws IOException {
     this.channel = security.channelBuilder(host + ":" + port).build();
   }
 
-  /** True when the server answers SERVING within {@code timeout}; false on any other answer or none. */
+  /**
+   * True when the server answers SERVING within {@code timeout}; false on any other answer or none.
+   */
   public boolean serving(Duration timeout) {
     try {
       return HealthGrpc.newBlockingStub(channel)
-          .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
-          .check(HealthCheckRequest.newBuilder().setService("").build())
-          .getStatus() == ServingStatus.SERVING;
+              .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+              .check(HealthCheckRequest.newBuilder().setService("").build())
+              .getStatus()
+          == ServingStatus.SERVING;
     } catch (StatusRuntimeException e) {
       return false;
     }

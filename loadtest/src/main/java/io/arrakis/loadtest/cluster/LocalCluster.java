@@ -21,36 +21,51 @@ import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
 
 /**
- * A router and N expert nodes on 127.0.0.1, each its own JVM, recorded in a state folder
- * ({@link StateLayout}). {@link #start} starts one and returns once every process answers SERVING;
- * {@link #attach} finds one that an earlier command started; {@link #stop} ends it. Plaintext, or
- * TLS on every server ({@link ClusterSecurity}); the state file says which, so that later commands
- * reach the processes as they expect.
+ * A router and N expert nodes on 127.0.0.1, each its own JVM, recorded in a state folder ({@link
+ * StateLayout}). {@link #start} starts one and returns once every process answers SERVING; {@link
+ * #attach} finds one that an earlier command started; {@link #stop} ends it. Plaintext, or TLS on
+ * every server ({@link ClusterSecurity}); the state file says which, so that later commands reach
+ * the processes as they expect.
  */
 public final class LocalCluster implements AutoCloseable {
   public static final String HOST = "127.0.0.1";
   public static final String ROUTER_ID = "router-0";
+
   /** The port file of the router's HTTP API (in the state folder's run/, beside the gRPC ones). */
   static final String ROUTER_HTTP = ROUTER_ID + "-http";
+
   static final String EXPERT_MAIN = "io.arrakis.expert.cli.ExpertNodeMain";
   static final String ROUTER_MAIN = "io.arrakis.router.cli.RouterMain";
+
   /** A start that failed stops what it started without the full grace: nothing is serving yet. */
   private static final Duration FAILED_START_GRACE = Duration.ofSeconds(3);
 
   private final StateLayout layout;
   private volatile ClusterState state;
   private final Duration stopGrace;
-  /** How this cluster was started; null for one found by {@link #attach} (it cannot restart nodes). */
+
+  /**
+   * How this cluster was started; null for one found by {@link #attach} (it cannot restart nodes).
+   */
   private final ClusterOptions options;
+
   private final JvmLauncher launcher;
-  /** The processes this object started, by member id (those of {@link #attach} are known by pid only). */
+
+  /**
+   * The processes this object started, by member id (those of {@link #attach} are known by pid
+   * only).
+   */
   private final Map<String, Process> processes = new ConcurrentHashMap<>();
 
   private LocalCluster(StateLayout layout, ClusterState state, Duration stopGrace) {
     this(layout, state, stopGrace, null, null);
   }
 
-  private LocalCluster(StateLayout layout, ClusterState state, Duration stopGrace, ClusterOptions options,
+  private LocalCluster(
+      StateLayout layout,
+      ClusterState state,
+      Duration stopGrace,
+      ClusterOptions options,
       JvmLauncher launcher) {
     this.layout = layout;
     this.state = state;
@@ -61,8 +76,8 @@ public final class LocalCluster implements AutoCloseable {
 
   /**
    * Starts expert nodes, then the router once the nodes' addresses are known. The caller makes sure
-   * no cluster of this state folder runs (see {@link #attach}); leftovers of a dead one are removed.
-   * On any failure, what was started is stopped again.
+   * no cluster of this state folder runs (see {@link #attach}); leftovers of a dead one are
+   * removed. On any failure, what was started is stopped again.
    */
   public static LocalCluster start(ClusterOptions o) throws IOException, InterruptedException {
     return start(o, Map.of());
@@ -70,31 +85,39 @@ public final class LocalCluster implements AutoCloseable {
 
   /**
    * As {@link #start(ClusterOptions)}, with extra environment variables for the router process
-   * (e.g. {@code ARRAKIS_MAX_INFLIGHT_TOKENS}: every router setting has one, see its reference.conf).
+   * (e.g. {@code ARRAKIS_MAX_INFLIGHT_TOKENS}: every router setting has one, see its
+   * reference.conf).
    */
-  public static LocalCluster start(ClusterOptions o, Map<String, String> routerEnv) throws IOException, InterruptedException {
+  public static LocalCluster start(ClusterOptions o, Map<String, String> routerEnv)
+      throws IOException, InterruptedException {
     StateLayout layout = new StateLayout(o.stateDir());
     Placement plan = PlacementPlan.resolve(o);
     clear(layout);
     Files.createDirectories(layout.root().resolve("run"));
     PlacementJson.write(plan, layout.planFile());
-    JvmLauncher launcher = new JvmLauncher(o.jvmOptions(),
-        ClasspathSnapshot.take(System.getProperty("java.class.path"), layout.libDir()));
+    JvmLauncher launcher =
+        new JvmLauncher(
+            o.jvmOptions(),
+            ClasspathSnapshot.take(System.getProperty("java.class.path"), layout.libDir()));
     Instant deadline = Instant.now().plus(o.startTimeout());
     List<Process> started = new ArrayList<>();
     try {
       ClusterSecurity security = o.security().prepare(layout);
       ClientSecurity probes = security.nodeClient();
       ClusterState state =
-          new ClusterState(o.model().toAbsolutePath(), System.currentTimeMillis(), security, null, List.of());
+          new ClusterState(
+              o.model().toAbsolutePath(), System.currentTimeMillis(), security, null, List.of());
       List<Readiness.Starting> nodes = new ArrayList<>();
       List<Member> members = new ArrayList<>();
       for (int i = 0; i < plan.nodes().size(); i++) {
         Placement.Node n = plan.nodes().get(i);
-        Process p = launcher.start(EXPERT_MAIN, expertArgs(o, security, layout, n.id(), i, 0), layout.log(n.id()));
+        Process p =
+            launcher.start(
+                EXPERT_MAIN, expertArgs(o, security, layout, n.id(), i, 0), layout.log(n.id()));
         started.add(p);
         nodes.add(new Readiness.Starting(n.id(), p, layout.portFile(n.id()), layout.log(n.id())));
-        members.add(new Member(n.id(), ProcessRef.of(p.toHandle()), 0, layout.log(n.id()), n.experts()));
+        members.add(
+            new Member(n.id(), ProcessRef.of(p.toHandle()), 0, layout.log(n.id()), n.experts()));
       }
       // recorded before waiting, so that `down` finds them should this command die meanwhile
       state = state.withExperts(members);
@@ -102,17 +125,35 @@ public final class LocalCluster implements AutoCloseable {
       Map<String, Integer> ports = Readiness.await(nodes, deadline, probes);
       members.replaceAll(m -> m.withPort(ports.get(m.id())));
       state = state.withExperts(members);
-      Placement placement = new Placement(plan.version(),
-          plan.nodes().stream().map(n -> n.withAddress(HOST + ":" + ports.get(n.id()))).toList());
+      Placement placement =
+          new Placement(
+              plan.version(),
+              plan.nodes().stream()
+                  .map(n -> n.withAddress(HOST + ":" + ports.get(n.id())))
+                  .toList());
       PlacementJson.write(placement, layout.placementFile());
 
-      Process router = launcher.start(ROUTER_MAIN, routerArgs(o, security, layout), layout.log(ROUTER_ID), routerEnv);
+      Process router =
+          launcher.start(
+              ROUTER_MAIN, routerArgs(o, security, layout), layout.log(ROUTER_ID), routerEnv);
       started.add(router);
-      state = state.withRouter(new Member(ROUTER_ID, ProcessRef.of(router.toHandle()), 0, layout.log(ROUTER_ID), List.of()));
+      state =
+          state.withRouter(
+              new Member(
+                  ROUTER_ID,
+                  ProcessRef.of(router.toHandle()),
+                  0,
+                  layout.log(ROUTER_ID),
+                  List.of()));
       ClusterStateJson.write(state, layout.stateFile());
-      int routerPort = Readiness.await(
-          List.of(new Readiness.Starting(ROUTER_ID, router, layout.portFile(ROUTER_ID), layout.log(ROUTER_ID))), deadline,
-          probes).get(ROUTER_ID);
+      int routerPort =
+          Readiness.await(
+                  List.of(
+                      new Readiness.Starting(
+                          ROUTER_ID, router, layout.portFile(ROUTER_ID), layout.log(ROUTER_ID))),
+                  deadline,
+                  probes)
+              .get(ROUTER_ID);
       state = state.withRouter(state.router().withPort(routerPort));
       ClusterStateJson.write(state, layout.stateFile());
       LocalCluster cluster = new LocalCluster(layout, state, o.stopGrace(), o, launcher);
@@ -132,16 +173,25 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  private static List<String> expertArgs(ClusterOptions o, ClusterSecurity security, StateLayout layout, String id,
-      int index, int port) {
-    List<String> args = new ArrayList<>(List.of(
-        "--model", o.model().toAbsolutePath().toString(),
-        "--placement", layout.planFile().toString(),
-        "--node-id", id,
-        "--host", HOST,
-        "--port", Integer.toString(port),
-        "--port-file", layout.portFile(id).toString(),
-        "--metrics-port", Integer.toString(o.metricsPortBase() == 0 ? 0 : o.metricsPortBase() + 1 + index)));
+  private static List<String> expertArgs(
+      ClusterOptions o,
+      ClusterSecurity security,
+      StateLayout layout,
+      String id,
+      int index,
+      int port) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "--model", o.model().toAbsolutePath().toString(),
+                "--placement", layout.planFile().toString(),
+                "--node-id", id,
+                "--host", HOST,
+                "--port", Integer.toString(port),
+                "--port-file", layout.portFile(id).toString(),
+                "--metrics-port",
+                    Integer.toString(
+                        o.metricsPortBase() == 0 ? 0 : o.metricsPortBase() + 1 + index)));
     if (o.computeThreads() != null) {
       args.addAll(List.of("--threads", o.computeThreads().toString()));
     }
@@ -149,28 +199,33 @@ public final class LocalCluster implements AutoCloseable {
     return args;
   }
 
-  private static List<String> routerArgs(ClusterOptions o, ClusterSecurity security, StateLayout layout) {
-    List<String> args = new ArrayList<>(List.of(
-        "--model", o.model().toAbsolutePath().toString(),
-        "--placement", layout.placementFile().toString(),
-        "--node-id", ROUTER_ID,
-        "--host", HOST,
-        "--port", Integer.toString(o.routerPort()),
-        "--port-file", layout.portFile(ROUTER_ID).toString(),
-        "--http-port", Integer.toString(o.httpPort()),
-        "--http-port-file", layout.portFile(ROUTER_HTTP).toString(),
-        "--metrics-port", Integer.toString(o.metricsPortBase())));
+  private static List<String> routerArgs(
+      ClusterOptions o, ClusterSecurity security, StateLayout layout) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "--model", o.model().toAbsolutePath().toString(),
+                "--placement", layout.placementFile().toString(),
+                "--node-id", ROUTER_ID,
+                "--host", HOST,
+                "--port", Integer.toString(o.routerPort()),
+                "--port-file", layout.portFile(ROUTER_ID).toString(),
+                "--http-port", Integer.toString(o.httpPort()),
+                "--http-port-file", layout.portFile(ROUTER_HTTP).toString(),
+                "--metrics-port", Integer.toString(o.metricsPortBase())));
     args.addAll(security.routerArgs());
     return args;
   }
 
   /** The cluster recorded in a state folder, if there is one (running, partly or not at all). */
-  public static Optional<LocalCluster> attach(Path stateDir, Duration stopGrace) throws IOException {
+  public static Optional<LocalCluster> attach(Path stateDir, Duration stopGrace)
+      throws IOException {
     StateLayout layout = new StateLayout(stateDir);
     if (!Files.isRegularFile(layout.stateFile())) {
       return Optional.empty();
     }
-    return Optional.of(new LocalCluster(layout, ClusterStateJson.read(layout.stateFile()), stopGrace));
+    return Optional.of(
+        new LocalCluster(layout, ClusterStateJson.read(layout.stateFile()), stopGrace));
   }
 
   /**
@@ -233,10 +288,15 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  /** Base URL of the router's HTTP API ({@code http://127.0.0.1:PORT}, https with TLS), if it has one. */
+  /**
+   * Base URL of the router's HTTP API ({@code http://127.0.0.1:PORT}, https with TLS), if it has
+   * one.
+   */
   public Optional<String> routerHttpUrl() {
     int port = routerHttpPort();
-    return port > 0 ? Optional.of((security().tls() ? "https://" : "http://") + HOST + ":" + port) : Optional.empty();
+    return port > 0
+        ? Optional.of((security().tls() ? "https://" : "http://") + HOST + ":" + port)
+        : Optional.empty();
   }
 
   /** The placement the router was started with, addresses included. */
@@ -254,7 +314,8 @@ public final class LocalCluster implements AutoCloseable {
    * the cluster (logs stay). Safe to call again.
    */
   public Stopper.Result stop() throws IOException {
-    List<ProcessHandle> live = state.members().stream().flatMap(m -> m.process().live().stream()).toList();
+    List<ProcessHandle> live =
+        state.members().stream().flatMap(m -> m.process().live().stream()).toList();
     Stopper.Result result = Stopper.stop(live, stopGrace);
     clear(layout);
     return result;
@@ -262,8 +323,11 @@ public final class LocalCluster implements AutoCloseable {
 
   /** The expert node {@code id} as last recorded (its current process after a restart). */
   public Member expert(String id) {
-    return state.experts().stream().filter(m -> m.id().equals(id)).findFirst()
-        .orElseThrow(() -> new IllegalArgumentException("no expert node " + id + " in this cluster"));
+    return state.experts().stream()
+        .filter(m -> m.id().equals(id))
+        .findFirst()
+        .orElseThrow(
+            () -> new IllegalArgumentException("no expert node " + id + " in this cluster"));
   }
 
   /** pid of the router process. */
@@ -308,7 +372,8 @@ public final class LocalCluster implements AutoCloseable {
     return expert(id).process().live().orElse(null);
   }
 
-  private static void awaitExit(String id, ProcessHandle h, Duration timeout) throws InterruptedException {
+  private static void awaitExit(String id, ProcessHandle h, Duration timeout)
+      throws InterruptedException {
     try {
       h.onExit().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
@@ -321,16 +386,18 @@ public final class LocalCluster implements AutoCloseable {
   /**
    * Starts expert node {@code id} again, after it was killed or stopped, on the port it had (the
    * router's placement names that address) with the same experts and options, and waits until it
-   * answers SERVING. The old process's log is kept as {@code ID.log.PID}. Only for a
-   * cluster this object started.
+   * answers SERVING. The old process's log is kept as {@code ID.log.PID}. Only for a cluster this
+   * object started.
    */
   public synchronized Member restartExpert(String id) throws IOException, InterruptedException {
     if (options == null || launcher == null) {
-      throw new IllegalStateException("only a cluster started by this object can restart its nodes");
+      throw new IllegalStateException(
+          "only a cluster started by this object can restart its nodes");
     }
     Member old = expert(id);
     if (old.process().alive()) {
-      throw new IllegalStateException(id + " still runs (pid " + old.process().pid() + "); stop it first");
+      throw new IllegalStateException(
+          id + " still runs (pid " + old.process().pid() + "); stop it first");
     }
     int index = state.experts().indexOf(old);
     Path portFile = layout.portFile(id);
@@ -340,22 +407,30 @@ public final class LocalCluster implements AutoCloseable {
     if (Files.exists(log)) {
       Files.move(log, previous, StandardCopyOption.REPLACE_EXISTING);
     }
-    Process p = launcher.start(EXPERT_MAIN, expertArgs(options, state.security(), layout, id, index, old.port()), log);
+    Process p =
+        launcher.start(
+            EXPERT_MAIN, expertArgs(options, state.security(), layout, id, index, old.port()), log);
     processes.put(id, p);
     Member fresh = new Member(id, ProcessRef.of(p.toHandle()), old.port(), log, old.experts());
     List<Member> experts = new ArrayList<>(state.experts());
     experts.set(index, fresh);
     state = state.withExperts(experts);
     ClusterStateJson.write(state, layout.stateFile());
-    Map<String, Integer> ports = Readiness.await(List.of(new Readiness.Starting(id, p, portFile, log)),
-        Instant.now().plus(options.startTimeout()), state.security().nodeClient());
+    Map<String, Integer> ports =
+        Readiness.await(
+            List.of(new Readiness.Starting(id, p, portFile, log)),
+            Instant.now().plus(options.startTimeout()),
+            state.security().nodeClient());
     if (ports.get(id) != old.port()) {
-      throw new ClusterException(id + " came back on port " + ports.get(id) + ", not " + old.port());
+      throw new ClusterException(
+          id + " came back on port " + ports.get(id) + ", not " + old.port());
     }
     return fresh;
   }
 
-  /** Resident memory (VmRSS of /proc/PID/status) of a process in KiB; -1 where it cannot be read. */
+  /**
+   * Resident memory (VmRSS of /proc/PID/status) of a process in KiB; -1 where it cannot be read.
+   */
   public static long rssKib(long pid) {
     try {
       for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {

@@ -35,11 +35,13 @@ public final class MemoryWatch implements AutoCloseable {
     }
   }
 
-  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
-    Thread t = new Thread(r, "memory-watch");
-    t.setDaemon(true);
-    return t;
-  });
+  private final ScheduledExecutorService timer =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "memory-watch");
+            t.setDaemon(true);
+            return t;
+          });
   private final Map<String, List<double[]>> samples = new LinkedHashMap<>();
   private final List<Member> members;
   private final long began = System.nanoTime();

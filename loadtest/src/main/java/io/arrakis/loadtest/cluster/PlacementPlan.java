@@ -9,7 +9,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.util.List;
 
-/** The placement a local cluster starts with: from a strategy, or from a file, checked against the model. */
+/**
+ * The placement a local cluster starts with: from a strategy, or from a file, checked against the
+ * model.
+ */
 public final class PlacementPlan {
   private PlacementPlan() {}
 
@@ -22,7 +25,8 @@ public final class PlacementPlan {
       config = model.config();
     }
     if (o.placementFile() == null) {
-      return Strategies.place(o.strategy(), o.nodes(), o.replicas(), moeLayers, config.numExperts());
+      return Strategies.place(
+          o.strategy(), o.nodes(), o.replicas(), moeLayers, config.numExperts());
     }
     if (!Files.isRegularFile(o.placementFile())) {
       throw new IllegalArgumentException("placement file " + o.placementFile() + " does not exist");
@@ -32,8 +36,13 @@ public final class PlacementPlan {
       throw new IllegalArgumentException("placement file " + o.placementFile() + " lists no nodes");
     }
     if (o.nodes() != null && o.nodes() != p.nodes().size()) {
-      throw new IllegalArgumentException("placement file " + o.placementFile() + " has " + p.nodes().size()
-          + " nodes but --nodes says " + o.nodes());
+      throw new IllegalArgumentException(
+          "placement file "
+              + o.placementFile()
+              + " has "
+              + p.nodes().size()
+              + " nodes but --nodes says "
+              + o.nodes());
     }
     try {
       p.checkCovers(moeLayers, config.numExperts());

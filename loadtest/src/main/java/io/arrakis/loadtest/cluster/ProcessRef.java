@@ -18,10 +18,15 @@ public record ProcessRef(long pid, long startMillis) {
 
   /** The live process this names, if it is still running. */
   public Optional<ProcessHandle> live() {
-    return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(h -> {
-      Optional<Instant> start = h.info().startInstant();
-      return startMillis == 0 || start.isEmpty() || Math.abs(start.get().toEpochMilli() - startMillis) <= START_TOLERANCE_MS;
-    });
+    return ProcessHandle.of(pid)
+        .filter(ProcessHandle::isAlive)
+        .filter(
+            h -> {
+              Optional<Instant> start = h.info().startInstant();
+              return startMillis == 0
+                  || start.isEmpty()
+                  || Math.abs(start.get().toEpochMilli() - startMillis) <= START_TOLERANCE_MS;
+            });
   }
 
   public boolean alive() {

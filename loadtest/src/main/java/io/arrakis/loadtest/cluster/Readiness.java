@@ -26,7 +26,8 @@ final class Readiness {
   private Readiness() {}
 
   /** Waits for all; returns id → port. {@code security}: how to reach the processes. */
-  static Map<String, Integer> await(List<Starting> processes, Instant deadline, ClientSecurity security)
+  static Map<String, Integer> await(
+      List<Starting> processes, Instant deadline, ClientSecurity security)
       throws InterruptedException, IOException {
     Map<String, Integer> ready = new HashMap<>();
     Map<String, HealthProbe> probes = new HashMap<>();
@@ -37,8 +38,14 @@ final class Readiness {
             continue;
           }
           if (!s.process().isAlive()) {
-            throw new ClusterException(s.id() + " exited with code " + s.process().exitValue()
-                + " before serving; last lines of " + s.log() + ":", LogTail.indented(s.log(), TAIL_LINES));
+            throw new ClusterException(
+                s.id()
+                    + " exited with code "
+                    + s.process().exitValue()
+                    + " before serving; last lines of "
+                    + s.log()
+                    + ":",
+                LogTail.indented(s.log(), TAIL_LINES));
           }
           Integer port = readPort(s.portFile());
           if (port == null) {
@@ -76,8 +83,13 @@ final class Readiness {
         first = first == null ? s : first;
       }
     }
-    return new ClusterException("timed out waiting for " + String.join(", ", late) + " to serve; last lines of "
-        + first.log() + ":", LogTail.indented(first.log(), TAIL_LINES));
+    return new ClusterException(
+        "timed out waiting for "
+            + String.join(", ", late)
+            + " to serve; last lines of "
+            + first.log()
+            + ":",
+        LogTail.indented(first.log(), TAIL_LINES));
   }
 
   /** The port a process wrote (atomically, once serving), or null while there is none. */

@@ -28,12 +28,17 @@ public record StateLayout(Path root) {
     return root.resolve("lock");
   }
 
-  /** The copies of the classpath's mutable parts the processes run from ({@link ClasspathSnapshot}). */
+  /**
+   * The copies of the classpath's mutable parts the processes run from ({@link ClasspathSnapshot}).
+   */
   public Path libDir() {
     return root.resolve("lib");
   }
 
-  /** The CA and certificates of {@code up --tls} without {@code --tls-dir}: made at start, removed at stop. */
+  /**
+   * The CA and certificates of {@code up --tls} without {@code --tls-dir}: made at start, removed
+   * at stop.
+   */
   public Path tlsDir() {
     return root.resolve("tls");
   }

@@ -5,7 +5,6 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Optional;
 
@@ -26,7 +25,8 @@ public final class StateLock implements AutoCloseable {
   /** The lock, or empty when another process (or this one) holds it. */
   public static Optional<StateLock> tryAcquire(StateLayout layout) throws IOException {
     Files.createDirectories(layout.root());
-    FileChannel ch = FileChannel.open(layout.lockFile(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    FileChannel ch =
+        FileChannel.open(layout.lockFile(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
     try {
       FileLock l = ch.tryLock();
       if (l == null) {

@@ -8,9 +8,9 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Sends one Forward call without blocking and records how it ended. Latency runs from the
- * {@code intendedStartNanos} the caller gives: the send time for a closed loop, the scheduled
- * time for an open loop (so that a late send is not hidden: coordinated omission).
+ * Sends one Forward call without blocking and records how it ended. Latency runs from the {@code
+ * intendedStartNanos} the caller gives: the send time for a closed loop, the scheduled time for an
+ * open loop (so that a late send is not hidden: coordinated omission).
  */
 final class CallIssuer {
   /** A status name for an OK answer whose output is not [T, d]. */
@@ -21,7 +21,8 @@ final class CallIssuer {
   private final Duration deadline;
   private final int hidden;
 
-  public CallIssuer(InferenceGrpc.InferenceStub stub, LoadRecorder recorder, Duration deadline, int hidden) {
+  public CallIssuer(
+      InferenceGrpc.InferenceStub stub, LoadRecorder recorder, Duration deadline, int hidden) {
     this.stub = stub;
     this.recorder = recorder;
     this.deadline = deadline;
@@ -31,15 +32,21 @@ final class CallIssuer {
   /** Told once how a call ended. */
   @FunctionalInterface
   public interface Done {
-    /** @param ok whether the call was answered OK with a well-formed output */
+    /**
+     * @param ok whether the call was answered OK with a well-formed output
+     */
     void ended(boolean ok);
   }
 
-  /** Sends; {@code done} is told once the call has ended, whichever way (on a gRPC thread, or this one). */
+  /**
+   * Sends; {@code done} is told once the call has ended, whichever way (on a gRPC thread, or this
+   * one).
+   */
   public void send(RequestPool.Entry entry, long intendedStartNanos, Done done) {
     recorder.sent();
     try {
-      stub.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).forward(entry.request(), new Observer(entry, intendedStartNanos, done));
+      stub.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .forward(entry.request(), new Observer(entry, intendedStartNanos, done));
     } catch (RuntimeException e) {
       // a call that could not even start still counts, so that sent = ok + failed holds
       recorder.failed(Status.fromThrowable(e).getCode().name());

@@ -21,7 +21,10 @@ public final class ClosedLoopDriver {
   private final LoadOptions options;
   private final float[] inputBias;
 
-  /** @param inputBias the model's input bias (see {@link InputSampler}), or null for standard normal inputs */
+  /**
+   * @param inputBias the model's input bias (see {@link InputSampler}), or null for standard normal
+   *     inputs
+   */
   public ClosedLoopDriver(LoadOptions options, float[] inputBias) {
     this.options = options;
     this.inputBias = inputBias == null ? null : inputBias.clone();
@@ -41,32 +44,69 @@ public final class ClosedLoopDriver {
     try {
       if (!options.warmup().isZero()) {
         LoadRecorder discard = new LoadRecorder();
-        runPhase("warm-up", options.warmup(), discard, new CallIssuer(stub, discard, options.deadline(), model.hidden()),
-            pool, drainNanos, listener);
+        runPhase(
+            "warm-up",
+            options.warmup(),
+            discard,
+            new CallIssuer(stub, discard, options.deadline(), model.hidden()),
+            pool,
+            drainNanos,
+            listener);
       }
       long since = System.currentTimeMillis();
       LoadRecorder recorder = new LoadRecorder();
-      Phase phase = runPhase("load", options.duration(), recorder,
-          new CallIssuer(stub, recorder, options.deadline(), model.hidden()), pool, drainNanos, listener);
+      Phase phase =
+          runPhase(
+              "load",
+              options.duration(),
+              recorder,
+              new CallIssuer(stub, recorder, options.deadline(), model.hidden()),
+              pool,
+              drainNanos,
+              listener);
       listener.finish();
       TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
-      return new LoadResult("closed", options.target(), options.concurrency(), Double.NaN, options.tokens(), layers,
-          phase.elapsedSeconds(), recorder.sentCount(), recorder.okCount(), recorder.failedCount(), recorder.outstanding(),
-          recorder.byStatus(), recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load.load(),
-          load.error(), model.bias() != null);
+      return new LoadResult(
+          "closed",
+          options.target(),
+          options.concurrency(),
+          Double.NaN,
+          options.tokens(),
+          layers,
+          phase.elapsedSeconds(),
+          recorder.sentCount(),
+          recorder.okCount(),
+          recorder.failedCount(),
+          recorder.outstanding(),
+          recorder.byStatus(),
+          recorder.tokensOk(),
+          recorder.totalLatencyMicros(),
+          phase.timeline(),
+          load.load(),
+          load.error(),
+          model.bias() != null);
     } finally {
       listener.finish();
     }
   }
 
-  private Phase runPhase(String name, Duration duration, LoadRecorder recorder, CallIssuer issuer, RequestPool pool,
-      long drainNanos, Progress.Listener listener) throws InterruptedException {
+  private Phase runPhase(
+      String name,
+      Duration duration,
+      LoadRecorder recorder,
+      CallIssuer issuer,
+      RequestPool pool,
+      long drainNanos,
+      Progress.Listener listener)
+      throws InterruptedException {
     Phase phase = new Phase(name, recorder, duration.toNanos());
-    ScheduledExecutorService pauses = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "load-pause");
-      t.setDaemon(true);
-      return t;
-    });
+    ScheduledExecutorService pauses =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "load-pause");
+              t.setDaemon(true);
+              return t;
+            });
     try {
       for (int i = 0; i < options.concurrency(); i++) {
         new Caller(phase, issuer, pool, pauses).next();

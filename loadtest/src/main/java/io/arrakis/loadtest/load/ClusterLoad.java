@@ -28,7 +28,10 @@ import java.util.concurrent.TimeUnit;
  * @param expertTokens expert → tokens
  * @param imbalance max ÷ mean of nodeTokens; NaN when no tokens were routed
  */
-public record ClusterLoad(Map<String, Long> nodeTokens, Map<String, Long> nodeBatches, Map<ExpertId, Long> expertTokens,
+public record ClusterLoad(
+    Map<String, Long> nodeTokens,
+    Map<String, Long> nodeBatches,
+    Map<ExpertId, Long> expertTokens,
     double imbalance) {
 
   public ClusterLoad {
@@ -40,10 +43,12 @@ public record ClusterLoad(Map<String, Long> nodeTokens, Map<String, Long> nodeBa
   /** Asks the router at {@code channel} for the load since {@code sinceUnixMs}. */
   public static ClusterLoad fetch(Channel channel, long sinceUnixMs, Duration timeout) {
     ClusterGrpc.ClusterBlockingStub stub = ClusterGrpc.newBlockingStub(channel);
-    Placement placement = stub.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
-        .getPlacement(GetPlacementRequest.getDefaultInstance());
-    LoadStats stats = stub.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
-        .getLoadStats(GetLoadStatsRequest.newBuilder().setSinceUnixMs(sinceUnixMs).build());
+    Placement placement =
+        stub.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+            .getPlacement(GetPlacementRequest.getDefaultInstance());
+    LoadStats stats =
+        stub.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+            .getLoadStats(GetLoadStatsRequest.newBuilder().setSinceUnixMs(sinceUnixMs).build());
     return of(placement, stats);
   }
 

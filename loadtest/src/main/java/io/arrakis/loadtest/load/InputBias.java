@@ -25,8 +25,13 @@ public final class InputBias {
     }
     List<Path> files;
     try (Stream<Path> s = Files.list(modelDir)) {
-      files = s.filter(p -> p.getFileName().toString().startsWith("model") && p.getFileName().toString().endsWith(".safetensors"))
-          .sorted().toList();
+      files =
+          s.filter(
+                  p ->
+                      p.getFileName().toString().startsWith("model")
+                          && p.getFileName().toString().endsWith(".safetensors"))
+              .sorted()
+              .toList();
     }
     for (Path p : files) {
       try (SafetensorsFile f = SafetensorsFile.open(p)) {

@@ -40,7 +40,8 @@ public final class LatencyProbe {
    * Latencies in microseconds of the calls through the router, of the direct fan-outs, and of a
    * health check of the router: a bare gRPC round trip to it, the floor of what it can add.
    */
-  public record Result(Histogram viaRouterMicros, Histogram directMicros, Histogram healthMicros, int tokens) {
+  public record Result(
+      Histogram viaRouterMicros, Histogram directMicros, Histogram healthMicros, int tokens) {
     public double viaRouterP50Ms() {
       return viaRouterMicros.getValueAtPercentile(50) / 1000.0;
     }
@@ -68,7 +69,13 @@ public final class LatencyProbe {
    * @param router the router's host:port (plaintext)
    * @param nodeOf for every expert of {@code layer}, the address of one node holding it
    */
-  public LatencyProbe(String router, Map<ExpertId, String> nodeOf, Gate gate, int layer, float[] inputBias, long seed) {
+  public LatencyProbe(
+      String router,
+      Map<ExpertId, String> nodeOf,
+      Gate gate,
+      int layer,
+      float[] inputBias,
+      long seed) {
     this.router = router;
     this.nodeOf = Map.copyOf(nodeOf);
     this.gate = gate;
@@ -80,7 +87,12 @@ public final class LatencyProbe {
   public Result run(int tokens, int warmup, int calls) throws InterruptedException {
     Map<String, ManagedChannel> channels = new LinkedHashMap<>();
     channels.put(router, NettyChannelBuilder.forTarget(router).usePlaintext().build());
-    nodeOf.values().forEach(a -> channels.computeIfAbsent(a, t -> NettyChannelBuilder.forTarget(t).usePlaintext().build()));
+    nodeOf
+        .values()
+        .forEach(
+            a ->
+                channels.computeIfAbsent(
+                    a, t -> NettyChannelBuilder.forTarget(t).usePlaintext().build()));
     try {
       Histogram via = new Histogram(3);
       Histogram direct = new Histogram(3);
@@ -124,40 +136,56 @@ public final class LatencyProbe {
         if (node == null) {
           throw new IllegalStateException("no node holds layer " + layer + " expert " + expert);
         }
-        byNode.computeIfAbsent(node, n -> new LinkedHashMap<>())
+        byNode
+            .computeIfAbsent(node, n -> new LinkedHashMap<>())
             .computeIfAbsent(expert, e -> Assignment.newBuilder().setLayer(layer).setExpert(e))
-            .addRows(t).addWeights(routing.weight(t, r));
+            .addRows(t)
+            .addWeights(routing.weight(t, r));
       }
     }
     Map<String, ComputeRequest> out = new LinkedHashMap<>();
-    byNode.forEach((node, assignments) -> {
-      ComputeRequest.Builder b = ComputeRequest.newBuilder().setBatchId("probe-" + call).setHiddenStates(hidden);
-      assignments.values().forEach(b::addAssignments);
-      out.put(node, b.build());
-    });
+    byNode.forEach(
+        (node, assignments) -> {
+          ComputeRequest.Builder b =
+              ComputeRequest.newBuilder().setBatchId("probe-" + call).setHiddenStates(hidden);
+          assignments.values().forEach(b::addAssignments);
+          out.put(node, b.build());
+        });
     return out;
   }
 
   private long viaRouter(ManagedChannel channel, Tensor hidden, int call) {
     long start = System.nanoTime();
-    InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
-        .forward(ForwardRequest.newBuilder().setRequestId("probe-" + call).setLayer(layer).setHiddenStates(hidden).build());
+    InferenceGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
+        .forward(
+            ForwardRequest.newBuilder()
+                .setRequestId("probe-" + call)
+                .setLayer(layer)
+                .setHiddenStates(hidden)
+                .build());
     return (System.nanoTime() - start) / 1000;
   }
 
   private static long health(ManagedChannel channel) {
     long start = System.nanoTime();
-    HealthGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
+    HealthGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
         .check(HealthCheckRequest.getDefaultInstance());
     return (System.nanoTime() - start) / 1000;
   }
 
-  private static long direct(Map<String, ManagedChannel> channels, Map<String, ComputeRequest> shares)
+  private static long direct(
+      Map<String, ManagedChannel> channels, Map<String, ComputeRequest> shares)
       throws InterruptedException {
     long start = System.nanoTime();
     List<ListenableFuture<ComputeResponse>> calls = new ArrayList<>();
-    shares.forEach((node, request) -> calls.add(ExpertGrpc.newFutureStub(channels.get(node))
-        .withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS).compute(request)));
+    shares.forEach(
+        (node, request) ->
+            calls.add(
+                ExpertGrpc.newFutureStub(channels.get(node))
+                    .withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
+                    .compute(request)));
     for (ListenableFuture<ComputeResponse> f : calls) {
       try {
         f.get(DEADLINE_MS, TimeUnit.MILLISECONDS);

@@ -56,29 +56,44 @@ public record LoadOptions(
     layers = List.copyOf(layers);
   }
 
-  public static LoadOptions of(String target, Duration duration, int concurrency, TokenCounts tokens) {
-    return new LoadOptions(target, ClientSecurity.PLAINTEXT, duration, Duration.ZERO, concurrency, tokens, List.of(),
-        DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, 1);
+  public static LoadOptions of(
+      String target, Duration duration, int concurrency, TokenCounts tokens) {
+    return new LoadOptions(
+        target,
+        ClientSecurity.PLAINTEXT,
+        duration,
+        Duration.ZERO,
+        concurrency,
+        tokens,
+        List.of(),
+        DEFAULT_DEADLINE,
+        DEFAULT_POOL_SIZE,
+        1);
   }
 
   /** The same run against another router. */
   public LoadOptions withTarget(String t, ClientSecurity s) {
-    return new LoadOptions(t, s, duration, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
+    return new LoadOptions(
+        t, s, duration, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
   }
 
   public LoadOptions withDuration(Duration d) {
-    return new LoadOptions(target, security, d, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
+    return new LoadOptions(
+        target, security, d, warmup, concurrency, tokens, layers, deadline, poolSize, seed);
   }
 
   public LoadOptions withWarmup(Duration w) {
-    return new LoadOptions(target, security, duration, w, concurrency, tokens, layers, deadline, poolSize, seed);
+    return new LoadOptions(
+        target, security, duration, w, concurrency, tokens, layers, deadline, poolSize, seed);
   }
 
   public LoadOptions withLayers(List<Integer> l) {
-    return new LoadOptions(target, security, duration, warmup, concurrency, tokens, l, deadline, poolSize, seed);
+    return new LoadOptions(
+        target, security, duration, warmup, concurrency, tokens, l, deadline, poolSize, seed);
   }
 
   public LoadOptions withDeadline(Duration d) {
-    return new LoadOptions(target, security, duration, warmup, concurrency, tokens, layers, d, poolSize, seed);
+    return new LoadOptions(
+        target, security, duration, warmup, concurrency, tokens, layers, d, poolSize, seed);
   }
 }

@@ -16,6 +16,7 @@ import org.HdrHistogram.Recorder;
 public final class LoadRecorder {
   /** Latencies up to an hour, three significant digits, in microseconds. */
   static final long MAX_MICROS = TimeUnit.HOURS.toMicros(1);
+
   public static final String OK = "OK";
 
   private final LongAdder sent = new LongAdder();
@@ -38,7 +39,8 @@ public final class LoadRecorder {
   }
 
   public void ok(long latencyNanos, int tokens) {
-    latency.recordValue(Math.min(MAX_MICROS, Math.max(1, TimeUnit.NANOSECONDS.toMicros(latencyNanos))));
+    latency.recordValue(
+        Math.min(MAX_MICROS, Math.max(1, TimeUnit.NANOSECONDS.toMicros(latencyNanos))));
     tokensOk.add(tokens);
     byStatus.computeIfAbsent(OK, k -> new LongAdder()).increment();
     ok.increment();

@@ -63,7 +63,9 @@ public record LoadResult(
 
   /** Latency at a percentile (0–100) in milliseconds; NaN without an OK call. */
   public double latencyMillis(double percentile) {
-    return latencyMicros.getTotalCount() == 0 ? Double.NaN : latencyMicros.getValueAtPercentile(percentile) / 1000.0;
+    return latencyMicros.getTotalCount() == 0
+        ? Double.NaN
+        : latencyMicros.getValueAtPercentile(percentile) / 1000.0;
   }
 
   public double maxLatencyMillis() {

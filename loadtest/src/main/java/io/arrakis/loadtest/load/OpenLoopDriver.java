@@ -8,12 +8,12 @@ import java.util.SplittableRandom;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Open-loop load: calls arrive as a Poisson process at a set rate whatever the router's answers,
- * as real users' requests do. Each call's latency runs from its <em>scheduled</em> send time, not
- * from when it went out: a sender that falls behind (or a router that stalls it) then shows up in
- * the latency instead of silently sending less (coordinated omission; grpc-java's OpenLoopClient
- * does the same). Nothing bounds the calls in flight but their deadline, so an overloaded router
- * shows as latency and DEADLINE_EXCEEDED, never as a lower offered rate.
+ * Open-loop load: calls arrive as a Poisson process at a set rate whatever the router's answers, as
+ * real users' requests do. Each call's latency runs from its <em>scheduled</em> send time, not from
+ * when it went out: a sender that falls behind (or a router that stalls it) then shows up in the
+ * latency instead of silently sending less (coordinated omission; grpc-java's OpenLoopClient does
+ * the same). Nothing bounds the calls in flight but their deadline, so an overloaded router shows
+ * as latency and DEADLINE_EXCEEDED, never as a lower offered rate.
  */
 public final class OpenLoopDriver {
   private static final Duration DRAIN_SLACK = Duration.ofSeconds(5);
@@ -29,7 +29,8 @@ public final class OpenLoopDriver {
    */
   public OpenLoopDriver(LoadOptions options, double ratePerSecond, float[] inputBias) {
     if (!(ratePerSecond > 0) || Double.isInfinite(ratePerSecond)) {
-      throw new IllegalArgumentException("rate must be a positive number of requests per second, got " + ratePerSecond);
+      throw new IllegalArgumentException(
+          "rate must be a positive number of requests per second, got " + ratePerSecond);
     }
     this.options = options;
     this.rate = ratePerSecond;
@@ -51,25 +52,67 @@ public final class OpenLoopDriver {
     try {
       if (!options.warmup().isZero()) {
         LoadRecorder discard = new LoadRecorder();
-        runPhase("warm-up", options.warmup(), discard, pool, stub, model, arrivals, drainNanos, listener);
+        runPhase(
+            "warm-up",
+            options.warmup(),
+            discard,
+            pool,
+            stub,
+            model,
+            arrivals,
+            drainNanos,
+            listener);
       }
       long since = System.currentTimeMillis();
       LoadRecorder recorder = new LoadRecorder();
-      Phase phase = runPhase("load", options.duration(), recorder, pool, stub, model, arrivals, drainNanos, listener);
+      Phase phase =
+          runPhase(
+              "load",
+              options.duration(),
+              recorder,
+              pool,
+              stub,
+              model,
+              arrivals,
+              drainNanos,
+              listener);
       listener.finish();
       TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
-      return new LoadResult("open", options.target(), 0, rate, options.tokens(), layers, phase.elapsedSeconds(),
-          recorder.sentCount(), recorder.okCount(), recorder.failedCount(), recorder.outstanding(), recorder.byStatus(),
-          recorder.tokensOk(), recorder.totalLatencyMicros(), phase.timeline(), load.load(), load.error(),
+      return new LoadResult(
+          "open",
+          options.target(),
+          0,
+          rate,
+          options.tokens(),
+          layers,
+          phase.elapsedSeconds(),
+          recorder.sentCount(),
+          recorder.okCount(),
+          recorder.failedCount(),
+          recorder.outstanding(),
+          recorder.byStatus(),
+          recorder.tokensOk(),
+          recorder.totalLatencyMicros(),
+          phase.timeline(),
+          load.load(),
+          load.error(),
           model.bias() != null);
     } finally {
       listener.finish();
     }
   }
 
-  private Phase runPhase(String name, Duration duration, LoadRecorder recorder, RequestPool pool,
-      InferenceGrpc.InferenceStub stub, TargetModel model, SplittableRandom arrivals, long drainNanos,
-      Progress.Listener listener) throws InterruptedException {
+  private Phase runPhase(
+      String name,
+      Duration duration,
+      LoadRecorder recorder,
+      RequestPool pool,
+      InferenceGrpc.InferenceStub stub,
+      TargetModel model,
+      SplittableRandom arrivals,
+      long drainNanos,
+      Progress.Listener listener)
+      throws InterruptedException {
     Phase phase = new Phase(name, recorder, duration.toNanos());
     CallIssuer issuer = new CallIssuer(stub, recorder, options.deadline(), model.hidden());
     Thread sender = new Thread(() -> send(phase, issuer, pool, arrivals), "load-open-" + name);
@@ -84,7 +127,10 @@ public final class OpenLoopDriver {
     return phase;
   }
 
-  /** Sends at the scheduled times until the phase ends; late sends go out at once, timed from their schedule. */
+  /**
+   * Sends at the scheduled times until the phase ends; late sends go out at once, timed from their
+   * schedule.
+   */
   private void send(Phase phase, CallIssuer issuer, RequestPool pool, SplittableRandom arrivals) {
     long scheduled = System.nanoTime();
     CallIssuer.Done done = ok -> phase.answered();

@@ -10,8 +10,7 @@ import org.HdrHistogram.Histogram;
 /**
  * One timed phase of a run: samples a recorder about once a second (progress and timeline) until
  * the phase ends, then waits, bounded, for the calls still in flight. Whatever sends the calls
- * (closed or open loop) runs beside it and reports each answer through
- * {@link #answered}.
+ * (closed or open loop) runs beside it and reports each answer through {@link #answered}.
  */
 final class Phase {
   private static final long SAMPLE_NANOS = TimeUnit.SECONDS.toNanos(1);
@@ -20,8 +19,10 @@ final class Phase {
   private final LoadRecorder recorder;
   private final long startNanos;
   private final long endNanos;
+
   /** Long.MIN_VALUE until the first answer (nanoTime may be negative). */
   private final AtomicLong lastAnswerNanos = new AtomicLong(Long.MIN_VALUE);
+
   private final List<TimelinePoint> timeline = new ArrayList<>();
   private long lastSampleNanos;
 
@@ -47,7 +48,9 @@ final class Phase {
     lastAnswerNanos.accumulateAndGet(System.nanoTime(), Math::max);
   }
 
-  /** Samples until the phase's end, then until no call is in flight or {@code drainNanos} passed. */
+  /**
+   * Samples until the phase's end, then until no call is in flight or {@code drainNanos} passed.
+   */
   void await(long drainNanos, Progress.Listener listener) throws InterruptedException {
     await(drainNanos, listener, () -> false);
   }
@@ -64,16 +67,22 @@ final class Phase {
     }
     long drainEnd = endNanos + drainNanos;
     long drainStart = System.nanoTime();
-    while ((recorder.outstanding() > 0 || senderBusy.getAsBoolean()) && System.nanoTime() - drainEnd < 0) {
+    while ((recorder.outstanding() > 0 || senderBusy.getAsBoolean())
+        && System.nanoTime() - drainEnd < 0) {
       TimeUnit.MILLISECONDS.sleep(10);
       if (System.nanoTime() - lastSampleNanos >= SAMPLE_NANOS) {
-        sample("drain", (System.nanoTime() - drainStart) / 1e9, (drainEnd - drainStart) / 1e9, listener);
+        sample(
+            "drain",
+            (System.nanoTime() - drainStart) / 1e9,
+            (drainEnd - drainStart) / 1e9,
+            listener);
       }
     }
     sample(name, 0, 0, Progress.Listener.NONE);
   }
 
-  private void sample(String label, double elapsedSeconds, double phaseSeconds, Progress.Listener listener) {
+  private void sample(
+      String label, double elapsedSeconds, double phaseSeconds, Progress.Listener listener) {
     long now = System.nanoTime();
     double dt = Math.max(1e-9, (now - lastSampleNanos) / 1e9);
     lastSampleNanos = now;
@@ -83,8 +92,18 @@ final class Phase {
     double p99 = h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(99) / 1000.0;
     double at = (now - startNanos) / 1e9;
     timeline.add(new TimelinePoint(at, dt, i.ok(), i.failed(), i.tokens(), p50, p99));
-    listener.update(new Progress(label, Math.min(elapsedSeconds, phaseSeconds), phaseSeconds, recorder.okCount(),
-        recorder.failedCount(), recorder.outstanding(), i.tokens() / dt, i.ok() / dt, p50, p99));
+    listener.update(
+        new Progress(
+            label,
+            Math.min(elapsedSeconds, phaseSeconds),
+            phaseSeconds,
+            recorder.okCount(),
+            recorder.failedCount(),
+            recorder.outstanding(),
+            i.tokens() / dt,
+            i.ok() / dt,
+            p50,
+            p99));
   }
 
   private static void sleepUntil(long nanos) throws InterruptedException {

@@ -4,9 +4,8 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 /**
- * The progress of a run on one line of stderr, rewritten in place about once a second. Where
- * stderr is not a terminal (CI logs), a plain line every few seconds instead, so that logs stay
- * readable.
+ * The progress of a run on one line of stderr, rewritten in place about once a second. Where stderr
+ * is not a terminal (CI logs), a plain line every few seconds instead, so that logs stay readable.
  */
 public final class ProgressLine implements Progress.Listener {
   private static final int PLAIN_EVERY_SECONDS = 5;
@@ -35,7 +34,8 @@ public final class ProgressLine implements Progress.Listener {
       out.print("\r" + line + " ".repeat(Math.max(0, width - line.length())));
       width = line.length();
       open = true;
-    } else if (!p.phase().equals(lastPhase) || p.elapsedSeconds() - lastPlain >= PLAIN_EVERY_SECONDS) {
+    } else if (!p.phase().equals(lastPhase)
+        || p.elapsedSeconds() - lastPlain >= PLAIN_EVERY_SECONDS) {
       out.println(line);
       lastPlain = p.elapsedSeconds();
     }
@@ -59,9 +59,20 @@ public final class ProgressLine implements Progress.Listener {
     int barWidth = 20;
     double frac = p.phaseSeconds() > 0 ? Math.min(1, p.elapsedSeconds() / p.phaseSeconds()) : 1;
     int filled = (int) Math.round(frac * barWidth);
-    return String.format(Locale.ROOT, "%-7s [%s%s] %3.0f/%.0fs  %,9.0f tok/s %,7.1f req/s  p50 %s  p99 %s  ok %,d  failed %,d  in flight %d",
-        p.phase(), "#".repeat(filled), ".".repeat(barWidth - filled), p.elapsedSeconds(), p.phaseSeconds(),
-        p.tokensPerSecond(), p.requestsPerSecond(), millis(p.p50Millis()), millis(p.p99Millis()), p.ok(), p.failed(),
+    return String.format(
+        Locale.ROOT,
+        "%-7s [%s%s] %3.0f/%.0fs  %,9.0f tok/s %,7.1f req/s  p50 %s  p99 %s  ok %,d  failed %,d  in flight %d",
+        p.phase(),
+        "#".repeat(filled),
+        ".".repeat(barWidth - filled),
+        p.elapsedSeconds(),
+        p.phaseSeconds(),
+        p.tokensPerSecond(),
+        p.requestsPerSecond(),
+        millis(p.p50Millis()),
+        millis(p.p99Millis()),
+        p.ok(),
+        p.failed(),
         p.inFlight());
   }
 
@@ -69,6 +80,8 @@ public final class ProgressLine implements Progress.Listener {
     if (Double.isNaN(ms)) {
       return "   -   ";
     }
-    return ms < 10 ? String.format(Locale.ROOT, "%5.2fms", ms) : String.format(Locale.ROOT, "%5.0fms", ms);
+    return ms < 10
+        ? String.format(Locale.ROOT, "%5.2fms", ms)
+        : String.format(Locale.ROOT, "%5.0fms", ms);
   }
 }

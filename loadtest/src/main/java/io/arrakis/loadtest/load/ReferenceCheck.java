@@ -22,9 +22,12 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class ReferenceCheck {
   /** The fixtures' tolerance, relative to the largest expected magnitude. */
   public static final double TOLERANCE = 1e-4;
+
   private static final Duration DEADLINE = Duration.ofSeconds(30);
 
-  /** What the check found: worst relative error over all layers, and layers whose top-k ids differ. */
+  /**
+   * What the check found: worst relative error over all layers, and layers whose top-k ids differ.
+   */
   public record Result(int requests, int tokens, double maxRelativeError, int idMismatches) {
     public boolean passed() {
       return maxRelativeError <= TOLERANCE && idMismatches == 0;
@@ -33,7 +36,8 @@ public final class ReferenceCheck {
 
   private ReferenceCheck() {}
 
-  public static Result run(Channel channel, Path modelDir, int tokens, float[] bias, long seed) throws IOException {
+  public static Result run(Channel channel, Path modelDir, int tokens, float[] bias, long seed)
+      throws IOException {
     InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
     double worst = 0;
     int mismatches = 0;
@@ -43,12 +47,19 @@ public final class ReferenceCheck {
       InputSampler sampler = new InputSampler(d, bias, seed);
       for (int layer : model.moeLayers()) {
         float[] x = sampler.sample(tokens);
-        ForwardResponse got = stub.withDeadlineAfter(DEADLINE.toMillis(), TimeUnit.MILLISECONDS).forward(
-            ForwardRequest.newBuilder().setRequestId("check-" + layer).setLayer(layer).setReturnRouting(true)
-                .setHiddenStates(TensorCodec.encodeFloat(x, tokens, d)).build());
+        ForwardResponse got =
+            stub.withDeadlineAfter(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                .forward(
+                    ForwardRequest.newBuilder()
+                        .setRequestId("check-" + layer)
+                        .setLayer(layer)
+                        .setReturnRouting(true)
+                        .setHiddenStates(TensorCodec.encodeFloat(x, tokens, d))
+                        .build());
         requests++;
         // one layer's experts at a time: the whole model need not fit beside the cluster
-        ReferenceMoe.Result want = ReferenceMoe.load(model, layer).forward(Nd4j.create(x, new long[] {tokens, d}, 'c'));
+        ReferenceMoe.Result want =
+            ReferenceMoe.load(model, layer).forward(Nd4j.create(x, new long[] {tokens, d}, 'c'));
         float[] expected = want.output().dup('c').data().asFloat();
         worst = Math.max(worst, relativeError(TensorCodec.floats(got.getOutput()), expected));
         if (!Arrays.equals(TensorCodec.ints(got.getTopkIds()), want.routing().ids())) {

@@ -7,9 +7,9 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Requests made before the run and handed out in turn: drawing fresh Gaussian inputs per call
- * would take CPU from the cluster under test (on a laptop, the same cores). Enough distinct
- * inputs keep routing spread as the model's skew says.
+ * Requests made before the run and handed out in turn: drawing fresh Gaussian inputs per call would
+ * take CPU from the cluster under test (on a laptop, the same cores). Enough distinct inputs keep
+ * routing spread as the model's skew says.
  */
 public final class RequestPool {
   /** A ready request and its token count. */
@@ -26,7 +26,8 @@ public final class RequestPool {
    * {@code size} requests spread over {@code layers} in turn, tokens drawn from {@code tokens}.
    * Request ids are set per call ({@link #next}).
    */
-  public static RequestPool build(TargetModel model, List<Integer> layers, TokenCounts tokens, int size, long seed) {
+  public static RequestPool build(
+      TargetModel model, List<Integer> layers, TokenCounts tokens, int size, long seed) {
     if (layers.isEmpty()) {
       throw new IllegalArgumentException("no layer to send requests to");
     }
@@ -34,10 +35,11 @@ public final class RequestPool {
     List<Entry> out = new ArrayList<>();
     for (int i = 0; i < size; i++) {
       int t = tokens.next(sampler.random());
-      ForwardRequest r = ForwardRequest.newBuilder()
-          .setLayer(layers.get(i % layers.size()))
-          .setHiddenStates(TensorCodec.encodeFloat(sampler.sample(t), t, model.hidden()))
-          .build();
+      ForwardRequest r =
+          ForwardRequest.newBuilder()
+              .setLayer(layers.get(i % layers.size()))
+              .setHiddenStates(TensorCodec.encodeFloat(sampler.sample(t), t, model.hidden()))
+              .build();
       out.add(new Entry(r, t));
     }
     return new RequestPool(out);

@@ -24,7 +24,9 @@ public final class RouterHints {
 
   /** As {@link #of}, for a call to the router's admin Cluster service. */
   public static String admin(Status status, ClientSecurity security) {
-    boolean refused = status.getCode() == Status.Code.UNAUTHENTICATED || status.getCode() == Status.Code.PERMISSION_DENIED;
+    boolean refused =
+        status.getCode() == Status.Code.UNAUTHENTICATED
+            || status.getCode() == Status.Code.PERMISSION_DENIED;
     if (refused && security.adminTokenFile() == null) {
       return "; the router's Cluster service takes its admin token: give --admin-token-file FILE "
           + "(or an admin certificate with --tls-cert/--tls-key)";

@@ -24,11 +24,19 @@ final class TargetSetup {
     LoadResult run(ManagedChannel channel) throws InterruptedException;
   }
 
-  /** Runs {@code body} over a channel to the run's target (TLS and token as it says), closed afterwards. */
+  /**
+   * Runs {@code body} over a channel to the run's target (TLS and token as it says), closed
+   * afterwards.
+   */
   static LoadResult withChannel(LoadOptions options, OnChannel body) throws InterruptedException {
     ManagedChannel channel;
     try {
-      channel = options.security().channelBuilder(options.target()).maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+      channel =
+          options
+              .security()
+              .channelBuilder(options.target())
+              .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+              .build();
     } catch (IOException e) {
       throw new LoadException(e.getMessage());
     }
@@ -42,12 +50,20 @@ final class TargetSetup {
 
   static ModelInfo modelInfo(Channel channel, LoadOptions options) {
     try {
-      return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(RPC_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+      return InferenceGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(RPC_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
           .getModel(GetModelRequest.getDefaultInstance());
     } catch (StatusRuntimeException e) {
-      throw new LoadException("cannot reach the router at " + options.target() + " (GetModel: " + e.getStatus().getCode()
-          + (e.getStatus().getDescription() == null ? "" : ", " + e.getStatus().getDescription()) + ")"
-          + RouterHints.of(e.getStatus(), options.security()));
+      throw new LoadException(
+          "cannot reach the router at "
+              + options.target()
+              + " (GetModel: "
+              + e.getStatus().getCode()
+              + (e.getStatus().getDescription() == null
+                  ? ""
+                  : ", " + e.getStatus().getDescription())
+              + ")"
+              + RouterHints.of(e.getStatus(), options.security()));
     }
   }
 
@@ -58,32 +74,46 @@ final class TargetSetup {
     }
     for (int l : requested) {
       if (!model.moeLayers().contains(l)) {
-        throw new LoadException("layer " + l + " is not an MoE layer of the served model " + model.moeLayers());
+        throw new LoadException(
+            "layer " + l + " is not an MoE layer of the served model " + model.moeLayers());
       }
     }
     return requested;
   }
 
-  /** The served model, the layers to load and the requests to send, as every driver prepares them. */
-  record Target(TargetModel model, List<Integer> layers, RequestPool pool, InferenceGrpc.InferenceStub stub) {
+  /**
+   * The served model, the layers to load and the requests to send, as every driver prepares them.
+   */
+  record Target(
+      TargetModel model, List<Integer> layers, RequestPool pool, InferenceGrpc.InferenceStub stub) {
     static Target prepare(ManagedChannel channel, LoadOptions options, float[] inputBias) {
       TargetModel model = TargetModel.of(TargetSetup.modelInfo(channel, options), inputBias);
       List<Integer> layers = TargetSetup.layers(model, options.layers());
-      return new Target(model, layers,
+      return new Target(
+          model,
+          layers,
           RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed()),
           InferenceGrpc.newStub(channel));
     }
   }
 
-  /** The router's view of the window, or why it could not be had (the run's figures stand either way). */
+  /**
+   * The router's view of the window, or why it could not be had (the run's figures stand either
+   * way).
+   */
   record Load(ClusterLoad load, String error) {
     static Load fetch(Channel channel, long sinceUnixMs, LoadOptions options) {
       try {
         return new Load(ClusterLoad.fetch(channel, sinceUnixMs, RPC_TIMEOUT), null);
       } catch (StatusRuntimeException e) {
-        return new Load(null, "the router's Cluster service did not answer: " + e.getStatus().getCode()
-            + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")")
-            + RouterHints.admin(e.getStatus(), options.security()));
+        return new Load(
+            null,
+            "the router's Cluster service did not answer: "
+                + e.getStatus().getCode()
+                + (e.getStatus().getDescription() == null
+                    ? ""
+                    : " (" + e.getStatus().getDescription() + ")")
+                + RouterHints.admin(e.getStatus(), options.security()));
       }
     }
   }

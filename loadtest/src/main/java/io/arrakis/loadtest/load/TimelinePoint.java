@@ -11,5 +11,11 @@ package io.arrakis.loadtest.load;
  * @param p50Millis median latency (NaN without calls)
  * @param p99Millis 99th percentile (NaN without calls)
  */
-public record TimelinePoint(double seconds, double intervalSeconds, long ok, long failed, long tokens, double p50Millis,
+public record TimelinePoint(
+    double seconds,
+    double intervalSeconds,
+    long ok,
+    long failed,
+    long tokens,
+    double p50Millis,
     double p99Millis) {}

@@ -9,7 +9,8 @@ import java.util.SplittableRandom;
 public record TokenCounts(int min, int max) {
   public TokenCounts {
     if (min < 1 || max < min) {
-      throw new IllegalArgumentException("token counts must satisfy 1 <= min <= max, got " + min + "-" + max);
+      throw new IllegalArgumentException(
+          "token counts must satisfy 1 <= min <= max, got " + min + "-" + max);
     }
   }
 
@@ -26,7 +27,8 @@ public record TokenCounts(int min, int max) {
       String rest = s.substring(colon + 1).trim();
       boolean range = rest.indexOf('-') >= 0;
       if (!(kind.equals("fixed") && !range || kind.equals("uniform") && range)) {
-        throw new IllegalArgumentException("token distribution must be fixed:T or uniform:MIN-MAX, got '" + spec + "'");
+        throw new IllegalArgumentException(
+            "token distribution must be fixed:T or uniform:MIN-MAX, got '" + spec + "'");
       }
       s = rest;
     }
@@ -35,9 +37,12 @@ public record TokenCounts(int min, int max) {
       if (dash < 0) {
         return fixed(Integer.parseInt(s));
       }
-      return new TokenCounts(Integer.parseInt(s.substring(0, dash).trim()), Integer.parseInt(s.substring(dash + 1).trim()));
+      return new TokenCounts(
+          Integer.parseInt(s.substring(0, dash).trim()),
+          Integer.parseInt(s.substring(dash + 1).trim()));
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("tokens must be a count (16) or a range (1-64), got '" + spec + "'");
+      throw new IllegalArgumentException(
+          "tokens must be a count (16) or a range (1-64), got '" + spec + "'");
     }
   }
 

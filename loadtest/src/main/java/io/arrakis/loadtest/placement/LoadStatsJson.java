@@ -16,7 +16,8 @@ import java.io.IOException;
  * it writes zero fields too, so the file reads plainly.
  */
 public final class LoadStatsJson {
-  private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   private LoadStatsJson() {}
 
@@ -27,12 +28,17 @@ public final class LoadStatsJson {
     ArrayNode experts = root.putArray("experts");
     for (ExpertLoad e : s.getExpertsList()) {
       ObjectNode o = experts.addObject();
-      o.putObject("expert").put("layer", e.getExpert().getLayer()).put("expert", e.getExpert().getExpert());
+      o.putObject("expert")
+          .put("layer", e.getExpert().getLayer())
+          .put("expert", e.getExpert().getExpert());
       o.put("tokens", Long.toUnsignedString(e.getTokens()));
     }
     ArrayNode nodes = root.putArray("nodes");
     for (NodeLoad n : s.getNodesList()) {
-      nodes.addObject().put("nodeId", n.getNodeId()).put("tokens", Long.toUnsignedString(n.getTokens()))
+      nodes
+          .addObject()
+          .put("nodeId", n.getNodeId())
+          .put("tokens", Long.toUnsignedString(n.getTokens()))
           .put("batches", Long.toUnsignedString(n.getBatches()));
     }
     try {

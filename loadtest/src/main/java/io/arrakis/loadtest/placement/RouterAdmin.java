@@ -1,7 +1,5 @@
 package io.arrakis.loadtest.placement;
 
-import java.util.stream.Collectors;
-import java.util.Map;
 import io.arrakis.loadtest.load.RouterHints;
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
@@ -20,8 +18,10 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 
 /**
  * The router's admin {@code Cluster} service as the placement commands use it: plain calls with a
@@ -30,6 +30,7 @@ import java.util.function.Supplier;
 public final class RouterAdmin {
   /** A rollout loads experts on every node before switching, so it may take a while. */
   public static final Duration SET_PLACEMENT_TIMEOUT = Duration.ofMinutes(2);
+
   private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
   private final Channel channel;
@@ -51,12 +52,18 @@ public final class RouterAdmin {
   }
 
   public Placement placement() {
-    return call("GetPlacement", () -> fromProto(stub(TIMEOUT).getPlacement(GetPlacementRequest.getDefaultInstance())));
+    return call(
+        "GetPlacement",
+        () -> fromProto(stub(TIMEOUT).getPlacement(GetPlacementRequest.getDefaultInstance())));
   }
 
   public LoadStats loadStats(long sinceUnixMs) {
-    return call("GetLoadStats", () -> stub(TIMEOUT).getLoadStats(
-        GetLoadStatsRequest.newBuilder().setSinceUnixMs(sinceUnixMs).build()));
+    return call(
+        "GetLoadStats",
+        () ->
+            stub(TIMEOUT)
+                .getLoadStats(
+                    GetLoadStatsRequest.newBuilder().setSinceUnixMs(sinceUnixMs).build()));
   }
 
   public SetPlacementResponse setPlacement(Placement p) {
@@ -64,7 +71,8 @@ public final class RouterAdmin {
   }
 
   private ClusterGrpc.ClusterBlockingStub stub(Duration timeout) {
-    return ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    return ClusterGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private <T> T call(String rpc, Supplier<T> body) {
@@ -72,13 +80,21 @@ public final class RouterAdmin {
       return body.get();
     } catch (StatusRuntimeException e) {
       String d = e.getStatus().getDescription();
-      throw new IllegalStateException(rpc + " on the router at " + target + " failed: " + e.getStatus().getCode()
-          + (d == null || d.isBlank() ? "" : " (" + d + ")") + RouterHints.admin(e.getStatus(), security), e);
+      throw new IllegalStateException(
+          rpc
+              + " on the router at "
+              + target
+              + " failed: "
+              + e.getStatus().getCode()
+              + (d == null || d.isBlank() ? "" : " (" + d + ")")
+              + RouterHints.admin(e.getStatus(), security),
+          e);
     }
   }
 
   public static io.arrakis.proto.v1.Placement toProto(Placement p) {
-    io.arrakis.proto.v1.Placement.Builder b = io.arrakis.proto.v1.Placement.newBuilder().setVersion(p.version());
+    io.arrakis.proto.v1.Placement.Builder b =
+        io.arrakis.proto.v1.Placement.newBuilder().setVersion(p.version());
     for (Placement.Node n : p.nodes()) {
       PlacementNode.Builder nb = PlacementNode.newBuilder().setId(n.id());
       if (n.address() != null) {
@@ -97,7 +113,8 @@ public final class RouterAdmin {
       for (ExpertRef r : n.getExpertsList()) {
         experts.add(ExpertId.of(r));
       }
-      nodes.add(new Placement.Node(n.getId(), n.getAddress().isEmpty() ? null : n.getAddress(), experts));
+      nodes.add(
+          new Placement.Node(n.getId(), n.getAddress().isEmpty() ? null : n.getAddress(), experts));
     }
     return new Placement(p.getVersion(), nodes);
   }
@@ -108,10 +125,18 @@ public final class RouterAdmin {
    * the router judges whether discovery can supply it.
    */
   public static Placement withAddresses(Placement wanted, Placement current) {
-    Map<String, String> known = current.nodes().stream().filter(n -> n.address() != null)
-        .collect(Collectors.toMap(Placement.Node::id, Placement.Node::address));
-    return new Placement(wanted.version(), wanted.nodes().stream()
-        .map(n -> n.address() != null || !known.containsKey(n.id()) ? n : n.withAddress(known.get(n.id())))
-        .toList());
+    Map<String, String> known =
+        current.nodes().stream()
+            .filter(n -> n.address() != null)
+            .collect(Collectors.toMap(Placement.Node::id, Placement.Node::address));
+    return new Placement(
+        wanted.version(),
+        wanted.nodes().stream()
+            .map(
+                n ->
+                    n.address() != null || !known.containsKey(n.id())
+                        ? n
+                        : n.withAddress(known.get(n.id())))
+            .toList());
   }
 }

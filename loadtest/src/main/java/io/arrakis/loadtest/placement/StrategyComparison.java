@@ -26,15 +26,16 @@ import java.util.concurrent.TimeUnit;
 /**
  * The same load against one running cluster under several placements, one after the other: a
  * profile run measures tokens per expert, every variant is planned from that profile, rolled out
- * live and loaded for the same time with the same inputs. Moves are counted from the placement
- * the cluster had at the start, which is what a user would migrate from.
+ * live and loaded for the same time with the same inputs. Moves are counted from the placement the
+ * cluster had at the start, which is what a user would migrate from.
  */
 public final class StrategyComparison {
 
   /** A strategy, and for balanced a replica budget (copies per layer; empty = every slot). */
   public record Variant(Strategy strategy, OptionalInt copiesPerLayer) {
     public String label() {
-      return strategy.label() + copiesPerLayer.stream().mapToObj(c -> " (budget " + c + ")").findFirst().orElse("");
+      return strategy.label()
+          + copiesPerLayer.stream().mapToObj(c -> " (budget " + c + ")").findFirst().orElse("");
     }
 
     /**
@@ -52,7 +53,8 @@ public final class StrategyComparison {
         }
       }
       if (!budgets.isEmpty() && out.stream().noneMatch(v -> v.strategy() == Strategy.BALANCED)) {
-        throw new IllegalArgumentException("--replicas-per-layer applies to the balanced strategy, which is not compared");
+        throw new IllegalArgumentException(
+            "--replicas-per-layer applies to the balanced strategy, which is not compared");
       }
       if (out.isEmpty()) {
         throw new IllegalArgumentException("no strategy to compare");
@@ -69,7 +71,8 @@ public final class StrategyComparison {
    * @param predicted the planner's predicted balance for the profile's loads
    * @param result the measured run; its {@code load} has the measured imbalance
    */
-  public record Row(Variant variant, double copiesPerLayer, int moved, Balance predicted, LoadResult result) {}
+  public record Row(
+      Variant variant, double copiesPerLayer, int moved, Balance predicted, LoadResult result) {}
 
   /** All rows, with the profile they were planned from. */
   public record Outcome(int nodes, int slotsPerNode, LoadResult profile, List<Row> rows) {
@@ -86,15 +89,16 @@ public final class StrategyComparison {
     /** A fresh progress display for the next load run. */
     Progress.Listener progress();
 
-    Listener QUIET = new Listener() {
-      @Override
-      public void note(String line) {}
+    Listener QUIET =
+        new Listener() {
+          @Override
+          public void note(String line) {}
 
-      @Override
-      public Progress.Listener progress() {
-        return Progress.Listener.NONE;
-      }
-    };
+          @Override
+          public Progress.Listener progress() {
+            return Progress.Listener.NONE;
+          }
+        };
   }
 
   private final String router;
@@ -105,11 +109,17 @@ public final class StrategyComparison {
   private final float[] inputBias;
 
   /**
-   * @param router the router of a running cluster whose nodes are {@code expert-0 … expert-(nodes−1)}
+   * @param router the router of a running cluster whose nodes are {@code expert-0 …
+   *     expert-(nodes−1)}
    * @param layers the model's MoE layers
    * @param experts experts per layer
    */
-  public StrategyComparison(String router, int nodes, int slotsPerNode, List<Integer> layers, int experts,
+  public StrategyComparison(
+      String router,
+      int nodes,
+      int slotsPerNode,
+      List<Integer> layers,
+      int experts,
       float[] inputBias) {
     this.router = router;
     this.nodes = nodes;
@@ -139,17 +149,29 @@ public final class StrategyComparison {
       for (Variant v : variants) {
         plan(v, uniform, start); // fails fast on a shape or budget no placement satisfies
       }
-      listener.note(String.format(Locale.ROOT, "profile: %.0f s of load on the starting placement to measure tokens per expert",
-          (double) profile.toSeconds()));
+      listener.note(
+          String.format(
+              Locale.ROOT,
+              "profile: %.0f s of load on the starting placement to measure tokens per expert",
+              (double) profile.toSeconds()));
       LoadResult profiled = drive(load.withDuration(profile), listener);
       Loads loads = loadsOf(profiled);
       List<Row> rows = new ArrayList<>();
       for (Variant v : variants) {
         Plan plan = plan(v, loads, start);
         Placement live = admin.placement();
-        Placement next = RouterAdmin.withAddresses(new Placement(live.version() + 1, plan.placement().nodes()), live);
-        listener.note(String.format(Locale.ROOT, "%s: rolling out version %d (%d experts moved from the start, "
-            + "predicted balance %.3f)", v.label(), next.version(), Planner.moved(start, next), plan.balance().mean()));
+        Placement next =
+            RouterAdmin.withAddresses(
+                new Placement(live.version() + 1, plan.placement().nodes()), live);
+        listener.note(
+            String.format(
+                Locale.ROOT,
+                "%s: rolling out version %d (%d experts moved from the start, "
+                    + "predicted balance %.3f)",
+                v.label(),
+                next.version(),
+                Planner.moved(start, next),
+                plan.balance().mean()));
         admin.setPlacement(next);
         LoadResult r = drive(load, listener);
         rows.add(new Row(v, copiesPerLayer(next), Planner.moved(start, next), plan.balance(), r));
@@ -175,7 +197,8 @@ public final class StrategyComparison {
   private LoadResult drive(LoadOptions load, Listener listener) throws InterruptedException {
     LoadResult r = new ClosedLoopDriver(load, inputBias).run(listener.progress());
     if (r.load() == null) {
-      throw new IllegalStateException("the router's load stats could not be read: " + r.loadError());
+      throw new IllegalStateException(
+          "the router's load stats could not be read: " + r.loadError());
     }
     return r;
   }
@@ -197,7 +220,10 @@ public final class StrategyComparison {
     return (double) copies / layers.size();
   }
 
-  /** Enough slots per node to hold every expert once, plus half as many again for replicas of hot ones. */
+  /**
+   * Enough slots per node to hold every expert once, plus half as many again for replicas of hot
+   * ones.
+   */
   public static int defaultSlots(int experts, int nodes) {
     int fit = (experts + nodes - 1) / nodes;
     return fit + Math.max(1, fit / 2);

@@ -23,10 +23,15 @@ public final class HtmlReport {
   public static String render(LoadResult r) {
     ObjectNode json = JsonReport.toJson(r);
     StringBuilder sb = new StringBuilder();
-    sb.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Arrakis load test</title>\n")
-        .append("<style>body{font-family:sans-serif;margin:2em;color:#222}svg{display:block;margin:0.5em 0 2em}")
-        .append("svg text{font-size:11px}td,th{padding:2px 12px 2px 0;text-align:left}</style>\n</head><body>\n");
-    sb.append("<h1>Arrakis load test</h1>\n<pre>").append(Svg.esc(TextReport.render(r))).append("</pre>\n");
+    sb.append(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Arrakis load test</title>\n")
+        .append(
+            "<style>body{font-family:sans-serif;margin:2em;color:#222}svg{display:block;margin:0.5em 0 2em}")
+        .append(
+            "svg text{font-size:11px}td,th{padding:2px 12px 2px 0;text-align:left}</style>\n</head><body>\n");
+    sb.append("<h1>Arrakis load test</h1>\n<pre>")
+        .append(Svg.esc(TextReport.render(r)))
+        .append("</pre>\n");
 
     double[] t = column(json.path("timeline"), "t_s");
     double[] seconds = column(json.path("timeline"), "interval_s");
@@ -39,11 +44,21 @@ public final class HtmlReport {
       requestsPerS[i] = seconds[i] > 0 ? ok[i] / seconds[i] : Double.NaN;
     }
     sb.append("<h2>Throughput over time</h2>\n")
-        .append(Svg.lineChart("throughput", "tokens/s", t, List.of(new Svg.Series("tokens/s", tokensPerS))))
-        .append(Svg.lineChart("requests", "requests/s", t, List.of(new Svg.Series("requests/s", requestsPerS))));
-    sb.append("<h2>Latency over time</h2>\n").append(Svg.lineChart("latency", "ms", t, List.of(
-        new Svg.Series("p50", column(json.path("timeline"), "p50_ms")),
-        new Svg.Series("p99", column(json.path("timeline"), "p99_ms")))));
+        .append(
+            Svg.lineChart(
+                "throughput", "tokens/s", t, List.of(new Svg.Series("tokens/s", tokensPerS))))
+        .append(
+            Svg.lineChart(
+                "requests", "requests/s", t, List.of(new Svg.Series("requests/s", requestsPerS))));
+    sb.append("<h2>Latency over time</h2>\n")
+        .append(
+            Svg.lineChart(
+                "latency",
+                "ms",
+                t,
+                List.of(
+                    new Svg.Series("p50", column(json.path("timeline"), "p50_ms")),
+                    new Svg.Series("p99", column(json.path("timeline"), "p99_ms")))));
 
     sb.append("<h2>Tokens per node</h2>\n");
     JsonNode nodes = json.path("node_load");
@@ -57,8 +72,13 @@ public final class HtmlReport {
         values[i] = e.getValue().asDouble();
       }
       sb.append(Svg.barChart("node-load", "tokens", ids, values));
-      sb.append(String.format(Locale.ROOT, "<p>imbalance (max ÷ mean node load): %s</p>\n",
-          json.path("imbalance").isNumber() ? String.format(Locale.ROOT, "%.2f", json.path("imbalance").asDouble()) : "-"));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<p>imbalance (max ÷ mean node load): %s</p>\n",
+              json.path("imbalance").isNumber()
+                  ? String.format(Locale.ROOT, "%.2f", json.path("imbalance").asDouble())
+                  : "-"));
     } else {
       sb.append("<p>unknown: ").append(Svg.esc(String.valueOf(r.loadError()))).append("</p>\n");
     }
@@ -83,7 +103,8 @@ public final class HtmlReport {
     }
     // </script> cannot occur in the JSON: every '<' is escaped
     sb.append("<script type=\"application/json\" id=\"report-data\">\n")
-        .append(JsonReport.write(r).replace("<", "\\u003c")).append("</script>\n</body></html>\n");
+        .append(JsonReport.write(r).replace("<", "\\u003c"))
+        .append("</script>\n</body></html>\n");
     return sb.toString();
   }
 

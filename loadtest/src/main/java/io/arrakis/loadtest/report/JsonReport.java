@@ -14,14 +14,16 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * A load run as JSON: {@code {"sent", "ok", "failed", "unanswered", "by_status": {}, "tokens_per_s",
- * "requests_per_s", "latency_ms": {"p50", "p90", "p99", "p999", "max"}, "node_load": {id: tokens},
- * "imbalance"}}, plus what the run was ({@code mode, target, concurrency} (closed loop) or
- * {@code rate_per_s} (open loop), {@code tokens, layers, duration_s}), {@code expert_load} ({@code {layer: [tokens per expert]}}) and {@code timeline}.
+ * A load run as JSON: {@code {"sent", "ok", "failed", "unanswered", "by_status": {},
+ * "tokens_per_s", "requests_per_s", "latency_ms": {"p50", "p90", "p99", "p999", "max"},
+ * "node_load": {id: tokens}, "imbalance"}}, plus what the run was ({@code mode, target,
+ * concurrency} (closed loop) or {@code rate_per_s} (open loop), {@code tokens, layers,
+ * duration_s}), {@code expert_load} ({@code {layer: [tokens per expert]}}) and {@code timeline}.
  * Unknown figures are null.
  */
 public final class JsonReport {
-  private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   private JsonReport() {}
 
@@ -83,13 +85,15 @@ public final class JsonReport {
   private static void expertLoad(ObjectNode out, Map<ExpertId, Long> experts) {
     Map<Integer, long[]> byLayer = new TreeMap<>();
     int width = experts.keySet().stream().mapToInt(ExpertId::expert).max().orElse(-1) + 1;
-    experts.forEach((e, v) -> byLayer.computeIfAbsent(e.layer(), k -> new long[width])[e.expert()] = v);
-    byLayer.forEach((layer, counts) -> {
-      ArrayNode a = out.putArray(Integer.toString(layer));
-      for (long c : counts) {
-        a.add(c);
-      }
-    });
+    experts.forEach(
+        (e, v) -> byLayer.computeIfAbsent(e.layer(), k -> new long[width])[e.expert()] = v);
+    byLayer.forEach(
+        (layer, counts) -> {
+          ArrayNode a = out.putArray(Integer.toString(layer));
+          for (long c : counts) {
+            a.add(c);
+          }
+        });
   }
 
   public static String write(LoadResult r) {

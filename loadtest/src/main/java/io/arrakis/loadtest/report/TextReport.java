@@ -14,22 +14,50 @@ public final class TextReport {
 
   public static String render(LoadResult r) {
     StringBuilder sb = new StringBuilder();
-    String how = r.mode().equals("open")
-        ? String.format(Locale.ROOT, "%,.1f requests/s offered (Poisson)", r.ratePerSecond())
-        : r.concurrency() + " callers";
-    line(sb, "load        %s loop, %s, %s tokens/request, layers %s, %.1f s against %s", r.mode(), how, r.tokens(),
-        r.layers(), r.elapsedSeconds(), r.target());
-    line(sb, "inputs      %s", r.skewedInputs() ? "model's input bias + N(0, 1): routing follows its skew"
-        : "N(0, 1): no input bias known (a generated model records one; --model DIR reads it)");
-    line(sb, "requests    sent %,d  ok %,d  failed %,d  unanswered %,d", r.sent(), r.ok(), r.failed(), r.unanswered());
+    String how =
+        r.mode().equals("open")
+            ? String.format(Locale.ROOT, "%,.1f requests/s offered (Poisson)", r.ratePerSecond())
+            : r.concurrency() + " callers";
+    line(
+        sb,
+        "load        %s loop, %s, %s tokens/request, layers %s, %.1f s against %s",
+        r.mode(),
+        how,
+        r.tokens(),
+        r.layers(),
+        r.elapsedSeconds(),
+        r.target());
+    line(
+        sb,
+        "inputs      %s",
+        r.skewedInputs()
+            ? "model's input bias + N(0, 1): routing follows its skew"
+            : "N(0, 1): no input bias known (a generated model records one; --model DIR reads it)");
+    line(
+        sb,
+        "requests    sent %,d  ok %,d  failed %,d  unanswered %,d",
+        r.sent(),
+        r.ok(),
+        r.failed(),
+        r.unanswered());
     for (Map.Entry<String, Long> e : r.byStatus().entrySet()) {
       if (!e.getKey().equals(LoadRecorder.OK)) {
         line(sb, "            %s: %,d", e.getKey(), e.getValue());
       }
     }
-    line(sb, "throughput  %,.0f tokens/s  %,.1f requests/s", r.tokensPerSecond(), r.requestsPerSecond());
-    line(sb, "latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", ms(r.latencyMillis(50)), ms(r.latencyMillis(90)),
-        ms(r.latencyMillis(99)), ms(r.latencyMillis(99.9)), ms(r.maxLatencyMillis()));
+    line(
+        sb,
+        "throughput  %,.0f tokens/s  %,.1f requests/s",
+        r.tokensPerSecond(),
+        r.requestsPerSecond());
+    line(
+        sb,
+        "latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s",
+        ms(r.latencyMillis(50)),
+        ms(r.latencyMillis(90)),
+        ms(r.latencyMillis(99)),
+        ms(r.latencyMillis(99.9)),
+        ms(r.maxLatencyMillis()));
     ClusterLoad load = r.load();
     if (load == null) {
       line(sb, "node load   unknown: %s", r.loadError());
@@ -47,10 +75,20 @@ public final class TextReport {
     for (Map.Entry<String, Long> e : load.nodeTokens().entrySet()) {
       long v = e.getValue();
       int bar = max == 0 ? 0 : (int) Math.round((double) v / max * BAR);
-      line(sb, "  %-" + idWidth + "s %,12d %5.1f%%  %s", e.getKey(), v, total == 0 ? 0.0 : 100.0 * v / total, "#".repeat(bar));
+      line(
+          sb,
+          "  %-" + idWidth + "s %,12d %5.1f%%  %s",
+          e.getKey(),
+          v,
+          total == 0 ? 0.0 : 100.0 * v / total,
+          "#".repeat(bar));
     }
-    line(sb, "imbalance   %s (max / mean node load; 1.00 = even)",
-        Double.isNaN(load.imbalance()) ? "-" : String.format(Locale.ROOT, "%.2f", load.imbalance()));
+    line(
+        sb,
+        "imbalance   %s (max / mean node load; 1.00 = even)",
+        Double.isNaN(load.imbalance())
+            ? "-"
+            : String.format(Locale.ROOT, "%.2f", load.imbalance()));
   }
 
   private static String ms(double v) {

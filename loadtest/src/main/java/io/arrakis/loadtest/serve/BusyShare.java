@@ -9,21 +9,32 @@ import java.time.Duration;
 
 /**
  * The router's micro-batch overlap counters from its /metrics ({@code arrakis_serve_busy_seconds}:
- * router alone, expert nodes alone, both at once, neither), in seconds; two readings give the shares
- * of the time between them, on the router's own clock (the four sides add up to it).
+ * router alone, expert nodes alone, both at once, neither), in seconds; two readings give the
+ * shares of the time between them, on the router's own clock (the four sides add up to it).
  */
 public record BusyShare(double router, double experts, double both, double idle) {
-  private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  private static final HttpClient HTTP =
+      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-  public static BusyShare read(String host, int metricsPort) throws IOException, InterruptedException {
-    String text = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + host + ":" + metricsPort + "/metrics"))
-        .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString()).body();
+  public static BusyShare read(String host, int metricsPort)
+      throws IOException, InterruptedException {
+    String text =
+        HTTP.send(
+                HttpRequest.newBuilder(
+                        URI.create("http://" + host + ":" + metricsPort + "/metrics"))
+                    .timeout(Duration.ofSeconds(10))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString())
+            .body();
     return parse(text);
   }
 
   /** From a Prometheus text exposition. */
   public static BusyShare parse(String metrics) {
-    return new BusyShare(value(metrics, "router"), value(metrics, "experts"), value(metrics, "both"),
+    return new BusyShare(
+        value(metrics, "router"),
+        value(metrics, "experts"),
+        value(metrics, "both"),
         value(metrics, "idle"));
   }
 
@@ -34,12 +45,14 @@ public record BusyShare(double router, double experts, double both, double idle)
         return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
       }
     }
-    throw new IllegalStateException("the router's /metrics have no " + prefix + "}: is it serving a whole model?");
+    throw new IllegalStateException(
+        "the router's /metrics have no " + prefix + "}: is it serving a whole model?");
   }
 
   /** What happened between {@code before} and this reading. */
   public BusyShare since(BusyShare before) {
-    return new BusyShare(router - before.router, experts - before.experts, both - before.both, idle - before.idle);
+    return new BusyShare(
+        router - before.router, experts - before.experts, both - before.both, idle - before.idle);
   }
 
   /** Seconds between the readings. */

@@ -19,12 +19,15 @@ import java.util.concurrent.TimeUnit;
  * message's arrival time kept, for time to first token and inter-token latency), how it ended
  * (status, finish reason, usage), and a way to cancel it.
  */
-public final class GenerateCall implements ClientResponseObserver<GenerateRequest, GenerateResponse> {
+public final class GenerateCall
+    implements ClientResponseObserver<GenerateRequest, GenerateResponse> {
   private final long startNanos = System.nanoTime();
   private final List<Integer> tokens = new ArrayList<>();
   private final StringBuilder text = new StringBuilder();
+
   /** When each message with tokens arrived (nanoTime), with how many tokens it brought. */
   private final List<long[]> arrivals = new ArrayList<>();
+
   private final CompletableFuture<GenerateCall> done = new CompletableFuture<>();
   private final CompletableFuture<Void> first = new CompletableFuture<>();
   private volatile ClientCallStreamObserver<GenerateRequest> call;
@@ -37,7 +40,8 @@ public final class GenerateCall implements ClientResponseObserver<GenerateReques
   private GenerateCall() {}
 
   /** Starts the call on {@code channel} (its call credentials on {@code stub}) with a deadline. */
-  public static GenerateCall start(InferenceGrpc.InferenceStub stub, GenerateRequest request, Duration deadline) {
+  public static GenerateCall start(
+      InferenceGrpc.InferenceStub stub, GenerateRequest request, Duration deadline) {
     GenerateCall c = new GenerateCall();
     stub.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).generate(request, c);
     return c;

@@ -29,8 +29,16 @@ public final class InProcessGeneration {
 
   private InProcessGeneration() {}
 
-  public static Result run(Path model, int concurrency, int promptTokens, int outputTokens, int prefillChunk,
-      Duration warmup, Duration duration, long seed) throws IOException {
+  public static Result run(
+      Path model,
+      int concurrency,
+      int promptTokens,
+      int outputTokens,
+      int prefillChunk,
+      Duration warmup,
+      Duration duration,
+      long seed)
+      throws IOException {
     try (Engine engine = Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(512L << 20))) {
       Generator generator = new Generator(engine, prefillChunk);
       SamplingParams greedy = SamplingParams.greedy(outputTokens, Set.of()).withIgnoreEos(true);
@@ -53,7 +61,12 @@ public final class InProcessGeneration {
     }
   }
 
-  private static long batch(Generator generator, SplittableRandom random, int vocab, int concurrency, int promptTokens,
+  private static long batch(
+      Generator generator,
+      SplittableRandom random,
+      int vocab,
+      int concurrency,
+      int promptTokens,
       SamplingParams params) {
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < concurrency; i++) {
@@ -64,7 +77,9 @@ public final class InProcessGeneration {
       prompts.add(p);
     }
     long n = 0;
-    for (Generation g : generator.generateAll(prompts, params, Collections.nCopies(concurrency, TokenListener.NONE))) {
+    for (Generation g :
+        generator.generateAll(
+            prompts, params, Collections.nCopies(concurrency, TokenListener.NONE))) {
       n += g.tokens().length;
     }
     return n;

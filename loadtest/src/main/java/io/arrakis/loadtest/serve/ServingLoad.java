@@ -14,8 +14,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
- * Closed-loop serving load on a router's {@code Generate}: {@code concurrency} streams at a time, each
- * a random prompt of {@code promptTokens} ids generating exactly {@code outputTokens} (greedy,
+ * Closed-loop serving load on a router's {@code Generate}: {@code concurrency} streams at a time,
+ * each a random prompt of {@code promptTokens} ids generating exactly {@code outputTokens} (greedy,
  * eos ignored), a new one as soon as one ends, until the measured window ends; the run then waits
  * for the streams still open. Throughput counts the tokens that arrived in the window; latencies
  * are those of the requests started in it.
@@ -24,7 +24,13 @@ public final class ServingLoad {
   /**
    * @param vocab prompt ids are drawn below it
    */
-  public record Options(int concurrency, int promptTokens, int outputTokens, Duration warmup, Duration duration, int vocab,
+  public record Options(
+      int concurrency,
+      int promptTokens,
+      int outputTokens,
+      Duration warmup,
+      Duration duration,
+      int vocab,
       long seed) {}
 
   private final InferenceGrpc.InferenceStub stub;
@@ -49,7 +55,8 @@ public final class ServingLoad {
       all.add(new Caller(seeds.split(), ids, result, measureFrom, measureUntil, callers, progress));
     }
     all.forEach(Caller::next);
-    if (!callers.await(options.warmup().plus(options.duration()).toSeconds() + 600, TimeUnit.SECONDS)) {
+    if (!callers.await(
+        options.warmup().plus(options.duration()).toSeconds() + 600, TimeUnit.SECONDS)) {
       throw new IllegalStateException("serving load did not end in time");
     }
     result.seconds((measureUntil - measureFrom) / 1e9);
@@ -61,11 +68,18 @@ public final class ServingLoad {
     for (int i = 0; i < options.promptTokens(); i++) {
       prompt.addIds(random.nextInt(options.vocab()));
     }
-    return GenerateRequest.newBuilder().setRequestId("load-" + id).setTokenIds(prompt)
-        .setSampling(SamplingParams.newBuilder().setMaxTokens(options.outputTokens()).setIgnoreEos(true)).build();
+    return GenerateRequest.newBuilder()
+        .setRequestId("load-" + id)
+        .setTokenIds(prompt)
+        .setSampling(
+            SamplingParams.newBuilder().setMaxTokens(options.outputTokens()).setIgnoreEos(true))
+        .build();
   }
 
-  /** One caller: a stream at a time, the next started by the end of the last (on the transport's thread). */
+  /**
+   * One caller: a stream at a time, the next started by the end of the last (on the transport's
+   * thread).
+   */
   private final class Caller {
     private final SplittableRandom random;
     private final AtomicLong ids;
@@ -75,8 +89,14 @@ public final class ServingLoad {
     private final CountDownLatch done;
     private final Consumer<ServingResult> progress;
 
-    Caller(SplittableRandom random, AtomicLong ids, ServingResult result, long measureFrom, long measureUntil,
-        CountDownLatch done, Consumer<ServingResult> progress) {
+    Caller(
+        SplittableRandom random,
+        AtomicLong ids,
+        ServingResult result,
+        long measureFrom,
+        long measureUntil,
+        CountDownLatch done,
+        Consumer<ServingResult> progress) {
       this.random = random;
       this.ids = ids;
       this.result = result;
@@ -93,15 +113,18 @@ public final class ServingLoad {
         return;
       }
       boolean measured = now >= measureFrom;
-      GenerateCall call = GenerateCall.start(stub, request(random, ids.incrementAndGet()), Duration.ofMinutes(10));
-      call.done().whenComplete((c, e) -> {
-        result.windowTokens(c.tokensBetween(measureFrom, measureUntil));
-        if (measured) {
-          result.record(c, options.promptTokens());
-          progress.accept(result);
-        }
-        next();
-      });
+      GenerateCall call =
+          GenerateCall.start(stub, request(random, ids.incrementAndGet()), Duration.ofMinutes(10));
+      call.done()
+          .whenComplete(
+              (c, e) -> {
+                result.windowTokens(c.tokensBetween(measureFrom, measureUntil));
+                if (measured) {
+                  result.record(c, options.promptTokens());
+                  progress.accept(result);
+                }
+                next();
+              });
     }
   }
 }

@@ -89,23 +89,25 @@ public final class ServingResult {
 
   /** Milliseconds at percentile p of a measure: "ttft", "tpot", "itl" or "e2e". */
   public synchronized double ms(String measure, double p) {
-    Histogram h = switch (measure) {
-      case "ttft" -> ttft;
-      case "tpot" -> tpot;
-      case "itl" -> itl;
-      case "e2e" -> e2e;
-      default -> throw new IllegalArgumentException(measure);
-    };
+    Histogram h =
+        switch (measure) {
+          case "ttft" -> ttft;
+          case "tpot" -> tpot;
+          case "itl" -> itl;
+          case "e2e" -> e2e;
+          default -> throw new IllegalArgumentException(measure);
+        };
     return h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(p) / 1e6;
   }
 
   public synchronized double meanMs(String measure) {
-    Histogram h = switch (measure) {
-      case "ttft" -> ttft;
-      case "tpot" -> tpot;
-      case "itl" -> itl;
-      default -> e2e;
-    };
+    Histogram h =
+        switch (measure) {
+          case "ttft" -> ttft;
+          case "tpot" -> tpot;
+          case "itl" -> itl;
+          default -> e2e;
+        };
     return h.getTotalCount() == 0 ? Double.NaN : h.getMean() / 1e6;
   }
 }

@@ -10,7 +10,8 @@ import java.util.List;
  *
  * @param model the model sizes the costs were measured for
  * @param expert CPU seconds of one expert's SwiGLU block over m rows (gather, three GEMMs, weighted
- *     scatter), at several m; interpolated linearly between points and extrapolated from the last two
+ *     scatter), at several m; interpolated linearly between points and extrapolated from the last
+ *     two
  * @param router per-request, per-token and per-call CPU at a router
  * @param node per-call and per-row CPU at an expert node outside the expert kernels (transport,
  *     decoding, checks, encoding)
@@ -18,15 +19,27 @@ import java.util.List;
  *     the machine, as in a local cluster)
  * @param source where the figures come from: the machine, the date, the measured runs
  */
-public record Calibration(ModelSizes model, List<Point> expert, RouterCosts router, NodeCosts node,
-    ClientCosts client, Source source) {
+public record Calibration(
+    ModelSizes model,
+    List<Point> expert,
+    RouterCosts router,
+    NodeCosts node,
+    ClientCosts client,
+    Source source) {
 
   /** Hidden size, expert FFN size, experts per layer and top-k of the calibrated model. */
   public record ModelSizes(int hidden, int ffn, int experts, int topK) {
     public ModelSizes {
       if (hidden < 1 || ffn < 1 || experts < 1 || topK < 1 || topK > experts) {
-        throw new IllegalArgumentException("model sizes must be positive with top-k <= experts, got hidden " + hidden
-            + ", ffn " + ffn + ", experts " + experts + ", top-k " + topK);
+        throw new IllegalArgumentException(
+            "model sizes must be positive with top-k <= experts, got hidden "
+                + hidden
+                + ", ffn "
+                + ffn
+                + ", experts "
+                + experts
+                + ", top-k "
+                + topK);
       }
     }
   }
@@ -40,21 +53,29 @@ public record Calibration(ModelSizes model, List<Point> expert, RouterCosts rout
    * @param gateSecondsPerTokenExpert the gate's GEMM and top-k, per token and expert of the layer
    * @param callSeconds per Compute call to an expert node: assemble, send, receive, split
    */
-  public record RouterCosts(double requestSeconds, double tokenSeconds, double gateSecondsPerTokenExpert,
+  public record RouterCosts(
+      double requestSeconds,
+      double tokenSeconds,
+      double gateSecondsPerTokenExpert,
       double callSeconds) {}
 
   /**
    * @param callSeconds per Compute call, on a transport thread: receive, parse, check, hand to a
    *     compute thread, reply
-   * @param rowSeconds per row (token) of a Compute call, on the compute thread: decode, check values,
-   *     encode
+   * @param rowSeconds per row (token) of a Compute call, on the compute thread: decode, check
+   *     values, encode
    */
   public record NodeCosts(double callSeconds, double rowSeconds) {}
 
-  /** @param requestSeconds per request sent and answered @param tokenSeconds per token of it */
+  /**
+   * @param requestSeconds per request sent and answered @param tokenSeconds per token of it
+   */
   public record ClientCosts(double requestSeconds, double tokenSeconds) {}
 
-  /** @param machine CPU model and cores @param measuredAt ISO date-time @param note how it was measured */
+  /**
+   * @param machine CPU model and cores @param measuredAt ISO date-time @param note how it was
+   *     measured
+   */
   public record Source(String machine, int cores, String measuredAt, String note) {}
 
   public Calibration {
@@ -65,13 +86,18 @@ public record Calibration(ModelSizes model, List<Point> expert, RouterCosts rout
     for (int i = 0; i < expert.size(); i++) {
       Point p = expert.get(i);
       if (p.rows() < 1 || !(p.seconds() > 0) || Double.isInfinite(p.seconds())) {
-        throw new IllegalArgumentException("expert timing " + p + " must have rows >= 1 and a positive time");
+        throw new IllegalArgumentException(
+            "expert timing " + p + " must have rows >= 1 and a positive time");
       }
       if (i > 0 && p.rows() == expert.get(i - 1).rows()) {
         throw new IllegalArgumentException("expert timings list " + p.rows() + " rows twice");
       }
     }
-    nonNegative("router", router.requestSeconds(), router.tokenSeconds(), router.gateSecondsPerTokenExpert(),
+    nonNegative(
+        "router",
+        router.requestSeconds(),
+        router.tokenSeconds(),
+        router.gateSecondsPerTokenExpert(),
         router.callSeconds());
     nonNegative("node", node.callSeconds(), node.rowSeconds());
     nonNegative("client", client.requestSeconds(), client.tokenSeconds());
@@ -80,7 +106,8 @@ public record Calibration(ModelSizes model, List<Point> expert, RouterCosts rout
   private static void nonNegative(String what, double... values) {
     for (double v : values) {
       if (!(v >= 0) || Double.isInfinite(v)) {
-        throw new IllegalArgumentException(what + " costs must be finite and non-negative, got " + v);
+        throw new IllegalArgumentException(
+            what + " costs must be finite and non-negative, got " + v);
       }
     }
   }

@@ -17,32 +17,49 @@ import java.util.List;
 
 /**
  * A calibration as JSON:
+ *
  * <pre>{"model": {"hidden", "ffn", "experts", "top_k"},
  *  "expert_cpu_s": [{"rows", "seconds"}, ...],
  *  "router": {"request_s", "token_s", "gate_per_token_expert_s", "call_s"},
  *  "node": {"call_s", "row_s"}, "client": {"request_s", "token_s"},
  *  "source": {"machine", "cores", "measured_at", "note"},
  *  "measurements": {...}}</pre>
- * {@code measurements} (what the figures were derived from) is written for people and ignored on read.
+ *
+ * {@code measurements} (what the figures were derived from) is written for people and ignored on
+ * read.
  */
 public final class CalibrationJson {
-  private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   private static final String BUILT_IN = "default-calibration.json";
 
   private CalibrationJson() {}
 
   public static ObjectNode toJson(Calibration c, JsonNode measurements) {
     ObjectNode root = MAPPER.createObjectNode();
-    root.putObject("model").put("hidden", c.model().hidden()).put("ffn", c.model().ffn())
-        .put("experts", c.model().experts()).put("top_k", c.model().topK());
+    root.putObject("model")
+        .put("hidden", c.model().hidden())
+        .put("ffn", c.model().ffn())
+        .put("experts", c.model().experts())
+        .put("top_k", c.model().topK());
     ArrayNode expert = root.putArray("expert_cpu_s");
     c.expert().forEach(p -> expert.addObject().put("rows", p.rows()).put("seconds", p.seconds()));
-    root.putObject("router").put("request_s", c.router().requestSeconds()).put("token_s", c.router().tokenSeconds())
-        .put("gate_per_token_expert_s", c.router().gateSecondsPerTokenExpert()).put("call_s", c.router().callSeconds());
-    root.putObject("node").put("call_s", c.node().callSeconds()).put("row_s", c.node().rowSeconds());
-    root.putObject("client").put("request_s", c.client().requestSeconds()).put("token_s", c.client().tokenSeconds());
-    root.putObject("source").put("machine", c.source().machine()).put("cores", c.source().cores())
-        .put("measured_at", c.source().measuredAt()).put("note", c.source().note());
+    root.putObject("router")
+        .put("request_s", c.router().requestSeconds())
+        .put("token_s", c.router().tokenSeconds())
+        .put("gate_per_token_expert_s", c.router().gateSecondsPerTokenExpert())
+        .put("call_s", c.router().callSeconds());
+    root.putObject("node")
+        .put("call_s", c.node().callSeconds())
+        .put("row_s", c.node().rowSeconds());
+    root.putObject("client")
+        .put("request_s", c.client().requestSeconds())
+        .put("token_s", c.client().tokenSeconds());
+    root.putObject("source")
+        .put("machine", c.source().machine())
+        .put("cores", c.source().cores())
+        .put("measured_at", c.source().measuredAt())
+        .put("note", c.source().note());
     if (measurements != null) {
       root.set("measurements", measurements);
     }
@@ -57,10 +74,14 @@ public final class CalibrationJson {
     Files.writeString(file, MAPPER.writeValueAsString(toJson(c, measurements)) + "\n");
   }
 
-  /** Reads a calibration file; a missing or malformed one is an IllegalArgumentException naming the file and field. */
+  /**
+   * Reads a calibration file; a missing or malformed one is an IllegalArgumentException naming the
+   * file and field.
+   */
   public static Calibration read(Path file) throws IOException {
     if (!Files.isRegularFile(file)) {
-      throw new NoSuchFileException(file + " (make one with 'arrakis simulate calibrate --out " + file + "')");
+      throw new NoSuchFileException(
+          file + " (make one with 'arrakis simulate calibrate --out " + file + "')");
     }
     try {
       return parse(MAPPER.readTree(file.toFile()));
@@ -72,13 +93,14 @@ public final class CalibrationJson {
   }
 
   /**
-   * The calibration shipped with the project, measured on its development machine (see its
-   * {@code source}): for projections before a machine of one's own is calibrated.
+   * The calibration shipped with the project, measured on its development machine (see its {@code
+   * source}): for projections before a machine of one's own is calibrated.
    */
   public static Calibration builtIn() {
     try (InputStream in = CalibrationJson.class.getResourceAsStream(BUILT_IN)) {
       if (in == null) {
-        throw new IllegalStateException("the built-in calibration " + BUILT_IN + " is missing from the classpath");
+        throw new IllegalStateException(
+            "the built-in calibration " + BUILT_IN + " is missing from the classpath");
       }
       return parse(MAPPER.readTree(in));
     } catch (IOException e) {
@@ -91,11 +113,13 @@ public final class CalibrationJson {
       throw new IllegalArgumentException("a calibration must be a JSON object");
     }
     JsonNode m = object(root, "model");
-    Calibration.ModelSizes model = new Calibration.ModelSizes(integer(m, "hidden"), integer(m, "ffn"),
-        integer(m, "experts"), integer(m, "top_k"));
+    Calibration.ModelSizes model =
+        new Calibration.ModelSizes(
+            integer(m, "hidden"), integer(m, "ffn"), integer(m, "experts"), integer(m, "top_k"));
     JsonNode points = root.get("expert_cpu_s");
     if (points == null || !points.isArray() || points.isEmpty()) {
-      throw new IllegalArgumentException("'expert_cpu_s' must be a non-empty array of {\"rows\", \"seconds\"}");
+      throw new IllegalArgumentException(
+          "'expert_cpu_s' must be a non-empty array of {\"rows\", \"seconds\"}");
     }
     List<Calibration.Point> expert = new ArrayList<>();
     for (JsonNode p : points) {
@@ -105,12 +129,20 @@ public final class CalibrationJson {
     JsonNode n = object(root, "node");
     JsonNode c = object(root, "client");
     JsonNode s = object(root, "source");
-    return new Calibration(model, expert,
-        new Calibration.RouterCosts(number(r, "request_s"), number(r, "token_s"), number(r, "gate_per_token_expert_s"),
+    return new Calibration(
+        model,
+        expert,
+        new Calibration.RouterCosts(
+            number(r, "request_s"),
+            number(r, "token_s"),
+            number(r, "gate_per_token_expert_s"),
             number(r, "call_s")),
         new Calibration.NodeCosts(number(n, "call_s"), number(n, "row_s")),
         new Calibration.ClientCosts(number(c, "request_s"), number(c, "token_s")),
-        new Calibration.Source(s.path("machine").asText(""), s.path("cores").asInt(0), s.path("measured_at").asText(""),
+        new Calibration.Source(
+            s.path("machine").asText(""),
+            s.path("cores").asInt(0),
+            s.path("measured_at").asText(""),
             s.path("note").asText("")));
   }
 

@@ -97,13 +97,14 @@ final class Cpu {
     // jobs that end together (within rounding) end in this event, in the order they started
     double cutoff = least + 1e-12;
     List<Runnable> ended = new ArrayList<>();
-    jobs.removeIf(j -> {
-      if (j.remaining <= cutoff) {
-        ended.add(j.done);
-        return true;
-      }
-      return false;
-    });
+    jobs.removeIf(
+        j -> {
+          if (j.remaining <= cutoff) {
+            ended.add(j.done);
+            return true;
+          }
+          return false;
+        });
     busy.set(Math.min(jobs.size(), cores));
     schedule();
     ended.forEach(Runnable::run);

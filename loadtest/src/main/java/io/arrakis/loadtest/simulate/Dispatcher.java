@@ -10,7 +10,10 @@ import java.util.List;
  * single larger slice alone) when a call returns.
  */
 final class Dispatcher {
-  /** Makes a Compute call of {@code batch} ({@code rows} rows); it must call {@link #ended} when answered. */
+  /**
+   * Makes a Compute call of {@code batch} ({@code rows} rows); it must call {@link #ended} when
+   * answered.
+   */
   interface Calls {
     void call(Dispatcher from, List<Slice> batch, int rows);
   }

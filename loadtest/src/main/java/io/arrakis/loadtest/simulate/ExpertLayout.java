@@ -23,7 +23,11 @@ import java.util.SplittableRandom;
 final class ExpertLayout {
   /** Tokens per layer routed to give the balanced planner its load figures. */
   static final int SAMPLE_TOKENS = 50_000;
-  /** Bounds the planner's local search per layer (its default is 10⁸): projections plan many layouts. */
+
+  /**
+   * Bounds the planner's local search per layer (its default is 10⁸): projections plan many
+   * layouts.
+   */
   private static final long SEARCH_WORK = 10_000_000L;
 
   private final int[][][] holders;
@@ -49,14 +53,18 @@ final class ExpertLayout {
       if (layout.replicasPerLayer() > 0) {
         options = options.withReplicasPerLayer(layout.replicasPerLayer());
       }
-      placement = Planner.plan(loads, s.nodes(), slots, Strategy.BALANCED, Optional.empty(), options).placement();
+      placement =
+          Planner.plan(loads, s.nodes(), slots, Strategy.BALANCED, Optional.empty(), options)
+              .placement();
     } else {
       if (layout.replicas() > s.nodes()) {
-        throw new IllegalArgumentException("--replicas " + layout.replicas() + " needs at least as many nodes, got "
-            + s.nodes());
+        throw new IllegalArgumentException(
+            "--replicas " + layout.replicas() + " needs at least as many nodes, got " + s.nodes());
       }
-      Strategies.Kind kind = layout.strategy() == Strategy.CONTIGUOUS ? Strategies.Kind.CONTIGUOUS
-          : Strategies.Kind.ROUND_ROBIN;
+      Strategies.Kind kind =
+          layout.strategy() == Strategy.CONTIGUOUS
+              ? Strategies.Kind.CONTIGUOUS
+              : Strategies.Kind.ROUND_ROBIN;
       placement = Strategies.place(kind, s.nodes(), layout.replicas(), layers, s.experts());
     }
     return new ExpertLayout(holders(placement, s), Balance.of(placement, loads));
@@ -98,7 +106,9 @@ final class ExpertLayout {
     return out;
   }
 
-  /** Nodes holding expert {@code e} of layer {@code l}, in placement order (the router's tie order). */
+  /**
+   * Nodes holding expert {@code e} of layer {@code l}, in placement order (the router's tie order).
+   */
   int[] holders(int layer, int expert) {
     return holders[layer][expert];
   }

@@ -10,7 +10,9 @@ import java.util.SplittableRandom;
  * on which experts are hot (as {@code ZipfTraces} and the synthetic generator do).
  */
 final class ExpertRouting {
-  /** Rejection draws before a pick falls back to a scan that excludes the experts already picked. */
+  /**
+   * Rejection draws before a pick falls back to a scan that excludes the experts already picked.
+   */
   private static final int MAX_REJECTIONS = 16;
 
   private final int experts;
@@ -33,7 +35,10 @@ final class ExpertRouting {
     return topK;
   }
 
-  /** Writes the experts of {@code tokens} tokens into {@code out} (token t's picks at [t·k, t·k + k)). */
+  /**
+   * Writes the experts of {@code tokens} tokens into {@code out} (token t's picks at [t·k, t·k +
+   * k)).
+   */
   void route(int layer, int tokens, SplittableRandom random, int[] out) {
     int[] order = expertOfRank[layer];
     for (int t = 0; t < tokens; t++) {

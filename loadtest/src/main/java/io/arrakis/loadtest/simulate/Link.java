@@ -16,7 +16,10 @@ final class Link {
     this.bytesPerSecond = gbps * 1e9 / 8;
   }
 
-  /** Books the link for {@code bytes} from {@code now} (after what it already carries); returns when they are through. */
+  /**
+   * Books the link for {@code bytes} from {@code now} (after what it already carries); returns when
+   * they are through.
+   */
   double reserve(double now, long bytes) {
     double start = Math.max(now, freeAt);
     freeAt = start + bytes / bytesPerSecond;

@@ -2,13 +2,14 @@ package io.arrakis.loadtest.simulate;
 
 /**
  * The simulated hardware: a CPU, thread pools and a link (per direction) for each router and expert
- * node; or one shared CPU for all of them and the clients (a local cluster), whose links cost nothing.
+ * node; or one shared CPU for all of them and the clients (a local cluster), whose links cost
+ * nothing.
  */
 final class Machines {
   /**
-   * Threads a router runs its work on: the compute dispatcher's actors (4, reference.conf) and gRPC's
-   * event loops (2 per core). Its CPU, not its threads, is what limits it; the threads only keep
-   * one call's work from queueing behind another's.
+   * Threads a router runs its work on: the compute dispatcher's actors (4, reference.conf) and
+   * gRPC's event loops (2 per core). Its CPU, not its threads, is what limits it; the threads only
+   * keep one call's work from queueing behind another's.
    */
   static final int ROUTER_ACTOR_THREADS = 4;
 
@@ -18,11 +19,14 @@ final class Machines {
   final Link[] routerIn;
   final Link[] routerOut;
   final Cpu[] nodeCpu;
+
   /** The node's transport threads: receive, parse, check, reply. */
   final Pool[] nodeTransport;
+
   final Pool[] nodeCompute;
   final Link[] nodeIn;
   final Link[] nodeOut;
+
   /** The load driver's threads on a shared machine; null when clients are outside the model. */
   final Pool clientPool;
 
@@ -74,7 +78,8 @@ final class Machines {
   }
 
   /**
-   * Busy fractions since the last reset; on a shared machine the host's CPU stands for the routers'.
+   * Busy fractions since the last reset; on a shared machine the host's CPU stands for the
+   * routers'.
    *
    * @param inFlightSlots the busiest dispatcher's in-flight calls as a fraction of max-in-flight
    */
@@ -83,7 +88,9 @@ final class Machines {
     double routerLink = 0;
     for (int r = 0; r < routerCpu.length; r++) {
       router = Math.max(router, routerCpu[r].utilisation());
-      routerLink = Math.max(routerLink, Math.max(routerIn[r].utilisation(now), routerOut[r].utilisation(now)));
+      routerLink =
+          Math.max(
+              routerLink, Math.max(routerIn[r].utilisation(now), routerOut[r].utilisation(now)));
     }
     double hottest = -1;
     int hottestNode = 0;
@@ -96,11 +103,18 @@ final class Machines {
         hottest = u;
         hottestNode = n;
       }
-      nodeLink = Math.max(nodeLink, Math.max(nodeIn[n].utilisation(now), nodeOut[n].utilisation(now)));
+      nodeLink =
+          Math.max(nodeLink, Math.max(nodeIn[n].utilisation(now), nodeOut[n].utilisation(now)));
     }
     boolean shared = host != null;
-    return new SimResult.Utilisation(shared ? Double.NaN : router, hottest, Simulation.nodeId(hottestNode),
-        sum / nodeCpu.length, inFlightSlots, shared ? 0 : routerLink, shared ? 0 : nodeLink,
+    return new SimResult.Utilisation(
+        shared ? Double.NaN : router,
+        hottest,
+        Simulation.nodeId(hottestNode),
+        sum / nodeCpu.length,
+        inFlightSlots,
+        shared ? 0 : routerLink,
+        shared ? 0 : nodeLink,
         shared ? host.utilisation() : Double.NaN);
   }
 }

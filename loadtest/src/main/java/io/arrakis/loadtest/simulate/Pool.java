@@ -3,8 +3,8 @@ package io.arrakis.loadtest.simulate;
 import java.util.ArrayDeque;
 
 /**
- * A process's fixed pool of threads on a machine: work waits in FIFO order for a thread, then runs on
- * the machine's cores. An expert node's compute threads, a router's dispatcher threads.
+ * A process's fixed pool of threads on a machine: work waits in FIFO order for a thread, then runs
+ * on the machine's cores. An expert node's compute threads, a router's dispatcher threads.
  */
 final class Pool {
   private record Task(double cpuSeconds, Runnable done) {}
@@ -32,15 +32,17 @@ final class Pool {
   private void start(Task t) {
     busy++;
     busyMeter.set(busy);
-    cpu.run(t.cpuSeconds(), () -> {
-      busy--;
-      busyMeter.set(busy);
-      Task next = waiting.poll();
-      if (next != null) {
-        start(next);
-      }
-      t.done().run();
-    });
+    cpu.run(
+        t.cpuSeconds(),
+        () -> {
+          busy--;
+          busyMeter.set(busy);
+          Task next = waiting.poll();
+          if (next != null) {
+            start(next);
+          }
+          t.done().run();
+        });
   }
 
   /** Busy threads averaged since the last reset, as a fraction of all threads. */

@@ -8,7 +8,13 @@ import io.arrakis.model.placement.planner.Strategy;
  * settings, the hardware, the load, and the random seed (the same configuration and seed give the
  * same result).
  */
-public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware hardware, Workload workload, long seed) {
+public record SimConfig(
+    Shape shape,
+    Layout layout,
+    Dispatch dispatch,
+    Hardware hardware,
+    Workload workload,
+    long seed) {
 
   /**
    * @param nodes expert nodes
@@ -38,10 +44,12 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
   public record Layout(Strategy strategy, int replicas, int slotsPerNode, int replicasPerLayer) {
     public Layout {
       if (replicas < 1 || slotsPerNode < 0 || replicasPerLayer < 0) {
-        throw new IllegalArgumentException("replicas must be at least 1; slots and replicas per layer at least 0");
+        throw new IllegalArgumentException(
+            "replicas must be at least 1; slots and replicas per layer at least 0");
       }
       if (strategy == Strategy.BALANCED && replicas != 1) {
-        throw new IllegalArgumentException("balanced takes its copies from the replica budget (replicas per layer), not --replicas");
+        throw new IllegalArgumentException(
+            "balanced takes its copies from the replica budget (replicas per layer), not --replicas");
       }
     }
 
@@ -59,14 +67,16 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
    *
    * @param maxInFlight Compute calls each router keeps in flight per node (node-max-in-flight)
    * @param maxBatchTokens largest batch per call (node-max-batch-tokens)
-   * @param admissionTokens tokens in flight per router before Forward is refused (max-inflight-tokens)
+   * @param admissionTokens tokens in flight per router before Forward is refused
+   *     (max-inflight-tokens)
    */
   public record Dispatch(int maxInFlight, int maxBatchTokens, long admissionTokens) {
     public static final Dispatch DEFAULTS = new Dispatch(2, 4096, 16384);
 
     public Dispatch {
       if (maxInFlight < 1 || maxBatchTokens < 1 || admissionTokens < 1) {
-        throw new IllegalArgumentException("max in-flight calls, max batch tokens and admission tokens must be positive");
+        throw new IllegalArgumentException(
+            "max in-flight calls, max batch tokens and admission tokens must be positive");
       }
     }
   }
@@ -76,21 +86,33 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
    * @param computeThreads compute threads of each expert node (its default: one per core)
    * @param routerCores cores of each router machine
    * @param hostCores 0: every router and node is its own machine, clients are outside; above 0:
-   *     everything, clients included, shares one machine with this many cores (a local cluster;
-   *     a fraction where other programs take part of them), and messages cost nothing beyond their
+   *     everything, clients included, shares one machine with this many cores (a local cluster; a
+   *     fraction where other programs take part of them), and messages cost nothing beyond their
    *     CPU and the latency
    * @param nodeLinkGbps each expert node's network link, per direction
    * @param routerLinkGbps each router's network link, per direction
    * @param linkLatencyMicros one-way latency of a message between machines
    */
-  public record Hardware(int nodeCores, int computeThreads, int routerCores, double hostCores, double nodeLinkGbps,
-      double routerLinkGbps, double linkLatencyMicros) {
+  public record Hardware(
+      int nodeCores,
+      int computeThreads,
+      int routerCores,
+      double hostCores,
+      double nodeLinkGbps,
+      double routerLinkGbps,
+      double linkLatencyMicros) {
     public Hardware {
-      if (nodeCores < 1 || computeThreads < 1 || routerCores < 1 || !(hostCores >= 0) || Double.isInfinite(hostCores)) {
-        throw new IllegalArgumentException("cores and compute threads must be at least 1 (host cores 0 = none shared)");
+      if (nodeCores < 1
+          || computeThreads < 1
+          || routerCores < 1
+          || !(hostCores >= 0)
+          || Double.isInfinite(hostCores)) {
+        throw new IllegalArgumentException(
+            "cores and compute threads must be at least 1 (host cores 0 = none shared)");
       }
       if (!(nodeLinkGbps > 0) || !(routerLinkGbps > 0) || !(linkLatencyMicros >= 0)) {
-        throw new IllegalArgumentException("link bandwidths must be positive and latency non-negative");
+        throw new IllegalArgumentException(
+            "link bandwidths must be positive and latency non-negative");
       }
     }
 
@@ -104,12 +126,22 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
       return new Hardware(cores, computeThreads, cores, cores, 1e6, 1e6, 0);
     }
 
-    /** The same, with only {@code cores} of the shared machine's cores left to the cluster (others' programs take the rest). */
+    /**
+     * The same, with only {@code cores} of the shared machine's cores left to the cluster (others'
+     * programs take the rest).
+     */
     public Hardware withHostCores(double cores) {
       if (!shared()) {
         throw new IllegalStateException("host cores apply to a shared machine");
       }
-      return new Hardware(nodeCores, computeThreads, routerCores, cores, nodeLinkGbps, routerLinkGbps, linkLatencyMicros);
+      return new Hardware(
+          nodeCores,
+          computeThreads,
+          routerCores,
+          cores,
+          nodeLinkGbps,
+          routerLinkGbps,
+          linkLatencyMicros);
     }
 
     public boolean shared() {
@@ -126,25 +158,37 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
    * @param warmupRequests requests answered first and not counted
    * @param requests requests measured after the warm-up
    */
-  public record Workload(double skew, TokenCounts tokens, int concurrency, double ratePerSecond, int warmupRequests,
+  public record Workload(
+      double skew,
+      TokenCounts tokens,
+      int concurrency,
+      double ratePerSecond,
+      int warmupRequests,
       int requests) {
     public Workload {
       if (!(skew >= 0) || Double.isInfinite(skew)) {
         throw new IllegalArgumentException("skew must be a finite number >= 0, got " + skew);
       }
-      if ((concurrency > 0) == (ratePerSecond > 0) || concurrency < 0 || ratePerSecond < 0 || Double.isNaN(ratePerSecond)) {
-        throw new IllegalArgumentException("give a concurrency (closed loop) or a rate (open loop), one of them");
+      if ((concurrency > 0) == (ratePerSecond > 0)
+          || concurrency < 0
+          || ratePerSecond < 0
+          || Double.isNaN(ratePerSecond)) {
+        throw new IllegalArgumentException(
+            "give a concurrency (closed loop) or a rate (open loop), one of them");
       }
       if (warmupRequests < 0 || requests < 1) {
-        throw new IllegalArgumentException("requests must be at least 1 and warm-up requests at least 0");
+        throw new IllegalArgumentException(
+            "requests must be at least 1 and warm-up requests at least 0");
       }
     }
 
-    public static Workload closed(double skew, TokenCounts tokens, int concurrency, int warmup, int requests) {
+    public static Workload closed(
+        double skew, TokenCounts tokens, int concurrency, int warmup, int requests) {
       return new Workload(skew, tokens, concurrency, 0, warmup, requests);
     }
 
-    public static Workload open(double skew, TokenCounts tokens, double rate, int warmup, int requests) {
+    public static Workload open(
+        double skew, TokenCounts tokens, double rate, int warmup, int requests) {
       return new Workload(skew, tokens, 0, rate, warmup, requests);
     }
 
@@ -154,8 +198,13 @@ public record SimConfig(Shape shape, Layout layout, Dispatch dispatch, Hardware 
   }
 
   public SimConfig withNodes(int nodes) {
-    return new SimConfig(new Shape(nodes, shape.routers(), shape.experts(), shape.topK(), shape.layers()), layout, dispatch,
-        hardware, workload, seed);
+    return new SimConfig(
+        new Shape(nodes, shape.routers(), shape.experts(), shape.topK(), shape.layers()),
+        layout,
+        dispatch,
+        hardware,
+        workload,
+        seed);
   }
 
   public SimConfig withHardware(Hardware h) {

@@ -19,9 +19,22 @@ package io.arrakis.loadtest.simulate;
  * @param simulatedSeconds length of the measured window in simulated time
  * @param events events processed in the whole run
  */
-record SimResult(int nodes, double tokensPerSecond, double requestsPerSecond, double meanMillis, double p50Millis, double p99Millis,
-    long refused, Utilisation utilisation, double callsPerRequest, double tokensPerCall, double predictedBalance,
-    CpuPerRequest cpuPerRequest, String bottleneck, double simulatedSeconds, long events) {
+record SimResult(
+    int nodes,
+    double tokensPerSecond,
+    double requestsPerSecond,
+    double meanMillis,
+    double p50Millis,
+    double p99Millis,
+    long refused,
+    Utilisation utilisation,
+    double callsPerRequest,
+    double tokensPerCall,
+    double predictedBalance,
+    CpuPerRequest cpuPerRequest,
+    String bottleneck,
+    double simulatedSeconds,
+    long events) {
 
   /**
    * @param routerCpu the busiest router's CPU
@@ -34,8 +47,15 @@ record SimResult(int nodes, double tokensPerSecond, double requestsPerSecond, do
    * @param nodeLink the busiest direction of the busiest expert node's link
    * @param hostCpu the shared machine's CPU (NaN when routers and nodes are separate machines)
    */
-  public record Utilisation(double routerCpu, double hottestNode, String hottestNodeId, double meanNode,
-      double inFlightSlots, double routerLink, double nodeLink, double hostCpu) {}
+  public record Utilisation(
+      double routerCpu,
+      double hottestNode,
+      String hottestNodeId,
+      double meanNode,
+      double inFlightSlots,
+      double routerLink,
+      double nodeLink,
+      double hostCpu) {}
 
   /** CPU seconds per answered request at the routers, the expert nodes and the clients. */
   public record CpuPerRequest(double router, double node, double client) {

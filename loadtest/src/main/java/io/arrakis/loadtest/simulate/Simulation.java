@@ -27,10 +27,15 @@ import java.util.SplittableRandom;
  * configuration and seed.
  */
 final class Simulation {
-  /** A closed-loop caller waits this long after a refusal before it sends again (as ClosedLoopDriver does). */
+  /**
+   * A closed-loop caller waits this long after a refusal before it sends again (as ClosedLoopDriver
+   * does).
+   */
   static final double REFUSED_PAUSE_SECONDS = 0.020;
+
   /** Bytes of a Compute call besides the rows: ids, shapes. */
   private static final int CALL_OVERHEAD_BYTES = 64;
+
   /** Bytes per token-expert pair of a Compute call: its row index and gate weight. */
   private static final int PAIR_BYTES = 8;
 
@@ -58,10 +63,12 @@ final class Simulation {
     this.costs = costs;
     SimConfig.Shape s = config.shape();
     this.random = new SplittableRandom(config.seed());
-    ExpertRouting routing = new ExpertRouting(s.layers(), s.experts(), s.topK(), config.workload().skew(),
-        config.seed() * 31 + 7);
+    ExpertRouting routing =
+        new ExpertRouting(
+            s.layers(), s.experts(), s.topK(), config.workload().skew(), config.seed() * 31 + 7);
     this.layout = ExpertLayout.plan(config, routing);
-    this.planner = new SlicePlanner(routing, layout, s.routers(), s.nodes(), config.workload().tokens().max());
+    this.planner =
+        new SlicePlanner(routing, layout, s.routers(), s.nodes(), config.workload().tokens().max());
     this.machines = new Machines(loop, config);
     this.dispatchers = new Dispatcher[s.routers()][s.nodes()];
     for (int r = 0; r < s.routers(); r++) {
@@ -76,7 +83,10 @@ final class Simulation {
     this.kernelTouched = new int[s.layers() * s.experts()];
   }
 
-  /** Simulates {@code config} with {@code costs}; the model sizes (hidden, ffn) are the calibration's. */
+  /**
+   * Simulates {@code config} with {@code costs}; the model sizes (hidden, ffn) are the
+   * calibration's.
+   */
   public static SimResult run(SimConfig config, Calibration costs) {
     return new Simulation(config, costs).run();
   }
@@ -100,7 +110,8 @@ final class Simulation {
     }
     loop.run(() -> stopped);
     if (!stopped) {
-      throw new IllegalStateException("the simulation ran out of events before the measured requests were answered");
+      throw new IllegalStateException(
+          "the simulation ran out of events before the measured requests were answered");
     }
     double slots = 0;
     for (Dispatcher[] byNode : dispatchers) {
@@ -108,7 +119,11 @@ final class Simulation {
         slots = Math.max(slots, d.slotUtilisation());
       }
     }
-    return window.result(config, machines.utilisation(loop.now(), slots), loop.now(), layout.balance().mean(),
+    return window.result(
+        config,
+        machines.utilisation(loop.now(), slots),
+        loop.now(),
+        layout.balance().mean(),
         loop.processed());
   }
 
@@ -122,14 +137,17 @@ final class Simulation {
     }
   }
 
-  // ---- clients -------------------------------------------------------------------------------------
+  // ---- clients
+  // -------------------------------------------------------------------------------------
 
   private void scheduleArrival() {
     double gap = -Math.log(1 - random.nextDouble()) / config.workload().ratePerSecond();
-    loop.after(gap, () -> {
-      send((int) (nextRequestId % Integer.MAX_VALUE));
-      scheduleArrival();
-    });
+    loop.after(
+        gap,
+        () -> {
+          send((int) (nextRequestId % Integer.MAX_VALUE));
+          scheduleArrival();
+        });
   }
 
   private void send(int client) {
@@ -139,11 +157,18 @@ final class Simulation {
     long id = nextRequestId++;
     int tokens = config.workload().tokens().next(random);
     int router = client % config.shape().routers();
-    SimRequest req = new SimRequest(client, router, (int) (id % config.shape().layers()), tokens, loop.now());
-    clientWork(req, () -> transfer(null, machines.routerIn[router], (long) tokens * rowBytes, () -> arrive(req)));
+    SimRequest req =
+        new SimRequest(client, router, (int) (id % config.shape().layers()), tokens, loop.now());
+    clientWork(
+        req,
+        () ->
+            transfer(null, machines.routerIn[router], (long) tokens * rowBytes, () -> arrive(req)));
   }
 
-  /** Half the load driver's work on the way out, half on the way back; none when clients are outside. */
+  /**
+   * Half the load driver's work on the way out, half on the way back; none when clients are
+   * outside.
+   */
   private void clientWork(SimRequest req, Runnable then) {
     if (machines.clientPool == null) {
       then.run();
@@ -180,9 +205,13 @@ final class Simulation {
     }
   }
 
-  // ---- router --------------------------------------------------------------------------------------
+  // ---- router
+  // --------------------------------------------------------------------------------------
 
-  /** Admission, then decode, gate and plan (half the per-request work; the other half combines and replies). */
+  /**
+   * Admission, then decode, gate and plan (half the per-request work; the other half combines and
+   * replies).
+   */
   private void arrive(SimRequest req) {
     int r = req.router;
     if (admitted[r] > 0 && admitted[r] + req.tokens > config.dispatch().admissionTokens()) {
@@ -192,13 +221,17 @@ final class Simulation {
     admitted[r] += req.tokens;
     double tokenHalf = costs.router().tokenSeconds() / 2;
     double gate = costs.router().gateSecondsPerTokenExpert() * config.shape().experts();
-    routerWork(r, costs.router().requestSeconds() / 2 + (tokenHalf + gate) * req.tokens, false, () -> {
-      List<Slice> slices = planner.plan(req, random);
-      req.pending = slices.size();
-      for (Slice s : slices) {
-        dispatchers[r][s.node].submit(s);
-      }
-    });
+    routerWork(
+        r,
+        costs.router().requestSeconds() / 2 + (tokenHalf + gate) * req.tokens,
+        false,
+        () -> {
+          List<Slice> slices = planner.plan(req, random);
+          req.pending = slices.size();
+          for (Slice s : slices) {
+            dispatchers[r][s.node].submit(s);
+          }
+        });
   }
 
   private void routerWork(int r, double cpu, boolean perCall, Runnable then) {
@@ -212,16 +245,29 @@ final class Simulation {
       return;
     }
     int r = req.router;
-    double cpu = costs.router().requestSeconds() / 2 + costs.router().tokenSeconds() / 2 * req.tokens;
-    routerWork(r, cpu, false, () -> {
-      admitted[r] -= req.tokens;
-      transfer(machines.routerOut[r], null, (long) req.tokens * rowBytes, () -> clientWork(req, () -> ended(req, true)));
-    });
+    double cpu =
+        costs.router().requestSeconds() / 2 + costs.router().tokenSeconds() / 2 * req.tokens;
+    routerWork(
+        r,
+        cpu,
+        false,
+        () -> {
+          admitted[r] -= req.tokens;
+          transfer(
+              machines.routerOut[r],
+              null,
+              (long) req.tokens * rowBytes,
+              () -> clientWork(req, () -> ended(req, true)));
+        });
   }
 
-  // ---- calls to expert nodes -----------------------------------------------------------------------
+  // ---- calls to expert nodes
+  // -----------------------------------------------------------------------
 
-  /** Router assembles and sends; the node's transport thread takes it, a compute thread runs it; back. */
+  /**
+   * Router assembles and sends; the node's transport thread takes it, a compute thread runs it;
+   * back.
+   */
   private void call(Dispatcher d, List<Slice> batch, int rows) {
     int r = d.router;
     int n = d.node;
@@ -230,22 +276,47 @@ final class Simulation {
       pairs += s.pairs;
     }
     window.call(rows);
-    // as ExpertService does: the transport thread parses and checks the call; a compute thread decodes
+    // as ExpertService does: the transport thread parses and checks the call; a compute thread
+    // decodes
     // the rows, checks their values, runs the experts and encodes the partial sums
     double compute = kernelSeconds(batch) + costs.node().rowSeconds() * rows;
     double half = costs.router().callSeconds() / 2;
     long sent = (long) rows * rowBytes + (long) pairs * PAIR_BYTES + CALL_OVERHEAD_BYTES;
     long back = (long) rows * rowBytes + CALL_OVERHEAD_BYTES;
-    routerWork(r, half, true, () -> transfer(machines.routerOut[r], machines.nodeIn[n], sent, () ->
-        nodeWork(machines.nodeTransport[n], costs.node().callSeconds(), () ->
-            nodeWork(machines.nodeCompute[n], compute, () -> transfer(machines.nodeOut[n], machines.routerIn[r], back, () ->
-                routerWork(r, half, true, () -> {
-                  planner.answered(r, n, rows);
-                  for (Slice s : batch) {
-                    sliceDone(s);
-                  }
-                  d.ended();
-                }))))));
+    routerWork(
+        r,
+        half,
+        true,
+        () ->
+            transfer(
+                machines.routerOut[r],
+                machines.nodeIn[n],
+                sent,
+                () ->
+                    nodeWork(
+                        machines.nodeTransport[n],
+                        costs.node().callSeconds(),
+                        () ->
+                            nodeWork(
+                                machines.nodeCompute[n],
+                                compute,
+                                () ->
+                                    transfer(
+                                        machines.nodeOut[n],
+                                        machines.routerIn[r],
+                                        back,
+                                        () ->
+                                            routerWork(
+                                                r,
+                                                half,
+                                                true,
+                                                () -> {
+                                                  planner.answered(r, n, rows);
+                                                  for (Slice s : batch) {
+                                                    sliceDone(s);
+                                                  }
+                                                  d.ended();
+                                                }))))));
   }
 
   private void nodeWork(Pool pool, double cpu, Runnable then) {
@@ -275,7 +346,10 @@ final class Simulation {
     return seconds;
   }
 
-  /** A message from one machine's link to another's (null: outside the model); only the latency on a shared host. */
+  /**
+   * A message from one machine's link to another's (null: outside the model); only the latency on a
+   * shared host.
+   */
   private void transfer(Link from, Link to, long bytes, Runnable then) {
     SimConfig.Hardware hw = config.hardware();
     if (hw.shared()) {
@@ -283,7 +357,10 @@ final class Simulation {
       return;
     }
     double now = loop.now();
-    double done = Math.max(from == null ? now : from.reserve(now, bytes), to == null ? now : to.reserve(now, bytes));
+    double done =
+        Math.max(
+            from == null ? now : from.reserve(now, bytes),
+            to == null ? now : to.reserve(now, bytes));
     loop.at(done + hw.linkLatencyMicros() / 1e6, then);
   }
 }

@@ -4,8 +4,10 @@ package io.arrakis.loadtest.simulate;
 final class Slice {
   final SimRequest request;
   final int node;
+
   /** The expert of each token-expert pair, [0, pairs). */
   final int[] experts;
+
   int pairs;
   int rows;
 

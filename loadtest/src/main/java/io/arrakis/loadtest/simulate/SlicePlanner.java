@@ -6,16 +6,18 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * A router's planning, as {@code DispatchPlanner} does it: draws each token's top-k experts and gives
- * each (token, expert) pair to one holder: a node the token already goes to, else the holder with
- * the fewest outstanding tokens at this router (ties to the one listed first), so that a token
+ * A router's planning, as {@code DispatchPlanner} does it: draws each token's top-k experts and
+ * gives each (token, expert) pair to one holder: a node the token already goes to, else the holder
+ * with the fewest outstanding tokens at this router (ties to the one listed first), so that a token
  * crosses to a node once. One slice per node, in node order.
  */
 final class SlicePlanner {
   private final ExpertRouting routing;
   private final ExpertLayout layout;
+
   /** Tokens sent to each node and not yet answered, per router ({@code ReplicaLoad}). */
   private final long[][] outstanding;
+
   private final Slice[] sliceOfNode;
   private final int[] touched;
   private final int[] picks;
@@ -50,7 +52,8 @@ final class SlicePlanner {
         if (!contains(chosen, chosenCount, node)) {
           chosen[chosenCount++] = node;
           slice.rows++;
-          load[node]++; // the planner's tally for this request, then the dispatcher's count until the call ends
+          load[node]++; // the planner's tally for this request, then the dispatcher's count until
+          // the call ends
         }
         slice.experts[slice.pairs++] = expert;
       }

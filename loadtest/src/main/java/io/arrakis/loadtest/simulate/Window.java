@@ -2,7 +2,10 @@ package io.arrakis.loadtest.simulate;
 
 import java.util.Arrays;
 
-/** What happens in the measured window, after the warm-up: answers, refusals, calls and CPU by place. */
+/**
+ * What happens in the measured window, after the warm-up: answers, refusals, calls and CPU by
+ * place.
+ */
 final class Window {
   private final double[] latencies;
   private boolean open;
@@ -76,19 +79,38 @@ final class Window {
     }
   }
 
-  SimResult result(SimConfig config, SimResult.Utilisation util, double now, double balance, long events) {
+  SimResult result(
+      SimConfig config, SimResult.Utilisation util, double now, double balance, long events) {
     double elapsed = now - start;
     double[] sorted = Arrays.copyOf(latencies, answered);
     Arrays.sort(sorted);
     double mean = Arrays.stream(sorted).average().orElse(Double.NaN);
-    SimResult.CpuPerRequest cpu = new SimResult.CpuPerRequest(routerCpu / answered, nodeCpu / answered,
-        clientCpu / answered);
+    SimResult.CpuPerRequest cpu =
+        new SimResult.CpuPerRequest(routerCpu / answered, nodeCpu / answered, clientCpu / answered);
     double callsPerRequest = (double) calls / answered;
-    String bottleneck = Bottleneck.name(config, util, routerCallCpu / Math.max(Double.MIN_NORMAL, routerCpu),
-        callsPerRequest, (double) refused / (refused + answered));
-    return new SimResult(config.shape().nodes(), tokens / elapsed, answered / elapsed, mean * 1e3,
-        percentile(sorted, 50) * 1e3, percentile(sorted, 99) * 1e3, refused, util, callsPerRequest,
-        calls == 0 ? 0 : (double) callRows / calls, balance, cpu, bottleneck, elapsed, events);
+    String bottleneck =
+        Bottleneck.name(
+            config,
+            util,
+            routerCallCpu / Math.max(Double.MIN_NORMAL, routerCpu),
+            callsPerRequest,
+            (double) refused / (refused + answered));
+    return new SimResult(
+        config.shape().nodes(),
+        tokens / elapsed,
+        answered / elapsed,
+        mean * 1e3,
+        percentile(sorted, 50) * 1e3,
+        percentile(sorted, 99) * 1e3,
+        refused,
+        util,
+        callsPerRequest,
+        calls == 0 ? 0 : (double) callRows / calls,
+        balance,
+        cpu,
+        bottleneck,
+        elapsed,
+        events);
   }
 
   /** Nearest rank. */

@@ -34,15 +34,25 @@ final class StatusLoad {
   private static final long MAX_MICROS = TimeUnit.MINUTES.toMicros(2);
 
   /** What a phase gave. Latencies in µs, per status name ("OK" for the answered ones). */
-  record Result(double seconds, long sent, long ok, long failed, long unanswered, long tokensOk,
-      Map<String, Long> byStatus, Map<String, Histogram> latency, List<String> failureMessages) {
+  record Result(
+      double seconds,
+      long sent,
+      long ok,
+      long failed,
+      long unanswered,
+      long tokensOk,
+      Map<String, Long> byStatus,
+      Map<String, Histogram> latency,
+      List<String> failureMessages) {
     double tokensPerSecond() {
       return tokensOk / seconds;
     }
 
     double millis(String status, double percentile) {
       Histogram h = latency.get(status);
-      return h == null || h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(percentile) / 1000.0;
+      return h == null || h.getTotalCount() == 0
+          ? Double.NaN
+          : h.getValueAtPercentile(percentile) / 1000.0;
     }
 
     double maxMillis(String status) {
@@ -52,10 +62,24 @@ final class StatusLoad {
 
     @Override
     public String toString() {
-      return String.format("%.1f s: sent %d ok %d failed %d unanswered %d %s, %.0f tokens/s, ok p50 %.1f p99 %.1f ms%s",
-          seconds, sent, ok, failed, unanswered, byStatus, tokensPerSecond(), millis("OK", 50), millis("OK", 99),
-          byStatus.containsKey("RESOURCE_EXHAUSTED") ? String.format(", rejected p50 %.2f p99 %.2f max %.2f ms",
-              millis("RESOURCE_EXHAUSTED", 50), millis("RESOURCE_EXHAUSTED", 99), maxMillis("RESOURCE_EXHAUSTED")) : "");
+      return String.format(
+          "%.1f s: sent %d ok %d failed %d unanswered %d %s, %.0f tokens/s, ok p50 %.1f p99 %.1f ms%s",
+          seconds,
+          sent,
+          ok,
+          failed,
+          unanswered,
+          byStatus,
+          tokensPerSecond(),
+          millis("OK", 50),
+          millis("OK", 99),
+          byStatus.containsKey("RESOURCE_EXHAUSTED")
+              ? String.format(
+                  ", rejected p50 %.2f p99 %.2f max %.2f ms",
+                  millis("RESOURCE_EXHAUSTED", 50),
+                  millis("RESOURCE_EXHAUSTED", 99),
+                  maxMillis("RESOURCE_EXHAUSTED"))
+              : "");
     }
   }
 
@@ -64,8 +88,17 @@ final class StatusLoad {
   private final int tokens;
   private final Duration deadline;
 
-  /** A pool of 64 requests of {@code tokens} standard-normal tokens, alternating over {@code layers}. */
-  StatusLoad(ManagedChannel channel, int hidden, List<Integer> layers, int tokens, Duration deadline, long seed) {
+  /**
+   * A pool of 64 requests of {@code tokens} standard-normal tokens, alternating over {@code
+   * layers}.
+   */
+  StatusLoad(
+      ManagedChannel channel,
+      int hidden,
+      List<Integer> layers,
+      int tokens,
+      Duration deadline,
+      long seed) {
     this.channel = channel;
     this.tokens = tokens;
     this.deadline = deadline;
@@ -75,8 +108,12 @@ final class StatusLoad {
       for (int j = 0; j < x.length; j++) {
         x[j] = (float) random.nextGaussian();
       }
-      pool.add(ForwardRequest.newBuilder().setRequestId("chaos-" + i).setLayer(layers.get(i % layers.size()))
-          .setHiddenStates(TensorCodec.encodeFloat(x, tokens, hidden)).build());
+      pool.add(
+          ForwardRequest.newBuilder()
+              .setRequestId("chaos-" + i)
+              .setLayer(layers.get(i % layers.size()))
+              .setHiddenStates(TensorCodec.encodeFloat(x, tokens, hidden))
+              .build());
     }
   }
 
@@ -98,34 +135,37 @@ final class StatusLoad {
       ForwardRequest r = pool.get((int) (next.getAndIncrement() % pool.size()));
       long t0 = System.nanoTime();
       sent.incrementAndGet();
-      InferenceGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-          .forward(r, new StreamObserver<ForwardResponse>() {
-            private volatile boolean answered;
+      InferenceGrpc.newStub(channel)
+          .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+          .forward(
+              r,
+              new StreamObserver<ForwardResponse>() {
+                private volatile boolean answered;
 
-            @Override
-            public void onNext(ForwardResponse value) {
-              answered = true;
-            }
+                @Override
+                public void onNext(ForwardResponse value) {
+                  answered = true;
+                }
 
-            @Override
-            public void onError(Throwable t) {
-              Status s = Status.fromThrowable(t);
-              record(s.getCode().name(), t0);
-              failed.incrementAndGet();
-              if (messages.size() < 20) {
-                messages.add(s.getCode() + ": " + s.getDescription());
-              }
-              done.accept(false);
-            }
+                @Override
+                public void onError(Throwable t) {
+                  Status s = Status.fromThrowable(t);
+                  record(s.getCode().name(), t0);
+                  failed.incrementAndGet();
+                  if (messages.size() < 20) {
+                    messages.add(s.getCode() + ": " + s.getDescription());
+                  }
+                  done.accept(false);
+                }
 
-            @Override
-            public void onCompleted() {
-              record("OK", t0);
-              ok.incrementAndGet();
-              tokensOk.addAndGet(tokens);
-              done.accept(true);
-            }
-          });
+                @Override
+                public void onCompleted() {
+                  record("OK", t0);
+                  ok.incrementAndGet();
+                  tokensOk.addAndGet(tokens);
+                  done.accept(true);
+                }
+              });
     }
 
     private void record(String status, long t0) {
@@ -147,7 +187,16 @@ final class StatusLoad {
       long s = sent.get();
       long o = ok.get();
       long f = failed.get();
-      return new Result((end - start) / 1e9, s, o, f, s - o - f, tokensOk.get(), counts, h, List.copyOf(messages));
+      return new Result(
+          (end - start) / 1e9,
+          s,
+          o,
+          f,
+          s - o - f,
+          tokensOk.get(),
+          counts,
+          h,
+          List.copyOf(messages));
     }
   }
 
@@ -165,13 +214,14 @@ final class StatusLoad {
               stopped.countDown();
               return;
             }
-            p.send(ok -> {
-              if (ok) {
-                go();
-              } else {
-                pauses.schedule(this::go, 20, TimeUnit.MILLISECONDS);
-              }
-            });
+            p.send(
+                ok -> {
+                  if (ok) {
+                    go();
+                  } else {
+                    pauses.schedule(this::go, 20, TimeUnit.MILLISECONDS);
+                  }
+                });
           }
         }.go();
       }
@@ -184,10 +234,10 @@ final class StatusLoad {
   }
 
   /**
-   * Open loop: {@code perSecond} calls a second, evenly spaced, whatever the answers. Each call goes
-   * out at its own due time (bursts of calls sent together would queue behind each other in this
-   * client and the router, and time that queue rather than the answers); a sender that falls behind
-   * catches up at once. Latency runs from the actual send.
+   * Open loop: {@code perSecond} calls a second, evenly spaced, whatever the answers. Each call
+   * goes out at its own due time (bursts of calls sent together would queue behind each other in
+   * this client and the router, and time that queue rather than the answers); a sender that falls
+   * behind catches up at once. Latency runs from the actual send.
    */
   Result openLoop(double perSecond, Duration duration) throws InterruptedException {
     Phase p = new Phase();
@@ -197,7 +247,7 @@ final class StatusLoad {
       for (long wait = due - System.nanoTime(); wait > 0; wait = due - System.nanoTime()) {
         LockSupport.parkNanos(wait);
       }
-      p.send(ok -> { });
+      p.send(ok -> {});
     }
     p.end = System.nanoTime();
     return p.result();

@@ -30,23 +30,40 @@ class ArrakisCliTest {
 
   @Test
   void upWithoutNodesOrPlacementSaysSo() {
-    CliRun r = CliRun.of("up", "--model", tmp.toString(), "--state-dir", tmp.resolve("s").toString());
+    CliRun r =
+        CliRun.of("up", "--model", tmp.toString(), "--state-dir", tmp.resolve("s").toString());
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.err()).isEqualTo("error: give --nodes N or --placement FILE\n");
   }
 
   @Test
   void upWithAMissingModelSaysSo() {
-    CliRun r = CliRun.of("up", "--model", tmp.resolve("nope").toString(), "--nodes", "2",
-        "--state-dir", tmp.resolve("s").toString());
+    CliRun r =
+        CliRun.of(
+            "up",
+            "--model",
+            tmp.resolve("nope").toString(),
+            "--nodes",
+            "2",
+            "--state-dir",
+            tmp.resolve("s").toString());
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.err()).startsWith("error: ").contains("nope").hasLineCount(1);
   }
 
   @Test
   void aBadStrategyIsOneErrorLine() {
-    CliRun r = CliRun.of("up", "--model", tmp.toString(), "--nodes", "2", "--strategy", "random",
-        "--state-dir", tmp.resolve("s").toString());
+    CliRun r =
+        CliRun.of(
+            "up",
+            "--model",
+            tmp.toString(),
+            "--nodes",
+            "2",
+            "--strategy",
+            "random",
+            "--state-dir",
+            tmp.resolve("s").toString());
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.err()).startsWith("error: unknown strategy 'random'").hasLineCount(1);
   }

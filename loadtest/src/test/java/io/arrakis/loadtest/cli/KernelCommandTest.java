@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.arrakis.loadtest.cli.ArrakisCli;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -12,7 +11,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code bench kernel} on tiny sizes: the table, the JSON shape, and one-line errors. Figures are not judged. */
+/**
+ * {@code bench kernel} on tiny sizes: the table, the JSON shape, and one-line errors. Figures are
+ * not judged.
+ */
 class KernelCommandTest {
   @TempDir Path tmp;
 
@@ -21,11 +23,31 @@ class KernelCommandTest {
     Path json = tmp.resolve("kernel.json");
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
-    int code = ArrakisCli.execute(new PrintWriter(out, true), new PrintWriter(err, true), "bench", "kernel", "--hidden", "16",
-        "--ffn", "32", "--experts", "4", "--top-k", "2", "--tokens", "1,8", "--threads", "1", "--repeats", "2", "--json",
-        json.toString());
+    int code =
+        ArrakisCli.execute(
+            new PrintWriter(out, true),
+            new PrintWriter(err, true),
+            "bench",
+            "kernel",
+            "--hidden",
+            "16",
+            "--ffn",
+            "32",
+            "--experts",
+            "4",
+            "--top-k",
+            "2",
+            "--tokens",
+            "1,8",
+            "--threads",
+            "1",
+            "--repeats",
+            "2",
+            "--json",
+            json.toString());
     assertThat(code).as("%s %s", out, err).isZero();
-    assertThat(out.toString()).contains("hidden 16, ffn 32, 4 experts, top-2", "tokens/s", "wrote " + json);
+    assertThat(out.toString())
+        .contains("hidden 16, ffn 32, 4 experts, top-2", "tokens/s", "wrote " + json);
     JsonNode root = new ObjectMapper().readTree(Files.readString(json));
     assertThat(root.path("results")).hasSize(2);
     assertThat(root.path("results").get(0).path("tokens").asInt()).isEqualTo(1);
@@ -45,8 +67,18 @@ class KernelCommandTest {
   void badSizesAreOneErrorLine() {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
-    int code = ArrakisCli.execute(new PrintWriter(out, true), new PrintWriter(err, true), "bench", "kernel", "--experts", "2",
-        "--top-k", "3", "--tokens", "1");
+    int code =
+        ArrakisCli.execute(
+            new PrintWriter(out, true),
+            new PrintWriter(err, true),
+            "bench",
+            "kernel",
+            "--experts",
+            "2",
+            "--top-k",
+            "3",
+            "--tokens",
+            "1");
     assertThat(code).isEqualTo(1);
     assertThat(err.toString()).startsWith("error: ").contains("top-k").hasLineCount(1);
   }

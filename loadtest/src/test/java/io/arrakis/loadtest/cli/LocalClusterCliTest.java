@@ -22,8 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code up}, {@code status --json}, {@code loadtest --json}, {@code down} on real processes: the
- * cluster outlives the command that started it, the load tester accounts for every call, and
- * {@code down} stops everything (and may run twice).
+ * cluster outlives the command that started it, the load tester accounts for every call, and {@code
+ * down} stops everything (and may run twice).
  */
 class LocalClusterCliTest {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -40,13 +40,33 @@ class LocalClusterCliTest {
   void upStatusLoadtestDown() throws Exception {
     String state = tmp.resolve("state").toString();
     String model = Fixtures.dir(Fixtures.MIXTRAL_TINY).toString();
-    CliRun up = CliRun.of("up", "--model", model, "--nodes", "2", "--strategy", "round-robin", "--port", "0", "--http-port", "0",
-        "--threads", "1", "--java-opts", String.join(" ", TestClusters.JVM_OPTIONS), "--state-dir", state);
+    CliRun up =
+        CliRun.of(
+            "up",
+            "--model",
+            model,
+            "--nodes",
+            "2",
+            "--strategy",
+            "round-robin",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--threads",
+            "1",
+            "--java-opts",
+            String.join(" ", TestClusters.JVM_OPTIONS),
+            "--state-dir",
+            state);
     assertThat(up.code()).as("%s", up).isZero();
-    assertThat(up.out()).containsPattern("(?m)^router 127\\.0\\.0\\.1:\\d+$").contains("local cluster up in");
+    assertThat(up.out())
+        .containsPattern("(?m)^router 127\\.0\\.0\\.1:\\d+$")
+        .contains("local cluster up in");
     assertThat(up.err().lines().filter(l -> l.startsWith("warning:")))
         .as("plaintext stays allowed on 127.0.0.1, with one warning line")
-        .containsExactly("warning: plaintext gRPC on 127.0.0.1 (no TLS): for local development only (--tls for TLS)");
+        .containsExactly(
+            "warning: plaintext gRPC on 127.0.0.1 (no TLS): for local development only (--tls for TLS)");
     assertThat(up.out()).doesNotContain("security");
 
     JsonNode status = JSON.readTree(CliRun.of("status", "--json", "--state-dir", state).out());
@@ -58,8 +78,14 @@ class LocalClusterCliTest {
     int httpPort = status.path("router").path("http_port").asInt();
     assertThat(httpPort).isPositive().isNotEqualTo(routerPort);
     assertThat(up.out()).contains("HTTP API   http://127.0.0.1:" + httpPort + "/v1");
-    assertThat(HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort
-        + "/health")).build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+    assertThat(
+            HttpClient.newHttpClient()
+                .send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/health"))
+                        .build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .statusCode())
+        .isEqualTo(200);
     List<Long> pids = new ArrayList<>(List.of(status.path("router").path("pid").asLong()));
     assertThat(status.path("experts")).hasSize(2);
     int held = 0;
@@ -75,19 +101,35 @@ class LocalClusterCliTest {
       assertThat(ProcessHandle.of(pid)).as("pid %d", pid).isPresent();
     }
 
-    CliRun again = CliRun.of("up", "--model", model, "--nodes", "2", "--port", "0", "--state-dir", state);
+    CliRun again =
+        CliRun.of("up", "--model", model, "--nodes", "2", "--port", "0", "--state-dir", state);
     assertThat(again.code()).isEqualTo(1);
-    assertThat(again.err()).startsWith("error: a local cluster is already running: router pid " + pids.get(0));
+    assertThat(again.err())
+        .startsWith("error: a local cluster is already running: router pid " + pids.get(0));
 
     Path report = tmp.resolve("report.json");
-    CliRun load = CliRun.of("loadtest", "--state-dir", state, "--duration", "3s", "--warmup", "0s", "--concurrency", "4",
-        "--tokens", "1-8", "--json", report.toString());
+    CliRun load =
+        CliRun.of(
+            "loadtest",
+            "--state-dir",
+            state,
+            "--duration",
+            "3s",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "4",
+            "--tokens",
+            "1-8",
+            "--json",
+            report.toString());
     assertThat(load.code()).as("%s", load).isZero();
     assertThat(load.out()).contains("unanswered 0", "imbalance");
     JsonNode r = JSON.readTree(Files.readString(report));
     assertThat(r.path("target").asText()).isEqualTo("127.0.0.1:" + routerPort);
     assertThat(r.path("sent").asLong()).isPositive();
-    assertThat(r.path("sent").asLong()).isEqualTo(r.path("ok").asLong() + r.path("failed").asLong());
+    assertThat(r.path("sent").asLong())
+        .isEqualTo(r.path("ok").asLong() + r.path("failed").asLong());
     assertThat(r.path("unanswered").asLong()).isZero();
     assertThat(r.path("failed").asLong()).isZero();
     assertThat(r.path("by_status").path("OK").asLong()).isEqualTo(r.path("ok").asLong());
@@ -103,9 +145,12 @@ class LocalClusterCliTest {
     assertThat(down.code()).as("%s", down).isZero();
     assertThat(down.out()).startsWith("stopped 3 of 3 processes");
     for (long pid : pids) {
-      assertThat(ProcessHandle.of(pid).filter(ProcessHandle::isAlive)).as("pid %d after down", pid).isEmpty();
+      assertThat(ProcessHandle.of(pid).filter(ProcessHandle::isAlive))
+          .as("pid %d after down", pid)
+          .isEmpty();
     }
-    assertThat(CliRun.of("down", "--state-dir", state).out()).startsWith("no local cluster is running");
+    assertThat(CliRun.of("down", "--state-dir", state).out())
+        .startsWith("no local cluster is running");
     assertThat(CliRun.of("status", "--state-dir", state).out()).startsWith("no local cluster");
   }
 }

@@ -8,21 +8,35 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code arrakis simulate} and {@code simulate calibrate} from the command line, without a cluster. */
+/**
+ * {@code arrakis simulate} and {@code simulate calibrate} from the command line, without a cluster.
+ */
 class SimulateCommandTest {
   @TempDir Path tmp;
 
   @Test
   void bothCommandsHaveHelp() {
     assertThat(CliRun.of("simulate", "--help").out()).startsWith("Usage: arrakis simulate");
-    assertThat(CliRun.of("simulate", "calibrate", "--help").out()).startsWith("Usage: arrakis simulate calibrate");
+    assertThat(CliRun.of("simulate", "calibrate", "--help").out())
+        .startsWith("Usage: arrakis simulate calibrate");
   }
 
   @Test
   void projectsATableAndJsonWithTheBuiltInCalibration() throws Exception {
     Path json = tmp.resolve("p.json");
-    CliRun r = CliRun.of("simulate", "--nodes", "2,8", "--experts", "32", "--top-k", "4", "--requests", "2000",
-        "--json", json.toString());
+    CliRun r =
+        CliRun.of(
+            "simulate",
+            "--nodes",
+            "2,8",
+            "--experts",
+            "32",
+            "--top-k",
+            "4",
+            "--requests",
+            "2000",
+            "--json",
+            json.toString());
 
     assertThat(r.code()).as("%s", r).isZero();
     assertThat(r.out()).contains("calibration ", "nodes", "tokens/s", "bottleneck");
@@ -36,22 +50,37 @@ class SimulateCommandTest {
 
   @Test
   void aMissingCalibrationFileIsOneLineSayingHowToMakeOne() {
-    CliRun r = CliRun.of("simulate", "--calibration", tmp.resolve("none.json").toString(), "--nodes", "2");
+    CliRun r =
+        CliRun.of("simulate", "--calibration", tmp.resolve("none.json").toString(), "--nodes", "2");
     assertThat(r.code()).isEqualTo(1);
-    assertThat(r.err()).startsWith("error: no such file: ").contains("simulate calibrate").hasLineCount(1);
+    assertThat(r.err())
+        .startsWith("error: no such file: ")
+        .contains("simulate calibrate")
+        .hasLineCount(1);
   }
 
   @Test
   void conflictingLoadsAreOneErrorLine() {
     CliRun r = CliRun.of("simulate", "--nodes", "2", "--rate", "100", "--concurrency", "4");
     assertThat(r.code()).isEqualTo(1);
-    assertThat(r.err()).isEqualTo("error: give one of --concurrency, --concurrency-per-node and --rate\n");
+    assertThat(r.err())
+        .isEqualTo("error: give one of --concurrency, --concurrency-per-node and --rate\n");
   }
 
   @Test
   void badCalibrationRunsAreOneErrorLine() {
-    CliRun r = CliRun.of("simulate", "calibrate", "--out", tmp.resolve("c.json").toString(), "--model", tmp.toString(),
-        "--runs", "16x16,fast", "--state-dir", tmp.resolve("s").toString());
+    CliRun r =
+        CliRun.of(
+            "simulate",
+            "calibrate",
+            "--out",
+            tmp.resolve("c.json").toString(),
+            "--model",
+            tmp.toString(),
+            "--runs",
+            "16x16,fast",
+            "--state-dir",
+            tmp.resolve("s").toString());
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.err()).startsWith("error: --runs items must be CALLERSxTOKENS").hasLineCount(1);
   }

@@ -13,27 +13,27 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.security.ClientSecurity;
+import io.arrakis.security.Role;
+import io.arrakis.security.TlsFiles;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
-import io.arrakis.security.Role;
-import io.arrakis.security.TlsFiles;
 import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.TrustManagerFactory;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -41,9 +41,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code up --tls --auth-token-file} on real processes: the cluster makes its own CA, serves TLS
- * everywhere (mutual TLS to the expert nodes), and records it, so that {@code status},
- * {@code loadtest} and {@code placement} reach it without flags; clients lacking TLS, a client
- * certificate or the token are turned away.
+ * everywhere (mutual TLS to the expert nodes), and records it, so that {@code status}, {@code
+ * loadtest} and {@code placement} reach it without flags; clients lacking TLS, a client certificate
+ * or the token are turned away.
  */
 class TlsClusterCliTest {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -62,33 +62,69 @@ class TlsClusterCliTest {
     Path state = tmp.resolve("state");
     Path tlsDir = state.resolve("tls");
     Path token = Files.writeString(tmp.resolve("token"), "local-s3cret\n");
-    CliRun up = CliRun.of("up", "--tls", "--auth-token-file", token.toString(), "--model", MODEL.toString(),
-        "--nodes", "2", "--port", "0", "--http-port", "0", "--threads", "1", "--java-opts", String.join(" ", TestClusters.JVM_OPTIONS),
-        "--state-dir", state.toString());
+    CliRun up =
+        CliRun.of(
+            "up",
+            "--tls",
+            "--auth-token-file",
+            token.toString(),
+            "--model",
+            MODEL.toString(),
+            "--nodes",
+            "2",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--threads",
+            "1",
+            "--java-opts",
+            String.join(" ", TestClusters.JVM_OPTIONS),
+            "--state-dir",
+            state.toString());
     assertThat(up.code()).as("%s", up).isZero();
-    assertThat(up.out()).contains("security   TLS (certificates in " + tlsDir + "), router bearer token from " + token);
+    assertThat(up.out())
+        .contains(
+            "security   TLS (certificates in " + tlsDir + "), router bearer token from " + token);
     assertThat(up.err()).doesNotContain("warning");
     assertThat(tlsDir.resolve("ca.crt")).isRegularFile();
 
-    JsonNode status = JSON.readTree(CliRun.of("status", "--json", "--state-dir", state.toString()).out());
+    JsonNode status =
+        JSON.readTree(CliRun.of("status", "--json", "--state-dir", state.toString()).out());
     assertThat(status.path("serving").asBoolean()).as("%s", status).isTrue();
     assertThat(status.path("tls").asBoolean()).isTrue();
     assertThat(status.path("tls_dir").asText()).isEqualTo(tlsDir.toString());
-    assertThat(CliRun.of("status", "--state-dir", state.toString()).out()).contains("security   TLS", "serving");
+    assertThat(CliRun.of("status", "--state-dir", state.toString()).out())
+        .contains("security   TLS", "serving");
     String router = "127.0.0.1:" + status.path("router").path("port").asInt();
     int expertPort = status.path("experts").get(0).path("port").asInt();
 
     // TLS and the tokens from the state file (the admin token for the router's load at the end)
     Path report = tmp.resolve("report.json");
-    CliRun load = CliRun.of("loadtest", "--state-dir", state.toString(), "--duration", "3s", "--warmup", "0s",
-        "--concurrency", "4", "--tokens", "1-8", "--json", report.toString());
+    CliRun load =
+        CliRun.of(
+            "loadtest",
+            "--state-dir",
+            state.toString(),
+            "--duration",
+            "3s",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "4",
+            "--tokens",
+            "1-8",
+            "--json",
+            report.toString());
     assertThat(load.code()).as("%s", load).isZero();
     JsonNode r = JSON.readTree(Files.readString(report));
     assertThat(r.path("target").asText()).isEqualTo(router);
     assertThat(r.path("sent").asLong()).isPositive().isEqualTo(r.path("ok").asLong());
     assertThat(r.path("failed").asLong()).isZero();
     assertThat(r.path("unanswered").asLong()).isZero();
-    assertThat(r.path("imbalance").isNumber()).as("the router's load, from its admin service: %s", r).isTrue();
+    assertThat(r.path("imbalance").isNumber())
+        .as("the router's load, from its admin service: %s", r)
+        .isTrue();
 
     LocalCluster cluster = LocalCluster.attach(state, Duration.ofSeconds(2)).orElseThrow();
     ClusterSecurity security = cluster.security();
@@ -99,8 +135,10 @@ class TlsClusterCliTest {
     SSLContext trustOnly = trusting(tlsDir.resolve("ca.crt"));
     assertThat(https(trustOnly, models, null).statusCode()).isEqualTo(401);
     assertThat(https(trustOnly, models, "local-s3cret").statusCode()).isEqualTo(200);
-    assertThat(https(TlsFiles.in(tlsDir, Role.CLIENT).jdkContext(), models, null).statusCode()).isEqualTo(200);
-    assertThat(https(trustOnly, "https://127.0.0.1:" + httpPort + "/health", null).statusCode()).isEqualTo(200);
+    assertThat(https(TlsFiles.in(tlsDir, Role.CLIENT).jdkContext(), models, null).statusCode())
+        .isEqualTo(200);
+    assertThat(https(trustOnly, "https://127.0.0.1:" + httpPort + "/health", null).statusCode())
+        .isEqualTo(200);
     ManagedChannel tls = security.routerClient().channelBuilder(router).build();
     try {
       ReferenceCheck.Result check = ReferenceCheck.run(tls, MODEL, 8, null, 7);
@@ -114,9 +152,11 @@ class TlsClusterCliTest {
     // another state folder: nothing is taken from this cluster's state file
     String elsewhere = tmp.resolve("no-cluster").toString();
     assertRefused(router, ClientSecurity.PLAINTEXT.withTokenFile(token), Status.Code.UNAVAILABLE);
-    CliRun plaintext = CliRun.of("loadtest", "--target", router, "--state-dir", elsewhere, "--duration", "1s");
+    CliRun plaintext =
+        CliRun.of("loadtest", "--target", router, "--state-dir", elsewhere, "--duration", "1s");
     assertThat(plaintext.code()).isEqualTo(1);
-    assertThat(plaintext.err()).startsWith("error: cannot reach the router at " + router + " (GetModel: UNAVAILABLE")
+    assertThat(plaintext.err())
+        .startsWith("error: cannot reach the router at " + router + " (GetModel: UNAVAILABLE")
         .contains("if the router serves TLS, give --tls-ca FILE");
     Path ca = tlsDir.resolve("ca.crt");
     assertRefused(router, new ClientSecurity(ca, null, null, null), Status.Code.UNAUTHENTICATED);
@@ -124,29 +164,81 @@ class TlsClusterCliTest {
     Path adminToken = security.adminTokenFile();
     assertThat(adminToken).isEqualTo(state.resolve("admin-token")).isRegularFile();
     assertThat(status.path("admin_token_file").asText()).isEqualTo(adminToken.toString());
-    CliRun noToken = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
-        "--tls-ca", ca.toString(), "--output", tmp.resolve("loads.json").toString());
+    CliRun noToken =
+        CliRun.of(
+            "placement",
+            "export-loads",
+            "--target",
+            router,
+            "--state-dir",
+            elsewhere,
+            "--tls-ca",
+            ca.toString(),
+            "--output",
+            tmp.resolve("loads.json").toString());
     assertThat(noToken.code()).isEqualTo(1);
-    assertThat(noToken.err()).contains("UNAUTHENTICATED", "give --admin-token-file FILE").hasLineCount(1);
-    CliRun publicToken = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
-        "--tls-ca", ca.toString(), "--auth-token-file", token.toString(), "--output", tmp.resolve("loads.json").toString());
+    assertThat(noToken.err())
+        .contains("UNAUTHENTICATED", "give --admin-token-file FILE")
+        .hasLineCount(1);
+    CliRun publicToken =
+        CliRun.of(
+            "placement",
+            "export-loads",
+            "--target",
+            router,
+            "--state-dir",
+            elsewhere,
+            "--tls-ca",
+            ca.toString(),
+            "--auth-token-file",
+            token.toString(),
+            "--output",
+            tmp.resolve("loads.json").toString());
     // the public token goes on public calls only, so the Cluster call carries none
     assertThat(publicToken.code()).isEqualTo(1);
-    assertThat(publicToken.err()).contains("UNAUTHENTICATED", "give --admin-token-file FILE").hasLineCount(1);
-    CliRun export = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
-        "--tls-ca", ca.toString(), "--admin-token-file", adminToken.toString(), "--output", tmp.resolve("loads.json").toString());
+    assertThat(publicToken.err())
+        .contains("UNAUTHENTICATED", "give --admin-token-file FILE")
+        .hasLineCount(1);
+    CliRun export =
+        CliRun.of(
+            "placement",
+            "export-loads",
+            "--target",
+            router,
+            "--state-dir",
+            elsewhere,
+            "--tls-ca",
+            ca.toString(),
+            "--admin-token-file",
+            adminToken.toString(),
+            "--output",
+            tmp.resolve("loads.json").toString());
     assertThat(export.code()).as("%s", export).isZero();
     // or an admin certificate instead of the token
-    CliRun byCertificate = CliRun.of("placement", "export-loads", "--target", router, "--state-dir", elsewhere,
-        "--tls-ca", ca.toString(), "--tls-cert", tlsDir.resolve("admin.crt").toString(), "--tls-key",
-        tlsDir.resolve("admin.key").toString(), "--output", tmp.resolve("loads-2.json").toString());
+    CliRun byCertificate =
+        CliRun.of(
+            "placement",
+            "export-loads",
+            "--target",
+            router,
+            "--state-dir",
+            elsewhere,
+            "--tls-ca",
+            ca.toString(),
+            "--tls-cert",
+            tlsDir.resolve("admin.crt").toString(),
+            "--tls-key",
+            tlsDir.resolve("admin.key").toString(),
+            "--output",
+            tmp.resolve("loads-2.json").toString());
     assertThat(byCertificate.code()).as("%s", byCertificate).isZero();
 
     // an expert node takes only callers with a certificate of the cluster's CA
     String expert = "127.0.0.1:" + expertPort;
     assertThat(health(expert, security.nodeClient())).isEqualTo(ServingStatus.SERVING);
     assertThatThrownBy(() -> health(expert, new ClientSecurity(ca, null, null, null)))
-        .isInstanceOfSatisfying(StatusRuntimeException.class,
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
 
     CliRun down = CliRun.of("down", "--state-dir", state.toString());
@@ -159,29 +251,41 @@ class TlsClusterCliTest {
     KeyStore trust = KeyStore.getInstance("PKCS12");
     trust.load(null, null);
     try (InputStream in = Files.newInputStream(caCert)) {
-      trust.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+      trust.setCertificateEntry(
+          "ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
     }
-    TrustManagerFactory tm = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+    TrustManagerFactory tm =
+        TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
     tm.init(trust);
     SSLContext ctx = SSLContext.getInstance("TLS");
     ctx.init(null, tm.getTrustManagers(), null);
     return ctx;
   }
 
-  private static HttpResponse<String> https(SSLContext tls, String url, String token) throws Exception {
+  private static HttpResponse<String> https(SSLContext tls, String url, String token)
+      throws Exception {
     HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(20));
     if (token != null) {
       r.header("Authorization", "Bearer " + token);
     }
-    return HttpClient.newBuilder().sslContext(tls).build().send(r.build(), HttpResponse.BodyHandlers.ofString());
+    return HttpClient.newBuilder()
+        .sslContext(tls)
+        .build()
+        .send(r.build(), HttpResponse.BodyHandlers.ofString());
   }
 
-  private static void assertRefused(String router, ClientSecurity security, Status.Code code) throws Exception {
+  private static void assertRefused(String router, ClientSecurity security, Status.Code code)
+      throws Exception {
     ManagedChannel channel = security.channelBuilder(router).build();
     try {
-      assertThatThrownBy(() -> InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
-          .getModel(GetModelRequest.getDefaultInstance()))
-          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> assertThat(e.getStatus().getCode()).isEqualTo(code));
+      assertThatThrownBy(
+              () ->
+                  InferenceGrpc.newBlockingStub(channel)
+                      .withDeadlineAfter(10, TimeUnit.SECONDS)
+                      .getModel(GetModelRequest.getDefaultInstance()))
+          .isInstanceOfSatisfying(
+              StatusRuntimeException.class,
+              e -> assertThat(e.getStatus().getCode()).isEqualTo(code));
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
@@ -190,8 +294,10 @@ class TlsClusterCliTest {
   private static ServingStatus health(String target, ClientSecurity security) throws Exception {
     ManagedChannel channel = security.channelBuilder(target).build();
     try {
-      return HealthGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
-          .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+      return HealthGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .check(HealthCheckRequest.getDefaultInstance())
+          .getStatus();
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }

@@ -23,10 +23,17 @@ class ClasspathSnapshotTest {
     Files.writeString(classes.resolve("A.class"), "a");
     Path snapshot = Files.writeString(tmp.resolve("arrakis-model-0.1.0-SNAPSHOT.jar"), "jar");
     Path release = Files.writeString(tmp.resolve("grpc-api-1.85.1.jar"), "jar");
-    String cp = String.join(File.pathSeparator, tmp.resolve("target/classes").toString(), snapshot.toString(),
-        release.toString(), tmp.resolve("missing.jar").toString());
+    String cp =
+        String.join(
+            File.pathSeparator,
+            tmp.resolve("target/classes").toString(),
+            snapshot.toString(),
+            release.toString(),
+            tmp.resolve("missing.jar").toString());
 
-    List<String> out = Arrays.asList(ClasspathSnapshot.take(cp, tmp.resolve("state/lib")).split(File.pathSeparator));
+    List<String> out =
+        Arrays.asList(
+            ClasspathSnapshot.take(cp, tmp.resolve("state/lib")).split(File.pathSeparator));
 
     assertThat(out).hasSize(3);
     assertThat(Path.of(out.get(0))).startsWith(tmp.resolve("state/lib"));
@@ -45,7 +52,8 @@ class ClasspathSnapshotTest {
     m.getMainAttributes().put(Attributes.Name.MANIFEST_VERSION, "1.0");
     m.getMainAttributes().put(Attributes.Name.CLASS_PATH, dep.toUri().toString());
     Path booter = tmp.resolve("booter.jar");
-    try (OutputStream o = Files.newOutputStream(booter); JarOutputStream j = new JarOutputStream(o, m)) {
+    try (OutputStream o = Files.newOutputStream(booter);
+        JarOutputStream j = new JarOutputStream(o, m)) {
       j.flush();
     }
     assertThat(ClasspathSnapshot.expand(booter.toString())).containsExactly(dep);

@@ -34,9 +34,9 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Real processes: a router and 3 expert nodes started by {@link LocalCluster}, called over gRPC
- * and held to the fixtures (made by PyTorch) and to the in-process reference. One cluster runs at
- * a time and is reused by the tests that need the same one (they are ordered so).
+ * Real processes: a router and 3 expert nodes started by {@link LocalCluster}, called over gRPC and
+ * held to the fixtures (made by PyTorch) and to the in-process reference. One cluster runs at a
+ * time and is reused by the tests that need the same one (they are ordered so).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -48,7 +48,8 @@ class ClusterAcceptanceTest {
 
   @BeforeAll
   void setUp() throws Exception {
-    // under target/, so that the logs of a failed run stay to be read (each start clears its folder)
+    // under target/, so that the logs of a failed run stay to be read (each start clears its
+    // folder)
     clusters = new TestClusters(Path.of("target", "cluster-tests").toAbsolutePath());
   }
 
@@ -83,10 +84,12 @@ class ClusterAcceptanceTest {
         List<Future<ForwardResponse>> answers = new ArrayList<>();
         for (int i = 0; i < clients; i++) {
           int c = i;
-          answers.add(pool.submit(() -> {
-            go.await();
-            return Forward.call(channel, "client-" + c, c % 2, inputs.get(c), c + 1, d);
-          }));
+          answers.add(
+              pool.submit(
+                  () -> {
+                    go.await();
+                    return Forward.call(channel, "client-" + c, c % 2, inputs.get(c), c + 1, d);
+                  }));
         }
         go.countDown();
         for (int i = 0; i < clients; i++) {
@@ -96,7 +99,9 @@ class ClusterAcceptanceTest {
           assertThat(r.getRequestId()).isEqualTo("client-" + i);
           assertThat(r.getOutput().getShapeList()).containsExactly((long) tokens, (long) d);
           assertWithin(TensorCodec.floats(r.getOutput()), want.output(), "client " + i);
-          assertThat(TensorCodec.ints(r.getTopkIds())).as("client %d top-k ids", i).containsExactly(want.topkIds());
+          assertThat(TensorCodec.ints(r.getTopkIds()))
+              .as("client %d top-k ids", i)
+              .containsExactly(want.topkIds());
         }
       } finally {
         pool.shutdownNow();
@@ -111,7 +116,8 @@ class ClusterAcceptanceTest {
   @Timeout(value = 240, unit = TimeUnit.SECONDS)
   void plainPythonGrpcClientGetsCorrectAnswers() throws Exception {
     LocalCluster cluster = clusters.get(MIXTRAL_CONTIGUOUS);
-    PythonClient.Outcome outcome = PythonClient.run(cluster.routerAddress(), Fixtures.dir(Fixtures.MIXTRAL_TINY));
+    PythonClient.Outcome outcome =
+        PythonClient.run(cluster.routerAddress(), Fixtures.dir(Fixtures.MIXTRAL_TINY));
     assertThat(outcome.exitCode()).as("python client output:%n%s", outcome.output()).isZero();
     assertThat(outcome.output()).contains("layer 0:", "layer 1:", "PASS");
   }
@@ -126,7 +132,9 @@ class ClusterAcceptanceTest {
     return out.stream();
   }
 
-  /** Every MoE layer of both fixtures, under each placement: equal to the fixture and the reference. */
+  /**
+   * Every MoE layer of both fixtures, under each placement: equal to the fixture and the reference.
+   */
   @ParameterizedTest(name = "{0}, {1}")
   @MethodSource("placements")
   @Order(3)
@@ -148,10 +156,14 @@ class ClusterAcceptanceTest {
         String what = fixture + " layer " + layer + " (" + layout + ")";
         assertWithin(got, Fixtures.floats(expected, "output"), what + " vs fixture");
         assertWithin(got, ref.forward(layer, x, tokens).output(), what + " vs reference");
-        assertThat(TensorCodec.ints(r.getTopkIds())).as(what + " top-k ids").containsExactly(Fixtures.ints(expected, "topk_ids"));
+        assertThat(TensorCodec.ints(r.getTopkIds()))
+            .as(what + " top-k ids")
+            .containsExactly(Fixtures.ints(expected, "topk_ids"));
         float[] weights = TensorCodec.floats(r.getTopkWeights());
         float[] wantWeights = Fixtures.floats(expected, "topk_weights");
-        assertThat(Fixtures.maxAbsDiff(weights, wantWeights)).as(what + " top-k weights").isLessThanOrEqualTo(1e-5f);
+        assertThat(Fixtures.maxAbsDiff(weights, wantWeights))
+            .as(what + " top-k weights")
+            .isLessThanOrEqualTo(1e-5f);
       }
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -162,6 +174,8 @@ class ClusterAcceptanceTest {
   static void assertWithin(float[] got, float[] want, String what) {
     assertThat(got).as(what + " size").hasSameSizeAs(want);
     double limit = TOLERANCE * Fixtures.maxAbs(want);
-    assertThat((double) Fixtures.maxAbsDiff(got, want)).as(what + " max |got - want|").isLessThanOrEqualTo(limit);
+    assertThat((double) Fixtures.maxAbsDiff(got, want))
+        .as(what + " max |got - want|")
+        .isLessThanOrEqualTo(limit);
   }
 }

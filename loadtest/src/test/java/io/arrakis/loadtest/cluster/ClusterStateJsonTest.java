@@ -16,10 +16,18 @@ class ClusterStateJsonTest {
 
   @Test
   void roundTrips() throws Exception {
-    Member router = new Member("router-0", new ProcessRef(10, 1000), 50051, tmp.resolve("r.log"), List.of());
-    Member node = new Member("expert-0", new ProcessRef(11, 1001), 40000, tmp.resolve("e.log"),
-        List.of(new ExpertId(0, 1), new ExpertId(1, 2)));
-    ClusterState s = new ClusterState(tmp.resolve("model"), 1234, ClusterSecurity.PLAINTEXT, router, List.of(node));
+    Member router =
+        new Member("router-0", new ProcessRef(10, 1000), 50051, tmp.resolve("r.log"), List.of());
+    Member node =
+        new Member(
+            "expert-0",
+            new ProcessRef(11, 1001),
+            40000,
+            tmp.resolve("e.log"),
+            List.of(new ExpertId(0, 1), new ExpertId(1, 2)));
+    ClusterState s =
+        new ClusterState(
+            tmp.resolve("model"), 1234, ClusterSecurity.PLAINTEXT, router, List.of(node));
     Path file = tmp.resolve("cluster.json");
     ClusterStateJson.write(s, file);
     assertThat(ClusterStateJson.read(file)).isEqualTo(s);
@@ -27,8 +35,10 @@ class ClusterStateJsonTest {
 
   @Test
   void tlsAndTheTokenFilesAreRecorded() throws Exception {
-    ClusterSecurity security = ClusterSecurity.tls(tmp.resolve("tls")).withAuthTokenFile(tmp.resolve("token"))
-        .withAdminTokenFile(tmp.resolve("admin-token"));
+    ClusterSecurity security =
+        ClusterSecurity.tls(tmp.resolve("tls"))
+            .withAuthTokenFile(tmp.resolve("token"))
+            .withAdminTokenFile(tmp.resolve("admin-token"));
     ClusterState s = new ClusterState(tmp.resolve("model"), 1, security, null, List.of());
     Path file = tmp.resolve("cluster.json");
     ClusterStateJson.write(s, file);
@@ -38,7 +48,8 @@ class ClusterStateJsonTest {
   @Test
   void aStateFileFromBeforeTlsIsPlaintext() throws Exception {
     Path file = tmp.resolve("cluster.json");
-    Files.writeString(file,
+    Files.writeString(
+        file,
         "{\"format\": 1, \"model\": \"/m\", \"started_unix_ms\": 1, \"router\": null, \"experts\": []}");
     assertThat(ClusterStateJson.read(file).security()).isEqualTo(ClusterSecurity.PLAINTEXT);
   }
@@ -55,7 +66,8 @@ class ClusterStateJsonTest {
   void aBrokenFileSaysWhatToDo() throws Exception {
     Path file = tmp.resolve("cluster.json");
     Files.writeString(file, "{not json");
-    assertThatThrownBy(() -> ClusterStateJson.read(file)).isInstanceOf(IOException.class)
+    assertThatThrownBy(() -> ClusterStateJson.read(file))
+        .isInstanceOf(IOException.class)
         .hasMessageContaining("delete it if no cluster runs");
   }
 
@@ -63,12 +75,20 @@ class ClusterStateJsonTest {
   void aReusedPidIsNotOurProcess() {
     ProcessHandle self = ProcessHandle.current();
     assertThat(ProcessRef.of(self).alive()).isTrue();
-    assertThat(new ProcessRef(self.pid(), ProcessRef.of(self).startMillis() - 3_600_000).alive()).isFalse();
+    assertThat(new ProcessRef(self.pid(), ProcessRef.of(self).startMillis() - 3_600_000).alive())
+        .isFalse();
   }
 
   @Test
   void expertRangesAreCompact() {
-    assertThat(ExpertRanges.format(List.of(new ExpertId(0, 0), new ExpertId(0, 1), new ExpertId(0, 2), new ExpertId(0, 5),
-        new ExpertId(1, 7)))).isEqualTo("0:0-2,0:5,1:7");
+    assertThat(
+            ExpertRanges.format(
+                List.of(
+                    new ExpertId(0, 0),
+                    new ExpertId(0, 1),
+                    new ExpertId(0, 2),
+                    new ExpertId(0, 5),
+                    new ExpertId(1, 7))))
+        .isEqualTo("0:0-2,0:5,1:7");
   }
 }

@@ -43,8 +43,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * transformers, its routed experts on expert node processes, so that every MoE layer's tokens cross
  * nodes. Generate streams transformers' greedy tokens for the ids, text and chat forms of every
  * prompt; Forward returns each MoE block's whole output (routed and shared experts). On one model,
- * with every expert on two of three nodes: the plain Python client, a placement rollout and a
- * kill -9 of an expert node, each during generation, fail no stream. The OpenAI-compatible HTTP API
+ * with every expert on two of three nodes: the plain Python client, a placement rollout and a kill
+ * -9 of an expert node, each during generation, fail no stream. The OpenAI-compatible HTTP API
  * gives the same tokens on every cluster ({@link HttpReferenceChecks}), and the official openai npm
  * client runs against one.
  */
@@ -53,11 +53,12 @@ class GenerateClusterTest {
 
   static LocalCluster start(String model, int nodes, int replicas) throws Exception {
     Path state = Path.of("target", "generate-tests", model).toAbsolutePath();
-    return LocalCluster.start(ClusterOptions.of(ReferenceModels.dir(model), nodes, state)
-        .withStrategy(Strategies.Kind.CONTIGUOUS, replicas)
-        .withJvmOptions(TestClusters.JVM_OPTIONS)
-        .withComputeThreads(1)
-        .withStartTimeout(Duration.ofSeconds(150)));
+    return LocalCluster.start(
+        ClusterOptions.of(ReferenceModels.dir(model), nodes, state)
+            .withStrategy(Strategies.Kind.CONTIGUOUS, replicas)
+            .withJvmOptions(TestClusters.JVM_OPTIONS)
+            .withComputeThreads(1)
+            .withStartTimeout(Duration.ofSeconds(150)));
   }
 
   @ParameterizedTest
@@ -65,8 +66,12 @@ class GenerateClusterTest {
   @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void generateAndForwardMatchTransformersOnTwoNodes(String model) throws Exception {
     try (LocalCluster cluster = start(model, 2, 1)) {
-      assertThat(cluster.placement().nodes()).allSatisfy(n -> assertThat(n.experts())
-          .extracting(e -> e.layer()).containsAll(ReferenceModels.moeLayers(model))); // every layer crosses nodes
+      assertThat(cluster.placement().nodes())
+          .allSatisfy(
+              n ->
+                  assertThat(n.experts())
+                      .extracting(e -> e.layer())
+                      .containsAll(ReferenceModels.moeLayers(model))); // every layer crosses nodes
       ManagedChannel channel = Forward.channel(cluster.routerAddress());
       try {
         assertReferenceGenerations(channel, model);
@@ -83,8 +88,12 @@ class GenerateClusterTest {
   void withReplicasNoStreamFailsThroughARolloutOrAKilledNode() throws Exception {
     String model = "qwen2_moe";
     try (LocalCluster cluster = start(model, 3, 2)) {
-      assertThat(cluster.placement().nodes()).allSatisfy(n -> assertThat(n.experts())
-          .extracting(e -> e.layer()).containsAll(ReferenceModels.moeLayers(model))); // every layer crosses nodes
+      assertThat(cluster.placement().nodes())
+          .allSatisfy(
+              n ->
+                  assertThat(n.experts())
+                      .extracting(e -> e.layer())
+                      .containsAll(ReferenceModels.moeLayers(model))); // every layer crosses nodes
       ManagedChannel channel = Forward.channel(cluster.routerAddress());
       try {
         assertReferenceGenerations(channel, model);
@@ -93,21 +102,39 @@ class GenerateClusterTest {
         HttpReferenceChecks.assertReferenceCompletions(cluster, model);
         HttpReferenceChecks.assertOpenAiClient(cluster, model);
 
-        PythonClient.Outcome python = PythonClient.generate(cluster.routerAddress(), ReferenceModels.dir(model));
+        PythonClient.Outcome python =
+            PythonClient.generate(cluster.routerAddress(), ReferenceModels.dir(model));
         assertThat(python.exitCode()).as("python client output:%n%s", python.output()).isZero();
         assertThat(python.output()).contains("prompt 5 (chat)", "PASS");
 
         try (Traffic traffic = new Traffic(channel, model)) {
           traffic.awaitCompleted(20);
           Placement before = cluster.placement();
-          Placement next = new Placement(before.version() + 1, Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 2,
-              ReferenceModels.moeLayers(model), 16).nodes().stream()
-              .map(n -> n.withAddress(before.nodes().stream().filter(b -> b.id().equals(n.id())).findFirst()
-                  .orElseThrow().address())).toList());
-          ManagedChannel admin = RouterAdmin.connect(cluster.routerAddress(), cluster.security().routerClient());
+          Placement next =
+              new Placement(
+                  before.version() + 1,
+                  Strategies.place(
+                          Strategies.Kind.ROUND_ROBIN, 3, 2, ReferenceModels.moeLayers(model), 16)
+                      .nodes()
+                      .stream()
+                      .map(
+                          n ->
+                              n.withAddress(
+                                  before.nodes().stream()
+                                      .filter(b -> b.id().equals(n.id()))
+                                      .findFirst()
+                                      .orElseThrow()
+                                      .address()))
+                      .toList());
+          ManagedChannel admin =
+              RouterAdmin.connect(cluster.routerAddress(), cluster.security().routerClient());
           try {
-            assertThat(new RouterAdmin(admin, cluster.routerAddress(), cluster.security().routerClient())
-                .setPlacement(next).getVersion()).isEqualTo(next.version());
+            assertThat(
+                    new RouterAdmin(
+                            admin, cluster.routerAddress(), cluster.security().routerClient())
+                        .setPlacement(next)
+                        .getVersion())
+                .isEqualTo(next.version());
           } finally {
             admin.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
           }
@@ -131,7 +158,11 @@ class GenerateClusterTest {
     for (int i : prompt) {
       t.addIds(i);
     }
-    return GenerateRequest.newBuilder().setRequestId(id).setTokenIds(t).setSampling(greedy(tokens)).build();
+    return GenerateRequest.newBuilder()
+        .setRequestId(id)
+        .setTokenIds(t)
+        .setSampling(greedy(tokens))
+        .build();
   }
 
   /** Every prompt of expected.json in its ids form, and its text or chat form, streamed at once. */
@@ -147,14 +178,31 @@ class GenerateClusterTest {
       if (p.chat() != null) {
         ChatMessages.Builder chat = ChatMessages.newBuilder();
         for (JsonNode m : p.chat()) {
-          chat.addMessages(ChatMessage.newBuilder().setRole(m.get("role").asText()).setContent(m.get("content").asText()));
+          chat.addMessages(
+              ChatMessage.newBuilder()
+                  .setRole(m.get("role").asText())
+                  .setContent(m.get("content").asText()));
         }
-        calls.add(GenerateCall.start(channel, GenerateRequest.newBuilder().setRequestId(model + "-chat-" + i)
-            .setChat(chat).setSampling(greedy(n)).build(), DEADLINE));
+        calls.add(
+            GenerateCall.start(
+                channel,
+                GenerateRequest.newBuilder()
+                    .setRequestId(model + "-chat-" + i)
+                    .setChat(chat)
+                    .setSampling(greedy(n))
+                    .build(),
+                DEADLINE));
         want.add(p.greedy());
       } else if (p.text() != null) {
-        calls.add(GenerateCall.start(channel, GenerateRequest.newBuilder().setRequestId(model + "-text-" + i)
-            .setText(p.text()).setSampling(greedy(n)).build(), DEADLINE));
+        calls.add(
+            GenerateCall.start(
+                channel,
+                GenerateRequest.newBuilder()
+                    .setRequestId(model + "-text-" + i)
+                    .setText(p.text())
+                    .setSampling(greedy(n))
+                    .build(),
+                DEADLINE));
         want.add(p.greedy());
       }
     }
@@ -168,21 +216,38 @@ class GenerateClusterTest {
     }
   }
 
-  /** Forward of each MoE layer's input returns the block's output (routed + shared experts) as transformers. */
+  /**
+   * Forward of each MoE layer's input returns the block's output (routed + shared experts) as
+   * transformers.
+   */
   static void assertMoeBlocks(ManagedChannel channel, String model) throws Exception {
-    InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+    InferenceGrpc.InferenceBlockingStub stub =
+        InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
     for (int layer : ReferenceModels.moeLayers(model)) {
       float[] in = ReferenceModels.expected(model, "moe_in_" + layer);
       float[] want = ReferenceModels.expected(model, "moe_out_" + layer);
-      long[] shape = Fixtures.shape(ReferenceModels.dir(model).resolve("expected.safetensors"), "moe_in_" + layer);
-      float[] got = TensorCodec.floats(stub.forward(ForwardRequest.newBuilder().setRequestId("moe-" + layer)
-          .setLayer(layer).setHiddenStates(TensorCodec.encodeFloat(in, shape[0], shape[1])).build()).getOutput());
-      assertThat(Fixtures.maxAbsDiff(got, want)).as("%s layer %d", model, layer)
+      long[] shape =
+          Fixtures.shape(
+              ReferenceModels.dir(model).resolve("expected.safetensors"), "moe_in_" + layer);
+      float[] got =
+          TensorCodec.floats(
+              stub.forward(
+                      ForwardRequest.newBuilder()
+                          .setRequestId("moe-" + layer)
+                          .setLayer(layer)
+                          .setHiddenStates(TensorCodec.encodeFloat(in, shape[0], shape[1]))
+                          .build())
+                  .getOutput());
+      assertThat(Fixtures.maxAbsDiff(got, want))
+          .as("%s layer %d", model, layer)
           .isLessThanOrEqualTo(1e-5f * Fixtures.maxAbs(want));
     }
   }
 
-  /** Greedy generations of the reference prompts, 8 streams at a time, each checked against transformers'. */
+  /**
+   * Greedy generations of the reference prompts, 8 streams at a time, each checked against
+   * transformers'.
+   */
   static final class Traffic implements AutoCloseable {
     private final ExecutorService callers = Executors.newFixedThreadPool(8);
     private final AtomicBoolean stop = new AtomicBoolean();
@@ -194,24 +259,30 @@ class GenerateClusterTest {
       List<Prompt> prompts = ReferenceModels.prompts(model);
       for (int c = 0; c < 8; c++) {
         int caller = c;
-        loops.add(callers.submit(() -> {
-          for (int i = caller; !stop.get(); i += 8) {
-            Prompt p = prompts.get(i % prompts.size());
-            try {
-              GenerateCall call = GenerateCall.start(channel, ids("traffic-" + i, p.ids(), p.greedy().length), DEADLINE)
-                  .await(DEADLINE);
-              if (!call.ok()) {
-                problems.add("traffic-" + i + ": " + call.status());
-              } else if (!Arrays.equals(call.tokens(), p.greedy())) {
-                problems.add("traffic-" + i + ": tokens " + Arrays.toString(call.tokens()));
-              }
-              completed.incrementAndGet();
-            } catch (Exception e) {
-              problems.add("traffic-" + i + ": " + e);
-            }
-          }
-          return null;
-        }));
+        loops.add(
+            callers.submit(
+                () -> {
+                  for (int i = caller; !stop.get(); i += 8) {
+                    Prompt p = prompts.get(i % prompts.size());
+                    try {
+                      GenerateCall call =
+                          GenerateCall.start(
+                                  channel,
+                                  ids("traffic-" + i, p.ids(), p.greedy().length),
+                                  DEADLINE)
+                              .await(DEADLINE);
+                      if (!call.ok()) {
+                        problems.add("traffic-" + i + ": " + call.status());
+                      } else if (!Arrays.equals(call.tokens(), p.greedy())) {
+                        problems.add("traffic-" + i + ": tokens " + Arrays.toString(call.tokens()));
+                      }
+                      completed.incrementAndGet();
+                    } catch (Exception e) {
+                      problems.add("traffic-" + i + ": " + e);
+                    }
+                  }
+                  return null;
+                }));
       }
     }
 

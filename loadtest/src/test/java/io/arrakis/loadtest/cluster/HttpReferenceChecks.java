@@ -15,7 +15,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,13 +32,19 @@ import java.util.concurrent.TimeUnit;
 final class HttpReferenceChecks {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Path OPENAI_CHECK = Path.of("src", "test", "node", "openai-check");
-  private static final HttpClient CLIENT = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(10)).build();
+  private static final HttpClient CLIENT =
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1)
+          .connectTimeout(Duration.ofSeconds(10))
+          .build();
 
   private HttpReferenceChecks() {}
 
   static void assertReferenceCompletions(LocalCluster cluster, String model) throws Exception {
-    String base = cluster.routerHttpUrl().orElseThrow(() -> new AssertionError("the router reports no HTTP port"));
+    String base =
+        cluster
+            .routerHttpUrl()
+            .orElseThrow(() -> new AssertionError("the router reports no HTTP port"));
     String name = ReferenceModels.dir(model).getFileName().toString();
     List<Prompt> prompts = ReferenceModels.prompts(model);
     for (int i = 0; i < prompts.size(); i++) {
@@ -48,15 +53,20 @@ final class HttpReferenceChecks {
       body.set("prompt", JSON.valueToTree(p.ids()));
       JsonNode whole = post(base + "/v1/completions", body);
       JsonNode choice = whole.path("choices").get(0);
-      assertThat(ints(choice.path("token_ids"))).as("%s prompt %d", model, i).containsExactly(p.greedy());
+      assertThat(ints(choice.path("token_ids")))
+          .as("%s prompt %d", model, i)
+          .containsExactly(p.greedy());
       assertThat(choice.path("finish_reason").asText()).isEqualTo("length");
       assertThat(whole.path("usage").path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
-      assertThat(whole.path("usage").path("completion_tokens").asInt()).isEqualTo(p.greedy().length);
+      assertThat(whole.path("usage").path("completion_tokens").asInt())
+          .isEqualTo(p.greedy().length);
 
       body.put("stream", true);
       List<Integer> streamed = new ArrayList<>();
       for (JsonNode chunk : stream(base + "/v1/completions", body)) {
-        chunk.path("choices").forEach(c -> c.path("token_ids").forEach(t -> streamed.add(t.asInt())));
+        chunk
+            .path("choices")
+            .forEach(c -> c.path("token_ids").forEach(t -> streamed.add(t.asInt())));
       }
       assertThat(streamed).as("%s prompt %d streamed", model, i).containsExactly(boxed(p.greedy()));
 
@@ -64,15 +74,20 @@ final class HttpReferenceChecks {
         ObjectNode chat = request(name, p.greedy().length);
         chat.set("messages", p.chat());
         JsonNode answer = post(base + "/v1/chat/completions", chat);
-        assertThat(ints(answer.path("choices").get(0).path("token_ids"))).as("%s chat %d", model, i)
+        assertThat(ints(answer.path("choices").get(0).path("token_ids")))
+            .as("%s chat %d", model, i)
             .containsExactly(p.greedy());
         assertThat(answer.path("usage").path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
         chat.put("stream", true);
         List<Integer> chatStreamed = new ArrayList<>();
         for (JsonNode chunk : stream(base + "/v1/chat/completions", chat)) {
-          chunk.path("choices").forEach(c -> c.path("token_ids").forEach(t -> chatStreamed.add(t.asInt())));
+          chunk
+              .path("choices")
+              .forEach(c -> c.path("token_ids").forEach(t -> chatStreamed.add(t.asInt())));
         }
-        assertThat(chatStreamed).as("%s chat %d streamed", model, i).containsExactly(boxed(p.greedy()));
+        assertThat(chatStreamed)
+            .as("%s chat %d streamed", model, i)
+            .containsExactly(boxed(p.greedy()));
       }
     }
   }
@@ -84,16 +99,22 @@ final class HttpReferenceChecks {
   static void assertOpenAiClient(LocalCluster cluster, String model) throws Exception {
     Path dir = OPENAI_CHECK.toAbsolutePath();
     assertThat(dir.resolve("node_modules/openai/package.json"))
-        .as("the openai npm package is installed by the test command's prerequisites: run ./test --install-only")
+        .as(
+            "the openai npm package is installed by the test command's prerequisites: run ./test --install-only")
         .isRegularFile();
     String name = ReferenceModels.dir(model).getFileName().toString();
     Prompt first = ReferenceModels.prompts(model).get(0);
-    Prompt chat = ReferenceModels.prompts(model).stream().filter(p -> p.chat() != null).findFirst().orElseThrow();
+    Prompt chat =
+        ReferenceModels.prompts(model).stream()
+            .filter(p -> p.chat() != null)
+            .findFirst()
+            .orElseThrow();
     int n = first.greedy().length;
     ObjectNode input = JSON.createObjectNode().put("model", name).put("max_tokens", n);
     input.set("prompt_ids", JSON.valueToTree(first.ids()));
     input.set("chat", chat.chat());
-    ProcessBuilder pb = new ProcessBuilder("node", "check.mjs").directory(dir.toFile()).redirectErrorStream(true);
+    ProcessBuilder pb =
+        new ProcessBuilder("node", "check.mjs").directory(dir.toFile()).redirectErrorStream(true);
     Map<String, String> env = pb.environment();
     env.put("ARRAKIS_BASE_URL", cluster.routerHttpUrl().orElseThrow() + "/v1");
     env.put("ARRAKIS_CHECK", JSON.writeValueAsString(input));
@@ -128,24 +149,31 @@ final class HttpReferenceChecks {
   }
 
   private static ObjectNode request(String model, int maxTokens) {
-    return JSON.createObjectNode().put("model", model).put("max_tokens", maxTokens).put("temperature", 0)
+    return JSON.createObjectNode()
+        .put("model", model)
+        .put("max_tokens", maxTokens)
+        .put("temperature", 0)
         .put("return_token_ids", true);
   }
 
   private static JsonNode post(String url, JsonNode body) throws Exception {
-    HttpResponse<String> r = CLIENT.send(builder(url, body).build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r =
+        CLIENT.send(builder(url, body).build(), HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).as("%s: %s", url, r.body()).isEqualTo(200);
     return JSON.readTree(r.body());
   }
 
   /** The JSON chunks of a streamed answer, which must end with data: [DONE]. */
   private static List<JsonNode> stream(String url, JsonNode body) throws Exception {
-    HttpResponse<InputStream> r = CLIENT.send(builder(url, body).build(), HttpResponse.BodyHandlers.ofInputStream());
+    HttpResponse<InputStream> r =
+        CLIENT.send(builder(url, body).build(), HttpResponse.BodyHandlers.ofInputStream());
     assertThat(r.statusCode()).isEqualTo(200);
-    assertThat(r.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).startsWith("text/event-stream"));
+    assertThat(r.headers().firstValue("content-type"))
+        .hasValueSatisfying(t -> assertThat(t).startsWith("text/event-stream"));
     List<JsonNode> chunks = new ArrayList<>();
     String last = null;
-    try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
       for (String line; (line = in.readLine()) != null; ) {
         if (line.startsWith("data: ")) {
           last = line.substring(6);
@@ -160,7 +188,8 @@ final class HttpReferenceChecks {
   }
 
   private static HttpRequest.Builder builder(String url, JsonNode body) throws Exception {
-    return HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(120))
+    return HttpRequest.newBuilder(URI.create(url))
+        .timeout(Duration.ofSeconds(120))
         .header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
   }

@@ -67,7 +67,9 @@ class MixtralBatchSplitTest {
           .isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(want));
       DistributionSummary batches = c.batchTokens();
       assertThat(batches.count()).as("Compute calls for one full batch").isGreaterThanOrEqualTo(2);
-      assertThat((long) batches.max() * HIDDEN * Float.BYTES).as("largest call's rows (bytes)").isLessThan(NODE_LIMIT);
+      assertThat((long) batches.max() * HIDDEN * Float.BYTES)
+          .as("largest call's rows (bytes)")
+          .isLessThan(NODE_LIMIT);
       assertThat((long) batches.totalAmount()).isEqualTo(TOKENS);
     }
   }
@@ -83,16 +85,27 @@ class MixtralBatchSplitTest {
         b.putShort(s);
         x[i] = Bf16.toFloat(s);
       }
-      ForwardResponse r = c.forward(Tensor.newBuilder().setDtype(DType.BFLOAT16).addShape(TOKENS).addShape(HIDDEN)
-          .setData(ByteString.copyFrom(b.array())).build());
+      ForwardResponse r =
+          c.forward(
+              Tensor.newBuilder()
+                  .setDtype(DType.BFLOAT16)
+                  .addShape(TOKENS)
+                  .addShape(HIDDEN)
+                  .setData(ByteString.copyFrom(b.array()))
+                  .build());
       float[] want = c.reference(x);
-      // the node's partial sums come back rounded to bf16 (one node: one rounding per element, 2^-9 relative)
+      // the node's partial sums come back rounded to bf16 (one node: one rounding per element, 2^-9
+      // relative)
       float[] got = TensorCodec.floats(r.getOutput());
       float slack = 1e-4f * Fixtures.maxAbs(want);
       for (int i = 0; i < want.length; i++) {
-        assertThat(Math.abs(got[i] - want[i])).as("element %d", i).isLessThanOrEqualTo(Math.abs(want[i]) * 0x1p-8f + slack);
+        assertThat(Math.abs(got[i] - want[i]))
+            .as("element %d", i)
+            .isLessThanOrEqualTo(Math.abs(want[i]) * 0x1p-8f + slack);
       }
-      assertThat(c.batchTokens().count()).as("Compute calls: 4,096 bf16 rows are 32 MiB").isEqualTo(1);
+      assertThat(c.batchTokens().count())
+          .as("Compute calls: 4,096 bf16 rows are 32 MiB")
+          .isEqualTo(1);
     }
   }
 
@@ -117,40 +130,77 @@ class MixtralBatchSplitTest {
 
     Cluster(boolean bf16) throws Exception {
       dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "mixtral-width");
-      SyntheticModelGenerator.generate(dir, new GeneratorOptions(1, 4, HIDDEN, 32, 2, true, bf16, 0.0, 5));
+      SyntheticModelGenerator.generate(
+          dir, new GeneratorOptions(1, 4, HIDDEN, 32, 2, true, bf16, 0.0, 5));
       model = MoeModel.open(dir);
-      Config config = ConfigFactory.parseString("arrakis.expert.max-message-bytes = " + NODE_LIMIT)
-          .withFallback(ConfigFactory.load());
-      ExpertNodeSettings settings = ExpertNodeSettings.from(config).withNodeId("expert-0").withPort(0)
-          .withComputeThreads(1).withDrainDelay(Duration.ZERO);
+      Config config =
+          ConfigFactory.parseString("arrakis.expert.max-message-bytes = " + NODE_LIMIT)
+              .withFallback(ConfigFactory.load());
+      ExpertNodeSettings settings =
+          ExpertNodeSettings.from(config)
+              .withNodeId("expert-0")
+              .withPort(0)
+              .withComputeThreads(1)
+              .withDrainDelay(Duration.ZERO);
       ExpertStore store = new ExpertStore(model);
       List<ExpertId> all = new ArrayList<>();
       for (int e = 0; e < 4; e++) {
         all.add(new ExpertId(0, e));
       }
       store.load(all);
-      node = new ExpertNodeServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)), settings, store)
-          .start();
+      node =
+          new ExpertNodeServer(
+                  NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
+                  settings,
+                  store)
+              .start();
       node.markServing();
-      Placement p = new Placement(1, List.of(new Placement.Node("expert-0", "127.0.0.1:" + node.port(), all)));
-      // a 64 MiB call computed on one thread of a busy 2-core machine takes longer than the default 5 s
-      RouterSettings rs = RouterSettings.from(ConfigFactory.parseString("arrakis.router.node-call-timeout = 60s")
-          .withFallback(ConfigFactory.load())).withPort(0).withDrainDelay(Duration.ZERO);
+      Placement p =
+          new Placement(
+              1, List.of(new Placement.Node("expert-0", "127.0.0.1:" + node.port(), all)));
+      // a 64 MiB call computed on one thread of a busy 2-core machine takes longer than the default
+      // 5 s
+      RouterSettings rs =
+          RouterSettings.from(
+                  ConfigFactory.parseString("arrakis.router.node-call-timeout = 60s")
+                      .withFallback(ConfigFactory.load()))
+              .withPort(0)
+              .withDrainDelay(Duration.ZERO);
       channels = new ExpertChannels(rs.maxAnswerBytes(HIDDEN), null);
-      router = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)), rs,
-          ConfigFactory.load(), model, p, channels::client, registry).start();
-      client = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext()
-          .maxInboundMessageSize(Integer.MAX_VALUE).build();
+      router =
+          new RouterServer(
+                  NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
+                  rs,
+                  ConfigFactory.load(),
+                  model,
+                  p,
+                  channels::client,
+                  registry)
+              .start();
+      client =
+          NettyChannelBuilder.forAddress("127.0.0.1", router.port())
+              .usePlaintext()
+              .maxInboundMessageSize(Integer.MAX_VALUE)
+              .build();
     }
 
     ForwardResponse forward(Tensor hidden) {
-      return InferenceGrpc.newBlockingStub(client).withDeadlineAfter(120, TimeUnit.SECONDS)
-          .forward(ForwardRequest.newBuilder().setRequestId("mixtral").setLayer(0).setHiddenStates(hidden).build());
+      return InferenceGrpc.newBlockingStub(client)
+          .withDeadlineAfter(120, TimeUnit.SECONDS)
+          .forward(
+              ForwardRequest.newBuilder()
+                  .setRequestId("mixtral")
+                  .setLayer(0)
+                  .setHiddenStates(hidden)
+                  .build());
     }
 
     float[] reference(float[] x) throws Exception {
-      return ReferenceMoe.load(model, 0).forward(Nd4j.create(x, new long[] {TOKENS, HIDDEN}, 'c')).output()
-          .data().asFloat();
+      return ReferenceMoe.load(model, 0)
+          .forward(Nd4j.create(x, new long[] {TOKENS, HIDDEN}, 'c'))
+          .output()
+          .data()
+          .asFloat();
     }
 
     DistributionSummary batchTokens() {

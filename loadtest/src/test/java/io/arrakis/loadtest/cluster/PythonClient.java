@@ -30,20 +30,34 @@ final class PythonClient {
     return run("generate_client.py", target, "--model", model.toString());
   }
 
-  private static Outcome run(String client, String target, String flag, String dir) throws IOException, InterruptedException {
+  private static Outcome run(String client, String target, String flag, String dir)
+      throws IOException, InterruptedException {
     Path module = moduleDir();
     Path script = module.resolve("src/test/python/" + client);
     Path protoRoot = module.resolveSibling("proto").resolve("src/main/proto");
     Outcome check = exec(List.of(PYTHON.toString(), "-c", "import grpc, grpc_tools.protoc"));
     if (check.exitCode() != 0) {
-      throw new AssertionError(PYTHON + " cannot import grpc and grpc_tools: install the Debian packages python3-grpcio "
-          + "and python3-grpc-tools (./test --install-only does)\n" + check.output());
+      throw new AssertionError(
+          PYTHON
+              + " cannot import grpc and grpc_tools: install the Debian packages python3-grpcio "
+              + "and python3-grpc-tools (./test --install-only does)\n"
+              + check.output());
     }
-    return exec(List.of(PYTHON.toString(), script.toString(), "--target", target, "--proto-root", protoRoot.toString(),
-        flag, dir));
+    return exec(
+        List.of(
+            PYTHON.toString(),
+            script.toString(),
+            "--target",
+            target,
+            "--proto-root",
+            protoRoot.toString(),
+            flag,
+            dir));
   }
 
-  /** The loadtest module's folder: surefire runs tests there; an IDE may run them from the checkout. */
+  /**
+   * The loadtest module's folder: surefire runs tests there; an IDE may run them from the checkout.
+   */
   private static Path moduleDir() {
     Path cwd = Path.of("").toAbsolutePath();
     return Files.isDirectory(cwd.resolve("src/test/python")) ? cwd : cwd.resolve("loadtest");
@@ -52,10 +66,19 @@ final class PythonClient {
   private static Outcome exec(List<String> command) throws IOException, InterruptedException {
     Path out = Files.createTempFile("arrakis-python-", ".log");
     try {
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+      Process p =
+          new ProcessBuilder(command)
+              .redirectErrorStream(true)
+              .redirectOutput(out.toFile())
+              .start();
       if (!p.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
         p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-        return new Outcome(-1, "timed out after " + TIMEOUT_S + " s\n" + Files.readString(out, StandardCharsets.UTF_8));
+        return new Outcome(
+            -1,
+            "timed out after "
+                + TIMEOUT_S
+                + " s\n"
+                + Files.readString(out, StandardCharsets.UTF_8));
       }
       return new Outcome(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
     } finally {

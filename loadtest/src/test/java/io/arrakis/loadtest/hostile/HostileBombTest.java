@@ -47,21 +47,27 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Small messages that would unpack into a great deal of memory, sent to a real router process with a
- * small heap: a shape of tens of millions of entries (packed varints: one byte on the wire, eight in
- * memory), the same gzip-compressed (60 KB on the wire), gigantic request ids and hidden states of
- * zeros that compress a thousandfold. Each is refused with RESOURCE_EXHAUSTED or INVALID_ARGUMENT and
- * a short message, the router's resident memory stays bounded, and good calls are answered correctly
- * throughout.
+ * Small messages that would unpack into a great deal of memory, sent to a real router process with
+ * a small heap: a shape of tens of millions of entries (packed varints: one byte on the wire, eight
+ * in memory), the same gzip-compressed (60 KB on the wire), gigantic request ids and hidden states
+ * of zeros that compress a thousandfold. Each is refused with RESOURCE_EXHAUSTED or
+ * INVALID_ARGUMENT and a short message, the router's resident memory stays bounded, and good calls
+ * are answered correctly throughout.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class HostileBombTest {
-  /** The router's and nodes' heap: a quarter of what one 64 MiB message of shape entries unpacks to. */
-  static final List<String> SMALL_HEAP = List.of("-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
+  /**
+   * The router's and nodes' heap: a quarter of what one 64 MiB message of shape entries unpacks to.
+   */
+  static final List<String> SMALL_HEAP =
+      List.of("-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
+
   static final int ATTACKERS = 8;
   static final int ROUNDS = 3;
+
   /** What the attacks may add to the router's resident memory, over what it used before them. */
   static final long RSS_GROWTH_BOUND_KIB = 64 * 1024;
+
   static final int MAX_DESCRIPTION = 1024;
   static final int HIDDEN = 64;
 
@@ -73,8 +79,12 @@ class HostileBombTest {
   @BeforeAll
   void start() throws Exception {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
-    cluster = LocalCluster.start(ClusterOptions.of(dir, 2, Path.of("target", "hostile-tests").toAbsolutePath())
-        .withJvmOptions(SMALL_HEAP).withComputeThreads(1).withStartTimeout(Duration.ofSeconds(150)));
+    cluster =
+        LocalCluster.start(
+            ClusterOptions.of(dir, 2, Path.of("target", "hostile-tests").toAbsolutePath())
+                .withJvmOptions(SMALL_HEAP)
+                .withComputeThreads(1)
+                .withStartTimeout(Duration.ofSeconds(150)));
     channel = Forward.channel(cluster.routerAddress());
     x = Fixtures.floats(dir.resolve("input.safetensors"), "hidden_states");
     expected = Fixtures.floats(dir.resolve("expected-layer0.safetensors"), "output");
@@ -95,7 +105,10 @@ class HostileBombTest {
     SHAPE(false),
     /** The same, gzip-compressed. */
     SHAPE_GZIP(true),
-    /** 200,000 shape entries: well within any message limit, still 1.6 MB of longs and a huge error message. */
+    /**
+     * 200,000 shape entries: well within any message limit, still 1.6 MB of longs and a huge error
+     * message.
+     */
     SHAPE_SMALL(false),
     /** A request id of 900 KB, which the answer would echo. */
     REQUEST_ID(false),
@@ -119,16 +132,18 @@ class HostileBombTest {
     long before = LocalCluster.rssKib(pid);
     AtomicLong peak = new AtomicLong(before);
     AtomicBoolean attacking = new AtomicBoolean(true);
-    Thread sampler = new Thread(() -> {
-      while (attacking.get()) {
-        peak.accumulateAndGet(LocalCluster.rssKib(pid), Math::max);
-        try {
-          Thread.sleep(20);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
-    });
+    Thread sampler =
+        new Thread(
+            () -> {
+              while (attacking.get()) {
+                peak.accumulateAndGet(LocalCluster.rssKib(pid), Math::max);
+                try {
+                  Thread.sleep(20);
+                } catch (InterruptedException e) {
+                  return;
+                }
+              }
+            });
     sampler.start();
     Map<Bomb, byte[]> bombs = new EnumMap<>(Bomb.class);
     for (Bomb b : Bomb.values()) {
@@ -147,8 +162,13 @@ class HostileBombTest {
           for (Future<Status> shot : shots) {
             Status s = shot.get(120, TimeUnit.SECONDS);
             answers.merge(b + " " + s.getCode(), 1, Integer::sum);
-            assertThat(s.getCode()).as("%s: %s", b, s).isIn(Status.Code.RESOURCE_EXHAUSTED, Status.Code.INVALID_ARGUMENT);
-            assertThat(s.getDescription()).as("%s: message", b).isNotBlank().hasSizeLessThan(MAX_DESCRIPTION);
+            assertThat(s.getCode())
+                .as("%s: %s", b, s)
+                .isIn(Status.Code.RESOURCE_EXHAUSTED, Status.Code.INVALID_ARGUMENT);
+            assertThat(s.getDescription())
+                .as("%s: message", b)
+                .isNotBlank()
+                .hasSizeLessThan(MAX_DESCRIPTION);
           }
           good.get(120, TimeUnit.SECONDS);
         }
@@ -157,14 +177,17 @@ class HostileBombTest {
       attacking.set(false);
       sampler.join();
       pool.shutdownNow();
-      System.out.printf("router RSS before %,d KiB, peak during the bombs %,d KiB (+%,d KiB); answers %s%n",
+      System.out.printf(
+          "router RSS before %,d KiB, peak during the bombs %,d KiB (+%,d KiB); answers %s%n",
           before, peak.get(), peak.get() - before, new TreeMap<>(answers));
     }
     assertThat(cluster.anyAlive()).isTrue();
     for (int i = 0; i < 10; i++) {
       assertGoodCall("after-" + i);
     }
-    assertThat(peak.get() - before).as("router RSS growth under the bombs (KiB)").isLessThan(RSS_GROWTH_BOUND_KIB);
+    assertThat(peak.get() - before)
+        .as("router RSS growth under the bombs (KiB)")
+        .isLessThan(RSS_GROWTH_BOUND_KIB);
   }
 
   private void assertGoodCall(String id) {
@@ -178,14 +201,26 @@ class HostileBombTest {
     return switch (b) {
       case SHAPE, SHAPE_GZIP -> shapeBomb(60_000_000);
       case SHAPE_SMALL -> shapeBomb(200_000);
-      case REQUEST_ID -> ForwardRequest.newBuilder().setRequestId("x".repeat(900_000)).setLayer(0)
-          .setHiddenStates(TensorCodec.encodeFloat(new float[HIDDEN], 1, HIDDEN)).build().toByteArray();
+      case REQUEST_ID ->
+          ForwardRequest.newBuilder()
+              .setRequestId("x".repeat(900_000))
+              .setLayer(0)
+              .setHiddenStates(TensorCodec.encodeFloat(new float[HIDDEN], 1, HIDDEN))
+              .build()
+              .toByteArray();
       case ZEROS_GZIP -> {
         int tokens = 60 * 1024 * 1024 / (HIDDEN * Float.BYTES);
-        yield ForwardRequest.newBuilder().setRequestId("zeros").setLayer(0)
-            .setHiddenStates(Tensor.newBuilder().setDtype(DType.FLOAT32).addShape(tokens).addShape(HIDDEN)
-                .setData(ByteString.copyFrom(new byte[tokens * HIDDEN * Float.BYTES])))
-            .build().toByteArray();
+        yield ForwardRequest.newBuilder()
+            .setRequestId("zeros")
+            .setLayer(0)
+            .setHiddenStates(
+                Tensor.newBuilder()
+                    .setDtype(DType.FLOAT32)
+                    .addShape(tokens)
+                    .addShape(HIDDEN)
+                    .setData(ByteString.copyFrom(new byte[tokens * HIDDEN * Float.BYTES])))
+            .build()
+            .toByteArray();
       }
     };
   }
@@ -210,27 +245,30 @@ class HostileBombTest {
     return request.toByteArray();
   }
 
-  static final MethodDescriptor.Marshaller<byte[]> RAW = new MethodDescriptor.Marshaller<>() {
-    @Override
-    public InputStream stream(byte[] value) {
-      return new ByteArrayInputStream(value);
-    }
+  static final MethodDescriptor.Marshaller<byte[]> RAW =
+      new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
 
-    @Override
-    public byte[] parse(InputStream stream) {
-      try {
-        return stream.readAllBytes();
-      } catch (IOException e) {
-        throw new IllegalStateException(e);
-      }
-    }
-  };
+        @Override
+        public byte[] parse(InputStream stream) {
+          try {
+            return stream.readAllBytes();
+          } catch (IOException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      };
 
   private Status send(byte[] body, boolean gzip) {
-    MethodDescriptor<byte[], byte[]> m = InferenceGrpc.getForwardMethod().toBuilder(RAW, RAW).build();
+    MethodDescriptor<byte[], byte[]> m =
+        InferenceGrpc.getForwardMethod().toBuilder(RAW, RAW).build();
     CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(60, TimeUnit.SECONDS);
     try {
-      ClientCalls.blockingUnaryCall(channel, m, gzip ? options.withCompression("gzip") : options, body);
+      ClientCalls.blockingUnaryCall(
+          channel, m, gzip ? options.withCompression("gzip") : options, body);
       return Status.OK.withDescription("accepted");
     } catch (StatusRuntimeException e) {
       return e.getStatus();

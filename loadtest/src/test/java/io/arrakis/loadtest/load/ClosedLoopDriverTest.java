@@ -56,7 +56,12 @@ class ClosedLoopDriverTest {
   @BeforeEach
   void start() throws Exception {
     String name = InProcessServerBuilder.generateName();
-    server = InProcessServerBuilder.forName(name).addService(router).addService(new FakeCluster()).build().start();
+    server =
+        InProcessServerBuilder.forName(name)
+            .addService(router)
+            .addService(new FakeCluster())
+            .build()
+            .start();
     channel = InProcessChannelBuilder.forName(name).build();
   }
 
@@ -69,33 +74,47 @@ class ClosedLoopDriverTest {
 
   @Test
   void everyCallIsAccountedFor() throws Exception {
-    LoadOptions o = LoadOptions.of("in-process:0", Duration.ofMillis(1500), 8, TokenCounts.parse("1-4"))
-        .withDeadline(Duration.ofMillis(300));
+    LoadOptions o =
+        LoadOptions.of("in-process:0", Duration.ofMillis(1500), 8, TokenCounts.parse("1-4"))
+            .withDeadline(Duration.ofMillis(300));
     LoadResult r = new ClosedLoopDriver(o, null).run(channel, Progress.Listener.NONE);
 
     assertThat(r.sent()).isEqualTo(router.received.get()).isGreaterThan(20);
     assertThat(r.unanswered()).isZero();
     assertThat(r.sent()).isEqualTo(r.ok() + r.failed());
     assertThat(r.byStatus().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(r.sent());
-    assertThat(r.byStatus()).containsKeys("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", CallIssuer.BAD_RESPONSE);
+    assertThat(r.byStatus())
+        .containsKeys("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", CallIssuer.BAD_RESPONSE);
     assertThat(r.latencyMicros().getTotalCount()).isEqualTo(r.ok());
     assertThat(r.tokensOk()).isBetween(r.ok(), 4 * r.ok());
     assertThat(r.layers()).containsExactly(0, 2);
     assertThat(router.layers.keySet()).containsExactlyInAnyOrder(0, 2);
-    assertThat(r.load().nodeTokens()).containsExactly(
-        Assertions.entry("n0", 30L), Assertions.entry("n1", 10L),
-        Assertions.entry("idle", 0L));
+    assertThat(r.load().nodeTokens())
+        .containsExactly(
+            Assertions.entry("n0", 30L), Assertions.entry("n1", 10L), Assertions.entry("idle", 0L));
     assertThat(r.load().imbalance()).isEqualTo(30 / (40 / 3.0));
     assertThat(r.load().expertTokens()).containsEntry(new ExpertId(2, 1), 7L);
     assertThat(r.timeline()).isNotEmpty();
     assertThat(r.timeline().stream().mapToLong(TimelinePoint::ok).sum()).isEqualTo(r.ok());
 
     JsonNode json = new ObjectMapper().readTree(JsonReport.write(r));
-    for (String field : List.of("sent", "ok", "failed", "unanswered", "by_status", "tokens_per_s", "requests_per_s",
-        "latency_ms", "node_load", "imbalance")) {
+    for (String field :
+        List.of(
+            "sent",
+            "ok",
+            "failed",
+            "unanswered",
+            "by_status",
+            "tokens_per_s",
+            "requests_per_s",
+            "latency_ms",
+            "node_load",
+            "imbalance")) {
       assertThat(json.has(field)).as(field).isTrue();
     }
-    assertThat(json.path("latency_ms").fieldNames()).toIterable().containsExactly("p50", "p90", "p99", "p999", "max");
+    assertThat(json.path("latency_ms").fieldNames())
+        .toIterable()
+        .containsExactly("p50", "p90", "p99", "p999", "max");
     assertThat(json.path("expert_load").path("2").get(1).asLong()).isEqualTo(7);
     assertThat(TextReport.render(r)).contains("unanswered 0", "UNAVAILABLE", "imbalance   2.25");
   }
@@ -116,11 +135,14 @@ class ClosedLoopDriverTest {
     LoadResult r = new ClosedLoopDriver(o, null).run(channel, Progress.Listener.NONE);
     assertThat(r.ok()).isZero();
     assertThat(r.failed()).isEqualTo(r.sent());
-    // each caller pauses 20 ms after a failure: about 4 x 25 calls, not a busy loop's many thousands
+    // each caller pauses 20 ms after a failure: about 4 x 25 calls, not a busy loop's many
+    // thousands
     assertThat(r.sent()).isBetween(4L, 200L);
   }
 
-  /** Answers by request number: most OK, some UNAVAILABLE, some too late, some with a wrong shape. */
+  /**
+   * Answers by request number: most OK, some UNAVAILABLE, some too late, some with a wrong shape.
+   */
   private final class FakeRouter extends InferenceGrpc.InferenceImplBase {
     final AtomicLong received = new AtomicLong();
     volatile boolean failAll;
@@ -130,7 +152,14 @@ class ClosedLoopDriverTest {
 
     @Override
     public void getModel(GetModelRequest request, StreamObserver<ModelInfo> out) {
-      out.onNext(ModelInfo.newBuilder().setHiddenSize(HIDDEN).addMoeLayers(0).addMoeLayers(2).setTopK(2).setNumExperts(4).build());
+      out.onNext(
+          ModelInfo.newBuilder()
+              .setHiddenSize(HIDDEN)
+              .addMoeLayers(0)
+              .addMoeLayers(2)
+              .setTopK(2)
+              .setNumExperts(4)
+              .build());
       out.onCompleted();
     }
 
@@ -144,24 +173,37 @@ class ClosedLoopDriverTest {
         firstColumnSum.addAndGet(Math.round(x[t * HIDDEN]));
         rows.incrementAndGet();
       }
-      ForwardResponse ok = ForwardResponse.newBuilder().setRequestId(request.getRequestId())
-          .setOutput(TensorCodec.encodeFloat(new float[tokens * HIDDEN], tokens, HIDDEN)).build();
+      ForwardResponse ok =
+          ForwardResponse.newBuilder()
+              .setRequestId(request.getRequestId())
+              .setOutput(TensorCodec.encodeFloat(new float[tokens * HIDDEN], tokens, HIDDEN))
+              .build();
       if (failAll || n % 10 == 3) {
         out.onError(Status.UNAVAILABLE.withDescription("node down").asRuntimeException());
       } else if (n % 10 == 5) {
         // answers after the 300 ms deadline: the client must count DEADLINE_EXCEEDED, once
-        timer.schedule(() -> {
-          out.onNext(ok);
-          out.onCompleted();
-        }, 600, TimeUnit.MILLISECONDS);
+        timer.schedule(
+            () -> {
+              out.onNext(ok);
+              out.onCompleted();
+            },
+            600,
+            TimeUnit.MILLISECONDS);
       } else if (n % 10 == 7) {
-        out.onNext(ok.toBuilder().setOutput(TensorCodec.encodeFloat(new float[HIDDEN], 1, HIDDEN)).setRequestId("other").build());
+        out.onNext(
+            ok.toBuilder()
+                .setOutput(TensorCodec.encodeFloat(new float[HIDDEN], 1, HIDDEN))
+                .setRequestId("other")
+                .build());
         out.onCompleted();
       } else {
-        timer.schedule(() -> {
-          out.onNext(ok);
-          out.onCompleted();
-        }, 5, TimeUnit.MILLISECONDS);
+        timer.schedule(
+            () -> {
+              out.onNext(ok);
+              out.onCompleted();
+            },
+            5,
+            TimeUnit.MILLISECONDS);
       }
     }
 
@@ -173,19 +215,25 @@ class ClosedLoopDriverTest {
   private static final class FakeCluster extends ClusterGrpc.ClusterImplBase {
     @Override
     public void getPlacement(GetPlacementRequest request, StreamObserver<Placement> out) {
-      out.onNext(Placement.newBuilder().setVersion(1)
-          .addNodes(PlacementNode.newBuilder().setId("n0"))
-          .addNodes(PlacementNode.newBuilder().setId("n1"))
-          .addNodes(PlacementNode.newBuilder().setId("idle")).build());
+      out.onNext(
+          Placement.newBuilder()
+              .setVersion(1)
+              .addNodes(PlacementNode.newBuilder().setId("n0"))
+              .addNodes(PlacementNode.newBuilder().setId("n1"))
+              .addNodes(PlacementNode.newBuilder().setId("idle"))
+              .build());
       out.onCompleted();
     }
 
     @Override
     public void getLoadStats(GetLoadStatsRequest request, StreamObserver<LoadStats> out) {
-      out.onNext(LoadStats.newBuilder()
-          .addNodes(NodeLoad.newBuilder().setNodeId("n0").setTokens(30).setBatches(3))
-          .addNodes(NodeLoad.newBuilder().setNodeId("n1").setTokens(10).setBatches(1))
-          .addExperts(ExpertLoad.newBuilder().setExpert(new ExpertId(2, 1).toProto()).setTokens(7)).build());
+      out.onNext(
+          LoadStats.newBuilder()
+              .addNodes(NodeLoad.newBuilder().setNodeId("n0").setTokens(30).setBatches(3))
+              .addNodes(NodeLoad.newBuilder().setNodeId("n1").setTokens(10).setBatches(1))
+              .addExperts(
+                  ExpertLoad.newBuilder().setExpert(new ExpertId(2, 1).toProto()).setTokens(7))
+              .build());
       out.onCompleted();
     }
   }

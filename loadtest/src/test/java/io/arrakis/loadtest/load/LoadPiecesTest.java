@@ -19,7 +19,8 @@ class LoadPiecesTest {
       assertThat(range.next(random)).isBetween(1, 64);
     }
     assertThat(range.toString()).isEqualTo("1-64");
-    assertThatThrownBy(() -> TokenCounts.parse("x")).hasMessageContaining("a count (16) or a range (1-64)");
+    assertThatThrownBy(() -> TokenCounts.parse("x"))
+        .hasMessageContaining("a count (16) or a range (1-64)");
     assertThatThrownBy(() -> TokenCounts.parse("0")).hasMessageContaining("1 <= min <= max");
   }
 

@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The open loop against a fake router in process: the offered rate holds whatever the router
- * does, every call is accounted for, and a stalled router shows in the latency (measured from the
+ * The open loop against a fake router in process: the offered rate holds whatever the router does,
+ * every call is accounted for, and a stalled router shows in the latency (measured from the
  * scheduled time) rather than in a lower send rate.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -58,8 +58,9 @@ class OpenLoopDriverTest {
 
   @Test
   void everyCallIsAccountedForAndTheRateHolds() throws Exception {
-    LoadOptions o = LoadOptions.of("in-process:0", Duration.ofMillis(2000), 1, TokenCounts.parse("uniform:1-4"))
-        .withDeadline(Duration.ofMillis(300));
+    LoadOptions o =
+        LoadOptions.of("in-process:0", Duration.ofMillis(2000), 1, TokenCounts.parse("uniform:1-4"))
+            .withDeadline(Duration.ofMillis(300));
     LoadResult r = new OpenLoopDriver(o, 200, null).run(channel, Progress.Listener.NONE);
 
     assertThat(r.mode()).isEqualTo("open");
@@ -72,14 +73,16 @@ class OpenLoopDriverTest {
     assertThat(r.byStatus().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(r.sent());
     assertThat(r.latencyMicros().getTotalCount()).isEqualTo(r.ok());
     assertThat(JsonReport.toJson(r).path("rate_per_s").asDouble()).isEqualTo(200);
-    assertThat(TextReport.render(r)).contains("open loop, 200.0 requests/s offered (Poisson)", "unanswered 0");
+    assertThat(TextReport.render(r))
+        .contains("open loop, 200.0 requests/s offered (Poisson)", "unanswered 0");
   }
 
   @Test
   void aSlowRouterShowsInLatencyNotInALowerRate() throws Exception {
     delayMillis = 150;
-    LoadOptions o = LoadOptions.of("in-process:0", Duration.ofMillis(1000), 1, TokenCounts.fixed(2))
-        .withDeadline(Duration.ofSeconds(2));
+    LoadOptions o =
+        LoadOptions.of("in-process:0", Duration.ofMillis(1000), 1, TokenCounts.fixed(2))
+            .withDeadline(Duration.ofSeconds(2));
     LoadResult r = new OpenLoopDriver(o, 100, null).run(channel, Progress.Listener.NONE);
     // a closed loop with one caller would send about 7 calls; the open loop keeps sending
     assertThat(r.sent()).isGreaterThan(50);
@@ -91,9 +94,14 @@ class OpenLoopDriverTest {
   void tokenDistributions() {
     assertThat(TokenCounts.parse("uniform:1-64")).isEqualTo(new TokenCounts(1, 64));
     assertThat(TokenCounts.parse("fixed:16")).isEqualTo(TokenCounts.fixed(16));
-    assertThatThrownBy(() -> TokenCounts.parse("zipf:1-4")).hasMessageContaining("fixed:T or uniform:MIN-MAX");
-    assertThatThrownBy(() -> TokenCounts.parse("fixed:1-4")).hasMessageContaining("fixed:T or uniform:MIN-MAX");
-    assertThatThrownBy(() -> new OpenLoopDriver(LoadOptions.of("h:1", Duration.ofSeconds(1), 1, TokenCounts.fixed(1)), 0, null))
+    assertThatThrownBy(() -> TokenCounts.parse("zipf:1-4"))
+        .hasMessageContaining("fixed:T or uniform:MIN-MAX");
+    assertThatThrownBy(() -> TokenCounts.parse("fixed:1-4"))
+        .hasMessageContaining("fixed:T or uniform:MIN-MAX");
+    assertThatThrownBy(
+            () ->
+                new OpenLoopDriver(
+                    LoadOptions.of("h:1", Duration.ofSeconds(1), 1, TokenCounts.fixed(1)), 0, null))
         .hasMessageContaining("rate must be a positive");
   }
 
@@ -101,7 +109,13 @@ class OpenLoopDriverTest {
   private final class FakeRouter extends InferenceGrpc.InferenceImplBase {
     @Override
     public void getModel(GetModelRequest request, StreamObserver<ModelInfo> out) {
-      out.onNext(ModelInfo.newBuilder().setHiddenSize(HIDDEN).addMoeLayers(0).setTopK(1).setNumExperts(2).build());
+      out.onNext(
+          ModelInfo.newBuilder()
+              .setHiddenSize(HIDDEN)
+              .addMoeLayers(0)
+              .setTopK(1)
+              .setNumExperts(2)
+              .build());
       out.onCompleted();
     }
 
@@ -113,12 +127,16 @@ class OpenLoopDriverTest {
         return;
       }
       int tokens = (int) request.getHiddenStates().getShape(0);
-      ForwardResponse ok = ForwardResponse.newBuilder().setRequestId(request.getRequestId())
-          .setOutput(TensorCodec.encodeFloat(new float[tokens * HIDDEN], tokens, HIDDEN)).build();
-      Runnable answer = () -> {
-        out.onNext(ok);
-        out.onCompleted();
-      };
+      ForwardResponse ok =
+          ForwardResponse.newBuilder()
+              .setRequestId(request.getRequestId())
+              .setOutput(TensorCodec.encodeFloat(new float[tokens * HIDDEN], tokens, HIDDEN))
+              .build();
+      Runnable answer =
+          () -> {
+            out.onNext(ok);
+            out.onCompleted();
+          };
       if (delayMillis == 0) {
         answer.run();
       } else {

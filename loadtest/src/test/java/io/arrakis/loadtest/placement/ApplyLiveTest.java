@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The placement loop on a real 3-node cluster under light load: export the router's load, plan a
- * balanced placement from it, roll it out with {@code apply}; no call may fail, and the router
- * must serve the new version. A stale version is refused with one error line.
+ * balanced placement from it, roll it out with {@code apply}; no call may fail, and the router must
+ * serve the new version. A stale version is refused with one error line.
  */
 class ApplyLiveTest {
   @TempDir Path tmp;
@@ -36,40 +36,78 @@ class ApplyLiveTest {
   @Test
   @Timeout(value = 240, unit = TimeUnit.SECONDS)
   void exportPlanApplyUnderLoad() throws Exception {
-    try (TestClusters clusters = new TestClusters(Path.of("target", "placement-tests").toAbsolutePath())) {
+    try (TestClusters clusters =
+        new TestClusters(Path.of("target", "placement-tests").toAbsolutePath())) {
       LocalCluster cluster = clusters.get(new Key(Fixtures.MIXTRAL_TINY, Layout.CONTIGUOUS));
       String router = cluster.routerAddress();
       // a router other than the local cluster's default one: the admin token is given as a flag
       String admin = cluster.security().adminTokenFile().toString();
       Placement before = currentPlacement(router, cluster.security().routerClient());
 
-      LoadOptions light = LoadOptions.of(router, Duration.ofSeconds(8), 2, TokenCounts.parse("1-8"));
+      LoadOptions light =
+          LoadOptions.of(router, Duration.ofSeconds(8), 2, TokenCounts.parse("1-8"));
       float[] bias = InputBias.read(Fixtures.dir(Fixtures.MIXTRAL_TINY));
-      CompletableFuture<LoadResult> load = CompletableFuture.supplyAsync(() -> {
-        try {
-          return new ClosedLoopDriver(light, bias).run(Progress.Listener.NONE);
-        } catch (InterruptedException e) {
-          throw new IllegalStateException(e);
-        }
-      });
+      CompletableFuture<LoadResult> load =
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return new ClosedLoopDriver(light, bias).run(Progress.Listener.NONE);
+                } catch (InterruptedException e) {
+                  throw new IllegalStateException(e);
+                }
+              });
       Thread.sleep(2_000);
 
       Path loads = tmp.resolve("loads.json");
-      Cli export = Cli.run("placement", "export-loads", "--target", router, "--admin-token-file", admin,
-          "--output", loads.toString());
+      Cli export =
+          Cli.run(
+              "placement",
+              "export-loads",
+              "--target",
+              router,
+              "--admin-token-file",
+              admin,
+              "--output",
+              loads.toString());
       assertThat(export.code()).as("%s", export).isZero();
       Path current = tmp.resolve("current.json");
       PlacementJson.write(before, current);
       Path planned = tmp.resolve("planned.json");
-      Cli plan = Cli.run("placement", "plan", "--loads", loads.toString(), "--experts", "8", "--nodes", "3",
-          "--slots-per-node", "4", "--strategy", "balanced", "--current", current.toString(), "--output", planned.toString());
+      Cli plan =
+          Cli.run(
+              "placement",
+              "plan",
+              "--loads",
+              loads.toString(),
+              "--experts",
+              "8",
+              "--nodes",
+              "3",
+              "--slots-per-node",
+              "4",
+              "--strategy",
+              "balanced",
+              "--current",
+              current.toString(),
+              "--output",
+              planned.toString());
       assertThat(plan.code()).as("%s", plan).isZero();
 
-      Cli apply = Cli.run("placement", "apply", "--target", router, "--admin-token-file", admin,
-          "--placement", planned.toString());
+      Cli apply =
+          Cli.run(
+              "placement",
+              "apply",
+              "--target",
+              router,
+              "--admin-token-file",
+              admin,
+              "--placement",
+              planned.toString());
       assertThat(apply.code()).as("%s", apply).isZero();
       long version = before.version() + 1;
-      assertThat(apply.out()).containsPattern("placement version " + version + " applied: [1-9]\\d* experts loaded, \\d+ unloaded");
+      assertThat(apply.out())
+          .containsPattern(
+              "placement version " + version + " applied: [1-9]\\d* experts loaded, \\d+ unloaded");
 
       LoadResult r = load.get(60, TimeUnit.SECONDS);
       assertThat(r.sent()).isPositive();
@@ -79,10 +117,20 @@ class ApplyLiveTest {
       assertThat(after.version()).isEqualTo(version);
       assertThat(after.nodes()).allSatisfy(n -> assertThat(n.address()).startsWith("127.0.0.1:"));
 
-      Cli stale = Cli.run("placement", "apply", "--target", router, "--admin-token-file", admin,
-          "--placement", planned.toString());
+      Cli stale =
+          Cli.run(
+              "placement",
+              "apply",
+              "--target",
+              router,
+              "--admin-token-file",
+              admin,
+              "--placement",
+              planned.toString());
       assertThat(stale.code()).isEqualTo(1);
-      assertThat(stale.err()).startsWith("error: SetPlacement on the router at " + router + " failed: FAILED_PRECONDITION")
+      assertThat(stale.err())
+          .startsWith(
+              "error: SetPlacement on the router at " + router + " failed: FAILED_PRECONDITION")
           .hasLineCount(1);
     }
   }

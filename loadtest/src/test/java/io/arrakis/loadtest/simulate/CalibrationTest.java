@@ -16,10 +16,16 @@ class CalibrationTest {
   @TempDir Path tmp;
 
   private static Calibration sample() {
-    return new Calibration(new Calibration.ModelSizes(512, 1024, 16, 2),
-        List.of(new Calibration.Point(64, 0.006), new Calibration.Point(1, 0.002), new Calibration.Point(16, 0.003)),
-        new Calibration.RouterCosts(0.001, 1e-5, 1e-7, 0.0002), new Calibration.NodeCosts(0.0003, 2e-6),
-        new Calibration.ClientCosts(0.0005, 1e-6), new Calibration.Source("cpu", 2, "2026-01-01T00:00:00Z", "note"));
+    return new Calibration(
+        new Calibration.ModelSizes(512, 1024, 16, 2),
+        List.of(
+            new Calibration.Point(64, 0.006),
+            new Calibration.Point(1, 0.002),
+            new Calibration.Point(16, 0.003)),
+        new Calibration.RouterCosts(0.001, 1e-5, 1e-7, 0.0002),
+        new Calibration.NodeCosts(0.0003, 2e-6),
+        new Calibration.ClientCosts(0.0005, 1e-6),
+        new Calibration.Source("cpu", 2, "2026-01-01T00:00:00Z", "note"));
   }
 
   @Test
@@ -29,7 +35,8 @@ class CalibrationTest {
     assertThat(c.expertSeconds(1)).isEqualTo(0.002);
     assertThat(c.expertSeconds(16)).isEqualTo(0.003);
     assertThat(c.expertSeconds(40)).isCloseTo(0.0045, within(1e-12)); // halfway from 16 to 64
-    assertThat(c.expertSeconds(112)).isCloseTo(0.009, within(1e-12)); // the last slope, 1/16 ms per row
+    assertThat(c.expertSeconds(112))
+        .isCloseTo(0.009, within(1e-12)); // the last slope, 1/16 ms per row
   }
 
   @Test
@@ -54,25 +61,38 @@ class CalibrationTest {
   @Test
   void aMissingFileSaysHowToMakeOne() {
     assertThatThrownBy(() -> CalibrationJson.read(tmp.resolve("none.json")))
-        .isInstanceOf(NoSuchFileException.class).hasMessageContaining("simulate calibrate");
+        .isInstanceOf(NoSuchFileException.class)
+        .hasMessageContaining("simulate calibrate");
   }
 
   @Test
   void aBadFieldIsNamed() throws Exception {
     Path f = tmp.resolve("bad.json");
     CalibrationJson.write(sample(), null, f);
-    Files.writeString(f, Files.readString(f).replace("\"call_s\" : 3.0E-4", "\"call_s\" : \"fast\""));
-    assertThatThrownBy(() -> CalibrationJson.read(f)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("bad.json").hasMessageContaining("'call_s' must be a number");
+    Files.writeString(
+        f, Files.readString(f).replace("\"call_s\" : 3.0E-4", "\"call_s\" : \"fast\""));
+    assertThatThrownBy(() -> CalibrationJson.read(f))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("bad.json")
+        .hasMessageContaining("'call_s' must be a number");
     Files.writeString(f, "{\"model\": 1}");
-    assertThatThrownBy(() -> CalibrationJson.read(f)).hasMessageContaining("'model' must be an object");
+    assertThatThrownBy(() -> CalibrationJson.read(f))
+        .hasMessageContaining("'model' must be an object");
     Files.writeString(f, "not json");
     assertThatThrownBy(() -> CalibrationJson.read(f)).hasMessageContaining("not valid JSON");
   }
 
   @Test
   void negativeCostsAreRefused() {
-    assertThatThrownBy(() -> new Calibration(sample().model(), sample().expert(), new Calibration.RouterCosts(-1, 0, 0, 0),
-        sample().node(), sample().client(), sample().source())).hasMessageContaining("router costs");
+    assertThatThrownBy(
+            () ->
+                new Calibration(
+                    sample().model(),
+                    sample().expert(),
+                    new Calibration.RouterCosts(-1, 0, 0, 0),
+                    sample().node(),
+                    sample().client(),
+                    sample().source()))
+        .hasMessageContaining("router costs");
   }
 }

@@ -31,10 +31,17 @@ class SimulatorAgreementTest {
   private static final double TOLERANCE = 0.25;
   private static final int CALLERS = 16;
   private static final int TOKENS = 16;
-  /** A small model, so that a short run holds many requests: 2 layers of 16 experts, top-2, Zipf 1.0. */
-  private static final GeneratorOptions MODEL = new GeneratorOptions(2, 16, 256, 512, 2, true, false, 1.0, 7);
+
+  /**
+   * A small model, so that a short run holds many requests: 2 layers of 16 experts, top-2, Zipf
+   * 1.0.
+   */
+  private static final GeneratorOptions MODEL =
+      new GeneratorOptions(2, 16, 256, 512, 2, true, false, 1.0, 7);
+
   /** Load before measuring, at most, until the processes' CPU per request holds still. */
   private static final Duration SETTLE_LIMIT = Duration.ofSeconds(25);
+
   /** One compute thread per node, as the cluster tests run them. */
   private static final int COMPUTE_THREADS = 1;
 
@@ -47,43 +54,82 @@ class SimulatorAgreementTest {
     SyntheticModelGenerator.generate(model, MODEL);
     PrintWriter log = new PrintWriter(System.out, true);
     Path states = Path.of("target", "simulator-agreement").toAbsolutePath(); // logs stay to be read
-    Calibrator.Result calibrated = Calibrator.calibrate(new Calibrator.Options(model, TestClusters.JVM_OPTIONS,
-        COMPUTE_THREADS, Duration.ofSeconds(2), SETTLE_LIMIT, Duration.ofSeconds(5), Calibrator.DEFAULT_RUNS,
-        states.resolve("calibrate"), 1), log);
+    Calibrator.Result calibrated =
+        Calibrator.calibrate(
+            new Calibrator.Options(
+                model,
+                TestClusters.JVM_OPTIONS,
+                COMPUTE_THREADS,
+                Duration.ofSeconds(2),
+                SETTLE_LIMIT,
+                Duration.ofSeconds(5),
+                Calibrator.DEFAULT_RUNS,
+                states.resolve("calibrate"),
+                1),
+            log);
     Calibration costs = calibrated.calibration();
     log.println(CalibrationJson.toJson(costs, calibrated.measurements()).toPrettyString());
 
     ClusterMeter.Window real;
-    ClusterOptions two = ClusterOptions.of(model, 2, states.resolve("two-nodes")).withJvmOptions(TestClusters.JVM_OPTIONS)
-        .withComputeThreads(COMPUTE_THREADS);
+    ClusterOptions two =
+        ClusterOptions.of(model, 2, states.resolve("two-nodes"))
+            .withJvmOptions(TestClusters.JVM_OPTIONS)
+            .withComputeThreads(COMPUTE_THREADS);
     try (LocalCluster cluster = LocalCluster.start(two)) {
       // fresh JVMs compile and settle for a while first, as the calibration's did
-      real = ClusterMeter.measureSettled(cluster, InputBias.read(model), CALLERS, TOKENS, Duration.ofSeconds(5),
-          SETTLE_LIMIT, 1);
+      real =
+          ClusterMeter.measureSettled(
+              cluster,
+              InputBias.read(model),
+              CALLERS,
+              TOKENS,
+              Duration.ofSeconds(5),
+              SETTLE_LIMIT,
+              1);
     }
     assertThat(real.failed()).as("failed requests in the real run").isZero();
 
     int cores = Runtime.getRuntime().availableProcessors();
     // what other programs took of the machine during the real run is not the cluster's to use
     double available = cores - real.foreignCores();
-    SimConfig config = new SimConfig(new SimConfig.Shape(2, 1, MODEL.experts(), MODEL.topK(), MODEL.layers()),
-        SimConfig.Layout.of(Strategy.CONTIGUOUS), SimConfig.Dispatch.DEFAULTS,
-        SimConfig.Hardware.localHost(cores, COMPUTE_THREADS).withHostCores(available),
-        SimConfig.Workload.closed(MODEL.skew(), TokenCounts.fixed(TOKENS), CALLERS, 500, 3_000), 1);
+    SimConfig config =
+        new SimConfig(
+            new SimConfig.Shape(2, 1, MODEL.experts(), MODEL.topK(), MODEL.layers()),
+            SimConfig.Layout.of(Strategy.CONTIGUOUS),
+            SimConfig.Dispatch.DEFAULTS,
+            SimConfig.Hardware.localHost(cores, COMPUTE_THREADS).withHostCores(available),
+            SimConfig.Workload.closed(MODEL.skew(), TokenCounts.fixed(TOKENS), CALLERS, 500, 3_000),
+            1);
     SimResult simulated = Simulation.run(config, costs);
 
     double ratio = simulated.tokensPerSecond() / real.tokensPerSecond();
-    String figures = String.format(Locale.ROOT, "real      %,.0f tokens/s, %.2f calls/request, CPU ms/request router %.2f"
-            + " node %.2f client %.2f; %.2f of %d cores taken by other programs%n"
-            + "simulated %,.0f tokens/s, %.2f calls/request, CPU ms/request router %.2f node %.2f client %.2f; %s%n"
-            + "simulated / real = %.3f%n", real.tokensPerSecond(), (double) real.calls() / real.requests(),
-        1e3 * real.routerCpu() / real.requests(), 1e3 * real.nodeCpu() / real.requests(),
-        1e3 * real.clientCpu() / real.requests(), real.foreignCores(), cores, simulated.tokensPerSecond(),
-        simulated.callsPerRequest(), 1e3 * simulated.cpuPerRequest().router(), 1e3 * simulated.cpuPerRequest().node(),
-        1e3 * simulated.cpuPerRequest().client(), simulated.bottleneck(), ratio);
+    String figures =
+        String.format(
+            Locale.ROOT,
+            "real      %,.0f tokens/s, %.2f calls/request, CPU ms/request router %.2f"
+                + " node %.2f client %.2f; %.2f of %d cores taken by other programs%n"
+                + "simulated %,.0f tokens/s, %.2f calls/request, CPU ms/request router %.2f node %.2f client %.2f; %s%n"
+                + "simulated / real = %.3f%n",
+            real.tokensPerSecond(),
+            (double) real.calls() / real.requests(),
+            1e3 * real.routerCpu() / real.requests(),
+            1e3 * real.nodeCpu() / real.requests(),
+            1e3 * real.clientCpu() / real.requests(),
+            real.foreignCores(),
+            cores,
+            simulated.tokensPerSecond(),
+            simulated.callsPerRequest(),
+            1e3 * simulated.cpuPerRequest().router(),
+            1e3 * simulated.cpuPerRequest().node(),
+            1e3 * simulated.cpuPerRequest().client(),
+            simulated.bottleneck(),
+            ratio);
     log.print(figures);
     // the figures go into the failure too: a CI log shows the failure, not this test's output file
-    assertThat(ratio).as("simulated / real tokens per second; calibration %s%n%s", calibrated.measurements(), figures)
+    assertThat(ratio)
+        .as(
+            "simulated / real tokens per second; calibration %s%n%s",
+            calibrated.measurements(), figures)
         .isBetween(1 - TOLERANCE, 1 + TOLERANCE);
   }
 }

@@ -17,9 +17,16 @@ public final class Forward {
   }
 
   /** Forward with routing, a 60 s deadline. */
-  public static ForwardResponse call(ManagedChannel channel, String id, int layer, float[] x, int tokens, int hidden) {
-    return InferenceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS).forward(
-        ForwardRequest.newBuilder().setRequestId(id).setLayer(layer).setReturnRouting(true)
-            .setHiddenStates(TensorCodec.encodeFloat(x, tokens, hidden)).build());
+  public static ForwardResponse call(
+      ManagedChannel channel, String id, int layer, float[] x, int tokens, int hidden) {
+    return InferenceGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(60, TimeUnit.SECONDS)
+        .forward(
+            ForwardRequest.newBuilder()
+                .setRequestId(id)
+                .setLayer(layer)
+                .setReturnRouting(true)
+                .setHiddenStates(TensorCodec.encodeFloat(x, tokens, hidden))
+                .build());
   }
 }

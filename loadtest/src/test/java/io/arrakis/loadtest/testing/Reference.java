@@ -27,7 +27,8 @@ public final class Reference implements AutoCloseable {
       layers.put(layer, moe);
     }
     ReferenceMoe.Result r = moe.forward(Nd4j.create(x, new long[] {tokens, hidden()}, 'c'));
-    return new Expected(r.output().dup('c').data().asFloat(), r.routing().ids(), r.routing().weights());
+    return new Expected(
+        r.output().dup('c').data().asFloat(), r.routing().ids(), r.routing().weights());
   }
 
   public int hidden() {

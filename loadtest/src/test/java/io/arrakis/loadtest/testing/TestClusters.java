@@ -10,8 +10,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Real local clusters for tests, one at a time: asking for the running one reuses it, asking for
@@ -23,7 +23,8 @@ public final class TestClusters implements AutoCloseable {
    * Child JVMs for tests: small heaps, C1 only and the serial collector start faster and take less
    * CPU from each other; tests measure correctness, not speed.
    */
-  public static final List<String> JVM_OPTIONS = List.of("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
+  public static final List<String> JVM_OPTIONS =
+      List.of("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
 
   /** Placements of the acceptance tests. */
   public enum Layout {

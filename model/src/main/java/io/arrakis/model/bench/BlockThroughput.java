@@ -31,15 +31,23 @@ public final class BlockThroughput {
    * @param tokens tokens per call
    * @param inputBias added to every N(0, 1) input row, as the load tester does (null: none)
    */
-  public record Options(int callers, int tokens, Duration warmup, Duration duration, float[] inputBias, long seed) {
+  public record Options(
+      int callers, int tokens, Duration warmup, Duration duration, float[] inputBias, long seed) {
     public Options {
-      if (callers < 1 || tokens < 1 || duration.isZero() || duration.isNegative() || warmup.isNegative()) {
-        throw new IllegalArgumentException("callers, tokens and duration must be positive, warm-up not negative");
+      if (callers < 1
+          || tokens < 1
+          || duration.isZero()
+          || duration.isNegative()
+          || warmup.isNegative()) {
+        throw new IllegalArgumentException(
+            "callers, tokens and duration must be positive, warm-up not negative");
       }
     }
   }
 
-  /** Tokens computed in the measured window (a call across its edge counts in part) and its length. */
+  /**
+   * Tokens computed in the measured window (a call across its edge counts in part) and its length.
+   */
   public record Result(double tokens, long calls, double seconds) {
     public double tokensPerS() {
       return tokens / seconds;
@@ -48,7 +56,8 @@ public final class BlockThroughput {
 
   private BlockThroughput() {}
 
-  public static Result run(Gate gate, List<ExpertKernel> kernels, Options o) throws InterruptedException {
+  public static Result run(Gate gate, List<ExpertKernel> kernels, Options o)
+      throws InterruptedException {
     ExecutorService pool = Executors.newFixedThreadPool(o.callers());
     try {
       long start = System.nanoTime() + o.warmup().toNanos();
@@ -74,10 +83,11 @@ public final class BlockThroughput {
   }
 
   /**
-   * Calls the block until {@code end}. A call counts with the share of its time inside [start, end],
-   * so neither edge of the window biases the rate.
+   * Calls the block until {@code end}. A call counts with the share of its time inside [start,
+   * end], so neither edge of the window biases the rate.
    */
-  private static double[] loop(Gate gate, List<ExpertKernel> kernels, Options o, long seed, long start, long end) {
+  private static double[] loop(
+      Gate gate, List<ExpertKernel> kernels, Options o, long seed, long start, long end) {
     Nd4j.getRandom().setSeed(seed);
     INDArray[] inputs = new INDArray[INPUTS];
     for (int i = 0; i < INPUTS; i++) {

@@ -24,11 +24,25 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class KernelBench {
   /** What to time. */
-  public record Options(int hidden, int ffn, int experts, int topK, List<Integer> tokens, int threads, int repeats,
+  public record Options(
+      int hidden,
+      int ffn,
+      int experts,
+      int topK,
+      List<Integer> tokens,
+      int threads,
+      int repeats,
       long seed) {
     public Options {
-      if (hidden < 1 || ffn < 1 || experts < 1 || topK < 1 || topK > experts || repeats < 1 || threads < 1) {
-        throw new IllegalArgumentException("hidden, ffn, experts, repeats and threads must be positive and 1 <= top-k <= experts");
+      if (hidden < 1
+          || ffn < 1
+          || experts < 1
+          || topK < 1
+          || topK > experts
+          || repeats < 1
+          || threads < 1) {
+        throw new IllegalArgumentException(
+            "hidden, ffn, experts, repeats and threads must be positive and 1 <= top-k <= experts");
       }
       tokens = List.copyOf(tokens);
     }
@@ -38,7 +52,8 @@ public final class KernelBench {
    * One token count's figures: tokens per second and GFLOP/s from the median repeat by wall clock,
    * and the median CPU time of the calling thread.
    */
-  public record Result(int tokens, double medianMillis, double tokensPerS, double gflops, double cpuMedianMillis) {}
+  public record Result(
+      int tokens, double medianMillis, double tokensPerS, double gflops, double cpuMedianMillis) {}
 
   private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
@@ -48,13 +63,16 @@ public final class KernelBench {
     Blas.threads(o.threads());
     Nd4j.getRandom().setSeed(o.seed());
     float scale = (float) (1 / Math.sqrt(o.hidden()));
-    Gate gate = new Gate(Nd4j.randn(DataType.FLOAT, o.experts(), o.hidden()).muli(scale), o.topK(), true);
+    Gate gate =
+        new Gate(Nd4j.randn(DataType.FLOAT, o.experts(), o.hidden()).muli(scale), o.topK(), true);
     List<ExpertKernel> kernels = new ArrayList<>();
     for (int e = 0; e < o.experts(); e++) {
-      kernels.add(ExpertKernel.fromHf(
-          Nd4j.randn(DataType.FLOAT, o.ffn(), o.hidden()).muli(scale),
-          Nd4j.randn(DataType.FLOAT, o.ffn(), o.hidden()).muli(scale),
-          Nd4j.randn(DataType.FLOAT, o.hidden(), o.ffn()).muli((float) (1 / Math.sqrt(o.ffn())))));
+      kernels.add(
+          ExpertKernel.fromHf(
+              Nd4j.randn(DataType.FLOAT, o.ffn(), o.hidden()).muli(scale),
+              Nd4j.randn(DataType.FLOAT, o.ffn(), o.hidden()).muli(scale),
+              Nd4j.randn(DataType.FLOAT, o.hidden(), o.ffn())
+                  .muli((float) (1 / Math.sqrt(o.ffn())))));
     }
     MoeCombiner combiner = new MoeCombiner();
     List<Result> out = new ArrayList<>();
@@ -75,7 +93,9 @@ public final class KernelBench {
       }
       double median = median(millis);
       double flops = 2.0 * t * o.hidden() * o.experts() + 6.0 * t * o.topK() * o.hidden() * o.ffn();
-      out.add(new Result(t, median, t / (median / 1e3), flops / (median / 1e3) / 1e9, median(cpuMillis)));
+      out.add(
+          new Result(
+              t, median, t / (median / 1e3), flops / (median / 1e3) / 1e9, median(cpuMillis)));
     }
     return out;
   }
@@ -87,7 +107,8 @@ public final class KernelBench {
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
-  private static void forward(Gate gate, List<ExpertKernel> kernels, MoeCombiner combiner, INDArray x) {
+  private static void forward(
+      Gate gate, List<ExpertKernel> kernels, MoeCombiner combiner, INDArray x) {
     Routing routing = gate.route(x);
     List<ExpertWork> work = ReferenceMoe.plan(routing, kernels);
     combiner.combine(x, work);

@@ -62,7 +62,8 @@ public final class Checkpoint implements AutoCloseable {
         for (String name : f.tensors().keySet()) {
           SafetensorsFile prev = byTensor.put(name, f);
           if (prev != null) {
-            throw new ModelConfigException("tensor '" + name + "' appears in both " + prev.path() + " and " + p);
+            throw new ModelConfigException(
+                "tensor '" + name + "' appears in both " + prev.path() + " and " + p);
           }
         }
       }
@@ -92,7 +93,8 @@ public final class Checkpoint implements AutoCloseable {
       for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) {
         JsonNode v = it.next();
         if (!v.isTextual() || v.textValue().contains("/") || v.textValue().contains("\\")) {
-          throw new ModelConfigException(index + ": weight_map values must be file names in the directory, got " + v);
+          throw new ModelConfigException(
+              index + ": weight_map values must be file names in the directory, got " + v);
         }
         names.add(v.textValue());
       }
@@ -100,17 +102,22 @@ public final class Checkpoint implements AutoCloseable {
       for (String n : names) {
         Path p = dir.resolve(n);
         if (!Files.isRegularFile(p)) {
-          throw new ModelConfigException(index + " names shard " + n + ", which is missing from " + dir);
+          throw new ModelConfigException(
+              index + " names shard " + n + ", which is missing from " + dir);
         }
         out.add(p);
       }
       return out;
     }
     try (Stream<Path> s = Files.list(dir)) {
-      List<Path> out = s.filter(p -> {
-        String n = p.getFileName().toString();
-        return n.startsWith("model") && n.endsWith(".safetensors");
-      }).sorted().toList();
+      List<Path> out =
+          s.filter(
+                  p -> {
+                    String n = p.getFileName().toString();
+                    return n.startsWith("model") && n.endsWith(".safetensors");
+                  })
+              .sorted()
+              .toList();
       if (out.isEmpty()) {
         throw new ModelConfigException("no model*.safetensors files in model directory " + dir);
       }
@@ -149,18 +156,36 @@ public final class Checkpoint implements AutoCloseable {
     return file(name).bytes(name).order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  /** Refuses a missing tensor, a shape other than {@code expected}, or a dtype that is not a float. */
+  /**
+   * Refuses a missing tensor, a shape other than {@code expected}, or a dtype that is not a float.
+   */
   public void check(String name, long... expected) throws IOException {
     TensorInfo info = info(name);
     if (!Arrays.equals(info.shape(), expected)) {
-      throw new ModelConfigException(file(name).path() + ": tensor '" + name + "' has shape " + info.shapeString()
-          + ", config.json implies " + Arrays.toString(expected));
+      throw new ModelConfigException(
+          file(name).path()
+              + ": tensor '"
+              + name
+              + "' has shape "
+              + info.shapeString()
+              + ", config.json implies "
+              + Arrays.toString(expected));
     }
     switch (info.dtype()) {
-      case F32, BF16, F16 -> { }
-      case F8_E4M3 -> check(name + "_scale_inv", ceilDiv(expected[0], FP8_BLOCK), ceilDiv(expected[1], FP8_BLOCK));
-      default -> throw new ModelConfigException(file(name).path() + ": tensor '" + name + "' has dtype " + info.dtype()
-          + "; weights must be F32, BF16, F16 or F8_E4M3");
+      case F32, BF16, F16 -> {}
+      case F8_E4M3 ->
+          check(
+              name + "_scale_inv",
+              ceilDiv(expected[0], FP8_BLOCK),
+              ceilDiv(expected[1], FP8_BLOCK));
+      default ->
+          throw new ModelConfigException(
+              file(name).path()
+                  + ": tensor '"
+                  + name
+                  + "' has dtype "
+                  + info.dtype()
+                  + "; weights must be F32, BF16, F16 or F8_E4M3");
     }
   }
 
@@ -169,7 +194,8 @@ public final class Checkpoint implements AutoCloseable {
     check(name, expected);
     long n = info(name).numElements();
     if (n > Integer.MAX_VALUE - 8) {
-      throw new ModelConfigException("tensor '" + name + "' has " + n + " elements, too many for a Java array");
+      throw new ModelConfigException(
+          "tensor '" + name + "' has " + n + " elements, too many for a Java array");
     }
     float[] out = new float[(int) n];
     read(name, FloatBuffer.wrap(out));
@@ -185,19 +211,27 @@ public final class Checkpoint implements AutoCloseable {
     ByteBuffer src = file(name).bytes(name).order(ByteOrder.LITTLE_ENDIAN);
     long n = info.numElements();
     if (dst.remaining() != n) {
-      throw new IllegalArgumentException("tensor '" + name + "' has " + n + " elements, destination " + dst.remaining());
+      throw new IllegalArgumentException(
+          "tensor '" + name + "' has " + n + " elements, destination " + dst.remaining());
     }
     int at = dst.position();
     switch (info.dtype()) {
       case F32 -> dst.put(src.asFloatBuffer());
       case BF16, F16 -> widen16(src, dst, n, info.dtype() == StDType.BF16);
       case F8_E4M3 -> readFp8(name, info, src, dst, at);
-      default -> throw new ModelConfigException(file(name).path() + ": tensor '" + name + "' has dtype " + info.dtype()
-          + "; weights must be F32, BF16, F16 or F8_E4M3");
+      default ->
+          throw new ModelConfigException(
+              file(name).path()
+                  + ": tensor '"
+                  + name
+                  + "' has dtype "
+                  + info.dtype()
+                  + "; weights must be F32, BF16, F16 or F8_E4M3");
     }
   }
 
-  // bulk copies through arrays in blocks: a loop of single buffer gets and puts is several times slower
+  // bulk copies through arrays in blocks: a loop of single buffer gets and puts is several times
+  // slower
   private static void widen16(ByteBuffer src, FloatBuffer dst, long n, boolean bf16) {
     var shorts = src.asShortBuffer();
     int block = (int) Math.min(n, 1 << 16);
@@ -219,9 +253,11 @@ public final class Checkpoint implements AutoCloseable {
     }
   }
 
-  private void readFp8(String name, TensorInfo info, ByteBuffer src, FloatBuffer dst, int at) throws IOException {
+  private void readFp8(String name, TensorInfo info, ByteBuffer src, FloatBuffer dst, int at)
+      throws IOException {
     if (info.shape().length != 2) {
-      throw new ModelConfigException("FP8 tensor '" + name + "' must be a matrix, got " + info.shapeString());
+      throw new ModelConfigException(
+          "FP8 tensor '" + name + "' must be a matrix, got " + info.shapeString());
     }
     int rows = Math.toIntExact(info.shape()[0]);
     int cols = Math.toIntExact(info.shape()[1]);

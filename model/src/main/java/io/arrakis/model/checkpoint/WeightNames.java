@@ -2,7 +2,9 @@ package io.arrakis.model.checkpoint;
 
 import io.arrakis.model.config.Family;
 
-/** The Hub's tensor names of a family (e.g. {@code model.layers.3.mlp.experts.7.up_proj.weight}). */
+/**
+ * The Hub's tensor names of a family (e.g. {@code model.layers.3.mlp.experts.7.up_proj.weight}).
+ */
 public final class WeightNames {
   /** The three matrices of a SwiGLU MLP. */
   public enum Proj {
@@ -52,7 +54,12 @@ public final class WeightNames {
 
   /** The shared expert's matrix (Qwen2 {@code shared_expert}, DeepSeek {@code shared_experts}). */
   public String sharedExpert(int l, Proj p) {
-    return layer(l, "mlp." + (family == Family.DEEPSEEK_V3 ? "shared_experts." : "shared_expert.") + p.hub + ".weight");
+    return layer(
+        l,
+        "mlp."
+            + (family == Family.DEEPSEEK_V3 ? "shared_experts." : "shared_expert.")
+            + p.hub
+            + ".weight");
   }
 
   /** Qwen2's [1, d] gate of the shared expert. */

@@ -50,17 +50,26 @@ public record ArchConfig(
    * @param mla DeepSeek's multi-head latent attention, or null for GQA
    * @param softmaxScale the factor on q·k before the softmax
    */
-  public record Attention(int heads, int kvHeads, int headDim, boolean qkvBias, boolean outBias, boolean qkNorm,
-      Mla mla, double softmaxScale) {}
+  public record Attention(
+      int heads,
+      int kvHeads,
+      int headDim,
+      boolean qkvBias,
+      boolean outBias,
+      boolean qkNorm,
+      Mla mla,
+      double softmaxScale) {}
 
   /**
    * @param qLoraRank rank of the query compression, 0 for a plain q_proj
-   * @param kvLoraRank rank of the key/value latent (what the KV cache holds per token, with the rope key)
+   * @param kvLoraRank rank of the key/value latent (what the KV cache holds per token, with the
+   *     rope key)
    * @param qkNopeHeadDim a head's key dims without position
    * @param qkRopeHeadDim a head's key dims with RoPE (one rope key shared by all heads)
    * @param vHeadDim a head's value width
    */
-  public record Mla(int qLoraRank, int kvLoraRank, int qkNopeHeadDim, int qkRopeHeadDim, int vHeadDim) {
+  public record Mla(
+      int qLoraRank, int kvLoraRank, int qkNopeHeadDim, int qkRopeHeadDim, int vHeadDim) {
     public int qkHeadDim() {
       return qkNopeHeadDim + qkRopeHeadDim;
     }
@@ -78,8 +87,16 @@ public record ArchConfig(
    * @param topkGroup groups a token may use (DeepSeek)
    * @param routedScalingFactor factor on the routed weights (DeepSeek)
    */
-  public record Moe(int experts, int topK, int expertIntermediateSize, int sharedIntermediateSize,
-      boolean sharedExpertGate, boolean sigmoidScores, boolean normTopkProb, int nGroup, int topkGroup,
+  public record Moe(
+      int experts,
+      int topK,
+      int expertIntermediateSize,
+      int sharedIntermediateSize,
+      boolean sharedExpertGate,
+      boolean sigmoidScores,
+      boolean normTopkProb,
+      int nGroup,
+      int topkGroup,
       double routedScalingFactor) {}
 
   /** Reads and checks {@code dir/config.json}; errors name the file and the field. */
@@ -95,7 +112,8 @@ public record ArchConfig(
   /** Parses a config.json object; {@code model_type} is required here. */
   public static ArchConfig fromJson(JsonNode root) {
     if (!ConfigFields.present(root, "model_type")) {
-      throw new ModelConfigException("missing required field 'model_type' (supported: " + Family.supported() + ")");
+      throw new ModelConfigException(
+          "missing required field 'model_type' (supported: " + Family.supported() + ")");
     }
     Family family = ModelConfig.family(root);
     List<String> missing = new ArrayList<>();
@@ -104,14 +122,21 @@ public record ArchConfig(
         missing.add("'" + f + "'");
       }
     }
-    if (!ConfigFields.present(root, "num_local_experts") && !ConfigFields.present(root, "num_experts")
+    if (!ConfigFields.present(root, "num_local_experts")
+        && !ConfigFields.present(root, "num_experts")
         && !ConfigFields.present(root, "n_routed_experts")) {
-      missing.add(family == Family.DEEPSEEK_V3 ? "'n_routed_experts'" : family == Family.MIXTRAL
-          ? "'num_local_experts'" : "'num_experts'");
+      missing.add(
+          family == Family.DEEPSEEK_V3
+              ? "'n_routed_experts'"
+              : family == Family.MIXTRAL ? "'num_local_experts'" : "'num_experts'");
     }
     if (!missing.isEmpty()) {
-      throw new ModelConfigException("missing required field" + (missing.size() > 1 ? "s " : " ")
-          + String.join(", ", missing) + " for " + family);
+      throw new ModelConfigException(
+          "missing required field"
+              + (missing.size() > 1 ? "s " : " ")
+              + String.join(", ", missing)
+              + " for "
+              + family);
     }
     int hidden = positive(root, "hidden_size");
     int layers = positive(root, "num_hidden_layers");
@@ -119,8 +144,12 @@ public record ArchConfig(
     int kvHeads = ConfigFields.optionalInt(root, "num_key_value_heads", heads);
     ConfigFields.requirePositive("num_key_value_heads", kvHeads);
     if (heads % kvHeads != 0) {
-      throw new ModelConfigException("num_attention_heads (" + heads + ") is not a multiple of num_key_value_heads ("
-          + kvHeads + ")");
+      throw new ModelConfigException(
+          "num_attention_heads ("
+              + heads
+              + ") is not a multiple of num_key_value_heads ("
+              + kvHeads
+              + ")");
     }
     int maxPositions = ConfigFields.optionalInt(root, "max_position_embeddings", 4096);
     int headDim = ConfigFields.optionalInt(root, "head_dim", hidden / heads);
@@ -132,12 +161,19 @@ public record ArchConfig(
     boolean qkvBias;
     boolean outBias;
     if (family == Family.DEEPSEEK_V3) {
-      mla = new Mla(ConfigFields.optionalInt(root, "q_lora_rank", 0), positive(root, "kv_lora_rank"),
-          positive(root, "qk_nope_head_dim"), positive(root, "qk_rope_head_dim"), positive(root, "v_head_dim"));
+      mla =
+          new Mla(
+              ConfigFields.optionalInt(root, "q_lora_rank", 0),
+              positive(root, "kv_lora_rank"),
+              positive(root, "qk_nope_head_dim"),
+              positive(root, "qk_rope_head_dim"),
+              positive(root, "v_head_dim"));
       if (mla.qkRopeHeadDim() % 2 != 0) {
-        throw new ModelConfigException("field 'qk_rope_head_dim' must be even, got " + mla.qkRopeHeadDim());
+        throw new ModelConfigException(
+            "field 'qk_rope_head_dim' must be even, got " + mla.qkRopeHeadDim());
       }
-      // DeepSeek rotates interleaved pairs whatever rope_interleave says (its weights are laid out so)
+      // DeepSeek rotates interleaved pairs whatever rope_interleave says (its weights are laid out
+      // so)
       rope = RopeConfig.fromJson(root, mla.qkRopeHeadDim(), true, maxPositions);
       softmaxScale = 1 / Math.sqrt(mla.qkHeadDim());
       if (!rope.type().equals("default") && rope.mscaleAllDim() != 0) {
@@ -153,60 +189,109 @@ public record ArchConfig(
       rope = RopeConfig.fromJson(root, headDim, false, maxPositions);
       softmaxScale = 1 / Math.sqrt(headDim);
       boolean attentionBias = ConfigFields.optionalBoolean(root, "attention_bias", false);
-      qkvBias = switch (family) {
-        case QWEN2_MOE -> ConfigFields.optionalBoolean(root, "qkv_bias", true);
-        case QWEN3_MOE -> attentionBias;
-        default -> false;
-      };
+      qkvBias =
+          switch (family) {
+            case QWEN2_MOE -> ConfigFields.optionalBoolean(root, "qkv_bias", true);
+            case QWEN3_MOE -> attentionBias;
+            default -> false;
+          };
       outBias = family == Family.QWEN3_MOE && attentionBias;
     }
-    Attention attention = new Attention(heads, kvHeads, headDim, qkvBias, outBias, family == Family.QWEN3_MOE, mla,
-        softmaxScale);
+    Attention attention =
+        new Attention(
+            heads,
+            kvHeads,
+            headDim,
+            qkvBias,
+            outBias,
+            family == Family.QWEN3_MOE,
+            mla,
+            softmaxScale);
 
     ModelConfig layer = ModelConfig.fromJson(root);
     Moe moe = moeSpec(root);
-    int dense = family == Family.MIXTRAL ? layer.intermediateSize() : positive(root, "intermediate_size");
+    int dense =
+        family == Family.MIXTRAL ? layer.intermediateSize() : positive(root, "intermediate_size");
     List<Boolean> moeLayers = new ArrayList<>();
     List<Integer> mlpOnly = ConfigFields.optionalIntList(root, "mlp_only_layers");
     int sparseStep = ConfigFields.optionalInt(root, "decoder_sparse_step", 1);
     ConfigFields.requirePositive("decoder_sparse_step", sparseStep);
     int firstDense = ConfigFields.optionalInt(root, "first_k_dense_replace", 0);
     for (int l = 0; l < layers; l++) {
-      moeLayers.add(switch (family) {
-        case MIXTRAL -> true;
-        case QWEN2_MOE, QWEN3_MOE -> !mlpOnly.contains(l) && (l + 1) % sparseStep == 0;
-        case DEEPSEEK_V3 -> l >= firstDense;
-      });
+      moeLayers.add(
+          switch (family) {
+            case MIXTRAL -> true;
+            case QWEN2_MOE, QWEN3_MOE -> !mlpOnly.contains(l) && (l + 1) % sparseStep == 0;
+            case DEEPSEEK_V3 -> l >= firstDense;
+          });
     }
-    double eps = ConfigFields.optionalDouble(root, "rms_norm_eps", family == Family.MIXTRAL ? 1e-5 : 1e-6);
-    return new ArchConfig(family, positive(root, "vocab_size"), hidden, layers, eps,
-        ConfigFields.optionalBoolean(root, "tie_word_embeddings", false), maxPositions, ConfigFields.dtype(root),
-        attention, rope, moe, dense, List.copyOf(moeLayers));
+    double eps =
+        ConfigFields.optionalDouble(root, "rms_norm_eps", family == Family.MIXTRAL ? 1e-5 : 1e-6);
+    return new ArchConfig(
+        family,
+        positive(root, "vocab_size"),
+        hidden,
+        layers,
+        eps,
+        ConfigFields.optionalBoolean(root, "tie_word_embeddings", false),
+        maxPositions,
+        ConfigFields.dtype(root),
+        attention,
+        rope,
+        moe,
+        dense,
+        List.copyOf(moeLayers));
   }
 
-  /** The MoE blocks' shape and gate rule from a config.json object (also of a layer-only checkpoint). */
+  /**
+   * The MoE blocks' shape and gate rule from a config.json object (also of a layer-only
+   * checkpoint).
+   */
   public static Moe moeSpec(JsonNode root) {
     Family family = ModelConfig.family(root);
     ModelConfig layer = ModelConfig.fromJson(root);
-    int shared = switch (family) {
-      case QWEN2_MOE -> ConfigFields.optionalInt(root, "shared_expert_intermediate_size", 0);
-      case DEEPSEEK_V3 -> ConfigFields.optionalInt(root, "n_shared_experts", 0) * layer.intermediateSize();
-      default -> 0;
-    };
+    int shared =
+        switch (family) {
+          case QWEN2_MOE -> ConfigFields.optionalInt(root, "shared_expert_intermediate_size", 0);
+          case DEEPSEEK_V3 ->
+              ConfigFields.optionalInt(root, "n_shared_experts", 0) * layer.intermediateSize();
+          default -> 0;
+        };
     int nGroup = family == Family.DEEPSEEK_V3 ? ConfigFields.optionalInt(root, "n_group", 1) : 1;
-    int topkGroup = family == Family.DEEPSEEK_V3 ? ConfigFields.optionalInt(root, "topk_group", nGroup) : 1;
+    int topkGroup =
+        family == Family.DEEPSEEK_V3 ? ConfigFields.optionalInt(root, "topk_group", nGroup) : 1;
     ConfigFields.requirePositive("n_group", nGroup);
     if (layer.numExperts() % nGroup != 0 || topkGroup < 1 || topkGroup > nGroup) {
-      throw new ModelConfigException("n_group (" + nGroup + ") must divide the " + layer.numExperts()
-          + " experts and topk_group (" + topkGroup + ") must be in 1..n_group");
+      throw new ModelConfigException(
+          "n_group ("
+              + nGroup
+              + ") must divide the "
+              + layer.numExperts()
+              + " experts and topk_group ("
+              + topkGroup
+              + ") must be in 1..n_group");
     }
     if (layer.topK() > layer.numExperts() / nGroup * topkGroup) {
-      throw new ModelConfigException("num_experts_per_tok (" + layer.topK() + ") exceeds the experts of topk_group ("
-          + topkGroup + ") groups");
+      throw new ModelConfigException(
+          "num_experts_per_tok ("
+              + layer.topK()
+              + ") exceeds the experts of topk_group ("
+              + topkGroup
+              + ") groups");
     }
-    return new Moe(layer.numExperts(), layer.topK(), layer.intermediateSize(), shared,
-        family == Family.QWEN2_MOE && shared > 0, family == Family.DEEPSEEK_V3, layer.normTopkProb(), nGroup,
-        topkGroup, family == Family.DEEPSEEK_V3 ? ConfigFields.optionalDouble(root, "routed_scaling_factor", 1.0) : 1.0);
+    return new Moe(
+        layer.numExperts(),
+        layer.topK(),
+        layer.intermediateSize(),
+        shared,
+        family == Family.QWEN2_MOE && shared > 0,
+        family == Family.DEEPSEEK_V3,
+        layer.normTopkProb(),
+        nGroup,
+        topkGroup,
+        family == Family.DEEPSEEK_V3
+            ? ConfigFields.optionalDouble(root, "routed_scaling_factor", 1.0)
+            : 1.0);
   }
 
   /** {@code dir/config.json} as a JSON object (errors name the file). */
@@ -215,8 +300,15 @@ public record ArchConfig(
   }
 
   private static List<String> requiredFields(Family family) {
-    List<String> f = new ArrayList<>(List.of("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-        "intermediate_size", "num_experts_per_tok"));
+    List<String> f =
+        new ArrayList<>(
+            List.of(
+                "vocab_size",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "num_experts_per_tok"));
     if (family != Family.MIXTRAL) {
       f.add("moe_intermediate_size");
     }
@@ -239,7 +331,13 @@ public record ArchConfig(
 
   /** The MoE layer view of this config (what expert nodes and gates need). */
   public ModelConfig layerConfig() {
-    return new ModelConfig(hiddenSize, moe.expertIntermediateSize(), moe.experts(), moe.topK(), numLayers,
-        moe.normTopkProb(), dtype);
+    return new ModelConfig(
+        hiddenSize,
+        moe.expertIntermediateSize(),
+        moe.experts(),
+        moe.topK(),
+        numLayers,
+        moe.normTopkProb(),
+        dtype);
   }
 }

@@ -45,15 +45,23 @@ final class ConfigFields {
     return intValue(root, field);
   }
 
-  /** The first of {@code fields} present (the Hub spells some fields several ways), else missing naming all. */
+  /**
+   * The first of {@code fields} present (the Hub spells some fields several ways), else missing
+   * naming all.
+   */
   static int requiredIntOf(JsonNode root, String... fields) {
     for (String f : fields) {
       if (present(root, f)) {
         return intValue(root, f);
       }
     }
-    throw new ModelConfigException("missing required field '" + fields[0] + "'"
-        + (fields.length > 1 ? " (or " + String.join(", ", List.of(fields).subList(1, fields.length)) + ")" : ""));
+    throw new ModelConfigException(
+        "missing required field '"
+            + fields[0]
+            + "'"
+            + (fields.length > 1
+                ? " (or " + String.join(", ", List.of(fields).subList(1, fields.length)) + ")"
+                : ""));
   }
 
   static int optionalInt(JsonNode root, String field, int dflt) {
@@ -113,7 +121,8 @@ final class ConfigFields {
     }
     for (JsonNode e : v) {
       if (!e.isIntegralNumber() || !e.canConvertToInt()) {
-        throw new ModelConfigException("field '" + field + "' must be a list of integers, got " + v);
+        throw new ModelConfigException(
+            "field '" + field + "' must be a list of integers, got " + v);
       }
       out.add(e.intValue());
     }
@@ -126,7 +135,9 @@ final class ConfigFields {
     }
   }
 
-  /** The weights' dtype in either spelling ({@code torch_dtype}, transformers 5's {@code dtype}). */
+  /**
+   * The weights' dtype in either spelling ({@code torch_dtype}, transformers 5's {@code dtype}).
+   */
   static String dtype(JsonNode root) {
     return optionalString(root, "torch_dtype", optionalString(root, "dtype", "float32"));
   }

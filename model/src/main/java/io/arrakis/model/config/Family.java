@@ -28,19 +28,24 @@ public enum Family {
         return f;
       }
     }
-    throw new ModelConfigException("unsupported model_type '" + modelType + "' (supported: " + supported() + ")");
+    throw new ModelConfigException(
+        "unsupported model_type '" + modelType + "' (supported: " + supported() + ")");
   }
 
   public static String supported() {
     return Arrays.stream(values()).map(Family::modelType).collect(Collectors.joining(", "));
   }
 
-  /** Whether the MoE block's experts are named Mixtral's way (block_sparse_moe.experts.E.w1/w2/w3). */
+  /**
+   * Whether the MoE block's experts are named Mixtral's way (block_sparse_moe.experts.E.w1/w2/w3).
+   */
   public boolean mixtralNames() {
     return this == MIXTRAL;
   }
 
-  /** transformers' default of {@code norm_topk_prob} for this family (Mixtral always renormalises). */
+  /**
+   * transformers' default of {@code norm_topk_prob} for this family (Mixtral always renormalises).
+   */
   public boolean defaultNormTopkProb() {
     return this == MIXTRAL || this == DEEPSEEK_V3;
   }

@@ -53,10 +53,10 @@ public record ModelConfig(
   }
 
   /**
-   * Parses the MoE layer's fields from a config.json object of any supported family (no
-   * {@code model_type} means Mixtral, as in Arrakis' layer-only checkpoints): the routed experts'
-   * width is {@code moe_intermediate_size} outside Mixtral, the expert count is spelled
-   * {@code num_local_experts}, {@code num_experts} or {@code n_routed_experts}.
+   * Parses the MoE layer's fields from a config.json object of any supported family (no {@code
+   * model_type} means Mixtral, as in Arrakis' layer-only checkpoints): the routed experts' width is
+   * {@code moe_intermediate_size} outside Mixtral, the expert count is spelled {@code
+   * num_local_experts}, {@code num_experts} or {@code n_routed_experts}.
    */
   public static ModelConfig fromJson(JsonNode root) {
     Family family = family(root);
@@ -94,7 +94,8 @@ public record ModelConfig(
   /** Writes {@code dir/config.json}. */
   public void save(Path dir) throws IOException {
     Files.writeString(
-        dir.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
+        dir.resolve("config.json"),
+        JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
   }
 
   private static void requirePositive(String field, int value) {

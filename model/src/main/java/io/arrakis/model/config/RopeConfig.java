@@ -6,8 +6,8 @@ import java.util.Set;
 
 /**
  * Rotary position embedding settings, read from either spelling found on the Hub: the classic
- * {@code rope_theta} + {@code rope_scaling {type|rope_type, factor, …}} or transformers 5's
- * {@code rope_parameters {rope_theta, rope_type, …}}.
+ * {@code rope_theta} + {@code rope_scaling {type|rope_type, factor, …}} or transformers 5's {@code
+ * rope_parameters {rope_theta, rope_type, …}}.
  *
  * @param type "default", "linear" or "yarn"
  * @param theta the base
@@ -51,17 +51,34 @@ public record RopeConfig(
     } else if (!params.isObject()) {
       throw new ModelConfigException("field '" + where + "' must be an object, got " + params);
     }
-    double theta = ConfigFields.optionalDouble(params, "rope_theta", ConfigFields.optionalDouble(root, "rope_theta", 10000.0));
-    String type = ConfigFields.optionalString(params, "rope_type", ConfigFields.optionalString(params, "type", "default"));
+    double theta =
+        ConfigFields.optionalDouble(
+            params, "rope_theta", ConfigFields.optionalDouble(root, "rope_theta", 10000.0));
+    String type =
+        ConfigFields.optionalString(
+            params, "rope_type", ConfigFields.optionalString(params, "type", "default"));
     if (!TYPES.contains(type)) {
-      throw new ModelConfigException("field '" + where + "': unsupported rope type '" + type + "' (supported: default, linear, yarn)");
+      throw new ModelConfigException(
+          "field '"
+              + where
+              + "': unsupported rope type '"
+              + type
+              + "' (supported: default, linear, yarn)");
     }
     double factor = ConfigFields.optionalDouble(params, "factor", 1.0);
     if (!type.equals("default") && !ConfigFields.present(params, "factor")) {
-      throw new ModelConfigException("missing required field '" + where + ".factor' for rope type " + type);
+      throw new ModelConfigException(
+          "missing required field '" + where + ".factor' for rope type " + type);
     }
-    int originalMax = ConfigFields.optionalInt(params, "original_max_position_embeddings", maxPositions);
-    return new RopeConfig(type, theta, dim, interleaved, factor, originalMax,
+    int originalMax =
+        ConfigFields.optionalInt(params, "original_max_position_embeddings", maxPositions);
+    return new RopeConfig(
+        type,
+        theta,
+        dim,
+        interleaved,
+        factor,
+        originalMax,
         ConfigFields.optionalDouble(params, "beta_fast", 32),
         ConfigFields.optionalDouble(params, "beta_slow", 1),
         ConfigFields.optionalDouble(params, "mscale", 0),

@@ -50,8 +50,8 @@ public final class Gate {
   }
 
   /**
-   * Logits [T, E] for hidden states {@code x} [T, d] (allocated in the active workspace, if any).
-   * A plain GEMM into a new array: ND4J's mmul op leaves several native temporaries per call for the
+   * Logits [T, E] for hidden states {@code x} [T, d] (allocated in the active workspace, if any). A
+   * plain GEMM into a new array: ND4J's mmul op leaves several native temporaries per call for the
    * garbage collector, which a router calling this per request would pile up.
    */
   public INDArray logits(INDArray x) {

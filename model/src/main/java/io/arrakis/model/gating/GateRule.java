@@ -14,7 +14,10 @@ public sealed interface GateRule permits GateRule.Softmax, GateRule.GroupLimited
   /** Routes T tokens from their logits, row-major [tokens, experts]. */
   Routing route(float[] logits, int tokens, int experts);
 
-  /** Mixtral, Qwen2-MoE, Qwen3-MoE: softmax in float32 over all experts, top-k, optionally renormalised. */
+  /**
+   * Mixtral, Qwen2-MoE, Qwen3-MoE: softmax in float32 over all experts, top-k, optionally
+   * renormalised.
+   */
   record Softmax(int topK, boolean renormalize) implements GateRule {
     @Override
     public Routing route(float[] logits, int tokens, int experts) {
@@ -26,16 +29,28 @@ public sealed interface GateRule permits GateRule.Softmax, GateRule.GroupLimited
    * DeepSeek-V3: scores {@code sigmoid(logit)}; the selection adds {@code e_score_correction_bias};
    * experts come from the {@code topkGroup} groups whose two best biased scores sum highest (the
    * other groups' scores are set to 0, as transformers and DeepSeek's reference do); weights are
-   * the unbiased scores, renormalised (plus 1e-20) when {@code normTopkProb}, times
-   * {@code routedScalingFactor}.
+   * the unbiased scores, renormalised (plus 1e-20) when {@code normTopkProb}, times {@code
+   * routedScalingFactor}.
    */
-  record GroupLimitedSigmoid(int topK, float[] bias, int nGroup, int topkGroup, boolean normTopkProb,
-      float routedScalingFactor) implements GateRule {
+  record GroupLimitedSigmoid(
+      int topK,
+      float[] bias,
+      int nGroup,
+      int topkGroup,
+      boolean normTopkProb,
+      float routedScalingFactor)
+      implements GateRule {
     @Override
     public Routing route(float[] logits, int tokens, int experts) {
       if (bias.length != experts || experts % nGroup != 0) {
-        throw new IllegalArgumentException("bias has " + bias.length + " entries for " + experts + " experts in "
-            + nGroup + " groups");
+        throw new IllegalArgumentException(
+            "bias has "
+                + bias.length
+                + " entries for "
+                + experts
+                + " experts in "
+                + nGroup
+                + " groups");
       }
       int perGroup = experts / nGroup;
       int[] ids = new int[tokens * topK];
@@ -113,12 +128,20 @@ public sealed interface GateRule permits GateRule.Softmax, GateRule.GroupLimited
     }
   }
 
-  /** The rule of a model's MoE blocks; {@code bias} is the layer's e_score_correction_bias (DeepSeek), else null. */
+  /**
+   * The rule of a model's MoE blocks; {@code bias} is the layer's e_score_correction_bias
+   * (DeepSeek), else null.
+   */
   static GateRule of(ArchConfig.Moe moe, float[] bias) {
     if (!moe.sigmoidScores()) {
       return new Softmax(moe.topK(), moe.normTopkProb());
     }
-    return new GroupLimitedSigmoid(moe.topK(), bias == null ? new float[moe.experts()] : bias, moe.nGroup(),
-        moe.topkGroup(), moe.normTopkProb(), (float) moe.routedScalingFactor());
+    return new GroupLimitedSigmoid(
+        moe.topK(),
+        bias == null ? new float[moe.experts()] : bias,
+        moe.nGroup(),
+        moe.topkGroup(),
+        moe.normTopkProb(),
+        (float) moe.routedScalingFactor());
   }
 }

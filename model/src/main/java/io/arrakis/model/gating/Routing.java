@@ -8,7 +8,8 @@ public record Routing(int tokens, int k, int[] ids, float[] weights) {
 
   public Routing {
     if (ids.length != tokens * k || weights.length != tokens * k) {
-      throw new IllegalArgumentException("ids and weights must hold tokens * k = " + tokens * k + " entries");
+      throw new IllegalArgumentException(
+          "ids and weights must hold tokens * k = " + tokens * k + " entries");
     }
   }
 

@@ -4,8 +4,8 @@ import java.util.Arrays;
 
 /**
  * Softmax in float32 and top-k selection over rows of gate logits, the way PyTorch's
- * MixtralSparseMoeBlock does it: probabilities first, then the k largest (ties to the lower expert id),
- * then optional renormalisation of the k weights to sum 1.
+ * MixtralSparseMoeBlock does it: probabilities first, then the k largest (ties to the lower expert
+ * id), then optional renormalisation of the k weights to sum 1.
  */
 final class TopK {
   private TopK() {}

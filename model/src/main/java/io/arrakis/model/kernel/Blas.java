@@ -13,8 +13,8 @@ import org.bytedeco.openblas.global.openblas_nolapack;
  * is, and its thread count.
  *
  * <p>OpenBLAS starts one thread per core whatever OMP_NUM_THREADS says; a node that already runs
- * one batch per core wants one BLAS thread per call, or its threads contend (and spin) for the
- * same cores.
+ * one batch per core wants one BLAS thread per call, or its threads contend (and spin) for the same
+ * cores.
  */
 public final class Blas {
   private Blas() {}
@@ -35,16 +35,25 @@ public final class Blas {
   public static String describe() {
     threads(); // loads the library
     try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
-      List<String> libs = maps.map(l -> l.substring(l.lastIndexOf(' ') + 1))
-          .filter(f -> f.startsWith("/") && Path.of(f).getFileName().toString().startsWith("libopenblas"))
-          .distinct().map(Blas::realPath).distinct().toList();
+      List<String> libs =
+          maps.map(l -> l.substring(l.lastIndexOf(' ') + 1))
+              .filter(
+                  f ->
+                      f.startsWith("/")
+                          && Path.of(f).getFileName().toString().startsWith("libopenblas"))
+              .distinct()
+              .map(Blas::realPath)
+              .distinct()
+              .toList();
       if (!libs.isEmpty()) {
         return String.join(", ", libs);
       }
     } catch (IOException | UncheckedIOException e) {
       // not Linux: fall through
     }
-    return "OpenBLAS (JavaCPP preset " + openblas_nolapack.class.getPackage().getImplementationVersion() + ")";
+    return "OpenBLAS (JavaCPP preset "
+        + openblas_nolapack.class.getPackage().getImplementationVersion()
+        + ")";
   }
 
   private static String realPath(String file) {

@@ -10,8 +10,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * once, at load, as two {@link PanelMatrix}es: {@code [W1ᵀ | W3ᵀ]} side by side, so that the gate
  * and up projections are one product (the rows are read once, and every weight once per call), then
  * {@code W2ᵀ}. Each product streams its weights once for all the expert's rows, so a few rows cost
- * little more than one (the weight-bound case of decoding), and many rows run at the vector
- * units' rate with no per-call repacking (prefill).
+ * little more than one (the weight-bound case of decoding), and many rows run at the vector units'
+ * rate with no per-call repacking (prefill).
  */
 public final class ExpertKernel {
   private final PanelMatrix w13; // [d, 2 ff]: column j < ff is W1's row j, then W3's
@@ -27,15 +27,26 @@ public final class ExpertKernel {
   }
 
   /**
-   * Lays out an expert from its weights as Mixtral stores them: w1 and w3 [ff, d], w2 [d, ff], FLOAT.
+   * Lays out an expert from its weights as Mixtral stores them: w1 and w3 [ff, d], w2 [d, ff],
+   * FLOAT.
    */
   public static ExpertKernel fromHf(INDArray w1, INDArray w3, INDArray w2) {
     long ff = w1.size(0);
     long d = w1.size(1);
-    if (w1.rank() != 2 || w3.rank() != 2 || w2.rank() != 2
-        || w3.size(0) != ff || w3.size(1) != d || w2.size(0) != d || w2.size(1) != ff) {
-      throw new IllegalArgumentException("expert weights must be w1, w3 [ff, d] and w2 [d, ff]; got "
-          + Arrays.toString(w1.shape()) + ", " + Arrays.toString(w3.shape()) + ", " + Arrays.toString(w2.shape()));
+    if (w1.rank() != 2
+        || w3.rank() != 2
+        || w2.rank() != 2
+        || w3.size(0) != ff
+        || w3.size(1) != d
+        || w2.size(0) != d
+        || w2.size(1) != ff) {
+      throw new IllegalArgumentException(
+          "expert weights must be w1, w3 [ff, d] and w2 [d, ff]; got "
+              + Arrays.toString(w1.shape())
+              + ", "
+              + Arrays.toString(w3.shape())
+              + ", "
+              + Arrays.toString(w2.shape()));
     }
     return fromHf(values(w1), values(w3), values(w2), Math.toIntExact(ff), Math.toIntExact(d));
   }
@@ -52,12 +63,27 @@ public final class ExpertKernel {
    */
   public static ExpertKernel fromHf(float[] w1, float[] w3, float[] w2, int ff, int d) {
     if (w1.length != ff * d || w3.length != ff * d || w2.length != d * ff) {
-      throw new IllegalArgumentException("expert weights must be w1, w3 [" + ff + ", " + d + "] and w2 [" + d + ", " + ff
-          + "]; got " + w1.length + ", " + w3.length + ", " + w2.length + " values");
+      throw new IllegalArgumentException(
+          "expert weights must be w1, w3 ["
+              + ff
+              + ", "
+              + d
+              + "] and w2 ["
+              + d
+              + ", "
+              + ff
+              + "]; got "
+              + w1.length
+              + ", "
+              + w3.length
+              + ", "
+              + w2.length
+              + " values");
     }
     float[] w13 = Arrays.copyOf(w1, 2 * ff * d);
     System.arraycopy(w3, 0, w13, ff * d, ff * d);
-    return new ExpertKernel(PanelMatrix.fromOutIn(w13, 2 * ff, d), PanelMatrix.fromOutIn(w2, d, ff), d, ff);
+    return new ExpertKernel(
+        PanelMatrix.fromOutIn(w13, 2 * ff, d), PanelMatrix.fromOutIn(w2, d, ff), d, ff);
   }
 
   public long hiddenSize() {
@@ -73,7 +99,10 @@ public final class ExpertKernel {
     return 3L * d * ff * Float.BYTES;
   }
 
-  /** The expert's output [n, d] for tokens {@code x} [n, d] (allocated in the active workspace, if any). */
+  /**
+   * The expert's output [n, d] for tokens {@code x} [n, d] (allocated in the active workspace, if
+   * any).
+   */
   public INDArray apply(INDArray x) {
     int m = Math.toIntExact(x.size(0));
     float[] in = x.castTo(DataType.FLOAT).dup('c').data().asFloat();
@@ -89,7 +118,8 @@ public final class ExpertKernel {
    */
   void applyInto(float[] x, int m, float[] gateUp, float[] y, float[] gate, float[] up) {
     w13.multiply(x, 0, d, m, gateUp, 0, 2 * ff);
-    // h = silu(gate) ⊙ up over each row's gate half: the down product reads it with a row stride of 2 ff
+    // h = silu(gate) ⊙ up over each row's gate half: the down product reads it with a row stride of
+    // 2 ff
     SwiGlu.apply(gateUp, m, ff, gate, up);
     w2.multiply(gateUp, 0, 2 * ff, m, y, 0, d);
   }

@@ -10,7 +10,8 @@ package io.arrakis.model.kernel;
 public record ExpertWork(ExpertKernel kernel, int[] rows, float[] weights) {
   public ExpertWork {
     if (rows.length != weights.length) {
-      throw new IllegalArgumentException("rows and weights differ in length: " + rows.length + " vs " + weights.length);
+      throw new IllegalArgumentException(
+          "rows and weights differ in length: " + rows.length + " vs " + weights.length);
     }
   }
 }

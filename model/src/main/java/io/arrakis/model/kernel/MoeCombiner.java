@@ -13,14 +13,14 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /**
  * Runs a batch through several experts and sums the weighted outputs per row: row i of the result
  * is Σ weight × expert(x_i) over the work items that list i, added in list order. Shared by the
- * in-process reference, the engine's in-process experts and the expert node so all compute with
- * the same operations.
+ * in-process reference, the engine's in-process experts and the expert node so all compute with the
+ * same operations.
  *
  * <p>Each expert's rows are gathered into one block, multiplied by its {@link PanelMatrix}es (which
  * read the weights once for all the rows) and added back, weighted, to their tokens' sums. A
  * combiner owns its scratch and reuses it from batch to batch, growing it only when a batch is
- * larger than any before, so a steady stream of batches allocates nothing. One combiner per
- * thread: it is not thread-safe.
+ * larger than any before, so a steady stream of batches allocates nothing. One combiner per thread:
+ * it is not thread-safe.
  */
 public final class MoeCombiner {
   private INDArray input;
@@ -72,7 +72,9 @@ public final class MoeCombiner {
     return out.duplicate().order(ByteOrder.LITTLE_ENDIAN).limit(n * d * Float.BYTES);
   }
 
-  /** {@code out[0 .. n·d) = Σ work} over the rows of {@code x} [n, d], both row-major on the heap. */
+  /**
+   * {@code out[0 .. n·d) = Σ work} over the rows of {@code x} [n, d], both row-major on the heap.
+   */
   public void combine(float[] x, int n, int d, List<ExpertWork> work, float[] out) {
     Arrays.fill(out, 0, n * d, 0f);
     for (ExpertWork w : work) {
@@ -99,7 +101,9 @@ public final class MoeCombiner {
     }
   }
 
-  /** {@link #combine} for a single call, as a new [n, d] array (allocated outside any workspace). */
+  /**
+   * {@link #combine} for a single call, as a new [n, d] array (allocated outside any workspace).
+   */
   public static INDArray combineOnce(INDArray x, List<ExpertWork> work) {
     int n = Math.toIntExact(x.size(0));
     int d = Math.toIntExact(x.size(1));
@@ -122,6 +126,8 @@ public final class MoeCombiner {
   }
 
   private static int grown(int needed) {
-    return needed > 1 << 29 ? needed : Math.max(16, Integer.highestOneBit(Math.max(1, needed - 1)) << 1);
+    return needed > 1 << 29
+        ? needed
+        : Math.max(16, Integer.highestOneBit(Math.max(1, needed - 1)) << 1);
   }
 }

@@ -7,12 +7,12 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * A weight matrix B [k, n] (k inputs, n outputs) laid out once, at load, for products
- * {@code C[m, n] = A[m, k]·B} with a few to a few hundred rows: the columns in panels of W, each
- * panel's k rows of W floats one after the other, in native memory (outside the Java heap, like
- * the ND4J arrays it replaces). The product streams each panel once for all of A's rows and never
- * repacks B, which is what a BLAS GEMM does on every call (OpenBLAS's packing of the weights was
- * half of a 16-row expert product) and what one GEMV per row avoids only by reading B once per row.
+ * A weight matrix B [k, n] (k inputs, n outputs) laid out once, at load, for products {@code C[m,
+ * n] = A[m, k]·B} with a few to a few hundred rows: the columns in panels of W, each panel's k rows
+ * of W floats one after the other, in native memory (outside the Java heap, like the ND4J arrays it
+ * replaces). The product streams each panel once for all of A's rows and never repacks B, which is
+ * what a BLAS GEMM does on every call (OpenBLAS's packing of the weights was half of a 16-row
+ * expert product) and what one GEMV per row avoids only by reading B once per row.
  *
  * <p>The kernel is the Java Vector API one when the JVM runs with {@code --add-modules
  * jdk.incubator.vector} (the launchers and the test JVMs do), else a plain-Java fallback with the
@@ -60,14 +60,20 @@ public final class PanelMatrix {
 
   static PanelMatrix fromOutIn(PanelKernel kernel, float[] w, int n, int k) {
     if (w.length != (long) n * k) {
-      throw new IllegalArgumentException("a [" + n + ", " + k + "] matrix has " + (long) n * k + " values, got " + w.length);
+      throw new IllegalArgumentException(
+          "a [" + n + ", " + k + "] matrix has " + (long) n * k + " values, got " + w.length);
     }
     int width = kernel.width();
     int panels = kernel.panels(n);
     long floats = (long) panels * k * width;
     if (floats * Float.BYTES > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("a [" + n + ", " + k + "] weight matrix is over 2 GiB, larger than a panel "
-          + "matrix holds");
+      throw new IllegalArgumentException(
+          "a ["
+              + n
+              + ", "
+              + k
+              + "] weight matrix is over 2 GiB, larger than a panel "
+              + "matrix holds");
     }
     float[] packed = new float[(int) floats];
     for (int p = 0; p < panels; p++) {
@@ -88,13 +94,22 @@ public final class PanelMatrix {
     return new PanelMatrix(kernel, k, n, data);
   }
 
-  /** Native memory of {@code bytes}, freed when the buffer is collected (not counted against the heap). */
+  /**
+   * Native memory of {@code bytes}, freed when the buffer is collected (not counted against the
+   * heap).
+   */
   private static ByteBuffer allocate(long bytes) {
     Pointer p = Pointer.malloc(bytes);
     if (p == null || p.isNull()) {
-      throw new OutOfMemoryError("could not allocate " + bytes + " bytes of native memory for weights");
+      throw new OutOfMemoryError(
+          "could not allocate " + bytes + " bytes of native memory for weights");
     }
-    ByteBuffer buffer = new BytePointer(p).capacity(bytes).limit(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
+    ByteBuffer buffer =
+        new BytePointer(p)
+            .capacity(bytes)
+            .limit(bytes)
+            .asByteBuffer()
+            .order(ByteOrder.nativeOrder());
     CLEANER.register(buffer, () -> Pointer.free(p));
     return buffer;
   }
@@ -122,7 +137,10 @@ public final class PanelMatrix {
     }
   }
 
-  /** Column j of B, {@code B[0 .. k, j]} (row j of the matrix as the Hub stores it), into {@code dst[at ..]}. */
+  /**
+   * Column j of B, {@code B[0 .. k, j]} (row j of the matrix as the Hub stores it), into {@code
+   * dst[at ..]}.
+   */
   public void column(int j, float[] dst, int at) {
     int width = kernel.width();
     int first = ((j / width) * k * width + j % width) * Float.BYTES;

@@ -28,12 +28,24 @@ final class ScalarPanelKernel implements PanelKernel {
 
   @Override
   public String describe() {
-    return "java scalar fallback (" + width + "-column panels; start the JVM with --add-modules jdk.incubator.vector "
+    return "java scalar fallback ("
+        + width
+        + "-column panels; start the JVM with --add-modules jdk.incubator.vector "
         + "for the vector kernel)";
   }
 
   @Override
-  public void multiply(float[] a, int aOff, int lda, int m, ByteBuffer b, int k, int n, float[] c, int cOff, int ldc) {
+  public void multiply(
+      float[] a,
+      int aOff,
+      int lda,
+      int m,
+      ByteBuffer b,
+      int k,
+      int n,
+      float[] c,
+      int cOff,
+      int ldc) {
     FloatBuffer floats = b.duplicate().order(b.order()).asFloatBuffer();
     float[] panel = new float[k * width];
     float[] acc = new float[width];

@@ -4,12 +4,12 @@ package io.arrakis.model.kernel;
  * The SwiGLU gate, {@code h = silu(g) ⊙ u}, over rows laid out {@code [g (ff) | u (ff)]} as the
  * fused gate/up product leaves them, written over each row's first half.
  *
- * <p>Each row's halves are copied into two arrays, gated there and copied back: the JIT vectorises a
- * loop over arrays (about 3 ns an element here, with the copies) but not one over a direct buffer, nor one
- * that calls {@link Math#exp} (9 ns, as slow as ND4J's scalar {@code expf} op, which was 5–10% of a
- * 1024-token block). So sigmoid is taken from a rational tanh, {@code σ(x) = (1 + tanh(x/2)) / 2},
- * using only multiplies, adds, one divide and a clamp; {@link #silu} is within
- * {@code 2.5e-7 · max(1, |x|)} of the exact value for every float (see SwiGluTest).
+ * <p>Each row's halves are copied into two arrays, gated there and copied back: the JIT vectorises
+ * a loop over arrays (about 3 ns an element here, with the copies) but not one over a direct
+ * buffer, nor one that calls {@link Math#exp} (9 ns, as slow as ND4J's scalar {@code expf} op,
+ * which was 5–10% of a 1024-token block). So sigmoid is taken from a rational tanh, {@code σ(x) =
+ * (1 + tanh(x/2)) / 2}, using only multiplies, adds, one divide and a clamp; {@link #silu} is
+ * within {@code 2.5e-7 · max(1, |x|)} of the exact value for every float (see SwiGluTest).
  */
 final class SwiGlu {
   // beyond this |x|, tanh(x) rounds to ±1 in float; the rational form is fitted up to it
@@ -18,10 +18,10 @@ final class SwiGlu {
   private SwiGlu() {}
 
   /**
-   * Gates {@code rows} rows of width {@code 2 * ff} starting at float 0 of {@code gu},
-   * using {@code gate} and {@code up} (each at least {@code ff} long) as scratch. Two arrays, not one
-   * row: the JIT does not vectorise a loop that reads and writes one array at an offset it cannot
-   * see as constant (10 ns an element rather than 3).
+   * Gates {@code rows} rows of width {@code 2 * ff} starting at float 0 of {@code gu}, using {@code
+   * gate} and {@code up} (each at least {@code ff} long) as scratch. Two arrays, not one row: the
+   * JIT does not vectorise a loop that reads and writes one array at an offset it cannot see as
+   * constant (10 ns an element rather than 3).
    */
   static void apply(float[] gu, int rows, int ff, float[] gate, float[] up) {
     for (int r = 0; r < rows; r++) {

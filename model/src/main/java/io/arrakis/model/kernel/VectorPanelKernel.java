@@ -11,8 +11,8 @@ import jdk.incubator.vector.VectorSpecies;
  * panels at once (two streams through memory, four independent accumulators per row) for four rows
  * (sixteen accumulators in registers: each loaded vector of B serves four rows, each broadcast
  * element of A four vectors); a single row takes four panels at once. B is read once per group of
- * four rows straight from native memory, never repacked. No vector crosses a method call: one the JIT
- * did not inline would box it, allocating on every call.
+ * four rows straight from native memory, never repacked. No vector crosses a method call: one the
+ * JIT did not inline would box it, allocating on every call.
  */
 final class VectorPanelKernel implements PanelKernel {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -39,7 +39,17 @@ final class VectorPanelKernel implements PanelKernel {
   }
 
   @Override
-  public void multiply(float[] a, int aOff, int lda, int m, ByteBuffer b, int k, int n, float[] c, int cOff, int ldc) {
+  public void multiply(
+      float[] a,
+      int aOff,
+      int lda,
+      int m,
+      ByteBuffer b,
+      int k,
+      int n,
+      float[] c,
+      int cOff,
+      int ldc) {
     int panelBytes = k * ROW_BYTES;
     float[] tail = null;
     int panels = panels(n);
@@ -54,7 +64,8 @@ final class VectorPanelKernel implements PanelKernel {
       int col = p * W;
       int cols = Math.min(2 * W, n - col);
       for (int i = 0; i < m; i += 4) {
-        // a group of fewer than four rows repeats its last row: the same values go to the same place
+        // a group of fewer than four rows repeats its last row: the same values go to the same
+        // place
         int r1 = Math.min(i + 1, m - 1);
         int r2 = Math.min(i + 2, m - 1);
         int r3 = Math.min(i + 3, m - 1);
@@ -64,7 +75,21 @@ final class VectorPanelKernel implements PanelKernel {
         int a3 = aOff + r3 * lda;
         if (cols == 2 * W) {
           int c0 = cOff + col;
-          tile(a, a0, a1, a2, a3, b, base, panelBytes, k, c, c0 + i * ldc, c0 + r1 * ldc, c0 + r2 * ldc, c0 + r3 * ldc);
+          tile(
+              a,
+              a0,
+              a1,
+              a2,
+              a3,
+              b,
+              base,
+              panelBytes,
+              k,
+              c,
+              c0 + i * ldc,
+              c0 + r1 * ldc,
+              c0 + r2 * ldc,
+              c0 + r3 * ldc);
         } else {
           tail = tail == null ? new float[8 * W] : tail;
           tile(a, a0, a1, a2, a3, b, base, panelBytes, k, tail, 0, 2 * W, 4 * W, 6 * W);
@@ -77,13 +102,26 @@ final class VectorPanelKernel implements PanelKernel {
   }
 
   /**
-   * Four rows of A (from a0 .. a3) times two panels (from byte {@code base}) into c at c0 .. c3. One
-   * shape of loop for every row count: a single row through its own smaller loop ran at half this
-   * loop's speed even with the weights in cache (the JIT compiled it worse), and a row of the four
-   * costs little next to streaming the weights.
+   * Four rows of A (from a0 .. a3) times two panels (from byte {@code base}) into c at c0 .. c3.
+   * One shape of loop for every row count: a single row through its own smaller loop ran at half
+   * this loop's speed even with the weights in cache (the JIT compiled it worse), and a row of the
+   * four costs little next to streaming the weights.
    */
-  private static void tile(float[] a, int a0, int a1, int a2, int a3, ByteBuffer b, int base, int panelBytes, int k,
-      float[] c, int c0, int c1, int c2, int c3) {
+  private static void tile(
+      float[] a,
+      int a0,
+      int a1,
+      int a2,
+      int a3,
+      ByteBuffer b,
+      int base,
+      int panelBytes,
+      int k,
+      float[] c,
+      int c0,
+      int c1,
+      int c2,
+      int c3) {
     FloatVector z = FloatVector.zero(S);
     FloatVector c00 = z, c01 = z, c02 = z, c03 = z;
     FloatVector c10 = z, c11 = z, c12 = z, c13 = z;
@@ -137,11 +175,12 @@ final class VectorPanelKernel implements PanelKernel {
   }
 
   /**
-   * One row (a GEMV) times four panels (from byte {@code base}) into c at c0: eight accumulators and
-   * four streams, the weight-bound case of decoding one token. The same chain per output as
+   * One row (a GEMV) times four panels (from byte {@code base}) into c at c0: eight accumulators
+   * and four streams, the weight-bound case of decoding one token. The same chain per output as
    * {@link #tile}, so the result is the one that row gets in a group.
    */
-  private static void row(float[] a, int a0, ByteBuffer b, int base, int panelBytes, int k, float[] c, int c0) {
+  private static void row(
+      float[] a, int a0, ByteBuffer b, int base, int panelBytes, int k, float[] c, int c0) {
     FloatVector z = FloatVector.zero(S);
     FloatVector c0v = z, c1v = z, c2v = z, c3v = z, c4v = z, c5v = z, c6v = z, c7v = z;
     int p1 = base + panelBytes;

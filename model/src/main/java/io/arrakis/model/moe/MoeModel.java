@@ -76,7 +76,8 @@ public final class MoeModel implements AutoCloseable {
 
   private void checkShapes() throws IOException {
     if (moeLayers.isEmpty()) {
-      throw new ModelConfigException(dir + ": no MoE layer found (no tensor named " + names.gate(0) + " or alike)");
+      throw new ModelConfigException(
+          dir + ": no MoE layer found (no tensor named " + names.gate(0) + " or alike)");
     }
     long d = config.hiddenSize();
     long ff = config.intermediateSize();
@@ -173,14 +174,17 @@ public final class MoeModel implements AutoCloseable {
   public ExpertKernel expert(int layer, int expert) throws IOException {
     requireMoeLayer(layer);
     if (expert < 0 || expert >= config.numExperts()) {
-      throw new ModelConfigException("expert " + expert + " out of range 0.." + (config.numExperts() - 1));
+      throw new ModelConfigException(
+          "expert " + expert + " out of range 0.." + (config.numExperts() - 1));
     }
     int d = config.hiddenSize();
     int ff = config.intermediateSize();
     return ExpertKernel.fromHf(
         checkpoint.floats(names.expert(layer, expert, Proj.GATE), ff, d),
         checkpoint.floats(names.expert(layer, expert, Proj.UP), ff, d),
-        checkpoint.floats(names.expert(layer, expert, Proj.DOWN), d, ff), ff, d);
+        checkpoint.floats(names.expert(layer, expert, Proj.DOWN), d, ff),
+        ff,
+        d);
   }
 
   /**
@@ -194,19 +198,23 @@ public final class MoeModel implements AutoCloseable {
       return Optional.empty();
     }
     int d = config.hiddenSize();
-    ExpertKernel kernel = ExpertKernel.fromHf(
-        checkpoint.floats(names.sharedExpert(layer, Proj.GATE), sff, d),
-        checkpoint.floats(names.sharedExpert(layer, Proj.UP), sff, d),
-        checkpoint.floats(names.sharedExpert(layer, Proj.DOWN), d, sff), sff, d);
-    Optional<float[]> gate = moe.sharedExpertGate()
-        ? Optional.of(checkpoint.floats(names.sharedExpertGate(layer), 1, d))
-        : Optional.empty();
+    ExpertKernel kernel =
+        ExpertKernel.fromHf(
+            checkpoint.floats(names.sharedExpert(layer, Proj.GATE), sff, d),
+            checkpoint.floats(names.sharedExpert(layer, Proj.UP), sff, d),
+            checkpoint.floats(names.sharedExpert(layer, Proj.DOWN), d, sff),
+            sff,
+            d);
+    Optional<float[]> gate =
+        moe.sharedExpertGate()
+            ? Optional.of(checkpoint.floats(names.sharedExpertGate(layer), 1, d))
+            : Optional.empty();
     return Optional.of(new SharedExpert(kernel, gate));
   }
 
   /**
-   * A layer's shared expert: its output is added to the routed experts', scaled per token by
-   * {@code sigmoid(gate · x)} when it has a gate.
+   * A layer's shared expert: its output is added to the routed experts', scaled per token by {@code
+   * sigmoid(gate · x)} when it has a gate.
    */
   public record SharedExpert(ExpertKernel kernel, Optional<float[]> gate) {}
 
@@ -217,19 +225,25 @@ public final class MoeModel implements AutoCloseable {
   public ExpertWeights expertWeights(int layer, int expert) throws IOException {
     requireMoeLayer(layer);
     if (expert < 0 || expert >= config.numExperts()) {
-      throw new ModelConfigException("expert " + expert + " out of range 0.." + (config.numExperts() - 1));
+      throw new ModelConfigException(
+          "expert " + expert + " out of range 0.." + (config.numExperts() - 1));
     }
     int d = config.hiddenSize();
     int ff = config.intermediateSize();
-    return new ExpertWeights(d, ff, raw(names.expert(layer, expert, Proj.GATE), ff, d),
-        raw(names.expert(layer, expert, Proj.UP), ff, d), raw(names.expert(layer, expert, Proj.DOWN), d, ff));
+    return new ExpertWeights(
+        d,
+        ff,
+        raw(names.expert(layer, expert, Proj.GATE), ff, d),
+        raw(names.expert(layer, expert, Proj.UP), ff, d),
+        raw(names.expert(layer, expert, Proj.DOWN), d, ff));
   }
 
   private WeightTensor raw(String name, int rows, int cols) throws IOException {
     checkpoint.check(name, rows, cols);
     if (checkpoint.dtype(name) == StDType.F8_E4M3) {
       float[] widened = checkpoint.floats(name, rows, cols);
-      ByteBuffer bytes = ByteBuffer.allocate(widened.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      ByteBuffer bytes =
+          ByteBuffer.allocate(widened.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
       bytes.asFloatBuffer().put(widened);
       return new WeightTensor(StDType.F32, rows, cols, bytes);
     }
@@ -249,7 +263,8 @@ public final class MoeModel implements AutoCloseable {
 
   private void requireMoeLayer(int layer) {
     if (!isMoeLayer(layer)) {
-      throw new ModelConfigException("layer " + layer + " is not an MoE layer of this model (MoE layers: " + moeLayers + ")");
+      throw new ModelConfigException(
+          "layer " + layer + " is not an MoE layer of this model (MoE layers: " + moeLayers + ")");
     }
   }
 

@@ -20,7 +20,8 @@ public final class ReferenceMoe {
 
   public ReferenceMoe(Gate gate, List<ExpertKernel> experts) {
     if (experts.size() != gate.experts()) {
-      throw new IllegalArgumentException("gate has " + gate.experts() + " experts, got " + experts.size() + " kernels");
+      throw new IllegalArgumentException(
+          "gate has " + gate.experts() + " experts, got " + experts.size() + " kernels");
     }
     this.gate = gate;
     this.experts = List.copyOf(experts);

@@ -9,14 +9,16 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Which expert nodes hold which experts, with a version. The JSON form is
- * {@code {"version": N, "nodes": [{"id": "expert-0", "address": "127.0.0.1:50061", "experts":
- * [{"layer": 0, "expert": 3}, …]}, …]}} ({@link PlacementJson}); {@code address} may be absent where
- * discovery supplies it. Versions follow {@link PlacementVersions}.
+ * Which expert nodes hold which experts, with a version. The JSON form is {@code {"version": N,
+ * "nodes": [{"id": "expert-0", "address": "127.0.0.1:50061", "experts": [{"layer": 0, "expert": 3},
+ * …]}, …]}} ({@link PlacementJson}); {@code address} may be absent where discovery supplies it.
+ * Versions follow {@link PlacementVersions}.
  */
 public record Placement(long version, List<Node> nodes) {
 
-  /** One expert node: its id, where to reach it (null when discovery supplies it) and what it holds. */
+  /**
+   * One expert node: its id, where to reach it (null when discovery supplies it) and what it holds.
+   */
   public record Node(String id, String address, List<ExpertId> experts) {
     public Node {
       if (id == null || id.isBlank()) {
@@ -73,17 +75,24 @@ public record Placement(long version, List<Node> nodes) {
   }
 
   /**
-   * Checks the placement against a model: every expert of every MoE layer held by at least one node,
-   * nothing outside the model. The message names what is wrong.
+   * Checks the placement against a model: every expert of every MoE layer held by at least one
+   * node, nothing outside the model. The message names what is wrong.
    */
   public void checkCovers(List<Integer> moeLayers, int numExperts) {
     List<String> problems = new ArrayList<>();
     for (Node n : nodes) {
       for (ExpertId e : n.experts()) {
         if (!moeLayers.contains(e.layer())) {
-          problems.add("node '" + n.id() + "' holds layer " + e.layer() + ", which is not an MoE layer " + moeLayers);
+          problems.add(
+              "node '"
+                  + n.id()
+                  + "' holds layer "
+                  + e.layer()
+                  + ", which is not an MoE layer "
+                  + moeLayers);
         } else if (e.expert() < 0 || e.expert() >= numExperts) {
-          problems.add("node '" + n.id() + "' holds expert " + e + ", out of range 0.." + (numExperts - 1));
+          problems.add(
+              "node '" + n.id() + "' holds expert " + e + ", out of range 0.." + (numExperts - 1));
         }
       }
     }
@@ -97,12 +106,16 @@ public record Placement(long version, List<Node> nodes) {
       }
     }
     if (!missing.isEmpty()) {
-      problems.add("no node holds expert" + (missing.size() > 1 ? "s " : " ")
-          + String.join(", ", missing.size() > 20 ? missing.subList(0, 20) : missing)
-          + (missing.size() > 20 ? " and " + (missing.size() - 20) + " more" : "") + " (layer:expert)");
+      problems.add(
+          "no node holds expert"
+              + (missing.size() > 1 ? "s " : " ")
+              + String.join(", ", missing.size() > 20 ? missing.subList(0, 20) : missing)
+              + (missing.size() > 20 ? " and " + (missing.size() - 20) + " more" : "")
+              + " (layer:expert)");
     }
     if (!problems.isEmpty()) {
-      throw new IllegalArgumentException("placement version " + version + " is invalid: " + String.join("; ", problems));
+      throw new IllegalArgumentException(
+          "placement version " + version + " is invalid: " + String.join("; ", problems));
     }
   }
 

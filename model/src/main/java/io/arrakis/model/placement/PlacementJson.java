@@ -16,9 +16,10 @@ import java.util.List;
 
 /** Reads and writes placements as JSON, naming the field at fault in every error. */
 public final class PlacementJson {
-  private static final ObjectMapper MAPPER = new ObjectMapper()
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-      .enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper()
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .enable(SerializationFeature.INDENT_OUTPUT);
 
   private PlacementJson() {}
 
@@ -38,12 +39,19 @@ public final class PlacementJson {
       throw new IllegalArgumentException("placement is not valid JSON: " + e.getOriginalMessage());
     }
     if (root == null || !root.isObject()) {
-      throw new IllegalArgumentException("placement must be a JSON object with 'version' and 'nodes'");
+      throw new IllegalArgumentException(
+          "placement must be a JSON object with 'version' and 'nodes'");
     }
     JsonNode version = root.get("version");
-    if (version == null || !version.canConvertToLong() || !version.isIntegralNumber() || version.asLong() < 0
+    if (version == null
+        || !version.canConvertToLong()
+        || !version.isIntegralNumber()
+        || version.asLong() < 0
         || version.asLong() > PlacementVersions.MAX) {
-      throw new IllegalArgumentException("placement 'version' must be a non-negative integer, at most " + PlacementVersions.MAX + " (2^53 - 1)");
+      throw new IllegalArgumentException(
+          "placement 'version' must be a non-negative integer, at most "
+              + PlacementVersions.MAX
+              + " (2^53 - 1)");
     }
     JsonNode nodes = root.get("nodes");
     if (nodes == null || !nodes.isArray()) {
@@ -70,7 +78,8 @@ public final class PlacementJson {
     }
     JsonNode experts = n.get("experts");
     if (experts == null || !experts.isArray()) {
-      throw new IllegalArgumentException(where + ".experts must be an array of {\"layer\", \"expert\"}");
+      throw new IllegalArgumentException(
+          where + ".experts must be an array of {\"layer\", \"expert\"}");
     }
     List<ExpertId> ids = new ArrayList<>();
     for (int j = 0; j < experts.size(); j++) {
@@ -78,7 +87,8 @@ public final class PlacementJson {
       String at = where + ".experts[" + j + "]";
       ids.add(new ExpertId(index(e, "layer", at), index(e, "expert", at)));
     }
-    return new Placement.Node(id.asText(), address == null || address.isNull() ? null : address.asText(), ids);
+    return new Placement.Node(
+        id.asText(), address == null || address.isNull() ? null : address.asText(), ids);
   }
 
   private static int index(JsonNode e, String field, String at) {

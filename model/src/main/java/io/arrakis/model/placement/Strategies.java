@@ -13,13 +13,16 @@ public final class Strategies {
   private Strategies() {}
 
   public enum Kind {
-    CONTIGUOUS, ROUND_ROBIN;
+    CONTIGUOUS,
+    ROUND_ROBIN;
 
     public static Kind parse(String s) {
       return switch (s.trim().toLowerCase(Locale.ROOT)) {
         case "contiguous" -> CONTIGUOUS;
         case "round-robin", "roundrobin", "round_robin" -> ROUND_ROBIN;
-        default -> throw new IllegalArgumentException("unknown strategy '" + s + "': expected contiguous or round-robin");
+        default ->
+            throw new IllegalArgumentException(
+                "unknown strategy '" + s + "': expected contiguous or round-robin");
       };
     }
   }
@@ -29,12 +32,14 @@ public final class Strategies {
     return "expert-" + i;
   }
 
-  public static Placement place(Kind kind, int nodes, int replicas, List<Integer> moeLayers, int numExperts) {
+  public static Placement place(
+      Kind kind, int nodes, int replicas, List<Integer> moeLayers, int numExperts) {
     if (nodes < 1) {
       throw new IllegalArgumentException("need at least one node, got " + nodes);
     }
     if (replicas < 1 || replicas > nodes) {
-      throw new IllegalArgumentException("replicas must be in 1.." + nodes + " (one per distinct node), got " + replicas);
+      throw new IllegalArgumentException(
+          "replicas must be in 1.." + nodes + " (one per distinct node), got " + replicas);
     }
     List<List<ExpertId>> held = new ArrayList<>();
     for (int i = 0; i < nodes; i++) {

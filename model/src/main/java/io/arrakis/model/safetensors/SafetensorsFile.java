@@ -25,16 +25,20 @@ import java.util.Map;
  * memory-mapped on demand, one tensor at a time, so a node touches only the tensors it serves.
  *
  * <p>Format: an 8-byte little-endian header length N, N bytes of JSON mapping each tensor name to
- * {@code {"dtype", "shape", "data_offsets": [begin, end]}} (offsets relative to the data section that
- * follows the header), optionally {@code "__metadata__"} with string values.
+ * {@code {"dtype", "shape", "data_offsets": [begin, end]}} (offsets relative to the data section
+ * that follows the header), optionally {@code "__metadata__"} with string values.
  */
 public final class SafetensorsFile implements AutoCloseable {
 
-  /** Larger headers are refused rather than read into memory (the reference implementation uses 100 MB). */
+  /**
+   * Larger headers are refused rather than read into memory (the reference implementation uses 100
+   * MB).
+   */
   public static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
 
   // text after the header object (other than the writer's space padding) makes the header invalid
-  private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final Path path;
   private final FileChannel channel;
@@ -43,7 +47,11 @@ public final class SafetensorsFile implements AutoCloseable {
   private final Map<String, String> metadata;
 
   private SafetensorsFile(
-      Path path, FileChannel channel, long dataStart, Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+      Path path,
+      FileChannel channel,
+      long dataStart,
+      Map<String, TensorInfo> tensors,
+      Map<String, String> metadata) {
     this.path = path;
     this.channel = channel;
     this.dataStart = dataStart;
@@ -71,12 +79,22 @@ public final class SafetensorsFile implements AutoCloseable {
     readFully(channel, lenBuf, 0);
     long headerLen = lenBuf.flip().getLong();
     if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES) {
-      throw fault(path, "header length " + Long.toUnsignedString(headerLen)
-          + " is absurd (must be 1.." + MAX_HEADER_BYTES + ")");
+      throw fault(
+          path,
+          "header length "
+              + Long.toUnsignedString(headerLen)
+              + " is absurd (must be 1.."
+              + MAX_HEADER_BYTES
+              + ")");
     }
     if (8 + headerLen > fileSize) {
-      throw fault(path, "header length " + headerLen + " runs past the end of the file (" + fileSize
-          + " bytes): file truncated?");
+      throw fault(
+          path,
+          "header length "
+              + headerLen
+              + " runs past the end of the file ("
+              + fileSize
+              + " bytes): file truncated?");
     }
     ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
     readFully(channel, headerBuf, 8);
@@ -104,10 +122,15 @@ public final class SafetensorsFile implements AutoCloseable {
     }
     checkNoOverlap(path, tensors.values());
     return new SafetensorsFile(
-        path, channel, dataStart, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+        path,
+        channel,
+        dataStart,
+        Collections.unmodifiableMap(tensors),
+        Collections.unmodifiableMap(metadata));
   }
 
-  private static void readMetadata(Path path, JsonNode node, Map<String, String> into) throws SafetensorsException {
+  private static void readMetadata(Path path, JsonNode node, Map<String, String> into)
+      throws SafetensorsException {
     if (!node.isObject()) {
       throw fault(path, "__metadata__ must be an object of strings");
     }
@@ -130,8 +153,9 @@ public final class SafetensorsFile implements AutoCloseable {
     if (dtypeNode == null || !dtypeNode.isTextual()) {
       throw fault(path, where + "missing or non-string dtype");
     }
-    StDType dtype = StDType.named(dtypeNode.textValue())
-        .orElseThrow(() -> fault(path, where + "unsupported dtype " + dtypeNode.textValue()));
+    StDType dtype =
+        StDType.named(dtypeNode.textValue())
+            .orElseThrow(() -> fault(path, where + "unsupported dtype " + dtypeNode.textValue()));
     JsonNode shapeNode = node.get("shape");
     if (shapeNode == null || !shapeNode.isArray()) {
       throw fault(path, where + "missing or non-array shape");
@@ -151,19 +175,32 @@ public final class SafetensorsFile implements AutoCloseable {
       }
     }
     JsonNode offsets = node.get("data_offsets");
-    if (offsets == null || !offsets.isArray() || offsets.size() != 2
-        || !offsets.get(0).isIntegralNumber() || !offsets.get(1).isIntegralNumber()
-        || !offsets.get(0).canConvertToLong() || !offsets.get(1).canConvertToLong()) {
+    if (offsets == null
+        || !offsets.isArray()
+        || offsets.size() != 2
+        || !offsets.get(0).isIntegralNumber()
+        || !offsets.get(1).isIntegralNumber()
+        || !offsets.get(0).canConvertToLong()
+        || !offsets.get(1).canConvertToLong()) {
       throw fault(path, where + "data_offsets must be [begin, end] integers");
     }
     long begin = offsets.get(0).longValue();
     long end = offsets.get(1).longValue();
     if (begin < 0 || end < begin) {
-      throw fault(path, where + "data_offsets [" + begin + ", " + end + "] are not an ascending range");
+      throw fault(
+          path, where + "data_offsets [" + begin + ", " + end + "] are not an ascending range");
     }
     if (end > dataLen) {
-      throw fault(path, where + "data_offsets [" + begin + ", " + end + "] run past the end of the data ("
-          + dataLen + " bytes): file truncated?");
+      throw fault(
+          path,
+          where
+              + "data_offsets ["
+              + begin
+              + ", "
+              + end
+              + "] run past the end of the data ("
+              + dataLen
+              + " bytes): file truncated?");
     }
     long expected;
     try {
@@ -172,26 +209,50 @@ public final class SafetensorsFile implements AutoCloseable {
       throw fault(path, where + "shape " + shapeNode + " overflows");
     }
     if (end - begin != expected) {
-      throw fault(path, where + "byte range is " + (end - begin) + " bytes but shape " + shapeNode + " of "
-          + dtype + " needs " + expected);
+      throw fault(
+          path,
+          where
+              + "byte range is "
+              + (end - begin)
+              + " bytes but shape "
+              + shapeNode
+              + " of "
+              + dtype
+              + " needs "
+              + expected);
     }
     return new TensorInfo(name, dtype, shape, begin, end);
   }
 
-  private static void checkNoOverlap(Path path, Collection<TensorInfo> infos) throws SafetensorsException {
+  private static void checkNoOverlap(Path path, Collection<TensorInfo> infos)
+      throws SafetensorsException {
     List<TensorInfo> sorted = new ArrayList<>(infos);
     sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
     for (int i = 1; i < sorted.size(); i++) {
       TensorInfo prev = sorted.get(i - 1);
       TensorInfo cur = sorted.get(i);
       if (cur.begin() < prev.end() && cur.byteLength() > 0) {
-        throw fault(path, "tensor '" + cur.name() + "' overlaps tensor '" + prev.name() + "' (bytes ["
-            + cur.begin() + ", " + cur.end() + ") and [" + prev.begin() + ", " + prev.end() + "))");
+        throw fault(
+            path,
+            "tensor '"
+                + cur.name()
+                + "' overlaps tensor '"
+                + prev.name()
+                + "' (bytes ["
+                + cur.begin()
+                + ", "
+                + cur.end()
+                + ") and ["
+                + prev.begin()
+                + ", "
+                + prev.end()
+                + "))");
       }
     }
   }
 
-  private static void readFully(FileChannel channel, ByteBuffer buf, long position) throws IOException {
+  private static void readFully(FileChannel channel, ByteBuffer buf, long position)
+      throws IOException {
     long pos = position;
     while (buf.hasRemaining()) {
       int n = channel.read(buf, pos);

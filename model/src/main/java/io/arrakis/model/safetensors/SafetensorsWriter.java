@@ -43,8 +43,8 @@ public final class SafetensorsWriter implements AutoCloseable {
   }
 
   /** Creates (or replaces) {@code path} and writes its header. */
-  public static SafetensorsWriter create(Path path, List<Entry> entries, Map<String, String> metadata)
-      throws IOException {
+  public static SafetensorsWriter create(
+      Path path, List<Entry> entries, Map<String, String> metadata) throws IOException {
     ObjectNode header = JSON.createObjectNode();
     if (!metadata.isEmpty()) {
       ObjectNode meta = header.putObject("__metadata__");
@@ -53,7 +53,8 @@ public final class SafetensorsWriter implements AutoCloseable {
     long offset = 0;
     for (Entry e : entries) {
       if (header.has(e.name())) {
-        throw new IllegalArgumentException("tensor '" + e.name() + "' declared twice (or named like the metadata)");
+        throw new IllegalArgumentException(
+            "tensor '" + e.name() + "' declared twice (or named like the metadata)");
       }
       ObjectNode t = header.putObject(e.name());
       t.put("dtype", e.dtype().name());
@@ -66,14 +67,21 @@ public final class SafetensorsWriter implements AutoCloseable {
       offset += len;
     }
     byte[] json = JSON.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-    int padded = (json.length + 7) / 8 * 8; // the data section starts 8-byte aligned, as the reference writer does
+    int padded =
+        (json.length + 7)
+            / 8
+            * 8; // the data section starts 8-byte aligned, as the reference writer does
     ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
     head.putLong(padded).put(json);
     while (head.hasRemaining()) {
       head.put((byte) ' ');
     }
-    FileChannel channel = FileChannel.open(
-        path, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+    FileChannel channel =
+        FileChannel.open(
+            path,
+            StandardOpenOption.CREATE,
+            StandardOpenOption.TRUNCATE_EXISTING,
+            StandardOpenOption.WRITE);
     writeFully(channel, head.flip());
     return new SafetensorsWriter(channel, List.copyOf(entries));
   }
@@ -88,7 +96,9 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
   }
 
-  /** Appends bytes of the current tensor (little-endian); a tensor may be written in several pieces. */
+  /**
+   * Appends bytes of the current tensor (little-endian); a tensor may be written in several pieces.
+   */
   public void write(ByteBuffer data) throws IOException {
     while (data.hasRemaining()) {
       if (next >= entries.size()) {

@@ -15,7 +15,15 @@ package io.arrakis.model.synthetic;
  * @param seed random seed; the same options and seed give the same bytes
  */
 public record GeneratorOptions(
-    int layers, int experts, int hidden, int ffn, int topK, boolean renormalize, boolean bf16, double skew, long seed) {
+    int layers,
+    int experts,
+    int hidden,
+    int ffn,
+    int topK,
+    boolean renormalize,
+    boolean bf16,
+    double skew,
+    long seed) {
 
   public GeneratorOptions {
     if (layers <= 0 || experts <= 0 || hidden <= 0 || ffn <= 0) {

@@ -23,13 +23,13 @@ import java.util.SplittableRandom;
  * Zipf-like popularity skew.
  *
  * <p>How the skew is made: inputs are {@code x = z⊥ + μ·u} (z Gaussian, made orthogonal to a fixed
- * unit vector u; the generator stores μ·u as {@value TensorNames#INPUT_BIAS}). Gate row e is
- * {@code r_e + (b_e/μ)·u} with r_e orthogonal to u, of norm σ = π/√6 and, where the hidden size
- * allows it (E &lt; d), orthogonal to the other rows' r_f; so its logit is {@code r_e·z + b_e}:
- * independent Gaussian noise of standard deviation σ plus a bias b_e. The biases are solved for
- * numerically (see {@link #popularityBiases}) so that the top-1 share of the rank-r expert is
- * r^-s / Σ r^-s. (Setting {@code b = -s·ln(rank)} would give exactly these shares only for Gumbel
- * noise; with Gaussian noise the hottest experts would take far more than their share.)
+ * unit vector u; the generator stores μ·u as {@value TensorNames#INPUT_BIAS}). Gate row e is {@code
+ * r_e + (b_e/μ)·u} with r_e orthogonal to u, of norm σ = π/√6 and, where the hidden size allows it
+ * (E &lt; d), orthogonal to the other rows' r_f; so its logit is {@code r_e·z + b_e}: independent
+ * Gaussian noise of standard deviation σ plus a bias b_e. The biases are solved for numerically
+ * (see {@link #popularityBiases}) so that the top-1 share of the rank-r expert is r^-s / Σ r^-s.
+ * (Setting {@code b = -s·ln(rank)} would give exactly these shares only for Gumbel noise; with
+ * Gaussian noise the hottest experts would take far more than their share.)
  */
 public final class SyntheticModelGenerator {
   private static final double NOISE_STD = Math.PI / Math.sqrt(6);
@@ -40,18 +40,34 @@ public final class SyntheticModelGenerator {
   /** Generates into {@code dir} (created if absent). */
   public static void generate(Path dir, GeneratorOptions o) throws IOException {
     Files.createDirectories(dir);
-    new ModelConfig(o.hidden(), o.ffn(), o.experts(), o.topK(), o.layers(), o.renormalize(),
-        o.bf16() ? "bfloat16" : "float32").save(dir);
+    new ModelConfig(
+            o.hidden(),
+            o.ffn(),
+            o.experts(),
+            o.topK(),
+            o.layers(),
+            o.renormalize(),
+            o.bf16() ? "bfloat16" : "float32")
+        .save(dir);
 
     StDType weightType = o.bf16() ? StDType.BF16 : StDType.F32;
     List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-    entries.add(new SafetensorsWriter.Entry(TensorNames.INPUT_BIAS, StDType.F32, new long[] {o.hidden()}));
+    entries.add(
+        new SafetensorsWriter.Entry(TensorNames.INPUT_BIAS, StDType.F32, new long[] {o.hidden()}));
     for (int l = 0; l < o.layers(); l++) {
-      entries.add(new SafetensorsWriter.Entry(TensorNames.gate(l), weightType, new long[] {o.experts(), o.hidden()}));
+      entries.add(
+          new SafetensorsWriter.Entry(
+              TensorNames.gate(l), weightType, new long[] {o.experts(), o.hidden()}));
       for (int e = 0; e < o.experts(); e++) {
-        entries.add(new SafetensorsWriter.Entry(TensorNames.expert(l, e, "w1"), weightType, new long[] {o.ffn(), o.hidden()}));
-        entries.add(new SafetensorsWriter.Entry(TensorNames.expert(l, e, "w2"), weightType, new long[] {o.hidden(), o.ffn()}));
-        entries.add(new SafetensorsWriter.Entry(TensorNames.expert(l, e, "w3"), weightType, new long[] {o.ffn(), o.hidden()}));
+        entries.add(
+            new SafetensorsWriter.Entry(
+                TensorNames.expert(l, e, "w1"), weightType, new long[] {o.ffn(), o.hidden()}));
+        entries.add(
+            new SafetensorsWriter.Entry(
+                TensorNames.expert(l, e, "w2"), weightType, new long[] {o.hidden(), o.ffn()}));
+        entries.add(
+            new SafetensorsWriter.Entry(
+                TensorNames.expert(l, e, "w3"), weightType, new long[] {o.ffn(), o.hidden()}));
       }
     }
     Map<String, String> metadata = new LinkedHashMap<>();
@@ -73,16 +89,20 @@ public final class SyntheticModelGenerator {
       for (int l = 0; l < o.layers(); l++) {
         w.write(bytes(gate(random, o, u, biasOfRank), weightType));
         for (int e = 0; e < o.experts(); e++) {
-          w.write(bytes(gaussian(random, o.ffn() * o.hidden(), 1 / Math.sqrt(o.hidden())), weightType));
-          w.write(bytes(gaussian(random, o.hidden() * o.ffn(), 1 / Math.sqrt(o.ffn())), weightType));
-          w.write(bytes(gaussian(random, o.ffn() * o.hidden(), 1 / Math.sqrt(o.hidden())), weightType));
+          w.write(
+              bytes(gaussian(random, o.ffn() * o.hidden(), 1 / Math.sqrt(o.hidden())), weightType));
+          w.write(
+              bytes(gaussian(random, o.hidden() * o.ffn(), 1 / Math.sqrt(o.ffn())), weightType));
+          w.write(
+              bytes(gaussian(random, o.ffn() * o.hidden(), 1 / Math.sqrt(o.hidden())), weightType));
         }
       }
     }
     Files.move(tmp, dir.resolve("model.safetensors"), StandardCopyOption.REPLACE_EXISTING);
   }
 
-  private static float[] gate(SplittableRandom random, GeneratorOptions o, float[] u, double[] biasOfRank) {
+  private static float[] gate(
+      SplittableRandom random, GeneratorOptions o, float[] u, double[] biasOfRank) {
     int d = o.hidden();
     int n = o.experts();
     int[] rankOf = Zipf.randomOrder(n, random::nextInt);
@@ -98,8 +118,8 @@ public final class SyntheticModelGenerator {
   }
 
   /**
-   * n random vectors of norm σ, orthogonal to u and, when n &lt; d, to each other (Gram-Schmidt), so
-   * that their dot products with z⊥ are independent N(0, σ²) noises.
+   * n random vectors of norm σ, orthogonal to u and, when n &lt; d, to each other (Gram-Schmidt),
+   * so that their dot products with z⊥ are independent N(0, σ²) noises.
    */
   private static double[][] noiseDirections(SplittableRandom random, int n, float[] u) {
     int d = u.length;
@@ -139,9 +159,9 @@ public final class SyntheticModelGenerator {
 
   /**
    * Logit biases b (by popularity rank, b[0] = 0 the largest) for which the top-1 choice among n
-   * experts with logits b_r + independent N(0, σ²) noise falls on rank r with probability
-   * r^-s / Σ r^-s. Solved by damped Newton steps on each ln P_r, where, in units of σ,
-   * P_r(c) = ∫ φ(t − c_r) Π_{q≠r} Φ(t − c_q) dt.
+   * experts with logits b_r + independent N(0, σ²) noise falls on rank r with probability r^-s / Σ
+   * r^-s. Solved by damped Newton steps on each ln P_r, where, in units of σ, P_r(c) = ∫ φ(t − c_r)
+   * Π_{q≠r} Φ(t − c_q) dt.
    */
   static double[] popularityBiases(int n, double skew) {
     double[] target = new double[n];
@@ -225,9 +245,29 @@ public final class SyntheticModelGenerator {
   private static double normalCdf(double x) {
     double z = Math.abs(x) / Math.sqrt(2);
     double t = 1 / (1 + 0.5 * z);
-    double erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-        + t * (-0.82215223 + t * 0.17087277)))))))));
+    double erfc =
+        t
+            * Math.exp(
+                -z * z
+                    - 1.26551223
+                    + t
+                        * (1.00002368
+                            + t
+                                * (0.37409196
+                                    + t
+                                        * (0.09678418
+                                            + t
+                                                * (-0.18628806
+                                                    + t
+                                                        * (0.27886807
+                                                            + t
+                                                                * (-1.13520398
+                                                                    + t
+                                                                        * (1.48851587
+                                                                            + t
+                                                                                * (-0.82215223
+                                                                                    + t
+                                                                                        * 0.17087277)))))))));
     return x >= 0 ? 1 - 0.5 * erfc : 0.5 * erfc;
   }
 

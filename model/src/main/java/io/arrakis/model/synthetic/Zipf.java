@@ -3,9 +3,9 @@ package io.arrakis.model.synthetic;
 import java.util.function.IntUnaryOperator;
 
 /**
- * Zipf popularity over n items, as the synthetic model, the planner's traces and the simulator
- * draw it: the r-th most popular item weighs 1/r^s, and each layer ranks its items in its own
- * random order. Randomness comes from the caller, so each keeps its own generator and sequence.
+ * Zipf popularity over n items, as the synthetic model, the planner's traces and the simulator draw
+ * it: the r-th most popular item weighs 1/r^s, and each layer ranks its items in its own random
+ * order. Randomness comes from the caller, so each keeps its own generator and sequence.
  */
 public final class Zipf {
   private Zipf() {}
@@ -40,7 +40,10 @@ public final class Zipf {
     return cumulative;
   }
 
-  /** The rank whose share of {@code cumulative} holds {@code u} (0 <= u < total): the first running sum above u. */
+  /**
+   * The rank whose share of {@code cumulative} holds {@code u} (0 <= u < total): the first running
+   * sum above u.
+   */
   public static int rankAt(double[] cumulative, double u) {
     int lo = 0;
     int hi = cumulative.length - 1;

@@ -14,21 +14,28 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Bulk copies between little-endian bytes and ND4J arrays. Every copy is one memcpy into or out of
- * the array's native buffer; widening (bf16, f16 to f32) runs as one native cast, never a Java loop.
+ * the array's native buffer; widening (bf16, f16 to f32) runs as one native cast, never a Java
+ * loop.
  */
 public final class NdArrays {
   private NdArrays() {}
 
   /**
-   * A new c-order array of {@code type} and {@code shape} holding {@code bytes} (little-endian, exactly
-   * the array's byte size). Allocated in the thread's active workspace, if any.
+   * A new c-order array of {@code type} and {@code shape} holding {@code bytes} (little-endian,
+   * exactly the array's byte size). Allocated in the thread's active workspace, if any.
    */
   public static INDArray fromBytes(ByteBuffer bytes, DataType type, long[] shape) {
     INDArray array = Nd4j.create(type, shape, 'c');
     long expected = array.length() * type.width();
     if (bytes.remaining() != expected) {
       throw new IllegalArgumentException(
-          "expected " + expected + " bytes for " + type + Arrays.toString(shape) + ", got " + bytes.remaining());
+          "expected "
+              + expected
+              + " bytes for "
+              + type
+              + Arrays.toString(shape)
+              + ", got "
+              + bytes.remaining());
     }
     if (expected > 0) {
       array.data().asNio().order(ByteOrder.LITTLE_ENDIAN).put(bytes.duplicate());
@@ -42,16 +49,26 @@ public final class NdArrays {
     return type == DataType.FLOAT ? array : array.castTo(DataType.FLOAT);
   }
 
-  /** A safetensors tensor as a FLOAT32 array, outside any workspace (weights live as long as the node). */
+  /**
+   * A safetensors tensor as a FLOAT32 array, outside any workspace (weights live as long as the
+   * node).
+   */
   public static INDArray readFloat(SafetensorsFile file, String name) throws IOException {
     TensorInfo info = file.info(name);
-    DataType type = switch (info.dtype()) {
-      case F32 -> DataType.FLOAT;
-      case BF16 -> DataType.BFLOAT16;
-      case F16 -> DataType.HALF;
-      default -> throw new IOException(
-          file.path() + ": tensor '" + name + "' has dtype " + info.dtype() + ", expected F32, BF16 or F16");
-    };
+    DataType type =
+        switch (info.dtype()) {
+          case F32 -> DataType.FLOAT;
+          case BF16 -> DataType.BFLOAT16;
+          case F16 -> DataType.HALF;
+          default ->
+              throw new IOException(
+                  file.path()
+                      + ": tensor '"
+                      + name
+                      + "' has dtype "
+                      + info.dtype()
+                      + ", expected F32, BF16 or F16");
+        };
     try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
       return fromBytesAsFloat(file.bytes(name), type, info.shape());
     }
@@ -83,8 +100,11 @@ public final class NdArrays {
    * of leading rows does), else a c-order copy.
    */
   public static INDArray denseC(INDArray array) {
-    boolean dense = array.ordering() == 'c' && array.offset() == 0 && array.data().offset() == 0
-        && Shape.hasDefaultStridesForShape(array);
+    boolean dense =
+        array.ordering() == 'c'
+            && array.offset() == 0
+            && array.data().offset() == 0
+            && Shape.hasDefaultStridesForShape(array);
     return dense ? array : array.dup('c');
   }
 
@@ -101,7 +121,9 @@ public final class NdArrays {
       case I8 -> DataType.BYTE;
       case U8 -> DataType.UBYTE;
       case BOOL -> DataType.BOOL;
-      case F8_E4M3 -> throw new IllegalArgumentException("FP8 tensors are read widened to FLOAT32 (Checkpoint), not as ND4J arrays");
+      case F8_E4M3 ->
+          throw new IllegalArgumentException(
+              "FP8 tensors are read widened to FLOAT32 (Checkpoint), not as ND4J arrays");
     };
   }
 }

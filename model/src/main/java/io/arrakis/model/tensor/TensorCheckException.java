@@ -1,6 +1,8 @@
 package io.arrakis.model.tensor;
 
-/** A wire tensor that fails a check; {@link #tooLarge()} tells a size limit from a malformed value. */
+/**
+ * A wire tensor that fails a check; {@link #tooLarge()} tells a size limit from a malformed value.
+ */
 public class TensorCheckException extends Exception {
   private final boolean tooLarge;
 

@@ -1,8 +1,8 @@
 package io.arrakis.model.tensor;
 
-import java.nio.FloatBuffer;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
+import java.nio.FloatBuffer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -16,19 +16,31 @@ public final class TensorChecks {
   private TensorChecks() {}
 
   /**
-   * Checks hidden states [T, d]: FLOAT32 or BFLOAT16, rank 2, 1 ≤ T ≤ maxTokens, d = hiddenSize and a
-   * byte count that matches.
+   * Checks hidden states [T, d]: FLOAT32 or BFLOAT16, rank 2, 1 ≤ T ≤ maxTokens, d = hiddenSize and
+   * a byte count that matches.
    *
    * @return T
    */
   public static int checkActivations(String field, Tensor t, int hiddenSize, int maxTokens)
       throws TensorCheckException {
     if (t.getDtype() != DType.FLOAT32 && t.getDtype() != DType.BFLOAT16) {
-      throw invalid(field + ".dtype must be FLOAT32 or BFLOAT16, got " + t.getDtypeValue() + " (" + t.getDtype() + ")");
+      throw invalid(
+          field
+              + ".dtype must be FLOAT32 or BFLOAT16, got "
+              + t.getDtypeValue()
+              + " ("
+              + t.getDtype()
+              + ")");
     }
     if (t.getShapeCount() != 2) {
-      throw invalid(field + ".shape must be [tokens, " + hiddenSize + "], got rank " + t.getShapeCount() + " "
-          + shape(t));
+      throw invalid(
+          field
+              + ".shape must be [tokens, "
+              + hiddenSize
+              + "], got rank "
+              + t.getShapeCount()
+              + " "
+              + shape(t));
     }
     long tokens = t.getShape(0);
     long width = t.getShape(1);
@@ -36,16 +48,31 @@ public final class TensorChecks {
       throw invalid(field + ".shape[0] (tokens) must be positive, got " + tokens);
     }
     if (width != hiddenSize) {
-      throw invalid(field + ".shape[1] must equal the hidden size " + hiddenSize + ", got " + width);
+      throw invalid(
+          field + ".shape[1] must equal the hidden size " + hiddenSize + ", got " + width);
     }
     if (tokens > maxTokens) {
       throw new TensorCheckException(
-          field + ".shape[0] = " + tokens + " tokens exceeds the limit of " + maxTokens + " per call", true);
+          field
+              + ".shape[0] = "
+              + tokens
+              + " tokens exceeds the limit of "
+              + maxTokens
+              + " per call",
+          true);
     }
     long expected = tokens * width * TensorCodec.elementSize(t.getDtype());
     if (t.getData().size() != expected) {
-      throw invalid(field + ".data holds " + t.getData().size() + " bytes but shape " + shape(t) + " of "
-          + t.getDtype() + " needs " + expected);
+      throw invalid(
+          field
+              + ".data holds "
+              + t.getData().size()
+              + " bytes but shape "
+              + shape(t)
+              + " of "
+              + t.getDtype()
+              + " needs "
+              + expected);
     }
     return (int) tokens;
   }
@@ -71,7 +98,10 @@ public final class TensorChecks {
     if (t.getShapeCount() <= SHAPE_ECHO) {
       return t.getShapeList().toString();
     }
-    return t.getShapeList().subList(0, SHAPE_ECHO).toString().replace("]", ", ... (" + t.getShapeCount() + " entries)]");
+    return t.getShapeList()
+        .subList(0, SHAPE_ECHO)
+        .toString()
+        .replace("]", ", ... (" + t.getShapeCount() + " entries)]");
   }
 
   private static TensorCheckException invalid(String message) {

@@ -29,13 +29,19 @@ public final class TensorCodec {
     };
   }
 
-  /** A FLOAT32 or BFLOAT16 wire tensor as a FLOAT32 array (allocated in the active workspace, if any). */
+  /**
+   * A FLOAT32 or BFLOAT16 wire tensor as a FLOAT32 array (allocated in the active workspace, if
+   * any).
+   */
   public static INDArray decodeFloat(Tensor tensor) {
-    DataType type = switch (tensor.getDtype()) {
-      case FLOAT32 -> DataType.FLOAT;
-      case BFLOAT16 -> DataType.BFLOAT16;
-      default -> throw new IllegalArgumentException("expected FLOAT32 or BFLOAT16, got " + tensor.getDtype());
-    };
+    DataType type =
+        switch (tensor.getDtype()) {
+          case FLOAT32 -> DataType.FLOAT;
+          case BFLOAT16 -> DataType.BFLOAT16;
+          default ->
+              throw new IllegalArgumentException(
+                  "expected FLOAT32 or BFLOAT16, got " + tensor.getDtype());
+        };
     long[] shape = tensor.getShapeList().stream().mapToLong(Long::longValue).toArray();
     return NdArrays.fromBytesAsFloat(tensor.getData().asReadOnlyByteBuffer(), type, shape);
   }
@@ -49,7 +55,10 @@ public final class TensorCodec {
       throw new IllegalArgumentException("decodeFloatInto needs a FLOAT c-order array at offset 0");
     }
     if (tensor.getDtype() == DType.FLOAT32) {
-      dst.data().asNio().order(ByteOrder.LITTLE_ENDIAN).put(tensor.getData().asReadOnlyByteBuffer());
+      dst.data()
+          .asNio()
+          .order(ByteOrder.LITTLE_ENDIAN)
+          .put(tensor.getData().asReadOnlyByteBuffer());
     } else {
       dst.assign(decodeFloat(tensor));
     }
@@ -99,7 +108,9 @@ public final class TensorCodec {
     return switch (tensor.getDtype()) {
       case FLOAT32 -> tensor.getData();
       case BFLOAT16 -> widenBf16(tensor.getData());
-      default -> throw new IllegalArgumentException("expected FLOAT32 or BFLOAT16, got " + tensor.getDtype());
+      default ->
+          throw new IllegalArgumentException(
+              "expected FLOAT32 or BFLOAT16, got " + tensor.getDtype());
     };
   }
 
@@ -133,7 +144,10 @@ public final class TensorCodec {
     return out;
   }
 
-  /** A FLOAT32 or BFLOAT16 tensor's elements widened to float (row-major), e.g. partial sums from a bf16 node. */
+  /**
+   * A FLOAT32 or BFLOAT16 tensor's elements widened to float (row-major), e.g. partial sums from a
+   * bf16 node.
+   */
   public static float[] widenedFloats(Tensor tensor) {
     if (tensor.getDtype() == DType.FLOAT32) {
       return floats(tensor);

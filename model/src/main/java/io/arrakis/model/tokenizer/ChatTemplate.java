@@ -35,8 +35,8 @@ import jinjava.javax.el.CompositeELResolver;
  * include or import other files, and each render is held to {@link ChatTemplateLimits}. Thread-safe.
  */
 final class ChatTemplate {
-  private static final Map<Context.Library, Set<String>> DISABLED = Map.of(
-      Context.Library.TAG, Set.of("include", "import", "from", "extends"));
+  private static final Map<Context.Library, Set<String>> DISABLED =
+      Map.of(Context.Library.TAG, Set.of("include", "import", "from", "extends"));
 
   private final Jinjava jinjava;
   private final String source;
@@ -44,7 +44,12 @@ final class ChatTemplate {
   private final Map<String, Object> constants;
   private final ChatTemplateLimits limits;
 
-  private ChatTemplate(Jinjava jinjava, String source, Path origin, Map<String, Object> constants, ChatTemplateLimits limits) {
+  private ChatTemplate(
+      Jinjava jinjava,
+      String source,
+      Path origin,
+      Map<String, Object> constants,
+      ChatTemplateLimits limits) {
     this.jinjava = jinjava;
     this.source = source;
     this.origin = origin;
@@ -58,15 +63,23 @@ final class ChatTemplate {
    *
    * @param config the named special tokens become template variables
    */
-  public static ChatTemplate compile(String source, Path origin, TokenizerConfig config, ChatTemplateLimits limits) {
+  public static ChatTemplate compile(
+      String source, Path origin, TokenizerConfig config, ChatTemplateLimits limits) {
     Jinjava jinjava = new Jinjava(config(limits));
-    jinjava.setResourceLocator((name, encoding, interpreter) -> {
-      throw new IOException("chat templates cannot load other files (" + name + ")");
-    });
-    jinjava.getGlobalContext().registerFunction(
-        new ELFunctionDefinition("", "raise_exception", TemplateFunctions.class, "raiseException", Object.class));
-    jinjava.getGlobalContext().registerFunction(
-        new ELFunctionDefinition("", "strftime_now", TemplateFunctions.class, "strftimeNow", String.class));
+    jinjava.setResourceLocator(
+        (name, encoding, interpreter) -> {
+          throw new IOException("chat templates cannot load other files (" + name + ")");
+        });
+    jinjava
+        .getGlobalContext()
+        .registerFunction(
+            new ELFunctionDefinition(
+                "", "raise_exception", TemplateFunctions.class, "raiseException", Object.class));
+    jinjava
+        .getGlobalContext()
+        .registerFunction(
+            new ELFunctionDefinition(
+                "", "strftime_now", TemplateFunctions.class, "strftimeNow", String.class));
     jinjava.getGlobalContext().registerFilter(new PyJsonFilter());
     String jinja = PythonSyntax.rewrite(withoutTrailingNewline(source), origin);
     checkSyntax(jinjava, jinja, origin);
@@ -75,7 +88,10 @@ final class ChatTemplate {
     return new ChatTemplate(jinjava, jinja, origin, Map.copyOf(constants), limits);
   }
 
-  /** jinja2 drops one newline at the end of a template (keep_trailing_newline=False); Jinjava keeps it. */
+  /**
+   * jinja2 drops one newline at the end of a template (keep_trailing_newline=False); Jinjava keeps
+   * it.
+   */
   static String withoutTrailingNewline(String source) {
     if (source.endsWith("\r\n")) {
       return source.substring(0, source.length() - 2);
@@ -84,16 +100,17 @@ final class ChatTemplate {
   }
 
   private static JinjavaConfig config(ChatTemplateLimits limits) {
-    LegacyOverrides pythonLike = LegacyOverrides.newBuilder()
-        .withUseTrimmingForNotesAndExpressions(true)
-        .withUseNaturalOperatorPrecedence(true)
-        .withEvaluateMapKeys(true)
-        .withIterateOverMapKeys(true)
-        .withUsePyishObjectMapper(true)
-        .withKeepNullableLoopValues(true)
-        .withParseWhitespaceControlStrictly(true)
-        .withAllowAdjacentTextNodes(true)
-        .build();
+    LegacyOverrides pythonLike =
+        LegacyOverrides.newBuilder()
+            .withUseTrimmingForNotesAndExpressions(true)
+            .withUseNaturalOperatorPrecedence(true)
+            .withEvaluateMapKeys(true)
+            .withIterateOverMapKeys(true)
+            .withUsePyishObjectMapper(true)
+            .withKeepNullableLoopValues(true)
+            .withParseWhitespaceControlStrictly(true)
+            .withAllowAdjacentTextNodes(true)
+            .build();
     CompositeELResolver resolver = new CompositeELResolver();
     resolver.add(new PyStringMethods());
     resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
@@ -126,7 +143,12 @@ final class ChatTemplate {
     }
     for (TemplateError e : interpreter.getErrors()) {
       if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-        throw new TokenizerException(origin + ": the chat template does not parse: line " + e.getLineno() + ": " + e.getMessage());
+        throw new TokenizerException(
+            origin
+                + ": the chat template does not parse: line "
+                + e.getLineno()
+                + ": "
+                + e.getMessage());
       }
     }
   }
@@ -140,10 +162,16 @@ final class ChatTemplate {
    * Renders the chat with extra template variables (e.g. {@code enable_thinking}), as keyword
    * arguments of transformers' {@code apply_chat_template}; they cannot replace the messages.
    */
-  public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, ?> variables) {
+  public String render(
+      List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, ?> variables) {
     if (messages.size() > limits.maxMessages()) {
-      throw new ChatTemplateException(ChatTemplateException.Reason.LIMIT,
-          "a chat of " + messages.size() + " messages is past the limit of " + limits.maxMessages() + " (maxMessages)");
+      throw new ChatTemplateException(
+          ChatTemplateException.Reason.LIMIT,
+          "a chat of "
+              + messages.size()
+              + " messages is past the limit of "
+              + limits.maxMessages()
+              + " (maxMessages)");
     }
     Map<String, Object> bindings = new HashMap<>(constants);
     bindings.putAll(variables);
@@ -159,9 +187,10 @@ final class ChatTemplate {
     bindings.put("tools", null);
     bindings.put("documents", null);
     RenderResult result = jinjava.renderForResult(source, bindings);
-    Optional<TemplateError> fatal = result.getErrors().stream()
-        .filter(e -> e.getSeverity() == TemplateError.ErrorType.FATAL)
-        .findFirst();
+    Optional<TemplateError> fatal =
+        result.getErrors().stream()
+            .filter(e -> e.getSeverity() == TemplateError.ErrorType.FATAL)
+            .findFirst();
     if (fatal.isPresent()) {
       throw failure(fatal.get());
     }
@@ -169,23 +198,37 @@ final class ChatTemplate {
   }
 
   private ChatTemplateException failure(TemplateError e) {
-    boolean overLimit = switch (e.getReason()) {
-      case OUTPUT_TOO_BIG, OVER_LIMIT, COLLECTION_TOO_BIG -> true;
-      default -> false;
-    };
+    boolean overLimit =
+        switch (e.getReason()) {
+          case OUTPUT_TOO_BIG, OVER_LIMIT, COLLECTION_TOO_BIG -> true;
+          default -> false;
+        };
     for (Throwable t = e.getException(); t != null; t = t.getCause()) {
       if (t instanceof TemplateFunctions.Raised raised) {
-        return new ChatTemplateException(ChatTemplateException.Reason.RAISED,
+        return new ChatTemplateException(
+            ChatTemplateException.Reason.RAISED,
             "the chat template of " + origin + " refused the chat: " + raised.getMessage());
       }
       overLimit |= t instanceof OutputTooBigException || t instanceof CollectionTooBigException;
     }
     if (overLimit) {
-      return new ChatTemplateException(ChatTemplateException.Reason.LIMIT,
-          "rendering the chat template of " + origin + " went past a limit (" + limits + "): " + e.getMessage());
+      return new ChatTemplateException(
+          ChatTemplateException.Reason.LIMIT,
+          "rendering the chat template of "
+              + origin
+              + " went past a limit ("
+              + limits
+              + "): "
+              + e.getMessage());
     }
-    return new ChatTemplateException(ChatTemplateException.Reason.TEMPLATE_ERROR,
-        "the chat template of " + origin + " failed at line " + e.getLineno() + ": " + e.getMessage());
+    return new ChatTemplateException(
+        ChatTemplateException.Reason.TEMPLATE_ERROR,
+        "the chat template of "
+            + origin
+            + " failed at line "
+            + e.getLineno()
+            + ": "
+            + e.getMessage());
   }
 
   /** The file the template comes from. */

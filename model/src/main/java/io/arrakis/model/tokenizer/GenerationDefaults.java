@@ -17,8 +17,10 @@ import java.util.Set;
  *
  * @param eosTokenIds ids that end generation: generation_config's {@code eos_token_id} (an int or a
  *     list) followed by tokenizer_config's {@code eos_token}, without repeats
- * @param bosTokenId generation_config's {@code bos_token_id}, else tokenizer_config's {@code bos_token}
- * @param padTokenId generation_config's {@code pad_token_id}, else tokenizer_config's {@code pad_token}
+ * @param bosTokenId generation_config's {@code bos_token_id}, else tokenizer_config's {@code
+ *     bos_token}
+ * @param padTokenId generation_config's {@code pad_token_id}, else tokenizer_config's {@code
+ *     pad_token}
  * @param doSample {@code do_sample} (false: greedy, whatever the temperature)
  * @param temperature {@code temperature}
  * @param topP {@code top_p}
@@ -54,8 +56,12 @@ public record GenerationDefaults(
     tokenId(config, "eos_token", tokenizerConfig, tokenizer).ifPresent(eos::add);
     return new GenerationDefaults(
         new ArrayList<>(eos),
-        firstOf(ids(g, "bos_token_id", file, tokenizer), tokenId(config, "bos_token", tokenizerConfig, tokenizer)),
-        firstOf(ids(g, "pad_token_id", file, tokenizer), tokenId(config, "pad_token", tokenizerConfig, tokenizer)),
+        firstOf(
+            ids(g, "bos_token_id", file, tokenizer),
+            tokenId(config, "bos_token", tokenizerConfig, tokenizer)),
+        firstOf(
+            ids(g, "pad_token_id", file, tokenizer),
+            tokenId(config, "pad_token", tokenizerConfig, tokenizer)),
         optionalBoolean(g, "do_sample", file),
         optionalDouble(g, "temperature", file),
         optionalDouble(g, "top_p", file),
@@ -85,20 +91,32 @@ public record GenerationDefaults(
   }
 
   private static int id(JsonNode n, String field, Path file, Tokenizer tokenizer) {
-    if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 0 || n.asInt() >= tokenizer.vocabSize()) {
-      throw new TokenizerException(file + ": " + field + " must be a token id in [0, " + tokenizer.vocabSize() + "), not " + n);
+    if (!n.isIntegralNumber()
+        || !n.canConvertToInt()
+        || n.asInt() < 0
+        || n.asInt() >= tokenizer.vocabSize()) {
+      throw new TokenizerException(
+          file
+              + ": "
+              + field
+              + " must be a token id in [0, "
+              + tokenizer.vocabSize()
+              + "), not "
+              + n);
     }
     return n.asInt();
   }
 
-  private static OptionalInt tokenId(TokenizerConfig config, String name, Path file, Tokenizer tokenizer) {
+  private static OptionalInt tokenId(
+      TokenizerConfig config, String name, Path file, Tokenizer tokenizer) {
     String token = config.specialTokens().get(name);
     if (token == null) {
       return OptionalInt.empty();
     }
     OptionalInt id = tokenizer.id(token);
     if (id.isEmpty()) {
-      throw new TokenizerException(file + ": " + name + " '" + token + "' is not a token of " + tokenizer.file());
+      throw new TokenizerException(
+          file + ": " + name + " '" + token + "' is not a token of " + tokenizer.file());
     }
     return id;
   }

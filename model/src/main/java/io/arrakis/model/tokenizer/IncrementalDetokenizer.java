@@ -7,14 +7,14 @@ import java.util.Arrays;
  * characters, and that add up to exactly what decoding all the ids at once gives.
  *
  * <p>The way vLLM and transformers' TextStreamer do it: each new id is decoded together with a
- * window of the ids before it ({@code prefix} … {@code read} already shown, {@code read} … end new),
- * and the text past what the window's first part decodes to is new. A byte-level BPE token can hold
- * part of a multi-byte character; until the rest arrives the window's text ends in U+FFFD, so that
- * much is held back. Only trailing U+FFFDs are held: text before them cannot change any more. The
- * window moves on once its text ends in a whole character; decoding from a token boundary where the
- * text was whole gives the same characters as decoding from the start (UTF-8 resynchronises there,
- * and a decoder's first-token effects such as a stripped leading space fall in the window's first
- * part, not in what is shown).
+ * window of the ids before it ({@code prefix} … {@code read} already shown, {@code read} … end
+ * new), and the text past what the window's first part decodes to is new. A byte-level BPE token
+ * can hold part of a multi-byte character; until the rest arrives the window's text ends in U+FFFD,
+ * so that much is held back. Only trailing U+FFFDs are held: text before them cannot change any
+ * more. The window moves on once its text ends in a whole character; decoding from a token boundary
+ * where the text was whole gives the same characters as decoding from the start (UTF-8
+ * resynchronises there, and a decoder's first-token effects such as a stripped leading space fall
+ * in the window's first part, not in what is shown).
  *
  * <p>One per sequence, not thread-safe. Each step decodes only the window, which stays a few tokens
  * long unless the model keeps producing bytes that are no valid UTF-8 (then it grows with them).
@@ -24,21 +24,29 @@ public final class IncrementalDetokenizer {
 
   private final Tokenizer tokenizer;
   private final boolean skipSpecialTokens;
+
   /** The window: ids[0, prefix) are no longer needed and dropped as the window moves on. */
   private long[] ids = new long[16];
+
   private int size;
   private int prefix;
   private int read;
+
   /** decode(ids[prefix, read)). */
   private String prefixText = "";
+
   private int fed;
-  /** Characters of decode(ids[prefix, end)) past prefixText already emitted (before trailing U+FFFDs). */
+
+  /**
+   * Characters of decode(ids[prefix, end)) past prefixText already emitted (before trailing
+   * U+FFFDs).
+   */
   private int emittedPastPrefix;
 
   /**
    * @param context ids that come before the first one fed (e.g. the prompt's last few), decoded for
-   *     context but never emitted: a decoder that strips the first token's leading space then keeps it
-   *     for the first new token, as a continuation of the prompt
+   *     context but never emitted: a decoder that strips the first token's leading space then keeps
+   *     it for the first new token, as a continuation of the prompt
    */
   public IncrementalDetokenizer(Tokenizer tokenizer, boolean skipSpecialTokens, int... context) {
     this.tokenizer = tokenizer;
@@ -55,7 +63,9 @@ public final class IncrementalDetokenizer {
     this(tokenizer, skipSpecialTokens, new int[0]);
   }
 
-  /** Feeds the next id; returns the text it completes (often empty while a character is incomplete). */
+  /**
+   * Feeds the next id; returns the text it completes (often empty while a character is incomplete).
+   */
   public String next(int id) {
     append(id);
     fed++;

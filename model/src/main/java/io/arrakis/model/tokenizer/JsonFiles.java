@@ -80,6 +80,10 @@ final class JsonFiles {
       return n.get("content").asText();
     }
     throw new TokenizerException(
-        file + ": " + field + " must be a string or an object with a string \"content\", not " + n.getNodeType());
+        file
+            + ": "
+            + field
+            + " must be a string or an object with a string \"content\", not "
+            + n.getNodeType());
   }
 }

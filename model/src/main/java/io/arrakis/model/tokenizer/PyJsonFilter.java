@@ -12,8 +12,9 @@ import java.util.TreeMap;
 /**
  * {@code tojson} as transformers defines it for chat templates: Python's {@code json.dumps(x,
  * ensure_ascii=False, indent=indent, sort_keys=sort_keys)} (", " and ": " between items, non-ASCII
- * kept, no HTML escaping), where Jinjava's own filter writes compact JSON. Tool definitions and tool
- * call arguments reach the prompt through it, so the bytes must be the ones the model was trained on.
+ * kept, no HTML escaping), where Jinjava's own filter writes compact JSON. Tool definitions and
+ * tool call arguments reach the prompt through it, so the bytes must be the ones the model was
+ * trained on.
  */
 final class PyJsonFilter implements Filter {
 
@@ -28,8 +29,10 @@ final class PyJsonFilter implements Filter {
   }
 
   @Override
-  public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
-    Object indent = kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
+  public Object filter(
+      Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+    Object indent =
+        kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
     boolean sortKeys = Boolean.TRUE.equals(kwargs.get("sort_keys"));
     StringBuilder out = new StringBuilder();
     write(out, var, indent == null ? -1 : Integer.parseInt(String.valueOf(indent)), 0, sortKeys);
@@ -62,7 +65,13 @@ final class PyJsonFilter implements Filter {
   }
 
   private static void writeContainer(
-      StringBuilder out, char open, char close, List<?> items, int indent, int level, boolean sortKeys) {
+      StringBuilder out,
+      char open,
+      char close,
+      List<?> items,
+      int indent,
+      int level,
+      boolean sortKeys) {
     out.append(open);
     if (items.isEmpty()) {
       out.append(close);
@@ -100,7 +109,9 @@ final class PyJsonFilter implements Filter {
     if (k instanceof Boolean b) {
       return b ? "true" : "false";
     }
-    return k instanceof Double || k instanceof Float ? pythonFloat(((Number) k).doubleValue()) : k.toString();
+    return k instanceof Double || k instanceof Float
+        ? pythonFloat(((Number) k).doubleValue())
+        : k.toString();
   }
 
   private static void string(StringBuilder out, String s) {
@@ -147,6 +158,10 @@ final class PyJsonFilter implements Filter {
       return sign + (plain.contains(".") ? plain : plain + ".0");
     }
     String mantissa = digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
-    return sign + mantissa + "e" + (exponent < 0 ? "-" : "+") + String.format("%02d", Math.abs(exponent));
+    return sign
+        + mantissa
+        + "e"
+        + (exponent < 0 ? "-" : "+")
+        + String.format("%02d", Math.abs(exponent));
   }
 }

@@ -11,15 +11,16 @@ import jinjava.javax.el.ELResolver;
 
 /**
  * Python's str methods for Jinjava, which otherwise calls Java's: chat templates written for jinja2
- * call {@code content.startswith(…)}, {@code .lstrip('\n')}, {@code .split('</think>')} and the like,
- * which Java lacks or (split: a regular expression) means differently. Only these methods on strings
- * are resolved here; everything else falls through to Jinjava's own resolvers.
+ * call {@code content.startswith(…)}, {@code .lstrip('\n')}, {@code .split('</think>')} and the
+ * like, which Java lacks or (split: a regular expression) means differently. Only these methods on
+ * strings are resolved here; everything else falls through to Jinjava's own resolvers.
  */
 final class PyStringMethods extends ELResolver {
   private static final Object NOT_A_METHOD = new Object();
 
   @Override
-  public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
+  public Object invoke(
+      ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
     if (!(base instanceof String s) || !(method instanceof String name)) {
       return null;
     }
@@ -50,7 +51,9 @@ final class PyStringMethods extends ELResolver {
       case "lower":
         return s.toLowerCase(Locale.ROOT);
       case "capitalize":
-        return s.isEmpty() ? s : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
+        return s.isEmpty()
+            ? s
+            : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
       case "title":
         return title(s);
       case "replace":
@@ -90,7 +93,9 @@ final class PyStringMethods extends ELResolver {
   }
 
   private static boolean strippable(int c, String chars) {
-    return chars == null ? Character.isWhitespace(c) || Character.isSpaceChar(c) : chars.indexOf(c) >= 0;
+    return chars == null
+        ? Character.isWhitespace(c) || Character.isSpaceChar(c)
+        : chars.indexOf(c) >= 0;
   }
 
   private static String lstrip(String s, String chars) {

@@ -1,37 +1,43 @@
 package io.arrakis.model.tokenizer;
 
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Python syntax that chat templates use and Jinjava's expression parser reads differently or not
- * at all, written in Jinja terms before the template is compiled; applied inside {@code {{ }}} and
+ * Python syntax that chat templates use and Jinjava's expression parser reads differently or not at
+ * all, written in Jinja terms before the template is compiled; applied inside {@code {{ }}} and
  * {@code {% %}} only, never to text or string literals:
+ *
  * <ul>
  *   <li>a keyword argument's value is parenthesised: Jinjava binds {@code n=messages|length - 1} as
- *       {@code (n=messages|length) - 1} (Qwen3's {@code namespace(…, last_query_index=messages|length - 1)});
+ *       {@code (n=messages|length) - 1} (Qwen3's {@code namespace(…,
+ *       last_query_index=messages|length - 1)});
  *   <li>reversing with a step slice, {@code name[::-1]}, becomes {@code (name|reverse|list)}
  *       (Qwen3's template walks {@code messages[::-1]});
- *   <li>{@code not x is defined} means {@code not (x is defined)} in Jinja, where tests bind tighter
- *       than {@code not}; Jinjava reads {@code (not x) is defined} (DeepSeek-V3.1's template starts
- *       with {@code if not add_generation_prompt is defined}), so the parentheses are written out.
+ *   <li>{@code not x is defined} means {@code not (x is defined)} in Jinja, where tests bind
+ *       tighter than {@code not}; Jinjava reads {@code (not x) is defined} (DeepSeek-V3.1's
+ *       template starts with {@code if not add_generation_prompt is defined}), so the parentheses
+ *       are written out.
  * </ul>
+ *
  * A loop filter ({@code {% for x in xs if cond %}}) is refused: Jinjava would ignore the condition
- * and loop over every item, rendering a wrong prompt without an error.
- * The keyword scan skips string literals; the two patterns do not, so a string literal inside a tag
- * that spells {@code x[::-1]} or {@code not x is y} would be rewritten too (none of the templates
- * seen does).
+ * and loop over every item, rendering a wrong prompt without an error. The keyword scan skips
+ * string literals; the two patterns do not, so a string literal inside a tag that spells {@code
+ * x[::-1]} or {@code not x is y} would be rewritten too (none of the templates seen does).
  */
 final class PythonSyntax {
   private static final Pattern TAG = Pattern.compile("\\{\\{.*?\\}\\}|\\{%.*?%\\}", Pattern.DOTALL);
-  private static final Pattern REVERSED = Pattern.compile(
-      "([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)*)\\[\\s*:\\s*:\\s*-1\\s*\\]");
-  private static final Pattern NOT_TEST = Pattern.compile(
-      "\\bnot\\s+([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*|\\[[^\\]\\[]*\\])*)\\s+is\\s+(not\\s+)?([A-Za-z_][A-Za-z0-9_]*)\\b");
-  private static final Pattern FILTERED_FOR = Pattern.compile("^\\{%-?\\s*for\\s.+\\sin\\s.+\\sif\\s", Pattern.DOTALL);
+  private static final Pattern REVERSED =
+      Pattern.compile(
+          "([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)*)\\[\\s*:\\s*:\\s*-1\\s*\\]");
+  private static final Pattern NOT_TEST =
+      Pattern.compile(
+          "\\bnot\\s+([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*|\\[[^\\]\\[]*\\])*)\\s+is\\s+(not\\s+)?([A-Za-z_][A-Za-z0-9_]*)\\b");
+  private static final Pattern FILTERED_FOR =
+      Pattern.compile("^\\{%-?\\s*for\\s.+\\sin\\s.+\\sif\\s", Pattern.DOTALL);
   private static final Pattern KEYWORD = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*\\s*=(?!=)");
 
   private PythonSyntax() {}
@@ -41,8 +47,13 @@ final class PythonSyntax {
     StringBuilder out = new StringBuilder(template.length());
     while (tags.find()) {
       if (FILTERED_FOR.matcher(withoutStrings(tags.group())).find()) {
-        throw new TokenizerException(origin + ": the chat template filters a for loop (" + tags.group()
-            + " at line " + line(template, tags.start()) + "), which Jinjava does not support");
+        throw new TokenizerException(
+            origin
+                + ": the chat template filters a for loop ("
+                + tags.group()
+                + " at line "
+                + line(template, tags.start())
+                + "), which Jinjava does not support");
       }
       String tag = keywordValuesInParentheses(tags.group());
       tag = REVERSED.matcher(tag).replaceAll("($1|reverse|list)");

@@ -13,7 +13,8 @@ public record StopLimits(int maxStrings, int maxLength) {
 
   public StopLimits {
     if (maxStrings < 1 || maxLength < 1) {
-      throw new IllegalArgumentException("stop limits must be positive: " + maxStrings + ", " + maxLength);
+      throw new IllegalArgumentException(
+          "stop limits must be positive: " + maxStrings + ", " + maxLength);
     }
   }
 }

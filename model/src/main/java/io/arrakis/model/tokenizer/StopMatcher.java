@@ -11,8 +11,8 @@ import java.util.Optional;
  * ends first in the text; of several ending at the same character, the longest. When the stream
  * ends without one, {@link #flush()} gives the tail held back.
  *
- * <p>Knuth–Morris–Pratt per stop string: O(1) amortised per character and string; holds back at most
- * the longest stop string's length − 1 characters. One per stream, not thread-safe.
+ * <p>Knuth–Morris–Pratt per stop string: O(1) amortised per character and string; holds back at
+ * most the longest stop string's length − 1 characters. One per stream, not thread-safe.
  */
 public final class StopMatcher {
   private final StopStrings stops;
@@ -40,7 +40,8 @@ public final class StopMatcher {
       int longest = -1;
       for (int i = 0; i < matched.length; i++) {
         matched[i] = stops.advance(i, matched[i], c);
-        if (matched[i] == stops.string(i).length() && (longest < 0 || matched[i] > matched[longest])) {
+        if (matched[i] == stops.string(i).length()
+            && (longest < 0 || matched[i] > matched[longest])) {
           longest = i;
         }
       }

@@ -22,9 +22,9 @@ public final class StopStrings {
   }
 
   /**
-   * The stop strings of a request (duplicates dropped); an {@link IllegalArgumentException} names the
-   * string and the limit it breaks: more than {@code maxStrings}, one longer than {@code maxLength},
-   * an empty one, or one that is not valid Unicode (an unpaired surrogate).
+   * The stop strings of a request (duplicates dropped); an {@link IllegalArgumentException} names
+   * the string and the limit it breaks: more than {@code maxStrings}, one longer than {@code
+   * maxLength}, an empty one, or one that is not valid Unicode (an unpaired surrogate).
    */
   public static StopStrings of(List<String> stops, StopLimits limits) {
     if (stops == null || stops.isEmpty()) {
@@ -32,7 +32,11 @@ public final class StopStrings {
     }
     if (stops.size() > limits.maxStrings()) {
       throw new IllegalArgumentException(
-          "stop: " + stops.size() + " strings, at most " + limits.maxStrings() + " allowed (maxStrings)");
+          "stop: "
+              + stops.size()
+              + " strings, at most "
+              + limits.maxStrings()
+              + " allowed (maxStrings)");
     }
     LinkedHashSet<String> unique = new LinkedHashSet<>();
     for (int i = 0; i < stops.size(); i++) {
@@ -41,11 +45,18 @@ public final class StopStrings {
         throw new IllegalArgumentException("stop[" + i + "] is empty");
       }
       if (s.length() > limits.maxLength()) {
-        throw new IllegalArgumentException("stop[" + i + "] is " + s.length()
-            + " characters long, at most " + limits.maxLength() + " allowed (maxLength)");
+        throw new IllegalArgumentException(
+            "stop["
+                + i
+                + "] is "
+                + s.length()
+                + " characters long, at most "
+                + limits.maxLength()
+                + " allowed (maxLength)");
       }
       if (!Tokenizer.wellFormed(s).equals(s)) {
-        throw new IllegalArgumentException("stop[" + i + "] is not valid Unicode (an unpaired surrogate)");
+        throw new IllegalArgumentException(
+            "stop[" + i + "] is not valid Unicode (an unpaired surrogate)");
       }
       unique.add(s);
     }
@@ -88,7 +99,9 @@ public final class StopStrings {
     return strings.get(i);
   }
 
-  /** The next match length of stop {@code i} after {@code matched} characters when {@code c} comes. */
+  /**
+   * The next match length of stop {@code i} after {@code matched} characters when {@code c} comes.
+   */
   int advance(int i, int matched, char c) {
     String s = strings.get(i);
     if (matched == s.length()) {

@@ -3,7 +3,9 @@ package io.arrakis.model.tokenizer;
 import com.hubspot.jinjava.objects.date.StrftimeFormatter;
 import java.time.ZonedDateTime;
 
-/** The globals transformers gives chat templates: {@code raise_exception} and {@code strftime_now}. */
+/**
+ * The globals transformers gives chat templates: {@code raise_exception} and {@code strftime_now}.
+ */
 public final class TemplateFunctions {
   private TemplateFunctions() {}
 

@@ -16,14 +16,15 @@ import java.util.OptionalInt;
  * <p>Never truncates or pads (whatever the file or a default maximum length says), and encodes with
  * {@code add_special_tokens=False} unless asked otherwise, the way chat templates and the reference
  * prompts are tokenized; special tokens written in the text (e.g. {@code <|im_start|>}) are still
- * recognised, as in transformers. Runs offline: see {@link DjlOffline}. The native tokenizer is only
- * read after construction, so encode and decode may be called from several threads.
+ * recognised, as in transformers. Runs offline: see {@link DjlOffline}. The native tokenizer is
+ * only read after construction, so encode and decode may be called from several threads.
  */
 public final class Tokenizer implements AutoCloseable {
-  private static final Map<String, String> OPTIONS = Map.of(
-      "addSpecialTokens", "false",
-      "truncation", "false",
-      "padding", "false");
+  private static final Map<String, String> OPTIONS =
+      Map.of(
+          "addSpecialTokens", "false",
+          "truncation", "false",
+          "padding", "false");
 
   private final HuggingFaceTokenizer hf;
   private final Vocabulary vocabulary;
@@ -38,14 +39,18 @@ public final class Tokenizer implements AutoCloseable {
   /** Loads a tokenizer.json. */
   public static Tokenizer load(Path tokenizerJson) {
     String json = JsonFiles.readText(tokenizerJson);
-    Vocabulary vocabulary = Vocabulary.from(JsonFiles.parseObject(json, tokenizerJson), tokenizerJson);
+    Vocabulary vocabulary =
+        Vocabulary.from(JsonFiles.parseObject(json, tokenizerJson), tokenizerJson);
     DjlOffline.ensure();
     HuggingFaceTokenizer hf;
     try {
-      hf = HuggingFaceTokenizer.newInstance(
-          new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)), OPTIONS);
+      hf =
+          HuggingFaceTokenizer.newInstance(
+              new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)), OPTIONS);
     } catch (IOException | RuntimeException e) {
-      throw new TokenizerException(tokenizerJson + ": not a tokenizer the tokenizers library can load: " + e.getMessage(), e);
+      throw new TokenizerException(
+          tokenizerJson + ": not a tokenizer the tokenizers library can load: " + e.getMessage(),
+          e);
     }
     return new Tokenizer(hf, vocabulary, tokenizerJson);
   }
@@ -56,8 +61,9 @@ public final class Tokenizer implements AutoCloseable {
   }
 
   /**
-   * The token ids of {@code text}; with {@code addSpecialTokens} the tokenizer's post-processor adds
-   * what the model expects around a sequence (e.g. a BOS token), as transformers' default does.
+   * The token ids of {@code text}; with {@code addSpecialTokens} the tokenizer's post-processor
+   * adds what the model expects around a sequence (e.g. a BOS token), as transformers' default
+   * does.
    */
   public int[] encode(String text, boolean addSpecialTokens) {
     long[] ids;
@@ -74,14 +80,17 @@ public final class Tokenizer implements AutoCloseable {
   }
 
   /**
-   * The text with each unpaired surrogate (possible in a Java string, e.g. from a JSON escape, but not
-   * in UTF-8) replaced by U+FFFD, so that what the native side gets is well defined.
+   * The text with each unpaired surrogate (possible in a Java string, e.g. from a JSON escape, but
+   * not in UTF-8) replaced by U+FFFD, so that what the native side gets is well defined.
    */
   static String wellFormed(String text) {
     StringBuilder out = null;
     for (int i = 0; i < text.length(); i++) {
       char c = text.charAt(i);
-      boolean paired = Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1));
+      boolean paired =
+          Character.isHighSurrogate(c)
+              && i + 1 < text.length()
+              && Character.isLowSurrogate(text.charAt(i + 1));
       if (paired) {
         if (out != null) {
           out.append(c).append(text.charAt(i + 1));
@@ -120,12 +129,16 @@ public final class Tokenizer implements AutoCloseable {
 
   int checkId(int id) {
     if (id < 0 || id >= vocabulary.size()) {
-      throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocabulary.size() + ")");
+      throw new IllegalArgumentException(
+          "token id " + id + " is outside the vocabulary [0, " + vocabulary.size() + ")");
     }
     return id;
   }
 
-  /** Number of token ids: the highest id + 1, added tokens included (transformers' {@code len(tokenizer)}). */
+  /**
+   * Number of token ids: the highest id + 1, added tokens included (transformers' {@code
+   * len(tokenizer)}).
+   */
   public int vocabSize() {
     return vocabulary.size();
   }

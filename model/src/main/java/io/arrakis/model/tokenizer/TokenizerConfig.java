@@ -17,8 +17,8 @@ import java.util.Optional;
  * @param chatTemplate the Jinja source of the default chat template, if the model has one
  * @param chatTemplateOrigin the file the template comes from (for error messages)
  * @param specialTokens the named special tokens that are set ({@code bos_token}, {@code eos_token},
- *     {@code unk_token}, {@code sep_token}, {@code pad_token}, {@code cls_token}, {@code mask_token}),
- *     by name, as transformers' {@code special_tokens_map}
+ *     {@code unk_token}, {@code sep_token}, {@code pad_token}, {@code cls_token}, {@code
+ *     mask_token}), by name, as transformers' {@code special_tokens_map}
  * @param additionalSpecialTokens {@code additional_special_tokens}
  */
 record TokenizerConfig(
@@ -29,8 +29,15 @@ record TokenizerConfig(
 
   static final String FILE = "tokenizer_config.json";
   static final String TEMPLATE_FILE = "chat_template.jinja";
-  private static final List<String> NAMED = List.of(
-      "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token");
+  private static final List<String> NAMED =
+      List.of(
+          "bos_token",
+          "eos_token",
+          "unk_token",
+          "sep_token",
+          "pad_token",
+          "cls_token",
+          "mask_token");
 
   public TokenizerConfig {
     specialTokens = Collections.unmodifiableMap(new LinkedHashMap<>(specialTokens));
@@ -38,8 +45,8 @@ record TokenizerConfig(
   }
 
   /**
-   * Reads {@code dir/tokenizer_config.json} and {@code dir/chat_template.jinja}; either may be absent
-   * (then there is no chat template, and no named special tokens without the first).
+   * Reads {@code dir/tokenizer_config.json} and {@code dir/chat_template.jinja}; either may be
+   * absent (then there is no chat template, and no named special tokens without the first).
    */
   public static TokenizerConfig load(Path dir) {
     Path file = dir.resolve(FILE);
@@ -60,12 +67,16 @@ record TokenizerConfig(
     }
     Path templateFile = dir.resolve(TEMPLATE_FILE);
     if (Files.exists(templateFile)) {
-      return new TokenizerConfig(Optional.of(JsonFiles.readText(templateFile)), templateFile, special, additional);
+      return new TokenizerConfig(
+          Optional.of(JsonFiles.readText(templateFile)), templateFile, special, additional);
     }
     return new TokenizerConfig(chatTemplate(root, file), file, special, additional);
   }
 
-  /** {@code chat_template}: a string, or a list of {@code {"name", "template"}} whose "default" is used. */
+  /**
+   * {@code chat_template}: a string, or a list of {@code {"name", "template"}} whose "default" is
+   * used.
+   */
   private static Optional<String> chatTemplate(JsonNode root, Path file) {
     JsonNode t = root.get("chat_template");
     if (t == null || t.isNull()) {
@@ -76,12 +87,15 @@ record TokenizerConfig(
     }
     if (t.isArray()) {
       for (JsonNode named : t) {
-        if ("default".equals(named.path("name").asText(null)) && named.path("template").isTextual()) {
+        if ("default".equals(named.path("name").asText(null))
+            && named.path("template").isTextual()) {
           return Optional.of(named.get("template").asText());
         }
       }
-      throw new TokenizerException(file + ": chat_template is a list without a \"default\" template");
+      throw new TokenizerException(
+          file + ": chat_template is a list without a \"default\" template");
     }
-    throw new TokenizerException(file + ": chat_template must be a string or a list of named templates");
+    throw new TokenizerException(
+        file + ": chat_template must be a string or a list of named templates");
   }
 }

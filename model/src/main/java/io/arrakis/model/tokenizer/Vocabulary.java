@@ -29,7 +29,10 @@ final class Vocabulary {
     this.special = special;
   }
 
-  /** Reads {@code model.vocab} (an object for BPE/WordPiece/WordLevel, a list for Unigram) and {@code added_tokens}. */
+  /**
+   * Reads {@code model.vocab} (an object for BPE/WordPiece/WordLevel, a list for Unigram) and
+   * {@code added_tokens}.
+   */
   static Vocabulary from(JsonNode root, Path file) {
     Map<String, Integer> ids = new HashMap<>();
     JsonNode vocab = root.path("model").path("vocab");
@@ -48,7 +51,8 @@ final class Vocabulary {
         ids.putIfAbsent(text.asText(), i);
       }
     } else {
-      throw new TokenizerException(file + ": model.vocab is missing (an object or a list of tokens expected)");
+      throw new TokenizerException(
+          file + ": model.vocab is missing (an object or a list of tokens expected)");
     }
     BitSet special = new BitSet();
     JsonNode added = root.path("added_tokens");
@@ -76,8 +80,13 @@ final class Vocabulary {
   }
 
   private static int id(JsonNode n, String field, Path file) {
-    if (n == null || !n.canConvertToInt() || !n.isIntegralNumber() || n.asInt() < 0 || n.asInt() > MAX_ID) {
-      throw new TokenizerException(file + ": " + field + " must be a token id in [0, " + MAX_ID + "]");
+    if (n == null
+        || !n.canConvertToInt()
+        || !n.isIntegralNumber()
+        || n.asInt() < 0
+        || n.asInt() > MAX_ID) {
+      throw new TokenizerException(
+          file + ": " + field + " must be a token id in [0, " + MAX_ID + "]");
     }
     return n.asInt();
   }

@@ -12,10 +12,12 @@ import org.junit.jupiter.api.Test;
 class KernelBenchTest {
   @Test
   void reportsOneResultPerTokenCountWithConsistentFigures() {
-    List<KernelBench.Result> r = KernelBench.run(new KernelBench.Options(32, 48, 4, 2, List.of(1, 8), 1, 3, 1));
+    List<KernelBench.Result> r =
+        KernelBench.run(new KernelBench.Options(32, 48, 4, 2, List.of(1, 8), 1, 3, 1));
     assertThat(r).extracting(KernelBench.Result::tokens).containsExactly(1, 8);
     for (KernelBench.Result x : r) {
-      assertThat(x.tokensPerS()).isCloseTo(x.tokens() / (x.medianMillis() / 1e3), Percentage.withPercentage(1e-6));
+      assertThat(x.tokensPerS())
+          .isCloseTo(x.tokens() / (x.medianMillis() / 1e3), Percentage.withPercentage(1e-6));
       assertThat(x.gflops()).isPositive();
       assertThat(x.cpuMedianMillis()).isPositive();
     }
@@ -24,6 +26,7 @@ class KernelBenchTest {
 
   @Test
   void refusesATopKLargerThanTheExperts() {
-    assertThatThrownBy(() -> new KernelBench.Options(8, 8, 2, 3, List.of(1), 1, 1, 1)).hasMessageContaining("top-k");
+    assertThatThrownBy(() -> new KernelBench.Options(8, 8, 2, 3, List.of(1), 1, 1, 1))
+        .hasMessageContaining("top-k");
   }
 }

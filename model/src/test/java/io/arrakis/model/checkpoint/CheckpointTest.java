@@ -33,36 +33,55 @@ class CheckpointTest {
     return b.flip();
   }
 
-  private void write(String file, Map<SafetensorsWriter.Entry, ByteBuffer> tensors) throws IOException {
+  private void write(String file, Map<SafetensorsWriter.Entry, ByteBuffer> tensors)
+      throws IOException {
     SafetensorsWriter.write(dir.resolve(file), tensors, Map.of());
   }
 
   @Test
   void shardsListedByTheIndexAreReadAndWidened() throws IOException {
     Map<SafetensorsWriter.Entry, ByteBuffer> a = new LinkedHashMap<>();
-    a.put(new SafetensorsWriter.Entry("a", StDType.BF16, new long[] {2}), floats(StDType.BF16, 1.5f, -2f));
+    a.put(
+        new SafetensorsWriter.Entry("a", StDType.BF16, new long[] {2}),
+        floats(StDType.BF16, 1.5f, -2f));
     write("model-00001-of-00002.safetensors", a);
     Map<SafetensorsWriter.Entry, ByteBuffer> b = new LinkedHashMap<>();
-    b.put(new SafetensorsWriter.Entry("b", StDType.F16, new long[] {1, 2}), ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putShort((short) 0x3400).putShort((short) 0x7BFF).flip()); // 0.25, 65504
+    b.put(
+        new SafetensorsWriter.Entry("b", StDType.F16, new long[] {1, 2}),
+        ByteBuffer.allocate(4)
+            .order(ByteOrder.LITTLE_ENDIAN)
+            .putShort((short) 0x3400)
+            .putShort((short) 0x7BFF)
+            .flip()); // 0.25, 65504
     write("model-00002-of-00002.safetensors", b);
-    write("model-stray.safetensors", Map.of(new SafetensorsWriter.Entry("c", StDType.F32, new long[] {1}),
-        floats(StDType.F32, 3f)));
-    Files.writeString(dir.resolve(Checkpoint.INDEX), "{\"metadata\": {}, \"weight_map\": {\"a\": "
-        + "\"model-00001-of-00002.safetensors\", \"b\": \"model-00002-of-00002.safetensors\"}}");
+    write(
+        "model-stray.safetensors",
+        Map.of(
+            new SafetensorsWriter.Entry("c", StDType.F32, new long[] {1}),
+            floats(StDType.F32, 3f)));
+    Files.writeString(
+        dir.resolve(Checkpoint.INDEX),
+        "{\"metadata\": {}, \"weight_map\": {\"a\": "
+            + "\"model-00001-of-00002.safetensors\", \"b\": \"model-00002-of-00002.safetensors\"}}");
 
     try (Checkpoint ck = Checkpoint.open(dir)) {
-      assertThat(ck.names()).containsExactlyInAnyOrder("a", "b"); // the stray file is not in the index
+      assertThat(ck.names())
+          .containsExactlyInAnyOrder("a", "b"); // the stray file is not in the index
       assertThat(ck.floats("a", 2)).containsExactly(1.5f, -2f);
       assertThat(ck.floats("b", 1, 2)).containsExactly(0.25f, 65504f);
-      assertThatThrownBy(() -> ck.floats("b", 2)).isInstanceOf(ModelConfigException.class)
+      assertThatThrownBy(() -> ck.floats("b", 2))
+          .isInstanceOf(ModelConfigException.class)
           .hasMessageContaining("tensor 'b' has shape [1, 2], config.json implies [2]");
     }
   }
 
   @Test
   void aShardMissingFromTheDirectoryIsNamed() throws IOException {
-    Files.writeString(dir.resolve(Checkpoint.INDEX), "{\"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\"}}");
-    assertThatThrownBy(() -> Checkpoint.open(dir)).isInstanceOf(ModelConfigException.class)
+    Files.writeString(
+        dir.resolve(Checkpoint.INDEX),
+        "{\"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\"}}");
+    assertThatThrownBy(() -> Checkpoint.open(dir))
+        .isInstanceOf(ModelConfigException.class)
         .hasMessageContaining("names shard model-00001-of-00002.safetensors, which is missing");
   }
 
@@ -84,8 +103,12 @@ class CheckpointTest {
       }
     }
     Map<SafetensorsWriter.Entry, ByteBuffer> t = new LinkedHashMap<>();
-    t.put(new SafetensorsWriter.Entry("w.weight", StDType.F8_E4M3, new long[] {rows, cols}), ByteBuffer.wrap(q));
-    t.put(new SafetensorsWriter.Entry("w.weight_scale_inv", StDType.F32, new long[] {2, 3}), floats(StDType.F32, scale));
+    t.put(
+        new SafetensorsWriter.Entry("w.weight", StDType.F8_E4M3, new long[] {rows, cols}),
+        ByteBuffer.wrap(q));
+    t.put(
+        new SafetensorsWriter.Entry("w.weight_scale_inv", StDType.F32, new long[] {2, 3}),
+        floats(StDType.F32, scale));
     write("model.safetensors", t);
 
     try (Checkpoint ck = Checkpoint.open(dir)) {
@@ -96,7 +119,10 @@ class CheckpointTest {
     assertThat(e4m3(0xC0)).isEqualTo(-2f);
   }
 
-  /** e4m3fn by its definition: sign, 4 exponent bits (bias 7), 3 mantissa bits, subnormals at exponent 0. */
+  /**
+   * e4m3fn by its definition: sign, 4 exponent bits (bias 7), 3 mantissa bits, subnormals at
+   * exponent 0.
+   */
   private static float e4m3(int code) {
     int e = (code >> 3) & 15;
     int m = code & 7;

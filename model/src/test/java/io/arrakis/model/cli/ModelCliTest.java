@@ -24,7 +24,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.factory.Nd4j;
 
-/** {@code arrakis model generate} and {@code arrakis model reference}, run the way the launcher runs them. */
+/**
+ * {@code arrakis model generate} and {@code arrakis model reference}, run the way the launcher runs
+ * them.
+ */
 class ModelCliTest {
   private static final int HIDDEN = 16;
 
@@ -32,13 +35,32 @@ class ModelCliTest {
 
   @ParameterizedTest(name = "dtype {0}, renormalise {1}")
   @CsvSource({"f32, true", "bf16, false"})
-  void referenceOnAGeneratedModelWritesWhatReferenceMoeComputes(String dtype, boolean renormalize) throws Exception {
+  void referenceOnAGeneratedModelWritesWhatReferenceMoeComputes(String dtype, boolean renormalize)
+      throws Exception {
     Path model = tmp.resolve("model");
     Path in = tmp.resolve("in.safetensors");
     Path out = tmp.resolve("out.safetensors");
-    String[] generate = {"generate", "--out", model.toString(), "--layers", "2", "--experts", "8",
-        "--hidden", String.valueOf(HIDDEN), "--ffn", "24", "--top-k", "3", "--dtype", dtype, "--skew", "0.8",
-        "--seed", "7"};
+    String[] generate = {
+      "generate",
+      "--out",
+      model.toString(),
+      "--layers",
+      "2",
+      "--experts",
+      "8",
+      "--hidden",
+      String.valueOf(HIDDEN),
+      "--ffn",
+      "24",
+      "--top-k",
+      "3",
+      "--dtype",
+      dtype,
+      "--skew",
+      "0.8",
+      "--seed",
+      "7"
+    };
     if (!renormalize) {
       generate = append(generate, "--no-renorm");
     }
@@ -46,8 +68,17 @@ class ModelCliTest {
     float[][] x = Naive.gaussian(new SplittableRandom(3), 10, HIDDEN, 1, false);
     writeHiddenStates(in, x);
 
-    int rc = ModelCli.execute("reference", "--model", model.toString(), "--layer", "1",
-        "--input", in.toString(), "--output", out.toString());
+    int rc =
+        ModelCli.execute(
+            "reference",
+            "--model",
+            model.toString(),
+            "--layer",
+            "1",
+            "--input",
+            in.toString(),
+            "--output",
+            out.toString());
 
     assertThat(rc).isZero();
     ReferenceMoe.Result want;
@@ -57,7 +88,8 @@ class ModelCliTest {
       want = ReferenceMoe.load(m, 1).forward(Nd4j.createFromArray(x));
     }
     try (SafetensorsFile f = SafetensorsFile.open(out)) {
-      assertThat(f.tensors().keySet()).containsExactlyInAnyOrder("output", "topk_ids", "topk_weights");
+      assertThat(f.tensors().keySet())
+          .containsExactlyInAnyOrder("output", "topk_ids", "topk_weights");
       assertThat(f.info("output").dtype()).isEqualTo(StDType.F32);
       assertThat(f.info("output").shape()).containsExactly(10, HIDDEN);
       assertThat(f.info("topk_ids").dtype()).isEqualTo(StDType.I32);
@@ -67,7 +99,8 @@ class ModelCliTest {
     }
     float[] output = Fixtures.floats(out, "output");
     float[] expected = want.output().data().asFloat();
-    assertThat(Fixtures.maxAbsDiff(output, expected)).isLessThanOrEqualTo(1e-6f * Fixtures.maxAbs(expected));
+    assertThat(Fixtures.maxAbsDiff(output, expected))
+        .isLessThanOrEqualTo(1e-6f * Fixtures.maxAbs(expected));
     assertThat(Fixtures.ints(out, "topk_ids")).containsExactly(want.routing().ids());
     float[] weights = Fixtures.floats(out, "topk_weights");
     assertThat(weights).containsExactly(want.routing().weights(), within(1e-7f));
@@ -86,16 +119,29 @@ class ModelCliTest {
     Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Path out = tmp.resolve("out.safetensors");
 
-    int rc = ModelCli.execute("reference", "--model", dir.toString(), "--layer", "1",
-        "--input", dir.resolve("input.safetensors").toString(), "--output", out.toString());
+    int rc =
+        ModelCli.execute(
+            "reference",
+            "--model",
+            dir.toString(),
+            "--layer",
+            "1",
+            "--input",
+            dir.resolve("input.safetensors").toString(),
+            "--output",
+            out.toString());
 
     assertThat(rc).isZero();
     Path expectedFile = dir.resolve("expected-layer1.safetensors");
     float[] expected = Fixtures.floats(expectedFile, "output");
     assertThat(Fixtures.maxAbsDiff(Fixtures.floats(out, "output"), expected))
         .isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(expected));
-    assertThat(Fixtures.ints(out, "topk_ids")).containsExactly(Fixtures.ints(expectedFile, "topk_ids"));
-    assertThat(Fixtures.maxAbsDiff(Fixtures.floats(out, "topk_weights"), Fixtures.floats(expectedFile, "topk_weights")))
+    assertThat(Fixtures.ints(out, "topk_ids"))
+        .containsExactly(Fixtures.ints(expectedFile, "topk_ids"));
+    assertThat(
+            Fixtures.maxAbsDiff(
+                Fixtures.floats(out, "topk_weights"),
+                Fixtures.floats(expectedFile, "topk_weights")))
         .isLessThanOrEqualTo(1e-5f);
   }
 
@@ -105,11 +151,23 @@ class ModelCliTest {
     writeHiddenStates(in, new float[2][HIDDEN]);
     Path missing = tmp.resolve("no-such-model");
 
-    Run run = run("reference", "--model", missing.toString(), "--layer", "0",
-        "--input", in.toString(), "--output", tmp.resolve("out.safetensors").toString());
+    Run run =
+        run(
+            "reference",
+            "--model",
+            missing.toString(),
+            "--layer",
+            "0",
+            "--input",
+            in.toString(),
+            "--output",
+            tmp.resolve("out.safetensors").toString());
 
     assertThat(run.rc()).isEqualTo(1);
-    assertThat(run.err()).contains("error:").contains(missing.toString()).contains("does not exist");
+    assertThat(run.err())
+        .contains("error:")
+        .contains(missing.toString())
+        .contains("does not exist");
     assertThat(run.err()).doesNotContain("\tat ");
     assertThat(tmp.resolve("out.safetensors")).doesNotExist();
   }
@@ -117,13 +175,32 @@ class ModelCliTest {
   @Test
   void hiddenStatesOfTheWrongWidthFailWithExitCodeOne() throws Exception {
     Path model = tmp.resolve("model");
-    assertThat(ModelCli.execute("generate", "--out", model.toString(), "--hidden", String.valueOf(HIDDEN),
-        "--ffn", "8", "--experts", "4")).isZero();
+    assertThat(
+            ModelCli.execute(
+                "generate",
+                "--out",
+                model.toString(),
+                "--hidden",
+                String.valueOf(HIDDEN),
+                "--ffn",
+                "8",
+                "--experts",
+                "4"))
+        .isZero();
     Path in = tmp.resolve("in.safetensors");
     writeHiddenStates(in, new float[3][HIDDEN + 1]);
 
-    Run run = run("reference", "--model", model.toString(), "--layer", "0",
-        "--input", in.toString(), "--output", tmp.resolve("out.safetensors").toString());
+    Run run =
+        run(
+            "reference",
+            "--model",
+            model.toString(),
+            "--layer",
+            "0",
+            "--input",
+            in.toString(),
+            "--output",
+            tmp.resolve("out.safetensors").toString());
 
     assertThat(run.rc()).isEqualTo(1);
     assertThat(run.err()).contains("width " + (HIDDEN + 1)).contains("hidden size is " + HIDDEN);
@@ -133,13 +210,34 @@ class ModelCliTest {
   @Test
   void aLayerThatIsNotInTheModelFailsWithExitCodeOne() throws Exception {
     Path model = tmp.resolve("model");
-    assertThat(ModelCli.execute("generate", "--out", model.toString(), "--layers", "2", "--hidden",
-        String.valueOf(HIDDEN), "--ffn", "8", "--experts", "4")).isZero();
+    assertThat(
+            ModelCli.execute(
+                "generate",
+                "--out",
+                model.toString(),
+                "--layers",
+                "2",
+                "--hidden",
+                String.valueOf(HIDDEN),
+                "--ffn",
+                "8",
+                "--experts",
+                "4"))
+        .isZero();
     Path in = tmp.resolve("in.safetensors");
     writeHiddenStates(in, new float[1][HIDDEN]);
 
-    Run run = run("reference", "--model", model.toString(), "--layer", "5",
-        "--input", in.toString(), "--output", tmp.resolve("out.safetensors").toString());
+    Run run =
+        run(
+            "reference",
+            "--model",
+            model.toString(),
+            "--layer",
+            "5",
+            "--input",
+            in.toString(),
+            "--output",
+            tmp.resolve("out.safetensors").toString());
 
     assertThat(run.rc()).isEqualTo(1);
     assertThat(run.err()).contains("layer 5");
@@ -148,11 +246,24 @@ class ModelCliTest {
   @Test
   void anInputFileWithoutHiddenStatesFailsWithExitCodeOne() throws Exception {
     Path in = tmp.resolve("in.safetensors");
-    SafetensorsWriter.write(in, Map.of(new SafetensorsWriter.Entry("something_else", StDType.F32, new long[] {1}),
-        ByteBuffer.allocate(4)), Map.of());
+    SafetensorsWriter.write(
+        in,
+        Map.of(
+            new SafetensorsWriter.Entry("something_else", StDType.F32, new long[] {1}),
+            ByteBuffer.allocate(4)),
+        Map.of());
 
-    Run run = run("reference", "--model", Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(), "--layer", "0",
-        "--input", in.toString(), "--output", tmp.resolve("out.safetensors").toString());
+    Run run =
+        run(
+            "reference",
+            "--model",
+            Fixtures.dir(Fixtures.MIXTRAL_TINY).toString(),
+            "--layer",
+            "0",
+            "--input",
+            in.toString(),
+            "--output",
+            tmp.resolve("out.safetensors").toString());
 
     assertThat(run.rc()).isEqualTo(1);
     assertThat(run.err()).contains("'hidden_states'");
@@ -192,8 +303,11 @@ class ModelCliTest {
   }
 
   private static void writeHiddenStates(Path file, float[][] x) throws Exception {
-    SafetensorsWriter.write(file,
-        Map.of(new SafetensorsWriter.Entry("hidden_states", StDType.F32, new long[] {x.length, x[0].length}),
+    SafetensorsWriter.write(
+        file,
+        Map.of(
+            new SafetensorsWriter.Entry(
+                "hidden_states", StDType.F32, new long[] {x.length, x[0].length}),
             Naive.f32Bytes(x)),
         Map.of("format", "pt"));
   }

@@ -13,10 +13,19 @@ class ArchConfigTest {
 
   private static ObjectNode qwen2(boolean newSpelling) {
     ObjectNode o = JSON.createObjectNode();
-    o.put("model_type", "qwen2_moe").put("vocab_size", 512).put("hidden_size", 64).put("num_hidden_layers", 4)
-        .put("num_attention_heads", 4).put("num_key_value_heads", 2).put("intermediate_size", 128)
-        .put("moe_intermediate_size", 32).put("shared_expert_intermediate_size", 96).put("num_experts", 16)
-        .put("num_experts_per_tok", 4).put("decoder_sparse_step", 2).put("some_future_field", "ignored");
+    o.put("model_type", "qwen2_moe")
+        .put("vocab_size", 512)
+        .put("hidden_size", 64)
+        .put("num_hidden_layers", 4)
+        .put("num_attention_heads", 4)
+        .put("num_key_value_heads", 2)
+        .put("intermediate_size", 128)
+        .put("moe_intermediate_size", 32)
+        .put("shared_expert_intermediate_size", 96)
+        .put("num_experts", 16)
+        .put("num_experts_per_tok", 4)
+        .put("decoder_sparse_step", 2)
+        .put("some_future_field", "ignored");
     o.putArray("mlp_only_layers").add(3);
     if (newSpelling) {
       o.putObject("rope_parameters").put("rope_theta", 1e6).put("rope_type", "default");
@@ -50,12 +59,28 @@ class ArchConfigTest {
   @Test
   void deepseekYarnScalesTheSoftmaxByMscaleSquared() {
     ObjectNode o = JSON.createObjectNode();
-    o.put("model_type", "deepseek_v3").put("vocab_size", 512).put("hidden_size", 64).put("num_hidden_layers", 3)
-        .put("num_attention_heads", 4).put("intermediate_size", 128).put("moe_intermediate_size", 32)
-        .put("n_routed_experts", 16).put("num_experts_per_tok", 4).put("kv_lora_rank", 32)
-        .put("qk_nope_head_dim", 16).put("qk_rope_head_dim", 8).put("v_head_dim", 16).putNull("q_lora_rank")
-        .put("first_k_dense_replace", 1).put("n_group", 4).put("topk_group", 2).put("n_shared_experts", 2);
-    o.putObject("rope_scaling").put("type", "yarn").put("factor", 40).put("mscale_all_dim", 0.707)
+    o.put("model_type", "deepseek_v3")
+        .put("vocab_size", 512)
+        .put("hidden_size", 64)
+        .put("num_hidden_layers", 3)
+        .put("num_attention_heads", 4)
+        .put("intermediate_size", 128)
+        .put("moe_intermediate_size", 32)
+        .put("n_routed_experts", 16)
+        .put("num_experts_per_tok", 4)
+        .put("kv_lora_rank", 32)
+        .put("qk_nope_head_dim", 16)
+        .put("qk_rope_head_dim", 8)
+        .put("v_head_dim", 16)
+        .putNull("q_lora_rank")
+        .put("first_k_dense_replace", 1)
+        .put("n_group", 4)
+        .put("topk_group", 2)
+        .put("n_shared_experts", 2);
+    o.putObject("rope_scaling")
+        .put("type", "yarn")
+        .put("factor", 40)
+        .put("mscale_all_dim", 0.707)
         .put("original_max_position_embeddings", 4096);
     ArchConfig c = ArchConfig.fromJson(o);
     double m = 0.1 * 0.707 * Math.log(40) + 1;
@@ -72,20 +97,23 @@ class ArchConfigTest {
   void anUnsupportedRopeTypeIsNamed() {
     ObjectNode o = qwen2(true);
     ((ObjectNode) o.get("rope_parameters")).put("rope_type", "longrope");
-    assertThatThrownBy(() -> ArchConfig.fromJson(o)).hasMessageContaining("unsupported rope type 'longrope'");
+    assertThatThrownBy(() -> ArchConfig.fromJson(o))
+        .hasMessageContaining("unsupported rope type 'longrope'");
   }
 
   @Test
   void headsMustGroupEvenly() {
     ObjectNode o = qwen2(true).put("num_key_value_heads", 3);
     assertThatThrownBy(() -> ArchConfig.fromJson(o))
-        .hasMessageContaining("num_attention_heads (4) is not a multiple of num_key_value_heads (3)");
+        .hasMessageContaining(
+            "num_attention_heads (4) is not a multiple of num_key_value_heads (3)");
   }
 
   @Test
   void aMissingModelTypeIsNamed() {
     ObjectNode o = qwen2(true);
     o.remove("model_type");
-    assertThatThrownBy(() -> ArchConfig.fromJson(o)).hasMessageContaining("missing required field 'model_type'");
+    assertThatThrownBy(() -> ArchConfig.fromJson(o))
+        .hasMessageContaining("missing required field 'model_type'");
   }
 }

@@ -14,7 +14,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Reading config.json: the fields an MoE layer needs, and a clear error for each way it can be wrong. */
+/**
+ * Reading config.json: the fields an MoE layer needs, and a clear error for each way it can be
+ * wrong.
+ */
 class ModelConfigTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -63,7 +66,8 @@ class ModelConfigTest {
     o.put("vocab_size", 32000);
     save(o);
 
-    assertThat(ModelConfig.load(dir)).isEqualTo(new ModelConfig(32, 48, 8, 2, 3, false, "bfloat16"));
+    assertThat(ModelConfig.load(dir))
+        .isEqualTo(new ModelConfig(32, 48, 8, 2, 3, false, "bfloat16"));
   }
 
   @Test
@@ -73,11 +77,20 @@ class ModelConfigTest {
     c.save(dir);
 
     assertThat(ModelConfig.load(dir)).isEqualTo(c);
-    assertThat(JSON.readTree(dir.resolve("config.json").toFile()).get("num_local_experts").intValue()).isEqualTo(12);
+    assertThat(
+            JSON.readTree(dir.resolve("config.json").toFile()).get("num_local_experts").intValue())
+        .isEqualTo(12);
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"hidden_size", "intermediate_size", "num_local_experts", "num_experts_per_tok", "num_hidden_layers"})
+  @ValueSource(
+      strings = {
+        "hidden_size",
+        "intermediate_size",
+        "num_local_experts",
+        "num_experts_per_tok",
+        "num_hidden_layers"
+      })
   void aMissingRequiredFieldIsNamed(String field) throws IOException {
     ObjectNode o = valid();
     o.remove(field);
@@ -95,7 +108,8 @@ class ModelConfigTest {
     o.putNull("hidden_size");
     save(o);
 
-    assertThatThrownBy(() -> ModelConfig.load(dir)).hasMessageContaining("missing required field 'hidden_size'");
+    assertThatThrownBy(() -> ModelConfig.load(dir))
+        .hasMessageContaining("missing required field 'hidden_size'");
   }
 
   @ParameterizedTest
@@ -110,7 +124,14 @@ class ModelConfigTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"hidden_size", "intermediate_size", "num_local_experts", "num_experts_per_tok", "num_hidden_layers"})
+  @ValueSource(
+      strings = {
+        "hidden_size",
+        "intermediate_size",
+        "num_local_experts",
+        "num_experts_per_tok",
+        "num_hidden_layers"
+      })
   void zeroSizesAreRejectedNamingTheField(String field) throws IOException {
     ObjectNode o = valid();
     o.put(field, 0);

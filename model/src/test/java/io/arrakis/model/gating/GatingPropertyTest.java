@@ -1,6 +1,5 @@
 package io.arrakis.model.gating;
 
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -24,6 +23,7 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 class GatingPropertyTest {
   private static final double WEIGHT_TOL = 1e-5;
+
   /**
    * Random cases keep every token's k+1 largest logits at least this far apart, far beyond float32
    * rounding, so that exactly one top-k choice and order is right.
@@ -71,8 +71,8 @@ class GatingPropertyTest {
   }
 
   /**
-   * The gate on random weights (float32 or bfloat16) and inputs: logits = X·Gᵀ, then the naive routing.
-   * Tokens whose logits come near a tie are drawn again.
+   * The gate on random weights (float32 or bfloat16) and inputs: logits = X·Gᵀ, then the naive
+   * routing. Tokens whose logits come near a tie are drawn again.
    */
   @ParameterizedTest(name = "case {0}")
   @MethodSource("gateCases")
@@ -89,7 +89,9 @@ class GatingPropertyTest {
     for (int t = 0; t < tokens; t++) {
       int draws = 0;
       do {
-        assertThat(++draws).as("case %d: draws for a token without near ties", caseNo).isLessThan(1000);
+        assertThat(++draws)
+            .as("case %d: draws for a token without near ties", caseNo)
+            .isLessThan(1000);
         x[t] = Naive.gaussian(rnd, 1, d, 1, false)[0];
       } while (Naive.topKMargin(Naive.logits(x[t], g), k) < MIN_LOGIT_GAP);
     }
@@ -104,7 +106,10 @@ class GatingPropertyTest {
     assertThat(got.tokens()).isEqualTo(tokens);
     assertThat(got.k()).isEqualTo(k);
     for (int t = 0; t < tokens; t++) {
-      assertRoute(got, t, Naive.topK(wantLogits[t], k, renormalize),
+      assertRoute(
+          got,
+          t,
+          Naive.topK(wantLogits[t], k, renormalize),
           "case " + caseNo + " (E=" + experts + " d=" + d + " bf16=" + bf16 + ") token " + t);
     }
   }
@@ -225,7 +230,9 @@ class GatingPropertyTest {
     }
     assertThat(ids).as("%s: ids", where).containsExactly(want.ids());
     for (int r = 0; r < k; r++) {
-      assertThat((double) weights[r]).as("%s: weight of rank %d", where, r).isCloseTo(want.weights()[r], within(WEIGHT_TOL));
+      assertThat((double) weights[r])
+          .as("%s: weight of rank %d", where, r)
+          .isCloseTo(want.weights()[r], within(WEIGHT_TOL));
     }
   }
 

@@ -20,11 +20,14 @@ class GroupLimitedSigmoidTest {
     for (int e = 0; e < 8; e++) {
       logits[e] = logit(p[e]);
     }
-    // biased group sums: g0 = 0.4 + 0.8 = 1.2, g1 = 0.5, g2 = 1.1, g3 = 0.1 + 1.0 = 1.1 -> groups 0 and g2 (tie with g3: lower id)
+    // biased group sums: g0 = 0.4 + 0.8 = 1.2, g1 = 0.5, g2 = 1.1, g3 = 0.1 + 1.0 = 1.1 -> groups 0
+    // and g2 (tie with g3: lower id)
     GateRule rule = new GateRule.GroupLimitedSigmoid(3, bias, 4, 2, true, 2.5f);
     Routing r = rule.route(logits, 1, 8);
 
-    assertThat(r.ids()).containsExactly(1, 4, 5); // biased: 1:0.8, 4:0.6, 5:0.5, 0:0.4 (expert 7 is in a dropped group)
+    assertThat(r.ids())
+        .containsExactly(
+            1, 4, 5); // biased: 1:0.8, 4:0.6, 5:0.5, 0:0.4 (expert 7 is in a dropped group)
     double sum = 0.8 + 0.6 + 0.5;
     assertThat(r.weight(0, 0)).isCloseTo((float) (0.8 / sum * 2.5), within(1e-6f));
     assertThat(r.weight(0, 1)).isCloseTo((float) (0.6 / sum * 2.5), within(1e-6f));
@@ -34,7 +37,8 @@ class GroupLimitedSigmoidTest {
   @Test
   void withoutRenormalisationTheWeightsAreTheScoresTimesTheScalingFactor() {
     float[] logits = {logit(0.7), logit(0.2), logit(0.9), logit(0.1)};
-    Routing r = new GateRule.GroupLimitedSigmoid(2, new float[4], 1, 1, false, 1.5f).route(logits, 1, 4);
+    Routing r =
+        new GateRule.GroupLimitedSigmoid(2, new float[4], 1, 1, false, 1.5f).route(logits, 1, 4);
     assertThat(r.ids()).containsExactly(2, 0);
     assertThat(r.weight(0, 0)).isCloseTo(0.9f * 1.5f, within(1e-6f));
     assertThat(r.weight(0, 1)).isCloseTo(0.7f * 1.5f, within(1e-6f));
@@ -53,7 +57,8 @@ class GroupLimitedSigmoidTest {
 
   @Test
   void tiesGoToTheLowerExpertId() {
-    Routing r = new GateRule.GroupLimitedSigmoid(2, new float[4], 2, 2, true, 1f).route(new float[4], 1, 4);
+    Routing r =
+        new GateRule.GroupLimitedSigmoid(2, new float[4], 2, 2, true, 1f).route(new float[4], 1, 4);
     assertThat(r.ids()).containsExactly(0, 1);
   }
 }

@@ -24,12 +24,13 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * An expert's two products (x·[W1ᵀ|W3ᵀ] [d → 2 ff], then h·W2ᵀ [ff → d]) for {@code rows} rows,
- * three ways on the same shapes in one run: {@code panel}, the kernel's {@link PanelMatrix} (weights
- * packed once at load, streamed once per call); {@code sgemm}, OpenBLAS's GEMM on row-major weights
- * (what the kernel ran before for two rows or more: it repacks the weights on every call);
- * {@code gemv}, one OpenBLAS GEMV per row (what the engine ran for up to four rows). One BLAS
- * thread; {@code experts} distinct experts are cycled so the weights come from memory, as in a
- * model's layer. The defaults are the {@code bench generate} model's experts (hidden 1024, ffn 512).
+ * three ways on the same shapes in one run: {@code panel}, the kernel's {@link PanelMatrix}
+ * (weights packed once at load, streamed once per call); {@code sgemm}, OpenBLAS's GEMM on
+ * row-major weights (what the kernel ran before for two rows or more: it repacks the weights on
+ * every call); {@code gemv}, one OpenBLAS GEMV per row (what the engine ran for up to four rows).
+ * One BLAS thread; {@code experts} distinct experts are cycled so the weights come from memory, as
+ * in a model's layer. The defaults are the {@code bench generate} model's experts (hidden 1024, ffn
+ * 512).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -107,20 +108,68 @@ public class ExpertProductBenchmark {
         return y;
       }
       case "sgemm" -> {
-        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, 2 * ff, d, 1f, xp, d, w13t[e],
-            2 * ff, 0f, hp, 2 * ff);
-        openblas_nolapack.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, ff, 1f, hp, 2 * ff, w2t[e], d,
-            0f, yp, d);
+        openblas_nolapack.cblas_sgemm(
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasNoTrans,
+            rows,
+            2 * ff,
+            d,
+            1f,
+            xp,
+            d,
+            w13t[e],
+            2 * ff,
+            0f,
+            hp,
+            2 * ff);
+        openblas_nolapack.cblas_sgemm(
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasNoTrans,
+            rows,
+            d,
+            ff,
+            1f,
+            hp,
+            2 * ff,
+            w2t[e],
+            d,
+            0f,
+            yp,
+            d);
         return yp;
       }
       default -> {
         for (int r = 0; r < rows; r++) {
-          openblas_nolapack.cblas_sgemv(CblasRowMajor, CblasTrans, d, 2 * ff, 1f, w13t[e], 2 * ff,
-              xp.getPointer((long) r * d), 1, 0f, hp.getPointer((long) r * 2 * ff), 1);
+          openblas_nolapack.cblas_sgemv(
+              CblasRowMajor,
+              CblasTrans,
+              d,
+              2 * ff,
+              1f,
+              w13t[e],
+              2 * ff,
+              xp.getPointer((long) r * d),
+              1,
+              0f,
+              hp.getPointer((long) r * 2 * ff),
+              1);
         }
         for (int r = 0; r < rows; r++) {
-          openblas_nolapack.cblas_sgemv(CblasRowMajor, CblasTrans, ff, d, 1f, w2t[e], d,
-              hp.getPointer((long) r * 2 * ff), 1, 0f, yp.getPointer((long) r * d), 1);
+          openblas_nolapack.cblas_sgemv(
+              CblasRowMajor,
+              CblasTrans,
+              ff,
+              d,
+              1f,
+              w2t[e],
+              d,
+              hp.getPointer((long) r * 2 * ff),
+              1,
+              0f,
+              yp.getPointer((long) r * d),
+              1);
         }
         return yp;
       }

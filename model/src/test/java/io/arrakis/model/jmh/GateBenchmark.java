@@ -44,7 +44,11 @@ public class GateBenchmark {
   @Setup
   public void setUp() {
     Nd4j.getRandom().setSeed(1);
-    gate = new Gate(Nd4j.randn(DataType.FLOAT, experts, hidden).muli((float) (1 / Math.sqrt(hidden))), topK, true);
+    gate =
+        new Gate(
+            Nd4j.randn(DataType.FLOAT, experts, hidden).muli((float) (1 / Math.sqrt(hidden))),
+            topK,
+            true);
     x = Nd4j.randn(DataType.FLOAT, tokens, hidden);
   }
 

@@ -26,9 +26,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * One SwiGLU expert on {@code rows} tokens through {@link MoeCombiner} (gather, two panel products,
- * SwiGLU, weighted scatter-add), on one thread.
- * {@code experts} distinct experts are cycled so that, as in a real layer, weights come from memory
- * rather than from a cache that one expert would fit in.
+ * SwiGLU, weighted scatter-add), on one thread. {@code experts} distinct experts are cycled so
+ * that, as in a real layer, weights come from memory rather than from a cache that one expert would
+ * fit in.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -62,10 +62,20 @@ public class KernelBenchmark {
     int[] all = IntStream.range(0, rows).toArray();
     float[] weights = new float[rows];
     Arrays.fill(weights, 0.5f);
-    work = IntStream.range(0, experts).mapToObj(e -> List.of(new ExpertWork(ExpertKernel.fromHf(
-        Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
-        Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
-        Nd4j.randn(DataType.FLOAT, hidden, ffn).muli((float) (1 / Math.sqrt(ffn)))), all, weights))).toList();
+    work =
+        IntStream.range(0, experts)
+            .mapToObj(
+                e ->
+                    List.of(
+                        new ExpertWork(
+                            ExpertKernel.fromHf(
+                                Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
+                                Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
+                                Nd4j.randn(DataType.FLOAT, hidden, ffn)
+                                    .muli((float) (1 / Math.sqrt(ffn)))),
+                            all,
+                            weights)))
+            .toList();
     x = combiner.input(rows, hidden).assign(Nd4j.randn(DataType.FLOAT, rows, hidden));
   }
 

@@ -49,8 +49,11 @@ public class TensorCodecBenchmark {
     x = Nd4j.randn(DataType.FLOAT, tokens, hidden);
     into = Nd4j.create(DataType.FLOAT, tokens, hidden);
     f32 = TensorCodec.encodeFloat(x);
-    bf16 = f32.toBuilder().setDtype(DType.BFLOAT16)
-        .setData(ByteString.copyFrom(NdArrays.toBytes(x.castTo(DataType.BFLOAT16)))).build();
+    bf16 =
+        f32.toBuilder()
+            .setDtype(DType.BFLOAT16)
+            .setData(ByteString.copyFrom(NdArrays.toBytes(x.castTo(DataType.BFLOAT16))))
+            .build();
   }
 
   @Benchmark

@@ -29,7 +29,11 @@ class ExpertKernelPropertyTest {
       float[][] w1 = Naive.gaussian(rnd, ff, d, 1 / Math.sqrt(d), bf16);
       float[][] w3 = Naive.gaussian(rnd, ff, d, 1 / Math.sqrt(d), bf16);
       float[][] w2 = Naive.gaussian(rnd, d, ff, 1 / Math.sqrt(ff), bf16);
-      return new Expert(w1, w3, w2, ExpertKernel.fromHf(Naive.nd(w1, bf16), Naive.nd(w3, bf16), Naive.nd(w2, bf16)));
+      return new Expert(
+          w1,
+          w3,
+          w2,
+          ExpertKernel.fromHf(Naive.nd(w1, bf16), Naive.nd(w3, bf16), Naive.nd(w2, bf16)));
     }
 
     double[] naive(float[] x) {
@@ -99,9 +103,9 @@ class ExpertKernelPropertyTest {
   }
 
   /**
-   * Work items pick experts (possibly the same one twice), rows in any order, a row subset, all rows
-   * in order, or no rows; each row of the result is Σ weight × expert(row) over the items listing it,
-   * and zero for rows no item lists.
+   * Work items pick experts (possibly the same one twice), rows in any order, a row subset, all
+   * rows in order, or no rows; each row of the result is Σ weight × expert(row) over the items
+   * listing it, and zero for rows no item lists.
    */
   @ParameterizedTest(name = "case {0}")
   @MethodSource("combineCases")
@@ -121,11 +125,12 @@ class ExpertKernelPropertyTest {
     double[][] want = new double[n][d];
     for (int items = rnd.nextInt(7); items > 0; items--) {
       Expert e = experts.get(rnd.nextInt(experts.size()));
-      int[] rows = switch (rnd.nextInt(8)) {
-        case 0 -> new int[0];
-        case 1, 2 -> IntStream.range(0, n).toArray();
-        default -> randomSubsetInRandomOrder(rnd, n);
-      };
+      int[] rows =
+          switch (rnd.nextInt(8)) {
+            case 0 -> new int[0];
+            case 1, 2 -> IntStream.range(0, n).toArray();
+            default -> randomSubsetInRandomOrder(rnd, n);
+          };
       float[] weights = new float[rows.length];
       for (int i = 0; i < rows.length; i++) {
         weights[i] = (float) rnd.nextDouble();
@@ -142,7 +147,9 @@ class ExpertKernelPropertyTest {
     assertThat(out.shape()).containsExactly(n, d);
     double tol = REL_TOL * Naive.maxAbs(want);
     assertThat(Naive.maxAbsDiff(Naive.rows(out), want))
-        .as("case %d: d=%d ff=%d n=%d items=%d bf16=%s, tolerance %s", caseNo, d, ff, n, work.size(), bf16, tol)
+        .as(
+            "case %d: d=%d ff=%d n=%d items=%d bf16=%s, tolerance %s",
+            caseNo, d, ff, n, work.size(), bf16, tol)
         .isLessThanOrEqualTo(tol);
   }
 
@@ -152,8 +159,11 @@ class ExpertKernelPropertyTest {
     Expert e = Expert.random(rnd, 8, 12, false);
     float[][] x = Naive.gaussian(rnd, 5, 8, 1, false);
 
-    float[][] out = Naive.rows(MoeCombiner.combineOnce(
-        Nd4j.createFromArray(x), List.of(new ExpertWork(e.kernel(), new int[] {3, 1}, new float[] {0.25f, 0.75f}))));
+    float[][] out =
+        Naive.rows(
+            MoeCombiner.combineOnce(
+                Nd4j.createFromArray(x),
+                List.of(new ExpertWork(e.kernel(), new int[] {3, 1}, new float[] {0.25f, 0.75f}))));
 
     for (int row : new int[] {0, 2, 4}) {
       assertThat(out[row]).as("row %d", row).containsOnly(0f);
@@ -170,11 +180,13 @@ class ExpertKernelPropertyTest {
     float[][] w2 = Naive.gaussian(rnd, 16, 24, 0.2, true);
     INDArray x = Nd4j.createFromArray(Naive.gaussian(rnd, 6, 16, 1, false));
 
-    ExpertKernel widened = ExpertKernel.fromHf(Naive.nd(w1, true), Naive.nd(w3, true), Naive.nd(w2, true));
-    ExpertKernel raw = ExpertKernel.fromHf(
-        Naive.nd(w1, true).castTo(DataType.BFLOAT16),
-        Naive.nd(w3, true).castTo(DataType.BFLOAT16),
-        Naive.nd(w2, true).castTo(DataType.BFLOAT16));
+    ExpertKernel widened =
+        ExpertKernel.fromHf(Naive.nd(w1, true), Naive.nd(w3, true), Naive.nd(w2, true));
+    ExpertKernel raw =
+        ExpertKernel.fromHf(
+            Naive.nd(w1, true).castTo(DataType.BFLOAT16),
+            Naive.nd(w3, true).castTo(DataType.BFLOAT16),
+            Naive.nd(w2, true).castTo(DataType.BFLOAT16));
 
     assertThat(Naive.rows(raw.apply(x))).isDeepEqualTo(Naive.rows(widened.apply(x)));
   }
@@ -187,11 +199,13 @@ class ExpertKernelPropertyTest {
     float[][] w2 = Naive.gaussian(rnd, 16, 24, 0.2, false);
     INDArray x = Nd4j.createFromArray(Naive.gaussian(rnd, 5, 16, 1, false));
 
-    ExpertKernel nd = ExpertKernel.fromHf(Naive.nd(w1, false), Naive.nd(w3, false), Naive.nd(w2, false));
+    ExpertKernel nd =
+        ExpertKernel.fromHf(Naive.nd(w1, false), Naive.nd(w3, false), Naive.nd(w2, false));
     ExpertKernel flat = ExpertKernel.fromHf(flat(w1), flat(w3), flat(w2), 24, 16);
 
     assertThat(Naive.rows(flat.apply(x))).isDeepEqualTo(Naive.rows(nd.apply(x)));
-    assertThat(Naive.rows(flat.apply(x.getRows(2)))).isDeepEqualTo(Naive.rows(nd.apply(x.getRows(2))));
+    assertThat(Naive.rows(flat.apply(x.getRows(2))))
+        .isDeepEqualTo(Naive.rows(nd.apply(x.getRows(2))));
   }
 
   private static float[] flat(float[][] m) {
@@ -211,7 +225,10 @@ class ExpertKernelPropertyTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("w2 [d, ff]")
         .hasMessageContaining("[12, 8]");
-    assertThatThrownBy(() -> ExpertKernel.fromHf(w1, Nd4j.zeros(DataType.FLOAT, 12, 9), Nd4j.zeros(DataType.FLOAT, 8, 12)))
+    assertThatThrownBy(
+            () ->
+                ExpertKernel.fromHf(
+                    w1, Nd4j.zeros(DataType.FLOAT, 12, 9), Nd4j.zeros(DataType.FLOAT, 8, 12)))
         .isInstanceOf(IllegalArgumentException.class);
   }
 

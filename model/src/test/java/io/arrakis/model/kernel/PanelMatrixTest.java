@@ -13,8 +13,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Panel products on seeded random shapes (whole and partial panels, one row to many, rows of A and C
- * at any offset and stride): equal to a double-precision product within float32 rounding, the
+ * Panel products on seeded random shapes (whole and partial panels, one row to many, rows of A and
+ * C at any offset and stride): equal to a double-precision product within float32 rounding, the
  * vector kernel and the plain-Java fallback equal to the bit, and a row's result the same whatever
  * other rows share its call.
  */
@@ -44,9 +44,11 @@ class PanelMatrixTest {
     float[] a = gaussian(rnd, aOff + m * lda);
 
     float[] vector = fill(cOff + m * ldc, 7f);
-    PanelMatrix.fromOutIn(new VectorPanelKernel(), w, n, k).multiply(a, aOff, lda, m, vector, cOff, ldc);
+    PanelMatrix.fromOutIn(new VectorPanelKernel(), w, n, k)
+        .multiply(a, aOff, lda, m, vector, cOff, ldc);
     float[] scalar = fill(cOff + m * ldc, 7f);
-    PanelMatrix.fromOutIn(new ScalarPanelKernel(16), w, n, k).multiply(a, aOff, lda, m, scalar, cOff, ldc);
+    PanelMatrix.fromOutIn(new ScalarPanelKernel(16), w, n, k)
+        .multiply(a, aOff, lda, m, scalar, cOff, ldc);
 
     assertThat(vector).as("k=%d n=%d m=%d", k, n, m).containsExactly(scalar);
     for (int i = 0; i < m; i++) {
@@ -57,7 +59,8 @@ class PanelMatrixTest {
           want += (double) a[aOff + i * lda + kk] * w[j * k + kk];
           scale += Math.abs((double) a[aOff + i * lda + kk] * w[j * k + kk]);
         }
-        assertThat((double) vector[cOff + i * ldc + j]).as("k=%d n=%d m=%d, row %d col %d", k, n, m, i, j)
+        assertThat((double) vector[cOff + i * ldc + j])
+            .as("k=%d n=%d m=%d, row %d col %d", k, n, m, i, j)
             .isCloseTo(want, Offset.offset(1e-6 * Math.max(1, scale)));
       }
       // what lies between rows (ldc > n) and before the first is left alone
@@ -86,11 +89,15 @@ class PanelMatrixTest {
     for (int i = 0; i < m; i++) {
       float[] alone = new float[n];
       b.multiply(a, i * k, k, 1, alone, 0, n);
-      assertThat(alone).as("row %d of %d", i, m).containsExactly(Arrays.copyOfRange(all, i * n, (i + 1) * n));
+      assertThat(alone)
+          .as("row %d of %d", i, m)
+          .containsExactly(Arrays.copyOfRange(all, i * n, (i + 1) * n));
     }
   }
 
-  /** Whole groups of four panels take the one-row loop alone: the same values as in a group of rows. */
+  /**
+   * Whole groups of four panels take the one-row loop alone: the same values as in a group of rows.
+   */
   @ParameterizedTest(name = "n = {0}")
   @ValueSource(ints = {64, 128, 256, 512, 1024})
   void aSingleRowOverWholePanelGroupsEqualsItsRowInAGroup(int n) {
@@ -108,8 +115,10 @@ class PanelMatrixTest {
       vector.multiply(a, i * k, k, 1, alone, 1, n);
       float[] fallback = new float[n];
       scalar.multiply(a, i * k, k, 1, fallback, 0, n);
-      assertThat(Arrays.copyOfRange(alone, 1, n + 1)).as("row %d", i)
-          .containsExactly(Arrays.copyOfRange(all, i * n, (i + 1) * n)).containsExactly(fallback);
+      assertThat(Arrays.copyOfRange(alone, 1, n + 1))
+          .as("row %d", i)
+          .containsExactly(Arrays.copyOfRange(all, i * n, (i + 1) * n))
+          .containsExactly(fallback);
       assertThat(alone[0]).isZero();
       assertThat(alone[n + 1]).isZero();
     }
@@ -117,7 +126,8 @@ class PanelMatrixTest {
 
   @Test
   void refusesValuesThatDoNotMatchTheShape() {
-    assertThatThrownBy(() -> PanelMatrix.fromOutIn(new float[5], 2, 3)).hasMessageContaining("[2, 3]");
+    assertThatThrownBy(() -> PanelMatrix.fromOutIn(new float[5], 2, 3))
+        .hasMessageContaining("[2, 3]");
   }
 
   private static float[] gaussian(SplittableRandom rnd, int n) {

@@ -18,7 +18,10 @@ class SwiGluTest {
     return Math.abs(SwiGlu.silu(x) - exactSilu(x)) / Math.max(1, Math.abs(x));
   }
 
-  /** Every float in [-32, 32] at its finest spacing near 0 and on a 2^-12 grid elsewhere, then beyond. */
+  /**
+   * Every float in [-32, 32] at its finest spacing near 0 and on a 2^-12 grid elsewhere, then
+   * beyond.
+   */
   @Test
   void siluIsWithinItsBoundOfTheExactValue() {
     double worst = 0;
@@ -30,14 +33,19 @@ class SwiGluTest {
         worstAt = x;
       }
     }
-    for (int bits = Float.floatToIntBits(1e-30f); bits <= Float.floatToIntBits(1f / 4096); bits += 997) {
+    for (int bits = Float.floatToIntBits(1e-30f);
+        bits <= Float.floatToIntBits(1f / 4096);
+        bits += 997) {
       float x = Float.intBitsToFloat(bits);
       worst = Math.max(worst, Math.max(scaledError(x), scaledError(-x)));
     }
-    for (float x : new float[] {0f, -0f, 40f, -40f, 87f, -87f, 100f, -100f, 1e6f, -1e6f, 3e38f, -3e38f}) {
+    for (float x :
+        new float[] {0f, -0f, 40f, -40f, 87f, -87f, 100f, -100f, 1e6f, -1e6f, 3e38f, -3e38f}) {
       worst = Math.max(worst, scaledError(x));
     }
-    assertThat(worst).as("worst |silu - exact| / max(1, |x|), at x = %s", worstAt).isLessThanOrEqualTo(SILU_BOUND);
+    assertThat(worst)
+        .as("worst |silu - exact| / max(1, |x|), at x = %s", worstAt)
+        .isLessThanOrEqualTo(SILU_BOUND);
   }
 
   @Test
@@ -50,7 +58,10 @@ class SwiGluTest {
     assertThat(SwiGlu.tanh(-50f)).isEqualTo(-SwiGlu.tanh(50f));
   }
 
-  /** Rows [g | u] of width 2 ff: the first half of each becomes silu(g) · u, the second is left as it was. */
+  /**
+   * Rows [g | u] of width 2 ff: the first half of each becomes silu(g) · u, the second is left as
+   * it was.
+   */
   @Test
   void applyGatesTheFirstHalfOfEachRowWithItsSecondHalf() {
     int rows = 3;
@@ -69,7 +80,8 @@ class SwiGluTest {
       for (int j = 0; j < ff; j++) {
         float g = before[r * 2 * ff + j];
         float u = before[r * 2 * ff + ff + j];
-        assertThat((double) gu[r * 2 * ff + j]).as("row %d col %d", r, j)
+        assertThat((double) gu[r * 2 * ff + j])
+            .as("row %d col %d", r, j)
             .isCloseTo(exactSilu(g) * u, Offset.offset(1e-6 * Math.max(1, Math.abs(g * u))));
         assertThat(gu[r * 2 * ff + ff + j]).isEqualTo(u);
       }

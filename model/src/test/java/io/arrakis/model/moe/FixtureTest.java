@@ -2,9 +2,9 @@ package io.arrakis.model.moe;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.arrakis.model.testing.Fixtures;
-import io.arrakis.model.tensor.NdArrays;
 import io.arrakis.model.safetensors.SafetensorsFile;
+import io.arrakis.model.tensor.NdArrays;
+import io.arrakis.model.testing.Fixtures;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -12,7 +12,9 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** The in-process reference reproduces the fixtures made by an independent PyTorch implementation. */
+/**
+ * The in-process reference reproduces the fixtures made by an independent PyTorch implementation.
+ */
 class FixtureTest {
 
   static Stream<Arguments> fixtureLayers() {
@@ -40,10 +42,13 @@ class FixtureTest {
     float[] expected = Fixtures.floats(expectedFile, "output");
     float[] got = result.output().data().asFloat();
     assertThat(Fixtures.maxAbsDiff(got, expected))
-        .as("max |got - expected| against 1e-4 x max|expected| = %s", 1e-4f * Fixtures.maxAbs(expected))
+        .as(
+            "max |got - expected| against 1e-4 x max|expected| = %s",
+            1e-4f * Fixtures.maxAbs(expected))
         .isLessThanOrEqualTo(1e-4f * Fixtures.maxAbs(expected));
     assertThat(result.routing().ids()).containsExactly(Fixtures.ints(expectedFile, "topk_ids"));
     float[] expectedWeights = Fixtures.floats(expectedFile, "topk_weights");
-    assertThat(Fixtures.maxAbsDiff(result.routing().weights(), expectedWeights)).isLessThanOrEqualTo(1e-5f);
+    assertThat(Fixtures.maxAbsDiff(result.routing().weights(), expectedWeights))
+        .isLessThanOrEqualTo(1e-5f);
   }
 }

@@ -19,9 +19,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A whole MoE layer, from random model files (float32 or bfloat16 weights, renormalised or not) through
- * {@link MoeModel} and {@link ReferenceMoe}, against the naive layer: Σ over the top-k experts of
- * weight × w2(silu(w1·x) ⊙ w3·x).
+ * A whole MoE layer, from random model files (float32 or bfloat16 weights, renormalised or not)
+ * through {@link MoeModel} and {@link ReferenceMoe}, against the naive layer: Σ over the top-k
+ * experts of weight × w2(silu(w1·x) ⊙ w3·x).
  */
 class ReferenceMoePropertyTest {
 
@@ -61,7 +61,9 @@ class ReferenceMoePropertyTest {
     for (int t = 0; t < tokens; t++) {
       int draws = 0;
       do { // no near ties: another correct implementation could choose differently there
-        assertThat(++draws).as("case %d: draws for a token without near ties", caseNo).isLessThan(1000);
+        assertThat(++draws)
+            .as("case %d: draws for a token without near ties", caseNo)
+            .isLessThan(1000);
         x[t] = Naive.gaussian(rnd, 1, d, 1, false)[0];
       } while (Naive.topKMargin(Naive.logits(x[t], gate), k) < 1e-3);
     }
@@ -78,8 +80,11 @@ class ReferenceMoePropertyTest {
       Naive.Route route = Naive.topK(Naive.logits(x[t], gate), k, renormalize);
       for (int r = 0; r < k; r++) {
         int e = route.ids()[r];
-        assertThat(result.routing().expert(t, r)).as("case %d token %d rank %d", caseNo, t, r).isEqualTo(e);
-        assertThat((double) result.routing().weight(t, r)).isCloseTo(route.weights()[r], within(1e-5));
+        assertThat(result.routing().expert(t, r))
+            .as("case %d token %d rank %d", caseNo, t, r)
+            .isEqualTo(e);
+        assertThat((double) result.routing().weight(t, r))
+            .isCloseTo(route.weights()[r], within(1e-5));
         double[] y = Naive.expert(w1[e], w3[e], w2[e], x[t]);
         for (int j = 0; j < d; j++) {
           want[t][j] += route.weights()[r] * y[j];
@@ -88,14 +93,17 @@ class ReferenceMoePropertyTest {
     }
     double tol = 1e-4 * Naive.maxAbs(want);
     assertThat(Naive.maxAbsDiff(Naive.rows(result.output()), want))
-        .as("case %d: E=%d k=%d d=%d ff=%d T=%d renorm=%s bf16=%s, tolerance %s",
+        .as(
+            "case %d: E=%d k=%d d=%d ff=%d T=%d renorm=%s bf16=%s, tolerance %s",
             caseNo, experts, k, d, ff, tokens, renormalize, bf16, tol)
         .isLessThanOrEqualTo(tol);
   }
 
-  private static void put(Map<SafetensorsWriter.Entry, ByteBuffer> tensors, String name, float[][] m, boolean bf16) {
+  private static void put(
+      Map<SafetensorsWriter.Entry, ByteBuffer> tensors, String name, float[][] m, boolean bf16) {
     tensors.put(
-        new SafetensorsWriter.Entry(name, bf16 ? StDType.BF16 : StDType.F32, new long[] {m.length, m[0].length}),
+        new SafetensorsWriter.Entry(
+            name, bf16 ? StDType.BF16 : StDType.F32, new long[] {m.length, m[0].length}),
         bf16 ? Naive.bf16Bytes(m) : Naive.f32Bytes(m));
   }
 }

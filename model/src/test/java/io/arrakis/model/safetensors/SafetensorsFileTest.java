@@ -31,15 +31,20 @@ class SafetensorsFileTest {
   @Test
   void writerThenReaderRoundTripsTensorsOfEveryDtypeAndTheMetadata() throws IOException {
     float[] f32 = {1.5f, -2.25f, 0f, Float.MIN_VALUE, Float.MAX_VALUE, -1e-20f};
-    short[] bf16 = {Bf16.fromFloat(1f), Bf16.fromFloat(-0.5f), Bf16.fromFloat(3.140625f), Bf16.fromFloat(-65536f)};
+    short[] bf16 = {
+      Bf16.fromFloat(1f), Bf16.fromFloat(-0.5f), Bf16.fromFloat(3.140625f), Bf16.fromFloat(-65536f)
+    };
     short[] f16 = {0x3C00, (short) 0xC000, 0x3800, 0x7BFF}; // 1, -2, 0.5, 65504
     int[] i32 = {0, -1, Integer.MAX_VALUE, Integer.MIN_VALUE, 42, 7};
     Map<SafetensorsWriter.Entry, ByteBuffer> tensors = new LinkedHashMap<>();
     tensors.put(new SafetensorsWriter.Entry("a.f32", StDType.F32, new long[] {2, 3}), floats(f32));
     tensors.put(new SafetensorsWriter.Entry("b.bf16", StDType.BF16, new long[] {4}), shorts(bf16));
-    tensors.put(new SafetensorsWriter.Entry("c.f16", StDType.F16, new long[] {2, 1, 2}), shorts(f16));
+    tensors.put(
+        new SafetensorsWriter.Entry("c.f16", StDType.F16, new long[] {2, 1, 2}), shorts(f16));
     tensors.put(new SafetensorsWriter.Entry("d.i32", StDType.I32, new long[] {3, 2}), ints(i32));
-    tensors.put(new SafetensorsWriter.Entry("e.empty", StDType.F32, new long[] {0, 5}), floats(new float[0]));
+    tensors.put(
+        new SafetensorsWriter.Entry("e.empty", StDType.F32, new long[] {0, 5}),
+        floats(new float[0]));
     Map<String, String> metadata = new LinkedHashMap<>();
     metadata.put("format", "pt");
     metadata.put("note", "ünïcode ✓");
@@ -50,7 +55,8 @@ class SafetensorsFileTest {
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
       assertThat(f.path()).isEqualTo(file);
       assertThat(f.metadata()).containsExactlyEntriesOf(metadata);
-      assertThat(f.tensors().keySet()).containsExactly("a.f32", "b.bf16", "c.f16", "d.i32", "e.empty");
+      assertThat(f.tensors().keySet())
+          .containsExactly("a.f32", "b.bf16", "c.f16", "d.i32", "e.empty");
       assertThat(f.contains("a.f32")).isTrue();
       assertThat(f.contains("__metadata__")).isFalse();
 
@@ -78,7 +84,8 @@ class SafetensorsFileTest {
 
       // and as float arrays, widened exactly
       assertThat(NdArrays.readFloat(f, "a.f32").data().asFloat()).containsExactly(f32);
-      assertThat(NdArrays.readFloat(f, "b.bf16").data().asFloat()).containsExactly(1f, -0.5f, 3.140625f, -65536f);
+      assertThat(NdArrays.readFloat(f, "b.bf16").data().asFloat())
+          .containsExactly(1f, -0.5f, 3.140625f, -65536f);
       INDArray half = NdArrays.readFloat(f, "c.f16");
       assertThat(half.shape()).containsExactly(2, 1, 2);
       assertThat(half.data().asFloat()).containsExactly(1f, -2f, 0.5f, 65504f);
@@ -88,8 +95,12 @@ class SafetensorsFileTest {
   @Test
   void writerStartsTheDataSectionEightByteAligned() throws IOException {
     Path file = dir.resolve("t.safetensors");
-    SafetensorsWriter.write(file,
-        Map.of(new SafetensorsWriter.Entry("x", StDType.F32, new long[] {1}), floats(new float[] {1f})), Map.of());
+    SafetensorsWriter.write(
+        file,
+        Map.of(
+            new SafetensorsWriter.Entry("x", StDType.F32, new long[] {1}),
+            floats(new float[] {1f})),
+        Map.of());
 
     byte[] raw = Files.readAllBytes(file);
     long headerLen = ByteBuffer.wrap(raw, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
@@ -103,9 +114,10 @@ class SafetensorsFileTest {
   @Test
   void writerAcceptsATensorInPiecesAndAcrossTensorBoundaries() throws IOException {
     Path file = dir.resolve("t.safetensors");
-    List<SafetensorsWriter.Entry> entries = List.of(
-        new SafetensorsWriter.Entry("a", StDType.I32, new long[] {3}),
-        new SafetensorsWriter.Entry("b", StDType.I32, new long[] {2}));
+    List<SafetensorsWriter.Entry> entries =
+        List.of(
+            new SafetensorsWriter.Entry("a", StDType.I32, new long[] {3}),
+            new SafetensorsWriter.Entry("b", StDType.I32, new long[] {2}));
 
     try (SafetensorsWriter w = SafetensorsWriter.create(file, entries, Map.of())) {
       w.write(ints(new int[] {1}));
@@ -121,26 +133,34 @@ class SafetensorsFileTest {
 
   @Test
   void writerRefusesTwoTensorsOfTheSameName() {
-    List<SafetensorsWriter.Entry> entries = List.of(
-        new SafetensorsWriter.Entry("a", StDType.I32, new long[] {1}),
-        new SafetensorsWriter.Entry("a", StDType.I32, new long[] {2}));
+    List<SafetensorsWriter.Entry> entries =
+        List.of(
+            new SafetensorsWriter.Entry("a", StDType.I32, new long[] {1}),
+            new SafetensorsWriter.Entry("a", StDType.I32, new long[] {2}));
 
-    assertThatThrownBy(() -> {
-      try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve("dup.safetensors"), entries, Map.of())) {
-        w.write(ints(new int[] {1, 2, 3}));
-      }
-    }).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'a' declared twice");
+    assertThatThrownBy(
+            () -> {
+              try (SafetensorsWriter w =
+                  SafetensorsWriter.create(dir.resolve("dup.safetensors"), entries, Map.of())) {
+                w.write(ints(new int[] {1, 2, 3}));
+              }
+            })
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("'a' declared twice");
   }
 
   @Test
   void writerRefusesTooFewOrTooManyBytes() throws IOException {
-    List<SafetensorsWriter.Entry> entries = List.of(new SafetensorsWriter.Entry("a", StDType.I32, new long[] {2}));
+    List<SafetensorsWriter.Entry> entries =
+        List.of(new SafetensorsWriter.Entry("a", StDType.I32, new long[] {2}));
 
-    SafetensorsWriter short_ = SafetensorsWriter.create(dir.resolve("short.safetensors"), entries, Map.of());
+    SafetensorsWriter short_ =
+        SafetensorsWriter.create(dir.resolve("short.safetensors"), entries, Map.of());
     short_.write(ints(new int[] {1}));
     assertThatThrownBy(short_::close).isInstanceOf(IOException.class).hasMessageContaining("'a'");
 
-    try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve("long.safetensors"), entries, Map.of())) {
+    try (SafetensorsWriter w =
+        SafetensorsWriter.create(dir.resolve("long.safetensors"), entries, Map.of())) {
       assertThatThrownBy(() -> w.write(ints(new int[] {1, 2, 3})))
           .isInstanceOf(IOException.class)
           .hasMessageContaining("more bytes");
@@ -150,8 +170,12 @@ class SafetensorsFileTest {
   @Test
   void askingForAnAbsentTensorNamesItAndTheFile() throws IOException {
     Path file = dir.resolve("t.safetensors");
-    SafetensorsWriter.write(file,
-        Map.of(new SafetensorsWriter.Entry("x", StDType.F32, new long[] {1}), floats(new float[] {1f})), Map.of());
+    SafetensorsWriter.write(
+        file,
+        Map.of(
+            new SafetensorsWriter.Entry("x", StDType.F32, new long[] {1}),
+            floats(new float[] {1f})),
+        Map.of());
 
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
       assertThatThrownBy(() -> f.info("nope"))
@@ -168,7 +192,9 @@ class SafetensorsFileTest {
     Path file = dir.resolve("tiny.safetensors");
     Files.write(file, new byte[] {5, 0, 0, 0, 0});
 
-    assertRejected(file).hasMessageContaining("5 bytes").hasMessageContaining("shorter than the 8-byte header length");
+    assertRejected(file)
+        .hasMessageContaining("5 bytes")
+        .hasMessageContaining("shorter than the 8-byte header length");
   }
 
   @Test
@@ -183,8 +209,10 @@ class SafetensorsFileTest {
   void rejectsATruncatedFileNamingTheTensorWhoseDataIsCut() throws IOException {
     Path file = dir.resolve("cut.safetensors");
     Map<SafetensorsWriter.Entry, ByteBuffer> tensors = new LinkedHashMap<>();
-    tensors.put(new SafetensorsWriter.Entry("first", StDType.F32, new long[] {4}), floats(new float[4]));
-    tensors.put(new SafetensorsWriter.Entry("second", StDType.F32, new long[] {4}), floats(new float[4]));
+    tensors.put(
+        new SafetensorsWriter.Entry("first", StDType.F32, new long[] {4}), floats(new float[4]));
+    tensors.put(
+        new SafetensorsWriter.Entry("second", StDType.F32, new long[] {4}), floats(new float[4]));
     SafetensorsWriter.write(file, tensors, Map.of());
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
       ch.truncate(ch.size() - 3);
@@ -198,7 +226,9 @@ class SafetensorsFileTest {
     Path file = dir.resolve("huge.safetensors");
     write(file, 1L << 40, "{}", new byte[0]);
 
-    assertRejected(file).hasMessageContaining("header length 1099511627776").hasMessageContaining("absurd");
+    assertRejected(file)
+        .hasMessageContaining("header length 1099511627776")
+        .hasMessageContaining("absurd");
   }
 
   @Test
@@ -206,7 +236,9 @@ class SafetensorsFileTest {
     Path file = dir.resolve("negative.safetensors");
     write(file, -1L, "{}", new byte[0]);
 
-    assertRejected(file).hasMessageContaining("18446744073709551615").hasMessageContaining("absurd");
+    assertRejected(file)
+        .hasMessageContaining("18446744073709551615")
+        .hasMessageContaining("absurd");
   }
 
   @Test
@@ -222,7 +254,9 @@ class SafetensorsFileTest {
     Path file = dir.resolve("long-header.safetensors");
     write(file, 1000, "{}", new byte[0]);
 
-    assertRejected(file).hasMessageContaining("header length 1000").hasMessageContaining("past the end of the file");
+    assertRejected(file)
+        .hasMessageContaining("header length 1000")
+        .hasMessageContaining("past the end of the file");
   }
 
   @Test
@@ -236,7 +270,10 @@ class SafetensorsFileTest {
   @Test
   void rejectsTextAfterTheHeaderObject() throws IOException {
     Path file = dir.resolve("trailing.safetensors");
-    write(file, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} {\"x\":1}", new byte[4]);
+    write(
+        file,
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} {\"x\":1}",
+        new byte[4]);
 
     assertRejected(file).hasMessageContaining("header is not valid JSON");
   }
@@ -244,7 +281,8 @@ class SafetensorsFileTest {
   @Test
   void acceptsSpacePaddingAfterTheHeaderObject() throws IOException {
     Path file = dir.resolve("padded.safetensors");
-    write(file, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}     ", new byte[4]);
+    write(
+        file, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}     ", new byte[4]);
 
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
       assertThat(f.tensors()).containsOnlyKeys("w");
@@ -265,29 +303,46 @@ class SafetensorsFileTest {
   @Test
   void rejectsDataOffsetsPastTheEndOfTheData() throws IOException {
     Path file = dir.resolve("past-end.safetensors");
-    write(file, "{\"ok\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-        + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", new byte[8]);
+    write(
+        file,
+        "{\"ok\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+        new byte[8]);
 
-    assertRejected(file).hasMessageContaining("'w'").hasMessageContaining("[4, 12]")
+    assertRejected(file)
+        .hasMessageContaining("'w'")
+        .hasMessageContaining("[4, 12]")
         .hasMessageContaining("past the end of the data (8 bytes)");
   }
 
   @Test
   void rejectsTensorsWhoseBytesOverlap() throws IOException {
     Path file = dir.resolve("overlap.safetensors");
-    write(file, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-        + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", new byte[12]);
+    write(
+        file,
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+        new byte[12]);
 
-    assertRejected(file).hasMessageContaining("'a'").hasMessageContaining("'b'").hasMessageContaining("overlaps");
+    assertRejected(file)
+        .hasMessageContaining("'a'")
+        .hasMessageContaining("'b'")
+        .hasMessageContaining("overlaps");
   }
 
   @Test
   void rejectsTwoTensorsSharingTheSameBytes() throws IOException {
     Path file = dir.resolve("alias.safetensors");
-    write(file, "{\"a\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-        + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]);
+    write(
+        file,
+        "{\"a\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+        new byte[8]);
 
-    assertRejected(file).hasMessageContaining("'a'").hasMessageContaining("'b'").hasMessageContaining("overlaps");
+    assertRejected(file)
+        .hasMessageContaining("'a'")
+        .hasMessageContaining("'b'")
+        .hasMessageContaining("overlaps");
   }
 
   @Test
@@ -295,7 +350,10 @@ class SafetensorsFileTest {
     Path file = dir.resolve("count.safetensors");
     write(file, "{\"w\":{\"dtype\":\"BF16\",\"shape\":[3,2],\"data_offsets\":[0,8]}}", new byte[8]);
 
-    assertRejected(file).hasMessageContaining("'w'").hasMessageContaining("8 bytes").hasMessageContaining("needs 12");
+    assertRejected(file)
+        .hasMessageContaining("'w'")
+        .hasMessageContaining("8 bytes")
+        .hasMessageContaining("needs 12");
   }
 
   @Test
@@ -303,7 +361,9 @@ class SafetensorsFileTest {
     Path file = dir.resolve("negative-offsets.safetensors");
     write(file, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-4,4]}}", new byte[8]);
 
-    assertRejected(file).hasMessageContaining("'w'").hasMessageContaining("[-4, 4]")
+    assertRejected(file)
+        .hasMessageContaining("'w'")
+        .hasMessageContaining("[-4, 4]")
         .hasMessageContaining("not an ascending range");
   }
 
@@ -312,7 +372,9 @@ class SafetensorsFileTest {
     Path file = dir.resolve("descending.safetensors");
     write(file, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", new byte[8]);
 
-    assertRejected(file).hasMessageContaining("'w'").hasMessageContaining("[8, 4]")
+    assertRejected(file)
+        .hasMessageContaining("'w'")
+        .hasMessageContaining("[8, 4]")
         .hasMessageContaining("not an ascending range");
   }
 
@@ -331,7 +393,8 @@ class SafetensorsFileTest {
     Path badDim = dir.resolve("bad-dim.safetensors");
     write(badDim, "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", new byte[4]);
     Path badOffsets = dir.resolve("bad-offsets.safetensors");
-    write(badOffsets, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", new byte[4]);
+    write(
+        badOffsets, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", new byte[4]);
     Path notObject = dir.resolve("not-object.safetensors");
     write(notObject, "{\"w\":[1,2]}", new byte[4]);
 
@@ -358,9 +421,11 @@ class SafetensorsFileTest {
   }
 
   /** A file by hand: 8-byte little-endian header length, the header, then the data. */
-  private static void write(Path file, long headerLength, String header, byte[] data) throws IOException {
+  private static void write(Path file, long headerLength, String header, byte[] data)
+      throws IOException {
     byte[] json = header.getBytes(StandardCharsets.UTF_8);
-    ByteBuffer b = ByteBuffer.allocate(8 + json.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer b =
+        ByteBuffer.allocate(8 + json.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
     b.putLong(headerLength).put(json).put(data);
     Files.write(file, b.array());
   }

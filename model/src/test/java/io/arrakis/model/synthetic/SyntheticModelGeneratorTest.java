@@ -26,7 +26,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-/** Synthetic models: valid Mixtral-style directories, reproducible, with the asked-for popularity skew. */
+/**
+ * Synthetic models: valid Mixtral-style directories, reproducible, with the asked-for popularity
+ * skew.
+ */
 class SyntheticModelGeneratorTest {
   private static final int LAYERS = 2;
   private static final int EXPERTS = 16;
@@ -43,10 +46,12 @@ class SyntheticModelGeneratorTest {
   @Test
   void generatedModelOpensWithEveryLayerAndExpertInPlace() throws IOException {
     Path dir = tmp.resolve("m");
-    SyntheticModelGenerator.generate(dir, new GeneratorOptions(LAYERS, EXPERTS, HIDDEN, FFN, 3, false, false, 1.0, 5));
+    SyntheticModelGenerator.generate(
+        dir, new GeneratorOptions(LAYERS, EXPERTS, HIDDEN, FFN, 3, false, false, 1.0, 5));
 
     try (MoeModel model = MoeModel.open(dir)) {
-      assertThat(model.config()).isEqualTo(new ModelConfig(HIDDEN, FFN, EXPERTS, 3, LAYERS, false, "float32"));
+      assertThat(model.config())
+          .isEqualTo(new ModelConfig(HIDDEN, FFN, EXPERTS, 3, LAYERS, false, "float32"));
       assertThat(model.moeLayers()).containsExactly(0, 1);
       assertThat(model.weightsDtype()).isEqualTo("F32");
       Gate gate = model.gate(1);
@@ -75,11 +80,16 @@ class SyntheticModelGeneratorTest {
     SyntheticModelGenerator.generate(b, options(false, 1.2, 42));
     SyntheticModelGenerator.generate(c, options(false, 1.2, 43));
 
-    assertThat(Files.readAllBytes(b.resolve("model.safetensors"))).isEqualTo(Files.readAllBytes(a.resolve("model.safetensors")));
-    assertThat(Files.readAllBytes(b.resolve("config.json"))).isEqualTo(Files.readAllBytes(a.resolve("config.json")));
+    assertThat(Files.readAllBytes(b.resolve("model.safetensors")))
+        .isEqualTo(Files.readAllBytes(a.resolve("model.safetensors")));
+    assertThat(Files.readAllBytes(b.resolve("config.json")))
+        .isEqualTo(Files.readAllBytes(a.resolve("config.json")));
     try (SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
         SafetensorsFile fc = SafetensorsFile.open(c.resolve("model.safetensors"))) {
-      for (String name : new String[] {TensorNames.INPUT_BIAS, TensorNames.gate(0), TensorNames.expert(1, 3, "w2")}) {
+      for (String name :
+          new String[] {
+            TensorNames.INPUT_BIAS, TensorNames.gate(0), TensorNames.expert(1, 3, "w2")
+          }) {
         assertThat(fc.info(name).shape()).isEqualTo(fa.info(name).shape());
         assertThat(fc.bytes(name)).as(name).isNotEqualTo(fa.bytes(name));
       }
@@ -118,11 +128,14 @@ class SyntheticModelGeneratorTest {
 
     for (int l = 0; l < LAYERS; l++) {
       double[] sorted = descending(shares[l]);
-      assertThat(sorted[0]).as("layer %d: hottest expert's share, %s", l, Arrays.toString(sorted))
+      assertThat(sorted[0])
+          .as("layer %d: hottest expert's share, %s", l, Arrays.toString(sorted))
           .isGreaterThan(3.0 / EXPERTS);
-      assertThat(sorted[0] / sorted[3]).as("layer %d: share(rank 1) / share(rank 4), %s", l, Arrays.toString(sorted))
+      assertThat(sorted[0] / sorted[3])
+          .as("layer %d: share(rank 1) / share(rank 4), %s", l, Arrays.toString(sorted))
           .isBetween(2.0, 8.0);
-      assertThat(sorted[1] / sorted[7]).as("layer %d: share(rank 2) / share(rank 8), %s", l, Arrays.toString(sorted))
+      assertThat(sorted[1] / sorted[7])
+          .as("layer %d: share(rank 2) / share(rank 8), %s", l, Arrays.toString(sorted))
           .isGreaterThan(1.5);
     }
     // each layer shuffles which expert gets which rank
@@ -132,13 +145,16 @@ class SyntheticModelGeneratorTest {
         .as("the four hottest experts of layer 1 against layer 0's %s", Arrays.toString(byRank0))
         .isNotEqualTo(IntStream.of(byRank0).limit(4).boxed().collect(Collectors.toSet()));
     long sameRank = IntStream.range(0, EXPERTS).filter(r -> byRank0[r] == byRank1[r]).count();
-    assertThat(sameRank).as("experts at the same popularity rank in both layers: %s vs %s",
-        Arrays.toString(byRank0), Arrays.toString(byRank1)).isLessThan(EXPERTS / 2);
+    assertThat(sameRank)
+        .as(
+            "experts at the same popularity rank in both layers: %s vs %s",
+            Arrays.toString(byRank0), Arrays.toString(byRank1))
+        .isLessThan(EXPERTS / 2);
   }
 
   /**
-   * The gate's biases: with independent Gaussian noise of standard deviation π/√6 on each logit (what
-   * the generated gates give), the rank-r expert wins r^-s / Σ r^-s of the time.
+   * The gate's biases: with independent Gaussian noise of standard deviation π/√6 on each logit
+   * (what the generated gates give), the rank-r expert wins r^-s / Σ r^-s of the time.
    */
   @Test
   void popularityBiasesGiveZipfSharesUnderGaussianNoise() {
@@ -162,7 +178,9 @@ class SyntheticModelGeneratorTest {
     }
     double norm = IntStream.rangeClosed(1, EXPERTS).mapToDouble(r -> Math.pow(r, -1.2)).sum();
     for (int r = 0; r < EXPERTS; r++) {
-      assertThat(wins[r]).as("share of rank %d", r + 1).isCloseTo(Math.pow(r + 1, -1.2) / norm, within(0.004));
+      assertThat(wins[r])
+          .as("share of rank %d", r + 1)
+          .isCloseTo(Math.pow(r + 1, -1.2) / norm, within(0.004));
     }
   }
 
@@ -187,9 +205,12 @@ class SyntheticModelGeneratorTest {
       INDArray x = inputs(model, new SplittableRandom(2));
       for (int l = 0; l < LAYERS; l++) {
         double[] sorted = descending(topOneShares(model.gate(l), x));
-        assertThat(sorted[0]).as("layer %d: hottest expert's share, %s", l, Arrays.toString(sorted))
+        assertThat(sorted[0])
+            .as("layer %d: hottest expert's share, %s", l, Arrays.toString(sorted))
             .isLessThan(2.5 / EXPERTS);
-        assertThat(sorted[EXPERTS - 1]).as("layer %d: coldest expert's share", l).isGreaterThan(0.0);
+        assertThat(sorted[EXPERTS - 1])
+            .as("layer %d: coldest expert's share", l)
+            .isGreaterThan(0.0);
       }
     }
   }
@@ -280,7 +301,8 @@ class SyntheticModelGeneratorTest {
   }
 
   private static int[] hottest(double[] shares, int n) {
-    return IntStream.range(0, shares.length).boxed()
+    return IntStream.range(0, shares.length)
+        .boxed()
         .sorted((p, q) -> Double.compare(shares[q], shares[p]))
         .mapToInt(Integer::intValue)
         .limit(n)

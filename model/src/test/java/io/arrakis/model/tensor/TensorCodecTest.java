@@ -30,7 +30,8 @@ class TensorCodecTest {
     assertThat(back.dataType()).isEqualTo(DataType.FLOAT);
     assertThat(back.shape()).containsExactly(2, 3);
     assertThat(back.toFloatMatrix()).isDeepEqualTo(values);
-    assertThat(Float.floatToRawIntBits(back.getFloat(0, 1))).isEqualTo(Float.floatToRawIntBits(-0f));
+    assertThat(Float.floatToRawIntBits(back.getFloat(0, 1)))
+        .isEqualTo(Float.floatToRawIntBits(-0f));
   }
 
   @Test
@@ -38,7 +39,8 @@ class TensorCodecTest {
     Tensor t = TensorCodec.encodeFloat(Nd4j.createFromArray(new float[][] {{1f, 2f}, {3f, 4f}}));
 
     ByteBuffer b = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    assertThat(new float[] {b.getFloat(), b.getFloat(), b.getFloat(), b.getFloat()}).containsExactly(1f, 2f, 3f, 4f);
+    assertThat(new float[] {b.getFloat(), b.getFloat(), b.getFloat(), b.getFloat()})
+        .containsExactly(1f, 2f, 3f, 4f);
     assertThat(t.getData().byteAt(3)).isEqualTo((byte) 0x3F); // 1.0f = 0x3F800000, high byte last
   }
 
@@ -58,12 +60,13 @@ class TensorCodecTest {
     for (int bits = 0; bits < 65536; bits++) {
       b.putShort((short) bits);
     }
-    Tensor t = Tensor.newBuilder()
-        .setDtype(DType.BFLOAT16)
-        .addShape(256)
-        .addShape(256)
-        .setData(ByteString.copyFrom(b.flip()))
-        .build();
+    Tensor t =
+        Tensor.newBuilder()
+            .setDtype(DType.BFLOAT16)
+            .addShape(256)
+            .addShape(256)
+            .setData(ByteString.copyFrom(b.flip()))
+            .build();
 
     INDArray a = TensorCodec.decodeFloat(t);
 
@@ -75,7 +78,9 @@ class TensorCodecTest {
       if (Float.isNaN(want)) {
         assertThat(got[bits]).as("bf16 0x%04x", bits).isNaN();
       } else {
-        assertThat(Float.floatToRawIntBits(got[bits])).as("bf16 0x%04x", bits).isEqualTo(bits << 16);
+        assertThat(Float.floatToRawIntBits(got[bits]))
+            .as("bf16 0x%04x", bits)
+            .isEqualTo(bits << 16);
       }
     }
   }
@@ -90,7 +95,8 @@ class TensorCodecTest {
 
     assertThat(ft.getShapeList()).containsExactly(2L, 3L);
     assertThat(TensorCodec.floats(ft)).containsExactly(f);
-    assertThat(TensorCodec.decodeFloat(ft).toFloatMatrix()).isDeepEqualTo(new float[][] {{0.5f, -1f, 2f}, {1e-7f, 3f, 4f}});
+    assertThat(TensorCodec.decodeFloat(ft).toFloatMatrix())
+        .isDeepEqualTo(new float[][] {{0.5f, -1f, 2f}, {1e-7f, 3f, 4f}});
     assertThat(it.getDtype()).isEqualTo(DType.INT32);
     assertThat(it.getShapeList()).containsExactly(2L, 2L);
     assertThat(TensorCodec.ints(it)).containsExactly(i);

@@ -22,8 +22,13 @@ import java.util.Map;
 public final class Fixtures {
   public static final String MIXTRAL_TINY = "mixtral-tiny";
   public static final String QWEN_STYLE_BF16 = "qwen-style-bf16";
-  private static final List<String> FILES = List.of(
-      "config.json", "model.safetensors", "input.safetensors", "expected-layer0.safetensors", "expected-layer1.safetensors");
+  private static final List<String> FILES =
+      List.of(
+          "config.json",
+          "model.safetensors",
+          "input.safetensors",
+          "expected-layer0.safetensors",
+          "expected-layer1.safetensors");
 
   private static final Map<String, Path> COPIED = new HashMap<>();
 

@@ -42,14 +42,19 @@ public final class Naive {
     return p;
   }
 
-  /** Top-k of softmax(logits): descending probability, ties to the lower id; optionally renormalised. */
+  /**
+   * Top-k of softmax(logits): descending probability, ties to the lower id; optionally
+   * renormalised.
+   */
   public static Route topK(double[] logits, int k, boolean renormalize) {
     double[] p = softmax(logits);
-    int[] order = IntStream.range(0, p.length).boxed()
-        .sorted(Comparator.<Integer>comparingDouble(e -> -p[e]).thenComparingInt(e -> e))
-        .mapToInt(Integer::intValue)
-        .limit(k)
-        .toArray();
+    int[] order =
+        IntStream.range(0, p.length)
+            .boxed()
+            .sorted(Comparator.<Integer>comparingDouble(e -> -p[e]).thenComparingInt(e -> e))
+            .mapToInt(Integer::intValue)
+            .limit(k)
+            .toArray();
     double[] w = new double[k];
     double sum = 0;
     for (int r = 0; r < k; r++) {
@@ -98,7 +103,9 @@ public final class Naive {
     return matmulT(new float[][] {x}, gate)[0];
   }
 
-  /** A SwiGLU expert on one token: w2 · (silu(w1 · x) ⊙ (w3 · x)), w1 and w3 [ff, d], w2 [d, ff]. */
+  /**
+   * A SwiGLU expert on one token: w2 · (silu(w1 · x) ⊙ (w3 · x)), w1 and w3 [ff, d], w2 [d, ff].
+   */
   public static double[] expert(float[][] w1, float[][] w3, float[][] w2, float[] x) {
     int ff = w1.length;
     double[] h = new double[ff];
@@ -123,7 +130,8 @@ public final class Naive {
   }
 
   /** A [rows, cols] matrix of N(0, std²) values, rounded to bfloat16 when asked. */
-  public static float[][] gaussian(SplittableRandom random, int rows, int cols, double std, boolean bf16) {
+  public static float[][] gaussian(
+      SplittableRandom random, int rows, int cols, double std, boolean bf16) {
     float[][] m = new float[rows][cols];
     for (float[] row : m) {
       for (int j = 0; j < cols; j++) {
@@ -135,14 +143,16 @@ public final class Naive {
   }
 
   /**
-   * The matrix as a FLOAT array. With {@code bf16}, the values (which must be bfloat16-representable)
-   * go the way a bf16 file does: as BF16 bytes widened by {@link NdArrays#fromBytesAsFloat}.
+   * The matrix as a FLOAT array. With {@code bf16}, the values (which must be
+   * bfloat16-representable) go the way a bf16 file does: as BF16 bytes widened by {@link
+   * NdArrays#fromBytesAsFloat}.
    */
   public static INDArray nd(float[][] m, boolean bf16) {
     if (!bf16) {
       return Nd4j.createFromArray(m);
     }
-    return NdArrays.fromBytesAsFloat(bf16Bytes(m), DataType.BFLOAT16, new long[] {m.length, m[0].length});
+    return NdArrays.fromBytesAsFloat(
+        bf16Bytes(m), DataType.BFLOAT16, new long[] {m.length, m[0].length});
   }
 
   /** Row-major little-endian bfloat16 bytes of the matrix. */
@@ -201,7 +211,8 @@ public final class Naive {
     double m = 0;
     for (int i = 0; i < got.length; i++) {
       if (got[i].length != want[i].length) {
-        throw new AssertionError("row " + i + " width: got " + got[i].length + ", want " + want[i].length);
+        throw new AssertionError(
+            "row " + i + " width: got " + got[i].length + ", want " + want[i].length);
       }
       for (int j = 0; j < got[i].length; j++) {
         m = Math.max(m, Math.abs(got[i][j] - want[i][j]));

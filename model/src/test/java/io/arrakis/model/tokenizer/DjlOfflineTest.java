@@ -22,11 +22,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DjlOfflineTest {
   private static final String LIBRARY = System.mapLibraryName("tokenizers");
+
   /** "import os" is 5 tokens (expected.json: 75, 332, 478, 293, 85). */
   private static final String IDS = "ids 5";
 
   @TempDir Path tmp;
-
 
   @Test
   void loadingATokenizerDownloadsNothingAndCallsNobody() throws Exception {
@@ -49,29 +49,49 @@ class DjlOfflineTest {
   }
 
   @Test
-  void whereTheHomeIsNotWritableAsInTheContainerImageTheLibraryGoesToTheTemporaryFolder() throws Exception {
+  void whereTheHomeIsNotWritableAsInTheContainerImageTheLibraryGoesToTheTemporaryFolder()
+      throws Exception {
     Path temporary = Files.createDirectories(tmp.resolve("tmp"));
 
     // root may write anywhere but under /proc (JNA, loaded by DJL, would create a missing home)
-    String out = probe("arrakis", Map.of("user.home", "/proc/arrakis-no-home", "java.io.tmpdir", temporary.toString()));
+    String out =
+        probe(
+            "arrakis",
+            Map.of("user.home", "/proc/arrakis-no-home", "java.io.tmpdir", temporary.toString()));
 
     assertThat(out).contains(IDS).doesNotContain("CONNECT");
-    assertThat(filesUnder(temporary.resolve(".djl.ai"))).singleElement().asString().endsWith("/" + LIBRARY);
+    assertThat(filesUnder(temporary.resolve(".djl.ai")))
+        .singleElement()
+        .asString()
+        .endsWith("/" + LIBRARY);
   }
 
   /** Runs {@link OfflineProbe} in a new JVM; returns what it printed. */
   private String probe(String mode, Map<String, String> properties) throws Exception {
     Path log = tmp.resolve(mode + ".log");
-    List<String> command = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx256m",
-        "-Djava.security.manager=allow",
-        "-cp", System.getProperty("java.class.path")));
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m",
+                "-Djava.security.manager=allow",
+                "-cp",
+                System.getProperty("java.class.path")));
     properties.forEach((k, v) -> command.add("-D" + k + "=" + v));
-    command.addAll(List.of(OfflineProbe.class.getName(), mode,
-        ReferenceModels.dir("mixtral").resolve("tokenizer.json").toString()));
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-    for (String v : List.of("DJL_OFFLINE", "OPT_OUT_TRACKING", "DJL_CACHE_DIR", "ENGINE_CACHE_DIR", "RUST_LIBRARY_PATH")) {
+    command.addAll(
+        List.of(
+            OfflineProbe.class.getName(),
+            mode,
+            ReferenceModels.dir("mixtral").resolve("tokenizer.json").toString()));
+    ProcessBuilder pb =
+        new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    for (String v :
+        List.of(
+            "DJL_OFFLINE",
+            "OPT_OUT_TRACKING",
+            "DJL_CACHE_DIR",
+            "ENGINE_CACHE_DIR",
+            "RUST_LIBRARY_PATH")) {
       pb.environment().remove(v);
     }
     Process p = pb.start();
@@ -87,7 +107,10 @@ class DjlOfflineTest {
 
   private static List<String> filesUnder(Path dir) throws IOException {
     try (Stream<Path> files = Files.walk(dir)) {
-      return files.filter(Files::isRegularFile).map(f -> dir.relativize(f).toString()).collect(Collectors.toList());
+      return files
+          .filter(Files::isRegularFile)
+          .map(f -> dir.relativize(f).toString())
+          .collect(Collectors.toList());
     }
   }
 }

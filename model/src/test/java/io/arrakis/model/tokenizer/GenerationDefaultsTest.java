@@ -16,7 +16,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** End-of-sequence tokens and sampling defaults from generation_config.json and tokenizer_config.json. */
+/**
+ * End-of-sequence tokens and sampling defaults from generation_config.json and
+ * tokenizer_config.json.
+ */
 class GenerationDefaultsTest {
   private static Tokenizer tokenizer;
 
@@ -34,7 +37,9 @@ class GenerationDefaultsTest {
 
   @BeforeEach
   void tokenizerConfig() throws IOException {
-    write("tokenizer_config.json", "{\"eos_token\": \"<|im_end|>\", \"pad_token\": \"<|endoftext|>\", \"bos_token\": null}");
+    write(
+        "tokenizer_config.json",
+        "{\"eos_token\": \"<|im_end|>\", \"pad_token\": \"<|endoftext|>\", \"bos_token\": null}");
   }
 
   @Test
@@ -44,15 +49,26 @@ class GenerationDefaultsTest {
 
       GenerationDefaults g = GenerationDefaults.load(d, TokenizerConfig.load(d), tokenizer);
 
-      assertThat(g).isEqualTo(new GenerationDefaults(List.of(2), OptionalInt.empty(), OptionalInt.of(0),
-          Optional.empty(), OptionalDouble.empty(), OptionalDouble.empty(), OptionalInt.empty(), OptionalInt.empty()));
+      assertThat(g)
+          .isEqualTo(
+              new GenerationDefaults(
+                  List.of(2),
+                  OptionalInt.empty(),
+                  OptionalInt.of(0),
+                  Optional.empty(),
+                  OptionalDouble.empty(),
+                  OptionalDouble.empty(),
+                  OptionalInt.empty(),
+                  OptionalInt.empty()));
     }
   }
 
   @Test
   void eosTokenIdMayBeAListAndIsJoinedWithTheTokenizersEosTokenWithoutRepeats() throws IOException {
-    write("generation_config.json", "{\"eos_token_id\": [0, 2], \"bos_token_id\": 1, \"do_sample\": true,"
-        + " \"temperature\": 0.6, \"top_p\": 0.95, \"top_k\": 20, \"max_new_tokens\": 128, \"unknown\": {}}");
+    write(
+        "generation_config.json",
+        "{\"eos_token_id\": [0, 2], \"bos_token_id\": 1, \"do_sample\": true,"
+            + " \"temperature\": 0.6, \"top_p\": 0.95, \"top_k\": 20, \"max_new_tokens\": 128, \"unknown\": {}}");
 
     GenerationDefaults g = load();
 
@@ -66,8 +82,11 @@ class GenerationDefaultsTest {
   }
 
   @Test
-  void theTokenizersEosTokenMayBeAnAddedTokenObjectAndCountsWithoutAGenerationConfig() throws IOException {
-    write("tokenizer_config.json", "{\"eos_token\": {\"content\": \"<|endoftext|>\", \"special\": true}}");
+  void theTokenizersEosTokenMayBeAnAddedTokenObjectAndCountsWithoutAGenerationConfig()
+      throws IOException {
+    write(
+        "tokenizer_config.json",
+        "{\"eos_token\": {\"content\": \"<|endoftext|>\", \"special\": true}}");
 
     assertThat(load().eosTokenIds()).containsExactly(0);
   }
@@ -101,7 +120,9 @@ class GenerationDefaultsTest {
     assertThatThrownBy(this::load).hasMessageContaining("top_k");
 
     write("generation_config.json", "[1, 2]");
-    assertThatThrownBy(this::load).hasMessageContaining("generation_config.json").hasMessageContaining("JSON object");
+    assertThatThrownBy(this::load)
+        .hasMessageContaining("generation_config.json")
+        .hasMessageContaining("JSON object");
   }
 
   private GenerationDefaults load() {

@@ -107,7 +107,9 @@ class IncrementalDetokenizerTest {
     return d.next(ids) + d.flush();
   }
 
-  /** Streams {@code ids}; checks the deltas add up to the full decoding and are each whole UTF-8. */
+  /**
+   * Streams {@code ids}; checks the deltas add up to the full decoding and are each whole UTF-8.
+   */
   private static List<String> checkStream(int[] ids, boolean skipSpecial, String what) {
     IncrementalDetokenizer d = new IncrementalDetokenizer(tokenizer, skipSpecial);
     List<String> deltas = new ArrayList<>();
@@ -130,10 +132,12 @@ class IncrementalDetokenizerTest {
   /** No unpaired surrogate: the delta encodes to UTF-8 and back unchanged. */
   private static boolean isWholeUtf8(String s) {
     try {
-      ByteBuffer bytes = StandardCharsets.UTF_8.newEncoder()
-          .onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT)
-          .encode(CharBuffer.wrap(s));
+      ByteBuffer bytes =
+          StandardCharsets.UTF_8
+              .newEncoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT)
+              .encode(CharBuffer.wrap(s));
       return StandardCharsets.UTF_8.newDecoder().decode(bytes).toString().equals(s);
     } catch (CharacterCodingException e) {
       return false;

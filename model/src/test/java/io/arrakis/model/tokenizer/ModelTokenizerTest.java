@@ -13,7 +13,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** A model directory's text side opened in one call, and a clear error for each file that is wrong. */
+/**
+ * A model directory's text side opened in one call, and a clear error for each file that is wrong.
+ */
 class ModelTokenizerTest {
   @TempDir Path dir;
 
@@ -46,7 +48,8 @@ class ModelTokenizerTest {
     try (ModelTokenizer model = ModelTokenizer.open(dir)) {
       assertThat(model.encodePrompt("import os")).isNotEmpty();
       assertThatThrownBy(() -> model.renderChat(List.of(new ChatMessage("user", "hi"))))
-          .isInstanceOfSatisfying(ChatTemplateException.class,
+          .isInstanceOfSatisfying(
+              ChatTemplateException.class,
               e -> assertThat(e.reason()).isEqualTo(ChatTemplateException.Reason.NO_TEMPLATE))
           .hasMessageContaining("has no chat template")
           .hasMessageContaining(dir.toString());
@@ -57,7 +60,9 @@ class ModelTokenizerTest {
   void chatTemplateJinjaTakesPrecedenceOverTokenizerConfig() throws IOException {
     copy("tokenizer.json");
     copy("tokenizer_config.json");
-    Files.writeString(dir.resolve("chat_template.jinja"), "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}\n");
+    Files.writeString(
+        dir.resolve("chat_template.jinja"),
+        "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}\n");
 
     try (ModelTokenizer model = ModelTokenizer.open(dir)) {
       assertThat(model.renderChat(List.of(new ChatMessage("user", "hi")))).isEqualTo("[user]hi");

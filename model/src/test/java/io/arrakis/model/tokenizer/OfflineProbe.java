@@ -16,18 +16,19 @@ public final class OfflineProbe {
 
   @SuppressWarnings("removal")
   public static void main(String[] args) throws Exception {
-    System.setSecurityManager(new SecurityManager() {
-      @Override
-      public void checkConnect(String host, int port) {
-        System.out.println("CONNECT " + host + ":" + port);
-      }
+    System.setSecurityManager(
+        new SecurityManager() {
+          @Override
+          public void checkConnect(String host, int port) {
+            System.out.println("CONNECT " + host + ":" + port);
+          }
 
-      @Override
-      public void checkPermission(Permission perm) {}
+          @Override
+          public void checkPermission(Permission perm) {}
 
-      @Override
-      public void checkPermission(Permission perm, Object context) {}
-    });
+          @Override
+          public void checkPermission(Permission perm, Object context) {}
+        });
     Path file = Path.of(args[1]);
     if (args[0].equals("arrakis")) {
       try (Tokenizer t = Tokenizer.load(file)) {

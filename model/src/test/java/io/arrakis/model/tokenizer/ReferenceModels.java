@@ -12,8 +12,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The text files of the four reference checkpoints made by transformers (copied from
- * shared/models into the test resources, without the weights) and their expected.json.
+ * The text files of the four reference checkpoints made by transformers (copied from shared/models
+ * into the test resources, without the weights) and their expected.json.
  */
 final class ReferenceModels {
   static final List<String> FAMILIES = List.of("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3");
@@ -24,7 +24,8 @@ final class ReferenceModels {
   static Path dir(String family) {
     URL url = ReferenceModels.class.getResource("/models/" + family + "/tokenizer.json");
     if (url == null || !url.getProtocol().equals("file")) {
-      throw new IllegalStateException("reference model " + family + " is not in the test resources");
+      throw new IllegalStateException(
+          "reference model " + family + " is not in the test resources");
     }
     try {
       return Path.of(url.toURI()).getParent();
@@ -36,7 +37,8 @@ final class ReferenceModels {
   /** The prompts of the family's expected.json. */
   static List<JsonNode> prompts(String family) {
     try {
-      JsonNode root = new ObjectMapper().readTree(Files.readString(dir(family).resolve("expected.json")));
+      JsonNode root =
+          new ObjectMapper().readTree(Files.readString(dir(family).resolve("expected.json")));
       List<JsonNode> out = new ArrayList<>();
       root.get("prompts").forEach(out::add);
       return out;

@@ -112,7 +112,9 @@ class StopMatcherTest {
         .hasMessageContaining("unpaired surrogate");
   }
 
-  /** Shown text, the way the stream's client sees it: deltas, then the flush if no stop string came. */
+  /**
+   * Shown text, the way the stream's client sees it: deltas, then the flush if no stop string came.
+   */
   private static String run(StopStrings stops, List<String> deltas) {
     StopMatcher m = stops.newMatcher();
     StringBuilder out = new StringBuilder();
@@ -125,12 +127,17 @@ class StopMatcherTest {
     return out + (m.stopped() ? "|" + m.matched().orElseThrow() : "");
   }
 
-  /** The definition, by brute force: the first end position of any stop; the longest one ending there. */
+  /**
+   * The definition, by brute force: the first end position of any stop; the longest one ending
+   * there.
+   */
   private static String reference(String text, List<String> stops) {
     for (int end = 1; end <= text.length(); end++) {
       String best = null;
       for (String s : stops) {
-        if (end >= s.length() && text.startsWith(s, end - s.length()) && (best == null || s.length() > best.length())) {
+        if (end >= s.length()
+            && text.startsWith(s, end - s.length())
+            && (best == null || s.length() > best.length())) {
           best = s;
         }
       }

@@ -108,10 +108,12 @@ class TokenizerTest {
         .isEqualTo(Map.of(0, "<|endoftext|>", 1, "<|im_start|>", 2, "<|im_end|>"));
     assertThat(tokenizer.isSpecial(2)).isTrue();
     assertThat(tokenizer.isSpecial(3)).isFalse();
-    IntStream.range(0, tokenizer.vocabSize()).forEach(id -> {
-      String token = tokenizer.token(id).orElseThrow();
-      assertThat(tokenizer.id(token)).hasValue(id);
-    });
+    IntStream.range(0, tokenizer.vocabSize())
+        .forEach(
+            id -> {
+              String token = tokenizer.token(id).orElseThrow();
+              assertThat(tokenizer.id(token)).hasValue(id);
+            });
   }
 
   @Test
@@ -153,8 +155,10 @@ class TokenizerTest {
 
   @Test
   void aFileTheLibraryCannotLoadIsNamed() throws Exception {
-    Path file = Files.writeString(tmp.resolve("tokenizer.json"),
-        "{\"model\": {\"type\": \"NoSuchModel\", \"vocab\": {\"a\": 0}}}");
+    Path file =
+        Files.writeString(
+            tmp.resolve("tokenizer.json"),
+            "{\"model\": {\"type\": \"NoSuchModel\", \"vocab\": {\"a\": 0}}}");
 
     assertThatThrownBy(() -> Tokenizer.load(file))
         .isInstanceOf(TokenizerException.class)
@@ -163,8 +167,10 @@ class TokenizerTest {
 
   @Test
   void aVocabularyWithANegativeIdIsRefusedNamingTheField() throws Exception {
-    Path file = Files.writeString(tmp.resolve("tokenizer.json"),
-        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}");
+    Path file =
+        Files.writeString(
+            tmp.resolve("tokenizer.json"),
+            "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}");
 
     assertThatThrownBy(() -> Tokenizer.load(file))
         .isInstanceOf(TokenizerException.class)

@@ -11,11 +11,12 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class TokenLimiter {
   /** How the limit moves. {@code adaptive} false keeps it at {@code initial}. */
-  public record Settings(long initial, boolean adaptive, long min, long max, long latencyTargetNanos,
-      double backoff) {
+  public record Settings(
+      long initial, boolean adaptive, long min, long max, long latencyTargetNanos, double backoff) {
     public Settings {
       if (initial < 1 || min < 1 || max < min || initial < min || initial > max) {
-        throw new IllegalArgumentException("admission limits must satisfy 1 <= min <= initial <= max");
+        throw new IllegalArgumentException(
+            "admission limits must satisfy 1 <= min <= initial <= max");
       }
       if (backoff <= 0 || backoff >= 1) {
         throw new IllegalArgumentException("admission backoff must be in (0, 1)");
@@ -29,7 +30,10 @@ public final class TokenLimiter {
 
   private final Settings settings;
   private final AtomicLong inFlight = new AtomicLong();
-  /** The limit as a double's bits: releases on many threads move it with compare-and-set, none lost. */
+
+  /**
+   * The limit as a double's bits: releases on many threads move it with compare-and-set, none lost.
+   */
   private final AtomicLong limitBits;
 
   public TokenLimiter(Settings settings) {
@@ -38,8 +42,8 @@ public final class TokenLimiter {
   }
 
   /**
-   * Takes {@code tokens} of the limit if they fit. A call larger than the whole limit is let in when
-   * nothing else is in flight, so it is slow rather than impossible.
+   * Takes {@code tokens} of the limit if they fit. A call larger than the whole limit is let in
+   * when nothing else is in flight, so it is slow rather than impossible.
    */
   public boolean tryAcquire(int tokens) {
     while (true) {
@@ -56,7 +60,8 @@ public final class TokenLimiter {
   /**
    * Gives back what {@link #tryAcquire} took.
    *
-   * @param overloaded the call failed for lack of capacity downstream (a node queue full, a deadline)
+   * @param overloaded the call failed for lack of capacity downstream (a node queue full, a
+   *     deadline)
    */
   public void release(int tokens, long latencyNanos, boolean overloaded) {
     long after = inFlight.addAndGet(-tokens);
@@ -64,16 +69,18 @@ public final class TokenLimiter {
       return;
     }
     boolean backOff = overloaded || latencyNanos > settings.latencyTargetNanos();
-    limitBits.updateAndGet(bits -> {
-      double l = Double.longBitsToDouble(bits);
-      if (backOff) {
-        l = Math.max(settings.min(), l * settings.backoff());
-      } else if (after + tokens >= l * 0.5) {
-        // grow only while the limit is actually in use, else it drifts up unchecked when load is light
-        l = Math.min(settings.max(), l + (double) tokens * tokens / l);
-      }
-      return Double.doubleToRawLongBits(l);
-    });
+    limitBits.updateAndGet(
+        bits -> {
+          double l = Double.longBitsToDouble(bits);
+          if (backOff) {
+            l = Math.max(settings.min(), l * settings.backoff());
+          } else if (after + tokens >= l * 0.5) {
+            // grow only while the limit is actually in use, else it drifts up unchecked when load
+            // is light
+            l = Math.min(settings.max(), l + (double) tokens * tokens / l);
+          }
+          return Double.doubleToRawLongBits(l);
+        });
   }
 
   public long limit() {

@@ -24,7 +24,8 @@ public final class ClusterLoadView {
 
   public ClusterLoadView(Duration window) {
     this.window = window;
-    this.latest = new AtomicReference<>(ClusterLoad.newBuilder().setWindowMs(window.toMillis()).build());
+    this.latest =
+        new AtomicReference<>(ClusterLoad.newBuilder().setWindowMs(window.toMillis()).build());
   }
 
   public ClusterLoad get() {
@@ -48,14 +49,31 @@ public final class ClusterLoadView {
     return out;
   }
 
-  /** One router's report: its load over the last {@code window} and the placement versions it uses. */
-  public static RouterLoad report(String routerId, String member, LoadStats stats, Duration window,
-      RouterGuardian.Versions versions, long nowMillis) {
+  /**
+   * One router's report: its load over the last {@code window} and the placement versions it uses.
+   */
+  public static RouterLoad report(
+      String routerId,
+      String member,
+      LoadStats stats,
+      Duration window,
+      RouterGuardian.Versions versions,
+      long nowMillis) {
     LoadStats.Snapshot s = stats.since(nowMillis - window.toMillis());
-    RouterLoad.Builder b = RouterLoad.newBuilder().setRouterId(routerId).setMember(member).setAtUnixMs(nowMillis)
-        .setPlacementVersion(versions.current()).setOldestVersionInUse(versions.oldestInUse());
-    s.expertTokens().forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
-    s.nodeTokensAndBatches().forEach((id, v) -> b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
+    RouterLoad.Builder b =
+        RouterLoad.newBuilder()
+            .setRouterId(routerId)
+            .setMember(member)
+            .setAtUnixMs(nowMillis)
+            .setPlacementVersion(versions.current())
+            .setOldestVersionInUse(versions.oldestInUse());
+    s.expertTokens()
+        .forEach(
+            (e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+    s.nodeTokensAndBatches()
+        .forEach(
+            (id, v) ->
+                b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
     return b.build();
   }
 
@@ -64,17 +82,24 @@ public final class ClusterLoadView {
     Map<ExpertId, Long> experts = new TreeMap<>();
     Map<String, long[]> nodes = new TreeMap<>();
     for (RouterLoad r : routers) {
-      r.getExpertsList().forEach(e -> experts.merge(ExpertId.of(e.getExpert()), e.getTokens(), Long::sum));
-      r.getNodesList().forEach(n -> {
-        long[] v = nodes.computeIfAbsent(n.getNodeId(), k -> new long[2]);
-        v[0] += n.getTokens();
-        v[1] += n.getBatches();
-      });
+      r.getExpertsList()
+          .forEach(e -> experts.merge(ExpertId.of(e.getExpert()), e.getTokens(), Long::sum));
+      r.getNodesList()
+          .forEach(
+              n -> {
+                long[] v = nodes.computeIfAbsent(n.getNodeId(), k -> new long[2]);
+                v[0] += n.getTokens();
+                v[1] += n.getBatches();
+              });
     }
     ClusterLoad.Builder b = ClusterLoad.newBuilder().setWindowMs(window.toMillis());
-    experts.forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
-    nodes.forEach((id, v) -> b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
-    routers.stream().sorted(Comparator.comparing(RouterLoad::getRouterId).thenComparing(RouterLoad::getMember))
+    experts.forEach(
+        (e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+    nodes.forEach(
+        (id, v) ->
+            b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
+    routers.stream()
+        .sorted(Comparator.comparing(RouterLoad::getRouterId).thenComparing(RouterLoad::getMember))
         .forEach(b::addRouters);
     return b.build();
   }

@@ -92,7 +92,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         return new RolloutReceiver.Rollout(PlacementJson.parse(readLong(in)), replyTo);
       }
       if (ROLLED_OUT.equals(manifest)) {
-        return new RolloutReceiver.RolledOut(in.readUTF(), in.readLong(), in.readBoolean(), in.readUTF());
+        return new RolloutReceiver.RolledOut(
+            in.readUTF(), in.readLong(), in.readBoolean(), in.readUTF());
       }
     } catch (InvalidProtocolBufferException e) {
       throw new NotSerializableException("bad router load report: " + e.getMessage());

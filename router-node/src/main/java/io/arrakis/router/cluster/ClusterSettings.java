@@ -12,14 +12,15 @@ import java.util.Map;
 
 /**
  * The router cluster's settings ({@code arrakis.router.cluster}), read once. {@link #pekkoConfig()}
- * turns them into the Pekko settings that make the actor system a cluster member; with mode
- * {@code off} there are none and the router runs on its own without remoting, as before clusters.
+ * turns them into the Pekko settings that make the actor system a cluster member; with mode {@code
+ * off} there are none and the router runs on its own without remoting, as before clusters.
  *
  * @param seeds {@code host:port} remoting addresses of seed routers (mode {@code seeds})
  * @param bootstrapSelector label selector of the router pods (mode {@code kubernetes})
  * @param requiredContactPoints router pods that must be found before the first forms the cluster
  * @param sbrStrategy split-brain resolver strategy (keep-oldest, keep-majority, static-quorum…)
- * @param stableAfter how long membership must be stable before the resolver downs unreachable routers
+ * @param stableAfter how long membership must be stable before the resolver downs unreachable
+ *     routers
  * @param loadWindow each router shares its load over this window
  * @param gossipInterval how often each router publishes its load
  */
@@ -59,17 +60,21 @@ public record ClusterSettings(
    *     and at least enough for every expert
    * @param rolloutTimeout how long one publication may take (every router loading and switching)
    */
-  public record ControllerSettings(Duration interval, double minImprovement, int slotsPerNode, Duration rolloutTimeout) {
+  public record ControllerSettings(
+      Duration interval, double minImprovement, int slotsPerNode, Duration rolloutTimeout) {
     public ControllerSettings {
       if (interval.isNegative() || interval.isZero()) {
-        throw new IllegalArgumentException("arrakis.router.cluster.controller.interval must be positive, got " + interval);
+        throw new IllegalArgumentException(
+            "arrakis.router.cluster.controller.interval must be positive, got " + interval);
       }
       if (!(minImprovement >= 0 && minImprovement < 1)) {
         throw new IllegalArgumentException(
-            "arrakis.router.cluster.controller.min-improvement must be in [0, 1), got " + minImprovement);
+            "arrakis.router.cluster.controller.min-improvement must be in [0, 1), got "
+                + minImprovement);
       }
       if (slotsPerNode < 0) {
-        throw new IllegalArgumentException("arrakis.router.cluster.controller.slots-per-node must be >= 0, got " + slotsPerNode);
+        throw new IllegalArgumentException(
+            "arrakis.router.cluster.controller.slots-per-node must be >= 0, got " + slotsPerNode);
       }
     }
   }
@@ -77,16 +82,19 @@ public record ClusterSettings(
   public ClusterSettings {
     seeds = List.copyOf(seeds);
     if (mode == Mode.SEEDS && seeds.isEmpty()) {
-      throw new IllegalArgumentException("cluster mode 'seeds' needs at least one seed node (--cluster-seed host:port)");
+      throw new IllegalArgumentException(
+          "cluster mode 'seeds' needs at least one seed node (--cluster-seed host:port)");
     }
     for (String s : seeds) {
       hostPort(s);
     }
     if (loadWindow.toMillis() < 1000) {
-      throw new IllegalArgumentException("arrakis.router.cluster.load-window must be at least 1s, got " + loadWindow);
+      throw new IllegalArgumentException(
+          "arrakis.router.cluster.load-window must be at least 1s, got " + loadWindow);
     }
     if (gossipInterval.isNegative() || gossipInterval.isZero()) {
-      throw new IllegalArgumentException("arrakis.router.cluster.gossip-interval must be positive, got " + gossipInterval);
+      throw new IllegalArgumentException(
+          "arrakis.router.cluster.gossip-interval must be positive, got " + gossipInterval);
     }
   }
 
@@ -105,8 +113,12 @@ public record ClusterSettings(
         c.getDuration("split-brain-resolver.stable-after"),
         c.getDuration("load-window"),
         c.getDuration("gossip-interval"),
-        new ControllerSettings(ctl.getDuration("interval"), ctl.getDouble("min-improvement"), ctl.getInt("slots-per-node"),
-            // every router answers within its rollout's answer time; the controller waits a margin longer
+        new ControllerSettings(
+            ctl.getDuration("interval"),
+            ctl.getDouble("min-improvement"),
+            ctl.getInt("slots-per-node"),
+            // every router answers within its rollout's answer time; the controller waits a margin
+            // longer
             RolloutSettings.from(root).answerWithin().plus(RolloutSettings.ANSWER_MARGIN)));
   }
 
@@ -116,19 +128,41 @@ public record ClusterSettings(
 
   /** These settings joining the seed routers {@code seeds} from {@code host:port}. */
   public ClusterSettings withSeeds(List<String> newSeeds, String newHost, int newPort) {
-    return new ClusterSettings(Mode.SEEDS, newHost, newPort, newSeeds, managementPort, bootstrapSelector,
-        requiredContactPoints, sbrStrategy, stableAfter, loadWindow, gossipInterval, controller);
+    return new ClusterSettings(
+        Mode.SEEDS,
+        newHost,
+        newPort,
+        newSeeds,
+        managementPort,
+        bootstrapSelector,
+        requiredContactPoints,
+        sbrStrategy,
+        stableAfter,
+        loadWindow,
+        gossipInterval,
+        controller);
   }
 
   public ClusterSettings withMode(Mode m) {
-    return new ClusterSettings(m, host, port, seeds, managementPort, bootstrapSelector, requiredContactPoints, sbrStrategy,
-        stableAfter, loadWindow, gossipInterval, controller);
+    return new ClusterSettings(
+        m,
+        host,
+        port,
+        seeds,
+        managementPort,
+        bootstrapSelector,
+        requiredContactPoints,
+        sbrStrategy,
+        stableAfter,
+        loadWindow,
+        gossipInterval,
+        controller);
   }
 
   /**
-   * Pekko settings that make the actor system a member of the router cluster: remoting on
-   * {@code host:port}, the seed nodes or Cluster Bootstrap, and the split-brain resolver. Empty when
-   * the mode is off. Goes in front of the rest of the configuration.
+   * Pekko settings that make the actor system a member of the router cluster: remoting on {@code
+   * host:port}, the seed nodes or Cluster Bootstrap, and the split-brain resolver. Empty when the
+   * mode is off. Goes in front of the rest of the configuration.
    */
   public Config pekkoConfig() {
     if (mode == Mode.OFF) {
@@ -138,7 +172,9 @@ public record ClusterSettings(
     s.put("pekko.actor.provider", "cluster");
     s.put("pekko.remote.artery.canonical.hostname", host);
     s.put("pekko.remote.artery.canonical.port", port);
-    s.put("pekko.cluster.downing-provider-class", "org.apache.pekko.cluster.sbr.SplitBrainResolverProvider");
+    s.put(
+        "pekko.cluster.downing-provider-class",
+        "org.apache.pekko.cluster.sbr.SplitBrainResolverProvider");
     s.put("pekko.cluster.split-brain-resolver.active-strategy", sbrStrategy);
     s.put("pekko.cluster.split-brain-resolver.stable-after", stableAfter.toMillis() + "ms");
     if (mode == Mode.SEEDS) {
@@ -150,8 +186,12 @@ public record ClusterSettings(
     } else {
       s.put("pekko.management.http.hostname", host);
       s.put("pekko.management.http.port", managementPort);
-      s.put("pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method", "kubernetes-api");
-      s.put("pekko.management.cluster.bootstrap.contact-point-discovery.required-contact-point-nr", requiredContactPoints);
+      s.put(
+          "pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method",
+          "kubernetes-api");
+      s.put(
+          "pekko.management.cluster.bootstrap.contact-point-discovery.required-contact-point-nr",
+          requiredContactPoints);
       s.put("pekko.discovery.kubernetes-api.pod-label-selector", bootstrapSelector);
     }
     return ConfigFactory.parseMap(s, "arrakis.router.cluster");
@@ -161,7 +201,8 @@ public record ClusterSettings(
     try {
       return Mode.valueOf(s.trim().toUpperCase(Locale.ROOT));
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("arrakis.router.cluster.mode must be off, seeds or kubernetes, got '" + s + "'");
+      throw new IllegalArgumentException(
+          "arrakis.router.cluster.mode must be off, seeds or kubernetes, got '" + s + "'");
     }
   }
 

@@ -27,9 +27,9 @@ import org.apache.pekko.cluster.ddata.typed.javadsl.ReplicatorMessageAdapter;
 import org.apache.pekko.cluster.typed.Cluster;
 
 /**
- * Shares this router's load with the router cluster through Distributed Data: every gossip
- * interval it writes its report (load over the window, placement versions in use) into a replicated
- * map keyed by member address, and from the map's changes keeps {@link ClusterLoadView} current and
+ * Shares this router's load with the router cluster through Distributed Data: every gossip interval
+ * it writes its report (load over the window, placement versions in use) into a replicated map
+ * keyed by member address, and from the map's changes keeps {@link ClusterLoadView} current and
  * tells the guardian the oldest placement version the other routers still use. Reports of routers
  * that are no longer members are left out.
  */
@@ -44,13 +44,20 @@ final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
 
   private record GotVersions(RouterGuardian.Versions versions) implements Command {}
 
-  private record Changed(Replicator.SubscribeResponse<LWWMap<String, RouterLoad>> response) implements Command {}
+  private record Changed(Replicator.SubscribeResponse<LWWMap<String, RouterLoad>> response)
+      implements Command {}
 
-  private record Written(Replicator.UpdateResponse<LWWMap<String, RouterLoad>> response) implements Command {}
+  private record Written(Replicator.UpdateResponse<LWWMap<String, RouterLoad>> response)
+      implements Command {}
 
   /** What the gossip needs from its router. */
-  public record Setup(String routerId, LoadStats stats, ActorRef<RouterGuardian.Command> guardian,
-      ClusterLoadView view, Duration interval, Clock clock) {}
+  public record Setup(
+      String routerId,
+      LoadStats stats,
+      ActorRef<RouterGuardian.Command> guardian,
+      ClusterLoadView view,
+      Duration interval,
+      Clock clock) {}
 
   private final Setup setup;
   private final ReplicatorMessageAdapter<Command, LWWMap<String, RouterLoad>> replicator;
@@ -60,14 +67,20 @@ final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
   private Map<String, RouterLoad> reports = Map.of();
 
   public static Behavior<Command> create(Setup setup) {
-    return Behaviors.setup(ctx -> DistributedData.<Command, LWWMap<String, RouterLoad>>withReplicatorMessageAdapter(
-        replicator -> Behaviors.<Command>withTimers(timers -> {
-          timers.startTimerWithFixedDelay(new Tick(), setup.interval());
-          return new LoadGossip(ctx, replicator, setup);
-        })));
+    return Behaviors.setup(
+        ctx ->
+            DistributedData.<Command, LWWMap<String, RouterLoad>>withReplicatorMessageAdapter(
+                replicator ->
+                    Behaviors.<Command>withTimers(
+                        timers -> {
+                          timers.startTimerWithFixedDelay(new Tick(), setup.interval());
+                          return new LoadGossip(ctx, replicator, setup);
+                        })));
   }
 
-  private LoadGossip(ActorContext<Command> ctx, ReplicatorMessageAdapter<Command, LWWMap<String, RouterLoad>> replicator,
+  private LoadGossip(
+      ActorContext<Command> ctx,
+      ReplicatorMessageAdapter<Command, LWWMap<String, RouterLoad>> replicator,
       Setup setup) {
     super(ctx);
     this.setup = setup;
@@ -81,11 +94,18 @@ final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
-        .onMessage(Tick.class, m -> {
-          getContext().ask(RouterGuardian.Versions.class, setup.guardian(), ASK_TIMEOUT, RouterGuardian.GetVersions::new,
-              (v, failure) -> v == null ? null : new GotVersions(v));
-          return this;
-        })
+        .onMessage(
+            Tick.class,
+            m -> {
+              getContext()
+                  .ask(
+                      RouterGuardian.Versions.class,
+                      setup.guardian(),
+                      ASK_TIMEOUT,
+                      RouterGuardian.GetVersions::new,
+                      (v, failure) -> v == null ? null : new GotVersions(v));
+              return this;
+            })
         .onMessage(GotVersions.class, this::onVersions)
         .onMessage(Changed.class, this::onChanged)
         .onMessage(Written.class, m -> this)
@@ -93,10 +113,23 @@ final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
   }
 
   private Behavior<Command> onVersions(GotVersions m) {
-    RouterLoad own = ClusterLoadView.report(setup.routerId(), member, setup.stats(), setup.view().window(), m.versions(),
-        setup.clock().millis());
-    replicator.askUpdate(replyTo -> new Replicator.Update<>(KEY, LWWMap.empty(), Replicator.writeLocal(), replyTo,
-        map -> map.put(self, member, own)), Written::new);
+    RouterLoad own =
+        ClusterLoadView.report(
+            setup.routerId(),
+            member,
+            setup.stats(),
+            setup.view().window(),
+            m.versions(),
+            setup.clock().millis());
+    replicator.askUpdate(
+        replyTo ->
+            new Replicator.Update<>(
+                KEY,
+                LWWMap.empty(),
+                Replicator.writeLocal(),
+                replyTo,
+                map -> map.put(self, member, own)),
+        Written::new);
     publish();
     return this;
   }
@@ -109,11 +142,16 @@ final class LoadGossip extends AbstractBehavior<LoadGossip.Command> {
     return this;
   }
 
-  /** The view from the latest reports of current members; the other routers' oldest version to the guardian. */
+  /**
+   * The view from the latest reports of current members; the other routers' oldest version to the
+   * guardian.
+   */
   private void publish() {
     Set<String> members = new HashSet<>();
     for (Member mb : cluster.state().getMembers()) {
-      if (mb.status() == MemberStatus.up() || mb.status() == MemberStatus.leaving() || mb.status() == MemberStatus.weaklyUp()
+      if (mb.status() == MemberStatus.up()
+          || mb.status() == MemberStatus.leaving()
+          || mb.status() == MemberStatus.weaklyUp()
           || mb.status() == MemberStatus.joining()) {
         members.add(mb.address().toString());
       }

@@ -2,7 +2,6 @@ package io.arrakis.router.cluster;
 
 import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -22,13 +21,15 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 /**
  * The placement controller, one per router cluster (a cluster singleton): every interval it plans
  * from the cluster-wide load window ({@link Replan}) and publishes the new placement through its
- * {@link PlacementSink} when that is worth a rollout. One round at a time; a change of the available
- * expert nodes starts a round at once.
+ * {@link PlacementSink} when that is worth a rollout. One round at a time; a change of the
+ * available expert nodes starts a round at once.
  */
 public final class PlacementController extends AbstractBehavior<PlacementController.Command> {
   public sealed interface Command {}
 
-  /** Re-plan now (the timer sends it every interval; the sink's node listener when nodes change). */
+  /**
+   * Re-plan now (the timer sends it every interval; the sink's node listener when nodes change).
+   */
   public record PlanNow() implements Command {}
 
   /** What the controller did last, for tests and operators. */
@@ -47,10 +48,16 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
 
   /**
    * @param load the cluster-wide tokens per expert over the load window
-   * @param planner where planning runs (it may take a while for large models: not on the actor's thread)
+   * @param planner where planning runs (it may take a while for large models: not on the actor's
+   *     thread)
    */
-  public record Setup(ClusterSettings.ControllerSettings settings, Supplier<Map<ExpertId, Long>> load, PlacementSink sink,
-      List<Integer> moeLayers, int numExperts, Executor planner) {}
+  public record Setup(
+      ClusterSettings.ControllerSettings settings,
+      Supplier<Map<ExpertId, Long>> load,
+      PlacementSink sink,
+      List<Integer> moeLayers,
+      int numExperts,
+      Executor planner) {}
 
   private final Setup setup;
   private boolean busy;
@@ -60,18 +67,22 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
   private String lastDecision = "not planned yet";
 
   public static Behavior<Command> create(Setup setup) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new PlacementController(ctx, timers, setup)));
+    return Behaviors.setup(
+        ctx -> Behaviors.withTimers(timers -> new PlacementController(ctx, timers, setup)));
   }
 
-  private PlacementController(ActorContext<Command> ctx, TimerScheduler<Command> timers, Setup setup) {
+  private PlacementController(
+      ActorContext<Command> ctx, TimerScheduler<Command> timers, Setup setup) {
     super(ctx);
     this.setup = setup;
     timers.startTimerWithFixedDelay(new PlanNow(), setup.settings().interval());
     ActorRef<Command> self = ctx.getSelf();
     setup.sink().onNodesChanged(() -> self.tell(new PlanNow()));
-    ctx.getLog().info("placement controller running here: re-plans every {} from the cluster-wide load, "
-        + "publishes when predicted balance improves by more than {}%", setup.settings().interval(),
-        100 * setup.settings().minImprovement());
+    ctx.getLog()
+        .info(
+            "placement controller running here: re-plans every {} from the cluster-wide load, "
+                + "publishes when predicted balance improves by more than {}%",
+            setup.settings().interval(), 100 * setup.settings().minImprovement());
   }
 
   @Override
@@ -80,10 +91,12 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
         .onMessage(PlanNow.class, m -> onReplan())
         .onMessage(Decided.class, this::onDecided)
         .onMessage(Published.class, this::onPublished)
-        .onMessage(GetStatus.class, m -> {
-          m.replyTo().tell(new Status(rounds, published, lastDecision));
-          return this;
-        })
+        .onMessage(
+            GetStatus.class,
+            m -> {
+              m.replyTo().tell(new Status(rounds, published, lastDecision));
+              return this;
+            })
         .build();
   }
 
@@ -94,11 +107,24 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
     }
     busy = true;
     Map<ExpertId, Long> load = setup.load().get();
-    getContext().pipeToSelf(setup.sink().target().thenCompose(t -> setup.sink().align(t.current()).thenApply(ok -> t))
-        .thenApplyAsync(t -> Replan.decide(
-            t.current(), load, setup.moeLayers(), setup.numExperts(), t.nodes(), setup.settings().slotsPerNode(),
-            setup.settings().minImprovement()), setup.planner()),
-        Decided::new);
+    getContext()
+        .pipeToSelf(
+            setup
+                .sink()
+                .target()
+                .thenCompose(t -> setup.sink().align(t.current()).thenApply(ok -> t))
+                .thenApplyAsync(
+                    t ->
+                        Replan.decide(
+                            t.current(),
+                            load,
+                            setup.moeLayers(),
+                            setup.numExperts(),
+                            t.nodes(),
+                            setup.settings().slotsPerNode(),
+                            setup.settings().minImprovement()),
+                    setup.planner()),
+            Decided::new);
     return this;
   }
 
@@ -114,15 +140,21 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
     Placement next = d.next();
     getContext().getLog().info("publishing placement version {}: {}", next.version(), d.reason());
     lastDecision = "publishing version " + next.version() + ": " + d.reason();
-    CompletableFuture<?> done = setup.sink().publish(next).toCompletableFuture()
-        .orTimeout(setup.settings().rolloutTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    CompletableFuture<?> done =
+        setup
+            .sink()
+            .publish(next)
+            .toCompletableFuture()
+            .orTimeout(setup.settings().rolloutTimeout().toMillis(), TimeUnit.MILLISECONDS);
     getContext().pipeToSelf(done, (ok, failure) -> new Published(next.version(), failure));
     return this;
   }
 
   private Behavior<Command> onPublished(Published m) {
     if (m.failure() != null) {
-      getContext().getLog().warn("placement version {} not published: {}", m.version(), cause(m.failure()));
+      getContext()
+          .getLog()
+          .warn("placement version {} not published: {}", m.version(), cause(m.failure()));
       return roundDone("publishing version " + m.version() + " failed: " + cause(m.failure()));
     }
     published = m.version();

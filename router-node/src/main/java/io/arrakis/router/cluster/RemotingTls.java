@@ -21,12 +21,13 @@ import scala.Option;
  * certificate of {@code arrakis certs}: each side presents {@code router.crt}, trusts only the
  * cluster CA, and takes the other for a router only when its certificate says so (role router), so
  * neither an outsider nor a tool or expert node with a certificate of the CA can join the cluster.
- * Routers reach each other by pod IP, which certificates do not name: the peer's role, not its
- * host name, is what is checked. Pekko's own PEM provider reads RSA keys only; ours are EC.
+ * Routers reach each other by pod IP, which certificates do not name: the peer's role, not its host
+ * name, is what is checked. Pekko's own PEM provider reads RSA keys only; ours are EC.
  */
 public final class RemotingTls implements SSLEngineProvider {
   /** Where the router's TLS files are ({@code arrakis certs} output). */
   static final String TLS_DIR = "arrakis.router.cluster.tls-dir";
+
   private static final String[] PROTOCOLS = {"TLSv1.3"};
 
   private final SSLContext context;
@@ -41,12 +42,20 @@ public final class RemotingTls implements SSLEngineProvider {
     }
   }
 
-  /** Settings (to go in front of the rest) that make remoting use this provider with the files in {@code tlsDir}. */
+  /**
+   * Settings (to go in front of the rest) that make remoting use this provider with the files in
+   * {@code tlsDir}.
+   */
   public static Config pekkoConfig(Path tlsDir) {
-    return ConfigFactory.parseMap(Map.of(
-        "pekko.remote.artery.transport", "tls-tcp",
-        "pekko.remote.artery.ssl.ssl-engine-provider", RemotingTls.class.getName(),
-        TLS_DIR, tlsDir.toAbsolutePath().toString()), "router cluster TLS");
+    return ConfigFactory.parseMap(
+        Map.of(
+            "pekko.remote.artery.transport",
+            "tls-tcp",
+            "pekko.remote.artery.ssl.ssl-engine-provider",
+            RemotingTls.class.getName(),
+            TLS_DIR,
+            tlsDir.toAbsolutePath().toString()),
+        "router cluster TLS");
   }
 
   @Override
@@ -80,8 +89,12 @@ public final class RemotingTls implements SSLEngineProvider {
 
   private static Option<Throwable> routerOnly(SSLSession session) {
     Role peer = Role.ofPeer(session).orElse(null);
-    return peer == Role.ROUTER ? Option.empty() : Option.apply(new SSLException(
-        "router cluster: the peer's certificate is " + (peer == null ? "of no Arrakis role" : peer.certificate())
-            + ", not a router's"));
+    return peer == Role.ROUTER
+        ? Option.empty()
+        : Option.apply(
+            new SSLException(
+                "router cluster: the peer's certificate is "
+                    + (peer == null ? "of no Arrakis role" : peer.certificate())
+                    + ", not a router's"));
   }
 }

@@ -33,19 +33,28 @@ final class Replan {
    * @param next the placement to publish, or null to keep the current one
    * @param reason why, in words (logged)
    */
-  public record Decision(Placement next, String reason, double currentBalance, double plannedBalance) {
+  public record Decision(
+      Placement next, String reason, double currentBalance, double plannedBalance) {
     public boolean publish() {
       return next != null;
     }
   }
 
   /**
-   * @param nodes the expert nodes the next placement may use: id → address (null where discovery supplies it)
-   * @param slotsPerNode expert slots per node and layer; 0 = the fullest node's count now, at least enough for every expert
+   * @param nodes the expert nodes the next placement may use: id → address (null where discovery
+   *     supplies it)
+   * @param slotsPerNode expert slots per node and layer; 0 = the fullest node's count now, at least
+   *     enough for every expert
    * @param minImprovement relative balance improvement that makes a new placement worth its rollout
    */
-  public static Decision decide(Placement current, Map<ExpertId, Long> load, List<Integer> moeLayers, int numExperts,
-      Map<String, String> nodes, int slotsPerNode, double minImprovement) {
+  public static Decision decide(
+      Placement current,
+      Map<ExpertId, Long> load,
+      List<Integer> moeLayers,
+      int numExperts,
+      Map<String, String> nodes,
+      int slotsPerNode,
+      double minImprovement) {
     if (nodes.isEmpty()) {
       return keep("no expert node available", Double.NaN, Double.NaN);
     }
@@ -59,26 +68,44 @@ final class Replan {
     }
     Loads loads = loads(load, moeLayers, numExperts);
     int slots = slotsPerNode > 0 ? slotsPerNode : autoSlots(current, ids.size(), numExperts);
-    Plan plan = Planner.plan(loads, ids.size(), slots, Strategy.BALANCED, Optional.of(toPlanner(current, ids)));
+    Plan plan =
+        Planner.plan(
+            loads, ids.size(), slots, Strategy.BALANCED, Optional.of(toPlanner(current, ids)));
     Placement next = fromPlanner(plan.placement(), ids, nodes, current);
     double planned = plan.balance().mean();
     Optional<Balance> now = Balance.ofIfCovers(current, loads);
     double currentBalance = now.map(Balance::mean).orElse(Double.NaN);
     if (!joined.isEmpty() || !left.isEmpty()) {
-      return new Decision(next, "expert nodes " + (joined.isEmpty() ? "" : "joined " + joined + " ")
-          + (left.isEmpty() ? "" : "left " + left + " ") + "(" + plan.moved() + " experts to load)", currentBalance, planned);
+      return new Decision(
+          next,
+          "expert nodes "
+              + (joined.isEmpty() ? "" : "joined " + joined + " ")
+              + (left.isEmpty() ? "" : "left " + left + " ")
+              + "("
+              + plan.moved()
+              + " experts to load)",
+          currentBalance,
+          planned);
     }
     if (now.isEmpty()) {
-      return new Decision(next, "the current placement misses experts that carry load", currentBalance, planned);
+      return new Decision(
+          next, "the current placement misses experts that carry load", currentBalance, planned);
     }
     if (plan.moved() == 0 && plan.dropped() == 0) {
       return keep("the plan is the current placement", currentBalance, planned);
     }
     double improvement = 1 - planned / currentBalance;
-    String figures = String.format(Locale.ROOT, "predicted balance %.4f -> %.4f (%.1f%%, threshold %.1f%%)",
-        currentBalance, planned, 100 * improvement, 100 * minImprovement);
+    String figures =
+        String.format(
+            Locale.ROOT,
+            "predicted balance %.4f -> %.4f (%.1f%%, threshold %.1f%%)",
+            currentBalance,
+            planned,
+            100 * improvement,
+            100 * minImprovement);
     if (improvement > minImprovement) {
-      return new Decision(next, figures + ", " + plan.moved() + " experts to load", currentBalance, planned);
+      return new Decision(
+          next, figures + ", " + plan.moved() + " experts to load", currentBalance, planned);
     }
     return keep(figures, currentBalance, planned);
   }
@@ -111,7 +138,10 @@ final class Replan {
     return Loads.of(moeLayers, tokens);
   }
 
-  /** As many slots as the fullest node uses in one layer now, and enough for every expert on {@code nodes} nodes. */
+  /**
+   * As many slots as the fullest node uses in one layer now, and enough for every expert on {@code
+   * nodes} nodes.
+   */
   static int autoSlots(Placement current, int nodes, int numExperts) {
     int most = 0;
     for (Placement.Node n : current.nodes()) {
@@ -135,14 +165,21 @@ final class Replan {
     return new Placement(current.version(), out);
   }
 
-  /** The planner's placement on the real ids: the address discovery gave, else the current placement's. */
-  private static Placement fromPlanner(Placement planned, List<String> ids, Map<String, String> nodes, Placement current) {
+  /**
+   * The planner's placement on the real ids: the address discovery gave, else the current
+   * placement's.
+   */
+  private static Placement fromPlanner(
+      Placement planned, List<String> ids, Map<String, String> nodes, Placement current) {
     Map<String, String> known = new HashMap<>();
-    current.nodes().forEach(n -> {
-      if (n.address() != null) {
-        known.put(n.id(), n.address());
-      }
-    });
+    current
+        .nodes()
+        .forEach(
+            n -> {
+              if (n.address() != null) {
+                known.put(n.id(), n.address());
+              }
+            });
     List<Placement.Node> out = new ArrayList<>();
     for (int i = 0; i < ids.size(); i++) {
       String id = ids.get(i);

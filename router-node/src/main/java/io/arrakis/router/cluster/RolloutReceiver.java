@@ -16,10 +16,12 @@ import org.apache.pekko.actor.typed.receptionist.ServiceKey;
  * rollout (as {@code Cluster.SetPlacement} does) and says how it went.
  */
 final class RolloutReceiver {
-  public static final ServiceKey<Rollout> KEY = ServiceKey.create(Rollout.class, "arrakis-router-rollout");
+  public static final ServiceKey<Rollout> KEY =
+      ServiceKey.create(Rollout.class, "arrakis-router-rollout");
 
   /** Roll {@code placement} (complete: every node has an address) out on this router. */
-  public record Rollout(Placement placement, ActorRef<RolledOut> replyTo) implements ClusterSerializer.Serialized {}
+  public record Rollout(Placement placement, ActorRef<RolledOut> replyTo)
+      implements ClusterSerializer.Serialized {}
 
   /**
    * @param applied whether the router now routes by {@code version} (or newer)
@@ -31,21 +33,32 @@ final class RolloutReceiver {
   private RolloutReceiver() {}
 
   public static Behavior<Rollout> create(String routerId, PlacementApplier applier) {
-    return Behaviors.setup(ctx -> {
-      ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
-      return Behaviors.receiveMessage(m -> {
-        long version = m.placement().version();
-        applier.bringTo(m.placement()).whenComplete((ok, failure) -> m.replyTo().tell(failure == null
-            ? new RolledOut(routerId, version, true, "")
-            : new RolledOut(routerId, version, false, describe(failure))));
-        return Behaviors.same();
-      });
-    });
+    return Behaviors.setup(
+        ctx -> {
+          ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
+          return Behaviors.receiveMessage(
+              m -> {
+                long version = m.placement().version();
+                applier
+                    .bringTo(m.placement())
+                    .whenComplete(
+                        (ok, failure) ->
+                            m.replyTo()
+                                .tell(
+                                    failure == null
+                                        ? new RolledOut(routerId, version, true, "")
+                                        : new RolledOut(
+                                            routerId, version, false, describe(failure))));
+                return Behaviors.same();
+              });
+        });
   }
 
   private static String describe(Throwable t) {
     Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
     Status s = Status.fromThrowable(cause);
-    return s.getCode() == Status.Code.UNKNOWN ? String.valueOf(cause.getMessage()) : s.getCode() + ": " + s.getDescription();
+    return s.getCode() == Status.Code.UNKNOWN
+        ? String.valueOf(cause.getMessage())
+        : s.getCode() + ": " + s.getDescription();
   }
 }

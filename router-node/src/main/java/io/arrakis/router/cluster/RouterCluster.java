@@ -29,31 +29,67 @@ public final class RouterCluster {
   private static final Logger log = LoggerFactory.getLogger(RouterCluster.class);
 
   /** What a router brings to its cluster. */
-  public record Member(String routerId, LoadStats stats, ClusterLoadView view, List<Integer> moeLayers, int numExperts,
+  public record Member(
+      String routerId,
+      LoadStats stats,
+      ClusterLoadView view,
+      List<Integer> moeLayers,
+      int numExperts,
       PlacementApplier applier) {}
 
   private RouterCluster() {}
 
-  public static void join(ActorSystem<RouterGuardian.Command> system, ClusterSettings settings, Member member,
+  public static void join(
+      ActorSystem<RouterGuardian.Command> system,
+      ClusterSettings settings,
+      Member member,
       PlacementSink sink) {
     if (settings.mode() == ClusterSettings.Mode.KUBERNETES) {
       var classic = Adapter.toClassic(system);
       PekkoManagement.get(classic).start();
       ClusterBootstrap.get(classic).start();
-      log.info("router cluster: bootstrapping from router pods ({}), management on port {}",
-          settings.bootstrapSelector(), settings.managementPort());
+      log.info(
+          "router cluster: bootstrapping from router pods ({}), management on port {}",
+          settings.bootstrapSelector(),
+          settings.managementPort());
     } else {
-      log.info("router cluster: joining seed routers {} as {}:{}", settings.seeds(), settings.host(), settings.port());
+      log.info(
+          "router cluster: joining seed routers {} as {}:{}",
+          settings.seeds(),
+          settings.host(),
+          settings.port());
     }
-    system.systemActorOf(LoadGossip.create(new LoadGossip.Setup(member.routerId(), member.stats(), system, member.view(),
-        settings.gossipInterval(), Clock.systemUTC())), "load-gossip", Props.empty());
-    system.systemActorOf(RolloutReceiver.create(member.routerId(), member.applier()), "rollout-receiver", Props.empty());
+    system.systemActorOf(
+        LoadGossip.create(
+            new LoadGossip.Setup(
+                member.routerId(),
+                member.stats(),
+                system,
+                member.view(),
+                settings.gossipInterval(),
+                Clock.systemUTC())),
+        "load-gossip",
+        Props.empty());
+    system.systemActorOf(
+        RolloutReceiver.create(member.routerId(), member.applier()),
+        "rollout-receiver",
+        Props.empty());
     var planner = system.dispatchers().lookup(DispatcherSelector.blocking());
-    PlacementController.Setup controller = new PlacementController.Setup(settings.controller(),
-        member.view()::expertTokens, sink, member.moeLayers(), member.numExperts(), planner);
-    ActorRef<PlacementController.Command> controllerProxy = ClusterSingleton.get(system).init(SingletonActor.of(
-        Behaviors.supervise(PlacementController.create(controller)).onFailure(SupervisorStrategy.restart()),
-        "placement-controller"));
+    PlacementController.Setup controller =
+        new PlacementController.Setup(
+            settings.controller(),
+            member.view()::expertTokens,
+            sink,
+            member.moeLayers(),
+            member.numExperts(),
+            planner);
+    ActorRef<PlacementController.Command> controllerProxy =
+        ClusterSingleton.get(system)
+            .init(
+                SingletonActor.of(
+                    Behaviors.supervise(PlacementController.create(controller))
+                        .onFailure(SupervisorStrategy.restart()),
+                    "placement-controller"));
     system.systemActorOf(RouterJoins.create(controllerProxy), "router-joins", Props.empty());
   }
 }

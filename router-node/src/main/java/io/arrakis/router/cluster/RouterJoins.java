@@ -16,21 +16,28 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
 final class RouterJoins {
   private RouterJoins() {}
 
-  public static Behavior<Receptionist.Listing> create(ActorRef<PlacementController.Command> controller) {
-    return Behaviors.setup(ctx -> {
-      ctx.getSystem().receptionist().tell(Receptionist.subscribe(RolloutReceiver.KEY, ctx.getSelf()));
-      return watching(controller, Set.of());
-    });
+  public static Behavior<Receptionist.Listing> create(
+      ActorRef<PlacementController.Command> controller) {
+    return Behaviors.setup(
+        ctx -> {
+          ctx.getSystem()
+              .receptionist()
+              .tell(Receptionist.subscribe(RolloutReceiver.KEY, ctx.getSelf()));
+          return watching(controller, Set.of());
+        });
   }
 
-  private static Behavior<Receptionist.Listing> watching(ActorRef<PlacementController.Command> controller,
+  private static Behavior<Receptionist.Listing> watching(
+      ActorRef<PlacementController.Command> controller,
       Set<ActorRef<RolloutReceiver.Rollout>> known) {
-    return Behaviors.receiveMessage(listing -> {
-      Set<ActorRef<RolloutReceiver.Rollout>> now = listing.getServiceInstances(RolloutReceiver.KEY);
-      if (!known.containsAll(now)) {
-        controller.tell(new PlacementController.PlanNow());
-      }
-      return watching(controller, Set.copyOf(now));
-    });
+    return Behaviors.receiveMessage(
+        listing -> {
+          Set<ActorRef<RolloutReceiver.Rollout>> now =
+              listing.getServiceInstances(RolloutReceiver.KEY);
+          if (!known.containsAll(now)) {
+            controller.tell(new PlacementController.PlanNow());
+          }
+          return watching(controller, Set.copyOf(now));
+        });
   }
 }

@@ -22,7 +22,9 @@ import java.util.TreeMap;
 final class BatchAssembler {
   private BatchAssembler() {}
 
-  /** @param dtype how the rows travel: FLOAT32, or BFLOAT16 (float32 rows rounded to it) */
+  /**
+   * @param dtype how the rows travel: FLOAT32, or BFLOAT16 (float32 rows rounded to it)
+   */
   static ComputeRequest assemble(String batchId, List<SlicePart> parts, int hidden, DType dtype) {
     Map<ExpertId, Assignment.Builder> byExpert = new TreeMap<>();
     ByteString rows = ByteString.EMPTY;
@@ -30,17 +32,25 @@ final class BatchAssembler {
     for (SlicePart p : parts) {
       rows = rows.concat(inDtype(p.rows(), p.slice().dtype(), dtype));
       for (var e : p.experts()) {
-        Assignment.Builder a = byExpert.computeIfAbsent(new ExpertId(p.slice().layer(), e.expert()),
-            id -> Assignment.newBuilder().setLayer(id.layer()).setExpert(id.expert()));
+        Assignment.Builder a =
+            byExpert.computeIfAbsent(
+                new ExpertId(p.slice().layer(), e.expert()),
+                id -> Assignment.newBuilder().setLayer(id.layer()).setExpert(id.expert()));
         for (int i = 0; i < e.rows().length; i++) {
           a.addRows(offset + e.rows()[i]).addWeights(e.weights()[i]);
         }
       }
       offset += p.size();
     }
-    ComputeRequest.Builder req = ComputeRequest.newBuilder()
-        .setBatchId(batchId)
-        .setHiddenStates(Tensor.newBuilder().setDtype(dtype).addShape(offset).addShape(hidden).setData(rows));
+    ComputeRequest.Builder req =
+        ComputeRequest.newBuilder()
+            .setBatchId(batchId)
+            .setHiddenStates(
+                Tensor.newBuilder()
+                    .setDtype(dtype)
+                    .addShape(offset)
+                    .addShape(hidden)
+                    .setData(rows));
     byExpert.values().forEach(req::addAssignments);
     return req.build();
   }
@@ -63,10 +73,23 @@ final class BatchAssembler {
     Tensor t = response.getPartialSums();
     long elements = (long) tokens * hidden;
     int size = TensorCodec.elementSize(t.getDtype());
-    if ((t.getDtype() != DType.FLOAT32 && t.getDtype() != DType.BFLOAT16) || t.getShapeCount() != 2
-        || t.getShape(0) != tokens || t.getShape(1) != hidden || t.getData().size() != elements * size) {
-      throw new IllegalStateException("expected partial_sums FLOAT32 or BFLOAT16 [" + tokens + ", " + hidden + "], got "
-          + t.getDtype() + " " + TensorChecks.shape(t) + " with " + t.getData().size() + " bytes");
+    if ((t.getDtype() != DType.FLOAT32 && t.getDtype() != DType.BFLOAT16)
+        || t.getShapeCount() != 2
+        || t.getShape(0) != tokens
+        || t.getShape(1) != hidden
+        || t.getData().size() != elements * size) {
+      throw new IllegalStateException(
+          "expected partial_sums FLOAT32 or BFLOAT16 ["
+              + tokens
+              + ", "
+              + hidden
+              + "], got "
+              + t.getDtype()
+              + " "
+              + TensorChecks.shape(t)
+              + " with "
+              + t.getData().size()
+              + " bytes");
     }
     ByteString sums = TensorCodec.float32Bytes(t);
     long rowBytes = (long) hidden * Float.BYTES;

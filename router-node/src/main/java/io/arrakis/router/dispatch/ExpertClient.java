@@ -24,16 +24,24 @@ public interface ExpertClient extends AutoCloseable {
   /** What the node holds and accepts: hidden size, rows and bytes per call, compute dtype. */
   CompletionStage<NodeDescription> describe(Duration timeout);
 
-  /** Makes the node load these experts (no-op for those it holds); completes when they are ready. */
+  /**
+   * Makes the node load these experts (no-op for those it holds); completes when they are ready.
+   */
   CompletionStage<Void> load(List<ExpertId> experts, Duration timeout);
 
   /** Makes the node drop these experts. */
   CompletionStage<Void> unload(List<ExpertId> experts, Duration timeout);
 
-  /** Whether the node's grpc.health.v1 status is SERVING; false (not a failure) when it cannot be reached. */
+  /**
+   * Whether the node's grpc.health.v1 status is SERVING; false (not a failure) when it cannot be
+   * reached.
+   */
   CompletionStage<Boolean> serving(Duration timeout);
 
-  /** Lets calls already made finish, then releases the connection; the router no longer uses this node. */
+  /**
+   * Lets calls already made finish, then releases the connection; the router no longer uses this
+   * node.
+   */
   @Override
   default void close() {}
 }

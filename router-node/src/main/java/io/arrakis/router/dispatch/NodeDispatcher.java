@@ -33,8 +33,9 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * (at most {@code maxQueuedTokens} tokens of them, past which a slice is refused with
  * RESOURCE_EXHAUSTED) and go out together when a call returns. Every call fits what the node
  * accepts ({@link NodeCapacity}, learned from its {@code Describe} before the first call): rows and
- * bytes per call, rows as bf16 to a node computing in bf16; a slice larger than that goes in several
- * calls and is answered once, when all of them are. A failed call fails exactly the slices in it.
+ * bytes per call, rows as bf16 to a node computing in bf16; a slice larger than that goes in
+ * several calls and is answered once, when all of them are. A failed call fails exactly the slices
+ * in it.
  *
  * <p>A requester that no longer needs its slices ({@link Withdraw}: its client left, its deadline
  * passed, another slice failed) has them taken out of the queue, and a call carrying nothing else
@@ -51,15 +52,20 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   public sealed interface Command {}
 
   /** Compute {@code slice} by {@code deadlineNanos} (System.nanoTime) and tell {@code replyTo}. */
-  public record Submit(NodeSlice slice, long deadlineNanos, ActorRef<SliceReply> replyTo) implements Command {}
+  public record Submit(NodeSlice slice, long deadlineNanos, ActorRef<SliceReply> replyTo)
+      implements Command {}
 
-  /** {@code replyTo} needs none of its slices any more: drop them, and cancel calls carrying nothing else. */
+  /**
+   * {@code replyTo} needs none of its slices any more: drop them, and cancel calls carrying nothing
+   * else.
+   */
   public record Withdraw(ActorRef<SliceReply> replyTo) implements Command {}
 
   /** Finish what is queued and in flight, then stop (the node left the placement). */
   public record Drain() implements Command {}
 
-  private record CallEnded(long call, ComputeResponse response, Throwable failure) implements Command {}
+  private record CallEnded(long call, ComputeResponse response, Throwable failure)
+      implements Command {}
 
   private record CheckHealth() implements Command {}
 
@@ -72,7 +78,9 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     NodeSlice slice();
   }
 
-  /** @param partialSums FLOAT32 little-endian, one row per slice row */
+  /**
+   * @param partialSums FLOAT32 little-endian, one row per slice row
+   */
   public record SliceDone(NodeSlice slice, ByteString partialSums) implements SliceReply {}
 
   public record SliceFailed(NodeSlice slice, Status status) implements SliceReply {}
@@ -82,23 +90,36 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
    *
    * @param maxQueuedTokens tokens that may wait for a call at once (a single larger slice is let in
    *     when nothing waits)
-   * @param callTimeout longest a single Compute call may take (shorter when the client's deadline is
-   *     nearer), so that a hung node leaves time to retry elsewhere
+   * @param callTimeout longest a single Compute call may take (shorter when the client's deadline
+   *     is nearer), so that a hung node leaves time to retry elsewhere
    */
-  public record Limits(int maxInFlight, int maxBatchTokens, int maxQueuedTokens, Duration callTimeout,
-      Duration healthInterval, Duration healthTimeout) {
+  public record Limits(
+      int maxInFlight,
+      int maxBatchTokens,
+      int maxQueuedTokens,
+      Duration callTimeout,
+      Duration healthInterval,
+      Duration healthTimeout) {
     public Limits {
       if (maxInFlight < 1 || maxBatchTokens < 1 || maxQueuedTokens < 1) {
-        throw new IllegalArgumentException("max in-flight calls, max batch tokens and max queued tokens must be positive");
+        throw new IllegalArgumentException(
+            "max in-flight calls, max batch tokens and max queued tokens must be positive");
       }
     }
 
     public Limits(int maxInFlight, int maxBatchTokens) {
-      this(maxInFlight, maxBatchTokens, 65536, Duration.ofSeconds(10), Duration.ofMillis(500), Duration.ofSeconds(1));
+      this(
+          maxInFlight,
+          maxBatchTokens,
+          65536,
+          Duration.ofSeconds(10),
+          Duration.ofMillis(500),
+          Duration.ofSeconds(1));
     }
 
     public Limits withHealthInterval(Duration d) {
-      return new Limits(maxInFlight, maxBatchTokens, maxQueuedTokens, callTimeout, d, healthTimeout);
+      return new Limits(
+          maxInFlight, maxBatchTokens, maxQueuedTokens, callTimeout, d, healthTimeout);
     }
 
     public Limits withMaxQueuedTokens(int n) {
@@ -109,7 +130,8 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   /** Where a dispatcher reports: outstanding tokens, rotation, meters. */
   public record Shared(ReplicaLoad load, NodeHealth health, RouterTelemetry telemetry) {}
 
-  private record Call(SliceQueue.Batch batch, CompletableFuture<ComputeResponse> answer, long startNanos) {}
+  private record Call(
+      SliceQueue.Batch batch, CompletableFuture<ComputeResponse> answer, long startNanos) {}
 
   private final String nodeId;
   private final ExpertClient client;
@@ -126,18 +148,29 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private boolean checking;
   private boolean draining;
   private NodeCapacity capacity;
+
   /** Why the node cannot serve this router, from its description; null when it can. */
   private String refusal;
+
   private boolean describeAgain;
 
-  public static Behavior<Command> create(String nodeId, ExpertClient client, Limits limits, int hidden, Shared shared) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      timers.startTimerWithFixedDelay(new CheckHealth(), limits.healthInterval());
-      return new NodeDispatcher(ctx, nodeId, client, limits, hidden, shared);
-    }));
+  public static Behavior<Command> create(
+      String nodeId, ExpertClient client, Limits limits, int hidden, Shared shared) {
+    return Behaviors.setup(
+        ctx ->
+            Behaviors.withTimers(
+                timers -> {
+                  timers.startTimerWithFixedDelay(new CheckHealth(), limits.healthInterval());
+                  return new NodeDispatcher(ctx, nodeId, client, limits, hidden, shared);
+                }));
   }
 
-  private NodeDispatcher(ActorContext<Command> ctx, String nodeId, ExpertClient client, Limits limits, int hidden,
+  private NodeDispatcher(
+      ActorContext<Command> ctx,
+      String nodeId,
+      ExpertClient client,
+      Limits limits,
+      int hidden,
       Shared shared) {
     super(ctx);
     this.nodeId = nodeId;
@@ -174,8 +207,17 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
       return this;
     }
     if (!queue.isEmpty() && queue.tokens() + slice.size() > limits.maxQueuedTokens()) {
-      s.replyTo().tell(new SliceFailed(slice, Status.RESOURCE_EXHAUSTED.withDescription("expert node " + nodeId
-          + " has " + queue.tokens() + " tokens waiting at this router, its limit is " + limits.maxQueuedTokens())));
+      s.replyTo()
+          .tell(
+              new SliceFailed(
+                  slice,
+                  Status.RESOURCE_EXHAUSTED.withDescription(
+                      "expert node "
+                          + nodeId
+                          + " has "
+                          + queue.tokens()
+                          + " tokens waiting at this router, its limit is "
+                          + limits.maxQueuedTokens())));
       return this;
     }
     queue.add(s);
@@ -202,12 +244,16 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private Behavior<Command> onCallEnded(CallEnded ended) {
     Call call = calls.remove(ended.call());
     long nanos = System.nanoTime() - call.startNanos();
-    Throwable failure = ended.failure() instanceof CompletionException c && c.getCause() != null ? c.getCause()
-        : ended.failure();
+    Throwable failure =
+        ended.failure() instanceof CompletionException c && c.getCause() != null
+            ? c.getCause()
+            : ended.failure();
     List<ByteString> partials = null;
     Status failed = null;
     if (failure instanceof CancellationException) {
-      failed = Status.CANCELLED.withDescription("expert node " + nodeId + ": call cancelled, its requests left");
+      failed =
+          Status.CANCELLED.withDescription(
+              "expert node " + nodeId + ": call cancelled, its requests left");
     } else if (failure != null) {
       Status s = Status.fromThrowable(failure);
       failed = s.withDescription("expert node " + nodeId + ": " + s.getDescription());
@@ -218,11 +264,16 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
       try {
         partials = BatchAssembler.split(ended.response(), call.batch().parts(), hidden);
       } catch (IllegalStateException e) {
-        failed = Status.INTERNAL.withDescription("expert node " + nodeId + " answered wrongly: " + e.getMessage());
+        failed =
+            Status.INTERNAL.withDescription(
+                "expert node " + nodeId + " answered wrongly: " + e.getMessage());
       }
     }
     List<SlicePart> parts = call.batch().parts();
-    telemetry.callEnded(nodeId, parts.stream().mapToInt(SlicePart::size).sum(), nanos,
+    telemetry.callEnded(
+        nodeId,
+        parts.stream().mapToInt(SlicePart::size).sum(),
+        nanos,
         failed == null ? Status.Code.OK : failed.getCode());
     for (int i = 0; i < parts.size(); i++) {
       SliceQueue.Job job = call.batch().jobs().get(i);
@@ -262,8 +313,14 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     if (m.failure() != null) {
       if (capacity == null) {
         capacity = NodeCapacity.assumed(limits);
-        getContext().getLog().warn("expert node {} did not describe itself ({}); sending at most {} tokens per call until "
-            + "it does", nodeId, Status.fromThrowable(m.failure()), capacity.maxTokens());
+        getContext()
+            .getLog()
+            .warn(
+                "expert node {} did not describe itself ({}); sending at most {} tokens per call until "
+                    + "it does",
+                nodeId,
+                Status.fromThrowable(m.failure()),
+                capacity.maxTokens());
       }
       describeAgain = true;
     } else {
@@ -279,25 +336,43 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     try {
       NodeCapacity c = NodeCapacity.of(d, hidden, limits);
       if (refusal != null || !c.equals(capacity)) {
-        int perCall = c.tokensPerCall((long) hidden * TensorCodec.elementSize(c.wireDtype(DType.FLOAT32)));
+        int perCall =
+            c.tokensPerCall((long) hidden * TensorCodec.elementSize(c.wireDtype(DType.FLOAT32)));
         if (perCall < limits.maxBatchTokens()) {
-          getContext().getLog().warn("expert node {} takes at most {} tokens of hidden {} per call (its max_batch_tokens {}, "
-                  + "max_request_bytes {}; this router's node-max-batch-tokens {}): larger batches go in several calls",
-              nodeId, perCall, hidden, d.getMaxBatchTokens(), d.getMaxRequestBytes(), limits.maxBatchTokens());
+          getContext()
+              .getLog()
+              .warn(
+                  "expert node {} takes at most {} tokens of hidden {} per call (its max_batch_tokens {}, "
+                      + "max_request_bytes {}; this router's node-max-batch-tokens {}): larger batches go in several calls",
+                  nodeId,
+                  perCall,
+                  hidden,
+                  d.getMaxBatchTokens(),
+                  d.getMaxRequestBytes(),
+                  limits.maxBatchTokens());
         } else {
-          getContext().getLog().info("expert node {}: up to {} tokens per call, computes in {}", nodeId, perCall,
-              c.computeDtype());
+          getContext()
+              .getLog()
+              .info(
+                  "expert node {}: up to {} tokens per call, computes in {}",
+                  nodeId,
+                  perCall,
+                  c.computeDtype());
         }
       }
       if (refusal != null) {
-        getContext().getLog().info("expert node {} now describes itself as this router needs", nodeId);
+        getContext()
+            .getLog()
+            .info("expert node {} now describes itself as this router needs", nodeId);
       }
       capacity = c;
       refusal = null;
     } catch (IllegalArgumentException e) {
       String why = "expert node " + nodeId + " cannot serve this router: " + e.getMessage();
       if (!why.equals(refusal)) {
-        getContext().getLog().error("{}; it stays out of rotation until it describes itself otherwise", why);
+        getContext()
+            .getLog()
+            .error("{}; it stays out of rotation until it describes itself otherwise", why);
       }
       refusal = why;
       capacity = capacity == null ? NodeCapacity.assumed(limits) : capacity;
@@ -311,8 +386,10 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   private Behavior<Command> onCheckHealth(CheckHealth m) {
     if (!checking) {
       checking = true;
-      getContext().pipeToSelf(client.serving(limits.healthTimeout()),
-          (serving, failure) -> new HealthChecked(failure == null && serving));
+      getContext()
+          .pipeToSelf(
+              client.serving(limits.healthTimeout()),
+              (serving, failure) -> new HealthChecked(failure == null && serving));
     }
     return this;
   }
@@ -325,7 +402,9 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     if (m.serving() && refusal == null && health.markUp(nodeId)) {
       getContext().getLog().info("expert node {} back in rotation", nodeId);
     } else if (!m.serving() && health.markDown(nodeId)) {
-      getContext().getLog().warn("expert node {} out of rotation: health check not SERVING", nodeId);
+      getContext()
+          .getLog()
+          .warn("expert node {} out of rotation: health check not SERVING", nodeId);
     }
     return this;
   }
@@ -343,7 +422,9 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
     try {
       queueGauge.close();
     } catch (Exception e) {
-      getContext().getLog().warn("queue gauge of expert node {} not removed: {}", nodeId, e.toString());
+      getContext()
+          .getLog()
+          .warn("queue gauge of expert node {} not removed: {}", nodeId, e.toString());
     }
     return this;
   }
@@ -360,13 +441,19 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
 
   private void send(SliceQueue.Batch batch) {
     long now = System.nanoTime();
-    long deadline = Math.min(batch.jobs().stream().mapToLong(j -> j.submit.deadlineNanos()).max().orElseThrow(),
-        now + limits.callTimeout().toNanos());
+    long deadline =
+        Math.min(
+            batch.jobs().stream().mapToLong(j -> j.submit.deadlineNanos()).max().orElseThrow(),
+            now + limits.callTimeout().toNanos());
     long id = ++callSeq;
-    ComputeRequest request = BatchAssembler.assemble(nodeId + "-" + id, batch.parts(), hidden, batch.dtype());
-    telemetry.batchSent(nodeId, request.getHiddenStates().getShape(0),
+    ComputeRequest request =
+        BatchAssembler.assemble(nodeId + "-" + id, batch.parts(), hidden, batch.dtype());
+    telemetry.batchSent(
+        nodeId,
+        request.getHiddenStates().getShape(0),
         request.getAssignmentsList().stream().mapToLong(a -> a.getRowsCount()).sum());
-    CompletableFuture<ComputeResponse> answer = client.compute(request, Duration.ofNanos(deadline - now));
+    CompletableFuture<ComputeResponse> answer =
+        client.compute(request, Duration.ofNanos(deadline - now));
     calls.put(id, new Call(batch, answer, now));
     getContext().pipeToSelf(answer, (response, failure) -> new CallEnded(id, response, failure));
   }

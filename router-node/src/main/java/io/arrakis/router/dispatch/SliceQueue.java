@@ -133,7 +133,8 @@ final class SliceQueue {
    * wire dtype. A slice too large for any one call goes in parts, one call after another; one that
    * fits a call of its own waits for the next rather than be cut.
    *
-   * @param failed told of slices that cannot go: past their deadline, or not even one row fits the node
+   * @param failed told of slices that cannot go: past their deadline, or not even one row fits the
+   *     node
    */
   Batch take(NodeCapacity capacity, long nowNanos, String nodeId, BiConsumer<Job, Status> failed) {
     List<SlicePart> parts = new ArrayList<>();
@@ -144,8 +145,10 @@ final class SliceQueue {
     while (!pending.isEmpty()) {
       Job job = pending.peek();
       if (job.submit.deadlineNanos() - nowNanos <= 0) {
-        failed.accept(job, Status.DEADLINE_EXCEEDED.withDescription("deadline passed while waiting for expert node "
-            + nodeId));
+        failed.accept(
+            job,
+            Status.DEADLINE_EXCEEDED.withDescription(
+                "deadline passed while waiting for expert node " + nodeId));
         continue; // the caller closed it
       }
       DType wire = capacity.wireDtype(job.slice().dtype());
@@ -166,8 +169,14 @@ final class SliceQueue {
         to++;
       }
       if (to == from && parts.isEmpty()) {
-        failed.accept(job, Status.UNAVAILABLE.withDescription("expert node " + nodeId + " accepts "
-            + capacity.maxBytes() + " bytes per call, less than one token of this request needs"));
+        failed.accept(
+            job,
+            Status.UNAVAILABLE.withDescription(
+                "expert node "
+                    + nodeId
+                    + " accepts "
+                    + capacity.maxBytes()
+                    + " bytes per call, less than one token of this request needs"));
         continue;
       }
       if (to < job.slice().size() && !parts.isEmpty()) {

@@ -4,8 +4,8 @@ import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.proto.v1.ClusterGrpc;
 import io.arrakis.proto.v1.ClusterLoad;
-import io.arrakis.proto.v1.GetClusterLoadRequest;
 import io.arrakis.proto.v1.ExpertLoad;
+import io.arrakis.proto.v1.GetClusterLoadRequest;
 import io.arrakis.proto.v1.GetLoadStatsRequest;
 import io.arrakis.proto.v1.GetPlacementRequest;
 import io.arrakis.proto.v1.LoadStats;
@@ -41,12 +41,16 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   /**
    * Where GetClusterLoad looks.
    *
-   * @param view the router cluster's load as gossiped; null outside a cluster (this router reports itself)
+   * @param view the router cluster's load as gossiped; null outside a cluster (this router reports
+   *     itself)
    * @param window the load window of a router outside a cluster
    */
   public record ClusterView(String routerId, ClusterLoadView view, Duration window) {}
 
-  public ClusterService(ActorSystem<RouterGuardian.Command> system, PlacementApplier applier, RouterTelemetry telemetry,
+  public ClusterService(
+      ActorSystem<RouterGuardian.Command> system,
+      PlacementApplier applier,
+      RouterTelemetry telemetry,
       ClusterView cluster) {
     this.system = system;
     this.applier = applier;
@@ -55,13 +59,16 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   }
 
   @Override
-  public void getPlacement(GetPlacementRequest request, StreamObserver<io.arrakis.proto.v1.Placement> out) {
-    AskPattern.<RouterGuardian.Command, Placement>ask(system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
+  public void getPlacement(
+      GetPlacementRequest request, StreamObserver<io.arrakis.proto.v1.Placement> out) {
+    AskPattern.<RouterGuardian.Command, Placement>ask(
+            system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
         .whenComplete((p, failure) -> reply(out, p == null ? null : toProto(p), failure));
   }
 
   @Override
-  public void setPlacement(io.arrakis.proto.v1.Placement request, StreamObserver<SetPlacementResponse> out) {
+  public void setPlacement(
+      io.arrakis.proto.v1.Placement request, StreamObserver<SetPlacementResponse> out) {
     Placement placement;
     try {
       placement = fromProto(request);
@@ -69,28 +76,53 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
       out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
     }
-    applier.apply(placement).whenComplete((applied, failure) -> {
-      if (failure != null) {
-        out.onError(Status.fromThrowable(failure).asRuntimeException());
-      } else {
-        out.onNext(SetPlacementResponse.newBuilder().setVersion(applied.version()).setExpertsLoaded(applied.loaded())
-            .setExpertsUnloaded(applied.unloading()).build());
-        out.onCompleted();
-      }
-    });
+    applier
+        .apply(placement)
+        .whenComplete(
+            (applied, failure) -> {
+              if (failure != null) {
+                out.onError(Status.fromThrowable(failure).asRuntimeException());
+              } else {
+                out.onNext(
+                    SetPlacementResponse.newBuilder()
+                        .setVersion(applied.version())
+                        .setExpertsLoaded(applied.loaded())
+                        .setExpertsUnloaded(applied.unloading())
+                        .build());
+                out.onCompleted();
+              }
+            });
   }
 
-  /** Sums up to 600 one-second buckets: off the transport thread, which other calls are waiting for. */
+  /**
+   * Sums up to 600 one-second buckets: off the transport thread, which other calls are waiting for.
+   */
   @Override
   public void getLoadStats(GetLoadStatsRequest request, StreamObserver<LoadStats> out) {
-    CompletableFuture.supplyAsync(() -> {
-      Snapshot s = telemetry.load().since(request.getSinceUnixMs());
-      LoadStats.Builder b = LoadStats.newBuilder().setSinceUnixMs(s.sinceMillis()).setUntilUnixMs(s.untilMillis());
-      s.expertTokens().forEach((e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
-      s.nodeTokensAndBatches().forEach((id, v) ->
-          b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
-      return b.build();
-    }, system.executionContext()).whenComplete((stats, failure) -> reply(out, stats, failure));
+    CompletableFuture.supplyAsync(
+            () -> {
+              Snapshot s = telemetry.load().since(request.getSinceUnixMs());
+              LoadStats.Builder b =
+                  LoadStats.newBuilder()
+                      .setSinceUnixMs(s.sinceMillis())
+                      .setUntilUnixMs(s.untilMillis());
+              s.expertTokens()
+                  .forEach(
+                      (e, n) ->
+                          b.addExperts(
+                              ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+              s.nodeTokensAndBatches()
+                  .forEach(
+                      (id, v) ->
+                          b.addNodes(
+                              NodeLoad.newBuilder()
+                                  .setNodeId(id)
+                                  .setTokens(v[0])
+                                  .setBatches(v[1])));
+              return b.build();
+            },
+            system.executionContext())
+        .whenComplete((stats, failure) -> reply(out, stats, failure));
   }
 
   @Override
@@ -100,16 +132,33 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
       out.onCompleted();
       return;
     }
-    AskPattern.<RouterGuardian.Command, RouterGuardian.Versions>ask(system, RouterGuardian.GetVersions::new, ASK_TIMEOUT,
-            system.scheduler())
-        .whenComplete((v, failure) -> reply(out, v == null ? null : ClusterLoadView.sum(cluster.window(), List.of(
-            ClusterLoadView.report(cluster.routerId(), "", telemetry.load(), cluster.window(), v, System.currentTimeMillis()))),
-            failure));
+    AskPattern.<RouterGuardian.Command, RouterGuardian.Versions>ask(
+            system, RouterGuardian.GetVersions::new, ASK_TIMEOUT, system.scheduler())
+        .whenComplete(
+            (v, failure) ->
+                reply(
+                    out,
+                    v == null
+                        ? null
+                        : ClusterLoadView.sum(
+                            cluster.window(),
+                            List.of(
+                                ClusterLoadView.report(
+                                    cluster.routerId(),
+                                    "",
+                                    telemetry.load(),
+                                    cluster.window(),
+                                    v,
+                                    System.currentTimeMillis()))),
+                    failure));
   }
 
   private static <T> void reply(StreamObserver<T> out, T value, Throwable failure) {
     if (failure != null) {
-      out.onError(Status.UNAVAILABLE.withDescription("router did not answer: " + failure).asRuntimeException());
+      out.onError(
+          Status.UNAVAILABLE
+              .withDescription("router did not answer: " + failure)
+              .asRuntimeException());
     } else {
       out.onNext(value);
       out.onCompleted();
@@ -117,9 +166,13 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   }
 
   static io.arrakis.proto.v1.Placement toProto(Placement p) {
-    io.arrakis.proto.v1.Placement.Builder b = io.arrakis.proto.v1.Placement.newBuilder().setVersion(p.version());
+    io.arrakis.proto.v1.Placement.Builder b =
+        io.arrakis.proto.v1.Placement.newBuilder().setVersion(p.version());
     for (Placement.Node n : p.nodes()) {
-      PlacementNode.Builder nb = PlacementNode.newBuilder().setId(n.id()).setAddress(n.address() == null ? "" : n.address());
+      PlacementNode.Builder nb =
+          PlacementNode.newBuilder()
+              .setId(n.id())
+              .setAddress(n.address() == null ? "" : n.address());
       n.experts().forEach(e -> nb.addExperts(e.toProto()));
       b.addNodes(nb);
     }
@@ -129,8 +182,11 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   static Placement fromProto(io.arrakis.proto.v1.Placement p) {
     List<Placement.Node> nodes = new ArrayList<>();
     for (PlacementNode n : p.getNodesList()) {
-      nodes.add(new Placement.Node(n.getId(), n.getAddress().isEmpty() ? null : n.getAddress(),
-          n.getExpertsList().stream().map(ExpertId::of).toList()));
+      nodes.add(
+          new Placement.Node(
+              n.getId(),
+              n.getAddress().isEmpty() ? null : n.getAddress(),
+              n.getExpertsList().stream().map(ExpertId::of).toList()));
     }
     return new Placement(p.getVersion(), nodes);
   }

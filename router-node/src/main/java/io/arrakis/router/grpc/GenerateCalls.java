@@ -31,7 +31,9 @@ final class GenerateCalls {
   private final Duration defaultDeadline;
   private final Duration maxDeadline;
 
-  /** @param service null on a router serving a layer-only model */
+  /**
+   * @param service null on a router serving a layer-only model
+   */
   GenerateCalls(GenerationService service, Duration defaultDeadline, Duration maxDeadline) {
     this.service = service;
     this.defaultDeadline = defaultDeadline;
@@ -40,42 +42,67 @@ final class GenerateCalls {
 
   void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
     if (service == null) {
-      out.onError(Status.UNIMPLEMENTED.withDescription("this router serves a layer-only model (Forward only); Generate "
-          + "needs a whole-model checkpoint").asRuntimeException());
+      out.onError(
+          Status.UNIMPLEMENTED
+              .withDescription(
+                  "this router serves a layer-only model (Forward only); Generate "
+                      + "needs a whole-model checkpoint")
+              .asRuntimeException());
       return;
     }
     GenerationRequest.Prompt prompt;
     switch (request.getPromptCase()) {
       case TEXT -> prompt = new GenerationRequest.Prompt.Text(request.getText());
-      case TOKEN_IDS -> prompt = new GenerationRequest.Prompt.TokenIds(
-          request.getTokenIds().getIdsList().stream().mapToInt(Integer::intValue).toArray());
-      case CHAT -> prompt = new GenerationRequest.Prompt.Chat(request.getChat().getMessagesList().stream()
-          .map(m -> new ChatMessage(m.getRole(), m.getContent())).toList());
+      case TOKEN_IDS ->
+          prompt =
+              new GenerationRequest.Prompt.TokenIds(
+                  request.getTokenIds().getIdsList().stream()
+                      .mapToInt(Integer::intValue)
+                      .toArray());
+      case CHAT ->
+          prompt =
+              new GenerationRequest.Prompt.Chat(
+                  request.getChat().getMessagesList().stream()
+                      .map(m -> new ChatMessage(m.getRole(), m.getContent()))
+                      .toList());
       default -> {
-        out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: set one of text, token_ids or chat")
-            .asRuntimeException());
+        out.onError(
+            Status.INVALID_ARGUMENT
+                .withDescription("prompt: set one of text, token_ids or chat")
+                .asRuntimeException());
         return;
       }
     }
     SamplingParams s = request.getSampling();
-    GenerationRequest.Sampling sampling = new GenerationRequest.Sampling(Integer.toUnsignedLong(s.getMaxTokens()),
-        s.getTemperature(), s.getTopP(), Integer.toUnsignedLong(s.getTopK()),
-        s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(), List.copyOf(s.getStopList()),
-        s.getIgnoreEos());
+    GenerationRequest.Sampling sampling =
+        new GenerationRequest.Sampling(
+            Integer.toUnsignedLong(s.getMaxTokens()),
+            s.getTemperature(),
+            s.getTopP(),
+            Integer.toUnsignedLong(s.getTopK()),
+            s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(),
+            List.copyOf(s.getStopList()),
+            s.getIgnoreEos());
     long deadline = System.nanoTime() + remainingNanos();
-    ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) out;
-    // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set before
-    // the request can answer; the handler runs on this call's transport thread, so after this method
+    ServerCallStreamObserver<GenerateResponse> call =
+        (ServerCallStreamObserver<GenerateResponse>) out;
+    // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set
+    // before
+    // the request can answer; the handler runs on this call's transport thread, so after this
+    // method
     AtomicReference<GenerationHandle> handle = new AtomicReference<>();
     call.setOnCancelHandler(() -> handle.get().cancel());
-    handle.set(service.submit(new GenerationRequest(request.getRequestId(), prompt, sampling, deadline),
-        new Stream(call, request.getRequestId())));
+    handle.set(
+        service.submit(
+            new GenerationRequest(request.getRequestId(), prompt, sampling, deadline),
+            new Stream(call, request.getRequestId())));
   }
 
   private long remainingNanos() {
     Deadline deadline = Context.current().getDeadline();
     long max = maxDeadline.toNanos();
-    return deadline == null ? Math.min(defaultDeadline.toNanos(), max)
+    return deadline == null
+        ? Math.min(defaultDeadline.toNanos(), max)
         : Math.min(deadline.timeRemaining(TimeUnit.NANOSECONDS), max);
   }
 
@@ -97,10 +124,14 @@ final class GenerateCalls {
     @Override
     public synchronized void onFinished(int[] tokenIds, String text, Finish finish) {
       if (!call.isCancelled()) {
-        call.onNext(chunk(tokenIds, text).setFinishReason(finish.reason().wire())
-            .setUsage(Usage.newBuilder().setPromptTokens(finish.promptTokens())
-                .setCompletionTokens(finish.completionTokens()))
-            .build());
+        call.onNext(
+            chunk(tokenIds, text)
+                .setFinishReason(finish.reason().wire())
+                .setUsage(
+                    Usage.newBuilder()
+                        .setPromptTokens(finish.promptTokens())
+                        .setCompletionTokens(finish.completionTokens()))
+                .build());
         call.onCompleted();
       }
     }
@@ -113,7 +144,8 @@ final class GenerateCalls {
     }
 
     private GenerateResponse.Builder chunk(int[] tokenIds, String text) {
-      GenerateResponse.Builder b = GenerateResponse.newBuilder().setRequestId(requestId).setText(text);
+      GenerateResponse.Builder b =
+          GenerateResponse.newBuilder().setRequestId(requestId).setText(text);
       for (int t : tokenIds) {
         b.addTokenIds(t);
       }

@@ -36,11 +36,12 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
 /**
  * The public {@code arrakis.v1.Inference} service: Forward (one MoE layer), GetModel, and Generate
- * ({@link GenerateCalls}, on a router serving a whole model). Checks each Forward call on the transport thread (layer,
- * dtype, shape, sizes) and hands it to the actors; a client's mistake is INVALID_ARGUMENT
- * (RESOURCE_EXHAUSTED past a size limit), never UNKNOWN. What a call takes (admission tokens, a
- * coordinator, queued slices) it gives back when it is answered, when its client cancels it, and
- * at the latest at its deadline, which is never further away than {@code max-deadline}.
+ * ({@link GenerateCalls}, on a router serving a whole model). Checks each Forward call on the
+ * transport thread (layer, dtype, shape, sizes) and hands it to the actors; a client's mistake is
+ * INVALID_ARGUMENT (RESOURCE_EXHAUSTED past a size limit), never UNKNOWN. What a call takes
+ * (admission tokens, a coordinator, queued slices) it gives back when it is answered, when its
+ * client cancels it, and at the latest at its deadline, which is never further away than {@code
+ * max-deadline}.
  */
 public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   /** How long past the call's deadline to wait for the coordinator's own timeout reply. */
@@ -59,12 +60,20 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   /**
    * @param defaultDeadline for a call that comes without a deadline
    * @param maxDeadline the furthest deadline honoured: a client's later one is cut to it
-   * @param generation generation of a whole model, or null when the router serves a layer-only model
+   * @param generation generation of a whole model, or null when the router serves a layer-only
+   *     model
    * @param serve deadlines of Generate calls
    */
-  public InferenceService(ActorSystem<RouterGuardian.Command> system, ModelInfo model, int maxRequestTokens,
-      Duration defaultDeadline, Duration maxDeadline, RouterTelemetry telemetry, TokenLimiter admission,
-      GenerationService generation, ServeSettings serve) {
+  public InferenceService(
+      ActorSystem<RouterGuardian.Command> system,
+      ModelInfo model,
+      int maxRequestTokens,
+      Duration defaultDeadline,
+      Duration maxDeadline,
+      RouterTelemetry telemetry,
+      TokenLimiter admission,
+      GenerationService generation,
+      ServeSettings serve) {
     this.admission = admission;
     this.generate = new GenerateCalls(generation, serve.defaultDeadline(), serve.maxDeadline());
     this.system = system;
@@ -77,7 +86,8 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   }
 
   /** The model as clients see it. */
-  public static ModelInfo modelInfo(ModelConfig config, List<Integer> moeLayers, String weightsDtype) {
+  public static ModelInfo modelInfo(
+      ModelConfig config, List<Integer> moeLayers, String weightsDtype) {
     return ModelInfo.newBuilder()
         .setNumLayers(config.numLayers())
         .setNumExperts(config.numExperts())
@@ -85,8 +95,10 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
         .setIntermediateSize(config.intermediateSize())
         .setTopK(config.topK())
         .setNormTopkProb(config.normTopkProb())
-        .setWeightsDtype(weightsDtype.equalsIgnoreCase("bf16") || weightsDtype.equalsIgnoreCase("bfloat16")
-            ? DType.BFLOAT16 : DType.FLOAT32)
+        .setWeightsDtype(
+            weightsDtype.equalsIgnoreCase("bf16") || weightsDtype.equalsIgnoreCase("bfloat16")
+                ? DType.BFLOAT16
+                : DType.FLOAT32)
         .addAllMoeLayers(moeLayers)
         .build();
   }
@@ -97,64 +109,103 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
     int tokens;
     try {
       if (!moeLayers.contains(request.getLayer())) {
-        throw new TensorCheckException("layer " + Integer.toUnsignedString(request.getLayer())
-            + " is not an MoE layer of this model (MoE layers: " + moeLayers + ")", false);
+        throw new TensorCheckException(
+            "layer "
+                + Integer.toUnsignedString(request.getLayer())
+                + " is not an MoE layer of this model (MoE layers: "
+                + moeLayers
+                + ")",
+            false);
       }
-      tokens = TensorChecks.checkActivations("hidden_states", request.getHiddenStates(), model.getHiddenSize(),
-          maxRequestTokens);
+      tokens =
+          TensorChecks.checkActivations(
+              "hidden_states", request.getHiddenStates(), model.getHiddenSize(), maxRequestTokens);
     } catch (TensorCheckException e) {
-      refuse(out, (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT).withDescription(e.getMessage()));
+      refuse(
+          out,
+          (e.tooLarge() ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT)
+              .withDescription(e.getMessage()));
       return;
     }
     long remaining = remainingNanos();
     if (remaining <= 0) {
-      refuse(out, Status.DEADLINE_EXCEEDED.withDescription("the call's deadline passed before it was served"));
+      refuse(
+          out,
+          Status.DEADLINE_EXCEEDED.withDescription(
+              "the call's deadline passed before it was served"));
       return;
     }
     if (!admission.tryAcquire(tokens)) {
-      refuse(out, Status.RESOURCE_EXHAUSTED.withDescription("router is at capacity: " + admission.inFlight()
-          + " tokens in flight, limit " + admission.limit() + "; retry later"));
+      refuse(
+          out,
+          Status.RESOURCE_EXHAUSTED.withDescription(
+              "router is at capacity: "
+                  + admission.inFlight()
+                  + " tokens in flight, limit "
+                  + admission.limit()
+                  + "; retry later"));
       return;
     }
     Cancellation cancellation = new Cancellation();
     Deadline clientDeadline = Context.current().getDeadline();
-    ((ServerCallStreamObserver<ForwardResponse>) out).setOnCancelHandler(() -> {
-      // at its deadline the call is cancelled too: the coordinator's own timer answers DEADLINE_EXCEEDED
-      // then, which an adaptive limit reads as overload
-      if (clientDeadline == null || !clientDeadline.isExpired()) {
-        cancellation.cancel();
-      }
-    });
-    LayerJob job = new LayerJob(request.getRequestId(), request.getLayer(), request.getHiddenStates(), tokens,
-        start + remaining, start, cancellation);
+    ((ServerCallStreamObserver<ForwardResponse>) out)
+        .setOnCancelHandler(
+            () -> {
+              // at its deadline the call is cancelled too: the coordinator's own timer answers
+              // DEADLINE_EXCEEDED
+              // then, which an adaptive limit reads as overload
+              if (clientDeadline == null || !clientDeadline.isExpired()) {
+                cancellation.cancel();
+              }
+            });
+    LayerJob job =
+        new LayerJob(
+            request.getRequestId(),
+            request.getLayer(),
+            request.getHiddenStates(),
+            tokens,
+            start + remaining,
+            start,
+            cancellation);
     CompletionStage<LayerOutcome> answer;
     try {
-      answer = AskPattern.ask(system, r -> new RouterGuardian.RunLayer(job, r),
-          Duration.ofNanos(remaining).plus(ASK_MARGIN), system.scheduler());
-    } catch (RuntimeException e) { // whatever fails here, the tokens go back and the client hears of it
+      answer =
+          AskPattern.ask(
+              system,
+              r -> new RouterGuardian.RunLayer(job, r),
+              Duration.ofNanos(remaining).plus(ASK_MARGIN),
+              system.scheduler());
+    } catch (
+        RuntimeException e) { // whatever fails here, the tokens go back and the client hears of it
       answer = CompletableFuture.failedFuture(e);
     }
     // answer on the thread that completes the ask: its plain whenComplete would run the callback on
     // the common pool, which with fewer than 3 cores means a new thread for every call
-    answer.whenCompleteAsync((outcome, failure) -> {
-      admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
-      if (failure != null) {
-        out.onError(Status.INTERNAL.withDescription("request " + request.getRequestId() + " got no answer: " + failure)
-            .asRuntimeException());
-      } else if (outcome instanceof LayerOutcome.Succeeded ok) {
-        out.onNext(response(request, ok, tokens));
-        out.onCompleted();
-      } else {
-        out.onError(((LayerOutcome.Failed) outcome).status().asRuntimeException());
-      }
-    }, Runnable::run);
+    answer.whenCompleteAsync(
+        (outcome, failure) -> {
+          admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
+          if (failure != null) {
+            out.onError(
+                Status.INTERNAL
+                    .withDescription(
+                        "request " + request.getRequestId() + " got no answer: " + failure)
+                    .asRuntimeException());
+          } else if (outcome instanceof LayerOutcome.Succeeded ok) {
+            out.onNext(response(request, ok, tokens));
+            out.onCompleted();
+          } else {
+            out.onError(((LayerOutcome.Failed) outcome).status().asRuntimeException());
+          }
+        },
+        Runnable::run);
   }
 
   /** Nanoseconds until the call's deadline: the client's, cut to max-deadline, or the default. */
   private long remainingNanos() {
     Deadline deadline = Context.current().getDeadline();
     long max = maxDeadline.toNanos();
-    return deadline == null ? Math.min(defaultDeadline.toNanos(), max)
+    return deadline == null
+        ? Math.min(defaultDeadline.toNanos(), max)
         : Math.min(deadline.timeRemaining(TimeUnit.NANOSECONDS), max);
   }
 
@@ -164,9 +215,10 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   }
 
   private ForwardResponse response(ForwardRequest request, LayerOutcome.Succeeded ok, int tokens) {
-    ForwardResponse.Builder resp = ForwardResponse.newBuilder()
-        .setRequestId(request.getRequestId())
-        .setOutput(TensorCodec.encodeFloat(ok.output(), tokens, model.getHiddenSize()));
+    ForwardResponse.Builder resp =
+        ForwardResponse.newBuilder()
+            .setRequestId(request.getRequestId())
+            .setOutput(TensorCodec.encodeFloat(ok.output(), tokens, model.getHiddenSize()));
     if (request.getReturnRouting()) {
       Routing r = ok.routing();
       resp.setTopkIds(TensorCodec.encodeInt(r.ids(), r.tokens(), r.k()))

@@ -35,9 +35,15 @@ public final class RouterAccess {
       admin.add(AccessPolicy.certificate(Role.ADMIN));
       clients.add(AccessPolicy.certificate(Role.CLIENT));
     }
-    Rule cluster = Rule.anyOf("the admin Cluster service", admin,
-        "this router has no admin credential (start it with --admin-token-file FILE, or --tls-dir DIR for admin certificates)");
-    Rule publicApi = publicToken == null ? Rule.open("the public API") : Rule.anyOf("the public API", clients, "");
+    Rule cluster =
+        Rule.anyOf(
+            "the admin Cluster service",
+            admin,
+            "this router has no admin credential (start it with --admin-token-file FILE, or --tls-dir DIR for admin certificates)");
+    Rule publicApi =
+        publicToken == null
+            ? Rule.open("the public API")
+            : Rule.anyOf("the public API", clients, "");
     return AccessPolicy.of(Map.of(ClusterGrpc.SERVICE_NAME, cluster), publicApi);
   }
 }

@@ -37,39 +37,53 @@ final class ApiError extends Exception {
   }
 
   public static ApiError unknownModel(String model, String served) {
-    return new ApiError(404, "invalid_request_error", "The model '" + model + "' does not exist: this router serves '"
-        + served + "'", "model", "model_not_found");
+    return new ApiError(
+        404,
+        "invalid_request_error",
+        "The model '" + model + "' does not exist: this router serves '" + served + "'",
+        "model",
+        "model_not_found");
   }
 
   public static ApiError tooLarge(long limit) {
-    return new ApiError(413, "invalid_request_error", "the request body is larger than " + limit
-        + " bytes (arrakis.router.http.max-body-bytes)", null, "request_too_large");
+    return new ApiError(
+        413,
+        "invalid_request_error",
+        "the request body is larger than " + limit + " bytes (arrakis.router.http.max-body-bytes)",
+        null,
+        "request_too_large");
   }
 
   /**
    * A generation's failure: INVALID_ARGUMENT 400 (its description names the field: {@code
-   * sampling.X} becomes {@code X}; a prompt's fault is {@code promptField}), RESOURCE_EXHAUSTED 429,
-   * UNAVAILABLE 503, DEADLINE_EXCEEDED 504, UNIMPLEMENTED 501, anything else 500.
+   * sampling.X} becomes {@code X}; a prompt's fault is {@code promptField}), RESOURCE_EXHAUSTED
+   * 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, UNIMPLEMENTED 501, anything else 500.
    */
   public static ApiError of(Status status, String promptField) {
-    String message = status.getDescription() == null ? status.getCode().toString() : status.getDescription();
+    String message =
+        status.getDescription() == null ? status.getCode().toString() : status.getDescription();
     return switch (status.getCode()) {
       case INVALID_ARGUMENT -> {
         if (message.startsWith("sampling.")) {
           String rest = message.substring("sampling.".length());
           int end = 0;
-          while (end < rest.length() && (Character.isLetterOrDigit(rest.charAt(end)) || rest.charAt(end) == '_')) {
+          while (end < rest.length()
+              && (Character.isLetterOrDigit(rest.charAt(end)) || rest.charAt(end) == '_')) {
             end++;
           }
           yield invalid(rest.substring(0, end), rest);
         }
         yield invalid(promptField, message);
       }
-      case RESOURCE_EXHAUSTED -> new ApiError(429, "rate_limit_error", message, null, "rate_limit_exceeded");
+      case RESOURCE_EXHAUSTED ->
+          new ApiError(429, "rate_limit_error", message, null, "rate_limit_exceeded");
       case UNAVAILABLE -> new ApiError(503, "service_unavailable", message, null, "no_expert_node");
       case DEADLINE_EXCEEDED -> new ApiError(504, "timeout", message, null, "deadline_exceeded");
-      case UNIMPLEMENTED -> new ApiError(501, "invalid_request_error", message, null, "not_implemented");
-      default -> new ApiError(500, "server_error", message, null, status.getCode().toString().toLowerCase());
+      case UNIMPLEMENTED ->
+          new ApiError(501, "invalid_request_error", message, null, "not_implemented");
+      default ->
+          new ApiError(
+              500, "server_error", message, null, status.getCode().toString().toLowerCase());
     };
   }
 

@@ -9,7 +9,8 @@ import javax.net.ssl.SSLSession;
 /**
  * Who may call the HTTP API, as for the router's public gRPC services: with a public bearer token,
  * {@code Authorization: Bearer TOKEN} or (over TLS) a client certificate of the cluster CA; without
- * one, anyone. Tokens are compared in constant time and never echoed. {@code /health} is always open.
+ * one, anyone. Tokens are compared in constant time and never echoed. {@code /health} is always
+ * open.
  */
 public final class HttpAccess {
   private static final String BEARER = "Bearer ";
@@ -23,13 +24,18 @@ public final class HttpAccess {
 
   /**
    * @param publicToken the public bearer token, or null: open to anyone
-   * @param tls whether the API is served over TLS (a client certificate then also identifies a caller)
+   * @param tls whether the API is served over TLS (a client certificate then also identifies a
+   *     caller)
    */
   public static HttpAccess of(String publicToken, boolean tls) {
     if (publicToken != null && publicToken.isBlank()) {
       throw new IllegalArgumentException("the public bearer token must not be empty");
     }
-    return new HttpAccess(publicToken == null ? null : (BEARER + publicToken.strip()).getBytes(StandardCharsets.UTF_8), tls);
+    return new HttpAccess(
+        publicToken == null
+            ? null
+            : (BEARER + publicToken.strip()).getBytes(StandardCharsets.UTF_8),
+        tls);
   }
 
   public static HttpAccess open() {
@@ -44,15 +50,18 @@ public final class HttpAccess {
     if (expected == null) {
       return;
     }
-    if (authorization != null && MessageDigest.isEqual(expected, authorization.getBytes(StandardCharsets.UTF_8))) {
+    if (authorization != null
+        && MessageDigest.isEqual(expected, authorization.getBytes(StandardCharsets.UTF_8))) {
       return;
     }
     Optional<Role> peer = tls && session != null ? Role.ofPeer(session) : Optional.empty();
     if (peer.isPresent() && peer.get() == Role.CLIENT) {
       return;
     }
-    String takes = "the API takes the public token ('Authorization: Bearer <token>')"
-        + (tls ? " or a client certificate (mutual TLS)" : "");
-    throw ApiError.unauthorized(authorization == null ? "missing credentials: " + takes : "invalid bearer token: " + takes);
+    String takes =
+        "the API takes the public token ('Authorization: Bearer <token>')"
+            + (tls ? " or a client certificate (mutual TLS)" : "");
+    throw ApiError.unauthorized(
+        authorization == null ? "missing credentials: " + takes : "invalid bearer token: " + takes);
   }
 }

@@ -26,9 +26,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The router's OpenAI-compatible HTTP API on its own port (Pekko HTTP on the router's actor system),
- * plaintext or TLS. Each connection gets a {@link ConnectionScope}, so that a client that closes
- * its connection cancels what it asked for.
+ * The router's OpenAI-compatible HTTP API on its own port (Pekko HTTP on the router's actor
+ * system), plaintext or TLS. Each connection gets a {@link ConnectionScope}, so that a client that
+ * closes its connection cancels what it asked for.
  */
 public final class HttpApi {
   private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
@@ -44,64 +44,104 @@ public final class HttpApi {
    * Binds and starts serving; returns once bound.
    *
    * @param service generation, or null on a router serving a layer-only model
-   * @param tls the server's TLS context (client certificates are asked for, not required), or null for plaintext
+   * @param tls the server's TLS context (client certificates are asked for, not required), or null
+   *     for plaintext
    * @param deadline how long a request may take
    * @param maxStopStrings stop strings a request may give
    * @throws IllegalStateException when the port cannot be bound
    */
-  public static HttpApi start(ActorSystem<?> system, String host, HttpSettings settings, GenerationService service,
-      HttpAccess access, SSLContext tls, Duration deadline, int maxStopStrings) {
+  public static HttpApi start(
+      ActorSystem<?> system,
+      String host,
+      HttpSettings settings,
+      GenerationService service,
+      HttpAccess access,
+      SSLContext tls,
+      Duration deadline,
+      int maxStopStrings) {
     AtomicBoolean draining = new AtomicBoolean();
     Materializer mat = Materializer.matFromSystem(system);
-    OpenAiApi api = new OpenAiApi(service, settings, access, deadline, maxStopStrings, () -> !draining.get(), mat);
+    OpenAiApi api =
+        new OpenAiApi(
+            service, settings, access, deadline, maxStopStrings, () -> !draining.get(), mat);
     // one flow per connection. The requests' side ends when the client closes the connection, even
     // while an answer is pending (which the answers' side would wait for): that cancels what still
     // runs for it. The answers' side ending (the server closing it) does too.
-    Flow<HttpRequest, HttpResponse, ?> perConnection = Flow.fromMaterializer((m, attributes) -> {
-      ConnectionScope scope = new ConnectionScope();
-      return Flow.of(HttpRequest.class)
-          .watchTermination((notUsed, done) -> {
-            done.whenComplete((ok, failed) -> scope.close());
-            return notUsed;
-          })
-          .mapAsync(1, r -> api.handle(r, scope))
-          .watchTermination((notUsed, done) -> {
-            done.whenComplete((ok, failed) -> scope.close());
-            return notUsed;
-          });
-    });
-    ServerBuilder builder = Http.get(system).newServerAt(host, Math.max(settings.port(), 0))
-        .withSettings(ServerSettings.create(serverConfig(settings, tls != null, system.settings().config())));
+    Flow<HttpRequest, HttpResponse, ?> perConnection =
+        Flow.fromMaterializer(
+            (m, attributes) -> {
+              ConnectionScope scope = new ConnectionScope();
+              return Flow.of(HttpRequest.class)
+                  .watchTermination(
+                      (notUsed, done) -> {
+                        done.whenComplete((ok, failed) -> scope.close());
+                        return notUsed;
+                      })
+                  .mapAsync(1, r -> api.handle(r, scope))
+                  .watchTermination(
+                      (notUsed, done) -> {
+                        done.whenComplete((ok, failed) -> scope.close());
+                        return notUsed;
+                      });
+            });
+    ServerBuilder builder =
+        Http.get(system)
+            .newServerAt(host, Math.max(settings.port(), 0))
+            .withSettings(
+                ServerSettings.create(
+                    serverConfig(settings, tls != null, system.settings().config())));
     if (tls != null) {
-      builder = builder.enableHttps(ConnectionContext.httpsServer(() -> {
-        SSLEngine engine = tls.createSSLEngine();
-        engine.setUseClientMode(false);
-        engine.setWantClientAuth(true);
-        return engine;
-      }));
+      builder =
+          builder.enableHttps(
+              ConnectionContext.httpsServer(
+                  () -> {
+                    SSLEngine engine = tls.createSSLEngine();
+                    engine.setUseClientMode(false);
+                    engine.setWantClientAuth(true);
+                    return engine;
+                  }));
     }
     ServerBinding binding;
     try {
       binding = builder.bindFlow(perConnection).toCompletableFuture().get(30, TimeUnit.SECONDS);
     } catch (ExecutionException e) {
-      throw new IllegalStateException("the HTTP API could not listen on " + host + ":" + settings.port() + ": "
-          + e.getCause().getMessage(), e.getCause());
+      throw new IllegalStateException(
+          "the HTTP API could not listen on "
+              + host
+              + ":"
+              + settings.port()
+              + ": "
+              + e.getCause().getMessage(),
+          e.getCause());
     } catch (TimeoutException | InterruptedException e) {
-      throw new IllegalStateException("the HTTP API could not listen on " + host + ":" + settings.port() + ": " + e, e);
+      throw new IllegalStateException(
+          "the HTTP API could not listen on " + host + ":" + settings.port() + ": " + e, e);
     }
-    log.info("HTTP API (OpenAI-compatible{}) on {}", tls != null ? ", TLS" : "", binding.localAddress());
+    log.info(
+        "HTTP API (OpenAI-compatible{}) on {}", tls != null ? ", TLS" : "", binding.localAddress());
     return new HttpApi(binding, draining);
   }
 
-  /** Pekko HTTP's server settings from ours: body limit, connections, timeouts (the serving deadline bounds a request). */
+  /**
+   * Pekko HTTP's server settings from ours: body limit, connections, timeouts (the serving deadline
+   * bounds a request).
+   */
   private static Config serverConfig(HttpSettings s, boolean tls, Config fallback) {
-    return ConfigFactory.parseMap(Map.of(
-        "pekko.http.server.parsing.max-content-length", Long.toString(s.maxBodyBytes()),
-        "pekko.http.server.max-connections", Integer.toString(s.maxConnections()),
-        "pekko.http.server.idle-timeout", s.idleTimeout().toMillis() + "ms",
-        "pekko.http.server.request-timeout", "infinite",
-        "pekko.http.server.parsing.ssl-session-attribute", tls ? "on" : "off",
-        "pekko.http.server.server-header", "arrakis"), "arrakis.router.http")
+    return ConfigFactory.parseMap(
+            Map.of(
+                "pekko.http.server.parsing.max-content-length",
+                Long.toString(s.maxBodyBytes()),
+                "pekko.http.server.max-connections",
+                Integer.toString(s.maxConnections()),
+                "pekko.http.server.idle-timeout",
+                s.idleTimeout().toMillis() + "ms",
+                "pekko.http.server.request-timeout",
+                "infinite",
+                "pekko.http.server.parsing.ssl-session-attribute",
+                tls ? "on" : "off",
+                "pekko.http.server.server-header",
+                "arrakis"),
+            "arrakis.router.http")
         .withFallback(fallback);
   }
 
@@ -115,8 +155,8 @@ public final class HttpApi {
   }
 
   /**
-   * Stops taking connections, lets requests in flight finish within {@code grace}, then closes
-   * what is left (cancelling its requests).
+   * Stops taking connections, lets requests in flight finish within {@code grace}, then closes what
+   * is left (cancelling its requests).
    */
   public void stop(Duration grace) {
     drain();

@@ -14,10 +14,10 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
 import javax.net.ssl.SSLSession;
+import org.apache.pekko.http.javadsl.model.AttributeKeys;
 import org.apache.pekko.http.javadsl.model.HttpMethods;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
-import org.apache.pekko.http.javadsl.model.AttributeKeys;
 import org.apache.pekko.http.javadsl.model.SslSessionInfo;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.stream.Materializer;
@@ -40,13 +40,20 @@ final class OpenAiApi {
   private final long startedSeconds = System.currentTimeMillis() / 1000;
 
   /**
-   * @param service null on a router serving a layer-only model (the generation endpoints answer 501)
+   * @param service null on a router serving a layer-only model (the generation endpoints answer
+   *     501)
    * @param deadline how long a request may take (the serving default deadline)
    * @param serving false while the router drains: {@code /health} answers 503
    * @param maxStopStrings stop strings a request may give
    */
-  OpenAiApi(GenerationService service, HttpSettings settings, HttpAccess access, Duration deadline, int maxStopStrings,
-      BooleanSupplier serving, Materializer mat) {
+  OpenAiApi(
+      GenerationService service,
+      HttpSettings settings,
+      HttpAccess access,
+      Duration deadline,
+      int maxStopStrings,
+      BooleanSupplier serving,
+      Materializer mat) {
     this.service = service;
     this.settings = settings;
     this.access = access;
@@ -69,25 +76,39 @@ final class OpenAiApi {
       boolean chat = path.equals("/v1/chat/completions");
       boolean models = path.equals("/v1/models") || path.startsWith("/v1/models/");
       if (!completions && !chat && !models) {
-        // a body is left unread (the connection then closes after the answer): never read for nothing
-        throw ApiError.notFound("no such endpoint: " + request.method().name() + " " + RequestParser.abbreviate(path)
-            + " (this server has POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health)");
+        // a body is left unread (the connection then closes after the answer): never read for
+        // nothing
+        throw ApiError.notFound(
+            "no such endpoint: "
+                + request.method().name()
+                + " "
+                + RequestParser.abbreviate(path)
+                + " (this server has POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health)");
       }
-      access.check(request.getHeader("Authorization").map(h -> h.value()).orElse(null), tlsSession(request));
+      access.check(
+          request.getHeader("Authorization").map(h -> h.value()).orElse(null), tlsSession(request));
       if (models) {
         requireMethod(get, "GET", path);
         return done(models(path));
       }
       requireMethod(post, "POST", path);
       if (service == null) {
-        throw new ApiError(501, "invalid_request_error", "this router serves a layer-only model (the Forward API "
-            + "only); completions need a whole-model checkpoint", null, "not_implemented");
+        throw new ApiError(
+            501,
+            "invalid_request_error",
+            "this router serves a layer-only model (the Forward API "
+                + "only); completions need a whole-model checkpoint",
+            null,
+            "not_implemented");
       }
       OptionalLong length = request.entity().getContentLengthOption();
       if (length.isPresent() && length.getAsLong() > settings.maxBodyBytes()) {
-        throw ApiError.tooLarge(settings.maxBodyBytes()); // unread: the connection closes after the answer
+        throw ApiError.tooLarge(
+            settings.maxBodyBytes()); // unread: the connection closes after the answer
       }
-      return request.entity().withSizeLimit(settings.maxBodyBytes())
+      return request
+          .entity()
+          .withSizeLimit(settings.maxBodyBytes())
           .toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), mat)
           .thenCompose(strict -> generate(strict.getData().toArray(), chat, scope))
           .exceptionally(OpenAiApi::bodyFailure);
@@ -104,8 +125,10 @@ final class OpenAiApi {
       return done(Replies.error(e));
     }
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
-    ResponseShapes shapes = new ResponseShapes(r, id, service.model().name(), System.currentTimeMillis() / 1000);
-    GenerationRequest request = new GenerationRequest(id, r.prompt(), r.sampling(), System.nanoTime() + deadline.toNanos());
+    ResponseShapes shapes =
+        new ResponseShapes(r, id, service.model().name(), System.currentTimeMillis() / 1000);
+    GenerationRequest request =
+        new GenerationRequest(id, r.prompt(), r.sampling(), System.nanoTime() + deadline.toNanos());
     LateHandle handle = new LateHandle();
     CompletableFuture<HttpResponse> response;
     if (r.stream()) {
@@ -130,10 +153,16 @@ final class OpenAiApi {
       return Replies.error(ApiError.tooLarge(e.limit()));
     }
     if (cause instanceof TimeoutException) {
-      return Replies.error(new ApiError(408, "invalid_request_error", "the request body did not arrive in time "
-          + "(arrakis.router.http.body-timeout)", null, "request_timeout"));
+      return Replies.error(
+          new ApiError(
+              408,
+              "invalid_request_error",
+              "the request body did not arrive in time " + "(arrakis.router.http.body-timeout)",
+              null,
+              "request_timeout"));
     }
-    return Replies.error(ApiError.invalid(null, "the request body could not be read: " + cause.getMessage()));
+    return Replies.error(
+        ApiError.invalid(null, "the request body could not be read: " + cause.getMessage()));
   }
 
   private HttpResponse health() {
@@ -159,7 +188,8 @@ final class OpenAiApi {
   }
 
   private ObjectNode model(ServedModel m) {
-    return JsonNodeFactory.instance.objectNode()
+    return JsonNodeFactory.instance
+        .objectNode()
         .put("id", m.name())
         .put("object", "model")
         .put("created", startedSeconds)
@@ -169,12 +199,16 @@ final class OpenAiApi {
 
   private static void requireMethod(boolean ok, String method, String path) throws ApiError {
     if (!ok) {
-      throw new ApiError(405, "invalid_request_error", path + " takes " + method, null, "method_not_allowed");
+      throw new ApiError(
+          405, "invalid_request_error", path + " takes " + method, null, "method_not_allowed");
     }
   }
 
   private static SSLSession tlsSession(HttpRequest request) {
-    return request.getAttribute(AttributeKeys.sslSession).map(SslSessionInfo::getSession).orElse(null);
+    return request
+        .getAttribute(AttributeKeys.sslSession)
+        .map(SslSessionInfo::getSession)
+        .orElse(null);
   }
 
   private static CompletionStage<HttpResponse> done(HttpResponse r) {

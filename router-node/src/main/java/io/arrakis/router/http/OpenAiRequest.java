@@ -13,8 +13,13 @@ import io.arrakis.router.serve.GenerationRequest;
  * @param includeUsage with {@code stream}: a last chunk with the usage and no choices
  * @param returnTokenIds the generated ids in {@code choices[0].token_ids} (vLLM's extension)
  */
-record OpenAiRequest(boolean chat, GenerationRequest.Prompt prompt, GenerationRequest.Sampling sampling,
-    boolean stream, boolean includeUsage, boolean returnTokenIds) {
+record OpenAiRequest(
+    boolean chat,
+    GenerationRequest.Prompt prompt,
+    GenerationRequest.Sampling sampling,
+    boolean stream,
+    boolean includeUsage,
+    boolean returnTokenIds) {
 
   /** The request field holding the prompt, named in errors about it. */
   public String promptField() {

@@ -17,7 +17,9 @@ final class Replies {
   private Replies() {}
 
   static HttpResponse json(int status, JsonNode body) {
-    return HttpResponse.create().withStatus(status).withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, bytes(body)));
+    return HttpResponse.create()
+        .withStatus(status)
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, bytes(body)));
   }
 
   /** An error; a 401 says how to authenticate. */
@@ -34,7 +36,8 @@ final class Replies {
     try {
       return JSON.writeValueAsBytes(node);
     } catch (JsonProcessingException e) {
-      throw new IllegalStateException("a JSON tree could not be written", e); // trees of our own: cannot happen
+      throw new IllegalStateException(
+          "a JSON tree could not be written", e); // trees of our own: cannot happen
     }
   }
 }

@@ -1,8 +1,8 @@
 package io.arrakis.router.http;
 
 import com.fasterxml.jackson.core.JacksonException;
-import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -24,14 +24,21 @@ import java.util.OptionalLong;
 final class RequestParser {
   /** Bodies nest a few levels; a deeper one is hostile. */
   private static final int MAX_NESTING = 64;
-  private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
-      .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build()).build())
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  private static final ObjectMapper JSON =
+      new ObjectMapper(
+              JsonFactory.builder()
+                  .streamReadConstraints(
+                      StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build())
+                  .build())
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final ServedModel model;
   private final int maxStopStrings;
 
-  /** @param maxStopStrings stop strings one request may give (the serving limit) */
+  /**
+   * @param maxStopStrings stop strings one request may give (the serving limit)
+   */
   public RequestParser(ServedModel model, int maxStopStrings) {
     this.model = model;
     this.maxStopStrings = maxStopStrings;
@@ -50,7 +57,8 @@ final class RequestParser {
       throw ApiError.invalid(null, "the body must be a JSON object");
     }
     checkModel(root.get("model"));
-    GenerationRequest.Prompt prompt = chat ? messages(root.get("messages")) : prompt(root.get("prompt"));
+    GenerationRequest.Prompt prompt =
+        chat ? messages(root.get("messages")) : prompt(root.get("prompt"));
     refuseUnsupported(root, chat);
     long maxTokens = maxTokens(root, chat);
     float temperature = (float) number(root, "temperature", 1.0, 0, 2);
@@ -71,14 +79,22 @@ final class RequestParser {
         throw ApiError.invalid("stream_options", "stream_options must be an object");
       }
       if (!stream) {
-        throw ApiError.invalid("stream_options", "stream_options is only allowed with stream: true");
+        throw ApiError.invalid(
+            "stream_options", "stream_options is only allowed with stream: true");
       }
       includeUsage = bool(options, "include_usage", "stream_options.include_usage");
     }
-    GenerationRequest.Sampling sampling = new GenerationRequest.Sampling(maxTokens, temperature, topP, Math.max(0, topK),
-        seed == null ? OptionalLong.empty() : OptionalLong.of(seed.asLong()), stop(root.get("stop")),
-        bool(root, "ignore_eos"));
-    return new OpenAiRequest(chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"));
+    GenerationRequest.Sampling sampling =
+        new GenerationRequest.Sampling(
+            maxTokens,
+            temperature,
+            topP,
+            Math.max(0, topK),
+            seed == null ? OptionalLong.empty() : OptionalLong.of(seed.asLong()),
+            stop(root.get("stop")),
+            bool(root, "ignore_eos"));
+    return new OpenAiRequest(
+        chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"));
   }
 
   private void checkModel(JsonNode m) throws ApiError {
@@ -101,12 +117,14 @@ final class RequestParser {
       return new GenerationRequest.Prompt.Text(p.asText());
     }
     if (!p.isArray()) {
-      throw ApiError.invalid("prompt", "prompt must be a string or an array of token ids, got " + kind(p));
+      throw ApiError.invalid(
+          "prompt", "prompt must be a string or an array of token ids, got " + kind(p));
     }
     if (p.size() > 0 && (p.get(0).isTextual() || p.get(0).isArray())) {
       // OpenAI's batch forms: one prompt is served, as a list of one
       if (p.size() != 1) {
-        throw ApiError.invalid("prompt", "prompt holds " + p.size() + " prompts; this server takes one per request");
+        throw ApiError.invalid(
+            "prompt", "prompt holds " + p.size() + " prompts; this server takes one per request");
       }
       return prompt(p.get(0));
     }
@@ -114,8 +132,12 @@ final class RequestParser {
     for (int i = 0; i < ids.length; i++) {
       JsonNode t = p.get(i);
       if (!t.isIntegralNumber() || !t.canConvertToInt() || t.asInt() < 0) {
-        throw ApiError.invalid("prompt", "prompt[" + i + "] must be a token id (an integer >= 0), got "
-            + abbreviate(t.toString()));
+        throw ApiError.invalid(
+            "prompt",
+            "prompt["
+                + i
+                + "] must be a token id (an integer >= 0), got "
+                + abbreviate(t.toString()));
       }
       ids[i] = t.asInt();
     }
@@ -156,9 +178,16 @@ final class RequestParser {
     StringBuilder text = new StringBuilder();
     for (int i = 0; i < c.size(); i++) {
       JsonNode part = c.get(i);
-      if (!part.isObject() || !"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
-        throw ApiError.invalid(field, field + "[" + i + "] must be {\"type\": \"text\", \"text\": ...}: only text is "
-            + "served");
+      if (!part.isObject()
+          || !"text".equals(part.path("type").asText())
+          || !part.path("text").isTextual()) {
+        throw ApiError.invalid(
+            field,
+            field
+                + "["
+                + i
+                + "] must be {\"type\": \"text\", \"text\": ...}: only text is "
+                + "served");
       }
       text.append(part.get("text").asText());
     }
@@ -167,7 +196,10 @@ final class RequestParser {
 
   /** max_completion_tokens (chat) or max_tokens; 0 = the server's default; at most the context. */
   private long maxTokens(JsonNode root, boolean chat) throws ApiError {
-    String field = chat && present(root, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
+    String field =
+        chat && present(root, "max_completion_tokens") != null
+            ? "max_completion_tokens"
+            : "max_tokens";
     JsonNode n = present(root, field);
     if (n == null) {
       return 0;
@@ -176,8 +208,17 @@ final class RequestParser {
       throw ApiError.invalid(field, field + " must be an integer, got " + abbreviate(n.toString()));
     }
     if (!n.canConvertToLong() || n.asLong() < 1 || n.asLong() >= model.contextTokens()) {
-      throw ApiError.invalid(field, field + " must be between 1 and " + (model.contextTokens() - 1) + " (the context of "
-          + model.name() + " holds " + model.contextTokens() + " tokens, prompt included), got " + abbreviate(n.toString()));
+      throw ApiError.invalid(
+          field,
+          field
+              + " must be between 1 and "
+              + (model.contextTokens() - 1)
+              + " (the context of "
+              + model.name()
+              + " holds "
+              + model.contextTokens()
+              + " tokens, prompt included), got "
+              + abbreviate(n.toString()));
     }
     return n.asLong();
   }
@@ -193,8 +234,13 @@ final class RequestParser {
       throw ApiError.invalid("stop", "stop must be a string or an array of strings");
     }
     if (s.size() > maxStopStrings) {
-      throw ApiError.invalid("stop", "stop holds " + s.size() + " strings; at most " + maxStopStrings
-          + " are taken (arrakis.router.serve.max-stop-strings)");
+      throw ApiError.invalid(
+          "stop",
+          "stop holds "
+              + s.size()
+              + " strings; at most "
+              + maxStopStrings
+              + " are taken (arrakis.router.serve.max-stop-strings)");
     }
     List<String> out = new ArrayList<>(s.size());
     for (int i = 0; i < s.size(); i++) {
@@ -206,7 +252,10 @@ final class RequestParser {
     return out;
   }
 
-  /** Features of OpenAI's API this server does not have: refused when asked for, accepted at their defaults. */
+  /**
+   * Features of OpenAI's API this server does not have: refused when asked for, accepted at their
+   * defaults.
+   */
   private static void refuseUnsupported(JsonNode root, boolean chat) throws ApiError {
     JsonNode n = present(root, "n");
     if (n != null && !(n.isIntegralNumber() && n.asLong() == 1)) {
@@ -242,14 +291,25 @@ final class RequestParser {
     }
   }
 
-  private static double number(JsonNode root, String field, double otherwise, double min, double max) throws ApiError {
+  private static double number(
+      JsonNode root, String field, double otherwise, double min, double max) throws ApiError {
     JsonNode n = present(root, field);
     if (n == null) {
       return otherwise;
     }
-    if (!n.isNumber() || !Double.isFinite(n.asDouble()) || n.asDouble() < min || n.asDouble() > max) {
-      throw ApiError.invalid(field, field + " must be a number between " + min + " and " + max + ", got "
-          + abbreviate(n.toString()));
+    if (!n.isNumber()
+        || !Double.isFinite(n.asDouble())
+        || n.asDouble() < min
+        || n.asDouble() > max) {
+      throw ApiError.invalid(
+          field,
+          field
+              + " must be a number between "
+              + min
+              + " and "
+              + max
+              + ", got "
+              + abbreviate(n.toString()));
     }
     return n.asDouble();
   }
@@ -275,7 +335,8 @@ final class RequestParser {
       return false;
     }
     if (!n.isBoolean()) {
-      throw ApiError.invalid(name, name + " must be true or false, got " + abbreviate(n.toString()));
+      throw ApiError.invalid(
+          name, name + " must be true or false, got " + abbreviate(n.toString()));
     }
     return n.asBoolean();
   }

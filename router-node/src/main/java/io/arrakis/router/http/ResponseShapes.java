@@ -7,8 +7,8 @@ import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.router.serve.GenerationListener;
 
 /**
- * The JSON of one request's answers, in OpenAI's shapes: a completion ({@code text_completion}) or a
- * chat completion ({@code chat.completion}), whole or as stream chunks ({@code
+ * The JSON of one request's answers, in OpenAI's shapes: a completion ({@code text_completion}) or
+ * a chat completion ({@code chat.completion}), whole or as stream chunks ({@code
  * chat.completion.chunk}), with vLLM's {@code token_ids} when asked for.
  */
 final class ResponseShapes {
@@ -81,7 +81,9 @@ final class ResponseShapes {
     return root;
   }
 
-  /** The last chunk of a stream with {@code stream_options.include_usage}: no choices, the usage. */
+  /**
+   * The last chunk of a stream with {@code stream_options.include_usage}: no choices, the usage.
+   */
   ObjectNode usageChunk(GenerationListener.Finish finish) {
     ObjectNode root = head(request.chat() ? "chat.completion.chunk" : "text_completion");
     root.putArray("choices");

@@ -5,16 +5,16 @@ import io.arrakis.router.serve.GenerationListener;
 import io.grpc.Status;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.NotUsed;
-import org.apache.pekko.japi.Pair;
-import org.apache.pekko.stream.BoundedSourceQueue;
-import org.apache.pekko.stream.Materializer;
-import org.apache.pekko.stream.QueueOfferResult;
-import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.BoundedSourceQueue;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.QueueOfferResult;
+import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
 /**
@@ -40,19 +40,28 @@ final class StreamedAnswer implements GenerationListener {
    * @param handle cancels the request
    * @param buffer chunks that may wait for the client
    */
-  StreamedAnswer(ResponseShapes shapes, OpenAiRequest request, GenerationHandle handle, int buffer, Materializer mat) {
+  StreamedAnswer(
+      ResponseShapes shapes,
+      OpenAiRequest request,
+      GenerationHandle handle,
+      int buffer,
+      Materializer mat) {
     this.shapes = shapes;
     this.promptField = request.promptField();
     this.chat = request.chat();
     this.includeUsage = request.includeUsage();
     this.handle = handle;
-    Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> q = Source.<ByteString>queue(buffer).preMaterialize(mat);
+    Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> q =
+        Source.<ByteString>queue(buffer).preMaterialize(mat);
     this.queue = q.first();
     // the client went away (or the stream ended): a no-op for a request that has finished
-    this.events = q.second().watchTermination((notUsed, done) -> {
-      done.whenComplete((ok, failure) -> handle.cancel());
-      return NotUsed.getInstance();
-    });
+    this.events =
+        q.second()
+            .watchTermination(
+                (notUsed, done) -> {
+                  done.whenComplete((ok, failure) -> handle.cancel());
+                  return NotUsed.getInstance();
+                });
   }
 
   CompletableFuture<HttpResponse> response() {
@@ -97,9 +106,13 @@ final class StreamedAnswer implements GenerationListener {
     if (chat) {
       offer(Sse.event(shapes.roleChunk()));
     }
-    response.complete(HttpResponse.create().withStatus(200)
-        .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), events))
-        .addHeader(RawHeader.create("Cache-Control", "no-cache")));
+    response.complete(
+        HttpResponse.create()
+            .withStatus(200)
+            .withEntity(
+                HttpEntities.createChunked(
+                    ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), events))
+            .addHeader(RawHeader.create("Cache-Control", "no-cache")));
   }
 
   /**
@@ -118,7 +131,9 @@ final class StreamedAnswer implements GenerationListener {
     handle.cancel();
     if (r == QueueOfferResult.dropped()) {
       try {
-        queue.fail(new IllegalStateException("the client did not read its stream; its request was cancelled"));
+        queue.fail(
+            new IllegalStateException(
+                "the client did not read its stream; its request was cancelled"));
       } catch (IllegalStateException alreadyClosed) {
         // the client went away meanwhile
       }

@@ -6,7 +6,9 @@ import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 
-/** The answer of a request that is not streamed: tokens and text gathered, one response at the end. */
+/**
+ * The answer of a request that is not streamed: tokens and text gathered, one response at the end.
+ */
 final class WholeAnswer implements GenerationListener {
   private final ResponseShapes shapes;
   private final String promptField;
@@ -32,7 +34,8 @@ final class WholeAnswer implements GenerationListener {
   @Override
   public void onFinished(int[] tokenIds, String delta, Finish finish) {
     take(tokenIds, delta);
-    response.complete(Replies.json(200, shapes.whole(Arrays.copyOf(tokens, count), text.toString(), finish)));
+    response.complete(
+        Replies.json(200, shapes.whole(Arrays.copyOf(tokens, count), text.toString(), finish)));
   }
 
   @Override

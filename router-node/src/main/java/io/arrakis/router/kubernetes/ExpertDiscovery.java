@@ -25,13 +25,14 @@ import org.slf4j.LoggerFactory;
  * Finds expert pods by label in one namespace and keeps, for each Ready pod, the address the router
  * should call it at. Listeners hear of every change of that map.
  *
- * <p>The address is the pod's stable DNS name {@code <pod>.<headless-service>.<namespace>.svc:<port>}
- * when the pod has one (StatefulSet pods do: {@code spec.hostname} + {@code spec.subdomain}), and
- * {@code <pod IP>:<port>} otherwise. The DNS name is preferred because it survives a pod restart: the
- * router keeps one client per node and address and only learns a new address with a new placement
- * version, so a pod IP would go stale when the pod comes back with another IP, while gRPC re-resolves
- * the name when it reconnects. Readiness still matters: a node only gets an address once its pod is
- * Ready (the headless Service publishes no DNS record before that anyway).
+ * <p>The address is the pod's stable DNS name {@code
+ * <pod>.<headless-service>.<namespace>.svc:<port>} when the pod has one (StatefulSet pods do:
+ * {@code spec.hostname} + {@code spec.subdomain}), and {@code <pod IP>:<port>} otherwise. The DNS
+ * name is preferred because it survives a pod restart: the router keeps one client per node and
+ * address and only learns a new address with a new placement version, so a pod IP would go stale
+ * when the pod comes back with another IP, while gRPC re-resolves the name when it reconnects.
+ * Readiness still matters: a node only gets an address once its pod is Ready (the headless Service
+ * publishes no DNS record before that anyway).
  */
 final class ExpertDiscovery implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ExpertDiscovery.class);
@@ -41,13 +42,16 @@ final class ExpertDiscovery implements AutoCloseable {
   private final String selector;
   private final int port;
   private final List<Consumer<Map<String, String>>> listeners = new CopyOnWriteArrayList<>();
+
   /** Guards updates of {@link #ready}, which readers see through the volatile without locking. */
   private final Object updates = new Object();
+
   private volatile Map<String, String> ready = Map.of();
   private SharedIndexInformer<Pod> informer;
 
   /**
-   * @param selector a label selector as kubectl takes it, e.g. {@code app.kubernetes.io/component=expert}
+   * @param selector a label selector as kubectl takes it, e.g. {@code
+   *     app.kubernetes.io/component=expert}
    * @param port the experts' gRPC port
    */
   public ExpertDiscovery(KubernetesClient client, String namespace, String selector, int port) {
@@ -67,29 +71,40 @@ final class ExpertDiscovery implements AutoCloseable {
       throw new IllegalStateException("already started");
     }
     informer = client.pods().inNamespace(namespace).withLabelSelector(selector).runnableInformer(0);
-    informer.addEventHandler(new ResourceEventHandler<Pod>() {
-      @Override
-      public void onAdd(Pod pod) {
-        update(pod, false);
-      }
+    informer.addEventHandler(
+        new ResourceEventHandler<Pod>() {
+          @Override
+          public void onAdd(Pod pod) {
+            update(pod, false);
+          }
 
-      @Override
-      public void onUpdate(Pod old, Pod pod) {
-        update(pod, false);
-      }
+          @Override
+          public void onUpdate(Pod old, Pod pod) {
+            update(pod, false);
+          }
 
-      @Override
-      public void onDelete(Pod pod, boolean finalStateUnknown) {
-        update(pod, true);
-      }
-    });
+          @Override
+          public void onDelete(Pod pod, boolean finalStateUnknown) {
+            update(pod, true);
+          }
+        });
     try {
       informer.start().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (ExecutionException | TimeoutException e) {
       informer.stop();
       Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-      throw new IllegalStateException("cannot list expert pods (" + selector + ") in namespace " + namespace
-          + " at " + client.getMasterUrl() + " within " + timeout + ": " + cause, cause);
+      throw new IllegalStateException(
+          "cannot list expert pods ("
+              + selector
+              + ") in namespace "
+              + namespace
+              + " at "
+              + client.getMasterUrl()
+              + " within "
+              + timeout
+              + ": "
+              + cause,
+          cause);
     } catch (InterruptedException e) {
       informer.stop();
       Thread.currentThread().interrupt();
@@ -106,7 +121,8 @@ final class ExpertDiscovery implements AutoCloseable {
 
   /**
    * Expert pods that exist and are not being deleted, Ready or not: a placement node whose pod is
-   * still here only restarts or waits for its readiness probe; one not here is leaving (scale-down).
+   * still here only restarts or waits for its readiness probe; one not here is leaving
+   * (scale-down).
    */
   public Set<String> present() {
     Set<String> out = new TreeSet<>();
@@ -129,7 +145,10 @@ final class ExpertDiscovery implements AutoCloseable {
     return ready.get(podName);
   }
 
-  /** Told the new map (as {@link #addresses()}) after every change; runs on the informer's thread, so keep it short. */
+  /**
+   * Told the new map (as {@link #addresses()}) after every change; runs on the informer's thread,
+   * so keep it short.
+   */
   public void addListener(Consumer<Map<String, String>> listener) {
     listeners.add(listener);
   }
@@ -145,7 +164,13 @@ final class ExpertDiscovery implements AutoCloseable {
     }
     var spec = pod.getSpec();
     if (spec != null && spec.getHostname() != null && spec.getSubdomain() != null) {
-      return spec.getHostname() + "." + spec.getSubdomain() + "." + pod.getMetadata().getNamespace() + ".svc:" + port;
+      return spec.getHostname()
+          + "."
+          + spec.getSubdomain()
+          + "."
+          + pod.getMetadata().getNamespace()
+          + ".svc:"
+          + port;
     }
     String ip = pod.getStatus() == null ? null : pod.getStatus().getPodIP();
     if (ip == null || ip.isEmpty()) {
@@ -167,7 +192,9 @@ final class ExpertDiscovery implements AutoCloseable {
     return false;
   }
 
-  /** Informer events arrive one at a time; locked anyway so the map is never updated twice at once. */
+  /**
+   * Informer events arrive one at a time; locked anyway so the map is never updated twice at once.
+   */
   private void update(Pod pod, boolean deleted) {
     String name = pod.getMetadata().getName();
     String address = deleted ? null : addressOf(pod, port);

@@ -12,22 +12,26 @@ import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
- * A router's Kubernetes side ({@code arrakis router --kubernetes}): expert discovery and the placement
- * watcher over one client, started and closed together. The router starts from the first usable
- * placement in the ConfigMap and then follows it.
+ * A router's Kubernetes side ({@code arrakis router --kubernetes}): expert discovery and the
+ * placement watcher over one client, started and closed together. The router starts from the first
+ * usable placement in the ConfigMap and then follows it.
  */
 public final class KubernetesPlacementSource implements AutoCloseable {
   /** Where Kubernetes tells a pod its namespace. */
-  public static final Path POD_NAMESPACE_FILE = Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  public static final Path POD_NAMESPACE_FILE =
+      Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+
   /** How long the API server may take to list pods and the ConfigMap at start. */
   private static final Duration API_TIMEOUT = Duration.ofSeconds(30);
 
   /**
-   * @param namespace null: this pod's namespace, else the client's (KUBECONFIG context), else "default"
+   * @param namespace null: this pod's namespace, else the client's (KUBECONFIG context), else
+   *     "default"
    * @param expertSelector label selector of the expert pods
    * @param expertPort their gRPC port
    */
-  public record Options(String namespace, String configMap, String expertSelector, int expertPort) {}
+  public record Options(
+      String namespace, String configMap, String expertSelector, int expertPort) {}
 
   private final KubernetesClient client;
   private final boolean ownsClient;
@@ -35,8 +39,12 @@ public final class KubernetesPlacementSource implements AutoCloseable {
   private final ExpertDiscovery discovery;
   private final PlacementWatcher watcher;
 
-  private KubernetesPlacementSource(KubernetesClient client, boolean ownsClient, String namespace,
-      ExpertDiscovery discovery, PlacementWatcher watcher) {
+  private KubernetesPlacementSource(
+      KubernetesClient client,
+      boolean ownsClient,
+      String namespace,
+      ExpertDiscovery discovery,
+      PlacementWatcher watcher) {
     this.client = client;
     this.ownsClient = ownsClient;
     this.namespace = namespace;
@@ -50,7 +58,8 @@ public final class KubernetesPlacementSource implements AutoCloseable {
    *
    * @param moeLayers and {@code numExperts}: the model placements must cover
    */
-  public static KubernetesPlacementSource connect(Options options, List<Integer> moeLayers, int numExperts) {
+  public static KubernetesPlacementSource connect(
+      Options options, List<Integer> moeLayers, int numExperts) {
     KubernetesClient client = new KubernetesClientBuilder().build();
     try {
       return start(client, true, options, moeLayers, numExperts);
@@ -60,12 +69,24 @@ public final class KubernetesPlacementSource implements AutoCloseable {
     }
   }
 
-  /** Starts watching with {@code client} (e.g. a test's); closes it on {@link #close()} when {@code ownsClient}. */
-  public static KubernetesPlacementSource start(KubernetesClient client, boolean ownsClient, Options options,
-      List<Integer> moeLayers, int numExperts) {
-    String ns = options.namespace() != null ? options.namespace() : defaultNamespace(POD_NAMESPACE_FILE, client);
-    ExpertDiscovery discovery = new ExpertDiscovery(client, ns, options.expertSelector(), options.expertPort());
-    PlacementWatcher watcher = new PlacementWatcher(client, ns, options.configMap(), discovery, moeLayers, numExperts);
+  /**
+   * Starts watching with {@code client} (e.g. a test's); closes it on {@link #close()} when {@code
+   * ownsClient}.
+   */
+  public static KubernetesPlacementSource start(
+      KubernetesClient client,
+      boolean ownsClient,
+      Options options,
+      List<Integer> moeLayers,
+      int numExperts) {
+    String ns =
+        options.namespace() != null
+            ? options.namespace()
+            : defaultNamespace(POD_NAMESPACE_FILE, client);
+    ExpertDiscovery discovery =
+        new ExpertDiscovery(client, ns, options.expertSelector(), options.expertPort());
+    PlacementWatcher watcher =
+        new PlacementWatcher(client, ns, options.configMap(), discovery, moeLayers, numExperts);
     try {
       discovery.start(API_TIMEOUT);
       watcher.start(API_TIMEOUT);
@@ -77,7 +98,9 @@ public final class KubernetesPlacementSource implements AutoCloseable {
     return new KubernetesPlacementSource(client, ownsClient, ns, discovery, watcher);
   }
 
-  /** The pod's own namespace when running in one, else the client's configured one, else "default". */
+  /**
+   * The pod's own namespace when running in one, else the client's configured one, else "default".
+   */
   static String defaultNamespace(Path podNamespaceFile, KubernetesClient client) {
     try {
       if (Files.isReadable(podNamespaceFile)) {
@@ -98,8 +121,8 @@ public final class KubernetesPlacementSource implements AutoCloseable {
   }
 
   /**
-   * The first placement from the ConfigMap that covers the model and whose every node has an address
-   * (waiting for expert pods to be Ready).
+   * The first placement from the ConfigMap that covers the model and whose every node has an
+   * address (waiting for expert pods to be Ready).
    *
    * @throws IllegalStateException naming what is missing after {@code timeout}
    */
@@ -112,7 +135,10 @@ public final class KubernetesPlacementSource implements AutoCloseable {
     watcher.applyWith(applier::bringTo, inUseVersion);
   }
 
-  /** The placement controller's sink: this ConfigMap, the expert pods of this discovery; blocking calls on {@code executor}. */
+  /**
+   * The placement controller's sink: this ConfigMap, the expert pods of this discovery; blocking
+   * calls on {@code executor}.
+   */
   public ConfigMapSink sink(String configMap, Executor executor) {
     return new ConfigMapSink(client, namespace, configMap, discovery, executor);
   }

@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 public final class PlacementConfigMap {
   /** The ConfigMap key holding the placement JSON ({@link PlacementJson}). */
   public static final String KEY = "placement.json";
+
   public static final String DEFAULT_NAME = "arrakis-placement";
 
   private PlacementConfigMap() {}
@@ -19,7 +20,8 @@ public final class PlacementConfigMap {
   /**
    * The placement in {@code configMap}.
    *
-   * @throws IllegalArgumentException naming what is wrong: no such key, or what {@link PlacementJson#parse} says
+   * @throws IllegalArgumentException naming what is wrong: no such key, or what {@link
+   *     PlacementJson#parse} says
    */
   public static Placement read(ConfigMap configMap) {
     String json = configMap.getData() == null ? null : configMap.getData().get(KEY);

@@ -22,20 +22,24 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Writes are optimistic: each one carries the resourceVersion it read, so a concurrent writer
  * makes it fail with 409 Conflict instead of being overwritten; the publisher then reads again and
- * retries, a bounded number of times. A newer version already in the ConfigMap is never replaced by an
- * older one, so two controllers cannot roll the cluster back.
+ * retries, a bounded number of times. A newer version already in the ConfigMap is never replaced by
+ * an older one, so two controllers cannot roll the cluster back.
  */
 public final class PlacementPublisher {
   private static final Logger log = LoggerFactory.getLogger(PlacementPublisher.class);
   static final int DEFAULT_ATTEMPTS = 5;
 
   public enum Result {
-    CREATED, UPDATED,
+    CREATED,
+    UPDATED,
     /** The ConfigMap already held this very placement. */
     UNCHANGED
   }
 
-  /** The ConfigMap holds a newer version, or this version with other content: publishing would roll back or fork it. */
+  /**
+   * The ConfigMap holds a newer version, or this version with other content: publishing would roll
+   * back or fork it.
+   */
   public static final class StalePlacementException extends IllegalStateException {
     StalePlacementException(String message) {
       super(message);
@@ -52,8 +56,11 @@ public final class PlacementPublisher {
     this(client, namespace, name, DEFAULT_ATTEMPTS);
   }
 
-  /** @param maxAttempts writes tried before giving up when others keep changing the ConfigMap */
-  public PlacementPublisher(KubernetesClient client, String namespace, String name, int maxAttempts) {
+  /**
+   * @param maxAttempts writes tried before giving up when others keep changing the ConfigMap
+   */
+  public PlacementPublisher(
+      KubernetesClient client, String namespace, String name, int maxAttempts) {
     if (maxAttempts < 1) {
       throw new IllegalArgumentException("maxAttempts must be at least 1");
     }
@@ -85,7 +92,8 @@ public final class PlacementPublisher {
    * Publishes {@code placement}: creates the ConfigMap, or replaces its placement (other keys and
    * metadata are kept).
    *
-   * @throws StalePlacementException when the ConfigMap holds a newer version, or this version with other content
+   * @throws StalePlacementException when the ConfigMap holds a newer version, or this version with
+   *     other content
    * @throws IllegalStateException when the ConfigMap kept changing under every attempt
    * @throws KubernetesClientException for any other refusal of the API server (e.g. no permission)
    */
@@ -95,20 +103,27 @@ public final class PlacementPublisher {
       try {
         ConfigMap current = resource().get();
         if (current == null) {
-          configMaps().resource(new ConfigMapBuilder()
-              .withNewMetadata().withName(name).withNamespace(namespace)
-              .addToLabels("app.kubernetes.io/part-of", "arrakis")
-              .endMetadata()
-              .addToData(PlacementConfigMap.KEY, json)
-              .build()).create();
+          configMaps()
+              .resource(
+                  new ConfigMapBuilder()
+                      .withNewMetadata()
+                      .withName(name)
+                      .withNamespace(namespace)
+                      .addToLabels("app.kubernetes.io/part-of", "arrakis")
+                      .endMetadata()
+                      .addToData(PlacementConfigMap.KEY, json)
+                      .build())
+              .create();
           log.info("{} created with placement version {}", where, placement.version());
           return Result.CREATED;
         }
         if (holdsAlready(current, placement)) {
           return Result.UNCHANGED;
         }
-        // The builder copies metadata.resourceVersion: the API server refuses the write if anyone wrote in between.
-        ConfigMap next = new ConfigMapBuilder(current).addToData(PlacementConfigMap.KEY, json).build();
+        // The builder copies metadata.resourceVersion: the API server refuses the write if anyone
+        // wrote in between.
+        ConfigMap next =
+            new ConfigMapBuilder(current).addToData(PlacementConfigMap.KEY, json).build();
         configMaps().resource(next).update();
         log.info("{} updated to placement version {}", where, placement.version());
         return Result.UPDATED;
@@ -116,18 +131,27 @@ public final class PlacementPublisher {
         if (e.getCode() != HttpURLConnection.HTTP_CONFLICT) {
           throw e;
         }
-        // Conflict on update (someone wrote since we read) or AlreadyExists on create (someone created it).
+        // Conflict on update (someone wrote since we read) or AlreadyExists on create (someone
+        // created it).
         log.info("{} changed concurrently (attempt {} of {})", where, attempt, maxAttempts);
         if (attempt < maxAttempts) {
           pause(attempt);
         }
       }
     }
-    throw new IllegalStateException(where + " changed concurrently " + maxAttempts
-        + " times; placement version " + placement.version() + " not published");
+    throw new IllegalStateException(
+        where
+            + " changed concurrently "
+            + maxAttempts
+            + " times; placement version "
+            + placement.version()
+            + " not published");
   }
 
-  /** True when {@code current} holds this very placement; throws when it holds a newer or a different one of this version. */
+  /**
+   * True when {@code current} holds this very placement; throws when it holds a newer or a
+   * different one of this version.
+   */
   private boolean holdsAlready(ConfigMap current, Placement placement) {
     Placement there;
     try {
@@ -137,15 +161,22 @@ public final class PlacementPublisher {
       return false;
     }
     if (there.version() > placement.version()) {
-      throw new StalePlacementException(where + " already holds placement version " + there.version()
-          + ", newer than " + placement.version());
+      throw new StalePlacementException(
+          where
+              + " already holds placement version "
+              + there.version()
+              + ", newer than "
+              + placement.version());
     }
     if (there.version() == placement.version()) {
       if (there.equals(placement)) {
         return true;
       }
-      throw new StalePlacementException(where + " already holds a different placement version " + there.version()
-          + "; publish changes under a newer version");
+      throw new StalePlacementException(
+          where
+              + " already holds a different placement version "
+              + there.version()
+              + "; publish changes under a newer version");
     }
     return false;
   }

@@ -24,13 +24,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Watches the placement ConfigMap and hands every new placement version, once, to an {@link Applier}
- * (in a router: {@code PlacementApplier.bringTo}, the guardian's live rollout).
+ * Watches the placement ConfigMap and hands every new placement version, once, to an {@link
+ * Applier} (in a router: {@code PlacementApplier.bringTo}, the guardian's live rollout).
  *
- * <p>Node ids are expert pod names; a node without an address in the ConfigMap gets the one
- * {@link ExpertDiscovery} knows for its Ready pod. A version that names a pod which is not Ready yet
- * waits (logged once) and is tried again whenever discovery changes. A ConfigMap that does not parse
- * or does not cover the model is logged in one line and ignored: the placement in use stays.
+ * <p>Node ids are expert pod names; a node without an address in the ConfigMap gets the one {@link
+ * ExpertDiscovery} knows for its Ready pod. A version that names a pod which is not Ready yet waits
+ * (logged once) and is tried again whenever discovery changes. A ConfigMap that does not parse or
+ * does not cover the model is logged in one line and ignored: the placement in use stays.
  *
  * <p>All state lives on one thread, so informer callbacks, discovery changes, rollout results and
  * retries never race; the Kubernetes and actor threads only post to it.
@@ -59,8 +59,10 @@ final class PlacementWatcher implements AutoCloseable {
   private final int numExperts;
   private final ScheduledExecutorService executor;
   private final Consumer<Map<String, String>> onDiscovery = ready -> post(this::reconcile);
+
   /** The first complete placement seen, for a router that starts from the ConfigMap. */
   private final CompletableFuture<Placement> first = new CompletableFuture<>();
+
   private SharedIndexInformer<ConfigMap> informer;
 
   // confined to the executor's thread
@@ -75,13 +77,19 @@ final class PlacementWatcher implements AutoCloseable {
 
   /** Why there is no usable placement yet, for the error of {@link #awaitFirst}. */
   private volatile String problem;
+
   private volatile long appliedVersion = -1;
 
   /**
    * @param moeLayers and {@code numExperts}: the model a placement must cover
    */
-  public PlacementWatcher(KubernetesClient client, String namespace, String name, ExpertDiscovery discovery,
-      List<Integer> moeLayers, int numExperts) {
+  public PlacementWatcher(
+      KubernetesClient client,
+      String namespace,
+      String name,
+      ExpertDiscovery discovery,
+      List<Integer> moeLayers,
+      int numExperts) {
     this.client = client;
     this.namespace = namespace;
     this.name = name;
@@ -90,11 +98,13 @@ final class PlacementWatcher implements AutoCloseable {
     this.moeLayers = List.copyOf(moeLayers);
     this.numExperts = numExperts;
     this.problem = where + " does not exist or is not readable";
-    this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "arrakis-placement-watcher");
-      t.setDaemon(true);
-      return t;
-    });
+    this.executor =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "arrakis-placement-watcher");
+              t.setDaemon(true);
+              return t;
+            });
   }
 
   /**
@@ -109,32 +119,42 @@ final class PlacementWatcher implements AutoCloseable {
     }
     discovery.addListener(onDiscovery);
     informer = client.configMaps().inNamespace(namespace).withName(name).runnableInformer(0);
-    informer.addEventHandler(new ResourceEventHandler<ConfigMap>() {
-      @Override
-      public void onAdd(ConfigMap cm) {
-        post(() -> onConfigMap(cm));
-      }
+    informer.addEventHandler(
+        new ResourceEventHandler<ConfigMap>() {
+          @Override
+          public void onAdd(ConfigMap cm) {
+            post(() -> onConfigMap(cm));
+          }
 
-      @Override
-      public void onUpdate(ConfigMap old, ConfigMap cm) {
-        post(() -> onConfigMap(cm));
-      }
+          @Override
+          public void onUpdate(ConfigMap old, ConfigMap cm) {
+            post(() -> onConfigMap(cm));
+          }
 
-      @Override
-      public void onDelete(ConfigMap cm, boolean finalStateUnknown) {
-        post(() -> {
-          problem = where + " was deleted";
-          log.warn("{} was deleted; {}", where, keeping());
+          @Override
+          public void onDelete(ConfigMap cm, boolean finalStateUnknown) {
+            post(
+                () -> {
+                  problem = where + " was deleted";
+                  log.warn("{} was deleted; {}", where, keeping());
+                });
+          }
         });
-      }
-    });
     try {
       informer.start().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (ExecutionException | TimeoutException e) {
       informer.stop();
       Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-      throw new IllegalStateException("cannot watch " + where + " at " + client.getMasterUrl() + " within " + timeout
-          + ": " + cause, cause);
+      throw new IllegalStateException(
+          "cannot watch "
+              + where
+              + " at "
+              + client.getMasterUrl()
+              + " within "
+              + timeout
+              + ": "
+              + cause,
+          cause);
     } catch (InterruptedException e) {
       informer.stop();
       Thread.currentThread().interrupt();
@@ -154,7 +174,8 @@ final class PlacementWatcher implements AutoCloseable {
     try {
       return first.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
-      throw new IllegalStateException("no usable placement from " + where + " within " + timeout + ": " + problem);
+      throw new IllegalStateException(
+          "no usable placement from " + where + " within " + timeout + ": " + problem);
     } catch (ExecutionException e) {
       throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
     }
@@ -165,15 +186,19 @@ final class PlacementWatcher implements AutoCloseable {
    * rollout at a time; -1 when nothing is in use yet.
    */
   public void applyWith(Applier applier, long inUseVersion) {
-    post(() -> {
-      this.applier = applier;
-      applied = Math.max(applied, inUseVersion);
-      appliedVersion = applied;
-      reconcile();
-    });
+    post(
+        () -> {
+          this.applier = applier;
+          applied = Math.max(applied, inUseVersion);
+          appliedVersion = applied;
+          reconcile();
+        });
   }
 
-  /** The newest version the applier put in use (or that was in use at {@link #applyWith}); -1 if none. */
+  /**
+   * The newest version the applier put in use (or that was in use at {@link #applyWith}); -1 if
+   * none.
+   */
   public long appliedVersion() {
     return appliedVersion;
   }
@@ -190,14 +215,21 @@ final class PlacementWatcher implements AutoCloseable {
     }
     if (latest != null && p.version() == latest.version()) {
       if (!p.equals(latest)) {
-        // A version names one placement; rolling out a changed one needs a new version to get past the guardian.
-        log.warn("{} changed placement version {} without raising its version; ignored (publish it as a newer version)",
-            where, p.version());
+        // A version names one placement; rolling out a changed one needs a new version to get past
+        // the guardian.
+        log.warn(
+            "{} changed placement version {} without raising its version; ignored (publish it as a newer version)",
+            where,
+            p.version());
       }
       return;
     }
     if (p.version() <= applied) {
-      log.info("{} holds placement version {}, not newer than version {} in use; ignored", where, p.version(), applied);
+      log.info(
+          "{} holds placement version {}, not newer than version {} in use; ignored",
+          where,
+          p.version(),
+          applied);
       return;
     }
     latest = p;
@@ -205,7 +237,10 @@ final class PlacementWatcher implements AutoCloseable {
     reconcile();
   }
 
-  /** Rolls the latest version out when it is new, complete, and nothing else is rolling out or backing off. */
+  /**
+   * Rolls the latest version out when it is new, complete, and nothing else is rolling out or
+   * backing off.
+   */
   private void reconcile() {
     if (latest == null || latest.version() <= applied || inFlight) {
       return;
@@ -231,7 +266,10 @@ final class PlacementWatcher implements AutoCloseable {
     rollout.whenComplete((ok, failure) -> post(() -> rolledOut(filled.version(), failure)));
   }
 
-  /** The placement with every missing address filled from discovery, or null (logged once per version) while a pod is not Ready. */
+  /**
+   * The placement with every missing address filled from discovery, or null (logged once per
+   * version) while a pod is not Ready.
+   */
   private Placement withAddresses(Placement p) {
     List<Placement.Node> nodes = new ArrayList<>();
     List<String> missing = new ArrayList<>();
@@ -249,8 +287,12 @@ final class PlacementWatcher implements AutoCloseable {
     problem = "placement version " + p.version() + " waits for Ready expert pods " + missing;
     if (waitingLogged != p.version()) {
       waitingLogged = p.version();
-      log.info("{}: placement version {} waits for Ready expert pods {} (node ids are pod names); {}",
-          where, p.version(), missing, keeping());
+      log.info(
+          "{}: placement version {} waits for Ready expert pods {} (node ids are pod names); {}",
+          where,
+          p.version(),
+          missing,
+          keeping());
     }
     return null;
   }
@@ -264,15 +306,31 @@ final class PlacementWatcher implements AutoCloseable {
       log.info("placement version {} from {} in use", version, where);
     } else {
       failures++;
-      long delay = Math.min(MAX_RETRY.toMillis(), FIRST_RETRY.toMillis() << Math.min(failures - 1, 10));
-      Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
-      log.warn("placement version {} from {} not applied (attempt {}): {}; retrying in {} ms",
-          version, where, failures, cause.getMessage(), delay);
+      long delay =
+          Math.min(MAX_RETRY.toMillis(), FIRST_RETRY.toMillis() << Math.min(failures - 1, 10));
+      Throwable cause =
+          failure instanceof CompletionException && failure.getCause() != null
+              ? failure.getCause()
+              : failure;
+      log.warn(
+          "placement version {} from {} not applied (attempt {}): {}; retrying in {} ms",
+          version,
+          where,
+          failures,
+          cause.getMessage(),
+          delay);
       retryVersion = version;
-      retry = executor.schedule(guarded(() -> {
-        retry = null; // still running, so not done: clear it or reconcile would think it is backing off
-        reconcile();
-      }), delay, TimeUnit.MILLISECONDS);
+      retry =
+          executor.schedule(
+              guarded(
+                  () -> {
+                    retry =
+                        null; // still running, so not done: clear it or reconcile would think it is
+                    // backing off
+                    reconcile();
+                  }),
+              delay,
+              TimeUnit.MILLISECONDS);
     }
     reconcile(); // a newer version may have arrived meanwhile
   }
@@ -308,6 +366,7 @@ final class PlacementWatcher implements AutoCloseable {
       informer.close();
     }
     executor.shutdownNow();
-    first.completeExceptionally(new IllegalStateException("placement watcher for " + where + " closed"));
+    first.completeExceptionally(
+        new IllegalStateException("placement watcher for " + where + " closed"));
   }
 }

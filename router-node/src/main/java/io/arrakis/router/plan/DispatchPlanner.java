@@ -17,8 +17,8 @@ import java.util.TreeSet;
  * Turns one request's routing into one slice per expert node. Each (token, expert) pair goes to one
  * replica of the expert: a node this token already goes to when it holds the expert (so a token
  * crosses to a node once), else the holder in rotation with the fewest outstanding tokens, counting
- * what this request has already put on each node; when no holder is in rotation, the holder with the
- * fewest outstanding tokens all the same. Ties go to the holder listed first.
+ * what this request has already put on each node; when no holder is in rotation, the holder with
+ * the fewest outstanding tokens all the same. Ties go to the holder listed first.
  */
 public final class DispatchPlanner {
   private final Map<ExpertId, List<String>> holders;
@@ -48,7 +48,8 @@ public final class DispatchPlanner {
    * @return slices in node-id order
    * @throws NoReplicaException when no node holds an expert the routing chose
    */
-  public List<NodeSlice> plan(int layer, Routing routing, ByteString rows, DType dtype, int hidden) {
+  public List<NodeSlice> plan(
+      int layer, Routing routing, ByteString rows, DType dtype, int hidden) {
     List<Pair> pairs = new ArrayList<>(routing.tokens() * routing.k());
     for (int t = 0; t < routing.tokens(); t++) {
       for (int r = 0; r < routing.k(); r++) {
@@ -72,12 +73,25 @@ public final class DispatchPlanner {
       }
     }
     pairs.sort((a, b) -> a.token() != b.token() ? Integer.compare(a.token(), b.token()) : 0);
-    return assign(failed.layer(), pairs, Set.of(failedNode), rows, failed.dtype(), hidden, failed.attempt() + 1);
+    return assign(
+        failed.layer(),
+        pairs,
+        Set.of(failedNode),
+        rows,
+        failed.dtype(),
+        hidden,
+        failed.attempt() + 1);
   }
 
   /** Pairs must come grouped by token, tokens ascending. */
-  private List<NodeSlice> assign(int layer, List<Pair> pairs, Set<String> exclude, ByteString rows, DType dtype,
-      int hidden, int attempt) {
+  private List<NodeSlice> assign(
+      int layer,
+      List<Pair> pairs,
+      Set<String> exclude,
+      ByteString rows,
+      DType dtype,
+      int hidden,
+      int attempt) {
     Map<String, Long> tally = new HashMap<>();
     Map<String, NodeBuilder> byNode = new TreeMap<>();
     Set<ExpertId> unserved = new TreeSet<>();
@@ -115,7 +129,8 @@ public final class DispatchPlanner {
    * A node this token already goes to, else the least loaded holder in rotation, else (no holder in
    * rotation: a node out of rotation may only have failed one call) the least loaded holder anyway.
    */
-  private String choose(ExpertId expert, List<String> chosenForToken, Map<String, Long> tally, Set<String> exclude) {
+  private String choose(
+      ExpertId expert, List<String> chosenForToken, Map<String, Long> tally, Set<String> exclude) {
     List<String> candidates = holders.getOrDefault(expert, List.of());
     for (String node : chosenForToken) {
       if (candidates.contains(node)) {
@@ -126,7 +141,8 @@ public final class DispatchPlanner {
     return best != null ? best : leastLoaded(candidates, tally, exclude, false);
   }
 
-  private String leastLoaded(List<String> candidates, Map<String, Long> tally, Set<String> exclude, boolean inRotation) {
+  private String leastLoaded(
+      List<String> candidates, Map<String, Long> tally, Set<String> exclude, boolean inRotation) {
     String best = null;
     long bestLoad = Long.MAX_VALUE;
     for (String node : candidates) {
@@ -146,7 +162,10 @@ public final class DispatchPlanner {
 
   private record Pick(int row, float weight) {}
 
-  /** Collects one node's tokens (ascending, each once) and per-expert rows as tokens arrive in order. */
+  /**
+   * Collects one node's tokens (ascending, each once) and per-expert rows as tokens arrive in
+   * order.
+   */
   private static final class NodeBuilder {
     private final String nodeId;
     private final List<Integer> tokens = new ArrayList<>();
@@ -160,21 +179,24 @@ public final class DispatchPlanner {
       if (tokens.isEmpty() || tokens.get(tokens.size() - 1) != token) {
         tokens.add(token);
       }
-      byExpert.computeIfAbsent(expert, e -> new ArrayList<>()).add(new Pick(tokens.size() - 1, weight));
+      byExpert
+          .computeIfAbsent(expert, e -> new ArrayList<>())
+          .add(new Pick(tokens.size() - 1, weight));
     }
 
     NodeSlice build(int layer, ByteString rows, int rowBytes, int attempt, DType dtype) {
       int[] ts = tokens.stream().mapToInt(Integer::intValue).toArray();
       List<NodeSlice.ExpertRows> experts = new ArrayList<>(byExpert.size());
-      byExpert.forEach((expert, picks) -> {
-        int[] r = new int[picks.size()];
-        float[] w = new float[picks.size()];
-        for (int i = 0; i < r.length; i++) {
-          r[i] = picks.get(i).row();
-          w[i] = picks.get(i).weight();
-        }
-        experts.add(new NodeSlice.ExpertRows(expert, r, w));
-      });
+      byExpert.forEach(
+          (expert, picks) -> {
+            int[] r = new int[picks.size()];
+            float[] w = new float[picks.size()];
+            for (int i = 0; i < r.length; i++) {
+              r[i] = picks.get(i).row();
+              w[i] = picks.get(i).weight();
+            }
+            experts.add(new NodeSlice.ExpertRows(expert, r, w));
+          });
       return new NodeSlice(nodeId, layer, ts, gather(rows, ts, rowBytes), experts, attempt, dtype);
     }
 

@@ -7,7 +7,13 @@ import java.util.stream.Collectors;
 /** No node in rotation holds some expert a request needs. */
 public final class NoReplicaException extends RuntimeException {
   public NoReplicaException(int layer, Set<ExpertId> experts) {
-    super("no serving expert node holds layer " + layer + " expert" + (experts.size() > 1 ? "s " : " ")
-        + experts.stream().map(e -> Integer.toString(e.expert())).collect(Collectors.joining(", ")));
+    super(
+        "no serving expert node holds layer "
+            + layer
+            + " expert"
+            + (experts.size() > 1 ? "s " : " ")
+            + experts.stream()
+                .map(e -> Integer.toString(e.expert()))
+                .collect(Collectors.joining(", ")));
   }
 }

@@ -6,8 +6,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Which expert nodes are out of rotation: failing their health checks, draining (NOT_SERVING) or
  * just failed a call. The planner sends new work only to nodes in rotation while a replica in
- * rotation exists (and otherwise the best of those out of it). Nodes are in rotation until something
- * says otherwise.
+ * rotation exists (and otherwise the best of those out of it). Nodes are in rotation until
+ * something says otherwise.
  */
 public final class NodeHealth {
   private final Set<String> down = ConcurrentHashMap.newKeySet();
@@ -16,12 +16,16 @@ public final class NodeHealth {
     return !down.contains(nodeId);
   }
 
-  /** @return whether this changed the node's state */
+  /**
+   * @return whether this changed the node's state
+   */
   public boolean markDown(String nodeId) {
     return down.add(nodeId);
   }
 
-  /** @return whether this changed the node's state */
+  /**
+   * @return whether this changed the node's state
+   */
   public boolean markUp(String nodeId) {
     return down.remove(nodeId);
   }

@@ -17,14 +17,26 @@ import java.util.List;
  * @param attempt 0 for the first try, 1 for the retry on other replicas after a failure
  * @param dtype FLOAT32 or BFLOAT16: how the rows travel unless the node computes in bf16
  */
-public record NodeSlice(String nodeId, int layer, int[] tokens, ByteString rows, List<ExpertRows> experts, int attempt,
+public record NodeSlice(
+    String nodeId,
+    int layer,
+    int[] tokens,
+    ByteString rows,
+    List<ExpertRows> experts,
+    int attempt,
     DType dtype) {
 
   /** Rows of a slice that one expert computes, with the gate weight of each. */
   public record ExpertRows(int expert, int[] rows, float[] weights) {}
 
   /** A slice of FLOAT32 rows. */
-  public NodeSlice(String nodeId, int layer, int[] tokens, ByteString rows, List<ExpertRows> experts, int attempt) {
+  public NodeSlice(
+      String nodeId,
+      int layer,
+      int[] tokens,
+      ByteString rows,
+      List<ExpertRows> experts,
+      int attempt) {
     this(nodeId, layer, tokens, rows, experts, attempt, DType.FLOAT32);
   }
 

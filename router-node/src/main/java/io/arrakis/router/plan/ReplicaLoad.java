@@ -5,8 +5,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Tokens sent to each expert node and not yet answered, the measure by which the planner picks among
- * replicas. Dispatchers add when they take a slice and subtract when its call ends.
+ * Tokens sent to each expert node and not yet answered, the measure by which the planner picks
+ * among replicas. Dispatchers add when they take a slice and subtract when its call ends.
  */
 public final class ReplicaLoad {
   private final Map<String, AtomicLong> outstanding = new ConcurrentHashMap<>();

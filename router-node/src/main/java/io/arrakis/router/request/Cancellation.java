@@ -2,8 +2,8 @@ package io.arrakis.router.request;
 
 /**
  * How a caller gives up on a request it handed to the router's actors (its client cancelled or went
- * away): {@link #cancel} from any thread; the request's coordinator is told at once, or as soon as it
- * starts, and frees what the request holds. Fires at most once.
+ * away): {@link #cancel} from any thread; the request's coordinator is told at once, or as soon as
+ * it starts, and frees what the request holds. Fires at most once.
  */
 public final class Cancellation {
   private boolean cancelled;

@@ -5,8 +5,8 @@ import io.arrakis.proto.v1.Tensor;
 
 /**
  * One MoE layer's tokens to fan out over the expert nodes and add back up: what a Forward call (or
- * any other caller of the router's actors) hands the guardian, already checked (layer, dtype, shape,
- * sizes). Answered exactly once with a {@link LayerOutcome}.
+ * any other caller of the router's actors) hands the guardian, already checked (layer, dtype,
+ * shape, sizes). Answered exactly once with a {@link LayerOutcome}.
  *
  * @param requestId names the request in errors (bounded by the caller)
  * @param layer an MoE layer of the model
@@ -14,16 +14,29 @@ import io.arrakis.proto.v1.Tensor;
  * @param deadlineNanos when the caller stops waiting (System.nanoTime)
  * @param startNanos when it arrived
  * @param cancellation how the caller gives up early
- * @param routing null for a Forward call: the coordinator checks the values, gates them and adds the
- *     layer's shared expert, if any; else the experts a caller that ran the gate itself chose (the
- *     serving engine, which computes the shared expert meanwhile), the rows FLOAT32: the answer is
- *     the routed experts' sum alone
+ * @param routing null for a Forward call: the coordinator checks the values, gates them and adds
+ *     the layer's shared expert, if any; else the experts a caller that ran the gate itself chose
+ *     (the serving engine, which computes the shared expert meanwhile), the rows FLOAT32: the
+ *     answer is the routed experts' sum alone
  */
-public record LayerJob(String requestId, int layer, Tensor hiddenStates, int tokens, long deadlineNanos,
-    long startNanos, Cancellation cancellation, Routing routing) {
+public record LayerJob(
+    String requestId,
+    int layer,
+    Tensor hiddenStates,
+    int tokens,
+    long deadlineNanos,
+    long startNanos,
+    Cancellation cancellation,
+    Routing routing) {
 
   /** A Forward call's layer: gated here, shared expert included. */
-  public LayerJob(String requestId, int layer, Tensor hiddenStates, int tokens, long deadlineNanos, long startNanos,
+  public LayerJob(
+      String requestId,
+      int layer,
+      Tensor hiddenStates,
+      int tokens,
+      long deadlineNanos,
+      long startNanos,
       Cancellation cancellation) {
     this(requestId, layer, hiddenStates, tokens, deadlineNanos, startNanos, cancellation, null);
   }

@@ -24,12 +24,17 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 final class NodeLinks {
   /** A node at one address: its client and dispatcher. */
-  record NodeLink(String nodeId, String address, ExpertClient client, ActorRef<NodeDispatcher.Command> dispatcher) {}
+  record NodeLink(
+      String nodeId,
+      String address,
+      ExpertClient client,
+      ActorRef<NodeDispatcher.Command> dispatcher) {}
 
   private final ActorContext<RouterGuardian.Command> ctx;
   private final Function<Placement.Node, ExpertClient> clients;
   private final BiFunction<String, ExpertClient, Behavior<NodeDispatcher.Command>> dispatchers;
   private final Function<NodeLink, RouterGuardian.Command> stopped;
+
   /** Live links by node id and address; a draining link is no longer here. */
   private final Map<String, NodeLink> live = new HashMap<>();
 
@@ -37,7 +42,9 @@ final class NodeLinks {
    * @param dispatchers the behavior of a node's dispatcher, by node id and client
    * @param stopped the message the guardian gets when a link's dispatcher has stopped
    */
-  NodeLinks(ActorContext<RouterGuardian.Command> ctx, Function<Placement.Node, ExpertClient> clients,
+  NodeLinks(
+      ActorContext<RouterGuardian.Command> ctx,
+      Function<Placement.Node, ExpertClient> clients,
       BiFunction<String, ExpertClient, Behavior<NodeDispatcher.Command>> dispatchers,
       Function<NodeLink, RouterGuardian.Command> stopped) {
     this.ctx = ctx;
@@ -48,29 +55,40 @@ final class NodeLinks {
 
   /** The live link to a node at its address, made (client and dispatcher) when new. */
   NodeLink of(Placement.Node node) {
-    return live.computeIfAbsent(key(node.id(), node.address()), k -> {
-      ExpertClient client = clients.apply(node);
-      // a dispatcher that throws starts afresh rather than leave the tables that route to it pointing at nothing
-      ActorRef<NodeDispatcher.Command> dispatcher = ctx.spawnAnonymous(
-          Behaviors.supervise(dispatchers.apply(node.id(), client)).onFailure(SupervisorStrategy.restart()),
-          DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
-      NodeLink l = new NodeLink(node.id(), node.address(), client, dispatcher);
-      ctx.watchWith(dispatcher, stopped.apply(l));
-      return l;
-    });
+    return live.computeIfAbsent(
+        key(node.id(), node.address()),
+        k -> {
+          ExpertClient client = clients.apply(node);
+          // a dispatcher that throws starts afresh rather than leave the tables that route to it
+          // pointing at nothing
+          ActorRef<NodeDispatcher.Command> dispatcher =
+              ctx.spawnAnonymous(
+                  Behaviors.supervise(dispatchers.apply(node.id(), client))
+                      .onFailure(SupervisorStrategy.restart()),
+                  DispatcherSelector.fromConfig(RouterGuardian.COMPUTE_DISPATCHER));
+          NodeLink l = new NodeLink(node.id(), node.address(), client, dispatcher);
+          ctx.watchWith(dispatcher, stopped.apply(l));
+          return l;
+        });
   }
 
   /** Drains every live link not in {@code used}: its dispatcher finishes its work, then stops. */
   void releaseAllBut(Collection<NodeLink> used) {
     Set<NodeLink> keep = new HashSet<>(used);
-    live.values().removeIf(l -> {
-      if (keep.contains(l)) {
-        return false;
-      }
-      ctx.getLog().info("expert node {} at {} left the placement: draining its dispatcher", l.nodeId(), l.address());
-      l.dispatcher().tell(new NodeDispatcher.Drain());
-      return true;
-    });
+    live.values()
+        .removeIf(
+            l -> {
+              if (keep.contains(l)) {
+                return false;
+              }
+              ctx.getLog()
+                  .info(
+                      "expert node {} at {} left the placement: draining its dispatcher",
+                      l.nodeId(),
+                      l.address());
+              l.dispatcher().tell(new NodeDispatcher.Drain());
+              return true;
+            });
   }
 
   /** A link's dispatcher stopped: its connection closes. */

@@ -22,7 +22,10 @@ public final class PlacementApplier {
   private final int numExperts;
   private final RolloutSettings settings;
 
-  public PlacementApplier(ActorSystem<RouterGuardian.Command> system, List<Integer> moeLayers, int numExperts,
+  public PlacementApplier(
+      ActorSystem<RouterGuardian.Command> system,
+      List<Integer> moeLayers,
+      int numExperts,
       RolloutSettings settings) {
     this.system = system;
     this.moeLayers = List.copyOf(moeLayers);
@@ -48,27 +51,34 @@ public final class PlacementApplier {
    * Checks and rolls out {@code placement}.
    *
    * @return how it went; fails with a {@link io.grpc.StatusRuntimeException}: INVALID_ARGUMENT (the
-   *     checks), FAILED_PRECONDITION (not newer, or another rollout runs), UNAVAILABLE (a node could
-   *     not load, or the router did not answer)
+   *     checks), FAILED_PRECONDITION (not newer, or another rollout runs), UNAVAILABLE (a node
+   *     could not load, or the router did not answer)
    */
   public CompletionStage<PlacementOutcome.Applied> apply(Placement placement) {
     try {
       check(placement);
     } catch (IllegalArgumentException e) {
-      return CompletableFuture.failedFuture(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return CompletableFuture.failedFuture(
+          Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
     }
-    return AskPattern.<RouterGuardian.Command, PlacementOutcome>ask(system,
-            r -> new RouterGuardian.ApplyPlacement(placement, r), settings.answerWithin(), system.scheduler())
-        .handle((outcome, failure) -> {
-          if (failure != null) {
-            throw Status.UNAVAILABLE.withDescription("router did not answer within " + settings.answerWithin() + ": "
-                + failure).asRuntimeException();
-          }
-          if (outcome instanceof PlacementOutcome.Refused refused) {
-            throw refused.status().asRuntimeException();
-          }
-          return (PlacementOutcome.Applied) outcome;
-        });
+    return AskPattern.<RouterGuardian.Command, PlacementOutcome>ask(
+            system,
+            r -> new RouterGuardian.ApplyPlacement(placement, r),
+            settings.answerWithin(),
+            system.scheduler())
+        .handle(
+            (outcome, failure) -> {
+              if (failure != null) {
+                throw Status.UNAVAILABLE
+                    .withDescription(
+                        "router did not answer within " + settings.answerWithin() + ": " + failure)
+                    .asRuntimeException();
+              }
+              if (outcome instanceof PlacementOutcome.Refused refused) {
+                throw refused.status().asRuntimeException();
+              }
+              return (PlacementOutcome.Applied) outcome;
+            });
   }
 
   /**
@@ -77,19 +87,24 @@ public final class PlacementApplier {
    * this version or a newer one. A refusal for another rollout in progress stands (try later).
    */
   public CompletionStage<Void> bringTo(Placement placement) {
-    return apply(placement).handle((ok, failure) -> failure).thenCompose(failure -> {
-      if (failure == null) {
-        return CompletableFuture.completedFuture(null);
-      }
-      Status s = Status.fromThrowable(failure);
-      if (s.getCode() != Status.Code.FAILED_PRECONDITION) {
-        return CompletableFuture.failedFuture(failure);
-      }
-      return AskPattern.<RouterGuardian.Command, Placement>ask(system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT,
-              system.scheduler())
-          .thenCompose(current -> current.version() >= placement.version()
-              ? CompletableFuture.<Void>completedFuture(null)
-              : CompletableFuture.failedFuture(failure));
-    });
+    return apply(placement)
+        .handle((ok, failure) -> failure)
+        .thenCompose(
+            failure -> {
+              if (failure == null) {
+                return CompletableFuture.completedFuture(null);
+              }
+              Status s = Status.fromThrowable(failure);
+              if (s.getCode() != Status.Code.FAILED_PRECONDITION) {
+                return CompletableFuture.failedFuture(failure);
+              }
+              return AskPattern.<RouterGuardian.Command, Placement>ask(
+                      system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
+                  .thenCompose(
+                      current ->
+                          current.version() >= placement.version()
+                              ? CompletableFuture.<Void>completedFuture(null)
+                              : CompletableFuture.failedFuture(failure));
+            });
   }
 }

@@ -5,7 +5,6 @@ import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.PlacementVersions;
 import io.arrakis.router.dispatch.ExpertClient;
 import io.grpc.Status;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,14 +17,19 @@ import org.slf4j.Logger;
  * The steps of the guardian's rollouts, apart from its actors: one rollout at a time, to newer
  * versions only; nodes load what they newly hold before the switch; what the old placement held and
  * the new one drops is unloaded only once no request of this router is still routed by the old one
- * and, in a router cluster, every other router is past it too (routers switch one by one, and a node
- * must not drop an expert another router still sends it).
+ * and, in a router cluster, every other router is past it too (routers switch one by one, and a
+ * node must not drop an expert another router still sends it).
  */
 final class PlacementRollout {
   private final RolloutSettings settings;
+
   /** The placement being loaded; null when no rollout runs. */
   private Placement target;
-  /** The oldest version any other router still uses; until a first report, a clustered router assumes all. */
+
+  /**
+   * The oldest version any other router still uses; until a first report, a clustered router
+   * assumes all.
+   */
   private long peersOldestInUse;
 
   PlacementRollout(RolloutSettings settings, boolean clustered) {
@@ -36,8 +40,8 @@ final class PlacementRollout {
   /** Why a rollout from {@code current} to {@code next} may not start now; null when it may. */
   Status refusal(Placement current, Placement next) {
     if (target != null) {
-      return Status.FAILED_PRECONDITION.withDescription("a rollout to placement version " + target.version()
-          + " is in progress");
+      return Status.FAILED_PRECONDITION.withDescription(
+          "a rollout to placement version " + target.version() + " is in progress");
     }
     return PlacementVersions.refusal(current.version(), next.version())
         .map(Status.FAILED_PRECONDITION::withDescription)
@@ -45,11 +49,13 @@ final class PlacementRollout {
   }
 
   /**
-   * Step 1: every node of {@code next} loads what it newly holds (routing stays as it is meanwhile).
+   * Step 1: every node of {@code next} loads what it newly holds (routing stays as it is
+   * meanwhile).
    *
    * @return the experts loaded; fails naming the node that could not load
    */
-  CompletableFuture<Integer> load(Placement current, Placement next, Function<Placement.Node, ExpertClient> clients) {
+  CompletableFuture<Integer> load(
+      Placement current, Placement next, Function<Placement.Node, ExpertClient> clients) {
     target = next;
     Map<String, List<ExpertId>> held = current.expertsByNode();
     List<CompletableFuture<Void>> loads = new ArrayList<>();
@@ -59,9 +65,22 @@ final class PlacementRollout {
       added.removeAll(held.getOrDefault(node.id(), List.of()));
       if (!added.isEmpty()) {
         count += added.size();
-        loads.add(clients.apply(node).load(added, settings.timeout()).toCompletableFuture()
-            .exceptionallyCompose(e -> CompletableFuture.failedFuture(new IllegalStateException(
-                "expert node " + node.id() + " could not load " + added + ": " + Status.fromThrowable(e), e))));
+        loads.add(
+            clients
+                .apply(node)
+                .load(added, settings.timeout())
+                .toCompletableFuture()
+                .exceptionallyCompose(
+                    e ->
+                        CompletableFuture.failedFuture(
+                            new IllegalStateException(
+                                "expert node "
+                                    + node.id()
+                                    + " could not load "
+                                    + added
+                                    + ": "
+                                    + Status.fromThrowable(e),
+                                e))));
       }
     }
     int loaded = count;
@@ -77,13 +96,15 @@ final class PlacementRollout {
   static Map<String, List<ExpertId>> dropped(Placement old, Placement next) {
     Map<String, List<ExpertId>> unload = new LinkedHashMap<>();
     Map<String, List<ExpertId>> kept = next.expertsByNode();
-    old.expertsByNode().forEach((id, held) -> {
-      List<ExpertId> dropped = new ArrayList<>(held);
-      dropped.removeAll(kept.getOrDefault(id, List.of()));
-      if (!dropped.isEmpty()) {
-        unload.put(id, dropped);
-      }
-    });
+    old.expertsByNode()
+        .forEach(
+            (id, held) -> {
+              List<ExpertId> dropped = new ArrayList<>(held);
+              dropped.removeAll(kept.getOrDefault(id, List.of()));
+              if (!dropped.isEmpty()) {
+                unload.put(id, dropped);
+              }
+            });
     return unload;
   }
 
@@ -102,21 +123,29 @@ final class PlacementRollout {
    *
    * @param clients the retired placement's client of each node
    */
-  void unload(Map<String, List<ExpertId>> dropped, Placement current, Function<String, ExpertClient> clients, Logger log) {
+  void unload(
+      Map<String, List<ExpertId>> dropped,
+      Placement current,
+      Function<String, ExpertClient> clients,
+      Logger log) {
     Map<String, List<ExpertId>> stillHeld = current.expertsByNode();
     Map<String, List<ExpertId>> loading = target == null ? Map.of() : target.expertsByNode();
-    dropped.forEach((id, experts) -> {
-      List<ExpertId> drop = new ArrayList<>(experts);
-      drop.removeAll(stillHeld.getOrDefault(id, List.of()));
-      drop.removeAll(loading.getOrDefault(id, List.of()));
-      ExpertClient client = clients.apply(id);
-      if (!drop.isEmpty() && client != null) {
-        client.unload(drop, settings.unloadTimeout()).whenComplete((ok, e) -> {
-          if (e != null) {
-            log.warn("expert node {} did not unload {}: {}", id, drop, e.toString());
+    dropped.forEach(
+        (id, experts) -> {
+          List<ExpertId> drop = new ArrayList<>(experts);
+          drop.removeAll(stillHeld.getOrDefault(id, List.of()));
+          drop.removeAll(loading.getOrDefault(id, List.of()));
+          ExpertClient client = clients.apply(id);
+          if (!drop.isEmpty() && client != null) {
+            client
+                .unload(drop, settings.unloadTimeout())
+                .whenComplete(
+                    (ok, e) -> {
+                      if (e != null) {
+                        log.warn("expert node {} did not unload {}: {}", id, drop, e.toString());
+                      }
+                    });
           }
         });
-      }
-    });
   }
 }

@@ -33,27 +33,35 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One per {@link LayerJob}: checks the values and gates (unless the caller gated), plans one slice per
- * node, hands the slices to the node dispatchers, computes a Forward call's shared expert meanwhile,
- * adds the partial sums in node-id order and replies exactly once — with the
- * output, with the first failure, with DEADLINE_EXCEEDED when the caller's deadline passes, with
- * CANCELLED when the caller gives up, or with INTERNAL should its own code fail. On any early answer
- * it withdraws its slices from the dispatchers, so that nothing of it stays queued or computing.
+ * One per {@link LayerJob}: checks the values and gates (unless the caller gated), plans one slice
+ * per node, hands the slices to the node dispatchers, computes a Forward call's shared expert
+ * meanwhile, adds the partial sums in node-id order and replies exactly once — with the output,
+ * with the first failure, with DEADLINE_EXCEEDED when the caller's deadline passes, with CANCELLED
+ * when the caller gives up, or with INTERNAL should its own code fail. On any early answer it
+ * withdraws its slices from the dispatchers, so that nothing of it stays queued or computing.
  *
  * <p>A slice that fails because its node or call broke (UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN,
- * INTERNAL, CANCELLED, ABORTED, DATA_LOSS) or because its node is at capacity (RESOURCE_EXHAUSTED) is
- * retried once on other replicas of its experts, within the caller's deadline; one refused for its
- * content (INVALID_ARGUMENT, …) is not.
+ * INTERNAL, CANCELLED, ABORTED, DATA_LOSS) or because its node is at capacity (RESOURCE_EXHAUSTED)
+ * is retried once on other replicas of its experts, within the caller's deadline; one refused for
+ * its content (INVALID_ARGUMENT, …) is not.
  */
 final class RequestCoordinator {
   /**
    * Slice failures worth one more try on another replica: the node or the call broke, not the
    * request (a node killed mid-call may cut the stream as UNKNOWN or INTERNAL rather than
-   * UNAVAILABLE), or the node is busy. Expert compute is a pure function, so a second try cannot do harm.
+   * UNAVAILABLE), or the node is busy. Expert compute is a pure function, so a second try cannot do
+   * harm.
    */
-  private static final Set<Status.Code> RETRYABLE = EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.DEADLINE_EXCEEDED,
-      Status.Code.UNKNOWN, Status.Code.INTERNAL, Status.Code.CANCELLED, Status.Code.ABORTED, Status.Code.DATA_LOSS,
-      Status.Code.RESOURCE_EXHAUSTED);
+  private static final Set<Status.Code> RETRYABLE =
+      EnumSet.of(
+          Status.Code.UNAVAILABLE,
+          Status.Code.DEADLINE_EXCEEDED,
+          Status.Code.UNKNOWN,
+          Status.Code.INTERNAL,
+          Status.Code.CANCELLED,
+          Status.Code.ABORTED,
+          Status.Code.DATA_LOSS,
+          Status.Code.RESOURCE_EXHAUSTED);
 
   public sealed interface Command {}
 
@@ -69,20 +77,32 @@ final class RequestCoordinator {
   private final SharedExperts shared;
   private final ActorRef<LayerOutcome> replyTo;
   private final ActorContext<Command> ctx;
+
   /** Answers by (node id, arrival): the order in which partial sums are added. */
   private final Map<String, NodeDispatcher.SliceDone> done = new TreeMap<>();
+
   /** Slices each dispatcher has not answered yet. */
   private final Map<ActorRef<NodeDispatcher.Command>, Integer> unanswered = new HashMap<>();
+
   private Routing routing;
   private ByteString rows;
-  /** The shared expert's output, added to the routed experts' (Forward calls of layers with one). */
+
+  /**
+   * The shared expert's output, added to the routed experts' (Forward calls of layers with one).
+   */
   private float[] sharedOutput;
+
   private ActorRef<NodeDispatcher.SliceReply> adapter;
   private int outstanding;
   private boolean replied;
 
-  private RequestCoordinator(LayerJob job, RoutingTable table, RouterTelemetry telemetry, SharedExperts shared,
-      ActorRef<LayerOutcome> replyTo, ActorContext<Command> ctx) {
+  private RequestCoordinator(
+      LayerJob job,
+      RoutingTable table,
+      RouterTelemetry telemetry,
+      SharedExperts shared,
+      ActorRef<LayerOutcome> replyTo,
+      ActorContext<Command> ctx) {
     this.job = job;
     this.table = table;
     this.telemetry = telemetry;
@@ -91,26 +111,38 @@ final class RequestCoordinator {
     this.ctx = ctx;
   }
 
-  /** @param shared the shared experts added to a Forward call's answer */
-  public static Behavior<Command> create(LayerJob job, RoutingTable table, RouterTelemetry telemetry,
-      SharedExperts shared, ActorRef<LayerOutcome> replyTo) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      RequestCoordinator c = new RequestCoordinator(job, table, telemetry, shared, replyTo, ctx);
-      try {
-        return c.start(timers);
-      } catch (RuntimeException e) {
-        return c.broke(e);
-      }
-    }));
+  /**
+   * @param shared the shared experts added to a Forward call's answer
+   */
+  public static Behavior<Command> create(
+      LayerJob job,
+      RoutingTable table,
+      RouterTelemetry telemetry,
+      SharedExperts shared,
+      ActorRef<LayerOutcome> replyTo) {
+    return Behaviors.setup(
+        ctx ->
+            Behaviors.withTimers(
+                timers -> {
+                  RequestCoordinator c =
+                      new RequestCoordinator(job, table, telemetry, shared, replyTo, ctx);
+                  try {
+                    return c.start(timers);
+                  } catch (RuntimeException e) {
+                    return c.broke(e);
+                  }
+                }));
   }
 
   private Behavior<Command> start(TimerScheduler<Command> timers) {
     long left = job.deadlineNanos() - System.nanoTime();
     if (left <= 0) { // waited past its deadline before it started: not worth decoding or gating
-      return fail(Status.DEADLINE_EXCEEDED.withDescription("deadline passed before the request started"));
+      return fail(
+          Status.DEADLINE_EXCEEDED.withDescription("deadline passed before the request started"));
     }
     if (job.cancellation().isCancelled()) {
-      return fail(Status.CANCELLED.withDescription("the caller cancelled the request before it started"));
+      return fail(
+          Status.CANCELLED.withDescription("the caller cancelled the request before it started"));
     }
     ActorRef<Command> self = ctx.getSelf();
     job.cancellation().onCancel(() -> self.tell(new Cancelled()));
@@ -125,9 +157,16 @@ final class RequestCoordinator {
         return fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
       }
       routing = table.gates().get(job.layer()).route(decoded);
-      // bf16 rows stay bf16 where the model is bf16 too; otherwise the nodes get float32 (exact for bf16 input)
-      dtype = hidden.getDtype() == DType.BFLOAT16 && table.bf16Weights() ? DType.BFLOAT16 : DType.FLOAT32;
-      rows = hidden.getDtype() == dtype ? hidden.getData() : UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(decoded));
+      // bf16 rows stay bf16 where the model is bf16 too; otherwise the nodes get float32 (exact for
+      // bf16 input)
+      dtype =
+          hidden.getDtype() == DType.BFLOAT16 && table.bf16Weights()
+              ? DType.BFLOAT16
+              : DType.FLOAT32;
+      rows =
+          hidden.getDtype() == dtype
+              ? hidden.getData()
+              : UnsafeByteOperations.unsafeWrap(NdArrays.toBytes(decoded));
       x = shared.has(job.layer()) ? TensorCodec.widenedFloats(hidden) : null;
     } else { // the caller gated its own float32 rows
       routing = job.routing();
@@ -147,9 +186,17 @@ final class RequestCoordinator {
     timers.startSingleTimer(new DeadlinePassed(), Duration.ofNanos(left));
     return Behaviors.receive(Command.class)
         .onMessage(Reply.class, m -> guarded(() -> onReply(m)))
-        .onMessage(DeadlinePassed.class, m -> fail(Status.DEADLINE_EXCEEDED.withDescription(
-            "deadline passed with " + outstanding + " expert node calls still to answer")))
-        .onMessage(Cancelled.class, m -> fail(Status.CANCELLED.withDescription("the caller cancelled the request")))
+        .onMessage(
+            DeadlinePassed.class,
+            m ->
+                fail(
+                    Status.DEADLINE_EXCEEDED.withDescription(
+                        "deadline passed with "
+                            + outstanding
+                            + " expert node calls still to answer")))
+        .onMessage(
+            Cancelled.class,
+            m -> fail(Status.CANCELLED.withDescription("the caller cancelled the request")))
         .onSignal(PostStop.class, s -> stopped())
         .build();
   }
@@ -169,7 +216,8 @@ final class RequestCoordinator {
 
   private Behavior<Command> broke(RuntimeException e) {
     ctx.getLog().error("request {} failed in the router", job.requestId(), e);
-    return fail(Status.INTERNAL.withDescription("router failed on request " + job.requestId() + ": " + e));
+    return fail(
+        Status.INTERNAL.withDescription("router failed on request " + job.requestId() + ": " + e));
   }
 
   private void submit(List<NodeSlice> slices) {
@@ -183,7 +231,8 @@ final class RequestCoordinator {
 
   private Behavior<Command> onReply(Reply m) {
     outstanding--;
-    unanswered.computeIfPresent(table.dispatchers().get(m.reply().slice().nodeId()), (d, n) -> n > 1 ? n - 1 : null);
+    unanswered.computeIfPresent(
+        table.dispatchers().get(m.reply().slice().nodeId()), (d, n) -> n > 1 ? n - 1 : null);
     if (m.reply() instanceof NodeDispatcher.SliceFailed f) {
       return retryable(f) ? retry(f) : fail(f.status());
     }
@@ -200,10 +249,15 @@ final class RequestCoordinator {
     try {
       submit(table.planner().replan(f.slice(), f.slice().nodeId(), rows, table.hidden()));
     } catch (NoReplicaException e) {
-      // a busy node is overload, not an outage: say so (429 to a client), as for the router's own admission
-      Status.Code code = f.status().getCode() == Status.Code.RESOURCE_EXHAUSTED ? Status.Code.RESOURCE_EXHAUSTED
-          : Status.Code.UNAVAILABLE;
-      return fail(Status.fromCode(code).withDescription(e.getMessage() + " (" + f.status().getDescription() + ")"));
+      // a busy node is overload, not an outage: say so (429 to a client), as for the router's own
+      // admission
+      Status.Code code =
+          f.status().getCode() == Status.Code.RESOURCE_EXHAUSTED
+              ? Status.Code.RESOURCE_EXHAUSTED
+              : Status.Code.UNAVAILABLE;
+      return fail(
+          Status.fromCode(code)
+              .withDescription(e.getMessage() + " (" + f.status().getDescription() + ")"));
     }
     return Behaviors.same();
   }
@@ -212,7 +266,8 @@ final class RequestCoordinator {
     int d = table.hidden();
     float[] out = sharedOutput != null ? sharedOutput : new float[job.tokens() * d];
     for (NodeDispatcher.SliceDone s : done.values()) { // node-id order: a fixed order of addition
-      FloatBuffer partial = s.partialSums().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      FloatBuffer partial =
+          s.partialSums().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
       int[] tokens = s.slice().tokens();
       for (int i = 0; i < tokens.length; i++) {
         int at = tokens[i] * d;
@@ -228,7 +283,10 @@ final class RequestCoordinator {
     return reply(new LayerOutcome.Failed(status), status.getCode());
   }
 
-  /** The one answer: slices still out are withdrawn, so nothing of this request stays queued or computing. */
+  /**
+   * The one answer: slices still out are withdrawn, so nothing of this request stays queued or
+   * computing.
+   */
   private Behavior<Command> reply(LayerOutcome outcome, Status.Code code) {
     if (!replied) {
       replied = true;
@@ -242,10 +300,14 @@ final class RequestCoordinator {
     return Behaviors.stopped();
   }
 
-  /** Stopped without having answered (the router is stopping): the caller still gets its one answer. */
+  /**
+   * Stopped without having answered (the router is stopping): the caller still gets its one answer.
+   */
   private Behavior<Command> stopped() {
     if (!replied) {
-      fail(Status.UNAVAILABLE.withDescription("the router stopped before request " + job.requestId() + " was answered"));
+      fail(
+          Status.UNAVAILABLE.withDescription(
+              "the router stopped before request " + job.requestId() + " was answered"));
     }
     return Behaviors.same();
   }

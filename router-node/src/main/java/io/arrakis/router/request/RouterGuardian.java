@@ -46,7 +46,8 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
   public record RunLayer(LayerJob job, ActorRef<LayerOutcome> replyTo) implements Command {}
 
   /** Roll out {@code placement} (already checked against the model). */
-  public record ApplyPlacement(Placement placement, ActorRef<PlacementOutcome> replyTo) implements Command {}
+  public record ApplyPlacement(Placement placement, ActorRef<PlacementOutcome> replyTo)
+      implements Command {}
 
   public record GetPlacement(ActorRef<Placement> replyTo) implements Command {}
 
@@ -55,7 +56,8 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
 
   /**
    * @param current the version new requests are routed by
-   * @param oldestInUse the oldest version a running request still uses ({@code current} when none is older)
+   * @param oldestInUse the oldest version a running request still uses ({@code current} when none
+   *     is older)
    */
   public record Versions(long current, long oldestInUse) {}
 
@@ -65,7 +67,8 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
    */
   public record PeersOldestInUse(long version) implements Command {}
 
-  private record Loaded(Placement placement, Integer loaded, Throwable failure, ActorRef<PlacementOutcome> replyTo)
+  private record Loaded(
+      Placement placement, Integer loaded, Throwable failure, ActorRef<PlacementOutcome> replyTo)
       implements Command {}
 
   private record RequestEnded(Generation generation) implements Command {}
@@ -75,19 +78,43 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
   /**
    * Everything the guardian needs that does not change with the placement.
    *
-   * @param bf16Weights the model's weights are bfloat16 (bf16 hidden states then stay bf16 on the wire)
-   * @param clustered whether other routers share the expert nodes: unloads then wait for {@link PeersOldestInUse}
+   * @param bf16Weights the model's weights are bfloat16 (bf16 hidden states then stay bf16 on the
+   *     wire)
+   * @param clustered whether other routers share the expert nodes: unloads then wait for {@link
+   *     PeersOldestInUse}
    * @param shared the shared experts a Forward call's answer includes
    */
-  public record Setup(Map<Integer, Gate> gates, int hidden, boolean bf16Weights, NodeDispatcher.Limits limits,
-      RolloutSettings rollout, Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry,
-      boolean clustered, SharedExperts shared) {
+  public record Setup(
+      Map<Integer, Gate> gates,
+      int hidden,
+      boolean bf16Weights,
+      NodeDispatcher.Limits limits,
+      RolloutSettings rollout,
+      Function<Placement.Node, ExpertClient> clients,
+      RouterTelemetry telemetry,
+      boolean clustered,
+      SharedExperts shared) {
 
     /** A model without shared experts. */
-    public Setup(Map<Integer, Gate> gates, int hidden, boolean bf16Weights, NodeDispatcher.Limits limits,
-        RolloutSettings rollout, Function<Placement.Node, ExpertClient> clients, RouterTelemetry telemetry,
+    public Setup(
+        Map<Integer, Gate> gates,
+        int hidden,
+        boolean bf16Weights,
+        NodeDispatcher.Limits limits,
+        RolloutSettings rollout,
+        Function<Placement.Node, ExpertClient> clients,
+        RouterTelemetry telemetry,
         boolean clustered) {
-      this(gates, hidden, bf16Weights, limits, rollout, clients, telemetry, clustered, SharedExperts.NONE);
+      this(
+          gates,
+          hidden,
+          bf16Weights,
+          limits,
+          rollout,
+          clients,
+          telemetry,
+          clustered,
+          SharedExperts.NONE);
     }
   }
 
@@ -96,6 +123,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     final RoutingTable table;
     final Map<String, NodeLinks.NodeLink> links;
     int running;
+
     /** What its nodes drop once it retires; set when a newer generation replaces it. */
     Map<String, List<ExpertId>> dropped = Map.of();
 
@@ -126,9 +154,13 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     this.setup = setup;
     this.rollout = new PlacementRollout(setup.rollout(), setup.clustered());
     NodeDispatcher.Shared shared = new NodeDispatcher.Shared(load, health, setup.telemetry());
-    this.links = new NodeLinks(ctx, setup.clients(),
-        (nodeId, client) -> NodeDispatcher.create(nodeId, client, setup.limits(), setup.hidden(), shared),
-        DispatcherStopped::new);
+    this.links =
+        new NodeLinks(
+            ctx,
+            setup.clients(),
+            (nodeId, client) ->
+                NodeDispatcher.create(nodeId, client, setup.limits(), setup.hidden(), shared),
+            DispatcherStopped::new);
     this.current = generation(initial);
   }
 
@@ -140,27 +172,39 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
         .onMessage(ApplyPlacement.class, this::onApplyPlacement)
         .onMessage(Loaded.class, this::onLoaded)
         .onMessage(DispatcherStopped.class, this::onDispatcherStopped)
-        .onMessage(GetPlacement.class, m -> {
-          m.replyTo().tell(current.table.placement());
-          return this;
-        })
-        .onMessage(GetVersions.class, m -> {
-          m.replyTo().tell(versions());
-          return this;
-        })
-        .onMessage(PeersOldestInUse.class, m -> {
-          rollout.peersOldestInUse(m.version());
-          return retireWhatIsDone();
-        })
+        .onMessage(
+            GetPlacement.class,
+            m -> {
+              m.replyTo().tell(current.table.placement());
+              return this;
+            })
+        .onMessage(
+            GetVersions.class,
+            m -> {
+              m.replyTo().tell(versions());
+              return this;
+            })
+        .onMessage(
+            PeersOldestInUse.class,
+            m -> {
+              rollout.peersOldestInUse(m.version());
+              return retireWhatIsDone();
+            })
         .build();
   }
 
-  /** The request counts under the current generation from now until its coordinator stops, however it stops. */
+  /**
+   * The request counts under the current generation from now until its coordinator stops, however
+   * it stops.
+   */
   private Behavior<Command> onRunLayer(RunLayer m) {
     Generation g = current;
-    ActorRef<RequestCoordinator.Command> coordinator = getContext().spawnAnonymous(
-        RequestCoordinator.create(m.job(), g.table, setup.telemetry(), setup.shared(), m.replyTo()),
-        DispatcherSelector.fromConfig(COMPUTE_DISPATCHER));
+    ActorRef<RequestCoordinator.Command> coordinator =
+        getContext()
+            .spawnAnonymous(
+                RequestCoordinator.create(
+                    m.job(), g.table, setup.telemetry(), setup.shared(), m.replyTo()),
+                DispatcherSelector.fromConfig(COMPUTE_DISPATCHER));
     g.running++;
     setup.telemetry().requestStarted();
     getContext().watchWith(coordinator, new RequestEnded(g));
@@ -180,18 +224,29 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       m.replyTo().tell(new PlacementOutcome.Refused(refusal));
       return this;
     }
-    getContext().pipeToSelf(rollout.load(current.table.placement(), m.placement(), node -> links.of(node).client()),
-        (loaded, failure) -> new Loaded(m.placement(), loaded, failure, m.replyTo()));
+    getContext()
+        .pipeToSelf(
+            rollout.load(current.table.placement(), m.placement(), node -> links.of(node).client()),
+            (loaded, failure) -> new Loaded(m.placement(), loaded, failure, m.replyTo()));
     return this;
   }
 
-  /** Step 2: switch; step 3 (unloading, letting go of nodes) waits for the old generation's requests. */
+  /**
+   * Step 2: switch; step 3 (unloading, letting go of nodes) waits for the old generation's
+   * requests.
+   */
   private Behavior<Command> onLoaded(Loaded m) {
     rollout.loadsEnded();
     if (m.failure() != null) {
       Throwable cause = m.failure() instanceof CompletionException c ? c.getCause() : m.failure();
-      m.replyTo().tell(new PlacementOutcome.Refused(Status.UNAVAILABLE.withDescription(
-          "placement version " + m.placement().version() + " not applied: " + cause.getMessage())));
+      m.replyTo()
+          .tell(
+              new PlacementOutcome.Refused(
+                  Status.UNAVAILABLE.withDescription(
+                      "placement version "
+                          + m.placement().version()
+                          + " not applied: "
+                          + cause.getMessage())));
       releaseUnusedLinks(); // links made for nodes of the placement that was not applied
       return this;
     }
@@ -200,24 +255,35 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
     current = generation(m.placement());
     retiring.add(old);
     int unloading = old.dropped.values().stream().mapToInt(List::size).sum();
-    getContext().getLog().info("placement version {} in use ({} experts loaded, {} to unload)",
-        m.placement().version(), m.loaded(), unloading);
+    getContext()
+        .getLog()
+        .info(
+            "placement version {} in use ({} experts loaded, {} to unload)",
+            m.placement().version(),
+            m.loaded(),
+            unloading);
     m.replyTo().tell(new PlacementOutcome.Applied(m.placement().version(), m.loaded(), unloading));
     return retireWhatIsDone();
   }
 
   /** Step 3 for every old generation no request and no other router uses any more. */
   private Behavior<Command> retireWhatIsDone() {
-    boolean retired = retiring.removeIf(g -> {
-      if (g.running > 0 || !rollout.peersPast(g.version())) {
-        return false;
-      }
-      rollout.unload(g.dropped, current.table.placement(), id -> {
-        NodeLinks.NodeLink l = g.links.get(id);
-        return l == null ? null : l.client();
-      }, getContext().getLog());
-      return true;
-    });
+    boolean retired =
+        retiring.removeIf(
+            g -> {
+              if (g.running > 0 || !rollout.peersPast(g.version())) {
+                return false;
+              }
+              rollout.unload(
+                  g.dropped,
+                  current.table.placement(),
+                  id -> {
+                    NodeLinks.NodeLink l = g.links.get(id);
+                    return l == null ? null : l.client();
+                  },
+                  getContext().getLog());
+              return true;
+            });
     if (retired) {
       releaseUnusedLinks();
     }
@@ -254,8 +320,14 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       used.put(node.id(), l);
       dispatchers.put(node.id(), l.dispatcher());
     }
-    RoutingTable table = new RoutingTable(placement, setup.gates(), setup.hidden(),
-        new DispatchPlanner(placement.holdersByExpert(), load, health), Map.copyOf(dispatchers), setup.bf16Weights());
+    RoutingTable table =
+        new RoutingTable(
+            placement,
+            setup.gates(),
+            setup.hidden(),
+            new DispatchPlanner(placement.holdersByExpert(), load, health),
+            Map.copyOf(dispatchers),
+            setup.bf16Weights());
     return new Generation(table, Map.copyOf(used));
   }
 }

@@ -28,7 +28,9 @@ public final class SharedExperts {
     this.blocks = Map.copyOf(blocks);
   }
 
-  /** Loads every MoE layer's shared expert from the model's files (a router without the decoder). */
+  /**
+   * Loads every MoE layer's shared expert from the model's files (a router without the decoder).
+   */
   public static SharedExperts load(MoeModel model) throws IOException {
     Map<Integer, Block> out = new HashMap<>();
     for (int layer : model.moeLayers()) {

@@ -9,13 +9,13 @@ import java.util.TreeSet;
 import java.util.function.LongConsumer;
 
 /**
- * Continuous batching as vLLM does it, per micro-batch lane: a step takes one token of every decoding
- * sequence of its lane first, then chunks of prompts within the token budget, then admits waiting
- * sequences (oldest first) while their prompt's KV-cache blocks fit. KV blocks are the currency: when
- * a step cannot get the blocks it needs, the newest running sequence not in a step in flight is
- * preempted (its blocks freed, recomputed when re-admitted), and when none is left the newest chunks
- * wait. Sequences are dealt to lanes so that the lanes stay even: each lane's steps alternate with the
- * others' on the expert nodes. Owned by the scheduler's thread.
+ * Continuous batching as vLLM does it, per micro-batch lane: a step takes one token of every
+ * decoding sequence of its lane first, then chunks of prompts within the token budget, then admits
+ * waiting sequences (oldest first) while their prompt's KV-cache blocks fit. KV blocks are the
+ * currency: when a step cannot get the blocks it needs, the newest running sequence not in a step
+ * in flight is preempted (its blocks freed, recomputed when re-admitted), and when none is left the
+ * newest chunks wait. Sequences are dealt to lanes so that the lanes stay even: each lane's steps
+ * alternate with the others' on the expert nodes. Owned by the scheduler's thread.
  */
 final class BatchPlanner {
   private static final Comparator<Sequence> BY_ARRIVAL = Comparator.comparingLong(s -> s.arrival);
@@ -35,8 +35,11 @@ final class BatchPlanner {
   private final List<TreeSet<Sequence>> lanes = new ArrayList<>();
   private int running;
 
-  /** @param release frees a sequence's KV-cache blocks (the engine's release) */
-  BatchPlanner(BlockManager blocks, int lanes, int maxStepTokens, int maxRunning, LongConsumer release) {
+  /**
+   * @param release frees a sequence's KV-cache blocks (the engine's release)
+   */
+  BatchPlanner(
+      BlockManager blocks, int lanes, int maxStepTokens, int maxRunning, LongConsumer release) {
     this.blocks = blocks;
     this.maxStepTokens = maxStepTokens;
     this.maxRunning = maxRunning;
@@ -123,11 +126,16 @@ final class BatchPlanner {
     return new Plan(members, chunks, preempted);
   }
 
-  /** Admits waiting sequences, oldest first, into {@code lane} while it is no fuller than the others and blocks fit. */
-  private int admit(int lane, List<Sequence> members, List<Integer> counts, int budget, int needed) {
+  /**
+   * Admits waiting sequences, oldest first, into {@code lane} while it is no fuller than the others
+   * and blocks fit.
+   */
+  private int admit(
+      int lane, List<Sequence> members, List<Integer> counts, int budget, int needed) {
     while (budget > 0 && !waiting.isEmpty() && running < maxRunning && evenEnough(lane)) {
       Sequence s = waiting.first();
-      // the whole prompt's blocks must be free: a prompt admitted half-way would only be preempted again
+      // the whole prompt's blocks must be free: a prompt admitted half-way would only be preempted
+      // again
       int all = blocks.blocksNeeded(s.id, s.pending());
       if (needed + all > blocks.freeBlocks()) {
         break;

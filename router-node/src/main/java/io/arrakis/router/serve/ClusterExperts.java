@@ -18,9 +18,9 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
  * The routed experts of a step on the expert nodes: each MoE layer's rows, already gated by the
  * engine, go to the router's dispatch path as one {@link LayerJob} (one fan-out: a token crosses to
  * a node once with all its experts there, partial sums added in node-id order, replicas, one retry
- * elsewhere, per-node batching with other steps' and Forward calls' slices). Cancelling the returned
- * future cancels the job (its slices withdrawn). A failure completes it exceptionally with the
- * job's status.
+ * elsewhere, per-node batching with other steps' and Forward calls' slices). Cancelling the
+ * returned future cancels the job (its slices withdrawn). A failure completes it exceptionally with
+ * the job's status.
  */
 final class ClusterExperts implements RoutedExperts {
   /** How long past a layer's deadline to wait for the coordinator's own timeout answer. */
@@ -31,7 +31,11 @@ final class ClusterExperts implements RoutedExperts {
   private final int hidden;
   private final Duration layerTimeout;
 
-  public ClusterExperts(ActorRef<RouterGuardian.Command> guardian, Scheduler scheduler, int hidden, Duration layerTimeout) {
+  public ClusterExperts(
+      ActorRef<RouterGuardian.Command> guardian,
+      Scheduler scheduler,
+      int hidden,
+      Duration layerTimeout) {
     this.guardian = guardian;
     this.scheduler = scheduler;
     this.hidden = hidden;
@@ -43,26 +47,40 @@ final class ClusterExperts implements RoutedExperts {
     int n = routing.tokens();
     long now = System.nanoTime();
     Cancellation cancellation = new Cancellation();
-    LayerJob job = new LayerJob("generate step, layer " + layer, layer, TensorCodec.encodeFloat(x, n, hidden), n,
-        now + layerTimeout.toNanos(), now, cancellation, routing);
+    LayerJob job =
+        new LayerJob(
+            "generate step, layer " + layer,
+            layer,
+            TensorCodec.encodeFloat(x, n, hidden),
+            n,
+            now + layerTimeout.toNanos(),
+            now,
+            cancellation,
+            routing);
     CompletableFuture<Void> done = new CompletableFuture<>();
-    AskPattern.<RouterGuardian.Command, LayerOutcome>ask(guardian, r -> new RouterGuardian.RunLayer(job, r),
-            layerTimeout.plus(ASK_MARGIN), scheduler)
-        .whenComplete((outcome, failure) -> {
-          if (failure != null) {
-            done.completeExceptionally(failure);
-          } else if (outcome instanceof LayerOutcome.Succeeded ok) {
-            System.arraycopy(ok.output(), 0, out, 0, n * hidden);
-            done.complete(null);
-          } else {
-            done.completeExceptionally(((LayerOutcome.Failed) outcome).status().asRuntimeException());
+    AskPattern.<RouterGuardian.Command, LayerOutcome>ask(
+            guardian,
+            r -> new RouterGuardian.RunLayer(job, r),
+            layerTimeout.plus(ASK_MARGIN),
+            scheduler)
+        .whenComplete(
+            (outcome, failure) -> {
+              if (failure != null) {
+                done.completeExceptionally(failure);
+              } else if (outcome instanceof LayerOutcome.Succeeded ok) {
+                System.arraycopy(ok.output(), 0, out, 0, n * hidden);
+                done.complete(null);
+              } else {
+                done.completeExceptionally(
+                    ((LayerOutcome.Failed) outcome).status().asRuntimeException());
+              }
+            });
+    done.whenComplete(
+        (v, e) -> {
+          if (done.isCancelled()) {
+            cancellation.cancel();
           }
         });
-    done.whenComplete((v, e) -> {
-      if (done.isCancelled()) {
-        cancellation.cancel();
-      }
-    });
     return done;
   }
 }

@@ -4,15 +4,16 @@ import io.arrakis.engine.generate.FinishReason;
 import io.grpc.Status;
 
 /**
- * Receives one request's output. Exactly one of {@link #onFinished} and {@link #onFailed} is called,
- * last. Calls come one at a time from the serving scheduler's thread (or, for a refusal before the
- * request reached it, the caller's or a prompt thread): an implementation hands them on and never
- * blocks (a slow client must not stall every other sequence).
+ * Receives one request's output. Exactly one of {@link #onFinished} and {@link #onFailed} is
+ * called, last. Calls come one at a time from the serving scheduler's thread (or, for a refusal
+ * before the request reached it, the caller's or a prompt thread): an implementation hands them on
+ * and never blocks (a slow client must not stall every other sequence).
  */
 public interface GenerationListener {
   /**
-   * Tokens decoded since the last call (usually one) and their text: whole UTF-8 characters only, with
-   * anything that may still become a stop string held back; empty while a character is incomplete.
+   * Tokens decoded since the last call (usually one) and their text: whole UTF-8 characters only,
+   * with anything that may still become a stop string held back; empty while a character is
+   * incomplete.
    */
   void onTokens(int[] tokenIds, String text);
 
@@ -20,8 +21,9 @@ public interface GenerationListener {
   void onFinished(int[] tokenIds, String text, Finish finish);
 
   /**
-   * The request failed or was refused: INVALID_ARGUMENT (the request), RESOURCE_EXHAUSTED (capacity),
-   * DEADLINE_EXCEEDED, UNAVAILABLE (no expert node for a layer), INTERNAL; the description says why.
+   * The request failed or was refused: INVALID_ARGUMENT (the request), RESOURCE_EXHAUSTED
+   * (capacity), DEADLINE_EXCEEDED, UNAVAILABLE (no expert node for a layer), INTERNAL; the
+   * description says why.
    */
   void onFailed(Status status);
 

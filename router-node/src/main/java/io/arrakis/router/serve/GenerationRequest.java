@@ -6,16 +6,18 @@ import java.util.Objects;
 import java.util.OptionalLong;
 
 /**
- * One generation request as every public API hands it to {@link GenerationService}: gRPC
- * {@code Generate} today, OpenAI's HTTP API next. Fields are as the client sent them; the service
- * checks them (INVALID_ARGUMENT naming the field).
+ * One generation request as every public API hands it to {@link GenerationService}: gRPC {@code
+ * Generate} today, OpenAI's HTTP API next. Fields are as the client sent them; the service checks
+ * them (INVALID_ARGUMENT naming the field).
  *
  * @param requestId names the request in logs and errors (the caller bounds its length)
  * @param prompt text, token ids or a chat
  * @param sampling how tokens are picked and when generation stops
- * @param deadlineNanos when the caller stops waiting ({@link System#nanoTime}); already cut to the server's maximum
+ * @param deadlineNanos when the caller stops waiting ({@link System#nanoTime}); already cut to the
+ *     server's maximum
  */
-public record GenerationRequest(String requestId, Prompt prompt, Sampling sampling, long deadlineNanos) {
+public record GenerationRequest(
+    String requestId, Prompt prompt, Sampling sampling, long deadlineNanos) {
   public GenerationRequest {
     Objects.requireNonNull(requestId, "requestId");
     Objects.requireNonNull(prompt, "prompt");
@@ -41,7 +43,8 @@ public record GenerationRequest(String requestId, Prompt prompt, Sampling sampli
   /**
    * How to pick tokens.
    *
-   * @param maxTokens tokens to generate at most; 0 = the server's default. Cut to what the context leaves
+   * @param maxTokens tokens to generate at most; 0 = the server's default. Cut to what the context
+   *     leaves
    * @param temperature 0 = greedy (ties to the lower id)
    * @param topP nucleus mass; 0 or 1 = all
    * @param topK sample among the k most likely; 0 = all
@@ -49,7 +52,13 @@ public record GenerationRequest(String requestId, Prompt prompt, Sampling sampli
    * @param stop generation ends before the first of these strings, which is not returned
    * @param ignoreEos generate past the model's end-of-sequence tokens
    */
-  public record Sampling(long maxTokens, float temperature, float topP, long topK, OptionalLong seed, List<String> stop,
+  public record Sampling(
+      long maxTokens,
+      float temperature,
+      float topP,
+      long topK,
+      OptionalLong seed,
+      List<String> stop,
       boolean ignoreEos) {
     public Sampling {
       Objects.requireNonNull(seed, "seed");

@@ -6,10 +6,16 @@ import io.arrakis.model.tokenizer.StopStrings;
 /**
  * A request checked and tokenized, ready for the scheduler.
  *
- * @param prompt the prompt's token ids (after the chat template), never empty, shorter than the context
+ * @param prompt the prompt's token ids (after the chat template), never empty, shorter than the
+ *     context
  * @param params sampling and stopping; max tokens cut to what the context leaves after the prompt
  * @param stops stop strings, matched in the streamed text
  * @param arrivalNanos when the request arrived (System.nanoTime), for time to first token
  */
-record PreparedRequest(String requestId, int[] prompt, SamplingParams params, StopStrings stops,
-    long deadlineNanos, long arrivalNanos) {}
+record PreparedRequest(
+    String requestId,
+    int[] prompt,
+    SamplingParams params,
+    StopStrings stops,
+    long deadlineNanos,
+    long arrivalNanos) {}

@@ -12,10 +12,10 @@ import java.util.Set;
 
 /**
  * Checks a {@link GenerationRequest} and turns it into token ids and sampling parameters: text
- * through the tokenizer (no special tokens added), a chat through the model's chat template with the
- * generation prompt, ids checked against the vocabulary; the prompt must leave room in the context
- * for one token at least, and max tokens is cut to what it leaves. A refusal names the field.
- * Thread-safe (the tokenizer is).
+ * through the tokenizer (no special tokens added), a chat through the model's chat template with
+ * the generation prompt, ids checked against the vocabulary; the prompt must leave room in the
+ * context for one token at least, and max tokens is cut to what it leaves. A refusal names the
+ * field. Thread-safe (the tokenizer is).
  */
 final class PromptPreparer {
   private final ModelTokenizer tokenizer;
@@ -25,25 +25,32 @@ final class PromptPreparer {
   private final int defaultMaxTokens;
 
   /**
-   * @param tokenizer the model's, or null when it has no tokenizer.json (token ids only, no text out)
+   * @param tokenizer the model's, or null when it has no tokenizer.json (token ids only, no text
+   *     out)
    * @param defaultMaxTokens max tokens of a request that says none
    */
-  PromptPreparer(ModelTokenizer tokenizer, ServedModel model, StopLimits stopLimits, int defaultMaxTokens) {
+  PromptPreparer(
+      ModelTokenizer tokenizer, ServedModel model, StopLimits stopLimits, int defaultMaxTokens) {
     this.tokenizer = tokenizer;
     this.model = model;
     this.stopLimits = stopLimits;
-    this.defaultMaxTokens = tokenizer == null ? defaultMaxTokens
-        : tokenizer.generationDefaults().maxNewTokens().orElse(defaultMaxTokens);
-    this.eos = tokenizer == null ? Set.of() : new HashSet<>(tokenizer.generationDefaults().eosTokenIds());
+    this.defaultMaxTokens =
+        tokenizer == null
+            ? defaultMaxTokens
+            : tokenizer.generationDefaults().maxNewTokens().orElse(defaultMaxTokens);
+    this.eos =
+        tokenizer == null ? Set.of() : new HashSet<>(tokenizer.generationDefaults().eosTokenIds());
   }
 
   PreparedRequest prepare(GenerationRequest r, long arrivalNanos) throws GenerationRefused {
     GenerationRequest.Sampling s = r.sampling();
     if (!Float.isFinite(s.temperature()) || s.temperature() < 0) {
-      throw GenerationRefused.invalid("sampling.temperature must be a finite number >= 0, got " + s.temperature());
+      throw GenerationRefused.invalid(
+          "sampling.temperature must be a finite number >= 0, got " + s.temperature());
     }
     if (!(s.topP() >= 0 && s.topP() <= 1)) {
-      throw GenerationRefused.invalid("sampling.top_p must be in [0, 1] (0 or 1: all tokens), got " + s.topP());
+      throw GenerationRefused.invalid(
+          "sampling.top_p must be in [0, 1] (0 or 1: all tokens), got " + s.topP());
     }
     if (s.maxTokens() < 0 || s.topK() < 0) {
       throw GenerationRefused.invalid("sampling.max_tokens and sampling.top_k must be >= 0");
@@ -55,21 +62,34 @@ final class PromptPreparer {
       throw GenerationRefused.invalid("sampling." + e.getMessage());
     }
     if (!stops.isEmpty() && tokenizer == null) {
-      throw GenerationRefused.invalid("sampling.stop needs text output, and this model has no tokenizer.json");
+      throw GenerationRefused.invalid(
+          "sampling.stop needs text output, and this model has no tokenizer.json");
     }
     int[] ids = ids(r.prompt());
     if (ids.length == 0) {
       throw GenerationRefused.invalid("the prompt is empty (it encodes to no tokens)");
     }
     if (ids.length >= model.contextTokens()) {
-      throw GenerationRefused.invalid("the prompt has " + ids.length + " tokens; the context holds "
-          + model.contextTokens() + ", and the prompt must leave room for at least one generated token");
+      throw GenerationRefused.invalid(
+          "the prompt has "
+              + ids.length
+              + " tokens; the context holds "
+              + model.contextTokens()
+              + ", and the prompt must leave room for at least one generated token");
     }
     long wanted = s.maxTokens() == 0 ? defaultMaxTokens : s.maxTokens();
     int maxTokens = (int) Math.min(wanted, model.contextTokens() - ids.length);
     int topK = (int) Math.min(s.topK(), model.vocabSize());
-    SamplingParams params = new SamplingParams(maxTokens, s.temperature(), topK, s.topP() == 0 ? 1f : s.topP(),
-        s.seed(), Set.of(), eos, s.ignoreEos());
+    SamplingParams params =
+        new SamplingParams(
+            maxTokens,
+            s.temperature(),
+            topK,
+            s.topP() == 0 ? 1f : s.topP(),
+            s.seed(),
+            Set.of(),
+            eos,
+            s.ignoreEos());
     return new PreparedRequest(r.requestId(), ids, params, stops, r.deadlineNanos(), arrivalNanos);
   }
 
@@ -78,14 +98,21 @@ final class PromptPreparer {
       int[] ids = t.ids();
       for (int i = 0; i < ids.length; i++) {
         if (ids[i] < 0 || ids[i] >= model.vocabSize()) {
-          throw GenerationRefused.invalid("token_ids[" + i + "] = " + Integer.toUnsignedString(ids[i])
-              + " is outside the vocabulary (0.." + (model.vocabSize() - 1) + ")");
+          throw GenerationRefused.invalid(
+              "token_ids["
+                  + i
+                  + "] = "
+                  + Integer.toUnsignedString(ids[i])
+                  + " is outside the vocabulary (0.."
+                  + (model.vocabSize() - 1)
+                  + ")");
         }
       }
       return ids.clone();
     }
     if (tokenizer == null) {
-      throw GenerationRefused.invalid("this model has no tokenizer.json: send the prompt as token_ids");
+      throw GenerationRefused.invalid(
+          "this model has no tokenizer.json: send the prompt as token_ids");
     }
     try {
       if (prompt instanceof GenerationRequest.Prompt.Text t) {
@@ -97,7 +124,10 @@ final class PromptPreparer {
       }
       return tokenizer.encodeChat(chat.messages());
     } catch (ChatTemplateException e) {
-      Status status = e.reason() == ChatTemplateException.Reason.TEMPLATE_ERROR ? Status.INTERNAL : Status.INVALID_ARGUMENT;
+      Status status =
+          e.reason() == ChatTemplateException.Reason.TEMPLATE_ERROR
+              ? Status.INTERNAL
+              : Status.INVALID_ARGUMENT;
       throw new GenerationRefused(status.withDescription("chat: " + e.getMessage()));
     } catch (TokenizerException | IllegalArgumentException e) {
       throw GenerationRefused.invalid("prompt: " + e.getMessage());

@@ -29,24 +29,29 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The serving scheduler: owns the {@link Engine} (its only driver: the engine is not thread-safe, and
- * this actor runs on a thread of its own, {@code arrakis.router.engine-dispatcher}) and runs continuous
- * batching over it. Each micro-batch lane has at most one step in flight; a step runs layer by layer
- * ({@link ForwardPass#advance}) on this actor's thread and hands each MoE layer's routed experts off
- * to the expert nodes (in one fan-out); the answer comes back as a message, so while one lane's layer
- * is on the expert nodes this actor computes another lane's attention, admits requests, and handles
- * cancellations. After a step, each sequence whose tokens are all in the cache samples its next token
- * and streams it. Every request is answered once: finished, cancelled, expired or failed.
+ * The serving scheduler: owns the {@link Engine} (its only driver: the engine is not thread-safe,
+ * and this actor runs on a thread of its own, {@code arrakis.router.engine-dispatcher}) and runs
+ * continuous batching over it. Each micro-batch lane has at most one step in flight; a step runs
+ * layer by layer ({@link ForwardPass#advance}) on this actor's thread and hands each MoE layer's
+ * routed experts off to the expert nodes (in one fan-out); the answer comes back as a message, so
+ * while one lane's layer is on the expert nodes this actor computes another lane's attention,
+ * admits requests, and handles cancellations. After a step, each sequence whose tokens are all in
+ * the cache samples its next token and streams it. Every request is answered once: finished,
+ * cancelled, expired or failed.
  */
 public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
-  private static final Logger requests = LoggerFactory.getLogger("io.arrakis.router.serve.requests");
+  private static final Logger requests =
+      LoggerFactory.getLogger("io.arrakis.router.serve.requests");
 
   public sealed interface Command {}
 
   /** Runs a prepared request; its output goes to {@code output}'s listener. */
   record Submit(long seq, PreparedRequest request, SequenceOutput output) implements Command {}
 
-  /** The request's client gave up: its sequence and blocks go at once (or when its step in flight ends). */
+  /**
+   * The request's client gave up: its sequence and blocks go at once (or when its step in flight
+   * ends).
+   */
   public record Cancel(long seq) implements Command {}
 
   /** How the scheduler stands, for tests and tools. */
@@ -55,14 +60,22 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
   /**
    * @param stepsInFlight micro-batch steps started and not yet ended
    */
-  public record State(int running, int waiting, int usedBlocks, int freeBlocks, int stepsInFlight, long preemptions) {}
+  public record State(
+      int running,
+      int waiting,
+      int usedBlocks,
+      int freeBlocks,
+      int stepsInFlight,
+      long preemptions) {}
 
   private record Expired(long seq) implements Command {}
 
   private record ExpertsAnswered(int lane, long step) implements Command {}
 
   /** Schedule again: a step ended without handing off (its experts answered at once). */
-  private enum Kick implements Command { INSTANCE }
+  private enum Kick implements Command {
+    INSTANCE
+  }
 
   /** One micro-batch lane: at most one step in flight. */
   private static final class Lane {
@@ -101,19 +114,31 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
   private long preemptions;
   private boolean kicked;
 
-  public static Behavior<Command> create(Engine engine, ServeSettings settings, ServingMetrics metrics) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Scheduler(ctx, timers, engine, settings, metrics)));
+  public static Behavior<Command> create(
+      Engine engine, ServeSettings settings, ServingMetrics metrics) {
+    return Behaviors.setup(
+        ctx ->
+            Behaviors.withTimers(timers -> new Scheduler(ctx, timers, engine, settings, metrics)));
   }
 
-  private Scheduler(ActorContext<Command> ctx, TimerScheduler<Command> timers, Engine engine, ServeSettings settings,
+  private Scheduler(
+      ActorContext<Command> ctx,
+      TimerScheduler<Command> timers,
+      Engine engine,
+      ServeSettings settings,
       ServingMetrics metrics) {
     super(ctx);
     this.engine = engine;
     this.timers = timers;
     this.metrics = metrics;
     this.vocab = engine.config().vocabSize();
-    this.planner = new BatchPlanner(engine.blocks(), settings.microBatches(), settings.maxStepTokens(),
-        settings.maxRunning(), engine::release);
+    this.planner =
+        new BatchPlanner(
+            engine.blocks(),
+            settings.microBatches(),
+            settings.maxStepTokens(),
+            settings.maxRunning(),
+            engine::release);
     this.lanes = new Lane[settings.microBatches()];
     for (int i = 0; i < lanes.length; i++) {
       lanes[i] = new Lane(i);
@@ -125,15 +150,29 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     return newReceiveBuilder()
         .onMessage(Submit.class, this::onSubmit)
         .onMessage(Cancel.class, m -> ended(m.seq(), s -> finish(s, FinishReason.CANCELLED)))
-        .onMessage(Expired.class, m -> ended(m.seq(), s -> fail(s, Status.DEADLINE_EXCEEDED.withDescription(
-            "request " + s.request.requestId() + " passed its deadline after " + s.generated() + " tokens"))))
+        .onMessage(
+            Expired.class,
+            m ->
+                ended(
+                    m.seq(),
+                    s ->
+                        fail(
+                            s,
+                            Status.DEADLINE_EXCEEDED.withDescription(
+                                "request "
+                                    + s.request.requestId()
+                                    + " passed its deadline after "
+                                    + s.generated()
+                                    + " tokens"))))
         .onMessage(ExpertsAnswered.class, this::onExpertsAnswered)
         .onMessage(GetState.class, this::onGetState)
-        .onMessageEquals(Kick.INSTANCE, () -> {
-          kicked = false;
-          schedule();
-          return this;
-        })
+        .onMessageEquals(
+            Kick.INSTANCE,
+            () -> {
+              kicked = false;
+              schedule();
+              return this;
+            })
         .onSignal(PostStop.class, s -> onStop())
         .build();
   }
@@ -142,8 +181,12 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     Sequence s = new Sequence(m.seq(), arrivals++, m.request(), m.output());
     long left = m.request().deadlineNanos() - System.nanoTime();
     if (left <= 0) {
-      m.output().fail(Status.DEADLINE_EXCEEDED.withDescription("request " + m.request().requestId()
-          + " passed its deadline before it was scheduled"));
+      m.output()
+          .fail(
+              Status.DEADLINE_EXCEEDED.withDescription(
+                  "request "
+                      + m.request().requestId()
+                      + " passed its deadline before it was scheduled"));
       return this;
     }
     sequences.put(s.id, s);
@@ -154,7 +197,10 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     return this;
   }
 
-  /** A request answered from outside the steps (cancelled, expired): it leaves now, or when its step ends. */
+  /**
+   * A request answered from outside the steps (cancelled, expired): it leaves now, or when its step
+   * ends.
+   */
   private Behavior<Command> ended(long seq, Consumer<Sequence> answer) {
     Sequence s = sequences.get(seq);
     if (s == null || s.ended) {
@@ -185,14 +231,22 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
       inFlight += l.busy() ? 1 : 0;
     }
     BlockManager b = engine.blocks();
-    m.replyTo().tell(new State(planner.running(), planner.waiting(), b.usedBlocks(), b.freeBlocks(), inFlight, preemptions));
+    m.replyTo()
+        .tell(
+            new State(
+                planner.running(),
+                planner.waiting(),
+                b.usedBlocks(),
+                b.freeBlocks(),
+                inFlight,
+                preemptions));
     return this;
   }
 
   /**
-   * Starts a step on every idle lane that has work. A step that ran to its end at once (routed experts
-   * that answer at once) leaves its lane idle: another round follows as a message, so that requests
-   * and cancellations are heard between steps.
+   * Starts a step on every idle lane that has work. A step that ran to its end at once (routed
+   * experts that answer at once) leaves its lane idle: another round follows as a message, so that
+   * requests and cancellations are heard between steps.
    */
   private void schedule() {
     boolean again = false;
@@ -206,7 +260,12 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
       getContext().getSelf().tell(Kick.INSTANCE);
     }
     BlockManager b = engine.blocks();
-    metrics.state(planner.running(), planner.waiting(), planner.preemptedWaiting(), b.usedBlocks(), b.freeBlocks());
+    metrics.state(
+        planner.running(),
+        planner.waiting(),
+        planner.preemptedWaiting(),
+        b.usedBlocks(),
+        b.freeBlocks());
   }
 
   /** Plans and starts the lane's next step; false when it has nothing to run. */
@@ -215,17 +274,25 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     for (Sequence p : plan.preempted()) {
       preemptions++;
       metrics.preempted();
-      getContext().getLog().debug("sequence {} preempted ({} blocks free); it will be recomputed", p.id,
-          engine.blocks().freeBlocks());
+      getContext()
+          .getLog()
+          .debug(
+              "sequence {} preempted ({} blocks free); it will be recomputed",
+              p.id,
+              engine.blocks().freeBlocks());
     }
     if (plan.members().isEmpty()) {
       return false;
     }
     try {
       lane.pass = engine.begin(plan.chunks());
-    } catch (RuntimeException e) { // a bug: the planner reserved what fits and ids were checked on the way in
+    } catch (
+        RuntimeException
+            e) { // a bug: the planner reserved what fits and ids were checked on the way in
       getContext().getLog().error("a step could not start", e);
-      plan.members().forEach(s -> failNow(s, Status.INTERNAL.withDescription("the step could not start: " + e)));
+      plan.members()
+          .forEach(
+              s -> failNow(s, Status.INTERNAL.withDescription("the step could not start: " + e)));
       return true;
     }
     lane.step = ++steps;
@@ -237,7 +304,9 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     return true;
   }
 
-  /** Runs the lane's step on this thread up to its next hand-off to the expert nodes, or to its end. */
+  /**
+   * Runs the lane's step on this thread up to its next hand-off to the expert nodes, or to its end.
+   */
   private void advance(Lane lane) {
     Optional<CompletionStage<Void>> wait;
     BusyTracker busy = metrics.busy();
@@ -263,7 +332,9 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     getContext().pipeToSelf(f, (v, e) -> new ExpertsAnswered(lane.index, step));
   }
 
-  /** The step's logits are in: every sequence whose tokens are all cached now picks its next token. */
+  /**
+   * The step's logits are in: every sequence whose tokens are all cached now picks its next token.
+   */
   private void complete(Lane lane) {
     StepResult result = lane.pass.result();
     List<Sequence> members = lane.members;
@@ -286,8 +357,10 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     s.append(token);
     metrics.token(s, now);
     Optional<FinishReason> text = s.output.accept(token);
-    FinishReason reason = s.params().stopsAt(token) ? FinishReason.STOP
-        : text.orElse(s.generated() >= s.params().maxTokens() ? FinishReason.LENGTH : null);
+    FinishReason reason =
+        s.params().stopsAt(token)
+            ? FinishReason.STOP
+            : text.orElse(s.generated() >= s.params().maxTokens() ? FinishReason.LENGTH : null);
     if (reason == null) {
       s.output.emit();
     } else {
@@ -301,18 +374,31 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     s.output.finish(reason, s.promptLength(), s.generated());
     metrics.finished(s, reason);
     long now = System.nanoTime();
-    requests.info("request {} finished: {}, prompt {} tokens, completion {} tokens, first token {} ms, total {} ms, "
-        + "preempted {} times", s.request.requestId(), reason.wire(), s.promptLength(), s.generated(),
-        s.firstTokenNanos == 0 ? "-" : String.format("%.1f", (s.firstTokenNanos - s.request.arrivalNanos()) / 1e6),
-        String.format("%.1f", (now - s.request.arrivalNanos()) / 1e6), s.preemptions);
+    requests.info(
+        "request {} finished: {}, prompt {} tokens, completion {} tokens, first token {} ms, total {} ms, "
+            + "preempted {} times",
+        s.request.requestId(),
+        reason.wire(),
+        s.promptLength(),
+        s.generated(),
+        s.firstTokenNanos == 0
+            ? "-"
+            : String.format("%.1f", (s.firstTokenNanos - s.request.arrivalNanos()) / 1e6),
+        String.format("%.1f", (now - s.request.arrivalNanos()) / 1e6),
+        s.preemptions);
   }
 
   private void fail(Sequence s, Status status) {
     s.ended = true;
     s.output.fail(status);
     metrics.failed();
-    requests.info("request {} failed: {} {}, prompt {} tokens, completion {} tokens", s.request.requestId(),
-        status.getCode(), status.getDescription(), s.promptLength(), s.generated());
+    requests.info(
+        "request {} failed: {} {}, prompt {} tokens, completion {} tokens",
+        s.request.requestId(),
+        status.getCode(),
+        status.getDescription(),
+        s.promptLength(),
+        s.generated());
   }
 
   /** Fails a sequence that no step holds, and lets it go. */
@@ -321,7 +407,10 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     leave(s);
   }
 
-  /** The sequence goes: out of the planner, its blocks freed, its timer stopped. Never while a step holds it. */
+  /**
+   * The sequence goes: out of the planner, its blocks freed, its timer stopped. Never while a step
+   * holds it.
+   */
   private void leave(Sequence s) {
     planner.remove(s);
     engine.release(s.id);
@@ -329,7 +418,9 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     timers.cancel(s.id);
   }
 
-  /** The step failed (its expert call, or the router's own code): its requests fail with the cause. */
+  /**
+   * The step failed (its expert call, or the router's own code): its requests fail with the cause.
+   */
   private void failStep(Lane lane, Status status) {
     List<Sequence> members = lane.members;
     lane.clear();
@@ -342,7 +433,10 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     }
   }
 
-  /** Every request of the step has ended: stop it (its expert call withdrawn) and free its sequences now. */
+  /**
+   * Every request of the step has ended: stop it (its expert call withdrawn) and free its sequences
+   * now.
+   */
   private void abort(Lane lane) {
     lane.pass.cancel();
     if (lane.waiting != null) {

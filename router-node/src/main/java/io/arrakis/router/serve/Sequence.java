@@ -5,27 +5,35 @@ import io.arrakis.engine.sampling.SamplingParams;
 import java.util.Arrays;
 
 /**
- * One request's sequence as the scheduler keeps it: its tokens (prompt, then generated), how many of
- * them the KV cache holds ({@code computed}), its sampler, and where it is (waiting, or running in a
- * micro-batch lane; in a step in flight or not). A preempted sequence drops its cache
- * ({@code computed} back to 0) and is prefilled again, prompt and generated tokens alike, when
- * re-admitted: recomputation, never a corrupted cache. Owned by the scheduler's thread.
+ * One request's sequence as the scheduler keeps it: its tokens (prompt, then generated), how many
+ * of them the KV cache holds ({@code computed}), its sampler, and where it is (waiting, or running
+ * in a micro-batch lane; in a step in flight or not). A preempted sequence drops its cache ({@code
+ * computed} back to 0) and is prefilled again, prompt and generated tokens alike, when re-admitted:
+ * recomputation, never a corrupted cache. Owned by the scheduler's thread.
  */
 final class Sequence {
   final long id;
+
   /** Admission order: the newest (largest) is preempted first. */
   final long arrival;
+
   final PreparedRequest request;
   final SequenceOutput output;
   final Sampler sampler;
   private int[] tokens;
   private int length;
   int computed;
+
   /** The micro-batch lane it runs in, -1 while waiting. */
   int lane = -1;
+
   boolean inFlight;
-  /** Its request has been answered (finished, cancelled, expired); it goes once no step holds it. */
+
+  /**
+   * Its request has been answered (finished, cancelled, expired); it goes once no step holds it.
+   */
   boolean ended;
+
   int preemptions;
   long firstTokenNanos;
   long lastTokenNanos;
@@ -36,7 +44,9 @@ final class Sequence {
     this.request = request;
     this.output = output;
     this.sampler = new Sampler(request.params());
-    this.tokens = Arrays.copyOf(request.prompt(), request.prompt().length + Math.min(request.params().maxTokens(), 64));
+    this.tokens =
+        Arrays.copyOf(
+            request.prompt(), request.prompt().length + Math.min(request.params().maxTokens(), 64));
     this.length = request.prompt().length;
   }
 

@@ -9,10 +9,10 @@ import java.util.Arrays;
 import java.util.Optional;
 
 /**
- * One sequence's way out: its new tokens turned into text deltas of whole characters (the incremental
- * detokenizer), held back while they may still become a stop string (the stop matcher), and handed
- * to the request's listener: a chunk per step, then the last one with the finish. Ends once. Runs
- * on the scheduler's thread.
+ * One sequence's way out: its new tokens turned into text deltas of whole characters (the
+ * incremental detokenizer), held back while they may still become a stop string (the stop matcher),
+ * and handed to the request's listener: a chunk per step, then the last one with the finish. Ends
+ * once. Runs on the scheduler's thread.
  */
 final class SequenceOutput {
   private final GenerationListener listener;
@@ -26,9 +26,14 @@ final class SequenceOutput {
 
   /**
    * @param detokenizer null for a model without a tokenizer (ids only, no text)
-   * @param tokenizerVocab ids at or past it have no text (a model's vocabulary may be padded past its tokenizer's)
+   * @param tokenizerVocab ids at or past it have no text (a model's vocabulary may be padded past
+   *     its tokenizer's)
    */
-  SequenceOutput(GenerationListener listener, IncrementalDetokenizer detokenizer, int tokenizerVocab, StopStrings stops) {
+  SequenceOutput(
+      GenerationListener listener,
+      IncrementalDetokenizer detokenizer,
+      int tokenizerVocab,
+      StopStrings stops) {
     this.listener = listener;
     this.detokenizer = detokenizer;
     this.tokenizerVocab = tokenizerVocab;
@@ -70,7 +75,9 @@ final class SequenceOutput {
         text.append(stop.flush());
       }
     }
-    listener.onFinished(Arrays.copyOf(tokens, count), text.toString(),
+    listener.onFinished(
+        Arrays.copyOf(tokens, count),
+        text.toString(),
         new GenerationListener.Finish(reason, promptTokens, completionTokens));
   }
 

@@ -9,23 +9,39 @@ import java.time.Duration;
  *
  * @param microBatches micro-batches in flight: while the expert nodes compute one's MoE layer, the
  *     router computes attention for another (1: one step at a time)
- * @param maxStepTokens tokens of one micro-batch's step: one per decoding sequence first, then prefill chunks
+ * @param maxStepTokens tokens of one micro-batch's step: one per decoding sequence first, then
+ *     prefill chunks
  * @param maxRunning sequences holding KV-cache blocks at once
- * @param maxSequences requests accepted at once (running and waiting); past it, RESOURCE_EXHAUSTED at once
+ * @param maxSequences requests accepted at once (running and waiting); past it, RESOURCE_EXHAUSTED
+ *     at once
  * @param kvCacheBytes KV-cache memory; 0 = a quarter of the heap
  * @param blockSize tokens per KV-cache block
- * @param defaultMaxTokens tokens generated when a request says none (and the model's generation_config.json neither)
+ * @param defaultMaxTokens tokens generated when a request says none (and the model's
+ *     generation_config.json neither)
  * @param defaultDeadline a Generate call's deadline when it comes without one
  * @param maxDeadline the furthest deadline honoured
- * @param layerTimeout longest one MoE layer of a step may take on the expert nodes, retries included
+ * @param layerTimeout longest one MoE layer of a step may take on the expert nodes, retries
+ *     included
  * @param maxStopStrings stop strings of one request
  * @param maxStopLength characters of one stop string
  * @param promptThreads threads that tokenize prompts and render chat templates
  * @param promptQueue requests that may wait for them; past it, RESOURCE_EXHAUSTED
  */
-public record ServeSettings(int microBatches, int maxStepTokens, int maxRunning, int maxSequences, long kvCacheBytes,
-    int blockSize, int defaultMaxTokens, Duration defaultDeadline, Duration maxDeadline, Duration layerTimeout,
-    int maxStopStrings, int maxStopLength, int promptThreads, int promptQueue) {
+public record ServeSettings(
+    int microBatches,
+    int maxStepTokens,
+    int maxRunning,
+    int maxSequences,
+    long kvCacheBytes,
+    int blockSize,
+    int defaultMaxTokens,
+    Duration defaultDeadline,
+    Duration maxDeadline,
+    Duration layerTimeout,
+    int maxStopStrings,
+    int maxStopLength,
+    int promptThreads,
+    int promptQueue) {
 
   public ServeSettings {
     positive("micro-batches", microBatches);
@@ -39,7 +55,8 @@ public record ServeSettings(int microBatches, int maxStepTokens, int maxRunning,
     positive("prompt-threads", promptThreads);
     positive("prompt-queue", promptQueue);
     if (kvCacheBytes < 0) {
-      throw new IllegalArgumentException("arrakis.router.serve.kv-cache-mb must be >= 0, got " + (kvCacheBytes >> 20));
+      throw new IllegalArgumentException(
+          "arrakis.router.serve.kv-cache-mb must be >= 0, got " + (kvCacheBytes >> 20));
     }
     timeout("default-deadline", defaultDeadline);
     timeout("max-deadline", maxDeadline);
@@ -48,24 +65,40 @@ public record ServeSettings(int microBatches, int maxStepTokens, int maxRunning,
 
   private static void positive(String key, long v) {
     if (v < 1) {
-      throw new IllegalArgumentException("arrakis.router.serve." + key + " must be positive, got " + v);
+      throw new IllegalArgumentException(
+          "arrakis.router.serve." + key + " must be positive, got " + v);
     }
   }
 
   private static void timeout(String key, Duration d) {
     if (d.isNegative() || d.isZero() || d.compareTo(RouterSettings.MAX_TIMEOUT) > 0) {
-      throw new IllegalArgumentException("arrakis.router.serve." + key + " must be positive and at most "
-          + RouterSettings.MAX_TIMEOUT + ", got " + d);
+      throw new IllegalArgumentException(
+          "arrakis.router.serve."
+              + key
+              + " must be positive and at most "
+              + RouterSettings.MAX_TIMEOUT
+              + ", got "
+              + d);
     }
   }
 
   public static ServeSettings from(Config root) {
     Config c = root.getConfig("arrakis.router.serve");
-    return new ServeSettings(c.getInt("micro-batches"), c.getInt("max-step-tokens"), c.getInt("max-running"),
-        c.getInt("max-sequences"), c.getLong("kv-cache-mb") << 20, c.getInt("block-size"),
-        c.getInt("default-max-tokens"), c.getDuration("default-deadline"), c.getDuration("max-deadline"),
-        c.getDuration("layer-timeout"), c.getInt("max-stop-strings"), c.getInt("max-stop-length"),
-        c.getInt("prompt-threads"), c.getInt("prompt-queue"));
+    return new ServeSettings(
+        c.getInt("micro-batches"),
+        c.getInt("max-step-tokens"),
+        c.getInt("max-running"),
+        c.getInt("max-sequences"),
+        c.getLong("kv-cache-mb") << 20,
+        c.getInt("block-size"),
+        c.getInt("default-max-tokens"),
+        c.getDuration("default-deadline"),
+        c.getDuration("max-deadline"),
+        c.getDuration("layer-timeout"),
+        c.getInt("max-stop-strings"),
+        c.getInt("max-stop-length"),
+        c.getInt("prompt-threads"),
+        c.getInt("prompt-queue"));
   }
 
   /** The KV cache's bytes: as set, or a quarter of this JVM's heap. */
@@ -74,23 +107,74 @@ public record ServeSettings(int microBatches, int maxStepTokens, int maxRunning,
   }
 
   public ServeSettings withMicroBatches(int n) {
-    return new ServeSettings(n, maxStepTokens, maxRunning, maxSequences, kvCacheBytes, blockSize, defaultMaxTokens,
-        defaultDeadline, maxDeadline, layerTimeout, maxStopStrings, maxStopLength, promptThreads, promptQueue);
+    return new ServeSettings(
+        n,
+        maxStepTokens,
+        maxRunning,
+        maxSequences,
+        kvCacheBytes,
+        blockSize,
+        defaultMaxTokens,
+        defaultDeadline,
+        maxDeadline,
+        layerTimeout,
+        maxStopStrings,
+        maxStopLength,
+        promptThreads,
+        promptQueue);
   }
 
   public ServeSettings withMaxSequences(int n) {
-    return new ServeSettings(microBatches, maxStepTokens, maxRunning, n, kvCacheBytes, blockSize, defaultMaxTokens,
-        defaultDeadline, maxDeadline, layerTimeout, maxStopStrings, maxStopLength, promptThreads, promptQueue);
+    return new ServeSettings(
+        microBatches,
+        maxStepTokens,
+        maxRunning,
+        n,
+        kvCacheBytes,
+        blockSize,
+        defaultMaxTokens,
+        defaultDeadline,
+        maxDeadline,
+        layerTimeout,
+        maxStopStrings,
+        maxStopLength,
+        promptThreads,
+        promptQueue);
   }
 
   public ServeSettings withKvCache(long bytes, int blockTokens) {
-    return new ServeSettings(microBatches, maxStepTokens, maxRunning, maxSequences, bytes, blockTokens,
-        defaultMaxTokens, defaultDeadline, maxDeadline, layerTimeout, maxStopStrings, maxStopLength, promptThreads,
+    return new ServeSettings(
+        microBatches,
+        maxStepTokens,
+        maxRunning,
+        maxSequences,
+        bytes,
+        blockTokens,
+        defaultMaxTokens,
+        defaultDeadline,
+        maxDeadline,
+        layerTimeout,
+        maxStopStrings,
+        maxStopLength,
+        promptThreads,
         promptQueue);
   }
 
   public ServeSettings withMaxStepTokens(int n) {
-    return new ServeSettings(microBatches, n, maxRunning, maxSequences, kvCacheBytes, blockSize, defaultMaxTokens,
-        defaultDeadline, maxDeadline, layerTimeout, maxStopStrings, maxStopLength, promptThreads, promptQueue);
+    return new ServeSettings(
+        microBatches,
+        n,
+        maxRunning,
+        maxSequences,
+        kvCacheBytes,
+        blockSize,
+        defaultMaxTokens,
+        defaultDeadline,
+        maxDeadline,
+        layerTimeout,
+        maxStopStrings,
+        maxStopLength,
+        promptThreads,
+        promptQueue);
   }
 }

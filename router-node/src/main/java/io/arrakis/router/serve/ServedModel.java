@@ -9,4 +9,5 @@ package io.arrakis.router.serve;
  * @param vocabSize token ids are below this
  * @param hasTokenizer whether text and chat prompts (and text output) are served
  */
-public record ServedModel(String name, String family, int contextTokens, int vocabSize, boolean hasTokenizer) {}
+public record ServedModel(
+    String name, String family, int contextTokens, int vocabSize, boolean hasTokenizer) {}

@@ -29,12 +29,13 @@ import org.slf4j.LoggerFactory;
  * Generation on a router serving a whole model: the {@link GenerationService} the public APIs call.
  * Requests past {@code max-sequences} are refused at once (RESOURCE_EXHAUSTED); the others are
  * tokenized on a small bounded pool (never on a transport thread) and handed to the {@link
- * Scheduler}, which owns the engine; the engine's routed experts are the cluster's
- * ({@link ClusterExperts}).
+ * Scheduler}, which owns the engine; the engine's routed experts are the cluster's ({@link
+ * ClusterExperts}).
  */
 public final class Serving implements GenerationService, AutoCloseable {
   /** Dispatcher (from config) of the scheduler: one thread of its own. */
   public static final String ENGINE_DISPATCHER = "arrakis.router.engine-dispatcher";
+
   private static final Logger log = LoggerFactory.getLogger(Serving.class);
 
   private final Engine engine;
@@ -48,46 +49,90 @@ public final class Serving implements GenerationService, AutoCloseable {
   private final AtomicInteger accepted = new AtomicInteger();
   private final AtomicLong ids = new AtomicLong();
 
-  private Serving(Engine engine, ModelTokenizer tokenizer, ActorRef<Scheduler.Command> scheduler, ServedModel model,
-      ServeSettings settings, ServingMetrics metrics) {
+  private Serving(
+      Engine engine,
+      ModelTokenizer tokenizer,
+      ActorRef<Scheduler.Command> scheduler,
+      ServedModel model,
+      ServeSettings settings,
+      ServingMetrics metrics) {
     this.engine = engine;
     this.tokenizer = tokenizer;
     this.scheduler = scheduler;
     this.model = model;
     this.settings = settings;
     this.metrics = metrics;
-    this.preparer = new PromptPreparer(tokenizer, model,
-        new StopLimits(settings.maxStopStrings(), settings.maxStopLength()), settings.defaultMaxTokens());
+    this.preparer =
+        new PromptPreparer(
+            tokenizer,
+            model,
+            new StopLimits(settings.maxStopStrings(), settings.maxStopLength()),
+            settings.defaultMaxTokens());
     AtomicInteger threads = new AtomicInteger();
-    this.prompts = new ThreadPoolExecutor(settings.promptThreads(), settings.promptThreads(), 0, TimeUnit.SECONDS,
-        new ArrayBlockingQueue<>(settings.promptQueue()), r -> {
-          Thread t = new Thread(r, "arrakis-prompt-" + threads.incrementAndGet());
-          t.setDaemon(true);
-          return t;
-        });
+    this.prompts =
+        new ThreadPoolExecutor(
+            settings.promptThreads(),
+            settings.promptThreads(),
+            0,
+            TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(settings.promptQueue()),
+            r -> {
+              Thread t = new Thread(r, "arrakis-prompt-" + threads.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
   }
 
   /**
-   * Starts serving {@code decoder} (the model of {@code dir}) on {@code system}: the engine with the
-   * cluster's routed experts, its KV cache, the scheduler on its own thread, the model's tokenizer
-   * (when the directory has a tokenizer.json).
+   * Starts serving {@code decoder} (the model of {@code dir}) on {@code system}: the engine with
+   * the cluster's routed experts, its KV cache, the scheduler on its own thread, the model's
+   * tokenizer (when the directory has a tokenizer.json).
    */
-  public static Serving start(ActorSystem<RouterGuardian.Command> system, DecoderModel decoder, Path dir,
-      ServeSettings settings, MeterRegistry registry) {
-    ClusterExperts experts = new ClusterExperts(system, system.scheduler(), decoder.config().hiddenSize(),
-        settings.layerTimeout());
-    Engine engine = Engine.create(decoder, experts,
-        new EngineOptions(settings.kvCacheBytesOrDefault(), settings.blockSize()));
-    ModelTokenizer tokenizer = Files.exists(dir.resolve("tokenizer.json")) ? ModelTokenizer.open(dir) : null;
+  public static Serving start(
+      ActorSystem<RouterGuardian.Command> system,
+      DecoderModel decoder,
+      Path dir,
+      ServeSettings settings,
+      MeterRegistry registry) {
+    ClusterExperts experts =
+        new ClusterExperts(
+            system, system.scheduler(), decoder.config().hiddenSize(), settings.layerTimeout());
+    Engine engine =
+        Engine.create(
+            decoder,
+            experts,
+            new EngineOptions(settings.kvCacheBytesOrDefault(), settings.blockSize()));
+    ModelTokenizer tokenizer =
+        Files.exists(dir.resolve("tokenizer.json")) ? ModelTokenizer.open(dir) : null;
     int blocks = engine.blocks().totalBlocks();
-    int context = (int) Math.min(decoder.config().maxPositions(), (long) blocks * settings.blockSize());
-    ServedModel model = new ServedModel(dir.getFileName().toString(), decoder.config().family().modelType(), context, decoder.config().vocabSize(), tokenizer != null);
+    int context =
+        (int) Math.min(decoder.config().maxPositions(), (long) blocks * settings.blockSize());
+    ServedModel model =
+        new ServedModel(
+            dir.getFileName().toString(),
+            decoder.config().family().modelType(),
+            context,
+            decoder.config().vocabSize(),
+            tokenizer != null);
     ServingMetrics metrics = new ServingMetrics(registry, blocks);
-    ActorRef<Scheduler.Command> scheduler = system.systemActorOf(Scheduler.create(engine, settings, metrics),
-        "serving-scheduler", DispatcherSelector.fromConfig(ENGINE_DISPATCHER));
-    log.info("serving {} ({}): KV cache {} MiB in {} blocks of {} tokens, context {} tokens, {} micro-batches of up to "
-        + "{} tokens, {}", model.name(), model.family(), engine.cache().bytes() >> 20, blocks, settings.blockSize(), context,
-        settings.microBatches(), settings.maxStepTokens(), tokenizer == null ? "no tokenizer.json (token ids only)"
+    ActorRef<Scheduler.Command> scheduler =
+        system.systemActorOf(
+            Scheduler.create(engine, settings, metrics),
+            "serving-scheduler",
+            DispatcherSelector.fromConfig(ENGINE_DISPATCHER));
+    log.info(
+        "serving {} ({}): KV cache {} MiB in {} blocks of {} tokens, context {} tokens, {} micro-batches of up to "
+            + "{} tokens, {}",
+        model.name(),
+        model.family(),
+        engine.cache().bytes() >> 20,
+        blocks,
+        settings.blockSize(),
+        context,
+        settings.microBatches(),
+        settings.maxStepTokens(),
+        tokenizer == null
+            ? "no tokenizer.json (token ids only)"
             : "tokenizer and chat template from " + dir);
     return new Serving(engine, tokenizer, scheduler, model, settings, metrics);
   }
@@ -113,9 +158,14 @@ public final class Serving implements GenerationService, AutoCloseable {
   @Override
   public GenerationHandle submit(GenerationRequest request, GenerationListener listener) {
     if (!tryAccept()) {
-      listener.onFailed(Status.RESOURCE_EXHAUSTED.withDescription("the router is at capacity: " + accepted.get()
-          + " generation requests accepted, limit " + settings.maxSequences() + " (max-sequences); retry later"));
-      return () -> { };
+      listener.onFailed(
+          Status.RESOURCE_EXHAUSTED.withDescription(
+              "the router is at capacity: "
+                  + accepted.get()
+                  + " generation requests accepted, limit "
+                  + settings.maxSequences()
+                  + " (max-sequences); retry later"));
+      return () -> {};
     }
     long arrival = System.nanoTime();
     Once once = new Once(listener, accepted::decrementAndGet);
@@ -124,8 +174,11 @@ public final class Serving implements GenerationService, AutoCloseable {
     try {
       prompts.execute(() -> prepare(submission, request, once, arrival));
     } catch (RejectedExecutionException e) {
-      once.onFailed(Status.RESOURCE_EXHAUSTED.withDescription("the router's prompt queue is full ("
-          + settings.promptQueue() + " requests waiting to be tokenized); retry later"));
+      once.onFailed(
+          Status.RESOURCE_EXHAUSTED.withDescription(
+              "the router's prompt queue is full ("
+                  + settings.promptQueue()
+                  + " requests waiting to be tokenized); retry later"));
     }
     return submission::cancel;
   }
@@ -142,7 +195,8 @@ public final class Serving implements GenerationService, AutoCloseable {
     }
   }
 
-  private void prepare(Submission submission, GenerationRequest request, GenerationListener listener, long arrival) {
+  private void prepare(
+      Submission submission, GenerationRequest request, GenerationListener listener, long arrival) {
     PreparedRequest p;
     try {
       p = preparer.prepare(request, arrival);
@@ -151,13 +205,21 @@ public final class Serving implements GenerationService, AutoCloseable {
       return;
     } catch (RuntimeException e) {
       log.error("request {} could not be prepared", request.requestId(), e);
-      listener.onFailed(Status.INTERNAL.withDescription("the router failed to prepare the prompt: " + e));
+      listener.onFailed(
+          Status.INTERNAL.withDescription("the router failed to prepare the prompt: " + e));
       return;
     }
-    SequenceOutput out = new SequenceOutput(listener, tokenizer == null ? null : tokenizer.newDetokenizer(true),
-        tokenizer == null ? 0 : tokenizer.tokenizer().vocabSize(), p.stops());
+    SequenceOutput out =
+        new SequenceOutput(
+            listener,
+            tokenizer == null ? null : tokenizer.newDetokenizer(true),
+            tokenizer == null ? 0 : tokenizer.tokenizer().vocabSize(),
+            p.stops());
     if (!submission.submit(p, out)) {
-      listener.onFinished(new int[0], "", new GenerationListener.Finish(FinishReason.CANCELLED, p.prompt().length, 0));
+      listener.onFinished(
+          new int[0],
+          "",
+          new GenerationListener.Finish(FinishReason.CANCELLED, p.prompt().length, 0));
     }
   }
 
@@ -177,7 +239,8 @@ public final class Serving implements GenerationService, AutoCloseable {
         return false;
       }
       submitted = true;
-      scheduler.tell(new Scheduler.Submit(seq, p, out)); // under the lock: a Cancel can only follow it
+      scheduler.tell(
+          new Scheduler.Submit(seq, p, out)); // under the lock: a Cancel can only follow it
       return true;
     }
 
@@ -193,16 +256,16 @@ public final class Serving implements GenerationService, AutoCloseable {
   }
 
   /**
-   * Passes calls on until the last one, then gives the request's place back; later calls are dropped.
-   * A listener that throws (a broken client connection, a bug in a front end) ends its own request:
-   * the exception is logged, the request cancelled and its place given back, and the scheduler, whose
-   * thread made the call, serves every other sequence on.
+   * Passes calls on until the last one, then gives the request's place back; later calls are
+   * dropped. A listener that throws (a broken client connection, a bug in a front end) ends its own
+   * request: the exception is logged, the request cancelled and its place given back, and the
+   * scheduler, whose thread made the call, serves every other sequence on.
    */
   private static final class Once implements GenerationListener {
     private final GenerationListener listener;
     private final Runnable release;
     private final AtomicBoolean ended = new AtomicBoolean();
-    private volatile Runnable cancel = () -> { };
+    private volatile Runnable cancel = () -> {};
 
     Once(GenerationListener listener, Runnable release) {
       this.listener = listener;
@@ -249,7 +312,9 @@ public final class Serving implements GenerationService, AutoCloseable {
     }
   }
 
-  /** Stops the prompt threads and frees the tokenizer and the engine; after the actors have stopped. */
+  /**
+   * Stops the prompt threads and frees the tokenizer and the engine; after the actors have stopped.
+   */
   @Override
   public void close() throws IOException {
     prompts.shutdownNow();

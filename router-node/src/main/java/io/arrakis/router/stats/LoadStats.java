@@ -11,21 +11,28 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Tokens per expert, and token-expert pairs and Compute calls per node, kept in one-second buckets for the last
- * {@link #WINDOW_SECONDS} seconds and as totals since start, so that a caller can ask for the load
- * since any point in time (older than the window: since start).
+ * Tokens per expert, and token-expert pairs and Compute calls per node, kept in one-second buckets
+ * for the last {@link #WINDOW_SECONDS} seconds and as totals since start, so that a caller can ask
+ * for the load since any point in time (older than the window: since start).
  */
 public final class LoadStats {
   public static final int WINDOW_SECONDS = 600;
 
   /** Load over a span. */
-  public record Snapshot(long sinceMillis, long untilMillis, Map<ExpertId, Long> expertTokens,
+  public record Snapshot(
+      long sinceMillis,
+      long untilMillis,
+      Map<ExpertId, Long> expertTokens,
       Map<String, long[]> nodeTokensAndBatches) {}
 
   private final Clock clock;
   private final long startMillis;
   private final Bucket totals = new Bucket(0);
-  /** One bucket per second of the window, replaced (compare-and-set) when its second comes round again. */
+
+  /**
+   * One bucket per second of the window, replaced (compare-and-set) when its second comes round
+   * again.
+   */
   private final AtomicReferenceArray<Bucket> ring = new AtomicReferenceArray<>(WINDOW_SECONDS);
 
   public LoadStats(Clock clock) {
@@ -35,10 +42,11 @@ public final class LoadStats {
 
   public void recordExperts(Map<ExpertId, Long> tokens) {
     Bucket b = current();
-    tokens.forEach((e, n) -> {
-      b.expert(e).add(n);
-      totals.expert(e).add(n);
-    });
+    tokens.forEach(
+        (e, n) -> {
+          b.expert(e).add(n);
+          totals.expert(e).add(n);
+        });
   }
 
   public void recordBatch(String nodeId, long tokens) {
@@ -47,8 +55,9 @@ public final class LoadStats {
   }
 
   /**
-   * The load since {@code sinceMillis} (epoch ms); 0 or anything before the window means since start.
-   * Takes no lock: requests keep recording while a reader sums up to {@link #WINDOW_SECONDS} buckets.
+   * The load since {@code sinceMillis} (epoch ms); 0 or anything before the window means since
+   * start. Takes no lock: requests keep recording while a reader sums up to {@link #WINDOW_SECONDS}
+   * buckets.
    */
   public Snapshot since(long sinceMillis) {
     long now = clock.millis();
@@ -71,11 +80,12 @@ public final class LoadStats {
     Map<String, long[]> nodes = new TreeMap<>();
     for (Bucket b : buckets) {
       b.experts.forEach((e, n) -> experts.merge(e, n.sum(), Long::sum));
-      b.nodes.forEach((id, v) -> {
-        long[] t = nodes.computeIfAbsent(id, k -> new long[2]);
-        t[0] += v.tokens.sum();
-        t[1] += v.batches.sum();
-      });
+      b.nodes.forEach(
+          (id, v) -> {
+            long[] t = nodes.computeIfAbsent(id, k -> new long[2]);
+            t[0] += v.tokens.sum();
+            t[1] += v.batches.sum();
+          });
     }
     return new Snapshot(since, until, experts, nodes);
   }

@@ -1,19 +1,19 @@
 package io.arrakis.router.stats;
 
 import io.arrakis.model.placement.ExpertId;
+import io.arrakis.router.admission.TokenLimiter;
 import io.grpc.Status;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
-import io.arrakis.router.admission.TokenLimiter;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
 
@@ -37,12 +37,20 @@ public final class RouterTelemetry {
   public RouterTelemetry(MeterRegistry registry, LoadStats load) {
     this.registry = registry;
     this.load = load;
-    this.requestLatency = Timer.builder("arrakis_router_request_latency").description("Forward latency at the router")
-        .publishPercentileHistogram().register(registry);
-    this.requestTokens = DistributionSummary.builder("arrakis_router_request_tokens").description("Tokens per Forward")
-        .publishPercentileHistogram().register(registry);
+    this.requestLatency =
+        Timer.builder("arrakis_router_request_latency")
+            .description("Forward latency at the router")
+            .publishPercentileHistogram()
+            .register(registry);
+    this.requestTokens =
+        DistributionSummary.builder("arrakis_router_request_tokens")
+            .description("Tokens per Forward")
+            .publishPercentileHistogram()
+            .register(registry);
     Gauge.builder("arrakis_router_active_requests", running, AtomicInteger::get)
-        .description("Requests whose coordinator is running").strongReference(true).register(registry);
+        .description("Requests whose coordinator is running")
+        .strongReference(true)
+        .register(registry);
   }
 
   public LoadStats load() {
@@ -51,9 +59,18 @@ public final class RouterTelemetry {
 
   /** A request's routed tokens per expert (each (token, expert) pair counts once). */
   public void routed(Map<ExpertId, Long> tokensPerExpert) {
-    tokensPerExpert.forEach((e, n) -> expertTokens.computeIfAbsent(e, k -> Counter.builder("arrakis_router_expert_tokens")
-        .description("Tokens routed to each expert").tag("layer", Integer.toString(k.layer()))
-        .tag("expert", Integer.toString(k.expert())).register(registry)).increment(n));
+    tokensPerExpert.forEach(
+        (e, n) ->
+            expertTokens
+                .computeIfAbsent(
+                    e,
+                    k ->
+                        Counter.builder("arrakis_router_expert_tokens")
+                            .description("Tokens routed to each expert")
+                            .tag("layer", Integer.toString(k.layer()))
+                            .tag("expert", Integer.toString(k.expert()))
+                            .register(registry))
+                .increment(n));
     load.recordExperts(tokensPerExpert);
   }
 
@@ -67,8 +84,15 @@ public final class RouterTelemetry {
 
   /** A Forward refused before any work (bad input, overload). */
   public void error(Status.Code code) {
-    errors.computeIfAbsent(code, c -> Counter.builder("arrakis_router_errors").description("Failed Forward calls by status")
-        .tag("status", c.name()).register(registry)).increment();
+    errors
+        .computeIfAbsent(
+            code,
+            c ->
+                Counter.builder("arrakis_router_errors")
+                    .description("Failed Forward calls by status")
+                    .tag("status", c.name())
+                    .register(registry))
+        .increment();
   }
 
   /**
@@ -88,7 +112,10 @@ public final class RouterTelemetry {
   public void callEnded(String nodeId, long tokens, long nanos, Status.Code code) {
     node(nodeId).latency.record(nanos, TimeUnit.NANOSECONDS);
     if (code != Status.Code.OK) {
-      Counter.builder("arrakis_router_node_errors").tag("node", nodeId).tag("status", code.name()).register(registry)
+      Counter.builder("arrakis_router_node_errors")
+          .tag("node", nodeId)
+          .tag("status", code.name())
+          .register(registry)
           .increment();
     }
   }
@@ -103,10 +130,16 @@ public final class RouterTelemetry {
     synchronized (queues) {
       List<IntSupplier> depths = queues.computeIfAbsent(nodeId, id -> new CopyOnWriteArrayList<>());
       if (depths.isEmpty()) {
-        queueGauges.put(nodeId, Gauge.builder("arrakis_router_node_queue_depth", depths,
-                d -> d.stream().mapToInt(IntSupplier::getAsInt).sum())
-            .description("Slices waiting for a call to the node").tag("node", nodeId).strongReference(true)
-            .register(registry));
+        queueGauges.put(
+            nodeId,
+            Gauge.builder(
+                    "arrakis_router_node_queue_depth",
+                    depths,
+                    d -> d.stream().mapToInt(IntSupplier::getAsInt).sum())
+                .description("Slices waiting for a call to the node")
+                .tag("node", nodeId)
+                .strongReference(true)
+                .register(registry));
       }
       depths.add(depth);
     }
@@ -124,9 +157,13 @@ public final class RouterTelemetry {
   /** Admission: tokens in flight and the limit (which moves when adaptive). */
   public void registerAdmission(TokenLimiter admission) {
     Gauge.builder("arrakis_router_inflight_tokens", admission, TokenLimiter::inFlight)
-        .description("Tokens of admitted Forward calls not yet answered").strongReference(true).register(registry);
+        .description("Tokens of admitted Forward calls not yet answered")
+        .strongReference(true)
+        .register(registry);
     Gauge.builder("arrakis_router_admission_limit", admission, TokenLimiter::limit)
-        .description("Tokens the router admits at once").strongReference(true).register(registry);
+        .description("Tokens the router admits at once")
+        .strongReference(true)
+        .register(registry);
   }
 
   /** A request's coordinator started (counted until {@link #requestFinished}). */
@@ -140,16 +177,30 @@ public final class RouterTelemetry {
   }
 
   private NodeMeters node(String nodeId) {
-    return nodes.computeIfAbsent(nodeId, id -> new NodeMeters(
-        Counter.builder("arrakis_router_node_tokens").description("Token-expert pairs sent to each expert node").tag("node", id)
-            .register(registry),
-        Counter.builder("arrakis_router_node_batches").description("Compute calls to each expert node").tag("node", id)
-            .register(registry),
-        DistributionSummary.builder("arrakis_router_node_batch_tokens").description("Tokens per Compute call")
-            .tag("node", id).publishPercentileHistogram().register(registry),
-        Timer.builder("arrakis_router_node_call_latency").description("Compute call latency").tag("node", id)
-            .publishPercentileHistogram().register(registry)));
+    return nodes.computeIfAbsent(
+        nodeId,
+        id ->
+            new NodeMeters(
+                Counter.builder("arrakis_router_node_tokens")
+                    .description("Token-expert pairs sent to each expert node")
+                    .tag("node", id)
+                    .register(registry),
+                Counter.builder("arrakis_router_node_batches")
+                    .description("Compute calls to each expert node")
+                    .tag("node", id)
+                    .register(registry),
+                DistributionSummary.builder("arrakis_router_node_batch_tokens")
+                    .description("Tokens per Compute call")
+                    .tag("node", id)
+                    .publishPercentileHistogram()
+                    .register(registry),
+                Timer.builder("arrakis_router_node_call_latency")
+                    .description("Compute call latency")
+                    .tag("node", id)
+                    .publishPercentileHistogram()
+                    .register(registry)));
   }
 
-  private record NodeMeters(Counter tokens, Counter batches, DistributionSummary batchTokens, Timer latency) {}
+  private record NodeMeters(
+      Counter tokens, Counter batches, DistributionSummary batchTokens, Timer latency) {}
 }

@@ -36,7 +36,10 @@ class TokenLimiterTest {
 
   @Test
   void anAdaptiveLimitShrinksOnSlowOrOverloadedCallsAndGrowsBackWhenBusyAndFast() {
-    TokenLimiter l = new TokenLimiter(new TokenLimiter.Settings(1000, true, 100, 4000, TimeUnit.MILLISECONDS.toNanos(100), 0.5));
+    TokenLimiter l =
+        new TokenLimiter(
+            new TokenLimiter.Settings(
+                1000, true, 100, 4000, TimeUnit.MILLISECONDS.toNanos(100), 0.5));
     l.tryAcquire(100);
     l.release(100, SLOW, false);
     assertThat(l.limit()).isEqualTo(500);
@@ -61,7 +64,10 @@ class TokenLimiterTest {
 
   @Test
   void anIdleAdaptiveLimitDoesNotDriftUp() {
-    TokenLimiter l = new TokenLimiter(new TokenLimiter.Settings(1000, true, 100, 4000, TimeUnit.MILLISECONDS.toNanos(100), 0.5));
+    TokenLimiter l =
+        new TokenLimiter(
+            new TokenLimiter.Settings(
+                1000, true, 100, 4000, TimeUnit.MILLISECONDS.toNanos(100), 0.5));
     for (int i = 0; i < 100; i++) {
       l.tryAcquire(1);
       l.release(1, FAST, false);
@@ -75,21 +81,25 @@ class TokenLimiterTest {
     double backoff = 0.9999;
     int threads = 8;
     int each = 2_000;
-    TokenLimiter l = new TokenLimiter(new TokenLimiter.Settings(1_000_000, true, 1, 1_000_000,
-        TimeUnit.MILLISECONDS.toNanos(100), backoff));
+    TokenLimiter l =
+        new TokenLimiter(
+            new TokenLimiter.Settings(
+                1_000_000, true, 1, 1_000_000, TimeUnit.MILLISECONDS.toNanos(100), backoff));
     CyclicBarrier start = new CyclicBarrier(threads);
     List<Thread> ts = new ArrayList<>();
     for (int t = 0; t < threads; t++) {
-      Thread th = new Thread(() -> {
-        try {
-          start.await();
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
-        }
-        for (int i = 0; i < each; i++) {
-          l.release(0, SLOW, true);
-        }
-      });
+      Thread th =
+          new Thread(
+              () -> {
+                try {
+                  start.await();
+                } catch (Exception e) {
+                  throw new IllegalStateException(e);
+                }
+                for (int i = 0; i < each; i++) {
+                  l.release(0, SLOW, true);
+                }
+              });
       th.start();
       ts.add(th);
     }
@@ -100,6 +110,8 @@ class TokenLimiterTest {
     for (int i = 0; i < threads * each; i++) {
       want = Math.max(1, want * backoff);
     }
-    assertThat(l.limit()).as("limit after %d overloaded releases", threads * each).isEqualTo((long) want);
+    assertThat(l.limit())
+        .as("limit after %d overloaded releases", threads * each)
+        .isEqualTo((long) want);
   }
 }

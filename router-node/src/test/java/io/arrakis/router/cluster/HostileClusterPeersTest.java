@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The router cluster over Artery tls-tcp with router certificates: two routers form it; a peer with
- * the tools' client certificate (same CA, wrong role), a router certificate of another CA, or no TLS
- * at all cannot join it.
+ * the tools' client certificate (same CA, wrong role), a router certificate of another CA, or no
+ * TLS at all cannot join it.
  */
 class HostileClusterPeersTest {
   @TempDir Path dir;
@@ -37,23 +37,34 @@ class HostileClusterPeersTest {
   @AfterEach
   void stop() {
     systems.forEach(ActorSystem::terminate);
-    systems.forEach(s -> s.getWhenTerminated().toCompletableFuture().orTimeout(20, TimeUnit.SECONDS)
-        .exceptionally(e -> null).join());
+    systems.forEach(
+        s ->
+            s.getWhenTerminated()
+                .toCompletableFuture()
+                .orTimeout(20, TimeUnit.SECONDS)
+                .exceptionally(e -> null)
+                .join());
   }
 
   private ActorSystem<Void> router(Path tls, int port, int seedPort) {
-    ClusterSettings s = ClusterSettings.from(ConfigFactory.load())
-        .withSeeds(List.of("127.0.0.1:" + seedPort), "127.0.0.1", port);
-    Config c = s.pekkoConfig().withFallback(tls == null ? ConfigFactory.empty() : RemotingTls.pekkoConfig(tls))
-        .withFallback(ConfigFactory.load());
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM_NAME, c);
+    ClusterSettings s =
+        ClusterSettings.from(ConfigFactory.load())
+            .withSeeds(List.of("127.0.0.1:" + seedPort), "127.0.0.1", port);
+    Config c =
+        s.pekkoConfig()
+            .withFallback(tls == null ? ConfigFactory.empty() : RemotingTls.pekkoConfig(tls))
+            .withFallback(ConfigFactory.load());
+    ActorSystem<Void> system =
+        ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM_NAME, c);
     systems.add(system);
     return system;
   }
 
   private static long up(ActorSystem<Void> system) {
     Iterable<Member> members = Cluster.get(system).state().getMembers();
-    return StreamSupport.stream(members.spliterator(), false).filter(m -> m.status() == MemberStatus.up()).count();
+    return StreamSupport.stream(members.spliterator(), false)
+        .filter(m -> m.status() == MemberStatus.up())
+        .count();
   }
 
   private static int freePort() throws IOException {
@@ -62,7 +73,10 @@ class HostileClusterPeersTest {
     }
   }
 
-  /** A folder whose router.crt/router.key are {@code role}'s files of {@code from}: what an intruder would present. */
+  /**
+   * A folder whose router.crt/router.key are {@code role}'s files of {@code from}: what an intruder
+   * would present.
+   */
   private Path posingAsRouter(Path from, String name, Role role) throws IOException {
     Path d = Files.createDirectories(dir.resolve(name));
     Files.copy(from.resolve("ca.crt"), d.resolve("ca.crt"));
@@ -88,15 +102,18 @@ class HostileClusterPeersTest {
       Thread.sleep(100);
     }
 
-    List<ActorSystem<Void>> intruders = List.of(
-        router(posingAsRouter(certs, "client", Role.CLIENT), freePort(), seed),
-        router(posingAsRouter(rogue, "rogue-router", Role.ROUTER), freePort(), seed),
-        router(null, freePort(), seed));
+    List<ActorSystem<Void>> intruders =
+        List.of(
+            router(posingAsRouter(certs, "client", Role.CLIENT), freePort(), seed),
+            router(posingAsRouter(rogue, "rogue-router", Role.ROUTER), freePort(), seed),
+            router(null, freePort(), seed));
     Thread.sleep(10_000); // several join attempts (seed-node-retry-interval 5s)
     assertThat(up(a)).as("members of the cluster").isEqualTo(2);
     assertThat(up(b)).isEqualTo(2);
     for (ActorSystem<Void> i : intruders) {
-      assertThat(Cluster.get(i).selfMember().status()).as("an intruder's own status").isNotEqualTo(MemberStatus.up());
+      assertThat(Cluster.get(i).selfMember().status())
+          .as("an intruder's own status")
+          .isNotEqualTo(MemberStatus.up());
     }
   }
 }

@@ -27,7 +27,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** The placement controller on manual time: it re-plans each interval and publishes only what is worth a rollout. */
+/**
+ * The placement controller on manual time: it re-plans each interval and publishes only what is
+ * worth a rollout.
+ */
 class PlacementControllerTest {
   private static final List<Integer> LAYERS = List.of(0, 1);
   private static final int EXPERTS = 8;
@@ -84,12 +87,20 @@ class PlacementControllerTest {
   }
 
   private ActorRef<PlacementController.Command> controller() {
-    return kit.spawn(PlacementController.create(new PlacementController.Setup(
-        new ClusterSettings.ControllerSettings(INTERVAL, THRESHOLD, 0, Duration.ofSeconds(10)),
-        load::get, sink, LAYERS, EXPERTS, Runnable::run)));
+    return kit.spawn(
+        PlacementController.create(
+            new PlacementController.Setup(
+                new ClusterSettings.ControllerSettings(
+                    INTERVAL, THRESHOLD, 0, Duration.ofSeconds(10)),
+                load::get,
+                sink,
+                LAYERS,
+                EXPERTS,
+                Runnable::run)));
   }
 
-  private PlacementController.Status awaitRounds(ActorRef<PlacementController.Command> controller, int rounds) {
+  private PlacementController.Status awaitRounds(
+      ActorRef<PlacementController.Command> controller, int rounds) {
     TestProbe<PlacementController.Status> probe = kit.createTestProbe();
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
     while (true) {
@@ -120,10 +131,16 @@ class PlacementControllerTest {
     assertThat(next.version()).isEqualTo(2);
     next.checkCovers(LAYERS, EXPERTS);
     var loads = Replan.loads(skewed(), LAYERS, EXPERTS);
-    double before = Balance.of(addressed(Strategies.place(Strategies.Kind.CONTIGUOUS, 4, 1, LAYERS, EXPERTS)), loads).mean();
+    double before =
+        Balance.of(
+                addressed(Strategies.place(Strategies.Kind.CONTIGUOUS, 4, 1, LAYERS, EXPERTS)),
+                loads)
+            .mean();
     double after = Balance.of(next, loads).mean();
     assertThat(after).isLessThan(before * (1 - THRESHOLD));
-    assertThat(next.nodes()).extracting(Placement.Node::address).containsExactly("h0:1", "h1:1", "h2:1", "h3:1");
+    assertThat(next.nodes())
+        .extracting(Placement.Node::address)
+        .containsExactly("h0:1", "h1:1", "h2:1", "h3:1");
 
     // the next interval finds nothing better to do under the same load
     time.timePasses(INTERVAL);
@@ -177,7 +194,9 @@ class PlacementControllerTest {
 
     awaitRounds(controller, 1);
     Placement next = sink.published.get(0);
-    assertThat(next.nodes()).extracting(Placement.Node::id).containsExactly("expert-0", "expert-1", "expert-2");
+    assertThat(next.nodes())
+        .extracting(Placement.Node::id)
+        .containsExactly("expert-0", "expert-1", "expert-2");
     next.checkCovers(LAYERS, EXPERTS); // expert-3's experts live on elsewhere
     // slots grew to fit: 8 experts on 3 nodes need 3 per node and layer
     Set<ExpertId> held = new HashSet<>();

@@ -58,8 +58,7 @@ class NodeDispatcherTest {
     }
 
     volatile boolean serving = true;
-    volatile NodeDescription description =
-        NodeDescription.newBuilder().setHiddenSize(D).build();
+    volatile NodeDescription description = NodeDescription.newBuilder().setHiddenSize(D).build();
 
     @Override
     public CompletionStage<NodeDescription> describe(Duration timeout) {
@@ -98,9 +97,17 @@ class NodeDispatcherTest {
       for (int i = 0; i < n * D; i++) {
         b.putFloat(10f * i);
       }
-      c.answer().complete(ComputeResponse.newBuilder().setBatchId(c.request().getBatchId())
-          .setPartialSums(Tensor.newBuilder().setDtype(DType.FLOAT32).addShape(n).addShape(D).setData(ByteString.copyFrom(b.array())))
-          .build());
+      c.answer()
+          .complete(
+              ComputeResponse.newBuilder()
+                  .setBatchId(c.request().getBatchId())
+                  .setPartialSums(
+                      Tensor.newBuilder()
+                          .setDtype(DType.FLOAT32)
+                          .addShape(n)
+                          .addShape(D)
+                          .setData(ByteString.copyFrom(b.array())))
+                  .build());
     }
   }
 
@@ -111,12 +118,19 @@ class NodeDispatcherTest {
   final RouterTelemetry telemetry = new RouterTelemetry(registry, new LoadStats(Clock.systemUTC()));
 
   ActorRef<NodeDispatcher.Command> dispatcher(int maxInFlight, int maxBatchTokens) {
-    return testKit.spawn(NodeDispatcher.create("expert-0", node, new NodeDispatcher.Limits(maxInFlight, maxBatchTokens), D,
-        new NodeDispatcher.Shared(new ReplicaLoad(), health, telemetry)));
+    return testKit.spawn(
+        NodeDispatcher.create(
+            "expert-0",
+            node,
+            new NodeDispatcher.Limits(maxInFlight, maxBatchTokens),
+            D,
+            new NodeDispatcher.Shared(new ReplicaLoad(), health, telemetry)));
   }
 
   double gauge() {
-    return registry.find("arrakis_router_node_queue_depth").gauges().stream().mapToDouble(g -> g.value()).sum();
+    return registry.find("arrakis_router_node_queue_depth").gauges().stream()
+        .mapToDouble(g -> g.value())
+        .sum();
   }
 
   static void awaitTrue(String what, BooleanSupplier condition) throws InterruptedException {
@@ -136,12 +150,18 @@ class NodeDispatcherTest {
       rows[i] = i;
       w[i] = 1f;
     }
-    return new NodeSlice("expert-0", 0, ts, ByteString.copyFrom(new byte[tokens * D * 4]),
-        List.of(new NodeSlice.ExpertRows(expert, rows, w)), 0);
+    return new NodeSlice(
+        "expert-0",
+        0,
+        ts,
+        ByteString.copyFrom(new byte[tokens * D * 4]),
+        List.of(new NodeSlice.ExpertRows(expert, rows, w)),
+        0);
   }
 
   NodeDispatcher.Submit submit(NodeSlice s) {
-    return new NodeDispatcher.Submit(s, System.nanoTime() + Duration.ofSeconds(30).toNanos(), replies.ref());
+    return new NodeDispatcher.Submit(
+        s, System.nanoTime() + Duration.ofSeconds(30).toNanos(), replies.ref());
   }
 
   @Test
@@ -165,7 +185,8 @@ class NodeDispatcherTest {
     assertThat(merged.request().getHiddenStates().getShape(0)).isEqualTo(7);
     // one assignment for expert 1 across both slices, rows offset into the stacked batch
     assertThat(merged.request().getAssignmentsList()).hasSize(1);
-    assertThat(merged.request().getAssignments(0).getRowsList()).containsExactly(0, 1, 2, 3, 4, 5, 6);
+    assertThat(merged.request().getAssignments(0).getRowsList())
+        .containsExactly(0, 1, 2, 3, 4, 5, 6);
   }
 
   @Test
@@ -183,7 +204,10 @@ class NodeDispatcherTest {
     assertThat(b.request().getHiddenStates().getShape(0)).isEqualTo(3);
   }
 
-  /** A slice larger than a call may carry goes in several calls, each within the cap, and is answered once. */
+  /**
+   * A slice larger than a call may carry goes in several calls, each within the cap, and is
+   * answered once.
+   */
   @Test
   void aSliceLargerThanTheTokenCapGoesInSeveralCallsAndIsAnsweredOnce() throws Exception {
     var d = dispatcher(1, 5);
@@ -201,58 +225,93 @@ class NodeDispatcherTest {
     NodeDispatcher.SliceDone done = replies.expectMessageClass(NodeDispatcher.SliceDone.class);
     assertThat(done.slice()).isSameAs(big);
     assertThat(floats(done.partialSums()))
-        .containsExactly(0f, 10f, 20f, 30f, 40f, 50f, 60f, 70f, 80f, 90f, 0f, 10f, 20f, 30f, 40f, 50f);
+        .containsExactly(
+            0f, 10f, 20f, 30f, 40f, 50f, 60f, 70f, 80f, 90f, 0f, 10f, 20f, 30f, 40f, 50f);
     replies.expectNoMessage(Duration.ofMillis(100));
   }
 
-  /** The node says how many bytes it takes per call: every call fits, however many tokens the router would send. */
+  /**
+   * The node says how many bytes it takes per call: every call fits, however many tokens the router
+   * would send.
+   */
   @Test
   void callsFitTheBytesTheNodeSaysItTakes() throws Exception {
     int perCall = 3;
     // room for three rows of D floats with their pair, the call's and the assignment's overhead
-    long limit = NodeCapacity.CALL_BYTES + NodeCapacity.ASSIGNMENT_BYTES + perCall * (D * 4L + NodeCapacity.PAIR_BYTES);
+    long limit =
+        NodeCapacity.CALL_BYTES
+            + NodeCapacity.ASSIGNMENT_BYTES
+            + perCall * (D * 4L + NodeCapacity.PAIR_BYTES);
     node.description = node.description.toBuilder().setMaxRequestBytes(limit).build();
     var d = dispatcher(2, 100);
     d.tell(submit(slice(7, 0)));
     List<HandNode.Call> calls = List.of(node.next(), node.next());
-    assertThat(calls).allSatisfy(c -> {
-      assertThat(c.request().getHiddenStates().getShape(0)).isEqualTo(perCall);
-      assertThat((long) c.request().getSerializedSize()).isLessThanOrEqualTo(limit);
-    });
+    assertThat(calls)
+        .allSatisfy(
+            c -> {
+              assertThat(c.request().getHiddenStates().getShape(0)).isEqualTo(perCall);
+              assertThat((long) c.request().getSerializedSize()).isLessThanOrEqualTo(limit);
+            });
     calls.forEach(HandNode::answer);
     HandNode.Call last = node.next();
     assertThat(last.request().getHiddenStates().getShape(0)).isEqualTo(1);
     HandNode.answer(last);
-    assertThat(floats(replies.expectMessageClass(NodeDispatcher.SliceDone.class).partialSums())).hasSize(7 * D);
+    assertThat(floats(replies.expectMessageClass(NodeDispatcher.SliceDone.class).partialSums()))
+        .hasSize(7 * D);
   }
 
-  /** A node computing in bf16 gets its rows as bf16 (rounded once) and its bf16 answer is widened exactly. */
+  /**
+   * A node computing in bf16 gets its rows as bf16 (rounded once) and its bf16 answer is widened
+   * exactly.
+   */
   @Test
   void aNodeComputingInBf16GetsBf16RowsAndItsBf16AnswerIsDecoded() throws Exception {
     node.description = node.description.toBuilder().setComputeDtype(DType.BFLOAT16).build();
     var d = dispatcher(1, 100);
     ByteBuffer rows = ByteBuffer.allocate(2 * D * 4).order(ByteOrder.LITTLE_ENDIAN);
     rows.putFloat(1.00390625f).putFloat(-2f).putFloat(3.5f).putFloat(1e-3f);
-    NodeSlice s = new NodeSlice("expert-0", 0, new int[] {0, 1}, ByteString.copyFrom(rows.array()),
-        List.of(new NodeSlice.ExpertRows(0, new int[] {0, 1}, new float[] {1f, 1f})), 0);
+    NodeSlice s =
+        new NodeSlice(
+            "expert-0",
+            0,
+            new int[] {0, 1},
+            ByteString.copyFrom(rows.array()),
+            List.of(new NodeSlice.ExpertRows(0, new int[] {0, 1}, new float[] {1f, 1f})),
+            0);
     d.tell(submit(s));
     HandNode.Call c = node.next();
     Tensor sent = c.request().getHiddenStates();
     assertThat(sent.getDtype()).isEqualTo(DType.BFLOAT16);
-    ShortBuffer got = sent.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
-    assertThat(new short[] {got.get(0), got.get(1), got.get(2), got.get(3)}).containsExactly(Bf16.fromFloat(1.00390625f),
-        Bf16.fromFloat(-2f), Bf16.fromFloat(3.5f), Bf16.fromFloat(1e-3f));
+    ShortBuffer got =
+        sent.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+    assertThat(new short[] {got.get(0), got.get(1), got.get(2), got.get(3)})
+        .containsExactly(
+            Bf16.fromFloat(1.00390625f),
+            Bf16.fromFloat(-2f),
+            Bf16.fromFloat(3.5f),
+            Bf16.fromFloat(1e-3f));
     ByteBuffer answer = ByteBuffer.allocate(2 * D * 2).order(ByteOrder.LITTLE_ENDIAN);
     for (float v : new float[] {0.5f, -1.25f, 7f, 0.0078125f}) {
       answer.putShort(Bf16.fromFloat(v));
     }
-    c.answer().complete(ComputeResponse.newBuilder().setPartialSums(Tensor.newBuilder().setDtype(DType.BFLOAT16)
-        .addShape(2).addShape(D).setData(ByteString.copyFrom(answer.array()))).build());
+    c.answer()
+        .complete(
+            ComputeResponse.newBuilder()
+                .setPartialSums(
+                    Tensor.newBuilder()
+                        .setDtype(DType.BFLOAT16)
+                        .addShape(2)
+                        .addShape(D)
+                        .setData(ByteString.copyFrom(answer.array())))
+                .build());
     assertThat(floats(replies.expectMessageClass(NodeDispatcher.SliceDone.class).partialSums()))
         .containsExactly(0.5f, -1.25f, 7f, 0.0078125f);
   }
 
-  /** A node whose hidden size is not the model's cannot serve: it leaves the rotation and its slices fail at once. */
+  /**
+   * A node whose hidden size is not the model's cannot serve: it leaves the rotation and its slices
+   * fail at once.
+   */
   @Test
   void aNodeDescribingAnotherHiddenSizeIsRefused() throws Exception {
     node.description = node.description.toBuilder().setHiddenSize(D + 1).build();
@@ -271,14 +330,21 @@ class NodeDispatcherTest {
     replies.expectMessageClass(NodeDispatcher.SliceDone.class);
   }
 
-  /** Withdrawn slices leave the queue; a call carrying only withdrawn slices is cancelled, one shared with others is not. */
+  /**
+   * Withdrawn slices leave the queue; a call carrying only withdrawn slices is cancelled, one
+   * shared with others is not.
+   */
   @Test
   void withdrawnSlicesLeaveTheQueueAndACallCarryingOnlyThemIsCancelled() throws Exception {
     var d = dispatcher(1, 100);
     TestProbe<NodeDispatcher.SliceReply> gone = testKit.createTestProbe();
-    d.tell(new NodeDispatcher.Submit(slice(2, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
+    d.tell(
+        new NodeDispatcher.Submit(
+            slice(2, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
     HandNode.Call alone = node.next();
-    d.tell(new NodeDispatcher.Submit(slice(3, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
+    d.tell(
+        new NodeDispatcher.Submit(
+            slice(3, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
     d.tell(submit(slice(4, 0)));
     d.tell(new NodeDispatcher.Withdraw(gone.ref()));
     awaitTrue("the lone call cancelled", () -> alone.answer().isCancelled());
@@ -286,8 +352,11 @@ class NodeDispatcherTest {
     HandNode.Call next = node.next();
     assertThat(next.request().getHiddenStates().getShape(0)).isEqualTo(4);
     assertThat(gauge()).isZero();
-    // a call shared with a requester that stays is not cancelled: it gets its answer, the other none
-    d.tell(new NodeDispatcher.Submit(slice(1, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
+    // a call shared with a requester that stays is not cancelled: it gets its answer, the other
+    // none
+    d.tell(
+        new NodeDispatcher.Submit(
+            slice(1, 0), System.nanoTime() + Duration.ofSeconds(30).toNanos(), gone.ref()));
     d.tell(submit(slice(2, 0)));
     HandNode.answer(next);
     replies.expectMessageClass(NodeDispatcher.SliceDone.class);
@@ -297,14 +366,21 @@ class NodeDispatcherTest {
     Thread.sleep(100);
     assertThat(shared.answer().isCancelled()).isFalse();
     HandNode.answer(shared);
-    assertThat(replies.expectMessageClass(NodeDispatcher.SliceDone.class).slice().size()).isEqualTo(2);
+    assertThat(replies.expectMessageClass(NodeDispatcher.SliceDone.class).slice().size())
+        .isEqualTo(2);
     gone.expectNoMessage(Duration.ofMillis(100));
   }
 
   @Test
   void pastItsQueueLimitANodeRefusesSlicesWithResourceExhausted() throws Exception {
-    var d = testKit.spawn(NodeDispatcher.create("expert-0", node, new NodeDispatcher.Limits(1, 100).withMaxQueuedTokens(5), D,
-        new NodeDispatcher.Shared(new ReplicaLoad(), health, telemetry)));
+    var d =
+        testKit.spawn(
+            NodeDispatcher.create(
+                "expert-0",
+                node,
+                new NodeDispatcher.Limits(1, 100).withMaxQueuedTokens(5),
+                D,
+                new NodeDispatcher.Shared(new ReplicaLoad(), health, telemetry)));
     d.tell(submit(slice(2, 0)));
     node.next();
     d.tell(submit(slice(4, 0)));
@@ -360,15 +436,21 @@ class NodeDispatcherTest {
     HandNode.answer(c1);
     assertThat(replies.expectMessageClass(NodeDispatcher.SliceDone.class).slice()).isSameAs(first);
     HandNode.Call c2 = node.next();
-    c2.answer().completeExceptionally(Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
+    c2.answer()
+        .completeExceptionally(
+            Status.UNAVAILABLE.withDescription("connection refused").asRuntimeException());
     List<NodeDispatcher.SliceReply> failed = replies.receiveSeveralMessages(2);
-    assertThat(failed).allSatisfy(r -> {
-      assertThat(r).isInstanceOf(NodeDispatcher.SliceFailed.class);
-      Status s = ((NodeDispatcher.SliceFailed) r).status();
-      assertThat(s.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
-      assertThat(s.getDescription()).contains("expert-0").contains("connection refused");
-    });
-    assertThat(failed).extracting(NodeDispatcher.SliceReply::slice).containsExactlyInAnyOrder(second, third);
+    assertThat(failed)
+        .allSatisfy(
+            r -> {
+              assertThat(r).isInstanceOf(NodeDispatcher.SliceFailed.class);
+              Status s = ((NodeDispatcher.SliceFailed) r).status();
+              assertThat(s.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+              assertThat(s.getDescription()).contains("expert-0").contains("connection refused");
+            });
+    assertThat(failed)
+        .extracting(NodeDispatcher.SliceReply::slice)
+        .containsExactlyInAnyOrder(second, third);
     // the node still serves later work
     d.tell(submit(slice(1, 0)));
     HandNode.answer(node.next());
@@ -397,7 +479,9 @@ class NodeDispatcherTest {
     var d = dispatcher(1, 100);
     d.tell(submit(slice(1, 0)));
     HandNode.Call first = node.next();
-    d.tell(new NodeDispatcher.Submit(slice(1, 0), System.nanoTime() + Duration.ofMillis(50).toNanos(), replies.ref()));
+    d.tell(
+        new NodeDispatcher.Submit(
+            slice(1, 0), System.nanoTime() + Duration.ofMillis(50).toNanos(), replies.ref()));
     Thread.sleep(100);
     HandNode.answer(first);
     replies.expectMessageClass(NodeDispatcher.SliceDone.class);

@@ -23,8 +23,15 @@ class HttpSettingsTest {
 
   @Test
   void overridesAndOff() {
-    HttpSettings s = HttpSettings.from(ConfigFactory.parseMap(Map.of("arrakis.router.http.port", -1,
-        "arrakis.router.http.max-body-bytes", "64k")).withFallback(ConfigFactory.load()));
+    HttpSettings s =
+        HttpSettings.from(
+            ConfigFactory.parseMap(
+                    Map.of(
+                        "arrakis.router.http.port",
+                        -1,
+                        "arrakis.router.http.max-body-bytes",
+                        "64k"))
+                .withFallback(ConfigFactory.load()));
     assertThat(s.enabled()).isFalse();
     assertThat(s.maxBodyBytes()).isEqualTo(64 * 1024);
   }
@@ -34,7 +41,8 @@ class HttpSettingsTest {
     HttpSettings ok = HttpSettings.from(ConfigFactory.load());
     assertThatThrownBy(() -> ok.withPort(70000)).hasMessageContaining("arrakis.router.http.port");
     assertThatThrownBy(() -> ok.withMaxBodyBytes(10)).hasMessageContaining("max-body-bytes");
-    assertThatThrownBy(() -> new HttpSettings(0, 1 << 20, Duration.ZERO, 1, Duration.ofSeconds(1), 1))
+    assertThatThrownBy(
+            () -> new HttpSettings(0, 1 << 20, Duration.ZERO, 1, Duration.ofSeconds(1), 1))
         .hasMessageContaining("body-timeout");
   }
 }

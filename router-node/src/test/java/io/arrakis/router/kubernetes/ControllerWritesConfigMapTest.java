@@ -43,9 +43,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The placement controller on Kubernetes: the real actor on manual time, publishing through the real
- * {@link ConfigMapSink} (discovery of expert pods, {@link PlacementPublisher}) into the mock API
- * server. What it writes is checked in the ConfigMap itself.
+ * The placement controller on Kubernetes: the real actor on manual time, publishing through the
+ * real {@link ConfigMapSink} (discovery of expert pods, {@link PlacementPublisher}) into the mock
+ * API server. What it writes is checked in the ConfigMap itself.
  */
 @EnableKubernetesMockClient(crud = true, https = false)
 class ControllerWritesConfigMapTest {
@@ -55,10 +55,16 @@ class ControllerWritesConfigMapTest {
   private static final int EXPERTS = 8;
   private static final Duration INTERVAL = Duration.ofSeconds(30);
   private static final double THRESHOLD = 0.05;
-  /** 4 pods x 2 experts per layer, one copy each: contiguous puts experts 0 and 1 of each layer on pod 0. */
-  private static final Placement V1 = onPods(1, Strategies.place(Strategies.Kind.CONTIGUOUS, 4, 1, LAYERS, EXPERTS));
-  private static final List<String> FOUR_PODS = List.of("arrakis-expert-0", "arrakis-expert-1", "arrakis-expert-2",
-      "arrakis-expert-3");
+
+  /**
+   * 4 pods x 2 experts per layer, one copy each: contiguous puts experts 0 and 1 of each layer on
+   * pod 0.
+   */
+  private static final Placement V1 =
+      onPods(1, Strategies.place(Strategies.Kind.CONTIGUOUS, 4, 1, LAYERS, EXPERTS));
+
+  private static final List<String> FOUR_PODS =
+      List.of("arrakis-expert-0", "arrakis-expert-1", "arrakis-expert-2", "arrakis-expert-3");
 
   KubernetesClient client;
   KubernetesMockServer server;
@@ -72,9 +78,15 @@ class ControllerWritesConfigMapTest {
   @BeforeEach
   void start() {
     for (String pod : FOUR_PODS) {
-      putPod(client, new PodBuilder(expertPod(pod, true))
-          // keeps a deleted pod Terminating (deletionTimestamp set) until the test lets it go, as a grace period does
-          .editMetadata().addToFinalizers("arrakis.io/test-grace-period").endMetadata().build());
+      putPod(
+          client,
+          new PodBuilder(expertPod(pod, true))
+              // keeps a deleted pod Terminating (deletionTimestamp set) until the test lets it go,
+              // as a grace period does
+              .editMetadata()
+              .addToFinalizers("arrakis.io/test-grace-period")
+              .endMetadata()
+              .build());
     }
     new PlacementPublisher(client, NS, NAME).publish(V1);
     discovery = new ExpertDiscovery(client, NS, SELECTOR, PORT).start(Duration.ofSeconds(30));
@@ -91,9 +103,16 @@ class ControllerWritesConfigMapTest {
 
   private ActorRef<PlacementController.Command> controller() throws InterruptedException {
     eventually("4 expert pods discovered", () -> discovery.addresses().size() == FOUR_PODS.size());
-    return kit.spawn(PlacementController.create(new PlacementController.Setup(
-        new ClusterSettings.ControllerSettings(INTERVAL, THRESHOLD, 0, Duration.ofSeconds(10)),
-        load::get, new ConfigMapSink(client, NS, NAME, discovery, blocking), LAYERS, EXPERTS, blocking)));
+    return kit.spawn(
+        PlacementController.create(
+            new PlacementController.Setup(
+                new ClusterSettings.ControllerSettings(
+                    INTERVAL, THRESHOLD, 0, Duration.ofSeconds(10)),
+                load::get,
+                new ConfigMapSink(client, NS, NAME, discovery, blocking),
+                LAYERS,
+                EXPERTS,
+                blocking)));
   }
 
   @Test
@@ -117,7 +136,8 @@ class ControllerWritesConfigMapTest {
     assertThat(Balance.of(v2, loads(skewed())).mean()).isLessThan(before * (1 - THRESHOLD));
     assertThat(writes()).hasSize(1); // against the resourceVersion it read: see aConcurrentWrite...
 
-    // the next interval finds nothing better under the same load: the ConfigMap is not written again
+    // the next interval finds nothing better under the same load: the ConfigMap is not written
+    // again
     String v2ResourceVersion = configMap().getMetadata().getResourceVersion();
     time.timePasses(INTERVAL);
     assertThat(awaitRounds(controller, 2).lastDecision()).startsWith("kept");
@@ -133,7 +153,9 @@ class ControllerWritesConfigMapTest {
     drainRequests();
 
     time.timePasses(INTERVAL);
-    assertThat(awaitRounds(controller, 1).lastDecision()).startsWith("kept").contains("threshold 5.0%");
+    assertThat(awaitRounds(controller, 1).lastDecision())
+        .startsWith("kept")
+        .contains("threshold 5.0%");
     assertThat(placement()).isEqualTo(V1);
     assertThat(configMap().getMetadata().getResourceVersion()).isEqualTo(resourceVersion);
     assertThat(writes()).isEmpty();
@@ -145,15 +167,25 @@ class ControllerWritesConfigMapTest {
     var controller = controller();
     putPod(client, expertPod("arrakis-expert-4", false));
     time.timePasses(INTERVAL);
-    assertThat(awaitRounds(controller, 1).lastDecision()).startsWith("kept"); // not Ready: not a node yet
+    assertThat(awaitRounds(controller, 1).lastDecision())
+        .startsWith("kept"); // not Ready: not a node yet
     assertThat(placement()).isEqualTo(V1);
 
-    setReady(client, "arrakis-expert-4", true); // no interval passes: the pod's readiness starts the round
+    setReady(
+        client,
+        "arrakis-expert-4",
+        true); // no interval passes: the pod's readiness starts the round
     assertThat(awaitRounds(controller, 2).published()).isEqualTo(2);
     Placement v2 = placement();
     assertThat(v2.version()).isEqualTo(2);
-    assertThat(v2.nodes()).extracting(Placement.Node::id).containsExactly("arrakis-expert-0", "arrakis-expert-1",
-        "arrakis-expert-2", "arrakis-expert-3", "arrakis-expert-4");
+    assertThat(v2.nodes())
+        .extracting(Placement.Node::id)
+        .containsExactly(
+            "arrakis-expert-0",
+            "arrakis-expert-1",
+            "arrakis-expert-2",
+            "arrakis-expert-3",
+            "arrakis-expert-4");
     assertThat(v2.node("arrakis-expert-4").experts()).isNotEmpty();
     v2.checkCovers(LAYERS, EXPERTS);
   }
@@ -162,14 +194,27 @@ class ControllerWritesConfigMapTest {
   void aTerminatingExpertPodLeavesTheNextVersionWithItsExpertsMovedElsewhere() throws Exception {
     load.set(nearlyEven());
     var controller = controller();
-    client.pods().inNamespace(NS).withName("arrakis-expert-3").delete(); // Terminating: deletionTimestamp set
+    client
+        .pods()
+        .inNamespace(NS)
+        .withName("arrakis-expert-3")
+        .delete(); // Terminating: deletionTimestamp set
 
     assertThat(awaitRounds(controller, 1).published()).isEqualTo(2);
     Placement v2 = placement();
     assertThat(v2.version()).isEqualTo(2);
-    assertThat(v2.nodes()).extracting(Placement.Node::id).containsExactlyElementsOf(FOUR_PODS.subList(0, 3));
+    assertThat(v2.nodes())
+        .extracting(Placement.Node::id)
+        .containsExactlyElementsOf(FOUR_PODS.subList(0, 3));
     v2.checkCovers(LAYERS, EXPERTS); // pod 3's experts live on elsewhere before it stops
-    assertThat(client.pods().inNamespace(NS).withName("arrakis-expert-3").get().getMetadata().getDeletionTimestamp())
+    assertThat(
+            client
+                .pods()
+                .inNamespace(NS)
+                .withName("arrakis-expert-3")
+                .get()
+                .getMetadata()
+                .getDeletionTimestamp())
         .isNotNull();
   }
 
@@ -179,7 +224,10 @@ class ControllerWritesConfigMapTest {
     var controller = controller();
     String resourceVersion = configMap().getMetadata().getResourceVersion();
 
-    setReady(client, "arrakis-expert-3", false); // its container restarts: the pod stays, so does the node
+    setReady(
+        client,
+        "arrakis-expert-3",
+        false); // its container restarts: the pod stays, so does the node
     PlacementController.Status status = awaitRounds(controller, 1);
     assertThat(status.lastDecision()).startsWith("kept");
     assertThat(status.published()).isEqualTo(-1);
@@ -193,16 +241,22 @@ class ControllerWritesConfigMapTest {
     var controller = controller();
     ConfigMap read = configMap();
     // someone else writes after the controller has read: both its reads return the old state
-    client.configMaps().inNamespace(NS).withName(NAME).edit(cm -> {
-      cm.getData().put("notes.txt", "written concurrently");
-      return cm;
-    });
+    client
+        .configMaps()
+        .inNamespace(NS)
+        .withName(NAME)
+        .edit(
+            cm -> {
+              cm.getData().put("notes.txt", "written concurrently");
+              return cm;
+            });
     server.expect().get().withPath(PATH).andReturn(200, read).times(2);
     drainRequests();
 
     time.timePasses(INTERVAL);
     assertThat(awaitRounds(controller, 1).published()).isEqualTo(2);
-    assertThat(requests()).containsExactly("GET", "GET", "PUT", "GET", "PUT"); // the first PUT got 409 Conflict
+    assertThat(requests())
+        .containsExactly("GET", "GET", "PUT", "GET", "PUT"); // the first PUT got 409 Conflict
     ConfigMap cm = configMap();
     assertThat(PlacementConfigMap.read(cm).version()).isEqualTo(2);
     assertThat(cm.getData()).containsEntry("notes.txt", "written concurrently"); // not overwritten
@@ -213,20 +267,25 @@ class ControllerWritesConfigMapTest {
     load.set(skewed());
     var controller = controller();
     ConfigMap read = configMap();
-    // e.g. an operator's `arrakis placement apply` of version 2 lands after the controller read version 1
+    // e.g. an operator's `arrakis placement apply` of version 2 lands after the controller read
+    // version 1
     List<Placement.Node> reversed = new ArrayList<>(V1.nodes());
     Collections.reverse(reversed);
-    Placement theirs = new Placement(2, List.of(
-        new Placement.Node("arrakis-expert-0", null, reversed.get(0).experts()),
-        new Placement.Node("arrakis-expert-1", null, reversed.get(1).experts()),
-        new Placement.Node("arrakis-expert-2", null, reversed.get(2).experts()),
-        new Placement.Node("arrakis-expert-3", null, reversed.get(3).experts())));
+    Placement theirs =
+        new Placement(
+            2,
+            List.of(
+                new Placement.Node("arrakis-expert-0", null, reversed.get(0).experts()),
+                new Placement.Node("arrakis-expert-1", null, reversed.get(1).experts()),
+                new Placement.Node("arrakis-expert-2", null, reversed.get(2).experts()),
+                new Placement.Node("arrakis-expert-3", null, reversed.get(3).experts())));
     new PlacementPublisher(client, NS, NAME).publish(theirs);
     server.expect().get().withPath(PATH).andReturn(200, read).once();
 
     time.timePasses(INTERVAL);
     assertThat(awaitRounds(controller, 1).lastDecision())
-        .startsWith("publishing version 2 failed").contains("already holds a different placement version 2");
+        .startsWith("publishing version 2 failed")
+        .contains("already holds a different placement version 2");
     assertThat(placement()).isEqualTo(theirs);
 
     // the next round plans from their version 2 (still skewed: experts 0 and 1 now both on pod 3)
@@ -235,7 +294,8 @@ class ControllerWritesConfigMapTest {
     Placement v3 = placement();
     assertThat(v3.version()).isEqualTo(3);
     v3.checkCovers(LAYERS, EXPERTS);
-    assertThat(Balance.of(v3, loads(skewed())).mean()).isLessThan(Balance.of(theirs, loads(skewed())).mean());
+    assertThat(Balance.of(v3, loads(skewed())).mean())
+        .isLessThan(Balance.of(theirs, loads(skewed())).mean());
   }
 
   private ConfigMap configMap() {
@@ -252,15 +312,23 @@ class ControllerWritesConfigMapTest {
     return probe.receiveMessage();
   }
 
-  /** The status once {@code rounds} rounds are done; rounds run on real threads (API calls), time stands still. */
-  private PlacementController.Status awaitRounds(ActorRef<PlacementController.Command> controller, int rounds)
-      throws InterruptedException {
+  /**
+   * The status once {@code rounds} rounds are done; rounds run on real threads (API calls), time
+   * stands still.
+   */
+  private PlacementController.Status awaitRounds(
+      ActorRef<PlacementController.Command> controller, int rounds) throws InterruptedException {
     AtomicReference<PlacementController.Status> last = new AtomicReference<>();
-    eventually(rounds + " re-planning rounds done", Duration.ofSeconds(20), () -> {
-      last.set(status(controller));
-      return last.get().rounds() >= rounds;
-    });
-    assertThat(last.get().rounds()).as("rounds (one too many means a round nobody asked for)").isEqualTo(rounds);
+    eventually(
+        rounds + " re-planning rounds done",
+        Duration.ofSeconds(20),
+        () -> {
+          last.set(status(controller));
+          return last.get().rounds() >= rounds;
+        });
+    assertThat(last.get().rounds())
+        .as("rounds (one too many means a round nobody asked for)")
+        .isEqualTo(rounds);
     return last.get();
   }
 
@@ -276,7 +344,8 @@ class ControllerWritesConfigMapTest {
 
   private List<RecordedRequest> recorded() throws InterruptedException {
     List<RecordedRequest> out = new ArrayList<>();
-    for (RecordedRequest r = server.takeRequest(100, TimeUnit.MILLISECONDS); r != null;
+    for (RecordedRequest r = server.takeRequest(100, TimeUnit.MILLISECONDS);
+        r != null;
         r = server.takeRequest(100, TimeUnit.MILLISECONDS)) {
       if (r.getPath().equals(PATH)) {
         out.add(r);

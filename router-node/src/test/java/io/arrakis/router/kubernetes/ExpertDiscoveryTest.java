@@ -40,7 +40,8 @@ class ExpertDiscoveryTest {
     List<Map<String, String>> seen = new CopyOnWriteArrayList<>();
     discovery.addListener(seen::add);
     eventually("pod 0 found", () -> discovery.address("arrakis-expert-0") != null);
-    assertThat(discovery.addresses()).containsExactly(Map.entry("arrakis-expert-0", dnsAddress("arrakis-expert-0")));
+    assertThat(discovery.addresses())
+        .containsExactly(Map.entry("arrakis-expert-0", dnsAddress("arrakis-expert-0")));
 
     putPod(client, expertPod("arrakis-expert-1", false));
     Thread.sleep(300); // a pod that is not Ready has no address
@@ -49,8 +50,14 @@ class ExpertDiscoveryTest {
     setReady(client, "arrakis-expert-1", true);
     eventually("pod 1 ready", () -> discovery.address("arrakis-expert-1") != null);
     assertThat(discovery.address("arrakis-expert-1")).isEqualTo(dnsAddress("arrakis-expert-1"));
-    assertThat(seen).last().isEqualTo(Map.of("arrakis-expert-0", dnsAddress("arrakis-expert-0"),
-        "arrakis-expert-1", dnsAddress("arrakis-expert-1")));
+    assertThat(seen)
+        .last()
+        .isEqualTo(
+            Map.of(
+                "arrakis-expert-0",
+                dnsAddress("arrakis-expert-0"),
+                "arrakis-expert-1",
+                dnsAddress("arrakis-expert-1")));
 
     setReady(client, "arrakis-expert-0", false);
     eventually("pod 0 not ready", () -> discovery.address("arrakis-expert-0") == null);
@@ -63,8 +70,12 @@ class ExpertDiscoveryTest {
   @Test
   void ignoresPodsOutsideTheSelector() throws Exception {
     discovery = new ExpertDiscovery(client, NS, SELECTOR, PORT).start(Duration.ofSeconds(30));
-    Pod router = new PodBuilder(expertPod("arrakis-router-abc", true)).editMetadata()
-        .addToLabels("app.kubernetes.io/component", "router").endMetadata().build();
+    Pod router =
+        new PodBuilder(expertPod("arrakis-router-abc", true))
+            .editMetadata()
+            .addToLabels("app.kubernetes.io/component", "router")
+            .endMetadata()
+            .build();
     putPod(client, router);
     putPod(client, expertPod("arrakis-expert-0", true));
     eventually("expert found", () -> discovery.address("arrakis-expert-0") != null);
@@ -73,13 +84,25 @@ class ExpertDiscoveryTest {
 
   @Test
   void podWithoutStableNameIsReachedAtItsIp() {
-    Pod pod = new PodBuilder(expertPod("expert-x", true)).editSpec().withHostname(null).withSubdomain(null).endSpec()
-        .editStatus().withPodIP("10.1.2.3").endStatus().build();
+    Pod pod =
+        new PodBuilder(expertPod("expert-x", true))
+            .editSpec()
+            .withHostname(null)
+            .withSubdomain(null)
+            .endSpec()
+            .editStatus()
+            .withPodIP("10.1.2.3")
+            .endStatus()
+            .build();
     assertThat(ExpertDiscovery.addressOf(pod, PORT)).isEqualTo("10.1.2.3:" + PORT);
     Pod v6 = new PodBuilder(pod).editStatus().withPodIP("fd00::7").endStatus().build();
     assertThat(ExpertDiscovery.addressOf(v6, PORT)).isEqualTo("[fd00::7]:" + PORT);
-    Pod terminating = new PodBuilder(expertPod("arrakis-expert-0", true)).editMetadata()
-        .withDeletionTimestamp("2026-01-01T00:00:00Z").endMetadata().build();
+    Pod terminating =
+        new PodBuilder(expertPod("arrakis-expert-0", true))
+            .editMetadata()
+            .withDeletionTimestamp("2026-01-01T00:00:00Z")
+            .endMetadata()
+            .build();
     assertThat(ExpertDiscovery.addressOf(terminating, PORT)).isNull();
   }
 }

@@ -21,17 +21,33 @@ final class KubeFixtures {
 
   private KubeFixtures() {}
 
-  /** A pod of the {@code arrakis-expert} StatefulSet, as its controller makes it (hostname + subdomain). */
+  /**
+   * A pod of the {@code arrakis-expert} StatefulSet, as its controller makes it (hostname +
+   * subdomain).
+   */
   static Pod expertPod(String name, boolean ready) {
     return new PodBuilder()
-        .withNewMetadata().withName(name).withNamespace(NS)
-        .addToLabels("app.kubernetes.io/component", "expert").addToLabels("app.kubernetes.io/name", "arrakis")
+        .withNewMetadata()
+        .withName(name)
+        .withNamespace(NS)
+        .addToLabels("app.kubernetes.io/component", "expert")
+        .addToLabels("app.kubernetes.io/name", "arrakis")
         .endMetadata()
-        .withNewSpec().withHostname(name).withSubdomain("arrakis-expert")
-        .addNewContainer().withName("expert").withImage("arrakis:test").endContainer()
+        .withNewSpec()
+        .withHostname(name)
+        .withSubdomain("arrakis-expert")
+        .addNewContainer()
+        .withName("expert")
+        .withImage("arrakis:test")
+        .endContainer()
         .endSpec()
-        .withNewStatus().withPodIP("10.0.0." + (name.hashCode() & 0x7f)).withPhase("Running")
-        .addNewCondition().withType("Ready").withStatus(ready ? "True" : "False").endCondition()
+        .withNewStatus()
+        .withPodIP("10.0.0." + (name.hashCode() & 0x7f))
+        .withPhase("Running")
+        .addNewCondition()
+        .withType("Ready")
+        .withStatus(ready ? "True" : "False")
+        .endCondition()
         .endStatus()
         .build();
   }
@@ -51,7 +67,10 @@ final class KubeFixtures {
     client.pods().inNamespace(NS).resource(pod).updateStatus();
   }
 
-  /** {@code nodes} nodes without addresses (discovery fills them) holding experts 0..experts-1 of layer 0 round-robin. */
+  /**
+   * {@code nodes} nodes without addresses (discovery fills them) holding experts 0..experts-1 of
+   * layer 0 round-robin.
+   */
   static Placement placement(long version, int nodes, int experts) {
     List<List<ExpertId>> held = new ArrayList<>();
     for (int n = 0; n < nodes; n++) {
@@ -67,20 +86,35 @@ final class KubeFixtures {
     return new Placement(version, out);
   }
 
-  /** {@code p} (a strategy's placement, nodes expert-0..) on pods arrakis-expert-0.., without addresses, as a controller publishes it. */
+  /**
+   * {@code p} (a strategy's placement, nodes expert-0..) on pods arrakis-expert-0.., without
+   * addresses, as a controller publishes it.
+   */
   static Placement onPods(long version, Placement p) {
-    return new Placement(version, p.nodes().stream()
-        .map(n -> new Placement.Node(n.id().replace("expert-", "arrakis-expert-"), null, n.experts())).toList());
+    return new Placement(
+        version,
+        p.nodes().stream()
+            .map(
+                n ->
+                    new Placement.Node(
+                        n.id().replace("expert-", "arrakis-expert-"), null, n.experts()))
+            .toList());
   }
 
   static ConfigMap configMap(String json) {
-    return new ConfigMapBuilder().withNewMetadata().withName(PlacementConfigMap.DEFAULT_NAME).withNamespace(NS).endMetadata()
-        .addToData(PlacementConfigMap.KEY, json).build();
+    return new ConfigMapBuilder()
+        .withNewMetadata()
+        .withName(PlacementConfigMap.DEFAULT_NAME)
+        .withNamespace(NS)
+        .endMetadata()
+        .addToData(PlacementConfigMap.KEY, json)
+        .build();
   }
 
   static void putPlacement(KubernetesClient client, String json) {
     ConfigMap cm = configMap(json);
-    ConfigMap existing = client.configMaps().inNamespace(NS).withName(PlacementConfigMap.DEFAULT_NAME).get();
+    ConfigMap existing =
+        client.configMaps().inNamespace(NS).withName(PlacementConfigMap.DEFAULT_NAME).get();
     if (existing == null) {
       client.configMaps().inNamespace(NS).resource(cm).create();
     } else {
@@ -93,8 +127,12 @@ final class KubeFixtures {
     putPlacement(client, PlacementJson.write(p));
   }
 
-  /** Waits, at most {@code timeout}, for {@code condition}; fails the test naming {@code what} otherwise. */
-  static void eventually(String what, Duration timeout, BooleanSupplier condition) throws InterruptedException {
+  /**
+   * Waits, at most {@code timeout}, for {@code condition}; fails the test naming {@code what}
+   * otherwise.
+   */
+  static void eventually(String what, Duration timeout, BooleanSupplier condition)
+      throws InterruptedException {
     long end = System.nanoTime() + timeout.toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > end) {

@@ -11,7 +11,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** How {@code arrakis router} takes the Kubernetes options; the wiring itself is {@link RouterFollowsConfigMapTest}. */
+/**
+ * How {@code arrakis router} takes the Kubernetes options; the wiring itself is {@link
+ * RouterFollowsConfigMapTest}.
+ */
 @EnableKubernetesMockClient(crud = true, https = false)
 class KubernetesOptionsTest {
   KubernetesClient client;
@@ -20,7 +23,8 @@ class KubernetesOptionsTest {
   void placementFileOrKubernetesIsRequiredButNotBoth() {
     String model = Fixtures.dir(Fixtures.MIXTRAL_TINY).toString();
     assertThat(RouterMain.execute("--model", model)).isEqualTo(2); // a usage error, as before
-    assertThat(RouterMain.execute("--model", model, "--kubernetes", "--placement", "p.json")).isEqualTo(2);
+    assertThat(RouterMain.execute("--model", model, "--kubernetes", "--placement", "p.json"))
+        .isEqualTo(2);
   }
 
   @Test
@@ -28,6 +32,7 @@ class KubernetesOptionsTest {
     Path file = dir.resolve("namespace");
     Files.writeString(file, "arrakis-prod\n");
     assertThat(KubernetesPlacementSource.defaultNamespace(file, client)).isEqualTo("arrakis-prod");
-    assertThat(KubernetesPlacementSource.defaultNamespace(dir.resolve("absent"), client)).isEqualTo(client.getNamespace());
+    assertThat(KubernetesPlacementSource.defaultNamespace(dir.resolve("absent"), client))
+        .isEqualTo(client.getNamespace());
   }
 }

@@ -39,10 +39,15 @@ class PlacementPublisherTest {
     assertThat(PlacementConfigMap.read(read())).isEqualTo(placement(1, 2, 4));
 
     // someone else's key and labels survive an update
-    client.configMaps().inNamespace(NS).withName(NAME).edit(cm -> {
-      cm.getData().put("notes.txt", "kept");
-      return cm;
-    });
+    client
+        .configMaps()
+        .inNamespace(NS)
+        .withName(NAME)
+        .edit(
+            cm -> {
+              cm.getData().put("notes.txt", "kept");
+              return cm;
+            });
     assertThat(publisher.publish(placement(2, 2, 4))).isEqualTo(PlacementPublisher.Result.UPDATED);
     ConfigMap cm = read();
     assertThat(PlacementConfigMap.read(cm)).isEqualTo(placement(2, 2, 4));
@@ -50,7 +55,8 @@ class PlacementPublisherTest {
     assertThat(cm.getMetadata().getLabels()).containsEntry("app.kubernetes.io/part-of", "arrakis");
     assertThat(publisher.current()).contains(placement(2, 2, 4));
 
-    assertThat(publisher.publish(placement(2, 2, 4))).isEqualTo(PlacementPublisher.Result.UNCHANGED);
+    assertThat(publisher.publish(placement(2, 2, 4)))
+        .isEqualTo(PlacementPublisher.Result.UNCHANGED);
   }
 
   @Test
@@ -58,19 +64,27 @@ class PlacementPublisherTest {
     PlacementPublisher publisher = new PlacementPublisher(client, NS, NAME);
     publisher.publish(placement(1, 2, 4));
     ConfigMap stale = read();
-    // another writer changes the ConfigMap after our publisher has read it: the publisher's first read
+    // another writer changes the ConfigMap after our publisher has read it: the publisher's first
+    // read
     // returns the old state (and resourceVersion), so its first write must be refused with 409
-    client.configMaps().inNamespace(NS).withName(NAME).edit(cm -> {
-      cm.getData().put("notes.txt", "written concurrently");
-      return cm;
-    });
+    client
+        .configMaps()
+        .inNamespace(NS)
+        .withName(NAME)
+        .edit(
+            cm -> {
+              cm.getData().put("notes.txt", "written concurrently");
+              return cm;
+            });
     server.expect().get().withPath(PATH).andReturn(200, stale).once();
     drainRequests();
 
     assertThat(publisher.publish(placement(2, 2, 4))).isEqualTo(PlacementPublisher.Result.UPDATED);
 
     List<String> calls = new ArrayList<>();
-    for (RecordedRequest r = server.takeRequest(1, TimeUnit.SECONDS); r != null; r = server.takeRequest(100, TimeUnit.MILLISECONDS)) {
+    for (RecordedRequest r = server.takeRequest(1, TimeUnit.SECONDS);
+        r != null;
+        r = server.takeRequest(100, TimeUnit.MILLISECONDS)) {
       calls.add(r.getMethod() + " " + r.getPath());
     }
     assertThat(calls).containsExactly("GET " + PATH, "PUT " + PATH, "GET " + PATH, "PUT " + PATH);
@@ -83,11 +97,27 @@ class PlacementPublisherTest {
   void givesUpAfterBoundedAttempts() {
     PlacementPublisher publisher = new PlacementPublisher(client, NS, NAME, 3);
     publisher.publish(placement(1, 2, 4));
-    server.expect().put().withPath(PATH).andReturn(409, new StatusBuilder().withStatus("Failure").withCode(409)
-        .withReason("Conflict").withMessage("the object has been modified").build()).always();
+    server
+        .expect()
+        .put()
+        .withPath(PATH)
+        .andReturn(
+            409,
+            new StatusBuilder()
+                .withStatus("Failure")
+                .withCode(409)
+                .withReason("Conflict")
+                .withMessage("the object has been modified")
+                .build())
+        .always();
     assertThatThrownBy(() -> publisher.publish(placement(2, 2, 4)))
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("ConfigMap " + NS + "/" + NAME + " changed concurrently 3 times; placement version 2 not published");
+        .hasMessage(
+            "ConfigMap "
+                + NS
+                + "/"
+                + NAME
+                + " changed concurrently 3 times; placement version 2 not published");
   }
 
   @Test
@@ -109,7 +139,8 @@ class PlacementPublisherTest {
     PlacementPublisher publisher = new PlacementPublisher(client, NS, NAME);
     assertThatThrownBy(publisher::current).hasMessageContaining("not valid JSON");
     assertThat(publisher.publish(placement(1, 2, 4))).isEqualTo(PlacementPublisher.Result.UPDATED);
-    assertThat(read().getData()).isEqualTo(Map.of(PlacementConfigMap.KEY, PlacementJson.write(placement(1, 2, 4))));
+    assertThat(read().getData())
+        .isEqualTo(Map.of(PlacementConfigMap.KEY, PlacementJson.write(placement(1, 2, 4))));
   }
 
   private void drainRequests() throws InterruptedException {

@@ -38,6 +38,7 @@ import org.slf4j.LoggerFactory;
 class PlacementWatcherTest {
   /** The model the placements must cover: one MoE layer of 4 experts. */
   private static final List<Integer> LAYERS = List.of(0);
+
   private static final int EXPERTS = 4;
   private static final Duration START = Duration.ofSeconds(30);
 
@@ -53,7 +54,10 @@ class PlacementWatcherTest {
     logs.start();
     watcherLog.addAppender(logs);
     discovery = new ExpertDiscovery(client, NS, SELECTOR, PORT).start(START);
-    watcher = new PlacementWatcher(client, NS, PlacementConfigMap.DEFAULT_NAME, discovery, LAYERS, EXPERTS).start(START);
+    watcher =
+        new PlacementWatcher(
+                client, NS, PlacementConfigMap.DEFAULT_NAME, discovery, LAYERS, EXPERTS)
+            .start(START);
   }
 
   @AfterEach
@@ -64,10 +68,12 @@ class PlacementWatcherTest {
   }
 
   private void recordApplies() {
-    watcher.applyWith(p -> {
-      applied.add(p);
-      return CompletableFuture.completedFuture(null);
-    }, -1);
+    watcher.applyWith(
+        p -> {
+          applied.add(p);
+          return CompletableFuture.completedFuture(null);
+        },
+        -1);
   }
 
   private List<Long> appliedVersions() {
@@ -75,7 +81,10 @@ class PlacementWatcherTest {
   }
 
   private List<String> warnings() {
-    return logs.events.stream().filter(e -> e.getLevel() == Level.WARN).map(ILoggingEvent::getFormattedMessage).toList();
+    return logs.events.stream()
+        .filter(e -> e.getLevel() == Level.WARN)
+        .map(ILoggingEvent::getFormattedMessage)
+        .toList();
   }
 
   /** The watcher's log lines; it logs from its own thread while the test reads. */
@@ -101,29 +110,44 @@ class PlacementWatcherTest {
 
     putPlacement(client, placement(1, 2, EXPERTS));
     eventually("version 1 applied", () -> watcher.appliedVersion() == 1);
-    assertThat(applied).singleElement().satisfies(p -> {
-      assertThat(p.node("arrakis-expert-0").address()).isEqualTo(dnsAddress("arrakis-expert-0"));
-      assertThat(p.node("arrakis-expert-1").address()).isEqualTo(dnsAddress("arrakis-expert-1"));
-    });
+    assertThat(applied)
+        .singleElement()
+        .satisfies(
+            p -> {
+              assertThat(p.node("arrakis-expert-0").address())
+                  .isEqualTo(dnsAddress("arrakis-expert-0"));
+              assertThat(p.node("arrakis-expert-1").address())
+                  .isEqualTo(dnsAddress("arrakis-expert-1"));
+            });
 
     // the same version again (rewritten, or only the metadata changed): nothing to roll out
     putPlacement(client, placement(1, 2, EXPERTS));
-    client.configMaps().inNamespace(NS).withName(PlacementConfigMap.DEFAULT_NAME).edit(cm -> {
-      cm.getMetadata().setAnnotations(Map.of("touched", "yes"));
-      return cm;
-    });
+    client
+        .configMaps()
+        .inNamespace(NS)
+        .withName(PlacementConfigMap.DEFAULT_NAME)
+        .edit(
+            cm -> {
+              cm.getMetadata().setAnnotations(Map.of("touched", "yes"));
+              return cm;
+            });
 
     // version 2 moves an expert and gives one node an explicit address, which is kept
     Placement v2 = placement(2, 2, EXPERTS);
     List<Placement.Node> nodes = new ArrayList<>(v2.nodes());
-    nodes.set(0, new Placement.Node("arrakis-expert-0", "10.9.9.9:7000",
-        List.of(new ExpertId(0, 0), new ExpertId(0, 2), new ExpertId(0, 1))));
+    nodes.set(
+        0,
+        new Placement.Node(
+            "arrakis-expert-0",
+            "10.9.9.9:7000",
+            List.of(new ExpertId(0, 0), new ExpertId(0, 2), new ExpertId(0, 1))));
     putPlacement(client, new Placement(2, nodes));
     eventually("version 2 applied", () -> watcher.appliedVersion() == 2);
     Thread.sleep(300); // time for any duplicate to show
     assertThat(appliedVersions()).containsExactly(1L, 2L);
     assertThat(applied.get(1).node("arrakis-expert-0").address()).isEqualTo("10.9.9.9:7000");
-    assertThat(applied.get(1).node("arrakis-expert-1").address()).isEqualTo(dnsAddress("arrakis-expert-1"));
+    assertThat(applied.get(1).node("arrakis-expert-1").address())
+        .isEqualTo(dnsAddress("arrakis-expert-1"));
 
     // an older version showing up later is not rolled back to
     putPlacement(client, placement(1, 2, EXPERTS));
@@ -145,10 +169,16 @@ class PlacementWatcherTest {
 
     setReady(client, "arrakis-expert-1", true);
     eventually("applied once the pod is Ready", () -> watcher.appliedVersion() == 1);
-    assertThat(applied).singleElement()
-        .satisfies(p -> assertThat(p.node("arrakis-expert-1").address()).isEqualTo(dnsAddress("arrakis-expert-1")));
+    assertThat(applied)
+        .singleElement()
+        .satisfies(
+            p ->
+                assertThat(p.node("arrakis-expert-1").address())
+                    .isEqualTo(dnsAddress("arrakis-expert-1")));
     assertThat(watcher.awaitFirst(Duration.ofSeconds(1))).isEqualTo(applied.get(0));
-    assertThat(logs.events.stream().filter(e -> e.getFormattedMessage().contains("waits for Ready"))).hasSize(1);
+    assertThat(
+            logs.events.stream().filter(e -> e.getFormattedMessage().contains("waits for Ready")))
+        .hasSize(1);
   }
 
   @Test
@@ -161,20 +191,40 @@ class PlacementWatcherTest {
     eventually("version 1 applied", () -> watcher.appliedVersion() == 1);
 
     putPlacement(client, "{\"version\": 2, \"nodes\": [");
-    eventually("bad JSON logged", () -> warnings().stream().anyMatch(w -> w.contains("not valid JSON")));
-    Placement uncovered = new Placement(3, List.of(new Placement.Node("arrakis-expert-0", null,
-        List.of(new ExpertId(0, 0), new ExpertId(0, 1), new ExpertId(0, 2)))));
+    eventually(
+        "bad JSON logged", () -> warnings().stream().anyMatch(w -> w.contains("not valid JSON")));
+    Placement uncovered =
+        new Placement(
+            3,
+            List.of(
+                new Placement.Node(
+                    "arrakis-expert-0",
+                    null,
+                    List.of(new ExpertId(0, 0), new ExpertId(0, 1), new ExpertId(0, 2)))));
     putPlacement(client, PlacementJson.write(uncovered));
-    eventually("uncovered placement logged", () -> warnings().stream().anyMatch(w -> w.contains("no node holds expert 0:3")));
-    client.configMaps().inNamespace(NS).withName(PlacementConfigMap.DEFAULT_NAME)
-        .edit(cm -> {
-          cm.setData(Map.of("other.json", "{}"));
-          return cm;
-        });
-    eventually("missing key logged", () -> warnings().stream().anyMatch(w -> w.contains("has no key 'placement.json'")));
+    eventually(
+        "uncovered placement logged",
+        () -> warnings().stream().anyMatch(w -> w.contains("no node holds expert 0:3")));
+    client
+        .configMaps()
+        .inNamespace(NS)
+        .withName(PlacementConfigMap.DEFAULT_NAME)
+        .edit(
+            cm -> {
+              cm.setData(Map.of("other.json", "{}"));
+              return cm;
+            });
+    eventually(
+        "missing key logged",
+        () -> warnings().stream().anyMatch(w -> w.contains("has no key 'placement.json'")));
 
-    assertThat(warnings()).hasSize(3).allSatisfy(w -> assertThat(w)
-        .startsWith("ConfigMap " + NS + "/arrakis-placement ignored: ").endsWith("keeping placement version 1"));
+    assertThat(warnings())
+        .hasSize(3)
+        .allSatisfy(
+            w ->
+                assertThat(w)
+                    .startsWith("ConfigMap " + NS + "/arrakis-placement ignored: ")
+                    .endsWith("keeping placement version 1"));
     assertThat(appliedVersions()).containsExactly(1L);
     assertThat(watcher.appliedVersion()).isEqualTo(1);
 
@@ -189,13 +239,20 @@ class PlacementWatcherTest {
     putPod(client, expertPod("arrakis-expert-1", true));
     eventually("pods discovered", () -> discovery.addresses().size() == 2);
     AtomicInteger calls = new AtomicInteger();
-    watcher.applyWith(p -> calls.incrementAndGet() == 1
-        ? CompletableFuture.failedFuture(new IllegalStateException("expert node arrakis-expert-1 could not load"))
-        : CompletableFuture.completedFuture(null), -1);
+    watcher.applyWith(
+        p ->
+            calls.incrementAndGet() == 1
+                ? CompletableFuture.failedFuture(
+                    new IllegalStateException("expert node arrakis-expert-1 could not load"))
+                : CompletableFuture.completedFuture(null),
+        -1);
     putPlacement(client, placement(1, 2, EXPERTS));
     eventually("applied on the second try", () -> watcher.appliedVersion() == 1);
     assertThat(calls).hasValue(2);
-    assertThat(warnings()).singleElement().asString().contains("not applied (attempt 1): expert node arrakis-expert-1 could not load");
+    assertThat(warnings())
+        .singleElement()
+        .asString()
+        .contains("not applied (attempt 1): expert node arrakis-expert-1 could not load");
   }
 
   @Test

@@ -19,8 +19,8 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ClusterGrpc;
 import io.arrakis.proto.v1.ComputeRequest;
 import io.arrakis.proto.v1.ComputeResponse;
-import io.arrakis.proto.v1.NodeDescription;
 import io.arrakis.proto.v1.GetPlacementRequest;
+import io.arrakis.proto.v1.NodeDescription;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.router.RouterServer;
 import io.arrakis.router.RouterSettings;
@@ -47,14 +47,17 @@ import org.junit.jupiter.api.Test;
 /**
  * A real router wired as {@code arrakis router --kubernetes} wires it, against the mock API server:
  * it starts from the ConfigMap's placement and switches when the ConfigMap gets a new version. The
- * expert nodes' side (real nodes loading and unloading) is deploy's {@code ConfigMapRolloutTest}, where
- * both node modules are on the class path.
+ * expert nodes' side (real nodes loading and unloading) is deploy's {@code ConfigMapRolloutTest},
+ * where both node modules are on the class path.
  */
 @EnableKubernetesMockClient(crud = true, https = false)
 class RouterFollowsConfigMapTest {
   KubernetesClient client;
 
-  /** An expert node that only records what the router asks it to load and where it was told to reach it. */
+  /**
+   * An expert node that only records what the router asks it to load and where it was told to reach
+   * it.
+   */
   private static final class RecordingExpert implements ExpertClient {
     final String address;
     final List<ExpertId> loaded = new CopyOnWriteArrayList<>();
@@ -90,9 +93,13 @@ class RouterFollowsConfigMapTest {
     }
   }
 
-  /** A placement of the model over pods arrakis-expert-0.., without addresses, as a controller would publish it. */
+  /**
+   * A placement of the model over pods arrakis-expert-0.., without addresses, as a controller would
+   * publish it.
+   */
   private static Placement onPods(long version, Strategies.Kind kind, int nodes, MoeModel model) {
-    return KubeFixtures.onPods(version, Strategies.place(kind, nodes, 1, model.moeLayers(), model.config().numExperts()));
+    return KubeFixtures.onPods(
+        version, Strategies.place(kind, nodes, 1, model.moeLayers(), model.config().numExperts()));
   }
 
   @Test
@@ -102,37 +109,70 @@ class RouterFollowsConfigMapTest {
     }
     Map<String, RecordingExpert> experts = new ConcurrentHashMap<>();
     try (MoeModel model = MoeModel.open(Fixtures.dir(Fixtures.MIXTRAL_TINY));
-        KubernetesPlacementSource source = KubernetesPlacementSource.start(client, false,
-            new KubernetesPlacementSource.Options(NS, PlacementConfigMap.DEFAULT_NAME, SELECTOR, PORT),
-            model.moeLayers(), model.config().numExperts())) {
+        KubernetesPlacementSource source =
+            KubernetesPlacementSource.start(
+                client,
+                false,
+                new KubernetesPlacementSource.Options(
+                    NS, PlacementConfigMap.DEFAULT_NAME, SELECTOR, PORT),
+                model.moeLayers(),
+                model.config().numExperts())) {
       putPlacement(client, onPods(1, Strategies.Kind.CONTIGUOUS, 2, model));
       Placement initial = source.awaitInitial(Duration.ofSeconds(30));
-      RouterSettings settings = RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
-      RouterServer router = new RouterServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
-          settings, ConfigFactory.load(), model, initial,
-          node -> experts.computeIfAbsent(node.id(), id -> new RecordingExpert(node.address())), new SimpleMeterRegistry())
-          .start();
-      ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+      RouterSettings settings =
+          RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
+      RouterServer router =
+          new RouterServer(
+                  NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
+                  settings,
+                  ConfigFactory.load(),
+                  model,
+                  initial,
+                  node ->
+                      experts.computeIfAbsent(node.id(), id -> new RecordingExpert(node.address())),
+                  new SimpleMeterRegistry())
+              .start();
+      ManagedChannel channel =
+          NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
       try {
         source.applyTo(router.placementApplier(), initial.version());
         ClusterGrpc.ClusterBlockingStub cluster = ClusterGrpc.newBlockingStub(channel);
-        io.arrakis.proto.v1.Placement before = cluster.withDeadlineAfter(10, TimeUnit.SECONDS)
-            .getPlacement(GetPlacementRequest.getDefaultInstance());
+        io.arrakis.proto.v1.Placement before =
+            cluster
+                .withDeadlineAfter(10, TimeUnit.SECONDS)
+                .getPlacement(GetPlacementRequest.getDefaultInstance());
         assertThat(before.getVersion()).isEqualTo(1);
-        assertThat(addresses(before)).isEqualTo(Map.of(
-            "arrakis-expert-0", dnsAddress("arrakis-expert-0"), "arrakis-expert-1", dnsAddress("arrakis-expert-1")));
+        assertThat(addresses(before))
+            .isEqualTo(
+                Map.of(
+                    "arrakis-expert-0",
+                    dnsAddress("arrakis-expert-0"),
+                    "arrakis-expert-1",
+                    dnsAddress("arrakis-expert-1")));
 
         Placement v2 = onPods(2, Strategies.Kind.ROUND_ROBIN, 3, model);
         putPlacement(client, v2);
-        eventually("router on placement version 2", Duration.ofSeconds(30), () -> cluster
-            .withDeadlineAfter(10, TimeUnit.SECONDS).getPlacement(GetPlacementRequest.getDefaultInstance()).getVersion() == 2);
-        io.arrakis.proto.v1.Placement after = cluster.withDeadlineAfter(10, TimeUnit.SECONDS)
-            .getPlacement(GetPlacementRequest.getDefaultInstance());
-        assertThat(addresses(after)).containsEntry("arrakis-expert-2", dnsAddress("arrakis-expert-2")).hasSize(3);
+        eventually(
+            "router on placement version 2",
+            Duration.ofSeconds(30),
+            () ->
+                cluster
+                        .withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .getPlacement(GetPlacementRequest.getDefaultInstance())
+                        .getVersion()
+                    == 2);
+        io.arrakis.proto.v1.Placement after =
+            cluster
+                .withDeadlineAfter(10, TimeUnit.SECONDS)
+                .getPlacement(GetPlacementRequest.getDefaultInstance());
+        assertThat(addresses(after))
+            .containsEntry("arrakis-expert-2", dnsAddress("arrakis-expert-2"))
+            .hasSize(3);
         // the new pod was reached at its discovered address and loaded what version 2 gives it
-        assertThat(experts.get("arrakis-expert-2").address).isEqualTo(dnsAddress("arrakis-expert-2"));
-        assertThat(experts.get("arrakis-expert-2").loaded).containsExactlyInAnyOrderElementsOf(
-            v2.node("arrakis-expert-2").experts());
+        assertThat(experts.get("arrakis-expert-2").address)
+            .isEqualTo(dnsAddress("arrakis-expert-2"));
+        assertThat(experts.get("arrakis-expert-2").loaded)
+            .containsExactlyInAnyOrderElementsOf(v2.node("arrakis-expert-2").experts());
         assertThat(source.appliedVersion()).isEqualTo(2);
       } finally {
         channel.shutdownNow();
@@ -142,6 +182,7 @@ class RouterFollowsConfigMapTest {
   }
 
   private static Map<String, String> addresses(io.arrakis.proto.v1.Placement p) {
-    return p.getNodesList().stream().collect(Collectors.toMap(PlacementNode::getId, PlacementNode::getAddress));
+    return p.getNodesList().stream()
+        .collect(Collectors.toMap(PlacementNode::getId, PlacementNode::getAddress));
   }
 }

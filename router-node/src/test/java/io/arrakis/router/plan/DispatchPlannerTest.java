@@ -30,10 +30,12 @@ class DispatchPlannerTest {
     int experts = 8;
     int k = 1 + rnd.nextInt(4);
     int tokens = 1 + rnd.nextInt(40);
-    Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 1 + rnd.nextInt(3), List.of(0), experts);
+    Placement placement =
+        Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 1 + rnd.nextInt(3), List.of(0), experts);
     Routing routing = randomRouting(rnd, tokens, k, experts);
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
-        .plan(0, routing, rows(tokens), D);
+    List<NodeSlice> slices =
+        new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
+            .plan(0, routing, rows(tokens), D);
 
     Map<Integer, Integer> pairsSeen = new HashMap<>();
     for (NodeSlice s : slices) {
@@ -48,7 +50,8 @@ class DispatchPlannerTest {
         }
       }
       // the slice's bytes are its tokens' rows, in order
-      FloatBuffer b = s.rows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      FloatBuffer b =
+          s.rows().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
       for (int i = 0; i < s.size(); i++) {
         assertThat(b.get(i * D)).isEqualTo((float) s.tokens()[i]);
       }
@@ -60,9 +63,12 @@ class DispatchPlannerTest {
 
   @Test
   void aTokenWhoseExpertsShareANodeCrossesOnce() {
-    Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
+    Placement placement =
+        Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
     Routing routing = new Routing(1, 2, new int[] {0, 1}, new float[] {0.6f, 0.4f});
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth()).plan(0, routing, rows(1), D);
+    List<NodeSlice> slices =
+        new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
+            .plan(0, routing, rows(1), D);
     assertThat(slices).hasSize(1);
     assertThat(slices.get(0).tokens()).containsExactly(0);
     assertThat(slices.get(0).experts()).hasSize(2);
@@ -70,11 +76,14 @@ class DispatchPlannerTest {
 
   @Test
   void replicasArePickedByLeastOutstandingTokens() {
-    Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 2, 2, List.of(0), 2); // both nodes hold both
+    Placement placement =
+        Strategies.place(Strategies.Kind.ROUND_ROBIN, 2, 2, List.of(0), 2); // both nodes hold both
     ReplicaLoad load = new ReplicaLoad();
     load.add("expert-0", 100);
     Routing routing = new Routing(1, 1, new int[] {1}, new float[] {1f});
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), load, new NodeHealth()).plan(0, routing, rows(1), D);
+    List<NodeSlice> slices =
+        new DispatchPlanner(placement.holdersByExpert(), load, new NodeHealth())
+            .plan(0, routing, rows(1), D);
     assertThat(slices).extracting(NodeSlice::nodeId).containsExactly("expert-1");
   }
 
@@ -85,8 +94,9 @@ class DispatchPlannerTest {
     int[] ids = new int[tokens];
     float[] w = new float[tokens];
     Arrays.fill(w, 1f);
-    List<NodeSlice> slices = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
-        .plan(0, new Routing(tokens, 1, ids, w), rows(tokens), D);
+    List<NodeSlice> slices =
+        new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth())
+            .plan(0, new Routing(tokens, 1, ids, w), rows(tokens), D);
     assertThat(slices).extracting(NodeSlice::size).containsExactly(5, 5);
   }
 
@@ -95,29 +105,36 @@ class DispatchPlannerTest {
     Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 2, List.of(0), 6);
     Random rnd = new Random(3);
     Routing routing = randomRouting(rnd, 20, 2, 6);
-    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
+    DispatchPlanner planner =
+        new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
     List<NodeSlice> first = planner.plan(0, routing, rows(20), D);
     NodeSlice failed = first.get(0);
     List<NodeSlice> retry = planner.replan(failed, failed.nodeId(), rows(20), D);
     assertThat(retry).extracting(NodeSlice::nodeId).doesNotContain(failed.nodeId());
     assertThat(retry).allSatisfy(s -> assertThat(s.attempt()).isEqualTo(1));
-    int pairs = retry.stream().flatMap(s -> s.experts().stream()).mapToInt(e -> e.rows().length).sum();
+    int pairs =
+        retry.stream().flatMap(s -> s.experts().stream()).mapToInt(e -> e.rows().length).sum();
     assertThat(pairs).isEqualTo(failed.experts().stream().mapToInt(e -> e.rows().length).sum());
   }
 
   @Test
   void nodesOutOfRotationGetNoWorkWhileAReplicaInRotationExists() {
-    Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 2, 2, List.of(0), 4); // both hold all
+    Placement placement =
+        Strategies.place(Strategies.Kind.ROUND_ROBIN, 2, 2, List.of(0), 4); // both hold all
     NodeHealth health = new NodeHealth();
     health.markDown("expert-1");
     ReplicaLoad load = new ReplicaLoad();
     load.add("expert-0", 1_000); // busier, but the only one in rotation
     DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), load, health);
-    assertThat(planner.plan(0, new Routing(2, 1, new int[] {1, 2}, new float[] {1f, 1f}), rows(2), D))
-        .extracting(NodeSlice::nodeId).containsExactly("expert-0");
+    assertThat(
+            planner.plan(0, new Routing(2, 1, new int[] {1, 2}, new float[] {1f, 1f}), rows(2), D))
+        .extracting(NodeSlice::nodeId)
+        .containsExactly("expert-0");
   }
 
-  /** NodeHealth's rule: nodes out of rotation are avoided only "while a replica in rotation exists". */
+  /**
+   * NodeHealth's rule: nodes out of rotation are avoided only "while a replica in rotation exists".
+   */
   @Test
   void whenNoReplicaIsInRotationTheLeastLoadedOneIsTriedAnyway() {
     Placement placement = Strategies.place(Strategies.Kind.ROUND_ROBIN, 3, 2, List.of(0), 3);
@@ -128,16 +145,21 @@ class DispatchPlannerTest {
     load.add(holders.get(0), 50);
     DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), load, health);
     assertThat(planner.plan(0, new Routing(1, 1, new int[] {1}, new float[] {1f}), rows(1), D))
-        .extracting(NodeSlice::nodeId).containsExactly(holders.get(1));
+        .extracting(NodeSlice::nodeId)
+        .containsExactly(holders.get(1));
   }
 
   @Test
   void aRetryWithNoOtherHolderNamesTheExperts() {
-    Placement placement = Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
-    DispatchPlanner planner = new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
-    List<NodeSlice> first = planner.plan(0, new Routing(2, 1, new int[] {2, 3}, new float[] {1f, 1f}), rows(2), D);
+    Placement placement =
+        Strategies.place(Strategies.Kind.CONTIGUOUS, 2, 1, List.of(0), 4); // 0,1 | 2,3
+    DispatchPlanner planner =
+        new DispatchPlanner(placement.holdersByExpert(), new ReplicaLoad(), new NodeHealth());
+    List<NodeSlice> first =
+        planner.plan(0, new Routing(2, 1, new int[] {2, 3}, new float[] {1f, 1f}), rows(2), D);
     Assertions.assertThatThrownBy(() -> planner.replan(first.get(0), "expert-1", rows(2), D))
-        .isInstanceOf(NoReplicaException.class).hasMessage("no serving expert node holds layer 0 experts 2, 3");
+        .isInstanceOf(NoReplicaException.class)
+        .hasMessage("no serving expert node holds layer 0 experts 2, 3");
   }
 
   static int rankOf(Routing routing, int token, int expert) {

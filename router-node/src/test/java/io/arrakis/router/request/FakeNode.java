@@ -33,8 +33,12 @@ final class FakeNode implements ExpertClient {
   final AtomicInteger computeCalls = new AtomicInteger();
   volatile NodeDescription description = NodeDescription.newBuilder().setHiddenSize(64).build();
   volatile boolean closed;
-  /** Completed by the test to let compute calls answer; completed at once unless a test replaces it. */
+
+  /**
+   * Completed by the test to let compute calls answer; completed at once unless a test replaces it.
+   */
   volatile CompletableFuture<Void> computeGate = CompletableFuture.completedFuture(null);
+
   /** Completed by the test to let loads finish; completed at once unless a test replaces it. */
   volatile CompletableFuture<Void> loadsDone = CompletableFuture.completedFuture(null);
 
@@ -50,15 +54,23 @@ final class FakeNode implements ExpertClient {
     for (Assignment a : request.getAssignmentsList()) {
       ExpertId e = new ExpertId(a.getLayer(), a.getExpert());
       if (!held.contains(e)) {
-        return CompletableFuture.failedFuture(Status.INVALID_ARGUMENT
-            .withDescription(id + ": expert " + e + " is not held by this node").asRuntimeException());
+        return CompletableFuture.failedFuture(
+            Status.INVALID_ARGUMENT
+                .withDescription(id + ": expert " + e + " is not held by this node")
+                .asRuntimeException());
       }
     }
     Tensor in = request.getHiddenStates();
-    return computeGate.thenApply(ok -> ComputeResponse.newBuilder().setBatchId(request.getBatchId())
-        .setPartialSums(Tensor.newBuilder().setDtype(in.getDtype()).addAllShape(in.getShapeList())
-            .setData(ByteString.copyFrom(new byte[in.getData().size()])))
-        .build());
+    return computeGate.thenApply(
+        ok ->
+            ComputeResponse.newBuilder()
+                .setBatchId(request.getBatchId())
+                .setPartialSums(
+                    Tensor.newBuilder()
+                        .setDtype(in.getDtype())
+                        .addAllShape(in.getShapeList())
+                        .setData(ByteString.copyFrom(new byte[in.getData().size()])))
+                .build());
   }
 
   @Override

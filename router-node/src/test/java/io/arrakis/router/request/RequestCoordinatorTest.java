@@ -19,7 +19,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -53,15 +52,22 @@ class RequestCoordinatorTest {
   }
 
   RoutingTable table(Strategies.Kind kind, int nodeCount, int replicas) {
-    Placement p = Strategies.place(kind, nodeCount, replicas, tiny.model.moeLayers(), tiny.model.config().numExperts());
+    Placement p =
+        Strategies.place(
+            kind, nodeCount, replicas, tiny.model.moeLayers(), tiny.model.config().numExperts());
     Map<String, ActorRef<NodeDispatcher.Command>> refs = new HashMap<>();
     for (Placement.Node n : p.nodes()) {
       TestProbe<NodeDispatcher.Command> probe = testKit.createTestProbe();
       nodes.put(n.id(), probe);
       refs.put(n.id(), probe.ref());
     }
-    return new RoutingTable(p, tiny.gates, 64, new DispatchPlanner(p.holdersByExpert(), new ReplicaLoad(), new NodeHealth()),
-        Map.copyOf(refs), false);
+    return new RoutingTable(
+        p,
+        tiny.gates,
+        64,
+        new DispatchPlanner(p.holdersByExpert(), new ReplicaLoad(), new NodeHealth()),
+        Map.copyOf(refs),
+        false);
   }
 
   LayerJob job(Tensor hidden, Duration deadline) {
@@ -70,7 +76,8 @@ class RequestCoordinatorTest {
 
   LayerJob job(Tensor hidden, Duration deadline, Cancellation cancellation) {
     long now = System.nanoTime();
-    return new LayerJob("t", 0, hidden, (int) hidden.getShape(0), now + deadline.toNanos(), now, cancellation);
+    return new LayerJob(
+        "t", 0, hidden, (int) hidden.getShape(0), now + deadline.toNanos(), now, cancellation);
   }
 
   static Tensor request(int tokens) {
@@ -97,10 +104,14 @@ class RequestCoordinatorTest {
   }
 
   void spawn(LayerJob job, RoutingTable table) {
-    testKit.spawn(RequestCoordinator.create(job, table, telemetry, SharedExperts.NONE, client.ref()));
+    testKit.spawn(
+        RequestCoordinator.create(job, table, telemetry, SharedExperts.NONE, client.ref()));
   }
 
-  /** A node answering with too few bytes makes the combining step throw: the client still gets one answer. */
+  /**
+   * A node answering with too few bytes makes the combining step throw: the client still gets one
+   * answer.
+   */
   @Test
   void anExceptionWhileCombiningAnswersTheClientOnceWithInternal() {
     RoutingTable table = table(Strategies.Kind.CONTIGUOUS, 1, 1);
@@ -108,8 +119,10 @@ class RequestCoordinatorTest {
     NodeDispatcher.Submit s = submitted("expert-0");
     s.replyTo().tell(new NodeDispatcher.SliceDone(s.slice(), ByteString.copyFrom(new byte[4])));
     LayerOutcome outcome = client.expectMessageClass(LayerOutcome.class, Duration.ofSeconds(3));
-    assertThat(outcome).isInstanceOfSatisfying(LayerOutcome.Failed.class,
-        f -> assertThat(f.status().getCode()).isEqualTo(Status.Code.INTERNAL));
+    assertThat(outcome)
+        .isInstanceOfSatisfying(
+            LayerOutcome.Failed.class,
+            f -> assertThat(f.status().getCode()).isEqualTo(Status.Code.INTERNAL));
     client.expectNoMessage(Duration.ofMillis(200));
   }
 
@@ -120,8 +133,10 @@ class RequestCoordinatorTest {
     Tensor bad = request(4).toBuilder().setData(ByteString.copyFrom(new byte[3])).build();
     spawn(job(bad, Duration.ofSeconds(30)), table);
     LayerOutcome outcome = client.expectMessageClass(LayerOutcome.class, Duration.ofSeconds(3));
-    assertThat(outcome).isInstanceOfSatisfying(LayerOutcome.Failed.class,
-        f -> assertThat(f.status().getCode()).isEqualTo(Status.Code.INTERNAL));
+    assertThat(outcome)
+        .isInstanceOfSatisfying(
+            LayerOutcome.Failed.class,
+            f -> assertThat(f.status().getCode()).isEqualTo(Status.Code.INTERNAL));
     client.expectNoMessage(Duration.ofMillis(200));
   }
 
@@ -134,21 +149,32 @@ class RequestCoordinatorTest {
     NodeDispatcher.Submit s = anySubmitted();
     String first = s.slice().nodeId();
     String other = first.equals("expert-0") ? "expert-1" : "expert-0";
-    s.replyTo().tell(new NodeDispatcher.SliceFailed(s.slice(), Status.RESOURCE_EXHAUSTED.withDescription(
-        "expert node " + first + " is at capacity")));
+    s.replyTo()
+        .tell(
+            new NodeDispatcher.SliceFailed(
+                s.slice(),
+                Status.RESOURCE_EXHAUSTED.withDescription(
+                    "expert node " + first + " is at capacity")));
     NodeDispatcher.Submit retried = submitted(other);
     assertThat(retried.slice().attempt()).isEqualTo(1);
   }
 
-  /** A request whose deadline passed before its coordinator started costs no decoding, gating or node call. */
+  /**
+   * A request whose deadline passed before its coordinator started costs no decoding, gating or
+   * node call.
+   */
   @Test
   void aRequestPastItsDeadlineIsAnsweredWithoutGatingOrDispatching() {
     RoutingTable table = table(Strategies.Kind.CONTIGUOUS, 2, 1);
     spawn(job(request(8), Duration.ofMillis(-1)), table);
     LayerOutcome outcome = client.expectMessageClass(LayerOutcome.class, Duration.ofSeconds(3));
-    assertThat(outcome).isInstanceOfSatisfying(LayerOutcome.Failed.class,
-        f -> assertThat(f.status().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+    assertThat(outcome)
+        .isInstanceOfSatisfying(
+            LayerOutcome.Failed.class,
+            f -> assertThat(f.status().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
     nodes.values().forEach(n -> n.expectNoMessage(Duration.ofMillis(100)));
-    assertThat(registry.find("arrakis_router_expert_tokens").counters()).as("tokens routed").isEmpty();
+    assertThat(registry.find("arrakis_router_expert_tokens").counters())
+        .as("tokens routed")
+        .isEmpty();
   }
 }

@@ -6,10 +6,13 @@ import io.arrakis.model.testing.Fixtures;
 import java.util.Map;
 import java.util.TreeMap;
 
-/** The mixtral-tiny fixture as the router's actors need it: its gates and the fixture's input rows. */
+/**
+ * The mixtral-tiny fixture as the router's actors need it: its gates and the fixture's input rows.
+ */
 final class TinyModel implements AutoCloseable {
   final MoeModel model;
   final Map<Integer, Gate> gates = new TreeMap<>();
+
   /** [32, 64] */
   final float[] x;
 
@@ -18,7 +21,9 @@ final class TinyModel implements AutoCloseable {
     for (int layer : model.moeLayers()) {
       gates.put(layer, model.gate(layer));
     }
-    x = Fixtures.floats(Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
+    x =
+        Fixtures.floats(
+            Fixtures.dir(Fixtures.MIXTRAL_TINY).resolve("input.safetensors"), "hidden_states");
   }
 
   @Override

@@ -40,42 +40,87 @@ final class InProcessServing implements AutoCloseable {
     this(testKit, name, settings, UnaryOperator.identity());
   }
 
-  /** @param experts wraps the in-process experts (e.g. to fail some calls) */
-  InProcessServing(ActorTestKit testKit, String name, ServeSettings settings, UnaryOperator<RoutedExperts> experts)
+  /**
+   * @param experts wraps the in-process experts (e.g. to fail some calls)
+   */
+  InProcessServing(
+      ActorTestKit testKit,
+      String name,
+      ServeSettings settings,
+      UnaryOperator<RoutedExperts> experts)
       throws Exception {
     this.testKit = testKit;
     Path dir = ReferenceModels.dir(name);
     moe = MoeModel.open(dir);
     DecoderModel decoder = Engine.loadDecoder(dir, moe.checkpoint());
-    engine = Engine.create(decoder, experts.apply(LocalExperts.load(moe).on(expertThread)),
-        new EngineOptions(settings.kvCacheBytesOrDefault(), settings.blockSize()));
+    engine =
+        Engine.create(
+            decoder,
+            experts.apply(LocalExperts.load(moe).on(expertThread)),
+            new EngineOptions(settings.kvCacheBytesOrDefault(), settings.blockSize()));
     tokenizer = ModelTokenizer.open(dir);
-    int context = (int) Math.min(decoder.config().maxPositions(),
-        (long) engine.blocks().totalBlocks() * settings.blockSize());
+    int context =
+        (int)
+            Math.min(
+                decoder.config().maxPositions(),
+                (long) engine.blocks().totalBlocks() * settings.blockSize());
     model = new ServedModel(name, name, context, decoder.config().vocabSize(), true);
-    preparer = new PromptPreparer(tokenizer, model, new StopLimits(settings.maxStopStrings(), settings.maxStopLength()),
-        settings.defaultMaxTokens());
+    preparer =
+        new PromptPreparer(
+            tokenizer,
+            model,
+            new StopLimits(settings.maxStopStrings(), settings.maxStopLength()),
+            settings.defaultMaxTokens());
     scheduler = testKit.spawn(Scheduler.create(engine, settings, metrics));
   }
 
   /** Test settings: a small KV cache in blocks of 4 tokens, the given micro-batches. */
   static ServeSettings settings(int microBatches) {
-    return new ServeSettings(microBatches, 64, 256, 512, 4L << 20, 4, 16, Duration.ofMinutes(1), Duration.ofMinutes(5),
-        Duration.ofSeconds(30), 8, 64, 1, 64);
+    return new ServeSettings(
+        microBatches,
+        64,
+        256,
+        512,
+        4L << 20,
+        4,
+        16,
+        Duration.ofMinutes(1),
+        Duration.ofMinutes(5),
+        Duration.ofSeconds(30),
+        8,
+        64,
+        1,
+        64);
   }
 
-  /** Submits a request straight to the scheduler (prepared on this thread); returns its sequence id. */
+  /**
+   * Submits a request straight to the scheduler (prepared on this thread); returns its sequence id.
+   */
   long submit(GenerationRequest request, Recorder recorder) throws GenerationRefused {
     PreparedRequest p = preparer.prepare(request, System.nanoTime());
     long seq = ids.incrementAndGet();
-    scheduler.tell(new Scheduler.Submit(seq, p,
-        new SequenceOutput(recorder, tokenizer.newDetokenizer(true), tokenizer.tokenizer().vocabSize(), p.stops())));
+    scheduler.tell(
+        new Scheduler.Submit(
+            seq,
+            p,
+            new SequenceOutput(
+                recorder,
+                tokenizer.newDetokenizer(true),
+                tokenizer.tokenizer().vocabSize(),
+                p.stops())));
     return seq;
   }
 
-  Recorder generate(GenerationRequest.Prompt prompt, GenerationRequest.Sampling sampling) throws GenerationRefused {
+  Recorder generate(GenerationRequest.Prompt prompt, GenerationRequest.Sampling sampling)
+      throws GenerationRefused {
     Recorder r = new Recorder();
-    submit(new GenerationRequest("test-" + ids.get(), prompt, sampling, System.nanoTime() + Duration.ofMinutes(1).toNanos()), r);
+    submit(
+        new GenerationRequest(
+            "test-" + ids.get(),
+            prompt,
+            sampling,
+            System.nanoTime() + Duration.ofMinutes(1).toNanos()),
+        r);
     return r;
   }
 

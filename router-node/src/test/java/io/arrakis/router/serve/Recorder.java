@@ -6,12 +6,17 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** A listener that keeps what a request streamed and how it ended (and fails a test on a second ending). */
+/**
+ * A listener that keeps what a request streamed and how it ended (and fails a test on a second
+ * ending).
+ */
 final class Recorder implements GenerationListener {
   final List<Integer> tokens = new ArrayList<>();
   final StringBuilder text = new StringBuilder();
+
   /** Chunks streamed before the last one. */
   int chunks;
+
   final CompletableFuture<Finish> finished = new CompletableFuture<>();
   final CompletableFuture<Void> firstToken = new CompletableFuture<>();
   volatile Status failure;

@@ -25,8 +25,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The serving scheduler over a real engine (reference models, routed experts on another thread so
  * that every MoE layer is a hand-off): continuous batching gives every sequence what it gets alone,
- * with one micro-batch or two, chunked prefill and preemption; cancellation and deadlines free what a
- * sequence held.
+ * with one micro-batch or two, chunked prefill and preemption; cancellation and deadlines free what
+ * a sequence held.
  */
 class SchedulerTest {
   static final ActorTestKit testKit = ActorTestKit.create();
@@ -37,20 +37,26 @@ class SchedulerTest {
   }
 
   static GenerationRequest.Sampling greedy(int maxTokens) {
-    return new GenerationRequest.Sampling(maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true);
+    return new GenerationRequest.Sampling(
+        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true);
   }
 
   @ParameterizedTest
   @ValueSource(strings = {"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3"})
   void everyReferencePromptAtOnceDecodesTransformersGreedyTokens(String name) throws Exception {
-    try (InProcessServing serving = new InProcessServing(testKit, name, InProcessServing.settings(2))) {
+    try (InProcessServing serving =
+        new InProcessServing(testKit, name, InProcessServing.settings(2))) {
       List<Prompt> prompts = ReferenceModels.prompts(name);
       List<Recorder> answers = new ArrayList<>();
       for (Prompt p : prompts) {
-        answers.add(serving.generate(new GenerationRequest.Prompt.TokenIds(p.ids()), greedy(p.greedy().length)));
+        answers.add(
+            serving.generate(
+                new GenerationRequest.Prompt.TokenIds(p.ids()), greedy(p.greedy().length)));
       }
       for (int i = 0; i < prompts.size(); i++) {
-        assertThat(answers.get(i).await()).as("%s prompt %d", name, i).containsExactly(prompts.get(i).greedy());
+        assertThat(answers.get(i).await())
+            .as("%s prompt %d", name, i)
+            .containsExactly(prompts.get(i).greedy());
         assertThat(answers.get(i).finish().reason()).isEqualTo(FinishReason.LENGTH);
       }
       assertThat(serving.state().usedBlocks()).isZero();
@@ -73,15 +79,18 @@ class SchedulerTest {
 
   static List<int[]> alone(String name, List<int[]> prompts, int maxTokens) throws Exception {
     List<int[]> out = new ArrayList<>();
-    try (InProcessServing serving = new InProcessServing(testKit, name, InProcessServing.settings(1))) {
+    try (InProcessServing serving =
+        new InProcessServing(testKit, name, InProcessServing.settings(1))) {
       for (int[] p : prompts) {
-        out.add(serving.generate(new GenerationRequest.Prompt.TokenIds(p), greedy(maxTokens)).await());
+        out.add(
+            serving.generate(new GenerationRequest.Prompt.TokenIds(p), greedy(maxTokens)).await());
       }
     }
     return out;
   }
 
-  static List<int[]> together(InProcessServing serving, List<int[]> prompts, int maxTokens) throws Exception {
+  static List<int[]> together(InProcessServing serving, List<int[]> prompts, int maxTokens)
+      throws Exception {
     List<Recorder> answers = new ArrayList<>();
     for (int[] p : prompts) {
       answers.add(serving.generate(new GenerationRequest.Prompt.TokenIds(p), greedy(maxTokens)));
@@ -98,16 +107,20 @@ class SchedulerTest {
     List<int[]> prompts = mixedPrompts(64, 512);
     List<int[]> alone = alone("qwen3_moe", prompts, 12);
     for (int microBatches : new int[] {1, 2}) {
-      try (InProcessServing serving = new InProcessServing(testKit, "qwen3_moe", InProcessServing.settings(microBatches))) {
+      try (InProcessServing serving =
+          new InProcessServing(testKit, "qwen3_moe", InProcessServing.settings(microBatches))) {
         List<int[]> got = together(serving, prompts, 12);
         for (int i = 0; i < prompts.size(); i++) {
-          assertThat(got.get(i)).as("%d micro-batches, prompt %d (%d tokens)", microBatches, i, prompts.get(i).length)
+          assertThat(got.get(i))
+              .as("%d micro-batches, prompt %d (%d tokens)", microBatches, i, prompts.get(i).length)
               .containsExactly(alone.get(i));
         }
-        assertThat(serving.state()).satisfies(s -> {
-          assertThat(s.usedBlocks()).isZero();
-          assertThat(s.running()).isZero();
-        });
+        assertThat(serving.state())
+            .satisfies(
+                s -> {
+                  assertThat(s.usedBlocks()).isZero();
+                  assertThat(s.running()).isZero();
+                });
       }
     }
   }
@@ -132,18 +145,26 @@ class SchedulerTest {
 
   @Test
   void aSeededSampledStreamRepeatsWhateverRunsBesideIt() throws Exception {
-    GenerationRequest.Sampling sampled = new GenerationRequest.Sampling(16, 1.2f, 0.9f, 40, OptionalLong.of(7),
-        List.of(), true);
+    GenerationRequest.Sampling sampled =
+        new GenerationRequest.Sampling(16, 1.2f, 0.9f, 40, OptionalLong.of(7), List.of(), true);
     int[] prompt = ReferenceModels.prompts("deepseek_v3").get(2).ids();
-    try (InProcessServing serving = new InProcessServing(testKit, "deepseek_v3", InProcessServing.settings(2))) {
-      int[] first = serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), sampled).await();
+    try (InProcessServing serving =
+        new InProcessServing(testKit, "deepseek_v3", InProcessServing.settings(2))) {
+      int[] first =
+          serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), sampled).await();
       List<Recorder> crowd = new ArrayList<>();
       for (int[] p : mixedPrompts(8, 512)) {
         crowd.add(serving.generate(new GenerationRequest.Prompt.TokenIds(p), greedy(16)));
       }
-      int[] again = serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), sampled).await();
-      int[] otherSeed = serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), new GenerationRequest.Sampling(
-          16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true)).await();
+      int[] again =
+          serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), sampled).await();
+      int[] otherSeed =
+          serving
+              .generate(
+                  new GenerationRequest.Prompt.TokenIds(prompt),
+                  new GenerationRequest.Sampling(
+                      16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true))
+              .await();
       for (Recorder r : crowd) {
         r.await();
       }
@@ -154,15 +175,22 @@ class SchedulerTest {
 
   @Test
   void cancelledAndExpiredRequestsFreeTheirBlocksAndTheOthersFinish() throws Exception {
-    try (InProcessServing serving = new InProcessServing(testKit, "qwen2_moe", InProcessServing.settings(2))) {
+    try (InProcessServing serving =
+        new InProcessServing(testKit, "qwen2_moe", InProcessServing.settings(2))) {
       List<int[]> prompts = mixedPrompts(40, 512);
       List<Recorder> kept = new ArrayList<>();
       List<Long> cancelled = new ArrayList<>();
       List<Recorder> cancelledAnswers = new ArrayList<>();
       for (int i = 0; i < prompts.size(); i++) {
         Recorder r = new Recorder();
-        long seq = serving.submit(new GenerationRequest("r" + i, new GenerationRequest.Prompt.TokenIds(prompts.get(i)),
-            greedy(200), System.nanoTime() + Duration.ofMinutes(1).toNanos()), r);
+        long seq =
+            serving.submit(
+                new GenerationRequest(
+                    "r" + i,
+                    new GenerationRequest.Prompt.TokenIds(prompts.get(i)),
+                    greedy(200),
+                    System.nanoTime() + Duration.ofMinutes(1).toNanos()),
+                r);
         if (i % 2 == 0) {
           cancelled.add(seq);
           cancelledAnswers.add(r);
@@ -173,8 +201,13 @@ class SchedulerTest {
       cancelledAnswers.get(cancelledAnswers.size() - 1).firstToken.get(60, TimeUnit.SECONDS);
       cancelled.forEach(seq -> serving.scheduler.tell(new Scheduler.Cancel(seq)));
       Recorder expiring = new Recorder();
-      serving.submit(new GenerationRequest("expiring", new GenerationRequest.Prompt.TokenIds(prompts.get(3)), greedy(200),
-          System.nanoTime() + Duration.ofMillis(200).toNanos()), expiring);
+      serving.submit(
+          new GenerationRequest(
+              "expiring",
+              new GenerationRequest.Prompt.TokenIds(prompts.get(3)),
+              greedy(200),
+              System.nanoTime() + Duration.ofMillis(200).toNanos()),
+          expiring);
       for (Recorder r : cancelledAnswers) {
         assertThat(r.finish().reason()).isEqualTo(FinishReason.CANCELLED);
         assertThat(r.tokens.size()).isLessThan(200);
@@ -184,31 +217,39 @@ class SchedulerTest {
       }
       assertThat(expiring.finished).failsWithin(Duration.ofSeconds(60));
       assertThat(expiring.failure.getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
-      assertThat(serving.state()).satisfies(s -> {
-        assertThat(s.usedBlocks()).isZero();
-        assertThat(s.running() + s.waiting()).isZero();
-        assertThat(s.stepsInFlight()).isZero();
-      });
+      assertThat(serving.state())
+          .satisfies(
+              s -> {
+                assertThat(s.usedBlocks()).isZero();
+                assertThat(s.running() + s.waiting()).isZero();
+                assertThat(s.stepsInFlight()).isZero();
+              });
     }
   }
 
   @Test
   void aFailedExpertCallFailsItsStepsRequestsAndTheSchedulerGoesOn() throws Exception {
     AtomicInteger calls = new AtomicInteger();
-    UnaryOperator<RoutedExperts> breakSome = experts -> (layer, x, routing, out) -> {
-      if (calls.incrementAndGet() == 5) {
-        return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("no replica of layer " + layer)
-            .asRuntimeException());
-      }
-      return experts.compute(layer, x, routing, out);
-    };
+    UnaryOperator<RoutedExperts> breakSome =
+        experts ->
+            (layer, x, routing, out) -> {
+              if (calls.incrementAndGet() == 5) {
+                return CompletableFuture.failedFuture(
+                    Status.UNAVAILABLE
+                        .withDescription("no replica of layer " + layer)
+                        .asRuntimeException());
+              }
+              return experts.compute(layer, x, routing, out);
+            };
     int[] prompt = ReferenceModels.prompts("qwen3_moe").get(0).ids();
-    try (InProcessServing serving = new InProcessServing(testKit, "qwen3_moe", InProcessServing.settings(1), breakSome)) {
+    try (InProcessServing serving =
+        new InProcessServing(testKit, "qwen3_moe", InProcessServing.settings(1), breakSome)) {
       Recorder failed = serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), greedy(12));
       assertThat(failed.finished).failsWithin(Duration.ofSeconds(60));
       assertThat(failed.failure.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
       assertThat(failed.failure.getDescription()).contains("no replica");
-      int[] next = serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), greedy(12)).await();
+      int[] next =
+          serving.generate(new GenerationRequest.Prompt.TokenIds(prompt), greedy(12)).await();
       assertThat(next).containsExactly(ReferenceModels.prompts("qwen3_moe").get(0).greedy());
       assertThat(serving.state().usedBlocks()).isZero();
     }

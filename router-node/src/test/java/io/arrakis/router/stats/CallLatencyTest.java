@@ -44,7 +44,10 @@ class CallLatencyTest {
   private Server server;
   private ManagedChannel channel;
 
-  /** Health checks that take 7 ms and answer SERVING, or for service "busy" take 3 ms and are refused. */
+  /**
+   * Health checks that take 7 ms and answer SERVING, or for service "busy" take 3 ms and are
+   * refused.
+   */
   private final class TimedHealth extends HealthGrpc.HealthImplBase {
     @Override
     public void check(HealthCheckRequest request, StreamObserver<HealthCheckResponse> out) {
@@ -54,7 +57,10 @@ class CallLatencyTest {
         return;
       }
       clock.add(Duration.ofMillis(7));
-      out.onNext(HealthCheckResponse.newBuilder().setStatus(HealthCheckResponse.ServingStatus.SERVING).build());
+      out.onNext(
+          HealthCheckResponse.newBuilder()
+              .setStatus(HealthCheckResponse.ServingStatus.SERVING)
+              .build());
       out.onCompleted();
     }
   }
@@ -62,8 +68,12 @@ class CallLatencyTest {
   @BeforeEach
   void start() throws Exception {
     ServerServiceDefinition health = new TimedHealth().bindService();
-    server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).addService(health)
-        .addStreamTracerFactory(new CallLatency(registry, List.of(health))).build().start();
+    server =
+        NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+            .addService(health)
+            .addStreamTracerFactory(new CallLatency(registry, List.of(health)))
+            .build()
+            .start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
   }
 
@@ -79,8 +89,10 @@ class CallLatencyTest {
 
   @Test
   void aRefusedCallIsTimedUnderItsStatusAndAnAnsweredOneUnderOk() throws Exception {
-    assertThatThrownBy(() -> health().check(HealthCheckRequest.newBuilder().setService("busy").build()))
-        .isInstanceOfSatisfying(StatusRuntimeException.class,
+    assertThatThrownBy(
+            () -> health().check(HealthCheckRequest.newBuilder().setService("busy").build()))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED));
     health().check(HealthCheckRequest.getDefaultInstance());
     health().check(HealthCheckRequest.getDefaultInstance());
@@ -92,34 +104,49 @@ class CallLatencyTest {
   }
 
   @Test
-  void prometheusShowsBucketsFromATenthOfAMillisecondWithOneAtTheFiftyMillisecondPromise() throws Exception {
-    assertThatThrownBy(() -> health().check(HealthCheckRequest.newBuilder().setService("busy").build()))
+  void prometheusShowsBucketsFromATenthOfAMillisecondWithOneAtTheFiftyMillisecondPromise()
+      throws Exception {
+    assertThatThrownBy(
+            () -> health().check(HealthCheckRequest.newBuilder().setService("busy").build()))
         .isInstanceOf(StatusRuntimeException.class);
     awaitCalls(CHECK, "RESOURCE_EXHAUSTED", 1);
 
-    Scrape.Histogram h = Scrape.parse(registry.scrape())
-        .histogram(CallLatency.METER + "_seconds", "method", CHECK, "status", "RESOURCE_EXHAUSTED");
+    Scrape.Histogram h =
+        Scrape.parse(registry.scrape())
+            .histogram(
+                CallLatency.METER + "_seconds", "method", CHECK, "status", "RESOURCE_EXHAUSTED");
     assertThat(h.count()).isEqualTo(1);
     assertThat(h.buckets().firstKey()).as("smallest bucket (s)").isLessThanOrEqualTo(0.0001);
     assertThat(h.buckets()).containsEntry(0.05, 1.0);
     assertThat(h.buckets().headMap(0.003).values()).as("buckets below 3 ms").containsOnly(0.0);
-    assertThat(h.buckets().ceilingEntry(0.003).getValue()).as("the bucket holding 3 ms").isEqualTo(1.0);
-    assertThat(h.quantile(0.99)).isBetween(h.buckets().lowerKey(0.003), h.buckets().ceilingKey(0.003));
+    assertThat(h.buckets().ceilingEntry(0.003).getValue())
+        .as("the bucket holding 3 ms")
+        .isEqualTo(1.0);
+    assertThat(h.quantile(0.99))
+        .isBetween(h.buckets().lowerKey(0.003), h.buckets().ceilingKey(0.003));
     assertThat(h.shareAtMost(0.05)).isEqualTo(1.0);
   }
 
   @Test
   void callsToMethodsTheServerLacksCountUnderOneUnknownMethod() throws Exception {
     for (String name : List.of("grpc.health.v1.Health/Nope", "made.up.Service/Anything")) {
-      MethodDescriptor<HealthCheckRequest, HealthCheckResponse> method = HealthGrpc.getCheckMethod().toBuilder()
-          .setFullMethodName(name).build();
-      assertThatThrownBy(() -> ClientCalls.blockingUnaryCall(channel, method,
-          CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), HealthCheckRequest.getDefaultInstance()))
-          .isInstanceOfSatisfying(StatusRuntimeException.class,
+      MethodDescriptor<HealthCheckRequest, HealthCheckResponse> method =
+          HealthGrpc.getCheckMethod().toBuilder().setFullMethodName(name).build();
+      assertThatThrownBy(
+              () ->
+                  ClientCalls.blockingUnaryCall(
+                      channel,
+                      method,
+                      CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS),
+                      HealthCheckRequest.getDefaultInstance()))
+          .isInstanceOfSatisfying(
+              StatusRuntimeException.class,
               e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED));
     }
     awaitCalls(CallLatency.UNKNOWN_METHOD, "UNIMPLEMENTED", 2);
-    assertThat(registry.find(CallLatency.METER).timers()).as("one series, whatever names clients send").hasSize(1);
+    assertThat(registry.find(CallLatency.METER).timers())
+        .as("one series, whatever names clients send")
+        .hasSize(1);
   }
 
   /**

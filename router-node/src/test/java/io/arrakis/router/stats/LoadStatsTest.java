@@ -63,7 +63,9 @@ class LoadStatsTest {
     stats.recordBatch("expert-0", 9);
     clock.millis += 1_000;
     LoadStats.Snapshot recent = stats.since(clock.millis - 2_000);
-    assertThat(recent.expertTokens()).containsEntry(new ExpertId(0, 1), 2L).containsEntry(new ExpertId(1, 4), 7L);
+    assertThat(recent.expertTokens())
+        .containsEntry(new ExpertId(0, 1), 2L)
+        .containsEntry(new ExpertId(1, 4), 7L);
     assertThat(recent.nodeTokensAndBatches().get("expert-0")).containsExactly(9, 1);
     LoadStats.Snapshot all = stats.since(0);
     assertThat(all.sinceMillis()).isEqualTo(start);
@@ -89,16 +91,21 @@ class LoadStatsTest {
     clock.holdUp = reader;
     reader.start();
     assertThat(clock.reading.await(5, TimeUnit.SECONDS)).isTrue();
-    CompletableFuture<Void> record = CompletableFuture.runAsync(() -> {
-      stats.recordExperts(Map.of(new ExpertId(0, 0), 1L));
-      stats.recordBatch("expert-0", 1);
-    });
+    CompletableFuture<Void> record =
+        CompletableFuture.runAsync(
+            () -> {
+              stats.recordExperts(Map.of(new ExpertId(0, 0), 1L));
+              stats.recordBatch("expert-0", 1);
+            });
     try {
       record.get(2, TimeUnit.SECONDS);
     } finally {
       clock.letGo.countDown();
     }
-    assertThat(read.get(5, TimeUnit.SECONDS).expertTokens().values().stream().mapToLong(Long::longValue).sum())
+    assertThat(
+            read.get(5, TimeUnit.SECONDS).expertTokens().values().stream()
+                .mapToLong(Long::longValue)
+                .sum())
         .isGreaterThanOrEqualTo(LoadStats.WINDOW_SECONDS - 1);
   }
 }

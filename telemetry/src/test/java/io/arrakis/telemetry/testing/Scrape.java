@@ -17,10 +17,15 @@ import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** One scrape of a /metrics endpoint, parsed from the Prometheus text format, as Prometheus reads it. */
+/**
+ * One scrape of a /metrics endpoint, parsed from the Prometheus text format, as Prometheus reads
+ * it.
+ */
 public final class Scrape {
-  private static final Pattern SAMPLE = Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\\{(.*)})?\\s+(\\S+)");
-  private static final Pattern LABEL = Pattern.compile("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"");
+  private static final Pattern SAMPLE =
+      Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\\{(.*)})?\\s+(\\S+)");
+  private static final Pattern LABEL =
+      Pattern.compile("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"");
 
   public record Sample(String name, Map<String, String> labels, double value) {}
 
@@ -34,9 +39,12 @@ public final class Scrape {
 
   public static Scrape of(String host, int port) throws IOException, InterruptedException {
     HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    HttpResponse<String> r = client.send(
-        HttpRequest.newBuilder(URI.create("http://" + host + ":" + port + "/metrics")).timeout(Duration.ofSeconds(10)).build(),
-        HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r =
+        client.send(
+            HttpRequest.newBuilder(URI.create("http://" + host + ":" + port + "/metrics"))
+                .timeout(Duration.ofSeconds(10))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
     if (r.statusCode() != 200) {
       throw new IOException("GET /metrics answered " + r.statusCode() + ": " + r.body());
     }
@@ -62,11 +70,15 @@ public final class Scrape {
     return new Scrape(text, samples);
   }
 
-  /** The value of the one series named {@code name} whose labels include {@code labels} (k1, v1, k2, v2, …). */
+  /**
+   * The value of the one series named {@code name} whose labels include {@code labels} (k1, v1, k2,
+   * v2, …).
+   */
   public OptionalDouble value(String name, String... labels) {
     List<Sample> found = find(name, labels);
     if (found.size() > 1) {
-      throw new IllegalStateException(found.size() + " series match " + name + " " + List.of(labels) + ": " + found);
+      throw new IllegalStateException(
+          found.size() + " series match " + name + " " + List.of(labels) + ": " + found);
     }
     return found.isEmpty() ? OptionalDouble.empty() : OptionalDouble.of(found.get(0).value());
   }
@@ -82,8 +94,8 @@ public final class Scrape {
   }
 
   /**
-   * The histogram {@code name} (its {@code name_bucket} series) of the one series whose labels include
-   * {@code labels}; empty buckets when it has no series yet (a meter made on first use).
+   * The histogram {@code name} (its {@code name_bucket} series) of the one series whose labels
+   * include {@code labels}; empty buckets when it has no series yet (a meter made on first use).
    */
   public Histogram histogram(String name, String... labels) {
     TreeMap<Double, Double> buckets = new TreeMap<>();
@@ -91,13 +103,16 @@ public final class Scrape {
       String le = s.labels().get("le");
       double bound = le.equals("+Inf") ? Double.POSITIVE_INFINITY : Double.parseDouble(le);
       if (buckets.put(bound, s.value()) != null) {
-        throw new IllegalStateException("more than one histogram " + name + " matches " + List.of(labels));
+        throw new IllegalStateException(
+            "more than one histogram " + name + " matches " + List.of(labels));
       }
     }
     return new Histogram(buckets);
   }
 
-  /** Cumulative bucket counts of a Prometheus histogram by upper bound ({@code le}), +Inf included. */
+  /**
+   * Cumulative bucket counts of a Prometheus histogram by upper bound ({@code le}), +Inf included.
+   */
   public record Histogram(NavigableMap<Double, Double> buckets) {
     public Histogram {
       buckets = Collections.unmodifiableNavigableMap(new TreeMap<>(buckets));
@@ -118,9 +133,9 @@ public final class Scrape {
     }
 
     /**
-     * The {@code q} quantile (0..1) as Prometheus' {@code histogram_quantile} reads it: found in its
-     * bucket, linearly interpolated between the bucket's bounds (from 0 for the first; the highest
-     * finite bound if it falls in +Inf). NaN with no observations.
+     * The {@code q} quantile (0..1) as Prometheus' {@code histogram_quantile} reads it: found in
+     * its bucket, linearly interpolated between the bucket's bounds (from 0 for the first; the
+     * highest finite bound if it falls in +Inf). NaN with no observations.
      */
     public double quantile(double q) {
       double total = count();
@@ -136,7 +151,9 @@ public final class Scrape {
             return lower;
           }
           double inBucket = b.getValue() - below;
-          return inBucket == 0 ? b.getKey() : lower + (b.getKey() - lower) * (rank - below) / inBucket;
+          return inBucket == 0
+              ? b.getKey()
+              : lower + (b.getKey() - lower) * (rank - below) / inBucket;
         }
         lower = b.getKey();
         below = b.getValue();
@@ -144,7 +161,9 @@ public final class Scrape {
       return lower;
     }
 
-    /** The share of observations at most {@code bound}, which must be a bucket bound; NaN with none. */
+    /**
+     * The share of observations at most {@code bound}, which must be a bucket bound; NaN with none.
+     */
     public double shareAtMost(double bound) {
       if (count() == 0) {
         return Double.NaN;

@@ -38,14 +38,16 @@ public final class Calibrator {
 
   /**
    * Runs that separate the costs: 16 callers merge several requests per call, 2 callers about one;
-   * 1, 16 and 64 tokens tell per-token from per-request work, and one-token calls (two expert
-   * rows) per-call work from the experts'.
+   * 1, 16 and 64 tokens tell per-token from per-request work, and one-token calls (two expert rows)
+   * per-call work from the experts'.
    */
-  public static final List<Run> DEFAULT_RUNS = List.of(new Run(16, 64), new Run(16, 16), new Run(2, 16), new Run(2, 1));
+  public static final List<Run> DEFAULT_RUNS =
+      List.of(new Run(16, 64), new Run(16, 16), new Run(2, 16), new Run(2, 1));
 
   /**
    * @param model the model the cluster serves
-   * @param jvmOptions options of the cluster's JVMs (measure with those the cluster to predict uses)
+   * @param jvmOptions options of the cluster's JVMs (measure with those the cluster to predict
+   *     uses)
    * @param computeThreads compute threads of the expert node; null = its default (one per core)
    * @param warmup load before each run, not measured
    * @param settleLimit how long load may run first until the processes' CPU per request holds still
@@ -54,13 +56,22 @@ public final class Calibrator {
    * @param stateDir the cluster's state folder
    * @param seed seed of the inputs and of the kernel estimate
    */
-  public record Options(Path model, List<String> jvmOptions, Integer computeThreads, Duration warmup,
-      Duration settleLimit, Duration runDuration, List<Run> runs, Path stateDir, long seed) {
+  public record Options(
+      Path model,
+      List<String> jvmOptions,
+      Integer computeThreads,
+      Duration warmup,
+      Duration settleLimit,
+      Duration runDuration,
+      List<Run> runs,
+      Path stateDir,
+      long seed) {
     public Options {
       runs = List.copyOf(runs);
       jvmOptions = List.copyOf(jvmOptions);
       if (runs.size() < 3) {
-        throw new IllegalArgumentException("calibration needs at least 3 runs to separate its costs, got " + runs.size());
+        throw new IllegalArgumentException(
+            "calibration needs at least 3 runs to separate its costs, got " + runs.size());
       }
     }
   }
@@ -73,7 +84,8 @@ public final class Calibrator {
 
   private Calibrator() {}
 
-  public static Result calibrate(Options o, PrintWriter log) throws IOException, InterruptedException {
+  public static Result calibrate(Options o, PrintWriter log)
+      throws IOException, InterruptedException {
     ModelConfig config;
     // each run's driver builds its request pool from the seed: gated here as the router gates it
     Map<Integer, KernelEstimate> estimates = new HashMap<>();
@@ -82,65 +94,112 @@ public final class Calibrator {
       config = model.config();
       for (Run r : o.runs()) {
         if (!estimates.containsKey(r.tokens())) {
-          estimates.put(r.tokens(), KernelEstimate.of(model, bias, r.tokens(), LoadOptions.DEFAULT_POOL_SIZE, o.seed()));
+          estimates.put(
+              r.tokens(),
+              KernelEstimate.of(model, bias, r.tokens(), LoadOptions.DEFAULT_POOL_SIZE, o.seed()));
         }
       }
     }
-    log.printf(Locale.ROOT, "timing the expert block (hidden %d, ffn %d) and the gate (%d experts) in process ...%n",
-        config.hiddenSize(), config.intermediateSize(), config.numExperts());
-    List<Calibration.Point> expert = KernelTiming.expert(config.hiddenSize(), config.intermediateSize(), o.seed());
-    List<KernelTiming.GatePoint> gate = KernelTiming.gate(config.hiddenSize(), config.numExperts(), config.topK(), o.seed());
+    log.printf(
+        Locale.ROOT,
+        "timing the expert block (hidden %d, ffn %d) and the gate (%d experts) in process ...%n",
+        config.hiddenSize(),
+        config.intermediateSize(),
+        config.numExperts());
+    List<Calibration.Point> expert =
+        KernelTiming.expert(config.hiddenSize(), config.intermediateSize(), o.seed());
+    List<KernelTiming.GatePoint> gate =
+        KernelTiming.gate(config.hiddenSize(), config.numExperts(), config.topK(), o.seed());
     double gatePerToken = KernelTiming.gatePerToken(gate);
 
     List<ClusterMeter.Window> windows = new ArrayList<>();
-    ClusterOptions cluster = ClusterOptions.of(o.model(), 1, o.stateDir()).withJvmOptions(o.jvmOptions())
-        .withComputeThreads(o.computeThreads());
+    ClusterOptions cluster =
+        ClusterOptions.of(o.model(), 1, o.stateDir())
+            .withJvmOptions(o.jvmOptions())
+            .withComputeThreads(o.computeThreads());
     log.println("starting a 1-node local cluster ...");
     try (LocalCluster c = LocalCluster.start(cluster)) {
       Run first = o.runs().get(0);
-      log.printf(Locale.ROOT, "settling: %d callers x %d tokens until CPU per request holds still (at most %d s) ...%n",
-          first.concurrency(), first.tokens(), o.settleLimit().toSeconds());
-      ClusterMeter.measureSettled(c, bias, first.concurrency(), first.tokens(), SETTLE_WINDOW, o.settleLimit(), o.seed());
+      log.printf(
+          Locale.ROOT,
+          "settling: %d callers x %d tokens until CPU per request holds still (at most %d s) ...%n",
+          first.concurrency(),
+          first.tokens(),
+          o.settleLimit().toSeconds());
+      ClusterMeter.measureSettled(
+          c, bias, first.concurrency(), first.tokens(), SETTLE_WINDOW, o.settleLimit(), o.seed());
       for (Run run : o.runs()) {
-        log.printf(Locale.ROOT, "run: %d callers x %d tokens, %d s ...%n", run.concurrency(), run.tokens(),
+        log.printf(
+            Locale.ROOT,
+            "run: %d callers x %d tokens, %d s ...%n",
+            run.concurrency(),
+            run.tokens(),
             o.runDuration().toSeconds());
-        ClusterMeter.Window w = ClusterMeter.measure(c, bias, run.concurrency(), run.tokens(), o.warmup(),
-            o.runDuration(), o.seed());
+        ClusterMeter.Window w =
+            ClusterMeter.measure(
+                c, bias, run.concurrency(), run.tokens(), o.warmup(), o.runDuration(), o.seed());
         if (w.failed() > 0 || w.requests() == 0) {
-          throw new IllegalStateException("calibration run " + run + " had " + w.failed() + " failed requests and "
-              + w.requests() + " answered; see the cluster's logs in " + c.layout().root().resolve("logs"));
+          throw new IllegalStateException(
+              "calibration run "
+                  + run
+                  + " had "
+                  + w.failed()
+                  + " failed requests and "
+                  + w.requests()
+                  + " answered; see the cluster's logs in "
+                  + c.layout().root().resolve("logs"));
         }
-        log.printf(Locale.ROOT, "  %,.0f tokens/s, %.2f calls/request; CPU ms/request: router %.2f, node %.2f, client %.2f%n",
-            w.tokensPerSecond(), (double) w.calls() / w.requests(), 1e3 * w.routerCpu() / w.requests(),
-            1e3 * w.nodeCpu() / w.requests(), 1e3 * w.clientCpu() / w.requests());
+        log.printf(
+            Locale.ROOT,
+            "  %,.0f tokens/s, %.2f calls/request; CPU ms/request: router %.2f, node %.2f, client %.2f%n",
+            w.tokensPerSecond(),
+            (double) w.calls() / w.requests(),
+            1e3 * w.routerCpu() / w.requests(),
+            1e3 * w.nodeCpu() / w.requests(),
+            1e3 * w.clientCpu() / w.requests());
         windows.add(w);
       }
     }
     Fit fit = fit(windows, estimates, expert, gatePerToken, o.seed());
     double scale = fit.node[0];
     if (!(scale > 0)) {
-      throw new IllegalStateException("the expert nodes' CPU time could not be told apart into expert kernels and "
-          + "per-call work (kernel scale " + scale + "); measure longer runs (--duration)");
+      throw new IllegalStateException(
+          "the expert nodes' CPU time could not be told apart into expert kernels and "
+              + "per-call work (kernel scale "
+              + scale
+              + "); measure longer runs (--duration)");
     }
-    Calibration calibration = new Calibration(
-        new Calibration.ModelSizes(config.hiddenSize(), config.intermediateSize(), config.numExperts(), config.topK()),
-        expert.stream().map(p -> new Calibration.Point(p.rows(), p.seconds() * scale)).toList(),
-        new Calibration.RouterCosts(fit.router[0], fit.router[1], gatePerToken / config.numExperts(), fit.router[2]),
-        new Calibration.NodeCosts(fit.node[1], fit.node[2]),
-        new Calibration.ClientCosts(fit.client[0], fit.client[1]),
-        new Calibration.Source(Machine.cpu(), Runtime.getRuntime().availableProcessors(),
-            OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString(),
-            "in-process expert and gate timings (thread CPU time); a 1-node local cluster ("
-                + String.join(" ", o.jvmOptions()) + ") under " + o.runs().size() + " closed-loop runs, CPU time per "
-                + "process split by non-negative least squares"));
+    Calibration calibration =
+        new Calibration(
+            new Calibration.ModelSizes(
+                config.hiddenSize(), config.intermediateSize(), config.numExperts(), config.topK()),
+            expert.stream().map(p -> new Calibration.Point(p.rows(), p.seconds() * scale)).toList(),
+            new Calibration.RouterCosts(
+                fit.router[0], fit.router[1], gatePerToken / config.numExperts(), fit.router[2]),
+            new Calibration.NodeCosts(fit.node[1], fit.node[2]),
+            new Calibration.ClientCosts(fit.client[0], fit.client[1]),
+            new Calibration.Source(
+                Machine.cpu(),
+                Runtime.getRuntime().availableProcessors(),
+                OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString(),
+                "in-process expert and gate timings (thread CPU time); a 1-node local cluster ("
+                    + String.join(" ", o.jvmOptions())
+                    + ") under "
+                    + o.runs().size()
+                    + " closed-loop runs, CPU time per "
+                    + "process split by non-negative least squares"));
     return new Result(calibration, measurements(o, gate, windows, fit));
   }
 
   /** The fitted costs and the kernel estimate of each run. */
   private record Fit(double[] router, double[] node, double[] client, double[] kernelSeconds) {}
 
-  private static Fit fit(List<ClusterMeter.Window> windows, Map<Integer, KernelEstimate> estimates, List<Calibration.Point> expert,
-      double gatePerToken, long seed) {
+  private static Fit fit(
+      List<ClusterMeter.Window> windows,
+      Map<Integer, KernelEstimate> estimates,
+      List<Calibration.Point> expert,
+      double gatePerToken,
+      long seed) {
     int n = windows.size();
     double[][] routerA = new double[n][];
     double[] routerB = new double[n];
@@ -163,24 +222,39 @@ public final class Calibrator {
       clientA[i] = new double[] {requests, tokens};
       clientB[i] = w.clientCpu();
     }
-    return new Fit(Nnls.solve(routerA, routerB), Nnls.solve(nodeA, nodeB), Nnls.solve(clientA, clientB), kernel);
+    return new Fit(
+        Nnls.solve(routerA, routerB),
+        Nnls.solve(nodeA, nodeB),
+        Nnls.solve(clientA, clientB),
+        kernel);
   }
 
-  private static ObjectNode measurements(Options o, List<KernelTiming.GatePoint> gate, List<ClusterMeter.Window> windows,
-      Fit fit) {
+  private static ObjectNode measurements(
+      Options o, List<KernelTiming.GatePoint> gate, List<ClusterMeter.Window> windows, Fit fit) {
     ObjectNode m = JsonNodeFactory.instance.objectNode();
     m.put("model", o.model().toAbsolutePath().toString());
-    m.put("cluster", "1 expert node, compute threads " + (o.computeThreads() == null ? "default" : o.computeThreads()));
+    m.put(
+        "cluster",
+        "1 expert node, compute threads "
+            + (o.computeThreads() == null ? "default" : o.computeThreads()));
     m.put("kernel_scale", fit.node()[0]);
     ArrayNode g = m.putArray("gate_cpu_s");
     gate.forEach(p -> g.addObject().put("tokens", p.tokens()).put("seconds", p.seconds()));
     ArrayNode runs = m.putArray("runs");
     for (int i = 0; i < windows.size(); i++) {
       ClusterMeter.Window w = windows.get(i);
-      runs.addObject().put("concurrency", w.concurrency()).put("tokens", w.tokens()).put("seconds", w.seconds())
-          .put("requests", w.requests()).put("calls", w.calls()).put("token_expert_pairs", w.pairs())
-          .put("tokens_per_s", w.tokensPerSecond()).put("router_cpu_s", w.routerCpu()).put("node_cpu_s", w.nodeCpu())
-          .put("client_cpu_s", w.clientCpu()).put("node_kernel_cpu_s_in_process", fit.kernelSeconds()[i])
+      runs.addObject()
+          .put("concurrency", w.concurrency())
+          .put("tokens", w.tokens())
+          .put("seconds", w.seconds())
+          .put("requests", w.requests())
+          .put("calls", w.calls())
+          .put("token_expert_pairs", w.pairs())
+          .put("tokens_per_s", w.tokensPerSecond())
+          .put("router_cpu_s", w.routerCpu())
+          .put("node_cpu_s", w.nodeCpu())
+          .put("client_cpu_s", w.clientCpu())
+          .put("node_kernel_cpu_s_in_process", fit.kernelSeconds()[i])
           .put("other_programs_cores", w.foreignCores());
     }
     return m;

@@ -18,10 +18,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Drives closed-loop load at a local cluster (this process is the client) and measures a window in
- * the middle of it: answered requests, the router's Compute calls and token-expert pairs, and the CPU
- * seconds of the router, the expert nodes, this process and the whole machine. The window starts
- * at the load phase's first progress report (a second in) and ends at its last, so that neither the
- * driver's setup nor the drain counts.
+ * the middle of it: answered requests, the router's Compute calls and token-expert pairs, and the
+ * CPU seconds of the router, the expert nodes, this process and the whole machine. The window
+ * starts at the load phase's first progress report (a second in) and ends at its last, so that
+ * neither the driver's setup nor the drain counts.
  */
 public final class ClusterMeter {
   private static final Duration STATS_TIMEOUT = Duration.ofSeconds(10);
@@ -43,8 +43,18 @@ public final class ClusterMeter {
    * @param machineCpu CPU seconds of the whole machine, NaN where it cannot be read
    * @param failed requests that failed in the whole run
    */
-  public record Window(int concurrency, int tokens, double seconds, long requests, long calls, long pairs,
-      double routerCpu, double nodeCpu, double clientCpu, double machineCpu, long failed) {
+  public record Window(
+      int concurrency,
+      int tokens,
+      double seconds,
+      long requests,
+      long calls,
+      long pairs,
+      double routerCpu,
+      double nodeCpu,
+      double clientCpu,
+      double machineCpu,
+      long failed) {
 
     public double tokensPerSecond() {
       return requests * tokens / seconds;
@@ -60,12 +70,22 @@ public final class ClusterMeter {
      * process's JIT compilers count as other programs: they are no part of the load driver's work.
      */
     public double foreignCores() {
-      return Double.isNaN(machineCpu) ? 0 : Math.max(0, (machineCpu - routerCpu - nodeCpu - clientCpu) / seconds);
+      return Double.isNaN(machineCpu)
+          ? 0
+          : Math.max(0, (machineCpu - routerCpu - nodeCpu - clientCpu) / seconds);
     }
   }
 
-  private record Snapshot(long nanos, double router, double nodes, double client, double clientCompiling,
-      OptionalDouble machine, long ok, long calls, long pairs) {}
+  private record Snapshot(
+      long nanos,
+      double router,
+      double nodes,
+      double client,
+      double clientCompiling,
+      OptionalDouble machine,
+      long ok,
+      long calls,
+      long pairs) {}
 
   /** How close two windows' CPU per request must be for the processes to count as settled. */
   static final double SETTLED = 0.10;
@@ -76,13 +96,21 @@ public final class ClusterMeter {
    * compiling and settling for tens of seconds, on a busy machine longer: a fixed warm-up either
    * wastes time or falls short.
    */
-  public static Window measureSettled(LocalCluster cluster, float[] bias, int concurrency, int tokens, Duration duration,
-      Duration limit, long seed) throws InterruptedException {
+  public static Window measureSettled(
+      LocalCluster cluster,
+      float[] bias,
+      int concurrency,
+      int tokens,
+      Duration duration,
+      Duration limit,
+      long seed)
+      throws InterruptedException {
     long end = System.nanoTime() + limit.toNanos();
     Window previous = null;
     while (true) {
       Window w = measure(cluster, bias, concurrency, tokens, Duration.ZERO, duration, seed);
-      boolean settled = previous != null && Math.abs(w.cpuPerRequest() / previous.cpuPerRequest() - 1) < SETTLED;
+      boolean settled =
+          previous != null && Math.abs(w.cpuPerRequest() / previous.cpuPerRequest() - 1) < SETTLED;
       if (settled || System.nanoTime() - end >= 0 || w.failed() > 0) {
         return w;
       }
@@ -91,8 +119,15 @@ public final class ClusterMeter {
   }
 
   /** Runs {@code warmup} of load not measured, then {@code duration} with the window inside it. */
-  public static Window measure(LocalCluster cluster, float[] bias, int concurrency, int tokens, Duration warmup,
-      Duration duration, long seed) throws InterruptedException {
+  public static Window measure(
+      LocalCluster cluster,
+      float[] bias,
+      int concurrency,
+      int tokens,
+      Duration warmup,
+      Duration duration,
+      long seed)
+      throws InterruptedException {
     if (duration.compareTo(Duration.ofSeconds(3)) < 0) {
       throw new IllegalArgumentException("a measured run needs at least 3 s, got " + duration);
     }
@@ -109,29 +144,48 @@ public final class ClusterMeter {
     try {
       long since = System.currentTimeMillis();
       Snapshot[] window = new Snapshot[2];
-      Progress.Listener listener = p -> {
-        if (p.phase().equals("load")) {
-          Snapshot s = snapshot(channel, since, router, nodes, p.ok());
-          if (window[0] == null) {
-            window[0] = s;
-          } else {
-            window[1] = s;
-          }
-        }
-      };
-      LoadOptions options = new LoadOptions(cluster.routerAddress(), security, duration, warmup, concurrency,
-          TokenCounts.fixed(tokens), List.of(), LoadOptions.DEFAULT_DEADLINE, LoadOptions.DEFAULT_POOL_SIZE, seed);
+      Progress.Listener listener =
+          p -> {
+            if (p.phase().equals("load")) {
+              Snapshot s = snapshot(channel, since, router, nodes, p.ok());
+              if (window[0] == null) {
+                window[0] = s;
+              } else {
+                window[1] = s;
+              }
+            }
+          };
+      LoadOptions options =
+          new LoadOptions(
+              cluster.routerAddress(),
+              security,
+              duration,
+              warmup,
+              concurrency,
+              TokenCounts.fixed(tokens),
+              List.of(),
+              LoadOptions.DEFAULT_DEADLINE,
+              LoadOptions.DEFAULT_POOL_SIZE,
+              seed);
       LoadResult result = new ClosedLoopDriver(options, bias).run(listener);
       Snapshot a = window[0];
       Snapshot b = window[1];
       if (a == null || b == null) {
         throw new IllegalStateException("the load run reported no progress to measure between");
       }
-      return new Window(concurrency, tokens, (b.nanos() - a.nanos()) / 1e9, b.ok() - a.ok(), b.calls() - a.calls(),
-          b.pairs() - a.pairs(), b.router() - a.router(), b.nodes() - a.nodes(),
+      return new Window(
+          concurrency,
+          tokens,
+          (b.nanos() - a.nanos()) / 1e9,
+          b.ok() - a.ok(),
+          b.calls() - a.calls(),
+          b.pairs() - a.pairs(),
+          b.router() - a.router(),
+          b.nodes() - a.nodes(),
           b.client() - a.client() - Math.max(0, b.clientCompiling() - a.clientCompiling()),
           a.machine().isPresent() && b.machine().isPresent()
-              ? b.machine().getAsDouble() - a.machine().getAsDouble() : Double.NaN,
+              ? b.machine().getAsDouble() - a.machine().getAsDouble()
+              : Double.NaN,
           result.failed() + result.unanswered());
     } finally {
       channel.shutdownNow();
@@ -139,15 +193,25 @@ public final class ClusterMeter {
     }
   }
 
-  private static Snapshot snapshot(ManagedChannel channel, long since, long router, List<Long> nodes, long ok) {
-    // the router's counts since a fixed point: their difference between two snapshots is what came between
+  private static Snapshot snapshot(
+      ManagedChannel channel, long since, long router, List<Long> nodes, long ok) {
+    // the router's counts since a fixed point: their difference between two snapshots is what came
+    // between
     ClusterLoad load = ClusterLoad.fetch(channel, since, STATS_TIMEOUT);
     long calls = load.nodeBatches().values().stream().mapToLong(Long::longValue).sum();
     double nodeCpu = 0;
     for (long pid : nodes) {
       nodeCpu += CpuClock.process(pid);
     }
-    return new Snapshot(System.nanoTime(), CpuClock.process(router), nodeCpu, CpuClock.self(), CpuClock.selfCompilation(),
-        CpuClock.machine(), ok, calls, load.totalTokens());
+    return new Snapshot(
+        System.nanoTime(),
+        CpuClock.process(router),
+        nodeCpu,
+        CpuClock.self(),
+        CpuClock.selfCompilation(),
+        CpuClock.machine(),
+        ok,
+        calls,
+        load.totalTokens());
   }
 }

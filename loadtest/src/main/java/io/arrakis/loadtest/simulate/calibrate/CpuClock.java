@@ -8,12 +8,13 @@ import java.util.List;
 import java.util.OptionalDouble;
 
 /**
- * CPU time: of a process (the JDK's {@link ProcessHandle.Info#totalCpuDuration}, user + system), and
- * of the whole machine (Linux's {@code /proc/stat}), so that what other programs took from the
+ * CPU time: of a process (the JDK's {@link ProcessHandle.Info#totalCpuDuration}, user + system),
+ * and of the whole machine (Linux's {@code /proc/stat}), so that what other programs took from the
  * machine while a measurement ran can be told apart from what the measured processes took.
  */
 final class CpuClock {
   private static final Path PROC_STAT = Path.of("/proc/stat");
+
   /** /proc/stat counts in USER_HZ, 100 on every Linux architecture Java runs on. */
   private static final double TICKS_PER_SECOND = 100;
 
@@ -21,9 +22,13 @@ final class CpuClock {
 
   /** CPU seconds process {@code pid} has used so far. */
   public static double process(long pid) {
-    return ProcessHandle.of(pid).flatMap(h -> h.info().totalCpuDuration())
+    return ProcessHandle.of(pid)
+        .flatMap(h -> h.info().totalCpuDuration())
         .map(d -> d.toNanos() / 1e9)
-        .orElseThrow(() -> new IllegalStateException("the CPU time of process " + pid + " cannot be read (has it exited?)"));
+        .orElseThrow(
+            () ->
+                new IllegalStateException(
+                    "the CPU time of process " + pid + " cannot be read (has it exited?)"));
   }
 
   /** CPU seconds this JVM has used so far. */
@@ -32,8 +37,8 @@ final class CpuClock {
   }
 
   /**
-   * CPU seconds this JVM's live JIT compiler threads have used so far (Linux's
-   * {@code /proc/self/task}; 0 elsewhere). Compiling is a passing cost of a young JVM, not work per
+   * CPU seconds this JVM's live JIT compiler threads have used so far (Linux's {@code
+   * /proc/self/task}; 0 elsewhere). Compiling is a passing cost of a young JVM, not work per
    * request: a measurement takes it off. A compiler thread that exits takes its count with it, so
    * differences are taken as at least 0.
    */
@@ -53,7 +58,8 @@ final class CpuClock {
           continue;
         }
         String[] f = stat.substring(close + 2).trim().split("\\s+");
-        ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime: fields 14 and 15 of stat
+        ticks +=
+            Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime: fields 14 and 15 of stat
       }
     } catch (IOException | RuntimeException e) {
       return 0;
@@ -61,7 +67,10 @@ final class CpuClock {
     return ticks / TICKS_PER_SECOND;
   }
 
-  /** CPU seconds all processes of the machine have used since boot (busy time of every core), where readable. */
+  /**
+   * CPU seconds all processes of the machine have used since boot (busy time of every core), where
+   * readable.
+   */
   public static OptionalDouble machine() {
     try {
       List<String> lines = Files.readAllLines(PROC_STAT);

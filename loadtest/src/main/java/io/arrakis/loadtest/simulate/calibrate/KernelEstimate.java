@@ -37,10 +37,16 @@ final class KernelEstimate {
   }
 
   /** Gates the pool a {@code ClosedLoopDriver} builds for these options. */
-  static KernelEstimate of(MoeModel model, float[] bias, int tokens, int poolSize, long seed) throws IOException {
+  static KernelEstimate of(MoeModel model, float[] bias, int tokens, int poolSize, long seed)
+      throws IOException {
     int hidden = model.config().hiddenSize();
-    RequestPool pool = RequestPool.build(new TargetModel(hidden, model.moeLayers(), bias), model.moeLayers(),
-        TokenCounts.fixed(tokens), poolSize, seed);
+    RequestPool pool =
+        RequestPool.build(
+            new TargetModel(hidden, model.moeLayers(), bias),
+            model.moeLayers(),
+            TokenCounts.fixed(tokens),
+            poolSize,
+            seed);
     Map<Integer, Gate> gates = new HashMap<>();
     List<Routed> out = new ArrayList<>();
     for (int i = 0; i < pool.size(); i++) {

@@ -23,8 +23,10 @@ import org.nd4j.linalg.factory.Nd4j;
 final class KernelTiming {
   /** Rows per expert timed; beyond the last, time grows linearly. */
   public static final List<Integer> ROWS = List.of(1, 2, 4, 8, 16, 32, 64, 128, 256, 512);
+
   /** Tokens per gate call timed. */
   static final List<Integer> GATE_TOKENS = List.of(1, 16, 64, 256);
+
   private static final long CACHE_BYTES = 96L << 20;
   private static final int MAX_WEIGHT_SETS = 16;
   private static final int REPEATS = 15;
@@ -43,9 +45,11 @@ final class KernelTiming {
     float scale = (float) (1 / Math.sqrt(hidden));
     List<ExpertKernel> kernels = new ArrayList<>();
     for (int i = 0; i < sets; i++) {
-      kernels.add(ExpertKernel.fromHf(Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
-          Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
-          Nd4j.randn(DataType.FLOAT, hidden, ffn).muli((float) (1 / Math.sqrt(ffn)))));
+      kernels.add(
+          ExpertKernel.fromHf(
+              Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
+              Nd4j.randn(DataType.FLOAT, ffn, hidden).muli(scale),
+              Nd4j.randn(DataType.FLOAT, hidden, ffn).muli((float) (1 / Math.sqrt(ffn)))));
     }
     MoeCombiner combiner = new MoeCombiner();
     ThreadMXBean threads = ManagementFactory.getThreadMXBean();
@@ -73,7 +77,10 @@ final class KernelTiming {
     return out;
   }
 
-  /** Median CPU seconds of the gate (logits GEMM, softmax, top-k) over each of {@link #GATE_TOKENS} tokens. */
+  /**
+   * Median CPU seconds of the gate (logits GEMM, softmax, top-k) over each of {@link #GATE_TOKENS}
+   * tokens.
+   */
   public static List<GatePoint> gate(int hidden, int experts, int topK, long seed) {
     Blas.threads(1);
     Nd4j.getRandom().setSeed(seed);

@@ -1,8 +1,8 @@
 package io.arrakis.loadtest.simulate.calibrate;
 
 /**
- * Non-negative least squares for a handful of unknowns: the best fit over every subset of them
- * (the others held at 0) whose solution is non-negative. Costs cannot be negative; noise in a few
+ * Non-negative least squares for a handful of unknowns: the best fit over every subset of them (the
+ * others held at 0) whose solution is non-negative. Costs cannot be negative; noise in a few
  * measurements would otherwise make one so.
  */
 final class Nnls {
@@ -34,7 +34,10 @@ final class Nnls {
     return best;
   }
 
-  /** Least squares over the columns in {@code mask} (normal equations), the others 0; null when singular. */
+  /**
+   * Least squares over the columns in {@code mask} (normal equations), the others 0; null when
+   * singular.
+   */
   private static double[] leastSquares(double[][] a, double[] b, int mask) {
     int cols = a[0].length;
     int[] idx = new int[Integer.bitCount(mask)];

@@ -10,7 +10,8 @@ package io.arrakis.model.kernel.backend;
 public record BackendWork(BackendExpert expert, int[] rows, float[] weights) {
   public BackendWork {
     if (rows.length != weights.length) {
-      throw new IllegalArgumentException("rows and weights differ in length: " + rows.length + " vs " + weights.length);
+      throw new IllegalArgumentException(
+          "rows and weights differ in length: " + rows.length + " vs " + weights.length);
     }
   }
 }

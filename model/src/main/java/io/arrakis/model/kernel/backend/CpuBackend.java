@@ -25,9 +25,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The CPU backend: experts as {@link ExpertKernel}s (float32, ND4J arrays, OpenBLAS), a batch through
- * a {@link MoeCombiner} per compute thread, whose scratch is reused so native memory stays flat under
- * load. A BFLOAT16 request is widened, computed in float32 and answered in BFLOAT16.
+ * The CPU backend: experts as {@link ExpertKernel}s (float32, ND4J arrays, OpenBLAS), a batch
+ * through a {@link MoeCombiner} per compute thread, whose scratch is reused so native memory stays
+ * flat under load. A BFLOAT16 request is widened, computed in float32 and answered in BFLOAT16.
  */
 public final class CpuBackend implements ExpertBackend {
   private final String device;
@@ -38,9 +38,10 @@ public final class CpuBackend implements ExpertBackend {
   }
 
   /**
-   * Starts ND4J's CPU backend now, so that a machine it cannot run on gets one clear line rather than
-   * a class-initializer trace from whichever call touches ND4J first, and sets OpenBLAS's threads per
-   * product (OpenBLAS otherwise uses every core for each call, on top of the compute threads).
+   * Starts ND4J's CPU backend now, so that a machine it cannot run on gets one clear line rather
+   * than a class-initializer trace from whichever call touches ND4J first, and sets OpenBLAS's
+   * threads per product (OpenBLAS otherwise uses every core for each call, on top of the compute
+   * threads).
    */
   public static CpuBackend start(int blasThreads) {
     CpuBackend backend = start();
@@ -54,14 +55,20 @@ public final class CpuBackend implements ExpertBackend {
     try {
       env = Nd4j.getExecutioner().getEnvironmentInformation();
     } catch (ExceptionInInitializerError | NoClassDefFoundError | RuntimeException e) {
-      throw new BackendUnavailableException("ND4J's CPU backend could not start on this machine (the warnings above say "
-          + "what it lacked): it needs nd4j-native for linux-x86_64 with AVX2", e);
+      throw new BackendUnavailableException(
+          "ND4J's CPU backend could not start on this machine (the warnings above say "
+              + "what it lacked): it needs nd4j-native for linux-x86_64 with AVX2",
+          e);
     }
     return new CpuBackend(describe(env));
   }
 
   static String describe(Properties env) {
-    return "cpu (nd4j " + env.getProperty(BACKEND_KEY, "?") + ", blas " + env.getProperty(BLAS_VENDOR_KEY, "?") + ")";
+    return "cpu (nd4j "
+        + env.getProperty(BACKEND_KEY, "?")
+        + ", blas "
+        + env.getProperty(BLAS_VENDOR_KEY, "?")
+        + ")";
   }
 
   @Override
@@ -87,7 +94,8 @@ public final class CpuBackend implements ExpertBackend {
   }
 
   private static INDArray matrix(WeightTensor t) {
-    return NdArrays.fromBytesAsFloat(t.bytes(), NdArrays.dataType(t.dtype()), new long[] {t.rows(), t.cols()});
+    return NdArrays.fromBytesAsFloat(
+        t.bytes(), NdArrays.dataType(t.dtype()), new long[] {t.rows(), t.cols()});
   }
 
   @Override

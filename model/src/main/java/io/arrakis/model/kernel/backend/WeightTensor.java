@@ -16,8 +16,17 @@ public record WeightTensor(StDType dtype, long rows, long cols, ByteBuffer bytes
       throw new IllegalArgumentException("expert weights must be F32, BF16 or F16, got " + dtype);
     }
     if (bytes.remaining() != rows * cols * dtype.size()) {
-      throw new IllegalArgumentException("a " + dtype + " [" + rows + ", " + cols + "] matrix needs "
-          + rows * cols * dtype.size() + " bytes, got " + bytes.remaining());
+      throw new IllegalArgumentException(
+          "a "
+              + dtype
+              + " ["
+              + rows
+              + ", "
+              + cols
+              + "] matrix needs "
+              + rows * cols * dtype.size()
+              + " bytes, got "
+              + bytes.remaining());
     }
     bytes = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
   }
@@ -52,8 +61,8 @@ public record WeightTensor(StDType dtype, long rows, long cols, ByteBuffer bytes
   }
 
   /**
-   * Writes the elements as bf16 (round to nearest even; bf16 itself is copied as is) into {@code out}
-   * from its position, which moves past them.
+   * Writes the elements as bf16 (round to nearest even; bf16 itself is copied as is) into {@code
+   * out} from its position, which moves past them.
    */
   public void writeBf16(ByteBuffer out) {
     if (dtype == StDType.BF16) {

@@ -32,11 +32,15 @@ final class Cuda {
     } catch (Throwable e) { // UnsatisfiedLinkError, or the class initializer's error around it
       String lib = missing(e, what);
       if (lib.startsWith("libcuda.so")) {
-        throw new BackendUnavailableException("--device cuda: no NVIDIA driver on this machine (" + lib
-            + " could not be loaded)", e);
+        throw new BackendUnavailableException(
+            "--device cuda: no NVIDIA driver on this machine (" + lib + " could not be loaded)", e);
       }
-      throw new BackendUnavailableException("--device cuda: " + lib + " could not be loaded; put the CUDA 13 "
-          + "libraries on LD_LIBRARY_PATH (e.g. /usr/local/cuda-13.0/targets/x86_64-linux/lib)", e);
+      throw new BackendUnavailableException(
+          "--device cuda: "
+              + lib
+              + " could not be loaded; put the CUDA 13 "
+              + "libraries on LD_LIBRARY_PATH (e.g. /usr/local/cuda-13.0/targets/x86_64-linux/lib)",
+          e);
     }
   }
 
@@ -44,11 +48,17 @@ final class Cuda {
   static String missing(Throwable e, String fallback) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       String m = String.valueOf(t.getMessage());
-      for (String lib : new String[] {"libcuda.so", "libcudart.so", "libcublasLt.so", "libcublas.so", "libnvrtc"}) {
+      for (String lib :
+          new String[] {
+            "libcuda.so", "libcudart.so", "libcublasLt.so", "libcublas.so", "libnvrtc"
+          }) {
         int at = m.indexOf(lib);
         if (at >= 0) {
           int end = at;
-          while (end < m.length() && !Character.isWhitespace(m.charAt(end)) && m.charAt(end) != ':' && m.charAt(end) != ',') {
+          while (end < m.length()
+              && !Character.isWhitespace(m.charAt(end))
+              && m.charAt(end) != ':'
+              && m.charAt(end) != ',') {
             end++;
           }
           return m.substring(at, end);

@@ -64,14 +64,20 @@ public final class CudaBackend implements ExpertBackend {
   // compute holds the read lock; freeing an expert's memory takes the write lock
   private final ReentrantReadWriteLock memory = new ReentrantReadWriteLock();
   // fills a batch's cuBLAS lanes in parallel when it has many cuBLAS experts (StreamContext)
-  private final ExecutorService enqueuers = Executors.newFixedThreadPool(
-      Math.min(StreamContext.LANES, Runtime.getRuntime().availableProcessors()), daemon("cuda-enqueue-"));
+  private final ExecutorService enqueuers =
+      Executors.newFixedThreadPool(
+          Math.min(StreamContext.LANES, Runtime.getRuntime().availableProcessors()),
+          daemon("cuda-enqueue-"));
   // the weights on their way to the device, reused from expert to expert (guarded by this)
   private ByteBuffer staging;
 
   private final HostStaging.Choice hostStaging;
 
-  private CudaBackend(CudaOptions options, CudaKernels kernels, String device, int multiprocessors,
+  private CudaBackend(
+      CudaOptions options,
+      CudaKernels kernels,
+      String device,
+      int multiprocessors,
       HostStaging.Choice staging) {
     this.options = options;
     this.kernels = kernels;
@@ -95,19 +101,30 @@ public final class CudaBackend implements ExpertBackend {
     int[] runtime = new int[1];
     cudaRuntimeGetVersion(runtime);
     if (rc == 35) { // cudaErrorInsufficientDriver
-      throw new BackendUnavailableException("--device cuda: the NVIDIA driver supports CUDA " + Cuda.version(driver[0])
-          + ", older than the CUDA " + Cuda.version(runtime[0]) + " runtime needs");
+      throw new BackendUnavailableException(
+          "--device cuda: the NVIDIA driver supports CUDA "
+              + Cuda.version(driver[0])
+              + ", older than the CUDA "
+              + Cuda.version(runtime[0])
+              + " runtime needs");
     }
     if (rc == 100 || (rc == 0 && count[0] == 0)) { // cudaErrorNoDevice
       throw new BackendUnavailableException("--device cuda: no CUDA device on this machine");
     }
     if (rc != 0) {
-      throw new BackendUnavailableException("--device cuda: CUDA could not start: " + Cuda.errorName(rc) + " (" + rc + ")");
+      throw new BackendUnavailableException(
+          "--device cuda: CUDA could not start: " + Cuda.errorName(rc) + " (" + rc + ")");
     }
     int index = options.device();
     if (index >= count[0]) {
-      throw new BackendUnavailableException("--device cuda:" + index + ": this machine has " + count[0]
-          + (count[0] == 1 ? " CUDA device (cuda:0)" : " CUDA devices (cuda:0 to cuda:" + (count[0] - 1) + ")"));
+      throw new BackendUnavailableException(
+          "--device cuda:"
+              + index
+              + ": this machine has "
+              + count[0]
+              + (count[0] == 1
+                  ? " CUDA device (cuda:0)"
+                  : " CUDA devices (cuda:0 to cuda:" + (count[0] - 1) + ")"));
     }
     check(cudaSetDevice(index), "cudaSetDevice");
     cudaDeviceProp props = new cudaDeviceProp();
@@ -116,15 +133,32 @@ public final class CudaBackend implements ExpertBackend {
     int minor = props.minor();
     String name = props.name().getString();
     if (major < 8) {
-      throw new BackendUnavailableException("--device cuda:" + index + ": " + name + " has compute capability " + major + "."
-          + minor + "; the CUDA backend needs 8.0 or newer (bf16 tensor cores)");
+      throw new BackendUnavailableException(
+          "--device cuda:"
+              + index
+              + ": "
+              + name
+              + " has compute capability "
+              + major
+              + "."
+              + minor
+              + "; the CUDA backend needs 8.0 or newer (bf16 tensor cores)");
     }
     check(cudaFree(null), "creating the CUDA context");
     CudaKernels kernels = CudaKernels.load(major, minor);
     HostStaging.Choice staging = HostStaging.measure();
-    String description = String.format(Locale.ROOT, "cuda:%d (%s, %s, sm %d.%d; driver %s, runtime %s, NVRTC %s)", index,
-        name, gib(props.totalGlobalMem()), major, minor, Cuda.version(driver[0]), Cuda.version(runtime[0]),
-        kernels.nvrtcVersion);
+    String description =
+        String.format(
+            Locale.ROOT,
+            "cuda:%d (%s, %s, sm %d.%d; driver %s, runtime %s, NVRTC %s)",
+            index,
+            name,
+            gib(props.totalGlobalMem()),
+            major,
+            minor,
+            Cuda.version(driver[0]),
+            Cuda.version(runtime[0]),
+            kernels.nvrtcVersion);
     return new CudaBackend(options, kernels, description, props.multiProcessorCount(), staging);
   }
 
@@ -147,7 +181,10 @@ public final class CudaBackend implements ExpertBackend {
     return options;
   }
 
-  /** How rows and sums cross to the device: pinned or ordinary host buffers, and the reads that chose. */
+  /**
+   * How rows and sums cross to the device: pinned or ordinary host buffers, and the reads that
+   * chose.
+   */
   public String staging() {
     return hostStaging.toString();
   }
@@ -165,9 +202,15 @@ public final class CudaBackend implements ExpertBackend {
   public void checkRoom(int count, long bytes) throws DeviceMemoryException {
     long free = memoryInfo()[0];
     if (bytes > free - options.scratchReserveBytes()) {
-      throw new DeviceMemoryException(String.format(Locale.ROOT,
-          "%d experts need %s of device memory in bf16; %s has %s free, of which %s stays for batch buffers", count,
-          gib(bytes), device.substring(0, device.indexOf(' ')), gib(free), gib(options.scratchReserveBytes())));
+      throw new DeviceMemoryException(
+          String.format(
+              Locale.ROOT,
+              "%d experts need %s of device memory in bf16; %s has %s free, of which %s stays for batch buffers",
+              count,
+              gib(bytes),
+              device.substring(0, device.indexOf(' ')),
+              gib(free),
+              gib(options.scratchReserveBytes())));
     }
   }
 
@@ -185,7 +228,8 @@ public final class CudaBackend implements ExpertBackend {
       throw e;
     }
     if (staging == null || staging.capacity() < 2 * matrix) {
-      staging = ByteBuffer.allocateDirect(Math.toIntExact(2 * matrix)).order(ByteOrder.LITTLE_ENDIAN);
+      staging =
+          ByteBuffer.allocateDirect(Math.toIntExact(2 * matrix)).order(ByteOrder.LITTLE_ENDIAN);
     }
     staging.clear();
     w.gate().writeBf16(staging);
@@ -208,15 +252,20 @@ public final class CudaBackend implements ExpertBackend {
     BytePointer w13 = allocate(2 * matrix, "W13");
     BytePointer w2 = allocate(matrix, "W2");
     StreamContext ctx = context();
-    ctx.fillUniform(w13.address(), 2L * d * ff, CudaSynthetic.seed(seed, 13), CudaSynthetic.scale(d));
-    ctx.fillUniform(w2.address(), (long) d * ff, CudaSynthetic.seed(seed, 2), CudaSynthetic.scale(ff));
+    ctx.fillUniform(
+        w13.address(), 2L * d * ff, CudaSynthetic.seed(seed, 13), CudaSynthetic.scale(d));
+    ctx.fillUniform(
+        w2.address(), (long) d * ff, CudaSynthetic.seed(seed, 2), CudaSynthetic.scale(ff));
     return register(new CudaExpert(d, ff, w13, w2));
   }
 
   private static void checkShape(int d, int ff) {
     if (d % 8 != 0 || ff % 8 != 0) {
-      throw new IllegalArgumentException("the CUDA backend needs hidden and ffn sizes that are multiples of 8; got " + d
-          + " and " + ff);
+      throw new IllegalArgumentException(
+          "the CUDA backend needs hidden and ffn sizes that are multiples of 8; got "
+              + d
+              + " and "
+              + ff);
     }
   }
 
@@ -230,8 +279,16 @@ public final class CudaBackend implements ExpertBackend {
     Pointer p = new Pointer();
     int rc = cudaMalloc(p, bytes);
     if (rc == 2) { // cudaErrorMemoryAllocation
-      throw new DeviceMemoryException("no room for an expert's " + what + " (" + gib(bytes) + ") on " + device
-          + ": " + gib(memoryInfo()[0]) + " free");
+      throw new DeviceMemoryException(
+          "no room for an expert's "
+              + what
+              + " ("
+              + gib(bytes)
+              + ") on "
+              + device
+              + ": "
+              + gib(memoryInfo()[0])
+              + " free");
     }
     check(rc, "cudaMalloc(" + what + ")");
     return new BytePointer(p);
@@ -239,7 +296,9 @@ public final class CudaBackend implements ExpertBackend {
 
   private static void upload(BytePointer dst, ByteBuffer src) {
     src.flip();
-    check(cudaMemcpy(dst, new BytePointer(src), src.remaining(), cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
+    check(
+        cudaMemcpy(dst, new BytePointer(src), src.remaining(), cudaMemcpyHostToDevice),
+        "cudaMemcpy(weights)");
   }
 
   @Override
@@ -266,14 +325,31 @@ public final class CudaBackend implements ExpertBackend {
   }
 
   /**
-   * What {@link #computeTimed} measured: the answer, device times, the call's wall time and its host
-   * stages (staging rows and plan, enqueueing, waiting, making the answer).
+   * What {@link #computeTimed} measured: the answer, device times, the call's wall time and its
+   * host stages (staging rows and plan, enqueueing, waiting, making the answer).
    */
-  public record Timed(Tensor result, float copyInMs, float computeMs, float copyOutMs, double wallMs, double hostStageMs,
-      double hostEnqueueMs, double hostWaitMs, double hostAnswerMs) {
+  public record Timed(
+      Tensor result,
+      float copyInMs,
+      float computeMs,
+      float copyOutMs,
+      double wallMs,
+      double hostStageMs,
+      double hostEnqueueMs,
+      double hostWaitMs,
+      double hostAnswerMs) {
     /** The same timings without the answer (so that a benchmark keeps no tensors). */
     public Timed withoutResult() {
-      return new Timed(null, copyInMs, computeMs, copyOutMs, wallMs, hostStageMs, hostEnqueueMs, hostWaitMs, hostAnswerMs);
+      return new Timed(
+          null,
+          copyInMs,
+          computeMs,
+          copyOutMs,
+          wallMs,
+          hostStageMs,
+          hostEnqueueMs,
+          hostWaitMs,
+          hostAnswerMs);
     }
   }
 
@@ -283,17 +359,27 @@ public final class CudaBackend implements ExpertBackend {
    * the copy back; and the call's wall-clock time (planning and the host copies included). For
    * benchmarks.
    */
-  public Timed computeTimed(Tensor hidden, List<BackendWork> work, CudaOptions policy) throws TensorCheckException {
+  public Timed computeTimed(Tensor hidden, List<BackendWork> work, CudaOptions policy)
+      throws TensorCheckException {
     StreamContext.Times[] times = new StreamContext.Times[1];
     long t0 = System.nanoTime();
     Tensor result = run(hidden, work, policy, times);
     double wall = (System.nanoTime() - t0) / 1e6;
     StreamContext.Times t = times[0];
-    return new Timed(result, t.copyIn(), t.compute(), t.copyOut(), wall, t.hostStage(), t.hostEnqueue(), t.hostWait(),
+    return new Timed(
+        result,
+        t.copyIn(),
+        t.compute(),
+        t.copyOut(),
+        wall,
+        t.hostStage(),
+        t.hostEnqueue(),
+        t.hostWait(),
         t.hostAnswer());
   }
 
-  private Tensor run(Tensor hidden, List<BackendWork> work, CudaOptions policy, StreamContext.Times[] timing)
+  private Tensor run(
+      Tensor hidden, List<BackendWork> work, CudaOptions policy, StreamContext.Times[] timing)
       throws TensorCheckException {
     int tokens = Math.toIntExact(hidden.getShape(0));
     int d = Math.toIntExact(hidden.getShape(1));
@@ -305,7 +391,8 @@ public final class CudaBackend implements ExpertBackend {
       BackendWork w = work.get(i);
       held[i] = (CudaExpert) w.expert();
       if (held[i].hiddenSize() != d || (ff >= 0 && held[i].ffnSize() != ff)) {
-        throw new IllegalArgumentException("experts of one batch must share hidden size " + d + " and one ffn size");
+        throw new IllegalArgumentException(
+            "experts of one batch must share hidden size " + d + " and one ffn size");
       }
       ff = held[i].ffnSize();
       rows[i] = w.rows();
@@ -314,13 +401,16 @@ public final class CudaBackend implements ExpertBackend {
     if (ff < 0) {
       ff = 8; // no work: the combine writes zeros
     }
-    CudaPlan plan = CudaPlan.of(tokens, rows, weights, i -> policy.grouped(i, rows[i].length, held[i].weightBytes()));
+    CudaPlan plan =
+        CudaPlan.of(
+            tokens, rows, weights, i -> policy.grouped(i, rows[i].length, held[i].weightBytes()));
     StreamContext ctx = context();
     memory.readLock().lock();
     try {
       for (CudaExpert e : held) {
         if (e.freed()) {
-          throw new IllegalStateException("an expert of this batch was unloaded while the batch waited");
+          throw new IllegalStateException(
+              "an expert of this batch was unloaded while the batch waited");
         }
       }
       return ctx.run(plan, hidden, held, d, ff, policy.lanes(), timing);
@@ -332,7 +422,9 @@ public final class CudaBackend implements ExpertBackend {
   private StreamContext context() {
     StreamContext ctx = contexts.get();
     if (ctx == null) {
-      ctx = new StreamContext(options.device(), kernels, multiprocessors, hostStaging.pinned(), enqueuers);
+      ctx =
+          new StreamContext(
+              options.device(), kernels, multiprocessors, hostStaging.pinned(), enqueuers);
       contexts.set(ctx);
       synchronized (allContexts) {
         allContexts.add(ctx);
@@ -370,9 +462,15 @@ public final class CudaBackend implements ExpertBackend {
     if (batches == 0) {
       return "no batches";
     }
-    return String.format(Locale.ROOT, "%d batches, host ms per batch: staging rows and plan %.3f, enqueueing %.3f, "
-        + "waiting for the device %.3f, making the answer %.3f", batches, total[0] / 1e6 / batches,
-        total[1] / 1e6 / batches, total[2] / 1e6 / batches, total[3] / 1e6 / batches);
+    return String.format(
+        Locale.ROOT,
+        "%d batches, host ms per batch: staging rows and plan %.3f, enqueueing %.3f, "
+            + "waiting for the device %.3f, making the answer %.3f",
+        batches,
+        total[0] / 1e6 / batches,
+        total[1] / 1e6 / batches,
+        total[2] / 1e6 / batches,
+        total[3] / 1e6 / batches);
   }
 
   @Override

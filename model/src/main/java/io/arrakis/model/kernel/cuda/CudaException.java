@@ -1,6 +1,8 @@
 package io.arrakis.model.kernel.cuda;
 
-/** A CUDA, cuBLAS or NVRTC call that returned an error; the message names the call and the error. */
+/**
+ * A CUDA, cuBLAS or NVRTC call that returned an error; the message names the call and the error.
+ */
 final class CudaException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 

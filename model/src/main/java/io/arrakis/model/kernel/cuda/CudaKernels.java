@@ -31,9 +31,22 @@ import org.bytedeco.javacpp.SizeTPointer;
  */
 final class CudaKernels {
   static final String SOURCE = "moe_kernels.cu";
-  static final List<String> NAMES = List.of("ingest_f32", "check_bf16", "gather_rows", "swiglu", "combine",
-      "gateup_nb1", "gateup_nb2", "gateup_nb4", "gateup_nb8", "down_nb1", "down_nb2", "down_nb4", "down_nb8",
-      "fill_uniform");
+  static final List<String> NAMES =
+      List.of(
+          "ingest_f32",
+          "check_bf16",
+          "gather_rows",
+          "swiglu",
+          "combine",
+          "gateup_nb1",
+          "gateup_nb2",
+          "gateup_nb4",
+          "gateup_nb8",
+          "down_nb1",
+          "down_nb2",
+          "down_nb4",
+          "down_nb8",
+          "fill_uniform");
 
   final CUfunc_st ingestF32;
   final CUfunc_st checkBf16;
@@ -62,7 +75,10 @@ final class CudaKernels {
     this.fillUniform = function("fill_uniform");
   }
 
-  /** Compiles for compute capability {@code major.minor} and loads the module (the context is current). */
+  /**
+   * Compiles for compute capability {@code major.minor} and loads the module (the context is
+   * current).
+   */
   static CudaKernels load(int major, int minor) {
     byte[] cubin = compile("sm_" + major + minor);
     CUmod_st module = new CUmod_st();
@@ -80,13 +96,21 @@ final class CudaKernels {
   /** The kernels as a CUBIN for {@code arch} (e.g. sm_90); throws with NVRTC's log on failure. */
   static byte[] compile(String arch) {
     _nvrtcProgram program = new _nvrtcProgram();
-    checkNvrtc(nvrtcCreateProgram(program, new BytePointer(source()), new BytePointer(SOURCE), 0,
-        (PointerPointer<?>) null, (PointerPointer<?>) null), "nvrtcCreateProgram");
+    checkNvrtc(
+        nvrtcCreateProgram(
+            program,
+            new BytePointer(source()),
+            new BytePointer(SOURCE),
+            0,
+            (PointerPointer<?>) null,
+            (PointerPointer<?>) null),
+        "nvrtcCreateProgram");
     try {
       String[] options = {"--gpu-architecture=" + arch, "-std=c++17"};
       int rc = nvrtcCompileProgram(program, options.length, new PointerPointer<>(options));
       if (rc != 0) {
-        throw new CudaException("NVRTC could not compile " + SOURCE + " for " + arch + ": " + log(program).strip(), rc);
+        throw new CudaException(
+            "NVRTC could not compile " + SOURCE + " for " + arch + ": " + log(program).strip(), rc);
       }
       SizeTPointer size = new SizeTPointer(1);
       checkNvrtc(nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");

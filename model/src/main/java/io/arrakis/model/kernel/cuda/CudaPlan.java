@@ -16,22 +16,31 @@ import java.util.function.IntPredicate;
  * slot its token row and gate weight, then per token its slots (start offsets and slot ids).
  */
 final class CudaPlan {
-  /** Token-tile sizes of the grouped kernels, in n8 blocks: gateup_nb1 … gateup_nb8 and down_nb*. */
+  /**
+   * Token-tile sizes of the grouped kernels, in n8 blocks: gateup_nb1 … gateup_nb8 and down_nb*.
+   */
   static final int[] TILE_BLOCKS = {1, 2, 4, 8};
+
   /** Most rows one grouped tile takes (8 × the largest block count); more rows take more tiles. */
   static final int MAX_TILE_ROWS = 64;
+
   static final int TILE_BYTES = 24;
 
   final int tokens;
   final int slots;
+
   /** Slots [0, bigSlots) belong to the cuBLAS experts. */
   final int bigSlots;
+
   /** Per cuBLAS expert: its work index, first slot and row count. */
   final int[] bigWork;
+
   final int[] bigSlot0;
   final int[] bigRows;
+
   /** Per tile size (index into TILE_BLOCKS): tiles as (work index, first slot, rows). */
   final int[][] tileWork;
+
   final int[][] tileSlot0;
   final int[][] tileRows;
   final int[] slotRows;
@@ -39,8 +48,20 @@ final class CudaPlan {
   final int[] tokenStart;
   final int[] tokenSlots;
 
-  private CudaPlan(int tokens, int slots, int bigSlots, int[] bigWork, int[] bigSlot0, int[] bigRows, int[][] tileWork,
-      int[][] tileSlot0, int[][] tileRows, int[] slotRows, float[] slotWeights, int[] tokenStart, int[] tokenSlots) {
+  private CudaPlan(
+      int tokens,
+      int slots,
+      int bigSlots,
+      int[] bigWork,
+      int[] bigSlot0,
+      int[] bigRows,
+      int[][] tileWork,
+      int[][] tileSlot0,
+      int[][] tileRows,
+      int[] slotRows,
+      float[] slotWeights,
+      int[] tokenStart,
+      int[] tokenSlots) {
     this.tokens = tokens;
     this.slots = slots;
     this.bigSlots = bigSlots;
@@ -61,8 +82,8 @@ final class CudaPlan {
    *
    * @param rows per work item, its rows (each in [0, tokens))
    * @param weights per work item, the gate weight of each row
-   * @param groupedMaxRows work items with at most this many rows go to the grouped kernels, the rest
-   *     to cuBLAS; 0 sends every item to cuBLAS
+   * @param groupedMaxRows work items with at most this many rows go to the grouped kernels, the
+   *     rest to cuBLAS; 0 sends every item to cuBLAS
    */
   static CudaPlan of(int tokens, int[][] rows, float[][] weights, int groupedMaxRows) {
     return of(tokens, rows, weights, i -> rows[i].length <= groupedMaxRows);
@@ -161,8 +182,20 @@ final class CudaPlan {
         tokenSlots[fill[rows[i][j]]++] = itemSlot0[i] + j;
       }
     }
-    return new CudaPlan(tokens, slots, bigSlots, bigWork, bigSlot0, bigRows, tileWork, tileSlot0, tileRows, slotRows,
-        slotWeights, tokenStart, tokenSlots);
+    return new CudaPlan(
+        tokens,
+        slots,
+        bigSlots,
+        bigWork,
+        bigSlot0,
+        bigRows,
+        tileWork,
+        tileSlot0,
+        tileRows,
+        slotRows,
+        slotWeights,
+        tokenStart,
+        tokenSlots);
   }
 
   /** The tile size of an item's rows: that of its last (or only) tile decides its group. */
@@ -220,8 +253,8 @@ final class CudaPlan {
   }
 
   /**
-   * Writes the plan at {@code out}'s position (little-endian), with the device addresses of each work
-   * item's W13 and W2.
+   * Writes the plan at {@code out}'s position (little-endian), with the device addresses of each
+   * work item's W13 and W2.
    */
   void write(ByteBuffer out, long[] w13, long[] w2) {
     ByteBuffer b = out.slice().order(ByteOrder.LITTLE_ENDIAN);

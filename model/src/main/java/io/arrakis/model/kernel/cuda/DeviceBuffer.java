@@ -59,8 +59,13 @@ final class DeviceBuffer {
     Pointer p = new Pointer();
     int rc = pinnedHost ? cudaMallocHost(p, size) : cudaMalloc(p, size);
     if (rc == CUDA_ERROR_MEMORY_ALLOCATION) {
-      throw new DeviceMemoryException("no room for " + Cuda.gib(size) + " of " + (pinnedHost ? "pinned host" : "device")
-          + " memory for " + name);
+      throw new DeviceMemoryException(
+          "no room for "
+              + Cuda.gib(size)
+              + " of "
+              + (pinnedHost ? "pinned host" : "device")
+              + " memory for "
+              + name);
     }
     check(rc, pinnedHost ? "cudaMallocHost(" + name + ")" : "cudaMalloc(" + name + ")");
     memory = new BytePointer(p);

@@ -61,8 +61,27 @@ public final class GroupedGemmProbe {
     FloatPointer one = new FloatPointer(1f);
     FloatPointer zero = new FloatPointer(0f);
     for (int g = 0; g < groups; g++) {
-      Cuda.checkBlas(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, m[g], n[g], k[g], one, ptr(a[g]), CUDA_R_16BF, k[g],
-          ptr(b[g]), CUDA_R_16BF, k[g], zero, ptr(cRef[g]), CUDA_R_32F, m[g], CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+      Cuda.checkBlas(
+          cublasGemmEx(
+              h,
+              CUBLAS_OP_T,
+              CUBLAS_OP_N,
+              m[g],
+              n[g],
+              k[g],
+              one,
+              ptr(a[g]),
+              CUDA_R_16BF,
+              k[g],
+              ptr(b[g]),
+              CUDA_R_16BF,
+              k[g],
+              zero,
+              ptr(cRef[g]),
+              CUDA_R_32F,
+              m[g],
+              CUBLAS_COMPUTE_32F,
+              CUBLAS_GEMM_DEFAULT),
           "cublasGemmEx");
     }
     long da = deviceArray(a);
@@ -80,14 +99,42 @@ public final class GroupedGemmProbe {
       alpha.put(g, 1f);
       beta.put(g, 0f);
     }
-    // the pointer arrays as void** arguments (PointerPointer): a plain Pointer there would be passed
-    // by reference, the address of a host variable holding the array's address (error 700 in the spike)
-    int rc = cublasGemmGroupedBatchedEx(h, ta, tb, new IntPointer(m), new IntPointer(n), new IntPointer(k), alpha,
-        array(da), CUDA_R_16BF, new IntPointer(k), array(db), CUDA_R_16BF, new IntPointer(k), beta, array(dc), CUDA_R_32F,
-        new IntPointer(m), groups, sizes, CUBLAS_COMPUTE_32F);
+    // the pointer arrays as void** arguments (PointerPointer): a plain Pointer there would be
+    // passed
+    // by reference, the address of a host variable holding the array's address (error 700 in the
+    // spike)
+    int rc =
+        cublasGemmGroupedBatchedEx(
+            h,
+            ta,
+            tb,
+            new IntPointer(m),
+            new IntPointer(n),
+            new IntPointer(k),
+            alpha,
+            array(da),
+            CUDA_R_16BF,
+            new IntPointer(k),
+            array(db),
+            CUDA_R_16BF,
+            new IntPointer(k),
+            beta,
+            array(dc),
+            CUDA_R_32F,
+            new IntPointer(m),
+            groups,
+            sizes,
+            CUBLAS_COMPUTE_32F);
     int sync = cudaDeviceSynchronize();
     if (rc != 0 || sync != 0) {
-      System.out.println("grouped: FAILED cublas status " + rc + ", then " + Cuda.errorName(sync) + " (" + sync + ")");
+      System.out.println(
+          "grouped: FAILED cublas status "
+              + rc
+              + ", then "
+              + Cuda.errorName(sync)
+              + " ("
+              + sync
+              + ")");
       System.exit(2);
     }
     double worst = 0;
@@ -102,7 +149,9 @@ public final class GroupedGemmProbe {
       }
       worst = Math.max(worst, err / max);
     }
-    System.out.printf("grouped: OK, %d groups of different sizes, max rel diff vs cublasGemmEx %.2e%n", groups, worst);
+    System.out.printf(
+        "grouped: OK, %d groups of different sizes, max rel diff vs cublasGemmEx %.2e%n",
+        groups, worst);
   }
 
   /** A pointer argument for a raw device address. */
@@ -136,7 +185,9 @@ public final class GroupedGemmProbe {
 
   private static long deviceArray(long[] pointers) {
     long d = alloc(8L * pointers.length);
-    check(cudaMemcpy(ptr(d), new LongPointer(pointers), 8L * pointers.length, cudaMemcpyHostToDevice), "cudaMemcpy");
+    check(
+        cudaMemcpy(ptr(d), new LongPointer(pointers), 8L * pointers.length, cudaMemcpyHostToDevice),
+        "cudaMemcpy");
     return d;
   }
 

@@ -31,8 +31,12 @@ final class HostStaging {
 
     @Override
     public String toString() {
-      return String.format(Locale.ROOT, "%s host buffers (reading 8 MB: %.2f ms pinned, %.2f ms ordinary)",
-          pinned() ? "pinned" : "ordinary", pinnedReadMs, plainReadMs);
+      return String.format(
+          Locale.ROOT,
+          "%s host buffers (reading 8 MB: %.2f ms pinned, %.2f ms ordinary)",
+          pinned() ? "pinned" : "ordinary",
+          pinnedReadMs,
+          plainReadMs);
     }
   }
 

@@ -54,7 +54,9 @@ final class Launcher implements AutoCloseable {
   void launch(CUfunc_st function, int gridX, int gridY, int threads) {
     int n = count;
     count = 0;
-    check(cuLaunchKernel(function, gridX, gridY, 1, threads, 1, 1, 0, stream, params, (PointerPointer<?>) null),
+    check(
+        cuLaunchKernel(
+            function, gridX, gridY, 1, threads, 1, 1, 0, stream, params, (PointerPointer<?>) null),
         "cuLaunchKernel (" + n + " arguments)");
   }
 

@@ -14,8 +14,8 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
-import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
@@ -31,9 +31,9 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 
 import com.google.protobuf.ByteString;
 import io.arrakis.model.kernel.backend.DeviceMemoryException;
+import io.arrakis.model.tensor.TensorCheckException;
 import io.arrakis.proto.v1.DType;
 import io.arrakis.proto.v1.Tensor;
-import io.arrakis.model.tensor.TensorCheckException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,20 +42,20 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUevent_st;
-import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * One compute thread's share of the GPU: its own stream (so one thread's copies overlap another's
- * kernels), up to {@value #LANES} lanes (streams with a cuBLAS handle each) over which the batch's cuBLAS
- * experts are spread so their GEMMs overlap one another and the grouped kernels, pinned host
+ * kernels), up to {@value #LANES} lanes (streams with a cuBLAS handle each) over which the batch's
+ * cuBLAS experts are spread so their GEMMs overlap one another and the grouped kernels, pinned host
  * buffers and device scratch, reused from batch to batch. Confined to its thread.
  */
 final class StreamContext implements AutoCloseable {
   private static final long ALIGN = 256;
   private static final int MAX_GRID_Y = 65535;
   private static final int THREADS = 256;
+
   /** Fewer cuBLAS experts than this are issued from the batch's own thread. */
   private static final int PARALLEL_ENQUEUE_EXPERTS = 16;
 
@@ -86,7 +86,12 @@ final class StreamContext implements AutoCloseable {
   private final ExecutorService enqueuers;
   private CUevent_st[] events;
 
-  StreamContext(int device, CudaKernels kernels, int multiprocessors, boolean pinned, ExecutorService enqueuers) {
+  StreamContext(
+      int device,
+      CudaKernels kernels,
+      int multiprocessors,
+      boolean pinned,
+      ExecutorService enqueuers) {
     this.device = device;
     this.enqueuers = enqueuers;
     this.kernels = kernels;
@@ -98,12 +103,14 @@ final class StreamContext implements AutoCloseable {
     check(cudaEventCreateWithFlags(forked, cudaEventDisableTiming), "cudaEventCreateWithFlags");
     for (int i = 0; i < LANES; i++) {
       lanes[i] = new CUstream_st();
-      check(cudaStreamCreateWithFlags(lanes[i], cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+      check(
+          cudaStreamCreateWithFlags(lanes[i], cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
       laneBlas[i] = new cublasContext();
       checkBlas(cublasCreate_v2(laneBlas[i]), "cublasCreate");
       checkBlas(cublasSetStream_v2(laneBlas[i], lanes[i]), "cublasSetStream");
       joined[i] = new CUevent_st();
-      check(cudaEventCreateWithFlags(joined[i], cudaEventDisableTiming), "cudaEventCreateWithFlags");
+      check(
+          cudaEventCreateWithFlags(joined[i], cudaEventDisableTiming), "cudaEventCreateWithFlags");
     }
     main = new Launcher(stream);
     for (int i = 0; i < LANES; i++) {
@@ -112,22 +119,39 @@ final class StreamContext implements AutoCloseable {
   }
 
   /**
-   * Times of the last batch run with timing, in milliseconds: on the device (events), and on the host
-   * (writing rows and plan into the staging buffer, enqueueing the copies and kernels, waiting for
-   * them, making the answer from the staging buffer).
+   * Times of the last batch run with timing, in milliseconds: on the device (events), and on the
+   * host (writing rows and plan into the staging buffer, enqueueing the copies and kernels, waiting
+   * for them, making the answer from the staging buffer).
    */
-  record Times(float copyIn, float compute, float copyOut, double hostStage, double hostEnqueue, double hostWait,
+  record Times(
+      float copyIn,
+      float compute,
+      float copyOut,
+      double hostStage,
+      double hostEnqueue,
+      double hostWait,
       double hostAnswer) {}
 
-  /** Host time per stage over every batch this context ran, in nanoseconds: stage, enqueue, wait, answer. */
+  /**
+   * Host time per stage over every batch this context ran, in nanoseconds: stage, enqueue, wait,
+   * answer.
+   */
   final long[] hostNanos = new long[4];
+
   long batches;
 
   /**
    * Runs one planned batch: rows and plan to the device in one copy, the kernels and GEMMs, the
    * partial sums back in one copy.
    */
-  Tensor run(CudaPlan plan, Tensor hidden, CudaExpert[] experts, int d, int ff, int useLanes, Times[] timing)
+  Tensor run(
+      CudaPlan plan,
+      Tensor hidden,
+      CudaExpert[] experts,
+      int d,
+      int ff,
+      int useLanes,
+      Times[] timing)
       throws TensorCheckException {
     int tokens = plan.tokens;
     boolean bf16 = hidden.getDtype() == DType.BFLOAT16;
@@ -156,8 +180,15 @@ final class StreamContext implements AutoCloseable {
         gateUp.ensure((long) plan.bigSlots * 2 * ff * 2);
       }
     } catch (DeviceMemoryException e) {
-      throw new TensorCheckException("batch of " + tokens + " rows and " + plan.slots + " expert rows does not fit on the "
-          + "device: " + e.getMessage(), true);
+      throw new TensorCheckException(
+          "batch of "
+              + tokens
+              + " rows and "
+              + plan.slots
+              + " expert rows does not fit on the "
+              + "device: "
+              + e.getMessage(),
+          true);
     }
     long n0 = System.nanoTime();
     ByteBuffer h = hostIn.host();
@@ -169,7 +200,10 @@ final class StreamContext implements AutoCloseable {
     if (timing != null) {
       record(0);
     }
-    check(cudaMemcpyAsync(in.at(0), hostIn.at(0), planAt + plan.bytes(), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(in)");
+    check(
+        cudaMemcpyAsync(
+            in.at(0), hostIn.at(0), planAt + plan.bytes(), cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync(in)");
     if (timing != null) {
       record(1);
     }
@@ -181,13 +215,21 @@ final class StreamContext implements AutoCloseable {
       ptr(xs).i64(elements).ptr(flag).launch(kernels.checkBf16, grid(elements), 1, THREADS);
     } else {
       xs = x.address();
-      ptr(in.address()).ptr(xs).i64(elements).ptr(flag).launch(kernels.ingestF32, grid(elements), 1, THREADS);
+      ptr(in.address())
+          .ptr(xs)
+          .i64(elements)
+          .ptr(flag)
+          .launch(kernels.ingestF32, grid(elements), 1, THREADS);
     }
     long planBase = in.address() + planAt;
     long slotRows = planBase + plan.slotRowsOffset();
     int lanesUsed = Math.min(Math.min(useLanes, LANES), plan.bigWork.length);
     if (plan.bigSlots > 0) {
-      ptr(xs).ptr(slotRows).i32(plan.bigSlots).i32(d).ptr(gathered.address())
+      ptr(xs)
+          .ptr(slotRows)
+          .i32(plan.bigSlots)
+          .i32(d)
+          .ptr(gathered.address())
           .launch(kernels.gatherRows, grid((long) plan.bigSlots * d / 8), 1, THREADS);
       // each cuBLAS expert's gate/up GEMM, SwiGLU and down GEMM on one of the lanes, after the
       // gather; the grouped kernels below run meanwhile on the batch's own stream
@@ -200,15 +242,24 @@ final class StreamContext implements AutoCloseable {
     for (int s = 0; s < CudaPlan.TILE_BLOCKS.length; s++) {
       for (int t0 = 0; t0 < plan.tiles(s); t0 += MAX_GRID_Y) {
         int n = Math.min(MAX_GRID_Y, plan.tiles(s) - t0);
-        ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES).ptr(xs).ptr(slotRows).i32(ff).i32(d)
-            .ptr(act.address()).launch(kernels.gateup[s], (ff + 15) / 16, n, 128);
+        ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES)
+            .ptr(xs)
+            .ptr(slotRows)
+            .i32(ff)
+            .i32(d)
+            .ptr(act.address())
+            .launch(kernels.gateup[s], (ff + 15) / 16, n, 128);
       }
     }
     for (int s = 0; s < CudaPlan.TILE_BLOCKS.length; s++) {
       for (int t0 = 0; t0 < plan.tiles(s); t0 += MAX_GRID_Y) {
         int n = Math.min(MAX_GRID_Y, plan.tiles(s) - t0);
-        ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES).ptr(act.address()).i32(d).i32(ff)
-            .ptr(y.address()).launch(kernels.down[s], (d + 15) / 16, n, 128);
+        ptr(planBase + plan.tileOffset(s) + (long) t0 * CudaPlan.TILE_BYTES)
+            .ptr(act.address())
+            .i32(d)
+            .i32(ff)
+            .ptr(y.address())
+            .launch(kernels.down[s], (d + 15) / 16, n, 128);
       }
     }
     for (int l = 0; l < lanesUsed; l++) {
@@ -216,13 +267,20 @@ final class StreamContext implements AutoCloseable {
       check(cudaStreamWaitEvent(stream, joined[l], 0), "cudaStreamWaitEvent");
     }
     long sums = out.address() + ALIGN;
-    ptr(y.address()).ptr(planBase + plan.tokenStartOffset()).ptr(planBase + plan.tokenSlotsOffset())
-        .ptr(planBase + plan.slotWeightsOffset()).i32(d).ptr(bf16 ? 0 : sums).ptr(bf16 ? sums : 0)
+    ptr(y.address())
+        .ptr(planBase + plan.tokenStartOffset())
+        .ptr(planBase + plan.tokenSlotsOffset())
+        .ptr(planBase + plan.slotWeightsOffset())
+        .i32(d)
+        .ptr(bf16 ? 0 : sums)
+        .ptr(bf16 ? sums : 0)
         .launch(kernels.combine, tokens, 1, 128);
     if (timing != null) {
       record(2);
     }
-    check(cudaMemcpyAsync(hostOut.at(0), out.at(0), ALIGN + outBytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(out)");
+    check(
+        cudaMemcpyAsync(hostOut.at(0), out.at(0), ALIGN + outBytes, cudaMemcpyDeviceToHost, stream),
+        "cudaMemcpyAsync(out)");
     if (timing != null) {
       record(3);
     }
@@ -232,15 +290,17 @@ final class StreamContext implements AutoCloseable {
     ByteBuffer result = hostOut.host();
     int bad = result.getInt(0);
     if (bad != 0x7f7f7f7f) {
-      throw new TensorCheckException("hidden_states contains NaN or infinite values (first at element " + bad + ")", false);
+      throw new TensorCheckException(
+          "hidden_states contains NaN or infinite values (first at element " + bad + ")", false);
     }
     result.position((int) ALIGN).limit(Math.toIntExact(ALIGN + outBytes));
-    Tensor answer = Tensor.newBuilder()
-        .setDtype(hidden.getDtype())
-        .addShape(tokens)
-        .addShape(d)
-        .setData(ByteString.copyFrom(result))
-        .build();
+    Tensor answer =
+        Tensor.newBuilder()
+            .setDtype(hidden.getDtype())
+            .addShape(tokens)
+            .addShape(d)
+            .setData(ByteString.copyFrom(result))
+            .build();
     long n4 = System.nanoTime();
     hostNanos[0] += n1 - n0;
     hostNanos[1] += n2 - n1;
@@ -248,17 +308,25 @@ final class StreamContext implements AutoCloseable {
     hostNanos[3] += n4 - n3;
     batches++;
     if (timing != null) {
-      timing[0] = new Times(elapsed(0, 1), elapsed(1, 2), elapsed(2, 3), (n1 - n0) / 1e6, (n2 - n1) / 1e6,
-          (n3 - n2) / 1e6, (n4 - n3) / 1e6);
+      timing[0] =
+          new Times(
+              elapsed(0, 1),
+              elapsed(1, 2),
+              elapsed(2, 3),
+              (n1 - n0) / 1e6,
+              (n2 - n1) / 1e6,
+              (n3 - n2) / 1e6,
+              (n4 - n3) / 1e6);
     }
     return answer;
   }
 
   /**
-   * The cuBLAS experts' work on the lanes: expert b on lane b mod lanes. With many experts the lanes
-   * are filled by the enqueue pool in parallel: issuing three calls per expert (about 12 µs each
-   * through JavaCPP and cuBLAS) from one thread would take longer than the device takes to run them
-   * (measured: 8.9 ms of issuing for 256 DeepSeek-V3 experts, whose weights stream in about 7 ms).
+   * The cuBLAS experts' work on the lanes: expert b on lane b mod lanes. With many experts the
+   * lanes are filled by the enqueue pool in parallel: issuing three calls per expert (about 12 µs
+   * each through JavaCPP and cuBLAS) from one thread would take longer than the device takes to run
+   * them (measured: 8.9 ms of issuing for 256 DeepSeek-V3 experts, whose weights stream in about 7
+   * ms).
    */
   private void enqueueLanes(CudaPlan plan, CudaExpert[] experts, int d, int ff, int lanesUsed) {
     if (enqueuers == null || plan.bigWork.length < PARALLEL_ENQUEUE_EXPERTS || lanesUsed == 1) {
@@ -270,10 +338,12 @@ final class StreamContext implements AutoCloseable {
     List<Future<?>> done = new ArrayList<>(lanesUsed);
     for (int l = 0; l < lanesUsed; l++) {
       int lane = l;
-      done.add(enqueuers.submit(() -> {
-        check(cudaSetDevice(device), "cudaSetDevice");
-        enqueueLane(lane, lanesUsed, plan, experts, d, ff);
-      }));
+      done.add(
+          enqueuers.submit(
+              () -> {
+                check(cudaSetDevice(device), "cudaSetDevice");
+                enqueueLane(lane, lanesUsed, plan, experts, d, ff);
+              }));
     }
     RuntimeException failure = null;
     for (Future<?> f : done) {
@@ -281,7 +351,10 @@ final class StreamContext implements AutoCloseable {
         f.get();
       } catch (ExecutionException e) {
         if (failure == null) {
-          failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+          failure =
+              e.getCause() instanceof RuntimeException r
+                  ? r
+                  : new IllegalStateException(e.getCause());
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
@@ -293,25 +366,75 @@ final class StreamContext implements AutoCloseable {
     }
   }
 
-  private void enqueueLane(int l, int lanesUsed, CudaPlan plan, CudaExpert[] experts, int d, int ff) {
+  private void enqueueLane(
+      int l, int lanesUsed, CudaPlan plan, CudaExpert[] experts, int d, int ff) {
     for (int b = l; b < plan.bigWork.length; b += lanesUsed) {
       int s0 = plan.bigSlot0[b];
       int n = plan.bigRows[b];
       CudaExpert e = experts[plan.bigWork[b]];
-      checkBlas(cublasGemmEx(laneBlas[l], CUBLAS_OP_T, CUBLAS_OP_N, 2 * ff, n, d, one, e.w13Pointer(), CUDA_R_16BF, d,
-          gathered.at((long) s0 * d * 2), CUDA_R_16BF, d, zero, gateUp.at((long) s0 * 2 * ff * 2), CUDA_R_16BF, 2 * ff,
-          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx(gate/up)");
-      laneLaunchers[l].ptr(gateUp.address() + (long) s0 * 2 * ff * 2).i32(n).i32(ff).ptr(act.address() + (long) s0 * ff * 2)
+      checkBlas(
+          cublasGemmEx(
+              laneBlas[l],
+              CUBLAS_OP_T,
+              CUBLAS_OP_N,
+              2 * ff,
+              n,
+              d,
+              one,
+              e.w13Pointer(),
+              CUDA_R_16BF,
+              d,
+              gathered.at((long) s0 * d * 2),
+              CUDA_R_16BF,
+              d,
+              zero,
+              gateUp.at((long) s0 * 2 * ff * 2),
+              CUDA_R_16BF,
+              2 * ff,
+              CUBLAS_COMPUTE_32F,
+              CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx(gate/up)");
+      laneLaunchers[l]
+          .ptr(gateUp.address() + (long) s0 * 2 * ff * 2)
+          .i32(n)
+          .i32(ff)
+          .ptr(act.address() + (long) s0 * ff * 2)
           .launch(kernels.swiglu, grid((long) n * ff / 2), 1, THREADS);
-      checkBlas(cublasGemmEx(laneBlas[l], CUBLAS_OP_T, CUBLAS_OP_N, d, n, ff, one, e.w2Pointer(), CUDA_R_16BF, ff,
-          act.at((long) s0 * ff * 2), CUDA_R_16BF, ff, zero, y.at((long) s0 * d * 4), CUDA_R_32F, d, CUBLAS_COMPUTE_32F,
-          CUBLAS_GEMM_DEFAULT), "cublasGemmEx(down)");
+      checkBlas(
+          cublasGemmEx(
+              laneBlas[l],
+              CUBLAS_OP_T,
+              CUBLAS_OP_N,
+              d,
+              n,
+              ff,
+              one,
+              e.w2Pointer(),
+              CUDA_R_16BF,
+              ff,
+              act.at((long) s0 * ff * 2),
+              CUDA_R_16BF,
+              ff,
+              zero,
+              y.at((long) s0 * d * 4),
+              CUDA_R_32F,
+              d,
+              CUBLAS_COMPUTE_32F,
+              CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx(down)");
     }
   }
 
-  /** Fills {@code bytes / 2} bf16 values at {@code address} with the synthetic weights' hash (benchmarks). */
+  /**
+   * Fills {@code bytes / 2} bf16 values at {@code address} with the synthetic weights' hash
+   * (benchmarks).
+   */
   void fillUniform(long address, long count, long seed, float scale) {
-    ptr(address).i64(count).i64(seed).f32(scale).launch(kernels.fillUniform, grid(count), 1, THREADS);
+    ptr(address)
+        .i64(count)
+        .i64(seed)
+        .f32(scale)
+        .launch(kernels.fillUniform, grid(count), 1, THREADS);
     check(cudaStreamSynchronize(stream), "fill_uniform");
   }
 
@@ -348,7 +471,8 @@ final class StreamContext implements AutoCloseable {
   @Override
   public void close() {
     cudaStreamSynchronize(stream);
-    for (DeviceBuffer b : new DeviceBuffer[] {hostIn, hostOut, in, x, gathered, gateUp, act, y, out}) {
+    for (DeviceBuffer b :
+        new DeviceBuffer[] {hostIn, hostOut, in, x, gathered, gateUp, act, y, out}) {
       b.free();
     }
     if (events != null) {

@@ -46,10 +46,14 @@ public record Balance(List<LayerBalance> layers) {
     List<String> missing = new ArrayList<>();
     Balance b = compute(placement, loads, missing);
     if (!missing.isEmpty()) {
-      throw new IllegalArgumentException("placement version " + placement.version() + " holds no replica of expert"
-          + (missing.size() > 1 ? "s " : " ") + String.join(", ", missing.subList(0, Math.min(20, missing.size())))
-          + (missing.size() > 20 ? " and " + (missing.size() - 20) + " more" : "")
-          + " (layer:expert), which carried tokens");
+      throw new IllegalArgumentException(
+          "placement version "
+              + placement.version()
+              + " holds no replica of expert"
+              + (missing.size() > 1 ? "s " : " ")
+              + String.join(", ", missing.subList(0, Math.min(20, missing.size())))
+              + (missing.size() > 20 ? " and " + (missing.size() - 20) + " more" : "")
+              + " (layer:expert), which carried tokens");
     }
     return b;
   }
@@ -64,7 +68,8 @@ public record Balance(List<LayerBalance> layers) {
   private static Balance compute(Placement placement, Loads loads, List<String> missing) {
     int nodes = placement.nodes().size();
     if (nodes == 0) {
-      throw new IllegalArgumentException("placement version " + placement.version() + " has no nodes");
+      throw new IllegalArgumentException(
+          "placement version " + placement.version() + " has no nodes");
     }
     Map<String, Integer> index = new HashMap<>();
     for (int n = 0; n < nodes; n++) {
@@ -78,7 +83,9 @@ public record Balance(List<LayerBalance> layers) {
       for (int e = 0; e < loads.numExperts(); e++) {
         double t = loads.tokens(li, e);
         // A node listing an expert twice holds it once.
-        List<String> h = new ArrayList<>(new LinkedHashSet<>(holders.getOrDefault(new ExpertId(layer, e), List.of())));
+        List<String> h =
+            new ArrayList<>(
+                new LinkedHashSet<>(holders.getOrDefault(new ExpertId(layer, e), List.of())));
         if (h.isEmpty()) {
           if (t > 0) {
             missing.add(layer + ":" + e);
@@ -106,9 +113,9 @@ public record Balance(List<LayerBalance> layers) {
    * A lower bound on the balance any placement can reach with these nodes and replicas, per layer.
    * The max node load is at least the mean; and at least the largest replica, which no placement
    * makes smaller than the water-filling replica counts do (at most one replica per node), plus the
-   * other experts its node must hold: every expert needs a slot, so each node holds at least
-   * E − (N−1)·S experts, each carrying at least its load split over as many replicas as it could
-   * get. Tight when skew leaves no choice (a hot expert and no spare slots); loose otherwise.
+   * other experts its node must hold: every expert needs a slot, so each node holds at least E −
+   * (N−1)·S experts, each carrying at least its load split over as many replicas as it could get.
+   * Tight when skew leaves no choice (a hot expert and no spare slots); loose otherwise.
    */
   public static Balance lowerBound(Loads loads, int nodes, int slotsPerNode, int replicasPerLayer) {
     Planner.checkShape(loads.numExperts(), nodes, slotsPerNode, replicasPerLayer);
@@ -131,7 +138,9 @@ public record Balance(List<LayerBalance> layers) {
         withCompany += smallest[i];
       }
       double total = loads.total(li);
-      out.add(new LayerBalance(loads.layers().get(li), Math.max(total / nodes, withCompany), total / nodes));
+      out.add(
+          new LayerBalance(
+              loads.layers().get(li), Math.max(total / nodes, withCompany), total / nodes));
     }
     return new Balance(out);
   }

@@ -13,10 +13,13 @@ final class LayerState {
   final int slots;
   final int budget;
   final double[] weight;
+
   /** {@code holds[n][e]}: node n holds expert e. */
   final boolean[][] holds;
+
   /** {@code on[n][0..used[n])}: the experts node n holds, in no particular order. */
   final int[][] on;
+
   final int[] used;
   final int[] replicas;
   final double[] load;

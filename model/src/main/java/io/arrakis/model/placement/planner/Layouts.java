@@ -10,8 +10,11 @@ import java.util.List;
 final class Layouts {
   private Layouts() {}
 
-  /** Nodes {@code expert-0..N-1}, each holding its experts of every layer in (layer, expert) order. */
-  static Placement toPlacement(long version, List<Integer> layers, List<boolean[][]> holdsPerLayer, int nodes) {
+  /**
+   * Nodes {@code expert-0..N-1}, each holding its experts of every layer in (layer, expert) order.
+   */
+  static Placement toPlacement(
+      long version, List<Integer> layers, List<boolean[][]> holdsPerLayer, int nodes) {
     List<Placement.Node> out = new ArrayList<>();
     for (int n = 0; n < nodes; n++) {
       List<ExpertId> experts = new ArrayList<>();

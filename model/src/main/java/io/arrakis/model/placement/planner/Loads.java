@@ -21,17 +21,19 @@ import java.util.TreeSet;
  * Observed load: tokens routed to each expert of each MoE layer. Immutable.
  *
  * <p>Two JSON forms are read:
+ *
  * <ul>
  *   <li>{@code {"layers": [[tokens per expert], …]}}: row i is layer i; or {@code {"layers": {"3":
  *       [...], …}}} keyed by layer id, for models whose MoE layers are not 0..L−1;
- *   <li>the router's stats export (a {@code LoadStats} message as protobuf JSON): {@code {"experts":
- *       [{"expert": {"layer": L, "expert": E}, "tokens": N}, …]}}. As protobuf JSON does, absent
- *       fields mean 0 and 64-bit counts may be strings; experts not listed carried 0 tokens.
+ *   <li>the router's stats export (a {@code LoadStats} message as protobuf JSON): {@code
+ *       {"experts": [{"expert": {"layer": L, "expert": E}, "tokens": N}, …]}}. As protobuf JSON
+ *       does, absent fields mean 0 and 64-bit counts may be strings; experts not listed carried 0
+ *       tokens.
  * </ul>
  */
 public final class Loads {
-  private static final ObjectMapper MAPPER = new ObjectMapper()
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final List<Integer> layers;
   private final double[][] tokens;
@@ -44,8 +46,12 @@ public final class Loads {
   /** {@code tokens[i][e]}: tokens of expert e in layer {@code layers.get(i)}; copied. */
   public static Loads of(List<Integer> layers, double[][] tokens) {
     if (layers.isEmpty() || layers.size() != tokens.length) {
-      throw new IllegalArgumentException("loads need one row per layer and at least one layer; got "
-          + layers.size() + " layer ids and " + tokens.length + " rows");
+      throw new IllegalArgumentException(
+          "loads need one row per layer and at least one layer; got "
+              + layers.size()
+              + " layer ids and "
+              + tokens.length
+              + " rows");
     }
     for (int i = 1; i < layers.size(); i++) {
       if (layers.get(i) <= layers.get(i - 1)) {
@@ -62,13 +68,26 @@ public final class Loads {
     double[][] copy = new double[tokens.length][];
     for (int i = 0; i < tokens.length; i++) {
       if (tokens[i].length != experts) {
-        throw new IllegalArgumentException("layer " + layers.get(i) + " has " + tokens[i].length
-            + " experts, layer " + layers.get(0) + " has " + experts + ": every layer needs the same count");
+        throw new IllegalArgumentException(
+            "layer "
+                + layers.get(i)
+                + " has "
+                + tokens[i].length
+                + " experts, layer "
+                + layers.get(0)
+                + " has "
+                + experts
+                + ": every layer needs the same count");
       }
       for (int e = 0; e < experts; e++) {
         if (!(tokens[i][e] >= 0) || Double.isInfinite(tokens[i][e])) {
-          throw new IllegalArgumentException("tokens of expert " + layers.get(i) + ":" + e
-              + " must be a finite non-negative number, got " + tokens[i][e]);
+          throw new IllegalArgumentException(
+              "tokens of expert "
+                  + layers.get(i)
+                  + ":"
+                  + e
+                  + " must be a finite non-negative number, got "
+                  + tokens[i][e]);
         }
       }
       copy[i] = tokens[i].clone();
@@ -104,16 +123,20 @@ public final class Loads {
       throw new IllegalArgumentException("loads must be a JSON object with 'layers' or 'experts'");
     }
     if (numExperts.isPresent() && numExperts.getAsInt() < 1) {
-      throw new IllegalArgumentException("number of experts must be at least 1, got " + numExperts.getAsInt());
+      throw new IllegalArgumentException(
+          "number of experts must be at least 1, got " + numExperts.getAsInt());
     }
     boolean hasLayers = root.has("layers");
     boolean hasExperts = root.has("experts");
     if (hasLayers == hasExperts) {
-      throw new IllegalArgumentException(hasLayers
-          ? "loads have both 'layers' and 'experts'; give one form"
-          : "loads need 'layers' ([[tokens per expert], …]) or 'experts' (the router's stats export)");
+      throw new IllegalArgumentException(
+          hasLayers
+              ? "loads have both 'layers' and 'experts'; give one form"
+              : "loads need 'layers' ([[tokens per expert], …]) or 'experts' (the router's stats export)");
     }
-    return hasLayers ? fromLayers(root.get("layers"), numExperts) : fromStats(root.get("experts"), numExperts);
+    return hasLayers
+        ? fromLayers(root.get("layers"), numExperts)
+        : fromStats(root.get("experts"), numExperts);
   }
 
   private static Loads fromLayers(JsonNode layersNode, OptionalInt numExperts) {
@@ -134,13 +157,15 @@ public final class Loads {
           id = -1;
         }
         if (id < 0) {
-          throw new IllegalArgumentException("layers key '" + f.getKey() + "' must be a non-negative layer id");
+          throw new IllegalArgumentException(
+              "layers key '" + f.getKey() + "' must be a non-negative layer id");
         }
         rows.put(id, f.getValue());
         where.put(id, "layers[\"" + f.getKey() + "\"]");
       }
     } else {
-      throw new IllegalArgumentException("'layers' must be an array of arrays of tokens per expert");
+      throw new IllegalArgumentException(
+          "'layers' must be an array of arrays of tokens per expert");
     }
     if (rows.isEmpty()) {
       throw new IllegalArgumentException("'layers' is empty: need at least one layer");
@@ -155,7 +180,8 @@ public final class Loads {
       }
       int expected = numExperts.orElse(tokens[0] == null ? row.size() : tokens[0].length);
       if (row.size() != expected) {
-        throw new IllegalArgumentException(at + " has " + row.size() + " experts, expected " + expected);
+        throw new IllegalArgumentException(
+            at + " has " + row.size() + " experts, expected " + expected);
       }
       tokens[i] = new double[row.size()];
       for (int e = 0; e < row.size(); e++) {
@@ -167,7 +193,8 @@ public final class Loads {
 
   private static Loads fromStats(JsonNode experts, OptionalInt numExperts) {
     if (!experts.isArray()) {
-      throw new IllegalArgumentException("'experts' must be an array of {\"expert\": {\"layer\", \"expert\"}, \"tokens\"}");
+      throw new IllegalArgumentException(
+          "'experts' must be an array of {\"expert\": {\"layer\", \"expert\"}, \"tokens\"}");
     }
     Map<Integer, Map<Integer, Double>> byLayer = new TreeMap<>();
     Map<String, Integer> seenAt = new TreeMap<>();
@@ -181,7 +208,8 @@ public final class Loads {
       onlyFields(entry, Set.of("expert", "tokens"), at);
       JsonNode ref = entry.get("expert");
       if (ref != null && !ref.isObject()) {
-        throw new IllegalArgumentException(at + ".expert must be an object {\"layer\", \"expert\"}");
+        throw new IllegalArgumentException(
+            at + ".expert must be an object {\"layer\", \"expert\"}");
       }
       int layer = 0;
       int expert = 0;
@@ -192,13 +220,25 @@ public final class Loads {
       }
       double tokens = entry.has("tokens") ? count(entry.get("tokens"), at + ".tokens") : 0;
       if (numExperts.isPresent() && expert >= numExperts.getAsInt()) {
-        throw new IllegalArgumentException(at + ".expert.expert is " + expert + ", outside the model's "
-            + numExperts.getAsInt() + " experts per layer");
+        throw new IllegalArgumentException(
+            at
+                + ".expert.expert is "
+                + expert
+                + ", outside the model's "
+                + numExperts.getAsInt()
+                + " experts per layer");
       }
       Integer before = seenAt.put(layer + ":" + expert, i);
       if (before != null) {
-        throw new IllegalArgumentException(at + " repeats expert " + layer + ":" + expert
-            + " (already experts[" + before + "]); give each expert once");
+        throw new IllegalArgumentException(
+            at
+                + " repeats expert "
+                + layer
+                + ":"
+                + expert
+                + " (already experts["
+                + before
+                + "]); give each expert once");
       }
       byLayer.computeIfAbsent(layer, k -> new TreeMap<>()).put(expert, tokens);
       maxExpert = Math.max(maxExpert, expert);
@@ -222,7 +262,8 @@ public final class Loads {
     for (Iterator<String> it = o.fieldNames(); it.hasNext(); ) {
       String f = it.next();
       if (!allowed.contains(f)) {
-        throw new IllegalArgumentException(at + " has unknown field '" + f + "' (expected " + new TreeSet<>(allowed) + ")");
+        throw new IllegalArgumentException(
+            at + " has unknown field '" + f + "' (expected " + new TreeSet<>(allowed) + ")");
       }
     }
   }
@@ -246,13 +287,15 @@ public final class Loads {
       try {
         d = Double.parseDouble(v.asText().trim());
       } catch (NumberFormatException e) {
-        throw new IllegalArgumentException(at + " must be a non-negative number of tokens, got \"" + v.asText() + "\"");
+        throw new IllegalArgumentException(
+            at + " must be a non-negative number of tokens, got \"" + v.asText() + "\"");
       }
     } else {
       throw new IllegalArgumentException(at + " must be a non-negative number of tokens");
     }
     if (!(d >= 0) || Double.isInfinite(d)) {
-      throw new IllegalArgumentException(at + " must be a finite non-negative number of tokens, got " + v);
+      throw new IllegalArgumentException(
+          at + " must be a finite non-negative number of tokens, got " + v);
     }
     return d;
   }

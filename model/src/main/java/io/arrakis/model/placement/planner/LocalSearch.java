@@ -5,15 +5,17 @@ package io.arrakis.model.placement.planner;
  * expert placed, slot limits, the replica budget and one replica per node per expert.
  *
  * <p>Each step applies the best of the first kind that helps:
+ *
  * <ol>
- *   <li>move a replica from the most loaded node a to a node with a free slot, or swap one on a with
- *       a lighter one elsewhere;
+ *   <li>move a replica from the most loaded node a to a node with a free slot, or swap one on a
+ *       with a lighter one elsewhere;
  *   <li>change replica counts: split an expert of a into one more replica on some node b (using a
  *       spare replica of the budget, or freeing a slot by taking a replica away from an expert that
  *       has several), or drop a replica of a's that another node also holds. These fix EPLB's
  *       counts, which minimise the largest replica, not the largest node;
  *   <li>(optional) even out two nodes below the max, so that a later step can relieve the max.
  * </ol>
+ *
  * Steps of kinds 1 and 2 lower (max node load, number of nodes at the max); kind 3 keeps both and
  * lowers the sum of squared loads. So no state repeats and the search ends; a budget of work
  * (candidate evaluations) also bounds it deterministically whatever the input size.
@@ -42,15 +44,18 @@ final class LocalSearch {
     }
   }
 
-  /** Improves until no step helps or {@code work} candidate evaluations are spent; returns those spent. */
+  /**
+   * Improves until no step helps or {@code work} candidate evaluations are spent; returns those
+   * spent.
+   */
   static long improve(LayerState s, long work) {
     return improve(s, work, Double.NEGATIVE_INFINITY, true);
   }
 
   /**
-   * Improves until no step helps, the work is spent, or the max node load is at most {@code stopAt};
-   * {@code spread} enables {@link #spreadStep} (good for balance, churn when the aim is to move few
-   * experts).
+   * Improves until no step helps, the work is spent, or the max node load is at most {@code
+   * stopAt}; {@code spread} enables {@link #spreadStep} (good for balance, churn when the aim is to
+   * move few experts).
    */
   static long improve(LayerState s, long work, double stopAt, boolean spread) {
     double mean = s.totalWeight() / s.nodes;
@@ -60,8 +65,11 @@ final class LocalSearch {
     // Below this, differences are rounding, not improvement.
     double tol = 1e-12 * mean;
     Work w = new Work(work);
-    while (!w.exhausted() && s.maxLoad() > stopAt
-        && (pairStep(s, tol, w) || countStep(s, tol, w) || (spread && spreadStep(s, tol * mean, w)))) {
+    while (!w.exhausted()
+        && s.maxLoad() > stopAt
+        && (pairStep(s, tol, w)
+            || countStep(s, tol, w)
+            || (spread && spreadStep(s, tol * mean, w)))) {
       // each step applied one change
     }
     s.recomputeLoads();
@@ -239,7 +247,8 @@ final class LocalSearch {
         if (budgetLeft && s.hasFreeSlot(b)) {
           choice.consider(e, b, -1, -1);
         }
-        // Split funded by taking a replica of f away (from b itself, or from anywhere if b has room).
+        // Split funded by taking a replica of f away (from b itself, or from anywhere if b has
+        // room).
         boolean room = s.hasFreeSlot(b);
         for (int k = 0; k < funds; k++) {
           if (fundF[k] != e && (room || fundC[k] == b)) {
@@ -271,8 +280,10 @@ final class LocalSearch {
     final double[] trial;
     double bestMax;
     int bestCount;
+
     /** {e, b, c, f}: add e on b (b = −1: none), after removing f from c (c = −1: none). */
     int[] best;
+
     long trials;
 
     CountChoice(LayerState s, double tol) {

@@ -4,14 +4,16 @@ import java.util.stream.IntStream;
 
 /**
  * Keeping experts where the current placement has them. Loading an expert on a node is what a
- * rollout pays for (weights travel, the node warms up); dropping one is cheap. So the planner counts
- * an (expert, node) pair that the current placement lacks as one move, and never trades balance for
- * fewer moves: it only chooses among assignments of equal max node load.
+ * rollout pays for (weights travel, the node warms up); dropping one is cheap. So the planner
+ * counts an (expert, node) pair that the current placement lacks as one move, and never trades
+ * balance for fewer moves: it only chooses among assignments of equal max node load.
  */
 final class Migration {
   private Migration() {}
 
-  /** Pairs (node, expert) held in {@code next} and not in {@code current}: what the rollout loads. */
+  /**
+   * Pairs (node, expert) held in {@code next} and not in {@code current}: what the rollout loads.
+   */
   static int moved(boolean[][] next, boolean[][] current) {
     int moved = 0;
     for (int n = 0; n < next.length; n++) {
@@ -66,7 +68,8 @@ final class Migration {
     double limit = s.maxLoad() + 1e-12 * Math.max(mean, Double.MIN_NORMAL);
     boolean improved;
     do {
-      // Whole passes until one changes nothing; a change may shuffle on[n], which the next pass sees.
+      // Whole passes until one changes nothing; a change may shuffle on[n], which the next pass
+      // sees.
       improved = false;
       for (int n = 0; n < s.nodes; n++) {
         for (int i = 0; i < s.used[n]; i++) {
@@ -130,7 +133,8 @@ final class Migration {
    * replicated first), then experts nobody holds go, heaviest first, to the least loaded node with
    * room, freeing a replica of the most replicated expert where there is none.
    */
-  static LayerState warmStart(double[] weight, int nodes, int slots, int budget, boolean[][] current) {
+  static LayerState warmStart(
+      double[] weight, int nodes, int slots, int budget, boolean[][] current) {
     int experts = weight.length;
     boolean[][] holds = new boolean[nodes][];
     int[] used = new int[nodes];
@@ -172,8 +176,12 @@ final class Migration {
       total--;
     }
     LayerState s = LayerState.of(weight, slots, budget, holds);
-    Integer[] missing = IntStream.range(0, experts).filter(e -> s.replicas[e] == 0)
-        .boxed().sorted((a, b) -> Double.compare(weight[b], weight[a])).toArray(Integer[]::new);
+    Integer[] missing =
+        IntStream.range(0, experts)
+            .filter(e -> s.replicas[e] == 0)
+            .boxed()
+            .sorted((a, b) -> Double.compare(weight[b], weight[a]))
+            .toArray(Integer[]::new);
     for (int e : missing) {
       int target = -1;
       if (s.total < s.budget) {
@@ -210,14 +218,18 @@ final class Migration {
     return s;
   }
 
-  /** Which expert an overfull node gives up: one also held elsewhere (most replicas), else the lightest. */
+  /**
+   * Which expert an overfull node gives up: one also held elsewhere (most replicas), else the
+   * lightest.
+   */
   private static int pickShed(double[] weight, boolean[] row, int[] replicas) {
     int best = -1;
     for (int e = 0; e < row.length; e++) {
       if (!row[e]) {
         continue;
       }
-      if (best < 0 || replicas[e] > replicas[best]
+      if (best < 0
+          || replicas[e] > replicas[best]
           || (replicas[e] == replicas[best] && weight[e] < weight[best])) {
         best = e;
       }

@@ -6,7 +6,9 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.PriorityQueue;
 
-/** The two steps of EPLB's global policy, as building blocks: replica counts, then greedy packing. */
+/**
+ * The two steps of EPLB's global policy, as building blocks: replica counts, then greedy packing.
+ */
 final class Packing {
   private Packing() {}
 
@@ -22,9 +24,10 @@ final class Packing {
     int experts = weight.length;
     int[] count = new int[experts];
     Arrays.fill(count, 1);
-    PriorityQueue<Integer> queue = new PriorityQueue<>(Comparator
-        .comparingDouble((Integer e) -> -weight[e] / count[e])
-        .thenComparingInt(e -> e));
+    PriorityQueue<Integer> queue =
+        new PriorityQueue<>(
+            Comparator.comparingDouble((Integer e) -> -weight[e] / count[e])
+                .thenComparingInt(e -> e));
     for (int e = 0; e < experts; e++) {
       if (count[e] < cap) {
         queue.add(e);
@@ -57,8 +60,8 @@ final class Packing {
    * Greedy packing (longest processing time first) with the constraint EPLB lacks: replicas are
    * taken heaviest first (lower expert id first among equals) and each goes to the least loaded
    * node (lowest index among equals) that has a free slot and does not already hold that expert.
-   * When every node with a free slot already holds the expert, one expert moves out of the way
-   * (see {@link #makeRoom}). Needs {@code counts[e] <= nodes} and {@code sum(counts) <= nodes*slots}.
+   * When every node with a free slot already holds the expert, one expert moves out of the way (see
+   * {@link #makeRoom}). Needs {@code counts[e] <= nodes} and {@code sum(counts) <= nodes*slots}.
    */
   static LayerState packDistinct(double[] weight, int[] counts, int nodes, int slots, int budget) {
     List<int[]> items = new ArrayList<>();
@@ -67,8 +70,10 @@ final class Packing {
         items.add(new int[] {e, r});
       }
     }
-    items.sort(Comparator.comparingDouble((int[] it) -> -weight[it[0]] / counts[it[0]])
-        .thenComparingInt(it -> it[0]).thenComparingInt(it -> it[1]));
+    items.sort(
+        Comparator.comparingDouble((int[] it) -> -weight[it[0]] / counts[it[0]])
+            .thenComparingInt(it -> it[0])
+            .thenComparingInt(it -> it[1]));
     boolean[][] holds = new boolean[nodes][weight.length];
     double[] load = new double[nodes];
     int[] used = new int[nodes];
@@ -92,12 +97,18 @@ final class Packing {
   }
 
   /**
-   * Every node with a free slot already holds e. Take a full node c without e: it holds {@code slots}
-   * experts while a node b with a free slot holds fewer, so one of c's experts f is not on b; move
-   * f to b, leaving c's slot for e. Such c, f always exist, so packing never fails.
+   * Every node with a free slot already holds e. Take a full node c without e: it holds {@code
+   * slots} experts while a node b with a free slot holds fewer, so one of c's experts f is not on
+   * b; move f to b, leaving c's slot for e. Such c, f always exist, so packing never fails.
    */
-  private static int makeRoom(double[] weight, int[] counts, boolean[][] holds, double[] load, int[] used,
-      int slots, int e) {
+  private static int makeRoom(
+      double[] weight,
+      int[] counts,
+      boolean[][] holds,
+      double[] load,
+      int[] used,
+      int slots,
+      int e) {
     int nodes = holds.length;
     for (int b = 0; b < nodes; b++) {
       if (used[b] >= slots) {
@@ -121,7 +132,9 @@ final class Packing {
         }
       }
     }
-    throw new IllegalStateException("no room for another replica of expert " + e
-        + ": more replicas than distinct nodes or slots");
+    throw new IllegalStateException(
+        "no room for another replica of expert "
+            + e
+            + ": more replicas than distinct nodes or slots");
   }
 }

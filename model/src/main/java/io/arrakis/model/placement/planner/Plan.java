@@ -12,9 +12,15 @@ import java.util.Optional;
  * @param currentBalance the current placement's balance under the same loads, when one was given
  *     and it holds every expert that carried tokens
  * @param bound a lower bound no placement with these nodes, slots and replicas can beat
- * @param moved (expert, node) pairs the new placement has and the current lacks: the expert loads
- *     a rollout performs (every pair when there is no current placement)
+ * @param moved (expert, node) pairs the new placement has and the current lacks: the expert loads a
+ *     rollout performs (every pair when there is no current placement)
  * @param dropped pairs the current placement has and the new one lacks
  */
-public record Plan(Placement placement, Strategy strategy, Balance balance, Optional<Balance> currentBalance,
-    Balance bound, int moved, int dropped) {}
+public record Plan(
+    Placement placement,
+    Strategy strategy,
+    Balance balance,
+    Optional<Balance> currentBalance,
+    Balance bound,
+    int moved,
+    int dropped) {}

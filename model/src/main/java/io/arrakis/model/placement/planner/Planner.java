@@ -17,8 +17,8 @@ import java.util.Set;
  *
  * <ul>
  *   <li>{@code contiguous} and {@code round-robin} place one copy of each expert (as {@link
- *       Strategies} with one replica) and leave spare slots empty: without loads there is nothing to
- *       tell which expert deserves a copy, and blind copies would only add rollout work. With a
+ *       Strategies} with one replica) and leave spare slots empty: without loads there is nothing
+ *       to tell which expert deserves a copy, and blind copies would only add rollout work. With a
  *       current placement they still produce their fixed layout; the moves are reported.
  *   <li>{@code balanced} works per layer ({@link BalancedSolver}): replicas of hot experts fill the
  *       spare slots (up to the replica budget, by default all N×S), one per node, so that the most
@@ -27,24 +27,26 @@ import java.util.Set;
  *       the solution's node sets to the nodes that overlap them most, and swaps experts back to
  *       their old nodes where no node ends above the layer's max load.
  * </ul>
+ *
  * Pure computation; deterministic for given inputs.
  */
 public final class Planner {
   private Planner() {}
 
   /**
-   * @param replicasPerLayer total expert replicas per layer for {@code balanced} (empty: every slot,
-   *     N×S); the fixed strategies always place one copy of each expert
+   * @param replicasPerLayer total expert replicas per layer for {@code balanced} (empty: every
+   *     slot, N×S); the fixed strategies always place one copy of each expert
    * @param searchWorkPerLayer bound on the candidate moves one local search evaluates, per layer
    *     (the planner runs two searches per layer, five with a current placement), so the work is
    *     bounded whatever the input; the default (10⁸, about half a second) is over 100 times what
    *     any case of the issue's grid needs
-   * @param balanceSlack with a current placement: how much higher (relative) a layer's max node load
-   *     may be than the best found, to move fewer experts. 0 (the default) never trades balance for
-   *     moves; 0.001 accepts 0.1%, below the sampling noise of most load windows (in
+   * @param balanceSlack with a current placement: how much higher (relative) a layer's max node
+   *     load may be than the best found, to move fewer experts. 0 (the default) never trades
+   *     balance for moves; 0.001 accepts 0.1%, below the sampling noise of most load windows (in
    *     bench/planner.md's drift test it cuts the moves from 151 to 62 of 672 placements)
    */
-  public record Options(OptionalInt replicasPerLayer, long searchWorkPerLayer, double balanceSlack) {
+  public record Options(
+      OptionalInt replicasPerLayer, long searchWorkPerLayer, double balanceSlack) {
     public static final long DEFAULT_SEARCH_WORK = 100_000_000L;
 
     public Options {
@@ -73,8 +75,11 @@ public final class Planner {
     }
   }
 
-  /** {@link #plan(Loads, int, int, Strategy, Optional, Options)} with {@link Options#defaults()}. */
-  public static Plan plan(Loads loads, int nodes, int slotsPerNode, Strategy strategy, Optional<Placement> current) {
+  /**
+   * {@link #plan(Loads, int, int, Strategy, Optional, Options)} with {@link Options#defaults()}.
+   */
+  public static Plan plan(
+      Loads loads, int nodes, int slotsPerNode, Strategy strategy, Optional<Placement> current) {
     return plan(loads, nodes, slotsPerNode, strategy, current, Options.defaults());
   }
 
@@ -86,19 +91,36 @@ public final class Planner {
    * @throws IllegalArgumentException when nodes × slots cannot hold every expert of a layer, or the
    *     replica budget is outside [experts, nodes × slots]; the message says what to change
    */
-  public static Plan plan(Loads loads, int nodes, int slotsPerNode, Strategy strategy, Optional<Placement> current,
+  public static Plan plan(
+      Loads loads,
+      int nodes,
+      int slotsPerNode,
+      Strategy strategy,
+      Optional<Placement> current,
       Options options) {
     int experts = loads.numExperts();
     int budget = options.budget(nodes, slotsPerNode);
     checkShape(experts, nodes, slotsPerNode, budget);
     long version = current.map(p -> p.version() + 1).orElse(1L);
-    Placement placement = switch (strategy) {
-      case CONTIGUOUS, ROUND_ROBIN -> fixed(strategy, loads, nodes, version);
-      case BALANCED -> balanced(loads, nodes, slotsPerNode, budget, current, options.searchWorkPerLayer(),
-          options.balanceSlack(), version);
-    };
+    Placement placement =
+        switch (strategy) {
+          case CONTIGUOUS, ROUND_ROBIN -> fixed(strategy, loads, nodes, version);
+          case BALANCED ->
+              balanced(
+                  loads,
+                  nodes,
+                  slotsPerNode,
+                  budget,
+                  current,
+                  options.searchWorkPerLayer(),
+                  options.balanceSlack(),
+                  version);
+        };
     placement = keepAddresses(placement, current);
-    return new Plan(placement, strategy, Balance.of(placement, loads),
+    return new Plan(
+        placement,
+        strategy,
+        Balance.of(placement, loads),
         current.flatMap(c -> Balance.ofIfCovers(c, loads)),
         Balance.lowerBound(loads, nodes, slotsPerNode, budget),
         moved(current.orElse(new Placement(0, List.of())), placement),
@@ -115,14 +137,32 @@ public final class Planner {
     }
     long slots = (long) nodes * slotsPerNode;
     if (slots < experts) {
-      throw new IllegalArgumentException(nodes + " nodes × " + slotsPerNode + " slots per node = " + slots
-          + " slots per layer, fewer than the " + experts + " experts of each layer: need at least "
-          + ((experts + nodes - 1) / nodes) + " slots per node or " + ((experts + slotsPerNode - 1) / slotsPerNode)
-          + " nodes");
+      throw new IllegalArgumentException(
+          nodes
+              + " nodes × "
+              + slotsPerNode
+              + " slots per node = "
+              + slots
+              + " slots per layer, fewer than the "
+              + experts
+              + " experts of each layer: need at least "
+              + ((experts + nodes - 1) / nodes)
+              + " slots per node or "
+              + ((experts + slotsPerNode - 1) / slotsPerNode)
+              + " nodes");
     }
     if (replicasPerLayer < experts || replicasPerLayer > slots) {
-      throw new IllegalArgumentException("replicas per layer must be between the " + experts + " experts and the "
-          + slots + " slots (" + nodes + " nodes × " + slotsPerNode + "), got " + replicasPerLayer);
+      throw new IllegalArgumentException(
+          "replicas per layer must be between the "
+              + experts
+              + " experts and the "
+              + slots
+              + " slots ("
+              + nodes
+              + " nodes × "
+              + slotsPerNode
+              + "), got "
+              + replicasPerLayer);
     }
   }
 
@@ -147,13 +187,21 @@ public final class Planner {
   }
 
   private static Placement fixed(Strategy strategy, Loads loads, int nodes, long version) {
-    Strategies.Kind kind = strategy == Strategy.CONTIGUOUS ? Strategies.Kind.CONTIGUOUS : Strategies.Kind.ROUND_ROBIN;
+    Strategies.Kind kind =
+        strategy == Strategy.CONTIGUOUS ? Strategies.Kind.CONTIGUOUS : Strategies.Kind.ROUND_ROBIN;
     Placement p = Strategies.place(kind, nodes, 1, loads.layers(), loads.numExperts());
     return new Placement(version, p.nodes());
   }
 
-  private static Placement balanced(Loads loads, int nodes, int slots, int budget, Optional<Placement> current,
-      long work, double balanceSlack, long version) {
+  private static Placement balanced(
+      Loads loads,
+      int nodes,
+      int slots,
+      int budget,
+      Optional<Placement> current,
+      long work,
+      double balanceSlack,
+      long version) {
     List<boolean[][]> layers = new ArrayList<>();
     for (int li = 0; li < loads.numLayers(); li++) {
       double[] w = loads.tokens(li);
@@ -170,23 +218,31 @@ public final class Planner {
 
   /**
    * Among candidate solutions whose max node load is within the slack of the best candidate's
-   * (rounding aside), the one that moves fewest experts. Candidates: {@code cold} with its node sets
-   * relabelled to overlap the current placement most; and local search continued from the current
-   * layout: once with steps that relieve the max node only (few moves), once also with spreading
-   * steps (better balance, more moves), and once stopping as soon as it is within the slack of the
-   * best of the others. Each then swaps experts back to their old nodes where that raises no node
-   * above its max. Warm candidates come first and so win ties: they moved experts only where it
-   * helped.
+   * (rounding aside), the one that moves fewest experts. Candidates: {@code cold} with its node
+   * sets relabelled to overlap the current placement most; and local search continued from the
+   * current layout: once with steps that relieve the max node only (few moves), once also with
+   * spreading steps (better balance, more moves), and once stopping as soon as it is within the
+   * slack of the best of the others. Each then swaps experts back to their old nodes where that
+   * raises no node above its max. Warm candidates come first and so win ties: they moved experts
+   * only where it helped.
    */
-  private static LayerState keepExperts(LayerState cold, boolean[][] cur, double[] w, int nodes, int slots,
-      int budget, long work, double slack) {
+  private static LayerState keepExperts(
+      LayerState cold,
+      boolean[][] cur,
+      double[] w,
+      int nodes,
+      int slots,
+      int budget,
+      long work,
+      double slack) {
     double tol = 1e-12 * Math.max(cold.totalWeight() / nodes, Double.MIN_NORMAL);
     LayerState start = Migration.warmStart(w, nodes, slots, budget, cur);
     LayerState warm = start.copy();
     LocalSearch.improve(warm, work, Double.NEGATIVE_INFINITY, false);
     LayerState warmSpread = warm.copy();
     LocalSearch.improve(warmSpread, work);
-    List<LayerState> candidates = new ArrayList<>(List.of(warm, warmSpread, Migration.relabel(cold, cur)));
+    List<LayerState> candidates =
+        new ArrayList<>(List.of(warm, warmSpread, Migration.relabel(cold, cur)));
     double best = Double.POSITIVE_INFINITY;
     for (LayerState c : candidates) {
       Migration.keepInPlace(c, cur);
@@ -199,7 +255,8 @@ public final class Planner {
     candidates.add(0, justEnough);
     LayerState chosen = null;
     for (LayerState c : candidates) {
-      if (c.maxLoad() <= limit && (chosen == null || Migration.moved(c, cur) < Migration.moved(chosen, cur))) {
+      if (c.maxLoad() <= limit
+          && (chosen == null || Migration.moved(c, cur) < Migration.moved(chosen, cur))) {
         chosen = c;
       }
     }

@@ -21,6 +21,7 @@ import java.util.function.ToDoubleFunction;
  * java -cp model/target/classes:$(cat model/target/classpath.txt) \
  *     io.arrakis.model.placement.planner.PlannerBench [RESULTS.json [SUMMARY.md]]
  * </pre>
+ *
  * Defaults: {@code bench/results/placement-planner.json} and {@code bench/planner.md}.
  */
 public final class PlannerBench {
@@ -46,27 +47,57 @@ public final class PlannerBench {
     }
     write(json, json(rows, moves));
     write(md, markdown(rows, moves));
-    System.out.printf(Locale.ROOT, "balanced strictly better than EPLB in %d of %d cases; wrote %s and %s%n",
-        rows.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count(), rows.size(), json, md);
+    System.out.printf(
+        Locale.ROOT,
+        "balanced strictly better than EPLB in %d of %d cases; wrote %s and %s%n",
+        rows.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count(),
+        rows.size(),
+        json,
+        md);
   }
 
   static String line(PlannerGrid.Row r) {
     PlannerGrid.Case c = r.c();
-    return String.format(Locale.ROOT,
+    return String.format(
+        Locale.ROOT,
         "zipf=%.1f experts=%d nodes=%d spare=%d slots=%d | contiguous %.4f round-robin %.4f eplb %.4f"
             + " (as placement %.4f, %d same-node duplicates) balanced %.4f bound %.4f | %.0f ms",
-        c.exponent(), c.experts(), c.nodes(), c.spare(), c.slotsPerNode(), r.contiguous(), r.roundRobin(),
-        r.eplbAsIs(), r.eplbPlacement(), r.eplbDuplicates(), r.balanced(), r.bound(), r.millis());
+        c.exponent(),
+        c.experts(),
+        c.nodes(),
+        c.spare(),
+        c.slotsPerNode(),
+        r.contiguous(),
+        r.roundRobin(),
+        r.eplbAsIs(),
+        r.eplbPlacement(),
+        r.eplbDuplicates(),
+        r.balanced(),
+        r.bound(),
+        r.millis());
   }
 
   static String line(PlannerGrid.MigrationRow m) {
     PlannerGrid.Case c = m.c();
-    return String.format(Locale.ROOT,
+    return String.format(
+        Locale.ROOT,
         "zipf=%.1f experts=%d nodes=%d spare=%d, loads drift %.0f%%: moves of %d placements: EPLB rerun %d,"
             + " balanced fresh %d (%.4f), with current %d (%.4f), 0.1%% slack %d (%.4f), 1%% slack %d (%.4f)",
-        c.exponent(), c.experts(), c.nodes(), c.spare(), 100 * m.noise(), m.placements(), m.eplbRerunMoves(),
-        m.freshMoves(), m.freshBalance(), m.strictMoves(), m.strictBalance(), m.slack01Moves(), m.slack01Balance(),
-        m.slack1Moves(), m.slack1Balance());
+        c.exponent(),
+        c.experts(),
+        c.nodes(),
+        c.spare(),
+        100 * m.noise(),
+        m.placements(),
+        m.eplbRerunMoves(),
+        m.freshMoves(),
+        m.freshBalance(),
+        m.strictMoves(),
+        m.strictBalance(),
+        m.slack01Moves(),
+        m.slack01Balance(),
+        m.slack1Moves(),
+        m.slack1Balance());
   }
 
   private static void write(Path file, String text) throws IOException {
@@ -76,11 +107,14 @@ public final class PlannerBench {
     Files.writeString(file, text);
   }
 
-  static String json(List<PlannerGrid.Row> rows, List<PlannerGrid.MigrationRow> moves) throws IOException {
+  static String json(List<PlannerGrid.Row> rows, List<PlannerGrid.MigrationRow> moves)
+      throws IOException {
     ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     ObjectNode root = mapper.createObjectNode();
-    root.put("measure", "predicted balance: per layer max node load / mean node load, an expert's tokens split"
-        + " evenly over its replicas, averaged over layers (1 = perfect)");
+    root.put(
+        "measure",
+        "predicted balance: per layer max node load / mean node load, an expert's tokens split"
+            + " evenly over its replicas, averaged over layers (1 = perfect)");
     ObjectNode grid = root.putObject("grid");
     ArrayNode ex = grid.putArray("zipf_exponents");
     for (double s : PlannerGrid.EXPONENTS) {
@@ -100,12 +134,19 @@ public final class PlannerBench {
     }
     grid.put("layers", PlannerGrid.LAYERS);
     grid.put("tokens_per_expert", PlannerGrid.TOKENS_PER_EXPERT);
-    grid.put("slots_per_node", "ceil((experts + spare) / nodes), replica budget experts + spare per layer");
+    grid.put(
+        "slots_per_node",
+        "ceil((experts + spare) / nodes), replica budget experts + spare per layer");
     ObjectNode summary = root.putObject("summary");
     summary.put("cases", rows.size());
-    summary.put("balanced_strictly_better_than_eplb", rows.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count());
-    summary.put("balanced_worse_than_eplb", rows.stream()
-        .filter(r -> r.balanced() > Math.min(r.eplbAsIs(), r.eplbPlacement()) + 1e-9).count());
+    summary.put(
+        "balanced_strictly_better_than_eplb",
+        rows.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count());
+    summary.put(
+        "balanced_worse_than_eplb",
+        rows.stream()
+            .filter(r -> r.balanced() > Math.min(r.eplbAsIs(), r.eplbPlacement()) + 1e-9)
+            .count());
     summary.put("mean_contiguous", mean(rows, PlannerGrid.Row::contiguous));
     summary.put("mean_round_robin", mean(rows, PlannerGrid.Row::roundRobin));
     summary.put("mean_eplb", mean(rows, PlannerGrid.Row::eplbAsIs));
@@ -130,8 +171,10 @@ public final class PlannerBench {
       o.put("balanced_strictly_better", r.balancedBeatsEplb());
     }
     ObjectNode migration = root.putObject("migration");
-    migration.put("what", "loads drift (each count x (1 + noise N(0,1))) and the plan is redone; moves = (expert, node)"
-        + " pairs the new plan has and the old lacks");
+    migration.put(
+        "what",
+        "loads drift (each count x (1 + noise N(0,1))) and the plan is redone; moves = (expert, node)"
+            + " pairs the new plan has and the old lacks");
     migration.put("noise", MIGRATION_NOISE);
     ArrayNode mc = migration.putArray("cases");
     for (PlannerGrid.MigrationRow m : moves) {
@@ -156,75 +199,130 @@ public final class PlannerBench {
 
   static String markdown(List<PlannerGrid.Row> rows, List<PlannerGrid.MigrationRow> moves) {
     StringBuilder sb = new StringBuilder();
-    sb.append("Predicted balance (max ÷ mean node load per layer, averaged over layers; 1 is perfect) of each\n")
-        .append("strategy on ").append(rows.size()).append(" skewed traces: Zipf exponent × ")
-        .append(join(PlannerGrid.EXPERTS)).append(" experts × ").append(join(PlannerGrid.NODES)).append(" nodes × ")
-        .append(join(PlannerGrid.SPARE)).append(" spare slots per layer,\n")
-        .append(PlannerGrid.LAYERS).append(" layers each (its own random expert order per layer, multinomial noise, ")
-        .append(PlannerGrid.TOKENS_PER_EXPERT).append(" tokens per expert).\n")
-        .append("Slots per node = ceil((experts + spare) ÷ nodes), replica budget experts + spare per layer, the\n")
-        .append("same for EPLB and balanced; contiguous and round-robin place one copy of each expert. EPLB is\n")
-        .append("DeepSeek's global policy as published, by its own measure (it may put two replicas of one expert\n")
-        .append("on a node). \"bound\" is a lower bound no placement can beat. Each cell is the mean over the cases\n")
-        .append("in its row; the last column counts cases where balanced is strictly better than EPLB.\n\n");
-    sb.append("| Zipf exponent | contiguous | round-robin | EPLB | balanced | bound | balanced better |\n")
+    sb.append(
+            "Predicted balance (max ÷ mean node load per layer, averaged over layers; 1 is perfect) of each\n")
+        .append("strategy on ")
+        .append(rows.size())
+        .append(" skewed traces: Zipf exponent × ")
+        .append(join(PlannerGrid.EXPERTS))
+        .append(" experts × ")
+        .append(join(PlannerGrid.NODES))
+        .append(" nodes × ")
+        .append(join(PlannerGrid.SPARE))
+        .append(" spare slots per layer,\n")
+        .append(PlannerGrid.LAYERS)
+        .append(" layers each (its own random expert order per layer, multinomial noise, ")
+        .append(PlannerGrid.TOKENS_PER_EXPERT)
+        .append(" tokens per expert).\n")
+        .append(
+            "Slots per node = ceil((experts + spare) ÷ nodes), replica budget experts + spare per layer, the\n")
+        .append(
+            "same for EPLB and balanced; contiguous and round-robin place one copy of each expert. EPLB is\n")
+        .append(
+            "DeepSeek's global policy as published, by its own measure (it may put two replicas of one expert\n")
+        .append(
+            "on a node). \"bound\" is a lower bound no placement can beat. Each cell is the mean over the cases\n")
+        .append(
+            "in its row; the last column counts cases where balanced is strictly better than EPLB.\n\n");
+    sb.append(
+            "| Zipf exponent | contiguous | round-robin | EPLB | balanced | bound | balanced better |\n")
         .append("|---:|---:|---:|---:|---:|---:|---:|\n");
     for (double s : PlannerGrid.EXPONENTS) {
       row(sb, String.format(Locale.ROOT, "%.1f", s), rows, r -> r.c().exponent() == s);
     }
-    sb.append("\n| spare slots per layer | contiguous | round-robin | EPLB | balanced | bound | balanced better |\n")
+    sb.append(
+            "\n| spare slots per layer | contiguous | round-robin | EPLB | balanced | bound | balanced better |\n")
         .append("|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int sp : PlannerGrid.SPARE) {
       row(sb, Integer.toString(sp), rows, r -> r.c().spare() == sp);
     }
-    row(sb.append("\n| all | contiguous | round-robin | EPLB | balanced | bound | balanced better |\n")
-        .append("|---:|---:|---:|---:|---:|---:|---:|\n"), "all", rows, r -> true);
+    row(
+        sb.append(
+                "\n| all | contiguous | round-robin | EPLB | balanced | bound | balanced better |\n")
+            .append("|---:|---:|---:|---:|---:|---:|---:|\n"),
+        "all",
+        rows,
+        r -> true);
     long better = rows.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count();
-    long worse = rows.stream().filter(r -> r.balanced() > Math.min(r.eplbAsIs(), r.eplbPlacement()) + 1e-9).count();
-    sb.append("\nbalanced is strictly better than EPLB in ").append(better).append(" of ").append(rows.size())
-        .append(" cases and worse in ").append(worse).append(". EPLB merged into a placement (a node holding an\n")
+    long worse =
+        rows.stream()
+            .filter(r -> r.balanced() > Math.min(r.eplbAsIs(), r.eplbPlacement()) + 1e-9)
+            .count();
+    sb.append("\nbalanced is strictly better than EPLB in ")
+        .append(better)
+        .append(" of ")
+        .append(rows.size())
+        .append(" cases and worse in ")
+        .append(worse)
+        .append(". EPLB merged into a placement (a node holding an\n")
         .append("expert once, as Arrakis routes) averages ")
         .append(String.format(Locale.ROOT, "%.3f", mean(rows, PlannerGrid.Row::eplbPlacement)))
         .append(" over the grid.\n");
-    sb.append("\nExperts moved when the loads drift by ").append(Math.round(100 * MIGRATION_NOISE))
-        .append("% (each count × (1 + noise·N(0,1))) and the plan is redone; mean over ").append(moves.size())
-        .append(" cases (Zipf 0.8 and 1.2,\n64 and 256 experts, 8 and 16 nodes, 0 and 8 spare slots). A move is an (expert, node) pair\n")
-        .append("the rollout must load. \"with current\" never trades balance for moves; slack lets each layer's max\n")
+    sb.append("\nExperts moved when the loads drift by ")
+        .append(Math.round(100 * MIGRATION_NOISE))
+        .append("% (each count × (1 + noise·N(0,1))) and the plan is redone; mean over ")
+        .append(moves.size())
+        .append(
+            " cases (Zipf 0.8 and 1.2,\n64 and 256 experts, 8 and 16 nodes, 0 and 8 spare slots). A move is an (expert, node) pair\n")
+        .append(
+            "the rollout must load. \"with current\" never trades balance for moves; slack lets each layer's max\n")
         .append("node load be that much above the best found.\n\n")
-        .append("| spare slots | placements | EPLB rerun | balanced, fresh | with current | 0.1% slack | 1% slack |\n")
+        .append(
+            "| spare slots | placements | EPLB rerun | balanced, fresh | with current | 0.1% slack | 1% slack |\n")
         .append("|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int sp : new int[] {0, 8}) {
       List<PlannerGrid.MigrationRow> sel = moves.stream().filter(m -> m.c().spare() == sp).toList();
       if (sel.isEmpty()) {
         continue;
       }
-      sb.append(String.format(Locale.ROOT, "| %d | %.0f | %.0f | %.0f (%.4f) | %.0f (%.4f) | %.0f (%.4f) | %.0f (%.4f) |%n", sp,
-          avg(sel, PlannerGrid.MigrationRow::placements), avg(sel, PlannerGrid.MigrationRow::eplbRerunMoves),
-          avg(sel, PlannerGrid.MigrationRow::freshMoves), avg(sel, PlannerGrid.MigrationRow::freshBalance),
-          avg(sel, PlannerGrid.MigrationRow::strictMoves), avg(sel, PlannerGrid.MigrationRow::strictBalance),
-          avg(sel, PlannerGrid.MigrationRow::slack01Moves), avg(sel, PlannerGrid.MigrationRow::slack01Balance),
-          avg(sel, PlannerGrid.MigrationRow::slack1Moves), avg(sel, PlannerGrid.MigrationRow::slack1Balance)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "| %d | %.0f | %.0f | %.0f (%.4f) | %.0f (%.4f) | %.0f (%.4f) | %.0f (%.4f) |%n",
+              sp,
+              avg(sel, PlannerGrid.MigrationRow::placements),
+              avg(sel, PlannerGrid.MigrationRow::eplbRerunMoves),
+              avg(sel, PlannerGrid.MigrationRow::freshMoves),
+              avg(sel, PlannerGrid.MigrationRow::freshBalance),
+              avg(sel, PlannerGrid.MigrationRow::strictMoves),
+              avg(sel, PlannerGrid.MigrationRow::strictBalance),
+              avg(sel, PlannerGrid.MigrationRow::slack01Moves),
+              avg(sel, PlannerGrid.MigrationRow::slack01Balance),
+              avg(sel, PlannerGrid.MigrationRow::slack1Moves),
+              avg(sel, PlannerGrid.MigrationRow::slack1Balance)));
     }
-    sb.append("\n(balance in parentheses.) Produced by\n`java -cp model/target/classes:$(cat model/target/classpath.txt)")
-        .append(" io.arrakis.model.placement.planner.PlannerBench`\nafter `mvn -o -pl model package -DskipTests`;")
+    sb.append(
+            "\n(balance in parentheses.) Produced by\n`java -cp model/target/classes:$(cat model/target/classpath.txt)")
+        .append(
+            " io.arrakis.model.placement.planner.PlannerBench`\nafter `mvn -o -pl model package -DskipTests`;")
         .append(" every case is in `bench/results/placement-planner.json`.\n");
     return sb.toString();
   }
 
-  private static void row(StringBuilder sb, String label, List<PlannerGrid.Row> rows, Predicate<PlannerGrid.Row> in) {
+  private static void row(
+      StringBuilder sb, String label, List<PlannerGrid.Row> rows, Predicate<PlannerGrid.Row> in) {
     List<PlannerGrid.Row> sel = rows.stream().filter(in).toList();
     long better = sel.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count();
-    sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %d / %d |%n", label,
-        mean(sel, PlannerGrid.Row::contiguous), mean(sel, PlannerGrid.Row::roundRobin),
-        mean(sel, PlannerGrid.Row::eplbAsIs), mean(sel, PlannerGrid.Row::balanced), mean(sel, PlannerGrid.Row::bound),
-        better, sel.size()));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %d / %d |%n",
+            label,
+            mean(sel, PlannerGrid.Row::contiguous),
+            mean(sel, PlannerGrid.Row::roundRobin),
+            mean(sel, PlannerGrid.Row::eplbAsIs),
+            mean(sel, PlannerGrid.Row::balanced),
+            mean(sel, PlannerGrid.Row::bound),
+            better,
+            sel.size()));
   }
 
   private static double mean(List<PlannerGrid.Row> rows, ToDoubleFunction<PlannerGrid.Row> f) {
     return round(rows.stream().mapToDouble(f).average().orElse(Double.NaN));
   }
 
-  private static double avg(List<PlannerGrid.MigrationRow> rows, ToDoubleFunction<PlannerGrid.MigrationRow> f) {
+  private static double avg(
+      List<PlannerGrid.MigrationRow> rows, ToDoubleFunction<PlannerGrid.MigrationRow> f) {
     return rows.stream().mapToDouble(f).average().orElse(Double.NaN);
   }
 

@@ -38,17 +38,26 @@ final class PlannerGrid {
 
     public Loads trace() {
       long seed = 0x5EED_0000L + experts * 1_000L + Math.round(exponent * 100);
-      return ZipfTraces.generate(LAYERS, experts, exponent, (long) TOKENS_PER_EXPERT * experts, seed);
+      return ZipfTraces.generate(
+          LAYERS, experts, exponent, (long) TOKENS_PER_EXPERT * experts, seed);
     }
   }
 
   /**
-   * Predicted balance (max ÷ mean node load, mean over layers) of each strategy on one case.
-   * {@code eplbAsIs} is EPLB's own measure (a node may hold two replicas of one expert, each carrying
-   * its share); {@code eplbPlacement} the same result as a placement (an expert held once per node).
+   * Predicted balance (max ÷ mean node load, mean over layers) of each strategy on one case. {@code
+   * eplbAsIs} is EPLB's own measure (a node may hold two replicas of one expert, each carrying its
+   * share); {@code eplbPlacement} the same result as a placement (an expert held once per node).
    */
-  public record Row(Case c, double contiguous, double roundRobin, double eplbAsIs, double eplbPlacement,
-      int eplbDuplicates, double balanced, double bound, double millis) {
+  public record Row(
+      Case c,
+      double contiguous,
+      double roundRobin,
+      double eplbAsIs,
+      double eplbPlacement,
+      int eplbDuplicates,
+      double balanced,
+      double bound,
+      double millis) {
     /** Strictly better than EPLB by either measure, beyond rounding. */
     public boolean balancedBeatsEplb() {
       return balanced < Math.min(eplbAsIs, eplbPlacement) - 1e-9;
@@ -62,9 +71,19 @@ final class PlannerGrid {
    * balance slack and with 0.1% and 1%. {@code placements} is the (expert, node) pairs of the
    * strict plan; balances are of the new plans under the new loads.
    */
-  public record MigrationRow(Case c, double noise, int placements, int eplbRerunMoves, int freshMoves,
-      int strictMoves, int slack01Moves, int slack1Moves, double freshBalance, double strictBalance,
-      double slack01Balance, double slack1Balance) {}
+  public record MigrationRow(
+      Case c,
+      double noise,
+      int placements,
+      int eplbRerunMoves,
+      int freshMoves,
+      int strictMoves,
+      int slack01Moves,
+      int slack1Moves,
+      double freshBalance,
+      double strictBalance,
+      double slack01Balance,
+      double slack1Balance) {}
 
   /** A smaller grid for the migration figures (each case plans five times). */
   public static List<Case> migrationCases() {
@@ -99,14 +118,27 @@ final class PlannerGrid {
     Plan fresh = Planner.plan(after, n, s, Strategy.BALANCED, Optional.empty(), options);
     Optional<Placement> cur = Optional.of(current.placement());
     Plan strict = Planner.plan(after, n, s, Strategy.BALANCED, cur, options);
-    Plan slack01 = Planner.plan(after, n, s, Strategy.BALANCED, cur, options.withBalanceSlack(0.001));
+    Plan slack01 =
+        Planner.plan(after, n, s, Strategy.BALANCED, cur, options.withBalanceSlack(0.001));
     Plan slack1 = Planner.plan(after, n, s, Strategy.BALANCED, cur, options.withBalanceSlack(0.01));
-    int eplbMoves = Planner.moved(EplbBaseline.run(before, n, s, c.replicasPerLayer()).placement(),
-        EplbBaseline.run(after, n, s, c.replicasPerLayer()).placement());
+    int eplbMoves =
+        Planner.moved(
+            EplbBaseline.run(before, n, s, c.replicasPerLayer()).placement(),
+            EplbBaseline.run(after, n, s, c.replicasPerLayer()).placement());
     int placements = strict.placement().nodes().stream().mapToInt(x -> x.experts().size()).sum();
-    return new MigrationRow(c, noise, placements, eplbMoves, Planner.moved(current.placement(), fresh.placement()),
-        strict.moved(), slack01.moved(), slack1.moved(), fresh.balance().mean(), strict.balance().mean(),
-        slack01.balance().mean(), slack1.balance().mean());
+    return new MigrationRow(
+        c,
+        noise,
+        placements,
+        eplbMoves,
+        Planner.moved(current.placement(), fresh.placement()),
+        strict.moved(),
+        slack01.moved(),
+        slack1.moved(),
+        fresh.balance().mean(),
+        strict.balance().mean(),
+        slack01.balance().mean(),
+        slack1.balance().mean());
   }
 
   public static List<Case> cases() {
@@ -128,13 +160,23 @@ final class PlannerGrid {
     int n = c.nodes();
     int s = c.slotsPerNode();
     Planner.Options options = Planner.Options.defaults().withReplicasPerLayer(c.replicasPerLayer());
-    double contiguous = Planner.plan(loads, n, s, Strategy.CONTIGUOUS, Optional.empty(), options).balance().mean();
-    double roundRobin = Planner.plan(loads, n, s, Strategy.ROUND_ROBIN, Optional.empty(), options).balance().mean();
+    double contiguous =
+        Planner.plan(loads, n, s, Strategy.CONTIGUOUS, Optional.empty(), options).balance().mean();
+    double roundRobin =
+        Planner.plan(loads, n, s, Strategy.ROUND_ROBIN, Optional.empty(), options).balance().mean();
     EplbBaseline.Result eplb = EplbBaseline.run(loads, n, s, c.replicasPerLayer());
     long start = System.nanoTime();
     Plan balanced = Planner.plan(loads, n, s, Strategy.BALANCED, Optional.empty(), options);
     double millis = (System.nanoTime() - start) / 1e6;
-    return new Row(c, contiguous, roundRobin, eplb.balanceAsIs(), Balance.of(eplb.placement(), loads).mean(),
-        eplb.duplicates(), balanced.balance().mean(), balanced.bound().mean(), millis);
+    return new Row(
+        c,
+        contiguous,
+        roundRobin,
+        eplb.balanceAsIs(),
+        Balance.of(eplb.placement(), loads).mean(),
+        eplb.duplicates(),
+        balanced.balance().mean(),
+        balanced.bound().mean(),
+        millis);
   }
 }

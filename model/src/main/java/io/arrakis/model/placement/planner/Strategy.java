@@ -8,7 +8,9 @@ public enum Strategy {
   CONTIGUOUS,
   /** Experts dealt out one by one per layer, one copy each; needs no loads. */
   ROUND_ROBIN,
-  /** Hot experts replicated into spare slots, replicas spread so the most loaded node carries least. */
+  /**
+   * Hot experts replicated into spare slots, replicas spread so the most loaded node carries least.
+   */
   BALANCED;
 
   public static Strategy parse(String s) {
@@ -16,8 +18,9 @@ public enum Strategy {
       case "contiguous" -> CONTIGUOUS;
       case "round-robin", "roundrobin", "round_robin" -> ROUND_ROBIN;
       case "balanced" -> BALANCED;
-      default -> throw new IllegalArgumentException(
-          "unknown strategy '" + s + "': expected contiguous, round-robin or balanced");
+      default ->
+          throw new IllegalArgumentException(
+              "unknown strategy '" + s + "': expected contiguous, round-robin or balanced");
     };
   }
 

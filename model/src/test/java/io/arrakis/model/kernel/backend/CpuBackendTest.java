@@ -34,8 +34,14 @@ class CpuBackendTest {
       float[][] w1 = Naive.gaussian(rnd, FF, D, 1 / Math.sqrt(D), true);
       float[][] w3 = Naive.gaussian(rnd, FF, D, 1 / Math.sqrt(D), true);
       float[][] w2 = Naive.gaussian(rnd, D, FF, 1 / Math.sqrt(FF), true);
-      BackendExpert loaded = backend.load(new ExpertWeights(D, FF, new WeightTensor(StDType.BF16, FF, D, Naive.bf16Bytes(w1)),
-          new WeightTensor(StDType.BF16, FF, D, Naive.bf16Bytes(w3)), new WeightTensor(StDType.BF16, D, FF, Naive.bf16Bytes(w2))));
+      BackendExpert loaded =
+          backend.load(
+              new ExpertWeights(
+                  D,
+                  FF,
+                  new WeightTensor(StDType.BF16, FF, D, Naive.bf16Bytes(w1)),
+                  new WeightTensor(StDType.BF16, FF, D, Naive.bf16Bytes(w3)),
+                  new WeightTensor(StDType.BF16, D, FF, Naive.bf16Bytes(w2))));
       experts.add(new Expert(w1, w3, w2, loaded));
     }
     for (int tokens : new int[] {1, 3, 8, 13}) {
@@ -49,7 +55,9 @@ class CpuBackendTest {
         weights[t][1] = (float) rnd.nextDouble();
       }
 
-      float[] batch = TensorCodec.floats(backend.compute(encode(x, 0, tokens), work(experts, chosen, weights, 0, tokens)));
+      float[] batch =
+          TensorCodec.floats(
+              backend.compute(encode(x, 0, tokens), work(experts, chosen, weights, 0, tokens)));
 
       double[][] want = new double[tokens][D];
       for (int t = 0; t < tokens; t++) {
@@ -60,15 +68,20 @@ class CpuBackendTest {
             want[t][j] += weights[t][r] * y[j];
           }
         }
-        float[] alone = TensorCodec.floats(backend.compute(encode(x, t, 1), work(experts, chosen, weights, t, 1)));
-        assertThat(alone).as("%d tokens: token %d alone", tokens, t)
+        float[] alone =
+            TensorCodec.floats(
+                backend.compute(encode(x, t, 1), work(experts, chosen, weights, t, 1)));
+        assertThat(alone)
+            .as("%d tokens: token %d alone", tokens, t)
             .containsExactly(Arrays.copyOfRange(batch, t * D, (t + 1) * D));
       }
       float[][] got = new float[tokens][];
       for (int t = 0; t < tokens; t++) {
         got[t] = Arrays.copyOfRange(batch, t * D, (t + 1) * D);
       }
-      assertThat(Naive.maxAbsDiff(got, want)).as("%d tokens", tokens).isLessThanOrEqualTo(1e-5 * Naive.maxAbs(want));
+      assertThat(Naive.maxAbsDiff(got, want))
+          .as("%d tokens", tokens)
+          .isLessThanOrEqualTo(1e-5 * Naive.maxAbs(want));
     }
   }
 
@@ -80,8 +93,11 @@ class CpuBackendTest {
     return TensorCodec.encodeFloat(flat, count, D);
   }
 
-  /** One work item per expert that any of tokens [from, from + count) chose, rows renumbered from 0. */
-  private static List<BackendWork> work(List<Expert> experts, int[][] chosen, float[][] weights, int from, int count) {
+  /**
+   * One work item per expert that any of tokens [from, from + count) chose, rows renumbered from 0.
+   */
+  private static List<BackendWork> work(
+      List<Expert> experts, int[][] chosen, float[][] weights, int from, int count) {
     List<BackendWork> work = new ArrayList<>();
     for (int e = 0; e < experts.size(); e++) {
       List<Integer> rows = new ArrayList<>();
@@ -99,7 +115,9 @@ class CpuBackendTest {
         for (int i = 0; i < ws.length; i++) {
           ws[i] = w.get(i);
         }
-        work.add(new BackendWork(experts.get(e).loaded(), rows.stream().mapToInt(Integer::intValue).toArray(), ws));
+        work.add(
+            new BackendWork(
+                experts.get(e).loaded(), rows.stream().mapToInt(Integer::intValue).toArray(), ws));
       }
     }
     return work;

@@ -21,7 +21,9 @@ class CudaKernelsTest {
     assertThat(source).doesNotContain("#include");
     for (String name : CudaKernels.NAMES) {
       boolean plain = source.contains("extern \"C\" __global__ void " + name + "(");
-      boolean grouped = name.matches("(gateup|down)_nb\\d") && source.contains("GROUPED(" + name.replaceAll("\\D", "") + ",");
+      boolean grouped =
+          name.matches("(gateup|down)_nb\\d")
+              && source.contains("GROUPED(" + name.replaceAll("\\D", "") + ",");
       assertThat(plain || grouped).as("kernel %s", name).isTrue();
     }
     for (int blocks : CudaPlan.TILE_BLOCKS) {
@@ -44,13 +46,21 @@ class CudaKernelsTest {
 
   @Test
   void withoutCudaTheBackendRefusesInOneLine() {
-    Assumptions.assumeFalse(Files.exists(Path.of("/dev/nvidia0")), "this machine has an NVIDIA GPU");
+    Assumptions.assumeFalse(
+        Files.exists(Path.of("/dev/nvidia0")), "this machine has an NVIDIA GPU");
     assertThatThrownBy(() -> CudaBackend.open(CudaOptions.defaults(0)))
         .isInstanceOf(BackendUnavailableException.class)
         .hasMessageStartingWith("--device cuda: ")
         .hasMessageNotContaining("\n")
-        .satisfies(e -> assertThat(e.getMessage()).containsAnyOf("libcudart.so.13", "NVIDIA driver", "libcublas",
-            "libnvrtc", "no CUDA device"));
+        .satisfies(
+            e ->
+                assertThat(e.getMessage())
+                    .containsAnyOf(
+                        "libcudart.so.13",
+                        "NVIDIA driver",
+                        "libcublas",
+                        "libnvrtc",
+                        "no CUDA device"));
   }
 
   private static boolean nvrtcLoads() {

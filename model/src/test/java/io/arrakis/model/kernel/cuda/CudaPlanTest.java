@@ -40,7 +40,9 @@ class CudaPlanTest {
       // cuBLAS items own the slots [0, bigSlots), one contiguous run each
       int big = 0;
       for (int b = 0; b < plan.bigWork.length; b++) {
-        assertThat(rows[plan.bigWork[b]].length).isGreaterThan(threshold).isEqualTo(plan.bigRows[b]);
+        assertThat(rows[plan.bigWork[b]].length)
+            .isGreaterThan(threshold)
+            .isEqualTo(plan.bigRows[b]);
         assertThat(plan.bigSlot0[b]).isEqualTo(big);
         big += plan.bigRows[b];
       }
@@ -51,7 +53,9 @@ class CudaPlanTest {
         for (int k = 0; k < plan.tiles(s); k++) {
           int n = plan.tileRows[s][k];
           assertThat(n).isBetween(1, 8 * CudaPlan.TILE_BLOCKS[s]);
-          assertThat(s == 0 || n > 8 * CudaPlan.TILE_BLOCKS[s - 1]).as("smallest tile that fits").isTrue();
+          assertThat(s == 0 || n > 8 * CudaPlan.TILE_BLOCKS[s - 1])
+              .as("smallest tile that fits")
+              .isTrue();
           for (int i = 0; i < n; i++) {
             int slot = plan.tileSlot0[s][k] + i;
             assertThat(slot).isGreaterThanOrEqualTo(plan.bigSlots);
@@ -111,10 +115,12 @@ class CudaPlanTest {
     assertThat(slotRows).containsExactly(0, 1, 2, 0, 2, 1);
     assertThat(p.getFloat((int) plan.slotWeightsOffset() + 4 * 2)).isEqualTo(0.75f);
     int ts = (int) plan.tokenStartOffset();
-    assertThat(new int[] {p.getInt(ts), p.getInt(ts + 4), p.getInt(ts + 8), p.getInt(ts + 12)}).containsExactly(0, 2, 4, 6);
+    assertThat(new int[] {p.getInt(ts), p.getInt(ts + 4), p.getInt(ts + 8), p.getInt(ts + 12)})
+        .containsExactly(0, 2, 4, 6);
     int tl = (int) plan.tokenSlotsOffset();
     // token 0: item 0's slot (3) then item 2's (0); token 2: item 0's (4) then item 2's (2)
-    assertThat(new int[] {p.getInt(tl), p.getInt(tl + 4), p.getInt(tl + 16), p.getInt(tl + 20)}).containsExactly(3, 0, 4, 2);
+    assertThat(new int[] {p.getInt(tl), p.getInt(tl + 4), p.getInt(tl + 16), p.getInt(tl + 20)})
+        .containsExactly(3, 0, 4, 2);
   }
 
   @RepeatedTest(5)
@@ -150,7 +156,8 @@ class CudaPlanTest {
   }
 
   /** The device's steps from the plan's arrays: bf16 rows and activations, float accumulation. */
-  private static float[][] emulate(CudaPlan plan, float[][] x, float[][][] w13, float[][][] w2, int ff) {
+  private static float[][] emulate(
+      CudaPlan plan, float[][] x, float[][][] w13, float[][][] w2, int ff) {
     int d = x[0].length;
     int[] itemOfSlot = new int[plan.slots];
     for (int b = 0; b < plan.bigWork.length; b++) {
@@ -199,7 +206,8 @@ class CudaPlanTest {
     return out;
   }
 
-  private static float[][] reference(float[][] x, float[][][] w13, float[][][] w2, int[][] rows, float[][] weights, int ff) {
+  private static float[][] reference(
+      float[][] x, float[][][] w13, float[][][] w2, int[][] rows, float[][] weights, int ff) {
     int d = x[0].length;
     float[][] out = new float[x.length][d];
     for (int i = 0; i < rows.length; i++) {
@@ -228,7 +236,9 @@ class CudaPlanTest {
     return out;
   }
 
-  /** Items (item i is expert i mod experts in the emulation) with distinct rows, some past 64 rows. */
+  /**
+   * Items (item i is expert i mod experts in the emulation) with distinct rows, some past 64 rows.
+   */
   private static int[][] randomRows(SplittableRandom r, int tokens, int items) {
     int[][] rows = new int[items][];
     for (int i = 0; i < items; i++) {

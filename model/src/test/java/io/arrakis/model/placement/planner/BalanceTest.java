@@ -25,8 +25,11 @@ class BalanceTest {
     // Layer 0: expert 0 (60 tokens) on a and b, expert 1 (30) on b, expert 2 (10) on c.
     // a = 30, b = 30 + 30 = 60, c = 10; mean 100/3; max/mean = 1.8.
     // Layer 1: all 90 tokens of expert 0 on c: 90 / 30 = 3.
-    Placement p = new Placement(1, List.of(
-        node("a", 0, 0, 1, 1), node("b", 0, 0, 0, 1, 1, 1), node("c", 0, 2, 1, 0, 1, 1)));
+    Placement p =
+        new Placement(
+            1,
+            List.of(
+                node("a", 0, 0, 1, 1), node("b", 0, 0, 0, 1, 1, 1), node("c", 0, 2, 1, 0, 1, 1)));
     Loads loads = Loads.of(List.of(0, 1), new double[][] {{60, 30, 10}, {90, 0, 0}});
     Balance b = Balance.of(p, loads);
     assertThat(b.layers()).hasSize(2);
@@ -48,7 +51,8 @@ class BalanceTest {
   void anExpertWithTokensButNoHolderIsNamed() {
     Placement p = new Placement(4, List.of(node("a", 0, 0)));
     Loads loads = Loads.of(List.of(0), new double[][] {{1, 5}});
-    assertThatThrownBy(() -> Balance.of(p, loads)).hasMessageContaining("holds no replica of expert 0:1");
+    assertThatThrownBy(() -> Balance.of(p, loads))
+        .hasMessageContaining("holds no replica of expert 0:1");
     assertThat(Balance.ofIfCovers(p, loads)).isEmpty();
     // An expert that carried nothing may be missing from the balance's point of view.
     assertThat(Balance.ofIfCovers(p, Loads.of(List.of(0), new double[][] {{1, 0}}))).isPresent();

@@ -30,17 +30,25 @@ class BalancedVsEplbGridTest {
     synchronized (rows) {
       rows.add(row);
     }
-    assertThat(row.balanced()).as("balanced vs EPLB (as-is)").isLessThanOrEqualTo(row.eplbAsIs() + 1e-9);
-    assertThat(row.balanced()).as("balanced vs EPLB (as a placement)").isLessThanOrEqualTo(row.eplbPlacement() + 1e-9);
-    assertThat(row.balanced()).as("balanced vs the fixed layouts")
+    assertThat(row.balanced())
+        .as("balanced vs EPLB (as-is)")
+        .isLessThanOrEqualTo(row.eplbAsIs() + 1e-9);
+    assertThat(row.balanced())
+        .as("balanced vs EPLB (as a placement)")
+        .isLessThanOrEqualTo(row.eplbPlacement() + 1e-9);
+    assertThat(row.balanced())
+        .as("balanced vs the fixed layouts")
         .isLessThanOrEqualTo(Math.min(row.contiguous(), row.roundRobin()) + 1e-9);
-    assertThat(row.balanced()).as("no placement beats the lower bound").isGreaterThanOrEqualTo(row.bound() - 1e-9);
+    assertThat(row.balanced())
+        .as("no placement beats the lower bound")
+        .isGreaterThanOrEqualTo(row.bound() - 1e-9);
   }
 
   @AfterAll
   void mostlyStrictlyBetter() {
     long better = rows.stream().filter(PlannerGrid.Row::balancedBeatsEplb).count();
-    System.out.println("balanced strictly better than EPLB in " + better + " of " + rows.size() + " cases");
+    System.out.println(
+        "balanced strictly better than EPLB in " + better + " of " + rows.size() + " cases");
     // Where it is not, the case is mostly one with no spare slot, in which EPLB reaches the bound.
     if (rows.size() == PlannerGrid.cases().size()) {
       assertThat(better).isGreaterThanOrEqualTo(100);

@@ -20,7 +20,9 @@ class HungarianTest {
         }
       }
       int[] assign = Hungarian.maximise(profit);
-      assertThat(assign).as("a permutation").containsExactlyInAnyOrder(IntStream.range(0, n).toArray());
+      assertThat(assign)
+          .as("a permutation")
+          .containsExactlyInAnyOrder(IntStream.range(0, n).toArray());
       assertThat(total(profit, assign)).isEqualTo(best(profit, new int[n], new boolean[n], 0));
     }
   }

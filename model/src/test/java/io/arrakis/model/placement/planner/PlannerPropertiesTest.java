@@ -36,25 +36,41 @@ class PlannerPropertiesTest {
     int slots = (experts + nodes - 1) / nodes + r.nextInt(4);
     int budget = experts + r.nextInt(nodes * slots - experts + 1);
     Loads loads = randomLoads(r, experts);
-    Optional<Placement> current = r.nextBoolean() ? Optional.empty() : Optional.of(randomCurrent(r, loads));
-    Planner.Options options = Planner.Options.defaults().withReplicasPerLayer(budget)
-        .withBalanceSlack(r.nextBoolean() ? 0 : 0.01);
+    Optional<Placement> current =
+        r.nextBoolean() ? Optional.empty() : Optional.of(randomCurrent(r, loads));
+    Planner.Options options =
+        Planner.Options.defaults()
+            .withReplicasPerLayer(budget)
+            .withBalanceSlack(r.nextBoolean() ? 0 : 0.01);
 
     for (Strategy strategy : Strategy.values()) {
       Plan plan = Planner.plan(loads, nodes, slots, strategy, current, options);
       Placement p = plan.placement();
-      String what = strategy + " on " + experts + " experts, " + nodes + " nodes × " + slots + " slots, budget " + budget;
+      String what =
+          strategy
+              + " on "
+              + experts
+              + " experts, "
+              + nodes
+              + " nodes × "
+              + slots
+              + " slots, budget "
+              + budget;
 
       p.checkCovers(loads.layers(), experts);
       assertThat(p.version()).as(what).isEqualTo(current.map(c -> c.version() + 1).orElse(1L));
-      assertThat(p.nodes()).extracting(Placement.Node::id)
-          .containsExactlyElementsOf(IntStream.range(0, nodes).mapToObj(Strategies::nodeId).toList());
+      assertThat(p.nodes())
+          .extracting(Placement.Node::id)
+          .containsExactlyElementsOf(
+              IntStream.range(0, nodes).mapToObj(Strategies::nodeId).toList());
       for (int layer : loads.layers()) {
         int replicas = 0;
         for (Placement.Node n : p.nodes()) {
           List<ExpertId> here = n.experts().stream().filter(e -> e.layer() == layer).toList();
           assertThat(here).as(what + ": one replica per node per expert").doesNotHaveDuplicates();
-          assertThat(here.size()).as(what + ": slots of " + n.id() + " in layer " + layer).isLessThanOrEqualTo(slots);
+          assertThat(here.size())
+              .as(what + ": slots of " + n.id() + " in layer " + layer)
+              .isLessThanOrEqualTo(slots);
           replicas += here.size();
         }
         if (strategy == Strategy.BALANCED) {
@@ -64,14 +80,18 @@ class PlannerPropertiesTest {
         }
       }
       assertThat(plan.balance()).isEqualTo(Balance.of(p, loads));
-      assertThat(plan.balance().mean()).as(what + ": no plan beats the bound").isGreaterThanOrEqualTo(plan.bound().mean() - 1e-9);
+      assertThat(plan.balance().mean())
+          .as(what + ": no plan beats the bound")
+          .isGreaterThanOrEqualTo(plan.bound().mean() - 1e-9);
       Placement before = current.orElse(new Placement(0, List.of()));
       assertThat(plan.moved()).isEqualTo(Planner.moved(before, p));
       assertThat(plan.dropped()).isEqualTo(Planner.moved(p, before));
       if (strategy == Strategy.BALANCED && current.isEmpty()) {
         EplbBaseline.Result eplb = EplbBaseline.run(loads, nodes, slots, budget);
-        assertThat(plan.balance().mean()).as(what + ": vs EPLB")
-            .isLessThanOrEqualTo(Math.min(eplb.balanceAsIs(), Balance.of(eplb.placement(), loads).mean()) + 1e-9);
+        assertThat(plan.balance().mean())
+            .as(what + ": vs EPLB")
+            .isLessThanOrEqualTo(
+                Math.min(eplb.balanceAsIs(), Balance.of(eplb.placement(), loads).mean()) + 1e-9);
       }
     }
   }
@@ -91,13 +111,17 @@ class PlannerPropertiesTest {
         tokens[l] = new double[experts];
         tokens[l][r.nextInt(experts)] = 1000;
       } else {
-        tokens[l] = ZipfTraces.generate(1, experts, 1.6 * r.nextDouble(), 20L * experts, r.nextLong()).tokens(0);
+        tokens[l] =
+            ZipfTraces.generate(1, experts, 1.6 * r.nextDouble(), 20L * experts, r.nextLong())
+                .tokens(0);
       }
     }
     return Loads.of(ids, tokens);
   }
 
-  /** Some earlier placement: another node count, slots overfull, experts missing or out of range. */
+  /**
+   * Some earlier placement: another node count, slots overfull, experts missing or out of range.
+   */
   private static Placement randomCurrent(Random r, Loads loads) {
     int nodes = 1 + r.nextInt(12);
     List<Placement.Node> out = new ArrayList<>();
@@ -105,10 +129,16 @@ class PlannerPropertiesTest {
       Set<ExpertId> held = new HashSet<>();
       int k = r.nextInt(2 * loads.numExperts() / nodes + 3);
       for (int i = 0; i < k; i++) {
-        held.add(new ExpertId(loads.layers().get(r.nextInt(loads.numLayers())), r.nextInt(loads.numExperts() + 2)));
+        held.add(
+            new ExpertId(
+                loads.layers().get(r.nextInt(loads.numLayers())),
+                r.nextInt(loads.numExperts() + 2)));
       }
-      out.add(new Placement.Node(Strategies.nodeId(n), r.nextBoolean() ? "10.0.0." + n + ":50061" : null,
-          new ArrayList<>(held)));
+      out.add(
+          new Placement.Node(
+              Strategies.nodeId(n),
+              r.nextBoolean() ? "10.0.0." + n + ":50061" : null,
+              new ArrayList<>(held)));
     }
     return new Placement(r.nextInt(5), out);
   }
@@ -118,14 +148,22 @@ class PlannerPropertiesTest {
     Loads loads = Loads.of(List.of(0), new double[][] {new double[64]});
     assertThatThrownBy(() -> Planner.plan(loads, 8, 7, Strategy.BALANCED, Optional.empty()))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("8 nodes × 7 slots per node = 56 slots per layer, fewer than the 64 experts")
+        .hasMessageContaining(
+            "8 nodes × 7 slots per node = 56 slots per layer, fewer than the 64 experts")
         .hasMessageContaining("at least 8 slots per node or 10 nodes");
     assertThatThrownBy(() -> Planner.plan(loads, 0, 8, Strategy.CONTIGUOUS, Optional.empty()))
         .hasMessageContaining("at least one node");
     assertThatThrownBy(() -> Planner.plan(loads, 8, 0, Strategy.CONTIGUOUS, Optional.empty()))
         .hasMessageContaining("slots per node must be at least 1");
-    assertThatThrownBy(() -> Planner.plan(loads, 8, 9, Strategy.BALANCED, Optional.empty(),
-        Planner.Options.defaults().withReplicasPerLayer(73)))
+    assertThatThrownBy(
+            () ->
+                Planner.plan(
+                    loads,
+                    8,
+                    9,
+                    Strategy.BALANCED,
+                    Optional.empty(),
+                    Planner.Options.defaults().withReplicasPerLayer(73)))
         .hasMessageContaining("replicas per layer must be between the 64 experts and the 72 slots");
   }
 
@@ -134,7 +172,8 @@ class PlannerPropertiesTest {
     for (Strategy s : Strategy.values()) {
       assertThat(Strategy.parse(s.label())).isEqualTo(s);
     }
-    assertThatThrownBy(() -> Strategy.parse("greedy")).hasMessageContaining("contiguous, round-robin or balanced");
+    assertThatThrownBy(() -> Strategy.parse("greedy"))
+        .hasMessageContaining("contiguous, round-robin or balanced");
   }
 
   @Test
@@ -148,8 +187,14 @@ class PlannerPropertiesTest {
   @Test
   void aTinyWorkBudgetStillGivesAValidPlanNoWorseThanItsStart() {
     Loads loads = ZipfTraces.generate(2, 64, 1.0, 4000, 9);
-    Plan none = Planner.plan(loads, 8, 10, Strategy.BALANCED, Optional.empty(),
-        new Planner.Options(OptionalInt.empty(), 0, 0));
+    Plan none =
+        Planner.plan(
+            loads,
+            8,
+            10,
+            Strategy.BALANCED,
+            Optional.empty(),
+            new Planner.Options(OptionalInt.empty(), 0, 0));
     none.placement().checkCovers(loads.layers(), 64);
     EplbBaseline.Result eplb = EplbBaseline.run(loads, 8, 10, 80);
     Plan full = Planner.plan(loads, 8, 10, Strategy.BALANCED, Optional.empty());
