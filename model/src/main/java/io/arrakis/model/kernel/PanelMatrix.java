@@ -1,5 +1,7 @@
 package io.arrakis.model.kernel;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
+import java.lang.management.ManagementFactory;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -35,7 +37,7 @@ public final class PanelMatrix {
   }
 
   private static PanelKernel select() {
-    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
+    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && optimizingCompiler()) {
       try {
         return new VectorPanelKernel();
       } catch (LinkageError e) {
@@ -43,6 +45,26 @@ public final class PanelMatrix {
       }
     }
     return new ScalarPanelKernel(16);
+  }
+
+  /**
+   * Whether this JVM compiles hot code with C2, which alone turns Vector API calls into vector
+   * instructions: under C1 only ({@code -XX:TieredStopAtLevel=1..3}, as the cluster tests start
+   * their processes) or the interpreter every vector is a heap object, and the kernel ran ~100x
+   * slower than the plain-Java fallback.
+   */
+  private static boolean optimizingCompiler() {
+    if (System.getProperty("java.vm.info", "").contains("interpreted mode")) {
+      return false;
+    }
+    try {
+      HotSpotDiagnosticMXBean vm =
+          ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+      boolean tiered = Boolean.parseBoolean(vm.getVMOption("TieredCompilation").getValue());
+      return !tiered || Integer.parseInt(vm.getVMOption("TieredStopAtLevel").getValue()) >= 4;
+    } catch (RuntimeException e) {
+      return true; // not HotSpot, or no management: assume an optimizing compiler
+    }
   }
 
   /** Which kernel products run on in this JVM. */

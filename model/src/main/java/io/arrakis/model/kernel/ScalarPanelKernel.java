@@ -30,8 +30,8 @@ final class ScalarPanelKernel implements PanelKernel {
   public String describe() {
     return "java scalar fallback ("
         + width
-        + "-column panels; start the JVM with --add-modules jdk.incubator.vector "
-        + "for the vector kernel)";
+        + "-column panels; the vector kernel needs --add-modules jdk.incubator.vector "
+        + "and the C2 compiler)";
   }
 
   @Override

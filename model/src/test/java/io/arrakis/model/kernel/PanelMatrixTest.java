@@ -3,8 +3,11 @@ package io.arrakis.model.kernel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
@@ -21,6 +24,29 @@ import org.junit.jupiter.params.provider.ValueSource;
 class PanelMatrixTest {
   static IntStream cases() {
     return IntStream.range(0, 60);
+  }
+
+  /** Prints the kernel this JVM chose (for the C1-only JVM below). */
+  public static void main(String[] args) {
+    System.out.println(PanelMatrix.kernel());
+  }
+
+  @Test
+  void aJvmWithoutC2RunsTheScalarKernelWhereVectorsWouldBeHeapObjects() throws Exception {
+    Process p =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules",
+                "jdk.incubator.vector",
+                "-XX:TieredStopAtLevel=1",
+                "-cp",
+                System.getProperty("java.class.path"),
+                PanelMatrixTest.class.getName())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(out).contains("java scalar fallback").doesNotContain("java vector api");
   }
 
   @Test
