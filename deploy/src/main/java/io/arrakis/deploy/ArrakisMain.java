@@ -1,7 +1,7 @@
 package io.arrakis.deploy;
 
+import io.arrakis.engine.cli.ModelCli;
 import io.arrakis.expert.cli.ExpertNodeMain;
-import io.arrakis.model.cli.ModelCli;
 import io.arrakis.router.cli.RouterMain;
 import io.arrakis.security.cli.CertsMain;
 import java.io.PrintStream;

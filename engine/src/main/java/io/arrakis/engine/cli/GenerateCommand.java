@@ -1,7 +1,6 @@
 package io.arrakis.engine.cli;
 
 import io.arrakis.engine.synthetic.WholeModelGenerator;
-import io.arrakis.model.cli.ModelCli;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.config.Family;
 import picocli.CommandLine.Command;

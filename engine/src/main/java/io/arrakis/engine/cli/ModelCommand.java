@@ -1,7 +1,6 @@
 package io.arrakis.engine.cli;
 
 import io.arrakis.model.cli.CliErrors;
-import io.arrakis.model.cli.ModelCli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

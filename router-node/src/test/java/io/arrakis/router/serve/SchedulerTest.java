@@ -206,7 +206,8 @@ class SchedulerTest {
               "expiring",
               new GenerationRequest.Prompt.TokenIds(prompts.get(3)),
               greedy(200),
-              // far less than its 200 tokens take (on the panel kernel this model decodes 144 tokens
+              // far less than its 200 tokens take (on the panel kernel this model decodes 144
+              // tokens
               // in under 200 ms)
               System.nanoTime() + Duration.ofMillis(15).toNanos()),
           expiring);

@@ -17,7 +17,7 @@ import java.util.Random;
  * experts + spare (e.g. 64 + 4 on 8 nodes: 9 slots, 68 replicas), some nodes keep a slot free; EPLB
  * and the planner get the same budget.
  */
-final class PlannerGrid {
+public final class PlannerGrid {
   public static final double[] EXPONENTS = {0, 0.4, 0.8, 1.0, 1.2, 1.4};
   public static final int[] EXPERTS = {64, 128, 256};
   public static final int[] NODES = {8, 16};

@@ -1,4 +1,4 @@
-package io.arrakis.model.cli;
+package io.arrakis.engine.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;

@@ -1,4 +1,4 @@
-package io.arrakis.model.bench;
+package io.arrakis.loadtest.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,9 +1,10 @@
-package io.arrakis.model.placement.planner;
+package io.arrakis.loadtest.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.model.placement.planner.PlannerGrid;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,8 +19,8 @@ import java.util.function.ToDoubleFunction;
  * Zipf exponent and by spare slots) for the README.
  *
  * <pre>
- * java -cp model/target/classes:$(cat model/target/classpath.txt) \
- *     io.arrakis.model.placement.planner.PlannerBench [RESULTS.json [SUMMARY.md]]
+ * java -cp loadtest/target/classes:$(cat loadtest/target/classpath.txt) \
+ *     io.arrakis.loadtest.bench.PlannerBench [RESULTS.json [SUMMARY.md]]
  * </pre>
  *
  * Defaults: {@code bench/results/placement-planner.json} and {@code bench/planner.md}.
@@ -292,9 +293,9 @@ public final class PlannerBench {
               avg(sel, PlannerGrid.MigrationRow::slack1Balance)));
     }
     sb.append(
-            "\n(balance in parentheses.) Produced by\n`java -cp model/target/classes:$(cat model/target/classpath.txt)")
+            "\n(balance in parentheses.) Produced by\n`java -cp loadtest/target/classes:$(cat loadtest/target/classpath.txt)")
         .append(
-            " io.arrakis.model.placement.planner.PlannerBench`\nafter `mvn -o -pl model package -DskipTests`;")
+            " io.arrakis.loadtest.bench.PlannerBench`\nafter `mvn -o -pl loadtest -am package -DskipTests`;")
         .append(" every case is in `bench/results/placement-planner.json`.\n");
     return sb.toString();
   }

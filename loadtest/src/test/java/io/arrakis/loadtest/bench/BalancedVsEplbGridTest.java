@@ -1,7 +1,8 @@
-package io.arrakis.model.placement.planner;
+package io.arrakis.loadtest.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.arrakis.model.placement.planner.PlannerGrid;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;

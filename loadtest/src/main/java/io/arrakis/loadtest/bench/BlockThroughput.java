@@ -1,4 +1,4 @@
-package io.arrakis.model.bench;
+package io.arrakis.loadtest.bench;
 
 import io.arrakis.model.gating.Gate;
 import io.arrakis.model.gating.Routing;

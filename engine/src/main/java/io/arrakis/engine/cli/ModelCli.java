@@ -1,5 +1,6 @@
-package io.arrakis.model.cli;
+package io.arrakis.engine.cli;
 
+import io.arrakis.model.cli.CliErrors;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.moe.ReferenceMoe;
 import io.arrakis.model.safetensors.SafetensorsFile;
