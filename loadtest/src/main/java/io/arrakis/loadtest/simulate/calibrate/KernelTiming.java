@@ -8,6 +8,7 @@ import io.arrakis.model.kernel.ExpertWork;
 import io.arrakis.model.kernel.MoeCombiner;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -30,11 +31,35 @@ final class KernelTiming {
   private static final long CACHE_BYTES = 96L << 20;
   private static final int MAX_WEIGHT_SETS = 16;
   private static final int REPEATS = 15;
+  private static final Duration WARM_UP = Duration.ofSeconds(3);
 
   /** Gate CPU seconds for {@code tokens} tokens. */
   public record GatePoint(int tokens, double seconds) {}
 
   private KernelTiming() {}
+
+  /**
+   * Runs the block over every row count for a while untimed: the kernel is Java on the Vector API,
+   * which is slow (every vector a heap object) until C2 has compiled it, and a handful of calls
+   * does not get it there.
+   */
+  private static void warmUp(MoeCombiner combiner, List<ExpertKernel> kernels, int hidden) {
+    long until = System.nanoTime() + WARM_UP.toNanos();
+    int turn = 0;
+    while (System.nanoTime() < until) {
+      for (int m : ROWS) {
+        int[] rows = new int[m];
+        float[] weights = new float[m];
+        for (int i = 0; i < m; i++) {
+          rows[i] = i;
+          weights[i] = 0.5f;
+        }
+        INDArray x = Nd4j.randn(DataType.FLOAT, m, hidden);
+        combiner.combine(
+            x, List.of(new ExpertWork(kernels.get(turn++ % kernels.size()), rows, weights)));
+      }
+    }
+  }
 
   /** Median CPU seconds of one expert over each of {@link #ROWS} rows. */
   public static List<Calibration.Point> expert(int hidden, int ffn, long seed) {
@@ -55,6 +80,7 @@ final class KernelTiming {
     ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     List<Calibration.Point> out = new ArrayList<>();
     int turn = 0;
+    warmUp(combiner, kernels, hidden);
     for (int m : ROWS) {
       INDArray x = Nd4j.randn(DataType.FLOAT, m, hidden);
       int[] rows = new int[m];
