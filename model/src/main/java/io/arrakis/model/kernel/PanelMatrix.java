@@ -49,9 +49,9 @@ public final class PanelMatrix {
 
   /**
    * Whether this JVM compiles hot code with C2, which alone turns Vector API calls into vector
-   * instructions: under C1 only ({@code -XX:TieredStopAtLevel=1..3}, as the cluster tests once
-   * started their processes) or the interpreter every vector is a heap object, and the kernel ran
-   * ~100x slower than the plain-Java fallback.
+   * instructions: under C1 only ({@code -XX:TieredStopAtLevel=1..3}, as the cluster tests started
+   * their processes) or the interpreter every vector is a heap object, and the kernel ran ~100x
+   * slower than the plain-Java fallback.
    */
   private static boolean optimizingCompiler() {
     if (System.getProperty("java.vm.info", "").contains("interpreted mode")) {
