@@ -8,13 +8,13 @@ import io.arrakis.loadtest.load.InputBias;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.simulate.calibrate.Calibrator;
 import io.arrakis.loadtest.simulate.calibrate.ClusterMeter;
-import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.model.placement.planner.Strategy;
 import io.arrakis.model.synthetic.GeneratorOptions;
 import io.arrakis.model.synthetic.SyntheticModelGenerator;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -40,7 +40,15 @@ class SimulatorAgreementTest {
       new GeneratorOptions(2, 16, 256, 512, 2, true, false, 1.0, 7);
 
   /** Load before measuring, at most, until the processes' CPU per request holds still. */
-  private static final Duration SETTLE_LIMIT = Duration.ofSeconds(25);
+  private static final Duration SETTLE_LIMIT = Duration.ofSeconds(90);
+
+  /**
+   * The processes run the JIT the test JVM runs (C2), unlike the other cluster tests: the simulator
+   * times the expert kernel in this JVM, and under C1 the nodes' kernel is another code path (the
+   * plain-Java loops, not the Vector API). Fresh C2 JVMs compile for a while, hence the longer
+   * settling.
+   */
+  private static final List<String> JVM_OPTIONS = List.of("-Xmx256m", "-XX:+UseSerialGC");
 
   /** One compute thread per node, as the cluster tests run them. */
   private static final int COMPUTE_THREADS = 1;
@@ -48,7 +56,7 @@ class SimulatorAgreementTest {
   @TempDir Path tmp;
 
   @Test
-  @Timeout(value = 300, unit = TimeUnit.SECONDS)
+  @Timeout(value = 600, unit = TimeUnit.SECONDS)
   void simulatedThroughputOfATwoNodeClusterIsWithin25PercentOfTheRealOne() throws Exception {
     Path model = tmp.resolve("model");
     SyntheticModelGenerator.generate(model, MODEL);
@@ -58,7 +66,7 @@ class SimulatorAgreementTest {
         Calibrator.calibrate(
             new Calibrator.Options(
                 model,
-                TestClusters.JVM_OPTIONS,
+                JVM_OPTIONS,
                 COMPUTE_THREADS,
                 Duration.ofSeconds(2),
                 SETTLE_LIMIT,
@@ -73,7 +81,7 @@ class SimulatorAgreementTest {
     ClusterMeter.Window real;
     ClusterOptions two =
         ClusterOptions.of(model, 2, states.resolve("two-nodes"))
-            .withJvmOptions(TestClusters.JVM_OPTIONS)
+            .withJvmOptions(JVM_OPTIONS)
             .withComputeThreads(COMPUTE_THREADS);
     try (LocalCluster cluster = LocalCluster.start(two)) {
       // fresh JVMs compile and settle for a while first, as the calibration's did
