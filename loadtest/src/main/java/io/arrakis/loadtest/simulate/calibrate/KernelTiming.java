@@ -48,17 +48,21 @@ final class KernelTiming {
     int turn = 0;
     while (System.nanoTime() < until) {
       for (int m : ROWS) {
-        int[] rows = new int[m];
-        float[] weights = new float[m];
-        for (int i = 0; i < m; i++) {
-          rows[i] = i;
-          weights[i] = 0.5f;
-        }
         INDArray x = Nd4j.randn(DataType.FLOAT, m, hidden);
-        combiner.combine(
-            x, List.of(new ExpertWork(kernels.get(turn++ % kernels.size()), rows, weights)));
+        combiner.combine(x, List.of(allRows(kernels.get(turn++ % kernels.size()), m)));
       }
     }
+  }
+
+  /** {@code kernel} over all {@code m} rows of a batch, each with gate weight 0.5. */
+  private static ExpertWork allRows(ExpertKernel kernel, int m) {
+    int[] rows = new int[m];
+    float[] weights = new float[m];
+    for (int i = 0; i < m; i++) {
+      rows[i] = i;
+      weights[i] = 0.5f;
+    }
+    return new ExpertWork(kernel, rows, weights);
   }
 
   /** Median CPU seconds of one expert over each of {@link #ROWS} rows. */
@@ -83,15 +87,9 @@ final class KernelTiming {
     warmUp(combiner, kernels, hidden);
     for (int m : ROWS) {
       INDArray x = Nd4j.randn(DataType.FLOAT, m, hidden);
-      int[] rows = new int[m];
-      float[] weights = new float[m];
-      for (int i = 0; i < m; i++) {
-        rows[i] = i;
-        weights[i] = 0.5f;
-      }
       double[] seconds = new double[REPEATS];
       for (int r = -sets; r < REPEATS; r++) { // one round over the weight sets first, not timed
-        ExpertWork work = new ExpertWork(kernels.get(turn++ % sets), rows, weights);
+        ExpertWork work = allRows(kernels.get(turn++ % sets), m);
         long start = threads.getCurrentThreadCpuTime();
         combiner.combine(x, List.of(work));
         if (r >= 0) {
