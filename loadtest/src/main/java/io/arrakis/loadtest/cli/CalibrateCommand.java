@@ -106,11 +106,12 @@ final class CalibrateCommand implements Callable<Integer> {
   @Option(
       names = "--settle",
       paramLabel = "DURATION",
-      defaultValue = "60s",
+      defaultValue = "180s",
       converter = DurationConverter.class,
       description =
-          "Before the runs, load until the processes' CPU per request holds still (JIT compilation done), "
-              + "at most this long (default: ${DEFAULT-VALUE}).")
+          "Before the runs, load until the processes' CPU per request holds still and their JIT "
+              + "compilers are quiet (fresh JVMs on 2 cores: about 80 s), at most this long "
+              + "(default: ${DEFAULT-VALUE}).")
   Duration settle;
 
   @Option(

@@ -51,6 +51,7 @@ public final class Calibrator {
    * @param computeThreads compute threads of the expert node; null = its default (one per core)
    * @param warmup load before each run, not measured
    * @param settleLimit how long load may run first until the processes' CPU per request holds still
+   *     and their JIT compilers are quiet
    * @param runDuration each measured run
    * @param runs the runs
    * @param stateDir the cluster's state folder
@@ -122,12 +123,20 @@ public final class Calibrator {
       Run first = o.runs().get(0);
       log.printf(
           Locale.ROOT,
-          "settling: %d callers x %d tokens until CPU per request holds still (at most %d s) ...%n",
+          "settling: %d callers x %d tokens until CPU per request holds still and the JIT"
+              + " compilers are quiet (at most %d s) ...%n",
           first.concurrency(),
           first.tokens(),
           o.settleLimit().toSeconds());
       ClusterMeter.measureSettled(
-          c, bias, first.concurrency(), first.tokens(), SETTLE_WINDOW, o.settleLimit(), o.seed());
+          c,
+          bias,
+          first.concurrency(),
+          first.tokens(),
+          SETTLE_WINDOW,
+          o.settleLimit(),
+          o.seed(),
+          log);
       for (Run run : o.runs()) {
         log.printf(
             Locale.ROOT,

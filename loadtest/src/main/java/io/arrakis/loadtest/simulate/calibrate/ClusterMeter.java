@@ -10,9 +10,11 @@ import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.OptionalDouble;
 import java.util.concurrent.TimeUnit;
 
@@ -37,9 +39,10 @@ public final class ClusterMeter {
    * @param requests requests answered OK
    * @param calls Compute calls the router made
    * @param pairs token-expert pairs the router sent
-   * @param routerCpu CPU seconds of the router process
-   * @param nodeCpu CPU seconds of the expert node processes, together
+   * @param routerCpu CPU seconds of the router process, its JIT compilers' excepted
+   * @param nodeCpu CPU seconds of the expert node processes together, their JIT compilers' excepted
    * @param clientCpu CPU seconds of this process (the load driver), its JIT compilers' excepted
+   * @param compilerCpu CPU seconds of the JIT compilers of all these processes
    * @param machineCpu CPU seconds of the whole machine, NaN where it cannot be read
    * @param failed requests that failed in the whole run
    */
@@ -53,6 +56,7 @@ public final class ClusterMeter {
       double routerCpu,
       double nodeCpu,
       double clientCpu,
+      double compilerCpu,
       double machineCpu,
       long failed) {
 
@@ -65,9 +69,20 @@ public final class ClusterMeter {
       return (routerCpu + nodeCpu + clientCpu) / Math.max(1, requests);
     }
 
+    /** The JIT compilers' share of the CPU the processes used. */
+    public double compilerShare() {
+      double all = routerCpu + nodeCpu + clientCpu + compilerCpu;
+      return all > 0 ? compilerCpu / all : 0;
+    }
+
+    /** Whether the JIT compilers took at most {@link #QUIET_COMPILERS} of the processes' CPU. */
+    public boolean compilersQuiet() {
+      return compilerShare() <= QUIET_COMPILERS;
+    }
+
     /**
-     * Cores that other programs kept busy on average during the window (0 where unknown); this
-     * process's JIT compilers count as other programs: they are no part of the load driver's work.
+     * Cores that other programs kept busy on average during the window (0 where unknown); the JIT
+     * compilers count as other programs: they are no part of serving or driving load.
      */
     public double foreignCores() {
       return Double.isNaN(machineCpu)
@@ -81,6 +96,8 @@ public final class ClusterMeter {
       double router,
       double nodes,
       double client,
+      double routerCompiling,
+      double nodesCompiling,
       double clientCompiling,
       OptionalDouble machine,
       long ok,
@@ -91,10 +108,19 @@ public final class ClusterMeter {
   static final double SETTLED = 0.10;
 
   /**
+   * The most of the processes' CPU their JIT compilers may take in a settled window. Under load
+   * fresh JVMs on two cores compile for a minute or more, ever less but long enough that two
+   * windows agree on CPU per request while the code still runs half compiled (measured: a router
+   * spending twice its settled CPU per request 40 s in, its compilers a third of it).
+   */
+  static final double QUIET_COMPILERS = 0.02;
+
+  /**
    * Measures windows of {@code duration} one after another until two in a row agree on CPU per
-   * request within 10%, or {@code limit} has passed; returns the last. Fresh JVMs spend CPU on
-   * compiling and settling for tens of seconds, on a busy machine longer: a fixed warm-up either
-   * wastes time or falls short.
+   * request within 10% with the JIT compilers quiet in both, or {@code limit} has passed; returns
+   * the last (see {@link Window#compilersQuiet}). Fresh JVMs spend CPU on compiling and settling
+   * for tens of seconds, on a busy machine longer: a fixed warm-up either wastes time or falls
+   * short.
    */
   public static Window measureSettled(
       LocalCluster cluster,
@@ -103,14 +129,24 @@ public final class ClusterMeter {
       int tokens,
       Duration duration,
       Duration limit,
-      long seed)
+      long seed,
+      PrintWriter log)
       throws InterruptedException {
     long end = System.nanoTime() + limit.toNanos();
     Window previous = null;
     while (true) {
       Window w = measure(cluster, bias, concurrency, tokens, Duration.ZERO, duration, seed);
+      log.printf(
+          Locale.ROOT,
+          "  settling: %,.0f tokens/s, CPU ms/request %.2f, JIT compilers %.1f%% of the CPU%n",
+          w.tokensPerSecond(),
+          1e3 * w.cpuPerRequest(),
+          100 * w.compilerShare());
       boolean settled =
-          previous != null && Math.abs(w.cpuPerRequest() / previous.cpuPerRequest() - 1) < SETTLED;
+          previous != null
+              && previous.compilersQuiet()
+              && w.compilersQuiet()
+              && Math.abs(w.cpuPerRequest() / previous.cpuPerRequest() - 1) < SETTLED;
       if (settled || System.nanoTime() - end >= 0 || w.failed() > 0) {
         return w;
       }
@@ -173,6 +209,9 @@ public final class ClusterMeter {
       if (a == null || b == null) {
         throw new IllegalStateException("the load run reported no progress to measure between");
       }
+      double routerCompiling = Math.max(0, b.routerCompiling() - a.routerCompiling());
+      double nodesCompiling = Math.max(0, b.nodesCompiling() - a.nodesCompiling());
+      double clientCompiling = Math.max(0, b.clientCompiling() - a.clientCompiling());
       return new Window(
           concurrency,
           tokens,
@@ -180,9 +219,10 @@ public final class ClusterMeter {
           b.ok() - a.ok(),
           b.calls() - a.calls(),
           b.pairs() - a.pairs(),
-          b.router() - a.router(),
-          b.nodes() - a.nodes(),
-          b.client() - a.client() - Math.max(0, b.clientCompiling() - a.clientCompiling()),
+          b.router() - a.router() - routerCompiling,
+          b.nodes() - a.nodes() - nodesCompiling,
+          b.client() - a.client() - clientCompiling,
+          routerCompiling + nodesCompiling + clientCompiling,
           a.machine().isPresent() && b.machine().isPresent()
               ? b.machine().getAsDouble() - a.machine().getAsDouble()
               : Double.NaN,
@@ -200,14 +240,18 @@ public final class ClusterMeter {
     ClusterLoad load = ClusterLoad.fetch(channel, since, STATS_TIMEOUT);
     long calls = load.nodeBatches().values().stream().mapToLong(Long::longValue).sum();
     double nodeCpu = 0;
+    double nodeCompiling = 0;
     for (long pid : nodes) {
       nodeCpu += CpuClock.process(pid);
+      nodeCompiling += CpuClock.compilation(pid);
     }
     return new Snapshot(
         System.nanoTime(),
         CpuClock.process(router),
         nodeCpu,
         CpuClock.self(),
+        CpuClock.compilation(router),
+        nodeCompiling,
         CpuClock.selfCompilation(),
         CpuClock.machine(),
         ok,

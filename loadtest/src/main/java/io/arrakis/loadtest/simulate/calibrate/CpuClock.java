@@ -37,14 +37,22 @@ final class CpuClock {
   }
 
   /**
-   * CPU seconds this JVM's live JIT compiler threads have used so far (Linux's {@code
-   * /proc/self/task}; 0 elsewhere). Compiling is a passing cost of a young JVM, not work per
-   * request: a measurement takes it off. A compiler thread that exits takes its count with it, so
-   * differences are taken as at least 0.
+   * CPU seconds this JVM's live JIT compiler threads have used so far; see {@link #compilation}.
    */
   public static double selfCompilation() {
+    return compilation(ProcessHandle.current().pid());
+  }
+
+  /**
+   * CPU seconds the live JIT compiler threads of HotSpot process {@code pid} have used so far
+   * (Linux's {@code /proc/PID/task}; 0 elsewhere). Compiling is a passing cost of a young JVM, not
+   * work per request: a measurement takes it off, and waits for it to fall quiet. A compiler thread
+   * that exits takes its count with it, so differences are taken as at least 0.
+   */
+  public static double compilation(long pid) {
     double ticks = 0;
-    try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+    try (DirectoryStream<Path> tasks =
+        Files.newDirectoryStream(Path.of("/proc", String.valueOf(pid), "task"))) {
       for (Path task : tasks) {
         String stat;
         try {
@@ -54,6 +62,7 @@ final class CpuClock {
         }
         int open = stat.indexOf('(');
         int close = stat.lastIndexOf(')');
+        // HotSpot names them "C1 CompilerThread0", "C2 CompilerThread1": the kernel keeps 15 bytes
         if (open < 0 || close < open || !stat.substring(open + 1, close).contains("CompilerThre")) {
           continue;
         }
