@@ -3,6 +3,7 @@ package io.arrakis.expert;
 import com.typesafe.config.Config;
 import io.arrakis.model.config.ModelConfig;
 import java.time.Duration;
+import java.util.function.Consumer;
 
 /**
  * The expert node's settings, read once from HOCON ({@code arrakis.expert} in reference.conf, with
@@ -89,154 +90,93 @@ public record ExpertNodeSettings(
   }
 
   public ExpertNodeSettings withNodeId(String id) {
-    return new ExpertNodeSettings(
-        id,
-        port,
-        metricsPort,
-        computeThreads,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        leaveTimeout,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.nodeId = id);
   }
 
   public ExpertNodeSettings withPort(int p) {
-    return new ExpertNodeSettings(
-        nodeId,
-        p,
-        metricsPort,
-        computeThreads,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        leaveTimeout,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.port = p);
   }
 
   public ExpertNodeSettings withMetricsPort(int p) {
-    return new ExpertNodeSettings(
-        nodeId,
-        port,
-        p,
-        computeThreads,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        leaveTimeout,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.metricsPort = p);
   }
 
   public ExpertNodeSettings withComputeThreads(int n) {
-    return new ExpertNodeSettings(
-        nodeId,
-        port,
-        metricsPort,
-        n,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        leaveTimeout,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.computeThreads = n);
   }
 
   public ExpertNodeSettings withQueueCapacity(int n) {
-    return new ExpertNodeSettings(
-        nodeId,
-        port,
-        metricsPort,
-        computeThreads,
-        blasThreads,
-        n,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        leaveTimeout,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.queueCapacity = n);
   }
 
   public ExpertNodeSettings withDrainDelay(Duration d) {
-    return new ExpertNodeSettings(
-        nodeId,
-        port,
-        metricsPort,
-        computeThreads,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        d,
-        shutdownGrace,
-        leaveTimeout,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.drainDelay = d);
   }
 
   public ExpertNodeSettings withLeaveTimeout(Duration d) {
-    return new ExpertNodeSettings(
-        nodeId,
-        port,
-        metricsPort,
-        computeThreads,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        d,
-        device,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+    return with(b -> b.leaveTimeout = d);
   }
 
   public ExpertNodeSettings withDevice(String dev) {
+    return with(b -> b.device = dev);
+  }
+
+  /** A copy with {@code change} applied, checked as every instance is. */
+  private ExpertNodeSettings with(Consumer<Copy> change) {
+    Copy b = new Copy(this);
+    change.accept(b);
     return new ExpertNodeSettings(
-        nodeId,
-        port,
-        metricsPort,
-        computeThreads,
-        blasThreads,
-        queueCapacity,
-        maxBatchTokens,
-        maxMessageBytes,
-        drainDelay,
-        shutdownGrace,
-        leaveTimeout,
-        dev,
-        cudaGroupedMaxRows,
-        cudaGroupedMaxExpertBytes,
-        cudaScratchReserveBytes);
+        b.nodeId,
+        b.port,
+        b.metricsPort,
+        b.computeThreads,
+        b.blasThreads,
+        b.queueCapacity,
+        b.maxBatchTokens,
+        b.maxMessageBytes,
+        b.drainDelay,
+        b.shutdownGrace,
+        b.leaveTimeout,
+        b.device,
+        b.cudaGroupedMaxRows,
+        b.cudaGroupedMaxExpertBytes,
+        b.cudaScratchReserveBytes);
+  }
+
+  /** The components of an instance, to change some before making a new one. */
+  private static final class Copy {
+    String nodeId;
+    int port;
+    int metricsPort;
+    int computeThreads;
+    int blasThreads;
+    int queueCapacity;
+    int maxBatchTokens;
+    int maxMessageBytes;
+    Duration drainDelay;
+    Duration shutdownGrace;
+    Duration leaveTimeout;
+    String device;
+    int cudaGroupedMaxRows;
+    long cudaGroupedMaxExpertBytes;
+    long cudaScratchReserveBytes;
+
+    Copy(ExpertNodeSettings o) {
+      nodeId = o.nodeId;
+      port = o.port;
+      metricsPort = o.metricsPort;
+      computeThreads = o.computeThreads;
+      blasThreads = o.blasThreads;
+      queueCapacity = o.queueCapacity;
+      maxBatchTokens = o.maxBatchTokens;
+      maxMessageBytes = o.maxMessageBytes;
+      drainDelay = o.drainDelay;
+      shutdownGrace = o.shutdownGrace;
+      leaveTimeout = o.leaveTimeout;
+      device = o.device;
+      cudaGroupedMaxRows = o.cudaGroupedMaxRows;
+      cudaGroupedMaxExpertBytes = o.cudaGroupedMaxExpertBytes;
+      cudaScratchReserveBytes = o.cudaScratchReserveBytes;
+    }
   }
 }

@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import java.time.Duration;
+import java.util.function.Consumer;
 
 /**
  * The router's settings, read once from HOCON ({@code arrakis.router}, with environment overrides).
@@ -138,86 +139,70 @@ public record RouterSettings(
   }
 
   public RouterSettings withAdmission(TokenLimiter.Settings a) {
-    return new RouterSettings(
-        nodeId,
-        port,
-        metricsPort,
-        maxRequestTokens,
-        defaultDeadline,
-        maxDeadline,
-        nodeLimits,
-        a,
-        drainDelay,
-        shutdownGrace);
+    return with(b -> b.admission = a);
   }
 
   public RouterSettings withNodeId(String id) {
-    return new RouterSettings(
-        id,
-        port,
-        metricsPort,
-        maxRequestTokens,
-        defaultDeadline,
-        maxDeadline,
-        nodeLimits,
-        admission,
-        drainDelay,
-        shutdownGrace);
+    return with(b -> b.nodeId = id);
   }
 
   public RouterSettings withPort(int p) {
-    return new RouterSettings(
-        nodeId,
-        p,
-        metricsPort,
-        maxRequestTokens,
-        defaultDeadline,
-        maxDeadline,
-        nodeLimits,
-        admission,
-        drainDelay,
-        shutdownGrace);
+    return with(b -> b.port = p);
   }
 
   public RouterSettings withMetricsPort(int p) {
-    return new RouterSettings(
-        nodeId,
-        port,
-        p,
-        maxRequestTokens,
-        defaultDeadline,
-        maxDeadline,
-        nodeLimits,
-        admission,
-        drainDelay,
-        shutdownGrace);
+    return with(b -> b.metricsPort = p);
   }
 
   public RouterSettings withNodeLimits(NodeDispatcher.Limits l) {
-    return new RouterSettings(
-        nodeId,
-        port,
-        metricsPort,
-        maxRequestTokens,
-        defaultDeadline,
-        maxDeadline,
-        l,
-        admission,
-        drainDelay,
-        shutdownGrace);
+    return with(b -> b.nodeLimits = l);
   }
 
   public RouterSettings withDrainDelay(Duration d) {
+    return with(b -> b.drainDelay = d);
+  }
+
+  /** A copy with {@code change} applied, checked as every instance is. */
+  private RouterSettings with(Consumer<Copy> change) {
+    Copy b = new Copy(this);
+    change.accept(b);
     return new RouterSettings(
-        nodeId,
-        port,
-        metricsPort,
-        maxRequestTokens,
-        defaultDeadline,
-        maxDeadline,
-        nodeLimits,
-        admission,
-        d,
-        shutdownGrace);
+        b.nodeId,
+        b.port,
+        b.metricsPort,
+        b.maxRequestTokens,
+        b.defaultDeadline,
+        b.maxDeadline,
+        b.nodeLimits,
+        b.admission,
+        b.drainDelay,
+        b.shutdownGrace);
+  }
+
+  /** The components of an instance, to change some before making a new one. */
+  private static final class Copy {
+    String nodeId;
+    int port;
+    int metricsPort;
+    int maxRequestTokens;
+    Duration defaultDeadline;
+    Duration maxDeadline;
+    NodeDispatcher.Limits nodeLimits;
+    TokenLimiter.Settings admission;
+    Duration drainDelay;
+    Duration shutdownGrace;
+
+    Copy(RouterSettings o) {
+      nodeId = o.nodeId;
+      port = o.port;
+      metricsPort = o.metricsPort;
+      maxRequestTokens = o.maxRequestTokens;
+      defaultDeadline = o.defaultDeadline;
+      maxDeadline = o.maxDeadline;
+      nodeLimits = o.nodeLimits;
+      admission = o.admission;
+      drainDelay = o.drainDelay;
+      shutdownGrace = o.shutdownGrace;
+    }
   }
 }

@@ -1,7 +1,6 @@
 package io.arrakis.engine.cli;
 
 import io.arrakis.engine.Engine;
-import io.arrakis.engine.EngineOptions;
 import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.generate.Generation;
 import io.arrakis.engine.generate.Generator;
@@ -14,7 +13,6 @@ import io.arrakis.model.tokenizer.StopLimits;
 import io.arrakis.model.tokenizer.StopMatcher;
 import io.arrakis.model.tokenizer.StopStrings;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -24,6 +22,7 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -38,8 +37,7 @@ import picocli.CommandLine.Option;
             + "model's tokenizer; ids with --show-ids or when the model has no tokenizer.json), then prefill and decode "
             + "tokens/s on standard error.")
 final class RunCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Model directory.")
-  Path model;
+  @Mixin EngineFlags flags;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   PromptForm prompt;
@@ -103,18 +101,11 @@ final class RunCommand implements Callable<Integer> {
       description = "Prefill at most this many tokens a step, 0: all (default: ${DEFAULT-VALUE}).")
   int prefillChunk;
 
-  @Option(
-      names = "--kv-cache-mb",
-      defaultValue = "512",
-      description = "KV cache memory (default: ${DEFAULT-VALUE}).")
-  long kvCacheMb;
-
   @Override
   public Integer call() throws Exception {
     PrintStream out = System.out;
-    ModelTokenizer tokenizer = Prompts.tokenizerOf(model);
-    try (Engine engine =
-        Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
+    ModelTokenizer tokenizer = flags.tokenizer();
+    try (Engine engine = flags.load()) {
       int[] ids = promptIds(tokenizer);
       Set<Integer> eos =
           tokenizer == null
@@ -174,7 +165,7 @@ final class RunCommand implements Callable<Integer> {
       return Prompts.parseIds(prompt.ids);
     }
     if (tokenizer == null) {
-      throw new IllegalArgumentException(model + " has no tokenizer.json: give --ids");
+      throw new IllegalArgumentException(flags.model + " has no tokenizer.json: give --ids");
     }
     int[] ids;
     if (prompt.text != null) {

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.engine.Engine;
-import io.arrakis.engine.EngineOptions;
 import io.arrakis.engine.SequenceChunk;
 import io.arrakis.engine.sampling.Sampler;
 import io.arrakis.model.safetensors.SafetensorsWriter;
@@ -21,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -41,8 +41,7 @@ import picocli.CommandLine.Option;
 final class ScoreCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--model", required = true, description = "Model directory.")
-  Path model;
+  @Mixin EngineFlags flags;
 
   @Option(names = "--input", required = true, description = "PROMPTS.json.")
   Path input;
@@ -59,12 +58,6 @@ final class ScoreCommand implements Callable<Integer> {
       description = "Greedy tokens per prompt (default: ${DEFAULT-VALUE}).")
   int greedy;
 
-  @Option(
-      names = "--kv-cache-mb",
-      defaultValue = "512",
-      description = "KV cache memory (default: ${DEFAULT-VALUE}).")
-  long kvCacheMb;
-
   @Override
   public Integer call() throws Exception {
     if (greedy < 0) {
@@ -79,7 +72,7 @@ final class ScoreCommand implements Callable<Integer> {
       throw new IllegalArgumentException(input + ": expected {\"prompts\": [...]}");
     }
     List<int[]> prompts = new ArrayList<>();
-    ModelTokenizer tokenizer = Prompts.tokenizerOf(model);
+    ModelTokenizer tokenizer = flags.tokenizer();
     try {
       for (int p = 0; p < list.size(); p++) {
         prompts.add(Prompts.ids(list.get(p), p, tokenizer));
@@ -92,8 +85,7 @@ final class ScoreCommand implements Callable<Integer> {
     Map<SafetensorsWriter.Entry, ByteBuffer> tensors = new LinkedHashMap<>();
     ObjectNode out = JSON.createObjectNode();
     ArrayNode outPrompts = out.putArray("prompts");
-    try (Engine engine =
-        Engine.load(model, EngineOptions.DEFAULT.withKvCacheBytes(kvCacheMb << 20))) {
+    try (Engine engine = flags.load()) {
       int vocab = engine.config().vocabSize();
       for (int p = 0; p < prompts.size(); p++) {
         int[] ids = prompts.get(p);

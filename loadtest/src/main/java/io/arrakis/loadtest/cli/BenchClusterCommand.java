@@ -18,6 +18,7 @@ import io.arrakis.loadtest.load.LoadResult;
 import io.arrakis.loadtest.load.OpenLoopDriver;
 import io.arrakis.loadtest.load.ProgressLine;
 import io.arrakis.loadtest.load.TokenCounts;
+import io.arrakis.loadtest.report.ReportFiles;
 import io.arrakis.loadtest.report.TextReport;
 import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.kernel.ExpertKernel;
@@ -27,7 +28,6 @@ import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.synthetic.GeneratorOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -306,10 +306,6 @@ final class BenchClusterCommand implements Callable<Integer> {
           m.samples().size());
     }
     if (json != null) {
-      Path parent = json.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
-      }
       ObjectNode root = toJson(inProcess, inProcessCallers, r, clusterCallers, ratio);
       root.putObject("half_saturation")
           .put("offered_requests_per_s", half.ratePerSecond())
@@ -339,7 +335,7 @@ final class BenchClusterCommand implements Callable<Integer> {
                         .add(Math.round(sm[0] * 10) / 10.0)
                         .add(Math.round(sm[1] / 102.4) / 10.0));
       }
-      Files.writeString(json, JSON.writeValueAsString(root) + "\n");
+      ReportFiles.write(json, JSON.writeValueAsString(root) + "\n");
       err.println("wrote " + json);
     }
     out.flush();

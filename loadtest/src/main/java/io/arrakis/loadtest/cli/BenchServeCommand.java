@@ -9,6 +9,7 @@ import io.arrakis.loadtest.bench.Machine;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.cluster.Member;
+import io.arrakis.loadtest.report.ReportFiles;
 import io.arrakis.loadtest.serve.BusyShare;
 import io.arrakis.loadtest.serve.InProcessGeneration;
 import io.arrakis.loadtest.serve.ServingLoad;
@@ -264,11 +265,7 @@ final class BenchServeCommand implements Callable<Integer> {
         "load average %s at the start, %s at the end%n",
         loadBefore, root.get("load_average_end").asText());
     if (json != null) {
-      Path parent = json.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
-      }
-      Files.writeString(json, JSON.writeValueAsString(root) + "\n");
+      ReportFiles.write(json, JSON.writeValueAsString(root) + "\n");
       err.println("wrote " + json);
     }
     long failed = levels.values().stream().mapToLong(ServingResult::failed).sum() + pingPongFailed;

@@ -2,10 +2,10 @@ package io.arrakis.loadtest.cli;
 
 import io.arrakis.loadtest.placement.LoadStatsJson;
 import io.arrakis.loadtest.placement.RouterAdmin;
+import io.arrakis.loadtest.report.ReportFiles;
 import io.arrakis.proto.v1.LoadStats;
 import io.grpc.ManagedChannel;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -65,11 +65,7 @@ final class ExportLoadsCommand implements Callable<Integer> {
               + (since == null ? "" : " in the last " + since.toSeconds() + " s")
               + ": nothing to plan from");
     }
-    Path parent = output.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    Files.writeString(output, LoadStatsJson.write(stats));
+    ReportFiles.write(output, LoadStatsJson.write(stats));
     long tokens = stats.getExpertsList().stream().mapToLong(e -> e.getTokens()).sum();
     PrintWriter out = spec.commandLine().getOut();
     out.printf(

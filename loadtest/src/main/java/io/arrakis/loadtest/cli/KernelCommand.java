@@ -7,9 +7,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.loadtest.bench.BlockShape;
 import io.arrakis.loadtest.bench.KernelBench;
 import io.arrakis.loadtest.bench.Machine;
+import io.arrakis.loadtest.report.ReportFiles;
 import io.arrakis.model.kernel.Blas;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -107,11 +107,7 @@ final class KernelCommand implements Callable<Integer> {
           r.cpuMedianMillis());
     }
     if (json != null) {
-      Path parent = json.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
-      }
-      Files.writeString(json, JSON.writeValueAsString(toJson(o, results)) + "\n");
+      ReportFiles.write(json, JSON.writeValueAsString(toJson(o, results)) + "\n");
       out.println("wrote " + json);
     }
     out.flush();

@@ -4,6 +4,7 @@ import io.arrakis.model.placement.Strategies;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * What {@link LocalCluster#start} starts.
@@ -141,148 +142,96 @@ public record ClusterOptions(
   }
 
   public ClusterOptions withStrategy(Strategies.Kind kind, int replicas) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        kind,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        security,
-        httpPort);
+    return with(
+        b -> {
+          b.strategy = kind;
+          b.replicas = replicas;
+        });
   }
 
   public ClusterOptions withRouterPort(int port) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        port,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        security,
-        httpPort);
+    return with(b -> b.routerPort = port);
   }
 
   /** Prometheus metrics: the router's on {@code base}, expert node i's on base + 1 + i; 0 = off. */
   public ClusterOptions withMetricsPortBase(int base) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        base,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        security,
-        httpPort);
+    return with(b -> b.metricsPortBase = base);
   }
 
   public ClusterOptions withJvmOptions(List<String> options) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        options,
-        startTimeout,
-        stopGrace,
-        security,
-        httpPort);
+    return with(b -> b.jvmOptions = options);
   }
 
   public ClusterOptions withComputeThreads(Integer threads) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        threads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        security,
-        httpPort);
+    return with(b -> b.computeThreads = threads);
   }
 
   public ClusterOptions withStartTimeout(Duration timeout) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        timeout,
-        stopGrace,
-        security,
-        httpPort);
+    return with(b -> b.startTimeout = timeout);
   }
 
   public ClusterOptions withSecurity(ClusterSecurity s) {
-    return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        s,
-        httpPort);
+    return with(b -> b.security = s);
   }
 
   /** The router's HTTP API port: 0 = any free port, -1 = off. */
   public ClusterOptions withHttpPort(int port) {
+    return with(b -> b.httpPort = port);
+  }
+
+  /** A copy with {@code change} applied, checked as every instance is. */
+  private ClusterOptions with(Consumer<Copy> change) {
+    Copy b = new Copy(this);
+    change.accept(b);
     return new ClusterOptions(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        security,
-        port);
+        b.model,
+        b.nodes,
+        b.replicas,
+        b.strategy,
+        b.placementFile,
+        b.routerPort,
+        b.metricsPortBase,
+        b.computeThreads,
+        b.stateDir,
+        b.jvmOptions,
+        b.startTimeout,
+        b.stopGrace,
+        b.security,
+        b.httpPort);
+  }
+
+  /** The components of an instance, to change some before making a new one. */
+  private static final class Copy {
+    Path model;
+    Integer nodes;
+    int replicas;
+    Strategies.Kind strategy;
+    Path placementFile;
+    int routerPort;
+    int metricsPortBase;
+    Integer computeThreads;
+    Path stateDir;
+    List<String> jvmOptions;
+    Duration startTimeout;
+    Duration stopGrace;
+    ClusterSecurity security;
+    int httpPort;
+
+    Copy(ClusterOptions o) {
+      model = o.model;
+      nodes = o.nodes;
+      replicas = o.replicas;
+      strategy = o.strategy;
+      placementFile = o.placementFile;
+      routerPort = o.routerPort;
+      metricsPortBase = o.metricsPortBase;
+      computeThreads = o.computeThreads;
+      stateDir = o.stateDir;
+      jvmOptions = o.jvmOptions;
+      startTimeout = o.startTimeout;
+      stopGrace = o.stopGrace;
+      security = o.security;
+      httpPort = o.httpPort;
+    }
   }
 }

@@ -66,24 +66,15 @@ public final class ClosedLoopDriver {
               listener);
       listener.finish();
       TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
-      return new LoadResult(
+      return LoadResult.of(
           "closed",
-          options.target(),
+          options,
           options.concurrency(),
           Double.NaN,
-          options.tokens(),
           layers,
-          phase.elapsedSeconds(),
-          recorder.sentCount(),
-          recorder.okCount(),
-          recorder.failedCount(),
-          recorder.outstanding(),
-          recorder.byStatus(),
-          recorder.tokensOk(),
-          recorder.totalLatencyMicros(),
-          phase.timeline(),
-          load.load(),
-          load.error(),
+          phase,
+          recorder,
+          load,
           model.bias() != null);
     } finally {
       listener.finish();

@@ -53,6 +53,38 @@ public record LoadResult(
     timeline = List.copyOf(timeline);
   }
 
+  /** What a load driver's measured phase gave, as both drivers report it. */
+  static LoadResult of(
+      String mode,
+      LoadOptions options,
+      int concurrency,
+      double ratePerSecond,
+      List<Integer> layers,
+      Phase phase,
+      LoadRecorder recorder,
+      TargetSetup.Load load,
+      boolean skewedInputs) {
+    return new LoadResult(
+        mode,
+        options.target(),
+        concurrency,
+        ratePerSecond,
+        options.tokens(),
+        layers,
+        phase.elapsedSeconds(),
+        recorder.sentCount(),
+        recorder.okCount(),
+        recorder.failedCount(),
+        recorder.outstanding(),
+        recorder.byStatus(),
+        recorder.tokensOk(),
+        recorder.totalLatencyMicros(),
+        phase.timeline(),
+        load.load(),
+        load.error(),
+        skewedInputs);
+  }
+
   public double tokensPerSecond() {
     return elapsedSeconds > 0 ? tokensOk / elapsedSeconds : 0;
   }

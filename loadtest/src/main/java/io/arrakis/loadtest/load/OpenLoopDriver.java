@@ -78,25 +78,8 @@ public final class OpenLoopDriver {
               listener);
       listener.finish();
       TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
-      return new LoadResult(
-          "open",
-          options.target(),
-          0,
-          rate,
-          options.tokens(),
-          layers,
-          phase.elapsedSeconds(),
-          recorder.sentCount(),
-          recorder.okCount(),
-          recorder.failedCount(),
-          recorder.outstanding(),
-          recorder.byStatus(),
-          recorder.tokensOk(),
-          recorder.totalLatencyMicros(),
-          phase.timeline(),
-          load.load(),
-          load.error(),
-          model.bias() != null);
+      return LoadResult.of(
+          "open", options, 0, rate, layers, phase, recorder, load, model.bias() != null);
     } finally {
       listener.finish();
     }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.loadtest.report.ReportFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -67,11 +68,7 @@ public final class CalibrationJson {
   }
 
   public static void write(Calibration c, JsonNode measurements, Path file) throws IOException {
-    Path parent = file.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    Files.writeString(file, MAPPER.writeValueAsString(toJson(c, measurements)) + "\n");
+    ReportFiles.write(file, MAPPER.writeValueAsString(toJson(c, measurements)) + "\n");
   }
 
   /**

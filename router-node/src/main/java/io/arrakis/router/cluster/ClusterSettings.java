@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * The router cluster's settings ({@code arrakis.router.cluster}), read once. {@link #pekkoConfig()}
@@ -128,35 +129,17 @@ public record ClusterSettings(
 
   /** These settings joining the seed routers {@code seeds} from {@code host:port}. */
   public ClusterSettings withSeeds(List<String> newSeeds, String newHost, int newPort) {
-    return new ClusterSettings(
-        Mode.SEEDS,
-        newHost,
-        newPort,
-        newSeeds,
-        managementPort,
-        bootstrapSelector,
-        requiredContactPoints,
-        sbrStrategy,
-        stableAfter,
-        loadWindow,
-        gossipInterval,
-        controller);
+    return with(
+        b -> {
+          b.mode = Mode.SEEDS;
+          b.host = newHost;
+          b.port = newPort;
+          b.seeds = newSeeds;
+        });
   }
 
   public ClusterSettings withMode(Mode m) {
-    return new ClusterSettings(
-        m,
-        host,
-        port,
-        seeds,
-        managementPort,
-        bootstrapSelector,
-        requiredContactPoints,
-        sbrStrategy,
-        stableAfter,
-        loadWindow,
-        gossipInterval,
-        controller);
+    return with(b -> b.mode = m);
   }
 
   /**
@@ -230,6 +213,56 @@ public record ClusterSettings(
     }
     if (!ok) {
       throw new IllegalArgumentException("cluster seed node '" + s + "' is not host:port");
+    }
+  }
+
+  /** A copy with {@code change} applied, checked as every instance is. */
+  private ClusterSettings with(Consumer<Copy> change) {
+    Copy b = new Copy(this);
+    change.accept(b);
+    return new ClusterSettings(
+        b.mode,
+        b.host,
+        b.port,
+        b.seeds,
+        b.managementPort,
+        b.bootstrapSelector,
+        b.requiredContactPoints,
+        b.sbrStrategy,
+        b.stableAfter,
+        b.loadWindow,
+        b.gossipInterval,
+        b.controller);
+  }
+
+  /** The components of an instance, to change some before making a new one. */
+  private static final class Copy {
+    Mode mode;
+    String host;
+    int port;
+    List<String> seeds;
+    int managementPort;
+    String bootstrapSelector;
+    int requiredContactPoints;
+    String sbrStrategy;
+    Duration stableAfter;
+    Duration loadWindow;
+    Duration gossipInterval;
+    ControllerSettings controller;
+
+    Copy(ClusterSettings o) {
+      mode = o.mode;
+      host = o.host;
+      port = o.port;
+      seeds = o.seeds;
+      managementPort = o.managementPort;
+      bootstrapSelector = o.bootstrapSelector;
+      requiredContactPoints = o.requiredContactPoints;
+      sbrStrategy = o.sbrStrategy;
+      stableAfter = o.stableAfter;
+      loadWindow = o.loadWindow;
+      gossipInterval = o.gossipInterval;
+      controller = o.controller;
     }
   }
 }

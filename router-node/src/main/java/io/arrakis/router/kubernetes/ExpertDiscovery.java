@@ -14,9 +14,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -88,28 +85,8 @@ final class ExpertDiscovery implements AutoCloseable {
             update(pod, true);
           }
         });
-    try {
-      informer.start().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (ExecutionException | TimeoutException e) {
-      informer.stop();
-      Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-      throw new IllegalStateException(
-          "cannot list expert pods ("
-              + selector
-              + ") in namespace "
-              + namespace
-              + " at "
-              + client.getMasterUrl()
-              + " within "
-              + timeout
-              + ": "
-              + cause,
-          cause);
-    } catch (InterruptedException e) {
-      informer.stop();
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while listing expert pods", e);
-    }
+    Informers.start(
+        informer, client, timeout, "list expert pods (" + selector + ") in namespace " + namespace);
     log.info("watching expert pods ({}) in namespace {}", selector, namespace);
     return this;
   }

@@ -140,26 +140,7 @@ final class PlacementWatcher implements AutoCloseable {
                 });
           }
         });
-    try {
-      informer.start().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (ExecutionException | TimeoutException e) {
-      informer.stop();
-      Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-      throw new IllegalStateException(
-          "cannot watch "
-              + where
-              + " at "
-              + client.getMasterUrl()
-              + " within "
-              + timeout
-              + ": "
-              + cause,
-          cause);
-    } catch (InterruptedException e) {
-      informer.stop();
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while starting to watch " + where, e);
-    }
+    Informers.start(informer, client, timeout, "watch " + where);
     log.info("watching {} (key {})", where, PlacementConfigMap.KEY);
     return this;
   }

@@ -3,6 +3,7 @@ package io.arrakis.router.serve;
 import com.typesafe.config.Config;
 import io.arrakis.router.RouterSettings;
 import java.time.Duration;
+import java.util.function.Consumer;
 
 /**
  * How a router serving a whole model generates ({@code arrakis.router.serve}), read once.
@@ -107,74 +108,78 @@ public record ServeSettings(
   }
 
   public ServeSettings withMicroBatches(int n) {
-    return new ServeSettings(
-        n,
-        maxStepTokens,
-        maxRunning,
-        maxSequences,
-        kvCacheBytes,
-        blockSize,
-        defaultMaxTokens,
-        defaultDeadline,
-        maxDeadline,
-        layerTimeout,
-        maxStopStrings,
-        maxStopLength,
-        promptThreads,
-        promptQueue);
+    return with(b -> b.microBatches = n);
   }
 
   public ServeSettings withMaxSequences(int n) {
-    return new ServeSettings(
-        microBatches,
-        maxStepTokens,
-        maxRunning,
-        n,
-        kvCacheBytes,
-        blockSize,
-        defaultMaxTokens,
-        defaultDeadline,
-        maxDeadline,
-        layerTimeout,
-        maxStopStrings,
-        maxStopLength,
-        promptThreads,
-        promptQueue);
+    return with(b -> b.maxSequences = n);
   }
 
   public ServeSettings withKvCache(long bytes, int blockTokens) {
-    return new ServeSettings(
-        microBatches,
-        maxStepTokens,
-        maxRunning,
-        maxSequences,
-        bytes,
-        blockTokens,
-        defaultMaxTokens,
-        defaultDeadline,
-        maxDeadline,
-        layerTimeout,
-        maxStopStrings,
-        maxStopLength,
-        promptThreads,
-        promptQueue);
+    return with(
+        b -> {
+          b.kvCacheBytes = bytes;
+          b.blockSize = blockTokens;
+        });
   }
 
   public ServeSettings withMaxStepTokens(int n) {
+    return with(b -> b.maxStepTokens = n);
+  }
+
+  /** A copy with {@code change} applied, checked as every instance is. */
+  private ServeSettings with(Consumer<Copy> change) {
+    Copy b = new Copy(this);
+    change.accept(b);
     return new ServeSettings(
-        microBatches,
-        n,
-        maxRunning,
-        maxSequences,
-        kvCacheBytes,
-        blockSize,
-        defaultMaxTokens,
-        defaultDeadline,
-        maxDeadline,
-        layerTimeout,
-        maxStopStrings,
-        maxStopLength,
-        promptThreads,
-        promptQueue);
+        b.microBatches,
+        b.maxStepTokens,
+        b.maxRunning,
+        b.maxSequences,
+        b.kvCacheBytes,
+        b.blockSize,
+        b.defaultMaxTokens,
+        b.defaultDeadline,
+        b.maxDeadline,
+        b.layerTimeout,
+        b.maxStopStrings,
+        b.maxStopLength,
+        b.promptThreads,
+        b.promptQueue);
+  }
+
+  /** The components of an instance, to change some before making a new one. */
+  private static final class Copy {
+    int microBatches;
+    int maxStepTokens;
+    int maxRunning;
+    int maxSequences;
+    long kvCacheBytes;
+    int blockSize;
+    int defaultMaxTokens;
+    Duration defaultDeadline;
+    Duration maxDeadline;
+    Duration layerTimeout;
+    int maxStopStrings;
+    int maxStopLength;
+    int promptThreads;
+    int promptQueue;
+
+    Copy(ServeSettings o) {
+      microBatches = o.microBatches;
+      maxStepTokens = o.maxStepTokens;
+      maxRunning = o.maxRunning;
+      maxSequences = o.maxSequences;
+      kvCacheBytes = o.kvCacheBytes;
+      blockSize = o.blockSize;
+      defaultMaxTokens = o.defaultMaxTokens;
+      defaultDeadline = o.defaultDeadline;
+      maxDeadline = o.maxDeadline;
+      layerTimeout = o.layerTimeout;
+      maxStopStrings = o.maxStopStrings;
+      maxStopLength = o.maxStopLength;
+      promptThreads = o.promptThreads;
+      promptQueue = o.promptQueue;
+    }
   }
 }
