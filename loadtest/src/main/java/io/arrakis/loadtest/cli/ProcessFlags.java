@@ -65,6 +65,7 @@ final class ProcessFlags {
         jvm,
         startTimeout,
         null,
-        null);
+        null,
+        0);
   }
 }

@@ -91,38 +91,6 @@ public record ClusterOptions(
     security = security == null ? ClusterSecurity.PLAINTEXT : security;
   }
 
-  /** As the canonical constructor, the router's HTTP API on any free port. */
-  public ClusterOptions(
-      Path model,
-      Integer nodes,
-      int replicas,
-      Strategies.Kind strategy,
-      Path placementFile,
-      int routerPort,
-      int metricsPortBase,
-      Integer computeThreads,
-      Path stateDir,
-      List<String> jvmOptions,
-      Duration startTimeout,
-      Duration stopGrace,
-      ClusterSecurity security) {
-    this(
-        model,
-        nodes,
-        replicas,
-        strategy,
-        placementFile,
-        routerPort,
-        metricsPortBase,
-        computeThreads,
-        stateDir,
-        jvmOptions,
-        startTimeout,
-        stopGrace,
-        security,
-        0);
-  }
-
   /** N nodes, contiguous, one replica, router on any free port, default timeouts, plaintext. */
   public static ClusterOptions of(Path model, int nodes, Path stateDir) {
     return new ClusterOptions(
@@ -138,7 +106,8 @@ public record ClusterOptions(
         null,
         null,
         null,
-        ClusterSecurity.PLAINTEXT);
+        ClusterSecurity.PLAINTEXT,
+        0);
   }
 
   public ClusterOptions withStrategy(Strategies.Kind kind, int replicas) {

@@ -1,9 +1,7 @@
 package io.arrakis.loadtest.load;
 
-import io.arrakis.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -36,49 +34,24 @@ public final class ClosedLoopDriver {
 
   LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
     TargetSetup.Target target = TargetSetup.Target.prepare(channel, options, inputBias);
-    TargetModel model = target.model();
-    List<Integer> layers = target.layers();
-    RequestPool pool = target.pool();
-    InferenceGrpc.InferenceStub stub = target.stub();
     long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
-    try {
-      if (!options.warmup().isZero()) {
-        LoadRecorder discard = new LoadRecorder();
-        runPhase(
-            "warm-up",
-            options.warmup(),
-            discard,
-            new CallIssuer(stub, discard, options.deadline(), model.hidden()),
-            pool,
-            drainNanos,
-            listener);
-      }
-      long since = System.currentTimeMillis();
-      LoadRecorder recorder = new LoadRecorder();
-      Phase phase =
-          runPhase(
-              "load",
-              options.duration(),
-              recorder,
-              new CallIssuer(stub, recorder, options.deadline(), model.hidden()),
-              pool,
-              drainNanos,
-              listener);
-      listener.finish();
-      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
-      return LoadResult.of(
-          "closed",
-          options,
-          options.concurrency(),
-          Double.NaN,
-          layers,
-          phase,
-          recorder,
-          load,
-          model.bias() != null);
-    } finally {
-      listener.finish();
-    }
+    int hidden = target.model().hidden();
+    return target.measure(
+        channel,
+        options,
+        "closed",
+        options.concurrency(),
+        Double.NaN,
+        (name, length, recorder) ->
+            runPhase(
+                name,
+                length,
+                recorder,
+                new CallIssuer(target.stub(), recorder, options.deadline(), hidden),
+                target.pool(),
+                drainNanos,
+                listener),
+        listener);
   }
 
   private Phase runPhase(

@@ -3,7 +3,6 @@ package io.arrakis.loadtest.load;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
 import java.time.Duration;
-import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.locks.LockSupport;
 
@@ -43,46 +42,26 @@ public final class OpenLoopDriver {
 
   LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
     TargetSetup.Target target = TargetSetup.Target.prepare(channel, options, inputBias);
-    TargetModel model = target.model();
-    List<Integer> layers = target.layers();
-    RequestPool pool = target.pool();
-    InferenceGrpc.InferenceStub stub = target.stub();
     long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
     SplittableRandom arrivals = new SplittableRandom(options.seed() * 31 + 7);
-    try {
-      if (!options.warmup().isZero()) {
-        LoadRecorder discard = new LoadRecorder();
-        runPhase(
-            "warm-up",
-            options.warmup(),
-            discard,
-            pool,
-            stub,
-            model,
-            arrivals,
-            drainNanos,
-            listener);
-      }
-      long since = System.currentTimeMillis();
-      LoadRecorder recorder = new LoadRecorder();
-      Phase phase =
-          runPhase(
-              "load",
-              options.duration(),
-              recorder,
-              pool,
-              stub,
-              model,
-              arrivals,
-              drainNanos,
-              listener);
-      listener.finish();
-      TargetSetup.Load load = TargetSetup.Load.fetch(channel, since, options);
-      return LoadResult.of(
-          "open", options, 0, rate, layers, phase, recorder, load, model.bias() != null);
-    } finally {
-      listener.finish();
-    }
+    return target.measure(
+        channel,
+        options,
+        "open",
+        0,
+        rate,
+        (name, length, recorder) ->
+            runPhase(
+                name,
+                length,
+                recorder,
+                target.pool(),
+                target.stub(),
+                target.model(),
+                arrivals,
+                drainNanos,
+                listener),
+        listener);
   }
 
   private Phase runPhase(

@@ -95,6 +95,51 @@ final class TargetSetup {
           RequestPool.build(model, layers, options.tokens(), options.poolSize(), options.seed()),
           InferenceGrpc.newStub(channel));
     }
+
+    /**
+     * Runs the warm-up (its calls recorded apart and dropped) and the measured phase, then asks the
+     * router for its view of the window; every driver measures this way.
+     *
+     * @param mode "closed" or "open"
+     */
+    LoadResult measure(
+        ManagedChannel channel,
+        LoadOptions options,
+        String mode,
+        int concurrency,
+        double ratePerSecond,
+        PhaseRunner phases,
+        Progress.Listener listener)
+        throws InterruptedException {
+      try {
+        if (!options.warmup().isZero()) {
+          phases.run("warm-up", options.warmup(), new LoadRecorder());
+        }
+        long since = System.currentTimeMillis();
+        LoadRecorder recorder = new LoadRecorder();
+        Phase phase = phases.run("load", options.duration(), recorder);
+        listener.finish();
+        Load load = Load.fetch(channel, since, options);
+        return LoadResult.of(
+            mode,
+            options,
+            concurrency,
+            ratePerSecond,
+            layers,
+            phase,
+            recorder,
+            load,
+            model.bias() != null);
+      } finally {
+        listener.finish();
+      }
+    }
+  }
+
+  /** One phase of a driver's run: its name, length and where its calls are recorded. */
+  @FunctionalInterface
+  interface PhaseRunner {
+    Phase run(String name, Duration length, LoadRecorder recorder) throws InterruptedException;
   }
 
   /**

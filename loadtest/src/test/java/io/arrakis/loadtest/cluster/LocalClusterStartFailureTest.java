@@ -81,7 +81,8 @@ class LocalClusterStartFailureTest {
             null,
             null,
             null,
-            null);
+            null,
+            0);
     assertThatThrownBy(() -> LocalCluster.start(o))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("placement.json")
@@ -107,7 +108,8 @@ class LocalClusterStartFailureTest {
             null,
             null,
             null,
-            null);
+            null,
+            0);
     assertThatThrownBy(() -> LocalCluster.start(o))
         .hasMessageContaining("has 1 nodes but --nodes says 2");
   }
