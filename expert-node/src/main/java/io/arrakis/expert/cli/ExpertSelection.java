@@ -50,29 +50,14 @@ record ExpertSelection(String spec, Path placementFile) {
                             + placement.expertsByNode().keySet()
                             + ")"));
     for (ExpertId e : node.experts()) {
+      String holds = "placement " + placementFile + ": node '" + nodeId + "' holds expert " + e;
       if (!moeLayers.contains(e.layer())) {
         throw new IllegalArgumentException(
-            "placement "
-                + placementFile
-                + ": node '"
-                + nodeId
-                + "' holds expert "
-                + e
-                + ", but layer "
-                + e.layer()
-                + " is not an MoE layer of the model "
-                + moeLayers);
+            holds + ", but layer " + e.layer() + " is not an MoE layer of the model " + moeLayers);
       }
       if (e.expert() >= numExperts) {
         throw new IllegalArgumentException(
-            "placement "
-                + placementFile
-                + ": node '"
-                + nodeId
-                + "' holds expert "
-                + e
-                + ", but the model's experts are 0.."
-                + (numExperts - 1));
+            holds + ", but the model's experts are 0.." + (numExperts - 1));
       }
     }
     return node.experts();

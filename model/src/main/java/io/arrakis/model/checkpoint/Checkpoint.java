@@ -178,15 +178,18 @@ public final class Checkpoint implements AutoCloseable {
               name + "_scale_inv",
               ceilDiv(expected[0], FP8_BLOCK),
               ceilDiv(expected[1], FP8_BLOCK));
-      default ->
-          throw new ModelConfigException(
-              file(name).path()
-                  + ": tensor '"
-                  + name
-                  + "' has dtype "
-                  + info.dtype()
-                  + "; weights must be F32, BF16, F16 or F8_E4M3");
+      default -> throw unsupportedDtype(name, info);
     }
+  }
+
+  private ModelConfigException unsupportedDtype(String name, TensorInfo info) {
+    return new ModelConfigException(
+        file(name).path()
+            + ": tensor '"
+            + name
+            + "' has dtype "
+            + info.dtype()
+            + "; weights must be F32, BF16, F16 or F8_E4M3");
   }
 
   /** The tensor as float32, row-major, after {@link #check}ing its shape. */
@@ -219,14 +222,7 @@ public final class Checkpoint implements AutoCloseable {
       case F32 -> dst.put(src.asFloatBuffer());
       case BF16, F16 -> widen16(src, dst, n, info.dtype() == StDType.BF16);
       case F8_E4M3 -> readFp8(name, info, src, dst, at);
-      default ->
-          throw new ModelConfigException(
-              file(name).path()
-                  + ": tensor '"
-                  + name
-                  + "' has dtype "
-                  + info.dtype()
-                  + "; weights must be F32, BF16, F16 or F8_E4M3");
+      default -> throw unsupportedDtype(name, info);
     }
   }
 

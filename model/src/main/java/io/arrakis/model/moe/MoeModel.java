@@ -170,13 +170,17 @@ public final class MoeModel implements AutoCloseable {
     return new Gate(weight, gateRule(layer));
   }
 
-  /** Loads one routed expert, laid out for GEMM. */
-  public ExpertKernel expert(int layer, int expert) throws IOException {
+  private void requireExpert(int layer, int expert) {
     requireMoeLayer(layer);
     if (expert < 0 || expert >= config.numExperts()) {
       throw new ModelConfigException(
           "expert " + expert + " out of range 0.." + (config.numExperts() - 1));
     }
+  }
+
+  /** Loads one routed expert, laid out for GEMM. */
+  public ExpertKernel expert(int layer, int expert) throws IOException {
+    requireExpert(layer, expert);
     int d = config.hiddenSize();
     int ff = config.intermediateSize();
     return ExpertKernel.fromHf(
@@ -223,11 +227,7 @@ public final class MoeModel implements AutoCloseable {
    * out themselves (the CUDA backend keeps bf16); FP8 weights come dequantised to F32.
    */
   public ExpertWeights expertWeights(int layer, int expert) throws IOException {
-    requireMoeLayer(layer);
-    if (expert < 0 || expert >= config.numExperts()) {
-      throw new ModelConfigException(
-          "expert " + expert + " out of range 0.." + (config.numExperts() - 1));
-    }
+    requireExpert(layer, expert);
     int d = config.hiddenSize();
     int ff = config.intermediateSize();
     return new ExpertWeights(

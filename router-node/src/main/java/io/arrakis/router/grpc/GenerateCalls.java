@@ -9,15 +9,12 @@ import io.arrakis.router.serve.GenerationHandle;
 import io.arrakis.router.serve.GenerationListener;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.GenerationService;
-import io.grpc.Context;
-import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
 import java.util.OptionalLong;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -28,16 +25,14 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 final class GenerateCalls {
   private final GenerationService service;
-  private final Duration defaultDeadline;
-  private final Duration maxDeadline;
+  private final CallDeadline callDeadline;
 
   /**
    * @param service null on a router serving a layer-only model
    */
   GenerateCalls(GenerationService service, Duration defaultDeadline, Duration maxDeadline) {
     this.service = service;
-    this.defaultDeadline = defaultDeadline;
-    this.maxDeadline = maxDeadline;
+    this.callDeadline = new CallDeadline(defaultDeadline, maxDeadline);
   }
 
   void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
@@ -83,7 +78,7 @@ final class GenerateCalls {
             s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(),
             List.copyOf(s.getStopList()),
             s.getIgnoreEos());
-    long deadline = System.nanoTime() + remainingNanos();
+    long deadline = System.nanoTime() + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;
     // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set
@@ -96,14 +91,6 @@ final class GenerateCalls {
         service.submit(
             new GenerationRequest(request.getRequestId(), prompt, sampling, deadline),
             new Stream(call, request.getRequestId())));
-  }
-
-  private long remainingNanos() {
-    Deadline deadline = Context.current().getDeadline();
-    long max = maxDeadline.toNanos();
-    return deadline == null
-        ? Math.min(defaultDeadline.toNanos(), max)
-        : Math.min(deadline.timeRemaining(TimeUnit.NANOSECONDS), max);
   }
 
   /** The listener as stream messages; calls come one at a time (see {@link GenerationListener}). */

@@ -30,7 +30,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
@@ -51,8 +50,7 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
   private final ModelInfo model;
   private final List<Integer> moeLayers;
   private final int maxRequestTokens;
-  private final Duration defaultDeadline;
-  private final Duration maxDeadline;
+  private final CallDeadline callDeadline;
   private final RouterTelemetry telemetry;
   private final TokenLimiter admission;
   private final GenerateCalls generate;
@@ -80,8 +78,7 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
     this.model = model;
     this.moeLayers = model.getMoeLayersList();
     this.maxRequestTokens = maxRequestTokens;
-    this.defaultDeadline = defaultDeadline;
-    this.maxDeadline = maxDeadline;
+    this.callDeadline = new CallDeadline(defaultDeadline, maxDeadline);
     this.telemetry = telemetry;
   }
 
@@ -127,7 +124,7 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
               .withDescription(e.getMessage()));
       return;
     }
-    long remaining = remainingNanos();
+    long remaining = callDeadline.remainingNanos();
     if (remaining <= 0) {
       refuse(
           out,
@@ -198,15 +195,6 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
           }
         },
         Runnable::run);
-  }
-
-  /** Nanoseconds until the call's deadline: the client's, cut to max-deadline, or the default. */
-  private long remainingNanos() {
-    Deadline deadline = Context.current().getDeadline();
-    long max = maxDeadline.toNanos();
-    return deadline == null
-        ? Math.min(defaultDeadline.toNanos(), max)
-        : Math.min(deadline.timeRemaining(TimeUnit.NANOSECONDS), max);
   }
 
   private void refuse(StreamObserver<ForwardResponse> out, Status s) {

@@ -93,30 +93,7 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
       Function<Placement.Node, ExpertClient> clients,
       RouterTelemetry telemetry,
       boolean clustered,
-      SharedExperts shared) {
-
-    /** A model without shared experts. */
-    public Setup(
-        Map<Integer, Gate> gates,
-        int hidden,
-        boolean bf16Weights,
-        NodeDispatcher.Limits limits,
-        RolloutSettings rollout,
-        Function<Placement.Node, ExpertClient> clients,
-        RouterTelemetry telemetry,
-        boolean clustered) {
-      this(
-          gates,
-          hidden,
-          bf16Weights,
-          limits,
-          rollout,
-          clients,
-          telemetry,
-          clustered,
-          SharedExperts.NONE);
-    }
-  }
+      SharedExperts shared) {}
 
   /** One placement version in use: its table, its nodes' links, its running requests. */
   private static final class Generation {

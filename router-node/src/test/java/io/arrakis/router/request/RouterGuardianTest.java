@@ -66,7 +66,8 @@ class RouterGuardianTest {
             new RolloutSettings(Duration.ofSeconds(30), Duration.ofSeconds(5)),
             n -> nodes.computeIfAbsent(n.address(), a -> new FakeNode(n)),
             telemetry,
-            false);
+            false,
+            SharedExperts.NONE);
     ActorRef<RouterGuardian.Command> g = testKit.spawn(RouterGuardian.create(setup, initial));
     // the guardian makes its initial nodes' clients when it starts, on its own thread
     TestProbe<Placement> started = testKit.createTestProbe();
