@@ -1,5 +1,7 @@
 package io.arrakis.loadtest.cli;
 
+import io.arrakis.engine.synthetic.WholeModelGenerator;
+import io.arrakis.model.config.Family;
 import io.arrakis.model.synthetic.GeneratorOptions;
 import io.arrakis.model.synthetic.SyntheticModelGenerator;
 import java.io.IOException;
@@ -10,10 +12,11 @@ import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 
 /**
- * The demo's model: 4 layers of 16 experts, hidden 512, ffn 1024, top-2, Zipf skew 1.0, fixed seed
- * (and the benchmarks' and calibration's synthetic models, of other sizes). Made once; generated
- * into a temporary folder and moved in place, so that an interrupted generation never leaves a half
- * model behind.
+ * The demo's model: a whole Qwen3-MoE model with random weights (4 layers of 16 experts, top-2,
+ * hidden 256, expert FFN 512, the reference models' 512-token tokenizer and ChatML template, fixed
+ * seed), small enough to serve briskly on two cores; and the layer models of the benchmarks and
+ * calibration (MoE layers only, Zipf-skewed gates). Made once; generated into a temporary folder
+ * and moved in place, so that an interrupted generation never leaves a half model behind.
  */
 final class DemoModel {
   static final GeneratorOptions OPTIONS =
@@ -21,8 +24,37 @@ final class DemoModel {
 
   private DemoModel() {}
 
+  static final WholeModelGenerator.Shape WHOLE =
+      new WholeModelGenerator.Shape(
+          Family.QWEN3_MOE, 4, 256, 4, 2, 64, 16, 2, 512, 1024, 0, 512, true, 20240601L);
+
+  /** The layer model of {@code arrakis compare}, in {@code dir}, made there once. */
   static Path ensure(Path dir, PrintWriter err) throws IOException {
-    return ensure(dir, OPTIONS, "the demo model", err);
+    return ensure(dir, OPTIONS, "the demo layer model", err);
+  }
+
+  /** The demo's whole model in {@code dir}, made there once. */
+  static Path ensureWhole(Path dir, PrintWriter err) throws IOException {
+    if (Files.isRegularFile(dir.resolve("config.json"))
+        && Files.isRegularFile(dir.resolve("model.safetensors"))
+        && Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+      return dir;
+    }
+    err.printf(
+        "generating the demo model in %s (once): %s, %d layers x %d experts (top-%d), hidden %d, "
+            + "random weights ...%n",
+        dir,
+        WHOLE.family().modelType(),
+        WHOLE.layers(),
+        WHOLE.experts(),
+        WHOLE.topK(),
+        WHOLE.hidden());
+    Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+    deleteTree(tmp);
+    WholeModelGenerator.generate(tmp, WHOLE);
+    deleteTree(dir);
+    Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+    return dir;
   }
 
   /**

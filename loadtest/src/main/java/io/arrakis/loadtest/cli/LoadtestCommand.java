@@ -22,11 +22,12 @@ import picocli.CommandLine.Option;
 @Command(
     name = "loadtest",
     mixinStandardHelpOptions = true,
+    subcommands = ServeLoadCommand.class,
     description =
         "Drive load against a router and report throughput, latency and load per expert node: closed loop "
             + "(--concurrency N callers) or open loop (--rate R: Poisson arrivals, latency from each call's scheduled "
             + "time). The target defaults to the local cluster's router, called with TLS and token as its state "
-            + "file says. "
+            + "file says. 'arrakis loadtest serve' is the serving load test (OpenAI HTTP API or Generate). "
             + "Defaults: --duration 30s --warmup 2s --concurrency 8 --tokens 16.")
 final class LoadtestCommand implements Callable<Integer> {
   /** Past this one sender thread cannot keep the schedule on any machine this runs on. */

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
 
 /**
  * One {@code Generate} stream as its client sees it: token ids and text as they arrive (each
@@ -20,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * (status, finish reason, usage), and a way to cancel it.
  */
 public final class GenerateCall
-    implements ClientResponseObserver<GenerateRequest, GenerateResponse> {
+    implements ClientResponseObserver<GenerateRequest, GenerateResponse>, StreamedCall {
   private final long startNanos = System.nanoTime();
   private final List<Integer> tokens = new ArrayList<>();
   private final StringBuilder text = new StringBuilder();
@@ -37,12 +38,25 @@ public final class GenerateCall
   private volatile Status status;
   private volatile long endNanos;
 
-  private GenerateCall() {}
+  private final IntConsumer onTokens;
+
+  private GenerateCall(IntConsumer onTokens) {
+    this.onTokens = onTokens;
+  }
 
   /** Starts the call on {@code channel} (its call credentials on {@code stub}) with a deadline. */
   public static GenerateCall start(
       InferenceGrpc.InferenceStub stub, GenerateRequest request, Duration deadline) {
-    GenerateCall c = new GenerateCall();
+    return start(stub, request, deadline, n -> {});
+  }
+
+  /** As {@link #start}, {@code onTokens} hearing each message's token count as it arrives. */
+  public static GenerateCall start(
+      InferenceGrpc.InferenceStub stub,
+      GenerateRequest request,
+      Duration deadline,
+      IntConsumer onTokens) {
+    GenerateCall c = new GenerateCall(onTokens);
     stub.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).generate(request, c);
     return c;
   }
@@ -60,6 +74,7 @@ public final class GenerateCall
   public synchronized void onNext(GenerateResponse m) {
     if (m.getTokenIdsCount() > 0) {
       arrivals.add(new long[] {System.nanoTime(), m.getTokenIdsCount()});
+      onTokens.accept(m.getTokenIdsCount());
     }
     tokens.addAll(m.getTokenIdsList());
     text.append(m.getText());
@@ -93,6 +108,7 @@ public final class GenerateCall
     call.cancel("the client went away", null);
   }
 
+  @Override
   public CompletableFuture<GenerateCall> done() {
     return done;
   }
@@ -111,8 +127,24 @@ public final class GenerateCall
     return status;
   }
 
+  @Override
   public boolean ok() {
     return status != null && status.isOk();
+  }
+
+  @Override
+  public String failure() {
+    return status == null ? "UNFINISHED" : status.getCode().name();
+  }
+
+  @Override
+  public synchronized int tokenCount() {
+    return tokens.size();
+  }
+
+  @Override
+  public long endNanos() {
+    return endNanos;
   }
 
   public synchronized int[] tokens() {
@@ -138,16 +170,19 @@ public final class GenerateCall
   }
 
   /** Time to the first token, in nanoseconds (-1 without one). */
+  @Override
   public synchronized long ttftNanos() {
     return arrivals.isEmpty() ? -1 : arrivals.get(0)[0] - startNanos;
   }
 
   /** Start to end, in nanoseconds. */
+  @Override
   public long e2eNanos() {
     return endNanos - startNanos;
   }
 
   /** Tokens that arrived in [from, until) (System.nanoTime). */
+  @Override
   public synchronized long tokensBetween(long from, long until) {
     long n = 0;
     for (long[] a : arrivals) {
@@ -159,6 +194,7 @@ public final class GenerateCall
   }
 
   /** Gaps between messages that brought tokens, in nanoseconds. */
+  @Override
   public synchronized long[] interTokenNanos() {
     long[] out = new long[Math.max(0, arrivals.size() - 1)];
     for (int i = 1; i < arrivals.size(); i++) {

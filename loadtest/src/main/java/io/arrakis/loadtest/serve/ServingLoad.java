@@ -9,36 +9,125 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 
 /**
- * Closed-loop serving load on a router's {@code Generate}: {@code concurrency} streams at a time,
- * each a random prompt of {@code promptTokens} ids generating exactly {@code outputTokens} (greedy,
- * eos ignored), a new one as soon as one ends, until the measured window ends; the run then waits
- * for the streams still open. Throughput counts the tokens that arrived in the window; latencies
- * are those of the requests started in it.
+ * Serving load on a router, through gRPC {@code Generate} or the OpenAI-compatible HTTP API: random
+ * prompts of about {@code promptTokens} ids each generating about {@code outputTokens} (greedy, eos
+ * ignored, so that the length is exact; both drawn uniformly within ± {@code rangeRatio}, as vLLM's
+ * random data set). Closed loop: {@code concurrency} streams at a time, a new one as soon as one
+ * ends. Open loop ({@code requestRate} > 0): Poisson arrivals at that rate, at most {@code
+ * concurrency} in flight when it is above 0 (an arrival past it waits, as in vLLM). Requests start
+ * until the measured window ends; the run then waits for the streams still open. Latencies are
+ * those of the requests started in the window.
  */
 public final class ServingLoad {
+  /** Starts one streamed generation of exactly {@code outputTokens} tokens. */
+  public interface Client {
+    StreamedCall start(String id, int[] prompt, int outputTokens, IntConsumer onTokens);
+  }
+
   /**
+   * @param concurrency closed loop: streams at once; open loop: the most in flight (0: no limit)
+   * @param rangeRatio lengths are drawn uniformly from [len·(1−r), len·(1+r)]
+   * @param requestRate requests per second (Poisson), or 0 for the closed loop
    * @param vocab prompt ids are drawn below it
    */
   public record Options(
       int concurrency,
       int promptTokens,
       int outputTokens,
+      double rangeRatio,
+      double requestRate,
       Duration warmup,
       Duration duration,
       int vocab,
-      long seed) {}
+      long seed) {
+    public Options {
+      if (promptTokens < 1 || outputTokens < 1) {
+        throw new IllegalArgumentException(
+            "input and output lengths must be at least 1, got "
+                + promptTokens
+                + " and "
+                + outputTokens);
+      }
+      if (!(rangeRatio >= 0 && rangeRatio < 1)) {
+        throw new IllegalArgumentException("the range ratio must be in [0, 1), got " + rangeRatio);
+      }
+      if (!(requestRate >= 0) || (requestRate == 0 && concurrency < 1)) {
+        throw new IllegalArgumentException(
+            "give a concurrency of at least 1 (closed loop) or a request rate above 0");
+      }
+    }
 
-  private final InferenceGrpc.InferenceStub stub;
+    /** Closed loop, fixed lengths. */
+    public Options(
+        int concurrency,
+        int promptTokens,
+        int outputTokens,
+        Duration warmup,
+        Duration duration,
+        int vocab,
+        long seed) {
+      this(concurrency, promptTokens, outputTokens, 0, 0, warmup, duration, vocab, seed);
+    }
+
+    boolean openLoop() {
+      return requestRate > 0;
+    }
+  }
+
+  private final Client client;
   private final Options options;
+  private final AtomicLong inFlight = new AtomicLong();
+  private final AtomicLong tokens = new AtomicLong();
+  private final AtomicLong started = new AtomicLong();
 
   public ServingLoad(InferenceGrpc.InferenceStub stub, Options options) {
-    this.stub = stub;
+    this(grpc(stub), options);
+  }
+
+  public ServingLoad(Client client, Options options) {
+    this.client = client;
     this.options = options;
+  }
+
+  /** gRPC {@code Generate}: greedy, eos ignored, with a generous deadline. */
+  public static Client grpc(InferenceGrpc.InferenceStub stub) {
+    return (id, prompt, outputTokens, onTokens) -> {
+      TokenIds.Builder ids = TokenIds.newBuilder();
+      for (int t : prompt) {
+        ids.addIds(t);
+      }
+      GenerateRequest request =
+          GenerateRequest.newBuilder()
+              .setRequestId(id)
+              .setTokenIds(ids)
+              .setSampling(
+                  SamplingParams.newBuilder().setMaxTokens(outputTokens).setIgnoreEos(true))
+              .build();
+      return GenerateCall.start(stub, request, Duration.ofMinutes(10), onTokens);
+    };
+  }
+
+  /** Streams open now. */
+  public long inFlight() {
+    return inFlight.get();
+  }
+
+  /** Tokens received so far, warm-up included. */
+  public long tokens() {
+    return tokens.get();
+  }
+
+  /** Requests started so far. */
+  public long started() {
+    return started.get();
   }
 
   /** Runs; {@code progress} hears each measured request's end. */
@@ -47,84 +136,130 @@ public final class ServingLoad {
     long start = System.nanoTime();
     long measureFrom = start + options.warmup().toNanos();
     long measureUntil = measureFrom + options.duration().toNanos();
-    AtomicLong ids = new AtomicLong();
-    CountDownLatch callers = new CountDownLatch(options.concurrency());
-    SplittableRandom seeds = new SplittableRandom(options.seed());
-    List<Caller> all = new ArrayList<>();
-    for (int i = 0; i < options.concurrency(); i++) {
-      all.add(new Caller(seeds.split(), ids, result, measureFrom, measureUntil, callers, progress));
+    result.window(measureFrom, (int) Math.ceil(options.duration().toMillis() / 1000.0));
+    Run run = new Run(result, measureFrom, measureUntil, progress);
+    long bound = options.warmup().plus(options.duration()).toSeconds() + 600;
+    if (options.openLoop()) {
+      run.poisson(new SplittableRandom(options.seed()));
+    } else {
+      CountDownLatch callers = new CountDownLatch(options.concurrency());
+      SplittableRandom seeds = new SplittableRandom(options.seed());
+      List<SplittableRandom> randoms = new ArrayList<>();
+      for (int i = 0; i < options.concurrency(); i++) {
+        randoms.add(seeds.split());
+      }
+      randoms.forEach(r -> run.closedLoop(r, callers));
+      if (!callers.await(bound, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("serving load did not end in time");
+      }
     }
-    all.forEach(Caller::next);
-    if (!callers.await(
-        options.warmup().plus(options.duration()).toSeconds() + 600, TimeUnit.SECONDS)) {
-      throw new IllegalStateException("serving load did not end in time");
-    }
+    run.awaitOpen(bound);
     result.seconds((measureUntil - measureFrom) / 1e9);
     return result;
   }
 
-  GenerateRequest request(SplittableRandom random, long id) {
-    TokenIds.Builder prompt = TokenIds.newBuilder();
-    for (int i = 0; i < options.promptTokens(); i++) {
-      prompt.addIds(random.nextInt(options.vocab()));
+  int length(SplittableRandom random, int mean) {
+    if (options.rangeRatio() == 0) {
+      return mean;
     }
-    return GenerateRequest.newBuilder()
-        .setRequestId("load-" + id)
-        .setTokenIds(prompt)
-        .setSampling(
-            SamplingParams.newBuilder().setMaxTokens(options.outputTokens()).setIgnoreEos(true))
-        .build();
+    int low = Math.max(1, (int) Math.round(mean * (1 - options.rangeRatio())));
+    int high = Math.max(low, (int) Math.round(mean * (1 + options.rangeRatio())));
+    return low + random.nextInt(high - low + 1);
   }
 
-  /**
-   * One caller: a stream at a time, the next started by the end of the last (on the transport's
-   * thread).
-   */
-  private final class Caller {
-    private final SplittableRandom random;
-    private final AtomicLong ids;
+  int[] prompt(SplittableRandom random) {
+    int[] p = new int[length(random, options.promptTokens())];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = random.nextInt(options.vocab());
+    }
+    return p;
+  }
+
+  /** One run's window and its open streams. */
+  private final class Run {
     private final ServingResult result;
     private final long measureFrom;
     private final long measureUntil;
-    private final CountDownLatch done;
     private final Consumer<ServingResult> progress;
 
-    Caller(
-        SplittableRandom random,
-        AtomicLong ids,
+    Run(
         ServingResult result,
         long measureFrom,
         long measureUntil,
-        CountDownLatch done,
         Consumer<ServingResult> progress) {
-      this.random = random;
-      this.ids = ids;
       this.result = result;
       this.measureFrom = measureFrom;
       this.measureUntil = measureUntil;
-      this.done = done;
       this.progress = progress;
     }
 
-    void next() {
-      long now = System.nanoTime();
-      if (now >= measureUntil) {
-        done.countDown();
-        return;
-      }
-      boolean measured = now >= measureFrom;
-      GenerateCall call =
-          GenerateCall.start(stub, request(random, ids.incrementAndGet()), Duration.ofMinutes(10));
+    /** Starts one stream; {@code then} runs after its end is recorded. */
+    void launch(SplittableRandom random, Runnable then) {
+      boolean measured = System.nanoTime() >= measureFrom;
+      int[] prompt = prompt(random);
+      int output = length(random, options.outputTokens());
+      inFlight.incrementAndGet();
+      StreamedCall call =
+          client.start(
+              "load-" + started.incrementAndGet(),
+              prompt,
+              output,
+              n -> {
+                tokens.addAndGet(n);
+                result.arrived(System.nanoTime(), n);
+              });
       call.done()
           .whenComplete(
               (c, e) -> {
-                result.windowTokens(c.tokensBetween(measureFrom, measureUntil));
+                result.windowTokens(call.tokensBetween(measureFrom, measureUntil));
                 if (measured) {
-                  result.record(c, options.promptTokens());
+                  result.record(call, prompt.length);
                   progress.accept(result);
                 }
-                next();
+                inFlight.decrementAndGet();
+                then.run();
               });
+    }
+
+    /** A closed-loop caller: the next stream started by the end of the last. */
+    void closedLoop(SplittableRandom random, CountDownLatch done) {
+      if (System.nanoTime() >= measureUntil) {
+        done.countDown();
+        return;
+      }
+      launch(random, () -> closedLoop(random, done));
+    }
+
+    /** Poisson arrivals on this thread until the window ends. */
+    void poisson(SplittableRandom random) throws InterruptedException {
+      Semaphore limit = options.concurrency() > 0 ? new Semaphore(options.concurrency()) : null;
+      long next = System.nanoTime();
+      while (true) {
+        next += (long) (-Math.log(1 - random.nextDouble()) / options.requestRate() * 1e9);
+        if (next >= measureUntil) {
+          return;
+        }
+        for (long wait = next - System.nanoTime(); wait > 0; wait = next - System.nanoTime()) {
+          LockSupport.parkNanos(wait);
+          if (Thread.interrupted()) {
+            throw new InterruptedException();
+          }
+        }
+        if (limit != null) {
+          limit.acquire();
+        }
+        launch(random, limit == null ? () -> {} : limit::release);
+      }
+    }
+
+    void awaitOpen(long boundSeconds) throws InterruptedException {
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(boundSeconds);
+      while (inFlight.get() > 0) {
+        if (System.nanoTime() > until) {
+          throw new IllegalStateException(inFlight.get() + " streams still open at the end");
+        }
+        Thread.sleep(5);
+      }
     }
   }
 }

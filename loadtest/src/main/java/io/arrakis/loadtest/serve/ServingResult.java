@@ -1,5 +1,7 @@
 package io.arrakis.loadtest.serve;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.HdrHistogram.Histogram;
@@ -8,7 +10,10 @@ import org.HdrHistogram.Histogram;
  * What a serving load run measured, with vLLM's definitions: time to first token; time per output
  * token = (end-to-end − TTFT) ÷ (output tokens − 1) per request; inter-token latency between
  * consecutive token messages; end-to-end latency (all of requests started in the measured window);
- * output tokens per second = tokens that arrived in the measured window ÷ its length.
+ * output tokens per second = tokens that arrived in the measured window ÷ its length. Also as
+ * {@code vllm bench serve} counts throughput: the successful requests' tokens over the benchmark's
+ * duration (from the window's start to the last measured request's end); and output tokens per
+ * second of the window, second by second.
  */
 public final class ServingResult {
   private final Histogram ttft = histogram();
@@ -16,6 +21,11 @@ public final class ServingResult {
   private final Histogram itl = histogram();
   private final Histogram e2e = histogram();
   private final Map<String, Long> failures = new TreeMap<>();
+  private final List<Double> ttftMs = new ArrayList<>();
+  private final List<Double> tpotMs = new ArrayList<>();
+  private long[] timeline = new long[0];
+  private long lastEndNanos = Long.MIN_VALUE;
+  private long windowStartNanos;
   private long requests;
   private long outputTokens;
   private long windowTokens;
@@ -27,20 +37,24 @@ public final class ServingResult {
   }
 
   /** A finished request of the measured window. */
-  synchronized void record(GenerateCall c, int prompt) {
+  synchronized void record(StreamedCall c, int prompt) {
+    lastEndNanos = Math.max(lastEndNanos, c.endNanos());
     if (!c.ok()) {
-      failures.merge(c.status().getCode().name(), 1L, Long::sum);
+      failures.merge(c.failure(), 1L, Long::sum);
       return;
     }
     requests++;
-    int n = c.tokens().length;
+    int n = c.tokenCount();
     outputTokens += n;
     promptTokens += prompt;
     long first = c.ttftNanos();
     if (first >= 0) {
       ttft.recordValue(first);
+      ttftMs.add(first / 1e6);
       if (n > 1) {
-        tpot.recordValue((c.e2eNanos() - first) / (n - 1));
+        long perToken = (c.e2eNanos() - first) / (n - 1);
+        tpot.recordValue(perToken);
+        tpotMs.add(perToken / 1e6);
       }
     }
     for (long gap : c.interTokenNanos()) {
@@ -56,6 +70,68 @@ public final class ServingResult {
 
   synchronized void seconds(double s) {
     seconds = s;
+  }
+
+  /** The measured window opens at {@code nanos} (System.nanoTime) and lasts {@code seconds}. */
+  synchronized void window(long nanos, int seconds) {
+    windowStartNanos = nanos;
+    timeline = new long[Math.max(1, seconds)];
+  }
+
+  /** {@code n} tokens arrived at {@code nanos}: counted in the timeline when in the window. */
+  synchronized void arrived(long nanos, int n) {
+    long i = (nanos - windowStartNanos) / 1_000_000_000L;
+    if (i >= 0 && i < timeline.length) {
+      timeline[(int) i] += n;
+    }
+  }
+
+  /** Output tokens that arrived in each second of the measured window. */
+  public synchronized long[] timeline() {
+    return timeline.clone();
+  }
+
+  /** From the window's start to the last measured request's end, in seconds (vLLM's duration). */
+  public synchronized double benchmarkSeconds() {
+    return lastEndNanos != Long.MIN_VALUE && lastEndNanos - windowStartNanos > 0
+        ? (lastEndNanos - windowStartNanos) / 1e9
+        : seconds;
+  }
+
+  /** Prompt tokens of the successful measured requests. */
+  public synchronized long promptTokens() {
+    return promptTokens;
+  }
+
+  /** Successful requests ÷ the benchmark's duration, as vLLM's request throughput. */
+  public synchronized double benchRequestsPerS() {
+    return requests / benchmarkSeconds();
+  }
+
+  /** Their output tokens ÷ the benchmark's duration, as vLLM's output token throughput. */
+  public synchronized double benchOutputTokensPerS() {
+    return outputTokens / benchmarkSeconds();
+  }
+
+  /** Their prompt and output tokens ÷ the benchmark's duration. */
+  public synchronized double benchTotalTokensPerS() {
+    return (promptTokens + outputTokens) / benchmarkSeconds();
+  }
+
+  /** Each successful request's time to first token, in milliseconds, in order of ending. */
+  public synchronized List<Double> ttftValuesMs() {
+    return List.copyOf(ttftMs);
+  }
+
+  /** Each successful request's time per output token, in milliseconds. */
+  public synchronized List<Double> tpotValuesMs() {
+    return List.copyOf(tpotMs);
+  }
+
+  /** Standard deviation of a measure, in milliseconds. */
+  public synchronized double stdMs(String measure) {
+    Histogram h = histogram(measure);
+    return h.getTotalCount() == 0 ? Double.NaN : h.getStdDeviation() / 1e6;
   }
 
   public synchronized long requests() {
@@ -89,25 +165,22 @@ public final class ServingResult {
 
   /** Milliseconds at percentile p of a measure: "ttft", "tpot", "itl" or "e2e". */
   public synchronized double ms(String measure, double p) {
-    Histogram h =
-        switch (measure) {
-          case "ttft" -> ttft;
-          case "tpot" -> tpot;
-          case "itl" -> itl;
-          case "e2e" -> e2e;
-          default -> throw new IllegalArgumentException(measure);
-        };
+    Histogram h = histogram(measure);
     return h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(p) / 1e6;
   }
 
   public synchronized double meanMs(String measure) {
-    Histogram h =
-        switch (measure) {
-          case "ttft" -> ttft;
-          case "tpot" -> tpot;
-          case "itl" -> itl;
-          default -> e2e;
-        };
+    Histogram h = histogram(measure);
     return h.getTotalCount() == 0 ? Double.NaN : h.getMean() / 1e6;
+  }
+
+  private Histogram histogram(String measure) {
+    return switch (measure) {
+      case "ttft" -> ttft;
+      case "tpot" -> tpot;
+      case "itl" -> itl;
+      case "e2e" -> e2e;
+      default -> throw new IllegalArgumentException(measure);
+    };
   }
 }

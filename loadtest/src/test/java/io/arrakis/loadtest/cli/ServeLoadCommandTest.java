@@ -1,0 +1,316 @@
+package io.arrakis.loadtest.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.arrakis.engine.testing.ReferenceModels;
+import io.arrakis.loadtest.cluster.ClusterOptions;
+import io.arrakis.loadtest.cluster.LocalCluster;
+import io.arrakis.loadtest.report.ServingHtmlReport;
+import io.arrakis.loadtest.testing.TestClusters;
+import io.arrakis.model.placement.Strategies;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code loadtest serve} against a real cluster serving a whole model (router and two expert
+ * processes): through the OpenAI HTTP API at concurrency 8 its TPOT mean agrees with the
+ * router's own histograms (read from its /metrics) over the same requests; the JSON has every field
+ * of vLLM's report and ours; the HTML page, opened in headless Chromium, shows every chart; through
+ * gRPC Generate with Poisson arrivals every request succeeds.
+ */
+class ServeLoadCommandTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  /** vLLM's result fields and ours; each must be present (null only where noted). */
+  private static final List<String> FIELDS =
+      List.of(
+          "backend",
+          "target",
+          "input_len",
+          "output_len",
+          "range_ratio",
+          "request_rate",
+          "max_concurrency",
+          "completed",
+          "failed",
+          "duration",
+          "total_input_tokens",
+          "total_output_tokens",
+          "request_throughput",
+          "output_throughput",
+          "total_token_throughput",
+          "failures",
+          "output_tokens_per_second",
+          "ttfts_ms",
+          "tpots_ms",
+          "node_load",
+          "imbalance");
+
+  @TempDir static Path tmp;
+  private static LocalCluster cluster;
+  private static int metricsPort;
+  private static Path state;
+
+  @BeforeAll
+  static void startCluster() throws Exception {
+    metricsPort = freePort();
+    state = tmp.resolve("state");
+    cluster =
+        LocalCluster.start(
+            ClusterOptions.of(ReferenceModels.dir("qwen3_moe"), 2, state)
+                .withStrategy(Strategies.Kind.CONTIGUOUS, 1)
+                .withJvmOptions(TestClusters.JVM_OPTIONS)
+                .withComputeThreads(1)
+                .withMetricsPortBase(metricsPort)
+                .withStartTimeout(Duration.ofSeconds(150)));
+  }
+
+  @AfterAll
+  static void stopCluster() throws IOException {
+    if (cluster != null) {
+      cluster.stop();
+    }
+  }
+
+  @Test
+  @Timeout(value = 240, unit = TimeUnit.SECONDS)
+  void httpLoadAgreesWithTheRoutersHistogramsAndReportsEverything() throws Exception {
+    Path json = tmp.resolve("serve.json");
+    Path html = tmp.resolve("serve.html");
+    // a first run warms the router's HTTP path and this JVM's client (as vLLM's warm-up request);
+    // the compared run then starts cold connections only
+    CliRun warm =
+        CliRun.of(
+            "loadtest",
+            "serve",
+            "--state-dir",
+            state.toString(),
+            "--max-concurrency",
+            "8",
+            "--input-len",
+            "16",
+            "--output-len",
+            "24",
+            "--warmup",
+            "0s",
+            "--duration",
+            "2s");
+    assertThat(warm.code()).as("%s", warm).isZero();
+    double[] before = routerMeans();
+
+    CliRun run =
+        CliRun.of(
+            "loadtest",
+            "serve",
+            "--state-dir",
+            state.toString(),
+            "--max-concurrency",
+            "8",
+            "--input-len",
+            "16",
+            "--output-len",
+            "24",
+            "--warmup",
+            "0s",
+            "--duration",
+            "4s",
+            "--json",
+            json.toString(),
+            "--html",
+            html.toString());
+
+    assertThat(run.code()).as("%s", run).isZero();
+    assertThat(run.out())
+        .contains("Serving Benchmark Result", "Successful requests:", "Mean TTFT (ms):")
+        .contains(
+            "Median TPOT (ms):", "P99 ITL (ms):", "P90 E2EL (ms):", "Imbalance (max / mean):");
+    JsonNode r = JSON.readTree(json.toFile());
+    for (String f : FIELDS) {
+      assertThat(r.has(f)).as("field %s in %s", f, r).isTrue();
+    }
+    for (String m : List.of("ttft", "tpot", "itl", "e2el")) {
+      for (String s : List.of("mean", "median", "std", "p90", "p99")) {
+        assertThat(r.path(s + "_" + m + "_ms").isNumber()).as("%s_%s_ms", s, m).isTrue();
+      }
+    }
+    long completed = r.path("completed").asLong();
+    assertThat(completed).isGreaterThanOrEqualTo(8);
+    assertThat(r.path("failed").asLong()).isZero();
+    assertThat(r.path("total_output_tokens").asLong()).isEqualTo(24 * completed);
+    assertThat(r.path("total_input_tokens").asLong()).isEqualTo(16 * completed);
+    assertThat(r.path("output_throughput").asDouble())
+        .isCloseTo(
+            24 * completed / r.path("duration").asDouble(),
+            within(0.01 * r.path("output_throughput").asDouble() + 0.01));
+    assertThat(r.path("node_load")).hasSize(2);
+    r.path("node_load").forEach(n -> assertThat(n.asLong()).isPositive());
+    assertThat(r.path("imbalance").asDouble()).isBetween(1.0, 2.0);
+
+    // the router's histograms over exactly these requests (no other traffic, no warm-up)
+    double[] after = routerMeans();
+    double routerCount = after[1] - before[1];
+    assertThat(routerCount).isEqualTo(completed);
+    double routerTtft = (after[0] - before[0]) / routerCount * 1e3;
+    double routerTpot = (after[2] - before[2]) / (after[3] - before[3]) * 1e3;
+    assertThat(r.path("mean_tpot_ms").asDouble())
+        .as("load test TPOT vs the router's %.2f ms", routerTpot)
+        .isCloseTo(routerTpot, within(0.10 * routerTpot));
+
+    assertChromiumShowsEveryChart(html);
+    // TTFT is reported, not yet compared: the load test's mean is 20-35 ms per request above the
+    // router's histogram in steady state and more for the first wave of cold connections
+    // (measured here: 101.7 against 67.2 ms, 77 ms without the first two waves); issue 16 keeps
+    // its "within 10%" line open until the router's intake and emission are timed and the gap
+    // found.
+    System.out.printf(
+        "TTFT: load test %.2f ms, router %.2f ms%n", r.path("mean_ttft_ms").asDouble(), routerTtft);
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void grpcLoadWithPoissonArrivals() throws Exception {
+    CliRun run =
+        CliRun.of(
+            "loadtest",
+            "serve",
+            "--state-dir",
+            state.toString(),
+            "--backend",
+            "grpc",
+            "--request-rate",
+            "20",
+            "--input-len",
+            "12",
+            "--output-len",
+            "8",
+            "--range-ratio",
+            "0.5",
+            "--warmup",
+            "0s",
+            "--duration",
+            "2s");
+    assertThat(run.code()).as("%s", run).isZero();
+    assertThat(run.out()).contains("Request rate (req/s, Poisson):", "Failed requests:");
+    assertThat(run.out()).containsPattern("Successful requests: +[1-9]");
+  }
+
+  /** The router's TTFT sum and count and TPOT sum and count (seconds), from its /metrics. */
+  private static double[] routerMeans() throws Exception {
+    String text =
+        HTTP.send(
+                HttpRequest.newBuilder(
+                        URI.create("http://" + LocalCluster.HOST + ":" + metricsPort + "/metrics"))
+                    .timeout(Duration.ofSeconds(10))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString())
+            .body();
+    return new double[] {
+      sample(text, "arrakis_serve_time_to_first_token_seconds_sum"),
+      sample(text, "arrakis_serve_time_to_first_token_seconds_count"),
+      sample(text, "arrakis_serve_time_per_output_token_seconds_sum"),
+      sample(text, "arrakis_serve_time_per_output_token_seconds_count")
+    };
+  }
+
+  private static double sample(String metrics, String name) {
+    for (String line : metrics.split("\n")) {
+      if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
+        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    throw new AssertionError("no " + name + " in the router's /metrics:\n" + metrics);
+  }
+
+  private static void assertChromiumShowsEveryChart(Path html) throws Exception {
+    String chromium = Chromium.binary();
+    Path png = tmp.resolve("serve.png");
+    int width = 1000;
+    int height = 2600;
+    Chromium.run(
+        chromium,
+        "--screenshot=" + png,
+        "--window-size=" + width + "," + height,
+        html.toUri().toString());
+    BufferedImage image = ImageIO.read(png.toFile());
+    assertThat(image).as("a PNG at %s", png).isNotNull();
+    assertThat(image.getWidth()).isEqualTo(width);
+    assertThat(image.getHeight()).isEqualTo(height);
+    int first = image.getRGB(0, 0);
+    long differing = 0;
+    for (int y = 0; y < height; y += 4) {
+      for (int x = 0; x < width; x += 4) {
+        differing += image.getRGB(x, y) != first ? 1 : 0;
+      }
+    }
+    assertThat(differing).as("pixels unlike the background").isGreaterThan(2000);
+    String dom = Chromium.run(chromium, "--dump-dom", html.toUri().toString());
+    for (String chart : ServingHtmlReport.CHARTS) {
+      assertThat(dom).contains("<svg id=\"" + chart + "\"");
+    }
+    assertThat(dom).contains("<rect class=\"bar\"", "<path class=\"series\"");
+    Path results = Path.of("..", "bench", "results");
+    if (Files.isDirectory(results)) {
+      Files.copy(
+          png,
+          results.resolve("serving-report-screenshot.png"),
+          StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  /** Headless Chromium, as ./test installs it (Debian's chromium). */
+  static final class Chromium {
+    static String binary() {
+      for (String c : List.of("/usr/bin/chromium", "/usr/bin/chromium-browser")) {
+        if (Files.isExecutable(Path.of(c))) {
+          return c;
+        }
+      }
+      throw new AssertionError("no chromium: install it (./test does: apt-get install chromium)");
+    }
+
+    static String run(String binary, String... args) throws Exception {
+      List<String> command =
+          new ArrayList<>(
+              List.of(binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"));
+      command.addAll(List.of(args));
+      Path log = Files.createTempFile(tmp, "chromium", ".log");
+      Process p = new ProcessBuilder(command).redirectError(log.toFile()).start();
+      byte[] out = p.getInputStream().readAllBytes();
+      if (!p.waitFor(60, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+        throw new AssertionError("chromium did not end in 60 s: " + Files.readString(log));
+      }
+      assertThat(p.exitValue()).as("chromium %s: %s", args[0], Files.readString(log)).isZero();
+      return new String(out, StandardCharsets.UTF_8);
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+}
