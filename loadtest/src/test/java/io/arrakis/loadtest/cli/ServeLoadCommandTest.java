@@ -35,9 +35,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code loadtest serve} against a real cluster serving a whole model (router and two expert
- * processes): through the OpenAI HTTP API at concurrency 8 its TPOT mean agrees with the
- * router's own histograms (read from its /metrics) over the same requests; the JSON has every field
- * of vLLM's report and ours; the HTML page, opened in headless Chromium, shows every chart; through
+ * processes): through the OpenAI HTTP API at concurrency 8 its TPOT mean agrees with the router's
+ * own histograms (read from its /metrics) over the same requests; the JSON has every field of
+ * vLLM's report and ours; the HTML page, opened in headless Chromium, shows every chart; through
  * gRPC Generate with Poisson arrivals every request succeeds.
  */
 class ServeLoadCommandTest {
