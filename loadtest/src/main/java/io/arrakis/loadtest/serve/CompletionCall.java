@@ -7,8 +7,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Flow;
 import java.util.function.Consumer;
@@ -24,7 +22,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final long startNanos = System.nanoTime();
-  private final List<long[]> arrivals = new ArrayList<>();
+  private final TokenArrivals arrivals = new TokenArrivals(startNanos);
   private final StringBuilder text = new StringBuilder();
   private final CompletableFuture<CompletionCall> done = new CompletableFuture<>();
   private final IntConsumer onTokens;
@@ -111,7 +109,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
     for (JsonNode choice : chunk.path("choices")) {
       int n = choice.path("token_ids").size();
       if (n > 0) {
-        arrivals.add(new long[] {System.nanoTime(), n});
+        arrivals.add(System.nanoTime(), n);
         tokens += n;
         onTokens.accept(n);
       }
@@ -185,8 +183,8 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   }
 
   @Override
-  public synchronized long ttftNanos() {
-    return arrivals.isEmpty() ? -1 : arrivals.get(0)[0] - startNanos;
+  public long ttftNanos() {
+    return arrivals.ttftNanos();
   }
 
   @Override
@@ -200,22 +198,12 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   }
 
   @Override
-  public synchronized long tokensBetween(long from, long until) {
-    long n = 0;
-    for (long[] a : arrivals) {
-      if (a[0] >= from && a[0] < until) {
-        n += a[1];
-      }
-    }
-    return n;
+  public long tokensBetween(long from, long until) {
+    return arrivals.tokensBetween(from, until);
   }
 
   @Override
-  public synchronized long[] interTokenNanos() {
-    long[] out = new long[Math.max(0, arrivals.size() - 1)];
-    for (int i = 1; i < arrivals.size(); i++) {
-      out[i - 1] = arrivals.get(i)[0] - arrivals.get(i - 1)[0];
-    }
-    return out;
+  public long[] interTokenNanos() {
+    return arrivals.interTokenNanos();
   }
 }

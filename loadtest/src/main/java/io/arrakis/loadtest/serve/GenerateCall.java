@@ -27,7 +27,7 @@ public final class GenerateCall
   private final StringBuilder text = new StringBuilder();
 
   /** When each message with tokens arrived (nanoTime), with how many tokens it brought. */
-  private final List<long[]> arrivals = new ArrayList<>();
+  private final TokenArrivals arrivals = new TokenArrivals(startNanos);
 
   private final CompletableFuture<GenerateCall> done = new CompletableFuture<>();
   private final CompletableFuture<Void> first = new CompletableFuture<>();
@@ -73,7 +73,7 @@ public final class GenerateCall
   @Override
   public synchronized void onNext(GenerateResponse m) {
     if (m.getTokenIdsCount() > 0) {
-      arrivals.add(new long[] {System.nanoTime(), m.getTokenIdsCount()});
+      arrivals.add(System.nanoTime(), m.getTokenIdsCount());
       onTokens.accept(m.getTokenIdsCount());
     }
     tokens.addAll(m.getTokenIdsList());
@@ -171,8 +171,8 @@ public final class GenerateCall
 
   /** Time to the first token, in nanoseconds (-1 without one). */
   @Override
-  public synchronized long ttftNanos() {
-    return arrivals.isEmpty() ? -1 : arrivals.get(0)[0] - startNanos;
+  public long ttftNanos() {
+    return arrivals.ttftNanos();
   }
 
   /** Start to end, in nanoseconds. */
@@ -183,23 +183,13 @@ public final class GenerateCall
 
   /** Tokens that arrived in [from, until) (System.nanoTime). */
   @Override
-  public synchronized long tokensBetween(long from, long until) {
-    long n = 0;
-    for (long[] a : arrivals) {
-      if (a[0] >= from && a[0] < until) {
-        n += a[1];
-      }
-    }
-    return n;
+  public long tokensBetween(long from, long until) {
+    return arrivals.tokensBetween(from, until);
   }
 
   /** Gaps between messages that brought tokens, in nanoseconds. */
   @Override
-  public synchronized long[] interTokenNanos() {
-    long[] out = new long[Math.max(0, arrivals.size() - 1)];
-    for (int i = 1; i < arrivals.size(); i++) {
-      out[i - 1] = arrivals.get(i)[0] - arrivals.get(i - 1)[0];
-    }
-    return out;
+  public long[] interTokenNanos() {
+    return arrivals.interTokenNanos();
   }
 }
