@@ -63,15 +63,7 @@ public final class HtmlReport {
     sb.append("<h2>Tokens per node</h2>\n");
     JsonNode nodes = json.path("node_load");
     if (nodes.isObject() && nodes.size() > 0) {
-      List<String> ids = new ArrayList<>();
-      double[] values = new double[nodes.size()];
-      int i = 0;
-      for (Iterator<Map.Entry<String, JsonNode>> it = nodes.fields(); it.hasNext(); i++) {
-        Map.Entry<String, JsonNode> e = it.next();
-        ids.add(e.getKey());
-        values[i] = e.getValue().asDouble();
-      }
-      sb.append(Svg.barChart("node-load", "tokens", ids, values));
+      sb.append(nodeLoadChart("node-load", nodes));
       sb.append(
           String.format(
               Locale.ROOT,
@@ -120,5 +112,18 @@ public final class HtmlReport {
       out[i] = v == null || !v.isNumber() ? Double.NaN : v.asDouble();
     }
     return out;
+  }
+
+  /** A bar chart of a JSON object's numbers by key: tokens per node, as both reports draw it. */
+  static String nodeLoadChart(String id, JsonNode nodes) {
+    List<String> ids = new ArrayList<>();
+    double[] values = new double[nodes.size()];
+    int i = 0;
+    for (Iterator<Map.Entry<String, JsonNode>> it = nodes.fields(); it.hasNext(); i++) {
+      Map.Entry<String, JsonNode> e = it.next();
+      ids.add(e.getKey());
+      values[i] = e.getValue().asDouble();
+    }
+    return Svg.barChart(id, "tokens", ids, values);
   }
 }

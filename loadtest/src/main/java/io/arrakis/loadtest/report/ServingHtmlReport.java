@@ -6,10 +6,8 @@ import io.arrakis.loadtest.serve.ServingRun;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 /**
  * A serving load test as one self-contained HTML page: the text report, then inline SVG charts of
@@ -56,15 +54,7 @@ public final class ServingHtmlReport {
                 CHARTS.get(2), "tokens/s", t, List.of(new Svg.Series("output tokens/s", tokens))));
     sb.append("<h2>Tokens per expert node</h2>\n");
     JsonNode nodes = json.path("node_load");
-    List<String> ids = new ArrayList<>();
-    double[] values = new double[nodes.size()];
-    int i = 0;
-    for (Iterator<Map.Entry<String, JsonNode>> it = nodes.fields(); it.hasNext(); i++) {
-      Map.Entry<String, JsonNode> e = it.next();
-      ids.add(e.getKey());
-      values[i] = e.getValue().asDouble();
-    }
-    sb.append(Svg.barChart(CHARTS.get(3), "tokens", ids, values));
+    sb.append(HtmlReport.nodeLoadChart(CHARTS.get(3), nodes));
     sb.append(
         json.path("imbalance").isNumber()
             ? String.format(
