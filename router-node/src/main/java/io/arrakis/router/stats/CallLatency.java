@@ -63,7 +63,10 @@ public final class CallLatency extends ServerStreamTracer.Factory {
     return new ServerStreamTracer() {
       @Override
       public void streamClosed(Status status) {
-        timer(method, status.getCode()).record(clock.monotonicTime() - start, TimeUnit.NANOSECONDS);
+        // Stamped before the timer is looked up: registering a status's first timer (its
+        // histogram) takes milliseconds on a cold JVM, and that is not the call's time.
+        long elapsed = clock.monotonicTime() - start;
+        timer(method, status.getCode()).record(elapsed, TimeUnit.NANOSECONDS);
       }
     };
   }
