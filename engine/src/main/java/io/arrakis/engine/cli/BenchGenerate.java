@@ -245,21 +245,14 @@ public final class BenchGenerate implements Callable<Integer> {
   private Path syntheticModel() throws Exception {
     Family family = Family.of(arch);
     WholeModelGenerator.Shape shape =
-        new WholeModelGenerator.Shape(
-            family,
-            layers,
-            hidden,
-            heads,
-            kvHeads,
-            0,
-            experts,
-            topK,
-            expertFfn,
-            4 * expertFfn,
-            family == Family.DEEPSEEK_V3 ? expertFfn : 4 * expertFfn,
-            vocab,
-            true,
-            7);
+        WholeModelGenerator.Shape.of(family)
+            .layers(layers)
+            .hidden(hidden)
+            .attention(heads, kvHeads, 0)
+            .experts(experts, topK, expertFfn)
+            .ffn(4 * expertFfn, family == Family.DEEPSEEK_V3 ? expertFfn : 4 * expertFfn)
+            .vocab(vocab)
+            .bf16(true);
     Path dir =
         work.resolve(
             String.format(

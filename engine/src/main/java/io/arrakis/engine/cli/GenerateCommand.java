@@ -74,21 +74,15 @@ final class GenerateCommand extends ModelCli.Generate {
     int dense = denseFfn > 0 ? denseFfn : 4 * ffn;
     int shared = sharedFfn > 0 ? sharedFfn : family == Family.DEEPSEEK_V3 ? ffn : 4 * ffn;
     WholeModelGenerator.Shape shape =
-        new WholeModelGenerator.Shape(
-            family,
-            layers,
-            hidden,
-            heads,
-            kvHeads,
-            headDim,
-            experts,
-            topK,
-            ffn,
-            dense,
-            shared,
-            vocab,
-            dtype.equals("bf16"),
-            seed);
+        WholeModelGenerator.Shape.of(family)
+            .layers(layers)
+            .hidden(hidden)
+            .attention(heads, kvHeads, headDim)
+            .experts(experts, topK, ffn)
+            .ffn(dense, shared)
+            .vocab(vocab)
+            .bf16(dtype.equals("bf16"))
+            .seed(seed);
     ArchConfig c = WholeModelGenerator.generate(out, shape);
     System.out.printf(
         "wrote %s: %s, %d layers, hidden %d, %d heads, %d experts top-%d, expert ffn %d, vocab %d, %s%n",

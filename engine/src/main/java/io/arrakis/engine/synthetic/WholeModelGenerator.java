@@ -17,6 +17,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 
 /**
  * Writes a random whole model of a family in the Hub layout: config.json (classic spelling),
@@ -46,7 +47,120 @@ public final class WholeModelGenerator {
       int sharedFfn,
       int vocab,
       boolean bf16,
-      long seed) {}
+      long seed) {
+
+    /**
+     * A small model of {@code family} (2 layers, hidden 64, 4 heads, 8 experts of width 64, top-2,
+     * dense layers 256 wide, the family's usual KV heads, head size and shared expert, 512 tokens,
+     * f32, seed 7), to change with the methods below.
+     */
+    public static Shape of(Family family) {
+      return new Shape(family, 2, 64, 4, 0, 0, 8, 2, 64, 256, 0, TOKENIZER_VOCAB, false, 7);
+    }
+
+    public Shape layers(int n) {
+      return with(c -> c.layers = n);
+    }
+
+    public Shape hidden(int size) {
+      return with(c -> c.hidden = size);
+    }
+
+    /** Query heads, KV heads and head size (0: the family's usual choice). */
+    public Shape attention(int queryHeads, int keyValueHeads, int headSize) {
+      return with(
+          c -> {
+            c.heads = queryHeads;
+            c.kvHeads = keyValueHeads;
+            c.headDim = headSize;
+          });
+    }
+
+    /** Routed experts per MoE layer, experts per token, and each expert's FFN width. */
+    public Shape experts(int count, int perToken, int ffn) {
+      return with(
+          c -> {
+            c.experts = count;
+            c.topK = perToken;
+            c.expertFfn = ffn;
+          });
+    }
+
+    /** FFN widths of the dense layers and of the shared expert (0: the family's usual choice). */
+    public Shape ffn(int dense, int shared) {
+      return with(
+          c -> {
+            c.denseFfn = dense;
+            c.sharedFfn = shared;
+          });
+    }
+
+    public Shape vocab(int tokens) {
+      return with(c -> c.vocab = tokens);
+    }
+
+    /** Weights in bf16 rather than f32. */
+    public Shape bf16(boolean on) {
+      return with(c -> c.bf16 = on);
+    }
+
+    public Shape seed(long value) {
+      return with(c -> c.seed = value);
+    }
+
+    private Shape with(Consumer<Copy> change) {
+      Copy c = new Copy(this);
+      change.accept(c);
+      return new Shape(
+          family,
+          c.layers,
+          c.hidden,
+          c.heads,
+          c.kvHeads,
+          c.headDim,
+          c.experts,
+          c.topK,
+          c.expertFfn,
+          c.denseFfn,
+          c.sharedFfn,
+          c.vocab,
+          c.bf16,
+          c.seed);
+    }
+
+    /** The components of a shape, to change some before making a new one. */
+    private static final class Copy {
+      int layers;
+      int hidden;
+      int heads;
+      int kvHeads;
+      int headDim;
+      int experts;
+      int topK;
+      int expertFfn;
+      int denseFfn;
+      int sharedFfn;
+      int vocab;
+      boolean bf16;
+      long seed;
+
+      Copy(Shape s) {
+        layers = s.layers;
+        hidden = s.hidden;
+        heads = s.heads;
+        kvHeads = s.kvHeads;
+        headDim = s.headDim;
+        experts = s.experts;
+        topK = s.topK;
+        expertFfn = s.expertFfn;
+        denseFfn = s.denseFfn;
+        sharedFfn = s.sharedFfn;
+        vocab = s.vocab;
+        bf16 = s.bf16;
+        seed = s.seed;
+      }
+    }
+  }
 
   private WholeModelGenerator() {}
 

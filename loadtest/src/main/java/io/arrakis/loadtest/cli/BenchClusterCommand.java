@@ -24,7 +24,6 @@ import io.arrakis.model.kernel.Blas;
 import io.arrakis.model.kernel.ExpertKernel;
 import io.arrakis.model.moe.MoeModel;
 import io.arrakis.model.placement.ExpertId;
-import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.synthetic.GeneratorOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -65,12 +64,7 @@ final class BenchClusterCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(
-      names = "--nodes",
-      paramLabel = "N",
-      defaultValue = "2",
-      description = "Expert nodes (default: ${DEFAULT-VALUE}).")
-  int nodes;
+  @Mixin BenchClusterFlags clusterFlags;
 
   @Mixin BlockShape shape;
 
@@ -160,13 +154,10 @@ final class BenchClusterCommand implements Callable<Integer> {
           "Also write {\"inprocess_tokens_per_s\", \"cluster_tokens_per_s\", \"ratio\", …} here.")
   Path json;
 
-  @Mixin ProcessFlags process;
-
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
-    Home home = Home.fromEnvironment();
     GeneratorOptions generator =
         new GeneratorOptions(
             1, shape.experts, shape.hidden, shape.ffn, shape.topK, true, false, skew, 20241128L);
@@ -179,6 +170,7 @@ final class BenchClusterCommand implements Callable<Integer> {
             shape.experts,
             shape.topK,
             skew);
+    Home home = Home.fromEnvironment();
     Path model =
         DemoModel.ensure(
             (modelsDir != null ? modelsDir : home.benchModels()).resolve(key),
@@ -186,7 +178,7 @@ final class BenchClusterCommand implements Callable<Integer> {
             "the benchmark model",
             err);
     int inProcessCallers = callers != null ? callers : Runtime.getRuntime().availableProcessors();
-    int clusterCallers = concurrency != null ? concurrency : 2 * nodes;
+    int clusterCallers = concurrency != null ? concurrency : 2 * clusterFlags.nodes();
     float[] bias = InputBias.read(model);
 
     err.printf(
@@ -200,8 +192,7 @@ final class BenchClusterCommand implements Callable<Integer> {
     err.printf("in-process: %,.0f tokens/s%n", inProcess.tokensPerS());
 
     Path state = stateDir != null ? stateDir : home.benchState();
-    ClusterOptions options =
-        process.options(model, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, state);
+    ClusterOptions options = clusterFlags.options(model, state);
     LoadResult[] cluster = new LoadResult[2];
     LatencyProbe.Result[] probe = new LatencyProbe.Result[1];
     List<MemoryWatch.Series> memory = new ArrayList<>();
@@ -210,7 +201,7 @@ final class BenchClusterCommand implements Callable<Integer> {
         "arrakis bench cluster",
         err,
         () -> {
-          err.printf("starting %d expert nodes and a router ...%n", nodes);
+          err.printf("starting %d expert nodes and a router ...%n", clusterFlags.nodes());
           LocalCluster c = LocalCluster.start(options);
           LoadOptions load =
               new LoadOptions(
@@ -274,7 +265,7 @@ final class BenchClusterCommand implements Callable<Integer> {
         Locale.ROOT,
         "cluster     %,10.0f tokens/s  (router + %d expert processes, %d callers; p50 %.1f ms, p99 %.1f ms)%n",
         r.tokensPerSecond(),
-        nodes,
+        clusterFlags.nodes(),
         clusterCallers,
         r.latencyMillis(50),
         r.latencyMillis(99));
@@ -402,7 +393,7 @@ final class BenchClusterCommand implements Callable<Integer> {
     root.put("ratio", Math.round(ratio * 1000) / 1000.0);
     ObjectNode config = root.putObject("config");
     config
-        .put("nodes", nodes)
+        .put("nodes", clusterFlags.nodes())
         .put("hidden", shape.hidden)
         .put("ffn", shape.ffn)
         .put("experts", shape.experts)

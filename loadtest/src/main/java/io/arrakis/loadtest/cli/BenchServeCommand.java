@@ -16,7 +16,6 @@ import io.arrakis.loadtest.serve.ServingLoad;
 import io.arrakis.loadtest.serve.ServingResult;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.config.Family;
-import io.arrakis.model.placement.Strategies;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
@@ -100,11 +99,7 @@ final class BenchServeCommand implements Callable<Integer> {
       description = "Generated model: expert FFN width (default: ${DEFAULT-VALUE}).")
   int ffn;
 
-  @Option(
-      names = "--nodes",
-      defaultValue = "2",
-      description = "Expert nodes (default: ${DEFAULT-VALUE}).")
-  int nodes;
+  @Mixin BenchClusterFlags clusterFlags;
 
   @Option(
       names = "--concurrency",
@@ -159,8 +154,6 @@ final class BenchServeCommand implements Callable<Integer> {
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the figures here.")
   Path json;
 
-  @Mixin ProcessFlags process;
-
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -173,7 +166,7 @@ final class BenchServeCommand implements Callable<Integer> {
     ObjectNode root = JSON.createObjectNode();
     root.put("model", dir.toString())
         .put("family", config.family().modelType())
-        .put("nodes", nodes)
+        .put("nodes", clusterFlags.nodes())
         .put("prompt_tokens", promptTokens)
         .put("output_tokens", outputTokens)
         .put("warmup_s", warmup.toSeconds())
@@ -222,7 +215,7 @@ final class BenchServeCommand implements Callable<Integer> {
         config.family().modelType(),
         config.numLayers(),
         config.hiddenSize(),
-        nodes,
+        clusterFlags.nodes(),
         promptTokens,
         outputTokens);
     out.printf(
@@ -387,11 +380,11 @@ final class BenchServeCommand implements Callable<Integer> {
   private void runCluster(
       Path state, Path dir, int microBatches, boolean metrics, PrintWriter err, ClusterBody body)
       throws IOException, InterruptedException {
-    metricsPort = process.metricsPort != 0 ? process.metricsPort : metrics ? freePort() : 0;
-    ClusterOptions o =
-        process
-            .options(dir, nodes, 1, Strategies.Kind.CONTIGUOUS, null, 0, state)
-            .withMetricsPortBase(metricsPort);
+    metricsPort =
+        clusterFlags.process.metricsPort != 0
+            ? clusterFlags.process.metricsPort
+            : metrics ? freePort() : 0;
+    ClusterOptions o = clusterFlags.options(dir, state).withMetricsPortBase(metricsPort);
     ScratchCluster.run(
         state,
         "arrakis bench serve",
@@ -399,7 +392,7 @@ final class BenchServeCommand implements Callable<Integer> {
         () -> {
           err.printf(
               "starting %d expert nodes and a router (%d micro-batches) ...%n",
-              nodes, microBatches);
+              clusterFlags.nodes(), microBatches);
           LocalCluster c =
               LocalCluster.start(
                   o, Map.of("ARRAKIS_MICRO_BATCHES", Integer.toString(microBatches)));
@@ -498,21 +491,14 @@ final class BenchServeCommand implements Callable<Integer> {
     // routed expert
     WholeModelGenerator.generate(
         tmp,
-        new WholeModelGenerator.Shape(
-            family,
-            layers,
-            hidden,
-            8,
-            2,
-            0,
-            experts,
-            topK,
-            ffn,
-            4 * ffn,
-            family == Family.DEEPSEEK_V3 ? ffn : 0,
-            4096,
-            true,
-            7));
+        WholeModelGenerator.Shape.of(family)
+            .layers(layers)
+            .hidden(hidden)
+            .attention(8, 2, 0)
+            .experts(experts, topK, ffn)
+            .ffn(4 * ffn, family == Family.DEEPSEEK_V3 ? ffn : 0)
+            .vocab(4096)
+            .bf16(true));
     Files.move(tmp, dir);
     return dir;
   }

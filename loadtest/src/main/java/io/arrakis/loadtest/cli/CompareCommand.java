@@ -86,14 +86,7 @@ final class CompareCommand implements Callable<Integer> {
           "Load on the starting (contiguous) placement that measures tokens per expert (default: ${DEFAULT-VALUE}).")
   Duration profile;
 
-  @Option(names = "--json", paramLabel = "FILE", description = "Also write the comparison as JSON.")
-  Path json;
-
-  @Option(
-      names = "--html",
-      paramLabel = "FILE",
-      description = "Also write a self-contained HTML page with charts.")
-  Path html;
+  @Mixin ReportFlags reports;
 
   @Option(
       names = "--state-dir",
@@ -164,14 +157,10 @@ final class CompareCommand implements Callable<Integer> {
             });
     out.println();
     out.print(ComparisonReport.table(outcome));
-    if (json != null) {
-      ComparisonReport.writeJson(outcome, json);
-      err.println("wrote " + json);
-    }
-    if (html != null) {
-      ComparisonReport.writeHtml(outcome, html);
-      err.println("wrote " + html);
-    }
+    reports.write(
+        err,
+        p -> ComparisonReport.writeJson(outcome, p),
+        p -> ComparisonReport.writeHtml(outcome, p));
     ReferenceCheck.Result check =
         ScratchCluster.check(
             c.routerAddress(), c.security().routerClient(), options.model(), bias, out);

@@ -40,12 +40,7 @@ import picocli.CommandLine.Option;
 final class DemoCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(
-      names = "--nodes",
-      paramLabel = "N",
-      defaultValue = "2",
-      description = "Expert nodes (default: ${DEFAULT-VALUE}).")
-  int nodes;
+  @Mixin NodesFlag nodes;
 
   @Option(
       names = "--prompt",
@@ -100,7 +95,7 @@ final class DemoCommand implements Callable<Integer> {
     Path dot = workDir != null ? workDir : Home.fromEnvironment().dotDir();
     Path model = DemoModel.ensureWhole(dot.resolve("demo-whole-model"), err);
     Path state = dot.resolve("demo");
-    ClusterOptions options = cluster.options(model, nodes, null, 0, state);
+    ClusterOptions options = cluster.options(model, nodes.count, null, 0, state);
     return ScratchCluster.run(state, "arrakis demo", err, () -> run(options, model, t0));
   }
 
@@ -109,7 +104,7 @@ final class DemoCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     err.printf(
-        "starting %d expert nodes and a router (%s) ...%n", nodes, cluster.describe(options));
+        "starting %d expert nodes and a router (%s) ...%n", nodes.count, cluster.describe(options));
     ClusterFlags.warnIfPlaintext(options, err);
     long startedAt = System.nanoTime();
     LocalCluster c = LocalCluster.start(options);
@@ -147,7 +142,7 @@ final class DemoCommand implements Callable<Integer> {
     }
     out.printf(
         "%n(%d tokens streamed, first after %.0f ms, finish_reason %s)%n%n",
-        chat.tokenCount(), chat.ttftNanos() / 1e6, chat.finishReason());
+        chat.tokenCount(), chat.arrivals().ttftNanos() / 1e6, chat.finishReason());
     out.flush();
 
     ServingLoad.Options load =

@@ -25,8 +25,14 @@ final class DemoModel {
   private DemoModel() {}
 
   static final WholeModelGenerator.Shape WHOLE =
-      new WholeModelGenerator.Shape(
-          Family.QWEN3_MOE, 4, 256, 4, 2, 64, 16, 2, 512, 1024, 0, 512, true, 20240601L);
+      WholeModelGenerator.Shape.of(Family.QWEN3_MOE)
+          .layers(4)
+          .hidden(256)
+          .attention(4, 2, 64)
+          .experts(16, 2, 512)
+          .ffn(1024, 0)
+          .bf16(true)
+          .seed(20240601L);
 
   /** The layer model of {@code arrakis compare}, in {@code dir}, made there once. */
   static Path ensure(Path dir, PrintWriter err) throws IOException {

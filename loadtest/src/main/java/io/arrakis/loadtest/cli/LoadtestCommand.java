@@ -43,17 +43,7 @@ final class LoadtestCommand implements Callable<Integer> {
               + "(default: the local cluster's model when --target is its router).")
   Path model;
 
-  @Option(
-      names = "--json",
-      paramLabel = "FILE",
-      description = "Also write the report as JSON to this file.")
-  Path json;
-
-  @Option(
-      names = "--html",
-      paramLabel = "FILE",
-      description = "Also write a self-contained HTML page with charts.")
-  Path html;
+  @Mixin ReportFlags reports;
 
   @Option(
       names = "--rate",
@@ -93,14 +83,7 @@ final class LoadtestCommand implements Callable<Integer> {
             : new OpenLoopDriver(options, rate, bias).run(ProgressLine.stderr());
     out.print(TextReport.render(result));
     out.flush();
-    if (json != null) {
-      JsonReport.write(result, json);
-      err.println("wrote " + json);
-    }
-    if (html != null) {
-      HtmlReport.write(result, html);
-      err.println("wrote " + html);
-    }
+    reports.write(err, p -> JsonReport.write(result, p), p -> HtmlReport.write(result, p));
     return Verdict.check(result);
   }
 }

@@ -121,14 +121,7 @@ final class ServeLoadCommand implements Callable<Integer> {
       description = "Seed of the prompts, lengths and arrivals (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--json", paramLabel = "FILE", description = "Also write the report as JSON.")
-  Path json;
-
-  @Option(
-      names = "--html",
-      paramLabel = "FILE",
-      description = "Also write a self-contained HTML page with charts.")
-  Path html;
+  @Mixin ReportFlags reports;
 
   @Mixin TargetFlags router;
 
@@ -189,14 +182,8 @@ final class ServeLoadCommand implements Callable<Integer> {
           ServingBenchmark.run(backend, target, client, options, channel, ProgressLine.stderr());
       out.print(ServingReport.text(run));
       out.flush();
-      if (json != null) {
-        ServingReport.writeJson(run, json);
-        err.println("wrote " + json);
-      }
-      if (html != null) {
-        ServingHtmlReport.write(run, html);
-        err.println("wrote " + html);
-      }
+      reports.write(
+          err, p -> ServingReport.writeJson(run, p), p -> ServingHtmlReport.write(run, p));
       if (run.result().requests() == 0) {
         throw new IllegalStateException(
             "no request succeeded ("

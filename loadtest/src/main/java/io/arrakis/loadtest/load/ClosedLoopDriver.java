@@ -1,7 +1,5 @@
 package io.arrakis.loadtest.load;
 
-import io.grpc.ManagedChannel;
-import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -12,74 +10,34 @@ import java.util.concurrent.TimeUnit;
  * answered, for a set duration; then a bounded drain, so that every call is accounted for. Node and
  * expert load come from the router's Cluster service for the measured window.
  */
-public final class ClosedLoopDriver {
-  /** Past the call deadline, an answer can only be late by scheduling delays. */
-  private static final Duration DRAIN_SLACK = Duration.ofSeconds(5);
-
-  private final LoadOptions options;
-  private final float[] inputBias;
-
+public final class ClosedLoopDriver extends LoadDriver {
   /**
    * @param inputBias the model's input bias (see {@link InputSampler}), or null for standard normal
    *     inputs
    */
   public ClosedLoopDriver(LoadOptions options, float[] inputBias) {
-    this.options = options;
-    this.inputBias = inputBias == null ? null : inputBias.clone();
+    super(options, inputBias, "closed", options.concurrency(), Double.NaN);
   }
 
-  public LoadResult run(Progress.Listener listener) throws InterruptedException {
-    return TargetSetup.withChannel(options, channel -> run(channel, listener));
-  }
-
-  LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
-    TargetSetup.Target target = TargetSetup.Target.prepare(channel, options, inputBias);
-    long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
-    int hidden = target.model().hidden();
-    return target.measure(
-        channel,
-        options,
-        "closed",
-        options.concurrency(),
-        Double.NaN,
-        (name, length, recorder) ->
-            runPhase(
-                name,
-                length,
-                recorder,
-                new CallIssuer(target.stub(), recorder, options.deadline(), hidden),
-                target.pool(),
-                drainNanos,
-                listener),
-        listener);
-  }
-
-  private Phase runPhase(
-      String name,
-      Duration duration,
-      LoadRecorder recorder,
-      CallIssuer issuer,
-      RequestPool pool,
-      long drainNanos,
-      Progress.Listener listener)
-      throws InterruptedException {
-    Phase phase = new Phase(name, recorder, duration.toNanos());
-    ScheduledExecutorService pauses =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, "load-pause");
-              t.setDaemon(true);
-              return t;
-            });
-    try {
-      for (int i = 0; i < options.concurrency(); i++) {
-        new Caller(phase, issuer, pool, pauses).next();
+  @Override
+  Loop loop(RequestPool pool) {
+    return (name, phase, issuer, drainNanos, listener) -> {
+      ScheduledExecutorService pauses =
+          Executors.newSingleThreadScheduledExecutor(
+              r -> {
+                Thread t = new Thread(r, "load-pause");
+                t.setDaemon(true);
+                return t;
+              });
+      try {
+        for (int i = 0; i < options.concurrency(); i++) {
+          new Caller(phase, issuer, pool, pauses).next();
+        }
+        phase.await(drainNanos, listener);
+      } finally {
+        pauses.shutdownNow();
       }
-      phase.await(drainNanos, listener);
-    } finally {
-      pauses.shutdownNow();
-    }
-    return phase;
+    };
   }
 
   /**

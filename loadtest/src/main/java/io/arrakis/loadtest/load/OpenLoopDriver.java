@@ -1,8 +1,5 @@
 package io.arrakis.loadtest.load;
 
-import io.arrakis.proto.v1.InferenceGrpc;
-import io.grpc.ManagedChannel;
-import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.locks.LockSupport;
 
@@ -14,12 +11,8 @@ import java.util.concurrent.locks.LockSupport;
  * the same). Nothing bounds the calls in flight but their deadline, so an overloaded router shows
  * as latency and DEADLINE_EXCEEDED, never as a lower offered rate.
  */
-public final class OpenLoopDriver {
-  private static final Duration DRAIN_SLACK = Duration.ofSeconds(5);
-
-  private final LoadOptions options;
+public final class OpenLoopDriver extends LoadDriver {
   private final double rate;
-  private final float[] inputBias;
 
   /**
    * @param options the run (its concurrency is not used)
@@ -27,66 +20,24 @@ public final class OpenLoopDriver {
    * @param inputBias the model's input bias, or null for standard normal inputs
    */
   public OpenLoopDriver(LoadOptions options, double ratePerSecond, float[] inputBias) {
-    if (!(ratePerSecond > 0) || Double.isInfinite(ratePerSecond)) {
-      throw new IllegalArgumentException(
-          "rate must be a positive number of requests per second, got " + ratePerSecond);
-    }
-    this.options = options;
+    super(options, inputBias, "open", 0, checked(ratePerSecond));
     this.rate = ratePerSecond;
-    this.inputBias = inputBias == null ? null : inputBias.clone();
   }
 
-  public LoadResult run(Progress.Listener listener) throws InterruptedException {
-    return TargetSetup.withChannel(options, channel -> run(channel, listener));
-  }
-
-  LoadResult run(ManagedChannel channel, Progress.Listener listener) throws InterruptedException {
-    TargetSetup.Target target = TargetSetup.Target.prepare(channel, options, inputBias);
-    long drainNanos = options.deadline().plus(DRAIN_SLACK).toNanos();
+  @Override
+  Loop loop(RequestPool pool) {
     SplittableRandom arrivals = new SplittableRandom(options.seed() * 31 + 7);
-    return target.measure(
-        channel,
-        options,
-        "open",
-        0,
-        rate,
-        (name, length, recorder) ->
-            runPhase(
-                name,
-                length,
-                recorder,
-                target.pool(),
-                target.stub(),
-                target.model(),
-                arrivals,
-                drainNanos,
-                listener),
-        listener);
-  }
-
-  private Phase runPhase(
-      String name,
-      Duration duration,
-      LoadRecorder recorder,
-      RequestPool pool,
-      InferenceGrpc.InferenceStub stub,
-      TargetModel model,
-      SplittableRandom arrivals,
-      long drainNanos,
-      Progress.Listener listener)
-      throws InterruptedException {
-    Phase phase = new Phase(name, recorder, duration.toNanos());
-    CallIssuer issuer = new CallIssuer(stub, recorder, options.deadline(), model.hidden());
-    Thread sender = new Thread(() -> send(phase, issuer, pool, arrivals), "load-open-" + name);
-    sender.setDaemon(true);
-    sender.start();
-    try {
-      phase.await(drainNanos, listener, sender::isAlive);
-    } finally {
-      sender.interrupt();
-      sender.join(5_000);
-    }
-    return phase;
+    return (name, phase, issuer, drainNanos, listener) -> {
+      Thread sender = new Thread(() -> send(phase, issuer, pool, arrivals), "load-open-" + name);
+      sender.setDaemon(true);
+      sender.start();
+      try {
+        phase.await(drainNanos, listener, sender::isAlive);
+      } finally {
+        sender.interrupt();
+        sender.join(5_000);
+      }
+    };
   }
 
   /**
@@ -110,6 +61,14 @@ public final class OpenLoopDriver {
       }
       issuer.send(pool.next(), scheduled, done);
     }
+  }
+
+  private static double checked(double ratePerSecond) {
+    if (!(ratePerSecond > 0) || Double.isInfinite(ratePerSecond)) {
+      throw new IllegalArgumentException(
+          "rate must be a positive number of requests per second, got " + ratePerSecond);
+    }
+    return ratePerSecond;
   }
 
   /** Exponential gaps make Poisson arrivals. */

@@ -21,8 +21,7 @@ import java.util.function.IntConsumer;
 public final class CompletionCall implements StreamedCall, Flow.Subscriber<String> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final long startNanos = System.nanoTime();
-  private final TokenArrivals arrivals = new TokenArrivals(startNanos);
+  private final TokenArrivals arrivals = new TokenArrivals(System.nanoTime());
   private final StringBuilder text = new StringBuilder();
   private final CompletableFuture<CompletionCall> done = new CompletableFuture<>();
   private final IntConsumer onTokens;
@@ -32,7 +31,6 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   private boolean sawDone;
   private String failure;
   private String finishReason = "";
-  private volatile long endNanos;
 
   private CompletionCall(boolean chat, IntConsumer onTokens, Consumer<String> onText) {
     this.chat = chat;
@@ -150,7 +148,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
       }
       failure = why;
     }
-    endNanos = System.nanoTime();
+    arrivals.end(System.nanoTime());
     done.complete(this);
   }
 
@@ -183,27 +181,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   }
 
   @Override
-  public long ttftNanos() {
-    return arrivals.ttftNanos();
-  }
-
-  @Override
-  public long e2eNanos() {
-    return endNanos - startNanos;
-  }
-
-  @Override
-  public long endNanos() {
-    return endNanos;
-  }
-
-  @Override
-  public long tokensBetween(long from, long until) {
-    return arrivals.tokensBetween(from, until);
-  }
-
-  @Override
-  public long[] interTokenNanos() {
-    return arrivals.interTokenNanos();
+  public TokenArrivals arrivals() {
+    return arrivals;
   }
 }

@@ -22,12 +22,11 @@ import java.util.function.IntConsumer;
  */
 public final class GenerateCall
     implements ClientResponseObserver<GenerateRequest, GenerateResponse>, StreamedCall {
-  private final long startNanos = System.nanoTime();
   private final List<Integer> tokens = new ArrayList<>();
   private final StringBuilder text = new StringBuilder();
 
   /** When each message with tokens arrived (nanoTime), with how many tokens it brought. */
-  private final TokenArrivals arrivals = new TokenArrivals(startNanos);
+  private final TokenArrivals arrivals = new TokenArrivals(System.nanoTime());
 
   private final CompletableFuture<GenerateCall> done = new CompletableFuture<>();
   private final CompletableFuture<Void> first = new CompletableFuture<>();
@@ -36,7 +35,6 @@ public final class GenerateCall
   private Usage usage;
   private int finishes;
   private volatile Status status;
-  private volatile long endNanos;
 
   private final IntConsumer onTokens;
 
@@ -97,7 +95,7 @@ public final class GenerateCall
   }
 
   private void end(Status s) {
-    endNanos = System.nanoTime();
+    arrivals.end(System.nanoTime());
     status = s;
     first.complete(null);
     done.complete(this);
@@ -142,11 +140,6 @@ public final class GenerateCall
     return tokens.size();
   }
 
-  @Override
-  public long endNanos() {
-    return endNanos;
-  }
-
   public synchronized int[] tokens() {
     return tokens.stream().mapToInt(Integer::intValue).toArray();
   }
@@ -169,27 +162,8 @@ public final class GenerateCall
     return usage;
   }
 
-  /** Time to the first token, in nanoseconds (-1 without one). */
   @Override
-  public long ttftNanos() {
-    return arrivals.ttftNanos();
-  }
-
-  /** Start to end, in nanoseconds. */
-  @Override
-  public long e2eNanos() {
-    return endNanos - startNanos;
-  }
-
-  /** Tokens that arrived in [from, until) (System.nanoTime). */
-  @Override
-  public long tokensBetween(long from, long until) {
-    return arrivals.tokensBetween(from, until);
-  }
-
-  /** Gaps between messages that brought tokens, in nanoseconds. */
-  @Override
-  public long[] interTokenNanos() {
-    return arrivals.interTokenNanos();
+  public TokenArrivals arrivals() {
+    return arrivals;
   }
 }

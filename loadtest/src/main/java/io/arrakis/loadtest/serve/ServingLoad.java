@@ -211,7 +211,7 @@ public final class ServingLoad {
       call.done()
           .whenComplete(
               (c, e) -> {
-                result.windowTokens(call.tokensBetween(measureFrom, measureUntil));
+                result.windowTokens(call.arrivals().tokensBetween(measureFrom, measureUntil));
                 if (measured) {
                   result.record(call, prompt.length);
                   progress.accept(result);

@@ -38,7 +38,8 @@ public final class ServingResult {
 
   /** A finished request of the measured window. */
   synchronized void record(StreamedCall c, int prompt) {
-    lastEndNanos = Math.max(lastEndNanos, c.endNanos());
+    TokenArrivals times = c.arrivals();
+    lastEndNanos = Math.max(lastEndNanos, times.endNanos());
     if (!c.ok()) {
       failures.merge(c.failure(), 1L, Long::sum);
       return;
@@ -47,20 +48,20 @@ public final class ServingResult {
     int n = c.tokenCount();
     outputTokens += n;
     promptTokens += prompt;
-    long first = c.ttftNanos();
+    long first = times.ttftNanos();
     if (first >= 0) {
       ttft.recordValue(first);
       ttftMs.add(first / 1e6);
       if (n > 1) {
-        long perToken = (c.e2eNanos() - first) / (n - 1);
+        long perToken = (times.e2eNanos() - first) / (n - 1);
         tpot.recordValue(perToken);
         tpotMs.add(perToken / 1e6);
       }
     }
-    for (long gap : c.interTokenNanos()) {
+    for (long gap : times.interTokenNanos()) {
       itl.recordValue(gap);
     }
-    e2e.recordValue(c.e2eNanos());
+    e2e.recordValue(times.e2eNanos());
   }
 
   /** Tokens that arrived in the measured window, whenever their request started. */

@@ -18,18 +18,6 @@ public interface StreamedCall {
   /** Tokens received. */
   int tokenCount();
 
-  /** Time to the first token, in nanoseconds (-1 without one). */
-  long ttftNanos();
-
-  /** Start to end, in nanoseconds. */
-  long e2eNanos();
-
-  /** When the stream ended (System.nanoTime). */
-  long endNanos();
-
-  /** Tokens that arrived in [from, until) (System.nanoTime). */
-  long tokensBetween(long from, long until);
-
-  /** Gaps between messages that brought tokens, in nanoseconds. */
-  long[] interTokenNanos();
+  /** When it started, when its tokens arrived, when it ended. */
+  TokenArrivals arrivals();
 }

@@ -3,10 +3,14 @@ package io.arrakis.loadtest.serve;
 import java.util.ArrayList;
 import java.util.List;
 
-/** When each token-bearing message of one stream arrived, and how many tokens it brought. */
-final class TokenArrivals {
+/**
+ * When one stream started, when each of its token-bearing messages arrived (and how many tokens it
+ * brought), when it ended: the times a serving report is made of.
+ */
+public final class TokenArrivals {
   private final long startNanos;
   private final List<long[]> arrivals = new ArrayList<>();
+  private long endNanos;
 
   /**
    * @param startNanos when the stream was started (System.nanoTime)
@@ -19,13 +23,27 @@ final class TokenArrivals {
     arrivals.add(new long[] {atNanos, tokens});
   }
 
+  synchronized void end(long atNanos) {
+    endNanos = atNanos;
+  }
+
+  /** When the stream ended (System.nanoTime; 0 while it runs). */
+  public synchronized long endNanos() {
+    return endNanos;
+  }
+
+  /** Start to end, in nanoseconds. */
+  public synchronized long e2eNanos() {
+    return endNanos - startNanos;
+  }
+
   /** Time to the first token, in nanoseconds (-1 without one). */
-  synchronized long ttftNanos() {
+  public synchronized long ttftNanos() {
     return arrivals.isEmpty() ? -1 : arrivals.get(0)[0] - startNanos;
   }
 
   /** Tokens that arrived in [from, until) (System.nanoTime). */
-  synchronized long tokensBetween(long from, long until) {
+  public synchronized long tokensBetween(long from, long until) {
     long n = 0;
     for (long[] a : arrivals) {
       if (a[0] >= from && a[0] < until) {
@@ -36,7 +54,7 @@ final class TokenArrivals {
   }
 
   /** Gaps between messages that brought tokens, in nanoseconds. */
-  synchronized long[] interTokenNanos() {
+  public synchronized long[] interTokenNanos() {
     long[] out = new long[Math.max(0, arrivals.size() - 1)];
     for (int i = 1; i < arrivals.size(); i++) {
       out[i - 1] = arrivals.get(i)[0] - arrivals.get(i - 1)[0];

@@ -21,18 +21,15 @@ interface PanelKernel {
   String describe();
 
   /**
-   * {@code c[cOff + i·ldc + j] = Σ_kk a[aOff + i·lda + kk] · B[kk, j]} for rows i < m and columns j
-   * < n, B packed in {@code b} (native byte order) as {@link #panels(int)} panels of k × W floats.
+   * {@code C[i, j] = Σ_kk A[i, kk] · B[kk, j]} for the rows i of {@code a} and columns j < n, B
+   * packed in {@code b} (native byte order) as {@link #panels(int)} panels of k × W floats; {@code
+   * c} has as many rows as {@code a}.
    */
-  void multiply(
-      float[] a,
-      int aOff,
-      int lda,
-      int m,
-      ByteBuffer b,
-      int k,
-      int n,
-      float[] c,
-      int cOff,
-      int ldc);
+  void multiply(Rows a, ByteBuffer b, int k, int n, Rows c);
+
+  /**
+   * {@code count} rows of a row-major matrix in {@code data}: row i starts at {@code offset + i ·
+   * stride}.
+   */
+  record Rows(float[] data, int offset, int stride, int count) {}
 }

@@ -155,7 +155,8 @@ public final class PanelMatrix {
    */
   public void multiply(float[] a, int aOff, int lda, int m, float[] c, int cOff, int ldc) {
     if (m > 0) {
-      kernel.multiply(a, aOff, lda, m, data, k, n, c, cOff, ldc);
+      kernel.multiply(
+          new PanelKernel.Rows(a, aOff, lda, m), data, k, n, new PanelKernel.Rows(c, cOff, ldc, m));
     }
   }
 

@@ -35,17 +35,7 @@ final class ScalarPanelKernel implements PanelKernel {
   }
 
   @Override
-  public void multiply(
-      float[] a,
-      int aOff,
-      int lda,
-      int m,
-      ByteBuffer b,
-      int k,
-      int n,
-      float[] c,
-      int cOff,
-      int ldc) {
+  public void multiply(Rows a, ByteBuffer b, int k, int n, Rows c) {
     FloatBuffer floats = b.duplicate().order(b.order()).asFloatBuffer();
     float[] panel = new float[k * width];
     float[] acc = new float[width];
@@ -53,17 +43,17 @@ final class ScalarPanelKernel implements PanelKernel {
       floats.get(p * k * width, panel, 0, panel.length);
       int col = p * width;
       int cols = Math.min(width, n - col);
-      for (int i = 0; i < m; i++) {
+      for (int i = 0; i < a.count(); i++) {
         Arrays.fill(acc, 0f);
-        int ar = aOff + i * lda;
+        int ar = a.offset() + i * a.stride();
         for (int kk = 0; kk < k; kk++) {
-          float x = a[ar + kk];
+          float x = a.data()[ar + kk];
           int at = kk * width;
           for (int j = 0; j < width; j++) {
             acc[j] = Math.fma(panel[at + j], x, acc[j]);
           }
         }
-        System.arraycopy(acc, 0, c, cOff + i * ldc + col, cols);
+        System.arraycopy(acc, 0, c.data(), c.offset() + i * c.stride() + col, cols);
       }
     }
   }

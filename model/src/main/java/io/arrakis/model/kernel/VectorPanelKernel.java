@@ -39,17 +39,15 @@ final class VectorPanelKernel implements PanelKernel {
   }
 
   @Override
-  public void multiply(
-      float[] a,
-      int aOff,
-      int lda,
-      int m,
-      ByteBuffer b,
-      int k,
-      int n,
-      float[] c,
-      int cOff,
-      int ldc) {
+  public void multiply(Rows rowsA, ByteBuffer b, int k, int n, Rows rowsC) {
+    // hoisted once: the loops below index these plain locals
+    float[] a = rowsA.data();
+    int aOff = rowsA.offset();
+    int lda = rowsA.stride();
+    int m = rowsA.count();
+    float[] c = rowsC.data();
+    int cOff = rowsC.offset();
+    int ldc = rowsC.stride();
     int panelBytes = k * ROW_BYTES;
     float[] tail = null;
     int panels = panels(n);

@@ -163,7 +163,8 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
             tokens,
             start + remaining,
             start,
-            cancellation);
+            cancellation,
+            null); // gated here, as every Forward call
     CompletionStage<LayerOutcome> answer;
     try {
       answer =

@@ -29,18 +29,6 @@ public record LayerJob(
     Cancellation cancellation,
     Routing routing) {
 
-  /** A Forward call's layer: gated here, shared expert included. */
-  public LayerJob(
-      String requestId,
-      int layer,
-      Tensor hiddenStates,
-      int tokens,
-      long deadlineNanos,
-      long startNanos,
-      Cancellation cancellation) {
-    this(requestId, layer, hiddenStates, tokens, deadlineNanos, startNanos, cancellation, null);
-  }
-
   /** Whether the coordinator gates the rows (and adds the shared expert), as for a Forward call. */
   public boolean gatedHere() {
     return routing == null;

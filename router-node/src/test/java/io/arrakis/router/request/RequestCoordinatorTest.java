@@ -77,7 +77,14 @@ class RequestCoordinatorTest {
   LayerJob job(Tensor hidden, Duration deadline, Cancellation cancellation) {
     long now = System.nanoTime();
     return new LayerJob(
-        "t", 0, hidden, (int) hidden.getShape(0), now + deadline.toNanos(), now, cancellation);
+        "t",
+        0,
+        hidden,
+        (int) hidden.getShape(0),
+        now + deadline.toNanos(),
+        now,
+        cancellation,
+        null);
   }
 
   static Tensor request(int tokens) {

@@ -103,7 +103,8 @@ class RouterGuardianTest {
         32,
         now + deadline.toNanos(),
         now,
-        Cancellation.none());
+        Cancellation.none(),
+        null);
   }
 
   PlacementOutcome apply(ActorRef<RouterGuardian.Command> g, Placement p) {
