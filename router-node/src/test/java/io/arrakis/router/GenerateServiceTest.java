@@ -8,6 +8,7 @@ import ch.qos.logback.core.AppenderBase;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import io.arrakis.model.tensor.TensorCodec;
@@ -31,6 +32,7 @@ import io.arrakis.router.serve.Scheduler;
 import io.arrakis.router.serve.Serving;
 import io.arrakis.security.BearerToken;
 import io.grpc.Status;
+import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -570,6 +572,51 @@ class GenerateServiceTest {
     assertThat(after.tokens()).containsExactly(p.greedy());
   }
 
+  /**
+   * The router's time to first token and end-to-end latency start when its public API received the
+   * request, not when the request reached the scheduler: what the API spent (parsing, tokenizing,
+   * waiting for a place) is the client's time too.
+   */
+  @Test
+  void timeToFirstTokenCountsFromWhenTheApiReceivedTheRequest() throws Exception {
+    Prompt p = ReferenceModels.prompts(MODEL).get(0);
+    Timer ttft = registry.get("arrakis_serve_time_to_first_token").timer();
+    Timer e2e = registry.get("arrakis_serve_e2e_latency").timer();
+    long e2eBefore = e2e.count();
+    double maxBefore = ttft.max(TimeUnit.SECONDS);
+    CompletableFuture<GenerationListener.Finish> finished = new CompletableFuture<>();
+    long received = System.nanoTime() - TimeUnit.SECONDS.toNanos(30);
+    serving.submit(
+        new GenerationRequest(
+            "received-long-ago",
+            new GenerationRequest.Prompt.TokenIds(p.ids()),
+            new GenerationRequest.Sampling(4, 0, 1, 0, OptionalLong.empty(), List.of(), true),
+            received,
+            System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
+        new GenerationListener() {
+          @Override
+          public void onTokens(int[] tokenIds, String text) {}
+
+          @Override
+          public void onFinished(int[] tokenIds, String text, Finish finish) {
+            finished.complete(finish);
+          }
+
+          @Override
+          public void onFailed(Status status) {
+            finished.completeExceptionally(status.asRuntimeException());
+          }
+        });
+    assertThat(finished.get(60, TimeUnit.SECONDS).reason()).isEqualTo(FinishReason.LENGTH);
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (e2e.count() == e2eBefore && System.nanoTime() < until) {
+      Thread.sleep(10); // the scheduler records just after the last message goes out
+    }
+    assertThat(maxBefore).as("no earlier request took 30 s").isLessThan(30);
+    assertThat(ttft.max(TimeUnit.SECONDS)).as("TTFT (s)").isGreaterThanOrEqualTo(30);
+    assertThat(e2e.max(TimeUnit.SECONDS)).as("end to end (s)").isGreaterThanOrEqualTo(30);
+  }
+
   /** A front end whose listener throws ends its own request, not the scheduler that called it. */
   @Test
   void aListenerThatThrowsCancelsItsRequestAndTheOthersGoOn() throws Exception {
@@ -602,6 +649,7 @@ class GenerateServiceTest {
             "broken",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
             new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true),
+            System.nanoTime(),
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         broken);
     threw.get(60, TimeUnit.SECONDS);

@@ -36,6 +36,7 @@ final class GenerateCalls {
   }
 
   void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
+    long received = System.nanoTime();
     if (service == null) {
       out.onError(
           Status.UNIMPLEMENTED
@@ -78,7 +79,7 @@ final class GenerateCalls {
             s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(),
             List.copyOf(s.getStopList()),
             s.getIgnoreEos());
-    long deadline = System.nanoTime() + callDeadline.remainingNanos();
+    long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;
     // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set
@@ -89,7 +90,7 @@ final class GenerateCalls {
     call.setOnCancelHandler(() -> handle.get().cancel());
     handle.set(
         service.submit(
-            new GenerationRequest(request.getRequestId(), prompt, sampling, deadline),
+            new GenerationRequest(request.getRequestId(), prompt, sampling, received, deadline),
             new Stream(call, request.getRequestId())));
   }
 

@@ -64,6 +64,7 @@ final class OpenAiApi {
   }
 
   CompletionStage<HttpResponse> handle(HttpRequest request, ConnectionScope scope) {
+    long received = System.nanoTime();
     String path = request.getUri().path();
     boolean get = request.method().equals(HttpMethods.GET);
     boolean post = request.method().equals(HttpMethods.POST);
@@ -110,14 +111,15 @@ final class OpenAiApi {
           .entity()
           .withSizeLimit(settings.maxBodyBytes())
           .toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), mat)
-          .thenCompose(strict -> generate(strict.getData().toArray(), chat, scope))
+          .thenCompose(strict -> generate(strict.getData().toArray(), chat, scope, received))
           .exceptionally(OpenAiApi::bodyFailure);
     } catch (ApiError e) {
       return done(Replies.error(e));
     }
   }
 
-  private CompletionStage<HttpResponse> generate(byte[] body, boolean chat, ConnectionScope scope) {
+  private CompletionStage<HttpResponse> generate(
+      byte[] body, boolean chat, ConnectionScope scope, long received) {
     OpenAiRequest r;
     try {
       r = parser.parse(body, chat);
@@ -128,7 +130,8 @@ final class OpenAiApi {
     ResponseShapes shapes =
         new ResponseShapes(r, id, service.model().name(), System.currentTimeMillis() / 1000);
     GenerationRequest request =
-        new GenerationRequest(id, r.prompt(), r.sampling(), System.nanoTime() + deadline.toNanos());
+        new GenerationRequest(
+            id, r.prompt(), r.sampling(), received, received + deadline.toNanos());
     LateHandle handle = new LateHandle();
     CompletableFuture<HttpResponse> response;
     if (r.stream()) {

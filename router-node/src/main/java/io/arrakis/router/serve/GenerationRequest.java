@@ -13,11 +13,14 @@ import java.util.OptionalLong;
  * @param requestId names the request in logs and errors (the caller bounds its length)
  * @param prompt text, token ids or a chat
  * @param sampling how tokens are picked and when generation stops
+ * @param receivedNanos when the public API received it ({@link System#nanoTime}): where its time to
+ *     first token and its end-to-end latency start, so that they count parsing, tokenizing and
+ *     waiting for admission as the client does
  * @param deadlineNanos when the caller stops waiting ({@link System#nanoTime}); already cut to the
  *     server's maximum
  */
 public record GenerationRequest(
-    String requestId, Prompt prompt, Sampling sampling, long deadlineNanos) {
+    String requestId, Prompt prompt, Sampling sampling, long receivedNanos, long deadlineNanos) {
   public GenerationRequest {
     Objects.requireNonNull(requestId, "requestId");
     Objects.requireNonNull(prompt, "prompt");

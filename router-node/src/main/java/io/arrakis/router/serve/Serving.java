@@ -167,7 +167,7 @@ public final class Serving implements GenerationService, AutoCloseable {
                   + " (max-sequences); retry later"));
       return () -> {};
     }
-    long arrival = System.nanoTime();
+    long arrival = request.receivedNanos();
     Once once = new Once(listener, accepted::decrementAndGet);
     Submission submission = new Submission(ids.incrementAndGet());
     once.cancelWith(submission::cancel);

@@ -97,7 +97,7 @@ final class InProcessServing implements AutoCloseable {
    * Submits a request straight to the scheduler (prepared on this thread); returns its sequence id.
    */
   long submit(GenerationRequest request, Recorder recorder) throws GenerationRefused {
-    PreparedRequest p = preparer.prepare(request, System.nanoTime());
+    PreparedRequest p = preparer.prepare(request, request.receivedNanos());
     long seq = ids.incrementAndGet();
     scheduler.tell(
         new Scheduler.Submit(
@@ -119,6 +119,7 @@ final class InProcessServing implements AutoCloseable {
             "test-" + ids.get(),
             prompt,
             sampling,
+            System.nanoTime(),
             System.nanoTime() + Duration.ofMinutes(1).toNanos()),
         r);
     return r;

@@ -189,6 +189,7 @@ class SchedulerTest {
                     "r" + i,
                     new GenerationRequest.Prompt.TokenIds(prompts.get(i)),
                     greedy(200),
+                    System.nanoTime(),
                     System.nanoTime() + Duration.ofMinutes(1).toNanos()),
                 r);
         if (i % 2 == 0) {
@@ -206,9 +207,9 @@ class SchedulerTest {
               "expiring",
               new GenerationRequest.Prompt.TokenIds(prompts.get(3)),
               greedy(200),
+              System.nanoTime(),
               // far less than its 200 tokens take (on the panel kernel this model decodes 144
-              // tokens
-              // in under 200 ms)
+              // tokens in under 200 ms)
               System.nanoTime() + Duration.ofMillis(15).toNanos()),
           expiring);
       for (Recorder r : cancelledAnswers) {
