@@ -180,13 +180,16 @@ class ServeLoadCommandTest {
         .isCloseTo(routerTpot, within(0.10 * routerTpot));
 
     assertChromiumShowsEveryChart(html);
-    // TTFT is reported, not yet compared: the load test's mean is 20-35 ms per request above the
-    // router's histogram in steady state and more for the first wave of cold connections
-    // (measured here: 101.7 against 67.2 ms, 77 ms without the first two waves); issue 16 keeps
-    // its "within 10%" line open until the router's intake and emission are timed and the gap
-    // found.
-    System.out.printf(
-        "TTFT: load test %.2f ms, router %.2f ms%n", r.path("mean_ttft_ms").asDouble(), routerTtft);
+    // The router's clock runs inside the client's (it starts when the router's API has the request
+    // and stops when the token is sampled), so the client's TTFT is at least the router's. Within
+    // 10% it is not yet on two cores shared by four JVMs: measured here 93.6 against 72.0 ms; the
+    // rest is the request's way in before the router's HTTP handler runs and the first chunk's way
+    // out (README, "Known gap"), and issue 16 keeps its "within 10%" line open on it.
+    double loadTtft = r.path("mean_ttft_ms").asDouble();
+    System.out.printf("TTFT: load test %.2f ms, router %.2f ms%n", loadTtft, routerTtft);
+    assertThat(loadTtft)
+        .as("load test TTFT vs the router's (ms)")
+        .isGreaterThanOrEqualTo(routerTtft);
   }
 
   @Test
