@@ -150,8 +150,6 @@ final class DemoCommand implements Callable<Integer> {
             concurrency,
             inputLen,
             outputLen,
-            0,
-            0,
             warmup,
             duration,
             ArchConfig.load(model).vocabSize(),

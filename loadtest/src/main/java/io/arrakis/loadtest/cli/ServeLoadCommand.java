@@ -96,6 +96,14 @@ final class ServeLoadCommand implements Callable<Integer> {
   Duration duration;
 
   @Option(
+      names = "--num-prompts",
+      paramLabel = "N",
+      description =
+          "Measure N requests (those started after the warm-up) instead of a --duration window, as "
+              + "vLLM's --num-prompts: the run ends when the last of them does.")
+  Integer numPrompts;
+
+  @Option(
       names = "--warmup",
       defaultValue = "5s",
       converter = DurationConverter.class,
@@ -136,6 +144,9 @@ final class ServeLoadCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "--request-rate must be above 0 and at most 10000, got " + requestRate);
     }
+    if (numPrompts != null && numPrompts < 1) {
+      throw new IllegalArgumentException("--num-prompts must be at least 1, got " + numPrompts);
+    }
     if (maxConcurrency != null && maxConcurrency < 1) {
       throw new IllegalArgumentException("--max-concurrency must be at least 1");
     }
@@ -153,7 +164,8 @@ final class ServeLoadCommand implements Callable<Integer> {
             warmup,
             duration,
             v,
-            seed);
+            seed,
+            numPrompts != null ? numPrompts : 0);
     ManagedChannel channel = to.security().channelBuilder(to.address()).build();
     try {
       ServingLoad.Client client;
@@ -163,12 +175,12 @@ final class ServeLoadCommand implements Callable<Integer> {
         target = to.address();
       } else {
         String url = baseUrl != null ? baseUrl : localHttpUrl(to);
-        client = new OpenAiClient(url, to.security(), duration.plus(warmup).plusMinutes(10));
+        client = new OpenAiClient(url, to.security(), options.bound());
         target = url;
       }
       err.printf(
           Locale.ROOT,
-          "serving load on %s %s: %s, %d/%d tokens, %.0f s warm-up + %.0f s ...%n",
+          "serving load on %s %s: %s, %d/%d tokens, %.0f s warm-up + %s ...%n",
           backend,
           target,
           options.requestRate() > 0
@@ -177,7 +189,9 @@ final class ServeLoadCommand implements Callable<Integer> {
           inputLen,
           outputLen,
           warmup.toMillis() / 1e3,
-          duration.toMillis() / 1e3);
+          numPrompts != null
+              ? numPrompts + " measured requests"
+              : String.format(Locale.ROOT, "%.0f s", duration.toMillis() / 1e3));
       ServingRun run =
           ServingBenchmark.run(backend, target, client, options, channel, ProgressLine.stderr());
       out.print(ServingReport.text(run));

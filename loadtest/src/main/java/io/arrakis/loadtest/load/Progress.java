@@ -3,9 +3,9 @@ package io.arrakis.loadtest.load;
 /**
  * A run's state, about once a second.
  *
- * @param phase "warm-up", "load" or "drain"
- * @param elapsedSeconds since the phase began
- * @param phaseSeconds how long the phase lasts
+ * @param phase "warm-up", "load", "drain", or {@link #PROMPTS} (a run of a set number of requests)
+ * @param elapsedSeconds since the phase began (for {@link #PROMPTS}: requests ended)
+ * @param phaseSeconds how long the phase lasts (for {@link #PROMPTS}: requests to end)
  * @param ok successful calls so far (this phase)
  * @param failed failed calls so far (this phase)
  * @param inFlight calls sent and not yet answered
@@ -25,6 +25,8 @@ public record Progress(
     double requestsPerSecond,
     double p50Millis,
     double p99Millis) {
+  /** The phase of a run measured by its number of requests rather than by a duration. */
+  public static final String PROMPTS = "prompts";
 
   /** Receives progress; {@link #finish} once the run is over. */
   public interface Listener {

@@ -61,12 +61,13 @@ public final class ProgressLine implements Progress.Listener {
     int filled = (int) Math.round(frac * barWidth);
     return String.format(
         Locale.ROOT,
-        "%-7s [%s%s] %3.0f/%.0fs  %,9.0f tok/s %,7.1f req/s  p50 %s  p99 %s  ok %,d  failed %,d  in flight %d",
+        "%-7s [%s%s] %3.0f/%.0f%s  %,9.0f tok/s %,7.1f req/s  p50 %s  p99 %s  ok %,d  failed %,d  in flight %d",
         p.phase(),
         "#".repeat(filled),
         ".".repeat(barWidth - filled),
         p.elapsedSeconds(),
         p.phaseSeconds(),
+        p.phase().equals(Progress.PROMPTS) ? "" : "s",
         p.tokensPerSecond(),
         p.requestsPerSecond(),
         millis(p.p50Millis()),

@@ -55,6 +55,9 @@ public final class ServingReport {
         sb,
         "Maximum request concurrency",
         o.concurrency() > 0 ? Integer.toString(o.concurrency()) : "none");
+    if (o.numPrompts() > 0) {
+      row(sb, "Number of prompts", Integer.toString(o.numPrompts()));
+    }
     row(sb, "Successful requests", Long.toString(r.requests()));
     row(sb, "Failed requests", Long.toString(r.failed()));
     row(sb, "Benchmark duration (s)", fmt(r.benchmarkSeconds()));
@@ -114,6 +117,11 @@ public final class ServingReport {
       root.put("max_concurrency", o.concurrency());
     } else {
       root.putNull("max_concurrency");
+    }
+    if (o.numPrompts() > 0) {
+      root.put("num_prompts", o.numPrompts());
+    } else {
+      root.putNull("num_prompts");
     }
     root.put("completed", r.requests())
         .put("failed", r.failed())

@@ -87,14 +87,25 @@ public final class ServingBenchmark {
       long windowMs,
       long[] last) {
     long now = System.currentTimeMillis();
-    long endMs = windowMs + o.duration().toMillis();
-    String phase = now < windowMs ? "warm-up" : now < endMs ? "load" : "drain";
-    double elapsed =
-        (now - (phase.equals("warm-up") ? startMs : phase.equals("load") ? windowMs : endMs)) / 1e3;
-    double length =
-        phase.equals("warm-up")
-            ? o.warmup().toMillis() / 1e3
-            : phase.equals("load") ? o.duration().toMillis() / 1e3 : 0;
+    long ok = result == null ? 0 : result.requests();
+    long failed = result == null ? 0 : result.failed();
+    String phase;
+    double elapsed;
+    double length;
+    if (now < windowMs) {
+      phase = "warm-up";
+      elapsed = (now - startMs) / 1e3;
+      length = o.warmup().toMillis() / 1e3;
+    } else if (o.numPrompts() > 0) {
+      phase = Progress.PROMPTS;
+      elapsed = ok + failed;
+      length = o.numPrompts();
+    } else {
+      long endMs = windowMs + o.duration().toMillis();
+      phase = now < endMs ? "load" : "drain";
+      elapsed = (now - (now < endMs ? windowMs : endMs)) / 1e3;
+      length = now < endMs ? o.duration().toMillis() / 1e3 : 0;
+    }
     long tokens = load.tokens();
     long started = load.started();
     long nanos = System.nanoTime();
@@ -104,8 +115,6 @@ public final class ServingBenchmark {
     last[0] = tokens;
     last[1] = started;
     last[2] = nanos;
-    long ok = result == null ? 0 : result.requests();
-    long failed = result == null ? 0 : result.failed();
     double p50 = result == null ? Double.NaN : result.ms("e2e", 50);
     double p99 = result == null ? Double.NaN : result.ms("e2e", 99);
     return new Progress(

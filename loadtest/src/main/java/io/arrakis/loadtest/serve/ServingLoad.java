@@ -23,8 +23,9 @@ import java.util.function.IntConsumer;
  * random data set). Closed loop: {@code concurrency} streams at a time, a new one as soon as one
  * ends. Open loop ({@code requestRate} > 0): Poisson arrivals at that rate, at most {@code
  * concurrency} in flight when it is above 0 (an arrival past it waits, as in vLLM). Requests start
- * until the measured window ends; the run then waits for the streams still open. Latencies are
- * those of the requests started in the window.
+ * until the measured window ends, or until {@code numPrompts} have started after the warm-up when
+ * that is set (vLLM's {@code --num-prompts}); the run then waits for the streams still open.
+ * Latencies are those of the requests started in the window.
  */
 public final class ServingLoad {
   /** Starts one streamed generation of exactly {@code outputTokens} tokens. */
@@ -36,7 +37,10 @@ public final class ServingLoad {
    * @param concurrency closed loop: streams at once; open loop: the most in flight (0: no limit)
    * @param rangeRatio lengths are drawn uniformly from [len·(1−r), len·(1+r)]
    * @param requestRate requests per second (Poisson), or 0 for the closed loop
+   * @param duration the measured window (unused when {@code numPrompts} is set)
    * @param vocab prompt ids are drawn below it
+   * @param numPrompts requests to measure, the window lasting until the last ends; 0 = {@code
+   *     duration}
    */
   public record Options(
       int concurrency,
@@ -47,7 +51,8 @@ public final class ServingLoad {
       Duration warmup,
       Duration duration,
       int vocab,
-      long seed) {
+      long seed,
+      int numPrompts) {
     public Options {
       if (promptTokens < 1 || outputTokens < 1) {
         throw new IllegalArgumentException(
@@ -63,6 +68,9 @@ public final class ServingLoad {
         throw new IllegalArgumentException(
             "give a concurrency of at least 1 (closed loop) or a request rate above 0");
       }
+      if (numPrompts < 0) {
+        throw new IllegalArgumentException("the number of prompts must be at least 0");
+      }
     }
 
     /** Closed loop, fixed lengths. */
@@ -74,11 +82,17 @@ public final class ServingLoad {
         Duration duration,
         int vocab,
         long seed) {
-      this(concurrency, promptTokens, outputTokens, 0, 0, warmup, duration, vocab, seed);
+      this(concurrency, promptTokens, outputTokens, 0, 0, warmup, duration, vocab, seed, 0);
     }
 
     boolean openLoop() {
       return requestRate > 0;
+    }
+
+    /** The longest a run may take: the warm-up, the window (or 10 minutes a prompt), 10 minutes. */
+    public Duration bound() {
+      Duration window = numPrompts > 0 ? Duration.ofMinutes(10).multipliedBy(numPrompts) : duration;
+      return warmup.plus(window).plusMinutes(10);
     }
   }
 
@@ -135,10 +149,13 @@ public final class ServingLoad {
     ServingResult result = new ServingResult();
     long start = System.nanoTime();
     long measureFrom = start + options.warmup().toNanos();
-    long measureUntil = measureFrom + options.duration().toNanos();
-    result.window(measureFrom, (int) Math.ceil(options.duration().toMillis() / 1000.0));
+    long measureUntil =
+        options.numPrompts() > 0 ? Long.MAX_VALUE : measureFrom + options.duration().toNanos();
+    result.window(
+        measureFrom,
+        options.numPrompts() > 0 ? 0 : (int) Math.ceil(options.duration().toMillis() / 1000.0));
     Run run = new Run(result, measureFrom, measureUntil, progress);
-    long bound = options.warmup().plus(options.duration()).toSeconds() + 600;
+    long bound = options.bound().toSeconds();
     if (options.openLoop()) {
       run.poisson(new SplittableRandom(options.seed()));
     } else {
@@ -154,7 +171,8 @@ public final class ServingLoad {
       }
     }
     run.awaitOpen(bound);
-    result.seconds((measureUntil - measureFrom) / 1e9);
+    long end = options.numPrompts() > 0 ? System.nanoTime() : measureUntil;
+    result.seconds((end - measureFrom) / 1e9);
     return result;
   }
 
@@ -175,12 +193,17 @@ public final class ServingLoad {
     return p;
   }
 
+  private static final int STOP = -1;
+  private static final int WARM_UP = 0;
+  private static final int MEASURED = 1;
+
   /** One run's window and its open streams. */
   private final class Run {
     private final ServingResult result;
     private final long measureFrom;
     private final long measureUntil;
     private final Consumer<ServingResult> progress;
+    private final AtomicLong measuredStarts = new AtomicLong();
 
     Run(
         ServingResult result,
@@ -193,9 +216,25 @@ public final class ServingLoad {
       this.progress = progress;
     }
 
+    /**
+     * Whether a request may start now, and as what: {@link #STOP} past the window or the number of
+     * prompts, else {@link #WARM_UP} or {@link #MEASURED}.
+     */
+    int next() {
+      long now = System.nanoTime();
+      if (now >= measureUntil) {
+        return STOP;
+      }
+      if (now < measureFrom) {
+        return WARM_UP;
+      }
+      return options.numPrompts() == 0 || measuredStarts.incrementAndGet() <= options.numPrompts()
+          ? MEASURED
+          : STOP;
+    }
+
     /** Starts one stream; {@code then} runs after its end is recorded. */
-    void launch(SplittableRandom random, Runnable then) {
-      boolean measured = System.nanoTime() >= measureFrom;
+    void launch(SplittableRandom random, boolean measured, Runnable then) {
       int[] prompt = prompt(random);
       int output = length(random, options.outputTokens());
       inFlight.incrementAndGet();
@@ -223,11 +262,12 @@ public final class ServingLoad {
 
     /** A closed-loop caller: the next stream started by the end of the last. */
     void closedLoop(SplittableRandom random, CountDownLatch done) {
-      if (System.nanoTime() >= measureUntil) {
+      int next = next();
+      if (next == STOP) {
         done.countDown();
         return;
       }
-      launch(random, () -> closedLoop(random, done));
+      launch(random, next == MEASURED, () -> closedLoop(random, done));
     }
 
     /** Poisson arrivals on this thread until the window ends. */
@@ -248,7 +288,14 @@ public final class ServingLoad {
         if (limit != null) {
           limit.acquire();
         }
-        launch(random, limit == null ? () -> {} : limit::release);
+        int kind = next();
+        if (kind == STOP) {
+          if (limit != null) {
+            limit.release();
+          }
+          return;
+        }
+        launch(random, kind == MEASURED, limit == null ? () -> {} : limit::release);
       }
     }
 

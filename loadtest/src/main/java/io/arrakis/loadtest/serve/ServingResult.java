@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.serve;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -23,8 +24,13 @@ public final class ServingResult {
   private final Map<String, Long> failures = new TreeMap<>();
   private final List<Double> ttftMs = new ArrayList<>();
   private final List<Double> tpotMs = new ArrayList<>();
+
+  /** An open-ended window's timeline stops growing here (a day). */
+  private static final int MAX_TIMELINE_SECONDS = 86_400;
+
   private long[] timeline = new long[0];
   private long lastEndNanos = Long.MIN_VALUE;
+  private boolean openEnded;
   private long windowStartNanos;
   private long requests;
   private long outputTokens;
@@ -73,15 +79,22 @@ public final class ServingResult {
     seconds = s;
   }
 
-  /** The measured window opens at {@code nanos} (System.nanoTime) and lasts {@code seconds}. */
+  /**
+   * The measured window opens at {@code nanos} (System.nanoTime) and lasts {@code seconds}, or, for
+   * 0, until the last measured request ends.
+   */
   synchronized void window(long nanos, int seconds) {
     windowStartNanos = nanos;
+    openEnded = seconds <= 0;
     timeline = new long[Math.max(1, seconds)];
   }
 
   /** {@code n} tokens arrived at {@code nanos}: counted in the timeline when in the window. */
   synchronized void arrived(long nanos, int n) {
     long i = (nanos - windowStartNanos) / 1_000_000_000L;
+    if (openEnded && i >= timeline.length && i < MAX_TIMELINE_SECONDS) {
+      timeline = Arrays.copyOf(timeline, (int) Math.min(MAX_TIMELINE_SECONDS, 2 * (i + 1)));
+    }
     if (i >= 0 && i < timeline.length) {
       timeline[(int) i] += n;
     }
@@ -89,7 +102,11 @@ public final class ServingResult {
 
   /** Output tokens that arrived in each second of the measured window. */
   public synchronized long[] timeline() {
-    return timeline.clone();
+    if (!openEnded) {
+      return timeline.clone();
+    }
+    int seconds = (int) Math.min(timeline.length, Math.max(1, Math.ceil(benchmarkSeconds())));
+    return Arrays.copyOf(timeline, seconds);
   }
 
   /** From the window's start to the last measured request's end, in seconds (vLLM's duration). */

@@ -220,6 +220,44 @@ class ServeLoadCommandTest {
     assertThat(run.out()).containsPattern("Successful requests: +[1-9]");
   }
 
+  /**
+   * {@code --num-prompts}: exactly that many requests are measured (the warm-up's are not), the run
+   * ending with the last of them, as vLLM's benchmark counts them.
+   */
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void aSetNumberOfPromptsIsMeasuredExactly() throws Exception {
+    Path json = tmp.resolve("prompts.json");
+    double[] before = routerMeans();
+    CliRun run =
+        CliRun.of(
+            "loadtest",
+            "serve",
+            "--state-dir",
+            state.toString(),
+            "--num-prompts",
+            "13",
+            "--max-concurrency",
+            "4",
+            "--input-len",
+            "8",
+            "--output-len",
+            "6",
+            "--warmup",
+            "1s",
+            "--json",
+            json.toString());
+    assertThat(run.code()).as("%s", run).isZero();
+    assertThat(run.out()).containsPattern("Number of prompts: +13");
+    JsonNode r = JSON.readTree(json.toFile());
+    assertThat(r.path("num_prompts").asInt()).isEqualTo(13);
+    assertThat(r.path("completed").asLong()).isEqualTo(13);
+    assertThat(r.path("failed").asLong()).isZero();
+    assertThat(r.path("total_output_tokens").asLong()).isEqualTo(13 * 6);
+    double served = routerMeans()[1] - before[1];
+    assertThat(served).as("requests the router served, warm-up included").isGreaterThan(13);
+  }
+
   /** The router's TTFT sum and count and TPOT sum and count (seconds), from its /metrics. */
   private static double[] routerMeans() throws Exception {
     String text =
