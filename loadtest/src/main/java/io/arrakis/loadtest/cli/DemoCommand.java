@@ -1,10 +1,12 @@
 package io.arrakis.loadtest.cli;
 
+import io.arrakis.engine.generate.Generation;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.load.ProgressLine;
 import io.arrakis.loadtest.report.ServingReport;
 import io.arrakis.loadtest.serve.CompletionCall;
+import io.arrakis.loadtest.serve.InProcessGeneration;
 import io.arrakis.loadtest.serve.OpenAiClient;
 import io.arrakis.loadtest.serve.ServingBenchmark;
 import io.arrakis.loadtest.serve.ServingLoad;
@@ -16,6 +18,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -27,17 +30,22 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code arrakis demo}: a small whole model (made once), a local cluster of its own, one chat
- * completion streamed to the terminal through the OpenAI-compatible HTTP API, the serving load test
- * with a progress line, its report; the cluster is stopped however the demo ends, Ctrl-C included.
+ * completion streamed to the terminal through the OpenAI-compatible HTTP API and checked against
+ * the same model generating in this process, the serving load test with a progress line, its
+ * report; the cluster is stopped however the demo ends, Ctrl-C included.
  */
 @Command(
     name = "demo",
     mixinStandardHelpOptions = true,
     description =
         "Generate a small whole MoE model with random weights (once), start a local cluster (a router and "
-            + "--nodes expert processes), stream one chat completion through the OpenAI-compatible HTTP API, run the "
+            + "--nodes expert processes), stream one chat completion through the OpenAI-compatible HTTP API and check its tokens against the "
+            + "model generating in this process, run the "
             + "serving load test (as 'arrakis loadtest serve') and print its report, stop the cluster.")
 final class DemoCommand implements Callable<Integer> {
+  /** Tokens of the demo's chat completion at most. */
+  private static final int CHAT_TOKENS = 48;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Mixin NodesFlag nodes;
@@ -127,7 +135,7 @@ final class DemoCommand implements Callable<Integer> {
     CompletionCall chat =
         client.chat(
             prompt,
-            48,
+            CHAT_TOKENS,
             text -> {
               out.print(text);
               out.flush();
@@ -141,8 +149,25 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalStateException("the chat completion failed: " + chat.failure());
     }
     out.printf(
-        "%n(%d tokens streamed, first after %.0f ms, finish_reason %s)%n%n",
+        "%n(%d tokens streamed, first after %.0f ms, finish_reason %s)%n",
         chat.tokenCount(), chat.arrivals().ttftNanos() / 1e6, chat.finishReason());
+    Generation local = InProcessGeneration.greedyChat(model, prompt, CHAT_TOKENS);
+    if (!Arrays.equals(chat.tokenIds(), local.tokens())
+        || !chat.finishReason().equals(local.finishReason().wire())) {
+      throw new IllegalStateException(
+          "the cluster streamed "
+              + Arrays.toString(chat.tokenIds())
+              + " ("
+              + chat.finishReason()
+              + "), the model in this process generates "
+              + Arrays.toString(local.tokens())
+              + " ("
+              + local.finishReason().wire()
+              + ")");
+    }
+    out.printf(
+        "checked: the same %d token ids as the model generating in this process%n%n",
+        local.tokens().length);
     out.flush();
 
     ServingLoad.Options load =

@@ -7,6 +7,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Flow;
 import java.util.function.Consumer;
@@ -23,6 +25,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
 
   private final TokenArrivals arrivals = new TokenArrivals(System.nanoTime());
   private final StringBuilder text = new StringBuilder();
+  private final List<Integer> ids = new ArrayList<>();
   private final CompletableFuture<CompletionCall> done = new CompletableFuture<>();
   private final IntConsumer onTokens;
   private final Consumer<String> onText;
@@ -106,6 +109,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
     }
     for (JsonNode choice : chunk.path("choices")) {
       int n = choice.path("token_ids").size();
+      choice.path("token_ids").forEach(id -> ids.add(id.asInt()));
       if (n > 0) {
         arrivals.add(System.nanoTime(), n);
         tokens += n;
@@ -170,6 +174,11 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   @Override
   public synchronized int tokenCount() {
     return tokens;
+  }
+
+  /** The token ids received ({@code return_token_ids}), in order. */
+  public synchronized int[] tokenIds() {
+    return ids.stream().mapToInt(Integer::intValue).toArray();
   }
 
   public synchronized String text() {

@@ -6,12 +6,16 @@ import io.arrakis.engine.generate.Generation;
 import io.arrakis.engine.generate.Generator;
 import io.arrakis.engine.generate.TokenListener;
 import io.arrakis.engine.sampling.SamplingParams;
+import io.arrakis.model.tokenizer.ChatMessage;
+import io.arrakis.model.tokenizer.ModelTokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -83,5 +87,28 @@ public final class InProcessGeneration {
       n += g.tokens().length;
     }
     return n;
+  }
+
+  /**
+   * The tokens the model of {@code dir}, in this process, generates greedily for one user message
+   * rendered with its chat template (eos ends it, as it does on a router): what a cluster's greedy
+   * chat completion of the same message must stream.
+   */
+  public static Generation greedyChat(Path dir, String message, int maxTokens) throws IOException {
+    try (ModelTokenizer tokenizer = ModelTokenizer.open(dir);
+        Engine engine = Engine.load(dir, EngineOptions.DEFAULT.withKvCacheBytes(64L << 20))) {
+      int[] prompt = tokenizer.encodeChat(List.of(new ChatMessage("user", message)));
+      SamplingParams greedy =
+          new SamplingParams(
+              maxTokens,
+              0,
+              0,
+              1,
+              OptionalLong.empty(),
+              Set.of(),
+              Set.copyOf(tokenizer.generationDefaults().eosTokenIds()),
+              false);
+      return new Generator(engine, 0).generate(prompt, greedy, t -> Optional.empty());
+    }
   }
 }

@@ -57,6 +57,11 @@ class DemoCommandTest {
     assertThat(Integer.parseInt(streamed.group(2))).isBetween(1, 48);
     assertThat(streamed.group(3)).isIn("length", "stop");
     assertThat(run.out())
+        .contains(
+            "checked: the same "
+                + streamed.group(2)
+                + " token ids as the model generating in this process");
+    assertThat(run.out())
         .contains("Serving Benchmark Result", "Mean TTFT (ms):", "Mean TPOT (ms):", "Imbalance")
         .containsPattern("Successful requests: +[1-9]")
         .containsPattern("Failed requests: +0\\b");
