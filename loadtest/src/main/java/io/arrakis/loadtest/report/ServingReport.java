@@ -55,7 +55,7 @@ public final class ServingReport {
         sb,
         "Maximum request concurrency",
         o.concurrency() > 0 ? Integer.toString(o.concurrency()) : "none");
-    if (o.numPrompts() > 0) {
+    if (o.byCount()) {
       row(sb, "Number of prompts", Integer.toString(o.numPrompts()));
     }
     row(sb, "Successful requests", Long.toString(r.requests()));
@@ -118,7 +118,7 @@ public final class ServingReport {
     } else {
       root.putNull("max_concurrency");
     }
-    if (o.numPrompts() > 0) {
+    if (o.byCount()) {
       root.put("num_prompts", o.numPrompts());
     } else {
       root.putNull("num_prompts");

@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -99,15 +98,8 @@ public final class InProcessGeneration {
         Engine engine = Engine.load(dir, EngineOptions.DEFAULT.withKvCacheBytes(64L << 20))) {
       int[] prompt = tokenizer.encodeChat(List.of(new ChatMessage("user", message)));
       SamplingParams greedy =
-          new SamplingParams(
-              maxTokens,
-              0,
-              0,
-              1,
-              OptionalLong.empty(),
-              Set.of(),
-              Set.copyOf(tokenizer.generationDefaults().eosTokenIds()),
-              false);
+          SamplingParams.greedy(
+              maxTokens, Set.copyOf(tokenizer.generationDefaults().eosTokenIds()));
       return new Generator(engine, 0).generate(prompt, greedy, t -> Optional.empty());
     }
   }

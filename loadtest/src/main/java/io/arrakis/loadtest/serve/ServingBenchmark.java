@@ -96,7 +96,7 @@ public final class ServingBenchmark {
       phase = "warm-up";
       elapsed = (now - startMs) / 1e3;
       length = o.warmup().toMillis() / 1e3;
-    } else if (o.numPrompts() > 0) {
+    } else if (o.byCount()) {
       phase = Progress.PROMPTS;
       elapsed = ok + failed;
       length = o.numPrompts();

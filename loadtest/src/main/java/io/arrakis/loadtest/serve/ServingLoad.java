@@ -89,9 +89,14 @@ public final class ServingLoad {
       return requestRate > 0;
     }
 
+    /** Whether the run measures a number of requests rather than a window of time. */
+    public boolean byCount() {
+      return numPrompts > 0;
+    }
+
     /** The longest a run may take: the warm-up, the window (or 10 minutes a prompt), 10 minutes. */
     public Duration bound() {
-      Duration window = numPrompts > 0 ? Duration.ofMinutes(10).multipliedBy(numPrompts) : duration;
+      Duration window = byCount() ? Duration.ofMinutes(10).multipliedBy(numPrompts) : duration;
       return warmup.plus(window).plusMinutes(10);
     }
   }
@@ -150,10 +155,10 @@ public final class ServingLoad {
     long start = System.nanoTime();
     long measureFrom = start + options.warmup().toNanos();
     long measureUntil =
-        options.numPrompts() > 0 ? Long.MAX_VALUE : measureFrom + options.duration().toNanos();
+        options.byCount() ? Long.MAX_VALUE : measureFrom + options.duration().toNanos();
     result.window(
         measureFrom,
-        options.numPrompts() > 0 ? 0 : (int) Math.ceil(options.duration().toMillis() / 1000.0));
+        options.byCount() ? 0 : (int) Math.ceil(options.duration().toMillis() / 1000.0));
     Run run = new Run(result, measureFrom, measureUntil, progress);
     long bound = options.bound().toSeconds();
     if (options.openLoop()) {
@@ -171,7 +176,7 @@ public final class ServingLoad {
       }
     }
     run.awaitOpen(bound);
-    long end = options.numPrompts() > 0 ? System.nanoTime() : measureUntil;
+    long end = options.byCount() ? System.nanoTime() : measureUntil;
     result.seconds((end - measureFrom) / 1e9);
     return result;
   }
@@ -228,7 +233,7 @@ public final class ServingLoad {
       if (now < measureFrom) {
         return WARM_UP;
       }
-      return options.numPrompts() == 0 || measuredStarts.incrementAndGet() <= options.numPrompts()
+      return !options.byCount() || measuredStarts.incrementAndGet() <= options.numPrompts()
           ? MEASURED
           : STOP;
     }

@@ -69,6 +69,11 @@ class ServeLoadCommandTest {
           "node_load",
           "imbalance");
 
+  /** Closed loop at concurrency 8, 16 prompt and 24 output tokens, no warm-up. */
+  private static final List<String> EIGHT_STREAMS =
+      List.of(
+          "--max-concurrency", "8", "--input-len", "16", "--output-len", "24", "--warmup", "0s");
+
   @TempDir static Path tmp;
   private static LocalCluster cluster;
   private static int metricsPort;
@@ -102,39 +107,13 @@ class ServeLoadCommandTest {
     Path html = tmp.resolve("serve.html");
     // a first run warms the router's HTTP path and this JVM's client (as vLLM's warm-up request);
     // the compared run then starts cold connections only
-    CliRun warm =
-        CliRun.of(
-            "loadtest",
-            "serve",
-            "--state-dir",
-            state.toString(),
-            "--max-concurrency",
-            "8",
-            "--input-len",
-            "16",
-            "--output-len",
-            "24",
-            "--warmup",
-            "0s",
-            "--duration",
-            "2s");
+    CliRun warm = serve(EIGHT_STREAMS, "--duration", "2s");
     assertThat(warm.code()).as("%s", warm).isZero();
     double[] before = routerMeans();
 
     CliRun run =
-        CliRun.of(
-            "loadtest",
-            "serve",
-            "--state-dir",
-            state.toString(),
-            "--max-concurrency",
-            "8",
-            "--input-len",
-            "16",
-            "--output-len",
-            "24",
-            "--warmup",
-            "0s",
+        serve(
+            EIGHT_STREAMS,
             "--duration",
             "4s",
             "--json",
@@ -196,11 +175,8 @@ class ServeLoadCommandTest {
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
   void grpcLoadWithPoissonArrivals() throws Exception {
     CliRun run =
-        CliRun.of(
-            "loadtest",
-            "serve",
-            "--state-dir",
-            state.toString(),
+        serve(
+            List.of(),
             "--backend",
             "grpc",
             "--request-rate",
@@ -230,11 +206,8 @@ class ServeLoadCommandTest {
     Path json = tmp.resolve("prompts.json");
     double[] before = routerMeans();
     CliRun run =
-        CliRun.of(
-            "loadtest",
-            "serve",
-            "--state-dir",
-            state.toString(),
+        serve(
+            List.of(),
             "--num-prompts",
             "13",
             "--max-concurrency",
@@ -256,6 +229,15 @@ class ServeLoadCommandTest {
     assertThat(r.path("total_output_tokens").asLong()).isEqualTo(13 * 6);
     double served = routerMeans()[1] - before[1];
     assertThat(served).as("requests the router served, warm-up included").isGreaterThan(13);
+  }
+
+  /** {@code loadtest serve} against the test's cluster with {@code common} and {@code more}. */
+  private static CliRun serve(List<String> common, String... more) {
+    List<String> args =
+        new ArrayList<>(List.of("loadtest", "serve", "--state-dir", state.toString()));
+    args.addAll(common);
+    args.addAll(List.of(more));
+    return CliRun.of(args.toArray(String[]::new));
   }
 
   /** The router's TTFT sum and count and TPOT sum and count (seconds), from its /metrics. */
