@@ -407,11 +407,18 @@ class HttpApiTest {
           InputStream in = socket.getInputStream();
           byte[] first = new byte[64];
           assertThat(in.read(first)).isPositive(); // the stream has started
+          // slow nodes from here: the rest of the context takes seconds, so the request cannot
+          // finish before the router sees the connection close (on a fast router it could)
+          harness.experts.values().forEach(e -> e.delayMillis = 20);
         } else {
           awaitRunning();
         }
       }
-      awaitIdle();
+      try {
+        awaitIdle();
+      } finally {
+        harness.experts.values().forEach(e -> e.delayMillis = 0);
+      }
       assertThat(cancelled()).as("stream %s", stream).isEqualTo(cancelled + 1);
       assertThat(registry.get("arrakis_serve_generation_tokens").counter().count() - generated)
           .isLessThan(maxTokens);

@@ -57,6 +57,9 @@ final class InProcessExpert implements ExpertClient {
   /** While set, calls wait for it (a busy node). */
   volatile CountDownLatch hold;
 
+  /** Each call takes at least this long (a slow node); 0: as long as its work. */
+  volatile long delayMillis;
+
   /** Calls the router gave up on (cancelled) before they were answered. */
   final AtomicInteger cancelled = new AtomicInteger();
 
@@ -101,9 +104,17 @@ final class InProcessExpert implements ExpertClient {
       return CompletableFuture.failedFuture(failNextWith.asRuntimeException());
     }
     CountDownLatch h = hold;
+    long delay = delayMillis;
     CompletableFuture<ComputeResponse> answer =
         CompletableFuture.supplyAsync(
             () -> {
+              if (delay > 0) {
+                try {
+                  Thread.sleep(delay);
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+              }
               if (h != null) {
                 try {
                   h.await(30, TimeUnit.SECONDS);
