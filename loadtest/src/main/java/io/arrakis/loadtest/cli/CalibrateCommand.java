@@ -125,7 +125,9 @@ final class CalibrateCommand implements Callable<Integer> {
   @Option(
       names = "--threads",
       paramLabel = "N",
-      description = "Compute threads of the expert node (default: one per core).")
+      description =
+          "Compute threads of the expert node (default: one per core, so that the runs with many"
+              + " callers keep every core busy and show what sharing them costs).")
   Integer threads;
 
   @Option(
@@ -229,6 +231,12 @@ final class CalibrateCommand implements Callable<Integer> {
         "client      %.3f ms/request + %.4f ms/token%n",
         1e3 * c.client().requestSeconds(),
         1e3 * c.client().tokenSeconds());
+    o.printf(
+        Locale.ROOT,
+        "shared host %.0f%% of the cores do the processes' work when all are busy; %.0f us a"
+            + " hand-off%n",
+        100 * c.host().efficiency(),
+        1e6 * c.host().handOffSeconds());
     o.printf("wrote       %s%n", out);
     o.flush();
     return 0;

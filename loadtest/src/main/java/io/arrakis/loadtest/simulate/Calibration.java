@@ -17,6 +17,8 @@ import java.util.List;
  *     decoding, checks, encoding)
  * @param client per-request and per-token CPU of the load generator (only counts where it shares
  *     the machine, as in a local cluster)
+ * @param host how the calibrating machine shares its cores among the processes of a local cluster
+ *     (only counts where they share one machine)
  * @param source where the figures come from: the machine, the date, the measured runs
  */
 public record Calibration(
@@ -25,6 +27,7 @@ public record Calibration(
     RouterCosts router,
     NodeCosts node,
     ClientCosts client,
+    SharedHost host,
     Source source) {
 
   /** Hidden size, expert FFN size, experts per layer and top-k of the calibrated model. */
@@ -73,6 +76,35 @@ public record Calibration(
   public record ClientCosts(double requestSeconds, double tokenSeconds) {}
 
   /**
+   * What processor sharing alone misses when router, expert nodes and load driver share one
+   * machine, measured by {@code simulate calibrate} as what makes the simulated throughput of its
+   * runs agree with the measured one (CPU costs alone left it 1.2-1.5x too high on two cores).
+   *
+   * @param efficiency share of the cores the processes get when more threads want to run than there
+   *     are cores: the rest goes to switching between them, to the caches and memory they evict for
+   *     each other, and to moments when every thread waits for another to be woken (0 < e <= 1)
+   * @param handOffSeconds the time a message between two of the processes takes besides the CPU of
+   *     sending and receiving it: the receiving thread's wake-up on a busy machine
+   */
+  public record SharedHost(double efficiency, double handOffSeconds) {
+    /** Processor sharing exactly: every core-second is work, every hand-off instant. */
+    public static final SharedHost IDEAL = new SharedHost(1, 0);
+
+    public SharedHost {
+      if (!(efficiency > 0 && efficiency <= 1)
+          || !(handOffSeconds >= 0)
+          || Double.isInfinite(handOffSeconds)) {
+        throw new IllegalArgumentException(
+            "shared host: efficiency must be in (0, 1] and the hand-off time finite and"
+                + " non-negative, got "
+                + efficiency
+                + " and "
+                + handOffSeconds);
+      }
+    }
+  }
+
+  /**
    * @param machine CPU model and cores @param measuredAt ISO date-time @param note how it was
    *     measured
    */
@@ -110,6 +142,11 @@ public record Calibration(
             what + " costs must be finite and non-negative, got " + v);
       }
     }
+  }
+
+  /** The same costs, with {@code shared} as the shared host. */
+  public Calibration withHost(SharedHost shared) {
+    return new Calibration(model, expert, router, node, client, shared, source);
   }
 
   /** CPU seconds of one expert over {@code rows} rows (0 for none). */

@@ -23,11 +23,13 @@ import java.util.List;
  *  "expert_cpu_s": [{"rows", "seconds"}, ...],
  *  "router": {"request_s", "token_s", "gate_per_token_expert_s", "call_s"},
  *  "node": {"call_s", "row_s"}, "client": {"request_s", "token_s"},
+ *  "shared_host": {"efficiency", "hand_off_s"},
  *  "source": {"machine", "cores", "measured_at", "note"},
  *  "measurements": {...}}</pre>
  *
  * {@code measurements} (what the figures were derived from) is written for people and ignored on
- * read.
+ * read. Files written before {@code shared_host} was measured read as {@link
+ * Calibration.SharedHost#IDEAL}.
  */
 public final class CalibrationJson {
   private static final ObjectMapper MAPPER =
@@ -56,6 +58,9 @@ public final class CalibrationJson {
     root.putObject("client")
         .put("request_s", c.client().requestSeconds())
         .put("token_s", c.client().tokenSeconds());
+    root.putObject("shared_host")
+        .put("efficiency", c.host().efficiency())
+        .put("hand_off_s", c.host().handOffSeconds());
     root.putObject("source")
         .put("machine", c.source().machine())
         .put("cores", c.source().cores())
@@ -126,6 +131,11 @@ public final class CalibrationJson {
     JsonNode n = object(root, "node");
     JsonNode c = object(root, "client");
     JsonNode s = object(root, "source");
+    Calibration.SharedHost host = Calibration.SharedHost.IDEAL;
+    if (root.has("shared_host")) {
+      JsonNode h = object(root, "shared_host");
+      host = new Calibration.SharedHost(number(h, "efficiency"), number(h, "hand_off_s"));
+    }
     return new Calibration(
         model,
         expert,
@@ -136,6 +146,7 @@ public final class CalibrationJson {
             number(r, "call_s")),
         new Calibration.NodeCosts(number(n, "call_s"), number(n, "row_s")),
         new Calibration.ClientCosts(number(c, "request_s"), number(c, "token_s")),
+        host,
         new Calibration.Source(
             s.path("machine").asText(""),
             s.path("cores").asInt(0),

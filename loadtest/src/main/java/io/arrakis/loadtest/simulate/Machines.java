@@ -30,11 +30,15 @@ final class Machines {
   /** The load driver's threads on a shared machine; null when clients are outside the model. */
   final Pool clientPool;
 
-  Machines(EventLoop loop, SimConfig c) {
+  /**
+   * @param sharing how a shared machine's cores go to the processes: only the efficiency's share of
+   *     them does their work
+   */
+  Machines(EventLoop loop, SimConfig c, Calibration.SharedHost sharing) {
     SimConfig.Hardware hw = c.hardware();
     int routers = c.shape().routers();
     int nodes = c.shape().nodes();
-    host = hw.shared() ? new Cpu(loop, "host", hw.hostCores()) : null;
+    host = hw.shared() ? new Cpu(loop, "host", hw.hostCores() * sharing.efficiency()) : null;
     routerCpu = new Cpu[routers];
     routerPool = new Pool[routers];
     routerIn = new Link[routers];

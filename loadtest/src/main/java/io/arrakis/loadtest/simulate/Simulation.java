@@ -69,7 +69,7 @@ final class Simulation {
     this.layout = ExpertLayout.plan(config, routing);
     this.planner =
         new SlicePlanner(routing, layout, s.routers(), s.nodes(), config.workload().tokens().max());
-    this.machines = new Machines(loop, config);
+    this.machines = new Machines(loop, config, costs.host());
     this.dispatchers = new Dispatcher[s.routers()][s.nodes()];
     for (int r = 0; r < s.routers(); r++) {
       for (int n = 0; n < s.nodes(); n++) {
@@ -347,13 +347,13 @@ final class Simulation {
   }
 
   /**
-   * A message from one machine's link to another's (null: outside the model); only the latency on a
-   * shared host.
+   * A message from one machine's link to another's (null: outside the model); on a shared host only
+   * the latency and the receiving thread's hand-off.
    */
   private void transfer(Link from, Link to, long bytes, Runnable then) {
     SimConfig.Hardware hw = config.hardware();
     if (hw.shared()) {
-      loop.at(loop.now() + hw.linkLatencyMicros() / 1e6, then);
+      loop.at(loop.now() + hw.linkLatencyMicros() / 1e6 + costs.host().handOffSeconds(), then);
       return;
     }
     double now = loop.now();

@@ -25,6 +25,7 @@ class CalibrationTest {
         new Calibration.RouterCosts(0.001, 1e-5, 1e-7, 0.0002),
         new Calibration.NodeCosts(0.0003, 2e-6),
         new Calibration.ClientCosts(0.0005, 1e-6),
+        new Calibration.SharedHost(0.85, 1e-4),
         new Calibration.Source("cpu", 2, "2026-01-01T00:00:00Z", "note"));
   }
 
@@ -92,6 +93,7 @@ class CalibrationTest {
                     new Calibration.RouterCosts(-1, 0, 0, 0),
                     sample().node(),
                     sample().client(),
+                    sample().host(),
                     sample().source()))
         .hasMessageContaining("router costs");
   }

@@ -36,6 +36,7 @@ class SimulationTest {
         router,
         node,
         client,
+        Calibration.SharedHost.IDEAL,
         new Calibration.Source("test", 1, "", "made up for a test"));
   }
 
@@ -309,6 +310,7 @@ class SimulationTest {
             new Calibration.RouterCosts(0, 0, 0, 0),
             new Calibration.NodeCosts(0, 0),
             new Calibration.ClientCosts(0, 0),
+            Calibration.SharedHost.IDEAL,
             new Calibration.Source("test", 1, "", ""));
     SimConfig.Hardware hw = new SimConfig.Hardware(8, 8, 16, 0, 100, 1, 0);
     SimResult r =
@@ -363,6 +365,47 @@ class SimulationTest {
         .isGreaterThan(0.95 * bound);
     assertThat(r.utilisation().hostCpu()).isGreaterThan(0.95);
     assertThat(r.bottleneck()).startsWith("host CPU");
+  }
+
+  /**
+   * A shared host's efficiency takes its share of the cores away, and each hand-off between the
+   * processes (client to router, router to node and back, router to client) adds its time to a
+   * request.
+   */
+  @Test
+  void aSharedHostDoesItsWorkOnItsEfficiencysShareOfTheCoresAndHandsOffSlowly() {
+    Calibration ideal =
+        costs(
+            List.of(new Calibration.Point(1, 0.002), new Calibration.Point(64, 0.004)),
+            new Calibration.RouterCosts(0.001, 1e-5, 0, 0.0005),
+            new Calibration.NodeCosts(0.0005, 1e-5),
+            new Calibration.ClientCosts(0.0005, 1e-6));
+    Calibration halfSlow = ideal.withHost(new Calibration.SharedHost(0.5, 0.001));
+    SimConfig busy =
+        config(
+            2,
+            8,
+            2,
+            1.0,
+            Strategy.CONTIGUOUS,
+            SimConfig.Dispatch.DEFAULTS,
+            SimConfig.Hardware.localHost(2, 2),
+            SimConfig.Workload.closed(1.0, TokenCounts.fixed(16), 16, 500, 4_000));
+
+    SimResult r = Simulation.run(busy, halfSlow);
+
+    double bound = 2 * 0.5 / r.cpuPerRequest().total();
+    assertThat(r.requestsPerSecond())
+        .isLessThanOrEqualTo(bound * 1.001)
+        .isGreaterThan(0.95 * bound);
+
+    SimConfig alone =
+        busy.withWorkload(SimConfig.Workload.closed(1.0, TokenCounts.fixed(16), 1, 100, 1_000));
+    double idealMillis = Simulation.run(alone, ideal).meanMillis();
+    double slowMillis =
+        Simulation.run(alone, ideal.withHost(new Calibration.SharedHost(1, 0.001))).meanMillis();
+    // one caller: four hand-offs in a row a request (the two nodes' calls go out side by side)
+    assertThat(slowMillis - idealMillis).isCloseTo(4.0, within(0.05));
   }
 
   @Test

@@ -9,6 +9,7 @@ import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.load.InputBias;
 import io.arrakis.loadtest.load.LoadOptions;
 import io.arrakis.loadtest.simulate.Calibration;
+import io.arrakis.loadtest.simulate.SharedHostFit;
 import io.arrakis.model.config.ModelConfig;
 import io.arrakis.model.moe.MoeModel;
 import java.io.IOException;
@@ -88,11 +89,13 @@ public final class Calibrator {
   public static Result calibrate(Options o, PrintWriter log)
       throws IOException, InterruptedException {
     ModelConfig config;
+    int moeLayers;
     // each run's driver builds its request pool from the seed: gated here as the router gates it
     Map<Integer, KernelEstimate> estimates = new HashMap<>();
     float[] bias = InputBias.read(o.model());
     try (MoeModel model = MoeModel.open(o.model())) {
       config = model.config();
+      moeLayers = model.moeLayers().size();
       for (Run r : o.runs()) {
         if (!estimates.containsKey(r.tokens())) {
           estimates.put(
@@ -178,7 +181,7 @@ public final class Calibrator {
               + scale
               + "); measure longer runs (--duration)");
     }
-    Calibration calibration =
+    Calibration costs =
         new Calibration(
             new Calibration.ModelSizes(
                 config.hiddenSize(), config.intermediateSize(), config.numExperts(), config.topK()),
@@ -187,6 +190,7 @@ public final class Calibrator {
                 fit.router[0], fit.router[1], gatePerToken / config.numExperts(), fit.router[2]),
             new Calibration.NodeCosts(fit.node[1], fit.node[2]),
             new Calibration.ClientCosts(fit.client[0], fit.client[1]),
+            Calibration.SharedHost.IDEAL,
             new Calibration.Source(
                 Machine.cpu(),
                 Runtime.getRuntime().availableProcessors(),
@@ -196,8 +200,60 @@ public final class Calibrator {
                     + ") under "
                     + o.runs().size()
                     + " closed-loop runs, CPU time per "
-                    + "process split by non-negative least squares"));
-    return new Result(calibration, measurements(o, gate, windows, fit));
+                    + "process split by non-negative least squares; the shared host fitted to"
+                    + " their throughput"));
+    HostFit host = fitHost(o, moeLayers, costs, windows, estimates, log);
+    Calibration calibration = costs.withHost(host.host());
+    ObjectNode measured = measurements(o, gate, windows, fit);
+    measured.put("zipf_skew_of_the_gates", host.skew());
+    ArrayNode ratios = measured.putArray("simulated_over_measured_with_shared_host");
+    host.fit().ratios().forEach(ratios::add);
+    return new Result(calibration, measured);
+  }
+
+  private record HostFit(SharedHostFit.Result fit, double skew) {
+    Calibration.SharedHost host() {
+      return fit.host();
+    }
+  }
+
+  /**
+   * What sharing the machine costs beyond the CPU: the simulator, given the fitted costs, is made
+   * to reproduce the runs' measured throughput.
+   */
+  private static HostFit fitHost(
+      Options o,
+      int moeLayers,
+      Calibration costs,
+      List<ClusterMeter.Window> windows,
+      Map<Integer, KernelEstimate> estimates,
+      PrintWriter log) {
+    int cores = Runtime.getRuntime().availableProcessors();
+    int computeThreads = o.computeThreads() == null ? cores : o.computeThreads();
+    // the pool with the most tokens shows the gates' popularity best
+    int most = estimates.keySet().stream().max(Integer::compare).orElseThrow();
+    double skew = estimates.get(most).zipfSkew();
+    SharedHostFit.Cluster cluster =
+        new SharedHostFit.Cluster(cores, computeThreads, moeLayers, skew);
+    List<SharedHostFit.Run> runs =
+        windows.stream()
+            .map(
+                w ->
+                    new SharedHostFit.Run(
+                        w.concurrency(), w.tokens(), w.tokensPerSecond(), w.foreignCores()))
+            .toList();
+    log.printf(
+        Locale.ROOT,
+        "fitting the shared host to the runs' throughput (gates' Zipf skew %.2f) ...%n",
+        skew);
+    SharedHostFit.Result fit = SharedHostFit.fit(costs, runs, cluster);
+    log.printf(
+        Locale.ROOT,
+        "  efficiency %.2f, hand-off %.0f us; simulated / measured per run: %s%n",
+        fit.host().efficiency(),
+        1e6 * fit.host().handOffSeconds(),
+        fit.ratios().stream().map(r -> String.format(Locale.ROOT, "%.2f", r)).toList());
+    return new HostFit(fit, skew);
   }
 
   /** The fitted costs and the kernel estimate of each run. */

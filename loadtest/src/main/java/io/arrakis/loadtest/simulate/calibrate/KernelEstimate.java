@@ -11,6 +11,7 @@ import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.proto.v1.ForwardRequest;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -60,6 +61,46 @@ final class KernelEstimate {
       out.add(new Routed(r.getLayer(), routing.ids().clone()));
     }
     return new KernelEstimate(out, model.config().numExperts());
+  }
+
+  /**
+   * The Zipf exponent of expert popularity in the gated pool, for the simulator's routing: the
+   * slope of log count against log rank, averaged over layers (0 where the gates spread tokens
+   * evenly).
+   */
+  double zipfSkew() {
+    Map<Integer, int[]> counts = new HashMap<>();
+    for (Routed r : requests) {
+      int[] c = counts.computeIfAbsent(r.layer(), k -> new int[experts]);
+      for (int e : r.experts()) {
+        c[e]++;
+      }
+    }
+    double sum = 0;
+    for (int[] c : counts.values()) {
+      int[] sorted = Arrays.stream(c).filter(n -> n > 0).sorted().toArray();
+      int n = sorted.length;
+      if (n < 2) {
+        continue;
+      }
+      double mx = 0;
+      double my = 0;
+      for (int rank = 1; rank <= n; rank++) {
+        mx += Math.log(rank);
+        my += Math.log(sorted[n - rank]);
+      }
+      mx /= n;
+      my /= n;
+      double sxy = 0;
+      double sxx = 0;
+      for (int rank = 1; rank <= n; rank++) {
+        double dx = Math.log(rank) - mx;
+        sxy += dx * (Math.log(sorted[n - rank]) - my);
+        sxx += dx * dx;
+      }
+      sum += Math.max(0, -sxy / sxx);
+    }
+    return counts.isEmpty() ? 0 : sum / counts.size();
   }
 
   /**
