@@ -14,7 +14,10 @@ import java.util.function.DoubleUnaryOperator;
  * throughput wherever the host's cores, not one expert node's compute thread, set the pace.
  *
  * <p>The efficiency is only seen in runs that keep every core busy: calibrate with the node's
- * default compute threads (one per core) so that the runs with many callers do.
+ * default compute threads (one per core) so that the runs with many callers do, and let the router
+ * send the node two calls per compute thread, so that each thread finds its next call waiting (with
+ * two calls for two threads each thread idled while its answer went back and the next call came,
+ * and the fit took that for lost cores).
  */
 public final class SharedHostFit {
   /** Processor sharing can only lose: below this the fit would explain something else away. */
@@ -36,11 +39,12 @@ public final class SharedHostFit {
   public record Run(int concurrency, int tokens, double tokensPerSecond, double otherCores) {}
 
   /**
-   * The calibration cluster: one router, one expert node with {@code computeThreads}, and the load
-   * driver on a machine of {@code cores} cores; requests go to {@code layers} layers in turn, their
-   * experts drawn with Zipf exponent {@code skew}.
+   * The calibration cluster: one router, one expert node with {@code computeThreads} that the
+   * router sends up to {@code maxInFlight} calls at once, and the load driver, on a machine of
+   * {@code cores} cores; requests go to {@code layers} layers in turn, their experts drawn with
+   * Zipf exponent {@code skew}.
    */
-  public record Cluster(int cores, int computeThreads, int layers, double skew) {}
+  public record Cluster(int cores, int computeThreads, int maxInFlight, int layers, double skew) {}
 
   /** The fitted host and, per run, simulated ÷ measured throughput with it. */
   public record Result(Calibration.SharedHost host, List<Double> ratios) {}
@@ -95,7 +99,10 @@ public final class SharedHostFit {
             new SimConfig.Shape(
                 1, 1, costs.model().experts(), costs.model().topK(), cluster.layers()),
             SimConfig.Layout.of(Strategy.CONTIGUOUS),
-            SimConfig.Dispatch.DEFAULTS,
+            new SimConfig.Dispatch(
+                cluster.maxInFlight(),
+                SimConfig.Dispatch.DEFAULTS.maxBatchTokens(),
+                SimConfig.Dispatch.DEFAULTS.admissionTokens()),
             SimConfig.Hardware.localHost(cluster.cores(), cluster.computeThreads())
                 .withHostCores(Math.max(0.1, cluster.cores() - r.otherCores())),
             SimConfig.Workload.closed(

@@ -20,7 +20,7 @@ class SharedHostFitTest {
           new Calibration.NodeCosts(0.0003, 3e-6),
           new Calibration.ClientCosts(0.0002, 1e-6));
 
-  private static final SharedHostFit.Cluster CLUSTER = new SharedHostFit.Cluster(2, 2, 2, 1.0);
+  private static final SharedHostFit.Cluster CLUSTER = new SharedHostFit.Cluster(2, 2, 4, 2, 1.0);
 
   /**
    * The calibration's default runs, as the 1-node cluster would have measured them on {@code host}.
@@ -34,7 +34,7 @@ class SharedHostFitTest {
         new SimConfig(
             new SimConfig.Shape(1, 1, 8, 1, CLUSTER.layers()),
             SimConfig.Layout.of(Strategy.CONTIGUOUS),
-            SimConfig.Dispatch.DEFAULTS,
+            new SimConfig.Dispatch(CLUSTER.maxInFlight(), 4096, 16384),
             SimConfig.Hardware.localHost(CLUSTER.cores(), CLUSTER.computeThreads()),
             SimConfig.Workload.closed(
                 CLUSTER.skew(), TokenCounts.fixed(tokens), callers, 300, 4_000),

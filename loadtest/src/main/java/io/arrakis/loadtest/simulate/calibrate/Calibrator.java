@@ -78,6 +78,21 @@ public final class Calibrator {
     }
   }
 
+  /**
+   * Calls the router may have in flight to the calibration's node, per compute thread: with two,
+   * each thread finds its next call waiting when it finishes one (as a 1-thread node does under the
+   * router's default of 2), so that the runs with many callers keep the cores busy rather than
+   * waiting on round trips.
+   */
+  static final int IN_FLIGHT_PER_COMPUTE_THREAD = 2;
+
+  /** The node's compute threads: as given, else its default, one per core. */
+  private static int computeThreads(Options o) {
+    return o.computeThreads() == null
+        ? Runtime.getRuntime().availableProcessors()
+        : o.computeThreads();
+  }
+
   /** Windows of the settling phase. */
   static final Duration SETTLE_WINDOW = Duration.ofSeconds(4);
 
@@ -121,8 +136,15 @@ public final class Calibrator {
         ClusterOptions.of(o.model(), 1, o.stateDir())
             .withJvmOptions(o.jvmOptions())
             .withComputeThreads(o.computeThreads());
-    log.println("starting a 1-node local cluster ...");
-    try (LocalCluster c = LocalCluster.start(cluster)) {
+    int maxInFlight = IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads(o);
+    log.printf(
+        Locale.ROOT,
+        "starting a 1-node local cluster (%d compute threads, %d calls in flight) ...%n",
+        computeThreads(o),
+        maxInFlight);
+    try (LocalCluster c =
+        LocalCluster.start(
+            cluster, Map.of("ARRAKIS_NODE_MAX_IN_FLIGHT", Integer.toString(maxInFlight)))) {
       Run first = o.runs().get(0);
       log.printf(
           Locale.ROOT,
@@ -229,12 +251,13 @@ public final class Calibrator {
       Map<Integer, KernelEstimate> estimates,
       PrintWriter log) {
     int cores = Runtime.getRuntime().availableProcessors();
-    int computeThreads = o.computeThreads() == null ? cores : o.computeThreads();
+    int computeThreads = computeThreads(o);
     // the pool with the most tokens shows the gates' popularity best
     int most = estimates.keySet().stream().max(Integer::compare).orElseThrow();
     double skew = estimates.get(most).zipfSkew();
     SharedHostFit.Cluster cluster =
-        new SharedHostFit.Cluster(cores, computeThreads, moeLayers, skew);
+        new SharedHostFit.Cluster(
+            cores, computeThreads, IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads, moeLayers, skew);
     List<SharedHostFit.Run> runs =
         windows.stream()
             .map(
@@ -301,7 +324,10 @@ public final class Calibrator {
     m.put(
         "cluster",
         "1 expert node, compute threads "
-            + (o.computeThreads() == null ? "default" : o.computeThreads()));
+            + computeThreads(o)
+            + (o.computeThreads() == null ? " (default)" : "")
+            + ", calls in flight "
+            + IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads(o));
     m.put("kernel_scale", fit.node()[0]);
     ArrayNode g = m.putArray("gate_cpu_s");
     gate.forEach(p -> g.addObject().put("tokens", p.tokens()).put("seconds", p.seconds()));
