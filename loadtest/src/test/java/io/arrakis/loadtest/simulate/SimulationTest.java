@@ -334,18 +334,22 @@ class SimulationTest {
     assertThat(r.bottleneck()).isEqualTo("router link");
   }
 
+  /** Costs in every process: router, node, experts and client all take CPU on a shared host. */
+  private static Calibration everyProcessBusy() {
+    return costs(
+        List.of(new Calibration.Point(1, 0.002), new Calibration.Point(64, 0.004)),
+        new Calibration.RouterCosts(0.001, 1e-5, 0, 0.0005),
+        new Calibration.NodeCosts(0.0005, 1e-5),
+        new Calibration.ClientCosts(0.0005, 1e-6));
+  }
+
   /**
    * On one shared machine, throughput cannot pass cores ÷ CPU per request, and gets close under
    * enough load.
    */
   @Test
   void aSharedHostIsBoundByItsCores() {
-    Calibration c =
-        costs(
-            List.of(new Calibration.Point(1, 0.002), new Calibration.Point(64, 0.004)),
-            new Calibration.RouterCosts(0.001, 1e-5, 0, 0.0005),
-            new Calibration.NodeCosts(0.0005, 1e-5),
-            new Calibration.ClientCosts(0.0005, 1e-6));
+    Calibration c = everyProcessBusy();
     SimResult r =
         Simulation.run(
             config(
@@ -374,12 +378,7 @@ class SimulationTest {
    */
   @Test
   void aSharedHostDoesItsWorkOnItsEfficiencysShareOfTheCoresAndHandsOffSlowly() {
-    Calibration ideal =
-        costs(
-            List.of(new Calibration.Point(1, 0.002), new Calibration.Point(64, 0.004)),
-            new Calibration.RouterCosts(0.001, 1e-5, 0, 0.0005),
-            new Calibration.NodeCosts(0.0005, 1e-5),
-            new Calibration.ClientCosts(0.0005, 1e-6));
+    Calibration ideal = everyProcessBusy();
     Calibration halfSlow = ideal.withHost(new Calibration.SharedHost(0.5, 0.001));
     SimConfig busy =
         config(
