@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.engine.synthetic.WholeModelGenerator;
 import io.arrakis.loadtest.bench.Machine;
 import io.arrakis.loadtest.cluster.ClusterOptions;
+import io.arrakis.loadtest.cluster.CpuPinning;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.cluster.Member;
 import io.arrakis.loadtest.report.ReportFiles;
@@ -278,11 +279,9 @@ final class BenchServeCommand implements Callable<Integer> {
       PrintWriter err)
       throws Exception {
     int cpus = Runtime.getRuntime().availableProcessors();
-    Path taskset = Path.of("/usr/bin/taskset");
-    if (cpus < 2 || !Files.isExecutable(taskset)) {
+    if (!CpuPinning.available()) {
       out.printf(
-          "ping-pong   skipped: needs 2 CPUs and taskset (%d CPUs, taskset %s)%n",
-          cpus, Files.isExecutable(taskset) ? "present" : "missing");
+          "ping-pong   skipped: needs 2 CPUs and taskset (%s)%n", CpuPinning.unavailableBecause());
       return;
     }
     ObjectNode pp = root.putObject("ping_pong");
@@ -309,9 +308,9 @@ final class BenchServeCommand implements Callable<Integer> {
           true,
           err,
           cluster -> {
-            pin(taskset, cluster.routerPid(), "0");
+            CpuPinning.pin(cluster.routerPid(), "0");
             for (Member m : cluster.state().experts()) {
-              pin(taskset, m.process().pid(), "1-" + (cpus - 1));
+              CpuPinning.pin(m.process().pid(), "1-" + (cpus - 1));
             }
             int port = metricsPort;
             BusyShare[] start = new BusyShare[1];
@@ -454,18 +453,6 @@ final class BenchServeCommand implements Callable<Integer> {
       return r;
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    }
-  }
-
-  private static void pin(Path taskset, long pid, String cpus)
-      throws IOException, InterruptedException {
-    Process p =
-        new ProcessBuilder(taskset.toString(), "-a", "-p", "-c", cpus, Long.toString(pid))
-            .redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-            .start();
-    if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
-      throw new IllegalStateException("taskset -c " + cpus + " of process " + pid + " failed");
     }
   }
 

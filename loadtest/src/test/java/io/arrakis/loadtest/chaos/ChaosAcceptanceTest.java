@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.loadtest.cluster.ClusterOptions;
+import io.arrakis.loadtest.cluster.CpuPinning;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.cluster.Member;
 import io.arrakis.loadtest.load.ClosedLoopDriver;
@@ -153,8 +154,6 @@ class ChaosAcceptanceTest {
     return replicated;
   }
 
-  private static final Path TASKSET = Path.of("/usr/bin/taskset");
-
   /**
    * Gives the expert nodes a CPU of their own, as they have their own machines in a deployment: the
    * overload test asks whether refusing 2/3 of the calls costs the admitted ones throughput, and
@@ -165,19 +164,15 @@ class ChaosAcceptanceTest {
    */
   private static void pinExpertNodesToTheLastCpu(LocalCluster c)
       throws IOException, InterruptedException {
-    int cpus = Runtime.getRuntime().availableProcessors();
-    if (cpus < 2 || !Files.isExecutable(TASKSET)) {
+    if (!CpuPinning.available()) {
       System.out.println(
-          "[overload] expert nodes not pinned ("
-              + cpus
-              + " CPUs, taskset "
-              + (Files.isExecutable(TASKSET) ? "present" : "missing")
-              + ")");
+          "[overload] expert nodes not pinned (" + CpuPinning.unavailableBecause() + ")");
       return;
     }
+    int cpus = Runtime.getRuntime().availableProcessors();
     String cpu = Integer.toString(cpus - 1);
     for (Member m : c.state().experts()) {
-      taskset(cpu, m.process().pid(), m.id());
+      CpuPinning.pin(m.process().pid(), cpu);
     }
     System.out.println("[overload] expert nodes pinned to CPU " + cpu);
   }
@@ -193,31 +188,18 @@ class ChaosAcceptanceTest {
    * afterwards, since the processes it starts later inherit its mask.
    */
   private void keepOffTheExpertsCpu(boolean restore) throws IOException, InterruptedException {
-    int cpus = Runtime.getRuntime().availableProcessors();
-    if (cpus < 2 || !Files.isExecutable(TASKSET)) {
+    if (!CpuPinning.available()) {
       return;
     }
+    int cpus = Runtime.getRuntime().availableProcessors();
     String rest = cpus == 2 ? "0" : "0-" + (cpus - 2);
     if (restore) {
-      taskset("0-" + (cpus - 1), ProcessHandle.current().pid(), "this JVM");
+      CpuPinning.pin(ProcessHandle.current().pid(), "0-" + (cpus - 1));
       return;
     }
-    taskset(rest, single.routerPid(), "router");
-    taskset(rest, ProcessHandle.current().pid(), "this JVM");
+    CpuPinning.pin(single.routerPid(), rest);
+    CpuPinning.pin(ProcessHandle.current().pid(), rest);
     System.out.println("[overload] router and load generator pinned to CPU " + rest);
-  }
-
-  private static void taskset(String cpus, long pid, String what)
-      throws IOException, InterruptedException {
-    // -a: every thread the JVM has started; the threads it starts later inherit the mask
-    Process p =
-        new ProcessBuilder(TASKSET.toString(), "-a", "-p", "-c", cpus, Long.toString(pid))
-            .redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-            .start();
-    assertThat(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0)
-        .as("taskset -c %s of %s", cpus, what)
-        .isTrue();
   }
 
   /**
