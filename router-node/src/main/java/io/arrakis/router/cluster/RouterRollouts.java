@@ -1,6 +1,7 @@
 package io.arrakis.router.cluster;
 
 import io.arrakis.model.placement.Placement;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.request.RouterGuardian;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -34,8 +35,9 @@ public final class RouterRollouts implements PlacementSink {
 
   @Override
   public CompletionStage<Target> target() {
-    return AskPattern.<RouterGuardian.Command, Placement>ask(
-            system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
+    return PekkoFutures.plain(
+            AskPattern.<RouterGuardian.Command, Placement>ask(
+                system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler()))
         .thenApply(
             p -> {
               Map<String, String> nodes = new LinkedHashMap<>();
@@ -52,23 +54,24 @@ public final class RouterRollouts implements PlacementSink {
 
   @Override
   public CompletionStage<?> publish(Placement next) {
-    return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
-            system.receptionist(),
-            r -> Receptionist.find(RolloutReceiver.KEY, r),
-            ASK_TIMEOUT,
-            system.scheduler())
+    return PekkoFutures.plain(
+            AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
+                system.receptionist(),
+                r -> Receptionist.find(RolloutReceiver.KEY, r),
+                ASK_TIMEOUT,
+                system.scheduler()))
         .thenCompose(
             listing -> {
               List<CompletableFuture<RolloutReceiver.RolledOut>> replies = new ArrayList<>();
               for (ActorRef<RolloutReceiver.Rollout> router :
                   listing.getServiceInstances(RolloutReceiver.KEY)) {
                 replies.add(
-                    AskPattern.<RolloutReceiver.Rollout, RolloutReceiver.RolledOut>ask(
+                    PekkoFutures.plain(
+                        AskPattern.<RolloutReceiver.Rollout, RolloutReceiver.RolledOut>ask(
                             router,
                             r -> new RolloutReceiver.Rollout(next, r),
                             rolloutTimeout,
-                            system.scheduler())
-                        .toCompletableFuture());
+                            system.scheduler())));
               }
               if (replies.isEmpty()) {
                 return CompletableFuture.failedFuture(

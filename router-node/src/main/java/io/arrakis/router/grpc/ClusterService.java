@@ -13,6 +13,7 @@ import io.arrakis.proto.v1.NodeLoad;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.proto.v1.SetPlacementResponse;
 import io.arrakis.router.cluster.ClusterLoadView;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.request.PlacementApplier;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats.Snapshot;
@@ -61,8 +62,9 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   @Override
   public void getPlacement(
       GetPlacementRequest request, StreamObserver<io.arrakis.proto.v1.Placement> out) {
-    AskPattern.<RouterGuardian.Command, Placement>ask(
-            system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
+    PekkoFutures.plain(
+            AskPattern.<RouterGuardian.Command, Placement>ask(
+                system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler()))
         .whenComplete((p, failure) -> reply(out, p == null ? null : toProto(p), failure));
   }
 
@@ -132,8 +134,9 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
       out.onCompleted();
       return;
     }
-    AskPattern.<RouterGuardian.Command, RouterGuardian.Versions>ask(
-            system, RouterGuardian.GetVersions::new, ASK_TIMEOUT, system.scheduler())
+    PekkoFutures.plain(
+            AskPattern.<RouterGuardian.Command, RouterGuardian.Versions>ask(
+                system, RouterGuardian.GetVersions::new, ASK_TIMEOUT, system.scheduler()))
         .whenComplete(
             (v, failure) ->
                 reply(

@@ -14,6 +14,7 @@ import io.arrakis.proto.v1.GetModelRequest;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.proto.v1.ModelInfo;
 import io.arrakis.router.admission.TokenLimiter;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.request.Cancellation;
 import io.arrakis.router.request.LayerJob;
 import io.arrakis.router.request.LayerOutcome;
@@ -177,25 +178,23 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
         RuntimeException e) { // whatever fails here, the tokens go back and the client hears of it
       answer = CompletableFuture.failedFuture(e);
     }
-    // answer on the thread that completes the ask: its plain whenComplete would run the callback on
-    // the common pool, which with fewer than 3 cores means a new thread for every call
-    answer.whenCompleteAsync(
-        (outcome, failure) -> {
-          admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
-          if (failure != null) {
-            out.onError(
-                Status.INTERNAL
-                    .withDescription(
-                        "request " + request.getRequestId() + " got no answer: " + failure)
-                    .asRuntimeException());
-          } else if (outcome instanceof LayerOutcome.Succeeded ok) {
-            out.onNext(response(request, ok, tokens));
-            out.onCompleted();
-          } else {
-            out.onError(((LayerOutcome.Failed) outcome).status().asRuntimeException());
-          }
-        },
-        Runnable::run);
+    PekkoFutures.plain(answer)
+        .whenComplete(
+            (outcome, failure) -> {
+              admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
+              if (failure != null) {
+                out.onError(
+                    Status.INTERNAL
+                        .withDescription(
+                            "request " + request.getRequestId() + " got no answer: " + failure)
+                        .asRuntimeException());
+              } else if (outcome instanceof LayerOutcome.Succeeded ok) {
+                out.onNext(response(request, ok, tokens));
+                out.onCompleted();
+              } else {
+                out.onError(((LayerOutcome.Failed) outcome).status().asRuntimeException());
+              }
+            });
   }
 
   private void refuse(StreamObserver<ForwardResponse> out, Status s) {

@@ -2,6 +2,7 @@ package io.arrakis.router.http;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.serve.GenerationService;
 import java.time.Duration;
 import java.util.Map;
@@ -74,13 +75,13 @@ public final class HttpApi {
               return Flow.of(HttpRequest.class)
                   .watchTermination(
                       (notUsed, done) -> {
-                        done.whenComplete((ok, failed) -> scope.close());
+                        PekkoFutures.plain(done).whenComplete((ok, failed) -> scope.close());
                         return notUsed;
                       })
                   .mapAsync(1, r -> api.handle(r, scope))
                   .watchTermination(
                       (notUsed, done) -> {
-                        done.whenComplete((ok, failed) -> scope.close());
+                        PekkoFutures.plain(done).whenComplete((ok, failed) -> scope.close());
                         return notUsed;
                       });
             });

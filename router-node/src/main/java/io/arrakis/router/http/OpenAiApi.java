@@ -2,6 +2,7 @@ package io.arrakis.router.http;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.GenerationService;
 import io.arrakis.router.serve.ServedModel;
@@ -107,10 +108,11 @@ final class OpenAiApi {
         throw ApiError.tooLarge(
             settings.maxBodyBytes()); // unread: the connection closes after the answer
       }
-      return request
-          .entity()
-          .withSizeLimit(settings.maxBodyBytes())
-          .toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), mat)
+      return PekkoFutures.plain(
+              request
+                  .entity()
+                  .withSizeLimit(settings.maxBodyBytes())
+                  .toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), mat))
           .thenCompose(strict -> generate(strict.getData().toArray(), chat, scope, received))
           .exceptionally(OpenAiApi::bodyFailure);
     } catch (ApiError e) {

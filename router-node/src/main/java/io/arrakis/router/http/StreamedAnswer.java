@@ -1,5 +1,6 @@
 package io.arrakis.router.http;
 
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.serve.GenerationHandle;
 import io.arrakis.router.serve.GenerationListener;
 import io.grpc.Status;
@@ -59,7 +60,7 @@ final class StreamedAnswer implements GenerationListener {
         q.second()
             .watchTermination(
                 (notUsed, done) -> {
-                  done.whenComplete((ok, failure) -> handle.cancel());
+                  PekkoFutures.plain(done).whenComplete((ok, failure) -> handle.cancel());
                   return NotUsed.getInstance();
                 });
   }

@@ -1,6 +1,7 @@
 package io.arrakis.router.request;
 
 import io.arrakis.model.placement.Placement;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.List;
@@ -61,11 +62,12 @@ public final class PlacementApplier {
       return CompletableFuture.failedFuture(
           Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
     }
-    return AskPattern.<RouterGuardian.Command, PlacementOutcome>ask(
-            system,
-            r -> new RouterGuardian.ApplyPlacement(placement, r),
-            settings.answerWithin(),
-            system.scheduler())
+    return PekkoFutures.plain(
+            AskPattern.<RouterGuardian.Command, PlacementOutcome>ask(
+                system,
+                r -> new RouterGuardian.ApplyPlacement(placement, r),
+                settings.answerWithin(),
+                system.scheduler()))
         .handle(
             (outcome, failure) -> {
               if (failure != null) {
@@ -98,8 +100,12 @@ public final class PlacementApplier {
               if (s.getCode() != Status.Code.FAILED_PRECONDITION) {
                 return CompletableFuture.failedFuture(failure);
               }
-              return AskPattern.<RouterGuardian.Command, Placement>ask(
-                      system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())
+              return PekkoFutures.plain(
+                      AskPattern.<RouterGuardian.Command, Placement>ask(
+                          system,
+                          RouterGuardian.GetPlacement::new,
+                          ASK_TIMEOUT,
+                          system.scheduler()))
                   .thenCompose(
                       current ->
                           current.version() >= placement.version()

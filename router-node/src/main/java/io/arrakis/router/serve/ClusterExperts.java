@@ -3,6 +3,7 @@ package io.arrakis.router.serve;
 import io.arrakis.engine.experts.RoutedExperts;
 import io.arrakis.model.gating.Routing;
 import io.arrakis.model.tensor.TensorCodec;
+import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.request.Cancellation;
 import io.arrakis.router.request.LayerJob;
 import io.arrakis.router.request.LayerOutcome;
@@ -58,11 +59,12 @@ final class ClusterExperts implements RoutedExperts {
             cancellation,
             routing);
     CompletableFuture<Void> done = new CompletableFuture<>();
-    AskPattern.<RouterGuardian.Command, LayerOutcome>ask(
-            guardian,
-            r -> new RouterGuardian.RunLayer(job, r),
-            layerTimeout.plus(ASK_MARGIN),
-            scheduler)
+    PekkoFutures.plain(
+            AskPattern.<RouterGuardian.Command, LayerOutcome>ask(
+                guardian,
+                r -> new RouterGuardian.RunLayer(job, r),
+                layerTimeout.plus(ASK_MARGIN),
+                scheduler))
         .whenComplete(
             (outcome, failure) -> {
               if (failure != null) {
