@@ -137,7 +137,7 @@ final class OpenAiApi {
     LateHandle handle = new LateHandle();
     CompletableFuture<HttpResponse> response;
     if (r.stream()) {
-      StreamedAnswer answer = new StreamedAnswer(shapes, r, handle, settings.streamBuffer(), mat);
+      StreamedAnswer answer = new StreamedAnswer(shapes, r, handle, settings.streamBuffer());
       handle.set(service.submit(request, answer));
       response = answer.response();
     } else {

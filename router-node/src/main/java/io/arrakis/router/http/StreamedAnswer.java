@@ -4,6 +4,7 @@ import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.serve.GenerationHandle;
 import io.arrakis.router.serve.GenerationListener;
 import io.grpc.Status;
+import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -11,9 +12,7 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
-import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.BoundedSourceQueue;
-import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.QueueOfferResult;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
@@ -25,6 +24,11 @@ import org.apache.pekko.util.ByteString;
  * after that is an error event before {@code [DONE]}. Chunks wait for the client in a bounded
  * buffer (the listener never blocks the scheduler); a client that lets it fill up, or that goes
  * away, cancels the request.
+ *
+ * <p>The buffer is a queue that runs inside the connection's own stream (materialized with the
+ * response's entity), so that a chunk offered by the scheduler reaches the connection's renderer in
+ * one hand-off; chunks offered before the connection has started the entity wait here until it
+ * does, counted against the same bound.
  */
 final class StreamedAnswer implements GenerationListener {
   private final ResponseShapes shapes;
@@ -32,32 +36,36 @@ final class StreamedAnswer implements GenerationListener {
   private final boolean chat;
   private final boolean includeUsage;
   private final GenerationHandle handle;
-  private final BoundedSourceQueue<ByteString> queue;
+  private final int buffer;
   private final Source<ByteString, NotUsed> events;
   private final CompletableFuture<HttpResponse> response = new CompletableFuture<>();
   private boolean started;
+  // guarded by this: the listener's thread offers, the connection's stream attaches its queue
+  private BoundedSourceQueue<ByteString> queue;
+  private final ArrayDeque<ByteString> early = new ArrayDeque<>();
+  private boolean ended;
+  private boolean broken;
 
   /**
    * @param handle cancels the request
    * @param buffer chunks that may wait for the client
    */
   StreamedAnswer(
-      ResponseShapes shapes,
-      OpenAiRequest request,
-      GenerationHandle handle,
-      int buffer,
-      Materializer mat) {
+      ResponseShapes shapes, OpenAiRequest request, GenerationHandle handle, int buffer) {
     this.shapes = shapes;
     this.promptField = request.promptField();
     this.chat = request.chat();
     this.includeUsage = request.includeUsage();
     this.handle = handle;
-    Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> q =
-        Source.<ByteString>queue(buffer).preMaterialize(mat);
-    this.queue = q.first();
+    this.buffer = buffer;
     // the client went away (or the stream ended): a no-op for a request that has finished
     this.events =
-        q.second()
+        Source.<ByteString>queue(buffer)
+            .mapMaterializedValue(
+                q -> {
+                  attach(q);
+                  return NotUsed.getInstance();
+                })
             .watchTermination(
                 (notUsed, done) -> {
                   PekkoFutures.plain(done).whenComplete((ok, failure) -> handle.cancel());
@@ -116,12 +124,38 @@ final class StreamedAnswer implements GenerationListener {
             .addHeader(RawHeader.create("Cache-Control", "no-cache")));
   }
 
+  /** The connection's stream has started the entity: what waited goes into its queue. */
+  private synchronized void attach(BoundedSourceQueue<ByteString> q) {
+    queue = q;
+    while (!early.isEmpty() && !broken) {
+      offerToQueue(early.poll());
+    }
+    if (ended && !broken) {
+      completeQueue();
+    }
+  }
+
   /**
    * Queues an event for the client. The queue is closed once the client has gone (the request is
    * being cancelled then); a full one means a reader too slow to keep: its request goes and its
    * stream breaks off. Never throws (this runs on the scheduler's thread).
    */
-  private void offer(ByteString event) {
+  private synchronized void offer(ByteString event) {
+    if (broken) {
+      return;
+    }
+    if (queue != null) {
+      offerToQueue(event);
+    } else if (early.size() < buffer) {
+      early.add(event);
+    } else {
+      broken = true; // the entity never started: nobody reads, nothing to break off
+      early.clear();
+      handle.cancel();
+    }
+  }
+
+  private void offerToQueue(ByteString event) {
     if (queue.isCompleted()) {
       return;
     }
@@ -129,6 +163,7 @@ final class StreamedAnswer implements GenerationListener {
     if (r.isEnqueued()) {
       return;
     }
+    broken = true;
     handle.cancel();
     if (r == QueueOfferResult.dropped()) {
       try {
@@ -141,7 +176,14 @@ final class StreamedAnswer implements GenerationListener {
     }
   }
 
-  private void complete() {
+  private synchronized void complete() {
+    ended = true;
+    if (queue != null && !broken) {
+      completeQueue();
+    }
+  }
+
+  private void completeQueue() {
     try {
       queue.complete();
     } catch (IllegalStateException alreadyClosed) {
