@@ -3,14 +3,14 @@ package io.arrakis.loadtest.serve;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Flow;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 
@@ -19,11 +19,16 @@ import java.util.function.IntConsumer;
  * client sees it: each SSE chunk's arrival and token ids (counted, as vLLM's benchmark counts
  * chunks), its text, how it ended. A non-200 answer fails the call as "HTTP status"; a stream that
  * ends without {@code data: [DONE]} or with an error chunk fails too.
+ *
+ * <p>The exchange runs on one thread from the request's write to the stream's end, reading with
+ * blocking I/O: a token's chunk is timed by the thread that reads it off the socket, with no
+ * hand-off to another thread before (on a loaded machine each hand-off waits for a core, and would
+ * be counted in the client's latencies and not in the server's).
  */
-public final class CompletionCall implements StreamedCall, Flow.Subscriber<String> {
+public final class CompletionCall implements StreamedCall {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final TokenArrivals arrivals = new TokenArrivals(System.nanoTime());
+  private volatile TokenArrivals arrivals = new TokenArrivals(System.nanoTime());
   private final StringBuilder text = new StringBuilder();
   private final List<Integer> ids = new ArrayList<>();
   private final CompletableFuture<CompletionCall> done = new CompletableFuture<>();
@@ -35,59 +40,54 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
   private String failure;
   private String finishReason = "";
 
-  private CompletionCall(boolean chat, IntConsumer onTokens, Consumer<String> onText) {
+  /**
+   * @param chat a chat completion (deltas in {@code delta.content}) rather than a completion
+   * @param onTokens hears each chunk's token count as it arrives
+   * @param onText hears each chunk's text as it arrives
+   */
+  CompletionCall(boolean chat, IntConsumer onTokens, Consumer<String> onText) {
     this.chat = chat;
     this.onTokens = onTokens;
     this.onText = onText;
   }
 
   /**
-   * Sends {@code request} (a POST to /v1/completions or /v1/chat/completions, {@code chat} saying
-   * which) on {@code client}; {@code onTokens} hears each chunk's token count as it arrives.
+   * The request is about to be sent, from the thread that will read its answer: the clock starts.
    */
-  public static CompletionCall start(
-      HttpClient client, HttpRequest request, boolean chat, IntConsumer onTokens) {
-    return start(client, request, chat, onTokens, text -> {});
+  void sending() {
+    arrivals = new TokenArrivals(System.nanoTime());
   }
 
-  /** As {@link #start}, {@code onText} hearing each chunk's text as it arrives. */
-  public static CompletionCall start(
-      HttpClient client,
-      HttpRequest request,
-      boolean chat,
-      IntConsumer onTokens,
-      Consumer<String> onText) {
-    CompletionCall c = new CompletionCall(chat, onTokens, onText);
-    client
-        .sendAsync(request, c::handler)
-        .whenComplete(
-            (response, e) -> {
-              if (e != null) {
-                c.fail("CONNECTION", e.getCause() != null ? e.getCause() : e);
-              }
-            });
-    return c;
-  }
-
-  private HttpResponse.BodySubscriber<Void> handler(HttpResponse.ResponseInfo info) {
-    if (info.statusCode() == 200) {
-      return HttpResponse.BodySubscribers.fromLineSubscriber(this);
+  /**
+   * Reads the answer ({@code status}, {@code body}) to its end on this thread and ends the call; a
+   * failure to read is thrown for {@link #failed}.
+   */
+  void read(int status, InputStream body) throws IOException {
+    if (status != 200) {
+      body.readAllBytes(); // to its end, so that the connection serves the next request
+      end("HTTP " + status);
+      return;
     }
-    return HttpResponse.BodySubscribers.mapping(
-        HttpResponse.BodySubscribers.ofString(StandardCharsets.UTF_8),
-        body -> {
-          end("HTTP " + info.statusCode());
-          return null;
-        });
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8))) {
+      for (String line = in.readLine(); line != null; line = in.readLine()) {
+        line(line);
+      }
+    }
+    String f;
+    synchronized (this) {
+      f = failure != null ? failure : sawDone ? null : "NO [DONE]";
+    }
+    end(f);
   }
 
-  @Override
-  public void onSubscribe(Flow.Subscription subscription) {
-    subscription.request(Long.MAX_VALUE);
+  /** Ends the call as failed: it could not be sent, or its answer could not be read. */
+  void failed(Throwable t) {
+    end("CONNECTION: " + t.getClass().getSimpleName());
   }
 
-  @Override
-  public synchronized void onNext(String line) {
+  private synchronized void line(String line) {
+    long at = System.nanoTime(); // as read, before it is parsed (as vLLM's benchmark times it)
     if (!line.startsWith("data:") || failure != null) {
       return; // blank separators and comments
     }
@@ -111,7 +111,7 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
       int n = choice.path("token_ids").size();
       choice.path("token_ids").forEach(id -> ids.add(id.asInt()));
       if (n > 0) {
-        arrivals.add(System.nanoTime(), n);
+        arrivals.add(at, n);
         tokens += n;
         onTokens.accept(n);
       }
@@ -125,24 +125,6 @@ public final class CompletionCall implements StreamedCall, Flow.Subscriber<Strin
         finishReason = choice.get("finish_reason").asText();
       }
     }
-  }
-
-  @Override
-  public void onError(Throwable t) {
-    fail("CONNECTION", t);
-  }
-
-  @Override
-  public void onComplete() {
-    String f;
-    synchronized (this) {
-      f = failure != null ? failure : sawDone ? null : "NO [DONE]";
-    }
-    end(f);
-  }
-
-  private void fail(String kind, Throwable t) {
-    end(kind + ": " + t.getClass().getSimpleName());
   }
 
   private void end(String why) {

@@ -7,8 +7,7 @@ import io.arrakis.security.ClientSecurity;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -16,29 +15,66 @@ import java.security.KeyStore;
 import java.security.SecureRandom;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
+import org.apache.hc.client5.http.classic.methods.HttpGet;
+import org.apache.hc.client5.http.classic.methods.HttpPost;
+import org.apache.hc.client5.http.config.ConnectionConfig;
+import org.apache.hc.client5.http.impl.classic.CloseableHttpClient;
+import org.apache.hc.client5.http.impl.classic.HttpClients;
+import org.apache.hc.client5.http.impl.io.PoolingHttpClientConnectionManagerBuilder;
+import org.apache.hc.client5.http.ssl.DefaultClientTlsStrategy;
+import org.apache.hc.core5.http.ContentType;
+import org.apache.hc.core5.http.HttpEntity;
+import org.apache.hc.core5.http.io.entity.ByteArrayEntity;
+import org.apache.hc.core5.http.io.entity.EntityUtils;
+import org.apache.hc.core5.util.Timeout;
 
 /**
  * A router's OpenAI-compatible HTTP API as the serving load test and the demo call it: streamed
  * completions of token-id prompts ({@code return_token_ids}, {@code ignore_eos}, greedy) and
  * streamed chat completions, with the bearer token and, over https, trusting only the cluster's CA.
- * The JDK's own HTTP client, HTTP/1.1 as the API speaks it, one connection per open stream.
+ * HTTP/1.1 as the API speaks it, through Apache HttpClient's classic (blocking) API: each open
+ * stream has a thread of its own that writes its request (head and body in one write) and reads its
+ * answer (see {@link CompletionCall}), on keep-alive connections pooled for the next requests, as
+ * many as there are streams open.
  */
 public final class OpenAiClient implements ServingLoad.Client {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
 
-  private final HttpClient http;
+  /** More than any run opens at once: a stream never waits for a connection. */
+  private static final int MAX_CONNECTIONS = 4096;
+
   private final URI base;
+  private final CloseableHttpClient http;
   private final String token;
-  private final Duration timeout;
+  private final ExecutorService streams =
+      Executors.newCachedThreadPool(
+          new ThreadFactory() {
+            private final AtomicInteger n = new AtomicInteger();
+
+            @Override
+            public Thread newThread(Runnable r) {
+              Thread t = new Thread(r, "openai-stream-" + n.incrementAndGet());
+              t.setDaemon(true); // a stream left open never keeps the command from exiting
+              return t;
+            }
+          });
 
   /**
    * @param baseUrl e.g. http://127.0.0.1:8000 (a trailing / or /v1 is dropped)
    * @param security its CA certificate (for https) and public token file, when set
-   * @param timeout the longest a stream may take
+   * @param timeout the longest a stream may go without a byte
    */
   public OpenAiClient(String baseUrl, ClientSecurity security, Duration timeout)
       throws IOException {
@@ -48,17 +84,26 @@ public final class OpenAiClient implements ServingLoad.Client {
           "the base URL must start with http:// or https://, got '" + baseUrl + "'");
     }
     this.base = URI.create(b);
-    HttpClient.Builder builder =
-        HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(10));
+    PoolingHttpClientConnectionManagerBuilder pool =
+        PoolingHttpClientConnectionManagerBuilder.create()
+            .setMaxConnTotal(MAX_CONNECTIONS)
+            .setMaxConnPerRoute(MAX_CONNECTIONS)
+            .setDefaultConnectionConfig(
+                ConnectionConfig.custom()
+                    .setConnectTimeout(Timeout.of(CONNECT_TIMEOUT))
+                    .setSocketTimeout(Timeout.of(timeout))
+                    .build());
     if (b.startsWith("https://") && security.caCert() != null) {
-      builder.sslContext(trusting(security.caCert()));
+      pool.setTlsSocketStrategy(new DefaultClientTlsStrategy(trusting(security.caCert())));
     }
-    this.http = builder.build();
+    this.http =
+        HttpClients.custom()
+            .setConnectionManager(pool.build())
+            .disableAutomaticRetries() // a generation is not repeated behind the load's back
+            .disableRedirectHandling()
+            .build();
     this.token =
         security.tokenFile() == null ? null : ClientSecurity.readToken(security.tokenFile());
-    this.timeout = timeout;
   }
 
   public URI base() {
@@ -77,7 +122,7 @@ public final class OpenAiClient implements ServingLoad.Client {
         .put("ignore_eos", true)
         .put("return_token_ids", true)
         .put("stream", true);
-    return CompletionCall.start(http, post("/v1/completions", body), false, onTokens);
+    return send("/v1/completions", body, new CompletionCall(false, onTokens, text -> {}));
   }
 
   /** A streamed chat completion of one user message; {@code onText} hears each delta. */
@@ -88,20 +133,79 @@ public final class OpenAiClient implements ServingLoad.Client {
         .put("temperature", 0)
         .put("return_token_ids", true)
         .put("stream", true);
-    return CompletionCall.start(http, post("/v1/chat/completions", body), true, n -> {}, onText);
+    return send("/v1/chat/completions", body, new CompletionCall(true, n -> {}, onText));
   }
 
-  private HttpRequest post(String path, ObjectNode body) {
-    HttpRequest.Builder r =
-        HttpRequest.newBuilder(base.resolve(path))
-            .timeout(timeout)
-            .header("content-type", "application/json")
-            .header("accept", "text/event-stream")
-            .POST(HttpRequest.BodyPublishers.ofString(body.toString()));
-    if (token != null) {
-      r.header("authorization", "Bearer " + token);
+  /**
+   * Opens {@code streams} keep-alive connections: as many {@code GET /health} at once, each holding
+   * its connection until all are open (or {@link #CONNECT_TIMEOUT} has passed). A connection that
+   * cannot be opened is left to the run, whose requests then report the failure.
+   */
+  @Override
+  public void connect(int streams) throws InterruptedException {
+    CountDownLatch open = new CountDownLatch(streams);
+    CountDownLatch ended = new CountDownLatch(streams);
+    for (int i = 0; i < streams; i++) {
+      this.streams.execute(
+          () -> {
+            try {
+              http.execute(
+                  new HttpGet(base.resolve("/health")),
+                  response -> {
+                    EntityUtils.consume(response.getEntity());
+                    open.countDown();
+                    awaitQuietly(open);
+                    return null;
+                  });
+            } catch (IOException | RuntimeException e) {
+              open.countDown();
+            } finally {
+              ended.countDown();
+            }
+          });
     }
-    return r.build();
+    ended.await(2 * CONNECT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private static void awaitQuietly(CountDownLatch latch) {
+    try {
+      latch.await(CONNECT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private CompletionCall send(String path, ObjectNode body, CompletionCall call) {
+    HttpPost post = new HttpPost(base.resolve(path));
+    post.setHeader("accept", "text/event-stream");
+    if (token != null) {
+      post.setHeader("authorization", "Bearer " + token);
+    }
+    post.setEntity(
+        new ByteArrayEntity(
+            body.toString().getBytes(StandardCharsets.UTF_8), ContentType.APPLICATION_JSON));
+    try {
+      streams.execute(
+          () -> {
+            call.sending();
+            try {
+              http.execute(
+                  post,
+                  response -> {
+                    HttpEntity entity = response.getEntity();
+                    call.read(
+                        response.getCode(),
+                        entity == null ? InputStream.nullInputStream() : entity.getContent());
+                    return null;
+                  });
+            } catch (IOException | RuntimeException e) {
+              call.failed(e);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      call.failed(e);
+    }
+    return call;
   }
 
   private static SSLContext trusting(Path caCert) throws IOException {

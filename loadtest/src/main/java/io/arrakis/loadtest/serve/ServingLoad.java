@@ -31,6 +31,12 @@ public final class ServingLoad {
   /** Starts one streamed generation of exactly {@code outputTokens} tokens. */
   public interface Client {
     StreamedCall start(String id, int[] prompt, int outputTokens, IntConsumer onTokens);
+
+    /**
+     * Readies what {@code streams} streams at once need (connections) before the clock starts, so
+     * that the first timed requests do not pay a handshake the later ones do not.
+     */
+    default void connect(int streams) throws InterruptedException {}
   }
 
   /**
@@ -151,6 +157,9 @@ public final class ServingLoad {
 
   /** Runs; {@code progress} hears each measured request's end. */
   public ServingResult run(Consumer<ServingResult> progress) throws InterruptedException {
+    if (options.concurrency() > 0) {
+      client.connect(options.concurrency());
+    }
     ServingResult result = new ServingResult();
     long start = System.nanoTime();
     long measureFrom = start + options.warmup().toNanos();

@@ -139,6 +139,30 @@ class TlsClusterCliTest {
         .isEqualTo(200);
     assertThat(https(trustOnly, "https://127.0.0.1:" + httpPort + "/health", null).statusCode())
         .isEqualTo(200);
+    // the serving load test's HTTP client, over https with the cluster's CA and the token from the
+    // state folder: past TLS and the token, this layer-only model's router answers 501 to each
+    CliRun serve =
+        CliRun.of(
+            "loadtest",
+            "serve",
+            "--state-dir",
+            state.toString(),
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--max-concurrency",
+            "2",
+            "--input-len",
+            "4",
+            "--output-len",
+            "2",
+            "--vocab",
+            "32");
+    assertThat(serve.code()).as("%s", serve).isEqualTo(1);
+    assertThat(serve.err())
+        .contains("no request succeeded", "HTTP 501")
+        .doesNotContain("CONNECTION");
     ManagedChannel tls = security.routerClient().channelBuilder(router).build();
     try {
       ReferenceCheck.Result check = ReferenceCheck.run(tls, MODEL, 8, null, 7);
