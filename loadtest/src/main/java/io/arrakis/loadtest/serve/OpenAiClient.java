@@ -58,7 +58,7 @@ public final class OpenAiClient implements ServingLoad.Client {
   private final URI base;
   private final CloseableHttpClient http;
   private final String token;
-  private final ExecutorService streams =
+  private final ExecutorService threads =
       Executors.newCachedThreadPool(
           new ThreadFactory() {
             private final AtomicInteger n = new AtomicInteger();
@@ -146,7 +146,7 @@ public final class OpenAiClient implements ServingLoad.Client {
     CountDownLatch open = new CountDownLatch(streams);
     CountDownLatch ended = new CountDownLatch(streams);
     for (int i = 0; i < streams; i++) {
-      this.streams.execute(
+      threads.execute(
           () -> {
             try {
               http.execute(
@@ -185,7 +185,7 @@ public final class OpenAiClient implements ServingLoad.Client {
         new ByteArrayEntity(
             body.toString().getBytes(StandardCharsets.UTF_8), ContentType.APPLICATION_JSON));
     try {
-      streams.execute(
+      threads.execute(
           () -> {
             call.sending();
             try {

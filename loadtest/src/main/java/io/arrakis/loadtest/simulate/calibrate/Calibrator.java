@@ -93,6 +93,11 @@ public final class Calibrator {
         : o.computeThreads();
   }
 
+  /** Calls the router may have in flight to the calibration's node. */
+  private static int maxInFlight(Options o) {
+    return IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads(o);
+  }
+
   /** Windows of the settling phase. */
   static final Duration SETTLE_WINDOW = Duration.ofSeconds(4);
 
@@ -136,7 +141,7 @@ public final class Calibrator {
         ClusterOptions.of(o.model(), 1, o.stateDir())
             .withJvmOptions(o.jvmOptions())
             .withComputeThreads(o.computeThreads());
-    int maxInFlight = IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads(o);
+    int maxInFlight = maxInFlight(o);
     log.printf(
         Locale.ROOT,
         "starting a 1-node local cluster (%d compute threads, %d calls in flight) ...%n",
@@ -256,8 +261,7 @@ public final class Calibrator {
     int most = estimates.keySet().stream().max(Integer::compare).orElseThrow();
     double skew = estimates.get(most).zipfSkew();
     SharedHostFit.Cluster cluster =
-        new SharedHostFit.Cluster(
-            cores, computeThreads, IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads, moeLayers, skew);
+        new SharedHostFit.Cluster(cores, computeThreads, maxInFlight(o), moeLayers, skew);
     List<SharedHostFit.Run> runs =
         windows.stream()
             .map(
@@ -327,7 +331,7 @@ public final class Calibrator {
             + computeThreads(o)
             + (o.computeThreads() == null ? " (default)" : "")
             + ", calls in flight "
-            + IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads(o));
+            + maxInFlight(o));
     m.put("kernel_scale", fit.node()[0]);
     ArrayNode g = m.putArray("gate_cpu_s");
     gate.forEach(p -> g.addObject().put("tokens", p.tokens()).put("seconds", p.seconds()));
