@@ -48,6 +48,32 @@ final class StatusLoad {
       return tokensOk / seconds;
     }
 
+    double okPerSecond() {
+      return ok / seconds;
+    }
+
+    /** Windows taken as one phase: their seconds, counts and histograms added up. */
+    static Result combine(List<Result> windows) {
+      Map<String, Long> byStatus = new TreeMap<>();
+      Map<String, Histogram> latency = new TreeMap<>();
+      List<String> messages = new ArrayList<>();
+      for (Result w : windows) {
+        w.byStatus.forEach((k, v) -> byStatus.merge(k, v, Long::sum));
+        w.latency.forEach((k, v) -> latency.computeIfAbsent(k, x -> new Histogram(3)).add(v));
+        messages.addAll(w.failureMessages);
+      }
+      return new Result(
+          windows.stream().mapToDouble(Result::seconds).sum(),
+          windows.stream().mapToLong(Result::sent).sum(),
+          windows.stream().mapToLong(Result::ok).sum(),
+          windows.stream().mapToLong(Result::failed).sum(),
+          windows.stream().mapToLong(Result::unanswered).sum(),
+          windows.stream().mapToLong(Result::tokensOk).sum(),
+          byStatus,
+          latency,
+          List.copyOf(messages.subList(0, Math.min(20, messages.size()))));
+    }
+
     double millis(String status, double percentile) {
       Histogram h = latency.get(status);
       return h == null || h.getTotalCount() == 0
@@ -128,7 +154,12 @@ final class StatusLoad {
     final List<String> messages = Collections.synchronizedList(new ArrayList<>());
     final AtomicLong next = new AtomicLong();
     final long start = System.nanoTime();
-    volatile long end;
+    final long stopAt;
+    final AtomicLong lastAnswer = new AtomicLong(start);
+
+    Phase(Duration duration) {
+      stopAt = start + duration.toNanos();
+    }
 
     /** Sends one call; {@code done} runs (on a gRPC thread) with whether it was OK. */
     void send(Consumer<Boolean> done) {
@@ -169,11 +200,18 @@ final class StatusLoad {
     }
 
     private void record(String status, long t0) {
-      long micros = Math.min(MAX_MICROS, Math.max(1, (System.nanoTime() - t0) / 1000));
+      long now = System.nanoTime();
+      lastAnswer.accumulateAndGet(now, Math::max);
+      long micros = Math.min(MAX_MICROS, Math.max(1, (now - t0) / 1000));
       latency.computeIfAbsent(status, k -> new Recorder(3)).recordValue(micros);
       byStatus.computeIfAbsent(status, k -> new AtomicLong()).incrementAndGet();
     }
 
+    /**
+     * The phase's counts once its calls are answered, over its time until the last answer: the
+     * calls still in flight when sending stops count, and so does the time they take (a closed and
+     * an open loop compare fairly, whatever their length).
+     */
     Result result() throws InterruptedException {
       // drain: every call ends by its deadline (plus slack)
       long until = System.nanoTime() + deadline.plusSeconds(5).toNanos();
@@ -188,7 +226,7 @@ final class StatusLoad {
       long o = ok.get();
       long f = failed.get();
       return new Result(
-          (end - start) / 1e9,
+          (Math.max(stopAt, lastAnswer.get()) - start) / 1e9,
           s,
           o,
           f,
@@ -202,15 +240,14 @@ final class StatusLoad {
 
   /** {@code callers} callers, one call in flight each; after a failure a caller pauses 20 ms. */
   Result closedLoop(int callers, Duration duration) throws InterruptedException {
-    Phase p = new Phase();
-    long stopAt = p.start + duration.toNanos();
+    Phase p = new Phase(duration);
     ScheduledExecutorService pauses = Executors.newSingleThreadScheduledExecutor();
     CountDownLatch stopped = new CountDownLatch(callers);
     try {
       for (int i = 0; i < callers; i++) {
         new Object() {
           void go() {
-            if (System.nanoTime() >= stopAt) {
+            if (System.nanoTime() >= p.stopAt) {
               stopped.countDown();
               return;
             }
@@ -226,7 +263,6 @@ final class StatusLoad {
         }.go();
       }
       stopped.await(duration.plus(deadline).plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
-      p.end = System.nanoTime();
       return p.result();
     } finally {
       pauses.shutdownNow();
@@ -240,16 +276,14 @@ final class StatusLoad {
    * behind catches up at once. Latency runs from the actual send.
    */
   Result openLoop(double perSecond, Duration duration) throws InterruptedException {
-    Phase p = new Phase();
+    Phase p = new Phase(duration);
     long interval = Math.max(1, Math.round(1e9 / perSecond));
-    long stopAt = p.start + duration.toNanos();
-    for (long due = p.start; due < stopAt; due += interval) {
+    for (long due = p.start; due < p.stopAt; due += interval) {
       for (long wait = due - System.nanoTime(); wait > 0; wait = due - System.nanoTime()) {
         LockSupport.parkNanos(wait);
       }
       p.send(ok -> {});
     }
-    p.end = System.nanoTime();
     return p.result();
   }
 }

@@ -1,0 +1,80 @@
+package io.arrakis.loadtest.chaos;
+
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+/**
+ * Where the CPU went during a test's capacity and overload windows: the expert nodes' CPU per
+ * second of each kind (alike when only the offered load differs; lower under overload if refusals
+ * kept the router from feeding the experts, lower in either kind if something else took their
+ * core), the other processes' CPU and the hypervisor's steal. Read from /proc at each window's
+ * ends.
+ */
+final class WindowCpu {
+  private final Set<Long> experts;
+  private final Set<Long> ours;
+  private final Map<String, Double> others = new HashMap<>();
+  private double steal;
+  private double capacityCpu;
+  private double capacitySeconds;
+  private double overloadCpu;
+  private double overloadSeconds;
+
+  /**
+   * @param experts the expert nodes' processes
+   * @param ours every process of the test (the cluster's and the load generator)
+   */
+  WindowCpu(Set<Long> experts, Set<Long> ours) {
+    this.experts = experts;
+    this.ours = ours;
+  }
+
+  StatusLoad.Result capacity(Callable<StatusLoad.Result> window) throws Exception {
+    HostCpu before = HostCpu.now();
+    StatusLoad.Result r = window.call();
+    capacityCpu += after(before).secondsSince(before, experts);
+    capacitySeconds += r.seconds();
+    return r;
+  }
+
+  StatusLoad.Result overload(Callable<StatusLoad.Result> window) throws Exception {
+    HostCpu before = HostCpu.now();
+    StatusLoad.Result r = window.call();
+    overloadCpu += after(before).secondsSince(before, experts);
+    overloadSeconds += r.seconds();
+    return r;
+  }
+
+  private HostCpu after(HostCpu before) {
+    HostCpu now = HostCpu.now();
+    now.othersSince(before, ours).forEach((k, v) -> others.merge(k, v, Double::sum));
+    steal += now.stealSecondsSince(before);
+    return now;
+  }
+
+  double othersSeconds() {
+    return others.values().stream().mapToDouble(Double::doubleValue).sum();
+  }
+
+  double stealSeconds() {
+    return steal;
+  }
+
+  /** In words, with the five other processes that took the most. */
+  String describe() {
+    String top =
+        others.entrySet().stream()
+            .sorted(Map.Entry.<String, Double>comparingByValue(Comparator.reverseOrder()))
+            .limit(5)
+            .map(e -> String.format("%s %.1f s", e.getKey(), e.getValue()))
+            .reduce((a, b) -> a + ", " + b)
+            .orElse("none");
+    return String.format(
+        "expert nodes' CPU per second %.2f in capacity windows, %.2f in overload windows; other"
+            + " processes %.1f s of CPU (%s); steal %.1f s",
+        capacityCpu / capacitySeconds, overloadCpu / overloadSeconds, othersSeconds(), top, steal);
+  }
+}
