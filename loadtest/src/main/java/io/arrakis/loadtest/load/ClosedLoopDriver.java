@@ -3,6 +3,7 @@ package io.arrakis.loadtest.load;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -74,7 +75,9 @@ public final class ClosedLoopDriver extends LoadDriver {
         return;
       }
       try {
-        pauses.schedule(this::next, FAILURE_PAUSE_MS, TimeUnit.MILLISECONDS);
+        // nothing to wait for: the pause's end sends the next call, or the phase is over by then
+        ScheduledFuture<?> unused =
+            pauses.schedule(this::next, FAILURE_PAUSE_MS, TimeUnit.MILLISECONDS);
       } catch (RejectedExecutionException phaseOver) {
         // the phase has ended: nothing more to send
       }
