@@ -9,19 +9,23 @@ import java.util.concurrent.Callable;
 /**
  * Where the CPU went during a test's capacity and overload windows: the expert nodes' CPU per
  * second of each kind (alike when only the offered load differs; lower under overload if refusals
- * kept the router from feeding the experts, lower in either kind if something else took their
- * core), the other processes' CPU and the hypervisor's steal. Read from /proc at each window's
- * ends.
+ * kept the router from feeding the experts, lower in either kind if something else took their core;
+ * unchanged when the core itself slows down, which only throughput shows), the other processes' CPU
+ * and the hypervisor's steal. Read from /proc at each window's ends.
  */
 final class WindowCpu {
   private final Set<Long> experts;
   private final Set<Long> ours;
   private final Map<String, Double> others = new HashMap<>();
   private double steal;
-  private double capacityCpu;
-  private double capacitySeconds;
-  private double overloadCpu;
-  private double overloadSeconds;
+  private final Tally capacity = new Tally();
+  private final Tally overload = new Tally();
+
+  /** The expert nodes' CPU seconds over the windows' seconds, of one kind of window. */
+  private static final class Tally {
+    double cpu;
+    double seconds;
+  }
 
   /**
    * @param experts the expert nodes' processes
@@ -33,18 +37,19 @@ final class WindowCpu {
   }
 
   StatusLoad.Result capacity(Callable<StatusLoad.Result> window) throws Exception {
-    HostCpu before = HostCpu.now();
-    StatusLoad.Result r = window.call();
-    capacityCpu += after(before).secondsSince(before, experts);
-    capacitySeconds += r.seconds();
-    return r;
+    return measure(capacity, window);
   }
 
   StatusLoad.Result overload(Callable<StatusLoad.Result> window) throws Exception {
+    return measure(overload, window);
+  }
+
+  private StatusLoad.Result measure(Tally kind, Callable<StatusLoad.Result> window)
+      throws Exception {
     HostCpu before = HostCpu.now();
     StatusLoad.Result r = window.call();
-    overloadCpu += after(before).secondsSince(before, experts);
-    overloadSeconds += r.seconds();
+    kind.cpu += after(before).secondsSince(before, experts);
+    kind.seconds += r.seconds();
     return r;
   }
 
@@ -75,6 +80,10 @@ final class WindowCpu {
     return String.format(
         "expert nodes' CPU per second %.2f in capacity windows, %.2f in overload windows; other"
             + " processes %.1f s of CPU (%s); steal %.1f s",
-        capacityCpu / capacitySeconds, overloadCpu / overloadSeconds, othersSeconds(), top, steal);
+        capacity.cpu / capacity.seconds,
+        overload.cpu / overload.seconds,
+        othersSeconds(),
+        top,
+        steal);
   }
 }
