@@ -342,18 +342,19 @@ final class BenchServeCommand implements Callable<Integer> {
           .put("router_busy", round(busy[0].routerBusy()))
           .put("experts_busy", round(busy[0].expertsBusy()))
           .put("tpot_p50_ms", round(r[0].ms("tpot", 50)))
+          .put("window_itl_p50_ms", round(r[0].ms("window_itl", 50)))
           .put("failed", r[0].failed());
       out.printf(
           Locale.ROOT,
           "ping-pong   %d micro-batch%s: %,9.1f decode tokens/s  router busy %.0f%%, expert nodes busy "
-              + "%.0f%%, both at once %.0f%% of the busy time  (TPOT p50 %.1f ms, %d failed)%n",
+              + "%.0f%%, both at once %.0f%% of the busy time  (token gap p50 %.1f ms, %d failed)%n",
           microBatches,
           microBatches == 1 ? "  " : "es",
           tokens[mb],
           100 * busy[0].routerBusy(),
           100 * busy[0].expertsBusy(),
           100 * busy[0].overlap(),
-          r[0].ms("tpot", 50),
+          r[0].ms("window_itl", 50),
           r[0].failed());
     }
     pp.put("ratio", round(tokens[2] / tokens[1]));

@@ -265,6 +265,8 @@ public final class ServingLoad {
           .whenComplete(
               (c, e) -> {
                 result.windowTokens(call.arrivals().tokensBetween(measureFrom, measureUntil));
+                result.windowGaps(
+                    call.arrivals().interTokenNanosBetween(measureFrom, measureUntil));
                 if (measured) {
                   result.record(call, prompt.length);
                   progress.accept(result);

@@ -21,6 +21,7 @@ public final class ServingResult {
   private final Histogram tpot = histogram();
   private final Histogram itl = histogram();
   private final Histogram e2e = histogram();
+  private final Histogram windowItl = histogram();
   private final Map<String, Long> failures = new TreeMap<>();
   private final List<Double> ttftMs = new ArrayList<>();
   private final List<Double> tpotMs = new ArrayList<>();
@@ -73,6 +74,18 @@ public final class ServingResult {
   /** Tokens that arrived in the measured window, whenever their request started. */
   synchronized void windowTokens(long n) {
     windowTokens += n;
+  }
+
+  /**
+   * Gaps between token messages whose later message arrived in the measured window, whenever their
+   * request started ("window_itl"): where every request outlasts the window, as in a closed loop of
+   * many long streams, no request of the window ends and TPOT and ITL have no values, but the pace
+   * of the window's tokens is still measured.
+   */
+  synchronized void windowGaps(long[] gapsNanos) {
+    for (long g : gapsNanos) {
+      windowItl.recordValue(g);
+    }
   }
 
   synchronized void seconds(double s) {
@@ -181,7 +194,10 @@ public final class ServingResult {
     return requests / seconds;
   }
 
-  /** Milliseconds at percentile p of a measure: "ttft", "tpot", "itl" or "e2e". */
+  /**
+   * Milliseconds at percentile p of a measure: "ttft", "tpot", "itl", "e2e" or "window_itl" ({@link
+   * #windowGaps}).
+   */
   public synchronized double ms(String measure, double p) {
     Histogram h = histogram(measure);
     return h.getTotalCount() == 0 ? Double.NaN : h.getValueAtPercentile(p) / 1e6;
@@ -198,6 +214,7 @@ public final class ServingResult {
       case "tpot" -> tpot;
       case "itl" -> itl;
       case "e2e" -> e2e;
+      case "window_itl" -> windowItl;
       default -> throw new IllegalArgumentException(measure);
     };
   }

@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.serve;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -51,6 +52,22 @@ public final class TokenArrivals {
       }
     }
     return n;
+  }
+
+  /**
+   * Gaps between messages that brought tokens where the later one arrived in [from, until)
+   * (System.nanoTime), in nanoseconds: the stream's pace inside a window, however long it ran.
+   */
+  public synchronized long[] interTokenNanosBetween(long from, long until) {
+    long[] out = new long[Math.max(0, arrivals.size() - 1)];
+    int n = 0;
+    for (int i = 1; i < arrivals.size(); i++) {
+      long at = arrivals.get(i)[0];
+      if (at >= from && at < until) {
+        out[n++] = at - arrivals.get(i - 1)[0];
+      }
+    }
+    return Arrays.copyOf(out, n);
   }
 
   /** Gaps between messages that brought tokens, in nanoseconds. */

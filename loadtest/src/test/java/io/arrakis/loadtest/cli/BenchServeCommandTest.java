@@ -93,6 +93,8 @@ class BenchServeCommandTest {
           .isPositive()
           .isLessThanOrEqualTo(1.001);
       assertThat(m.path("overlap").asDouble()).isBetween(0.0, 1.0);
+      // the pace of the window's tokens, measured even where no request ends in the window
+      assertThat(m.path("window_itl_p50_ms").asDouble()).as("%s", m).isPositive();
     }
     // with two lanes the router computes one's layers while the other's are on the expert nodes
     assertThat(pp.path("2_micro_batches").path("overlap").asDouble()).isPositive();
