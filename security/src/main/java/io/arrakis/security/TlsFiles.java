@@ -152,7 +152,29 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
     }
   }
 
+  /**
+   * A JDK context that presents no certificate and trusts only the CA in {@code caCert}: for
+   * clients of a server that asks for none, e.g. the router's HTTP API over TLS (the load tester,
+   * tests).
+   */
+  public static SSLContext trustingOnly(Path caCert) throws IOException {
+    try {
+      TrustManagerFactory tm =
+          TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tm.init(trustStore(caCert));
+      SSLContext ctx = SSLContext.getInstance("TLS");
+      ctx.init(null, tm.getTrustManagers(), new SecureRandom());
+      return ctx;
+    } catch (GeneralSecurityException e) {
+      throw new IOException("cannot read the CA certificate " + caCert + ": " + e.getMessage(), e);
+    }
+  }
+
   private KeyStore trustStore() throws IOException, GeneralSecurityException {
+    return trustStore(caCert);
+  }
+
+  private static KeyStore trustStore(Path caCert) throws IOException, GeneralSecurityException {
     KeyStore trust = KeyStore.getInstance("PKCS12");
     trust.load(null, null);
     trust.setCertificateEntry("ca", certificate(caCert));

@@ -4,16 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.security.ClientSecurity;
+import io.arrakis.security.TlsFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.security.GeneralSecurityException;
-import java.security.KeyStore;
-import java.security.SecureRandom;
-import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -24,8 +19,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.TrustManagerFactory;
 import org.apache.hc.client5.http.classic.methods.HttpGet;
 import org.apache.hc.client5.http.classic.methods.HttpPost;
 import org.apache.hc.client5.http.config.ConnectionConfig;
@@ -94,7 +87,8 @@ public final class OpenAiClient implements ServingLoad.Client {
                     .setSocketTimeout(Timeout.of(timeout))
                     .build());
     if (b.startsWith("https://") && security.caCert() != null) {
-      pool.setTlsSocketStrategy(new DefaultClientTlsStrategy(trusting(security.caCert())));
+      pool.setTlsSocketStrategy(
+          new DefaultClientTlsStrategy(TlsFiles.trustingOnly(security.caCert())));
     }
     this.http =
         HttpClients.custom()
@@ -206,22 +200,5 @@ public final class OpenAiClient implements ServingLoad.Client {
       call.failed(e);
     }
     return call;
-  }
-
-  private static SSLContext trusting(Path caCert) throws IOException {
-    try (InputStream in = Files.newInputStream(caCert)) {
-      KeyStore trust = KeyStore.getInstance("PKCS12");
-      trust.load(null, null);
-      trust.setCertificateEntry(
-          "ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
-      TrustManagerFactory tm =
-          TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-      tm.init(trust);
-      SSLContext ctx = SSLContext.getInstance("TLS");
-      ctx.init(null, tm.getTrustManagers(), new SecureRandom());
-      return ctx;
-    } catch (GeneralSecurityException e) {
-      throw new IOException("cannot read the CA certificate " + caCert + ": " + e.getMessage(), e);
-    }
   }
 }

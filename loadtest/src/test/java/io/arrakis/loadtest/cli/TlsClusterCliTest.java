@@ -21,19 +21,15 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
-import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -132,7 +128,7 @@ class TlsClusterCliTest {
     int httpPort = status.path("router").path("http_port").asInt();
     assertThat(cluster.routerHttpUrl()).contains("https://127.0.0.1:" + httpPort);
     String models = "https://127.0.0.1:" + httpPort + "/v1/models";
-    SSLContext trustOnly = trusting(tlsDir.resolve("ca.crt"));
+    SSLContext trustOnly = TlsFiles.trustingOnly(tlsDir.resolve("ca.crt"));
     assertThat(https(trustOnly, models, null).statusCode()).isEqualTo(401);
     assertThat(https(trustOnly, models, "local-s3cret").statusCode()).isEqualTo(200);
     assertThat(https(TlsFiles.in(tlsDir, Role.CLIENT).jdkContext(), models, null).statusCode())
@@ -269,21 +265,6 @@ class TlsClusterCliTest {
     assertThat(down.out()).as("%s", down).startsWith("stopped 3 of 3 processes");
     assertThat(tlsDir).as("the cluster's own CA goes with it").doesNotExist();
     assertThat(adminToken).as("and its admin token").doesNotExist();
-  }
-
-  private static SSLContext trusting(Path caCert) throws Exception {
-    KeyStore trust = KeyStore.getInstance("PKCS12");
-    trust.load(null, null);
-    try (InputStream in = Files.newInputStream(caCert)) {
-      trust.setCertificateEntry(
-          "ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
-    }
-    TrustManagerFactory tm =
-        TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-    tm.init(trust);
-    SSLContext ctx = SSLContext.getInstance("TLS");
-    ctx.init(null, tm.getTrustManagers(), null);
-    return ctx;
   }
 
   private static HttpResponse<String> https(SSLContext tls, String url, String token)
