@@ -119,7 +119,7 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
   public SslContext client(Role server) throws IOException {
     try {
       return GrpcSslContexts.forClient()
-          .trustManager(RoleTrustManager.requiringServer(trustStore(), server))
+          .trustManager(RoleTrustManager.requiringServer(trustStore(caCert), server))
           .keyManager(cert.toFile(), key.toFile())
           .build();
     } catch (GeneralSecurityException e) {
@@ -143,7 +143,7 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
       SSLContext ctx = SSLContext.getInstance("TLSv1.3");
       TrustManagerFactory tm =
           TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-      tm.init(trustStore());
+      tm.init(trustStore(caCert));
       ctx.init(km.getKeyManagers(), tm.getTrustManagers(), new SecureRandom());
       return ctx;
     } catch (GeneralSecurityException e) {
@@ -168,10 +168,6 @@ public record TlsFiles(Path caCert, Path cert, Path key) {
     } catch (GeneralSecurityException e) {
       throw new IOException("cannot read the CA certificate " + caCert + ": " + e.getMessage(), e);
     }
-  }
-
-  private KeyStore trustStore() throws IOException, GeneralSecurityException {
-    return trustStore(caCert);
   }
 
   private static KeyStore trustStore(Path caCert) throws IOException, GeneralSecurityException {

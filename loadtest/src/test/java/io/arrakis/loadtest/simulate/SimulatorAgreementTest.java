@@ -8,7 +8,6 @@ import io.arrakis.loadtest.load.InputBias;
 import io.arrakis.loadtest.load.TokenCounts;
 import io.arrakis.loadtest.simulate.calibrate.Calibrator;
 import io.arrakis.loadtest.simulate.calibrate.ClusterMeter;
-import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.model.placement.planner.Strategy;
 import io.arrakis.model.synthetic.GeneratorOptions;
 import io.arrakis.model.synthetic.SyntheticModelGenerator;
@@ -47,12 +46,12 @@ class SimulatorAgreementTest {
   private static final Duration SETTLE_LIMIT = Duration.ofSeconds(240);
 
   /**
-   * The processes run the JIT the test JVM runs (C2), unlike most cluster tests: the simulator
+   * The processes run the JIT the test JVM runs (C2), unlike the other cluster tests: the simulator
    * times the expert kernel in this JVM, and under C1 the nodes' kernel is another code path (the
    * plain-Java loops, not the Vector API). Fresh C2 JVMs compile for a while, hence the longer
    * settling.
    */
-  private static final List<String> JVM_OPTIONS = TestClusters.TIMED_JVM_OPTIONS;
+  private static final List<String> JVM_OPTIONS = List.of("-Xmx256m", "-XX:+UseSerialGC");
 
   /**
    * Each measured window, calibration runs and the real run alike: on two cores one 5 s window of a

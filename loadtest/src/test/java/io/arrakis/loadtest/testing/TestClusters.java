@@ -28,14 +28,6 @@ public final class TestClusters implements AutoCloseable {
   public static final List<String> JVM_OPTIONS =
       List.of("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
 
-  /**
-   * Child JVMs for tests that time the cluster against itself or against this JVM: C2, as in a
-   * deployment, so that the expert nodes run the Vector API kernel. Under C1 the plain-Java
-   * fallback made the overload test's experts six times slower (a 64-token request 1.2 s instead of
-   * 0.2 s), so that its 30 s held a sixth of the requests it was sized for.
-   */
-  public static final List<String> TIMED_JVM_OPTIONS = List.of("-Xmx256m", "-XX:+UseSerialGC");
-
   /** Placements of the acceptance tests. */
   public enum Layout {
     CONTIGUOUS(Strategies.Kind.CONTIGUOUS, 1),
