@@ -322,7 +322,7 @@ class ChaosAcceptanceTest {
       HealthTimer health = new HealthTimer(ch);
       List<StatusLoad.Result> capacityWindows = new ArrayList<>();
       List<StatusLoad.Result> overloadWindows = new ArrayList<>();
-      WindowCpu cpu = new WindowCpu(expertProcesses(), ourProcesses());
+      WindowCpu cpu = new WindowCpu(expertProcesses(), ourProcesses(), this::expertWork);
       double offeredSum = 0;
       capacityWindows.add(cpu.capacity(() -> capacityWindow(load, 0)));
       for (int w = 1; w <= OVERLOAD_WINDOWS; w++) {
@@ -555,6 +555,21 @@ class ChaosAcceptanceTest {
   }
 
   /** The cluster's processes and this one (the load generator). */
+  /** The expert nodes' counters, summed; their metrics ports follow the router's. */
+  private WindowCpu.ExpertWork expertWork() throws IOException, InterruptedException {
+    WindowCpu.ExpertWork sum = new WindowCpu.ExpertWork(0, 0, 0);
+    for (int node = 1; node <= single.state().experts().size(); node++) {
+      Scrape s = Scrape.of(LocalCluster.HOST, routerMetricsPort + node);
+      sum =
+          sum.plus(
+              new WindowCpu.ExpertWork(
+                  total(s, "arrakis_expert_tokens_total"),
+                  total(s, "arrakis_expert_batches_total"),
+                  total(s, "arrakis_expert_compute_seconds_sum")));
+    }
+    return sum;
+  }
+
   private Set<Long> ourProcesses() {
     Set<Long> ours = new HashSet<>(expertProcesses());
     ours.add(ProcessHandle.current().pid());

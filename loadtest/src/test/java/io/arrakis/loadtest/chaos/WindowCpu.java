@@ -21,19 +21,44 @@ final class WindowCpu {
   private final Tally capacity = new Tally();
   private final Tally overload = new Tally();
 
-  /** The expert nodes' CPU seconds over the windows' seconds, of one kind of window. */
+  private final Callable<ExpertWork> expertWork;
+
+  /**
+   * The expert nodes' CPU seconds over the windows' seconds, and the work their own metrics count,
+   * of one kind of window.
+   */
   private static final class Tally {
     double cpu;
     double seconds;
+    ExpertWork work = new ExpertWork(0, 0, 0);
+  }
+
+  /**
+   * What the expert nodes' metrics count, summed over the nodes: tokens (batch rows), batches, and
+   * seconds computing them. Per CPU second and per batch they tell a core that slowed down (fewer
+   * tokens per CPU second, batches alike) from work that changed shape (smaller batches).
+   */
+  record ExpertWork(double tokens, double batches, double computeSeconds) {
+    ExpertWork plus(ExpertWork o) {
+      return new ExpertWork(
+          tokens + o.tokens, batches + o.batches, computeSeconds + o.computeSeconds);
+    }
+
+    ExpertWork since(ExpertWork before) {
+      return new ExpertWork(
+          tokens - before.tokens, batches - before.batches, computeSeconds - before.computeSeconds);
+    }
   }
 
   /**
    * @param experts the expert nodes' processes
    * @param ours every process of the test (the cluster's and the load generator)
+   * @param expertWork reads the expert nodes' counters now
    */
-  WindowCpu(Set<Long> experts, Set<Long> ours) {
+  WindowCpu(Set<Long> experts, Set<Long> ours, Callable<ExpertWork> expertWork) {
     this.experts = experts;
     this.ours = ours;
+    this.expertWork = expertWork;
   }
 
   StatusLoad.Result capacity(Callable<StatusLoad.Result> window) throws Exception {
@@ -46,9 +71,11 @@ final class WindowCpu {
 
   private StatusLoad.Result measure(Tally kind, Callable<StatusLoad.Result> window)
       throws Exception {
+    ExpertWork workBefore = expertWork.call();
     HostCpu before = HostCpu.now();
     StatusLoad.Result r = window.call();
     kind.cpu += after(before).secondsSince(before, experts);
+    kind.work = kind.work.plus(expertWork.call().since(workBefore));
     kind.seconds += r.seconds();
     return r;
   }
@@ -78,12 +105,22 @@ final class WindowCpu {
             .reduce((a, b) -> a + ", " + b)
             .orElse("none");
     return String.format(
-        "expert nodes' CPU per second %.2f in capacity windows, %.2f in overload windows; other"
-            + " processes %.1f s of CPU (%s); steal %.1f s",
+        "expert nodes' CPU per second %.2f in capacity windows, %.2f in overload windows; their"
+            + " work in capacity windows %s, in overload windows %s; other processes %.1f s of CPU"
+            + " (%s); steal %.1f s",
         capacity.cpu / capacity.seconds,
         overload.cpu / overload.seconds,
+        work(capacity),
+        work(overload),
         othersSeconds(),
         top,
         steal);
+  }
+
+  private static String work(Tally t) {
+    ExpertWork w = t.work;
+    return String.format(
+        "%.0f tokens per CPU second, %.1f rows per batch, %.2f ms computing per token",
+        w.tokens / t.cpu, w.tokens / w.batches, 1e3 * w.computeSeconds / w.tokens);
   }
 }
