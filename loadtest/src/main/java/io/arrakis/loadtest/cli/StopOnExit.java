@@ -8,10 +8,11 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /**
- * While armed, a JVM exit (Ctrl-C, SIGTERM) stops the cluster of a state folder: the node processes
- * run in their own session, so the terminal's signal never reaches them, and a command that leaves
- * must not leave them behind unless it means to (as {@code up} does once the cluster is up).
- * Closing disarms it.
+ * While armed, a JVM exit (Ctrl-C, SIGTERM) stops the cluster of a state folder: a signal sent to
+ * this process alone (SIGTERM from {@code kill}) never reaches the node processes, and a command
+ * that leaves must not leave them behind unless it means to (as {@code up} does once the cluster is
+ * up). Ctrl-C reaches the nodes started by this command too (they share its process group); they
+ * stop on their own then, and this stops what is left. Closing disarms it.
  */
 final class StopOnExit implements AutoCloseable {
   private final Thread hook;

@@ -9,13 +9,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a main class as a separate JVM, detached from the caller: in a new session (so that the
- * terminal's Ctrl-C and hang-up reach only the command, which stops the children itself), stdin
- * from /dev/null and stdout + stderr into a log file. The children thus outlive the JVM that
- * started them, as {@code ./arrakis up} needs.
+ * Starts a main class as a separate JVM, stdin from /dev/null and stdout + stderr into a log file.
+ * The children outlive the JVM that started them, as {@code ./arrakis up} needs.
+ *
+ * <p>They stay in the caller's session and process group. A new session per node ({@code setsid},
+ * as before) kept the terminal's Ctrl-C from them, but on Linux with autogroup scheduling (the
+ * default of many distributions) every session is a scheduling group of its own with an equal share
+ * of the CPUs, and a group that is mostly asleep (the router's I/O threads, a load tester) waits
+ * for a core longer each time it wakes: with the router, two expert nodes and {@code loadtest
+ * serve} on two cores, the client's TTFT exceeded the router's by 12-15 ms with every node in a
+ * session of its own and by 4-8 ms with all in one (README, "Known gap"). Ctrl-C during a command
+ * that started nodes now reaches them too, and each stops on its own as the command stops them
+ * ({@code StopOnExit}); once that command has ended, the shell's next commands run in process
+ * groups of their own, so the terminal's signals no longer reach the nodes.
  */
 final class JvmLauncher {
-  private static final Path SETSID = Path.of("/usr/bin/setsid");
   private static final String CACHE_PROPERTY = "org.bytedeco.javacpp.cachedir";
 
   private final List<String> jvmOptions;
@@ -32,11 +40,6 @@ final class JvmLauncher {
   /** The command line that runs {@code mainClass} with {@code args}. */
   public List<String> command(String mainClass, List<String> args) {
     List<String> cmd = new ArrayList<>();
-    // setsid(1) execs in place (the child is not a process-group leader), so the pid we see is the
-    // JVM's
-    if (Files.isExecutable(SETSID)) {
-      cmd.add(SETSID.toString());
-    }
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     // the expert kernel's vector loops (model's kernel.PanelMatrix); without it, its plain-Java
     // fallback
