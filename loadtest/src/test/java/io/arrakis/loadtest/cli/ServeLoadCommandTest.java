@@ -161,8 +161,8 @@ class ServeLoadCommandTest {
     assertChromiumShowsEveryChart(html);
     // The router's clock runs inside the client's (it starts when the router's API has the request
     // and stops when the token is sampled), so the client's TTFT is at least the router's. Within
-    // 10% it is not yet on two cores shared by four JVMs: measured here 48-65 against 37-52 ms
-    // (1.25-1.31); the rest is the request's way in before the router's HTTP handler runs and the
+    // 10% it is not yet on two cores shared by four JVMs: measured here 39-56 against 33-48 ms
+    // (1.16-1.21); the rest is the request's way in before the router's HTTP handler runs and the
     // first chunk's way out (README, "Known gap"), and issue 16 keeps its "within 10%" line open.
     double loadTtft = r.path("mean_ttft_ms").asDouble();
     System.out.printf("TTFT: load test %.2f ms, router %.2f ms%n", loadTtft, routerTtft);
