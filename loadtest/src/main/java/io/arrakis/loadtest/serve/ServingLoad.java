@@ -8,10 +8,12 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
@@ -185,6 +187,7 @@ public final class ServingLoad {
       }
     }
     run.awaitOpen(bound);
+    run.throwIfBroken();
     long end = options.byCount() ? System.nanoTime() : measureUntil;
     result.seconds((end - measureFrom) / 1e9);
     return result;
@@ -219,6 +222,13 @@ public final class ServingLoad {
     private final Consumer<ServingResult> progress;
     private final AtomicLong measuredStarts = new AtomicLong();
 
+    /**
+     * The first exception thrown by this run's own code when a stream ended (recording it, the
+     * progress callback, starting the next): it stops the closed loop's callers and fails the run,
+     * instead of leaving a caller that never ends and a run that waits for it until its bound.
+     */
+    private final AtomicReference<RuntimeException> broken = new AtomicReference<>();
+
     Run(
         ServingResult result,
         long measureFrom,
@@ -251,7 +261,6 @@ public final class ServingLoad {
     void launch(SplittableRandom random, boolean measured, Runnable then) {
       int[] prompt = prompt(random);
       int output = length(random, options.outputTokens());
-      inFlight.incrementAndGet();
       StreamedCall call =
           client.start(
               "load-" + started.incrementAndGet(),
@@ -261,29 +270,48 @@ public final class ServingLoad {
                 tokens.addAndGet(n);
                 result.arrived(System.nanoTime(), n);
               });
-      call.done()
-          .whenComplete(
-              (c, e) -> {
-                result.windowTokens(call.arrivals().tokensBetween(measureFrom, measureUntil));
-                result.windowGaps(
-                    call.arrivals().interTokenNanosBetween(measureFrom, measureUntil));
-                if (measured) {
-                  result.record(call, prompt.length);
-                  progress.accept(result);
-                }
-                inFlight.decrementAndGet();
-                then.run();
-              });
+      inFlight.incrementAndGet();
+      // ended() keeps what it throws in broken: the future has nothing left to report
+      CompletableFuture<?> unused =
+          call.done().whenComplete((c, e) -> ended(call, prompt.length, measured, then));
+    }
+
+    private void ended(StreamedCall call, int promptTokens, boolean measured, Runnable then) {
+      try {
+        result.windowTokens(call.arrivals().tokensBetween(measureFrom, measureUntil));
+        result.windowGaps(call.arrivals().interTokenNanosBetween(measureFrom, measureUntil));
+        if (measured) {
+          result.record(call, promptTokens);
+          progress.accept(result);
+        }
+      } catch (RuntimeException e) {
+        broken.compareAndSet(null, e);
+      } finally {
+        inFlight.decrementAndGet();
+      }
+      then.run();
     }
 
     /** A closed-loop caller: the next stream started by the end of the last. */
     void closedLoop(SplittableRandom random, CountDownLatch done) {
-      int next = next();
+      int next = broken.get() == null ? next() : STOP;
       if (next == STOP) {
         done.countDown();
         return;
       }
-      launch(random, next == MEASURED, () -> closedLoop(random, done));
+      try {
+        launch(random, next == MEASURED, () -> closedLoop(random, done));
+      } catch (RuntimeException e) {
+        broken.compareAndSet(null, e);
+        done.countDown();
+      }
+    }
+
+    void throwIfBroken() {
+      RuntimeException e = broken.get();
+      if (e != null) {
+        throw new IllegalStateException("the serving load broke off: " + e, e);
+      }
     }
 
     /** Poisson arrivals on this thread until the window ends. */
@@ -292,7 +320,7 @@ public final class ServingLoad {
       long next = System.nanoTime();
       while (true) {
         next += (long) (-Math.log(1 - random.nextDouble()) / options.requestRate() * 1e9);
-        if (next >= measureUntil) {
+        if (next >= measureUntil || broken.get() != null) {
           return;
         }
         for (long wait = next - System.nanoTime(); wait > 0; wait = next - System.nanoTime()) {
