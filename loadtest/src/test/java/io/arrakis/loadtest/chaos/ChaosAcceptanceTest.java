@@ -455,6 +455,10 @@ class ChaosAcceptanceTest {
       json.put("recovery_sent", recovery.sent()).put("recovery_failed", recovery.failed());
       json.put("other_processes_cpu_s", round(cpu.othersSeconds()));
       json.put("steal_cpu_s", round(cpu.stealSeconds()));
+      json.put("expert_tokens_per_cpu_s_capacity", round(cpu.expertTokensPerCpuSecond(false)));
+      json.put("expert_tokens_per_cpu_s_overload", round(cpu.expertTokensPerCpuSecond(true)));
+      json.put("expert_rows_per_batch_capacity", round(cpu.expertRowsPerBatch(false)));
+      json.put("expert_rows_per_batch_overload", round(cpu.expertRowsPerBatch(true)));
       json.put("cpu_cores", machineCpus);
       String text =
           new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(json);

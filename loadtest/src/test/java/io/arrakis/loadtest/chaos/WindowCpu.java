@@ -95,6 +95,18 @@ final class WindowCpu {
     return steal;
   }
 
+  /** The expert nodes' tokens (batch rows) per CPU second in capacity or overload windows. */
+  double expertTokensPerCpuSecond(boolean overloadWindows) {
+    Tally t = overloadWindows ? overload : capacity;
+    return t.work.tokens / t.cpu;
+  }
+
+  /** The expert nodes' mean batch (rows) in capacity or overload windows. */
+  double expertRowsPerBatch(boolean overloadWindows) {
+    Tally t = overloadWindows ? overload : capacity;
+    return t.work.tokens / t.work.batches;
+  }
+
   /** In words, with the five other processes that took the most. */
   String describe() {
     String top =
@@ -117,10 +129,12 @@ final class WindowCpu {
         steal);
   }
 
-  private static String work(Tally t) {
-    ExpertWork w = t.work;
+  private String work(Tally t) {
+    boolean o = t == overload;
     return String.format(
         "%.0f tokens per CPU second, %.1f rows per batch, %.2f ms computing per token",
-        w.tokens / t.cpu, w.tokens / w.batches, 1e3 * w.computeSeconds / w.tokens);
+        expertTokensPerCpuSecond(o),
+        expertRowsPerBatch(o),
+        1e3 * t.work.computeSeconds / t.work.tokens);
   }
 }
