@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.model.testing.Fixtures;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -99,6 +100,10 @@ class LocalClusterCliTest {
     assertThat(held).as("2 layers x 8 experts, each once").isEqualTo(16);
     for (long pid : pids) {
       assertThat(ProcessHandle.of(pid)).as("pid %d", pid).isPresent();
+      // the caller's session, so with autogroup scheduling its CPU group too (JvmLauncher)
+      assertThat(session(pid))
+          .as("session of pid %d", pid)
+          .isEqualTo(session(ProcessHandle.current().pid()));
     }
 
     CliRun again =
@@ -152,5 +157,12 @@ class LocalClusterCliTest {
     assertThat(CliRun.of("down", "--state-dir", state).out())
         .startsWith("no local cluster is running");
     assertThat(CliRun.of("status", "--state-dir", state).out()).startsWith("no local cluster");
+  }
+
+  /** The session id of a process, from /proc/PID/stat (after the command's closing parenthesis). */
+  private static long session(long pid) throws IOException {
+    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+    String[] afterCommand = stat.substring(stat.lastIndexOf(')') + 2).split(" ", -1);
+    return Long.parseLong(afterCommand[3]); // state, ppid, pgrp, session
   }
 }
