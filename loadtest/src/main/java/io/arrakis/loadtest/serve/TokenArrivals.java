@@ -71,11 +71,7 @@ public final class TokenArrivals {
   }
 
   /** Gaps between messages that brought tokens, in nanoseconds. */
-  public synchronized long[] interTokenNanos() {
-    long[] out = new long[Math.max(0, arrivals.size() - 1)];
-    for (int i = 1; i < arrivals.size(); i++) {
-      out[i - 1] = arrivals.get(i)[0] - arrivals.get(i - 1)[0];
-    }
-    return out;
+  public long[] interTokenNanos() {
+    return interTokenNanosBetween(Long.MIN_VALUE, Long.MAX_VALUE);
   }
 }

@@ -20,7 +20,6 @@ final class WindowCpu {
   private double steal;
   private final Tally capacity = new Tally();
   private final Tally overload = new Tally();
-
   private final Callable<ExpertWork> expertWork;
 
   /**
@@ -31,6 +30,20 @@ final class WindowCpu {
     double cpu;
     double seconds;
     ExpertWork work = new ExpertWork(0, 0, 0);
+
+    double tokensPerCpuSecond() {
+      return work.tokens / cpu;
+    }
+
+    double rowsPerBatch() {
+      return work.tokens / work.batches;
+    }
+
+    String describeWork() {
+      return String.format(
+          "%.0f tokens per CPU second, %.1f rows per batch, %.2f ms computing per token",
+          tokensPerCpuSecond(), rowsPerBatch(), 1e3 * work.computeSeconds / work.tokens);
+    }
   }
 
   /**
@@ -97,14 +110,12 @@ final class WindowCpu {
 
   /** The expert nodes' tokens (batch rows) per CPU second in capacity or overload windows. */
   double expertTokensPerCpuSecond(boolean overloadWindows) {
-    Tally t = overloadWindows ? overload : capacity;
-    return t.work.tokens / t.cpu;
+    return (overloadWindows ? overload : capacity).tokensPerCpuSecond();
   }
 
   /** The expert nodes' mean batch (rows) in capacity or overload windows. */
   double expertRowsPerBatch(boolean overloadWindows) {
-    Tally t = overloadWindows ? overload : capacity;
-    return t.work.tokens / t.work.batches;
+    return (overloadWindows ? overload : capacity).rowsPerBatch();
   }
 
   /** In words, with the five other processes that took the most. */
@@ -122,19 +133,10 @@ final class WindowCpu {
             + " (%s); steal %.1f s",
         capacity.cpu / capacity.seconds,
         overload.cpu / overload.seconds,
-        work(capacity),
-        work(overload),
+        capacity.describeWork(),
+        overload.describeWork(),
         othersSeconds(),
         top,
         steal);
-  }
-
-  private String work(Tally t) {
-    boolean o = t == overload;
-    return String.format(
-        "%.0f tokens per CPU second, %.1f rows per batch, %.2f ms computing per token",
-        expertTokensPerCpuSecond(o),
-        expertRowsPerBatch(o),
-        1e3 * t.work.computeSeconds / t.work.tokens);
   }
 }
