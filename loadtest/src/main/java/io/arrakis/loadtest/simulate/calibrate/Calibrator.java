@@ -106,7 +106,23 @@ public final class Calibrator {
 
   private Calibrator() {}
 
+  /** Work done after each measured run, while the calibration's cluster is up and idle. */
+  @FunctionalInterface
+  public interface BetweenRuns {
+    void after(Run run) throws InterruptedException;
+  }
+
   public static Result calibrate(Options o, PrintWriter log)
+      throws IOException, InterruptedException {
+    return calibrate(o, log, run -> {});
+  }
+
+  /**
+   * Calibrates, calling {@code between} after each run: a measurement that is to be compared with
+   * the calibration can take turns with its runs, so that both see the same stretches of a machine
+   * whose speed changes over minutes.
+   */
+  public static Result calibrate(Options o, PrintWriter log, BetweenRuns between)
       throws IOException, InterruptedException {
     ModelConfig config;
     int moeLayers;
@@ -197,6 +213,7 @@ public final class Calibrator {
             1e3 * w.nodeCpu() / w.requests(),
             1e3 * w.clientCpu() / w.requests());
         windows.add(w);
+        between.after(run);
       }
     }
     Fit fit = fit(windows, estimates, expert, gatePerToken, o.seed());

@@ -89,6 +89,37 @@ public final class ClusterMeter {
           ? 0
           : Math.max(0, (machineCpu - routerCpu - nodeCpu - clientCpu) / seconds);
     }
+
+    /**
+     * This window and {@code other}, of the same load, as one window measured in two pieces: their
+     * time, requests and CPU seconds added up.
+     */
+    public Window plus(Window other) {
+      if (other.concurrency != concurrency || other.tokens != tokens) {
+        throw new IllegalArgumentException(
+            "windows of different loads: "
+                + concurrency
+                + " x "
+                + tokens
+                + " and "
+                + other.concurrency
+                + " x "
+                + other.tokens);
+      }
+      return new Window(
+          concurrency,
+          tokens,
+          seconds + other.seconds,
+          requests + other.requests,
+          calls + other.calls,
+          pairs + other.pairs,
+          routerCpu + other.routerCpu,
+          nodeCpu + other.nodeCpu,
+          clientCpu + other.clientCpu,
+          compilerCpu + other.compilerCpu,
+          machineCpu + other.machineCpu,
+          failed + other.failed);
+    }
   }
 
   private record Snapshot(
