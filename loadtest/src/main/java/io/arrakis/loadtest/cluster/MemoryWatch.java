@@ -5,8 +5,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -45,11 +47,13 @@ public final class MemoryWatch implements AutoCloseable {
   private final Map<String, List<double[]>> samples = new LinkedHashMap<>();
   private final List<Member> members;
   private final long began = System.nanoTime();
+  private final ScheduledFuture<?> sampling;
 
-  private MemoryWatch(List<Member> members, Duration interval) {
+  MemoryWatch(List<Member> members, Duration interval) {
     this.members = List.copyOf(members);
     members.forEach(m -> samples.put(m.id(), new ArrayList<>()));
-    timer.scheduleAtFixedRate(this::sample, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+    sampling =
+        timer.scheduleAtFixedRate(this::sample, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   /** Starts sampling the router and every expert node of {@code cluster} now. */
@@ -72,10 +76,23 @@ public final class MemoryWatch implements AutoCloseable {
     }
   }
 
-  /** Stops sampling (after one last sample) and returns every process's series. */
+  /**
+   * Stops sampling (after one last sample) and returns every process's series.
+   *
+   * @throws IllegalStateException when a sample failed: the series stopped there, and a flat tail
+   *     that was never measured must not pass for one
+   */
   public List<Series> stop() throws InterruptedException {
     timer.shutdown();
     timer.awaitTermination(5, TimeUnit.SECONDS);
+    // shutting down cancels a periodic task; one that threw stays done with its failure
+    if (sampling.isDone() && !sampling.isCancelled()) {
+      try {
+        sampling.get();
+      } catch (ExecutionException e) {
+        throw new IllegalStateException("sampling the processes' memory failed", e.getCause());
+      }
+    }
     return series();
   }
 

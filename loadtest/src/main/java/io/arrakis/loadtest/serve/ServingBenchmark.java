@@ -5,8 +5,10 @@ import io.arrakis.loadtest.load.Progress;
 import io.grpc.Channel;
 import io.grpc.StatusRuntimeException;
 import java.time.Duration;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -44,11 +46,12 @@ public final class ServingBenchmark {
               return t;
             });
     long[] last = {0, 0, System.nanoTime()};
-    ticker.scheduleAtFixedRate(
-        () -> progress.update(progress(load, live.get(), options, startMs, windowMs, last)),
-        1,
-        1,
-        TimeUnit.SECONDS);
+    ScheduledFuture<?> ticks =
+        ticker.scheduleAtFixedRate(
+            () -> progress.update(progress(load, live.get(), options, startMs, windowMs, last)),
+            1,
+            1,
+            TimeUnit.SECONDS);
     ServingResult result;
     try {
       result = load.run(live::set);
@@ -56,6 +59,14 @@ public final class ServingBenchmark {
       ticker.shutdownNow();
       ticker.awaitTermination(5, TimeUnit.SECONDS);
       progress.finish();
+    }
+    // a report that threw stopped the reports there; a bug, so it is not passed over
+    if (ticks.isDone() && !ticks.isCancelled()) {
+      try {
+        ticks.get();
+      } catch (ExecutionException e) {
+        throw new IllegalStateException("the progress report failed", e.getCause());
+      }
     }
     if (admin == null) {
       return new ServingRun(backend, target, options, result, null, "no admin target");

@@ -25,7 +25,7 @@ class ServingLoadTest {
       new ServingLoad.Options(2, 4, 1, Duration.ZERO, Duration.ofSeconds(30), 100, 7);
 
   /** A client whose streams each end 1 ms after they start, with one token. */
-  private static final class OneTokenClient implements ServingLoad.Client {
+  static final class OneTokenClient implements ServingLoad.Client {
     final AtomicInteger started = new AtomicInteger();
 
     @Override
