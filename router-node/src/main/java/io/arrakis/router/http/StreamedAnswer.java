@@ -124,9 +124,16 @@ final class StreamedAnswer implements GenerationListener {
             .addHeader(RawHeader.create("Cache-Control", "no-cache")));
   }
 
-  /** The connection's stream has started the entity: what waited goes into its queue. */
+  /**
+   * The connection's stream has started the entity: what waited goes into its queue. A buffer that
+   * filled up before (its request is cancelled) breaks the stream off at once.
+   */
   private synchronized void attach(BoundedSourceQueue<ByteString> q) {
     queue = q;
+    if (broken) {
+      q.fail(unread());
+      return;
+    }
     while (!early.isEmpty() && !broken) {
       offerToQueue(early.poll());
     }
@@ -149,7 +156,7 @@ final class StreamedAnswer implements GenerationListener {
     } else if (early.size() < buffer) {
       early.add(event);
     } else {
-      broken = true; // the entity never started: nobody reads, nothing to break off
+      broken = true; // the entity has not started: it breaks off as soon as it does
       early.clear();
       handle.cancel();
     }
@@ -167,13 +174,16 @@ final class StreamedAnswer implements GenerationListener {
     handle.cancel();
     if (r == QueueOfferResult.dropped()) {
       try {
-        queue.fail(
-            new IllegalStateException(
-                "the client did not read its stream; its request was cancelled"));
+        queue.fail(unread());
       } catch (IllegalStateException alreadyClosed) {
         // the client went away meanwhile
       }
     }
+  }
+
+  private static IllegalStateException unread() {
+    return new IllegalStateException(
+        "the client did not read its stream; its request was cancelled");
   }
 
   private synchronized void complete() {
