@@ -79,7 +79,7 @@ public final class KernelBench {
     for (int t : o.tokens()) {
       INDArray x = Nd4j.randn(DataType.FLOAT, t, o.hidden());
       long warmUntil = System.nanoTime() + 1_000_000_000L;
-      for (int i = 0; i < 3 || System.nanoTime() < warmUntil && i < 50; i++) {
+      for (int i = 0; i < 3 || (System.nanoTime() < warmUntil && i < 50); i++) {
         forward(gate, kernels, combiner, x);
       }
       double[] millis = new double[o.repeats()];

@@ -40,7 +40,7 @@ public record ClusterOptions(
     ClusterSecurity security,
     int httpPort) {
 
-  public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(120);
+  public static final Duration DEFAULT_START_TIMEOUT = Duration.ofMinutes(2);
   public static final Duration DEFAULT_STOP_GRACE = Duration.ofSeconds(15);
 
   /** Heap and, through JavaCPP's default, the native-memory cap of each child JVM. */

@@ -26,7 +26,7 @@ public record TokenCounts(int min, int max) {
       String kind = s.substring(0, colon).trim();
       String rest = s.substring(colon + 1).trim();
       boolean range = rest.indexOf('-') >= 0;
-      if (!(kind.equals("fixed") && !range || kind.equals("uniform") && range)) {
+      if (!((kind.equals("fixed") && !range) || (kind.equals("uniform") && range))) {
         throw new IllegalArgumentException(
             "token distribution must be fixed:T or uniform:MIN-MAX, got '" + spec + "'");
       }

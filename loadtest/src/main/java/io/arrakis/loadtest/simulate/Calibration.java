@@ -71,7 +71,8 @@ public record Calibration(
   public record NodeCosts(double callSeconds, double rowSeconds) {}
 
   /**
-   * @param requestSeconds per request sent and answered @param tokenSeconds per token of it
+   * @param requestSeconds per request sent and answered
+   * @param tokenSeconds per token of it
    */
   public record ClientCosts(double requestSeconds, double tokenSeconds) {}
 
@@ -105,8 +106,9 @@ public record Calibration(
   }
 
   /**
-   * @param machine CPU model and cores @param measuredAt ISO date-time @param note how it was
-   *     measured
+   * @param machine CPU model and cores
+   * @param measuredAt ISO date-time
+   * @param note how it was measured
    */
   public record Source(String machine, int cores, String measuredAt, String note) {}
 

@@ -17,6 +17,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -238,7 +239,7 @@ public final class Calibrator {
             new Calibration.Source(
                 Machine.cpu(),
                 Runtime.getRuntime().availableProcessors(),
-                OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString(),
+                OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.SECONDS).toString(),
                 "in-process expert and gate timings (thread CPU time); a 1-node local cluster ("
                     + String.join(" ", o.jvmOptions())
                     + ") under "
