@@ -65,7 +65,10 @@ class SimulatorAgreementTest {
    */
   private static final Duration WINDOW = Duration.ofSeconds(10);
 
-  /** Load before each of the real cluster's windows, after it stood idle during a run. */
+  /**
+   * Load before each measured window, not measured: calibration runs and the real cluster's alike
+   * (it stood idle during the run before).
+   */
   private static final Duration WARMUP = Duration.ofSeconds(2);
 
   /**
@@ -102,7 +105,7 @@ class SimulatorAgreementTest {
                   model,
                   JVM_OPTIONS,
                   null,
-                  Duration.ofSeconds(2),
+                  WARMUP,
                   SETTLE_LIMIT,
                   WINDOW,
                   Calibrator.DEFAULT_RUNS,
