@@ -45,6 +45,8 @@ final class JvmLauncher {
     // fallback
     cmd.add("--add-modules");
     cmd.add("jdk.incubator.vector");
+    // logs in UTF-8 whatever the locale, as the launcher runs every command (see ./arrakis)
+    cmd.add("-Dfile.encoding=UTF-8");
     cmd.addAll(jvmOptions);
     // JavaCPP unpacks ~390 MB of natives per cache folder: every process shares the build's one
     cmd.add(
