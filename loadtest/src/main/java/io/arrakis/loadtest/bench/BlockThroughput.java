@@ -27,6 +27,8 @@ public final class BlockThroughput {
   private static final int INPUTS = 8;
 
   /**
+   * How the block is driven.
+   *
    * @param callers threads calling the block at once
    * @param tokens tokens per call
    * @param inputBias added to every N(0, 1) input row, as the load tester does (null: none)

@@ -3,6 +3,7 @@ package io.arrakis.loadtest.cli;
 import io.arrakis.loadtest.cluster.ClusterException;
 import io.arrakis.model.cli.CliErrors;
 import java.io.PrintWriter;
+import java.nio.charset.Charset;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -44,7 +45,12 @@ public final class ArrakisCli implements Runnable {
   }
 
   public static int execute(String... args) {
-    return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    // the charset System.out and System.err write in (JDK 17): UTF-8 as the launcher starts it
+    Charset console = Charset.defaultCharset();
+    return execute(
+        new PrintWriter(System.out, true, console),
+        new PrintWriter(System.err, true, console),
+        args);
   }
 
   /**

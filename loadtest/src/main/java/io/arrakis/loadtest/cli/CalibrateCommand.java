@@ -245,7 +245,7 @@ final class CalibrateCommand implements Callable<Integer> {
   private static List<Calibrator.Run> parseRuns(List<String> specs) {
     List<Calibrator.Run> out = new ArrayList<>();
     for (String s : specs) {
-      String[] p = s.trim().toLowerCase(Locale.ROOT).split("x");
+      String[] p = s.trim().toLowerCase(Locale.ROOT).split("x", -1);
       try {
         if (p.length != 2) {
           throw new NumberFormatException();

@@ -4,6 +4,7 @@ import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.model.cli.CliErrors;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.charset.Charset;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -20,7 +21,10 @@ final class StopOnExit implements AutoCloseable {
   StopOnExit(Path stateDir, String what) {
     this.hook =
         new Thread(
-            () -> stopQuietly(stateDir, what, new PrintWriter(System.err, true)), "stop-on-exit");
+            () ->
+                stopQuietly(
+                    stateDir, what, new PrintWriter(System.err, true, Charset.defaultCharset())),
+            "stop-on-exit");
     Runtime.getRuntime().addShutdownHook(hook);
   }
 

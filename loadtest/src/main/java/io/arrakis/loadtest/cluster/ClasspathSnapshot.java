@@ -55,7 +55,7 @@ final class ClasspathSnapshot {
    */
   static List<Path> expand(String classpath) throws IOException {
     List<Path> entries = new ArrayList<>();
-    for (String s : classpath.split(File.pathSeparator)) {
+    for (String s : classpath.split(File.pathSeparator, -1)) {
       if (!s.isBlank()) {
         entries.add(Path.of(s).toAbsolutePath());
       }
@@ -80,7 +80,7 @@ final class ClasspathSnapshot {
       }
       List<Path> out = new ArrayList<>();
       URI base = jar.toUri();
-      for (String item : cp.trim().split("\\s+")) {
+      for (String item : cp.trim().split("\\s+", -1)) {
         // items are URI references (encoded, relative to the jar or absolute "file:" URIs)
         try {
           out.add(Path.of(base.resolve(new URI(item))));

@@ -21,7 +21,11 @@ public final class ClusterException extends RuntimeException {
     return detail;
   }
 
-  /** Message and detail, for logs and test failures. */
+  /**
+   * Message and detail, for logs and test failures. Not getMessage: that stays the one line a
+   * command prints as its error.
+   */
+  @SuppressWarnings("OverrideThrowableToString")
   @Override
   public String toString() {
     return detail.isEmpty() ? getMessage() : getMessage() + "\n" + detail;

@@ -435,7 +435,7 @@ public final class LocalCluster implements AutoCloseable {
     try {
       for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
         if (line.startsWith("VmRSS:")) {
-          return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+          return Long.parseLong(line.substring(6).trim().split("\\s+", -1)[0]);
         }
       }
     } catch (IOException | NumberFormatException e) {

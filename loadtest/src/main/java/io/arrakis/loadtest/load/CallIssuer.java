@@ -33,6 +33,8 @@ final class CallIssuer {
   @FunctionalInterface
   public interface Done {
     /**
+     * A call has ended.
+     *
      * @param ok whether the call was answered OK with a well-formed output
      */
     void ended(boolean ok);

@@ -1,5 +1,6 @@
 package io.arrakis.loadtest.load;
 
+import java.io.Console;
 import java.io.PrintStream;
 import java.util.Locale;
 
@@ -24,7 +25,26 @@ public final class ProgressLine implements Progress.Listener {
 
   /** On stderr, in place when the process has a terminal. */
   public static ProgressLine stderr() {
-    return new ProgressLine(System.err, System.console() != null);
+    return new ProgressLine(System.err, hasTerminal());
+  }
+
+  /**
+   * Whether the process has a terminal. Up to JDK 21 {@link System#console()} is null without one;
+   * from JDK 22 it never is, and {@code Console.isTerminal()} (JDK 22+) tells instead.
+   */
+  @SuppressWarnings("SystemConsoleNull") // null is what JDK 17 to 21 answer without a terminal
+  static boolean hasTerminal() {
+    Console console = System.console();
+    if (console == null) {
+      return false;
+    }
+    try {
+      return (Boolean) Console.class.getMethod("isTerminal").invoke(console);
+    } catch (NoSuchMethodException e) {
+      return true; // before JDK 22 a console exists only on a terminal
+    } catch (ReflectiveOperationException e) {
+      return false;
+    }
   }
 
   @Override

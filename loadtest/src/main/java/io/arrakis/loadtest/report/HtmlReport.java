@@ -6,7 +6,6 @@ import io.arrakis.loadtest.load.LoadResult;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -81,13 +80,13 @@ public final class HtmlReport {
       List<String> rows = new ArrayList<>();
       long[][] cells = new long[experts.size()][];
       int i = 0;
-      for (Iterator<Map.Entry<String, JsonNode>> it = experts.fields(); it.hasNext(); i++) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : experts.properties()) {
         rows.add("layer " + e.getKey());
         cells[i] = new long[e.getValue().size()];
         for (int c = 0; c < cells[i].length; c++) {
           cells[i][c] = e.getValue().get(c).asLong();
         }
+        i++;
       }
       sb.append(Svg.heatMap("expert-heatmap", rows, cells));
     } else {
@@ -119,10 +118,9 @@ public final class HtmlReport {
     List<String> ids = new ArrayList<>();
     double[] values = new double[nodes.size()];
     int i = 0;
-    for (Iterator<Map.Entry<String, JsonNode>> it = nodes.fields(); it.hasNext(); i++) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : nodes.properties()) {
       ids.add(e.getKey());
-      values[i] = e.getValue().asDouble();
+      values[i++] = e.getValue().asDouble();
     }
     return Svg.barChart(id, "tokens", ids, values);
   }

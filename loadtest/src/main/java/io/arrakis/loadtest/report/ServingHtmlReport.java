@@ -29,8 +29,11 @@ public final class ServingHtmlReport {
     ObjectNode json = ServingReport.toJson(run);
     StringBuilder sb = new StringBuilder();
     sb.append(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-                + "<title>Arrakis serving load test</title>\n")
+            """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8">
+            <title>Arrakis serving load test</title>
+            """)
         .append(
             "<style>body{font-family:sans-serif;margin:2em;color:#222}"
                 + "svg{display:block;margin:0.5em 0 2em}svg text{font-size:11px}</style>\n")

@@ -40,7 +40,7 @@ public record BusyShare(double router, double experts, double both, double idle)
 
   private static double value(String metrics, String side) {
     String prefix = "arrakis_serve_busy_seconds_total{side=\"" + side + "\"";
-    for (String line : metrics.split("\n")) {
+    for (String line : metrics.split("\n", -1)) {
       if (line.startsWith(prefix)) {
         return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
       }

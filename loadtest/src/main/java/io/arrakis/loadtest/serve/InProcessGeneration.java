@@ -25,6 +25,8 @@ import java.util.SplittableRandom;
  */
 public final class InProcessGeneration {
   /**
+   * The measured batches' output.
+   *
    * @param tokensPerS output tokens per second of the measured batches
    * @param batches batches measured
    */

@@ -23,6 +23,8 @@ public final class ServingBenchmark {
   private ServingBenchmark() {}
 
   /**
+   * Runs the load test against a router and collects its figures.
+   *
    * @param admin a channel to the router's admin Cluster service (its credentials attached), or
    *     null to skip the node load
    */

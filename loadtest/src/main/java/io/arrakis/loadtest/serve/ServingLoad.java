@@ -42,6 +42,8 @@ public final class ServingLoad {
   }
 
   /**
+   * The run: lengths, arrivals and the measured window.
+   *
    * @param concurrency closed loop: streams at once; open loop: the most in flight (0: no limit)
    * @param rangeRatio lengths are drawn uniformly from [len·(1−r), len·(1+r)]
    * @param requestRate requests per second (Poisson), or 0 for the closed loop

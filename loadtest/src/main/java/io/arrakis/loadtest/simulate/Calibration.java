@@ -51,6 +51,8 @@ public record Calibration(
   public record Point(int rows, double seconds) {}
 
   /**
+   * CPU seconds a router spends.
+   *
    * @param requestSeconds per Forward call: receive, decode, check, plan, combine, reply
    * @param tokenSeconds per token of a Forward call, the gate excepted
    * @param gateSecondsPerTokenExpert the gate's GEMM and top-k, per token and expert of the layer
@@ -63,6 +65,8 @@ public record Calibration(
       double callSeconds) {}
 
   /**
+   * CPU seconds an expert node spends.
+   *
    * @param callSeconds per Compute call, on a transport thread: receive, parse, check, hand to a
    *     compute thread, reply
    * @param rowSeconds per row (token) of a Compute call, on the compute thread: decode, check
@@ -71,6 +75,8 @@ public record Calibration(
   public record NodeCosts(double callSeconds, double rowSeconds) {}
 
   /**
+   * CPU seconds the load-generating client spends.
+   *
    * @param requestSeconds per request sent and answered
    * @param tokenSeconds per token of it
    */
@@ -106,6 +112,8 @@ public record Calibration(
   }
 
   /**
+   * Where and when the calibration was measured.
+   *
    * @param machine CPU model and cores
    * @param measuredAt ISO date-time
    * @param note how it was measured

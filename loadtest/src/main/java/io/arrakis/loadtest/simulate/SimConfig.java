@@ -17,6 +17,8 @@ public record SimConfig(
     long seed) {
 
   /**
+   * The cluster's and the model's sizes.
+   *
    * @param nodes expert nodes
    * @param routers router nodes; clients are spread over them evenly
    * @param experts experts per MoE layer
@@ -35,6 +37,8 @@ public record SimConfig(
   }
 
   /**
+   * How experts are placed on the nodes.
+   *
    * @param strategy contiguous, round-robin or balanced (the planner, from the expected load)
    * @param replicas contiguous and round-robin: distinct nodes holding each expert
    * @param slotsPerNode balanced: expert slots per node and layer; 0 = ⌈1.125 × experts ÷ nodes⌉
@@ -82,6 +86,8 @@ public record SimConfig(
   }
 
   /**
+   * The machines the cluster runs on.
+   *
    * @param nodeCores cores of each expert node machine
    * @param computeThreads compute threads of each expert node (its default: one per core)
    * @param routerCores cores of each router machine
@@ -150,6 +156,8 @@ public record SimConfig(
   }
 
   /**
+   * The load: expert popularity, request sizes and arrivals.
+   *
    * @param skew Zipf exponent of expert popularity: the r-th most popular expert of a layer is
    *     chosen in proportion to 1/r^skew (0 = uniform)
    * @param tokens tokens per request

@@ -37,6 +37,8 @@ record SimResult(
     long events) {
 
   /**
+   * How busy the busiest machines, threads and links were, as fractions of their capacity.
+   *
    * @param routerCpu the busiest router's CPU
    * @param hottestNode the busiest expert node's compute threads
    * @param hottestNodeId which node that is

@@ -47,6 +47,8 @@ public final class Calibrator {
       List.of(new Run(16, 64), new Run(16, 16), new Run(2, 16), new Run(2, 1));
 
   /**
+   * What to calibrate: the model, the cluster's JVMs and the runs' lengths.
+   *
    * @param model the model the cluster serves
    * @param jvmOptions options of the cluster's JVMs (measure with those the cluster to predict
    *     uses)

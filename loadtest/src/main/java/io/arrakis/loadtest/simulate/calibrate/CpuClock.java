@@ -66,7 +66,7 @@ final class CpuClock {
         if (open < 0 || close < open || !stat.substring(open + 1, close).contains("CompilerThre")) {
           continue;
         }
-        String[] f = stat.substring(close + 2).trim().split("\\s+");
+        String[] f = stat.substring(close + 2).trim().split("\\s+", -1);
         ticks +=
             Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime: fields 14 and 15 of stat
       }
@@ -83,7 +83,7 @@ final class CpuClock {
   public static OptionalDouble machine() {
     try {
       List<String> lines = Files.readAllLines(PROC_STAT);
-      String[] f = lines.get(0).trim().split("\\s+");
+      String[] f = lines.get(0).trim().split("\\s+", -1);
       if (!f[0].equals("cpu")) {
         return OptionalDouble.empty();
       }
