@@ -8,6 +8,7 @@ import io.arrakis.router.request.Cancellation;
 import io.arrakis.router.request.LayerJob;
 import io.arrakis.router.request.LayerOutcome;
 import io.arrakis.router.request.RouterGuardian;
+import io.grpc.Status;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -65,18 +66,7 @@ final class ClusterExperts implements RoutedExperts {
                 r -> new RouterGuardian.RunLayer(job, r),
                 layerTimeout.plus(ASK_MARGIN),
                 scheduler))
-        .whenComplete(
-            (outcome, failure) -> {
-              if (failure != null) {
-                done.completeExceptionally(failure);
-              } else if (outcome instanceof LayerOutcome.Succeeded ok) {
-                System.arraycopy(ok.output(), 0, out, 0, n * hidden);
-                done.complete(null);
-              } else {
-                done.completeExceptionally(
-                    ((LayerOutcome.Failed) outcome).status().asRuntimeException());
-              }
-            });
+        .whenComplete((outcome, failure) -> settle(done, outcome, failure, out, n * hidden));
     done.whenComplete(
         (v, e) -> {
           if (done.isCancelled()) {
@@ -84,5 +74,33 @@ final class ClusterExperts implements RoutedExperts {
           }
         });
     return done;
+  }
+
+  /**
+   * Completes the layer from the dispatch path's answer, always: a step waits on it, and an answer
+   * it cannot use (a bug) must fail the step rather than leave its lane waiting forever.
+   */
+  private static void settle(
+      CompletableFuture<Void> done,
+      LayerOutcome outcome,
+      Throwable failure,
+      float[] out,
+      int values) {
+    try {
+      if (failure != null) {
+        done.completeExceptionally(failure);
+      } else if (outcome instanceof LayerOutcome.Succeeded ok) {
+        System.arraycopy(ok.output(), 0, out, 0, values);
+        done.complete(null);
+      } else {
+        done.completeExceptionally(((LayerOutcome.Failed) outcome).status().asRuntimeException());
+      }
+    } catch (RuntimeException e) {
+      done.completeExceptionally(
+          Status.INTERNAL
+              .withDescription("the layer's answer could not be used: " + e)
+              .withCause(e)
+              .asRuntimeException());
+    }
   }
 }
