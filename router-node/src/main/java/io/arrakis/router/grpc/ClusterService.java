@@ -62,10 +62,13 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   @Override
   public void getPlacement(
       GetPlacementRequest request, StreamObserver<io.arrakis.proto.v1.Placement> out) {
-    PekkoFutures.plain(
+    UnaryReply.when(
+        PekkoFutures.plain(
             AskPattern.<RouterGuardian.Command, Placement>ask(
-                system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler()))
-        .whenComplete((p, failure) -> reply(out, p == null ? null : toProto(p), failure));
+                system, RouterGuardian.GetPlacement::new, ASK_TIMEOUT, system.scheduler())),
+        out,
+        ClusterService::toProto,
+        ClusterService::noAnswer);
   }
 
   @Override
@@ -78,22 +81,16 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
       out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
     }
-    applier
-        .apply(placement)
-        .whenComplete(
-            (applied, failure) -> {
-              if (failure != null) {
-                out.onError(Status.fromThrowable(failure).asRuntimeException());
-              } else {
-                out.onNext(
-                    SetPlacementResponse.newBuilder()
-                        .setVersion(applied.version())
-                        .setExpertsLoaded(applied.loaded())
-                        .setExpertsUnloaded(applied.unloading())
-                        .build());
-                out.onCompleted();
-              }
-            });
+    UnaryReply.when(
+        applier.apply(placement),
+        out,
+        applied ->
+            SetPlacementResponse.newBuilder()
+                .setVersion(applied.version())
+                .setExpertsLoaded(applied.loaded())
+                .setExpertsUnloaded(applied.unloading())
+                .build(),
+        Status::fromThrowable);
   }
 
   /**
@@ -101,30 +98,12 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
    */
   @Override
   public void getLoadStats(GetLoadStatsRequest request, StreamObserver<LoadStats> out) {
-    CompletableFuture.supplyAsync(
-            () -> {
-              Snapshot s = telemetry.load().since(request.getSinceUnixMs());
-              LoadStats.Builder b =
-                  LoadStats.newBuilder()
-                      .setSinceUnixMs(s.sinceMillis())
-                      .setUntilUnixMs(s.untilMillis());
-              s.expertTokens()
-                  .forEach(
-                      (e, n) ->
-                          b.addExperts(
-                              ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
-              s.nodeTokensAndBatches()
-                  .forEach(
-                      (id, v) ->
-                          b.addNodes(
-                              NodeLoad.newBuilder()
-                                  .setNodeId(id)
-                                  .setTokens(v[0])
-                                  .setBatches(v[1])));
-              return b.build();
-            },
-            system.executionContext())
-        .whenComplete((stats, failure) -> reply(out, stats, failure));
+    UnaryReply.when(
+        CompletableFuture.supplyAsync(
+            () -> telemetry.load().since(request.getSinceUnixMs()), system.executionContext()),
+        out,
+        ClusterService::loadStats,
+        failure -> Status.INTERNAL.withDescription("load stats could not be summed: " + failure));
   }
 
   @Override
@@ -134,38 +113,40 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
       out.onCompleted();
       return;
     }
-    PekkoFutures.plain(
+    UnaryReply.when(
+        PekkoFutures.plain(
             AskPattern.<RouterGuardian.Command, RouterGuardian.Versions>ask(
-                system, RouterGuardian.GetVersions::new, ASK_TIMEOUT, system.scheduler()))
-        .whenComplete(
-            (v, failure) ->
-                reply(
-                    out,
-                    v == null
-                        ? null
-                        : ClusterLoadView.sum(
-                            cluster.window(),
-                            List.of(
-                                ClusterLoadView.report(
-                                    cluster.routerId(),
-                                    "",
-                                    telemetry.load(),
-                                    cluster.window(),
-                                    v,
-                                    System.currentTimeMillis()))),
-                    failure));
+                system, RouterGuardian.GetVersions::new, ASK_TIMEOUT, system.scheduler())),
+        out,
+        v ->
+            ClusterLoadView.sum(
+                cluster.window(),
+                List.of(
+                    ClusterLoadView.report(
+                        cluster.routerId(),
+                        "",
+                        telemetry.load(),
+                        cluster.window(),
+                        v,
+                        System.currentTimeMillis()))),
+        ClusterService::noAnswer);
   }
 
-  private static <T> void reply(StreamObserver<T> out, T value, Throwable failure) {
-    if (failure != null) {
-      out.onError(
-          Status.UNAVAILABLE
-              .withDescription("router did not answer: " + failure)
-              .asRuntimeException());
-    } else {
-      out.onNext(value);
-      out.onCompleted();
-    }
+  private static Status noAnswer(Throwable failure) {
+    return Status.UNAVAILABLE.withDescription("router did not answer: " + failure);
+  }
+
+  private static LoadStats loadStats(Snapshot s) {
+    LoadStats.Builder b =
+        LoadStats.newBuilder().setSinceUnixMs(s.sinceMillis()).setUntilUnixMs(s.untilMillis());
+    s.expertTokens()
+        .forEach(
+            (e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+    s.nodeTokensAndBatches()
+        .forEach(
+            (id, v) ->
+                b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
+    return b.build();
   }
 
   static io.arrakis.proto.v1.Placement toProto(Placement p) {

@@ -178,23 +178,21 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
         RuntimeException e) { // whatever fails here, the tokens go back and the client hears of it
       answer = CompletableFuture.failedFuture(e);
     }
-    PekkoFutures.plain(answer)
-        .whenComplete(
-            (outcome, failure) -> {
-              admission.release(tokens, System.nanoTime() - start, overloaded(outcome));
-              if (failure != null) {
-                out.onError(
-                    Status.INTERNAL
-                        .withDescription(
-                            "request " + request.getRequestId() + " got no answer: " + failure)
-                        .asRuntimeException());
-              } else if (outcome instanceof LayerOutcome.Succeeded ok) {
-                out.onNext(response(request, ok, tokens));
-                out.onCompleted();
-              } else {
-                out.onError(((LayerOutcome.Failed) outcome).status().asRuntimeException());
-              }
-            });
+    UnaryReply.when(
+        PekkoFutures.plain(answer)
+            .whenComplete(
+                (outcome, failure) ->
+                    admission.release(tokens, System.nanoTime() - start, overloaded(outcome))),
+        out,
+        outcome -> {
+          if (outcome instanceof LayerOutcome.Succeeded ok) {
+            return response(request, ok, tokens);
+          }
+          throw ((LayerOutcome.Failed) outcome).status().asRuntimeException();
+        },
+        failure ->
+            Status.INTERNAL.withDescription(
+                "request " + request.getRequestId() + " got no answer: " + failure));
   }
 
   private void refuse(StreamObserver<ForwardResponse> out, Status s) {
