@@ -158,7 +158,6 @@ public final class BenchGenerate implements Callable<Integer> {
           PanelMatrix.kernel(),
           Blas.describe(),
           Blas.threads());
-      DecoderModel m = engine.model();
       long tokenBytes = touchedBytesPerToken(engine);
       double copyGbs = copyBandwidth(threads);
       double gemmGflops = gemmRate();

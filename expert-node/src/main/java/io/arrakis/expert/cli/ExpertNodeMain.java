@@ -21,6 +21,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
+import java.nio.charset.Charset;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -123,7 +124,12 @@ public final class ExpertNodeMain implements Callable<Integer> {
 
   /** Runs the command line; returns the exit code (1 for an error, printed as one line). */
   public static int execute(String... args) {
-    return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    // the charset System.out and System.err write in (JDK 17): UTF-8 as the launcher starts it
+    Charset console = Charset.defaultCharset();
+    return execute(
+        new PrintWriter(System.out, true, console),
+        new PrintWriter(System.err, true, console),
+        args);
   }
 
   static int execute(PrintWriter out, PrintWriter err, String... args) {

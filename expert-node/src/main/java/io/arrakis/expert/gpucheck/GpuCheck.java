@@ -12,6 +12,7 @@ import io.arrakis.model.kernel.cuda.CudaOptions;
 import io.arrakis.model.kernel.cuda.GroupedGemmProbe;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,7 +107,7 @@ public final class GpuCheck implements Callable<Integer> {
   Path work;
 
   public static void main(String[] args) {
-    PrintWriter err = new PrintWriter(System.err, true);
+    PrintWriter err = new PrintWriter(System.err, true, Charset.defaultCharset());
     CommandLine cli = new CommandLine(new GpuCheck());
     cli.setExecutionExceptionHandler(
         (e, cmd, parsed) -> {

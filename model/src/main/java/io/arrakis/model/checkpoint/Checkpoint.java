@@ -217,11 +217,10 @@ public final class Checkpoint implements AutoCloseable {
       throw new IllegalArgumentException(
           "tensor '" + name + "' has " + n + " elements, destination " + dst.remaining());
     }
-    int at = dst.position();
     switch (info.dtype()) {
       case F32 -> dst.put(src.asFloatBuffer());
       case BF16, F16 -> widen16(src, dst, n, info.dtype() == StDType.BF16);
-      case F8_E4M3 -> readFp8(name, info, src, dst, at);
+      case F8_E4M3 -> readFp8(name, info, src, dst);
       default -> throw unsupportedDtype(name, info);
     }
   }
@@ -249,7 +248,7 @@ public final class Checkpoint implements AutoCloseable {
     }
   }
 
-  private void readFp8(String name, TensorInfo info, ByteBuffer src, FloatBuffer dst, int at)
+  private void readFp8(String name, TensorInfo info, ByteBuffer src, FloatBuffer dst)
       throws IOException {
     if (info.shape().length != 2) {
       throw new ModelConfigException(

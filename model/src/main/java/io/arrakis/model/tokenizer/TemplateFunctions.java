@@ -1,6 +1,7 @@
 package io.arrakis.model.tokenizer;
 
 import com.hubspot.jinjava.objects.date.StrftimeFormatter;
+import java.time.ZoneId;
 import java.time.ZonedDateTime;
 
 /**
@@ -21,8 +22,11 @@ public final class TemplateFunctions {
     throw new Raised(String.valueOf(message));
   }
 
-  /** {@code strftime_now(format)}: the local time now, formatted as Python's strftime does. */
+  /**
+   * {@code strftime_now(format)}: the local time now, formatted as Python's strftime does
+   * (transformers renders templates with {@code datetime.now()}, the machine's zone).
+   */
   public static String strftimeNow(String format) {
-    return StrftimeFormatter.format(ZonedDateTime.now(), format);
+    return StrftimeFormatter.format(ZonedDateTime.now(ZoneId.systemDefault()), format);
   }
 }

@@ -3,6 +3,7 @@ package io.arrakis.router.http;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.grpc.Status;
+import java.util.Locale;
 
 /**
  * An error as OpenAI's API answers it: an HTTP status and {@code {"error": {"message", "type",
@@ -83,7 +84,11 @@ final class ApiError extends Exception {
           new ApiError(501, "invalid_request_error", message, null, "not_implemented");
       default ->
           new ApiError(
-              500, "server_error", message, null, status.getCode().toString().toLowerCase());
+              500,
+              "server_error",
+              message,
+              null,
+              status.getCode().toString().toLowerCase(Locale.ROOT));
     };
   }
 

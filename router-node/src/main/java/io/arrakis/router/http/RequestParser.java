@@ -12,6 +12,7 @@ import io.arrakis.router.serve.ServedModel;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.OptionalLong;
 
 /**
@@ -348,7 +349,7 @@ final class RequestParser {
   }
 
   private static String kind(JsonNode n) {
-    return n.getNodeType().toString().toLowerCase();
+    return n.getNodeType().toString().toLowerCase(Locale.ROOT);
   }
 
   /** A client's value quoted in a message, cut short: errors must stay small whatever was sent. */
