@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.function.Predicate;
 import java.util.function.ToDoubleFunction;
+import java.util.stream.Collectors;
 
 /**
  * Runs {@link PlannerGrid} and writes its figures: every case as JSON, and a markdown summary (by
@@ -331,11 +332,7 @@ public final class PlannerBench {
     return Math.round(x * 1e6) / 1e6;
   }
 
-  private static String join(int[] xs) {
-    StringBuilder sb = new StringBuilder("{");
-    for (int i = 0; i < xs.length; i++) {
-      sb.append(i > 0 ? ", " : "").append(xs[i]);
-    }
-    return sb.append("}").toString();
+  private static String join(List<Integer> xs) {
+    return xs.stream().map(String::valueOf).collect(Collectors.joining(", ", "{", "}"));
   }
 }

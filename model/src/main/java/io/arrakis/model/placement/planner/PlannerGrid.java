@@ -18,10 +18,10 @@ import java.util.Random;
  * and the planner get the same budget.
  */
 public final class PlannerGrid {
-  public static final double[] EXPONENTS = {0, 0.4, 0.8, 1.0, 1.2, 1.4};
-  public static final int[] EXPERTS = {64, 128, 256};
-  public static final int[] NODES = {8, 16};
-  public static final int[] SPARE = {0, 4, 8, 16};
+  public static final List<Double> EXPONENTS = List.of(0.0, 0.4, 0.8, 1.0, 1.2, 1.4);
+  public static final List<Integer> EXPERTS = List.of(64, 128, 256);
+  public static final List<Integer> NODES = List.of(8, 16);
+  public static final List<Integer> SPARE = List.of(0, 4, 8, 16);
   public static final int LAYERS = 4;
   public static final int TOKENS_PER_EXPERT = 64;
 
