@@ -28,7 +28,7 @@ import jinjava.javax.el.CompositeELResolver;
  * {@code strftime_now}, {@code tojson} as Python's json.dumps, the variables {@code messages},
  * {@code add_generation_prompt}, {@code tools} and {@code documents} (None), and the named special
  * tokens ({@code bos_token}, {@code eos_token}, …). Closer to jinja2 than Jinjava's defaults: Python's
- * str methods ({@link PyStringMethods}), {@code {{-}} trimming, dict iteration over keys, Python
+ * str methods ({@link PyStringMethods}), <code>{{-</code> trimming, dict iteration over keys, Python
  * operator precedence, the template's final newline dropped, and the Python syntax of {@link PythonSyntax}.
  *
  * <p>Sandboxed and bounded: message text is never interpreted as template code, templates cannot
