@@ -24,15 +24,17 @@ import jinjava.javax.el.CompositeELResolver;
 
 /**
  * A model's chat template rendered by a Jinja engine (Jinjava) set up the way transformers sets up
- * jinja2 for {@code apply_chat_template}: trim_blocks and lstrip_blocks, {@code raise_exception} and
- * {@code strftime_now}, {@code tojson} as Python's json.dumps, the variables {@code messages},
+ * jinja2 for {@code apply_chat_template}: trim_blocks and lstrip_blocks, {@code raise_exception}
+ * and {@code strftime_now}, {@code tojson} as Python's json.dumps, the variables {@code messages},
  * {@code add_generation_prompt}, {@code tools} and {@code documents} (None), and the named special
- * tokens ({@code bos_token}, {@code eos_token}, …). Closer to jinja2 than Jinjava's defaults: Python's
- * str methods ({@link PyStringMethods}), <code>{{-</code> trimming, dict iteration over keys, Python
- * operator precedence, the template's final newline dropped, and the Python syntax of {@link PythonSyntax}.
+ * tokens ({@code bos_token}, {@code eos_token}, …). Closer to jinja2 than Jinjava's defaults:
+ * Python's str methods ({@link PyStringMethods}), <code>{{-</code> trimming, dict iteration over
+ * keys, Python operator precedence, the template's final newline dropped, and the Python syntax of
+ * {@link PythonSyntax}.
  *
  * <p>Sandboxed and bounded: message text is never interpreted as template code, templates cannot
- * include or import other files, and each render is held to {@link ChatTemplateLimits}. Thread-safe.
+ * include or import other files, and each render is held to {@link ChatTemplateLimits}.
+ * Thread-safe.
  */
 final class ChatTemplate {
   private static final Map<Context.Library, Set<String>> DISABLED =
