@@ -45,8 +45,11 @@ final class JvmLauncher {
     // fallback
     cmd.add("--add-modules");
     cmd.add("jdk.incubator.vector");
-    // logs in UTF-8 whatever the locale, as the launcher runs every command (see ./arrakis)
+    // logs in UTF-8 whatever the locale, as the launcher runs every command (see ./arrakis); from
+    // JDK 18 stdout and stderr take their own charset from the locale
     cmd.add("-Dfile.encoding=UTF-8");
+    cmd.add("-Dstdout.encoding=UTF-8");
+    cmd.add("-Dstderr.encoding=UTF-8");
     cmd.addAll(jvmOptions);
     // JavaCPP unpacks ~390 MB of natives per cache folder: every process shares the build's one
     cmd.add(
