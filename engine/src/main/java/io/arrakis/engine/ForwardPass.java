@@ -133,7 +133,9 @@ public final class ForwardPass {
       result = logits();
       engine.finished(this);
       return Optional.empty();
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // an Error too (a missing native, an out-of-memory): the sequences must leave the step, or
+      // releasing them fails and hides what went wrong
       failed = true;
       engine.finished(this);
       throw e;

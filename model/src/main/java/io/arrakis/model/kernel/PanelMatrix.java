@@ -5,6 +5,7 @@ import java.lang.management.ManagementFactory;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 
@@ -22,6 +23,7 @@ import org.bytedeco.javacpp.Pointer;
  */
 public final class PanelMatrix {
   private static final Cleaner CLEANER = Cleaner.create();
+  private static final int FALLBACK_WIDTH = 16;
   private static final PanelKernel DEFAULT = select();
 
   private final PanelKernel kernel;
@@ -37,14 +39,42 @@ public final class PanelMatrix {
   }
 
   private static PanelKernel select() {
-    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && optimizingCompiler()) {
-      try {
-        return new VectorPanelKernel();
-      } catch (LinkageError e) {
-        // a JVM whose vector module cannot be linked computes with the fallback
+    if (!ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
+        || !optimizingCompiler()) {
+      return new ScalarPanelKernel(FALLBACK_WIDTH);
+    }
+    return linkedOrFallback(VectorPanelKernel::new);
+  }
+
+  /**
+   * The kernel if every one of its paths links and runs, else the fallback: the vector kernel is
+   * written against JDK 17's incubating Vector API, whose byte-buffer loads later JDKs removed
+   * (from JDK 20), and a missing method fails only when a call first runs — in the first product.
+   */
+  static PanelKernel linkedOrFallback(Supplier<PanelKernel> kernel) {
+    try {
+      PanelKernel k = kernel.get();
+      probe(k);
+      return k;
+    } catch (LinkageError e) {
+      return new ScalarPanelKernel(
+          FALLBACK_WIDTH,
+          "the vector kernel needs JDK 17's incubating vector API, which this JVM ("
+              + Runtime.version()
+              + ") does not have: "
+              + e);
+    }
+  }
+
+  /** One product through each of the kernel's paths: one row, a group of rows, a partial panel. */
+  private static void probe(PanelKernel kernel) {
+    int k = 2;
+    for (int n : new int[] {4 * kernel.width(), 4 * kernel.width() - 1}) {
+      PanelMatrix b = fromOutIn(kernel, new float[n * k], n, k);
+      for (int m : new int[] {1, 5}) {
+        b.multiply(new float[m * k], 0, k, m, new float[m * n], 0, n);
       }
     }
-    return new ScalarPanelKernel(16);
   }
 
   /**

@@ -10,10 +10,22 @@ import java.util.Arrays;
  * vectorises, with the same fused multiply-adds in the same order as {@link VectorPanelKernel}.
  */
 final class ScalarPanelKernel implements PanelKernel {
+  static final String WHY =
+      "the vector kernel needs --add-modules jdk.incubator.vector and the C2 compiler";
+
   private final int width;
+  private final String why;
 
   ScalarPanelKernel(int width) {
+    this(width, WHY);
+  }
+
+  /**
+   * @param why why the vector kernel does not run, for {@link #describe()}
+   */
+  ScalarPanelKernel(int width, String why) {
     this.width = width;
+    this.why = why;
   }
 
   @Override
@@ -28,10 +40,7 @@ final class ScalarPanelKernel implements PanelKernel {
 
   @Override
   public String describe() {
-    return "java scalar fallback ("
-        + width
-        + "-column panels; the vector kernel needs --add-modules jdk.incubator.vector "
-        + "and the C2 compiler)";
+    return "java scalar fallback (" + width + "-column panels; " + why + ")";
   }
 
   @Override

@@ -3,6 +3,7 @@ package io.arrakis.model.kernel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -53,6 +54,58 @@ class PanelMatrixTest {
   void theTestJvmRunsTheVectorKernel() {
     // surefire starts the JVM with --add-modules jdk.incubator.vector, as the launchers do
     assertThat(PanelMatrix.kernel()).startsWith("java vector api");
+  }
+
+  @Test
+  void aKernelWhosePathsAllLinkIsKept() {
+    assertThat(PanelMatrix.linkedOrFallback(VectorPanelKernel::new))
+        .isInstanceOf(VectorPanelKernel.class);
+  }
+
+  /**
+   * From JDK 20 the incubating API lacks the byte-buffer loads the vector kernel calls; the call
+   * fails only when it first runs, so the kernel is tried on every path before it is chosen.
+   */
+  @Test
+  void aKernelThatFailsToLinkInAnyPathGivesWayToTheFallbackSayingWhy() {
+    for (int failingRows : new int[] {1, 5}) {
+      PanelKernel kernel = PanelMatrix.linkedOrFallback(() -> unlinked(failingRows));
+
+      assertThat(kernel).isInstanceOf(ScalarPanelKernel.class);
+      assertThat(kernel.describe())
+          .startsWith("java scalar fallback")
+          .contains("JDK 17's incubating vector API")
+          .contains("FloatVector.fromByteBuffer");
+    }
+  }
+
+  /** A kernel whose products of {@code rows} rows hit a method this JVM does not have. */
+  private static PanelKernel unlinked(int rows) {
+    PanelKernel real = new ScalarPanelKernel(16);
+    return new PanelKernel() {
+      @Override
+      public int width() {
+        return real.width();
+      }
+
+      @Override
+      public int panels(int n) {
+        return real.panels(n);
+      }
+
+      @Override
+      public String describe() {
+        return "unlinked";
+      }
+
+      @Override
+      public void multiply(Rows a, ByteBuffer b, int k, int n, Rows c) {
+        if (a.count() == rows) {
+          throw new NoSuchMethodError("FloatVector.fromByteBuffer");
+        }
+        real.multiply(a, b, k, n, c);
+      }
+    };
   }
 
   @ParameterizedTest(name = "case {0}")
