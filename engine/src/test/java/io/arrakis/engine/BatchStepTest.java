@@ -180,6 +180,28 @@ class BatchStepTest {
     }
   }
 
+  /**
+   * An Error (a method this JVM lacks, an out-of-memory) fails the step as well: its sequences
+   * leave it, so releasing them works and the Error is what the caller sees.
+   */
+  @Test
+  void anErrorInAStepFailsItAndTheSequencesCanBeReleased() throws Exception {
+    String name = "mixtral";
+    try (Checkpoint ck = Checkpoint.open(ReferenceModels.dir(name))) {
+      Engine engine =
+          Engine.create(
+              Engine.loadDecoder(ReferenceModels.dir(name), ck),
+              (layer, x, routing, out) -> {
+                throw new NoSuchMethodError("FloatVector.fromByteBuffer");
+              },
+              EngineOptions.DEFAULT);
+      assertThatThrownBy(() -> engine.step(List.of(SequenceChunk.of(1, 5, 6, 7))))
+          .isInstanceOf(NoSuchMethodError.class);
+      engine.release(1);
+      assertThat(engine.blocks().usedBlocks()).isZero();
+    }
+  }
+
   @Test
   void twoMicroBatchesInFlightGiveTheLogitsOfOneAtATime() throws Exception {
     String name = "qwen2_moe";
