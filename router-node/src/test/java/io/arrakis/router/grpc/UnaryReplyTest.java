@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /** A unary call answered exactly once from a stage, whatever goes wrong on the way. */
@@ -20,7 +19,10 @@ class UnaryReplyTest {
     Recorder out = new Recorder();
 
     UnaryReply.when(
-        CompletableFuture.completedFuture(20), out, v -> "answer " + (v + 1), noAnswer());
+        CompletableFuture.completedFuture(20),
+        out,
+        v -> "answer " + (v + 1),
+        UnaryReplyTest::noAnswer);
 
     assertThat(out.events).containsExactly("next answer 21", "completed");
   }
@@ -36,7 +38,7 @@ class UnaryReplyTest {
         v -> {
           throw new IllegalStateException("sizes disagree");
         },
-        noAnswer());
+        UnaryReplyTest::noAnswer);
 
     assertThat(out.events).hasSize(1);
     assertThat(out.status.getCode()).isEqualTo(Status.Code.INTERNAL);
@@ -53,7 +55,7 @@ class UnaryReplyTest {
         v -> {
           throw Status.UNAVAILABLE.withDescription("no expert node").asRuntimeException();
         },
-        noAnswer());
+        UnaryReplyTest::noAnswer);
 
     assertThat(out.events).hasSize(1);
     assertThat(out.status.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
@@ -65,7 +67,7 @@ class UnaryReplyTest {
     Recorder out = new Recorder();
     CompletableFuture<Integer> stage = new CompletableFuture<>();
 
-    UnaryReply.when(stage.thenApply(v -> v), out, v -> "never", noAnswer());
+    UnaryReply.when(stage.thenApply(v -> v), out, v -> "never", UnaryReplyTest::noAnswer);
     stage.completeExceptionally(new TimeoutException("ask timed out"));
 
     assertThat(out.events).hasSize(1);
@@ -74,8 +76,8 @@ class UnaryReplyTest {
         .isEqualTo("no answer: java.util.concurrent.TimeoutException: ask timed out");
   }
 
-  private static Function<Throwable, Status> noAnswer() {
-    return t -> Status.UNAVAILABLE.withDescription("no answer: " + t);
+  private static Status noAnswer(Throwable t) {
+    return Status.UNAVAILABLE.withDescription("no answer: " + t);
   }
 
   /** What the call heard, in order. */
