@@ -8,8 +8,10 @@ import io.arrakis.proto.v1.RouterLoad;
 import io.arrakis.router.request.RouterGuardian;
 import io.arrakis.router.stats.LoadStats;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicReference;
@@ -67,14 +69,27 @@ public final class ClusterLoadView {
             .setAtUnixMs(nowMillis)
             .setPlacementVersion(versions.current())
             .setOldestVersionInUse(versions.oldestInUse());
+    return b.addAllExperts(expertLoads(s)).addAllNodes(nodeLoads(s)).build();
+  }
+
+  /** A snapshot's tokens per expert, as the wire carries them (in the snapshot's order). */
+  public static List<ExpertLoad> expertLoads(LoadStats.Snapshot s) {
+    List<ExpertLoad> out = new ArrayList<>();
     s.expertTokens()
         .forEach(
-            (e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
+            (e, n) -> out.add(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n).build()));
+    return out;
+  }
+
+  /** A snapshot's tokens and batches per expert node, as the wire carries them. */
+  public static List<NodeLoad> nodeLoads(LoadStats.Snapshot s) {
+    List<NodeLoad> out = new ArrayList<>();
     s.nodeTokensAndBatches()
         .forEach(
             (id, v) ->
-                b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
-    return b.build();
+                out.add(
+                    NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1]).build()));
+    return out;
   }
 
   /** The reports of {@code routers} and their sums, routers sorted by id. */

@@ -4,12 +4,10 @@ import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.placement.Placement;
 import io.arrakis.proto.v1.ClusterGrpc;
 import io.arrakis.proto.v1.ClusterLoad;
-import io.arrakis.proto.v1.ExpertLoad;
 import io.arrakis.proto.v1.GetClusterLoadRequest;
 import io.arrakis.proto.v1.GetLoadStatsRequest;
 import io.arrakis.proto.v1.GetPlacementRequest;
 import io.arrakis.proto.v1.LoadStats;
-import io.arrakis.proto.v1.NodeLoad;
 import io.arrakis.proto.v1.PlacementNode;
 import io.arrakis.proto.v1.SetPlacementResponse;
 import io.arrakis.router.cluster.ClusterLoadView;
@@ -137,16 +135,12 @@ public final class ClusterService extends ClusterGrpc.ClusterImplBase {
   }
 
   private static LoadStats loadStats(Snapshot s) {
-    LoadStats.Builder b =
-        LoadStats.newBuilder().setSinceUnixMs(s.sinceMillis()).setUntilUnixMs(s.untilMillis());
-    s.expertTokens()
-        .forEach(
-            (e, n) -> b.addExperts(ExpertLoad.newBuilder().setExpert(e.toProto()).setTokens(n)));
-    s.nodeTokensAndBatches()
-        .forEach(
-            (id, v) ->
-                b.addNodes(NodeLoad.newBuilder().setNodeId(id).setTokens(v[0]).setBatches(v[1])));
-    return b.build();
+    return LoadStats.newBuilder()
+        .setSinceUnixMs(s.sinceMillis())
+        .setUntilUnixMs(s.untilMillis())
+        .addAllExperts(ClusterLoadView.expertLoads(s))
+        .addAllNodes(ClusterLoadView.nodeLoads(s))
+        .build();
   }
 
   static io.arrakis.proto.v1.Placement toProto(Placement p) {
