@@ -39,6 +39,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.SplittableRandom;
@@ -420,6 +421,32 @@ class GenerateServiceTest {
   }
 
   /** With a bearer token configured, Generate (as Forward) needs it. */
+  /** The request log reads the same in any locale: "12.3 ms", never a German "12,3 ms". */
+  @Test
+  void theRequestLogWritesMillisecondsTheSameInAnyLocale() throws Exception {
+    RequestLog log = RequestLog.attach();
+    Locale saved = Locale.getDefault();
+    Locale.setDefault(Locale.GERMANY);
+    try {
+      GenerateStream s =
+          GenerateStream.start(
+              harness.channel,
+              ids("in-german", ReferenceModels.prompts(MODEL).get(0).ids(), greedy(3)));
+      assertThat(s.await().getCode()).isEqualTo(Status.Code.OK);
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (log.lines("request in-german finished") == 0 && System.nanoTime() < until) {
+        Thread.sleep(10);
+      }
+      assertThat(log.matching("request in-german finished"))
+          .singleElement()
+          .asString()
+          .containsPattern("first token \\d+\\.\\d ms, total \\d+\\.\\d ms");
+    } finally {
+      Locale.setDefault(saved);
+      log.detach();
+    }
+  }
+
   @Test
   void withABearerTokenGenerateNeedsIt() throws Exception {
     Path dir = ReferenceModels.dir(MODEL);
@@ -473,7 +500,11 @@ class GenerateServiceTest {
     }
 
     long lines(String part) {
-      return lines.stream().filter(l -> l.contains(part)).count();
+      return matching(part).size();
+    }
+
+    List<String> matching(String part) {
+      return lines.stream().filter(l -> l.contains(part)).toList();
     }
   }
 

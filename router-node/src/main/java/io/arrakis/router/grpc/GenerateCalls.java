@@ -83,9 +83,8 @@ final class GenerateCalls {
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;
     // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set
-    // before
-    // the request can answer; the handler runs on this call's transport thread, so after this
-    // method
+    // before the request can answer; the handler runs on this call's transport thread, so after
+    // this method
     AtomicReference<GenerationHandle> handle = new AtomicReference<>();
     call.setOnCancelHandler(() -> handle.get().cancel());
     handle.set(

@@ -11,6 +11,7 @@ import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -383,8 +384,9 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
         s.generated(),
         s.firstTokenNanos == 0
             ? "-"
-            : String.format("%.1f", (s.firstTokenNanos - s.request.arrivalNanos()) / 1e6),
-        String.format("%.1f", (now - s.request.arrivalNanos()) / 1e6),
+            : String.format(
+                Locale.ROOT, "%.1f", (s.firstTokenNanos - s.request.arrivalNanos()) / 1e6),
+        String.format(Locale.ROOT, "%.1f", (now - s.request.arrivalNanos()) / 1e6),
         s.preemptions);
   }
 
