@@ -180,12 +180,9 @@ public final class RouterServer {
     // every handler only checks its call and hands it to the actors (or answers from memory), so
     // it runs on the transport thread: a hop through gRPC's executor would only add a thread
     // wake-up
-    this.server =
-        builder
-            .directExecutor()
-            .maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()))
-            .addStreamTracerFactory(new CallLatency(registry, services))
-            .build();
+    builder.directExecutor().maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()));
+    new CallLatency(registry, services).register(builder);
+    this.server = builder.build();
     health.setStatus("", ServingStatus.NOT_SERVING);
   }
 

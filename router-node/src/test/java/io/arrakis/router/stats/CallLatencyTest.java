@@ -5,9 +5,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.arrakis.telemetry.testing.Scrape;
 import io.grpc.CallOptions;
+import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -32,8 +38,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Calls over loopback gRPC to a server with {@link CallLatency} registered. The service moves the
- * registry's mock clock while it handles a call, so each call's measured time is known exactly.
+ * Calls over loopback gRPC to a server with {@link CallLatency} registered, whose handlers run on
+ * the transport thread as the router's do. The service moves the registry's mock clock while it
+ * handles a call, so each call's measured time is known exactly.
  */
 class CallLatencyTest {
   private static final String CHECK = "grpc.health.v1.Health/Check";
@@ -41,6 +48,10 @@ class CallLatencyTest {
   private final MockClock clock = new MockClock();
   private final PrometheusMeterRegistry registry =
       new PrometheusMeterRegistry(PrometheusConfig.DEFAULT, new PrometheusRegistry(), clock);
+
+  /** How far the clock moves after a status is handed to the transport, while it is written. */
+  private volatile Duration writingTheStatus = Duration.ZERO;
+
   private Server server;
   private ManagedChannel channel;
 
@@ -65,15 +76,36 @@ class CallLatencyTest {
     }
   }
 
+  /**
+   * Moves the clock by {@link #writingTheStatus} once a call's status is handed over: on the
+   * transport thread, before the transport has written it.
+   */
+  private final class SlowStatusWrites implements ServerInterceptor {
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+        ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+      return next.startCall(
+          new SimpleForwardingServerCall<>(call) {
+            @Override
+            public void close(Status status, Metadata trailers) {
+              super.close(status, trailers);
+              clock.add(writingTheStatus);
+            }
+          },
+          headers);
+    }
+  }
+
   @BeforeEach
   void start() throws Exception {
-    ServerServiceDefinition health = new TimedHealth().bindService();
-    server =
+    ServerServiceDefinition health =
+        ServerInterceptors.intercept(new TimedHealth().bindService(), new SlowStatusWrites());
+    NettyServerBuilder builder =
         NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-            .addService(health)
-            .addStreamTracerFactory(new CallLatency(registry, List.of(health)))
-            .build()
-            .start();
+            .directExecutor()
+            .addService(health);
+    new CallLatency(registry, List.of(health)).register(builder);
+    server = builder.build().start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
   }
 
@@ -101,6 +133,19 @@ class CallLatencyTest {
     assertThat(refused.totalTime(TimeUnit.NANOSECONDS)).isEqualTo(TimeUnit.MILLISECONDS.toNanos(3));
     Timer ok = awaitCalls(CHECK, "OK", 2);
     assertThat(ok.totalTime(TimeUnit.NANOSECONDS)).isEqualTo(TimeUnit.MILLISECONDS.toNanos(14));
+  }
+
+  @Test
+  void aCallEndsWhenItsStatusIsHandedOverNotWhenTheTransportHasWrittenIt() throws Exception {
+    writingTheStatus = Duration.ofMillis(5);
+    assertThatThrownBy(
+            () -> health().check(HealthCheckRequest.newBuilder().setService("busy").build()))
+        .isInstanceOf(StatusRuntimeException.class);
+    health().check(HealthCheckRequest.getDefaultInstance());
+
+    assertThat(awaitCalls(CHECK, "RESOURCE_EXHAUSTED", 1).totalTime(TimeUnit.MILLISECONDS))
+        .isEqualTo(3);
+    assertThat(awaitCalls(CHECK, "OK", 1).totalTime(TimeUnit.MILLISECONDS)).isEqualTo(7);
   }
 
   @Test
