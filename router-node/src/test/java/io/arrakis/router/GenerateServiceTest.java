@@ -11,6 +11,7 @@ import com.typesafe.config.ConfigFactory;
 import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
+import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.tensor.TensorCodec;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.model.tokenizer.ModelTokenizer;
@@ -31,7 +32,9 @@ import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.Scheduler;
 import io.arrakis.router.serve.Serving;
 import io.arrakis.security.BearerToken;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -66,6 +69,7 @@ import org.slf4j.LoggerFactory;
 class GenerateServiceTest {
   static final String MODEL = "qwen2_moe";
   static final int MAX_SEQUENCES = 48;
+  static final int STREAM_BUFFER = 16;
   RouterHarness harness;
   Serving serving;
   SimpleMeterRegistry registry = new SimpleMeterRegistry();
@@ -81,7 +85,9 @@ class GenerateServiceTest {
                     "arrakis.router.serve.block-size",
                     4,
                     "arrakis.router.serve.max-sequences",
-                    MAX_SEQUENCES))
+                    MAX_SEQUENCES,
+                    "arrakis.router.serve.stream-buffer",
+                    STREAM_BUFFER))
             .withFallback(ConfigFactory.load());
     harness =
         new RouterHarness(
@@ -601,6 +607,43 @@ class GenerateServiceTest {
     GenerateStream after = GenerateStream.start(harness.channel, ids("after", p.ids(), greedy(12)));
     assertThat(after.await().getCode()).isEqualTo(Status.Code.OK);
     assertThat(after.tokens()).containsExactly(p.greedy());
+  }
+
+  /**
+   * A client that stops reading its socket costs the router what gRPC's transport holds for it (the
+   * client's HTTP/2 window and 32 KiB) plus {@code stream-buffer} messages: then its request is
+   * cancelled and its sequence freed; once it reads again it finds the messages sent and
+   * RESOURCE_EXHAUSTED naming why. The same client reading on gets all its tokens.
+   */
+  @Test
+  void aClientThatStopsReadingLosesItsRequestPastTheStreamBuffer() throws Exception {
+    Prompt p = ReferenceModels.prompts(MODEL).get(0);
+    int maxTokens = ArchConfig.load(ReferenceModels.dir(MODEL)).maxPositions() - p.ids().length;
+    // long ids make long messages: the transport's 32 KiB fill in ~130 of them
+    String id = "stalled-" + "x".repeat(240);
+    try (StallingRelay relay = new StallingRelay(harness.router.port())) {
+      ManagedChannel client =
+          NettyChannelBuilder.forAddress("127.0.0.1", relay.port())
+              .usePlaintext()
+              .flowControlWindow(1024)
+              .build();
+      try {
+        GenerateStream reading = GenerateStream.start(client, ids(id, p.ids(), greedy(maxTokens)));
+        assertThat(reading.await().getCode()).isEqualTo(Status.Code.OK);
+        assertThat(reading.tokens()).hasSize(maxTokens);
+
+        relay.stall();
+        GenerateStream stalled = GenerateStream.start(client, ids(id, p.ids(), greedy(maxTokens)));
+        awaitIdle(); // the request ended while its client read nothing
+        relay.resume();
+        Status status = stalled.await();
+        assertThat(status.getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+        assertThat(status.getDescription()).contains("did not read", "serve.stream-buffer");
+        assertThat(stalled.tokens().length).isBetween(STREAM_BUFFER, maxTokens - 1);
+      } finally {
+        client.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
   }
 
   /**

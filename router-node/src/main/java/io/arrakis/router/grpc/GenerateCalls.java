@@ -9,30 +9,34 @@ import io.arrakis.router.serve.GenerationHandle;
 import io.arrakis.router.serve.GenerationListener;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.GenerationService;
+import io.arrakis.router.serve.LateHandle;
+import io.arrakis.router.serve.ServeSettings;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.time.Duration;
 import java.util.List;
 import java.util.OptionalLong;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code Inference.Generate}: the proto request to a {@link GenerationRequest} (its deadline the
  * client's, cut to {@code serve.max-deadline}), the listener's calls to stream messages. A client
- * that cancels (or whose deadline passes) cancels the request, which frees its sequence at once. A
- * router serving a layer-only model answers UNIMPLEMENTED.
+ * that cancels (or whose deadline passes) cancels the request, which frees its sequence at once,
+ * and so does one that stops reading: past {@code serve.stream-buffer} messages waiting beyond what
+ * gRPC's transport holds, its call ends RESOURCE_EXHAUSTED. A router serving a layer-only model
+ * answers UNIMPLEMENTED.
  */
 final class GenerateCalls {
   private final GenerationService service;
   private final CallDeadline callDeadline;
+  private final int streamBuffer;
 
   /**
    * @param service null on a router serving a layer-only model
    */
-  GenerateCalls(GenerationService service, Duration defaultDeadline, Duration maxDeadline) {
+  GenerateCalls(GenerationService service, ServeSettings settings) {
     this.service = service;
-    this.callDeadline = new CallDeadline(defaultDeadline, maxDeadline);
+    this.callDeadline = new CallDeadline(settings.defaultDeadline(), settings.maxDeadline());
+    this.streamBuffer = settings.streamBuffer();
   }
 
   void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
@@ -82,50 +86,88 @@ final class GenerateCalls {
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;
-    // a client's cancellation, or its deadline: the request goes at once, its blocks freed. Set
-    // before the request can answer; the handler runs on this call's transport thread, so after
-    // this method
-    AtomicReference<GenerationHandle> handle = new AtomicReference<>();
-    call.setOnCancelHandler(() -> handle.get().cancel());
+    // a client's cancellation, or its deadline: the request goes at once, its blocks freed
+    LateHandle handle = new LateHandle();
+    call.setOnCancelHandler(handle::cancel);
     handle.set(
         service.submit(
             new GenerationRequest(request.getRequestId(), prompt, sampling, received, deadline),
-            new Stream(call, request.getRequestId())));
+            new Stream(call, request.getRequestId(), handle, streamBuffer)));
   }
 
-  /** The listener as stream messages; calls come one at a time (see {@link GenerationListener}). */
+  /**
+   * The listener as stream messages; calls come one at a time (see {@link GenerationListener}).
+   * Messages sent while the transport is not ready wait in it for the client: once more than {@code
+   * buffer} do, the request is cancelled and the call ends.
+   */
   private static final class Stream implements GenerationListener {
     private final ServerCallStreamObserver<GenerateResponse> call;
     private final String requestId;
+    private final GenerationHandle handle;
+    private final int buffer;
+    private int waiting;
+    private boolean ended;
 
-    Stream(ServerCallStreamObserver<GenerateResponse> call, String requestId) {
+    Stream(
+        ServerCallStreamObserver<GenerateResponse> call,
+        String requestId,
+        GenerationHandle handle,
+        int buffer) {
       this.call = call;
       this.requestId = requestId;
+      this.handle = handle;
+      this.buffer = buffer;
     }
 
     @Override
     public synchronized void onTokens(int[] tokenIds, String text) {
-      call.onNext(chunk(tokenIds, text).build());
+      send(chunk(tokenIds, text).build());
     }
 
     @Override
     public synchronized void onFinished(int[] tokenIds, String text, Finish finish) {
-      if (!call.isCancelled()) {
-        call.onNext(
-            chunk(tokenIds, text)
-                .setFinishReason(finish.reason().wire())
-                .setUsage(
-                    Usage.newBuilder()
-                        .setPromptTokens(finish.promptTokens())
-                        .setCompletionTokens(finish.completionTokens()))
-                .build());
+      GenerateResponse last =
+          chunk(tokenIds, text)
+              .setFinishReason(finish.reason().wire())
+              .setUsage(
+                  Usage.newBuilder()
+                      .setPromptTokens(finish.promptTokens())
+                      .setCompletionTokens(finish.completionTokens()))
+              .build();
+      if (send(last)) {
+        ended = true;
         call.onCompleted();
       }
     }
 
     @Override
     public synchronized void onFailed(Status status) {
-      if (!call.isCancelled()) {
+      end(status);
+    }
+
+    /** False when the call has ended (or just did, its reader too slow). */
+    private boolean send(GenerateResponse message) {
+      if (ended || call.isCancelled()) {
+        return false;
+      }
+      waiting = call.isReady() ? 0 : waiting + 1;
+      if (waiting > buffer) {
+        handle.cancel();
+        end(
+            Status.RESOURCE_EXHAUSTED.withDescription(
+                "the client did not read its stream: more than "
+                    + buffer
+                    + " messages waited for it beyond the transport's buffer (serve.stream-buffer);"
+                    + " its request was cancelled"));
+        return false;
+      }
+      call.onNext(message);
+      return true;
+    }
+
+    private void end(Status status) {
+      if (!ended && !call.isCancelled()) {
+        ended = true;
         call.onError(status.asRuntimeException());
       }
     }

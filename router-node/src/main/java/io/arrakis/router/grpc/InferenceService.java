@@ -61,7 +61,7 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
    * @param maxDeadline the furthest deadline honoured: a client's later one is cut to it
    * @param generation generation of a whole model, or null when the router serves a layer-only
    *     model
-   * @param serve deadlines of Generate calls
+   * @param serve deadlines of Generate calls and what their streams may buffer
    */
   public InferenceService(
       ActorSystem<RouterGuardian.Command> system,
@@ -74,7 +74,7 @@ public final class InferenceService extends InferenceGrpc.InferenceImplBase {
       GenerationService generation,
       ServeSettings serve) {
     this.admission = admission;
-    this.generate = new GenerateCalls(generation, serve.defaultDeadline(), serve.maxDeadline());
+    this.generate = new GenerateCalls(generation, serve);
     this.system = system;
     this.model = model;
     this.moeLayers = model.getMoeLayersList();

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.GenerationService;
+import io.arrakis.router.serve.LateHandle;
 import io.arrakis.router.serve.ServedModel;
 import java.time.Duration;
 import java.util.OptionalLong;

@@ -27,6 +27,8 @@ import java.util.function.Consumer;
  * @param maxStopLength characters of one stop string
  * @param promptThreads threads that tokenize prompts and render chat templates
  * @param promptQueue requests that may wait for them; past it, RESOURCE_EXHAUSTED
+ * @param streamBuffer Generate messages that may wait for a client that does not read, beyond what
+ *     gRPC's transport holds; past it the request is cancelled and its call ends RESOURCE_EXHAUSTED
  */
 public record ServeSettings(
     int microBatches,
@@ -42,7 +44,8 @@ public record ServeSettings(
     int maxStopStrings,
     int maxStopLength,
     int promptThreads,
-    int promptQueue) {
+    int promptQueue,
+    int streamBuffer) {
 
   public ServeSettings {
     positive("micro-batches", microBatches);
@@ -55,6 +58,7 @@ public record ServeSettings(
     positive("max-stop-length", maxStopLength);
     positive("prompt-threads", promptThreads);
     positive("prompt-queue", promptQueue);
+    positive("stream-buffer", streamBuffer);
     if (kvCacheBytes < 0) {
       throw new IllegalArgumentException(
           "arrakis.router.serve.kv-cache-mb must be >= 0, got " + (kvCacheBytes >> 20));
@@ -99,7 +103,8 @@ public record ServeSettings(
         c.getInt("max-stop-strings"),
         c.getInt("max-stop-length"),
         c.getInt("prompt-threads"),
-        c.getInt("prompt-queue"));
+        c.getInt("prompt-queue"),
+        c.getInt("stream-buffer"));
   }
 
   /** The KV cache's bytes: as set, or a quarter of this JVM's heap. */
@@ -145,7 +150,8 @@ public record ServeSettings(
         b.maxStopStrings,
         b.maxStopLength,
         b.promptThreads,
-        b.promptQueue);
+        b.promptQueue,
+        b.streamBuffer);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -164,6 +170,7 @@ public record ServeSettings(
     int maxStopLength;
     int promptThreads;
     int promptQueue;
+    int streamBuffer;
 
     Copy(ServeSettings o) {
       microBatches = o.microBatches;
@@ -180,6 +187,7 @@ public record ServeSettings(
       maxStopLength = o.maxStopLength;
       promptThreads = o.promptThreads;
       promptQueue = o.promptQueue;
+      streamBuffer = o.streamBuffer;
     }
   }
 }

@@ -90,7 +90,8 @@ final class InProcessServing implements AutoCloseable {
         8,
         64,
         1,
-        64);
+        64,
+        1024);
   }
 
   /**

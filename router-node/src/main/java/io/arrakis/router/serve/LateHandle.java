@@ -1,16 +1,15 @@
-package io.arrakis.router.http;
-
-import io.arrakis.router.serve.GenerationHandle;
+package io.arrakis.router.serve;
 
 /**
  * A request's handle known before its submission returns: a listener may want to cancel (a slow
  * reader's buffer is full, the client went away) while {@code submit} is still running.
  */
-final class LateHandle implements GenerationHandle {
+public final class LateHandle implements GenerationHandle {
   private GenerationHandle target;
   private boolean cancelled;
 
-  void set(GenerationHandle h) {
+  /** The handle {@code submit} returned; a cancellation that came first goes to it now. */
+  public void set(GenerationHandle h) {
     boolean cancelNow;
     synchronized (this) {
       target = h;
