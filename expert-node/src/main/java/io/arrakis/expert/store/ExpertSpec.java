@@ -24,8 +24,9 @@ public final class ExpertSpec {
     if (s.equals("none")) {
       return List.of(); // a node that waits for LoadExperts (re-placement, scaling up)
     }
-    for (String item : s.split(",")) {
-      String[] parts = item.trim().split(":");
+    // -1: a trailing comma or colon is an empty item or part, named, not dropped
+    for (String item : s.split(",", -1)) {
+      String[] parts = item.trim().split(":", -1);
       if (parts.length != 2) {
         throw new IllegalArgumentException(
             "bad experts item '" + item + "': expected LAYERS:EXPERTS, e.g. 0:0-3 or *:*");
@@ -72,9 +73,11 @@ public final class ExpertSpec {
       if (to < from) {
         throw new IllegalArgumentException("experts item '" + item + "': empty range " + p);
       }
+      // at most one value more than there are valid ones: a longer range holds an invalid value
+      // among them, which the caller names, without counting to 2^31
       List<Integer> r = new ArrayList<>();
-      for (int i = from; i <= to; i++) {
-        r.add(i);
+      for (long i = from; i <= to && i <= (long) from + all.size(); i++) {
+        r.add((int) i);
       }
       return r;
     } catch (NumberFormatException e) {

@@ -45,4 +45,20 @@ class ExpertSpecTest {
     assertThatThrownBy(() -> ExpertSpec.parse("0:x", LAYERS, 4))
         .hasMessageContaining("'x' is not an index");
   }
+
+  @Test
+  void trailingSeparatorsAreRefusedNotDropped() {
+    assertThatThrownBy(() -> ExpertSpec.parse("0:0-3,", LAYERS, 4))
+        .hasMessageContaining("bad experts item ''");
+    assertThatThrownBy(() -> ExpertSpec.parse("0:1:", LAYERS, 4))
+        .hasMessageContaining("bad experts item '0:1:'");
+  }
+
+  @Test
+  void aHugeRangeIsRefusedAtOnceNamingItsFirstValueOutOfRange() {
+    assertThatThrownBy(() -> ExpertSpec.parse("0:2-2147483647", LAYERS, 4))
+        .hasMessageContaining("expert 4 out of range 0..3");
+    assertThatThrownBy(() -> ExpertSpec.parse("0-2147483647:0", LAYERS, 4))
+        .hasMessageContaining("is not an MoE layer");
+  }
 }
