@@ -267,7 +267,6 @@ class RouterServerTest {
 
   @Test
   void concurrentClientsGetExactlyTheirOwnRows() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 3, 2);
     start(Fixtures.MIXTRAL_TINY, p);
     ReferenceMoe reference = ReferenceMoe.load(model, 1);
@@ -302,7 +301,6 @@ class RouterServerTest {
 
   @Test
   void badRequestsAreRefusedNamingTheFieldAndTheRouterServesOnAfterwards() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     float[] x = new float[2 * 64];
@@ -485,7 +483,6 @@ class RouterServerTest {
 
   @Test
   void withABearerTokenConfiguredCallsWithoutItAreUnauthenticated() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1);
     start(
         Fixtures.MIXTRAL_TINY,
@@ -634,7 +631,6 @@ class RouterServerTest {
 
   @Test
   void setPlacementRefusesOneThatLeavesAnExpertOut() throws Exception {
-    Path dir = Fixtures.dir(Fixtures.MIXTRAL_TINY);
     Placement p = RouterHarness.placement(Fixtures.MIXTRAL_TINY, "round-robin", 2, 1);
     start(Fixtures.MIXTRAL_TINY, p);
     var cluster = ClusterGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);

@@ -152,9 +152,8 @@ public final class AccessPolicy implements ServerInterceptor {
           rule.what() + " is off on this server: " + rule.off());
     }
     for (Credential c : rule.accepted()) {
-      if (c instanceof Token t
-          ? t.matches(authorization)
-          : peer.isPresent() && peer.get() == ((Certificate) c).role()) {
+      if ((c instanceof Token t && t.matches(authorization))
+          || (c instanceof Certificate cert && peer.isPresent() && peer.get() == cert.role())) {
         return null;
       }
     }

@@ -202,7 +202,7 @@ class CallLatencyTest {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     while (true) {
       Timer t = registry.find(CallLatency.METER).tags("method", method, "status", status).timer();
-      if (t != null && t.count() >= calls || System.nanoTime() > deadline) {
+      if ((t != null && t.count() >= calls) || System.nanoTime() > deadline) {
         assertThat(t).as("timer of %s %s", method, status).isNotNull();
         assertThat(t.count()).as("calls of %s %s", method, status).isEqualTo(calls);
         return t;
