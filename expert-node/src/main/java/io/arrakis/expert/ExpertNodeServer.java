@@ -8,6 +8,7 @@ import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.MalformedRequests;
+import io.arrakis.security.RequestArrival;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -38,6 +39,7 @@ public final class ExpertNodeServer {
   private final ComputeExecutor executor;
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
+  private final RequestArrival arrival;
 
   /** A node whose meters record nothing. */
   public ExpertNodeServer(
@@ -83,6 +85,8 @@ public final class ExpertNodeServer {
             new ExpertService.Capacity(
                 settings.maxBatchTokens(), messageLimit, store.backend().computeDtype()),
             metrics);
+    arrival = new RequestArrival(settings.arrival());
+    arrival.register(builder);
     this.server =
         builder
             .maxInboundMessageSize(messageLimit)
@@ -147,6 +151,7 @@ public final class ExpertNodeServer {
       server.shutdownNow();
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
+    arrival.close();
     executor.shutdown(Duration.ofSeconds(5));
     store.backend().close();
     health.enterTerminalState();

@@ -2,6 +2,7 @@ package io.arrakis.expert;
 
 import com.typesafe.config.Config;
 import io.arrakis.model.config.ModelConfig;
+import io.arrakis.security.RequestArrival;
 import java.time.Duration;
 import java.util.function.Consumer;
 
@@ -24,7 +25,8 @@ public record ExpertNodeSettings(
     String device,
     int cudaGroupedMaxRows,
     long cudaGroupedMaxExpertBytes,
-    long cudaScratchReserveBytes) {
+    long cudaScratchReserveBytes,
+    RequestArrival.Settings arrival) {
 
   public ExpertNodeSettings {
     if (computeThreads <= 0) {
@@ -86,7 +88,9 @@ public record ExpertNodeSettings(
         c.getString("device"),
         c.getInt("cuda.grouped-max-rows"),
         c.getBytes("cuda.grouped-max-expert-size"),
-        c.getBytes("cuda.scratch-reserve"));
+        c.getBytes("cuda.scratch-reserve"),
+        new RequestArrival.Settings(
+            c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.expert"));
   }
 
   public ExpertNodeSettings withNodeId(String id) {
@@ -117,6 +121,10 @@ public record ExpertNodeSettings(
     return with(b -> b.leaveTimeout = d);
   }
 
+  public ExpertNodeSettings withArrival(RequestArrival.Settings a) {
+    return with(b -> b.arrival = a);
+  }
+
   public ExpertNodeSettings withDevice(String dev) {
     return with(b -> b.device = dev);
   }
@@ -140,7 +148,8 @@ public record ExpertNodeSettings(
         b.device,
         b.cudaGroupedMaxRows,
         b.cudaGroupedMaxExpertBytes,
-        b.cudaScratchReserveBytes);
+        b.cudaScratchReserveBytes,
+        b.arrival);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -160,6 +169,7 @@ public record ExpertNodeSettings(
     int cudaGroupedMaxRows;
     long cudaGroupedMaxExpertBytes;
     long cudaScratchReserveBytes;
+    RequestArrival.Settings arrival;
 
     Copy(ExpertNodeSettings o) {
       nodeId = o.nodeId;
@@ -177,6 +187,7 @@ public record ExpertNodeSettings(
       cudaGroupedMaxRows = o.cudaGroupedMaxRows;
       cudaGroupedMaxExpertBytes = o.cudaGroupedMaxExpertBytes;
       cudaScratchReserveBytes = o.cudaScratchReserveBytes;
+      arrival = o.arrival;
     }
   }
 }

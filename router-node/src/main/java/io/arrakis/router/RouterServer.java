@@ -31,6 +31,7 @@ import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
 import io.arrakis.security.MalformedRequests;
+import io.arrakis.security.RequestArrival;
 import io.arrakis.security.WireLimits;
 import io.grpc.BindableService;
 import io.grpc.Server;
@@ -71,6 +72,7 @@ public final class RouterServer {
   private final ActorSystem<RouterGuardian.Command> system;
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
+  private final RequestArrival arrival;
   private final ClusterSettings cluster;
   private final ClusterLoadView clusterLoad;
   private final RouterTelemetry telemetry;
@@ -181,6 +183,8 @@ public final class RouterServer {
     // it runs on the transport thread: a hop through gRPC's executor would only add a thread
     // wake-up
     builder.directExecutor().maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()));
+    arrival = new RequestArrival(settings.arrival());
+    arrival.register(builder);
     new CallLatency(registry, services).register(builder);
     this.server = builder.build();
     health.setStatus("", ServingStatus.NOT_SERVING);
@@ -303,6 +307,7 @@ public final class RouterServer {
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
     httpStopped.join();
+    arrival.close();
     health.enterTerminalState();
     system.terminate();
     try {

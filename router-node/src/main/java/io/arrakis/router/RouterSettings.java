@@ -3,6 +3,7 @@ package io.arrakis.router;
 import com.typesafe.config.Config;
 import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.dispatch.NodeDispatcher;
+import io.arrakis.security.RequestArrival;
 import java.time.Duration;
 import java.util.function.Consumer;
 
@@ -19,7 +20,8 @@ public record RouterSettings(
     NodeDispatcher.Limits nodeLimits,
     TokenLimiter.Settings admission,
     Duration drainDelay,
-    Duration shutdownGrace) {
+    Duration shutdownGrace,
+    RequestArrival.Settings arrival) {
 
   /**
    * The longest any timeout may be, whether a client asks for it or the configuration says it: far
@@ -121,7 +123,9 @@ public record RouterSettings(
             c.getDuration("node-health-timeout")),
         admission(c.getConfig("admission")),
         c.getDuration("drain-delay"),
-        c.getDuration("shutdown-grace"));
+        c.getDuration("shutdown-grace"),
+        new RequestArrival.Settings(
+            c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.router"));
   }
 
   private static TokenLimiter.Settings admission(Config a) {
@@ -158,6 +162,10 @@ public record RouterSettings(
     return with(b -> b.nodeLimits = l);
   }
 
+  public RouterSettings withArrival(RequestArrival.Settings a) {
+    return with(b -> b.arrival = a);
+  }
+
   public RouterSettings withDrainDelay(Duration d) {
     return with(b -> b.drainDelay = d);
   }
@@ -176,7 +184,8 @@ public record RouterSettings(
         b.nodeLimits,
         b.admission,
         b.drainDelay,
-        b.shutdownGrace);
+        b.shutdownGrace,
+        b.arrival);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -191,6 +200,7 @@ public record RouterSettings(
     TokenLimiter.Settings admission;
     Duration drainDelay;
     Duration shutdownGrace;
+    RequestArrival.Settings arrival;
 
     Copy(RouterSettings o) {
       nodeId = o.nodeId;
@@ -203,6 +213,7 @@ public record RouterSettings(
       admission = o.admission;
       drainDelay = o.drainDelay;
       shutdownGrace = o.shutdownGrace;
+      arrival = o.arrival;
     }
   }
 }

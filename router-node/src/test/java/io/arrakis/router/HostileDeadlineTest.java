@@ -7,16 +7,25 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
+import io.arrakis.security.RequestArrival;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
  * A hostile client's deadlines: a deadline a century away costs the router what a call within its
- * longest allowed deadline costs, is answered, and gives back what it took.
+ * longest allowed deadline costs, is answered, and gives back what it took; a call whose request
+ * never comes is ended by the router's own time.
  */
 class HostileDeadlineTest {
   static final long CENTURY_DAYS = 100 * 365L;
@@ -53,6 +62,68 @@ class HostileDeadlineTest {
           .as("tokens held after")
           .isZero();
     }
+  }
+
+  /**
+   * Forward calls whose request never comes (the headers only) end after the router's
+   * request-timeout, past its max-arriving-calls a new one is refused at once, and they leave the
+   * router as it was.
+   */
+  @Test
+  void callsWhoseRequestNeverArrivesEndAfterTheRequestTimeoutAndCostABoundedNumber()
+      throws Exception {
+    RouterSettings settings =
+        RouterHarness.settings()
+            .withArrival(new RequestArrival.Settings(4, Duration.ofMillis(500), "arrakis.router"));
+    try (RouterHarness h =
+        new RouterHarness(
+            Fixtures.MIXTRAL_TINY,
+            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
+            settings,
+            RouterHarness.loopback())) {
+      List<CompletableFuture<Status>> silent = new ArrayList<>();
+      for (int i = 0; i < 4; i++) {
+        silent.add(headersOnly(h));
+      }
+      Thread.sleep(100); // all four reached the router
+      Status refused = headersOnly(h).get(5, TimeUnit.SECONDS);
+      assertThat(refused.getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+      assertThat(refused.getDescription()).contains("arrakis.router.max-arriving-calls");
+      for (CompletableFuture<Status> s : silent) {
+        Status status = s.get(10, TimeUnit.SECONDS);
+        assertThat(status.getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+        assertThat(status.getDescription()).contains("arrakis.router.request-timeout");
+      }
+      for (int i = 0; i < 8; i++) {
+        assertThat(h.inference().forward(request("after-" + i, 8)).getRequestId())
+            .isEqualTo("after-" + i);
+      }
+      assertThat(Meters.gauge(h.registry, "arrakis_router_inflight_tokens")).isZero();
+    }
+  }
+
+  /**
+   * A Forward call that sends its headers and never its request (described as streaming, or
+   * grpc-java would hold a unary call's headers back until its message).
+   */
+  private static CompletableFuture<Status> headersOnly(RouterHarness h) {
+    ClientCall<ForwardRequest, ForwardResponse> call =
+        h.channel.newCall(
+            InferenceGrpc.getForwardMethod().toBuilder()
+                .setType(MethodDescriptor.MethodType.BIDI_STREAMING)
+                .build(),
+            CallOptions.DEFAULT.withDeadlineAfter(60, TimeUnit.SECONDS));
+    CompletableFuture<Status> closed = new CompletableFuture<>();
+    call.start(
+        new ClientCall.Listener<>() {
+          @Override
+          public void onClose(Status status, Metadata trailers) {
+            closed.complete(status);
+          }
+        },
+        new Metadata());
+    call.request(1);
+    return closed;
   }
 
   static ForwardRequest request(String id, int tokens) {
