@@ -8,17 +8,12 @@ import io.arrakis.proto.v1.ForwardRequest;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.security.RequestArrival;
-import io.grpc.CallOptions;
-import io.grpc.ClientCall;
-import io.grpc.Metadata;
-import io.grpc.MethodDescriptor;
-import io.grpc.Status;
+import io.arrakis.security.testing.SilentCalls;
 import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -81,49 +76,14 @@ class HostileDeadlineTest {
             RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
             settings,
             RouterHarness.loopback())) {
-      List<CompletableFuture<Status>> silent = new ArrayList<>();
-      for (int i = 0; i < 4; i++) {
-        silent.add(headersOnly(h));
-      }
-      Thread.sleep(100); // all four reached the router
-      Status refused = headersOnly(h).get(5, TimeUnit.SECONDS);
-      assertThat(refused.getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
-      assertThat(refused.getDescription()).contains("arrakis.router.max-arriving-calls");
-      for (CompletableFuture<Status> s : silent) {
-        Status status = s.get(10, TimeUnit.SECONDS);
-        assertThat(status.getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
-        assertThat(status.getDescription()).contains("arrakis.router.request-timeout");
-      }
+      SilentCalls.holdEveryPlaceThenExpire(
+          h.channel, InferenceGrpc.getForwardMethod(), 4, "arrakis.router");
       for (int i = 0; i < 8; i++) {
         assertThat(h.inference().forward(request("after-" + i, 8)).getRequestId())
             .isEqualTo("after-" + i);
       }
       assertThat(Meters.gauge(h.registry, "arrakis_router_inflight_tokens")).isZero();
     }
-  }
-
-  /**
-   * A Forward call that sends its headers and never its request (described as streaming, or
-   * grpc-java would hold a unary call's headers back until its message).
-   */
-  private static CompletableFuture<Status> headersOnly(RouterHarness h) {
-    ClientCall<ForwardRequest, ForwardResponse> call =
-        h.channel.newCall(
-            InferenceGrpc.getForwardMethod().toBuilder()
-                .setType(MethodDescriptor.MethodType.BIDI_STREAMING)
-                .build(),
-            CallOptions.DEFAULT.withDeadlineAfter(60, TimeUnit.SECONDS));
-    CompletableFuture<Status> closed = new CompletableFuture<>();
-    call.start(
-        new ClientCall.Listener<>() {
-          @Override
-          public void onClose(Status status, Metadata trailers) {
-            closed.complete(status);
-          }
-        },
-        new Metadata());
-    call.request(1);
-    return closed;
   }
 
   static ForwardRequest request(String id, int tokens) {

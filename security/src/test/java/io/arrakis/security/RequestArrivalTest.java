@@ -2,11 +2,8 @@ package io.arrakis.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.grpc.CallOptions;
-import io.grpc.ClientCall;
+import io.arrakis.security.testing.SilentCalls;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
-import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -63,28 +60,8 @@ class RequestArrivalTest {
     arrival.close();
   }
 
-  /**
-   * Opens a Check call and sends its headers but never its request. (Described as streaming, or
-   * grpc-java would hold a unary call's headers back until its message.)
-   */
   private CompletableFuture<Status> headersOnly() {
-    MethodDescriptor<HealthCheckRequest, HealthCheckResponse> streaming =
-        HealthGrpc.getCheckMethod().toBuilder()
-            .setType(MethodDescriptor.MethodType.BIDI_STREAMING)
-            .build();
-    ClientCall<HealthCheckRequest, HealthCheckResponse> call =
-        channel.newCall(streaming, CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS));
-    CompletableFuture<Status> closed = new CompletableFuture<>();
-    call.start(
-        new ClientCall.Listener<>() {
-          @Override
-          public void onClose(Status status, Metadata trailers) {
-            closed.complete(status);
-          }
-        },
-        new Metadata());
-    call.request(1);
-    return closed;
+    return SilentCalls.headersOnly(channel, HealthGrpc.getCheckMethod());
   }
 
   private HealthCheckResponse check() {
