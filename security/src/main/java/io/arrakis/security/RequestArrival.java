@@ -32,6 +32,10 @@ public final class RequestArrival implements ServerInterceptor, AutoCloseable {
   private static final int EXPIRED = 2;
 
   /**
+   * The two bounds, read by each server from its own configuration.
+   *
+   * @param maxCalls calls that may wait for their request at once ({@code max-arriving-calls})
+   * @param timeout from a call's headers to its request's last byte ({@code request-timeout})
    * @param prefix the configuration path of the keys, for messages (e.g. {@code arrakis.router})
    */
   public record Settings(int maxCalls, Duration timeout, String prefix) {
