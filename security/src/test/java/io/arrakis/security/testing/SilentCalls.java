@@ -5,12 +5,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /** Calls that send their headers and never their request, as a hostile or stalled client does. */
@@ -24,7 +27,9 @@ public final class SilentCalls {
    * prefix.request-timeout}.
    */
   public static void holdEveryPlaceThenExpire(
-      Channel channel, MethodDescriptor<?, ?> method, int places, String prefix) throws Exception {
+      ManagedChannel channel, MethodDescriptor<?, ?> method, int places, String prefix)
+      throws Exception {
+    awaitReady(channel);
     List<CompletableFuture<Status>> silent = new ArrayList<>();
     for (int i = 0; i < places; i++) {
       silent.add(headersOnly(channel, method));
@@ -38,6 +43,25 @@ public final class SilentCalls {
       assertThat(status.getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
       assertThat(status.getDescription()).contains(prefix + ".request-timeout");
     }
+  }
+
+  /**
+   * Waits (at most 10 s) until {@code channel} is connected. Calls started on a channel still
+   * connecting wait in grpc-java's delayed transport and may reach the server in any order, or
+   * (when cancelled there) not at all.
+   */
+  public static void awaitReady(ManagedChannel channel) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    ConnectivityState state = channel.getState(true);
+    while (state != ConnectivityState.READY && System.nanoTime() < deadline) {
+      CountDownLatch changed = new CountDownLatch(1);
+      channel.notifyWhenStateChanged(state, changed::countDown);
+      changed.await(100, TimeUnit.MILLISECONDS);
+      state = channel.getState(true);
+    }
+    assertThat(state)
+        .as("the channel's state after at most 10 s")
+        .isEqualTo(ConnectivityState.READY);
   }
 
   /**
