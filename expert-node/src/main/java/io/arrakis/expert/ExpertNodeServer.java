@@ -87,6 +87,7 @@ public final class ExpertNodeServer {
             metrics);
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
+    settings.resets().applyTo(builder);
     this.server =
         builder
             .maxInboundMessageSize(messageLimit)

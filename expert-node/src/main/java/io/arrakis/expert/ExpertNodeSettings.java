@@ -3,6 +3,7 @@ package io.arrakis.expert;
 import com.typesafe.config.Config;
 import io.arrakis.model.config.ModelConfig;
 import io.arrakis.security.RequestArrival;
+import io.arrakis.security.StreamResetLimit;
 import java.time.Duration;
 import java.util.function.Consumer;
 
@@ -26,7 +27,8 @@ public record ExpertNodeSettings(
     int cudaGroupedMaxRows,
     long cudaGroupedMaxExpertBytes,
     long cudaScratchReserveBytes,
-    RequestArrival.Settings arrival) {
+    RequestArrival.Settings arrival,
+    StreamResetLimit resets) {
 
   public ExpertNodeSettings {
     if (computeThreads <= 0) {
@@ -90,7 +92,9 @@ public record ExpertNodeSettings(
         c.getBytes("cuda.grouped-max-expert-size"),
         c.getBytes("cuda.scratch-reserve"),
         new RequestArrival.Settings(
-            c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.expert"));
+            c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.expert"),
+        new StreamResetLimit(
+            c.getInt("max-stream-resets"), c.getDuration("stream-reset-window"), "arrakis.expert"));
   }
 
   public ExpertNodeSettings withNodeId(String id) {
@@ -125,6 +129,10 @@ public record ExpertNodeSettings(
     return with(b -> b.arrival = a);
   }
 
+  public ExpertNodeSettings withResets(StreamResetLimit r) {
+    return with(b -> b.resets = r);
+  }
+
   public ExpertNodeSettings withDevice(String dev) {
     return with(b -> b.device = dev);
   }
@@ -149,7 +157,8 @@ public record ExpertNodeSettings(
         b.cudaGroupedMaxRows,
         b.cudaGroupedMaxExpertBytes,
         b.cudaScratchReserveBytes,
-        b.arrival);
+        b.arrival,
+        b.resets);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -170,6 +179,7 @@ public record ExpertNodeSettings(
     long cudaGroupedMaxExpertBytes;
     long cudaScratchReserveBytes;
     RequestArrival.Settings arrival;
+    StreamResetLimit resets;
 
     Copy(ExpertNodeSettings o) {
       nodeId = o.nodeId;
@@ -188,6 +198,7 @@ public record ExpertNodeSettings(
       cudaGroupedMaxExpertBytes = o.cudaGroupedMaxExpertBytes;
       cudaScratchReserveBytes = o.cudaScratchReserveBytes;
       arrival = o.arrival;
+      resets = o.resets;
     }
   }
 }

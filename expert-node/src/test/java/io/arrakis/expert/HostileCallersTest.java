@@ -7,6 +7,8 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.RequestArrival;
+import io.arrakis.security.StreamResetLimit;
+import io.arrakis.security.testing.RapidResets;
 import io.arrakis.security.testing.SilentCalls;
 import java.time.Duration;
 import java.util.List;
@@ -14,9 +16,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Compute calls whose request never comes (the headers only) end after the node's request-timeout;
- * past its max-arriving-calls a new one is refused at once; the node serves on.
+ * past its max-arriving-calls a new one is refused at once; a caller resetting calls past
+ * max-stream-resets loses its connection; the node serves on.
  */
-class SilentCallersTest {
+class HostileCallersTest {
   @Test
   void computeCallsWhoseRequestNeverArrivesEndInTimeAndCostABoundedNumber() throws Exception {
     ExpertNodeSettings settings =
@@ -31,6 +34,23 @@ class SilentCallersTest {
         assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
             .isEqualTo(1);
       }
+    }
+  }
+
+  @Test
+  void aCallerResettingCallsPastTheLimitLosesItsConnection() throws Exception {
+    int limit = 50;
+    ExpertNodeSettings settings =
+        ExpertNodeHarness.defaults()
+            .withResets(new StreamResetLimit(limit, Duration.ofSeconds(30), "arrakis.expert"));
+    try (ExpertNodeHarness h =
+        new ExpertNodeHarness(
+            Fixtures.dir(Fixtures.MIXTRAL_TINY), List.of(new ExpertId(0, 0)), settings)) {
+      assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
+          .isEqualTo(1);
+      RapidResets.connectionClosedPastTheLimit(h.channel, ExpertGrpc.getComputeMethod(), limit);
+      assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
+          .isEqualTo(1);
     }
   }
 }

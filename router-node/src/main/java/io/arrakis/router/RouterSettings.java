@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.dispatch.NodeDispatcher;
 import io.arrakis.security.RequestArrival;
+import io.arrakis.security.StreamResetLimit;
 import java.time.Duration;
 import java.util.function.Consumer;
 
@@ -21,7 +22,8 @@ public record RouterSettings(
     TokenLimiter.Settings admission,
     Duration drainDelay,
     Duration shutdownGrace,
-    RequestArrival.Settings arrival) {
+    RequestArrival.Settings arrival,
+    StreamResetLimit resets) {
 
   /**
    * The longest any timeout may be, whether a client asks for it or the configuration says it: far
@@ -125,7 +127,9 @@ public record RouterSettings(
         c.getDuration("drain-delay"),
         c.getDuration("shutdown-grace"),
         new RequestArrival.Settings(
-            c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.router"));
+            c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.router"),
+        new StreamResetLimit(
+            c.getInt("max-stream-resets"), c.getDuration("stream-reset-window"), "arrakis.router"));
   }
 
   private static TokenLimiter.Settings admission(Config a) {
@@ -166,6 +170,10 @@ public record RouterSettings(
     return with(b -> b.arrival = a);
   }
 
+  public RouterSettings withResets(StreamResetLimit r) {
+    return with(b -> b.resets = r);
+  }
+
   public RouterSettings withDrainDelay(Duration d) {
     return with(b -> b.drainDelay = d);
   }
@@ -185,7 +193,8 @@ public record RouterSettings(
         b.admission,
         b.drainDelay,
         b.shutdownGrace,
-        b.arrival);
+        b.arrival,
+        b.resets);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -201,6 +210,7 @@ public record RouterSettings(
     Duration drainDelay;
     Duration shutdownGrace;
     RequestArrival.Settings arrival;
+    StreamResetLimit resets;
 
     Copy(RouterSettings o) {
       nodeId = o.nodeId;
@@ -214,6 +224,7 @@ public record RouterSettings(
       drainDelay = o.drainDelay;
       shutdownGrace = o.shutdownGrace;
       arrival = o.arrival;
+      resets = o.resets;
     }
   }
 }

@@ -8,6 +8,9 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.router.admission.TokenLimiter;
+import io.arrakis.security.StreamResetLimit;
+import io.arrakis.security.testing.RapidResets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -18,7 +21,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Clients that give up: every call cancelled while it waits for a busy expert node frees at once
  * what it held at the router (its queued slice, its admission tokens, its coordinator) and its
- * in-flight expert call, long before its deadline, round after round.
+ * in-flight expert call, long before its deadline, round after round; a client that cancels calls
+ * as fast as it opens them loses its connection.
  */
 class HostileCancellationTest {
   static final int CALLS = 1000;
@@ -98,6 +102,34 @@ class HostileCancellationTest {
       assertThat(Thread.activeCount())
           .as("threads after two rounds")
           .isLessThan(threadsBefore + 16);
+    }
+  }
+
+  /**
+   * A client that opens and resets calls faster than max-stream-resets allows loses its connection
+   * (and only that), and leaves the router as it was.
+   */
+  @Test
+  void aClientResettingCallsPastTheLimitLosesItsConnection() throws Exception {
+    int limit = 50;
+    RouterSettings settings =
+        RouterHarness.settings()
+            .withResets(new StreamResetLimit(limit, Duration.ofSeconds(30), "arrakis.router"));
+    try (RouterHarness h =
+        new RouterHarness(
+            Fixtures.MIXTRAL_TINY,
+            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1),
+            settings,
+            RouterHarness.loopback())) {
+      h.inference().forward(HostileDeadlineTest.request("connected", TOKENS));
+      RapidResets.connectionClosedPastTheLimit(h.channel, InferenceGrpc.getForwardMethod(), limit);
+      ForwardResponse after = h.inference().forward(HostileDeadlineTest.request("after", TOKENS));
+      assertThat(after.getRequestId()).isEqualTo("after");
+      awaitValue(
+          "tokens held",
+          () -> Meters.gauge(h.registry, "arrakis_router_inflight_tokens"),
+          0,
+          SETTLE_MS);
     }
   }
 

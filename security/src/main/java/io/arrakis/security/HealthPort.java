@@ -21,16 +21,20 @@ public final class HealthPort {
               + "port, for probes that cannot speak TLS (the kubelet's); default: off.")
   Integer port;
 
-  /** Starts serving {@code health} on {@code host} and the port given; null when none was. */
-  public Server start(String host, BindableService health) throws IOException {
+  /**
+   * Starts serving {@code health} on {@code host} and the port given, its connections under the
+   * node's {@code resets} limit; null when no port was given.
+   */
+  public Server start(String host, BindableService health, StreamResetLimit resets)
+      throws IOException {
     if (port == null || port == 0) {
       return null;
     }
+    NettyServerBuilder builder =
+        NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(health);
+    resets.applyTo(builder);
     try {
-      return NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
-          .addService(health)
-          .build()
-          .start();
+      return builder.build().start();
     } catch (IOException e) {
       // a bind error's message names neither the address nor what it was for
       throw new IOException(
