@@ -1,6 +1,8 @@
 package io.arrakis.engine;
 
 /**
+ * The KV cache's size and how it is cut into blocks.
+ *
  * @param kvCacheBytes memory for the KV cache (all layers); it decides how many blocks there are
  * @param blockSize tokens per KV-cache block
  */

@@ -18,6 +18,8 @@ public final class Transport {
   }
 
   /**
+   * Allows plaintext on a loopback host, elsewhere only when {@code insecureAllowed}.
+   *
    * @return the warning line to log for plaintext on {@code host}
    * @throws IllegalArgumentException when plaintext is not allowed there
    */

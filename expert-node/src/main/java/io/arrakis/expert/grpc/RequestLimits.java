@@ -23,6 +23,8 @@ public final class RequestLimits {
   private RequestLimits() {}
 
   /**
+   * What a valid Compute request to a node of {@code model} can unpack to, checked before parsing.
+   *
    * @param maxBatchTokens rows per call: an assignment lists each at most once
    */
   public static WireLimits of(int maxBatchTokens, ModelConfig model) {

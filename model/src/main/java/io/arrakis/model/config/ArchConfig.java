@@ -41,6 +41,8 @@ public record ArchConfig(
     List<Boolean> moeLayers) {
 
   /**
+   * The attention's shape.
+   *
    * @param heads query heads
    * @param kvHeads key/value heads (GQA)
    * @param headDim a head's width (GQA)
@@ -61,6 +63,9 @@ public record ArchConfig(
       double softmaxScale) {}
 
   /**
+   * Multi-head latent attention's shape (DeepSeek-V2/V3): queries and keys/values through low-rank
+   * latents.
+   *
    * @param qLoraRank rank of the query compression, 0 for a plain q_proj
    * @param kvLoraRank rank of the key/value latent (what the KV cache holds per token, with the
    *     rope key)
@@ -76,6 +81,8 @@ public record ArchConfig(
   }
 
   /**
+   * The MoE layers' experts and how tokens are routed to them.
+   *
    * @param experts routed experts per MoE layer
    * @param topK experts per token
    * @param expertIntermediateSize a routed expert's inner width

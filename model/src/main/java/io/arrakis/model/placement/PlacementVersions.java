@@ -28,6 +28,8 @@ public final class PlacementVersions {
   private PlacementVersions() {}
 
   /**
+   * Checks that {@code version} is a placement version.
+   *
    * @throws IllegalArgumentException naming the range when {@code version} is outside 0..{@link
    *     #MAX}
    */

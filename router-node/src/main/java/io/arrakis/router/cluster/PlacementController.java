@@ -36,6 +36,8 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
   public record GetStatus(ActorRef<Status> replyTo) implements Command {}
 
   /**
+   * Where re-planning stands.
+   *
    * @param rounds re-planning rounds finished
    * @param published the last version published; -1 if none
    * @param lastDecision the last round's reason (or failure)
@@ -47,6 +49,8 @@ public final class PlacementController extends AbstractBehavior<PlacementControl
   private record Published(long version, Throwable failure) implements Command {}
 
   /**
+   * What the controller plans from and where it runs the planner.
+   *
    * @param load the cluster-wide tokens per expert over the load window
    * @param planner where planning runs (it may take a while for large models: not on the actor's
    *     thread)

@@ -30,6 +30,8 @@ final class Replan {
   private Replan() {}
 
   /**
+   * A re-planning round's outcome.
+   *
    * @param next the placement to publish, or null to keep the current one
    * @param reason why, in words (logged)
    */
@@ -41,6 +43,8 @@ final class Replan {
   }
 
   /**
+   * Whether the load calls for a new placement, and which.
+   *
    * @param nodes the expert nodes the next placement may use: id → address (null where discovery
    *     supplies it)
    * @param slotsPerNode expert slots per node and layer; 0 = the fullest node's count now, at least

@@ -24,6 +24,8 @@ final class RolloutReceiver {
       implements ClusterSerializer.Serialized {}
 
   /**
+   * A router's answer to a placement rollout.
+   *
    * @param applied whether the router now routes by {@code version} (or newer)
    * @param problem why not; empty when applied
    */

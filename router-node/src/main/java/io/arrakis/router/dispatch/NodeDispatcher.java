@@ -79,6 +79,8 @@ public final class NodeDispatcher extends AbstractBehavior<NodeDispatcher.Comman
   }
 
   /**
+   * A slice the node computed.
+   *
    * @param partialSums FLOAT32 little-endian, one row per slice row
    */
   public record SliceDone(NodeSlice slice, ByteString partialSums) implements SliceReply {}

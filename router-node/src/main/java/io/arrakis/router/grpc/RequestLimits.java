@@ -31,6 +31,8 @@ public final class RequestLimits {
   private RequestLimits() {}
 
   /**
+   * What a valid request to the router can unpack to, checked before parsing.
+   *
    * @param experts experts of the model in all (MoE layers x experts per layer): the most one node
    *     can hold
    * @param serve the stop strings a Generate call may carry

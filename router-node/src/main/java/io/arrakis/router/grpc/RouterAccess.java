@@ -18,6 +18,8 @@ public final class RouterAccess {
   private RouterAccess() {}
 
   /**
+   * Who may call which of the router's services.
+   *
    * @param publicToken the public bearer token, or null
    * @param adminToken the admin bearer token, or null
    * @param tls whether the router serves TLS (and so takes client and admin certificates of its CA)

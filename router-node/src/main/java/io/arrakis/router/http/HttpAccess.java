@@ -23,6 +23,8 @@ public final class HttpAccess {
   }
 
   /**
+   * Who may call the HTTP API.
+   *
    * @param publicToken the public bearer token, or null: open to anyone
    * @param tls whether the API is served over TLS (a client certificate then also identifies a
    *     caller)

@@ -25,6 +25,8 @@ public final class KubernetesPlacementSource implements AutoCloseable {
   private static final Duration API_TIMEOUT = Duration.ofSeconds(30);
 
   /**
+   * Where to find the expert pods.
+   *
    * @param namespace null: this pod's namespace, else the client's (KUBECONFIG context), else
    *     "default"
    * @param expertSelector label selector of the expert pods

@@ -32,6 +32,8 @@ public final class DispatchPlanner {
   }
 
   /**
+   * {@link #plan(int, Routing, ByteString, DType, int)} for float32 rows.
+   *
    * @param rows the request's hidden states, FLOAT32 little-endian [T, d]
    * @param hidden d
    * @return slices in node-id order
@@ -42,6 +44,9 @@ public final class DispatchPlanner {
   }
 
   /**
+   * Splits a layer's rows into one slice per expert node, each (token, expert) pair on the replica
+   * the class comment says.
+   *
    * @param rows the request's hidden states, little-endian [T, d] of {@code dtype}
    * @param dtype FLOAT32 or BFLOAT16
    * @param hidden d

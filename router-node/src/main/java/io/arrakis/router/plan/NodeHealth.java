@@ -17,6 +17,8 @@ public final class NodeHealth {
   }
 
   /**
+   * Takes {@code nodeId} out of rotation.
+   *
    * @return whether this changed the node's state
    */
   public boolean markDown(String nodeId) {
@@ -24,6 +26,8 @@ public final class NodeHealth {
   }
 
   /**
+   * Puts {@code nodeId} back in rotation.
+   *
    * @return whether this changed the node's state
    */
   public boolean markUp(String nodeId) {

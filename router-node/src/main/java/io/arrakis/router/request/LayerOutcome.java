@@ -6,6 +6,8 @@ import io.grpc.Status;
 /** The single answer to a {@link LayerJob}. */
 public sealed interface LayerOutcome {
   /**
+   * The layer's routed experts computed for every token.
+   *
    * @param output row-major [tokens, d]: the sum over each token's chosen experts of gate weight x
    *     expert output
    * @param routing the experts chosen per token and their gate weights

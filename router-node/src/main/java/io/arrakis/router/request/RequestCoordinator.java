@@ -112,6 +112,8 @@ final class RequestCoordinator {
   }
 
   /**
+   * A coordinator for one layer job, answering {@code replyTo} once.
+   *
    * @param shared the shared experts added to a Forward call's answer
    */
   public static Behavior<Command> create(

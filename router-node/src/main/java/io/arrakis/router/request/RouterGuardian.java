@@ -55,6 +55,8 @@ public final class RouterGuardian extends AbstractBehavior<RouterGuardian.Comman
   public record GetVersions(ActorRef<Versions> replyTo) implements Command {}
 
   /**
+   * The placement versions in use.
+   *
    * @param current the version new requests are routed by
    * @param oldestInUse the oldest version a running request still uses ({@code current} when none
    *     is older)

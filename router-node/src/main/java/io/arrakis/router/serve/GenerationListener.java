@@ -28,6 +28,8 @@ public interface GenerationListener {
   void onFailed(Status status);
 
   /**
+   * How a request ended, with its token counts.
+   *
    * @param reason stop (eos, a stop token or string), length (max tokens or the context), cancelled
    * @param promptTokens tokens of the prompt as run (after the chat template)
    * @param completionTokens tokens generated (an eos included)

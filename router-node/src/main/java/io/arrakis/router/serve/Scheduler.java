@@ -59,6 +59,8 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
   public record GetState(ActorRef<State> replyTo) implements Command {}
 
   /**
+   * The scheduler's sequences, KV-cache blocks and steps.
+   *
    * @param stepsInFlight micro-batch steps started and not yet ended
    */
   public record State(

@@ -34,6 +34,8 @@ public final class Planner {
   private Planner() {}
 
   /**
+   * What to plan and how much search to spend on it.
+   *
    * @param replicasPerLayer total expert replicas per layer for {@code balanced} (empty: every
    *     slot, N×S); the fixed strategies always place one copy of each expert
    * @param searchWorkPerLayer bound on the candidate moves one local search evaluates, per layer
