@@ -87,7 +87,7 @@ public final class ExpertNodeServer {
             metrics);
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
-    settings.resets().applyTo(builder);
+    settings.connections().applyTo(builder);
     this.server =
         builder
             .maxInboundMessageSize(messageLimit)

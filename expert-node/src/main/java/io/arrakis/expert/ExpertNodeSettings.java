@@ -2,8 +2,8 @@ package io.arrakis.expert;
 
 import com.typesafe.config.Config;
 import io.arrakis.model.config.ModelConfig;
+import io.arrakis.security.ConnectionLimits;
 import io.arrakis.security.RequestArrival;
-import io.arrakis.security.StreamResetLimit;
 import java.time.Duration;
 import java.util.function.Consumer;
 
@@ -28,7 +28,7 @@ public record ExpertNodeSettings(
     long cudaGroupedMaxExpertBytes,
     long cudaScratchReserveBytes,
     RequestArrival.Settings arrival,
-    StreamResetLimit resets) {
+    ConnectionLimits connections) {
 
   public ExpertNodeSettings {
     if (computeThreads <= 0) {
@@ -93,8 +93,11 @@ public record ExpertNodeSettings(
         c.getBytes("cuda.scratch-reserve"),
         new RequestArrival.Settings(
             c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.expert"),
-        new StreamResetLimit(
-            c.getInt("max-stream-resets"), c.getDuration("stream-reset-window"), "arrakis.expert"));
+        new ConnectionLimits(
+            c.getInt("max-stream-resets"),
+            c.getDuration("stream-reset-window"),
+            c.getDuration("connection-idle-timeout"),
+            "arrakis.expert"));
   }
 
   public ExpertNodeSettings withNodeId(String id) {
@@ -129,8 +132,8 @@ public record ExpertNodeSettings(
     return with(b -> b.arrival = a);
   }
 
-  public ExpertNodeSettings withResets(StreamResetLimit r) {
-    return with(b -> b.resets = r);
+  public ExpertNodeSettings withConnections(ConnectionLimits c) {
+    return with(b -> b.connections = c);
   }
 
   public ExpertNodeSettings withDevice(String dev) {
@@ -158,7 +161,7 @@ public record ExpertNodeSettings(
         b.cudaGroupedMaxExpertBytes,
         b.cudaScratchReserveBytes,
         b.arrival,
-        b.resets);
+        b.connections);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -179,7 +182,7 @@ public record ExpertNodeSettings(
     long cudaGroupedMaxExpertBytes;
     long cudaScratchReserveBytes;
     RequestArrival.Settings arrival;
-    StreamResetLimit resets;
+    ConnectionLimits connections;
 
     Copy(ExpertNodeSettings o) {
       nodeId = o.nodeId;
@@ -198,7 +201,7 @@ public record ExpertNodeSettings(
       cudaGroupedMaxExpertBytes = o.cudaGroupedMaxExpertBytes;
       cudaScratchReserveBytes = o.cudaScratchReserveBytes;
       arrival = o.arrival;
-      resets = o.resets;
+      connections = o.connections;
     }
   }
 }

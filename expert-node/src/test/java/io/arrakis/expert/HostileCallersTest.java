@@ -6,8 +6,8 @@ import io.arrakis.model.placement.ExpertId;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.security.ConnectionLimits;
 import io.arrakis.security.RequestArrival;
-import io.arrakis.security.StreamResetLimit;
 import io.arrakis.security.testing.RapidResets;
 import io.arrakis.security.testing.SilentCalls;
 import java.time.Duration;
@@ -42,7 +42,9 @@ class HostileCallersTest {
     int limit = 50;
     ExpertNodeSettings settings =
         ExpertNodeHarness.defaults()
-            .withResets(new StreamResetLimit(limit, Duration.ofSeconds(30), "arrakis.expert"));
+            .withConnections(
+                new ConnectionLimits(
+                    limit, Duration.ofSeconds(30), Duration.ZERO, "arrakis.expert"));
     try (ExpertNodeHarness h =
         new ExpertNodeHarness(
             Fixtures.dir(Fixtures.MIXTRAL_TINY), List.of(new ExpertId(0, 0)), settings)) {

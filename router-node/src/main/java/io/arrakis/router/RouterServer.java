@@ -185,7 +185,7 @@ public final class RouterServer {
     builder.directExecutor().maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()));
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
-    settings.resets().applyTo(builder);
+    settings.connections().applyTo(builder);
     new CallLatency(registry, services).register(builder);
     this.server = builder.build();
     health.setStatus("", ServingStatus.NOT_SERVING);

@@ -3,8 +3,8 @@ package io.arrakis.router;
 import com.typesafe.config.Config;
 import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.router.dispatch.NodeDispatcher;
+import io.arrakis.security.ConnectionLimits;
 import io.arrakis.security.RequestArrival;
-import io.arrakis.security.StreamResetLimit;
 import java.time.Duration;
 import java.util.function.Consumer;
 
@@ -23,7 +23,7 @@ public record RouterSettings(
     Duration drainDelay,
     Duration shutdownGrace,
     RequestArrival.Settings arrival,
-    StreamResetLimit resets) {
+    ConnectionLimits connections) {
 
   /**
    * The longest any timeout may be, whether a client asks for it or the configuration says it: far
@@ -128,8 +128,11 @@ public record RouterSettings(
         c.getDuration("shutdown-grace"),
         new RequestArrival.Settings(
             c.getInt("max-arriving-calls"), c.getDuration("request-timeout"), "arrakis.router"),
-        new StreamResetLimit(
-            c.getInt("max-stream-resets"), c.getDuration("stream-reset-window"), "arrakis.router"));
+        new ConnectionLimits(
+            c.getInt("max-stream-resets"),
+            c.getDuration("stream-reset-window"),
+            c.getDuration("connection-idle-timeout"),
+            "arrakis.router"));
   }
 
   private static TokenLimiter.Settings admission(Config a) {
@@ -170,8 +173,8 @@ public record RouterSettings(
     return with(b -> b.arrival = a);
   }
 
-  public RouterSettings withResets(StreamResetLimit r) {
-    return with(b -> b.resets = r);
+  public RouterSettings withConnections(ConnectionLimits c) {
+    return with(b -> b.connections = c);
   }
 
   public RouterSettings withDrainDelay(Duration d) {
@@ -194,7 +197,7 @@ public record RouterSettings(
         b.drainDelay,
         b.shutdownGrace,
         b.arrival,
-        b.resets);
+        b.connections);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -210,7 +213,7 @@ public record RouterSettings(
     Duration drainDelay;
     Duration shutdownGrace;
     RequestArrival.Settings arrival;
-    StreamResetLimit resets;
+    ConnectionLimits connections;
 
     Copy(RouterSettings o) {
       nodeId = o.nodeId;
@@ -224,7 +227,7 @@ public record RouterSettings(
       drainDelay = o.drainDelay;
       shutdownGrace = o.shutdownGrace;
       arrival = o.arrival;
-      resets = o.resets;
+      connections = o.connections;
     }
   }
 }

@@ -8,7 +8,7 @@ import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.router.admission.TokenLimiter;
-import io.arrakis.security.StreamResetLimit;
+import io.arrakis.security.ConnectionLimits;
 import io.arrakis.security.testing.RapidResets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -114,7 +114,9 @@ class HostileCancellationTest {
     int limit = 50;
     RouterSettings settings =
         RouterHarness.settings()
-            .withResets(new StreamResetLimit(limit, Duration.ofSeconds(30), "arrakis.router"));
+            .withConnections(
+                new ConnectionLimits(
+                    limit, Duration.ofSeconds(30), Duration.ZERO, "arrakis.router"));
     try (RouterHarness h =
         new RouterHarness(
             Fixtures.MIXTRAL_TINY,

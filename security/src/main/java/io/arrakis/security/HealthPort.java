@@ -23,16 +23,16 @@ public final class HealthPort {
 
   /**
    * Starts serving {@code health} on {@code host} and the port given, its connections under the
-   * node's {@code resets} limit; null when no port was given.
+   * node's connection {@code limits}; null when no port was given.
    */
-  public Server start(String host, BindableService health, StreamResetLimit resets)
+  public Server start(String host, BindableService health, ConnectionLimits limits)
       throws IOException {
     if (port == null || port == 0) {
       return null;
     }
     NettyServerBuilder builder =
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(health);
-    resets.applyTo(builder);
+    limits.applyTo(builder);
     try {
       return builder.build().start();
     } catch (IOException e) {

@@ -44,8 +44,8 @@ class HealthPortTest {
     }
   }
 
-  private static StreamResetLimit limit(int resets) {
-    return new StreamResetLimit(resets, Duration.ofSeconds(30), "test");
+  private static ConnectionLimits limit(int resets) {
+    return new ConnectionLimits(resets, Duration.ofSeconds(30), Duration.ZERO, "test");
   }
 
   private static ServingStatus check(ManagedChannel channel) {

@@ -202,7 +202,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
       metrics.close();
       throw e;
     }
-    Server probes = healthPort.start(host, server.healthService(), settings.resets());
+    Server probes = healthPort.start(host, server.healthService(), settings.connections());
     Runtime.getRuntime()
         .addShutdownHook(
             new Thread(

@@ -377,7 +377,7 @@ public final class RouterMain implements Callable<Integer> {
         throw e;
       }
     }
-    Server probes = healthPort.start(host, server.healthService(), settings.resets());
+    Server probes = healthPort.start(host, server.healthService(), settings.connections());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
       placements.applyTo(server.placementApplier(), p.version());

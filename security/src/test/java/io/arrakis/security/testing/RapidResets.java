@@ -18,7 +18,7 @@ public final class RapidResets {
   private RapidResets() {}
 
   /**
-   * The behaviour {@code StreamResetLimit} promises on a server that allows {@code limit} resets a
+   * The behaviour {@code ConnectionLimits} promises on a server that allows {@code limit} resets a
    * window: a connection that resets {@code limit} calls keeps serving (a call held open on it
    * stays open); a few more and the server closes it with GOAWAY ENHANCE_YOUR_CALM (the held call
    * ends RESOURCE_EXHAUSTED, as grpc-java maps that code, long before its deadline); the client may
