@@ -162,7 +162,7 @@ public final class DecoderModel {
       qn = norm(ck, names.attention(l, "q_norm", "weight"), a.headDim(), c.rmsNormEps());
       kn = norm(ck, names.attention(l, "k_norm", "weight"), a.headDim(), c.rmsNormEps());
     }
-    return new GqaAttention(a, q, k, v, o, qn, kn, rope);
+    return new GqaAttention(a, a.window(l), q, k, v, o, qn, kn, rope);
   }
 
   private static Attention mla(ArchConfig c, Checkpoint ck, WeightNames names, int l, Rope rope)

@@ -2,6 +2,7 @@ package io.arrakis.engine;
 
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.engine.testing.Checkpoints;
 import io.arrakis.model.config.ModelConfigException;
@@ -103,7 +104,14 @@ class BadCheckpointTest {
   void aConfigWithMoreLayersThanTheWeightsIsRefusedNamingTheFirstMissingTensor()
       throws IOException {
     Checkpoints.copy("qwen2_moe", dir);
-    Checkpoints.editConfig(dir, c -> c.put("num_hidden_layers", 3));
+    // layer_types (one per layer, as transformers 5 writes it) grows with the layers, as
+    // transformers requires
+    Checkpoints.editConfig(
+        dir,
+        c -> {
+          c.put("num_hidden_layers", 3);
+          ((ArrayNode) c.get("layer_types")).add("full_attention");
+        });
 
     assertThatThrownBy(this::load)
         .isInstanceOf(ModelConfigException.class)

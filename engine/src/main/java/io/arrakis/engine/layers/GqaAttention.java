@@ -11,7 +11,9 @@ import org.bytedeco.openblas.global.openblas_nolapack;
 
 /**
  * Grouped-query attention (Mixtral, Qwen2-MoE with q/k/v biases, Qwen3-MoE with per-head RMSNorm on
- * q and k before RoPE): each of the H query heads reads key/value head {@code h / (H / KV)}.
+ * q and k before RoPE): each of the H query heads reads key/value head {@code h / (H / KV)}; a
+ * layer with a sliding window attends to the last {@code window} positions only (the cache keeps
+ * them all).
  */
 public final class GqaAttention implements Attention {
   private final Matrix q;
@@ -25,12 +27,15 @@ public final class GqaAttention implements Attention {
   private final int kvHeads;
   private final int headDim;
   private final float scale;
+  private final int window;
 
   /**
-   * The layer's projections; {@code qNorm}/{@code kNorm} null unless the family normalises heads.
+   * The layer's projections; {@code qNorm}/{@code kNorm} null unless the family normalises heads;
+   * {@code window} the keys a query sees through a sliding window (0: all before it).
    */
   public GqaAttention(
       ArchConfig.Attention spec,
+      int window,
       Matrix q,
       Matrix k,
       Matrix v,
@@ -49,6 +54,12 @@ public final class GqaAttention implements Attention {
     this.kvHeads = spec.kvHeads();
     this.headDim = spec.headDim();
     this.scale = (float) spec.softmaxScale();
+    this.window = window;
+  }
+
+  /** The first of a query's {@code visible} keys that it attends to. */
+  private int firstKey(int visible) {
+    return window > 0 ? Math.max(0, visible - window) : 0;
   }
 
   @Override
@@ -99,16 +110,18 @@ public final class GqaAttention implements Attention {
       float[] scores = new float[context.length];
       for (int r = ctx.chunkStart(c); r < ctx.chunkStart(c) + ctx.chunkRows(c); r++) {
         int len = ctx.position(r) + 1;
+        int first = firstKey(len);
         for (int hd = 0; hd < heads; hd++) {
           int qo = r * qw + hd * headDim;
           int ko = (hd / group) * headDim;
-          for (int t = 0; t < len; t++) {
-            scores[t] = Kernels.dot(qs, qo, cache, context[t] * width + ko, headDim) * scale;
+          for (int t = first; t < len; t++) {
+            scores[t - first] =
+                Kernels.dot(qs, qo, cache, context[t] * width + ko, headDim) * scale;
           }
-          Kernels.softmax(scores, len);
+          Kernels.softmax(scores, len - first);
           int vo = kw + ko;
-          for (int t = 0; t < len; t++) {
-            Kernels.axpy(scores[t], cache, context[t] * width + vo, attn, qo, headDim);
+          for (int t = first; t < len; t++) {
+            Kernels.axpy(scores[t - first], cache, context[t] * width + vo, attn, qo, headDim);
           }
         }
       }
@@ -164,7 +177,9 @@ public final class GqaAttention implements Attention {
             len);
         for (int i = 0; i < m; i++) {
           int visible = ctx.position(first + i) + 1;
-          Kernels.softmax(s, i * len, visible);
+          int from = firstKey(visible);
+          Kernels.softmax(s, i * len + from, visible - from);
+          Arrays.fill(s, i * len, i * len + from, 0f);
           Arrays.fill(s, i * len + visible, (i + 1) * len, 0f);
         }
         openblas_nolapack.cblas_sgemm(

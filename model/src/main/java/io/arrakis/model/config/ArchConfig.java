@@ -51,6 +51,8 @@ public record ArchConfig(
    * @param qkNorm per-head RMSNorm on q and k before RoPE (Qwen3)
    * @param mla DeepSeek's multi-head latent attention, or null for GQA
    * @param softmaxScale the factor on q·k before the softmax
+   * @param windows for each layer, how many keys a query sees through a sliding window (itself and
+   *     the {@code window - 1} before it), 0 for all of them
    */
   public record Attention(
       int heads,
@@ -60,7 +62,14 @@ public record ArchConfig(
       boolean outBias,
       boolean qkNorm,
       Mla mla,
-      double softmaxScale) {}
+      double softmaxScale,
+      List<Integer> windows) {
+
+    /** Layer {@code l}'s sliding window, 0 for none. */
+    public int window(int l) {
+      return windows.get(l);
+    }
+  }
 
   /**
    * Multi-head latent attention's shape (DeepSeek-V2/V3): queries and keys/values through low-rank
@@ -213,7 +222,8 @@ public record ArchConfig(
             outBias,
             family == Family.QWEN3_MOE,
             mla,
-            softmaxScale);
+            softmaxScale,
+            AttentionWindows.read(root, family, layers));
 
     ModelConfig layer = ModelConfig.fromJson(root);
     Moe moe = moeSpec(root);

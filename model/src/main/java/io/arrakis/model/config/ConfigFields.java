@@ -141,4 +141,10 @@ final class ConfigFields {
   static String dtype(JsonNode root) {
     return optionalString(root, "torch_dtype", optionalString(root, "dtype", "float32"));
   }
+
+  /** A JSON value for an error message, cut to 80 characters. */
+  static String abbreviated(JsonNode v) {
+    String s = v.toString();
+    return s.length() <= 80 ? s : s.substring(0, 77) + "...";
+  }
 }

@@ -60,6 +60,13 @@ public record ModelConfig(
    */
   public static ModelConfig fromJson(JsonNode root) {
     Family family = family(root);
+    // every family's experts (and dense MLPs) are SwiGLU; another activation would compute other
+    // numbers without a word
+    String act = ConfigFields.optionalString(root, "hidden_act", "silu");
+    if (!act.equals("silu") && !act.equals("swish")) {
+      throw new ModelConfigException(
+          "unsupported hidden_act '" + act + "' (supported: silu, its alias swish)");
+    }
     String ffnField = family == Family.MIXTRAL ? "intermediate_size" : "moe_intermediate_size";
     return new ModelConfig(
         ConfigFields.requiredInt(root, "hidden_size"),

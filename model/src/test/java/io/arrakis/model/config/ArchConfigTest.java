@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.Test;
 
@@ -115,5 +116,80 @@ class ArchConfigTest {
     o.remove("model_type");
     assertThatThrownBy(() -> ArchConfig.fromJson(o))
         .hasMessageContaining("missing required field 'model_type'");
+  }
+
+  @Test
+  void qwenSlidesOnlyWithUseSlidingWindowAndInTheLayersLayerTypesNames() {
+    ObjectNode o = qwen2(true).put("sliding_window", 64);
+    assertThat(ArchConfig.fromJson(o).attention().windows()).containsExactly(0, 0, 0, 0);
+    o.put("use_sliding_window", true);
+    o.putArray("layer_types")
+        .add("sliding_attention")
+        .add("full_attention")
+        .add("sliding_attention")
+        .add("full_attention");
+    ArchConfig c = ArchConfig.fromJson(o);
+    assertThat(c.attention().windows()).containsExactly(64, 0, 64, 0);
+    assertThat(c.attention().window(2)).isEqualTo(64);
+  }
+
+  @Test
+  void qwen2WithoutLayerTypesIsRefusedRatherThanGuessed() {
+    ObjectNode o = qwen2(true).put("sliding_window", 64).put("use_sliding_window", true);
+    assertThatThrownBy(() -> ArchConfig.fromJson(o))
+        .hasMessageContaining("use_sliding_window is set but 'layer_types' is not");
+  }
+
+  @Test
+  void qwen3AndMixtralSlideInEveryLayerWithoutLayerTypes() {
+    ObjectNode qwen3 =
+        qwen2(true)
+            .put("model_type", "qwen3_moe")
+            .put("sliding_window", 32)
+            .put("use_sliding_window", true);
+    assertThat(ArchConfig.fromJson(qwen3).attention().windows()).containsOnly(32).hasSize(4);
+    ObjectNode mixtral = qwen2(true).put("model_type", "mixtral").putNull("sliding_window");
+    assertThat(ArchConfig.fromJson(mixtral).attention().windows()).containsOnly(0);
+    mixtral.put("sliding_window", 16);
+    assertThat(ArchConfig.fromJson(mixtral).attention().windows()).containsOnly(16);
+  }
+
+  @Test
+  void badWindowsAndLayerTypesAreNamed() {
+    ObjectNode types = qwen2(true).put("sliding_window", 64).put("use_sliding_window", true);
+    types.putArray("layer_types").add("full_attention").add("chunked_attention");
+    assertThatThrownBy(() -> ArchConfig.fromJson(types))
+        .hasMessageContaining("'layer_types' must list one type per layer (4)");
+    ((ArrayNode) types.get("layer_types")).add("full_attention").add("full_attention");
+    assertThatThrownBy(() -> ArchConfig.fromJson(types))
+        .hasMessageContaining("unsupported layer type \"chunked_attention\"");
+    ObjectNode zero = qwen2(true).put("model_type", "mixtral").put("sliding_window", 0);
+    assertThatThrownBy(() -> ArchConfig.fromJson(zero))
+        .hasMessageContaining("field 'sliding_window' must be positive when it is used, got 0");
+    ObjectNode unset = qwen2(true).put("use_sliding_window", false);
+    unset
+        .putArray("layer_types")
+        .add("sliding_attention")
+        .add("full_attention")
+        .add("full_attention")
+        .add("full_attention");
+    assertThatThrownBy(() -> ArchConfig.fromJson(unset))
+        .hasMessageContaining("'layer_types' has sliding_attention layers but no sliding window");
+  }
+
+  @Test
+  void anActivationOtherThanSiluIsRefused() {
+    ObjectNode o = qwen2(true).put("hidden_act", "gelu");
+    assertThatThrownBy(() -> ArchConfig.fromJson(o))
+        .hasMessageContaining("unsupported hidden_act 'gelu' (supported: silu");
+    assertThat(ArchConfig.fromJson(qwen2(true).put("hidden_act", "swish"))).isNotNull();
+  }
+
+  @Test
+  void deepseekHasNoSlidingWindow() {
+    ObjectNode o = qwen2(true).put("model_type", "deepseek_v3");
+    o.put("kv_lora_rank", 32).put("qk_nope_head_dim", 16).put("qk_rope_head_dim", 8);
+    o.put("v_head_dim", 16).put("n_routed_experts", 16).put("sliding_window", 8);
+    assertThat(ArchConfig.fromJson(o).attention().windows()).containsOnly(0);
   }
 }
