@@ -7,6 +7,7 @@ import io.arrakis.expert.grpc.RequestLimits;
 import io.arrakis.expert.metrics.ExpertMetrics;
 import io.arrakis.expert.store.ExpertStore;
 import io.arrakis.proto.v1.ExpertGrpc;
+import io.arrakis.security.AcceptedConnections;
 import io.arrakis.security.MalformedRequests;
 import io.arrakis.security.RequestArrival;
 import io.grpc.BindableService;
@@ -40,6 +41,7 @@ public final class ExpertNodeServer {
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
   private final RequestArrival arrival;
+  private final AcceptedConnections connections;
 
   /** A node whose meters record nothing. */
   public ExpertNodeServer(
@@ -87,7 +89,7 @@ public final class ExpertNodeServer {
             metrics);
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
-    settings.connections().applyTo(builder);
+    connections = settings.connections().applyTo(builder);
     this.server =
         builder
             .maxInboundMessageSize(messageLimit)
@@ -153,6 +155,7 @@ public final class ExpertNodeServer {
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
     arrival.close();
+    connections.close();
     executor.shutdown(Duration.ofSeconds(5));
     store.backend().close();
     health.enterTerminalState();

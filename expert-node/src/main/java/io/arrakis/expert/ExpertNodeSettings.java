@@ -97,6 +97,7 @@ public record ExpertNodeSettings(
             c.getInt("max-stream-resets"),
             c.getDuration("stream-reset-window"),
             c.getDuration("connection-idle-timeout"),
+            c.getInt("max-connections"),
             "arrakis.expert"));
   }
 

@@ -8,6 +8,7 @@ import io.arrakis.proto.v1.DescribeRequest;
 import io.arrakis.proto.v1.ExpertGrpc;
 import io.arrakis.security.ConnectionLimits;
 import io.arrakis.security.RequestArrival;
+import io.arrakis.security.testing.ConnectionFlood;
 import io.arrakis.security.testing.RapidResets;
 import io.arrakis.security.testing.SilentCalls;
 import java.time.Duration;
@@ -17,7 +18,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Compute calls whose request never comes (the headers only) end after the node's request-timeout;
  * past its max-arriving-calls a new one is refused at once; a caller resetting calls past
- * max-stream-resets loses its connection; the node serves on.
+ * max-stream-resets loses its connection; a connection past max-connections is closed on arrival;
+ * the node serves on.
  */
 class HostileCallersTest {
   @Test
@@ -51,6 +53,25 @@ class HostileCallersTest {
       assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
           .isEqualTo(1);
       RapidResets.connectionClosedPastTheLimit(h.channel, ExpertGrpc.getComputeMethod(), limit);
+      assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
+          .isEqualTo(1);
+    }
+  }
+
+  @Test
+  void connectionsPastMaxConnectionsAreClosedOnArrival() throws Exception {
+    ExpertNodeSettings settings =
+        ExpertNodeHarness.defaults()
+            .withConnections(
+                new ConnectionLimits(
+                    0, Duration.ofSeconds(10), Duration.ZERO, 4, "arrakis.expert"));
+    try (ExpertNodeHarness h =
+        new ExpertNodeHarness(
+            Fixtures.dir(Fixtures.MIXTRAL_TINY), List.of(new ExpertId(0, 0)), settings)) {
+      assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
+          .isEqualTo(1);
+      // the harness's channel holds one place
+      ConnectionFlood.onePastTheCapIsClosed(h.server.port(), 3);
       assertThat(h.stub().describe(DescribeRequest.getDefaultInstance()).getExpertsCount())
           .isEqualTo(1);
     }

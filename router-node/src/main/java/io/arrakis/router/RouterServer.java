@@ -30,6 +30,7 @@ import io.arrakis.router.serve.Serving;
 import io.arrakis.router.stats.CallLatency;
 import io.arrakis.router.stats.LoadStats;
 import io.arrakis.router.stats.RouterTelemetry;
+import io.arrakis.security.AcceptedConnections;
 import io.arrakis.security.MalformedRequests;
 import io.arrakis.security.RequestArrival;
 import io.arrakis.security.WireLimits;
@@ -73,6 +74,7 @@ public final class RouterServer {
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
   private final RequestArrival arrival;
+  private final AcceptedConnections connections;
   private final ClusterSettings cluster;
   private final ClusterLoadView clusterLoad;
   private final RouterTelemetry telemetry;
@@ -185,7 +187,7 @@ public final class RouterServer {
     builder.directExecutor().maxInboundMessageSize(settings.maxMessageBytes(cfg.hiddenSize()));
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
-    settings.connections().applyTo(builder);
+    connections = settings.connections().applyTo(builder);
     new CallLatency(registry, services).register(builder);
     this.server = builder.build();
     health.setStatus("", ServingStatus.NOT_SERVING);
@@ -309,6 +311,7 @@ public final class RouterServer {
     }
     httpStopped.join();
     arrival.close();
+    connections.close();
     health.enterTerminalState();
     system.terminate();
     try {

@@ -132,6 +132,7 @@ public record RouterSettings(
             c.getInt("max-stream-resets"),
             c.getDuration("stream-reset-window"),
             c.getDuration("connection-idle-timeout"),
+            c.getInt("max-connections"),
             "arrakis.router"));
   }
 

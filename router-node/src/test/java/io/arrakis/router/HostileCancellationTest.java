@@ -9,6 +9,7 @@ import io.arrakis.proto.v1.ForwardResponse;
 import io.arrakis.proto.v1.InferenceGrpc;
 import io.arrakis.router.admission.TokenLimiter;
 import io.arrakis.security.ConnectionLimits;
+import io.arrakis.security.testing.ConnectionFlood;
 import io.arrakis.security.testing.RapidResets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * Clients that give up: every call cancelled while it waits for a busy expert node frees at once
  * what it held at the router (its queued slice, its admission tokens, its coordinator) and its
  * in-flight expert call, long before its deadline, round after round; a client that cancels calls
- * as fast as it opens them loses its connection.
+ * as fast as it opens them loses its connection; connections past max-connections are closed as
+ * they arrive.
  */
 class HostileCancellationTest {
   static final int CALLS = 1000;
@@ -132,6 +134,30 @@ class HostileCancellationTest {
           () -> Meters.gauge(h.registry, "arrakis_router_inflight_tokens"),
           0,
           SETTLE_MS);
+    }
+  }
+
+  /**
+   * Connections that never send a byte hold a place each up to max-connections; one past it is
+   * closed on arrival; the client already connected is served throughout.
+   */
+  @Test
+  void connectionsPastMaxConnectionsAreClosedOnArrival() throws Exception {
+    RouterSettings settings =
+        RouterHarness.settings()
+            .withConnections(
+                new ConnectionLimits(
+                    0, Duration.ofSeconds(10), Duration.ZERO, 4, "arrakis.router"));
+    try (RouterHarness h =
+        new RouterHarness(
+            Fixtures.MIXTRAL_TINY,
+            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1),
+            settings,
+            RouterHarness.loopback())) {
+      h.inference().forward(HostileDeadlineTest.request("connected", TOKENS));
+      ConnectionFlood.onePastTheCapIsClosed(h.router.port(), 3); // the harness's channel is one
+      ForwardResponse after = h.inference().forward(HostileDeadlineTest.request("after", TOKENS));
+      assertThat(after.getRequestId()).isEqualTo("after");
     }
   }
 

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.typesafe.config.ConfigFactory;
+import io.arrakis.security.ConnectionLimits;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 /** Limits that follow from the router's settings and the model, and settings refused at startup. */
@@ -41,5 +43,17 @@ class RouterSettingsTest {
     assertThatThrownBy(() -> with("arrakis.router.node-call-timeout = 300d"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("node-call-timeout");
+  }
+
+  @Test
+  void connectionBoundsAreReadFromTheirKeys() {
+    assertThat(with("").connections())
+        .isEqualTo(
+            new ConnectionLimits(
+                10_000, Duration.ofSeconds(10), Duration.ofMinutes(5), 1024, "arrakis.router"));
+    assertThat(with("arrakis.router.max-connections = 0").connections().maxConnections()).isZero();
+    assertThatThrownBy(() -> with("arrakis.router.max-connections = -1"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("arrakis.router.max-connections");
   }
 }

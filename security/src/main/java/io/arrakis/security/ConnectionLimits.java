@@ -21,16 +21,25 @@ import java.util.concurrent.TimeUnit;
  * grpc-java's 10 s ping timeout for one that does not). Clients that make calls reconnect on their
  * own.
  *
+ * <p>Connections opened faster than that timeout closes them would still use up the process's file
+ * descriptors: past {@code maxConnections} open at once, a new one is closed as soon as it is
+ * accepted ({@link AcceptedConnections}).
+ *
  * @param maxResets RST_STREAM frames a connection may carry within a window ({@code
  *     max-stream-resets}); 0 leaves them unbounded
  * @param resetWindow the window, in whole seconds ({@code stream-reset-window})
  * @param idleTimeout how long a connection may stay without a call ({@code
  *     connection-idle-timeout}); zero leaves it open
+ * @param maxConnections connections open at once ({@code max-connections}); 0 leaves them unbounded
  * @param prefix the configuration path of the keys, for messages (e.g. {@code arrakis.router})
  */
 public record ConnectionLimits(
-    int maxResets, Duration resetWindow, Duration idleTimeout, String prefix) {
+    int maxResets, Duration resetWindow, Duration idleTimeout, int maxConnections, String prefix) {
   public ConnectionLimits {
+    if (maxConnections < 0) {
+      throw new IllegalArgumentException(
+          prefix + ".max-connections must not be negative (0: unbounded), got " + maxConnections);
+    }
     if (maxResets < 0) {
       throw new IllegalArgumentException(
           prefix + ".max-stream-resets must not be negative (0: unbounded), got " + maxResets);
@@ -47,13 +56,21 @@ public record ConnectionLimits(
     }
   }
 
+  /** The limits without a bound on connections open at once. */
+  public ConnectionLimits(
+      int maxResets, Duration resetWindow, Duration idleTimeout, String prefix) {
+    this(maxResets, resetWindow, idleTimeout, 0, prefix);
+  }
+
   /**
    * Applies the limits to {@code builder}'s connections. A transport without HTTP/2 (in-process)
    * has no connections to bound and is left as it is.
+   *
+   * @return the connections' count and event loops, to close once the server has terminated
    */
-  public void applyTo(ServerBuilder<?> builder) {
+  public AcceptedConnections applyTo(ServerBuilder<?> builder) {
     if (!(builder instanceof NettyServerBuilder netty)) {
-      return;
+      return AcceptedConnections.UNBOUNDED;
     }
     if (maxResets > 0) {
       netty.maxRstFramesPerWindow(maxResets, (int) resetWindow.toSeconds());
@@ -61,5 +78,8 @@ public record ConnectionLimits(
     if (!idleTimeout.isZero()) {
       netty.maxConnectionIdle(idleTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
+    return maxConnections > 0
+        ? AcceptedConnections.cap(netty, maxConnections, prefix)
+        : AcceptedConnections.UNBOUNDED;
   }
 }

@@ -5,6 +5,7 @@ import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Option;
 
 /**
@@ -25,20 +26,40 @@ public final class HealthPort {
    * Starts serving {@code health} on {@code host} and the port given, its connections under the
    * node's connection {@code limits}; null when no port was given.
    */
-  public Server start(String host, BindableService health, ConnectionLimits limits)
+  public Started start(String host, BindableService health, ConnectionLimits limits)
       throws IOException {
     if (port == null || port == 0) {
       return null;
     }
     NettyServerBuilder builder =
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(health);
-    limits.applyTo(builder);
+    AcceptedConnections connections = limits.applyTo(builder);
     try {
-      return builder.build().start();
+      return new Started(builder.build().start(), connections);
     } catch (IOException e) {
+      connections.close();
       // a bind error's message names neither the address nor what it was for
       throw new IOException(
           "cannot serve health checks on " + host + ":" + port + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * The probe port's server and the bound on its connections.
+   *
+   * @param server serving health alone
+   * @param connections its open connections (and their event loops)
+   */
+  public record Started(Server server, AcceptedConnections connections) implements AutoCloseable {
+    public int port() {
+      return server.getPort();
+    }
+
+    /** Stops at once (a probe is not worth a grace period), then the event loops. */
+    @Override
+    public void close() throws InterruptedException {
+      server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      connections.close();
     }
   }
 }

@@ -3,22 +3,22 @@ package io.arrakis.security;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.arrakis.security.testing.ConnectionFlood;
 import io.arrakis.security.testing.RapidResets;
 import io.arrakis.security.testing.SilentCalls;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -83,7 +83,9 @@ class ConnectionLimitsTest {
   void aSocketThatNeverSendsAByteIsClosedAfterTheIdleTimeoutAndThePingTimeout() throws Exception {
     try (Loopback l = new Loopback(new ConnectionLimits(0, WINDOW, IDLE, "test"));
         Socket silent = new Socket("127.0.0.1", l.server.getPort())) {
-      assertThat(readsUntilClosed(silent, 20_000)).as("the server closed it within 20 s").isTrue();
+      assertThat(ConnectionFlood.closedWithin(silent, 20_000))
+          .as("the server closed it within 20 s")
+          .isTrue();
     }
   }
 
@@ -91,12 +93,68 @@ class ConnectionLimitsTest {
   void withoutTheIdleTimeoutASilentSocketStaysOpen() throws Exception {
     try (Loopback l = new Loopback(new ConnectionLimits(0, WINDOW, Duration.ZERO, "test"));
         Socket silent = new Socket("127.0.0.1", l.server.getPort())) {
-      assertThat(readsUntilClosed(silent, 2_000)).as("closed within 2 s").isFalse();
+      assertThat(ConnectionFlood.closedWithin(silent, 2_000)).as("closed within 2 s").isFalse();
+    }
+  }
+
+  @Test
+  void aConnectionPastTheCapIsClosedOnArrivalAndFitsAgainOnceOneCloses() throws Exception {
+    // the Loopback's own channel holds one of the two places
+    try (Loopback l = new Loopback(new ConnectionLimits(0, WINDOW, Duration.ZERO, 2, "test"));
+        Socket second = new Socket("127.0.0.1", l.server.getPort());
+        Socket third = new Socket("127.0.0.1", l.server.getPort())) {
+      assertThat(ConnectionFlood.closedWithin(third, 5000))
+          .as("the third connection is closed")
+          .isTrue();
+      assertThat(ConnectionFlood.closedWithin(second, 500)).as("the second stays open").isFalse();
+      assertThat(l.connections.refused()).isEqualTo(1);
+      assertThat(l.connections.open()).isEqualTo(2);
+      assertThat(l.check().getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+      ManagedChannel another =
+          NettyChannelBuilder.forAddress("127.0.0.1", l.server.getPort()).usePlaintext().build();
+      try {
+        assertThatThrownBy(() -> check(another))
+            .isInstanceOfSatisfying(
+                StatusRuntimeException.class,
+                e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+        second.close();
+        awaitOpen(l.connections, 1, 5000);
+        // the channel tries again after its reconnect backoff (about a second)
+        assertThat(checkOnceConnected(another, 20).getStatus())
+            .isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+        assertThat(l.connections.open()).isEqualTo(2);
+      } finally {
+        another.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  @Test
+  void withoutACapEveryConnectionIsKept() throws Exception {
+    try (Loopback l = new Loopback(new ConnectionLimits(0, WINDOW, Duration.ZERO, 0, "test"))) {
+      Socket[] sockets = new Socket[50];
+      try {
+        for (int i = 0; i < sockets.length; i++) {
+          sockets[i] = new Socket("127.0.0.1", l.server.getPort());
+        }
+        for (Socket s : sockets) {
+          assertThat(ConnectionFlood.closedWithin(s, 20)).isFalse();
+        }
+      } finally {
+        for (Socket s : sockets) {
+          if (s != null) {
+            s.close();
+          }
+        }
+      }
+      assertThat(l.check().getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
     }
   }
 
   @Test
   void settingsOutsideTheirRangeAreRefusedNamingTheKey() {
+    assertThatThrownBy(() -> new ConnectionLimits(10, WINDOW, IDLE, -1, "arrakis.router"))
+        .hasMessageContaining("arrakis.router.max-connections");
     assertThatThrownBy(() -> new ConnectionLimits(-1, WINDOW, IDLE, "arrakis.router"))
         .hasMessageContaining("arrakis.router.max-stream-resets");
     for (Duration d : new Duration[] {Duration.ZERO, Duration.ofMillis(1500), Duration.ofDays(2)}) {
@@ -109,23 +167,28 @@ class ConnectionLimitsTest {
     }
   }
 
-  /** Reads (and drops) what the server sends until it closes the socket or {@code millis} pass. */
-  private static boolean readsUntilClosed(Socket socket, long millis) throws Exception {
+  /** One try: fails UNAVAILABLE when the channel cannot connect. */
+  private static HealthCheckResponse check(ManagedChannel channel) {
+    return HealthGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(10, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.getDefaultInstance());
+  }
+
+  /** Waits (at most {@code seconds}) for the channel to connect, then asks. */
+  private static HealthCheckResponse checkOnceConnected(ManagedChannel channel, int seconds) {
+    return HealthGrpc.newBlockingStub(channel)
+        .withWaitForReady()
+        .withDeadlineAfter(seconds, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.getDefaultInstance());
+  }
+
+  private static void awaitOpen(AcceptedConnections c, int want, long millis)
+      throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
-    InputStream in = socket.getInputStream();
-    byte[] buffer = new byte[4096];
-    while (System.nanoTime() < deadline) {
-      socket.setSoTimeout(
-          (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-      try {
-        if (in.read(buffer) < 0) {
-          return true;
-        }
-      } catch (SocketTimeoutException e) {
-        return false;
-      }
+    while (c.open() != want && System.nanoTime() < deadline) {
+      Thread.sleep(10);
     }
-    return false;
+    assertThat(c.open()).isEqualTo(want);
   }
 
   private static ConnectivityState awaitState(
@@ -142,13 +205,14 @@ class ConnectionLimitsTest {
   /** A health service on a loopback port under {@code limits}, with a connected channel to it. */
   private static final class Loopback implements AutoCloseable {
     final Server server;
+    final AcceptedConnections connections;
     final ManagedChannel channel;
 
     Loopback(ConnectionLimits limits) throws Exception {
       NettyServerBuilder builder =
           NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
               .addService(new HealthStatusManager().getHealthService());
-      limits.applyTo(builder);
+      connections = limits.applyTo(builder);
       server = builder.build().start();
       channel =
           NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
@@ -165,6 +229,7 @@ class ConnectionLimitsTest {
     public void close() throws InterruptedException {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      connections.close();
     }
   }
 }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.arrakis.security.testing.RapidResets;
 import io.grpc.ManagedChannel;
-import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
@@ -31,16 +30,16 @@ class HealthPortTest {
     new CommandLine(probes).parseArgs("--health-port", Integer.toString(freePort()));
     HealthStatusManager health = new HealthStatusManager();
     health.setStatus("", ServingStatus.SERVING);
-    Server server = probes.start("127.0.0.1", health.getHealthService(), limit(40));
+    HealthPort.Started server = probes.start("127.0.0.1", health.getHealthService(), limit(40));
     ManagedChannel channel =
-        NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+        NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
     try {
       assertThat(check(channel)).isEqualTo(ServingStatus.SERVING);
       RapidResets.connectionClosedPastTheLimit(channel, HealthGrpc.getCheckMethod(), 40);
       assertThat(check(channel)).isEqualTo(ServingStatus.SERVING);
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-      server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      server.close();
     }
   }
 

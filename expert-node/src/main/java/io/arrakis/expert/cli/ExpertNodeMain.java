@@ -15,7 +15,6 @@ import io.arrakis.security.Role;
 import io.arrakis.security.TlsFiles;
 import io.arrakis.security.Transport;
 import io.arrakis.telemetry.MetricsServer;
-import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -202,7 +201,8 @@ public final class ExpertNodeMain implements Callable<Integer> {
       metrics.close();
       throw e;
     }
-    Server probes = healthPort.start(host, server.healthService(), settings.connections());
+    HealthPort.Started probes =
+        healthPort.start(host, server.healthService(), settings.connections());
     Runtime.getRuntime()
         .addShutdownHook(
             new Thread(
@@ -210,7 +210,7 @@ public final class ExpertNodeMain implements Callable<Integer> {
                   try {
                     server.shutdown();
                     if (probes != null) {
-                      probes.shutdownNow();
+                      probes.close();
                     }
                     metrics.close(); // after the drain, so that scrapes see it
                   } catch (InterruptedException e) {

@@ -23,7 +23,6 @@ import io.arrakis.security.Role;
 import io.arrakis.security.TlsFiles;
 import io.arrakis.security.Transport;
 import io.arrakis.telemetry.MetricsServer;
-import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -377,7 +376,8 @@ public final class RouterMain implements Callable<Integer> {
         throw e;
       }
     }
-    Server probes = healthPort.start(host, server.healthService(), settings.connections());
+    HealthPort.Started probes =
+        healthPort.start(host, server.healthService(), settings.connections());
     KubernetesPlacementSource placements = k8s;
     if (placements != null) {
       placements.applyTo(server.placementApplier(), p.version());
@@ -418,7 +418,7 @@ public final class RouterMain implements Callable<Integer> {
                     server.shutdown();
                     channels.close();
                     if (probes != null) {
-                      probes.shutdownNow();
+                      probes.close();
                     }
                   } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
