@@ -89,14 +89,7 @@ class GenerateServiceTest {
                     "arrakis.router.serve.stream-buffer",
                     STREAM_BUFFER))
             .withFallback(ConfigFactory.load());
-    harness =
-        new RouterHarness(
-            dir,
-            RouterHarness.placement(dir, "contiguous", 2, 1),
-            RouterHarness.settings(),
-            RouterHarness.loopback(),
-            registry,
-            config);
+    harness = RouterHarness.serving(dir, registry, config);
     serving = harness.router.serving().orElseThrow();
   }
 
@@ -243,14 +236,7 @@ class GenerateServiceTest {
                       128))
               .withFallback(ConfigFactory.load());
       Path dir = ReferenceModels.dir(MODEL);
-      try (RouterHarness own =
-          new RouterHarness(
-              dir,
-              RouterHarness.placement(dir, "contiguous", 2, 1),
-              RouterHarness.settings(),
-              RouterHarness.loopback(),
-              new SimpleMeterRegistry(),
-              config)) {
+      try (RouterHarness own = RouterHarness.serving(dir, new SimpleMeterRegistry(), config)) {
         List<GenerateStream> together = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
           together.add(
@@ -322,14 +308,7 @@ class GenerateServiceTest {
     Path dir = ReferenceModels.dir(MODEL);
     List<Prompt> prompts = ReferenceModels.prompts(MODEL);
     RequestLog log = RequestLog.attach();
-    try (RouterHarness own =
-        new RouterHarness(
-            dir,
-            RouterHarness.placement(dir, "contiguous", 2, 1),
-            RouterHarness.settings(),
-            RouterHarness.loopback(),
-            meters,
-            config)) {
+    try (RouterHarness own = RouterHarness.serving(dir, meters, config)) {
       List<GenerateStream> streams = new ArrayList<>();
       long fed =
           0; // tokens through each MoE layer: the prompt, then every generated token but the last

@@ -35,12 +35,7 @@ class HostileCancellationTest {
   void aThousandCallsCancelledMidFlightLeaveNoQueuedSliceNoHeldTokenAndNoGrowth() throws Exception {
     RouterSettings settings =
         RouterHarness.settings().withAdmission(TokenLimiter.Settings.fixed(CALLS * TOKENS));
-    try (RouterHarness h =
-        new RouterHarness(
-            Fixtures.MIXTRAL_TINY,
-            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1),
-            settings,
-            RouterHarness.loopback())) {
+    try (RouterHarness h = RouterHarness.contiguous(Fixtures.MIXTRAL_TINY, 1, settings)) {
       InProcessExpert node = h.experts.get("expert-0");
       h.inference().forward(HostileDeadlineTest.request("warm", TOKENS));
       int threadsBefore = Thread.activeCount();
@@ -119,12 +114,7 @@ class HostileCancellationTest {
             .withConnections(
                 new ConnectionLimits(
                     limit, Duration.ofSeconds(30), Duration.ZERO, "arrakis.router"));
-    try (RouterHarness h =
-        new RouterHarness(
-            Fixtures.MIXTRAL_TINY,
-            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1),
-            settings,
-            RouterHarness.loopback())) {
+    try (RouterHarness h = RouterHarness.contiguous(Fixtures.MIXTRAL_TINY, 1, settings)) {
       h.inference().forward(HostileDeadlineTest.request("connected", TOKENS));
       RapidResets.connectionClosedPastTheLimit(h.channel, InferenceGrpc.getForwardMethod(), limit);
       ForwardResponse after = h.inference().forward(HostileDeadlineTest.request("after", TOKENS));
@@ -148,12 +138,7 @@ class HostileCancellationTest {
             .withConnections(
                 new ConnectionLimits(
                     0, Duration.ofSeconds(10), Duration.ZERO, 4, "arrakis.router"));
-    try (RouterHarness h =
-        new RouterHarness(
-            Fixtures.MIXTRAL_TINY,
-            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 1, 1),
-            settings,
-            RouterHarness.loopback())) {
+    try (RouterHarness h = RouterHarness.contiguous(Fixtures.MIXTRAL_TINY, 1, settings)) {
       h.inference().forward(HostileDeadlineTest.request("connected", TOKENS));
       ConnectionFlood.onePastTheCapIsClosed(h.router.port(), 3); // the harness's channel is one
       ForwardResponse after = h.inference().forward(HostileDeadlineTest.request("after", TOKENS));

@@ -29,11 +29,7 @@ class HostileDeadlineTest {
   void callsWithAHundredYearDeadlineAreAnsweredAndNormalCallsStillSucceedAfterThem()
       throws Exception {
     try (RouterHarness h =
-        new RouterHarness(
-            Fixtures.MIXTRAL_TINY,
-            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
-            RouterHarness.settings(),
-            RouterHarness.loopback())) {
+        RouterHarness.contiguous(Fixtures.MIXTRAL_TINY, 2, RouterHarness.settings())) {
       int tokens = RouterHarness.settings().maxRequestTokens();
       ForwardRequest full = request("century", tokens);
       var century =
@@ -70,12 +66,7 @@ class HostileDeadlineTest {
     RouterSettings settings =
         RouterHarness.settings()
             .withArrival(new RequestArrival.Settings(4, Duration.ofMillis(500), "arrakis.router"));
-    try (RouterHarness h =
-        new RouterHarness(
-            Fixtures.MIXTRAL_TINY,
-            RouterHarness.placement(Fixtures.MIXTRAL_TINY, "contiguous", 2, 1),
-            settings,
-            RouterHarness.loopback())) {
+    try (RouterHarness h = RouterHarness.contiguous(Fixtures.MIXTRAL_TINY, 2, settings)) {
       SilentCalls.holdEveryPlaceThenExpire(
           h.channel, InferenceGrpc.getForwardMethod(), 4, "arrakis.router");
       for (int i = 0; i < 8; i++) {

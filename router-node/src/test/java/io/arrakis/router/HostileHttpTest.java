@@ -57,14 +57,7 @@ class HostileHttpTest {
         ConfigFactory.parseMap(
                 Map.of("arrakis.router.serve.kv-cache-mb", 8, "arrakis.router.serve.block-size", 4))
             .withFallback(ConfigFactory.load());
-    harness =
-        new RouterHarness(
-            dir,
-            RouterHarness.placement(dir, "contiguous", 2, 1),
-            RouterHarness.settings(),
-            RouterHarness.loopback(),
-            new SimpleMeterRegistry(),
-            config);
+    harness = RouterHarness.serving(dir, new SimpleMeterRegistry(), config);
     serving = harness.router.serving().orElseThrow();
     port =
         harness

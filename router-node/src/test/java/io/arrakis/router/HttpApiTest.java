@@ -64,14 +64,7 @@ class HttpApiTest {
                     "arrakis.router.serve.max-sequences",
                     MAX_SEQUENCES))
             .withFallback(ConfigFactory.load());
-    harness =
-        new RouterHarness(
-            dir,
-            RouterHarness.placement(dir, "contiguous", 2, 1),
-            RouterHarness.settings(),
-            RouterHarness.loopback(),
-            registry,
-            config);
+    harness = RouterHarness.serving(dir, registry, config);
     serving = harness.router.serving().orElseThrow();
     HttpApi api =
         harness.router.startHttp(

@@ -75,6 +75,25 @@ final class RouterHarness implements AutoCloseable {
     channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
   }
 
+  /**
+   * A router of {@code fixture} over loopback, its experts dealt contiguously over {@code nodes}
+   * nodes.
+   */
+  static RouterHarness contiguous(String fixture, int nodes, RouterSettings settings)
+      throws Exception {
+    return new RouterHarness(
+        fixture, placement(fixture, "contiguous", nodes, 1), settings, loopback());
+  }
+
+  /**
+   * A router serving the whole model in {@code dir} over loopback (default settings but {@code
+   * config}'s), its experts dealt contiguously over 2 nodes, so that every MoE layer crosses both.
+   */
+  static RouterHarness serving(Path dir, MeterRegistry registry, Config config) throws Exception {
+    return new RouterHarness(
+        dir, placement(dir, "contiguous", 2, 1), settings(), loopback(), registry, config);
+  }
+
   static RouterSettings settings() {
     return RouterSettings.from(ConfigFactory.load()).withDrainDelay(Duration.ZERO);
   }

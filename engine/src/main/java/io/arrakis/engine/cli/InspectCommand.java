@@ -58,12 +58,13 @@ final class InspectCommand implements Callable<Integer> {
         "attention    %s%n",
         a.mla() == null
             ? String.format(
-                "GQA, %d heads, %d key/value heads, head dim %d%s%s",
+                "GQA, %d heads, %d key/value heads, head dim %d%s%s%s",
                 a.heads(),
                 a.kvHeads(),
                 a.headDim(),
                 a.qkvBias() ? ", q/k/v biases" : "",
-                a.qkNorm() ? ", q/k norm" : "")
+                a.qkNorm() ? ", q/k norm" : "",
+                slidingWindows(a))
             : String.format(
                 "MLA, %d heads, kv_lora_rank %d, q_lora_rank %d, rope dim %d",
                 a.heads(), a.mla().kvLoraRank(), a.mla().qLoraRank(), a.mla().qkRopeHeadDim()));
@@ -102,6 +103,18 @@ final class InspectCommand implements Callable<Integer> {
     System.out.printf(
         "KV cache     %s per token (float32, all layers)%n", bytes(kvRow * 4 * c.numLayers()));
     return 0;
+  }
+
+  /** ", sliding window W in N of M layers", or nothing. */
+  private static String slidingWindows(ArchConfig.Attention a) {
+    long sliding = a.windows().stream().filter(w -> w > 0).count();
+    if (sliding == 0) {
+      return "";
+    }
+    int w = a.windows().stream().filter(x -> x > 0).findFirst().orElseThrow();
+    return sliding == a.windows().size()
+        ? ", sliding window " + w
+        : ", sliding window " + w + " in " + sliding + " of " + a.windows().size() + " layers";
   }
 
   private static int firstMoe(ArchConfig c) {

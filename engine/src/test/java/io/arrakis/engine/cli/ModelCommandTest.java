@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.engine.Engine;
 import io.arrakis.engine.EngineOptions;
 import io.arrakis.engine.SequenceChunk;
+import io.arrakis.engine.testing.Checkpoints;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.config.Family;
@@ -150,6 +151,22 @@ class ModelCommandTest {
         .contains("8 per MoE layer, top-2")
         .contains("per expert   24.6K parameters, 48.0 KiB as stored")
         .contains("[BF16]");
+  }
+
+  @Test
+  void inspectShowsWhichLayersSlide() throws Exception {
+    Path model = dir.resolve("sliding");
+    Checkpoints.copy("qwen2_moe", Files.createDirectories(model));
+    Checkpoints.editConfig(
+        model,
+        c -> {
+          c.put("use_sliding_window", true).put("sliding_window", 16);
+          c.putArray("layer_types").add("sliding_attention").add("full_attention");
+        });
+    assertThat(run("inspect", model.toString()))
+        .contains("q/k/v biases, sliding window 16 in 1 of 2 layers");
+    assertThat(run("inspect", ReferenceModels.dir("qwen2_moe").toString()))
+        .doesNotContain("sliding");
   }
 
   @ParameterizedTest
