@@ -90,6 +90,7 @@ public final class ExpertNodeServer {
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
     connections = settings.connections().applyTo(builder);
+    connections.meter(registry, "arrakis_expert");
     this.server =
         builder
             .maxInboundMessageSize(messageLimit)

@@ -188,6 +188,7 @@ public final class RouterServer {
     arrival = new RequestArrival(settings.arrival());
     arrival.register(builder);
     connections = settings.connections().applyTo(builder);
+    connections.meter(registry, "arrakis_router");
     new CallLatency(registry, services).register(builder);
     this.server = builder.build();
     health.setStatus("", ServingStatus.NOT_SERVING);

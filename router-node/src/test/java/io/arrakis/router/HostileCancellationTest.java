@@ -143,6 +143,14 @@ class HostileCancellationTest {
       ConnectionFlood.onePastTheCapIsClosed(h.router.port(), 3); // the harness's channel is one
       ForwardResponse after = h.inference().forward(HostileDeadlineTest.request("after", TOKENS));
       assertThat(after.getRequestId()).isEqualTo("after");
+      awaitValue(
+          "connections open",
+          () -> Meters.gauge(h.registry, "arrakis_router_grpc_connections"),
+          1,
+          SETTLE_MS);
+      assertThat(
+              h.registry.get("arrakis_router_grpc_connections_refused").functionCounter().count())
+          .isEqualTo(1);
     }
   }
 

@@ -15,6 +15,9 @@ import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.util.concurrent.DefaultThreadFactory;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -92,6 +95,31 @@ public final class AcceptedConnections implements AutoCloseable {
   /** Connections closed on arrival because {@code max} were open. */
   public long refused() {
     return refused.get();
+  }
+
+  /**
+   * Publishes the count as {@code PREFIX_grpc_connections} (open now) and {@code
+   * PREFIX_grpc_connections_refused} (closed on arrival), where connections are counted (a cap is
+   * set on a network server).
+   *
+   * @param prefix the metrics' prefix, e.g. {@code arrakis_router}
+   */
+  public void meter(MeterRegistry registry, String prefix) {
+    if (boss == null) {
+      return;
+    }
+    Gauge.builder(prefix + "_grpc_connections", this, AcceptedConnections::open)
+        .description("gRPC connections open (at most max-connections)")
+        .register(registry);
+    FunctionCounter.builder(
+            prefix + "_grpc_connections_refused", this, AcceptedConnections::refused)
+        .description("gRPC connections closed on arrival because max-connections were open")
+        .register(registry);
+  }
+
+  /** Whether the event loops have stopped (after {@link #close}; always, when there are none). */
+  public boolean closed() {
+    return boss == null || (boss.isTerminated() && workers.isTerminated());
   }
 
   /** Stops the event loops; call once the server has terminated. */

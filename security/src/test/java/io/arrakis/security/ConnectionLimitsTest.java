@@ -17,6 +17,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.time.Duration;
@@ -99,10 +100,14 @@ class ConnectionLimitsTest {
 
   @Test
   void aConnectionPastTheCapIsClosedOnArrivalAndFitsAgainOnceOneCloses() throws Exception {
+    AcceptedConnections counted;
     // the Loopback's own channel holds one of the two places
     try (Loopback l = new Loopback(new ConnectionLimits(0, WINDOW, Duration.ZERO, 2, "test"));
         Socket second = new Socket("127.0.0.1", l.server.getPort());
         Socket third = new Socket("127.0.0.1", l.server.getPort())) {
+      counted = l.connections;
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      counted.meter(registry, "test");
       assertThat(ConnectionFlood.closedWithin(third, 5000))
           .as("the third connection is closed")
           .isTrue();
@@ -123,10 +128,17 @@ class ConnectionLimitsTest {
         assertThat(checkOnceConnected(another, 20).getStatus())
             .isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
         assertThat(l.connections.open()).isEqualTo(2);
+        assertThat(registry.get("test_grpc_connections").gauge().value()).isEqualTo(2);
+        // the third socket and the new channel's first try (and any retry of it while full)
+        assertThat(registry.get("test_grpc_connections_refused").functionCounter().count())
+            .isEqualTo(l.connections.refused())
+            .isGreaterThanOrEqualTo(2);
+        assertThat(counted.closed()).as("its event loops while the server runs").isFalse();
       } finally {
         another.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
     }
+    assertThat(counted.closed()).as("its event loops once closed").isTrue();
   }
 
   @Test
