@@ -98,21 +98,21 @@ public final class AcceptedConnections implements AutoCloseable {
   }
 
   /**
-   * Publishes the count as {@code PREFIX_grpc_connections} (open now) and {@code
-   * PREFIX_grpc_connections_refused} (closed on arrival), where connections are counted (a cap is
-   * set on a network server).
+   * Publishes the count as {@code METRICPREFIX_grpc_connections} (open now) and {@code
+   * METRICPREFIX_grpc_connections_refused} (closed on arrival), where connections are counted (a
+   * cap is set on a network server).
    *
-   * @param prefix the metrics' prefix, e.g. {@code arrakis_router}
+   * @param metricPrefix e.g. {@code arrakis_router}
    */
-  public void meter(MeterRegistry registry, String prefix) {
+  public void meter(MeterRegistry registry, String metricPrefix) {
     if (boss == null) {
       return;
     }
-    Gauge.builder(prefix + "_grpc_connections", this, AcceptedConnections::open)
+    Gauge.builder(metricPrefix + "_grpc_connections", this, AcceptedConnections::open)
         .description("gRPC connections open (at most max-connections)")
         .register(registry);
     FunctionCounter.builder(
-            prefix + "_grpc_connections_refused", this, AcceptedConnections::refused)
+            metricPrefix + "_grpc_connections_refused", this, AcceptedConnections::refused)
         .description("gRPC connections closed on arrival because max-connections were open")
         .register(registry);
   }

@@ -5,6 +5,7 @@ import io.arrakis.model.checkpoint.Checkpoint;
 import io.arrakis.model.config.ArchConfig;
 import java.nio.file.Path;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -107,14 +108,19 @@ final class InspectCommand implements Callable<Integer> {
 
   /** ", sliding window W in N of M layers", or nothing. */
   private static String slidingWindows(ArchConfig.Attention a) {
-    long sliding = a.windows().stream().filter(w -> w > 0).count();
-    if (sliding == 0) {
+    List<Integer> sliding = a.windows().stream().filter(w -> w > 0).toList();
+    if (sliding.isEmpty()) {
       return "";
     }
-    int w = a.windows().stream().filter(x -> x > 0).findFirst().orElseThrow();
-    return sliding == a.windows().size()
-        ? ", sliding window " + w
-        : ", sliding window " + w + " in " + sliding + " of " + a.windows().size() + " layers";
+    return sliding.size() == a.windows().size()
+        ? ", sliding window " + sliding.get(0)
+        : ", sliding window "
+            + sliding.get(0)
+            + " in "
+            + sliding.size()
+            + " of "
+            + a.windows().size()
+            + " layers";
   }
 
   private static int firstMoe(ArchConfig c) {

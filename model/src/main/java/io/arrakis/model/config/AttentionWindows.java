@@ -66,7 +66,7 @@ final class AttentionWindows {
     if (!used || !ConfigFields.present(root, "sliding_window")) {
       return 0;
     }
-    int w = ConfigFields.optionalInt(root, "sliding_window", 0);
+    int w = ConfigFields.requiredInt(root, "sliding_window");
     if (w <= 0) {
       throw new ModelConfigException(
           "field 'sliding_window' must be positive when it is used, got " + w);
