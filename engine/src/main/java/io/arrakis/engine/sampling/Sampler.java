@@ -1,6 +1,5 @@
 package io.arrakis.engine.sampling;
 
-import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -11,7 +10,6 @@ import java.util.SplittableRandom;
 public final class Sampler {
   private final SamplingParams params;
   private final SplittableRandom random;
-  private Integer[] order = new Integer[0];
 
   public Sampler(SamplingParams params) {
     this.params = params;
@@ -25,12 +23,16 @@ public final class Sampler {
     return params;
   }
 
-  /** The next token from {@code logits[from .. from + vocab)}. */
+  /**
+   * The next token from {@code logits[from .. from + vocab)}: a draw from the kept tokens ({@link
+   * KeptTokens}, all of them without top-k and top-p), each as likely as its probability among
+   * them.
+   */
   public int next(float[] logits, int from, int vocab) {
     if (params.greedy()) {
       return argmax(logits, from, vocab);
     }
-    double[] p = new double[vocab];
+    double[] p = new double[vocab]; // not kept: a sequence would hold a vocabulary's worth
     double max = Double.NEGATIVE_INFINITY;
     for (int i = 0; i < vocab; i++) {
       p[i] = logits[from + i] / (double) params.temperature();
@@ -41,37 +43,39 @@ public final class Sampler {
       p[i] = Math.exp(p[i] - max);
       sum += p[i];
     }
-    if (order.length != vocab) {
-      order = new Integer[vocab];
-    }
     for (int i = 0; i < vocab; i++) {
-      order[i] = i;
       p[i] /= sum;
     }
-    final double[] probs = p;
-    Arrays.sort(
-        order,
-        (a, b) ->
-            probs[a] != probs[b] ? Double.compare(probs[b], probs[a]) : Integer.compare(a, b));
-    int keep = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
-    double mass = 0;
-    int kept = 0;
-    while (kept < keep) {
-      mass += probs[order[kept]];
-      kept++;
-      if (mass >= params.topP()) {
-        break;
-      }
+    if (params.topK() == 0 && params.topP() >= 1) {
+      return draw(p, vocab);
     }
-    double u = random.nextDouble() * mass;
+    KeptTokens kept = KeptTokens.of(p, vocab, params.topK(), params.topP());
+    double u = random.nextDouble() * kept.mass();
     double acc = 0;
-    for (int i = 0; i < kept; i++) {
-      acc += probs[order[i]];
+    for (int i = 0; i < kept.count(); i++) {
+      acc += p[kept.ids()[i]];
       if (u < acc) {
-        return order[i];
+        return kept.ids()[i];
       }
     }
-    return order[kept - 1];
+    return kept.ids()[kept.count() - 1];
+  }
+
+  /** A draw from the whole distribution, the ids in order. */
+  private int draw(double[] p, int vocab) {
+    double u = random.nextDouble();
+    double acc = 0;
+    int last = 0;
+    for (int i = 0; i < vocab; i++) {
+      if (p[i] > 0) {
+        acc += p[i];
+        last = i;
+        if (u < acc) {
+          return i;
+        }
+      }
+    }
+    return last; // rounding left u at or past the sum
   }
 
   /** The index of the largest logit, the lower on ties. */

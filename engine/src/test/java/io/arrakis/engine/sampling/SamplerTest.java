@@ -1,0 +1,147 @@
+package io.arrakis.engine.sampling;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.Arrays;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The sampler draws from the distribution its parameters define: temperature, then the top-k most
+ * likely tokens, then the smallest set of them reaching top-p; a seed repeats its draws. Checked by
+ * frequency over many draws against the distribution worked out here by sorting every token.
+ */
+class SamplerTest {
+  private static final int DRAWS = 40_000;
+
+  private static SamplingParams sampled(float temperature, int topK, float topP, long seed) {
+    return SamplingParams.greedy(16, Set.of())
+        .withTemperature(temperature)
+        .withTopK(topK)
+        .withTopP(topP)
+        .withSeed(seed);
+  }
+
+  /** Random logits with ties, spread over a few units as a model's are. */
+  private static float[] logits(int vocab, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[] l = new float[vocab];
+    for (int i = 0; i < vocab; i++) {
+      l[i] = (float) Math.round(r.nextGaussian() * 8) / 4; // quarter steps: many ties
+    }
+    return l;
+  }
+
+  /**
+   * The distribution by its definition: softmax of logits / temperature, tokens sorted by
+   * probability (lower id first on ties), the first top-k kept, then the shortest prefix reaching
+   * top-p, renormalized.
+   */
+  private static double[] expected(float[] logits, float temperature, int topK, float topP) {
+    int n = logits.length;
+    double max = Double.NEGATIVE_INFINITY;
+    for (float l : logits) {
+      max = Math.max(max, l / (double) temperature);
+    }
+    double[] p = new double[n];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+      p[i] = Math.exp(logits[i] / (double) temperature - max);
+      sum += p[i];
+    }
+    Integer[] order = new Integer[n];
+    for (int i = 0; i < n; i++) {
+      p[i] /= sum;
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b));
+    int keep = topK > 0 ? Math.min(topK, n) : n;
+    double mass = 0;
+    int kept = 0;
+    while (kept < keep) {
+      mass += p[order[kept++]];
+      if (mass >= topP) {
+        break;
+      }
+    }
+    double[] want = new double[n];
+    for (int i = 0; i < kept; i++) {
+      want[order[i]] = p[order[i]] / mass;
+    }
+    return want;
+  }
+
+  /**
+   * Every token is drawn within 5 standard deviations (plus 3, for the rarest tokens, whose counts
+   * are far from normal) of its expected count; a token outside the kept set never.
+   */
+  private static void drawsFollow(float[] logits, SamplingParams params) {
+    double[] want = expected(logits, params.temperature(), params.topK(), params.topP());
+    Sampler sampler = new Sampler(params);
+    int[] seen = new int[logits.length];
+    for (int d = 0; d < DRAWS; d++) {
+      seen[sampler.next(logits, 0, logits.length)]++;
+    }
+    for (int i = 0; i < logits.length; i++) {
+      if (want[i] == 0) {
+        assertThat(seen[i]).as("token %d is outside the kept set", i).isZero();
+      } else {
+        double mean = DRAWS * want[i];
+        double slack = 5 * Math.sqrt(mean * (1 - want[i])) + 3;
+        assertThat((double) seen[i])
+            .as("draws of token %d (p = %.5f)", i, want[i])
+            .isBetween(mean - slack, mean + slack);
+      }
+    }
+  }
+
+  @Test
+  void withoutTopKOrTopPEveryTokenIsDrawnAsOftenAsItsProbability() {
+    drawsFollow(logits(50, 1), sampled(1f, 0, 1f, 11));
+    drawsFollow(logits(50, 2), sampled(0.5f, 0, 1f, 12));
+  }
+
+  @Test
+  void topKKeepsTheKMostLikelyTokensTiesToTheLowerId() {
+    drawsFollow(logits(200, 3), sampled(1f, 5, 1f, 13));
+    drawsFollow(logits(200, 4), sampled(1.3f, 70, 1f, 14));
+  }
+
+  @Test
+  void topPKeepsTheSmallestSetReachingItEvenWhenItHoldsMostTokens() {
+    drawsFollow(logits(300, 5), sampled(1f, 0, 0.5f, 15));
+    // a flat distribution: the nucleus holds most of the tokens
+    drawsFollow(logits(300, 6), sampled(20f, 0, 0.9f, 16));
+    drawsFollow(logits(300, 7), sampled(1f, 100, 0.8f, 17));
+  }
+
+  @Test
+  void theSameSeedDrawsTheSameTokensAndAnotherSeedOthers() {
+    float[] l = logits(151_936, 8); // a real vocabulary's size
+    int[] first = new int[32];
+    int[] again = new int[32];
+    int[] other = new int[32];
+    Sampler a = new Sampler(sampled(1f, 0, 0.95f, 21));
+    Sampler b = new Sampler(sampled(1f, 0, 0.95f, 21));
+    Sampler c = new Sampler(sampled(1f, 0, 0.95f, 22));
+    for (int i = 0; i < first.length; i++) {
+      first[i] = a.next(l, 0, l.length);
+      again[i] = b.next(l, 0, l.length);
+      other[i] = c.next(l, 0, l.length);
+    }
+    assertThat(again).containsExactly(first);
+    assertThat(other).isNotEqualTo(first);
+  }
+
+  @Test
+  void greedyTakesTheLargestLogitTheLowerIdOnTies() {
+    float[] l = {0.5f, 2f, -1f, 2f};
+    assertThat(new Sampler(SamplingParams.greedy(4, Set.of())).next(l, 0, 4)).isEqualTo(1);
+    float[] shifted = {9f, 9f, 0.5f, 2f, -1f, 2f};
+    assertThat(Sampler.argmax(shifted, 2, 4)).isEqualTo(1);
+    assertThat(new Sampler(sampled(1f, 1, 1f, 3)).next(l, 0, 4))
+        .as("top-k 1 is greedy")
+        .isEqualTo(1);
+  }
+}
