@@ -6,20 +6,52 @@ streams greedy generations of a reference model's prompts (expected.json, made b
 transformers) from a router's arrakis.v1.Inference/Generate (the ids form of every prompt, and the
 chat form where there is one) and checks that the streamed token ids are exactly the expected greedy
 tokens, that the last message alone carries finish_reason "length" and the usage, and that the text
-deltas are valid UTF-8 (they are Python str). No Arrakis code.
+deltas are valid UTF-8 (they are Python str). The ids requests ask for log-probabilities: each
+token's must be the log-softmax of the logits transformers chose it from (gen_logits_P of
+expected.safetensors, read here with the standard library), within 2e-4. No Arrakis code.
 
 Usage: generate_client.py --target HOST:PORT --proto-root DIR --model DIR
 Prints one line per prompt and PASS or FAIL; exits 0 on PASS.
 """
 
 import argparse
+import array
 import json
+import math
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 
 DEADLINE_S = 60
+LOGPROB_TOLERANCE = 2e-4  # the reference logits agree within 1e-4; the log-sum adds as much again
+TOP = 2
+
+
+def read_safetensors(path):
+    """The float32 tensors of a safetensors file, as (shape, flat array of floats)."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__" or t["dtype"] != "F32":
+            continue
+        begin, end = t["data_offsets"]
+        a = array.array("f")
+        a.frombytes(data[begin:end])
+        if sys.byteorder != "little":
+            a.byteswap()
+        out[name] = (t["shape"], a)
+    return out
+
+
+def log_softmax(row):
+    m = max(row)
+    log_sum = m + math.log(sum(math.exp(x - m) for x in row))
+    return [x - log_sum for x in row]
 
 
 def generate_stubs(proto_root, out_dir):
@@ -31,11 +63,12 @@ def generate_stubs(proto_root, out_dir):
     sys.path.insert(0, out_dir)
 
 
-def check(stub, inference_pb2, name, request, want):
-    ids, text, finals, last = [], [], 0, None
+def check(stub, inference_pb2, name, request, want, logits=None):
+    ids, text, finals, last, logprobs = [], [], 0, None, []
     for message in stub.Generate(request, timeout=DEADLINE_S):
         ids.extend(message.token_ids)
         text.append(message.text)
+        logprobs.extend(message.logprobs)
         if message.finish_reason:
             finals += 1
         last = message
@@ -46,11 +79,34 @@ def check(stub, inference_pb2, name, request, want):
         problems.append("the last message must alone carry finish_reason 'length'")
     elif last.usage.completion_tokens != len(want):
         problems.append("usage.completion_tokens %d, expected %d" % (last.usage.completion_tokens, len(want)))
+    if logits is not None:
+        problems.extend(check_logprobs(logprobs, want, logits))
     if last is not None and last.request_id != request.request_id:
         problems.append("request_id %r, sent %r" % (last.request_id, request.request_id))
     print("%s: %d tokens, %d characters of text: %s" % (
         name, len(ids), len("".join(text)), "OK" if not problems else "; ".join(problems)))
     return not problems
+
+
+def check_logprobs(got, want, logits):
+    """Each token's log-probability and its TOP alternatives' against transformers' logits."""
+    shape, flat = logits
+    vocab = shape[1]
+    if len(got) != len(want):
+        return ["%d log-probabilities for %d tokens" % (len(got), len(want))]
+    problems = []
+    for t, (lp, token) in enumerate(zip(got, want)):
+        expected = log_softmax(flat[t * vocab:(t + 1) * vocab])
+        ranked = sorted(expected, reverse=True)
+        if lp.token_id != token or abs(lp.logprob - expected[token]) > LOGPROB_TOLERANCE:
+            problems.append("step %d: token %d logprob %.6f, expected token %d logprob %.6f" % (
+                t, lp.token_id, lp.logprob, token, expected[token]))
+        if len(lp.top_token_ids) != TOP or any(
+                abs(v - ranked[k]) > LOGPROB_TOLERANCE or abs(v - expected[i]) > LOGPROB_TOLERANCE
+                for k, (i, v) in enumerate(zip(lp.top_token_ids, lp.top_logprobs))):
+            problems.append("step %d: top %s %s, expected the values %s" % (
+                t, list(lp.top_token_ids), list(lp.top_logprobs), ranked[:TOP]))
+    return problems
 
 
 def main():
@@ -67,16 +123,20 @@ def main():
 
         with open(os.path.join(args.model, "expected.json")) as f:
             expected = json.load(f)
+        tensors = read_safetensors(os.path.join(args.model, "expected.safetensors"))
         ok = True
         with grpc.insecure_channel(args.target) as channel:
             stub = inference_pb2_grpc.InferenceStub(channel)
             for i, prompt in enumerate(expected["prompts"]):
                 want = prompt["greedy"]
                 sampling = inference_pb2.SamplingParams(max_tokens=len(want), temperature=0.0, ignore_eos=True)
+                with_logprobs = inference_pb2.SamplingParams(
+                    max_tokens=len(want), temperature=0.0, ignore_eos=True, logprobs=TOP)
                 request = inference_pb2.GenerateRequest(
                     request_id="python-ids-%d" % i, token_ids=inference_pb2.TokenIds(ids=prompt["ids"]),
-                    sampling=sampling)
-                ok = check(stub, inference_pb2, "prompt %d (ids)" % i, request, want) and ok
+                    sampling=with_logprobs)
+                ok = check(stub, inference_pb2, "prompt %d (ids)" % i, request, want,
+                           tensors["gen_logits_%d" % i]) and ok
                 if "chat" in prompt:
                     chat = inference_pb2.ChatMessages(messages=[
                         inference_pb2.ChatMessage(role=m["role"], content=m["content"]) for m in prompt["chat"]])

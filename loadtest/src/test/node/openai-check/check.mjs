@@ -1,5 +1,5 @@
 // The official openai client against an Arrakis router's HTTP API: models.list(), a completion of
-// token ids, and a streamed chat completion with its usage. Prints what it got as one JSON line;
+// token ids, and a streamed chat completion with its usage, both with log-probabilities. Prints what it got as one JSON line;
 // the JUnit test (HttpReferenceChecks) compares it with transformers' tokens.
 //
 //   ARRAKIS_BASE_URL=http://127.0.0.1:8000/v1 ARRAKIS_CHECK='{"model", "prompt_ids", "chat", "max_tokens"}' node check.mjs
@@ -23,6 +23,7 @@ const c = await client.completions.create({
   prompt: input.prompt_ids,
   max_tokens: input.max_tokens,
   temperature: 0,
+  logprobs: 1,
   return_token_ids: true, // vLLM's extension, passed through as it is
 });
 
@@ -33,6 +34,8 @@ const stream = await client.chat.completions.create({
   temperature: 0,
   stream: true,
   stream_options: { include_usage: true },
+  logprobs: true,
+  top_logprobs: 2,
   return_token_ids: true,
 });
 let content = "";
@@ -40,6 +43,7 @@ let finish = null;
 let usage = null;
 let chunks = 0;
 const tokenIds = [];
+const logprobs = [];
 for await (const chunk of stream) {
   chunks++;
   if (chunk.usage) {
@@ -49,6 +53,7 @@ for await (const chunk of stream) {
     content += choice.delta?.content ?? "";
     finish = choice.finish_reason ?? finish;
     tokenIds.push(...(choice.token_ids ?? []));
+    logprobs.push(...(choice.logprobs?.content ?? []));
   }
 }
 
@@ -58,7 +63,8 @@ console.log(JSON.stringify({
     text: c.choices[0].text,
     token_ids: c.choices[0].token_ids,
     finish_reason: c.choices[0].finish_reason,
+    token_logprobs: c.choices[0].logprobs?.token_logprobs,
     usage: c.usage,
   },
-  chat: { content, token_ids: tokenIds, finish_reason: finish, usage, chunks },
+  chat: { content, token_ids: tokenIds, logprobs, finish_reason: finish, usage, chunks },
 }));

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import io.arrakis.model.config.ArchConfig;
@@ -517,6 +518,16 @@ class GenerateServiceTest {
         Status.Code.INVALID_ARGUMENT,
         "temperature");
     expectRefused(
+        ids("logprobs", prompt, greedy(4).toBuilder().setLogprobs(21).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.logprobs",
+        "between 0 and 20");
+    expectRefused(
+        ids("logprobs-huge", prompt, greedy(4).toBuilder().setLogprobs(-1).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.logprobs",
+        "4294967295");
+    expectRefused(
         GenerateRequest.newBuilder().setRequestId("empty").setText("").build(),
         Status.Code.INVALID_ARGUMENT,
         "empty");
@@ -643,15 +654,16 @@ class GenerateServiceTest {
         new GenerationRequest(
             "received-long-ago",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
-            new GenerationRequest.Sampling(4, 0, 1, 0, OptionalLong.empty(), List.of(), true),
+            new GenerationRequest.Sampling(4, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1),
             received,
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         new GenerationListener() {
           @Override
-          public void onTokens(int[] tokenIds, String text) {}
+          public void onTokens(int[] tokenIds, String text, List<TokenLogprobs> logprobs) {}
 
           @Override
-          public void onFinished(int[] tokenIds, String text, Finish finish) {
+          public void onFinished(
+              int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish) {
             finished.complete(finish);
           }
 
@@ -679,7 +691,7 @@ class GenerateServiceTest {
     GenerationListener broken =
         new GenerationListener() {
           @Override
-          public void onTokens(int[] tokenIds, String text) {
+          public void onTokens(int[] tokenIds, String text, List<TokenLogprobs> logprobs) {
             if (threw.isDone()) {
               afterThrow.add(tokenIds);
             }
@@ -688,7 +700,8 @@ class GenerateServiceTest {
           }
 
           @Override
-          public void onFinished(int[] tokenIds, String text, Finish finish) {
+          public void onFinished(
+              int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish) {
             afterThrow.add(finish);
           }
 
@@ -701,7 +714,7 @@ class GenerateServiceTest {
         new GenerationRequest(
             "broken",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
-            new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true),
+            new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1),
             System.nanoTime(),
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         broken);

@@ -132,7 +132,8 @@ class HostileHttpTest {
     expect400("{\"prompt\": [1, 2], \"stop\": [\"a\", 5]}", "stop", "stop[1]");
     expect400("{\"prompt\": [1, 2], \"model\": 7}", "model", "string");
     expect400("{\"prompt\": [1, 2], \"n\": 3}", "n", "1");
-    expect400("{\"prompt\": [1, 2], \"logprobs\": 5}", "logprobs", "not served");
+    expect400("{\"prompt\": [1, 2], \"logprobs\": 21}", "logprobs", "between 0 and 20");
+    expect400("{\"prompt\": [1, 2], \"logprobs\": \"5\"}", "logprobs", "between 0 and 20");
     expect400(
         "{\"prompt\": [1, 2], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
         "stream_options.include_usage",

@@ -120,7 +120,8 @@ final class RunCommand implements Callable<Integer> {
               seed == null ? OptionalLong.empty() : OptionalLong.of(seed),
               Set.of(),
               eos,
-              ignoreEos);
+              ignoreEos,
+              -1);
       boolean text = tokenizer != null && !showIds;
       if (!text && !stop.isEmpty()) {
         throw new IllegalArgumentException(

@@ -15,6 +15,8 @@ import java.util.Set;
  * @param eosTokenIds the model's end-of-sequence tokens (from generation_config.json or the
  *     tokenizer)
  * @param ignoreEos keep going past eos
+ * @param logprobs -1: none; else each token's log-probability is returned with those of this many
+ *     most likely tokens ({@link TokenLogprobs})
  */
 public record SamplingParams(
     int maxTokens,
@@ -24,7 +26,8 @@ public record SamplingParams(
     OptionalLong seed,
     Set<Integer> stopTokenIds,
     Set<Integer> eosTokenIds,
-    boolean ignoreEos) {
+    boolean ignoreEos,
+    int logprobs) {
 
   public SamplingParams {
     if (maxTokens < 1) {
@@ -40,27 +43,31 @@ public record SamplingParams(
     if (!(topP > 0 && topP <= 1)) {
       throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
     }
+    if (logprobs < -1) {
+      throw new IllegalArgumentException("logprobs must be >= -1 (-1: none), got " + logprobs);
+    }
     stopTokenIds = Set.copyOf(stopTokenIds);
     eosTokenIds = Set.copyOf(eosTokenIds);
   }
 
   /** Greedy decoding of up to {@code maxTokens}, stopping at eos. */
   public static SamplingParams greedy(int maxTokens, Set<Integer> eos) {
-    return new SamplingParams(maxTokens, 0f, 0, 1f, OptionalLong.empty(), Set.of(), eos, false);
+    return new SamplingParams(maxTokens, 0f, 0, 1f, OptionalLong.empty(), Set.of(), eos, false, -1);
   }
 
   public SamplingParams withTemperature(float t) {
-    return new SamplingParams(maxTokens, t, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos);
+    return new SamplingParams(
+        maxTokens, t, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs);
   }
 
   public SamplingParams withTopK(int k) {
     return new SamplingParams(
-        maxTokens, temperature, k, topP, seed, stopTokenIds, eosTokenIds, ignoreEos);
+        maxTokens, temperature, k, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs);
   }
 
   public SamplingParams withTopP(float p) {
     return new SamplingParams(
-        maxTokens, temperature, topK, p, seed, stopTokenIds, eosTokenIds, ignoreEos);
+        maxTokens, temperature, topK, p, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs);
   }
 
   public SamplingParams withSeed(long s) {
@@ -72,17 +79,23 @@ public record SamplingParams(
         OptionalLong.of(s),
         stopTokenIds,
         eosTokenIds,
-        ignoreEos);
+        ignoreEos,
+        logprobs);
   }
 
   public SamplingParams withStopTokenIds(Set<Integer> ids) {
     return new SamplingParams(
-        maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos);
+        maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos, logprobs);
   }
 
   public SamplingParams withIgnoreEos(boolean ignore) {
     return new SamplingParams(
-        maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignore);
+        maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignore, logprobs);
+  }
+
+  public SamplingParams withLogprobs(int top) {
+    return new SamplingParams(
+        maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, top);
   }
 
   public boolean greedy() {

@@ -2,6 +2,7 @@ package io.arrakis.engine.jmh;
 
 import io.arrakis.engine.sampling.Sampler;
 import io.arrakis.engine.sampling.SamplingParams;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import java.util.Arrays;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -20,9 +21,10 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Picking one sequence's next token on the router's scheduler thread, per token: the sampler
- * against the way it worked before (every token sorted by probability, boxed). {@code shape}:
- * "peaked" logits (a trained model's: a few tokens hold most of the mass) or "flat" ones (a wide
- * nucleus, as at a high temperature).
+ * against the way it worked before (every token sorted by probability, boxed), and the cost of a
+ * token's log-probabilities with its 5 most likely alternatives. {@code shape}: "peaked" logits (a
+ * trained model's: a few tokens hold most of the mass) or "flat" ones (a wide nucleus, as at a high
+ * temperature).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -74,6 +76,11 @@ public class SamplerBenchmark {
   @Benchmark
   public int sampler() {
     return sampler.next(logits, 0, vocab);
+  }
+
+  @Benchmark
+  public TokenLogprobs logprobsTop5() {
+    return TokenLogprobs.of(logits, 0, vocab, 3, 5);
   }
 
   /** The sampler as it was (up to 2026-12-06): softmax, then every token sorted, boxed. */

@@ -1,6 +1,7 @@
 package io.arrakis.loadtest.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,15 +23,18 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 
 /**
  * The router's OpenAI-compatible HTTP API on a real cluster, checked against transformers' greedy
  * tokens: every ids prompt of expected.json through {@code /v1/completions}, whole and streamed,
  * and the chat prompt through {@code /v1/chat/completions}, with {@code return_token_ids}; and the
- * official {@code openai} npm client (loadtest/src/test/node/openai-check, installed by ./test).
+ * official {@code openai} npm client (loadtest/src/test/node/openai-check, installed by ./test);
+ * the greedy tokens' log-probabilities are transformers' too.
  */
 final class HttpReferenceChecks {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final double LOGPROB_TOLERANCE = 2e-4;
   private static final Path OPENAI_CHECK = Path.of("src", "test", "node", "openai-check");
   private static final HttpClient CLIENT =
       HttpClient.newBuilder()
@@ -49,13 +53,17 @@ final class HttpReferenceChecks {
     List<Prompt> prompts = ReferenceModels.prompts(model);
     for (int i = 0; i < prompts.size(); i++) {
       Prompt p = prompts.get(i);
-      ObjectNode body = request(name, p.greedy().length);
+      ObjectNode body = request(name, p.greedy().length).put("logprobs", 1);
       body.set("prompt", JSON.valueToTree(p.ids()));
       JsonNode whole = post(base + "/v1/completions", body);
       JsonNode choice = whole.path("choices").get(0);
       assertThat(ints(choice.path("token_ids")))
           .as("%s prompt %d", model, i)
           .containsExactly(p.greedy());
+      assertLogprobs(
+          choice.path("logprobs").path("token_logprobs"),
+          ReferenceModels.greedyLogprobs(model, i),
+          p.greedy());
       assertThat(choice.path("finish_reason").asText()).isEqualTo("length");
       assertThat(whole.path("usage").path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
       assertThat(whole.path("usage").path("completion_tokens").asInt())
@@ -103,12 +111,14 @@ final class HttpReferenceChecks {
             "the openai npm package is installed by the test command's prerequisites: run ./test --install-only")
         .isRegularFile();
     String name = ReferenceModels.dir(model).getFileName().toString();
-    Prompt first = ReferenceModels.prompts(model).get(0);
-    Prompt chat =
-        ReferenceModels.prompts(model).stream()
-            .filter(p -> p.chat() != null)
+    List<Prompt> prompts = ReferenceModels.prompts(model);
+    Prompt first = prompts.get(0);
+    int chatIndex =
+        IntStream.range(0, prompts.size())
+            .filter(i -> prompts.get(i).chat() != null)
             .findFirst()
             .orElseThrow();
+    Prompt chat = prompts.get(chatIndex);
     int n = first.greedy().length;
     ObjectNode input = JSON.createObjectNode().put("model", name).put("max_tokens", n);
     input.set("prompt_ids", JSON.valueToTree(first.ids()));
@@ -131,15 +141,37 @@ final class HttpReferenceChecks {
 
     JsonNode c = got.path("completion");
     assertThat(ints(c.path("token_ids"))).containsExactly(first.greedy());
+    assertLogprobs(
+        c.path("token_logprobs"), ReferenceModels.greedyLogprobs(model, 0), first.greedy());
     assertThat(c.path("finish_reason").asText()).isEqualTo("length");
     assertUsage(c.path("usage"), first.ids().length, n);
 
     JsonNode s = got.path("chat");
     assertThat(ints(s.path("token_ids"))).containsExactly(chat.greedy());
+    List<JsonNode> entries = new ArrayList<>();
+    s.path("logprobs").forEach(entries::add);
+    assertLogprobs(
+        JSON.valueToTree(entries.stream().map(e -> e.path("logprob")).toList()),
+        ReferenceModels.greedyLogprobs(model, chatIndex),
+        chat.greedy());
+    entries.forEach(e -> assertThat(e.path("top_logprobs").size()).isEqualTo(2));
     assertThat(s.path("content").asText()).isNotEmpty();
     assertThat(s.path("finish_reason").asText()).isEqualTo("length");
     assertThat(s.path("chunks").asInt()).isGreaterThan(2); // the role, token chunks, the usage
     assertUsage(s.path("usage"), chat.ids().length, n);
+  }
+
+  /**
+   * Each greedy token's log-probability is transformers' (see {@link
+   * ReferenceModels#greedyLogprobs}).
+   */
+  private static void assertLogprobs(JsonNode got, double[][] want, int[] greedy) {
+    assertThat(got.size()).isEqualTo(greedy.length);
+    for (int t = 0; t < greedy.length; t++) {
+      assertThat(got.get(t).asDouble())
+          .as("log-probability of step %d", t)
+          .isCloseTo(want[t][greedy[t]], within(LOGPROB_TOLERANCE));
+    }
   }
 
   private static void assertUsage(JsonNode usage, int prompt, int completion) {

@@ -1,9 +1,11 @@
 package io.arrakis.router.grpc;
 
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.model.tokenizer.ChatMessage;
 import io.arrakis.proto.v1.GenerateRequest;
 import io.arrakis.proto.v1.GenerateResponse;
 import io.arrakis.proto.v1.SamplingParams;
+import io.arrakis.proto.v1.TokenLogprob;
 import io.arrakis.proto.v1.Usage;
 import io.arrakis.router.serve.GenerationHandle;
 import io.arrakis.router.serve.GenerationListener;
@@ -82,7 +84,8 @@ final class GenerateCalls {
             Integer.toUnsignedLong(s.getTopK()),
             s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(),
             List.copyOf(s.getStopList()),
-            s.getIgnoreEos());
+            s.getIgnoreEos(),
+            s.hasLogprobs() ? Integer.toUnsignedLong(s.getLogprobs()) : -1);
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;
@@ -120,14 +123,15 @@ final class GenerateCalls {
     }
 
     @Override
-    public synchronized void onTokens(int[] tokenIds, String text) {
-      send(chunk(tokenIds, text).build());
+    public synchronized void onTokens(int[] tokenIds, String text, List<TokenLogprobs> logprobs) {
+      send(chunk(tokenIds, text, logprobs).build());
     }
 
     @Override
-    public synchronized void onFinished(int[] tokenIds, String text, Finish finish) {
+    public synchronized void onFinished(
+        int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish) {
       GenerateResponse last =
-          chunk(tokenIds, text)
+          chunk(tokenIds, text, logprobs)
               .setFinishReason(finish.reason().wire())
               .setUsage(
                   Usage.newBuilder()
@@ -172,11 +176,19 @@ final class GenerateCalls {
       }
     }
 
-    private GenerateResponse.Builder chunk(int[] tokenIds, String text) {
+    private GenerateResponse.Builder chunk(
+        int[] tokenIds, String text, List<TokenLogprobs> logprobs) {
       GenerateResponse.Builder b =
           GenerateResponse.newBuilder().setRequestId(requestId).setText(text);
       for (int t : tokenIds) {
         b.addTokenIds(t);
+      }
+      for (TokenLogprobs lp : logprobs) {
+        TokenLogprob.Builder entry =
+            b.addLogprobsBuilder().setTokenId(lp.token()).setLogprob(lp.logprob());
+        for (int i = 0; i < lp.topIds().length; i++) {
+          entry.addTopTokenIds(lp.topIds()[i]).addTopLogprobs(lp.topLogprobs()[i]);
+        }
       }
       return b;
     }

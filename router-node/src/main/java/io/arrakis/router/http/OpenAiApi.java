@@ -131,7 +131,8 @@ final class OpenAiApi {
     }
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
     ResponseShapes shapes =
-        new ResponseShapes(r, id, service.model().name(), System.currentTimeMillis() / 1000);
+        new ResponseShapes(
+            r, id, service.model().name(), System.currentTimeMillis() / 1000, service::tokenText);
     GenerationRequest request =
         new GenerationRequest(
             id, r.prompt(), r.sampling(), received, received + deadline.toNanos());

@@ -18,9 +18,9 @@ import java.util.OptionalLong;
 /**
  * Turns the JSON body of a completion or chat completion into an {@link OpenAiRequest}, checking
  * every field it knows (a wrong type or value is a 400 naming the field) and refusing the OpenAI
- * features it does not serve (n > 1, logprobs, echo, penalties, tools) rather than ignoring them.
- * Fields it does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its
- * vocabulary, its length against the context) are checked by the generation service.
+ * features it does not serve (n > 1, echo, penalties, tools) rather than ignoring them. Fields it
+ * does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its vocabulary,
+ * its length against the context) are checked by the generation service.
  */
 final class RequestParser {
   /** Bodies nest a few levels; a deeper one is hostile. */
@@ -93,7 +93,8 @@ final class RequestParser {
             Math.max(0, topK),
             seed == null ? OptionalLong.empty() : OptionalLong.of(seed.asLong()),
             stop(root.get("stop")),
-            bool(root, "ignore_eos"));
+            bool(root, "ignore_eos"),
+            chat ? chatLogprobs(root) : completionLogprobs(root));
     return new OpenAiRequest(
         chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"));
   }
@@ -254,6 +255,44 @@ final class RequestParser {
   }
 
   /**
+   * A completion's {@code logprobs}: how many most likely tokens to list beside the chosen one
+   * (absent or false: none, -1).
+   */
+  private static int completionLogprobs(JsonNode root) throws ApiError {
+    JsonNode n = present(root, "logprobs");
+    if (n == null || (n.isBoolean() && !n.asBoolean())) {
+      return -1;
+    }
+    return logprobCount(n, "logprobs");
+  }
+
+  /**
+   * A chat completion's {@code logprobs} (true or false) and {@code top_logprobs} (how many most
+   * likely tokens to list; only with logprobs, as OpenAI has it).
+   */
+  private static int chatLogprobs(JsonNode root) throws ApiError {
+    boolean wanted = bool(root, "logprobs");
+    JsonNode top = present(root, "top_logprobs");
+    if (top == null) {
+      return wanted ? 0 : -1;
+    }
+    if (!wanted) {
+      throw ApiError.invalid("top_logprobs", "top_logprobs needs logprobs: true");
+    }
+    return logprobCount(top, "top_logprobs");
+  }
+
+  private static int logprobCount(JsonNode n, String field) throws ApiError {
+    int max = GenerationRequest.Sampling.MAX_LOGPROBS;
+    if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 0 || n.asInt() > max) {
+      throw ApiError.invalid(
+          field,
+          field + " must be an integer between 0 and " + max + ", got " + abbreviate(n.toString()));
+    }
+    return n.asInt();
+  }
+
+  /**
    * Features of OpenAI's API this server does not have: refused when asked for, accepted at their
    * defaults.
    */
@@ -265,10 +304,6 @@ final class RequestParser {
     JsonNode bestOf = present(root, "best_of");
     if (bestOf != null && !(bestOf.isIntegralNumber() && bestOf.asLong() == 1)) {
       throw ApiError.invalid("best_of", "best_of must be 1");
-    }
-    JsonNode logprobs = present(root, "logprobs");
-    if (logprobs != null && !(logprobs.isBoolean() && !logprobs.asBoolean())) {
-      throw ApiError.invalid("logprobs", "logprobs are not served");
     }
     if (bool(root, "echo")) {
       throw ApiError.invalid("echo", "echo is not served");

@@ -4,12 +4,15 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.router.serve.GenerationListener;
+import java.util.List;
+import java.util.function.IntFunction;
 
 /**
  * The JSON of one request's answers, in OpenAI's shapes: a completion ({@code text_completion}) or
  * a chat completion ({@code chat.completion}), whole or as stream chunks ({@code
- * chat.completion.chunk}), with vLLM's {@code token_ids} when asked for.
+ * chat.completion.chunk}), with log-probabilities and vLLM's {@code token_ids} when asked for.
  */
 final class ResponseShapes {
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
@@ -17,16 +20,30 @@ final class ResponseShapes {
   private final String id;
   private final String model;
   private final long created;
+  private final LogprobsJson logprobs;
 
-  ResponseShapes(OpenAiRequest request, String id, String model, long createdSeconds) {
+  /**
+   * @param tokenText a token's text decoded alone, for log-probabilities
+   */
+  ResponseShapes(
+      OpenAiRequest request,
+      String id,
+      String model,
+      long createdSeconds,
+      IntFunction<String> tokenText) {
     this.request = request;
     this.id = id;
     this.model = model;
     this.created = createdSeconds;
+    this.logprobs = request.sampling().logprobs() < 0 ? null : new LogprobsJson(tokenText);
   }
 
   /** The whole answer of a request that was not streamed. */
-  ObjectNode whole(int[] tokenIds, String text, GenerationListener.Finish finish) {
+  ObjectNode whole(
+      int[] tokenIds,
+      String text,
+      List<TokenLogprobs> tokenLogprobs,
+      GenerationListener.Finish finish) {
     ObjectNode root = head(request.chat() ? "chat.completion" : "text_completion");
     ObjectNode choice = root.putArray("choices").addObject();
     choice.put("index", 0);
@@ -35,7 +52,7 @@ final class ResponseShapes {
     } else {
       choice.put("text", text);
     }
-    choice.putNull("logprobs");
+    logprobs(choice, tokenLogprobs);
     choice.put("finish_reason", reason(finish.reason()));
     tokenIds(choice, tokenIds);
     usage(root, finish);
@@ -58,7 +75,11 @@ final class ResponseShapes {
   }
 
   /** A stream chunk: new tokens and their text; {@code finish} on the last one, else null. */
-  ObjectNode chunk(int[] tokenIds, String text, GenerationListener.Finish finish) {
+  ObjectNode chunk(
+      int[] tokenIds,
+      String text,
+      List<TokenLogprobs> tokenLogprobs,
+      GenerationListener.Finish finish) {
     ObjectNode root = head(request.chat() ? "chat.completion.chunk" : "text_completion");
     ObjectNode choice = root.putArray("choices").addObject();
     choice.put("index", 0);
@@ -70,7 +91,7 @@ final class ResponseShapes {
     } else {
       choice.put("text", text);
     }
-    choice.putNull("logprobs");
+    logprobs(choice, tokenLogprobs);
     if (finish == null) {
       choice.putNull("finish_reason");
     } else {
@@ -98,6 +119,14 @@ final class ResponseShapes {
     root.put("created", created);
     root.put("model", model);
     return root;
+  }
+
+  private void logprobs(ObjectNode choice, List<TokenLogprobs> tokens) {
+    if (logprobs == null) {
+      choice.putNull("logprobs");
+    } else {
+      choice.set("logprobs", request.chat() ? logprobs.chat(tokens) : logprobs.completion(tokens));
+    }
   }
 
   private void tokenIds(ObjectNode choice, int[] ids) {

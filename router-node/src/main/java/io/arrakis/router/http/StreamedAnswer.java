@@ -1,10 +1,12 @@
 package io.arrakis.router.http;
 
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.router.pekko.PekkoFutures;
 import io.arrakis.router.serve.GenerationHandle;
 import io.arrakis.router.serve.GenerationListener;
 import io.grpc.Status;
 import java.util.ArrayDeque;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -78,15 +80,15 @@ final class StreamedAnswer implements GenerationListener {
   }
 
   @Override
-  public void onTokens(int[] tokenIds, String text) {
+  public void onTokens(int[] tokenIds, String text, List<TokenLogprobs> logprobs) {
     start();
-    offer(Sse.event(shapes.chunk(tokenIds, text, null)));
+    offer(Sse.event(shapes.chunk(tokenIds, text, logprobs, null)));
   }
 
   @Override
-  public void onFinished(int[] tokenIds, String text, Finish finish) {
+  public void onFinished(int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish) {
     start();
-    offer(Sse.event(shapes.chunk(tokenIds, text, finish)));
+    offer(Sse.event(shapes.chunk(tokenIds, text, logprobs, finish)));
     if (includeUsage) {
       offer(Sse.event(shapes.usageChunk(finish)));
     }

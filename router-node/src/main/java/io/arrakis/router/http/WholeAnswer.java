@@ -1,8 +1,11 @@
 package io.arrakis.router.http;
 
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.router.serve.GenerationListener;
 import io.grpc.Status;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 
@@ -14,6 +17,7 @@ final class WholeAnswer implements GenerationListener {
   private final String promptField;
   private final CompletableFuture<HttpResponse> response = new CompletableFuture<>();
   private final StringBuilder text = new StringBuilder();
+  private final List<TokenLogprobs> gathered = new ArrayList<>();
   private int[] tokens = new int[16];
   private int count;
 
@@ -27,15 +31,17 @@ final class WholeAnswer implements GenerationListener {
   }
 
   @Override
-  public void onTokens(int[] tokenIds, String delta) {
-    take(tokenIds, delta);
+  public void onTokens(int[] tokenIds, String delta, List<TokenLogprobs> logprobs) {
+    take(tokenIds, delta, logprobs);
   }
 
   @Override
-  public void onFinished(int[] tokenIds, String delta, Finish finish) {
-    take(tokenIds, delta);
+  public void onFinished(
+      int[] tokenIds, String delta, List<TokenLogprobs> logprobs, Finish finish) {
+    take(tokenIds, delta, logprobs);
     response.complete(
-        Replies.json(200, shapes.whole(Arrays.copyOf(tokens, count), text.toString(), finish)));
+        Replies.json(
+            200, shapes.whole(Arrays.copyOf(tokens, count), text.toString(), gathered, finish)));
   }
 
   @Override
@@ -43,7 +49,8 @@ final class WholeAnswer implements GenerationListener {
     response.complete(Replies.error(ApiError.of(status, promptField)));
   }
 
-  private void take(int[] ids, String delta) {
+  private void take(int[] ids, String delta, List<TokenLogprobs> more) {
+    gathered.addAll(more);
     if (count + ids.length > tokens.length) {
       tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, count + ids.length));
     }

@@ -1,7 +1,9 @@
 package io.arrakis.router.serve;
 
 import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.grpc.Status;
+import java.util.List;
 
 /**
  * Receives one request's output. Exactly one of {@link #onFinished} and {@link #onFailed} is
@@ -13,12 +15,15 @@ public interface GenerationListener {
   /**
    * Tokens decoded since the last call (usually one) and their text: whole UTF-8 characters only,
    * with anything that may still become a stop string held back; empty while a character is
-   * incomplete.
+   * incomplete. {@code logprobs}: one per token when the request asked for them, else empty.
    */
-  void onTokens(int[] tokenIds, String text);
+  void onTokens(int[] tokenIds, String text, List<TokenLogprobs> logprobs);
 
-  /** The end: the last tokens and text (possibly none), why it ended, and the token counts. */
-  void onFinished(int[] tokenIds, String text, Finish finish);
+  /**
+   * The end: the last tokens, text and log-probabilities (possibly none), why it ended, and the
+   * token counts.
+   */
+  void onFinished(int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish);
 
   /**
    * The request failed or was refused: INVALID_ARGUMENT (the request), RESOURCE_EXHAUSTED

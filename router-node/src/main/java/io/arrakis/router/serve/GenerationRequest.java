@@ -54,6 +54,8 @@ public record GenerationRequest(
    * @param seed the same seed (with the same prompt and parameters) gives the same tokens
    * @param stop generation ends before the first of these strings, which is not returned
    * @param ignoreEos generate past the model's end-of-sequence tokens
+   * @param logprobs -1: none; 0 to {@link #MAX_LOGPROBS}: each generated token's log-probability,
+   *     with those of this many most likely tokens
    */
   public record Sampling(
       long maxTokens,
@@ -62,7 +64,11 @@ public record GenerationRequest(
       long topK,
       OptionalLong seed,
       List<String> stop,
-      boolean ignoreEos) {
+      boolean ignoreEos,
+      long logprobs) {
+    /** The most alternatives a request may ask log-probabilities of (as vLLM's default). */
+    public static final int MAX_LOGPROBS = 20;
+
     public Sampling {
       Objects.requireNonNull(seed, "seed");
       stop = List.copyOf(stop);
@@ -70,7 +76,7 @@ public record GenerationRequest(
 
     /** Greedy, up to {@code maxTokens} (0 = the default), stopping at eos. */
     public static Sampling greedy(long maxTokens) {
-      return new Sampling(maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), false);
+      return new Sampling(maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), false, -1);
     }
   }
 }

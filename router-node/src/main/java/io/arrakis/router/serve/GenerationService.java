@@ -14,4 +14,11 @@ public interface GenerationService {
 
   /** What is served. */
   ServedModel model();
+
+  /**
+   * One token's text as the tokenizer decodes it alone (what log-probabilities are listed under, as
+   * vLLM lists them; a piece of a character shows as U+FFFD), or {@code token_id:N} for an id
+   * without text (no tokenizer, or an id past it).
+   */
+  String tokenText(int id);
 }

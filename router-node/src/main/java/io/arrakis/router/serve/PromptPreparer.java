@@ -55,6 +55,13 @@ final class PromptPreparer {
     if (s.maxTokens() < 0 || s.topK() < 0) {
       throw GenerationRefused.invalid("sampling.max_tokens and sampling.top_k must be >= 0");
     }
+    if (s.logprobs() < -1 || s.logprobs() > GenerationRequest.Sampling.MAX_LOGPROBS) {
+      throw GenerationRefused.invalid(
+          "sampling.logprobs must be between 0 and "
+              + GenerationRequest.Sampling.MAX_LOGPROBS
+              + " (absent: none), got "
+              + s.logprobs());
+    }
     StopStrings stops;
     try {
       stops = StopStrings.of(s.stop(), stopLimits);
@@ -89,7 +96,8 @@ final class PromptPreparer {
             s.seed(),
             Set.of(),
             eos,
-            s.ignoreEos());
+            s.ignoreEos(),
+            (int) s.logprobs()); // checked above
     return new PreparedRequest(r.requestId(), ids, params, stops, r.deadlineNanos(), arrivalNanos);
   }
 

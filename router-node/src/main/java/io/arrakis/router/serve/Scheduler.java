@@ -6,6 +6,7 @@ import io.arrakis.engine.SequenceChunk;
 import io.arrakis.engine.StepResult;
 import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.kv.BlockManager;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.time.Duration;
@@ -351,15 +352,18 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
       if (s.ended) {
         leave(s);
       } else if (s.computed == s.length()) {
-        next(s, s.sampler.next(result.logits(i), 0, vocab), now);
+        float[] logits = result.logits(i);
+        int token = s.sampler.next(logits, 0, vocab);
+        int top = s.params().logprobs();
+        next(s, token, top < 0 ? null : TokenLogprobs.of(logits, 0, vocab, token, top), now);
       }
     }
   }
 
-  private void next(Sequence s, int token, long now) {
+  private void next(Sequence s, int token, TokenLogprobs logprobs, long now) {
     s.append(token);
     metrics.token(s, now);
-    Optional<FinishReason> text = s.output.accept(token);
+    Optional<FinishReason> text = s.output.accept(token, logprobs);
     FinishReason reason =
         s.params().stopsAt(token)
             ? FinishReason.STOP

@@ -1,11 +1,14 @@
 package io.arrakis.router.serve;
 
 import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.model.tokenizer.IncrementalDetokenizer;
 import io.arrakis.model.tokenizer.StopMatcher;
 import io.arrakis.model.tokenizer.StopStrings;
 import io.grpc.Status;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -22,6 +25,7 @@ final class SequenceOutput {
   private int[] tokens = new int[4];
   private int count;
   private final StringBuilder text = new StringBuilder();
+  private final List<TokenLogprobs> logprobs = new ArrayList<>();
   private boolean ended;
 
   /**
@@ -40,8 +44,14 @@ final class SequenceOutput {
     this.stop = stops.newMatcher();
   }
 
-  /** Takes a new token; returns {@link FinishReason#STOP} when its text completes a stop string. */
-  Optional<FinishReason> accept(int token) {
+  /**
+   * Takes a new token, with its log-probabilities when the request asked for them (else null);
+   * returns {@link FinishReason#STOP} when its text completes a stop string.
+   */
+  Optional<FinishReason> accept(int token, TokenLogprobs logprob) {
+    if (logprob != null) {
+      logprobs.add(logprob);
+    }
     if (count == tokens.length) {
       tokens = Arrays.copyOf(tokens, count * 2);
     }
@@ -55,9 +65,10 @@ final class SequenceOutput {
   /** Sends what was taken since the last chunk. */
   void emit() {
     if (!ended && count > 0) {
-      listener.onTokens(Arrays.copyOf(tokens, count), text.toString());
+      listener.onTokens(Arrays.copyOf(tokens, count), text.toString(), List.copyOf(logprobs));
       count = 0;
       text.setLength(0);
+      logprobs.clear();
     }
   }
 
@@ -78,6 +89,7 @@ final class SequenceOutput {
     listener.onFinished(
         Arrays.copyOf(tokens, count),
         text.toString(),
+        List.copyOf(logprobs),
         new GenerationListener.Finish(reason, promptTokens, completionTokens));
   }
 

@@ -4,6 +4,7 @@ import io.arrakis.engine.DecoderModel;
 import io.arrakis.engine.Engine;
 import io.arrakis.engine.EngineOptions;
 import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.model.tokenizer.ModelTokenizer;
 import io.arrakis.model.tokenizer.StopLimits;
 import io.arrakis.router.request.RouterGuardian;
@@ -12,6 +13,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -19,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -40,6 +43,10 @@ public final class Serving implements GenerationService, AutoCloseable {
 
   private final Engine engine;
   private final ModelTokenizer tokenizer;
+
+  /** Tokens' texts decoded alone, as log-probabilities name them: each decoded once. */
+  private final AtomicReferenceArray<String> tokenTexts;
+
   private final ActorRef<Scheduler.Command> scheduler;
   private final PromptPreparer preparer;
   private final ServedModel model;
@@ -58,6 +65,8 @@ public final class Serving implements GenerationService, AutoCloseable {
       ServingMetrics metrics) {
     this.engine = engine;
     this.tokenizer = tokenizer;
+    this.tokenTexts =
+        new AtomicReferenceArray<>(tokenizer == null ? 0 : tokenizer.tokenizer().vocabSize());
     this.scheduler = scheduler;
     this.model = model;
     this.settings = settings;
@@ -219,6 +228,7 @@ public final class Serving implements GenerationService, AutoCloseable {
       listener.onFinished(
           new int[0],
           "",
+          List.of(),
           new GenerationListener.Finish(FinishReason.CANCELLED, p.prompt().length, 0));
     }
   }
@@ -277,17 +287,18 @@ public final class Serving implements GenerationService, AutoCloseable {
     }
 
     @Override
-    public void onTokens(int[] tokenIds, String text) {
+    public void onTokens(int[] tokenIds, String text, List<TokenLogprobs> logprobs) {
       if (!ended.get()) {
-        guarded(() -> listener.onTokens(tokenIds, text));
+        guarded(() -> listener.onTokens(tokenIds, text, logprobs));
       }
     }
 
     @Override
-    public void onFinished(int[] tokenIds, String text, Finish finish) {
+    public void onFinished(
+        int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish) {
       if (ended.compareAndSet(false, true)) {
         release.run();
-        guarded(() -> listener.onFinished(tokenIds, text, finish));
+        guarded(() -> listener.onFinished(tokenIds, text, logprobs, finish));
       }
     }
 
@@ -310,6 +321,19 @@ public final class Serving implements GenerationService, AutoCloseable {
         cancel.run();
       }
     }
+  }
+
+  @Override
+  public String tokenText(int id) {
+    if (tokenizer == null || id < 0 || id >= tokenizer.tokenizer().vocabSize()) {
+      return "token_id:" + id;
+    }
+    String text = tokenTexts.get(id);
+    if (text == null) {
+      text = tokenizer.tokenizer().decode(new int[] {id});
+      tokenTexts.set(id, text); // two threads may both decode it: the same text
+    }
+    return text;
   }
 
   /**

@@ -8,6 +8,7 @@ import io.arrakis.router.serve.GenerationListener;
 import io.arrakis.router.serve.GenerationRequest;
 import io.grpc.Status;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -47,7 +48,10 @@ class StreamedAnswerTest {
             false,
             true);
     return new StreamedAnswer(
-        new ResponseShapes(request, "cmpl-1", "m", 0), request, cancels::incrementAndGet, buffer);
+        new ResponseShapes(request, "cmpl-1", "m", 0, id -> "t" + id),
+        request,
+        cancels::incrementAndGet,
+        buffer);
   }
 
   /** The response's body as the connection would send it. */
@@ -65,10 +69,10 @@ class StreamedAnswerTest {
   @Test
   void theStreamHasEveryEventInOrderThenDone() throws Exception {
     StreamedAnswer a = answer(16);
-    a.onTokens(new int[] {7}, "a");
+    a.onTokens(new int[] {7}, "a", List.of());
     HttpResponse response = a.response().get(5, TimeUnit.SECONDS);
     CompletableFuture<String> body = body(response);
-    a.onFinished(new int[] {8}, "b", LENGTH);
+    a.onFinished(new int[] {8}, "b", List.of(), LENGTH);
 
     assertThat(response.status().intValue()).isEqualTo(200);
     assertThat(body.get(5, TimeUnit.SECONDS))
@@ -94,11 +98,11 @@ class StreamedAnswerTest {
   void chunksPilingUpPastTheBufferBeforeTheStreamStartsCancelTheRequestAndBreakItOff()
       throws Exception {
     StreamedAnswer a = answer(2);
-    a.onTokens(new int[] {7}, "a");
-    a.onTokens(new int[] {8}, "b");
+    a.onTokens(new int[] {7}, "a", List.of());
+    a.onTokens(new int[] {8}, "b", List.of());
     assertThat(cancels).hasValue(0);
 
-    a.onTokens(new int[] {9}, "c");
+    a.onTokens(new int[] {9}, "c", List.of());
 
     assertThat(cancels).hasValue(1);
     CompletableFuture<String> body = body(a.response().get(5, TimeUnit.SECONDS));

@@ -1,5 +1,6 @@
 package io.arrakis.router.serve;
 
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,7 +24,7 @@ final class Recorder implements GenerationListener {
   private int endings;
 
   @Override
-  public synchronized void onTokens(int[] tokenIds, String delta) {
+  public synchronized void onTokens(int[] tokenIds, String delta, List<TokenLogprobs> logprobs) {
     if (endings > 0) {
       throw new AssertionError("tokens after the end");
     }
@@ -36,7 +37,8 @@ final class Recorder implements GenerationListener {
   }
 
   @Override
-  public synchronized void onFinished(int[] tokenIds, String delta, Finish finish) {
+  public synchronized void onFinished(
+      int[] tokenIds, String delta, List<TokenLogprobs> logprobs, Finish finish) {
     if (++endings > 1) {
       throw new AssertionError("answered twice");
     }

@@ -38,7 +38,7 @@ class SchedulerTest {
 
   static GenerationRequest.Sampling greedy(int maxTokens) {
     return new GenerationRequest.Sampling(
-        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true);
+        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1);
   }
 
   @ParameterizedTest
@@ -146,7 +146,7 @@ class SchedulerTest {
   @Test
   void aSeededSampledStreamRepeatsWhateverRunsBesideIt() throws Exception {
     GenerationRequest.Sampling sampled =
-        new GenerationRequest.Sampling(16, 1.2f, 0.9f, 40, OptionalLong.of(7), List.of(), true);
+        new GenerationRequest.Sampling(16, 1.2f, 0.9f, 40, OptionalLong.of(7), List.of(), true, -1);
     int[] prompt = ReferenceModels.prompts("deepseek_v3").get(2).ids();
     try (InProcessServing serving =
         new InProcessServing(testKit, "deepseek_v3", InProcessServing.settings(2))) {
@@ -163,7 +163,7 @@ class SchedulerTest {
               .generate(
                   new GenerationRequest.Prompt.TokenIds(prompt),
                   new GenerationRequest.Sampling(
-                      16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true))
+                      16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true, -1))
               .await();
       for (Recorder r : crowd) {
         r.await();
