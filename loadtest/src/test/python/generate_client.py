@@ -8,59 +8,30 @@ chat form where there is one) and checks that the streamed token ids are exactly
 tokens, that the last message alone carries finish_reason "length" and the usage, and that the text
 deltas are valid UTF-8 (they are Python str). The ids requests ask for log-probabilities: each
 token's must be the log-softmax of the logits transformers chose it from (gen_logits_P of
-expected.safetensors, read here with the standard library), within 2e-4. No Arrakis code.
+expected.safetensors, read with the standard library), within 2e-4. No Arrakis code.
 
 Usage: generate_client.py --target HOST:PORT --proto-root DIR --model DIR
 Prints one line per prompt and PASS or FAIL; exits 0 on PASS.
 """
 
 import argparse
-import array
 import json
 import math
 import os
-import struct
-import subprocess
 import sys
 import tempfile
+
+from stubs_and_tensors import generate_stubs, read_safetensors, values
 
 DEADLINE_S = 60
 LOGPROB_TOLERANCE = 2e-4  # the reference logits agree within 1e-4; the log-sum adds as much again
 TOP = 2
 
 
-def read_safetensors(path):
-    """The float32 tensors of a safetensors file, as (shape, flat array of floats)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__" or t["dtype"] != "F32":
-            continue
-        begin, end = t["data_offsets"]
-        a = array.array("f")
-        a.frombytes(data[begin:end])
-        if sys.byteorder != "little":
-            a.byteswap()
-        out[name] = (t["shape"], a)
-    return out
-
-
 def log_softmax(row):
     m = max(row)
     log_sum = m + math.log(sum(math.exp(x - m) for x in row))
     return [x - log_sum for x in row]
-
-
-def generate_stubs(proto_root, out_dir):
-    protos = ["arrakis/v1/tensor.proto", "arrakis/v1/inference.proto"]
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I" + proto_root,
-         "--python_out=" + out_dir, "--grpc_python_out=" + out_dir] + protos,
-        check=True)
-    sys.path.insert(0, out_dir)
 
 
 def check(stub, inference_pb2, name, request, want, logits=None):
@@ -90,7 +61,8 @@ def check(stub, inference_pb2, name, request, want, logits=None):
 
 def check_logprobs(got, want, logits):
     """Each token's log-probability and its TOP alternatives' against transformers' logits."""
-    shape, flat = logits
+    dtype, shape, raw = logits
+    flat = values(dtype, raw)
     vocab = shape[1]
     if len(got) != len(want):
         return ["%d log-probabilities for %d tokens" % (len(got), len(want))]
