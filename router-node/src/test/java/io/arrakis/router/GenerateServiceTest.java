@@ -654,7 +654,8 @@ class GenerateServiceTest {
         new GenerationRequest(
             "received-long-ago",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
-            new GenerationRequest.Sampling(4, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1),
+            new GenerationRequest.Sampling(
+                4, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1, -1),
             received,
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         new GenerationListener() {
@@ -714,7 +715,8 @@ class GenerateServiceTest {
         new GenerationRequest(
             "broken",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
-            new GenerationRequest.Sampling(200, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1),
+            new GenerationRequest.Sampling(
+                200, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1, -1),
             System.nanoTime(),
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         broken);

@@ -134,6 +134,8 @@ class HostileHttpTest {
     expect400("{\"prompt\": [1, 2], \"n\": 3}", "n", "1");
     expect400("{\"prompt\": [1, 2], \"logprobs\": 21}", "logprobs", "between 0 and 20");
     expect400("{\"prompt\": [1, 2], \"logprobs\": \"5\"}", "logprobs", "between 0 and 20");
+    expect400("{\"prompt\": [1, 2], \"echo\": true, \"stream\": true}", "echo", "not streamed");
+    expect400("{\"prompt\": [1, 2], \"echo\": \"yes\"}", "echo", "true or false");
     expect400(
         "{\"prompt\": [1, 2], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
         "stream_options.include_usage",

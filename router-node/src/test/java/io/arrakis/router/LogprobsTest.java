@@ -23,6 +23,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -32,7 +35,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * most likely tokens at its position, are the log-softmax of the logits transformers chose it from
  * ({@code gen_logits_P}) — through gRPC {@code Generate}, and through {@code /v1/completions}
  * (whole and streamed) and {@code /v1/chat/completions} in OpenAI's two shapes. They are the
- * model's, whatever the temperature.
+ * model's, whatever the temperature. An echoed prompt's tokens carry theirs too ({@code logits_P}),
+ * its prefill run in chunks of 4 tokens.
  */
 class LogprobsTest {
   private static final int TOP = 3;
@@ -48,7 +52,14 @@ class LogprobsTest {
   void greedyTokensCarryTransformersLogprobsOverGrpcAndHttp(String model) throws Exception {
     Config config =
         ConfigFactory.parseMap(
-                Map.of("arrakis.router.serve.kv-cache-mb", 8, "arrakis.router.serve.block-size", 4))
+                Map.of(
+                    "arrakis.router.serve.kv-cache-mb",
+                    8,
+                    "arrakis.router.serve.block-size",
+                    4,
+                    // prompts run in chunks of 4: prompt log-probabilities span steps
+                    "arrakis.router.serve.max-step-tokens",
+                    4))
             .withFallback(ConfigFactory.load());
     try (RouterHarness harness =
         RouterHarness.serving(ReferenceModels.dir(model), new SimpleMeterRegistry(), config)) {
@@ -71,6 +82,7 @@ class LogprobsTest {
       Expected first = Expected.of(model, 0);
       completionMatches(http, serving, model, prompts.get(0), first);
       sampledLogprobsAreTheModels(harness, prompts.get(0), first);
+      echoedPromptsCarryTransformersLogprobs(http, serving, model, prompts);
     }
   }
 
@@ -177,6 +189,77 @@ class LogprobsTest {
     }
     for (String field : List.of("tokens", "token_logprobs", "text_offset")) {
       assertThat(streamed.get(field)).as("streamed %s", field).isEqualTo(lp.get(field));
+    }
+  }
+
+  /**
+   * An echo with logprobs (what evaluation harnesses score prompts with): the prompt's text and
+   * tokens lead the answer, the first with no log-probability, every later one with transformers'
+   * (the log-softmax of the logits at the position before it, {@code logits_P}) — for every prompt
+   * at once, so that their scored chunks share steps.
+   */
+  private static void echoedPromptsCarryTransformersLogprobs(
+      OpenAiHttp http, Serving serving, String model, List<Prompt> prompts) throws Exception {
+    List<CompletableFuture<OpenAiHttp.Answer>> answers = new ArrayList<>();
+    for (Prompt p : prompts) {
+      ObjectNode body =
+          OpenAiHttp.JSON
+              .createObjectNode()
+              .put("model", model)
+              .put("max_tokens", 1)
+              .put("temperature", 0)
+              .put("logprobs", 1)
+              .put("echo", true);
+      body.set("prompt", OpenAiHttp.JSON.valueToTree(p.ids()));
+      answers.add(
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return http.post("/v1/completions", body);
+                } catch (Exception e) {
+                  throw new CompletionException(e);
+                }
+              }));
+    }
+    for (int i = 0; i < prompts.size(); i++) {
+      Prompt p = prompts.get(i);
+      OpenAiHttp.Answer a = answers.get(i).get(120, TimeUnit.SECONDS);
+      assertThat(a.status()).as(a.body().toString()).isEqualTo(200);
+      JsonNode choice = a.body().path("choices").get(0);
+      assertThat(choice.path("text").asText())
+          .startsWith(serving.decode(p.ids()))
+          .hasSizeGreaterThanOrEqualTo(serving.decode(p.ids()).length());
+      JsonNode lp = choice.path("logprobs");
+      int n = p.ids().length;
+      assertThat(lp.path("tokens").size()).as("the prompt's tokens and one more").isEqualTo(n + 1);
+      assertThat(lp.path("token_logprobs").get(0).isNull()).isTrue();
+      assertThat(lp.path("top_logprobs").get(0).isNull()).isTrue();
+      double[][] want = ReferenceModels.promptLogprobs(model, i);
+      int offset = 0;
+      for (int k = 0; k < n; k++) {
+        String text = serving.tokenText(p.ids()[k]);
+        assertThat(lp.path("tokens").get(k).asText()).isEqualTo(text);
+        assertThat(lp.path("text_offset").get(k).asInt()).isEqualTo(offset);
+        offset += text.length();
+        if (k > 0) {
+          double value = lp.path("token_logprobs").get(k).asDouble();
+          assertThat(value)
+              .as("%s prompt %d token %d", model, i, k)
+              .isCloseTo(want[k - 1][p.ids()[k]], within(TOLERANCE));
+          double best = Double.NEGATIVE_INFINITY;
+          for (double v : want[k - 1]) {
+            best = Math.max(best, v);
+          }
+          double listedBest = Double.NEGATIVE_INFINITY;
+          for (JsonNode v : lp.path("top_logprobs").get(k)) {
+            listedBest = Math.max(listedBest, v.asDouble());
+          }
+          assertThat(listedBest).isCloseTo(best, within(TOLERANCE));
+        }
+      }
+      assertThat(lp.path("token_logprobs").get(n).asDouble())
+          .as("the generated token")
+          .isCloseTo(ReferenceModels.greedyLogprobs(model, i)[0][p.greedy()[0]], within(TOLERANCE));
     }
   }
 

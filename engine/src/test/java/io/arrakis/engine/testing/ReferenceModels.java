@@ -118,11 +118,21 @@ public final class ReferenceModels {
    * They agree within 2e-4 with any computation whose logits agree within the reference's 1e-4.
    */
   public static double[][] greedyLogprobs(String name, int p) throws IOException {
-    int steps = prompts(name).get(p).greedy().length;
-    float[] logits = expected(name, "gen_logits_" + p);
-    int vocab = logits.length / steps;
-    double[][] out = new double[steps][vocab];
-    for (int t = 0; t < steps; t++) {
+    return logSoftmax(expected(name, "gen_logits_" + p), prompts(name).get(p).greedy().length);
+  }
+
+  /**
+   * transformers' log-probabilities at each position of prompt {@code p} in one forward pass
+   * ({@code logits_P}), [position][token]: row k scores prompt token k + 1.
+   */
+  public static double[][] promptLogprobs(String name, int p) throws IOException {
+    return logSoftmax(expected(name, "logits_" + p), prompts(name).get(p).ids().length);
+  }
+
+  private static double[][] logSoftmax(float[] logits, int rows) {
+    int vocab = logits.length / rows;
+    double[][] out = new double[rows][vocab];
+    for (int t = 0; t < rows; t++) {
       double max = Double.NEGATIVE_INFINITY;
       for (int i = 0; i < vocab; i++) {
         max = Math.max(max, logits[t * vocab + i]);

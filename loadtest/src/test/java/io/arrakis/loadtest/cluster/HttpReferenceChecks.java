@@ -30,7 +30,7 @@ import java.util.stream.IntStream;
  * tokens: every ids prompt of expected.json through {@code /v1/completions}, whole and streamed,
  * and the chat prompt through {@code /v1/chat/completions}, with {@code return_token_ids}; and the
  * official {@code openai} npm client (loadtest/src/test/node/openai-check, installed by ./test);
- * the greedy tokens' log-probabilities are transformers' too.
+ * the greedy tokens' log-probabilities, and an echoed prompt's, are transformers' too.
  */
 final class HttpReferenceChecks {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -68,6 +68,14 @@ final class HttpReferenceChecks {
       assertThat(whole.path("usage").path("prompt_tokens").asInt()).isEqualTo(p.ids().length);
       assertThat(whole.path("usage").path("completion_tokens").asInt())
           .isEqualTo(p.greedy().length);
+
+      ObjectNode echo = request(name, 1).put("logprobs", 1).put("echo", true);
+      echo.set("prompt", JSON.valueToTree(p.ids()));
+      JsonNode echoed = post(base + "/v1/completions", echo).path("choices").get(0);
+      assertPromptLogprobs(
+          echoed.path("logprobs").path("token_logprobs"),
+          ReferenceModels.promptLogprobs(model, i),
+          p.ids());
 
       body.put("stream", true);
       List<Integer> streamed = new ArrayList<>();
@@ -171,6 +179,22 @@ final class HttpReferenceChecks {
       assertThat(got.get(t).asDouble())
           .as("log-probability of step %d", t)
           .isCloseTo(want[t][greedy[t]], within(LOGPROB_TOLERANCE));
+    }
+  }
+
+  /**
+   * An echoed prompt's log-probabilities: none for its first token, transformers' for the others
+   * (the log-softmax of the logits at the position before, {@code logits_P}).
+   */
+  private static void assertPromptLogprobs(JsonNode got, double[][] want, int[] prompt) {
+    assertThat(got.size())
+        .as("the prompt's tokens and the generated one")
+        .isEqualTo(prompt.length + 1);
+    assertThat(got.get(0).isNull()).isTrue();
+    for (int k = 1; k < prompt.length; k++) {
+      assertThat(got.get(k).asDouble())
+          .as("log-probability of prompt token %d", k)
+          .isCloseTo(want[k - 1][prompt[k]], within(LOGPROB_TOLERANCE));
     }
   }
 

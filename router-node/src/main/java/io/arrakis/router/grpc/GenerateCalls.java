@@ -85,7 +85,8 @@ final class GenerateCalls {
             s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(),
             List.copyOf(s.getStopList()),
             s.getIgnoreEos(),
-            s.hasLogprobs() ? Integer.toUnsignedLong(s.getLogprobs()) : -1);
+            s.hasLogprobs() ? Integer.toUnsignedLong(s.getLogprobs()) : -1,
+            -1);
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;

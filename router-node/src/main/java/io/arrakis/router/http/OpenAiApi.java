@@ -132,7 +132,12 @@ final class OpenAiApi {
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
     ResponseShapes shapes =
         new ResponseShapes(
-            r, id, service.model().name(), System.currentTimeMillis() / 1000, service::tokenText);
+            r,
+            id,
+            service.model().name(),
+            System.currentTimeMillis() / 1000,
+            service::tokenText,
+            service::decode);
     GenerationRequest request =
         new GenerationRequest(
             id, r.prompt(), r.sampling(), received, received + deadline.toNanos());

@@ -12,6 +12,7 @@ import io.arrakis.router.serve.GenerationRequest;
  * @param stream answer as server-sent events
  * @param includeUsage with {@code stream}: a last chunk with the usage and no choices
  * @param returnTokenIds the generated ids in {@code choices[0].token_ids} (vLLM's extension)
+ * @param echo a completion's prompt comes back before it (with its log-probabilities, when asked)
  */
 record OpenAiRequest(
     boolean chat,
@@ -19,7 +20,8 @@ record OpenAiRequest(
     GenerationRequest.Sampling sampling,
     boolean stream,
     boolean includeUsage,
-    boolean returnTokenIds) {
+    boolean returnTokenIds,
+    boolean echo) {
 
   /** The request field holding the prompt, named in errors about it. */
   public String promptField() {

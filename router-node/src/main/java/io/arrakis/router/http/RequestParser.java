@@ -18,9 +18,9 @@ import java.util.OptionalLong;
 /**
  * Turns the JSON body of a completion or chat completion into an {@link OpenAiRequest}, checking
  * every field it knows (a wrong type or value is a 400 naming the field) and refusing the OpenAI
- * features it does not serve (n > 1, echo, penalties, tools) rather than ignoring them. Fields it
- * does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its vocabulary,
- * its length against the context) are checked by the generation service.
+ * features it does not serve (n > 1, a chat's echo, penalties, tools) rather than ignoring them.
+ * Fields it does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its
+ * vocabulary, its length against the context) are checked by the generation service.
  */
 final class RequestParser {
   /** Bodies nest a few levels; a deeper one is hostile. */
@@ -85,6 +85,8 @@ final class RequestParser {
       }
       includeUsage = bool(options, "include_usage", "stream_options.include_usage");
     }
+    boolean echo = !chat && echo(root, stream);
+    int logprobs = chat ? chatLogprobs(root) : completionLogprobs(root);
     GenerationRequest.Sampling sampling =
         new GenerationRequest.Sampling(
             maxTokens,
@@ -94,9 +96,23 @@ final class RequestParser {
             seed == null ? OptionalLong.empty() : OptionalLong.of(seed.asLong()),
             stop(root.get("stop")),
             bool(root, "ignore_eos"),
-            chat ? chatLogprobs(root) : completionLogprobs(root));
+            logprobs,
+            echo ? logprobs : -1);
     return new OpenAiRequest(
-        chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"));
+        chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"), echo);
+  }
+
+  /**
+   * A completion's {@code echo}: the prompt comes back before the completion, with its tokens'
+   * log-probabilities when {@code logprobs} is given (what evaluation harnesses score prompts
+   * with).
+   */
+  private static boolean echo(JsonNode root, boolean stream) throws ApiError {
+    boolean echo = bool(root, "echo");
+    if (echo && stream) {
+      throw ApiError.invalid("echo", "echo is served for answers that are not streamed");
+    }
+    return echo;
   }
 
   private void checkModel(JsonNode m) throws ApiError {
@@ -305,8 +321,8 @@ final class RequestParser {
     if (bestOf != null && !(bestOf.isIntegralNumber() && bestOf.asLong() == 1)) {
       throw ApiError.invalid("best_of", "best_of must be 1");
     }
-    if (bool(root, "echo")) {
-      throw ApiError.invalid("echo", "echo is not served");
+    if (chat && bool(root, "echo")) {
+      throw ApiError.invalid("echo", "echo is served by /v1/completions, not by chat completions");
     }
     for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
       JsonNode p = present(root, penalty);

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.router.serve.GenerationListener;
+import io.arrakis.router.serve.GenerationRequest;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.IntFunction;
 
 /**
@@ -21,21 +23,33 @@ final class ResponseShapes {
   private final String model;
   private final long created;
   private final LogprobsJson logprobs;
+  private final Function<int[], String> decode;
+  private int[] promptIds;
+  private List<TokenLogprobs> promptLogprobs = List.of();
 
   /**
    * @param tokenText a token's text decoded alone, for log-probabilities
+   * @param decode the text of token ids, for an echoed prompt given as ids
    */
   ResponseShapes(
       OpenAiRequest request,
       String id,
       String model,
       long createdSeconds,
-      IntFunction<String> tokenText) {
+      IntFunction<String> tokenText,
+      Function<int[], String> decode) {
     this.request = request;
     this.id = id;
     this.model = model;
     this.created = createdSeconds;
     this.logprobs = request.sampling().logprobs() < 0 ? null : new LogprobsJson(tokenText);
+    this.decode = decode;
+  }
+
+  /** The prompt's log-probabilities, for an echo: they lead the answer's. */
+  void promptLogprobs(int[] ids, List<TokenLogprobs> logprobs) {
+    this.promptIds = ids.clone();
+    this.promptLogprobs = logprobs;
   }
 
   /** The whole answer of a request that was not streamed. */
@@ -50,9 +64,13 @@ final class ResponseShapes {
     if (request.chat()) {
       choice.putObject("message").put("role", "assistant").put("content", text);
     } else {
-      choice.put("text", text);
+      choice.put("text", request.echo() ? echoedPrompt() + text : text);
     }
-    logprobs(choice, tokenLogprobs);
+    if (logprobs != null && promptIds != null) {
+      choice.set("logprobs", logprobs.completion(promptIds, promptLogprobs, tokenLogprobs));
+    } else {
+      logprobs(choice, tokenLogprobs);
+    }
     choice.put("finish_reason", reason(finish.reason()));
     tokenIds(choice, tokenIds);
     usage(root, finish);
@@ -119,6 +137,12 @@ final class ResponseShapes {
     root.put("created", created);
     root.put("model", model);
     return root;
+  }
+
+  private String echoedPrompt() {
+    return request.prompt() instanceof GenerationRequest.Prompt.Text t
+        ? t.text()
+        : decode.apply(((GenerationRequest.Prompt.TokenIds) request.prompt()).ids());
   }
 
   private void logprobs(ObjectNode choice, List<TokenLogprobs> tokens) {

@@ -45,6 +45,11 @@ final class WholeAnswer implements GenerationListener {
   }
 
   @Override
+  public void onPromptLogprobs(int[] promptIds, List<TokenLogprobs> logprobs) {
+    shapes.promptLogprobs(promptIds, logprobs);
+  }
+
+  @Override
   public void onFailed(Status status) {
     response.complete(Replies.error(ApiError.of(status, promptField)));
   }

@@ -15,7 +15,9 @@ import java.util.function.LongConsumer;
  * currency: when a step cannot get the blocks it needs, the newest running sequence not in a step
  * in flight is preempted (its blocks freed, recomputed when re-admitted), and when none is left the
  * newest chunks wait. Sequences are dealt to lanes so that the lanes stay even: each lane's steps
- * alternate with the others' on the expert nodes. Owned by the scheduler's thread.
+ * alternate with the others' on the expert nodes. A prompt whose log-probabilities were asked for
+ * needs the logits of every position it computes, a vocabulary's worth each: at most one such chunk
+ * runs in a step, of at most {@code maxLogitRows} tokens. Owned by the scheduler's thread.
  */
 final class BatchPlanner {
   private static final Comparator<Sequence> BY_ARRIVAL = Comparator.comparingLong(s -> s.arrival);
@@ -30,19 +32,28 @@ final class BatchPlanner {
   private final BlockManager blocks;
   private final int maxStepTokens;
   private final int maxRunning;
+  private final int maxLogitRows;
   private final LongConsumer release;
   private final TreeSet<Sequence> waiting = new TreeSet<>(BY_ARRIVAL);
   private final List<TreeSet<Sequence>> lanes = new ArrayList<>();
   private int running;
 
   /**
+   * @param maxLogitRows the most positions one step returns all logits of (prompt
+   *     log-probabilities)
    * @param release frees a sequence's KV-cache blocks (the engine's release)
    */
   BatchPlanner(
-      BlockManager blocks, int lanes, int maxStepTokens, int maxRunning, LongConsumer release) {
+      BlockManager blocks,
+      int lanes,
+      int maxStepTokens,
+      int maxRunning,
+      int maxLogitRows,
+      LongConsumer release) {
     this.blocks = blocks;
     this.maxStepTokens = maxStepTokens;
     this.maxRunning = maxRunning;
+    this.maxLogitRows = maxLogitRows;
     this.release = release;
     for (int i = 0; i < lanes; i++) {
       this.lanes.add(new TreeSet<>(BY_ARRIVAL));
@@ -91,9 +102,14 @@ final class BatchPlanner {
         budget--;
       }
     }
+    boolean scoring = false; // a chunk returning every position's logits is in the step
     for (Sequence s : lanes.get(lane)) { // then prompts, chunked to the budget
-      if (!s.inFlight && s.pending() > 1 && budget > 0) {
+      if (!s.inFlight && s.pending() > 1 && budget > 0 && !(scoring && s.scoresPrompt())) {
         int n = Math.min(s.pending(), budget);
+        if (s.scoresPrompt()) {
+          n = Math.min(n, maxLogitRows);
+          scoring = true;
+        }
         members.add(s);
         counts.add(n);
         budget -= n;
@@ -117,23 +133,40 @@ final class BatchPlanner {
       needed = blocksNeeded(members, counts);
     }
     if (preempted.isEmpty()) {
-      needed = admit(lane, members, counts, budget, needed);
+      needed =
+          admit(
+              lane,
+              members,
+              counts,
+              budget,
+              needed,
+              members.stream().anyMatch(Sequence::scoresPrompt));
     }
     List<SequenceChunk> chunks = new ArrayList<>();
     for (int i = 0; i < members.size(); i++) {
-      chunks.add(SequenceChunk.of(members.get(i).id, members.get(i).next(counts.get(i))));
+      Sequence s = members.get(i);
+      chunks.add(new SequenceChunk(s.id, s.next(counts.get(i)), s.scoresPrompt()));
     }
     return new Plan(members, chunks, preempted);
   }
 
   /**
    * Admits waiting sequences, oldest first, into {@code lane} while it is no fuller than the others
-   * and blocks fit.
+   * and blocks fit ({@code scoring}: a chunk returning every position's logits is in the step
+   * already, so one that would too waits).
    */
   private int admit(
-      int lane, List<Sequence> members, List<Integer> counts, int budget, int needed) {
+      int lane,
+      List<Sequence> members,
+      List<Integer> counts,
+      int budget,
+      int needed,
+      boolean scoring) {
     while (budget > 0 && !waiting.isEmpty() && running < maxRunning && evenEnough(lane)) {
       Sequence s = waiting.first();
+      if (scoring && s.scoresPrompt()) {
+        break;
+      }
       // the whole prompt's blocks must be free: a prompt admitted half-way would only be preempted
       // again
       int all = blocks.blocksNeeded(s.id, s.pending());
@@ -141,6 +174,10 @@ final class BatchPlanner {
         break;
       }
       int n = Math.min(s.pending(), budget);
+      if (s.scoresPrompt()) {
+        n = Math.min(n, maxLogitRows);
+        scoring = true;
+      }
       waiting.pollFirst();
       s.lane = lane;
       lanes.get(lane).add(s);

@@ -26,6 +26,13 @@ public interface GenerationListener {
   void onFinished(int[] tokenIds, String text, List<TokenLogprobs> logprobs, Finish finish);
 
   /**
+   * The prompt's log-probabilities, when the request asked for them: {@code logprobs.get(k)} is
+   * that of {@code promptIds[k + 1]} (the first token has none). Called once, before any token.
+   * Front ends that cannot ask for them need not listen.
+   */
+  default void onPromptLogprobs(int[] promptIds, List<TokenLogprobs> logprobs) {}
+
+  /**
    * The request failed or was refused: INVALID_ARGUMENT (the request), RESOURCE_EXHAUSTED
    * (capacity), DEADLINE_EXCEEDED, UNAVAILABLE (no expert node for a layer), INTERNAL; the
    * description says why.

@@ -56,6 +56,8 @@ public record GenerationRequest(
    * @param ignoreEos generate past the model's end-of-sequence tokens
    * @param logprobs -1: none; 0 to {@link #MAX_LOGPROBS}: each generated token's log-probability,
    *     with those of this many most likely tokens
+   * @param promptLogprobs -1: none; 0 to {@link #MAX_LOGPROBS}: the same for every prompt token
+   *     after the first (vLLM's {@code prompt_logprobs}; an echo of OpenAI's completions)
    */
   public record Sampling(
       long maxTokens,
@@ -65,7 +67,8 @@ public record GenerationRequest(
       OptionalLong seed,
       List<String> stop,
       boolean ignoreEos,
-      long logprobs) {
+      long logprobs,
+      long promptLogprobs) {
     /** The most alternatives a request may ask log-probabilities of (as vLLM's default). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -76,7 +79,7 @@ public record GenerationRequest(
 
     /** Greedy, up to {@code maxTokens} (0 = the default), stopping at eos. */
     public static Sampling greedy(long maxTokens) {
-      return new Sampling(maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), false, -1);
+      return new Sampling(maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), false, -1, -1);
     }
   }
 }

@@ -21,4 +21,10 @@ public interface GenerationService {
    * without text (no tokenizer, or an id past it).
    */
   String tokenText(int id);
+
+  /**
+   * The text of token ids as the tokenizer decodes them, special tokens kept (a completion's echoed
+   * prompt); empty without a tokenizer.
+   */
+  String decode(int[] ids);
 }

@@ -11,6 +11,8 @@ import io.arrakis.model.tokenizer.StopStrings;
  * @param params sampling and stopping; max tokens cut to what the context leaves after the prompt
  * @param stops stop strings, matched in the streamed text
  * @param arrivalNanos when the request arrived (System.nanoTime), for time to first token
+ * @param promptLogprobs -1: none; else the log-probabilities of the prompt's tokens after the first
+ *     are computed, each with those of this many most likely tokens
  */
 record PreparedRequest(
     String requestId,
@@ -18,4 +20,5 @@ record PreparedRequest(
     SamplingParams params,
     StopStrings stops,
     long deadlineNanos,
-    long arrivalNanos) {}
+    long arrivalNanos,
+    int promptLogprobs) {}

@@ -55,13 +55,8 @@ final class PromptPreparer {
     if (s.maxTokens() < 0 || s.topK() < 0) {
       throw GenerationRefused.invalid("sampling.max_tokens and sampling.top_k must be >= 0");
     }
-    if (s.logprobs() < -1 || s.logprobs() > GenerationRequest.Sampling.MAX_LOGPROBS) {
-      throw GenerationRefused.invalid(
-          "sampling.logprobs must be between 0 and "
-              + GenerationRequest.Sampling.MAX_LOGPROBS
-              + " (absent: none), got "
-              + s.logprobs());
-    }
+    checkLogprobs("sampling.logprobs", s.logprobs());
+    checkLogprobs("sampling.prompt_logprobs", s.promptLogprobs());
     StopStrings stops;
     try {
       stops = StopStrings.of(s.stop(), stopLimits);
@@ -98,7 +93,25 @@ final class PromptPreparer {
             eos,
             s.ignoreEos(),
             (int) s.logprobs()); // checked above
-    return new PreparedRequest(r.requestId(), ids, params, stops, r.deadlineNanos(), arrivalNanos);
+    return new PreparedRequest(
+        r.requestId(),
+        ids,
+        params,
+        stops,
+        r.deadlineNanos(),
+        arrivalNanos,
+        (int) s.promptLogprobs());
+  }
+
+  private static void checkLogprobs(String field, long n) throws GenerationRefused {
+    if (n < -1 || n > GenerationRequest.Sampling.MAX_LOGPROBS) {
+      throw GenerationRefused.invalid(
+          field
+              + " must be between 0 and "
+              + GenerationRequest.Sampling.MAX_LOGPROBS
+              + " (absent: none), got "
+              + n);
+    }
   }
 
   private int[] ids(GenerationRequest.Prompt prompt) throws GenerationRefused {

@@ -112,6 +112,13 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
   private final TimerScheduler<Command> timers;
   private final Map<Long, Sequence> sequences = new HashMap<>();
   private final Lane[] lanes;
+
+  /**
+   * The most logits one step returns for prompt log-probabilities (a vocabulary's worth of floats
+   * per position): 64 MiB, 110 positions of a 151,936-token vocabulary.
+   */
+  private static final long PROMPT_LOGITS_BYTES = 64L << 20;
+
   private final int vocab;
   private long arrivals;
   private long steps;
@@ -142,6 +149,7 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
             settings.microBatches(),
             settings.maxStepTokens(),
             settings.maxRunning(),
+            (int) Math.max(1, PROMPT_LOGITS_BYTES / (4L * vocab)),
             engine::release);
     this.lanes = new Lane[settings.microBatches()];
     for (int i = 0; i < lanes.length; i++) {
@@ -194,6 +202,9 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
       return this;
     }
     sequences.put(s.id, s);
+    if (s.request.promptLogprobs() >= 0 && !s.scoresPrompt()) {
+      s.output.promptLogprobs(s.request.prompt(), List.of()); // one token: nothing to score
+    }
     planner.add(s);
     metrics.admitted(s.promptLength());
     timers.startSingleTimer(s.id, new Expired(s.id), Duration.ofNanos(left));
@@ -347,15 +358,26 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     long now = System.nanoTime();
     for (int i = 0; i < members.size(); i++) {
       Sequence s = members.get(i);
+      SequenceChunk chunk = chunks.get(i);
+      int start = s.computed;
       s.inFlight = false;
-      s.computed += chunks.get(i).tokens().length;
+      s.computed += chunk.tokens().length;
       if (s.ended) {
         leave(s);
-      } else if (s.computed == s.length()) {
-        float[] logits = result.logits(i);
-        int token = s.sampler.next(logits, 0, vocab);
+        continue;
+      }
+      float[] logits = result.logits(i);
+      int last = 0; // where the last position's logits start: the next token's
+      if (chunk.allLogits()) {
+        if (s.scorePrompt(logits, start, chunk.tokens().length, vocab)) {
+          s.output.promptLogprobs(s.request.prompt(), s.promptLogprobs);
+        }
+        last = (chunk.tokens().length - 1) * vocab;
+      }
+      if (s.computed == s.length()) {
+        int token = s.sampler.next(logits, last, vocab);
         int top = s.params().logprobs();
-        next(s, token, top < 0 ? null : TokenLogprobs.of(logits, 0, vocab, token, top), now);
+        next(s, token, top < 0 ? null : TokenLogprobs.of(logits, last, vocab, token, top), now);
       }
     }
   }

@@ -2,7 +2,10 @@ package io.arrakis.router.serve;
 
 import io.arrakis.engine.sampling.Sampler;
 import io.arrakis.engine.sampling.SamplingParams;
+import io.arrakis.engine.sampling.TokenLogprobs;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One request's sequence as the scheduler keeps it: its tokens (prompt, then generated), how many
@@ -34,6 +37,12 @@ final class Sequence {
    */
   boolean ended;
 
+  /**
+   * Log-probabilities of prompt tokens 1, 2, … (the first has none) as their positions are
+   * computed; kept through a preemption, so that a recomputed position is not scored twice.
+   */
+  final List<TokenLogprobs> promptLogprobs = new ArrayList<>();
+
   int preemptions;
   long firstTokenNanos;
   long lastTokenNanos;
@@ -64,6 +73,32 @@ final class Sequence {
 
   int generated() {
     return length - promptLength();
+  }
+
+  /**
+   * Whether its prefill chunks must return logits at every position: its request asked for prompt
+   * log-probabilities and some are still to compute.
+   */
+  boolean scoresPrompt() {
+    return request.promptLogprobs() >= 0 && promptLogprobs.size() < promptLength() - 1;
+  }
+
+  /**
+   * Scores the prompt tokens that a chunk's positions predict ({@code logits}: one row of {@code
+   * vocab} per position from {@code start}), skipping those scored before a preemption; true when
+   * this completed the prompt's.
+   */
+  boolean scorePrompt(float[] logits, int start, int positions, int vocab) {
+    int[] prompt = request.prompt();
+    boolean scoring = scoresPrompt();
+    for (int j = 0; j < positions; j++) {
+      int p = start + j; // predicts prompt token p + 1
+      if (p == promptLogprobs.size() && p + 1 < prompt.length) {
+        promptLogprobs.add(
+            TokenLogprobs.of(logits, j * vocab, vocab, prompt[p + 1], request.promptLogprobs()));
+      }
+    }
+    return scoring && !scoresPrompt();
   }
 
   /** Tokens not yet in the KV cache: 1 while decoding, more while prefilling (or recomputing). */

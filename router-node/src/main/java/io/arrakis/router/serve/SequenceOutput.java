@@ -62,6 +62,13 @@ final class SequenceOutput {
     return stop.stopped() ? Optional.of(FinishReason.STOP) : Optional.empty();
   }
 
+  /** Hands the prompt's log-probabilities on, once they are all computed. */
+  void promptLogprobs(int[] promptIds, List<TokenLogprobs> logprobs) {
+    if (!ended) {
+      listener.onPromptLogprobs(promptIds, List.copyOf(logprobs));
+    }
+  }
+
   /** Sends what was taken since the last chunk. */
   void emit() {
     if (!ended && count > 0) {

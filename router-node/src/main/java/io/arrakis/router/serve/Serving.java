@@ -303,6 +303,13 @@ public final class Serving implements GenerationService, AutoCloseable {
     }
 
     @Override
+    public void onPromptLogprobs(int[] promptIds, List<TokenLogprobs> logprobs) {
+      if (!ended.get()) {
+        guarded(() -> listener.onPromptLogprobs(promptIds, logprobs));
+      }
+    }
+
+    @Override
     public void onFailed(Status status) {
       if (ended.compareAndSet(false, true)) {
         release.run();
@@ -321,6 +328,11 @@ public final class Serving implements GenerationService, AutoCloseable {
         cancel.run();
       }
     }
+  }
+
+  @Override
+  public String decode(int[] ids) {
+    return tokenizer == null ? "" : tokenizer.tokenizer().decode(ids);
   }
 
   @Override

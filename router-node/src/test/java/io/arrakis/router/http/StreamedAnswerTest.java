@@ -46,9 +46,10 @@ class StreamedAnswerTest {
             GenerationRequest.Sampling.greedy(2),
             true,
             false,
-            true);
+            true,
+            false);
     return new StreamedAnswer(
-        new ResponseShapes(request, "cmpl-1", "m", 0, id -> "t" + id),
+        new ResponseShapes(request, "cmpl-1", "m", 0, id -> "t" + id, ids -> ""),
         request,
         cancels::incrementAndGet,
         buffer);

@@ -18,6 +18,9 @@ final class Recorder implements GenerationListener {
   /** Chunks streamed before the last one. */
   int chunks;
 
+  /** The prompt's log-probabilities, when asked for (null until they come). */
+  volatile List<TokenLogprobs> promptLogprobs;
+
   final CompletableFuture<Finish> finished = new CompletableFuture<>();
   final CompletableFuture<Void> firstToken = new CompletableFuture<>();
   volatile Status failure;
@@ -47,6 +50,14 @@ final class Recorder implements GenerationListener {
     }
     text.append(delta);
     finished.complete(finish);
+  }
+
+  @Override
+  public synchronized void onPromptLogprobs(int[] promptIds, List<TokenLogprobs> logprobs) {
+    if (promptLogprobs != null || !tokens.isEmpty() || endings > 0) {
+      throw new AssertionError("prompt log-probabilities twice, or after tokens");
+    }
+    promptLogprobs = logprobs;
   }
 
   @Override

@@ -1,9 +1,11 @@
 package io.arrakis.router.serve;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import io.arrakis.engine.experts.RoutedExperts;
 import io.arrakis.engine.generate.FinishReason;
+import io.arrakis.engine.sampling.TokenLogprobs;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import io.grpc.Status;
@@ -38,7 +40,7 @@ class SchedulerTest {
 
   static GenerationRequest.Sampling greedy(int maxTokens) {
     return new GenerationRequest.Sampling(
-        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1);
+        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1, -1);
   }
 
   @ParameterizedTest
@@ -143,10 +145,57 @@ class SchedulerTest {
     }
   }
 
+  /**
+   * Prompt log-probabilities (an echo's) come once per request, one per prompt token after the
+   * first, equal to those of the prompt run alone: through chunked prefill, scored prompts
+   * competing for the one scored chunk a step may hold, and preemptions that recompute them (24
+   * tokens each, as in the test above: long enough to overlap, so the small cache runs out).
+   */
+  @Test
+  void promptLogprobsAreScoredOnceThroughChunksAndPreemptions() throws Exception {
+    List<int[]> prompts = mixedPrompts(16, 512);
+    GenerationRequest.Sampling scored =
+        new GenerationRequest.Sampling(24, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1, 2);
+    List<List<TokenLogprobs>> alone = new ArrayList<>();
+    try (InProcessServing serving =
+        new InProcessServing(testKit, "mixtral", InProcessServing.settings(1))) {
+      for (int[] p : prompts) {
+        Recorder r = serving.generate(new GenerationRequest.Prompt.TokenIds(p), scored);
+        r.await();
+        alone.add(r.promptLogprobs);
+      }
+    }
+    ServeSettings small = InProcessServing.settings(2).withKvCache(48L * 4 * 64 * 2 * 4, 4);
+    try (InProcessServing serving = new InProcessServing(testKit, "mixtral", small)) {
+      List<Recorder> answers = new ArrayList<>();
+      for (int[] p : prompts) {
+        answers.add(serving.generate(new GenerationRequest.Prompt.TokenIds(p), scored));
+      }
+      for (int i = 0; i < prompts.size(); i++) {
+        answers.get(i).await();
+        int[] p = prompts.get(i);
+        List<TokenLogprobs> got = answers.get(i).promptLogprobs;
+        assertThat(got).as("prompt %d (%d tokens)", i, p.length).hasSize(p.length - 1);
+        for (int k = 0; k < got.size(); k++) {
+          TokenLogprobs want = alone.get(i).get(k);
+          assertThat(got.get(k).token()).isEqualTo(p[k + 1]);
+          assertThat(got.get(k).logprob())
+              .as("prompt %d token %d", i, k + 1)
+              .isCloseTo(want.logprob(), within(1e-4f));
+          assertThat(got.get(k).topLogprobs()[0]).isCloseTo(want.topLogprobs()[0], within(1e-4f));
+        }
+      }
+      Scheduler.State s = serving.state();
+      assertThat(s.preemptions()).as("preemptions").isPositive();
+      assertThat(s.usedBlocks()).isZero();
+    }
+  }
+
   @Test
   void aSeededSampledStreamRepeatsWhateverRunsBesideIt() throws Exception {
     GenerationRequest.Sampling sampled =
-        new GenerationRequest.Sampling(16, 1.2f, 0.9f, 40, OptionalLong.of(7), List.of(), true, -1);
+        new GenerationRequest.Sampling(
+            16, 1.2f, 0.9f, 40, OptionalLong.of(7), List.of(), true, -1, -1);
     int[] prompt = ReferenceModels.prompts("deepseek_v3").get(2).ids();
     try (InProcessServing serving =
         new InProcessServing(testKit, "deepseek_v3", InProcessServing.settings(2))) {
@@ -163,7 +212,7 @@ class SchedulerTest {
               .generate(
                   new GenerationRequest.Prompt.TokenIds(prompt),
                   new GenerationRequest.Sampling(
-                      16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true, -1))
+                      16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true, -1, -1))
               .await();
       for (Recorder r : crowd) {
         r.await();
