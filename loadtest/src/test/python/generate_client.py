@@ -8,7 +8,8 @@ chat form where there is one) and checks that the streamed token ids are exactly
 tokens, that the last message alone carries finish_reason "length" and the usage, and that the text
 deltas are valid UTF-8 (they are Python str). The ids requests ask for log-probabilities: each
 token's must be the log-softmax of the logits transformers chose it from (gen_logits_P of
-expected.safetensors, read with the standard library), within 2e-4. No Arrakis code.
+expected.safetensors, read with the standard library), within 2e-4, and each prompt token's after
+the first that of the logits at the position before it (logits_P). No Arrakis code.
 
 Usage: generate_client.py --target HOST:PORT --proto-root DIR --model DIR
 Prints one line per prompt and PASS or FAIL; exits 0 on PASS.
@@ -34,9 +35,11 @@ def log_softmax(row):
     return [x - log_sum for x in row]
 
 
-def check(stub, inference_pb2, name, request, want, logits=None):
-    ids, text, finals, last, logprobs = [], [], 0, None, []
+def check(stub, inference_pb2, name, request, want, logits=None, prompt=None, prompt_logits=None):
+    ids, text, finals, last, logprobs, first = [], [], 0, None, [], None
     for message in stub.Generate(request, timeout=DEADLINE_S):
+        if first is None:
+            first = message
         ids.extend(message.token_ids)
         text.append(message.text)
         logprobs.extend(message.logprobs)
@@ -52,6 +55,10 @@ def check(stub, inference_pb2, name, request, want, logits=None):
         problems.append("usage.completion_tokens %d, expected %d" % (last.usage.completion_tokens, len(want)))
     if logits is not None:
         problems.extend(check_logprobs(logprobs, want, logits))
+    if prompt_logits is not None:
+        # prompt token k + 1 is scored by the logits at position k
+        problems.extend("prompt " + p for p in check_logprobs(
+            list(first.prompt_logprobs) if first else [], prompt[1:], prompt_logits))
     if last is not None and last.request_id != request.request_id:
         problems.append("request_id %r, sent %r" % (last.request_id, request.request_id))
     print("%s: %d tokens, %d characters of text: %s" % (
@@ -103,12 +110,13 @@ def main():
                 want = prompt["greedy"]
                 sampling = inference_pb2.SamplingParams(max_tokens=len(want), temperature=0.0, ignore_eos=True)
                 with_logprobs = inference_pb2.SamplingParams(
-                    max_tokens=len(want), temperature=0.0, ignore_eos=True, logprobs=TOP)
+                    max_tokens=len(want), temperature=0.0, ignore_eos=True, logprobs=TOP,
+                    prompt_logprobs=TOP)
                 request = inference_pb2.GenerateRequest(
                     request_id="python-ids-%d" % i, token_ids=inference_pb2.TokenIds(ids=prompt["ids"]),
                     sampling=with_logprobs)
                 ok = check(stub, inference_pb2, "prompt %d (ids)" % i, request, want,
-                           tensors["gen_logits_%d" % i]) and ok
+                           tensors["gen_logits_%d" % i], prompt["ids"], tensors["logits_%d" % i]) and ok
                 if "chat" in prompt:
                     chat = inference_pb2.ChatMessages(messages=[
                         inference_pb2.ChatMessage(role=m["role"], content=m["content"]) for m in prompt["chat"]])

@@ -523,6 +523,11 @@ class GenerateServiceTest {
         "sampling.logprobs",
         "between 0 and 20");
     expectRefused(
+        ids("prompt-logprobs", prompt, greedy(4).toBuilder().setPromptLogprobs(21).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.prompt_logprobs",
+        "between 0 and 20");
+    expectRefused(
         ids("logprobs-huge", prompt, greedy(4).toBuilder().setLogprobs(-1).build()),
         Status.Code.INVALID_ARGUMENT,
         "sampling.logprobs",

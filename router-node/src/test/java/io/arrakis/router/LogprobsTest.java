@@ -74,7 +74,7 @@ class LogprobsTest {
       List<Prompt> prompts = ReferenceModels.prompts(model);
       for (int p = 0; p < prompts.size(); p++) {
         Expected want = Expected.of(model, p);
-        grpcMatches(harness, prompts.get(p), want);
+        grpcMatches(harness, prompts.get(p), want, ReferenceModels.promptLogprobs(model, p));
         if (prompts.get(p).chat() != null) {
           chatMatches(http, serving, model, prompts.get(p), want);
         }
@@ -86,7 +86,8 @@ class LogprobsTest {
     }
   }
 
-  private static void grpcMatches(RouterHarness harness, Prompt p, Expected want) throws Exception {
+  private static void grpcMatches(
+      RouterHarness harness, Prompt p, Expected want, double[][] wantPrompt) throws Exception {
     GenerateStream s =
         GenerateStream.start(
             harness.channel,
@@ -95,10 +96,28 @@ class LogprobsTest {
                 p.ids(),
                 GenerateServiceTest.greedy(p.greedy().length).toBuilder()
                     .setLogprobs(TOP)
+                    .setPromptLogprobs(TOP)
                     .build()));
     assertThat(s.await()).isEqualTo(Status.OK);
     assertThat(s.tokens()).containsExactly(p.greedy());
+    List<TokenLogprob> prompt = s.messages.get(0).getPromptLogprobsList();
+    assertThat(prompt).as("in the first response").hasSize(p.ids().length - 1);
+    for (int k = 1; k < p.ids().length; k++) {
+      TokenLogprob lp = prompt.get(k - 1);
+      assertThat(lp.getTokenId()).isEqualTo(p.ids()[k]);
+      assertThat((double) lp.getLogprob())
+          .as("prompt token %d", k)
+          .isCloseTo(wantPrompt[k - 1][p.ids()[k]], within(TOLERANCE));
+      assertThat(lp.getTopTokenIdsCount()).isEqualTo(TOP);
+      for (int r = 0; r < TOP; r++) {
+        assertThat((double) lp.getTopLogprobs(r))
+            .isCloseTo(wantPrompt[k - 1][lp.getTopTokenIds(r)], within(TOLERANCE));
+      }
+    }
     List<TokenLogprob> got = new ArrayList<>();
+    for (GenerateResponse m : s.messages.subList(1, s.messages.size())) {
+      assertThat(m.getPromptLogprobsCount()).as("only in the first response").isZero();
+    }
     for (GenerateResponse m : s.messages) {
       assertThat(m.getLogprobsCount())
           .as("one per token of the chunk")

@@ -86,7 +86,7 @@ final class GenerateCalls {
             List.copyOf(s.getStopList()),
             s.getIgnoreEos(),
             s.hasLogprobs() ? Integer.toUnsignedLong(s.getLogprobs()) : -1,
-            -1);
+            s.hasPromptLogprobs() ? Integer.toUnsignedLong(s.getPromptLogprobs()) : -1);
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;
@@ -111,6 +111,9 @@ final class GenerateCalls {
     private final int buffer;
     private int waiting;
     private boolean ended;
+
+    /** The prompt's log-probabilities, until the first response carries them. */
+    private List<TokenLogprobs> promptLogprobs = List.of();
 
     Stream(
         ServerCallStreamObserver<GenerateResponse> call,
@@ -143,6 +146,11 @@ final class GenerateCalls {
         ended = true;
         call.onCompleted();
       }
+    }
+
+    @Override
+    public synchronized void onPromptLogprobs(int[] promptIds, List<TokenLogprobs> logprobs) {
+      promptLogprobs = logprobs;
     }
 
     @Override
@@ -184,14 +192,17 @@ final class GenerateCalls {
       for (int t : tokenIds) {
         b.addTokenIds(t);
       }
-      for (TokenLogprobs lp : logprobs) {
-        TokenLogprob.Builder entry =
-            b.addLogprobsBuilder().setTokenId(lp.token()).setLogprob(lp.logprob());
-        for (int i = 0; i < lp.topIds().length; i++) {
-          entry.addTopTokenIds(lp.topIds()[i]).addTopLogprobs(lp.topLogprobs()[i]);
-        }
-      }
+      logprobs.forEach(lp -> message(lp, b.addLogprobsBuilder()));
+      promptLogprobs.forEach(lp -> message(lp, b.addPromptLogprobsBuilder()));
+      promptLogprobs = List.of();
       return b;
+    }
+
+    private static void message(TokenLogprobs lp, TokenLogprob.Builder entry) {
+      entry.setTokenId(lp.token()).setLogprob(lp.logprob());
+      for (int i = 0; i < lp.topIds().length; i++) {
+        entry.addTopTokenIds(lp.topIds()[i]).addTopLogprobs(lp.topLogprobs()[i]);
+      }
     }
   }
 }
