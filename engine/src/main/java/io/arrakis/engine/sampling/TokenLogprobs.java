@@ -27,16 +27,7 @@ public record TokenLogprobs(int token, float logprob, int[] topIds, float[] topL
       sum += Math.exp(logits[from + i] - max);
     }
     double logSum = max + Math.log(sum);
-    int[] ids;
-    if (top == 0) {
-      ids = new int[0];
-    } else {
-      double[] scores = new double[vocab];
-      for (int i = 0; i < vocab; i++) {
-        scores[i] = logits[from + i];
-      }
-      ids = TopTokens.of(scores, 0, vocab, top);
-    }
+    int[] ids = top == 0 ? new int[0] : TopTokens.of(logits, from, vocab, top);
     float[] lps = new float[ids.length];
     for (int i = 0; i < ids.length; i++) {
       lps[i] = (float) (logits[from + ids[i]] - logSum);

@@ -12,14 +12,14 @@ final class TopTokens {
    * Ids (offsets from {@code from}) of the {@code k} largest of {@code scores[from .. from + n)},
    * best first. NaN scores are never chosen.
    */
-  static int[] of(double[] scores, int from, int n, int k) {
+  static int[] of(float[] scores, int from, int n, int k) {
     k = Math.min(k, n);
     // a min-heap of the best k so far: its root is the worst of them, replaced by anything better
     int[] heap = new int[k];
     int size = 0;
     for (int i = 0; i < n; i++) {
-      double s = scores[from + i];
-      if (Double.isNaN(s)) {
+      float s = scores[from + i];
+      if (Float.isNaN(s)) {
         continue;
       }
       if (size < k) {
@@ -40,13 +40,13 @@ final class TopTokens {
   }
 
   /** Whether id {@code a} ranks above id {@code b}. */
-  private static boolean better(double[] s, int from, int a, int b) {
-    double x = s[from + a];
-    double y = s[from + b];
+  private static boolean better(float[] s, int from, int a, int b) {
+    float x = s[from + a];
+    float y = s[from + b];
     return x > y || (x == y && a < b);
   }
 
-  private static void up(int[] heap, int i, double[] s, int from) {
+  private static void up(int[] heap, int i, float[] s, int from) {
     while (i > 0) {
       int parent = (i - 1) / 2;
       if (!better(s, from, heap[parent], heap[i])) {
@@ -57,7 +57,7 @@ final class TopTokens {
     }
   }
 
-  private static void down(int[] heap, int size, double[] s, int from) {
+  private static void down(int[] heap, int size, float[] s, int from) {
     int i = 0;
     while (true) {
       int worst = i;

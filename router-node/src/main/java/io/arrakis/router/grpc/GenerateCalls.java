@@ -192,13 +192,13 @@ final class GenerateCalls {
       for (int t : tokenIds) {
         b.addTokenIds(t);
       }
-      logprobs.forEach(lp -> message(lp, b.addLogprobsBuilder()));
-      promptLogprobs.forEach(lp -> message(lp, b.addPromptLogprobsBuilder()));
+      logprobs.forEach(lp -> fill(b.addLogprobsBuilder(), lp));
+      promptLogprobs.forEach(lp -> fill(b.addPromptLogprobsBuilder(), lp));
       promptLogprobs = List.of();
       return b;
     }
 
-    private static void message(TokenLogprobs lp, TokenLogprob.Builder entry) {
+    private static void fill(TokenLogprob.Builder entry, TokenLogprobs lp) {
       entry.setTokenId(lp.token()).setLogprob(lp.logprob());
       for (int i = 0; i < lp.topIds().length; i++) {
         entry.addTopTokenIds(lp.topIds()[i]).addTopLogprobs(lp.topLogprobs()[i]);

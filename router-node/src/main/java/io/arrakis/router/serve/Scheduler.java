@@ -106,18 +106,18 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     }
   }
 
+  /**
+   * The most logits one step returns for prompt log-probabilities (a vocabulary's worth of floats
+   * per position): 64 MiB, 110 positions of a 151,936-token vocabulary.
+   */
+  private static final long PROMPT_LOGITS_BYTES = 64L << 20;
+
   private final Engine engine;
   private final BatchPlanner planner;
   private final ServingMetrics metrics;
   private final TimerScheduler<Command> timers;
   private final Map<Long, Sequence> sequences = new HashMap<>();
   private final Lane[] lanes;
-
-  /**
-   * The most logits one step returns for prompt log-probabilities (a vocabulary's worth of floats
-   * per position): 64 MiB, 110 positions of a 151,936-token vocabulary.
-   */
-  private static final long PROMPT_LOGITS_BYTES = 64L << 20;
 
   private final int vocab;
   private long arrivals;
