@@ -1,5 +1,6 @@
 // The official openai client against an Arrakis router's HTTP API: models.list(), a completion of
-// token ids, and a streamed chat completion with its usage, both with log-probabilities. Prints what it got as one JSON line;
+// token ids, and a streamed chat completion with its usage, both with log-probabilities, then the same conversation again
+// (its usage counts the prompt tokens served from the prefix cache). Prints what it got as one JSON line;
 // the JUnit test (HttpReferenceChecks) compares it with transformers' tokens.
 //
 //   ARRAKIS_BASE_URL=http://127.0.0.1:8000/v1 ARRAKIS_CHECK='{"model", "prompt_ids", "chat", "max_tokens"}' node check.mjs
@@ -57,6 +58,14 @@ for await (const chunk of stream) {
   }
 }
 
+// the same conversation again: its prompt's KV-cache blocks are cached now (prefix caching)
+const again = await client.chat.completions.create({
+  model: input.model,
+  messages: input.chat,
+  max_completion_tokens: 1,
+  temperature: 0,
+});
+
 console.log(JSON.stringify({
   models,
   completion: {
@@ -67,4 +76,5 @@ console.log(JSON.stringify({
     usage: c.usage,
   },
   chat: { content, token_ids: tokenIds, logprobs, finish_reason: finish, usage, chunks },
+  again: { usage: again.usage },
 }));

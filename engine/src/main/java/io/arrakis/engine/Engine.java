@@ -114,6 +114,7 @@ public final class Engine implements AutoCloseable {
     }
     int vocab = model.config().vocabSize();
     long[] seqs = new long[chunks.size()];
+    int[][] tokens = new int[chunks.size()][];
     int[] counts = new int[chunks.size()];
     int rows = 0;
     for (int c = 0; c < chunks.size(); c++) {
@@ -135,11 +136,12 @@ public final class Engine implements AutoCloseable {
         }
       }
       seqs[c] = chunk.seq();
+      tokens[c] = chunk.tokens();
       counts[c] = chunk.tokens().length;
       rows += counts[c];
     }
     BlockManager blocks = cache.blocks();
-    int[] starts = blocks.append(seqs, counts);
+    int[] starts = blocks.append(seqs, tokens);
     int d = model.config().hiddenSize();
     int[] positions = new int[rows];
     int[] cacheRows = new int[rows];
@@ -173,9 +175,16 @@ public final class Engine implements AutoCloseable {
     return new ForwardPass(this, view, experts, List.copyOf(chunks), ctx, x, d, tap);
   }
 
-  void finished(ForwardPass pass) {
+  /**
+   * The pass left its sequences: if it ran to its end, the blocks it filled are written and may be
+   * reused by content (prefix caching).
+   */
+  void finished(ForwardPass pass, boolean ran) {
     for (SequenceChunk c : pass.chunks()) {
       inFlight.remove(c.seq());
+      if (ran) {
+        cache.blocks().commit(c.seq());
+      }
     }
   }
 

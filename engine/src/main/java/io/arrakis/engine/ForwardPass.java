@@ -131,13 +131,13 @@ public final class ForwardPass {
         finishMoe();
       }
       result = logits();
-      engine.finished(this);
+      engine.finished(this, true);
       return Optional.empty();
     } catch (RuntimeException | Error e) {
       // an Error too (a missing native, an out-of-memory): the sequences must leave the step, or
       // releasing them fails and hides what went wrong
       failed = true;
-      engine.finished(this);
+      engine.finished(this, false);
       throw e;
     }
   }
@@ -198,7 +198,7 @@ public final class ForwardPass {
   public void cancel() {
     if (result == null && !failed) {
       failed = true;
-      engine.finished(this);
+      engine.finished(this, false);
     }
   }
 

@@ -1,26 +1,66 @@
 package io.arrakis.engine.kv;
 
-import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.Map;
 
 /**
- * Fixed-size KV-cache blocks handed to sequences: a free list, and per sequence a block table (its
- * i-th block holds positions {@code [i·B, (i+1)·B)}) and a length. A step reserves the blocks of
- * all its sequences at once or none ({@link CacheExhaustedException}), so a refusal never touches
- * another sequence. Not thread-safe: one scheduler owns it.
+ * Fixed-size KV-cache blocks handed to sequences: per sequence a block table (its i-th block holds
+ * positions {@code [i·B, (i+1)·B)}) and a length. A step reserves the blocks of all its sequences
+ * at once or none ({@link CacheExhaustedException}), so a refusal never touches another sequence.
+ *
+ * <p>Prefix caching, as vLLM does it: once a step that filled a block has run ({@link #commit}),
+ * the block is known by its content, its tokens and the content of the blocks before it, and a
+ * later sequence whose tokens begin the same way takes it ({@link #reusePrefix}) instead of
+ * computing those positions again. Blocks are counted by reference; a block nobody holds is free
+ * but keeps its content until it is handed out again, least recently freed first. A block's content
+ * is identified exactly (tokens compared, parents by a number never reused), never by a hash that
+ * could collide. Not thread-safe: one scheduler owns it.
  */
 public final class BlockManager {
   private final int blockSize;
   private final int totalBlocks;
-  private final ArrayDeque<Integer> free = new ArrayDeque<>();
+
+  /** Blocks nobody holds, least recently freed first: handed out from the front. */
+  private final LinkedHashSet<Integer> free = new LinkedHashSet<>();
+
+  private final int[] refs;
+
+  /** What a cached block holds, null for none. */
+  private final Content[] contents;
+
+  private final Map<Content, Integer> cached = new HashMap<>();
   private final Map<Long, Sequence> sequences = new HashMap<>();
+  private long nextContentId = 1;
+
+  /**
+   * A full block's content: its tokens after the content numbered {@code parent} (0: the start).
+   */
+  private record Content(long parent, int[] tokens, long id) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Content c && c.parent == parent && Arrays.equals(c.tokens, tokens);
+    }
+
+    @Override
+    public int hashCode() {
+      return 31 * Long.hashCode(parent) + Arrays.hashCode(tokens);
+    }
+  }
 
   private static final class Sequence {
     int[] blocks = new int[4];
     int blockCount;
     int length;
+    int[] tokens = new int[16];
+
+    /** Leading blocks whose content is known (committed full blocks). */
+    int known;
+
+    /** The content number of block {@code known - 1}, 0 before the first. */
+    long lastContent;
   }
 
   public BlockManager(int totalBlocks, int blockSize) {
@@ -33,6 +73,8 @@ public final class BlockManager {
     }
     this.blockSize = blockSize;
     this.totalBlocks = totalBlocks;
+    this.refs = new int[totalBlocks];
+    this.contents = new Content[totalBlocks];
     for (int b = 0; b < totalBlocks; b++) {
       free.add(b);
     }
@@ -46,12 +88,18 @@ public final class BlockManager {
     return totalBlocks;
   }
 
+  /** Blocks nobody holds, cached ones included (they are handed out when needed). */
   public int freeBlocks() {
     return free.size();
   }
 
   public int usedBlocks() {
     return totalBlocks - free.size();
+  }
+
+  /** Blocks whose content a later sequence may reuse (held or free). */
+  public int cachedBlocks() {
+    return cached.size();
   }
 
   /** Tokens cached for a sequence (0 for one not known). */
@@ -74,17 +122,50 @@ public final class BlockManager {
   }
 
   /**
-   * Extends each sequence by its number of new tokens (all or nothing) and returns each one's first
-   * new position.
+   * Starts a sequence with the longest run of cached full blocks that its first {@code limit}
+   * tokens begin with, and returns how many tokens they hold (a multiple of the block size, 0 for
+   * none): the sequence's next tokens go after them. Reused blocks that were free are held now
+   * ({@link #freeBlocks} falls by them). A sequence that has blocks already reuses nothing.
    */
-  public int[] append(long[] seqs, int[] tokens) {
+  public int reusePrefix(long seq, int[] tokens, int limit) {
+    if (sequences.containsKey(seq)) {
+      return 0;
+    }
+    Sequence s = new Sequence();
+    long parent = 0;
+    for (int start = 0; start + blockSize <= Math.min(limit, tokens.length); start += blockSize) {
+      Integer b =
+          cached.get(new Content(parent, Arrays.copyOfRange(tokens, start, start + blockSize), 0));
+      if (b == null) {
+        break;
+      }
+      hold(b);
+      add(s, b);
+      parent = contents[b].id();
+    }
+    if (s.blockCount == 0) {
+      return 0;
+    }
+    s.length = s.blockCount * blockSize;
+    s.tokens = Arrays.copyOf(tokens, Math.max(s.length, 16));
+    s.known = s.blockCount;
+    s.lastContent = parent;
+    sequences.put(seq, s);
+    return s.length;
+  }
+
+  /**
+   * Extends each sequence by its new tokens (all or nothing) and returns each one's first new
+   * position.
+   */
+  public int[] append(long[] seqs, int[][] tokens) {
     int needed = 0;
     Map<Long, Integer> seen = new HashMap<>();
     for (int i = 0; i < seqs.length; i++) {
       if (seen.put(seqs[i], i) != null) {
         throw new IllegalArgumentException("sequence " + seqs[i] + " appears twice in one step");
       }
-      needed += blocksNeeded(seqs[i], tokens[i]);
+      needed += blocksNeeded(seqs[i], tokens[i].length);
     }
     if (needed > free.size()) {
       throw new CacheExhaustedException(needed, free.size(), totalBlocks);
@@ -92,17 +173,47 @@ public final class BlockManager {
     int[] starts = new int[seqs.length];
     for (int i = 0; i < seqs.length; i++) {
       Sequence s = sequences.computeIfAbsent(seqs[i], k -> new Sequence());
-      int add = blocksNeeded(seqs[i], tokens[i]);
-      if (s.blockCount + add > s.blocks.length) {
-        s.blocks = Arrays.copyOf(s.blocks, Math.max(s.blocks.length * 2, s.blockCount + add));
-      }
+      int add = blocksNeeded(seqs[i], tokens[i].length);
       for (int b = 0; b < add; b++) {
-        s.blocks[s.blockCount++] = free.poll();
+        add(s, takeFree());
       }
       starts[i] = s.length;
-      s.length += tokens[i];
+      if (s.length + tokens[i].length > s.tokens.length) {
+        s.tokens =
+            Arrays.copyOf(s.tokens, Math.max(s.tokens.length * 2, s.length + tokens[i].length));
+      }
+      System.arraycopy(tokens[i], 0, s.tokens, s.length, tokens[i].length);
+      s.length += tokens[i].length;
     }
     return starts;
+  }
+
+  /**
+   * The sequence's positions so far are computed (the step that wrote them has run): its full
+   * blocks become reusable by content. Until then a block may be half written, so a sequence must
+   * not be committed after a failed step.
+   */
+  public void commit(long seq) {
+    Sequence s = sequences.get(seq);
+    if (s == null) {
+      return;
+    }
+    for (; s.known < s.length / blockSize; s.known++) {
+      int start = s.known * blockSize;
+      Content c =
+          new Content(
+              s.lastContent, Arrays.copyOfRange(s.tokens, start, start + blockSize), nextContentId);
+      Integer same = cached.get(c);
+      if (same != null) { // another block holds this content already: it stays the one reused
+        s.lastContent = contents[same].id();
+        continue;
+      }
+      int b = s.blocks[s.known];
+      nextContentId++;
+      contents[b] = c;
+      cached.put(c, b);
+      s.lastContent = c.id();
+    }
   }
 
   /** The cache row of a sequence's position: {@code block · B + offset}. */
@@ -120,13 +231,45 @@ public final class BlockManager {
     return s == null ? new int[0] : Arrays.copyOf(s.blocks, s.blockCount);
   }
 
-  /** Releases a sequence's blocks; unknown sequences are ignored. */
+  /**
+   * Releases a sequence's blocks (unknown sequences are ignored). Its last blocks are freed first,
+   * so they are handed out again before its first ones, which more sequences share.
+   */
   public void free(long seq) {
     Sequence s = sequences.remove(seq);
     if (s != null) {
-      for (int b = 0; b < s.blockCount; b++) {
-        free.add(s.blocks[b]);
+      for (int i = s.blockCount - 1; i >= 0; i--) {
+        int b = s.blocks[i];
+        if (--refs[b] == 0) {
+          free.add(b);
+        }
       }
     }
+  }
+
+  private void hold(int b) {
+    if (refs[b]++ == 0) {
+      free.remove(b);
+    }
+  }
+
+  /** The least recently freed block, its cached content forgotten. */
+  private int takeFree() {
+    Iterator<Integer> it = free.iterator();
+    int b = it.next();
+    it.remove();
+    refs[b] = 1;
+    if (contents[b] != null) {
+      cached.remove(contents[b]);
+      contents[b] = null;
+    }
+    return b;
+  }
+
+  private static void add(Sequence s, int b) {
+    if (s.blockCount == s.blocks.length) {
+      s.blocks = Arrays.copyOf(s.blocks, s.blocks.length * 2);
+    }
+    s.blocks[s.blockCount++] = b;
   }
 }

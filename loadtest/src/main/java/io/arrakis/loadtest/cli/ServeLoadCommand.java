@@ -63,6 +63,14 @@ final class ServeLoadCommand implements Callable<Integer> {
   int inputLen;
 
   @Option(
+      names = "--prefix-len",
+      defaultValue = "0",
+      description =
+          "Random ids that every prompt begins with, before its own --input-len, as vLLM's "
+              + "--random-prefix-len: a shared system prompt, for the router's prefix caching (default: ${DEFAULT-VALUE}).")
+  int prefixLen;
+
+  @Option(
       names = "--output-len",
       defaultValue = "128",
       description = "Output tokens per request (default: ${DEFAULT-VALUE}).")
@@ -165,7 +173,8 @@ final class ServeLoadCommand implements Callable<Integer> {
             duration,
             v,
             seed,
-            numPrompts != null ? numPrompts : 0);
+            numPrompts != null ? numPrompts : 0,
+            prefixLen);
     ManagedChannel channel = to.security().channelBuilder(to.address()).build();
     try {
       ServingLoad.Client client;
@@ -180,12 +189,13 @@ final class ServeLoadCommand implements Callable<Integer> {
       }
       err.printf(
           Locale.ROOT,
-          "serving load on %s %s: %s, %d/%d tokens, %.0f s warm-up + %s ...%n",
+          "serving load on %s %s: %s, %s%d/%d tokens, %.0f s warm-up + %s ...%n",
           backend,
           target,
           options.requestRate() > 0
               ? options.requestRate() + " req/s (Poisson)"
               : "concurrency " + options.concurrency(),
+          prefixLen > 0 ? prefixLen + " shared + " : "",
           inputLen,
           outputLen,
           warmup.toMillis() / 1e3,

@@ -6,6 +6,7 @@ import io.arrakis.proto.v1.SamplingParams;
 import io.arrakis.proto.v1.TokenIds;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
@@ -51,6 +52,9 @@ public final class ServingLoad {
    * @param vocab prompt ids are drawn below it
    * @param numPrompts requests to measure, the window lasting until the last ends; 0 = {@code
    *     duration}
+   * @param prefixTokens random ids that every prompt begins with, before its own {@code
+   *     promptTokens} (vLLM's {@code --random-prefix-len}): what a shared system prompt is to
+   *     prefix caching
    */
   public record Options(
       int concurrency,
@@ -62,7 +66,8 @@ public final class ServingLoad {
       Duration duration,
       int vocab,
       long seed,
-      int numPrompts) {
+      int numPrompts,
+      int prefixTokens) {
     public Options {
       if (promptTokens < 1 || outputTokens < 1) {
         throw new IllegalArgumentException(
@@ -81,6 +86,10 @@ public final class ServingLoad {
       if (numPrompts < 0) {
         throw new IllegalArgumentException("the number of prompts must be at least 0");
       }
+      if (prefixTokens < 0) {
+        throw new IllegalArgumentException(
+            "the shared prefix must be at least 0 tokens, got " + prefixTokens);
+      }
     }
 
     /** Closed loop, fixed lengths. */
@@ -92,7 +101,7 @@ public final class ServingLoad {
         Duration duration,
         int vocab,
         long seed) {
-      this(concurrency, promptTokens, outputTokens, 0, 0, warmup, duration, vocab, seed, 0);
+      this(concurrency, promptTokens, outputTokens, 0, 0, warmup, duration, vocab, seed, 0, 0);
     }
 
     boolean openLoop() {
@@ -113,6 +122,10 @@ public final class ServingLoad {
 
   private final Client client;
   private final Options options;
+
+  /** What every prompt begins with (drawn from the seed, apart from the prompts' own ids). */
+  private final int[] prefix;
+
   private final AtomicLong inFlight = new AtomicLong();
   private final AtomicLong tokens = new AtomicLong();
   private final AtomicLong started = new AtomicLong();
@@ -124,6 +137,10 @@ public final class ServingLoad {
   public ServingLoad(Client client, Options options) {
     this.client = client;
     this.options = options;
+    this.prefix =
+        new SplittableRandom(~options.seed())
+            .ints(options.prefixTokens(), 0, options.vocab())
+            .toArray();
   }
 
   /** gRPC {@code Generate}: greedy, eos ignored, with a generous deadline. */
@@ -205,8 +222,8 @@ public final class ServingLoad {
   }
 
   int[] prompt(SplittableRandom random) {
-    int[] p = new int[length(random, options.promptTokens())];
-    for (int i = 0; i < p.length; i++) {
+    int[] p = Arrays.copyOf(prefix, prefix.length + length(random, options.promptTokens()));
+    for (int i = prefix.length; i < p.length; i++) {
       p[i] = random.nextInt(options.vocab());
     }
     return p;

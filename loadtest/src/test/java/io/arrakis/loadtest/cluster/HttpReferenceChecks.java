@@ -36,6 +36,10 @@ final class HttpReferenceChecks {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final double LOGPROB_TOLERANCE = 2e-4;
   private static final Path OPENAI_CHECK = Path.of("src", "test", "node", "openai-check");
+
+  /** The router's KV-cache block ({@code arrakis.router.serve.block-size}'s default). */
+  private static final int BLOCK = 16;
+
   private static final HttpClient CLIENT =
       HttpClient.newBuilder()
           .version(HttpClient.Version.HTTP_1_1)
@@ -77,14 +81,21 @@ final class HttpReferenceChecks {
           ReferenceModels.promptLogprobs(model, i),
           p.ids());
 
+      // the same prompt again, now on its cached blocks (prefix caching): the same tokens
       body.put("stream", true);
+      body.putObject("stream_options").put("include_usage", true);
       List<Integer> streamed = new ArrayList<>();
+      JsonNode usage = null;
       for (JsonNode chunk : stream(base + "/v1/completions", body)) {
         chunk
             .path("choices")
             .forEach(c -> c.path("token_ids").forEach(t -> streamed.add(t.asInt())));
+        usage = chunk.path("usage").isObject() ? chunk.path("usage") : usage;
       }
       assertThat(streamed).as("%s prompt %d streamed", model, i).containsExactly(boxed(p.greedy()));
+      assertThat(usage.path("prompt_tokens_details").path("cached_tokens").asInt())
+          .as("%s prompt %d: tokens served from the prefix cache the second time", model, i)
+          .isEqualTo(cachedOnRepeat(p.ids().length));
 
       if (p.chat() != null) {
         ObjectNode chat = request(name, p.greedy().length);
@@ -167,6 +178,22 @@ final class HttpReferenceChecks {
     assertThat(s.path("finish_reason").asText()).isEqualTo("length");
     assertThat(s.path("chunks").asInt()).isGreaterThan(2); // the role, token chunks, the usage
     assertUsage(s.path("usage"), chat.ids().length, n);
+    assertThat(
+            got.path("again")
+                .path("usage")
+                .path("prompt_tokens_details")
+                .path("cached_tokens")
+                .asInt())
+        .as("the conversation's prompt tokens served from the prefix cache the second time")
+        .isEqualTo(cachedOnRepeat(chat.ids().length));
+  }
+
+  /**
+   * Prompt tokens a repeated prompt finds cached: its full blocks, all but the last token (whose
+   * logits must be computed).
+   */
+  private static int cachedOnRepeat(int promptTokens) {
+    return (promptTokens - 1) / BLOCK * BLOCK;
   }
 
   /**

@@ -4,11 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -126,5 +130,26 @@ class ServingLoadTest {
     assertThat(r.requests()).isGreaterThan(10).isEqualTo(client.started.get());
     assertThat(r.failed()).isZero();
     assertThat(r.outputTokens()).isEqualTo(r.requests());
+  }
+
+  @Test
+  void everyPromptBeginsWithTheSharedPrefixThenItsOwnIds() {
+    ServingLoad load =
+        new ServingLoad(
+            new OneTokenClient(),
+            new ServingLoad.Options(
+                2, 6, 1, 0.5, 0, Duration.ZERO, Duration.ofSeconds(1), 100, 7, 0, 20));
+    SplittableRandom random = new SplittableRandom(3);
+    List<int[]> prompts = IntStream.range(0, 50).mapToObj(i -> load.prompt(random)).toList();
+    int[] prefix = Arrays.copyOf(prompts.get(0), 20);
+    for (int[] p : prompts) {
+      assertThat(p.length).isBetween(20 + 3, 20 + 9);
+      assertThat(Arrays.copyOf(p, 20)).containsExactly(prefix);
+      assertThat(Arrays.stream(p).allMatch(t -> t >= 0 && t < 100)).isTrue();
+    }
+    // the prompts' own ids differ, and the prefix is not the first prompt's own ids repeated
+    assertThat(prompts.stream().map(p -> Arrays.toString(Arrays.copyOfRange(p, 20, p.length))))
+        .doesNotHaveDuplicates();
+    assertThat(Arrays.stream(prefix).distinct().count()).isGreaterThan(10);
   }
 }

@@ -85,6 +85,13 @@ public final class RouterMain implements Callable<Integer> {
   Integer maxSequences;
 
   @Option(
+      names = "--no-prefix-caching",
+      description =
+          "Generation: compute every prompt in full, even where an earlier request's cached "
+              + "KV-cache blocks begin the same way (default: arrakis.router.serve.prefix-caching, on).")
+  boolean noPrefixCaching;
+
+  @Option(
       names = "--placement",
       description =
           "Placement JSON: which expert node (id, address host:port) holds which experts. "
@@ -265,6 +272,9 @@ public final class RouterMain implements Callable<Integer> {
     }
     if (kvCacheMb != null) {
       flags.put("arrakis.router.serve.kv-cache-mb", kvCacheMb);
+    }
+    if (noPrefixCaching) {
+      flags.put("arrakis.router.serve.prefix-caching", false);
     }
     if (maxSequences != null) {
       flags.put("arrakis.router.serve.max-sequences", maxSequences);

@@ -140,7 +140,8 @@ final class GenerateCalls {
               .setUsage(
                   Usage.newBuilder()
                       .setPromptTokens(finish.promptTokens())
-                      .setCompletionTokens(finish.completionTokens()))
+                      .setCompletionTokens(finish.completionTokens())
+                      .setCachedTokens(finish.cachedTokens()))
               .build();
       if (send(last)) {
         ended = true;

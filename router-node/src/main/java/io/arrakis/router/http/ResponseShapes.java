@@ -170,10 +170,13 @@ final class ResponseShapes {
   }
 
   private static void usage(ObjectNode root, GenerationListener.Finish finish) {
-    root.putObject("usage")
-        .put("prompt_tokens", finish.promptTokens())
-        .put("completion_tokens", finish.completionTokens())
-        .put("total_tokens", finish.promptTokens() + finish.completionTokens());
+    ObjectNode usage =
+        root.putObject("usage")
+            .put("prompt_tokens", finish.promptTokens())
+            .put("completion_tokens", finish.completionTokens())
+            .put("total_tokens", finish.promptTokens() + finish.completionTokens());
+    // OpenAI's place for the prompt tokens served from the prefix cache
+    usage.putObject("prompt_tokens_details").put("cached_tokens", finish.cachedTokens());
   }
 
   private static String reason(FinishReason r) {

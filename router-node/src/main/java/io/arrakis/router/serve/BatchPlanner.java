@@ -17,7 +17,10 @@ import java.util.function.LongConsumer;
  * newest chunks wait. Sequences are dealt to lanes so that the lanes stay even: each lane's steps
  * alternate with the others' on the expert nodes. A prompt whose log-probabilities were asked for
  * needs the logits of every position it computes, a vocabulary's worth each: at most one such chunk
- * runs in a step, of at most {@code maxLogitRows} tokens. Owned by the scheduler's thread.
+ * runs in a step, of at most {@code maxLogitRows} tokens. With prefix caching, a sequence admitted
+ * takes the cached blocks its tokens begin with and computes only the rest (never its last token,
+ * whose logits it needs; never when it scores its prompt, which needs every position's). Owned by
+ * the scheduler's thread.
  */
 final class BatchPlanner {
   private static final Comparator<Sequence> BY_ARRIVAL = Comparator.comparingLong(s -> s.arrival);
@@ -33,29 +36,43 @@ final class BatchPlanner {
   private final int maxStepTokens;
   private final int maxRunning;
   private final int maxLogitRows;
+  private final boolean prefixCaching;
   private final LongConsumer release;
+  private final PrefixCacheMeter meter;
   private final TreeSet<Sequence> waiting = new TreeSet<>(BY_ARRIVAL);
   private final List<TreeSet<Sequence>> lanes = new ArrayList<>();
   private int running;
 
+  /** Counts the tokens admitted sequences looked up in the prefix cache, and those found. */
+  interface PrefixCacheMeter {
+    void looked(int tokens, int found);
+  }
+
   /**
+   * How big a step may get.
+   *
+   * @param lanes micro-batch lanes
+   * @param maxStepTokens tokens in one step
+   * @param maxRunning sequences holding blocks at once
    * @param maxLogitRows the most positions one step returns all logits of (prompt
    *     log-probabilities)
+   * @param prefixCaching admitted sequences reuse cached blocks
+   */
+  record Limits(
+      int lanes, int maxStepTokens, int maxRunning, int maxLogitRows, boolean prefixCaching) {}
+
+  /**
    * @param release frees a sequence's KV-cache blocks (the engine's release)
    */
-  BatchPlanner(
-      BlockManager blocks,
-      int lanes,
-      int maxStepTokens,
-      int maxRunning,
-      int maxLogitRows,
-      LongConsumer release) {
+  BatchPlanner(BlockManager blocks, Limits limits, LongConsumer release, PrefixCacheMeter meter) {
     this.blocks = blocks;
-    this.maxStepTokens = maxStepTokens;
-    this.maxRunning = maxRunning;
-    this.maxLogitRows = maxLogitRows;
+    this.maxStepTokens = limits.maxStepTokens();
+    this.maxRunning = limits.maxRunning();
+    this.maxLogitRows = limits.maxLogitRows();
+    this.prefixCaching = limits.prefixCaching();
     this.release = release;
-    for (int i = 0; i < lanes; i++) {
+    this.meter = meter;
+    for (int i = 0; i < limits.lanes(); i++) {
       this.lanes.add(new TreeSet<>(BY_ARRIVAL));
     }
   }
@@ -167,11 +184,22 @@ final class BatchPlanner {
       if (scoring && s.scoresPrompt()) {
         break;
       }
+      int reused = reusePrefix(s);
       // the whole prompt's blocks must be free: a prompt admitted half-way would only be preempted
       // again
       int all = blocks.blocksNeeded(s.id, s.pending());
       if (needed + all > blocks.freeBlocks()) {
+        if (reused > 0) { // the reused blocks wait with it
+          release.accept(s.id);
+          s.computed = 0;
+        }
         break;
+      }
+      if (prefixCaching && !s.scoresPrompt()) {
+        meter.looked(s.length(), reused);
+        if (s.preemptions == 0) {
+          s.cachedPromptTokens = reused;
+        }
       }
       int n = Math.min(s.pending(), budget);
       if (s.scoresPrompt()) {
@@ -188,6 +216,18 @@ final class BatchPlanner {
       needed += blocks.blocksNeeded(s.id, n);
     }
     return needed;
+  }
+
+  /**
+   * Starts a sequence that has no cache yet on the cached blocks its tokens begin with; returns the
+   * tokens they hold.
+   */
+  private int reusePrefix(Sequence s) {
+    if (!prefixCaching || s.scoresPrompt() || s.computed > 0) {
+      return 0;
+    }
+    s.computed = blocks.reusePrefix(s.id, s.tokensSoFar(), s.length() - 1);
+    return s.computed;
   }
 
   private boolean evenEnough(int lane) {

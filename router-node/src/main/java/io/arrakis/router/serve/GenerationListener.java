@@ -45,6 +45,8 @@ public interface GenerationListener {
    * @param reason stop (eos, a stop token or string), length (max tokens or the context), cancelled
    * @param promptTokens tokens of the prompt as run (after the chat template)
    * @param completionTokens tokens generated (an eos included)
+   * @param cachedTokens prompt tokens whose KV cache came from earlier requests (prefix caching),
+   *     not computed again
    */
-  record Finish(FinishReason reason, int promptTokens, int completionTokens) {}
+  record Finish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {}
 }

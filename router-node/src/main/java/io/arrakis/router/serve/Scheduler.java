@@ -146,11 +146,14 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     this.planner =
         new BatchPlanner(
             engine.blocks(),
-            settings.microBatches(),
-            settings.maxStepTokens(),
-            settings.maxRunning(),
-            (int) Math.max(1, PROMPT_LOGITS_BYTES / (4L * vocab)),
-            engine::release);
+            new BatchPlanner.Limits(
+                settings.microBatches(),
+                settings.maxStepTokens(),
+                settings.maxRunning(),
+                (int) Math.max(1, PROMPT_LOGITS_BYTES / (4L * vocab)),
+                settings.prefixCaching()),
+            engine::release,
+            metrics::prefixCache);
     this.lanes = new Lane[settings.microBatches()];
     for (int i = 0; i < lanes.length; i++) {
       lanes[i] = new Lane(i);
@@ -400,7 +403,7 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
 
   private void finish(Sequence s, FinishReason reason) {
     s.ended = true;
-    s.output.finish(reason, s.promptLength(), s.generated());
+    s.output.finish(reason, s.promptLength(), s.generated(), s.cachedPromptTokens);
     metrics.finished(s, reason);
     long now = System.nanoTime();
     requests.info(

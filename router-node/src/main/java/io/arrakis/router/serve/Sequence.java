@@ -44,6 +44,10 @@ final class Sequence {
   final List<TokenLogprobs> promptLogprobs = new ArrayList<>();
 
   int preemptions;
+
+  /** Prompt tokens whose KV-cache blocks it reused when first admitted (prefix caching). */
+  int cachedPromptTokens;
+
   long firstTokenNanos;
   long lastTokenNanos;
 
@@ -104,6 +108,14 @@ final class Sequence {
   /** Tokens not yet in the KV cache: 1 while decoding, more while prefilling (or recomputing). */
   int pending() {
     return length - computed;
+  }
+
+  /**
+   * Its tokens so far (prompt and generated), in an array that may run on past {@link #length}: not
+   * a copy, to be read at once.
+   */
+  int[] tokensSoFar() {
+    return tokens;
   }
 
   /** The next {@code count} tokens to compute. */

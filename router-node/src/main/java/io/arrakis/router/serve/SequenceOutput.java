@@ -80,7 +80,7 @@ final class SequenceOutput {
   }
 
   /** The last chunk: text held back comes out (unless a stop string ended it), with the finish. */
-  void finish(FinishReason reason, int promptTokens, int completionTokens) {
+  void finish(FinishReason reason, int promptTokens, int completionTokens, int cachedTokens) {
     if (ended) {
       return;
     }
@@ -97,7 +97,7 @@ final class SequenceOutput {
         Arrays.copyOf(tokens, count),
         text.toString(),
         List.copyOf(logprobs),
-        new GenerationListener.Finish(reason, promptTokens, completionTokens));
+        new GenerationListener.Finish(reason, promptTokens, completionTokens, cachedTokens));
   }
 
   void fail(Status status) {

@@ -29,6 +29,8 @@ import java.util.function.Consumer;
  * @param promptQueue requests that may wait for them; past it, RESOURCE_EXHAUSTED
  * @param streamBuffer Generate messages that may wait for a client that does not read, beyond what
  *     gRPC's transport holds; past it the request is cancelled and its call ends RESOURCE_EXHAUSTED
+ * @param prefixCaching a request whose tokens begin as an earlier one's reuses the KV-cache blocks
+ *     of that beginning instead of computing them again
  */
 public record ServeSettings(
     int microBatches,
@@ -45,7 +47,8 @@ public record ServeSettings(
     int maxStopLength,
     int promptThreads,
     int promptQueue,
-    int streamBuffer) {
+    int streamBuffer,
+    boolean prefixCaching) {
 
   public ServeSettings {
     positive("micro-batches", microBatches);
@@ -104,7 +107,8 @@ public record ServeSettings(
         c.getInt("max-stop-length"),
         c.getInt("prompt-threads"),
         c.getInt("prompt-queue"),
-        c.getInt("stream-buffer"));
+        c.getInt("stream-buffer"),
+        c.getBoolean("prefix-caching"));
   }
 
   /** The KV cache's bytes: as set, or a quarter of this JVM's heap. */
@@ -132,6 +136,10 @@ public record ServeSettings(
     return with(b -> b.maxStepTokens = n);
   }
 
+  public ServeSettings withPrefixCaching(boolean on) {
+    return with(b -> b.prefixCaching = on);
+  }
+
   /** A copy with {@code change} applied, checked as every instance is. */
   private ServeSettings with(Consumer<Copy> change) {
     Copy b = new Copy(this);
@@ -151,7 +159,8 @@ public record ServeSettings(
         b.maxStopLength,
         b.promptThreads,
         b.promptQueue,
-        b.streamBuffer);
+        b.streamBuffer,
+        b.prefixCaching);
   }
 
   /** The components of an instance, to change some before making a new one. */
@@ -171,6 +180,7 @@ public record ServeSettings(
     int promptThreads;
     int promptQueue;
     int streamBuffer;
+    boolean prefixCaching;
 
     Copy(ServeSettings o) {
       microBatches = o.microBatches;
@@ -188,6 +198,7 @@ public record ServeSettings(
       promptThreads = o.promptThreads;
       promptQueue = o.promptQueue;
       streamBuffer = o.streamBuffer;
+      prefixCaching = o.prefixCaching;
     }
   }
 }

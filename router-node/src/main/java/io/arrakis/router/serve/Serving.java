@@ -130,13 +130,14 @@ public final class Serving implements GenerationService, AutoCloseable {
             "serving-scheduler",
             DispatcherSelector.fromConfig(ENGINE_DISPATCHER));
     log.info(
-        "serving {} ({}): KV cache {} MiB in {} blocks of {} tokens, context {} tokens, {} micro-batches of up to "
-            + "{} tokens, {}",
+        "serving {} ({}): KV cache {} MiB in {} blocks of {} tokens (prefix caching {}), context {} tokens, "
+            + "{} micro-batches of up to {} tokens, {}",
         model.name(),
         model.family(),
         engine.cache().bytes() >> 20,
         blocks,
         settings.blockSize(),
+        settings.prefixCaching() ? "on" : "off",
         context,
         settings.microBatches(),
         settings.maxStepTokens(),
@@ -229,7 +230,7 @@ public final class Serving implements GenerationService, AutoCloseable {
           new int[0],
           "",
           List.of(),
-          new GenerationListener.Finish(FinishReason.CANCELLED, p.prompt().length, 0));
+          new GenerationListener.Finish(FinishReason.CANCELLED, p.prompt().length, 0, 0));
     }
   }
 

@@ -27,6 +27,8 @@ final class ServingMetrics {
   private final Counter preemptions;
   private final Counter promptTokens;
   private final Counter generationTokens;
+  private final Counter prefixQueries;
+  private final Counter prefixHits;
   private final Map<FinishReason, Counter> finished = new EnumMap<>(FinishReason.class);
   private final Counter failed;
   private final AtomicInteger running = new AtomicInteger();
@@ -70,6 +72,14 @@ final class ServingMetrics {
     generationTokens =
         Counter.builder("arrakis_serve_generation_tokens")
             .description("Tokens generated")
+            .register(registry);
+    prefixQueries =
+        Counter.builder("arrakis_serve_prefix_cache_queries")
+            .description("Tokens of admitted sequences looked up in the prefix cache")
+            .register(registry);
+    prefixHits =
+        Counter.builder("arrakis_serve_prefix_cache_hits")
+            .description("Tokens found in the prefix cache (their KV cache reused, not computed)")
             .register(registry);
     for (FinishReason r : FinishReason.values()) {
       finished.put(
@@ -136,6 +146,12 @@ final class ServingMetrics {
 
   void admitted(int prompt) {
     promptTokens.increment(prompt);
+  }
+
+  /** A sequence admitted with prefix caching: {@code tokens} looked up, {@code found} reused. */
+  void prefixCache(int tokens, int found) {
+    prefixQueries.increment(tokens);
+    prefixHits.increment(found);
   }
 
   void step(int tokens) {

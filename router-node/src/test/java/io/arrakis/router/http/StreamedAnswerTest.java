@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
 class StreamedAnswerTest {
   private static final ActorTestKit testKit = ActorTestKit.create();
   private static final GenerationListener.Finish LENGTH =
-      new GenerationListener.Finish(FinishReason.LENGTH, 3, 2);
+      new GenerationListener.Finish(FinishReason.LENGTH, 3, 2, 0);
 
   private final AtomicInteger cancels = new AtomicInteger();
 

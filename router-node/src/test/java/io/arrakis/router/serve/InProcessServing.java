@@ -32,7 +32,8 @@ final class InProcessServing implements AutoCloseable {
   final ServedModel model;
   final PromptPreparer preparer;
   final ActorRef<Scheduler.Command> scheduler;
-  final ServingMetrics metrics = new ServingMetrics(new SimpleMeterRegistry(), 1);
+  final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+  final ServingMetrics metrics = new ServingMetrics(registry, 1);
   private final ExecutorService expertThread = Executors.newSingleThreadExecutor();
   private final AtomicLong ids = new AtomicLong();
 
@@ -74,7 +75,10 @@ final class InProcessServing implements AutoCloseable {
     scheduler = testKit.spawn(Scheduler.create(engine, settings, metrics));
   }
 
-  /** Test settings: a small KV cache in blocks of 4 tokens, the given micro-batches. */
+  /**
+   * Test settings: a small KV cache in blocks of 4 tokens, the given micro-batches, prefix caching
+   * on (the default).
+   */
   static ServeSettings settings(int microBatches) {
     return new ServeSettings(
         microBatches,
@@ -91,7 +95,8 @@ final class InProcessServing implements AutoCloseable {
         64,
         1,
         64,
-        1024);
+        1024,
+        true);
   }
 
   /**
