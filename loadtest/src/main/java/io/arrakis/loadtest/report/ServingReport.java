@@ -48,6 +48,9 @@ public final class ServingReport {
             o.promptTokens(),
             o.outputTokens(),
             o.rangeRatio()));
+    if (o.prefixTokens() > 0) {
+      row(sb, "Shared prefix (tokens)", Integer.toString(o.prefixTokens()));
+    }
     if (o.requestRate() > 0) {
       row(sb, "Request rate (req/s, Poisson)", fmt(o.requestRate()));
     }
@@ -106,6 +109,7 @@ public final class ServingReport {
         .put("input_len", o.promptTokens())
         .put("output_len", o.outputTokens())
         .put("range_ratio", o.rangeRatio())
+        .put("prefix_len", o.prefixTokens())
         .put("seed", o.seed())
         .put("warmup_s", o.warmup().toMillis() / 1e3);
     if (o.requestRate() > 0) {

@@ -52,6 +52,7 @@ class ServeLoadCommandTest {
           "input_len",
           "output_len",
           "range_ratio",
+          "prefix_len",
           "request_rate",
           "max_concurrency",
           "completed",
@@ -198,7 +199,9 @@ class ServeLoadCommandTest {
 
   /**
    * {@code --num-prompts}: exactly that many requests are measured (the warm-up's are not), the run
-   * ending with the last of them, as vLLM's benchmark counts them.
+   * ending with the last of them, as vLLM's benchmark counts them. Their prompts begin with a
+   * shared prefix ({@code --prefix-len}), which the router serves from its prefix cache once the
+   * warm-up has computed it.
    */
   @Test
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -214,6 +217,8 @@ class ServeLoadCommandTest {
             "4",
             "--input-len",
             "8",
+            "--prefix-len",
+            "32",
             "--output-len",
             "6",
             "--warmup",
@@ -222,13 +227,21 @@ class ServeLoadCommandTest {
             json.toString());
     assertThat(run.code()).as("%s", run).isZero();
     assertThat(run.out()).containsPattern("Number of prompts: +13");
+    assertThat(run.out()).containsPattern("Shared prefix \\(tokens\\): +32");
     JsonNode r = JSON.readTree(json.toFile());
     assertThat(r.path("num_prompts").asInt()).isEqualTo(13);
     assertThat(r.path("completed").asLong()).isEqualTo(13);
     assertThat(r.path("failed").asLong()).isZero();
     assertThat(r.path("total_output_tokens").asLong()).isEqualTo(13 * 6);
-    double served = routerMeans()[1] - before[1];
+    assertThat(r.path("total_input_tokens").asLong()).isEqualTo(13 * (32 + 8));
+    assertThat(r.path("prefix_len").asInt()).isEqualTo(32);
+    double[] after = routerMeans();
+    double served = after[1] - before[1];
     assertThat(served).as("requests the router served, warm-up included").isGreaterThan(13);
+    // every measured prompt found the prefix's two full blocks of 16 cached
+    assertThat(after[4] - before[4])
+        .as("prompt tokens served from the router's prefix cache")
+        .isGreaterThanOrEqualTo(13 * 32);
   }
 
   /** {@code loadtest serve} against the test's cluster with {@code common} and {@code more}. */
@@ -240,7 +253,10 @@ class ServeLoadCommandTest {
     return CliRun.of(args.toArray(String[]::new));
   }
 
-  /** The router's TTFT sum and count and TPOT sum and count (seconds), from its /metrics. */
+  /**
+   * The router's TTFT sum and count and TPOT sum and count (seconds), and its prefix cache's hits
+   * (tokens), from its /metrics.
+   */
   private static double[] routerMeans() throws Exception {
     String text =
         HTTP.send(
@@ -254,7 +270,8 @@ class ServeLoadCommandTest {
       sample(text, "arrakis_serve_time_to_first_token_seconds_sum"),
       sample(text, "arrakis_serve_time_to_first_token_seconds_count"),
       sample(text, "arrakis_serve_time_per_output_token_seconds_sum"),
-      sample(text, "arrakis_serve_time_per_output_token_seconds_count")
+      sample(text, "arrakis_serve_time_per_output_token_seconds_count"),
+      sample(text, "arrakis_serve_prefix_cache_hits_total")
     };
   }
 
