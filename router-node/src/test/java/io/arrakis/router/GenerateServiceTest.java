@@ -528,6 +528,20 @@ class GenerateServiceTest {
         "sampling.prompt_logprobs",
         "between 0 and 20");
     expectRefused(
+        ids("presence", prompt, greedy(4).toBuilder().setPresencePenalty(-3).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.presence_penalty",
+        "[-2, 2]");
+    expectRefused(
+        ids("frequency", prompt, greedy(4).toBuilder().setFrequencyPenalty(Float.NaN).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.frequency_penalty");
+    expectRefused(
+        ids("repetition", prompt, greedy(4).toBuilder().setRepetitionPenalty(-1).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.repetition_penalty",
+        "(0, 10]");
+    expectRefused(
         ids("logprobs-huge", prompt, greedy(4).toBuilder().setLogprobs(-1).build()),
         Status.Code.INVALID_ARGUMENT,
         "sampling.logprobs",

@@ -136,6 +136,11 @@ class HostileHttpTest {
     expect400("{\"prompt\": [1, 2], \"logprobs\": \"5\"}", "logprobs", "between 0 and 20");
     expect400("{\"prompt\": [1, 2], \"echo\": true, \"stream\": true}", "echo", "not streamed");
     expect400("{\"prompt\": [1, 2], \"echo\": \"yes\"}", "echo", "true or false");
+    expect400("{\"prompt\": [1, 2], \"presence_penalty\": 2.5}", "presence_penalty", "between -2");
+    expect400(
+        "{\"prompt\": [1, 2], \"frequency_penalty\": \"high\"}", "frequency_penalty", "number");
+    expect400("{\"prompt\": [1, 2], \"repetition_penalty\": 0}", "repetition_penalty", "above 0");
+    expect400("{\"prompt\": [1, 2], \"repetition_penalty\": 11}", "repetition_penalty", "10");
     expect400(
         "{\"prompt\": [1, 2], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
         "stream_options.include_usage",

@@ -53,7 +53,7 @@ public final class Generator {
         throw new IllegalArgumentException("prompt " + i + " is empty");
       }
       seqs[i] = nextSeq++;
-      samplers[i] = new Sampler(params);
+      samplers[i] = new Sampler(params, prompts.get(i));
       out.add(new ArrayList<>());
     }
     try {

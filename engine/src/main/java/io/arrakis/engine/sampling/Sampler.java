@@ -1,22 +1,70 @@
 package io.arrakis.engine.sampling;
 
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
  * Picks a sequence's next token from its logits: the most likely one (greedy; the lower id on
  * ties), or a draw after temperature, top-k and top-p from the sequence's own random stream, so
- * that a seed gives the same tokens whatever else is in the batch.
+ * that a seed gives the same tokens whatever else is in the batch. With {@link Penalties}, the
+ * logits are first penalized by the tokens it has seen: the prompt's and those it picked.
  */
 public final class Sampler {
   private final SamplingParams params;
   private final SplittableRandom random;
 
+  /** Ids in the prompt or the output (repetition penalty); null without penalties. */
+  private final BitSet seen;
+
+  /** How often each id was generated (frequency and presence penalties); null without. */
+  private final Map<Integer, Integer> generated;
+
   public Sampler(SamplingParams params) {
+    this(params, new int[0]);
+  }
+
+  /** A sampler for a sequence that starts with {@code prompt} (what penalties count). */
+  public Sampler(SamplingParams params, int[] prompt) {
     this.params = params;
     this.random =
         params.seed().isPresent()
             ? new SplittableRandom(params.seed().getAsLong())
             : new SplittableRandom();
+    if (params.penalties().none()) {
+      seen = null;
+      generated = null;
+    } else {
+      seen = new BitSet();
+      for (int t : prompt) {
+        seen.set(t);
+      }
+      generated = new HashMap<>();
+    }
+  }
+
+  /**
+   * {@code logits[from .. from + vocab)} penalized as {@link Penalties} says, in a new array: the
+   * logits themselves stay as they are (log-probabilities are reported from them, as vLLM's raw
+   * log-probabilities).
+   */
+  float[] penalized(float[] logits, int from, int vocab) {
+    float[] out = Arrays.copyOfRange(logits, from, from + vocab);
+    if (seen == null) {
+      return out;
+    }
+    Penalties p = params.penalties();
+    for (int t = seen.nextSetBit(0); t >= 0 && t < vocab; t = seen.nextSetBit(t + 1)) {
+      out[t] = out[t] > 0 ? out[t] / p.repetition() : out[t] * p.repetition();
+    }
+    for (Map.Entry<Integer, Integer> e : generated.entrySet()) {
+      if (e.getKey() < vocab) {
+        out[e.getKey()] -= p.frequency() * e.getValue() + p.presence();
+      }
+    }
+    return out;
   }
 
   public SamplingParams params() {
@@ -26,9 +74,19 @@ public final class Sampler {
   /**
    * The next token from {@code logits[from .. from + vocab)}: a draw from the kept tokens ({@link
    * KeptTokens}, all of them without top-k and top-p), each as likely as its probability among
-   * them.
+   * them. With penalties it counts as generated for the picks after it.
    */
   public int next(float[] logits, int from, int vocab) {
+    if (seen == null) {
+      return pick(logits, from, vocab);
+    }
+    int token = pick(penalized(logits, from, vocab), 0, vocab);
+    seen.set(token);
+    generated.merge(token, 1, Integer::sum);
+    return token;
+  }
+
+  private int pick(float[] logits, int from, int vocab) {
     if (params.greedy()) {
       return argmax(logits, from, vocab);
     }

@@ -1,5 +1,6 @@
 package io.arrakis.engine.sampling;
 
+import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.Set;
 
@@ -17,6 +18,7 @@ import java.util.Set;
  * @param ignoreEos keep going past eos
  * @param logprobs -1: none; else each token's log-probability is returned with those of this many
  *     most likely tokens ({@link TokenLogprobs})
+ * @param penalties on tokens already in the prompt or the output ({@link Penalties#NONE}: none)
  */
 public record SamplingParams(
     int maxTokens,
@@ -27,7 +29,8 @@ public record SamplingParams(
     Set<Integer> stopTokenIds,
     Set<Integer> eosTokenIds,
     boolean ignoreEos,
-    int logprobs) {
+    int logprobs,
+    Penalties penalties) {
 
   public SamplingParams {
     if (maxTokens < 1) {
@@ -48,6 +51,31 @@ public record SamplingParams(
     }
     stopTokenIds = Set.copyOf(stopTokenIds);
     eosTokenIds = Set.copyOf(eosTokenIds);
+    Objects.requireNonNull(penalties, "penalties");
+  }
+
+  /** Without penalties. */
+  public SamplingParams(
+      int maxTokens,
+      float temperature,
+      int topK,
+      float topP,
+      OptionalLong seed,
+      Set<Integer> stopTokenIds,
+      Set<Integer> eosTokenIds,
+      boolean ignoreEos,
+      int logprobs) {
+    this(
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        Penalties.NONE);
   }
 
   /** Greedy decoding of up to {@code maxTokens}, stopping at eos. */
@@ -57,17 +85,35 @@ public record SamplingParams(
 
   public SamplingParams withTemperature(float t) {
     return new SamplingParams(
-        maxTokens, t, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs);
+        maxTokens, t, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs, penalties);
   }
 
   public SamplingParams withTopK(int k) {
     return new SamplingParams(
-        maxTokens, temperature, k, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs);
+        maxTokens,
+        temperature,
+        k,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        penalties);
   }
 
   public SamplingParams withTopP(float p) {
     return new SamplingParams(
-        maxTokens, temperature, topK, p, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs);
+        maxTokens,
+        temperature,
+        topK,
+        p,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        penalties);
   }
 
   public SamplingParams withSeed(long s) {
@@ -80,22 +126,55 @@ public record SamplingParams(
         stopTokenIds,
         eosTokenIds,
         ignoreEos,
-        logprobs);
+        logprobs,
+        penalties);
   }
 
   public SamplingParams withStopTokenIds(Set<Integer> ids) {
     return new SamplingParams(
-        maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos, logprobs);
+        maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos, logprobs, penalties);
   }
 
   public SamplingParams withIgnoreEos(boolean ignore) {
     return new SamplingParams(
-        maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignore, logprobs);
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignore,
+        logprobs,
+        penalties);
   }
 
   public SamplingParams withLogprobs(int top) {
     return new SamplingParams(
-        maxTokens, temperature, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, top);
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        top,
+        penalties);
+  }
+
+  public SamplingParams withPenalties(Penalties p) {
+    return new SamplingParams(
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        p);
   }
 
   public boolean greedy() {

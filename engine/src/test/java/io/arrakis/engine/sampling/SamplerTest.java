@@ -1,8 +1,13 @@
 package io.arrakis.engine.sampling;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
+import io.arrakis.engine.testing.PenaltyReference;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -143,5 +148,68 @@ class SamplerTest {
     assertThat(new Sampler(sampled(1f, 1, 1f, 3)).next(l, 0, 4))
         .as("top-k 1 is greedy")
         .isEqualTo(1);
+  }
+
+  @Test
+  void penaltiesChangeTheLogitsAsDefinedAndLeaveTheRowAsItWas() {
+    SplittableRandom r = new SplittableRandom(5);
+    for (Penalties p :
+        List.of(
+            new Penalties(0.5f, 0.25f, 2f),
+            new Penalties(-1f, 0.3f, 0.8f),
+            new Penalties(0f, 2f, 1f),
+            new Penalties(1.5f, 0f, 1.3f))) {
+      int[] prompt = {1, 2, 7, 7};
+      Sampler sampler = new Sampler(SamplingParams.greedy(64, Set.of()).withPenalties(p), prompt);
+      List<Integer> output = new ArrayList<>();
+      for (int step = 0; step < 40; step++) {
+        float[] row = logits(12, r.nextLong());
+        float[] before = row.clone();
+        float[] want =
+            PenaltyReference.penalize(
+                row, prompt, output, p.presence(), p.frequency(), p.repetition());
+        assertThat(sampler.penalized(row, 0, row.length))
+            .as("%s at step %d", p, step)
+            .containsExactly(want, within(1e-6f));
+        int token = sampler.next(row, 0, row.length);
+        assertThat(token)
+            .as("%s: greedy over the penalized logits", p)
+            .isEqualTo(Sampler.argmax(want, 0, want.length));
+        assertThat(row).as("the logits themselves").containsExactly(before);
+        output.add(token);
+      }
+    }
+  }
+
+  @Test
+  void aFrequencyPenaltyStopsGreedyRepeatingTheSameToken() {
+    float[] l = {0.1f, 4f, 3.6f, 3.2f, -2f};
+    Sampler plain = new Sampler(SamplingParams.greedy(8, Set.of()), new int[] {0});
+    Sampler penalized =
+        new Sampler(
+            SamplingParams.greedy(8, Set.of()).withPenalties(new Penalties(0f, 1f, 1f)),
+            new int[] {0});
+    int[] a = new int[6];
+    int[] b = new int[6];
+    for (int i = 0; i < a.length; i++) {
+      a[i] = plain.next(l, 0, l.length);
+      b[i] = penalized.next(l, 0, l.length);
+    }
+    assertThat(a).containsOnly(1);
+    // 4 - n, 3.6 - n, 3.2 - n after n picks each: the three take turns
+    assertThat(b).containsExactly(1, 2, 3, 1, 2, 3);
+  }
+
+  @Test
+  void penaltiesOutsideTheirRangesAreRefused() {
+    assertThatThrownBy(() -> new Penalties(2.5f, 0f, 1f))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new Penalties(0f, Float.NaN, 1f))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new Penalties(0f, 0f, 0f))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new Penalties(0f, 0f, 11f))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThat(Penalties.NONE.none()).isTrue();
   }
 }

@@ -86,7 +86,10 @@ final class GenerateCalls {
             List.copyOf(s.getStopList()),
             s.getIgnoreEos(),
             s.hasLogprobs() ? Integer.toUnsignedLong(s.getLogprobs()) : -1,
-            s.hasPromptLogprobs() ? Integer.toUnsignedLong(s.getPromptLogprobs()) : -1);
+            s.hasPromptLogprobs() ? Integer.toUnsignedLong(s.getPromptLogprobs()) : -1,
+            s.getPresencePenalty(),
+            s.getFrequencyPenalty(),
+            s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty()); // 0: unset
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.arrakis.engine.sampling.Penalties;
 import io.arrakis.model.tokenizer.ChatMessage;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.ServedModel;
@@ -97,9 +98,22 @@ final class RequestParser {
             stop(root.get("stop")),
             bool(root, "ignore_eos"),
             logprobs,
-            echo ? logprobs : -1);
+            echo ? logprobs : -1,
+            (float) number(root, "presence_penalty", 0, -2, 2),
+            (float) number(root, "frequency_penalty", 0, -2, 2),
+            repetitionPenalty(root));
     return new OpenAiRequest(
         chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"), echo);
+  }
+
+  /** vLLM's {@code repetition_penalty}: above 0, at most 10; 1 (the default) is none. */
+  private static float repetitionPenalty(JsonNode root) throws ApiError {
+    double r = number(root, "repetition_penalty", 1, 0, Penalties.MAX_REPETITION);
+    if (r == 0) {
+      throw ApiError.invalid(
+          "repetition_penalty", "repetition_penalty must be above 0 and at most 10 (1: none)");
+    }
+    return (float) r;
   }
 
   /**
@@ -323,12 +337,6 @@ final class RequestParser {
     }
     if (chat && bool(root, "echo")) {
       throw ApiError.invalid("echo", "echo is served by /v1/completions, not by chat completions");
-    }
-    for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
-      JsonNode p = present(root, penalty);
-      if (p != null && !(p.isNumber() && p.asDouble() == 0)) {
-        throw ApiError.invalid(penalty, penalty + " is not served (only 0)");
-      }
     }
     JsonNode bias = present(root, "logit_bias");
     if (bias != null && !(bias.isObject() && bias.isEmpty())) {

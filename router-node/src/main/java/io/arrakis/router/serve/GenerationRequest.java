@@ -58,6 +58,9 @@ public record GenerationRequest(
    *     with those of this many most likely tokens
    * @param promptLogprobs -1: none; 0 to {@link #MAX_LOGPROBS}: the same for every prompt token
    *     after the first (vLLM's {@code prompt_logprobs}; an echo of OpenAI's completions)
+   * @param presencePenalty OpenAI's {@code presence_penalty} (0 = none; checked to be in [-2, 2])
+   * @param frequencyPenalty OpenAI's {@code frequency_penalty} (0 = none; [-2, 2])
+   * @param repetitionPenalty vLLM's {@code repetition_penalty} (1 = none; (0, 10])
    */
   public record Sampling(
       long maxTokens,
@@ -68,13 +71,42 @@ public record GenerationRequest(
       List<String> stop,
       boolean ignoreEos,
       long logprobs,
-      long promptLogprobs) {
+      long promptLogprobs,
+      float presencePenalty,
+      float frequencyPenalty,
+      float repetitionPenalty) {
     /** The most alternatives a request may ask log-probabilities of (as vLLM's default). */
     public static final int MAX_LOGPROBS = 20;
 
     public Sampling {
       Objects.requireNonNull(seed, "seed");
       stop = List.copyOf(stop);
+    }
+
+    /** Without penalties. */
+    public Sampling(
+        long maxTokens,
+        float temperature,
+        float topP,
+        long topK,
+        OptionalLong seed,
+        List<String> stop,
+        boolean ignoreEos,
+        long logprobs,
+        long promptLogprobs) {
+      this(
+          maxTokens,
+          temperature,
+          topP,
+          topK,
+          seed,
+          stop,
+          ignoreEos,
+          logprobs,
+          promptLogprobs,
+          0f,
+          0f,
+          1f);
     }
 
     /** Greedy, up to {@code maxTokens} (0 = the default), stopping at eos. */

@@ -1,5 +1,6 @@
 package io.arrakis.router.serve;
 
+import io.arrakis.engine.sampling.Penalties;
 import io.arrakis.engine.sampling.SamplingParams;
 import io.arrakis.model.tokenizer.ChatTemplateException;
 import io.arrakis.model.tokenizer.ModelTokenizer;
@@ -55,6 +56,7 @@ final class PromptPreparer {
     if (s.maxTokens() < 0 || s.topK() < 0) {
       throw GenerationRefused.invalid("sampling.max_tokens and sampling.top_k must be >= 0");
     }
+    checkPenalties(s);
     checkLogprobs("sampling.logprobs", s.logprobs());
     checkLogprobs("sampling.prompt_logprobs", s.promptLogprobs());
     StopStrings stops;
@@ -92,7 +94,8 @@ final class PromptPreparer {
             Set.of(),
             eos,
             s.ignoreEos(),
-            (int) s.logprobs()); // checked above
+            (int) s.logprobs(), // checked above
+            new Penalties(s.presencePenalty(), s.frequencyPenalty(), s.repetitionPenalty()));
     return new PreparedRequest(
         r.requestId(),
         ids,
@@ -101,6 +104,22 @@ final class PromptPreparer {
         r.deadlineNanos(),
         arrivalNanos,
         (int) s.promptLogprobs());
+  }
+
+  private static void checkPenalties(GenerationRequest.Sampling s) throws GenerationRefused {
+    float most = Penalties.MAX_ADDITIVE;
+    if (!(Math.abs(s.presencePenalty()) <= most)) {
+      throw GenerationRefused.invalid(
+          "sampling.presence_penalty must be in [-2, 2], got " + s.presencePenalty());
+    }
+    if (!(Math.abs(s.frequencyPenalty()) <= most)) {
+      throw GenerationRefused.invalid(
+          "sampling.frequency_penalty must be in [-2, 2], got " + s.frequencyPenalty());
+    }
+    if (!(s.repetitionPenalty() > 0 && s.repetitionPenalty() <= Penalties.MAX_REPETITION)) {
+      throw GenerationRefused.invalid(
+          "sampling.repetition_penalty must be in (0, 10] (1: none), got " + s.repetitionPenalty());
+    }
   }
 
   private static void checkLogprobs(String field, long n) throws GenerationRefused {

@@ -56,7 +56,7 @@ final class Sequence {
     this.arrival = arrival;
     this.request = request;
     this.output = output;
-    this.sampler = new Sampler(request.params());
+    this.sampler = new Sampler(request.params(), request.prompt());
     this.tokens =
         Arrays.copyOf(
             request.prompt(), request.prompt().length + Math.min(request.params().maxTokens(), 64));

@@ -1,0 +1,38 @@
+package io.arrakis.engine.testing;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Sampling penalties written out from their definition (vLLM's apply_penalties: repetition on the
+ * prompt's and the output's tokens, then frequency times the output count plus presence), for tests
+ * to check the sampler against.
+ */
+public final class PenaltyReference {
+  private PenaltyReference() {}
+
+  public static float[] penalize(
+      float[] logits,
+      int[] prompt,
+      List<Integer> output,
+      float presence,
+      float frequency,
+      float repetition) {
+    float[] out = logits.clone();
+    Set<Integer> seen = new HashSet<>();
+    for (int t : prompt) {
+      seen.add(t);
+    }
+    seen.addAll(output);
+    for (int t : seen) {
+      out[t] = out[t] > 0 ? out[t] / repetition : out[t] * repetition;
+    }
+    Map<Integer, Integer> counts = new HashMap<>();
+    output.forEach(t -> counts.merge(t, 1, Integer::sum));
+    counts.forEach((t, n) -> out[t] -= frequency * n + presence);
+    return out;
+  }
+}
