@@ -98,8 +98,7 @@ class SimulatorAgreementTest {
     try (LocalCluster cluster = LocalCluster.start(two)) {
       // fresh JVMs compile and settle for a while first, as the calibration's do
       log.println("settling the 2-node cluster ...");
-      ClusterMeter.measureSettled(
-          cluster, bias, CALLERS, TOKENS, Calibrator.SETTLE_WINDOW, SETTLE_LIMIT, 1, log);
+      ClusterMeter.measureSettled(cluster, bias, CALLERS, TOKENS, WINDOW, SETTLE_LIMIT, 1, log);
       calibrated =
           Calibrator.calibrate(
               new Calibrator.Options(

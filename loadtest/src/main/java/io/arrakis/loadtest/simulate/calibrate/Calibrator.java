@@ -101,11 +101,8 @@ public final class Calibrator {
     return IN_FLIGHT_PER_COMPUTE_THREAD * computeThreads(o);
   }
 
-  /**
-   * Windows of the settling phase: short, since settling waits for the JIT compilers to go quiet
-   * and two windows to agree, and only the windows measured after it are used.
-   */
-  public static final Duration SETTLE_WINDOW = Duration.ofSeconds(4);
+  /** Windows of the settling phase. */
+  static final Duration SETTLE_WINDOW = Duration.ofSeconds(4);
 
   /** The calibration and what it was derived from (for the record). */
   public record Result(Calibration calibration, ObjectNode measurements) {}
