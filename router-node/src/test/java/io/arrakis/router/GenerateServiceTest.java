@@ -542,6 +542,16 @@ class GenerateServiceTest {
         "sampling.repetition_penalty",
         "(0, 10]");
     expectRefused(
+        ids("bias-id", prompt, greedy(4).toBuilder().putLogitBias(512, 1f).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.logit_bias",
+        "vocabulary");
+    expectRefused(
+        ids("bias-value", prompt, greedy(4).toBuilder().putLogitBias(3, -150f).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.logit_bias",
+        "[-100, 100]");
+    expectRefused(
         ids("logprobs-huge", prompt, greedy(4).toBuilder().setLogprobs(-1).build()),
         Status.Code.INVALID_ARGUMENT,
         "sampling.logprobs",

@@ -141,6 +141,16 @@ class HostileHttpTest {
         "{\"prompt\": [1, 2], \"frequency_penalty\": \"high\"}", "frequency_penalty", "number");
     expect400("{\"prompt\": [1, 2], \"repetition_penalty\": 0}", "repetition_penalty", "above 0");
     expect400("{\"prompt\": [1, 2], \"repetition_penalty\": 11}", "repetition_penalty", "10");
+    expect400("{\"prompt\": [1, 2], \"logit_bias\": [1]}", "logit_bias", "object");
+    expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"one\": 1}}", "logit_bias", "token ids");
+    expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"1\": 101}}", "logit_bias", "[-100, 100]");
+    expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"1\": \"x\"}}", "logit_bias", "numbers");
+    expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"4096\": 1}}", "logit_bias", "vocabulary");
+    StringBuilder many = new StringBuilder("{\"prompt\": [1, 2], \"logit_bias\": {");
+    for (int i = 0; i < 1025; i++) {
+      many.append(i == 0 ? "" : ", ").append('"').append(i).append("\": 1");
+    }
+    expect400(many.append("}}").toString(), "logit_bias", "at most 1024");
     expect400(
         "{\"prompt\": [1, 2], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}",
         "stream_options.include_usage",

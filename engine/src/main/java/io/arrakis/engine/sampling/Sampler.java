@@ -9,8 +9,9 @@ import java.util.SplittableRandom;
 /**
  * Picks a sequence's next token from its logits: the most likely one (greedy; the lower id on
  * ties), or a draw after temperature, top-k and top-p from the sequence's own random stream, so
- * that a seed gives the same tokens whatever else is in the batch. With {@link Penalties}, the
- * logits are first penalized by the tokens it has seen: the prompt's and those it picked.
+ * that a seed gives the same tokens whatever else is in the batch. A logit bias is added first,
+ * then {@link Penalties} penalize the tokens it has seen (the prompt's and those it picked), as
+ * vLLM orders them.
  */
 public final class Sampler {
   private final SamplingParams params;
@@ -46,12 +47,17 @@ public final class Sampler {
   }
 
   /**
-   * {@code logits[from .. from + vocab)} penalized as {@link Penalties} says, in a new array: the
-   * logits themselves stay as they are (log-probabilities are reported from them, as vLLM's raw
+   * {@code logits[from .. from + vocab)} biased and penalized, in a new array: the logits
+   * themselves stay as they are (log-probabilities are reported from them, as vLLM's raw
    * log-probabilities).
    */
   float[] penalized(float[] logits, int from, int vocab) {
     float[] out = Arrays.copyOfRange(logits, from, from + vocab);
+    for (Map.Entry<Integer, Float> b : params.logitBias().entrySet()) {
+      if (b.getKey() < vocab) {
+        out[b.getKey()] += b.getValue();
+      }
+    }
     if (seen == null) {
       return out;
     }
@@ -77,12 +83,14 @@ public final class Sampler {
    * them. With penalties it counts as generated for the picks after it.
    */
   public int next(float[] logits, int from, int vocab) {
-    if (seen == null) {
+    if (seen == null && params.logitBias().isEmpty()) {
       return pick(logits, from, vocab);
     }
     int token = pick(penalized(logits, from, vocab), 0, vocab);
-    seen.set(token);
-    generated.merge(token, 1, Integer::sum);
+    if (seen != null) {
+      seen.set(token);
+      generated.merge(token, 1, Integer::sum);
+    }
     return token;
   }
 

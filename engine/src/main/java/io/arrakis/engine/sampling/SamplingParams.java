@@ -1,5 +1,6 @@
 package io.arrakis.engine.sampling;
 
+import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.Set;
@@ -19,6 +20,8 @@ import java.util.Set;
  * @param logprobs -1: none; else each token's log-probability is returned with those of this many
  *     most likely tokens ({@link TokenLogprobs})
  * @param penalties on tokens already in the prompt or the output ({@link Penalties#NONE}: none)
+ * @param logitBias added to these tokens' logits before the penalties (OpenAI's {@code logit_bias}:
+ *     -100 bans a token, 100 all but forces it)
  */
 public record SamplingParams(
     int maxTokens,
@@ -30,7 +33,11 @@ public record SamplingParams(
     Set<Integer> eosTokenIds,
     boolean ignoreEos,
     int logprobs,
-    Penalties penalties) {
+    Penalties penalties,
+    Map<Integer, Float> logitBias) {
+
+  /** The largest bias either way, as OpenAI's API bounds it. */
+  public static final float MAX_BIAS = 100f;
 
   public SamplingParams {
     if (maxTokens < 1) {
@@ -52,6 +59,13 @@ public record SamplingParams(
     stopTokenIds = Set.copyOf(stopTokenIds);
     eosTokenIds = Set.copyOf(eosTokenIds);
     Objects.requireNonNull(penalties, "penalties");
+    for (Map.Entry<Integer, Float> b : logitBias.entrySet()) {
+      if (b.getKey() < 0 || !(Math.abs(b.getValue()) <= MAX_BIAS)) {
+        throw new IllegalArgumentException(
+            "a logit bias is a token id >= 0 and a value in [-100, 100], got " + b);
+      }
+    }
+    logitBias = Map.copyOf(logitBias);
   }
 
   /** Without penalties. */
@@ -75,7 +89,8 @@ public record SamplingParams(
         eosTokenIds,
         ignoreEos,
         logprobs,
-        Penalties.NONE);
+        Penalties.NONE,
+        Map.of());
   }
 
   /** Greedy decoding of up to {@code maxTokens}, stopping at eos. */
@@ -85,7 +100,17 @@ public record SamplingParams(
 
   public SamplingParams withTemperature(float t) {
     return new SamplingParams(
-        maxTokens, t, topK, topP, seed, stopTokenIds, eosTokenIds, ignoreEos, logprobs, penalties);
+        maxTokens,
+        t,
+        topK,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withTopK(int k) {
@@ -99,7 +124,8 @@ public record SamplingParams(
         eosTokenIds,
         ignoreEos,
         logprobs,
-        penalties);
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withTopP(float p) {
@@ -113,7 +139,8 @@ public record SamplingParams(
         eosTokenIds,
         ignoreEos,
         logprobs,
-        penalties);
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withSeed(long s) {
@@ -127,12 +154,23 @@ public record SamplingParams(
         eosTokenIds,
         ignoreEos,
         logprobs,
-        penalties);
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withStopTokenIds(Set<Integer> ids) {
     return new SamplingParams(
-        maxTokens, temperature, topK, topP, seed, ids, eosTokenIds, ignoreEos, logprobs, penalties);
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        ids,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withIgnoreEos(boolean ignore) {
@@ -146,7 +184,8 @@ public record SamplingParams(
         eosTokenIds,
         ignore,
         logprobs,
-        penalties);
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withLogprobs(int top) {
@@ -160,7 +199,8 @@ public record SamplingParams(
         eosTokenIds,
         ignoreEos,
         top,
-        penalties);
+        penalties,
+        logitBias);
   }
 
   public SamplingParams withPenalties(Penalties p) {
@@ -174,7 +214,23 @@ public record SamplingParams(
         eosTokenIds,
         ignoreEos,
         logprobs,
-        p);
+        p,
+        logitBias);
+  }
+
+  public SamplingParams withLogitBias(Map<Integer, Float> bias) {
+    return new SamplingParams(
+        maxTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        stopTokenIds,
+        eosTokenIds,
+        ignoreEos,
+        logprobs,
+        penalties,
+        bias);
   }
 
   public boolean greedy() {

@@ -8,6 +8,7 @@ import io.arrakis.engine.testing.PenaltyReference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -198,6 +199,45 @@ class SamplerTest {
     assertThat(a).containsOnly(1);
     // 4 - n, 3.6 - n, 3.2 - n after n picks each: the three take turns
     assertThat(b).containsExactly(1, 2, 3, 1, 2, 3);
+  }
+
+  @Test
+  void aLogitBiasIsAddedBeforeThePenalties() {
+    SplittableRandom r = new SplittableRandom(9);
+    Map<Integer, Float> bias = Map.of(0, 3.5f, 4, -100f, 9, -2.25f, 11, 100f);
+    Penalties p = new Penalties(0.4f, 0.9f, 1.6f);
+    int[] prompt = {4, 9, 3};
+    Sampler sampler =
+        new Sampler(
+            SamplingParams.greedy(64, Set.of()).withPenalties(p).withLogitBias(bias), prompt);
+    List<Integer> output = new ArrayList<>();
+    for (int step = 0; step < 30; step++) {
+      float[] row = logits(12, r.nextLong());
+      float[] want =
+          PenaltyReference.penalize(
+              row, bias, prompt, output, p.presence(), p.frequency(), p.repetition());
+      assertThat(sampler.penalized(row, 0, row.length)).containsExactly(want, within(1e-4f));
+      int token = sampler.next(row, 0, row.length);
+      assertThat(token).isEqualTo(Sampler.argmax(want, 0, want.length));
+      output.add(token);
+    }
+    assertThat(output).as("-100 bans token 4").doesNotContain(4);
+  }
+
+  @Test
+  void aBiasAloneSteersGreedyAndSampling() {
+    float[] l = {2f, 1f, 0.5f, -1f};
+    Map<Integer, Float> bias = Map.of(0, -100f, 3, 3.5f);
+    assertThat(new Sampler(SamplingParams.greedy(4, Set.of()).withLogitBias(bias)).next(l, 0, 4))
+        .isEqualTo(3);
+    Sampler sampled = new Sampler(sampled(1f, 0, 1f, 5).withLogitBias(Map.of(0, -100f)));
+    for (int i = 0; i < 2000; i++) {
+      assertThat(sampled.next(l, 0, 4)).isNotZero();
+    }
+    assertThatThrownBy(() -> SamplingParams.greedy(4, Set.of()).withLogitBias(Map.of(1, 101f)))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> SamplingParams.greedy(4, Set.of()).withLogitBias(Map.of(-1, 1f)))
+        .isInstanceOf(IllegalArgumentException.class);
   }
 
   @Test

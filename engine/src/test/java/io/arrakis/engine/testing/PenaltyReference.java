@@ -7,9 +7,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Sampling penalties written out from their definition (vLLM's apply_penalties: repetition on the
- * prompt's and the output's tokens, then frequency times the output count plus presence), for tests
- * to check the sampler against.
+ * A logit bias and sampling penalties written out from their definition, in vLLM's order (the bias
+ * added; then apply_penalties: repetition on the prompt's and the output's tokens, then frequency
+ * times the output count plus presence), for tests to check the sampler against.
  */
 public final class PenaltyReference {
   private PenaltyReference() {}
@@ -21,7 +21,19 @@ public final class PenaltyReference {
       float presence,
       float frequency,
       float repetition) {
+    return penalize(logits, Map.of(), prompt, output, presence, frequency, repetition);
+  }
+
+  public static float[] penalize(
+      float[] logits,
+      Map<Integer, Float> bias,
+      int[] prompt,
+      List<Integer> output,
+      float presence,
+      float frequency,
+      float repetition) {
     float[] out = logits.clone();
+    bias.forEach((t, b) -> out[t] += b);
     Set<Integer> seen = new HashSet<>();
     for (int t : prompt) {
       seen.add(t);

@@ -89,7 +89,8 @@ final class GenerateCalls {
             s.hasPromptLogprobs() ? Integer.toUnsignedLong(s.getPromptLogprobs()) : -1,
             s.getPresencePenalty(),
             s.getFrequencyPenalty(),
-            s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty()); // 0: unset
+            s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty(), // 0: unset
+            s.getLogitBiasMap());
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;

@@ -7,13 +7,17 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.engine.sampling.Penalties;
+import io.arrakis.engine.sampling.SamplingParams;
 import io.arrakis.model.tokenizer.ChatMessage;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.ServedModel;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.OptionalLong;
 
 /**
@@ -101,9 +105,58 @@ final class RequestParser {
             echo ? logprobs : -1,
             (float) number(root, "presence_penalty", 0, -2, 2),
             (float) number(root, "frequency_penalty", 0, -2, 2),
-            repetitionPenalty(root));
+            repetitionPenalty(root),
+            logitBias(root));
     return new OpenAiRequest(
         chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"), echo);
+  }
+
+  /**
+   * OpenAI's {@code logit_bias}: an object from token ids (as strings) to a value in [-100, 100];
+   * whether the ids are in the vocabulary the service checks.
+   */
+  private static Map<Integer, Float> logitBias(JsonNode root) throws ApiError {
+    JsonNode n = present(root, "logit_bias");
+    if (n == null) {
+      return Map.of();
+    }
+    if (!n.isObject()) {
+      throw ApiError.invalid("logit_bias", "logit_bias must be an object of token ids to numbers");
+    }
+    if (n.size() > GenerationRequest.Sampling.MAX_LOGIT_BIAS) {
+      throw ApiError.invalid(
+          "logit_bias",
+          "logit_bias has "
+              + n.size()
+              + " entries; at most "
+              + GenerationRequest.Sampling.MAX_LOGIT_BIAS
+              + " are taken");
+    }
+    Map<Integer, Float> bias = new HashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      int id;
+      try {
+        id = Integer.parseInt(e.getKey());
+      } catch (NumberFormatException notAnId) {
+        id = -1;
+      }
+      if (id < 0) {
+        throw ApiError.invalid(
+            "logit_bias", "logit_bias keys are token ids, got \"" + abbreviate(e.getKey()) + "\"");
+      }
+      JsonNode v = e.getValue();
+      if (!v.isNumber() || !(Math.abs(v.asDouble()) <= SamplingParams.MAX_BIAS)) {
+        throw ApiError.invalid(
+            "logit_bias",
+            "logit_bias values must be numbers in [-100, 100], got "
+                + abbreviate(v.toString())
+                + " for token "
+                + id);
+      }
+      bias.put(id, (float) v.asDouble());
+    }
+    return bias;
   }
 
   /** vLLM's {@code repetition_penalty}: above 0, at most 10; 1 (the default) is none. */
@@ -337,10 +390,6 @@ final class RequestParser {
     }
     if (chat && bool(root, "echo")) {
       throw ApiError.invalid("echo", "echo is served by /v1/completions, not by chat completions");
-    }
-    JsonNode bias = present(root, "logit_bias");
-    if (bias != null && !(bias.isObject() && bias.isEmpty())) {
-      throw ApiError.invalid("logit_bias", "logit_bias is not served");
     }
     if (present(root, "suffix") != null) {
       throw ApiError.invalid("suffix", "suffix is not served");

@@ -2,6 +2,7 @@ package io.arrakis.router.serve;
 
 import io.arrakis.model.tokenizer.ChatMessage;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
 
@@ -61,6 +62,8 @@ public record GenerationRequest(
    * @param presencePenalty OpenAI's {@code presence_penalty} (0 = none; checked to be in [-2, 2])
    * @param frequencyPenalty OpenAI's {@code frequency_penalty} (0 = none; [-2, 2])
    * @param repetitionPenalty vLLM's {@code repetition_penalty} (1 = none; (0, 10])
+   * @param logitBias OpenAI's {@code logit_bias}: token id to a value added to its logit (checked:
+   *     ids in the vocabulary, values in [-100, 100], at most {@link #MAX_LOGIT_BIAS} entries)
    */
   public record Sampling(
       long maxTokens,
@@ -74,13 +77,18 @@ public record GenerationRequest(
       long promptLogprobs,
       float presencePenalty,
       float frequencyPenalty,
-      float repetitionPenalty) {
+      float repetitionPenalty,
+      Map<Integer, Float> logitBias) {
     /** The most alternatives a request may ask log-probabilities of (as vLLM's default). */
     public static final int MAX_LOGPROBS = 20;
+
+    /** The most tokens a request may bias (OpenAI's API does not say; this bounds its cost). */
+    public static final int MAX_LOGIT_BIAS = 1024;
 
     public Sampling {
       Objects.requireNonNull(seed, "seed");
       stop = List.copyOf(stop);
+      logitBias = Map.copyOf(logitBias);
     }
 
     /** Without penalties. */
@@ -106,7 +114,8 @@ public record GenerationRequest(
           promptLogprobs,
           0f,
           0f,
-          1f);
+          1f,
+          Map.of());
     }
 
     /** Greedy, up to {@code maxTokens} (0 = the default), stopping at eos. */

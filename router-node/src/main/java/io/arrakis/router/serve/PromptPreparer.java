@@ -9,6 +9,7 @@ import io.arrakis.model.tokenizer.StopStrings;
 import io.arrakis.model.tokenizer.TokenizerException;
 import io.grpc.Status;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -57,6 +58,7 @@ final class PromptPreparer {
       throw GenerationRefused.invalid("sampling.max_tokens and sampling.top_k must be >= 0");
     }
     checkPenalties(s);
+    checkLogitBias(s.logitBias());
     checkLogprobs("sampling.logprobs", s.logprobs());
     checkLogprobs("sampling.prompt_logprobs", s.promptLogprobs());
     StopStrings stops;
@@ -95,7 +97,8 @@ final class PromptPreparer {
             eos,
             s.ignoreEos(),
             (int) s.logprobs(), // checked above
-            new Penalties(s.presencePenalty(), s.frequencyPenalty(), s.repetitionPenalty()));
+            new Penalties(s.presencePenalty(), s.frequencyPenalty(), s.repetitionPenalty()),
+            s.logitBias());
     return new PreparedRequest(
         r.requestId(),
         ids,
@@ -119,6 +122,34 @@ final class PromptPreparer {
     if (!(s.repetitionPenalty() > 0 && s.repetitionPenalty() <= Penalties.MAX_REPETITION)) {
       throw GenerationRefused.invalid(
           "sampling.repetition_penalty must be in (0, 10] (1: none), got " + s.repetitionPenalty());
+    }
+  }
+
+  private void checkLogitBias(Map<Integer, Float> bias) throws GenerationRefused {
+    if (bias.size() > GenerationRequest.Sampling.MAX_LOGIT_BIAS) {
+      throw GenerationRefused.invalid(
+          "sampling.logit_bias has "
+              + bias.size()
+              + " entries; at most "
+              + GenerationRequest.Sampling.MAX_LOGIT_BIAS
+              + " are taken");
+    }
+    for (Map.Entry<Integer, Float> b : bias.entrySet()) {
+      if (b.getKey() < 0 || b.getKey() >= model.vocabSize()) {
+        throw GenerationRefused.invalid(
+            "sampling.logit_bias: token id "
+                + Integer.toUnsignedString(b.getKey())
+                + " is outside the vocabulary (0.."
+                + (model.vocabSize() - 1)
+                + ")");
+      }
+      if (!(Math.abs(b.getValue()) <= SamplingParams.MAX_BIAS)) {
+        throw GenerationRefused.invalid(
+            "sampling.logit_bias: the bias of token "
+                + b.getKey()
+                + " must be in [-100, 100], got "
+                + b.getValue());
+      }
     }
   }
 

@@ -12,6 +12,7 @@ import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalLong;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.junit.jupiter.api.AfterAll;
@@ -74,7 +75,8 @@ class PenaltiesTest {
                         -1,
                         PRESENCE,
                         FREQUENCY,
-                        REPETITION))
+                        REPETITION,
+                        Map.of()))
                 .await();
         assertThat(got)
             .as("%s prompt %d", name, p)

@@ -20,30 +20,36 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * Penalties through the public APIs of a router whose experts are two expert nodes over loopback:
- * OpenAI's {@code presence_penalty} and {@code frequency_penalty} and vLLM's {@code
- * repetition_penalty} on {@code /v1/completions}, and gRPC {@code Generate}'s fields (an unset
- * repetition penalty is none), give greedy the tokens worked out from the model's logits and the
- * penalties' definition. Prompts where the best two penalized logits come within 1e-3 of each other
- * are left out: the nodes add experts in another order than the engine in process, and a tie that
- * close could go either way.
+ * A logit bias and penalties through the public APIs of a router whose experts are two expert nodes
+ * over loopback: OpenAI's {@code logit_bias}, {@code presence_penalty} and {@code
+ * frequency_penalty} and vLLM's {@code repetition_penalty} on {@code /v1/completions}, and gRPC
+ * {@code Generate}'s fields (an unset repetition penalty is none), give greedy the tokens worked
+ * out from the model's logits and their definitions. Prompts where the best two penalized logits
+ * come within 1e-3 of each other are left out: the nodes add experts in another order than the
+ * engine in process, and a tie that close could go either way.
  */
-class PenaltiesApiTest {
+class BiasAndPenaltiesApiTest {
   private static final String MODEL = "qwen3_moe";
   private static final double MARGIN = 1e-3;
 
-  /** Greedy tokens under penalties from the engine in process, or null when a step is too close. */
-  private static int[] expected(Engine engine, int[] ids, int n, float[] penalties) {
+  /**
+   * Greedy tokens under a bias and penalties from the engine in process, or null when a step is too
+   * close to call.
+   */
+  private static int[] expected(
+      Engine engine, int[] ids, int n, Map<Integer, Float> bias, float[] penalties) {
     int vocab = engine.config().vocabSize();
     List<Integer> out = new ArrayList<>();
     float[] logits = engine.step(List.of(SequenceChunk.of(1, ids))).logits(0);
     try {
       for (int t = 0; t < n; t++) {
         float[] p =
-            PenaltyReference.penalize(logits, ids, out, penalties[0], penalties[1], penalties[2]);
+            PenaltyReference.penalize(
+                logits, bias, ids, out, penalties[0], penalties[1], penalties[2]);
         int best = Sampler.argmax(p, 0, vocab);
         float second = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) {
@@ -81,7 +87,9 @@ class PenaltiesApiTest {
       OpenAiHttp http = new OpenAiHttp(port);
       for (Prompt prompt : prompts) {
         int n = prompt.greedy().length;
-        int[] http3 = expected(engine, prompt.ids(), n, new float[] {0.8f, 0.6f, 1.4f});
+        // the plain greedy first token held back, another pushed
+        Map<Integer, Float> bias = Map.of(prompt.greedy()[0], -5f, 7, 2.5f);
+        int[] http3 = expected(engine, prompt.ids(), n, bias, new float[] {0.8f, 0.6f, 1.4f});
         if (http3 != null) {
           ObjectNode body =
               OpenAiHttp.JSON
@@ -94,6 +102,8 @@ class PenaltiesApiTest {
                   .put("frequency_penalty", 0.6)
                   .put("repetition_penalty", 1.4);
           body.set("prompt", OpenAiHttp.JSON.valueToTree(prompt.ids()));
+          ObjectNode biasJson = body.putObject("logit_bias");
+          bias.forEach((t, b) -> biasJson.put(Integer.toString(t), b));
           OpenAiHttp.Answer a = http.post("/v1/completions", body);
           assertThat(a.status()).as("%s", a.body()).isEqualTo(200);
           JsonNode ids = a.body().path("choices").get(0).path("token_ids");
@@ -105,7 +115,8 @@ class PenaltiesApiTest {
           changed += Arrays.equals(got, prompt.greedy()) ? 0 : 1;
           compared++;
         }
-        int[] grpc2 = expected(engine, prompt.ids(), n, new float[] {-0.5f, 1.2f, 1f});
+        int[] grpc2 =
+            expected(engine, prompt.ids(), n, Map.of(3, 1.5f), new float[] {-0.5f, 1.2f, 1f});
         if (grpc2 != null) {
           GenerateStream s =
               GenerateStream.start(
@@ -116,6 +127,7 @@ class PenaltiesApiTest {
                       GenerateServiceTest.greedy(n).toBuilder()
                           .setPresencePenalty(-0.5f)
                           .setFrequencyPenalty(1.2f)
+                          .putLogitBias(3, 1.5f)
                           .build()));
           assertThat(s.await()).isEqualTo(Status.OK);
           assertThat(s.tokens()).as("Generate").containsExactly(grpc2);
