@@ -13,8 +13,6 @@ import io.arrakis.engine.sampling.Sampler;
 import io.arrakis.engine.testing.PenaltyReference;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
-import io.arrakis.router.http.HttpAccess;
-import io.arrakis.router.http.HttpSettings;
 import io.grpc.Status;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.ArrayList;
@@ -78,13 +76,7 @@ class BiasAndPenaltiesApiTest {
     try (RouterHarness harness =
             RouterHarness.serving(ReferenceModels.dir(MODEL), new SimpleMeterRegistry(), config);
         Engine engine = Engine.load(ReferenceModels.dir(MODEL), EngineOptions.DEFAULT)) {
-      int port =
-          harness
-              .router
-              .startHttp(
-                  "127.0.0.1", HttpSettings.from(config).withPort(0), HttpAccess.open(), null)
-              .port();
-      OpenAiHttp http = new OpenAiHttp(port);
+      OpenAiHttp http = harness.openHttp(config);
       for (Prompt prompt : prompts) {
         int n = prompt.greedy().length;
         // the plain greedy first token held back, another pushed

@@ -66,10 +66,7 @@ class HttpApiTest {
             .withFallback(ConfigFactory.load());
     harness = RouterHarness.serving(dir, registry, config);
     serving = harness.router.serving().orElseThrow();
-    HttpApi api =
-        harness.router.startHttp(
-            "127.0.0.1", HttpSettings.from(config).withPort(0), HttpAccess.open(), null);
-    http = new OpenAiHttp(api.port());
+    http = harness.openHttp(config);
   }
 
   @AfterAll

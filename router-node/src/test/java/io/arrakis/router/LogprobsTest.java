@@ -13,8 +13,6 @@ import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import io.arrakis.proto.v1.GenerateResponse;
 import io.arrakis.proto.v1.SamplingParams;
 import io.arrakis.proto.v1.TokenLogprob;
-import io.arrakis.router.http.HttpAccess;
-import io.arrakis.router.http.HttpSettings;
 import io.arrakis.router.serve.Serving;
 import io.grpc.Status;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -64,13 +62,7 @@ class LogprobsTest {
     try (RouterHarness harness =
         RouterHarness.serving(ReferenceModels.dir(model), new SimpleMeterRegistry(), config)) {
       Serving serving = harness.router.serving().orElseThrow();
-      int port =
-          harness
-              .router
-              .startHttp(
-                  "127.0.0.1", HttpSettings.from(config).withPort(0), HttpAccess.open(), null)
-              .port();
-      OpenAiHttp http = new OpenAiHttp(port);
+      OpenAiHttp http = harness.openHttp(config);
       List<Prompt> prompts = ReferenceModels.prompts(model);
       for (int p = 0; p < prompts.size(); p++) {
         Expected want = Expected.of(model, p);

@@ -7,6 +7,8 @@ import io.arrakis.model.placement.Placement;
 import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.testing.Fixtures;
 import io.arrakis.proto.v1.InferenceGrpc;
+import io.arrakis.router.http.HttpAccess;
+import io.arrakis.router.http.HttpSettings;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -124,6 +126,17 @@ final class RouterHarness implements AutoCloseable {
   static Placement withAddresses(Placement p) {
     return new Placement(
         p.version(), p.nodes().stream().map(n -> n.withAddress("in-process/" + n.id())).toList());
+  }
+
+  /**
+   * Starts the router's OpenAI-compatible API on a free loopback port, open to anyone ({@code
+   * config}'s {@code arrakis.router.http} otherwise), and returns a client of it.
+   */
+  OpenAiHttp openHttp(Config config) {
+    return new OpenAiHttp(
+        router
+            .startHttp("127.0.0.1", HttpSettings.from(config).withPort(0), HttpAccess.open(), null)
+            .port());
   }
 
   InferenceGrpc.InferenceBlockingStub inference() {

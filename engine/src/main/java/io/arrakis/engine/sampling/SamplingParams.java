@@ -4,6 +4,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * How a sequence's tokens are chosen and when it stops.
@@ -99,138 +100,86 @@ public record SamplingParams(
   }
 
   public SamplingParams withTemperature(float t) {
-    return new SamplingParams(
-        maxTokens,
-        t,
-        topK,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        penalties,
-        logitBias);
+    return with(c -> c.temperature = t);
   }
 
   public SamplingParams withTopK(int k) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        k,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        penalties,
-        logitBias);
+    return with(c -> c.topK = k);
   }
 
   public SamplingParams withTopP(float p) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        p,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        penalties,
-        logitBias);
+    return with(c -> c.topP = p);
   }
 
   public SamplingParams withSeed(long s) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        OptionalLong.of(s),
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        penalties,
-        logitBias);
+    return with(c -> c.seed = OptionalLong.of(s));
   }
 
   public SamplingParams withStopTokenIds(Set<Integer> ids) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        seed,
-        ids,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        penalties,
-        logitBias);
+    return with(c -> c.stopTokenIds = ids);
   }
 
   public SamplingParams withIgnoreEos(boolean ignore) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignore,
-        logprobs,
-        penalties,
-        logitBias);
+    return with(c -> c.ignoreEos = ignore);
   }
 
   public SamplingParams withLogprobs(int top) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        top,
-        penalties,
-        logitBias);
+    return with(c -> c.logprobs = top);
   }
 
   public SamplingParams withPenalties(Penalties p) {
-    return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        p,
-        logitBias);
+    return with(c -> c.penalties = p);
   }
 
   public SamplingParams withLogitBias(Map<Integer, Float> bias) {
+    return with(c -> c.logitBias = bias);
+  }
+
+  /** A copy with {@code change} applied, checked as every instance is. */
+  private SamplingParams with(Consumer<Copy> change) {
+    Copy c = new Copy(this);
+    change.accept(c);
     return new SamplingParams(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        penalties,
-        bias);
+        c.maxTokens,
+        c.temperature,
+        c.topK,
+        c.topP,
+        c.seed,
+        c.stopTokenIds,
+        c.eosTokenIds,
+        c.ignoreEos,
+        c.logprobs,
+        c.penalties,
+        c.logitBias);
+  }
+
+  /** The components of an instance, to change some before making a new one. */
+  private static final class Copy {
+    int maxTokens;
+    float temperature;
+    int topK;
+    float topP;
+    OptionalLong seed;
+    Set<Integer> stopTokenIds;
+    Set<Integer> eosTokenIds;
+    boolean ignoreEos;
+    int logprobs;
+    Penalties penalties;
+    Map<Integer, Float> logitBias;
+
+    Copy(SamplingParams p) {
+      maxTokens = p.maxTokens;
+      temperature = p.temperature;
+      topK = p.topK;
+      topP = p.topP;
+      seed = p.seed;
+      stopTokenIds = p.stopTokenIds;
+      eosTokenIds = p.eosTokenIds;
+      ignoreEos = p.ignoreEos;
+      logprobs = p.logprobs;
+      penalties = p.penalties;
+      logitBias = p.logitBias;
+    }
   }
 
   public boolean greedy() {
