@@ -5,6 +5,7 @@ import io.arrakis.engine.generate.FinishReason;
 import io.arrakis.engine.generate.Generation;
 import io.arrakis.engine.generate.Generator;
 import io.arrakis.engine.generate.TokenListener;
+import io.arrakis.engine.sampling.Penalties;
 import io.arrakis.engine.sampling.SamplingParams;
 import io.arrakis.model.tokenizer.ChatMessage;
 import io.arrakis.model.tokenizer.IncrementalDetokenizer;
@@ -16,6 +17,7 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
@@ -92,6 +94,28 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--ignore-eos", description = "Do not stop at the end-of-sequence token.")
   boolean ignoreEos;
 
+  @Option(
+      names = "--presence-penalty",
+      defaultValue = "0",
+      description =
+          "Subtracted from the logit of every token generated so far, -2 to 2 (default: ${DEFAULT-VALUE}).")
+  float presencePenalty;
+
+  @Option(
+      names = "--frequency-penalty",
+      defaultValue = "0",
+      description =
+          "Subtracted from a token's logit once per time it was generated, -2 to 2 (default: ${DEFAULT-VALUE}).")
+  float frequencyPenalty;
+
+  @Option(
+      names = "--repetition-penalty",
+      defaultValue = "1",
+      description =
+          "Divides the positive logits (multiplies the negative) of tokens in the prompt or the output, "
+              + "above 0 to 10; 1: none (default: ${DEFAULT-VALUE}).")
+  float repetitionPenalty;
+
   @Option(names = "--show-ids", description = "Stream token ids rather than text.")
   boolean showIds;
 
@@ -121,7 +145,9 @@ final class RunCommand implements Callable<Integer> {
               Set.of(),
               eos,
               ignoreEos,
-              -1);
+              -1,
+              new Penalties(presencePenalty, frequencyPenalty, repetitionPenalty),
+              Map.of());
       boolean text = tokenizer != null && !showIds;
       if (!text && !stop.isEmpty()) {
         throw new IllegalArgumentException(

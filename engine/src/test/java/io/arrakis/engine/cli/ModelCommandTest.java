@@ -7,7 +7,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.engine.Engine;
 import io.arrakis.engine.EngineOptions;
 import io.arrakis.engine.SequenceChunk;
+import io.arrakis.engine.sampling.Sampler;
 import io.arrakis.engine.testing.Checkpoints;
+import io.arrakis.engine.testing.PenaltyReference;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.model.config.ArchConfig;
 import io.arrakis.model.config.Family;
@@ -19,6 +21,7 @@ import java.io.PrintStream;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -248,5 +251,44 @@ class ModelCommandTest {
       want.append(t).append(' ');
     }
     assertThat(text.trim()).isEqualTo(want.toString().trim());
+  }
+
+  @Test
+  void runAppliesPenaltiesAsDefined() throws Exception {
+    var p = ReferenceModels.prompts("qwen2_moe").get(5);
+    List<Integer> want = new ArrayList<>();
+    try (Engine engine = Engine.load(ReferenceModels.dir("qwen2_moe"), EngineOptions.DEFAULT)) {
+      int vocab = engine.config().vocabSize();
+      float[] logits = engine.step(List.of(SequenceChunk.of(1, p.ids()))).logits(0);
+      for (int t = 0; t < 12; t++) {
+        float[] penalized = PenaltyReference.penalize(logits, p.ids(), want, 1.5f, 0.5f, 1.2f);
+        want.add(Sampler.argmax(penalized, 0, vocab));
+        logits = engine.step(List.of(SequenceChunk.of(1, want.get(t)))).logits(0);
+      }
+    }
+    String text =
+        run(
+            "run",
+            "--model",
+            ReferenceModels.dir("qwen2_moe").toString(),
+            "--ids",
+            Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", ""),
+            "--max-tokens",
+            "12",
+            "--ignore-eos",
+            "--show-ids",
+            "--presence-penalty",
+            "1.5",
+            "--frequency-penalty",
+            "0.5",
+            "--repetition-penalty",
+            "1.2");
+    assertThat(text.trim().split(" "))
+        .containsExactly(want.stream().map(String::valueOf).toArray(String[]::new));
+    assertThat(want).as("the penalties change the tokens").isNotEqualTo(box(p.greedy()));
+  }
+
+  private static List<Integer> box(int[] a) {
+    return Arrays.stream(a).boxed().toList();
   }
 }
