@@ -69,34 +69,20 @@ public record SamplingParams(
     logitBias = Map.copyOf(logitBias);
   }
 
-  /** Without penalties. */
-  public SamplingParams(
-      int maxTokens,
-      float temperature,
-      int topK,
-      float topP,
-      OptionalLong seed,
-      Set<Integer> stopTokenIds,
-      Set<Integer> eosTokenIds,
-      boolean ignoreEos,
-      int logprobs) {
-    this(
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        seed,
-        stopTokenIds,
-        eosTokenIds,
-        ignoreEos,
-        logprobs,
-        Penalties.NONE,
-        Map.of());
-  }
-
   /** Greedy decoding of up to {@code maxTokens}, stopping at eos. */
   public static SamplingParams greedy(int maxTokens, Set<Integer> eos) {
-    return new SamplingParams(maxTokens, 0f, 0, 1f, OptionalLong.empty(), Set.of(), eos, false, -1);
+    return new SamplingParams(
+        maxTokens,
+        0f,
+        0,
+        1f,
+        OptionalLong.empty(),
+        Set.of(),
+        eos,
+        false,
+        -1,
+        Penalties.NONE,
+        Map.of());
   }
 
   public SamplingParams withTemperature(float t) {
