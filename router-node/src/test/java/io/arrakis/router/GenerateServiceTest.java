@@ -552,6 +552,17 @@ class GenerateServiceTest {
         "sampling.logit_bias",
         "[-100, 100]");
     expectRefused(
+        ids("stop-id", prompt, greedy(4).toBuilder().addStopTokenIds(-1).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.stop_token_ids",
+        "4294967295",
+        "vocabulary");
+    expectRefused(
+        ids("min-tokens", prompt, greedy(4).toBuilder().setMinTokens(5).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "sampling.min_tokens",
+        "max_tokens (4)");
+    expectRefused(
         ids("logprobs-huge", prompt, greedy(4).toBuilder().setLogprobs(-1).build()),
         Status.Code.INVALID_ARGUMENT,
         "sampling.logprobs",
@@ -684,7 +695,15 @@ class GenerateServiceTest {
             "received-long-ago",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
             new GenerationRequest.Sampling(
-                4, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1, -1),
+                4,
+                0,
+                1,
+                0,
+                OptionalLong.empty(),
+                GenerationRequest.Stops.ignoringEos(),
+                -1,
+                -1,
+                GenerationRequest.Adjustments.NONE),
             received,
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         new GenerationListener() {
@@ -745,7 +764,15 @@ class GenerateServiceTest {
             "broken",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
             new GenerationRequest.Sampling(
-                200, 0, 1, 0, OptionalLong.empty(), List.of(), true, -1, -1),
+                200,
+                0,
+                1,
+                0,
+                OptionalLong.empty(),
+                GenerationRequest.Stops.ignoringEos(),
+                -1,
+                -1,
+                GenerationRequest.Adjustments.NONE),
             System.nanoTime(),
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         broken);

@@ -146,6 +146,21 @@ class HostileHttpTest {
     expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"1\": 101}}", "logit_bias", "[-100, 100]");
     expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"1\": \"x\"}}", "logit_bias", "numbers");
     expect400("{\"prompt\": [1, 2], \"logit_bias\": {\"4096\": 1}}", "logit_bias", "vocabulary");
+    expect400("{\"prompt\": [1, 2], \"stop_token_ids\": 5}", "stop_token_ids", "array");
+    expect400("{\"prompt\": [1, 2], \"stop_token_ids\": [1, -2]}", "stop_token_ids", "[1]");
+    expect400("{\"prompt\": [1, 2], \"stop_token_ids\": [\"1\"]}", "stop_token_ids", "[0]");
+    expect400("{\"prompt\": [1, 2], \"stop_token_ids\": [4096]}", "stop_token_ids", "vocabulary");
+    StringBuilder stopIds = new StringBuilder("{\"prompt\": [1, 2], \"stop_token_ids\": [0");
+    for (int i = 1; i < 1025; i++) {
+      stopIds.append(", ").append(i);
+    }
+    expect400(stopIds.append("]}").toString(), "stop_token_ids", "at most 1024");
+    expect400("{\"prompt\": [1, 2], \"min_tokens\": -1}", "min_tokens", ">= 0");
+    expect400("{\"prompt\": [1, 2], \"min_tokens\": \"3\"}", "min_tokens", "integer");
+    expect400(
+        "{\"prompt\": [1, 2], \"max_tokens\": 4, \"min_tokens\": 5}",
+        "min_tokens",
+        "max_tokens (4)");
     StringBuilder many = new StringBuilder("{\"prompt\": [1, 2], \"logit_bias\": {");
     for (int i = 0; i < 1025; i++) {
       many.append(i == 0 ? "" : ", ").append('"').append(i).append("\": 1");

@@ -145,6 +145,7 @@ final class RunCommand implements Callable<Integer> {
               Set.of(),
               eos,
               ignoreEos,
+              0,
               -1,
               new Penalties(presencePenalty, frequencyPenalty, repetitionPenalty),
               Map.of());

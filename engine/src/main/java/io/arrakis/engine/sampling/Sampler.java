@@ -5,13 +5,15 @@ import java.util.BitSet;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 
 /**
  * Picks a sequence's next token from its logits: the most likely one (greedy; the lower id on
  * ties), or a draw after temperature, top-k and top-p from the sequence's own random stream, so
  * that a seed gives the same tokens whatever else is in the batch. A logit bias is added first,
  * then {@link Penalties} penalize the tokens it has seen (the prompt's and those it picked), as
- * vLLM orders them.
+ * vLLM orders them; until the sequence has {@link SamplingParams#minTokens} its stop tokens are
+ * never picked (vLLM's min-tokens logits processor).
  */
 public final class Sampler {
   private final SamplingParams params;
@@ -22,6 +24,11 @@ public final class Sampler {
 
   /** How often each id was generated (frequency and presence penalties); null without. */
   private final Map<Integer, Integer> generated;
+
+  /** The tokens that end the sequence, barred while fewer than min tokens are picked. */
+  private final int[] stops;
+
+  private int picks;
 
   public Sampler(SamplingParams params) {
     this(params, new int[0]);
@@ -44,6 +51,15 @@ public final class Sampler {
       }
       generated = new HashMap<>();
     }
+    this.stops =
+        params.minTokens() == 0
+            ? new int[0]
+            : Stream.concat(
+                    params.stopTokenIds().stream(),
+                    params.ignoreEos() ? Stream.empty() : params.eosTokenIds().stream())
+                .mapToInt(Integer::intValue)
+                .distinct()
+                .toArray();
   }
 
   /**
@@ -73,6 +89,22 @@ public final class Sampler {
     return out;
   }
 
+  /**
+   * The stop tokens' logits to -infinity, unless they are the whole vocabulary (then nothing else
+   * could be picked, and the sequence ends as it would without min tokens).
+   */
+  private void bar(float[] row, int vocab) {
+    long inVocab = Arrays.stream(stops).filter(t -> t < vocab).count();
+    if (inVocab == vocab) {
+      return;
+    }
+    for (int t : stops) {
+      if (t < vocab) {
+        row[t] = Float.NEGATIVE_INFINITY;
+      }
+    }
+  }
+
   public SamplingParams params() {
     return params;
   }
@@ -83,10 +115,15 @@ public final class Sampler {
    * them. With penalties it counts as generated for the picks after it.
    */
   public int next(float[] logits, int from, int vocab) {
-    if (seen == null && params.logitBias().isEmpty()) {
+    boolean barStops = picks++ < params.minTokens();
+    if (seen == null && params.logitBias().isEmpty() && !barStops) {
       return pick(logits, from, vocab);
     }
-    int token = pick(penalized(logits, from, vocab), 0, vocab);
+    float[] row = penalized(logits, from, vocab);
+    if (barStops) {
+      bar(row, vocab);
+    }
+    int token = pick(row, 0, vocab);
     if (seen != null) {
       seen.set(token);
       generated.merge(token, 1, Integer::sum);

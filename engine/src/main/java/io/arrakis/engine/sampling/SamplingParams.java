@@ -18,6 +18,8 @@ import java.util.function.Consumer;
  * @param eosTokenIds the model's end-of-sequence tokens (from generation_config.json or the
  *     tokenizer)
  * @param ignoreEos keep going past eos
+ * @param minTokens the sequence cannot end before this many tokens (vLLM's {@code min_tokens}): its
+ *     stop and eos tokens are not picked until then
  * @param logprobs -1: none; else each token's log-probability is returned with those of this many
  *     most likely tokens ({@link TokenLogprobs})
  * @param penalties on tokens already in the prompt or the output ({@link Penalties#NONE}: none)
@@ -33,6 +35,7 @@ public record SamplingParams(
     Set<Integer> stopTokenIds,
     Set<Integer> eosTokenIds,
     boolean ignoreEos,
+    int minTokens,
     int logprobs,
     Penalties penalties,
     Map<Integer, Float> logitBias) {
@@ -53,6 +56,10 @@ public record SamplingParams(
     }
     if (!(topP > 0 && topP <= 1)) {
       throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+    }
+    if (minTokens < 0 || minTokens > maxTokens) {
+      throw new IllegalArgumentException(
+          "min tokens must be in [0, max tokens = " + maxTokens + "], got " + minTokens);
     }
     if (logprobs < -1) {
       throw new IllegalArgumentException("logprobs must be >= -1 (-1: none), got " + logprobs);
@@ -80,6 +87,7 @@ public record SamplingParams(
         Set.of(),
         eos,
         false,
+        0,
         -1,
         Penalties.NONE,
         Map.of());
@@ -109,6 +117,10 @@ public record SamplingParams(
     return with(c -> c.ignoreEos = ignore);
   }
 
+  public SamplingParams withMinTokens(int n) {
+    return with(c -> c.minTokens = n);
+  }
+
   public SamplingParams withLogprobs(int top) {
     return with(c -> c.logprobs = top);
   }
@@ -134,6 +146,7 @@ public record SamplingParams(
         c.stopTokenIds,
         c.eosTokenIds,
         c.ignoreEos,
+        c.minTokens,
         c.logprobs,
         c.penalties,
         c.logitBias);
@@ -149,6 +162,7 @@ public record SamplingParams(
     Set<Integer> stopTokenIds;
     Set<Integer> eosTokenIds;
     boolean ignoreEos;
+    int minTokens;
     int logprobs;
     Penalties penalties;
     Map<Integer, Float> logitBias;
@@ -162,6 +176,7 @@ public record SamplingParams(
       stopTokenIds = p.stopTokenIds;
       eosTokenIds = p.eosTokenIds;
       ignoreEos = p.ignoreEos;
+      minTokens = p.minTokens;
       logprobs = p.logprobs;
       penalties = p.penalties;
       logitBias = p.logitBias;
@@ -172,7 +187,7 @@ public record SamplingParams(
     return temperature == 0f;
   }
 
-  /** Whether {@code token} ends the sequence. */
+  /** Whether {@code token} ends the sequence (once it has {@link #minTokens}). */
   public boolean stopsAt(int token) {
     return stopTokenIds.contains(token) || (!ignoreEos && eosTokenIds.contains(token));
   }

@@ -241,6 +241,51 @@ class SamplerTest {
   }
 
   @Test
+  void untilMinTokensTheStopAndEosTokensAreNeverPickedAndTheRowStaysAsItWas() {
+    // eos (1) and the stop token (3) lead; 0 and 2 follow
+    float[] l = {1f, 5f, 0.5f, 4f, -1f};
+    float[] copy = l.clone();
+    Sampler greedy =
+        new Sampler(
+            SamplingParams.greedy(8, Set.of(1)).withStopTokenIds(Set.of(3)).withMinTokens(3));
+    int[] picks = new int[4];
+    for (int i = 0; i < picks.length; i++) {
+      picks[i] = greedy.next(l, 0, l.length);
+    }
+    assertThat(picks).containsExactly(0, 0, 0, 1);
+    assertThat(l).containsExactly(copy);
+
+    Sampler sampled =
+        new Sampler(
+            sampled(1f, 0, 1f, 3)
+                .withStopTokenIds(Set.of(3))
+                .withIgnoreEos(true)
+                .withMinTokens(16));
+    int eos = 0;
+    for (int i = 0; i < 16; i++) {
+      int t = sampled.next(l, 0, l.length);
+      assertThat(t).as("pick %d", i).isNotEqualTo(3);
+      eos += t == 1 ? 1 : 0;
+    }
+    assertThat(eos).as("eos is an ordinary token when ignored").isPositive();
+    assertThat(sampled.next(new float[] {0f, 0f, 0f, 9f, 0f}, 0, 5))
+        .as("past min tokens the stop token comes back")
+        .isEqualTo(3);
+  }
+
+  @Test
+  void stopsThatAreTheWholeVocabularyAreNotBarred() {
+    Sampler s =
+        new Sampler(
+            SamplingParams.greedy(4, Set.of(0)).withStopTokenIds(Set.of(1, 2)).withMinTokens(2));
+    assertThat(s.next(new float[] {0f, 3f, 1f}, 0, 3)).isEqualTo(1);
+    assertThatThrownBy(() -> SamplingParams.greedy(4, Set.of()).withMinTokens(5))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> SamplingParams.greedy(4, Set.of()).withMinTokens(-1))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
   void penaltiesOutsideTheirRangesAreRefused() {
     assertThatThrownBy(() -> new Penalties(2.5f, 0f, 1f))
         .isInstanceOf(IllegalArgumentException.class);

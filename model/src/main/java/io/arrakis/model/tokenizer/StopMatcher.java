@@ -27,6 +27,15 @@ public final class StopMatcher {
 
   /** The part of {@code delta} (and of the text held back before it) that can be shown now. */
   public String feed(String delta) {
+    return feed(delta, true);
+  }
+
+  /**
+   * As {@link #feed(String)}; with {@code mayStop} false a stop string that ends in this delta does
+   * not stop the stream (the text before a sequence's min tokens, as vLLM's {@code min_tokens}),
+   * while one that begins in it and ends in a later delta does.
+   */
+  public String feed(String delta, boolean mayStop) {
     if (stoppedAt != null) {
       return "";
     }
@@ -40,7 +49,8 @@ public final class StopMatcher {
       int longest = -1;
       for (int i = 0; i < matched.length; i++) {
         matched[i] = stops.advance(i, matched[i], c);
-        if (matched[i] == stops.string(i).length()
+        if (mayStop
+            && matched[i] == stops.string(i).length()
             && (longest < 0 || matched[i] > matched[longest])) {
           longest = i;
         }

@@ -52,6 +52,23 @@ class StopMatcherTest {
   }
 
   @Test
+  void aStopStringEndingWhereItMayNotStopIsShownAndOneEndingLaterStops() {
+    StopMatcher m = StopStrings.of(List.of("END"), StopLimits.DEFAULT).newMatcher();
+
+    assertThat(m.feed("an END", false)).as("ends before min tokens: not a stop").isEqualTo("an ");
+    assertThat(m.stopped()).isFalse();
+    assertThat(m.feed(" and E", false)).isEqualTo("END and ");
+    assertThat(m.feed("ND here", true)).as("begun before, ended after: a stop").isEmpty();
+    assertThat(m.stopped()).isTrue();
+    assertThat(m.matched()).contains("END");
+
+    StopMatcher n = StopStrings.of(List.of("END"), StopLimits.DEFAULT).newMatcher();
+    assertThat(n.feed("x END", false)).isEqualTo("x ");
+    assertThat(n.feed("!", true)).isEqualTo("END!");
+    assertThat(n.stopped()).isFalse();
+  }
+
+  @Test
   void withoutStopStringsEverythingPassesAtOnce() {
     StopMatcher m = StopStrings.of(List.of(), StopLimits.DEFAULT).newMatcher();
 

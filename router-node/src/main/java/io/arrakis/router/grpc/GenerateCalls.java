@@ -83,14 +83,18 @@ final class GenerateCalls {
             s.getTopP(),
             Integer.toUnsignedLong(s.getTopK()),
             s.hasSeed() ? OptionalLong.of(s.getSeed()) : OptionalLong.empty(),
-            List.copyOf(s.getStopList()),
-            s.getIgnoreEos(),
+            new GenerationRequest.Stops(
+                s.getStopList(),
+                s.getStopTokenIdsList(),
+                s.getIgnoreEos(),
+                Integer.toUnsignedLong(s.getMinTokens())),
             s.hasLogprobs() ? Integer.toUnsignedLong(s.getLogprobs()) : -1,
             s.hasPromptLogprobs() ? Integer.toUnsignedLong(s.getPromptLogprobs()) : -1,
-            s.getPresencePenalty(),
-            s.getFrequencyPenalty(),
-            s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty(), // 0: unset
-            s.getLogitBiasMap());
+            new GenerationRequest.Adjustments(
+                s.getPresencePenalty(),
+                s.getFrequencyPenalty(),
+                s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty(), // 0: unset
+                s.getLogitBiasMap()));
     long deadline = received + callDeadline.remainingNanos();
     ServerCallStreamObserver<GenerateResponse> call =
         (ServerCallStreamObserver<GenerateResponse>) out;

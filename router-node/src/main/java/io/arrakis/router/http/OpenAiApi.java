@@ -85,7 +85,7 @@ final class OpenAiApi {
             "no such endpoint: "
                 + request.method().name()
                 + " "
-                + RequestParser.abbreviate(path)
+                + JsonFields.abbreviate(path)
                 + " (this server has POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health)");
       }
       access.check(
@@ -194,7 +194,7 @@ final class OpenAiApi {
     }
     String id = path.substring("/v1/models/".length());
     if (service == null || !id.equals(service.model().name())) {
-      throw ApiError.notFound("The model '" + RequestParser.abbreviate(id) + "' does not exist");
+      throw ApiError.notFound("The model '" + JsonFields.abbreviate(id) + "' does not exist");
     }
     return Replies.json(200, model(service.model()));
   }

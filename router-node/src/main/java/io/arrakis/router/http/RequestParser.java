@@ -1,23 +1,24 @@
 package io.arrakis.router.http;
 
+import static io.arrakis.router.http.JsonFields.abbreviate;
+import static io.arrakis.router.http.JsonFields.bool;
+import static io.arrakis.router.http.JsonFields.integer;
+import static io.arrakis.router.http.JsonFields.kind;
+import static io.arrakis.router.http.JsonFields.number;
+import static io.arrakis.router.http.JsonFields.present;
+
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.arrakis.engine.sampling.Penalties;
-import io.arrakis.engine.sampling.SamplingParams;
 import io.arrakis.model.tokenizer.ChatMessage;
 import io.arrakis.router.serve.GenerationRequest;
 import io.arrakis.router.serve.ServedModel;
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.OptionalLong;
 
 /**
@@ -99,74 +100,12 @@ final class RequestParser {
             topP,
             Math.max(0, topK),
             seed == null ? OptionalLong.empty() : OptionalLong.of(seed.asLong()),
-            stop(root.get("stop")),
-            bool(root, "ignore_eos"),
+            SamplingFields.stops(root, maxStopStrings),
             logprobs,
             echo ? logprobs : -1,
-            (float) number(root, "presence_penalty", 0, -2, 2),
-            (float) number(root, "frequency_penalty", 0, -2, 2),
-            repetitionPenalty(root),
-            logitBias(root));
+            SamplingFields.adjustments(root));
     return new OpenAiRequest(
         chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"), echo);
-  }
-
-  /**
-   * OpenAI's {@code logit_bias}: an object from token ids (as strings) to a value in [-100, 100];
-   * whether the ids are in the vocabulary the service checks.
-   */
-  private static Map<Integer, Float> logitBias(JsonNode root) throws ApiError {
-    JsonNode n = present(root, "logit_bias");
-    if (n == null) {
-      return Map.of();
-    }
-    if (!n.isObject()) {
-      throw ApiError.invalid("logit_bias", "logit_bias must be an object of token ids to numbers");
-    }
-    if (n.size() > GenerationRequest.Sampling.MAX_LOGIT_BIAS) {
-      throw ApiError.invalid(
-          "logit_bias",
-          "logit_bias has "
-              + n.size()
-              + " entries; at most "
-              + GenerationRequest.Sampling.MAX_LOGIT_BIAS
-              + " are taken");
-    }
-    Map<Integer, Float> bias = new HashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      int id;
-      try {
-        id = Integer.parseInt(e.getKey());
-      } catch (NumberFormatException notAnId) {
-        id = -1;
-      }
-      if (id < 0) {
-        throw ApiError.invalid(
-            "logit_bias", "logit_bias keys are token ids, got \"" + abbreviate(e.getKey()) + "\"");
-      }
-      JsonNode v = e.getValue();
-      if (!v.isNumber() || !(Math.abs(v.asDouble()) <= SamplingParams.MAX_BIAS)) {
-        throw ApiError.invalid(
-            "logit_bias",
-            "logit_bias values must be numbers in [-100, 100], got "
-                + abbreviate(v.toString())
-                + " for token "
-                + id);
-      }
-      bias.put(id, (float) v.asDouble());
-    }
-    return bias;
-  }
-
-  /** vLLM's {@code repetition_penalty}: above 0, at most 10; 1 (the default) is none. */
-  private static float repetitionPenalty(JsonNode root) throws ApiError {
-    double r = number(root, "repetition_penalty", 1, 0, Penalties.MAX_REPETITION);
-    if (r == 0) {
-      throw ApiError.invalid(
-          "repetition_penalty", "repetition_penalty must be above 0 and at most 10 (1: none)");
-    }
-    return (float) r;
   }
 
   /**
@@ -308,35 +247,6 @@ final class RequestParser {
     return n.asLong();
   }
 
-  private List<String> stop(JsonNode s) throws ApiError {
-    if (s == null || s.isNull()) {
-      return List.of();
-    }
-    if (s.isTextual()) {
-      return List.of(s.asText());
-    }
-    if (!s.isArray()) {
-      throw ApiError.invalid("stop", "stop must be a string or an array of strings");
-    }
-    if (s.size() > maxStopStrings) {
-      throw ApiError.invalid(
-          "stop",
-          "stop holds "
-              + s.size()
-              + " strings; at most "
-              + maxStopStrings
-              + " are taken (arrakis.router.serve.max-stop-strings)");
-    }
-    List<String> out = new ArrayList<>(s.size());
-    for (int i = 0; i < s.size(); i++) {
-      if (!s.get(i).isTextual()) {
-        throw ApiError.invalid("stop", "stop[" + i + "] must be a string");
-      }
-      out.add(s.get(i).asText());
-    }
-    return out;
-  }
-
   /**
    * A completion's {@code logprobs}: how many most likely tokens to list beside the chosen one
    * (absent or false: none, -1).
@@ -398,70 +308,5 @@ final class RequestParser {
     if (chat && tools != null && !(tools.isArray() && tools.isEmpty())) {
       throw ApiError.invalid("tools", "tools are not served");
     }
-  }
-
-  private static double number(
-      JsonNode root, String field, double otherwise, double min, double max) throws ApiError {
-    JsonNode n = present(root, field);
-    if (n == null) {
-      return otherwise;
-    }
-    if (!n.isNumber()
-        || !Double.isFinite(n.asDouble())
-        || n.asDouble() < min
-        || n.asDouble() > max) {
-      throw ApiError.invalid(
-          field,
-          field
-              + " must be a number between "
-              + min
-              + " and "
-              + max
-              + ", got "
-              + abbreviate(n.toString()));
-    }
-    return n.asDouble();
-  }
-
-  private static long integer(JsonNode root, String field, long otherwise) throws ApiError {
-    JsonNode n = present(root, field);
-    if (n == null) {
-      return otherwise;
-    }
-    if (!n.isIntegralNumber() || !n.canConvertToInt()) {
-      throw ApiError.invalid(field, field + " must be an integer, got " + abbreviate(n.toString()));
-    }
-    return n.asLong();
-  }
-
-  private static boolean bool(JsonNode root, String field) throws ApiError {
-    return bool(root, field, field);
-  }
-
-  private static boolean bool(JsonNode object, String field, String name) throws ApiError {
-    JsonNode n = present(object, field);
-    if (n == null) {
-      return false;
-    }
-    if (!n.isBoolean()) {
-      throw ApiError.invalid(
-          name, name + " must be true or false, got " + abbreviate(n.toString()));
-    }
-    return n.asBoolean();
-  }
-
-  /** The field, or null when absent or JSON null (OpenAI's clients send null for "not set"). */
-  private static JsonNode present(JsonNode object, String field) {
-    JsonNode n = object.get(field);
-    return n == null || n.isNull() ? null : n;
-  }
-
-  private static String kind(JsonNode n) {
-    return n.getNodeType().toString().toLowerCase(Locale.ROOT);
-  }
-
-  /** A client's value quoted in a message, cut short: errors must stay small whatever was sent. */
-  static String abbreviate(String s) {
-    return s.length() <= 64 ? s : s.substring(0, 61) + "...";
   }
 }

@@ -53,17 +53,12 @@ public record GenerationRequest(
    * @param topP nucleus mass; 0 or 1 = all
    * @param topK sample among the k most likely; 0 = all
    * @param seed the same seed (with the same prompt and parameters) gives the same tokens
-   * @param stop generation ends before the first of these strings, which is not returned
-   * @param ignoreEos generate past the model's end-of-sequence tokens
+   * @param stops when generation ends
    * @param logprobs -1: none; 0 to {@link #MAX_LOGPROBS}: each generated token's log-probability,
    *     with those of this many most likely tokens
    * @param promptLogprobs -1: none; 0 to {@link #MAX_LOGPROBS}: the same for every prompt token
    *     after the first (vLLM's {@code prompt_logprobs}; an echo of OpenAI's completions)
-   * @param presencePenalty OpenAI's {@code presence_penalty} (0 = none; checked to be in [-2, 2])
-   * @param frequencyPenalty OpenAI's {@code frequency_penalty} (0 = none; [-2, 2])
-   * @param repetitionPenalty vLLM's {@code repetition_penalty} (1 = none; (0, 10])
-   * @param logitBias OpenAI's {@code logit_bias}: token id to a value added to its logit (checked:
-   *     ids in the vocabulary, values in [-100, 100], at most {@link #MAX_LOGIT_BIAS} entries)
+   * @param adjustments penalties and biases on the logits before a token is picked
    */
   public record Sampling(
       long maxTokens,
@@ -71,56 +66,98 @@ public record GenerationRequest(
       float topP,
       long topK,
       OptionalLong seed,
-      List<String> stop,
-      boolean ignoreEos,
+      Stops stops,
       long logprobs,
       long promptLogprobs,
-      float presencePenalty,
-      float frequencyPenalty,
-      float repetitionPenalty,
-      Map<Integer, Float> logitBias) {
+      Adjustments adjustments) {
     /** The most alternatives a request may ask log-probabilities of (as vLLM's default). */
     public static final int MAX_LOGPROBS = 20;
 
-    /** The most tokens a request may bias (OpenAI's API does not say; this bounds its cost). */
-    public static final int MAX_LOGIT_BIAS = 1024;
-
     public Sampling {
       Objects.requireNonNull(seed, "seed");
-      stop = List.copyOf(stop);
-      logitBias = Map.copyOf(logitBias);
-    }
-
-    /** Without penalties. */
-    public Sampling(
-        long maxTokens,
-        float temperature,
-        float topP,
-        long topK,
-        OptionalLong seed,
-        List<String> stop,
-        boolean ignoreEos,
-        long logprobs,
-        long promptLogprobs) {
-      this(
-          maxTokens,
-          temperature,
-          topP,
-          topK,
-          seed,
-          stop,
-          ignoreEos,
-          logprobs,
-          promptLogprobs,
-          0f,
-          0f,
-          1f,
-          Map.of());
+      Objects.requireNonNull(stops, "stops");
+      Objects.requireNonNull(adjustments, "adjustments");
     }
 
     /** Greedy, up to {@code maxTokens} (0 = the default), stopping at eos. */
     public static Sampling greedy(long maxTokens) {
-      return new Sampling(maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), false, -1, -1);
+      return new Sampling(
+          maxTokens, 0f, 1f, 0, OptionalLong.empty(), Stops.EOS, -1, -1, Adjustments.NONE);
+    }
+
+    public Sampling withStops(Stops s) {
+      return new Sampling(
+          maxTokens, temperature, topP, topK, seed, s, logprobs, promptLogprobs, adjustments);
+    }
+
+    public Sampling withAdjustments(Adjustments a) {
+      return new Sampling(
+          maxTokens, temperature, topP, topK, seed, stops, logprobs, promptLogprobs, a);
+    }
+
+    public Sampling withPromptLogprobs(long n) {
+      return new Sampling(
+          maxTokens, temperature, topP, topK, seed, stops, logprobs, n, adjustments);
+    }
+  }
+
+  /**
+   * When generation ends, besides {@code max_tokens} and the context.
+   *
+   * @param strings it ends before the first of these strings, which is not returned
+   * @param tokenIds it ends at the first of these tokens, which is returned (vLLM's {@code
+   *     stop_token_ids}; checked: ids in the vocabulary, at most {@link #MAX_STOP_TOKEN_IDS})
+   * @param ignoreEos generate past the model's end-of-sequence tokens
+   * @param minTokens none of the above ends it before this many tokens (vLLM's {@code min_tokens}:
+   *     eos and the stop tokens are not picked, stop strings not looked for); 0 = none; at most
+   *     {@code maxTokens}
+   */
+  public record Stops(
+      List<String> strings, List<Integer> tokenIds, boolean ignoreEos, long minTokens) {
+    /** The most stop tokens a request may give (this bounds its cost). */
+    public static final int MAX_STOP_TOKEN_IDS = 1024;
+
+    /** The model's end-of-sequence tokens only. */
+    public static final Stops EOS = new Stops(List.of(), List.of(), false, 0);
+
+    public Stops {
+      strings = List.copyOf(strings);
+      tokenIds = List.copyOf(tokenIds);
+    }
+
+    /** Nothing but max tokens and the context ends it. */
+    public static Stops ignoringEos() {
+      return new Stops(List.of(), List.of(), true, 0);
+    }
+
+    /** The stop strings and eos. */
+    public static Stops strings(List<String> strings) {
+      return new Stops(strings, List.of(), false, 0);
+    }
+  }
+
+  /**
+   * What is done to the logits before a token is picked (the log-probabilities returned are the
+   * model's own).
+   *
+   * @param presencePenalty OpenAI's {@code presence_penalty} (0 = none; checked to be in [-2, 2])
+   * @param frequencyPenalty OpenAI's {@code frequency_penalty} (0 = none; [-2, 2])
+   * @param repetitionPenalty vLLM's {@code repetition_penalty} (1 = none; (0, 10])
+   * @param logitBias OpenAI's {@code logit_bias}: token id to a value added to its logit (checked:
+   *     ids in the vocabulary, values in [-100, 100], at most {@link #MAX_LOGIT_BIAS} entries)
+   */
+  public record Adjustments(
+      float presencePenalty,
+      float frequencyPenalty,
+      float repetitionPenalty,
+      Map<Integer, Float> logitBias) {
+    /** The most tokens a request may bias (OpenAI's API does not say; this bounds its cost). */
+    public static final int MAX_LOGIT_BIAS = 1024;
+
+    public static final Adjustments NONE = new Adjustments(0f, 0f, 1f, Map.of());
+
+    public Adjustments {
+      logitBias = Map.copyOf(logitBias);
     }
   }
 }

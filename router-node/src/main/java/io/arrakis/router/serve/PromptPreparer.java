@@ -9,6 +9,7 @@ import io.arrakis.model.tokenizer.StopStrings;
 import io.arrakis.model.tokenizer.TokenizerException;
 import io.grpc.Status;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -57,13 +58,14 @@ final class PromptPreparer {
     if (s.maxTokens() < 0 || s.topK() < 0) {
       throw GenerationRefused.invalid("sampling.max_tokens and sampling.top_k must be >= 0");
     }
-    checkPenalties(s);
-    checkLogitBias(s.logitBias());
+    checkPenalties(s.adjustments());
+    checkLogitBias(s.adjustments().logitBias());
+    checkStopTokens(s.stops().tokenIds());
     checkLogprobs("sampling.logprobs", s.logprobs());
     checkLogprobs("sampling.prompt_logprobs", s.promptLogprobs());
     StopStrings stops;
     try {
-      stops = StopStrings.of(s.stop(), stopLimits);
+      stops = StopStrings.of(s.stops().strings(), stopLimits);
     } catch (IllegalArgumentException e) {
       throw GenerationRefused.invalid("sampling." + e.getMessage());
     }
@@ -84,6 +86,15 @@ final class PromptPreparer {
               + ", and the prompt must leave room for at least one generated token");
     }
     long wanted = s.maxTokens() == 0 ? defaultMaxTokens : s.maxTokens();
+    long minTokens = s.stops().minTokens();
+    if (minTokens < 0 || minTokens > wanted) {
+      throw GenerationRefused.invalid(
+          "sampling.min_tokens must be between 0 and max_tokens ("
+              + wanted
+              + (s.maxTokens() == 0 ? ", the default" : "")
+              + "), got "
+              + minTokens);
+    }
     int maxTokens = (int) Math.min(wanted, model.contextTokens() - ids.length);
     int topK = (int) Math.min(s.topK(), model.vocabSize());
     SamplingParams params =
@@ -93,12 +104,16 @@ final class PromptPreparer {
             topK,
             s.topP() == 0 ? 1f : s.topP(),
             s.seed(),
-            Set.of(),
+            Set.copyOf(s.stops().tokenIds()),
             eos,
-            s.ignoreEos(),
+            s.stops().ignoreEos(),
+            (int) Math.min(minTokens, maxTokens), // a context that ends sooner ends it sooner
             (int) s.logprobs(), // checked above
-            new Penalties(s.presencePenalty(), s.frequencyPenalty(), s.repetitionPenalty()),
-            s.logitBias());
+            new Penalties(
+                s.adjustments().presencePenalty(),
+                s.adjustments().frequencyPenalty(),
+                s.adjustments().repetitionPenalty()),
+            s.adjustments().logitBias());
     return new PreparedRequest(
         r.requestId(),
         ids,
@@ -109,7 +124,7 @@ final class PromptPreparer {
         (int) s.promptLogprobs());
   }
 
-  private static void checkPenalties(GenerationRequest.Sampling s) throws GenerationRefused {
+  private static void checkPenalties(GenerationRequest.Adjustments s) throws GenerationRefused {
     float most = Penalties.MAX_ADDITIVE;
     if (!(Math.abs(s.presencePenalty()) <= most)) {
       throw GenerationRefused.invalid(
@@ -126,23 +141,16 @@ final class PromptPreparer {
   }
 
   private void checkLogitBias(Map<Integer, Float> bias) throws GenerationRefused {
-    if (bias.size() > GenerationRequest.Sampling.MAX_LOGIT_BIAS) {
+    if (bias.size() > GenerationRequest.Adjustments.MAX_LOGIT_BIAS) {
       throw GenerationRefused.invalid(
           "sampling.logit_bias has "
               + bias.size()
               + " entries; at most "
-              + GenerationRequest.Sampling.MAX_LOGIT_BIAS
+              + GenerationRequest.Adjustments.MAX_LOGIT_BIAS
               + " are taken");
     }
     for (Map.Entry<Integer, Float> b : bias.entrySet()) {
-      if (b.getKey() < 0 || b.getKey() >= model.vocabSize()) {
-        throw GenerationRefused.invalid(
-            "sampling.logit_bias: token id "
-                + Integer.toUnsignedString(b.getKey())
-                + " is outside the vocabulary (0.."
-                + (model.vocabSize() - 1)
-                + ")");
-      }
+      checkId("sampling.logit_bias", b.getKey());
       if (!(Math.abs(b.getValue()) <= SamplingParams.MAX_BIAS)) {
         throw GenerationRefused.invalid(
             "sampling.logit_bias: the bias of token "
@@ -150,6 +158,33 @@ final class PromptPreparer {
                 + " must be in [-100, 100], got "
                 + b.getValue());
       }
+    }
+  }
+
+  private void checkStopTokens(List<Integer> ids) throws GenerationRefused {
+    if (ids.size() > GenerationRequest.Stops.MAX_STOP_TOKEN_IDS) {
+      throw GenerationRefused.invalid(
+          "sampling.stop_token_ids has "
+              + ids.size()
+              + " ids; at most "
+              + GenerationRequest.Stops.MAX_STOP_TOKEN_IDS
+              + " are taken");
+    }
+    for (int id : ids) {
+      checkId("sampling.stop_token_ids", id);
+    }
+  }
+
+  /** A token id a client named in {@code field} (an int from an unsigned wire field). */
+  private void checkId(String field, int id) throws GenerationRefused {
+    if (id < 0 || id >= model.vocabSize()) {
+      throw GenerationRefused.invalid(
+          field
+              + ": token id "
+              + Integer.toUnsignedString(id)
+              + " is outside the vocabulary (0.."
+              + (model.vocabSize() - 1)
+              + ")");
     }
   }
 

@@ -12,7 +12,6 @@ import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -27,8 +26,6 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The serving scheduler: owns the {@link Engine} (its only driver: the engine is not thread-safe,
@@ -42,9 +39,6 @@ import org.slf4j.LoggerFactory;
  * cancelled, expired or failed.
  */
 public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
-  private static final Logger requests =
-      LoggerFactory.getLogger("io.arrakis.router.serve.requests");
-
   public sealed interface Command {}
 
   /** Runs a prepared request; its output goes to {@code output}'s listener. */
@@ -388,9 +382,10 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
   private void next(Sequence s, int token, TokenLogprobs logprobs, long now) {
     s.append(token);
     metrics.token(s, now);
-    Optional<FinishReason> text = s.output.accept(token, logprobs);
+    boolean mayStop = s.generated() > s.params().minTokens();
+    Optional<FinishReason> text = s.output.accept(token, logprobs, mayStop);
     FinishReason reason =
-        s.params().stopsAt(token)
+        mayStop && s.params().stopsAt(token)
             ? FinishReason.STOP
             : text.orElse(s.generated() >= s.params().maxTokens() ? FinishReason.LENGTH : null);
     if (reason == null) {
@@ -405,33 +400,14 @@ public final class Scheduler extends AbstractBehavior<Scheduler.Command> {
     s.ended = true;
     s.output.finish(reason, s.promptLength(), s.generated(), s.cachedPromptTokens);
     metrics.finished(s, reason);
-    long now = System.nanoTime();
-    requests.info(
-        "request {} finished: {}, prompt {} tokens, completion {} tokens, first token {} ms, total {} ms, "
-            + "preempted {} times",
-        s.request.requestId(),
-        reason.wire(),
-        s.promptLength(),
-        s.generated(),
-        s.firstTokenNanos == 0
-            ? "-"
-            : String.format(
-                Locale.ROOT, "%.1f", (s.firstTokenNanos - s.request.arrivalNanos()) / 1e6),
-        String.format(Locale.ROOT, "%.1f", (now - s.request.arrivalNanos()) / 1e6),
-        s.preemptions);
+    RequestLog.finished(s, reason);
   }
 
   private void fail(Sequence s, Status status) {
     s.ended = true;
     s.output.fail(status);
     metrics.failed();
-    requests.info(
-        "request {} failed: {} {}, prompt {} tokens, completion {} tokens",
-        s.request.requestId(),
-        status.getCode(),
-        status.getDescription(),
-        s.promptLength(),
-        s.generated());
+    RequestLog.failed(s, status);
   }
 
   /** Fails a sequence that no step holds, and lets it go. */

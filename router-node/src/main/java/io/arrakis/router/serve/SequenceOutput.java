@@ -28,6 +28,9 @@ final class SequenceOutput {
   private final List<TokenLogprobs> logprobs = new ArrayList<>();
   private boolean ended;
 
+  /** Whether the last token taken came after the sequence's min tokens. */
+  private boolean mayStop = true;
+
   /**
    * @param detokenizer null for a model without a tokenizer (ids only, no text)
    * @param tokenizerVocab ids at or past it have no text (a model's vocabulary may be padded past
@@ -46,9 +49,11 @@ final class SequenceOutput {
 
   /**
    * Takes a new token, with its log-probabilities when the request asked for them (else null);
-   * returns {@link FinishReason#STOP} when its text completes a stop string.
+   * returns {@link FinishReason#STOP} when its text completes a stop string, if {@code mayStop}
+   * (the sequence has its min tokens).
    */
-  Optional<FinishReason> accept(int token, TokenLogprobs logprob) {
+  Optional<FinishReason> accept(int token, TokenLogprobs logprob, boolean mayStop) {
+    this.mayStop = mayStop;
     if (logprob != null) {
       logprobs.add(logprob);
     }
@@ -57,7 +62,7 @@ final class SequenceOutput {
     }
     tokens[count++] = token;
     if (detokenizer != null && token >= 0 && token < tokenizerVocab) {
-      text.append(stop.feed(detokenizer.next(token)));
+      text.append(stop.feed(detokenizer.next(token), mayStop));
     }
     return stop.stopped() ? Optional.of(FinishReason.STOP) : Optional.empty();
   }
@@ -86,7 +91,7 @@ final class SequenceOutput {
     }
     ended = true;
     if (detokenizer != null && !stop.stopped() && reason != FinishReason.CANCELLED) {
-      text.append(stop.feed(detokenizer.flush()));
+      text.append(stop.feed(detokenizer.flush(), mayStop));
       if (stop.stopped()) {
         reason = FinishReason.STOP;
       } else {

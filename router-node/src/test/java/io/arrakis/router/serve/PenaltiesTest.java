@@ -69,14 +69,11 @@ class PenaltiesTest {
                         1f,
                         0,
                         OptionalLong.empty(),
-                        List.of(),
-                        true,
+                        GenerationRequest.Stops.ignoringEos(),
                         -1,
                         -1,
-                        PRESENCE,
-                        FREQUENCY,
-                        REPETITION,
-                        Map.of()))
+                        new GenerationRequest.Adjustments(
+                            PRESENCE, FREQUENCY, REPETITION, Map.of())))
                 .await();
         assertThat(got)
             .as("%s prompt %d", name, p)

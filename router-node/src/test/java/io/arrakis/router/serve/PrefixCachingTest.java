@@ -31,7 +31,15 @@ class PrefixCachingTest {
 
   private static GenerationRequest.Sampling greedy(int maxTokens, int promptLogprobs) {
     return new GenerationRequest.Sampling(
-        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1, promptLogprobs);
+        maxTokens,
+        0f,
+        1f,
+        0,
+        OptionalLong.empty(),
+        GenerationRequest.Stops.ignoringEos(),
+        -1,
+        promptLogprobs,
+        GenerationRequest.Adjustments.NONE);
   }
 
   private static Recorder run(InProcessServing serving, int[] prompt, int maxTokens, int scored)

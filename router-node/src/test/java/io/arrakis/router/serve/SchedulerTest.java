@@ -40,7 +40,15 @@ class SchedulerTest {
 
   static GenerationRequest.Sampling greedy(int maxTokens) {
     return new GenerationRequest.Sampling(
-        maxTokens, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1, -1);
+        maxTokens,
+        0f,
+        1f,
+        0,
+        OptionalLong.empty(),
+        GenerationRequest.Stops.ignoringEos(),
+        -1,
+        -1,
+        GenerationRequest.Adjustments.NONE);
   }
 
   @ParameterizedTest
@@ -155,7 +163,16 @@ class SchedulerTest {
   void promptLogprobsAreScoredOnceThroughChunksAndPreemptions() throws Exception {
     List<int[]> prompts = mixedPrompts(16, 512);
     GenerationRequest.Sampling scored =
-        new GenerationRequest.Sampling(24, 0f, 1f, 0, OptionalLong.empty(), List.of(), true, -1, 2);
+        new GenerationRequest.Sampling(
+            24,
+            0f,
+            1f,
+            0,
+            OptionalLong.empty(),
+            GenerationRequest.Stops.ignoringEos(),
+            -1,
+            2,
+            GenerationRequest.Adjustments.NONE);
     List<List<TokenLogprobs>> alone = new ArrayList<>();
     try (InProcessServing serving =
         new InProcessServing(testKit, "mixtral", InProcessServing.settings(1))) {
@@ -195,7 +212,15 @@ class SchedulerTest {
   void aSeededSampledStreamRepeatsWhateverRunsBesideIt() throws Exception {
     GenerationRequest.Sampling sampled =
         new GenerationRequest.Sampling(
-            16, 1.2f, 0.9f, 40, OptionalLong.of(7), List.of(), true, -1, -1);
+            16,
+            1.2f,
+            0.9f,
+            40,
+            OptionalLong.of(7),
+            GenerationRequest.Stops.ignoringEos(),
+            -1,
+            -1,
+            GenerationRequest.Adjustments.NONE);
     int[] prompt = ReferenceModels.prompts("deepseek_v3").get(2).ids();
     try (InProcessServing serving =
         new InProcessServing(testKit, "deepseek_v3", InProcessServing.settings(2))) {
@@ -212,7 +237,15 @@ class SchedulerTest {
               .generate(
                   new GenerationRequest.Prompt.TokenIds(prompt),
                   new GenerationRequest.Sampling(
-                      16, 1.2f, 0.9f, 40, OptionalLong.of(8), List.of(), true, -1, -1))
+                      16,
+                      1.2f,
+                      0.9f,
+                      40,
+                      OptionalLong.of(8),
+                      GenerationRequest.Stops.ignoringEos(),
+                      -1,
+                      -1,
+                      GenerationRequest.Adjustments.NONE))
               .await();
       for (Recorder r : crowd) {
         r.await();
