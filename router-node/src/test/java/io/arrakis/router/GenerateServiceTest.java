@@ -558,6 +558,11 @@ class GenerateServiceTest {
         "4294967295",
         "vocabulary");
     expectRefused(
+        ids("salt", prompt, greedy(4)).toBuilder().setCacheSalt("s".repeat(257)).build(),
+        Status.Code.INVALID_ARGUMENT,
+        "cache_salt",
+        "1 to 256");
+    expectRefused(
         ids("min-tokens", prompt, greedy(4).toBuilder().setMinTokens(5).build()),
         Status.Code.INVALID_ARGUMENT,
         "sampling.min_tokens",
@@ -704,6 +709,7 @@ class GenerateServiceTest {
                 -1,
                 -1,
                 GenerationRequest.Adjustments.NONE),
+            null,
             received,
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         new GenerationListener() {
@@ -773,6 +779,7 @@ class GenerateServiceTest {
                 -1,
                 -1,
                 GenerationRequest.Adjustments.NONE),
+            null,
             System.nanoTime(),
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
         broken);

@@ -161,6 +161,12 @@ class HostileHttpTest {
         "{\"prompt\": [1, 2], \"max_tokens\": 4, \"min_tokens\": 5}",
         "min_tokens",
         "max_tokens (4)");
+    expect400("{\"prompt\": [1, 2], \"cache_salt\": 5}", "cache_salt", "1 to 256");
+    expect400("{\"prompt\": [1, 2], \"cache_salt\": \"\"}", "cache_salt", "1 to 256");
+    expect400(
+        "{\"prompt\": [1, 2], \"cache_salt\": \"" + "s".repeat(257) + "\"}",
+        "cache_salt",
+        "1 to 256");
     StringBuilder many = new StringBuilder("{\"prompt\": [1, 2], \"logit_bias\": {");
     for (int i = 0; i < 1025; i++) {
       many.append(i == 0 ? "" : ", ").append('"').append(i).append("\": 1");

@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Fixed-size KV-cache blocks handed to sequences: per sequence a block table (its i-th block holds
@@ -36,17 +37,21 @@ public final class BlockManager {
   private long nextContentId = 1;
 
   /**
-   * A full block's content: its tokens after the content numbered {@code parent} (0: the start).
+   * A full block's content: its tokens after the content numbered {@code parent} (0: the start),
+   * and for a first block the salt of the sequences that may share it (null: any unsalted one).
    */
-  private record Content(long parent, int[] tokens, long id) {
+  private record Content(long parent, int[] tokens, String salt, long id) {
     @Override
     public boolean equals(Object o) {
-      return o instanceof Content c && c.parent == parent && Arrays.equals(c.tokens, tokens);
+      return o instanceof Content c
+          && c.parent == parent
+          && Arrays.equals(c.tokens, tokens)
+          && Objects.equals(c.salt, salt);
     }
 
     @Override
     public int hashCode() {
-      return 31 * Long.hashCode(parent) + Arrays.hashCode(tokens);
+      return 31 * (31 * Long.hashCode(parent) + Arrays.hashCode(tokens)) + Objects.hashCode(salt);
     }
   }
 
@@ -61,6 +66,9 @@ public final class BlockManager {
 
     /** The content number of block {@code known - 1}, 0 before the first. */
     long lastContent;
+
+    /** Only sequences with the same salt share its blocks (null: the unsalted ones). */
+    String salt;
   }
 
   public BlockManager(int totalBlocks, int blockSize) {
@@ -121,21 +129,31 @@ public final class BlockManager {
     return Math.max(0, want - have);
   }
 
+  /** {@link #reusePrefix(long, int[], int, String)} for an unsalted sequence. */
+  public int reusePrefix(long seq, int[] tokens, int limit) {
+    return reusePrefix(seq, tokens, limit, null);
+  }
+
   /**
    * Starts a sequence with the longest run of cached full blocks that its first {@code limit}
    * tokens begin with, and returns how many tokens they hold (a multiple of the block size, 0 for
    * none): the sequence's next tokens go after them. Reused blocks that were free are held now
    * ({@link #freeBlocks} falls by them). A sequence that has blocks already reuses nothing.
+   *
+   * @param salt only blocks of sequences started with the same salt are reused, and only they will
+   *     reuse this one's (vLLM's {@code cache_salt}: one tenant cannot time whether another's
+   *     prompt began as its own); null: the unsalted sequences'
    */
-  public int reusePrefix(long seq, int[] tokens, int limit) {
+  public int reusePrefix(long seq, int[] tokens, int limit, String salt) {
     if (sequences.containsKey(seq)) {
       return 0;
     }
     Sequence s = new Sequence();
+    s.salt = salt;
     long parent = 0;
     for (int start = 0; start + blockSize <= Math.min(limit, tokens.length); start += blockSize) {
-      Integer b =
-          cached.get(new Content(parent, Arrays.copyOfRange(tokens, start, start + blockSize), 0));
+      int[] block = Arrays.copyOfRange(tokens, start, start + blockSize);
+      Integer b = cached.get(new Content(parent, block, parent == 0 ? salt : null, 0));
       if (b == null) {
         break;
       }
@@ -144,6 +162,9 @@ public final class BlockManager {
       parent = contents[b].id();
     }
     if (s.blockCount == 0) {
+      if (salt != null) {
+        sequences.put(seq, s); // empty, to name its blocks with its salt when they fill
+      }
       return 0;
     }
     s.length = s.blockCount * blockSize;
@@ -202,7 +223,10 @@ public final class BlockManager {
       int start = s.known * blockSize;
       Content c =
           new Content(
-              s.lastContent, Arrays.copyOfRange(s.tokens, start, start + blockSize), nextContentId);
+              s.lastContent,
+              Arrays.copyOfRange(s.tokens, start, start + blockSize),
+              s.known == 0 ? s.salt : null,
+              nextContentId);
       Integer same = cached.get(c);
       if (same != null) { // another block holds this content already: it stays the one reused
         s.lastContent = contents[same].id();

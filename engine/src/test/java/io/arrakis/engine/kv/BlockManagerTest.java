@@ -57,6 +57,26 @@ class BlockManagerTest {
   }
 
   @Test
+  void blocksAreSharedOnlyBetweenSequencesOfTheSameSalt() {
+    BlockManager m = new BlockManager(16, B);
+    int[] prompt = range(100, 109); // 2 full blocks and a part
+    // a salted sequence that found nothing to reuse still names its blocks with its salt
+    assertThat(m.reusePrefix(1, prompt, 8, "tenant-a")).isZero();
+    compute(m, 1, prompt);
+    assertThat(m.reusePrefix(2, prompt, 8)).as("unsalted").isZero();
+    m.free(2);
+    assertThat(m.reusePrefix(3, prompt, 8, "tenant-b")).as("another salt").isZero();
+    m.free(3);
+    assertThat(m.reusePrefix(4, prompt, 8, "tenant-a")).as("the same salt").isEqualTo(8);
+    assertThat(m.blockTable(4)).containsExactly(m.blockTable(1)[0], m.blockTable(1)[1]);
+
+    compute(m, 5, prompt); // unsalted
+    assertThat(m.reusePrefix(6, prompt, 8)).as("unsalted, after an unsalted one").isEqualTo(8);
+    assertThat(m.blockTable(6)).containsExactly(m.blockTable(5)[0], m.blockTable(5)[1]);
+    assertThat(m.reusePrefix(7, prompt, 8, "tenant-c")).as("salted, after unsalted").isZero();
+  }
+
+  @Test
   void reuseStopsAtTheLimitAndAtTheFirstBlockThatDiffers() {
     BlockManager m = new BlockManager(8, B);
     int[] prompt = range(0, 12);

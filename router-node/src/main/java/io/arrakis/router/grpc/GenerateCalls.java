@@ -103,7 +103,13 @@ final class GenerateCalls {
     call.setOnCancelHandler(handle::cancel);
     handle.set(
         service.submit(
-            new GenerationRequest(request.getRequestId(), prompt, sampling, received, deadline),
+            new GenerationRequest(
+                request.getRequestId(),
+                prompt,
+                sampling,
+                request.getCacheSalt().isEmpty() ? null : request.getCacheSalt(),
+                received,
+                deadline),
             new Stream(call, request.getRequestId(), handle, streamBuffer)));
   }
 

@@ -140,7 +140,7 @@ final class OpenAiApi {
             service::decode);
     GenerationRequest request =
         new GenerationRequest(
-            id, r.prompt(), r.sampling(), received, received + deadline.toNanos());
+            id, r.prompt(), r.sampling(), r.cacheSalt(), received, received + deadline.toNanos());
     LateHandle handle = new LateHandle();
     CompletableFuture<HttpResponse> response;
     if (r.stream()) {

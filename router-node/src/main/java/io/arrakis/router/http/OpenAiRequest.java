@@ -13,6 +13,8 @@ import io.arrakis.router.serve.GenerationRequest;
  * @param includeUsage with {@code stream}: a last chunk with the usage and no choices
  * @param returnTokenIds the generated ids in {@code choices[0].token_ids} (vLLM's extension)
  * @param echo a completion's prompt comes back before it (with its log-probabilities, when asked)
+ * @param cacheSalt vLLM's {@code cache_salt} (null: none): the prefix cache shares the prompt's
+ *     blocks only with requests of the same salt
  */
 record OpenAiRequest(
     boolean chat,
@@ -21,7 +23,8 @@ record OpenAiRequest(
     boolean stream,
     boolean includeUsage,
     boolean returnTokenIds,
-    boolean echo) {
+    boolean echo,
+    String cacheSalt) {
 
   /** The request field holding the prompt, named in errors about it. */
   public String promptField() {

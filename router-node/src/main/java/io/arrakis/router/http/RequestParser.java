@@ -105,7 +105,28 @@ final class RequestParser {
             echo ? logprobs : -1,
             SamplingFields.adjustments(root));
     return new OpenAiRequest(
-        chat, prompt, sampling, stream, includeUsage, bool(root, "return_token_ids"), echo);
+        chat,
+        prompt,
+        sampling,
+        stream,
+        includeUsage,
+        bool(root, "return_token_ids"),
+        echo,
+        cacheSalt(root));
+  }
+
+  /** vLLM's {@code cache_salt}: a non-empty string. */
+  private static String cacheSalt(JsonNode root) throws ApiError {
+    JsonNode n = present(root, "cache_salt");
+    if (n == null) {
+      return null;
+    }
+    int max = GenerationRequest.MAX_CACHE_SALT;
+    if (!n.isTextual() || n.asText().isEmpty() || n.asText().length() > max) {
+      throw ApiError.invalid(
+          "cache_salt", "cache_salt must be a string of 1 to " + max + " characters");
+    }
+    return n.asText();
   }
 
   /**

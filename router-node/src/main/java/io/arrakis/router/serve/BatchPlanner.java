@@ -189,7 +189,7 @@ final class BatchPlanner {
       // again
       int all = blocks.blocksNeeded(s.id, s.pending());
       if (needed + all > blocks.freeBlocks()) {
-        if (reused > 0) { // the reused blocks wait with it
+        if (blocks.contains(s.id)) { // the reused blocks (or its salt) wait with it
           release.accept(s.id);
           s.computed = 0;
         }
@@ -219,14 +219,16 @@ final class BatchPlanner {
   }
 
   /**
-   * Starts a sequence that has no cache yet on the cached blocks its tokens begin with; returns the
-   * tokens they hold.
+   * Starts a sequence that has no cache yet on the cached blocks its tokens begin with (of its
+   * salt); returns the tokens they hold. A prompt that is scored is computed whole, its blocks
+   * still named with its salt.
    */
   private int reusePrefix(Sequence s) {
-    if (!prefixCaching || s.scoresPrompt() || s.computed > 0) {
+    if (!prefixCaching || s.computed > 0) {
       return 0;
     }
-    s.computed = blocks.reusePrefix(s.id, s.tokensSoFar(), s.length() - 1);
+    int limit = s.scoresPrompt() ? 0 : s.length() - 1;
+    s.computed = blocks.reusePrefix(s.id, s.tokensSoFar(), limit, s.request.cacheSalt());
     return s.computed;
   }
 

@@ -14,6 +14,9 @@ import java.util.OptionalLong;
  * @param requestId names the request in logs and errors (the caller bounds its length)
  * @param prompt text, token ids or a chat
  * @param sampling how tokens are picked and when generation stops
+ * @param cacheSalt vLLM's {@code cache_salt}: the prompt's KV-cache blocks are shared only with
+ *     requests of the same salt (null: with the unsalted ones), so that a tenant cannot time
+ *     whether another's prompt began as its own
  * @param receivedNanos when the public API received it ({@link System#nanoTime}): where its time to
  *     first token and its end-to-end latency start, so that they count parsing, tokenizing and
  *     waiting for admission as the client does
@@ -21,7 +24,15 @@ import java.util.OptionalLong;
  *     server's maximum
  */
 public record GenerationRequest(
-    String requestId, Prompt prompt, Sampling sampling, long receivedNanos, long deadlineNanos) {
+    String requestId,
+    Prompt prompt,
+    Sampling sampling,
+    String cacheSalt,
+    long receivedNanos,
+    long deadlineNanos) {
+  /** The longest cache salt taken (vLLM suggests 43 characters, 256 random bits in base64). */
+  public static final int MAX_CACHE_SALT = 256;
+
   public GenerationRequest {
     Objects.requireNonNull(requestId, "requestId");
     Objects.requireNonNull(prompt, "prompt");

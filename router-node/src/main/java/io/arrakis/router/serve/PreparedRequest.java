@@ -13,6 +13,7 @@ import io.arrakis.model.tokenizer.StopStrings;
  * @param arrivalNanos when the request arrived (System.nanoTime), for time to first token
  * @param promptLogprobs -1: none; else the log-probabilities of the prompt's tokens after the first
  *     are computed, each with those of this many most likely tokens
+ * @param cacheSalt the prefix cache's salt (null: none), see {@link GenerationRequest#cacheSalt}
  */
 record PreparedRequest(
     String requestId,
@@ -21,4 +22,5 @@ record PreparedRequest(
     StopStrings stops,
     long deadlineNanos,
     long arrivalNanos,
-    int promptLogprobs) {}
+    int promptLogprobs,
+    String cacheSalt) {}

@@ -121,7 +121,19 @@ final class PromptPreparer {
         stops,
         r.deadlineNanos(),
         arrivalNanos,
-        (int) s.promptLogprobs());
+        (int) s.promptLogprobs(),
+        cacheSalt(r.cacheSalt()));
+  }
+
+  private static String cacheSalt(String salt) throws GenerationRefused {
+    if (salt != null && (salt.isEmpty() || salt.length() > GenerationRequest.MAX_CACHE_SALT)) {
+      throw GenerationRefused.invalid(
+          "cache_salt must be 1 to "
+              + GenerationRequest.MAX_CACHE_SALT
+              + " characters, got "
+              + salt.length());
+    }
+    return salt;
   }
 
   private static void checkPenalties(GenerationRequest.Adjustments s) throws GenerationRefused {

@@ -47,7 +47,8 @@ class StreamedAnswerTest {
             true,
             false,
             true,
-            false);
+            false,
+            null);
     return new StreamedAnswer(
         new ResponseShapes(request, "cmpl-1", "m", 0, id -> "t" + id, ids -> ""),
         request,

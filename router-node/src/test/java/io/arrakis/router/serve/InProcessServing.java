@@ -119,12 +119,20 @@ final class InProcessServing implements AutoCloseable {
 
   Recorder generate(GenerationRequest.Prompt prompt, GenerationRequest.Sampling sampling)
       throws GenerationRefused {
+    return generate(prompt, sampling, null);
+  }
+
+  /** A request whose prompt shares cached blocks only with those of {@code cacheSalt}. */
+  Recorder generate(
+      GenerationRequest.Prompt prompt, GenerationRequest.Sampling sampling, String cacheSalt)
+      throws GenerationRefused {
     Recorder r = new Recorder();
     submit(
         new GenerationRequest(
             "test-" + ids.get(),
             prompt,
             sampling,
+            cacheSalt,
             System.nanoTime(),
             System.nanoTime() + Duration.ofMinutes(1).toNanos()),
         r);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.SplittableRandom;
@@ -144,6 +145,41 @@ class PrefixCachingTest {
       // and its blocks serve the next request
       assertThat(run(serving, ids, 1, -1).finish().cachedTokens()).isEqualTo(40);
     }
+  }
+
+  @Test
+  void aSaltedPromptSharesItsBlocksOnlyWithRequestsOfTheSameSalt() throws Exception {
+    List<Prompt> prompts = ReferenceModels.prompts("qwen3_moe");
+    Prompt prompt = prompts.get(5);
+    GenerationRequest.Prompt p = new GenerationRequest.Prompt.TokenIds(prompt.ids());
+    try (InProcessServing serving =
+        new InProcessServing(testKit, "qwen3_moe", InProcessServing.settings(2))) {
+      assertThat(salted(serving, p, 4, -1, "tenant-a").finish().cachedTokens()).isZero();
+      assertThat(salted(serving, p, 4, -1, null).finish().cachedTokens()).as("unsalted").isZero();
+      assertThat(salted(serving, p, 4, -1, "tenant-b").finish().cachedTokens())
+          .as("another salt")
+          .isZero();
+      Recorder again = salted(serving, p, 4, -1, "tenant-a");
+      assertThat(again.finish().cachedTokens()).as("the same salt").isEqualTo(40);
+      assertThat(again.tokens).containsExactly(box(Arrays.copyOf(prompt.greedy(), 4)));
+      assertThat(salted(serving, p, 4, -1, null).finish().cachedTokens())
+          .as("unsalted, after an unsalted one")
+          .isEqualTo(40);
+
+      // a scored prompt is computed whole, and its blocks still carry its salt
+      GenerationRequest.Prompt q = new GenerationRequest.Prompt.TokenIds(prompts.get(4).ids());
+      assertThat(salted(serving, q, 1, 1, "tenant-d").promptLogprobs).isNotEmpty();
+      assertThat(salted(serving, q, 1, -1, null).finish().cachedTokens()).as("unsalted").isZero();
+      assertThat(salted(serving, q, 1, -1, "tenant-d").finish().cachedTokens()).isPositive();
+    }
+  }
+
+  private static Recorder salted(
+      InProcessServing serving, GenerationRequest.Prompt p, int maxTokens, int scored, String salt)
+      throws Exception {
+    Recorder r = serving.generate(p, greedy(maxTokens, scored), salt);
+    r.await();
+    return r;
   }
 
   private static Integer[] box(int[] a) {

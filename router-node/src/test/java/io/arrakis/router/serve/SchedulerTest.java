@@ -271,6 +271,7 @@ class SchedulerTest {
                     "r" + i,
                     new GenerationRequest.Prompt.TokenIds(prompts.get(i)),
                     greedy(200),
+                    null,
                     System.nanoTime(),
                     System.nanoTime() + Duration.ofMinutes(1).toNanos()),
                 r);
@@ -289,6 +290,7 @@ class SchedulerTest {
               "expiring",
               new GenerationRequest.Prompt.TokenIds(prompts.get(3)),
               greedy(200),
+              null,
               System.nanoTime(),
               // far less than its 200 tokens take (on the panel kernel this model decodes 144
               // tokens in under 200 ms)
