@@ -475,20 +475,26 @@ final class BenchServeCommand implements Callable<Integer> {
         }
       }
     }
-    // dense layers (DeepSeek's first) 4x the expert width; DeepSeek's shared expert as wide as one
-    // routed expert
-    WholeModelGenerator.generate(
-        tmp,
-        WholeModelGenerator.Shape.of(family)
-            .layers(layers)
-            .hidden(hidden)
-            .attention(8, 2, 0)
-            .experts(experts, topK, ffn)
-            .ffn(4 * ffn, family == Family.DEEPSEEK_V3 ? ffn : 0)
-            .vocab(4096)
-            .bf16(true));
+    WholeModelGenerator.generate(tmp, shape(family, layers, hidden, experts, topK, ffn));
     Files.move(tmp, dir);
     return dir;
+  }
+
+  /**
+   * The benchmark's generated model: 8 query and 2 key/value heads, a vocabulary of 4,096, bf16
+   * weights; dense layers (DeepSeek's first) 4x the expert width, DeepSeek's shared expert as wide
+   * as one routed expert.
+   */
+  static WholeModelGenerator.Shape shape(
+      Family family, int layers, int hidden, int experts, int topK, int ffn) {
+    return WholeModelGenerator.Shape.of(family)
+        .layers(layers)
+        .hidden(hidden)
+        .attention(8, 2, 0)
+        .experts(experts, topK, ffn)
+        .ffn(4 * ffn, family == Family.DEEPSEEK_V3 ? ffn : 0)
+        .vocab(4096)
+        .bf16(true);
   }
 
   private static ObjectNode json(int concurrency, ServingResult r) {

@@ -9,15 +9,11 @@ import io.arrakis.engine.testing.ReferenceModels;
 import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.report.ServingHtmlReport;
+import io.arrakis.loadtest.testing.RouterServingMetrics;
 import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.model.placement.Strategies;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,7 +38,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ServeLoadCommandTest {
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final HttpClient HTTP = HttpClient.newHttpClient();
 
   /** vLLM's result fields and ours; each must be present (null only where noted). */
   private static final List<String> FIELDS =
@@ -82,7 +77,7 @@ class ServeLoadCommandTest {
 
   @BeforeAll
   static void startCluster() throws Exception {
-    metricsPort = freePort();
+    metricsPort = TestClusters.freePort();
     state = tmp.resolve("state");
     cluster =
         LocalCluster.start(
@@ -110,7 +105,7 @@ class ServeLoadCommandTest {
     // the compared run opens its own connections before its clock starts
     CliRun warm = serve(EIGHT_STREAMS, "--duration", "2s");
     assertThat(warm.code()).as("%s", warm).isZero();
-    double[] before = routerMeans();
+    RouterServingMetrics before = RouterServingMetrics.read(metricsPort);
 
     CliRun run =
         serve(
@@ -150,11 +145,10 @@ class ServeLoadCommandTest {
     assertThat(r.path("imbalance").asDouble()).isBetween(1.0, 2.0);
 
     // the router's histograms over exactly these requests (no other traffic, no warm-up)
-    double[] after = routerMeans();
-    double routerCount = after[1] - before[1];
-    assertThat(routerCount).isEqualTo(completed);
-    double routerTtft = (after[0] - before[0]) / routerCount * 1e3;
-    double routerTpot = (after[2] - before[2]) / (after[3] - before[3]) * 1e3;
+    RouterServingMetrics after = RouterServingMetrics.read(metricsPort);
+    assertThat(after.requestsSince(before)).isEqualTo(completed);
+    double routerTtft = after.meanTtftMsSince(before);
+    double routerTpot = after.meanTpotMsSince(before);
     assertThat(r.path("mean_tpot_ms").asDouble())
         .as("load test TPOT vs the router's %.2f ms", routerTpot)
         .isCloseTo(routerTpot, within(0.10 * routerTpot));
@@ -162,9 +156,10 @@ class ServeLoadCommandTest {
     assertChromiumShowsEveryChart(html);
     // The router's clock runs inside the client's (it starts when the router's API has the request
     // and stops when the token is sampled), so the client's TTFT is at least the router's. Within
-    // 10% it is not yet on two cores shared by four JVMs: measured here 39-56 against 33-48 ms
-    // (1.16-1.21); the rest is the request's way in before the router's HTTP handler runs and the
-    // first chunk's way out (README, "Known gap"), and issue 16 keeps its "within 10%" line open.
+    // 10% it is not on this 3-layer model on two cores shared by four JVMs: measured here 39-59
+    // against 33-50 ms (1.16-1.21), the request's way in before the router's HTTP handler runs and
+    // the first chunk's way out (README, "Known gap"); ServeLoadAgreementTest checks the 10% on
+    // the benchmark's model, whose steps hold more than hand-offs.
     double loadTtft = r.path("mean_ttft_ms").asDouble();
     System.out.printf("TTFT: load test %.2f ms, router %.2f ms%n", loadTtft, routerTtft);
     assertThat(loadTtft)
@@ -207,7 +202,7 @@ class ServeLoadCommandTest {
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
   void aSetNumberOfPromptsIsMeasuredExactly() throws Exception {
     Path json = tmp.resolve("prompts.json");
-    double[] before = routerMeans();
+    RouterServingMetrics before = RouterServingMetrics.read(metricsPort);
     CliRun run =
         serve(
             List.of(),
@@ -235,11 +230,12 @@ class ServeLoadCommandTest {
     assertThat(r.path("total_output_tokens").asLong()).isEqualTo(13 * 6);
     assertThat(r.path("total_input_tokens").asLong()).isEqualTo(13 * (32 + 8));
     assertThat(r.path("prefix_len").asInt()).isEqualTo(32);
-    double[] after = routerMeans();
-    double served = after[1] - before[1];
-    assertThat(served).as("requests the router served, warm-up included").isGreaterThan(13);
+    RouterServingMetrics after = RouterServingMetrics.read(metricsPort);
+    assertThat(after.requestsSince(before))
+        .as("requests the router served, warm-up included")
+        .isGreaterThan(13);
     // every measured prompt found the prefix's two full blocks of 16 cached
-    assertThat(after[4] - before[4])
+    assertThat(after.prefixHits() - before.prefixHits())
         .as("prompt tokens served from the router's prefix cache")
         .isGreaterThanOrEqualTo(13 * 32);
   }
@@ -251,37 +247,6 @@ class ServeLoadCommandTest {
     args.addAll(common);
     args.addAll(List.of(more));
     return CliRun.of(args.toArray(String[]::new));
-  }
-
-  /**
-   * The router's TTFT sum and count and TPOT sum and count (seconds), and its prefix cache's hits
-   * (tokens), from its /metrics.
-   */
-  private static double[] routerMeans() throws Exception {
-    String text =
-        HTTP.send(
-                HttpRequest.newBuilder(
-                        URI.create("http://" + LocalCluster.HOST + ":" + metricsPort + "/metrics"))
-                    .timeout(Duration.ofSeconds(10))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString())
-            .body();
-    return new double[] {
-      sample(text, "arrakis_serve_time_to_first_token_seconds_sum"),
-      sample(text, "arrakis_serve_time_to_first_token_seconds_count"),
-      sample(text, "arrakis_serve_time_per_output_token_seconds_sum"),
-      sample(text, "arrakis_serve_time_per_output_token_seconds_count"),
-      sample(text, "arrakis_serve_prefix_cache_hits_total")
-    };
-  }
-
-  private static double sample(String metrics, String name) {
-    for (String line : metrics.split("\n")) {
-      if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
-        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-      }
-    }
-    throw new AssertionError("no " + name + " in the router's /metrics:\n" + metrics);
   }
 
   private static void assertChromiumShowsEveryChart(Path html) throws Exception {
@@ -343,12 +308,6 @@ class ServeLoadCommandTest {
       }
       assertThat(p.exitValue()).as("chromium %s: %s", args[0], Files.readString(log)).isZero();
       return new String(out, StandardCharsets.UTF_8);
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
     }
   }
 }

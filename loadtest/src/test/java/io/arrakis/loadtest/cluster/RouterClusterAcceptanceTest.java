@@ -19,7 +19,6 @@ import io.arrakis.security.ClientSecurity;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -75,8 +74,8 @@ class RouterClusterAcceptanceTest {
     // keep-majority keeps, of two equal halves, the one with the lower address: the seed router A,
     // the oldest and so the controller's host, gets the higher port, so that its death leaves B
     // standing
-    int p1 = freePort();
-    int p2 = freePort();
+    int p1 = TestClusters.freePort();
+    int p2 = TestClusters.freePort();
     int portA = Math.max(p1, p2);
     int portB = Math.min(p1, p2);
     ClusterOptions options =
@@ -305,11 +304,5 @@ class RouterClusterAcceptanceTest {
     }
     throw new AssertionError(
         "timed out after " + WAIT + " waiting for " + what + (last == null ? "" : ": " + last));
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
   }
 }

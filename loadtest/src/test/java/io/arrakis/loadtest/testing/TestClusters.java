@@ -6,6 +6,7 @@ import io.arrakis.model.placement.Strategies;
 import io.arrakis.model.testing.Fixtures;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -53,6 +54,13 @@ public final class TestClusters implements AutoCloseable {
 
   public TestClusters(Path root) {
     this.root = root;
+  }
+
+  /** A port free now on this machine, for a process to listen on next. */
+  public static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
   }
 
   /** Options for a 3-node cluster of a fixture, state under {@code stateDir}. */
