@@ -2,7 +2,6 @@ package io.arrakis.router;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -84,25 +83,15 @@ class BiasAndPenaltiesApiTest {
         int[] http3 = expected(engine, prompt.ids(), n, bias, new float[] {0.8f, 0.6f, 1.4f});
         if (http3 != null) {
           ObjectNode body =
-              OpenAiHttp.JSON
-                  .createObjectNode()
-                  .put("max_tokens", n)
-                  .put("temperature", 0)
-                  .put("ignore_eos", true)
-                  .put("return_token_ids", true)
+              OpenAiHttp.greedyCompletion(prompt.ids(), n)
                   .put("presence_penalty", 0.8)
                   .put("frequency_penalty", 0.6)
                   .put("repetition_penalty", 1.4);
-          body.set("prompt", OpenAiHttp.JSON.valueToTree(prompt.ids()));
           ObjectNode biasJson = body.putObject("logit_bias");
           bias.forEach((t, b) -> biasJson.put(Integer.toString(t), b));
           OpenAiHttp.Answer a = http.post("/v1/completions", body);
           assertThat(a.status()).as("%s", a.body()).isEqualTo(200);
-          JsonNode ids = a.body().path("choices").get(0).path("token_ids");
-          int[] got = new int[ids.size()];
-          for (int i = 0; i < got.length; i++) {
-            got[i] = ids.get(i).asInt();
-          }
+          int[] got = HttpApiTest.ids(a.body().path("choices").get(0).path("token_ids"));
           assertThat(got).as("/v1/completions").containsExactly(http3);
           changed += Arrays.equals(got, prompt.greedy()) ? 0 : 1;
           compared++;

@@ -46,13 +46,7 @@ class CacheSaltApiTest {
   }
 
   private static long httpCached(OpenAiHttp http, int[] ids, String salt) throws Exception {
-    ObjectNode body =
-        OpenAiHttp.JSON
-            .createObjectNode()
-            .put("max_tokens", 2)
-            .put("temperature", 0)
-            .put("ignore_eos", true);
-    body.set("prompt", OpenAiHttp.JSON.valueToTree(ids));
+    ObjectNode body = OpenAiHttp.greedyCompletion(ids, 2);
     if (salt != null) {
       body.put("cache_salt", salt);
     }

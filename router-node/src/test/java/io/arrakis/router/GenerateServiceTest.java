@@ -45,7 +45,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -699,16 +698,7 @@ class GenerateServiceTest {
         new GenerationRequest(
             "received-long-ago",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
-            new GenerationRequest.Sampling(
-                4,
-                0,
-                1,
-                0,
-                OptionalLong.empty(),
-                GenerationRequest.Stops.ignoringEos(),
-                -1,
-                -1,
-                GenerationRequest.Adjustments.NONE),
+            GenerationRequest.Sampling.greedy(4).withStops(GenerationRequest.Stops.ignoringEos()),
             null,
             received,
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),
@@ -769,16 +759,7 @@ class GenerateServiceTest {
         new GenerationRequest(
             "broken",
             new GenerationRequest.Prompt.TokenIds(p.ids()),
-            new GenerationRequest.Sampling(
-                200,
-                0,
-                1,
-                0,
-                OptionalLong.empty(),
-                GenerationRequest.Stops.ignoringEos(),
-                -1,
-                -1,
-                GenerationRequest.Adjustments.NONE),
+            GenerationRequest.Sampling.greedy(200).withStops(GenerationRequest.Stops.ignoringEos()),
             null,
             System.nanoTime(),
             System.nanoTime() + TimeUnit.MINUTES.toNanos(1)),

@@ -2,6 +2,7 @@ package io.arrakis.router;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -35,6 +36,18 @@ final class OpenAiHttp {
 
   OpenAiHttp(int port) {
     this(port, null);
+  }
+
+  /** A greedy completion of token ids without eos, its ids returned ({@code return_token_ids}). */
+  static ObjectNode greedyCompletion(int[] prompt, int maxTokens) {
+    ObjectNode body =
+        JSON.createObjectNode()
+            .put("max_tokens", maxTokens)
+            .put("temperature", 0)
+            .put("ignore_eos", true)
+            .put("return_token_ids", true);
+    body.set("prompt", JSON.valueToTree(prompt));
+    return body;
   }
 
   /** A status and its JSON body. */

@@ -53,23 +53,12 @@ class StopTokensApiTest {
         }
         String reason = want.stopped() ? "stop" : "length";
         ObjectNode body =
-            OpenAiHttp.JSON
-                .createObjectNode()
-                .put("max_tokens", n)
-                .put("temperature", 0)
-                .put("ignore_eos", true)
-                .put("return_token_ids", true)
-                .put("min_tokens", MIN_TOKENS);
-        body.set("prompt", OpenAiHttp.JSON.valueToTree(prompt.ids()));
+            OpenAiHttp.greedyCompletion(prompt.ids(), n).put("min_tokens", MIN_TOKENS);
         body.set("stop_token_ids", OpenAiHttp.JSON.valueToTree(List.copyOf(stops)));
         OpenAiHttp.Answer a = http.post("/v1/completions", body);
         assertThat(a.status()).as("%s", a.body()).isEqualTo(200);
         JsonNode choice = a.body().path("choices").get(0);
-        JsonNode ids = choice.path("token_ids");
-        int[] got = new int[ids.size()];
-        for (int i = 0; i < got.length; i++) {
-          got[i] = ids.get(i).asInt();
-        }
+        int[] got = HttpApiTest.ids(choice.path("token_ids"));
         assertThat(got).as("/v1/completions").containsExactly(want.tokens());
         assertThat(choice.path("finish_reason").asText()).isEqualTo(reason);
 

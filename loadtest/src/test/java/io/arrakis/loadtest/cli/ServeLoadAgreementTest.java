@@ -6,15 +6,12 @@ import static org.assertj.core.api.Assertions.within;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.engine.synthetic.WholeModelGenerator;
-import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.testing.RouterServingMetrics;
 import io.arrakis.loadtest.testing.TestClusters;
 import io.arrakis.model.config.Family;
-import io.arrakis.model.placement.Strategies;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -55,13 +52,7 @@ class ServeLoadAgreementTest {
     metricsPort = TestClusters.freePort();
     state = tmp.resolve("state");
     cluster =
-        LocalCluster.start(
-            ClusterOptions.of(model, 2, state)
-                .withStrategy(Strategies.Kind.CONTIGUOUS, 1)
-                .withJvmOptions(List.of("-Xmx768m", "-XX:+UseSerialGC"))
-                .withComputeThreads(1)
-                .withMetricsPortBase(metricsPort)
-                .withStartTimeout(Duration.ofSeconds(150)));
+        TestClusters.serving(model, state, metricsPort, List.of("-Xmx768m", "-XX:+UseSerialGC"));
   }
 
   @AfterAll

@@ -6,19 +6,16 @@ import static org.assertj.core.api.Assertions.within;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.arrakis.engine.testing.ReferenceModels;
-import io.arrakis.loadtest.cluster.ClusterOptions;
 import io.arrakis.loadtest.cluster.LocalCluster;
 import io.arrakis.loadtest.report.ServingHtmlReport;
 import io.arrakis.loadtest.testing.RouterServingMetrics;
 import io.arrakis.loadtest.testing.TestClusters;
-import io.arrakis.model.placement.Strategies;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -80,13 +77,8 @@ class ServeLoadCommandTest {
     metricsPort = TestClusters.freePort();
     state = tmp.resolve("state");
     cluster =
-        LocalCluster.start(
-            ClusterOptions.of(ReferenceModels.dir("qwen3_moe"), 2, state)
-                .withStrategy(Strategies.Kind.CONTIGUOUS, 1)
-                .withJvmOptions(TestClusters.JVM_OPTIONS)
-                .withComputeThreads(1)
-                .withMetricsPortBase(metricsPort)
-                .withStartTimeout(Duration.ofSeconds(150)));
+        TestClusters.serving(
+            ReferenceModels.dir("qwen3_moe"), state, metricsPort, TestClusters.JVM_OPTIONS);
   }
 
   @AfterAll

@@ -56,6 +56,22 @@ public final class TestClusters implements AutoCloseable {
     this.root = root;
   }
 
+  /**
+   * A router and two expert processes serving a whole model: one compute thread each, the experts
+   * dealt contiguously, the router's metrics on {@code metricsPort}.
+   */
+  public static LocalCluster serving(
+      Path model, Path stateDir, int metricsPort, List<String> jvmOptions)
+      throws IOException, InterruptedException {
+    return LocalCluster.start(
+        ClusterOptions.of(model, 2, stateDir)
+            .withStrategy(Strategies.Kind.CONTIGUOUS, 1)
+            .withJvmOptions(jvmOptions)
+            .withComputeThreads(1)
+            .withMetricsPortBase(metricsPort)
+            .withStartTimeout(Duration.ofSeconds(150)));
+  }
+
   /** A port free now on this machine, for a process to listen on next. */
   public static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {

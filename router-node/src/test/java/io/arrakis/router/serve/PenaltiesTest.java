@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -63,17 +62,11 @@ class PenaltiesTest {
             serving
                 .generate(
                     new GenerationRequest.Prompt.TokenIds(ids),
-                    new GenerationRequest.Sampling(
-                        n,
-                        0f,
-                        1f,
-                        0,
-                        OptionalLong.empty(),
-                        GenerationRequest.Stops.ignoringEos(),
-                        -1,
-                        -1,
-                        new GenerationRequest.Adjustments(
-                            PRESENCE, FREQUENCY, REPETITION, Map.of())))
+                    GenerationRequest.Sampling.greedy(n)
+                        .withStops(GenerationRequest.Stops.ignoringEos())
+                        .withAdjustments(
+                            new GenerationRequest.Adjustments(
+                                PRESENCE, FREQUENCY, REPETITION, Map.of())))
                 .await();
         assertThat(got)
             .as("%s prompt %d", name, p)

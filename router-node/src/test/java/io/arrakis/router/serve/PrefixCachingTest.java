@@ -7,7 +7,6 @@ import io.arrakis.engine.testing.ReferenceModels.Prompt;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.OptionalLong;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -31,16 +30,9 @@ class PrefixCachingTest {
   }
 
   private static GenerationRequest.Sampling greedy(int maxTokens, int promptLogprobs) {
-    return new GenerationRequest.Sampling(
-        maxTokens,
-        0f,
-        1f,
-        0,
-        OptionalLong.empty(),
-        GenerationRequest.Stops.ignoringEos(),
-        -1,
-        promptLogprobs,
-        GenerationRequest.Adjustments.NONE);
+    return GenerationRequest.Sampling.greedy(maxTokens)
+        .withStops(GenerationRequest.Stops.ignoringEos())
+        .withPromptLogprobs(promptLogprobs);
   }
 
   private static Recorder run(InProcessServing serving, int[] prompt, int maxTokens, int scored)

@@ -39,16 +39,8 @@ class SchedulerTest {
   }
 
   static GenerationRequest.Sampling greedy(int maxTokens) {
-    return new GenerationRequest.Sampling(
-        maxTokens,
-        0f,
-        1f,
-        0,
-        OptionalLong.empty(),
-        GenerationRequest.Stops.ignoringEos(),
-        -1,
-        -1,
-        GenerationRequest.Adjustments.NONE);
+    return GenerationRequest.Sampling.greedy(maxTokens)
+        .withStops(GenerationRequest.Stops.ignoringEos());
   }
 
   @ParameterizedTest
@@ -163,16 +155,9 @@ class SchedulerTest {
   void promptLogprobsAreScoredOnceThroughChunksAndPreemptions() throws Exception {
     List<int[]> prompts = mixedPrompts(16, 512);
     GenerationRequest.Sampling scored =
-        new GenerationRequest.Sampling(
-            24,
-            0f,
-            1f,
-            0,
-            OptionalLong.empty(),
-            GenerationRequest.Stops.ignoringEos(),
-            -1,
-            2,
-            GenerationRequest.Adjustments.NONE);
+        GenerationRequest.Sampling.greedy(24)
+            .withStops(GenerationRequest.Stops.ignoringEos())
+            .withPromptLogprobs(2);
     List<List<TokenLogprobs>> alone = new ArrayList<>();
     try (InProcessServing serving =
         new InProcessServing(testKit, "mixtral", InProcessServing.settings(1))) {
