@@ -90,8 +90,8 @@ public final class Sampler {
   }
 
   /**
-   * The stop tokens' logits to -infinity, unless they are the whole vocabulary (then nothing else
-   * could be picked, and the sequence ends as it would without min tokens).
+   * The stop tokens' logits to -infinity, unless they are the whole vocabulary (then there would be
+   * nothing left to pick; the scheduler still ends the sequence no sooner than its min tokens).
    */
   private void bar(float[] row, int vocab) {
     long inVocab = Arrays.stream(stops).filter(t -> t < vocab).count();

@@ -24,7 +24,7 @@ import java.util.OptionalLong;
 /**
  * Turns the JSON body of a completion or chat completion into an {@link OpenAiRequest}, checking
  * every field it knows (a wrong type or value is a 400 naming the field) and refusing the OpenAI
- * features it does not serve (n > 1, a chat's echo, penalties, tools) rather than ignoring them.
+ * features it does not serve (n > 1, a chat's echo, suffix, tools) rather than ignoring them.
  * Fields it does not know are ignored, as OpenAI-compatible servers do. The prompt's tokens (its
  * vocabulary, its length against the context) are checked by the generation service.
  */
