@@ -234,18 +234,7 @@ class ModelCommandTest {
   @Test
   void runStreamsGreedyTokensOfAnIdsPrompt() throws Exception {
     var p = ReferenceModels.prompts("qwen2_moe").get(0);
-    String ids = Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", "");
-    String text =
-        run(
-            "run",
-            "--model",
-            ReferenceModels.dir("qwen2_moe").toString(),
-            "--ids",
-            ids,
-            "--max-tokens",
-            "12",
-            "--ignore-eos",
-            "--show-ids");
+    String text = runIds(p.ids());
     StringBuilder want = new StringBuilder();
     for (int t : p.greedy()) {
       want.append(t).append(' ');
@@ -267,16 +256,8 @@ class ModelCommandTest {
       }
     }
     String text =
-        run(
-            "run",
-            "--model",
-            ReferenceModels.dir("qwen2_moe").toString(),
-            "--ids",
-            Arrays.toString(p.ids()).replaceAll("[\\[\\] ]", ""),
-            "--max-tokens",
-            "12",
-            "--ignore-eos",
-            "--show-ids",
+        runIds(
+            p.ids(),
             "--presence-penalty",
             "1.5",
             "--frequency-penalty",
@@ -286,6 +267,24 @@ class ModelCommandTest {
     assertThat(text.trim().split(" "))
         .containsExactly(want.stream().map(String::valueOf).toArray(String[]::new));
     assertThat(want).as("the penalties change the tokens").isNotEqualTo(box(p.greedy()));
+  }
+
+  /** {@code model run} of qwen2_moe on token ids: 12 greedy ids past eos, with {@code more}. */
+  private static String runIds(int[] ids, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "run",
+                "--model",
+                ReferenceModels.dir("qwen2_moe").toString(),
+                "--ids",
+                Arrays.toString(ids).replaceAll("[\\[\\] ]", ""),
+                "--max-tokens",
+                "12",
+                "--ignore-eos",
+                "--show-ids"));
+    args.addAll(List.of(more));
+    return run(args.toArray(String[]::new));
   }
 
   private static List<Integer> box(int[] a) {
